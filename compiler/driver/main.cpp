@@ -1,0 +1,182 @@
+// The vaec command line: check, summary, dump (and later compile).
+#include <CLI/CLI.hpp>
+#include <dnnl.hpp>
+#include <llvm/Config/llvm-config.h>
+
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <sys/stat.h>
+
+#include "driver/summary.h"
+#include "frontend/model.h"
+#include "ir/parser.h"
+#include "ir/printer.h"
+
+#ifndef VAEC_VERSION
+#define VAEC_VERSION "0.0.0"
+#endif
+
+namespace vaec {
+namespace {
+
+const std::vector<std::string> kCommands = {"check", "summary", "dump"};
+
+// Reads a whole file; reports and returns false when it cannot.
+bool read_file(const std::string &path, std::string &out, Diagnostics &diags) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    diags.error(Loc{}, "cannot open '" + path + "': " + std::strerror(errno));
+    return false;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    diags.error(Loc{}, "'" + path + "' is a directory, not a model file");
+    return false;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    diags.error(Loc{}, "cannot read '" + path + "': " + std::strerror(errno));
+    return false;
+  }
+  std::ostringstream ss;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    ss.write(buf, in.gcount());
+    if (ss.tellp() > static_cast<std::streamoff>(16 << 20)) {
+      diags.error(Loc{path, 0, 0}, "file is too large to be a model");
+      return false;
+    }
+  }
+  out = ss.str();
+  return true;
+}
+
+// IR text starts with "graph @" after comments and blank lines.
+bool looks_like_ir(const std::string &text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    if (text.compare(i, 2, "//") == 0) {
+      i = text.find('\n', i);
+      if (i == std::string::npos) return false;
+      continue;
+    }
+    return text.compare(i, 7, "graph @") == 0;
+  }
+  return false;
+}
+
+struct Loaded {
+  std::optional<Model> model;  // from YAML
+  std::optional<Graph> graph;  // from YAML or IR text
+};
+
+Loaded load(const std::string &path, int64_t batch, SourceManager &sm, Diagnostics &diags) {
+  Loaded r;
+  std::string text;
+  if (!read_file(path, text, diags)) return r;
+  sm.add(path, text);
+  if (looks_like_ir(text)) {
+    r.graph = parse_graph(path, text, diags);
+    return r;
+  }
+  r.model = load_model(path, text, diags, LoadOptions{batch});
+  if (r.model) r.graph = r.model->graph;
+  return r;
+}
+
+int run(int argc, char **argv) {
+  CLI::App app{"vaec — a compiler for variational autoencoders.\n"
+               "Reads a model (vae.yaml) and shows, checks and (later) compiles it."};
+  app.set_version_flag("--version",
+                       std::string("vaec ") + VAEC_VERSION + " (LLVM " LLVM_VERSION_STRING ", oneDNN " +
+                           std::to_string(dnnl::version()->major) + "." + std::to_string(dnnl::version()->minor) +
+                           "." + std::to_string(dnnl::version()->patch) + ")");
+  app.require_subcommand(1);
+  std::string file, stage = "graph", format = "text", output;
+  int64_t batch = 0;
+
+  CLI::App *check = app.add_subcommand("check", "Report every error and warning in a model; exit 1 on errors");
+  CLI::App *summary = app.add_subcommand("summary", "Print a Keras-style table of tensors, shapes and parameters");
+  CLI::App *dump = app.add_subcommand("dump", "Print the IR of a compiler stage (text or Graphviz DOT)");
+  for (CLI::App *c : {check, summary, dump}) {
+    c->add_option("file", file, "Model (.yaml) or graph IR text")->required();
+    c->add_option("--batch", batch, "Override train.batch")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  }
+  dump->add_option("--stage", stage, "Stage to print")->check(CLI::IsMember({"graph"}));
+  dump->add_option("--format", format, "text (round-trips through the IR parser) or dot")
+      ->check(CLI::IsMember({"text", "dot"}));
+  dump->add_option("-o,--output", output, "Write to this file instead of stdout");
+
+  // An unknown first word is most likely a misspelt command.
+  if (argc > 1 && argv[1][0] != '-' &&
+      std::find(kCommands.begin(), kCommands.end(), std::string(argv[1])) == kCommands.end()) {
+    std::cerr << "vaec: error: unknown command '" << argv[1] << "'" << did_you_mean(argv[1], kCommands)
+              << "\nRun 'vaec --help' for the list of commands.\n";
+    return 1;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion &e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError &e) {
+    std::cerr << "vaec: error: " << e.what() << "\nRun 'vaec --help' for usage.\n";
+    return 1;
+  }
+
+  SourceManager sm;
+  Diagnostics diags(&sm);
+  Loaded in = load(file, batch, sm, diags);
+  diags.print(std::cerr);
+  if (!in.graph) return 1;
+
+  if (check->parsed()) {
+    const Graph &g = *in.graph;
+    std::cout << file << ": ok (" << g.nodes.size() << " ops, " << with_commas(g.param_count())
+              << " parameters, batch " << g.batch() << ")\n";
+    return 0;
+  }
+  if (summary->parsed()) {
+    if (!in.model) {
+      std::cerr << "vaec: error: summary needs the model (.yaml), not graph IR\n";
+      return 1;
+    }
+    print_summary(std::cout, *in.model);
+    return 0;
+  }
+  std::ofstream out_file;
+  std::ostream *os = &std::cout;
+  if (!output.empty()) {
+    out_file.open(output);
+    if (!out_file) {
+      std::cerr << "vaec: error: cannot write '" << output << "': " << std::strerror(errno) << "\n";
+      return 1;
+    }
+    os = &out_file;
+  }
+  if (format == "dot") print_dot(*os, *in.graph);
+  else print_graph(*os, *in.graph);
+  os->flush();
+  if (!*os) {
+    std::cerr << "vaec: error: writing the output failed\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace vaec
+
+int main(int argc, char **argv) {
+  try {
+    return vaec::run(argc, argv);
+  } catch (const std::exception &e) {
+    std::cerr << "vaec: internal error: " << e.what() << " (please report this with the input)\n";
+    return 2;
+  }
+}

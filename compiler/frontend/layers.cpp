@@ -1,0 +1,275 @@
+// Layer calls in model expressions: dense, conv2d, conv2d_transpose, reshape,
+// flatten, normal_like. Each checks its arguments, creates its parameters
+// (PyTorch layouts and default initialisation) and emits IR nodes. Output
+// shapes follow Keras for padding=same/valid and PyTorch for integer padding.
+#include <algorithm>
+#include <cmath>
+
+#include "frontend/lower.h"
+#include "ir/printer.h"
+
+namespace vaec {
+namespace {
+
+// Largest size accepted for units, filters, kernels and strides.
+constexpr int64_t kMaxSize = 1 << 24;
+
+struct Args {
+  const Expr &call;
+  Diagnostics &diags;
+  const Expr *kwarg(const char *name) const {
+    for (const auto &[k, v] : call.kwargs)
+      if (k == name) return &v;
+    return nullptr;
+  }
+};
+
+}  // namespace
+
+const std::vector<LayerSpec> &layer_specs() {
+  static const std::vector<LayerSpec> specs = {
+      {"dense", 2, "dense(input, units, act=none)", {"act"}},
+      {"conv2d", 3, "conv2d(input, filters, kernel, stride=1, padding=valid, act=none)",
+       {"stride", "padding", "act"}},
+      {"conv2d_transpose", 3,
+       "conv2d_transpose(input, filters, kernel, stride=1, padding=valid, output_padding=0, act=none)",
+       {"stride", "padding", "output_padding", "act"}},
+      {"reshape", 2, "reshape(input, [d1, d2, ...])  (per example; one -1 allowed)", {}},
+      {"flatten", 1, "flatten(input)", {}},
+      {"normal_like", 1, "normal_like(tensor)", {}},
+  };
+  return specs;
+}
+
+Val GraphBuilder::call_layer(const Expr &e) {
+  // Argument count and keyword names first, so misuse is reported before any
+  // operand is lowered.
+  const LayerSpec *spec = &layer_specs()[0];
+  for (const LayerSpec &l : layer_specs())
+    if (l.name == e.text) spec = &l;
+  const std::string &name = spec->name;
+  const int nargs = spec->args;
+  const std::string &usage = spec->usage;
+  const std::vector<std::string> &kwargs = spec->kwargs;
+  if (static_cast<int>(e.args.size()) != nargs) {
+    diags_.error(e.loc, name + " takes " + std::to_string(nargs) + " positional argument" +
+                            (nargs == 1 ? "" : "s") + ", got " + std::to_string(e.args.size()) +
+                            "; usage: " + usage, e.length);
+    return Val::bad();
+  }
+  for (size_t k = 0; k < e.kwargs.size(); ++k)
+    if (std::find(kwargs.begin(), kwargs.end(), e.kwargs[k].first) == kwargs.end()) {
+      std::string hint = did_you_mean(e.kwargs[k].first, kwargs);
+      diags_.error(e.kwarg_locs[k], "unknown argument '" + e.kwargs[k].first + "' for " + name + hint +
+                                        (hint.empty() ? "; usage: " + usage : ""),
+                   static_cast<int>(e.kwargs[k].first.size()));
+      return Val::bad();
+    }
+  Args args{e, diags_};
+
+  // The input tensor.
+  Val in = eval(e.args[0]);
+  if (in.kind == Val::Bad) return Val::bad();
+  if (in.kind != Val::Tensor) {
+    diags_.error(e.args[0].loc, "the first argument of " + name + " must be a tensor, got a number");
+    return Val::bad();
+  }
+  const Dims x = g_.nodes[in.node].dims;
+
+  // Integer arguments (units, filters, kernel, stride) may be arithmetic on
+  // numbers and `batch`, e.g. dense(z, 64 * 14 * 14).
+  auto int_arg = [&](const Expr &a, const std::string &what, int64_t lo, int64_t &out) {
+    Val v = eval(a);
+    if (v.kind == Val::Bad) return false;
+    if (v.kind != Val::Num || !v.is_int) {
+      diags_.error(a.loc, what + " of " + name + " must be an integer, got " +
+                              (v.kind == Val::Tensor ? "a tensor" : "'" + expr_to_string(a) + "'"));
+      return false;
+    }
+    if (v.num < static_cast<double>(lo) || v.num > static_cast<double>(kMaxSize)) {
+      diags_.error(a.loc, what + " of " + name + " must be between " + std::to_string(lo) + " and " +
+                              std::to_string(kMaxSize) + ", got " + expr_to_string(a));
+      return false;
+    }
+    out = static_cast<int64_t>(v.num);
+    return true;
+  };
+  // An int or a list of two ints: kernel=3 or kernel=[3, 5].
+  auto pair_arg = [&](const Expr &a, const std::string &what, int64_t lo, int64_t out[2]) {
+    if (a.kind == Expr::List) {
+      if (a.args.size() != 2) {
+        diags_.error(a.loc, what + " of " + name + " must be one integer or a list of two");
+        return false;
+      }
+      return int_arg(a.args[0], what, lo, out[0]) && int_arg(a.args[1], what, lo, out[1]);
+    }
+    if (!int_arg(a, what, lo, out[0])) return false;
+    out[1] = out[0];
+    return true;
+  };
+
+  if (name == "normal_like") return Val::tensor(emit(Op::Normal, {}, {}, e.loc, x));
+
+  if (name == "flatten" || name == "reshape") {
+    int64_t total = checked_elements(x) / x[0];
+    Dims to = {x[0]};
+    if (name == "flatten") {
+      to.push_back(total);
+    } else {
+      const Expr &shape = e.args[1];
+      if (shape.kind != Expr::List || shape.args.empty() || shape.args.size() > 8) {
+        diags_.error(shape.loc, "the shape of reshape must be a list such as [64, 14, 14] "
+                                "(per example, without the batch)");
+        return Val::bad();
+      }
+      int infer = -1;
+      int64_t known = 1;
+      for (size_t i = 0; i < shape.args.size(); ++i) {
+        const Expr &d = shape.args[i];
+        if (d.kind == Expr::Number && d.is_integer && d.number == -1) {
+          if (infer >= 0) {
+            diags_.error(d.loc, "reshape allows at most one -1");
+            return Val::bad();
+          }
+          infer = static_cast<int>(i);
+          to.push_back(-1);
+          continue;
+        }
+        int64_t v;
+        if (!int_arg(d, "dimension " + std::to_string(i + 1), 1, v)) return Val::bad();
+        to.push_back(v);
+        known *= v;
+        if (known > kMaxElements) break;
+      }
+      if (infer >= 0) {
+        if (total % known != 0) {
+          diags_.error(shape.loc, "cannot reshape f32" + dims_str(x) + " to " + expr_to_string(shape) +
+                                      ": " + std::to_string(total) + " is not divisible by " +
+                                      std::to_string(known));
+          return Val::bad();
+        }
+        to[infer + 1] = total / known;
+      } else if (known != total) {
+        diags_.error(shape.loc, "cannot reshape f32" + dims_str(x) + " to " + expr_to_string(shape) +
+                                    " per example: " + std::to_string(total) + " elements vs " +
+                                    (known > kMaxElements ? "too many" : std::to_string(known)));
+        return Val::bad();
+      }
+    }
+    return Val::tensor(emit(Op::Reshape, {in.node}, {}, e.loc, to));
+  }
+
+  if (name == "dense") {
+    int64_t units;
+    if (!int_arg(e.args[1], "units", 1, units)) return Val::bad();
+    if (x.size() != 2) {
+      diags_.error(e.args[0].loc, "dense expects a [batch, features] input, but '" +
+                                      expr_to_string(e.args[0]) + "' is f32" + dims_str(x) +
+                                      "; flatten it first");
+      return Val::bad();
+    }
+    int w = add_param("w", {units, x[1]}, x[1], e.loc);
+    int b = add_param("b", {units}, x[1], e.loc);
+    int y = emit(Op::Dense, {in.node, w, b}, {}, e.loc);
+    return Val::tensor(apply_act(e, y));
+  }
+
+  // conv2d and conv2d_transpose.
+  bool transpose = name == "conv2d_transpose";
+  int64_t filters, k[2], s[2] = {1, 1}, op[2] = {0, 0};
+  if (!int_arg(e.args[1], "filters", 1, filters) || !pair_arg(e.args[2], "kernel", 1, k)) return Val::bad();
+  if (const Expr *a = args.kwarg("stride"))
+    if (!pair_arg(*a, "stride", 1, s)) return Val::bad();
+  if (const Expr *a = args.kwarg("output_padding"))
+    if (!pair_arg(*a, "output_padding", 0, op)) return Val::bad();
+  if (x.size() != 4) {
+    diags_.error(e.args[0].loc, name + " expects a [batch, channels, height, width] input, but '" +
+                                    expr_to_string(e.args[0]) + "' is f32" + dims_str(x) +
+                                    "; declare images as [channels, height, width] or reshape");
+    return Val::bad();
+  }
+  // pad = [top, left, bottom, right]
+  std::vector<int64_t> pad(4, 0);
+  const Expr *p = args.kwarg("padding");
+  std::string mode = "valid";
+  int64_t explicit_pad[2] = {0, 0};
+  if (p && p->kind == Expr::Name) {
+    mode = p->text;
+    if (mode != "same" && mode != "valid") {
+      diags_.error(p->loc, "padding must be 'same', 'valid' or an integer, got '" + mode + "'" +
+                               did_you_mean(mode, {"same", "valid"}), p->length);
+      return Val::bad();
+    }
+  } else if (p) {
+    mode = "explicit";
+    if (!pair_arg(*p, "padding", 0, explicit_pad)) return Val::bad();
+  }
+  for (int i = 0; i < 2; ++i) {
+    int64_t in_size = x[2 + i], lo = 0, hi = 0;
+    if (op[i] >= s[i]) {
+      diags_.error(args.kwarg("output_padding")->loc,
+                   "output_padding (" + std::to_string(op[i]) + ") must be smaller than the stride (" +
+                       std::to_string(s[i]) + ")");
+      return Val::bad();
+    }
+    if (mode == "same") {
+      if (!transpose) {  // Keras/TF: out = ceil(in / s), extra padding at the end
+        int64_t out = (in_size + s[i] - 1) / s[i];
+        int64_t total = std::max<int64_t>((out - 1) * s[i] + k[i] - in_size, 0);
+        lo = total / 2;
+        hi = total - lo;
+      } else {  // out = in * s
+        int64_t total = k[i] - s[i];
+        lo = total >= 0 ? total / 2 : 0;
+        hi = total >= 0 ? total - lo : total;
+      }
+    } else if (mode == "valid") {
+      if (transpose) hi = std::min<int64_t>(0, k[i] - s[i]);  // Keras: out = in*s + max(k-s, 0)
+    } else {
+      lo = explicit_pad[i];
+      hi = explicit_pad[i];
+    }
+    if (transpose) hi -= op[i];  // PyTorch output_padding adds rows at the end
+    else if (op[i] != 0) {
+      diags_.error(args.kwarg("output_padding")->loc, "output_padding is only for conv2d_transpose");
+      return Val::bad();
+    }
+    pad[i] = lo;
+    pad[2 + i] = hi;
+  }
+  int64_t cin = x[1];
+  Dims wdims = transpose ? Dims{cin, filters, k[0], k[1]} : Dims{filters, cin, k[0], k[1]};
+  // PyTorch computes fan_in from weight dims 1..: in*kh*kw for conv, out*kh*kw
+  // for the transpose (its weight is [in, out, kh, kw]).
+  int64_t fan_in = wdims[1] * k[0] * k[1];
+  if (checked_elements(wdims) < 0) {
+    diags_.error(e.loc, name + " weight f32" + dims_str(wdims) + " is too large", e.length);
+    return Val::bad();
+  }
+  int w = add_param("w", wdims, fan_in, e.loc);
+  int b = add_param("b", {filters}, fan_in, e.loc);
+  Attrs attrs = {{"stride", std::vector<int64_t>{s[0], s[1]}}, {"pad", pad}};
+  int y = emit(transpose ? Op::Conv2dTranspose : Op::Conv2d, {in.node, w, b}, attrs, e.loc);
+  return Val::tensor(apply_act(e, y));
+}
+
+int GraphBuilder::apply_act(const Expr &call, int node) {
+  if (node < 0) return -1;
+  const Expr *act = nullptr;
+  for (const auto &[k, v] : call.kwargs)
+    if (k == "act") act = &v;
+  if (!act) return node;
+  std::vector<std::string> names = activation_names();
+  if (act->kind != Expr::Name || std::find(names.begin(), names.end(), act->text) == names.end()) {
+    std::string got = act->kind == Expr::Name ? act->text : expr_to_string(*act);
+    std::string hint = did_you_mean(got, names);
+    diags_.error(act->loc, "unknown activation '" + got + "'" +
+                               (hint.empty() ? "; choose one of relu, sigmoid, tanh, softplus, exp, linear" : hint),
+                 act->length);
+    return -1;
+  }
+  if (act->text == "linear" || act->text == "none") return node;
+  return emit(*op_from_name(act->text), {node}, {}, act->loc);
+}
+
+}  // namespace vaec

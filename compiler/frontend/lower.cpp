@@ -1,0 +1,271 @@
+// Expression lowering: names, operators, table ops and layer calls become
+// graph IR nodes with shapes checked as they are built (contract in lower.h).
+#include "frontend/lower.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "ir/printer.h"
+
+namespace vaec {
+namespace {
+
+const LayerSpec *find_layer(const std::string &name) {
+  for (const LayerSpec &s : layer_specs())
+    if (name == s.name) return &s;
+  return nullptr;
+}
+
+// Table ops callable by name: elementwise and reductions.
+std::optional<Op> callable_op(const std::string &name) {
+  auto op = op_from_name(name);
+  if (!op) return std::nullopt;
+  OpKind k = op_info(*op).kind;
+  if (k == OpKind::Unary || k == OpKind::Binary || k == OpKind::Reduce) return op;
+  return std::nullopt;
+}
+
+std::string plural(int n, const char *word) {
+  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+}
+
+}  // namespace
+
+std::vector<std::string> activation_names() {
+  std::vector<std::string> v = {"linear", "none"};
+  for (const OpInfo &i : all_ops())
+    if (i.kind == OpKind::Unary && i.op != Op::Neg) v.emplace_back(i.name);
+  return v;
+}
+
+std::vector<std::string> callable_names() {
+  std::vector<std::string> v;
+  for (const LayerSpec &s : layer_specs()) v.emplace_back(s.name);
+  for (const OpInfo &i : all_ops())
+    if (callable_op(std::string(i.name))) v.emplace_back(i.name);
+  return v;
+}
+
+std::string GraphBuilder::fresh_name() {
+  std::string base = stack_.empty() ? "t" : tensors[stack_.back()].name;
+  return base + "." + std::to_string(++layer_count_[base + "#tmp"]);
+}
+
+int GraphBuilder::emit(Op op, std::vector<int> operands, Attrs attrs, const Loc &loc, Dims declared,
+                       const std::string &what, std::string name) {
+  for (int o : operands)
+    if (o < 0) return -1;
+  Node n;
+  n.op = op;
+  n.operands = std::move(operands);
+  n.attrs = std::move(attrs);
+  n.loc = loc;
+  n.section = stack_.empty() ? "inputs" : tensors[stack_.back()].section;
+  const OpInfo &info = op_info(op);
+  if (info.kind == OpKind::Source || info.kind == OpKind::Shape) {
+    n.dims = std::move(declared);
+  } else {
+    std::vector<const Dims *> ins;
+    for (int o : n.operands) ins.push_back(&g_.nodes[o].dims);
+    ShapeResult r = infer_shape(op, ins, n.attrs);
+    if (!r.error.empty()) {
+      diags_.error(loc, (what.empty() ? std::string(info.name) : what) + ": " + r.error);
+      return -1;
+    }
+    n.dims = std::move(r.dims);
+  }
+  if (checked_elements(n.dims) < 0) {
+    diags_.error(loc, "tensor f32" + dims_str(n.dims) + " would have more than " +
+                          std::to_string(kMaxElements) + " elements");
+    return -1;
+  }
+  n.name = name.empty() ? fresh_name() : std::move(name);
+  return g_.add(std::move(n));
+}
+
+int GraphBuilder::add_input(const std::string &name, const Dims &per_example, const Loc &loc) {
+  Dims d = {batch_};
+  d.insert(d.end(), per_example.begin(), per_example.end());
+  return emit(Op::Input, {}, {}, loc, d, "", name);
+}
+
+int GraphBuilder::add_param(const std::string &suffix, const Dims &dims, int64_t fan_in, const Loc &loc) {
+  // PyTorch's default for Linear/Conv/ConvTranspose weights and biases:
+  // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a=sqrt(5)).
+  double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+  const std::string &owner = tensors[stack_.back()].name;
+  int k = ++layer_count_[owner + "#" + suffix];
+  int n = emit(Op::Param, {}, {{"init", std::string("uniform")}, {"bound", bound}}, loc, dims, "",
+               owner + "." + suffix + (k > 1 ? std::to_string(k) : ""));
+  if (n >= 0) param_owner[n] = owner;
+  return n;
+}
+
+int GraphBuilder::as_node(const Val &v, const Loc &loc) {
+  if (v.kind == Val::Tensor) return v.node;
+  if (v.kind == Val::Num) return emit(Op::Const, {}, {{"value", v.num}}, loc, {});
+  return -1;
+}
+
+int GraphBuilder::lower_tensor(int i) {
+  TensorDef &t = tensors[i];
+  if (t.state == TensorDef::Done) return t.node;
+  if (t.state == TensorDef::Failed || !t.parsed) return -1;
+  stack_.push_back(i);
+  t.state = TensorDef::Busy;
+  size_t first_new = g_.nodes.size();
+  Val v = eval(t.expr);
+  int node = as_node(v, t.expr.loc);
+  stack_.pop_back();
+  TensorDef &done = tensors[i];  // eval may not grow `tensors`, but keep it obvious
+  if (node < 0) {
+    done.state = TensorDef::Failed;
+    return -1;
+  }
+  // Name the result after the tensor when this definition created it; an
+  // alias (`a: b`) simply shares b's node.
+  if (static_cast<size_t>(node) >= first_new) g_.nodes[node].name = done.name;
+  done.node = node;
+  done.state = TensorDef::Done;
+  return node;
+}
+
+Val GraphBuilder::eval(const Expr &e) {
+  switch (e.kind) {
+  case Expr::Number: return Val::number(e.number, e.is_integer);
+  case Expr::Name: return eval_name(e);
+  case Expr::Binary: return eval_binary(e);
+  case Expr::Unary: {
+    Val a = eval(e.args[0]);
+    if (a.kind == Val::Num) return Val::number(-a.num, a.is_int);
+    if (a.kind != Val::Tensor) return Val::bad();
+    return Val::tensor(emit(Op::Neg, {a.node}, {}, e.loc));
+  }
+  case Expr::Call: return eval_call(e);
+  case Expr::List:
+    diags_.error(e.loc, "a list is only allowed as an argument (e.g. reshape(h, [64, 14, 14]))");
+    return Val::bad();
+  }
+  return Val::bad();
+}
+
+Val GraphBuilder::eval_name(const Expr &e) {
+  if (e.text == "batch") return Val::number(static_cast<double>(batch_), true);
+  auto it = tensor_index.find(e.text);
+  if (it == tensor_index.end()) {
+    std::vector<std::string> known = {"batch"};
+    for (const TensorDef &t : tensors) known.push_back(t.name);
+    std::string hint = did_you_mean(e.text, known);
+    if (hint.empty() && find_layer(e.text)) hint = "; '" + e.text + "' is a function: call it as " + e.text + "(...)";
+    diags_.error(e.loc, "undefined tensor '" + e.text + "'" + hint, e.length);
+    return Val::bad();
+  }
+  TensorDef &t = tensors[it->second];
+  if (t.state == TensorDef::Busy) {
+    std::string path;
+    bool in_cycle = false;
+    for (int s : stack_) {
+      if (s == it->second) in_cycle = true;
+      if (in_cycle) path += tensors[s].name + " -> ";
+    }
+    Diagnostic &d = diags_.error(e.loc, "cycle: tensor '" + t.name + "' depends on itself (" + path + t.name + ")", e.length);
+    Diagnostics::note(d, t.loc, "'" + t.name + "' is defined here");
+    for (int s : stack_)
+      if (tensors[s].state == TensorDef::Busy) tensors[s].state = TensorDef::Failed;
+    return Val::bad();
+  }
+  int n = lower_tensor(it->second);
+  return n < 0 ? Val::bad() : Val::tensor(n);
+}
+
+Val GraphBuilder::eval_binary(const Expr &e) {
+  Val a = eval(e.args[0]);
+  Val b = eval(e.args[1]);
+  if (a.kind == Val::Bad || b.kind == Val::Bad) return Val::bad();
+  const std::string &o = e.text;
+  if (a.kind == Val::Num && b.kind == Val::Num) {  // fold arithmetic on numbers
+    double r = o == "+" ? a.num + b.num : o == "-" ? a.num - b.num : o == "*" ? a.num * b.num
+             : o == "/" ? a.num / b.num : std::pow(a.num, b.num);
+    if (!std::isfinite(r)) {
+      diags_.error(e.loc, "'" + expr_to_string(e) + "' is not a finite number");
+      return Val::bad();
+    }
+    bool is_int = a.is_int && b.is_int && o != "/" && r == std::floor(r) && std::fabs(r) < 9e15;
+    return Val::number(r, is_int);
+  }
+  Op op = o == "+" ? Op::Add : o == "-" ? Op::Sub : o == "*" ? Op::Mul : o == "/" ? Op::Div : Op::Pow;
+  int x = as_node(a, e.args[0].loc), y = as_node(b, e.args[1].loc);
+  return Val::tensor(emit(op, {x, y}, {}, e.loc, {}, "'" + o + "'"));
+}
+
+Val GraphBuilder::eval_call(const Expr &e) {
+  if (find_layer(e.text)) return call_layer(e);
+  auto op = callable_op(e.text);
+  if (!op) {
+    std::string hint = did_you_mean(e.text, callable_names());
+    if (hint.empty() && tensor_index.count(e.text)) hint = "; '" + e.text + "' is a tensor, not a function";
+    diags_.error(e.loc, "unknown function '" + e.text + "'" + hint, e.length);
+    return Val::bad();
+  }
+  const OpInfo &info = op_info(*op);
+  int want = info.arity;
+  if (static_cast<int>(e.args.size()) != want) {
+    diags_.error(e.loc, e.text + " takes " + plural(want, "argument") + ", got " +
+                            std::to_string(e.args.size()), e.length);
+    return Val::bad();
+  }
+  std::vector<std::string> allowed;
+  if (info.kind == OpKind::Reduce) allowed = {"axis"};
+  for (size_t k = 0; k < e.kwargs.size(); ++k)
+    if (std::find(allowed.begin(), allowed.end(), e.kwargs[k].first) == allowed.end()) {
+      diags_.error(e.kwarg_locs[k], "unknown argument '" + e.kwargs[k].first + "' for " + e.text +
+                                        did_you_mean(e.kwargs[k].first, allowed));
+      return Val::bad();
+    }
+  std::vector<int> ins;
+  for (const Expr &a : e.args) {
+    Val v = eval(a);
+    if (v.kind == Val::Bad) return Val::bad();
+    ins.push_back(as_node(v, a.loc));
+  }
+  for (int n : ins)
+    if (n < 0) return Val::bad();
+  Attrs attrs;
+  if (info.kind == OpKind::Reduce) {
+    int64_t rank = static_cast<int64_t>(g_.nodes[ins[0]].dims.size());
+    std::vector<int64_t> axes;
+    const Expr *axis = e.kwargs.empty() ? nullptr : &e.kwargs[0].second;
+    if (!axis) {
+      for (int64_t i = 0; i < rank; ++i) axes.push_back(i);
+    } else {
+      std::vector<const Expr *> items;
+      if (axis->kind == Expr::List) for (const Expr &it : axis->args) items.push_back(&it);
+      else items.push_back(axis);
+      for (const Expr *it : items) {
+        Val v = eval(*it);
+        if (v.kind != Val::Num || !v.is_int) {
+          if (v.kind != Val::Bad) diags_.error(it->loc, "axis must be an integer (0 is the batch axis)");
+          return Val::bad();
+        }
+        int64_t a = static_cast<int64_t>(v.num);
+        if (a < -rank || a >= rank) {
+          diags_.error(it->loc, "axis " + std::to_string(a) + " is out of range for f32" +
+                                    dims_str(g_.nodes[ins[0]].dims) + " (axis 0 is the batch)");
+          return Val::bad();
+        }
+        if (a < 0) a += rank;
+        if (std::find(axes.begin(), axes.end(), a) != axes.end()) {
+          diags_.error(it->loc, "axis " + std::to_string(a) + " is listed twice");
+          return Val::bad();
+        }
+        axes.push_back(a);
+      }
+      std::sort(axes.begin(), axes.end());
+    }
+    attrs.emplace_back("axes", axes);
+  }
+  return Val::tensor(emit(*op, ins, attrs, e.loc, {}, e.text));
+}
+
+}  // namespace vaec

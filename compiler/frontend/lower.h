@@ -1,0 +1,92 @@
+// Lowering of model expressions to graph IR nodes. The builder owns the graph
+// under construction, the tensor table (for names, forward references and
+// cycle detection) and per-tensor bookkeeping for `vaec summary`.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "frontend/expr.h"
+#include "ir/graph.h"
+#include "support/diagnostics.h"
+
+namespace vaec {
+
+struct TensorDef {
+  std::string name;
+  std::string section;
+  Loc loc;          // of the key
+  Expr expr;
+  bool parsed = false;
+  enum State { Todo, Busy, Done, Failed } state = Todo;
+  int node = -1;    // result node when Done
+  std::string op;   // description for the summary ("dense+relu")
+};
+
+// Value of an expression while lowering: a tensor (node index) or a number
+// known at compile time (literals, `batch`, arithmetic on them).
+struct Val {
+  enum Kind { Bad, Num, Tensor } kind = Bad;
+  double num = 0;
+  bool is_int = false;
+  int node = -1;
+  static Val bad() { return {}; }
+  static Val number(double v, bool i) { return {Num, v, i, -1}; }
+  static Val tensor(int n) { return {Tensor, 0, false, n}; }
+};
+
+class GraphBuilder {
+public:
+  GraphBuilder(Graph &g, Diagnostics &d, int64_t batch) : g_(g), diags_(d), batch_(batch) {}
+
+  // Tensors in definition order; names are unique (checked by the caller).
+  std::vector<TensorDef> tensors;
+  std::map<std::string, int> tensor_index;
+  std::map<int, std::string> param_owner;  // param node -> tensor that created it
+
+  // Adds an `input` node.
+  int add_input(const std::string &name, const Dims &per_example, const Loc &loc);
+  // Lowers tensor `i` (and, on demand, what it refers to). Returns the node or -1.
+  int lower_tensor(int i);
+  // Makes `v` a tensor node (numbers become scalar consts).
+  int as_node(const Val &v, const Loc &loc);
+
+  int64_t batch() const { return batch_; }
+
+private:
+  Val eval(const Expr &e);
+  Val eval_name(const Expr &e);
+  Val eval_binary(const Expr &e);
+  Val eval_call(const Expr &e);
+  Val call_layer(const Expr &e);
+  int emit(Op op, std::vector<int> operands, Attrs attrs, const Loc &loc, Dims declared = {},
+           const std::string &what = "", std::string name = "");
+  int add_param(const std::string &suffix, const Dims &dims, int64_t fan_in, const Loc &loc);
+  int apply_act(const Expr &call, int node);
+  std::string fresh_name();
+
+  Graph &g_;
+  Diagnostics &diags_;
+  int64_t batch_;
+  int counter_ = 0;
+  std::vector<int> stack_;  // tensors being lowered, innermost last
+  std::map<std::string, int> layer_count_;  // per tensor, for unique param names
+};
+
+// Layer calls: name, positional argument count, usage line, keyword names.
+struct LayerSpec {
+  std::string name;
+  int args;
+  std::string usage;
+  std::vector<std::string> kwargs;
+};
+const std::vector<LayerSpec> &layer_specs();
+// Activations accepted by act=: every unary table op but neg, plus linear/none.
+std::vector<std::string> activation_names();
+
+// Names callable in expressions (layers and table ops), for "did you mean".
+std::vector<std::string> callable_names();
+
+}  // namespace vaec

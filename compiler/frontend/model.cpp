@@ -1,0 +1,400 @@
+// The vae.yaml schema: top-level sections, input shapes, training settings,
+// tensor tables; then lowering in definition order and the checks that need
+// the whole model (losses, unused tensors). Contract in model.h.
+#include "frontend/model.h"
+
+#include <charconv>
+#include <cmath>
+#include <set>
+
+#include "frontend/lower.h"
+#include "frontend/yaml_tree.h"
+#include "ir/printer.h"
+#include "ir/verifier.h"
+
+namespace vaec {
+namespace {
+
+const std::vector<std::string> kTensorSections = {"encoder", "sampler", "decoder", "losses"};
+const std::vector<std::string> kTrainKeys = {"data", "batch", "epochs", "optimizer", "seed"};
+const std::vector<std::string> kDataSets = {"mnist", "fashion_mnist"};
+
+struct OptimizerSpec {
+  std::string name;
+  std::vector<std::pair<std::string, double>> defaults;  // lr first
+};
+// Defaults: Adam and SGD as PyTorch, RMSprop as Keras (the book trains with it).
+const std::vector<OptimizerSpec> kOptimizers = {
+    {"adam", {{"lr", 1e-3}, {"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8}}},
+    {"rmsprop", {{"lr", 1e-3}, {"rho", 0.9}, {"eps", 1e-7}}},
+    {"sgd", {{"lr", 1e-2}, {"momentum", 0.0}}},
+};
+
+bool is_identifier(std::string_view s) {
+  if (s.empty() || s.size() > 64 || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
+}
+
+std::string kind_name(const YNode &n) {
+  switch (n.kind) {
+  case YNode::Null: return "nothing";
+  case YNode::Scalar: return "'" + n.value + "'";
+  case YNode::Seq: return "a list";
+  case YNode::Map: return "a mapping";
+  }
+  return "?";
+}
+
+class ModelReader {
+public:
+  ModelReader(const std::string &file, Diagnostics &d, const LoadOptions &o) : file_(file), diags_(d), opts_(o) {}
+
+  std::optional<Model> read(const YNode &root) {
+    if (root.kind != YNode::Map) {
+      diags_.error(root.loc, "a model file is a mapping of sections (model, input, encoder, sampler, "
+                             "decoder, losses, train), not " + kind_name(root));
+      return std::nullopt;
+    }
+    for (const auto &[key, value] : root.entries) {
+      if (key.kind != YNode::Scalar) continue;  // reported by the YAML reader
+      if (std::find(model_sections().begin(), model_sections().end(), key.value) == model_sections().end())
+        diags_.error(key.loc, "unknown section '" + key.value + "'" + did_you_mean(key.value, model_sections()),
+                     static_cast<int>(key.value.size()));
+    }
+    model_.graph.name = read_name(root);
+    read_train(root.get("train"));
+    builder_.emplace(model_.graph, diags_, batch_);
+    read_inputs(root);
+    for (const std::string &s : kTensorSections) read_tensors(root, s);
+    if (diags_.has_errors() && tensors_seen_ == 0) return std::nullopt;
+    lower_all();
+    check_losses(root);
+    if (diags_.has_errors()) return std::nullopt;
+    warn_unused();
+    if (!verify_graph(model_.graph, diags_)) {
+      diags_.error(Loc{file_, 0, 0}, "internal error: the lowered graph does not verify (please report)");
+      return std::nullopt;
+    }
+    build_summary();
+    return std::move(model_);
+  }
+
+private:
+  std::string read_name(const YNode &root) {
+    std::string stem = file_;
+    if (size_t s = stem.find_last_of('/'); s != std::string::npos) stem = stem.substr(s + 1);
+    if (size_t d = stem.find('.'); d != std::string::npos) stem = stem.substr(0, d);
+    std::string name;
+    for (char c : stem) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    if (!is_identifier(name)) name = "model";
+    const YNode *n = root.get("model");
+    if (!n) return name;
+    if (n->kind != YNode::Scalar || !is_identifier(n->value)) {
+      diags_.error(n->loc, "the model name must be an identifier such as mnist_mlp, got " + kind_name(*n));
+      return name;
+    }
+    return n->value;
+  }
+
+  // A YAML scalar as an integer in [lo, hi].
+  bool read_int(const YNode &n, const std::string &what, int64_t lo, int64_t hi, int64_t &out) {
+    if (n.kind == YNode::Scalar && !n.quoted) {
+      const std::string &v = n.value;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+      if (ec == std::errc() && p == v.data() + v.size()) {
+        if (out >= lo && out <= hi) return true;
+        diags_.error(n.loc, what + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
+                                ", got " + v, static_cast<int>(v.size()));
+        return false;
+      }
+      if (ec == std::errc::result_out_of_range) {
+        diags_.error(n.loc, what + " " + v + " is out of range", static_cast<int>(v.size()));
+        return false;
+      }
+    }
+    diags_.error(n.loc, what + " must be an integer, got " + kind_name(n));
+    return false;
+  }
+
+  void read_train(const YNode *t) {
+    auto &cfg = model_.graph.config;
+    int64_t batch = 128, epochs = 10, seed = 1;
+    std::string data = "mnist";
+    OptimizerSpec opt = kOptimizers[0];
+    if (t && t->kind != YNode::Map && t->kind != YNode::Null) {
+      diags_.error(t->loc, "'train' must be a mapping such as {data: mnist, batch: 128, epochs: 10, "
+                           "optimizer: adam(lr=1e-3), seed: 1}");
+      t = nullptr;
+    }
+    if (t) {
+      for (const auto &[key, v] : t->entries) {
+        const std::string &k = key.value;
+        if (k == "batch") read_int(v, "train.batch", 1, 1 << 20, batch);
+        else if (k == "epochs") read_int(v, "train.epochs", 0, 1000000, epochs);
+        else if (k == "seed") read_int(v, "train.seed", 0, INT64_C(0xffffffff), seed);
+        else if (k == "data") {
+          if (v.kind == YNode::Scalar && std::find(kDataSets.begin(), kDataSets.end(), v.value) != kDataSets.end())
+            data = v.value;
+          else
+            diags_.error(v.loc, "unknown data set " + kind_name(v) + "; choose mnist or fashion_mnist" +
+                                    (v.kind == YNode::Scalar ? did_you_mean(v.value, kDataSets) : ""));
+        } else if (k == "optimizer") {
+          read_optimizer(v, opt);
+        } else {
+          diags_.error(key.loc, "unknown key 'train." + k + "'" + did_you_mean(k, kTrainKeys) +
+                                    (k == "lr" || k == "learning_rate" ? "; set it as optimizer: adam(lr=...)" : ""),
+                       static_cast<int>(k.size()));
+        }
+      }
+    }
+    batch_ = opts_.batch > 0 ? opts_.batch : batch;
+    cfg.emplace_back("batch", batch_);
+    cfg.emplace_back("data", data);
+    cfg.emplace_back("epochs", epochs);
+    cfg.emplace_back("optimizer", opt.name);
+    for (const auto &[k, v] : opt.defaults) cfg.emplace_back(k, v);
+    cfg.emplace_back("seed", seed);
+  }
+
+  void read_optimizer(const YNode &v, OptimizerSpec &opt) {
+    if (v.kind != YNode::Scalar) {
+      diags_.error(v.loc, "train.optimizer must be written like adam(lr=1e-3), got " + kind_name(v));
+      return;
+    }
+    auto e = parse_expr(v.value, Loc{file_, v.loc.line, v.value_col}, diags_);
+    if (!e) return;
+    if (e->kind != Expr::Name && e->kind != Expr::Call) {
+      diags_.error(e->loc, "train.optimizer must be written like adam(lr=1e-3)");
+      return;
+    }
+    std::vector<std::string> names;
+    for (const OptimizerSpec &o : kOptimizers) names.push_back(o.name);
+    const OptimizerSpec *spec = nullptr;
+    for (const OptimizerSpec &o : kOptimizers)
+      if (o.name == e->text) spec = &o;
+    if (!spec) {
+      diags_.error(e->loc, "unknown optimizer '" + e->text + "'" + did_you_mean(e->text, names) +
+                               "; choose adam, rmsprop or sgd", e->length);
+      return;
+    }
+    opt = *spec;
+    if (!e->args.empty())
+      diags_.error(e->args[0].loc, "optimizer settings are named, e.g. " + opt.name + "(lr=1e-3)");
+    for (size_t i = 0; i < e->kwargs.size(); ++i) {
+      const auto &[k, val] = e->kwargs[i];
+      auto it = std::find_if(opt.defaults.begin(), opt.defaults.end(), [&](auto &p) { return p.first == k; });
+      if (it == opt.defaults.end()) {
+        std::vector<std::string> keys;
+        for (const auto &p : opt.defaults) keys.push_back(p.first);
+        diags_.error(e->kwarg_locs[i], "unknown setting '" + k + "' for " + opt.name + did_you_mean(k, keys),
+                     static_cast<int>(k.size()));
+        continue;
+      }
+      if (val.kind != Expr::Number || !(val.number >= 0) || (k == "lr" && val.number <= 0) ||
+          ((k == "beta1" || k == "beta2" || k == "rho" || k == "momentum") && val.number >= 1)) {
+        diags_.error(val.loc, opt.name + " " + k + " must be a number" +
+                                  (k == "lr" ? " > 0" : k == "eps" ? " >= 0" : " in [0, 1)") + ", got " +
+                                  expr_to_string(val));
+        continue;
+      }
+      it->second = val.number;
+    }
+  }
+
+  void read_inputs(const YNode &root) {
+    const YNode *in = root.get("input");
+    if (!in) {
+      diags_.error(root.loc, "the model has no 'input' section; add e.g. 'input: {x: [784]}'");
+      return;
+    }
+    if (in->kind != YNode::Map || in->entries.empty()) {
+      diags_.error(in->loc, "'input' must map names to per-example shapes, e.g. {x: [784]} or {x: [1, 28, 28]}");
+      return;
+    }
+    for (const auto &[key, v] : in->entries) {
+      if (!check_new_name(key, "inputs")) continue;
+      if (v.kind != YNode::Seq || v.items.empty() || v.items.size() > 6) {
+        diags_.error(v.loc, "the shape of input '" + key.value + "' must be a list of 1 to 6 sizes, e.g. [784] "
+                            "or [1, 28, 28] (batch excluded)");
+        continue;
+      }
+      Dims dims;
+      bool ok = true;
+      for (const YNode &d : v.items) {
+        int64_t x;
+        ok = read_int(d, "a dimension of input '" + key.value + "'", 1, 1 << 24, x) && ok;
+        dims.push_back(x);
+      }
+      if (!ok) continue;
+      int node = builder_->add_input(key.value, dims, key.loc);
+      TensorDef t;
+      t.name = key.value;
+      t.section = "inputs";
+      t.loc = key.loc;
+      t.parsed = node >= 0;
+      t.state = node >= 0 ? TensorDef::Done : TensorDef::Failed;
+      t.node = node;
+      t.op = "input";
+      add_tensor(std::move(t));
+    }
+  }
+
+  bool check_new_name(const YNode &key, const std::string &section) {
+    if (key.kind != YNode::Scalar) return false;
+    const std::string &n = key.value;
+    int len = static_cast<int>(n.size());
+    if (!is_identifier(n)) {
+      diags_.error(key.loc, "'" + n + "' is not a valid tensor name (letters, digits and _, not starting with a digit)",
+                   len);
+      return false;
+    }
+    if (n == "batch") {
+      diags_.error(key.loc, "'batch' is reserved: it names the batch size", len);
+      return false;
+    }
+    auto it = builder_->tensor_index.find(n);
+    if (it != builder_->tensor_index.end()) {
+      Diagnostic &d = diags_.error(key.loc, "tensor '" + n + "' is defined twice", len);
+      Diagnostics::note(d, builder_->tensors[it->second].loc, "first definition of '" + n + "' (in " +
+                                                                   builder_->tensors[it->second].section + ")");
+      return false;
+    }
+    (void)section;
+    return true;
+  }
+
+  void add_tensor(TensorDef t) {
+    builder_->tensor_index[t.name] = static_cast<int>(builder_->tensors.size());
+    builder_->tensors.push_back(std::move(t));
+  }
+
+  void read_tensors(const YNode &root, const std::string &section) {
+    const YNode *s = root.get(section);
+    if (!s) {
+      if (section != "sampler")
+        diags_.error(root.loc, "the model has no '" + section + "' section");
+      return;
+    }
+    if (s->kind != YNode::Map || s->entries.empty()) {
+      diags_.error(s->loc, "'" + section + "' must map tensor names to expressions, e.g. "
+                           "'h: dense(x, 400, act=relu)'");
+      return;
+    }
+    for (const auto &[key, v] : s->entries) {
+      if (!check_new_name(key, section)) continue;
+      ++tensors_seen_;
+      TensorDef t;
+      t.name = key.value;
+      t.section = section;
+      t.loc = key.loc;
+      if (v.kind == YNode::Scalar && !v.value.empty()) {
+        auto e = parse_expr(v.value, Loc{file_, v.loc.line, v.value_col}, diags_);
+        if (e) {
+          t.expr = std::move(*e);
+          t.parsed = true;
+          t.op = describe(t.expr);
+        }
+      } else {
+        diags_.error(v.kind == YNode::Null ? key.loc : v.loc,
+                     "tensor '" + key.value + "' needs an expression, e.g. '" + key.value +
+                         ": dense(x, 400, act=relu)', got " + kind_name(v));
+      }
+      if (!t.parsed) t.state = TensorDef::Failed;
+      add_tensor(std::move(t));
+    }
+  }
+
+  // What the summary shows in its "Op" column for an expression.
+  static std::string describe(const Expr &e) {
+    switch (e.kind) {
+    case Expr::Call: {
+      std::string s = e.text;
+      for (const auto &[k, v] : e.kwargs)
+        if (k == "act" && v.kind == Expr::Name && v.text != "linear" && v.text != "none") s += "+" + v.text;
+      if (!e.args.empty() && e.args[0].kind == Expr::Call && e.text != "sum" && e.text != "mean")
+        s += "(" + describe(e.args[0]) + ")";
+      return s;
+    }
+    case Expr::Name: return "= " + e.text;
+    case Expr::Number: return "const";
+    default: return "expression";
+    }
+  }
+
+  void lower_all() {
+    for (size_t i = 0; i < builder_->tensors.size(); ++i) builder_->lower_tensor(static_cast<int>(i));
+  }
+
+  void check_losses(const YNode &root) {
+    const YNode *losses = root.get("losses");
+    if (!losses || losses->kind != YNode::Map) return;
+    bool total = false;
+    for (const TensorDef &t : builder_->tensors) {
+      if (t.section != "losses") continue;
+      if (t.name == "total") total = true;
+      if (t.state != TensorDef::Done) continue;
+      const Dims &d = model_.graph.nodes[t.node].dims;
+      if (!d.empty())
+        diags_.error(t.loc, "loss '" + t.name + "' must be a scalar, but it is f32" + dims_str(d) +
+                                "; reduce it with sum(...) or mean(...)",
+                     static_cast<int>(t.name.size()));
+      else
+        model_.graph.outputs.emplace_back(t.name, t.node);
+    }
+    if (!total)
+      diags_.error(losses->loc, "'losses' has no 'total': name the loss to minimise, e.g. 'total: recon + kl'");
+  }
+
+  void warn_unused() {
+    const Graph &g = model_.graph;
+    std::vector<bool> used(g.nodes.size(), false);
+    for (const auto &[name, n] : g.outputs) used[n] = true;
+    for (size_t i = g.nodes.size(); i-- > 0;)
+      if (used[i])
+        for (int o : g.nodes[i].operands) used[o] = true;
+    for (const TensorDef &t : builder_->tensors)
+      if (t.state == TensorDef::Done && !used[t.node] && t.section != "losses")
+        diags_.warning(t.loc, "tensor '" + t.name + "' does not contribute to any loss",
+                       static_cast<int>(t.name.size()));
+  }
+
+  void build_summary() {
+    for (const TensorDef &t : builder_->tensors) {
+      SummaryRow r;
+      r.tensor = t.name;
+      r.section = t.section;
+      r.op = t.op;
+      r.dims = model_.graph.nodes[t.node].dims;
+      for (const auto &[node, owner] : builder_->param_owner)
+        if (owner == t.name) r.params += checked_elements(model_.graph.nodes[node].dims);
+      model_.rows.push_back(std::move(r));
+    }
+  }
+
+  std::string file_;
+  Diagnostics &diags_;
+  LoadOptions opts_;
+  Model model_;
+  int64_t batch_ = 128;
+  int tensors_seen_ = 0;
+  std::optional<GraphBuilder> builder_;
+};
+
+}  // namespace
+
+const std::vector<std::string> &model_sections() {
+  static const std::vector<std::string> s = {"model", "input", "encoder", "sampler", "decoder", "losses", "train"};
+  return s;
+}
+
+std::optional<Model> load_model(const std::string &file, const std::string &text, Diagnostics &diags,
+                                const LoadOptions &options) {
+  auto root = parse_yaml(file, text, diags);
+  if (!root) return std::nullopt;
+  ModelReader reader(file, diags, options);
+  return reader.read(*root);
+}
+
+}  // namespace vaec

@@ -1,0 +1,45 @@
+// vae.yaml → graph IR. The schema (sections, keys, defaults) lives in
+// model.cpp; expressions and layer calls are lowered by lower.cpp/layers.cpp.
+//
+//   model:   name (default: the file's stem)
+//   input:   {name: [per-example dims]}         batch is implicit, images are [C, H, W]
+//   encoder, sampler, decoder, losses:  {tensor: expression}
+//   train:   {data, batch, epochs, optimizer, seed}
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "support/diagnostics.h"
+
+namespace vaec {
+
+// One line of `vaec summary`: a named tensor of the model.
+struct SummaryRow {
+  std::string tensor;
+  std::string section;
+  std::string op;     // "input", "dense+relu", "sigmoid(dense)", "expression", ...
+  Dims dims;
+  int64_t params = 0; // parameters created by this tensor's expression
+};
+
+struct Model {
+  Graph graph;
+  std::vector<SummaryRow> rows;
+};
+
+struct LoadOptions {
+  int64_t batch = 0;  // > 0 overrides train.batch
+};
+
+// Parses and lowers a model. Reports every error to `diags`; returns nullopt
+// when there was any.
+std::optional<Model> load_model(const std::string &file, const std::string &text, Diagnostics &diags,
+                                const LoadOptions &options = {});
+
+// Sections and train keys, for help texts and "did you mean".
+const std::vector<std::string> &model_sections();
+
+}  // namespace vaec

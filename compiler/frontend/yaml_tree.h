@@ -1,0 +1,41 @@
+// A located YAML tree: yaml-cpp's event parser turned into nodes that keep
+// their file:line:col, with the checks yaml-cpp does not make (duplicate keys,
+// tabs in indentation, binary input, nesting depth, anchors and tags we do not
+// support). Everything the front end reads comes through here.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "support/diagnostics.h"
+
+namespace vaec {
+
+struct YNode {
+  enum Kind { Null, Scalar, Seq, Map } kind = Null;
+  Loc loc;
+  std::string value;      // Scalar
+  bool quoted = false;    // Scalar written in quotes (so 'x' is never a number)
+  int value_col = 0;      // column where the scalar's text starts (after a quote)
+  std::vector<YNode> items;                         // Seq
+  std::vector<std::pair<YNode, YNode>> entries;     // Map: key, value
+
+  const YNode *get(std::string_view key) const {
+    for (const auto &[k, v] : entries)
+      if (k.kind == Scalar && k.value == key) return &v;
+    return nullptr;
+  }
+};
+
+// Limits that keep hostile input cheap: the front end accepts files up to
+// kMaxFileBytes and YAML nesting up to kMaxYamlDepth.
+constexpr size_t kMaxFileBytes = 1 << 20;
+constexpr int kMaxYamlDepth = 32;
+
+// Parses one YAML document. Reports every problem found to `diags` and
+// returns nullopt if the text cannot be used at all.
+std::optional<YNode> parse_yaml(const std::string &file, const std::string &text, Diagnostics &diags);
+
+}  // namespace vaec

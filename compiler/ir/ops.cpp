@@ -1,0 +1,185 @@
+// The op table built from ops.def, and the shape rule of every op.
+#include "ir/ops.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace vaec {
+
+static std::vector<AttrSpec> parse_schema(std::string_view schema) {
+  std::vector<AttrSpec> out;
+  std::istringstream is{std::string(schema)};
+  std::string item;
+  while (is >> item) {
+    size_t colon = item.find(':');
+    std::string name = item.substr(0, colon), type = item.substr(colon + 1);
+    AttrType t = type == "int"   ? AttrType::Int
+                 : type == "f64" ? AttrType::F64
+                 : type == "str" ? AttrType::Str
+                                 : AttrType::Ints;
+    out.push_back({name, t});
+  }
+  return out;
+}
+
+const std::vector<OpInfo> &all_ops() {
+  static const std::vector<OpInfo> table = {
+#define OP(Id, name, arity, kind, attrs) {Op::Id, name, arity, OpKind::kind, parse_schema(attrs)},
+#include "ir/ops.def"
+  };
+  return table;
+}
+
+const OpInfo &op_info(Op op) { return all_ops()[static_cast<size_t>(op)]; }
+
+std::optional<Op> op_from_name(std::string_view name) {
+  for (const OpInfo &i : all_ops())
+    if (i.name == name) return i.op;
+  return std::nullopt;
+}
+
+std::vector<std::string> op_names() {
+  std::vector<std::string> v;
+  for (const OpInfo &i : all_ops()) v.emplace_back(i.name);
+  return v;
+}
+
+const char *attr_type_name(AttrType t) {
+  switch (t) {
+  case AttrType::Int: return "an integer";
+  case AttrType::F64: return "a number";
+  case AttrType::Str: return "a string";
+  case AttrType::Ints: return "a list of integers";
+  }
+  return "?";
+}
+
+int64_t checked_elements(const Dims &d) {
+  int64_t n = 1;
+  for (int64_t x : d) {
+    if (x < 0) return -1;
+    if (x != 0 && n > kMaxElements / x) return -1;
+    n *= x;
+  }
+  return n;
+}
+
+std::string dims_str(const Dims &d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
+  return s + "]";
+}
+
+ShapeResult broadcast_shapes(const Dims &a, const Dims &b) {
+  size_t n = std::max(a.size(), b.size());
+  Dims out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t x = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t y = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (x != y && x != 1 && y != 1)
+      return {{}, "incompatible shapes f32" + dims_str(a) + " and f32" + dims_str(b) +
+                      " (dimension " + std::to_string(i) + ": " + std::to_string(x) + " vs " +
+                      std::to_string(y) + ")"};
+    out[i] = x == 1 ? y : x;
+  }
+  return {out, ""};
+}
+
+template <class T>
+static const T *find_attr(const std::vector<std::pair<std::string, AttrValue>> &attrs,
+                          std::string_view name) {
+  for (const auto &[k, v] : attrs)
+    if (k == name) return std::get_if<T>(&v);
+  return nullptr;
+}
+
+static ShapeResult shape_reduce(const Dims &x,
+                                const std::vector<std::pair<std::string, AttrValue>> &attrs) {
+  const auto *axes = find_attr<std::vector<int64_t>>(attrs, "axes");
+  if (!axes) return {{}, "missing axes"};
+  Dims out;
+  for (size_t i = 1; i < axes->size(); ++i)
+    if ((*axes)[i] <= (*axes)[i - 1]) return {{}, "axes must be sorted and unique"};
+  for (int64_t a : *axes)
+    if (a < 0 || a >= static_cast<int64_t>(x.size()))
+      return {{}, "axis " + std::to_string(a) + " is out of range for f32" + dims_str(x)};
+  for (size_t i = 0; i < x.size(); ++i)
+    if (std::find(axes->begin(), axes->end(), static_cast<int64_t>(i)) == axes->end())
+      out.push_back(x[i]);
+  return {out, ""};
+}
+
+static ShapeResult shape_dense(const Dims &x, const Dims &w, const Dims &b) {
+  if (x.size() != 2)
+    return {{}, "dense expects a [batch, features] input, got f32" + dims_str(x) +
+                    " (flatten it first)"};
+  if (w.size() != 2 || w[1] != x[1])
+    return {{}, "dense weight f32" + dims_str(w) + " does not match input f32" + dims_str(x) +
+                    " (expected [units," + std::to_string(x[1]) + "])"};
+  if (b.size() != 1 || b[0] != w[0])
+    return {{}, "dense bias f32" + dims_str(b) + " does not match weight f32" + dims_str(w)};
+  return {{x[0], w[0]}, ""};
+}
+
+static ShapeResult shape_conv(bool transpose, const Dims &x, const Dims &w, const Dims &b,
+                              const std::vector<std::pair<std::string, AttrValue>> &attrs) {
+  const char *name = transpose ? "conv2d_transpose" : "conv2d";
+  const auto *stride = find_attr<std::vector<int64_t>>(attrs, "stride");
+  const auto *pad = find_attr<std::vector<int64_t>>(attrs, "pad");
+  if (!stride || stride->size() != 2) return {{}, "stride must have 2 entries"};
+  if (!pad || pad->size() != 4) return {{}, "pad must have 4 entries [top,left,bottom,right]"};
+  if ((*stride)[0] < 1 || (*stride)[1] < 1) return {{}, "stride must be positive"};
+  if (x.size() != 4)
+    return {{}, std::string(name) + " expects a [batch, channels, height, width] input, got f32" +
+                    dims_str(x)};
+  int64_t cin = transpose ? w.size() == 4 ? w[0] : -1 : w.size() == 4 ? w[1] : -1;
+  if (w.size() != 4 || cin != x[1])
+    return {{}, std::string(name) + " weight f32" + dims_str(w) + " does not match input f32" +
+                    dims_str(x) + " (" + std::to_string(x[1]) + " input channels)"};
+  int64_t cout = transpose ? w[1] : w[0];
+  if (b.size() != 1 || b[0] != cout)
+    return {{}, std::string(name) + " bias f32" + dims_str(b) + " does not match " +
+                    std::to_string(cout) + " output channels"};
+  Dims out = {x[0], cout, 0, 0};
+  for (int i = 0; i < 2; ++i) {
+    int64_t in = x[2 + i], k = w[2 + i], s = (*stride)[i];
+    int64_t lo = (*pad)[i], hi = (*pad)[2 + i];
+    if (transpose) {
+      if (lo < 0 || hi <= -s) return {{}, "conv2d_transpose padding out of range"};
+      out[2 + i] = (in - 1) * s + k - lo - hi;
+    } else {
+      if (lo < 0 || hi < 0) return {{}, "conv2d padding must be non-negative"};
+      if (in + lo + hi < k)
+        return {{}, "conv2d kernel " + std::to_string(k) + " is larger than the padded input (" +
+                        std::to_string(in + lo + hi) + ") of f32" + dims_str(x)};
+      out[2 + i] = (in + lo + hi - k) / s + 1;
+    }
+    if (out[2 + i] < 1)
+      return {{}, std::string(name) + " output would be empty for input f32" + dims_str(x)};
+  }
+  return {out, ""};
+}
+
+ShapeResult infer_shape(Op op, const std::vector<const Dims *> &operands,
+                        const std::vector<std::pair<std::string, AttrValue>> &attrs) {
+  const OpInfo &info = op_info(op);
+  if (static_cast<int>(operands.size()) != info.arity)
+    return {{}, std::string(info.name) + " takes " + std::to_string(info.arity) + " operands"};
+  switch (info.kind) {
+  case OpKind::Source:
+  case OpKind::Shape: return {{}, ""};
+  case OpKind::Unary: return {*operands[0], ""};
+  case OpKind::Binary: return broadcast_shapes(*operands[0], *operands[1]);
+  case OpKind::Reduce: return shape_reduce(*operands[0], attrs);
+  case OpKind::Layer: break;
+  }
+  switch (op) {
+  case Op::Dense: return shape_dense(*operands[0], *operands[1], *operands[2]);
+  case Op::Conv2d: return shape_conv(false, *operands[0], *operands[1], *operands[2], attrs);
+  case Op::Conv2dTranspose:
+    return shape_conv(true, *operands[0], *operands[1], *operands[2], attrs);
+  default: return {{}, "no shape rule"};
+  }
+}
+
+}  // namespace vaec
