@@ -123,7 +123,9 @@ static size_t edit_distance(std::string_view a, std::string_view b) {
 std::string closest_match(std::string_view word, const std::vector<std::string> &candidates) {
   if (word.size() > 64) return "";
   std::string best;
-  size_t best_d = std::max<size_t>(1, (word.size() + 1) / 3) + 1;
+  // Allow one edit per three characters: "encodr" -> "encoder", but a
+  // one-letter name suggests nothing.
+  size_t best_d = (word.size() + 1) / 3 + 1;
   for (const std::string &c : candidates) {
     if (c == word || c.size() > 64) continue;
     size_t d = edit_distance(word, c);

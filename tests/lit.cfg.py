@@ -1,0 +1,24 @@
+# lit configuration for vaec's text tests: IR dumps (tests/lit) and error
+# messages (tests/errors). Run through CTest, or: lit -v build/tests
+import os
+import sys
+
+import lit.formats
+
+config.name = "vaec"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".test", ".yaml", ".vir"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.vaec_build_dir, "tests")
+config.excludes = ["unit", "fuzz", "tools", "Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in"]
+config.environment["LC_ALL"] = "C"
+
+tools = os.path.join(config.test_source_root, "tools")
+config.substitutions.append(("%vaec", os.path.join(config.vaec_build_dir, "vaec")))
+config.substitutions.append(("%models", os.path.join(config.vaec_source_dir, "models")))
+# %exit1 CMD...: runs CMD, passes its output through, and succeeds only if CMD
+# exited with status 1 (not 0, not a crash, not any other status).
+config.substitutions.append(("%exit1", f"{sys.executable} {tools}/expect_exit.py 1"))
+config.substitutions.append(("%python", sys.executable))
+config.substitutions.append(("FileCheck", os.path.join(config.llvm_bin_dir, "FileCheck")))
+config.substitutions.append(("%dot", "dot"))

@@ -1,0 +1,166 @@
+// The graph IR: the op table, shape rules, the text form (round trip on every
+// bundled model), parser errors and the verifier.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "ir/ops.h"
+#include "ir/verifier.h"
+#include "test_util.h"
+
+using namespace vaec;
+using vaec::test::read_source_file;
+
+namespace {
+
+std::string parse_errors(const std::string &text) {
+  SourceManager sm;
+  sm.add("g.vir", text);
+  Diagnostics d(&sm);
+  auto g = parse_graph("g.vir", text, d);
+  EXPECT_FALSE(g.has_value());
+  std::ostringstream os;
+  d.print(os);
+  return os.str();
+}
+
+const char *kSmall = R"(graph @small(batch=2, seed=1) {
+inputs:
+  %x = input() : f32[2,3] loc(m.yaml:1:2)
+encoder:
+  %w = param() {init="uniform", bound=0.5} : f32[4,3] loc(m.yaml:2:3)
+  %b = param() {init="uniform", bound=0.5} : f32[4] loc(m.yaml:2:3)
+  %h = dense(%x, %w, %b) : f32[2,4] loc(m.yaml:2:3)
+losses:
+  %s = sum(%h) {axes=[0,1]} : f32[] loc(m.yaml:3:4)
+  return total=%s
+}
+)";
+
+}  // namespace
+
+TEST(OpTable, NamesAreUniqueAndRoundTrip) {
+  std::set<std::string> seen;
+  for (const OpInfo &i : all_ops()) {
+    EXPECT_TRUE(seen.insert(std::string(i.name)).second) << i.name;
+    ASSERT_TRUE(op_from_name(i.name).has_value());
+    EXPECT_EQ(*op_from_name(i.name), i.op);
+    EXPECT_EQ(op_name(i.op), i.name);
+  }
+  EXPECT_FALSE(op_from_name("nope").has_value());
+}
+
+TEST(ShapeRules, Broadcasting) {
+  EXPECT_EQ(broadcast_shapes({128, 20}, {}).dims, (Dims{128, 20}));
+  EXPECT_EQ(broadcast_shapes({128, 20}, {20}).dims, (Dims{128, 20}));
+  EXPECT_EQ(broadcast_shapes({128, 1}, {1, 20}).dims, (Dims{128, 20}));
+  ShapeResult bad = broadcast_shapes({128, 20}, {128, 10});
+  EXPECT_EQ(bad.error, "incompatible shapes f32[128,20] and f32[128,10] (dimension 1: 20 vs 10)");
+}
+
+TEST(ShapeRules, ConvAndTransposedConv) {
+  Dims x = {16, 1, 28, 28}, w = {32, 1, 3, 3}, b = {32};
+  Attrs same_s1 = {{"stride", std::vector<int64_t>{1, 1}}, {"pad", std::vector<int64_t>{1, 1, 1, 1}}};
+  EXPECT_EQ(infer_shape(Op::Conv2d, {&x, &w, &b}, same_s1).dims, (Dims{16, 32, 28, 28}));
+  // Keras 'same' with stride 2 pads only at the end: 28 -> 14.
+  Dims x2 = {16, 32, 28, 28}, w2 = {64, 32, 3, 3}, b2 = {64};
+  Attrs s2 = {{"stride", std::vector<int64_t>{2, 2}}, {"pad", std::vector<int64_t>{0, 0, 1, 1}}};
+  EXPECT_EQ(infer_shape(Op::Conv2d, {&x2, &w2, &b2}, s2).dims, (Dims{16, 64, 14, 14}));
+  // The transpose goes back: 14 -> 28 with the same padding.
+  Dims y = {16, 64, 14, 14}, wt = {64, 32, 3, 3}, bt = {32};
+  EXPECT_EQ(infer_shape(Op::Conv2dTranspose, {&y, &wt, &bt}, s2).dims, (Dims{16, 32, 28, 28}));
+  // PyTorch: padding=1, output_padding=1 is pad [1,1,0,0].
+  Attrs torch = {{"stride", std::vector<int64_t>{2, 2}}, {"pad", std::vector<int64_t>{1, 1, 0, 0}}};
+  EXPECT_EQ(infer_shape(Op::Conv2dTranspose, {&y, &wt, &bt}, torch).dims, (Dims{16, 32, 28, 28}));
+  // Channel mismatch is reported with both shapes.
+  Dims wrong = {64, 3, 3, 3};
+  EXPECT_NE(infer_shape(Op::Conv2d, {&x2, &wrong, &b2}, s2).error.find("does not match input f32[16,32,28,28]"),
+            std::string::npos);
+}
+
+TEST(ShapeRules, DenseAndReduce) {
+  Dims x = {8, 784}, w = {400, 784}, b = {400};
+  EXPECT_EQ(infer_shape(Op::Dense, {&x, &w, &b}, {}).dims, (Dims{8, 400}));
+  Dims w_bad = {400, 785};
+  EXPECT_FALSE(infer_shape(Op::Dense, {&x, &w_bad, &b}, {}).error.empty());
+  Attrs axes1 = {{"axes", std::vector<int64_t>{1}}};
+  EXPECT_EQ(infer_shape(Op::Sum, {&x}, axes1).dims, (Dims{8}));
+  Attrs all = {{"axes", std::vector<int64_t>{0, 1}}};
+  EXPECT_EQ(infer_shape(Op::Mean, {&x}, all).dims, (Dims{}));
+  Attrs bad = {{"axes", std::vector<int64_t>{2}}};
+  EXPECT_FALSE(infer_shape(Op::Sum, {&x}, bad).error.empty());
+}
+
+TEST(TextIR, SmallGraphRoundTrips) {
+  Diagnostics d;
+  auto g = parse_graph("g.vir", kSmall, d);
+  ASSERT_TRUE(g) << "parse failed";
+  EXPECT_EQ(graph_to_string(*g), kSmall);
+  EXPECT_EQ(g->nodes[2].loc, (Loc{"m.yaml", 2, 3}));
+  EXPECT_EQ(g->nodes[2].section, "encoder");
+}
+
+TEST(TextIR, EveryBundledModelRoundTrips) {
+  for (const char *m : {"models/mnist_mlp.yaml", "models/mnist_conv.yaml", "models/fashion_mlp.yaml"}) {
+    auto loaded = test::load(read_source_file(m), m);
+    ASSERT_TRUE(loaded.model) << m << "\n" << loaded.errors;
+    std::string once = graph_to_string(loaded.model->graph);
+    Diagnostics d;
+    auto back = parse_graph("dump.vir", once, d);
+    ASSERT_TRUE(back) << m;
+    EXPECT_EQ(graph_to_string(*back), once) << m;
+  }
+}
+
+TEST(TextIR, FloatsAndStringsRoundTripExactly) {
+  std::string text = kSmall;
+  text.replace(text.find("bound=0.5"), 9, "bound=0.1");
+  Graph g = *parse_graph("g", text, *std::make_unique<Diagnostics>());
+  std::get<double>(g.nodes[1].attrs[1].second) = 1.0 / 3.0;
+  std::get<std::string>(g.nodes[1].attrs[0].second) = "a \"quoted\" \\ name\n";
+  g.nodes[0].loc.file = "dir with space/m.yaml";
+  std::string once = graph_to_string(g);
+  Diagnostics d;
+  auto back = parse_graph("g", once, d);
+  ASSERT_TRUE(back) << once;
+  EXPECT_EQ(std::get<double>(back->nodes[1].attrs[1].second), 1.0 / 3.0);
+  EXPECT_EQ(std::get<std::string>(back->nodes[1].attrs[0].second), "a \"quoted\" \\ name\n");
+  EXPECT_EQ(back->nodes[0].loc.file, "dir with space/m.yaml");
+  EXPECT_EQ(graph_to_string(*back), once);
+}
+
+TEST(TextIR, ParserErrorsPointAtTheIRText) {
+  std::string t = kSmall;
+  t.replace(t.find("dense(%x"), 8, "dens(%x");
+  EXPECT_NE(parse_errors(t).find("g.vir:7:8: error: unknown op 'dens'; did you mean 'dense'?"), std::string::npos)
+      << parse_errors(t);
+  t = kSmall;
+  t.replace(t.find("sum(%h)"), 7, "sum(%q)");
+  EXPECT_NE(parse_errors(t).find("use of undefined value '%q'"), std::string::npos);
+  EXPECT_NE(parse_errors("graph @g() {\n").find("expected '}' at the end of the graph"), std::string::npos);
+  EXPECT_NE(parse_errors("").find("expected 'graph @name(...) {'"), std::string::npos);
+}
+
+TEST(Verifier, CatchesWrongDeclaredShapes) {
+  std::string t = kSmall;
+  t.replace(t.find("f32[2,4] loc(m.yaml:2:3)"), 8, "f32[2,5]");
+  std::string e = parse_errors(t);
+  EXPECT_NE(e.find("g.vir:7:3: error: '%h' (dense) is declared f32[2,5] but its shape rule gives f32[2,4]"),
+            std::string::npos)
+      << e;
+}
+
+TEST(Verifier, CatchesAttributeAndOutputProblems) {
+  std::string t = kSmall;
+  t.replace(t.find("{axes=[0,1]}"), 12, "{axis=[0,1]}");
+  EXPECT_NE(parse_errors(t).find("'%s' (sum) must have attributes {axes}"), std::string::npos);
+  t = kSmall;
+  t.replace(t.find("return total=%s"), 15, "return total=%h");
+  EXPECT_NE(parse_errors(t).find("the total loss must be a scalar, got f32[2,4]"), std::string::npos);
+  t = kSmall;
+  t.replace(t.find("return total=%s"), 15, "return loss=%s");
+  EXPECT_NE(parse_errors(t).find("has no 'total' output"), std::string::npos);
+  t = kSmall;
+  t.replace(t.find("f32[4] loc"), 6, "f32[0]");
+  EXPECT_NE(parse_errors(t).find("non-positive dimension"), std::string::npos);
+}
