@@ -111,6 +111,10 @@ Val GraphBuilder::call_layer(const Expr &e) {
   if (name == "normal_like") return Val::tensor(emit(Op::Normal, {}, {}, e.loc, x));
 
   if (name == "flatten" || name == "reshape") {
+    if (x.empty()) {  // a scalar (e.g. a loss) has no batch dimension to keep
+      diags_.error(e.args[0].loc, name + " needs a tensor with a batch dimension, got a scalar");
+      return Val::bad();
+    }
     int64_t total = checked_elements(x) / x[0];
     Dims to = {x[0]};
     if (name == "flatten") {
@@ -241,11 +245,11 @@ Val GraphBuilder::call_layer(const Expr &e) {
   Dims wdims = transpose ? Dims{cin, filters, k[0], k[1]} : Dims{filters, cin, k[0], k[1]};
   // PyTorch computes fan_in from weight dims 1..: in*kh*kw for conv, out*kh*kw
   // for the transpose (its weight is [in, out, kh, kw]).
-  int64_t fan_in = wdims[1] * k[0] * k[1];
   if (checked_elements(wdims) < 0) {
     diags_.error(e.loc, name + " weight f32" + dims_str(wdims) + " is too large", e.length);
     return Val::bad();
   }
+  int64_t fan_in = wdims[1] * k[0] * k[1];  // after the size check: cannot overflow
   int w = add_param("w", wdims, fan_in, e.loc);
   int b = add_param("b", {filters}, fan_in, e.loc);
   Attrs attrs = {{"stride", std::vector<int64_t>{s[0], s[1]}}, {"pad", pad}};

@@ -248,9 +248,10 @@ Val GraphBuilder::eval_call(const Expr &e) {
           if (v.kind != Val::Bad) diags_.error(it->loc, "axis must be an integer (0 is the batch axis)");
           return Val::bad();
         }
-        int64_t a = static_cast<int64_t>(v.num);
+        // Range-check the double first: casting 1e20 to int64_t is undefined.
+        int64_t a = v.num >= -rank && v.num < rank ? static_cast<int64_t>(v.num) : rank;
         if (a < -rank || a >= rank) {
-          diags_.error(it->loc, "axis " + std::to_string(a) + " is out of range for f32" +
+          diags_.error(it->loc, "axis " + expr_to_string(*it) + " is out of range for f32" +
                                     dims_str(g_.nodes[ins[0]].dims) + " (axis 0 is the batch)");
           return Val::bad();
         }

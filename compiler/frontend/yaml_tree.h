@@ -21,6 +21,7 @@ struct YNode {
   int value_col = 0;      // column where the scalar's text starts (after a quote)
   std::vector<YNode> items;                         // Seq
   std::vector<std::pair<YNode, YNode>> entries;     // Map: key, value
+  YNode() {}  // user-provided: clang + libstdc++ 12 reject the recursive pair otherwise
 
   const YNode *get(std::string_view key) const {
     for (const auto &[k, v] : entries)

@@ -129,6 +129,17 @@ static ShapeResult shape_conv(bool transpose, const Dims &x, const Dims &w, cons
   if (!stride || stride->size() != 2) return {{}, "stride must have 2 entries"};
   if (!pad || pad->size() != 4) return {{}, "pad must have 4 entries [top,left,bottom,right]"};
   if ((*stride)[0] < 1 || (*stride)[1] < 1) return {{}, "stride must be positive"};
+  // Bounding every size, stride and pad by kMaxElements (2^31 - 1) keeps the
+  // output size arithmetic below far from int64 overflow whatever IR text said.
+  auto in_range = [](int64_t v) { return v >= -kMaxElements && v <= kMaxElements; };
+  for (int64_t v : *stride)
+    if (!in_range(v)) return {{}, "stride " + std::to_string(v) + " is too large"};
+  for (int64_t v : *pad)
+    if (!in_range(v)) return {{}, "padding " + std::to_string(v) + " is out of range"};
+  for (const Dims *d : {&x, &w})
+    for (int64_t v : *d)
+      if (v < 1 || v > kMaxElements)
+        return {{}, std::string(name) + " operand f32" + dims_str(*d) + " has an invalid dimension"};
   if (x.size() != 4)
     return {{}, std::string(name) + " expects a [batch, channels, height, width] input, got f32" +
                     dims_str(x)};

@@ -52,8 +52,10 @@ static std::string format_attrs(const Attrs &attrs) {
   return s;
 }
 
+// A path the parser reads back unquoted: not "unknown" (that is loc(unknown))
+// and not starting with "//" (the lexer would take it for a comment).
 static bool plain_path(std::string_view p) {
-  if (p.empty()) return false;
+  if (p.empty() || p == "unknown" || p.substr(0, 2) == "//") return false;
   for (char c : p)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '/' ||
           c == '-' || c == '+'))

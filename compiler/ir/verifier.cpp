@@ -20,6 +20,9 @@ static bool attr_has_type(const AttrValue &v, AttrType t) {
 bool verify_graph(const Graph &g, Diagnostics &diags, const std::vector<Loc> *where) {
   int before = diags.error_count();
   std::set<std::string> names;
+  // Nodes whose own type is valid; shape rules only run on valid operands, so
+  // one bad type is reported once rather than again at every user.
+  std::vector<bool> valid_type(g.nodes.size(), false);
   auto loc_of = [&](size_t i) { return where && i < where->size() ? (*where)[i] : g.nodes[i].loc; };
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node &n = g.nodes[i];
@@ -67,7 +70,11 @@ bool verify_graph(const Graph &g, Diagnostics &diags, const std::vector<Loc> *wh
       diags.error(loc, what + " has more than " + std::to_string(kMaxElements) + " elements");
       continue;
     }
+    valid_type[i] = true;
     if (!operands_ok || !attrs_ok) continue;
+    bool operand_types_ok = true;
+    for (int o : n.operands) operand_types_ok = operand_types_ok && valid_type[o];
+    if (!operand_types_ok) continue;
     if (n.op == Op::Reshape) {
       const Dims &in = g.nodes[n.operands[0]].dims;
       if (checked_elements(in) != checked_elements(n.dims))
