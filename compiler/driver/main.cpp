@@ -4,15 +4,21 @@
 #include <llvm/Config/llvm-config.h>
 
 #include <cstring>
+#include <cstdlib>
 #include <fstream>
+#include <random>
 #include <iostream>
 #include <sstream>
 #include <sys/stat.h>
 
+#include "driver/gradcheck.h"
 #include "driver/summary.h"
 #include "frontend/model.h"
 #include "ir/parser.h"
+#include "ir/builder.h"
 #include "ir/printer.h"
+#include "passes/pipeline.h"
+#include "idx.h"
 
 #ifndef VAEC_VERSION
 #define VAEC_VERSION "0.0.0"
@@ -21,7 +27,7 @@
 namespace vaec {
 namespace {
 
-const std::vector<std::string> kCommands = {"check", "summary", "dump"};
+const std::vector<std::string> kCommands = {"check", "summary", "dump", "gradcheck"};
 
 // Reads a whole file; reports and returns false when it cannot.
 bool read_file(const std::string &path, std::string &out, Diagnostics &diags) {
@@ -86,6 +92,43 @@ Loaded load(const std::string &path, int64_t batch, SourceManager &sm, Diagnosti
   return r;
 }
 
+// Binds each model input: real images (pixels / 255) when the data set is
+// there and the input holds one image per example, else uniform noise.
+int run_gradcheck(const Graph &model, const GradcheckOptions &o, std::string data_dir) {
+  Bindings inputs;
+  for (const Node &n : model.nodes) {
+    if (n.op != Op::Input) continue;
+    Tensor t{n.dims, std::vector<double>(checked_elements(n.dims))};
+    int64_t per = t.data.size() / n.dims[0];
+    if (data_dir.empty()) {
+      const AttrValue *d = model.config_value("data");
+      bool fashion = d && std::get<std::string>(*d) == "fashion_mnist";
+      data_dir = fashion ? "data/fashion" : "data/mnist";
+    }
+    rt::IdxArray images;
+    std::string error;
+    if (per == 784 && rt::read_idx(data_dir + "/t10k-images-idx3-ubyte", images, error) &&
+        images.count() >= n.dims[0]) {
+      for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = images.data[k] / 255.0;
+      std::cout << "input %" << n.name << ": the first " << n.dims[0] << " test images of " << data_dir << "\n";
+    } else {
+      std::mt19937_64 rng(o.seed);
+      std::uniform_real_distribution<double> u(0.0, 1.0);
+      for (double &v : t.data) v = u(rng);
+      std::cout << "input %" << n.name << ": uniform noise in [0, 1)"
+                << (error.empty() ? "" : " (" + error + ")") << "\n";
+    }
+    inputs.values[n.name] = std::move(t);
+  }
+  Graph train = run_pipeline(model, PipelineOptions{});
+  GradcheckResult r = gradcheck(model, train, inputs, o, std::cout);
+  if (!r.error.empty()) {
+    std::cerr << "vaec: error: gradcheck could not run: " << r.error << "\n";
+    return 1;
+  }
+  return r.passed ? 0 : 1;
+}
+
 int run(int argc, char **argv) {
   CLI::App app{"vaec — a compiler for variational autoencoders.\n"
                "Reads a model (vae.yaml) and shows, checks and (later) compiles it."};
@@ -94,20 +137,34 @@ int run(int argc, char **argv) {
                            std::to_string(dnnl::version()->major) + "." + std::to_string(dnnl::version()->minor) +
                            "." + std::to_string(dnnl::version()->patch) + ")");
   app.require_subcommand(1);
-  std::string file, stage = "graph", format = "text", output;
+  std::string file, stage = "graph", format = "text", output, dump_after, data_dir;
   int64_t batch = 0;
+  GradcheckOptions gc;
 
   CLI::App *check = app.add_subcommand("check", "Report every error and warning in a model; exit 1 on errors");
   CLI::App *summary = app.add_subcommand("summary", "Print a Keras-style table of tensors, shapes and parameters");
   CLI::App *dump = app.add_subcommand("dump", "Print the IR of a compiler stage (text or Graphviz DOT)");
-  for (CLI::App *c : {check, summary, dump}) {
+  CLI::App *gradcheck_cmd = app.add_subcommand(
+      "gradcheck", "Check the symbolic gradient against finite differences in f64 (exit 1 on failure)");
+  for (CLI::App *c : {check, summary, dump, gradcheck_cmd}) {
     c->add_option("file", file, "Model (.yaml) or graph IR text")->required();
     c->add_option("--batch", batch, "Override train.batch")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   }
-  dump->add_option("--stage", stage, "Stage to print")->check(CLI::IsMember({"graph"}));
+  dump->add_option("--stage", stage, "Stage to print: graph (lowered), grad (after differentiation), "
+                                     "opt (after simplification)")
+      ->check(CLI::IsMember(pipeline_stages()));
+  dump->add_option("--dump-after", dump_after, "all: also print the IR after every pass that changed it")
+      ->check(CLI::IsMember({"all"}));
   dump->add_option("--format", format, "text (round-trips through the IR parser) or dot")
       ->check(CLI::IsMember({"text", "dot"}));
   dump->add_option("-o,--output", output, "Write to this file instead of stdout");
+  gradcheck_cmd->add_option("--samples", gc.samples, "Elements checked per parameter tensor")
+      ->check(CLI::Range(1, 1000000));
+  gradcheck_cmd->add_option("--tolerance", gc.tolerance, "Largest relative error that passes")
+      ->check(CLI::PositiveNumber);
+  gradcheck_cmd->add_option("--seed", gc.seed, "Seed for parameters, noise and sampled elements");
+  gradcheck_cmd->add_option("--data", data_dir,
+                            "IDX directory for the input images (default data/mnist or data/fashion)");
 
   // An unknown first word is most likely a misspelt command.
   if (argc > 1 && argv[1][0] != '-' &&
@@ -129,6 +186,7 @@ int run(int argc, char **argv) {
     return 1;
   }
 
+  if (gradcheck_cmd->parsed() && batch == 0) batch = 2;  // f64 finite differences are slow
   SourceManager sm;
   Diagnostics diags(&sm);
   Loaded in = load(file, batch, sm, diags);
@@ -149,6 +207,14 @@ int run(int argc, char **argv) {
     print_summary(std::cout, *in.model);
     return 0;
   }
+  if (gradcheck_cmd->parsed()) return run_gradcheck(*in.graph, gc, data_dir);
+
+  PipelineOptions po;
+  po.stop_after = stage;
+  if (std::getenv("VAEC_TIME_PASSES") && std::string(std::getenv("VAEC_TIME_PASSES")) != "0") po.timing = &std::cerr;
+  std::ostringstream passes_log;
+  if (!dump_after.empty()) po.dump_after_all = &passes_log;
+  Graph g = run_pipeline(*in.graph, po);
   std::ofstream out_file;
   std::ostream *os = &std::cout;
   if (!output.empty()) {
@@ -159,8 +225,10 @@ int run(int argc, char **argv) {
     }
     os = &out_file;
   }
-  if (format == "dot") print_dot(*os, *in.graph);
-  else print_graph(*os, *in.graph);
+  *os << passes_log.str();
+  if (!dump_after.empty()) *os << "// ----- IR at stage " << stage << " -----\n";
+  if (format == "dot") print_dot(*os, g);
+  else print_graph(*os, g);
   os->flush();
   if (!*os) {
     std::cerr << "vaec: error: writing the output failed\n";
@@ -175,6 +243,9 @@ int run(int argc, char **argv) {
 int main(int argc, char **argv) {
   try {
     return vaec::run(argc, argv);
+  } catch (const vaec::InternalError &e) {
+    std::cerr << "vaec: internal compiler error: " << e.what() << " (please report this with the input)\n";
+    return 2;
   } catch (const std::exception &e) {
     std::cerr << "vaec: internal error: " << e.what() << " (please report this with the input)\n";
     return 2;

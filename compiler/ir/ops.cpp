@@ -93,6 +93,12 @@ static const T *find_attr(const std::vector<std::pair<std::string, AttrValue>> &
   return nullptr;
 }
 
+static std::string format_ints(const std::vector<std::pair<std::string, AttrValue>> &attrs) {
+  const auto *axes = find_attr<std::vector<int64_t>>(attrs, "axes");
+  if (!axes) return "[]";
+  return dims_str(*axes);
+}
+
 static ShapeResult shape_reduce(const Dims &x,
                                 const std::vector<std::pair<std::string, AttrValue>> &attrs) {
   const auto *axes = find_attr<std::vector<int64_t>>(attrs, "axes");
@@ -171,25 +177,85 @@ static ShapeResult shape_conv(bool transpose, const Dims &x, const Dims &w, cons
   return {out, ""};
 }
 
+static ShapeResult shape_matmul(const Dims &a, const Dims &b,
+                                const std::vector<std::pair<std::string, AttrValue>> &attrs) {
+  const auto *ta = find_attr<int64_t>(attrs, "transpose_a");
+  const auto *tb = find_attr<int64_t>(attrs, "transpose_b");
+  if (!ta || !tb || *ta < 0 || *ta > 1 || *tb < 0 || *tb > 1) return {{}, "transpose flags must be 0 or 1"};
+  if (a.size() != 2 || b.size() != 2)
+    return {{}, "matmul needs matrices, got f32" + dims_str(a) + " and f32" + dims_str(b)};
+  int64_t m = *ta ? a[1] : a[0], k = *ta ? a[0] : a[1];
+  int64_t k2 = *tb ? b[1] : b[0], n = *tb ? b[0] : b[1];
+  if (k != k2)
+    return {{}, "matmul inner dimensions differ: f32" + dims_str(a) + (*ta ? "^T" : "") + " x f32" +
+                    dims_str(b) + (*tb ? "^T" : "")};
+  return {{m, n}, ""};
+}
+
+// The conv adjoints: the declared result is right when the forward op, run on
+// it, gives the other operand's shape.
+static ShapeResult check_adjoint(Op op, const Dims &a, const Dims &b, const Dims &declared,
+                                 const std::vector<std::pair<std::string, AttrValue>> &attrs) {
+  bool transpose = op == Op::Conv2dTransposeBwdData || op == Op::Conv2dTransposeBwdWeights;
+  bool data = op == Op::Conv2dBwdData || op == Op::Conv2dTransposeBwdData;
+  // data: (dy, w) -> dx, forward(dx, w) = dy.  weights: (x, dy) -> dw, forward(x, dw) = dy.
+  const Dims &x = data ? declared : a;
+  const Dims &w = data ? b : declared;
+  const Dims &dy = data ? a : b;
+  if (w.size() != 4) return {{}, "weight must be f32[out,in,kh,kw], got f32" + dims_str(w)};
+  Dims bias = {transpose ? w[1] : w[0]};
+  ShapeResult fwd = shape_conv(transpose, x, w, bias, attrs);
+  if (!fwd.error.empty()) return fwd;
+  if (fwd.dims != dy)
+    return {{}, "the forward op maps f32" + dims_str(x) + " to f32" + dims_str(fwd.dims) + ", not f32" +
+                    dims_str(dy)};
+  return {declared, ""};
+}
+
+static ShapeResult check_expand(const Dims &x, const Dims &declared,
+                                const std::vector<std::pair<std::string, AttrValue>> &attrs) {
+  ShapeResult r = shape_reduce(declared, attrs);
+  if (!r.error.empty()) return r;
+  if (r.dims != x)
+    return {{}, "expanding f32" + dims_str(x) + " along " + format_ints(attrs) + " cannot give f32" +
+                    dims_str(declared)};
+  return {declared, ""};
+}
+
+bool has_declared_type(Op op) {
+  OpKind k = op_info(op).kind;
+  return k == OpKind::Source || k == OpKind::Shape || op == Op::Conv2dBwdData ||
+         op == Op::Conv2dBwdWeights || op == Op::Conv2dTransposeBwdData || op == Op::Conv2dTransposeBwdWeights;
+}
+
 ShapeResult infer_shape(Op op, const std::vector<const Dims *> &operands,
-                        const std::vector<std::pair<std::string, AttrValue>> &attrs) {
+                        const std::vector<std::pair<std::string, AttrValue>> &attrs, const Dims *declared) {
   const OpInfo &info = op_info(op);
   if (static_cast<int>(operands.size()) != info.arity)
     return {{}, std::string(info.name) + " takes " + std::to_string(info.arity) + " operands"};
+  if (has_declared_type(op) && !declared) return {{}, std::string(info.name) + " needs its result type"};
+  switch (op) {
+  case Op::Reshape:
+    if (checked_elements(*operands[0]) != checked_elements(*declared))
+      return {{}, "cannot reshape f32" + dims_str(*operands[0]) + " to f32" + dims_str(*declared)};
+    return {*declared, ""};
+  case Op::Expand: return check_expand(*operands[0], *declared, attrs);
+  case Op::Dense: return shape_dense(*operands[0], *operands[1], *operands[2]);
+  case Op::Conv2d: return shape_conv(false, *operands[0], *operands[1], *operands[2], attrs);
+  case Op::Conv2dTranspose: return shape_conv(true, *operands[0], *operands[1], *operands[2], attrs);
+  case Op::Matmul: return shape_matmul(*operands[0], *operands[1], attrs);
+  case Op::Conv2dBwdData:
+  case Op::Conv2dBwdWeights:
+  case Op::Conv2dTransposeBwdData:
+  case Op::Conv2dTransposeBwdWeights: return check_adjoint(op, *operands[0], *operands[1], *declared, attrs);
+  default: break;
+  }
   switch (info.kind) {
-  case OpKind::Source:
-  case OpKind::Shape: return {{}, ""};
+  case OpKind::Source: return {*declared, ""};
   case OpKind::Unary: return {*operands[0], ""};
   case OpKind::Binary: return broadcast_shapes(*operands[0], *operands[1]);
   case OpKind::Reduce: return shape_reduce(*operands[0], attrs);
-  case OpKind::Layer: break;
-  }
-  switch (op) {
-  case Op::Dense: return shape_dense(*operands[0], *operands[1], *operands[2]);
-  case Op::Conv2d: return shape_conv(false, *operands[0], *operands[1], *operands[2], attrs);
-  case Op::Conv2dTranspose:
-    return shape_conv(true, *operands[0], *operands[1], *operands[2], attrs);
-  default: return {{}, "no shape rule"};
+  default: return {{}, "no shape rule for " + std::string(info.name)};
   }
 }
 

@@ -63,14 +63,19 @@ struct ShapeInput {
 };
 
 // Applies the op's shape rule: returns the result dims, or an error message
-// naming the shapes involved. Source ops have no rule (their type is declared);
-// for Shape ops the declared type is checked by the verifier instead.
+// naming the shapes involved. Ops whose result cannot be derived from their
+// operands (sources, reshape, expand, the conv adjoints) take the declared
+// result type and the rule checks it instead; `declared` may be null for the
+// others.
 struct ShapeResult {
   Dims dims;
   std::string error;
 };
 ShapeResult infer_shape(Op op, const std::vector<const Dims *> &operands,
-                        const std::vector<std::pair<std::string, AttrValue>> &attrs);
+                        const std::vector<std::pair<std::string, AttrValue>> &attrs,
+                        const Dims *declared = nullptr);
+// True when the op's result type must be given (see infer_shape).
+bool has_declared_type(Op op);
 
 // Numpy broadcasting of two shapes; error text if incompatible.
 ShapeResult broadcast_shapes(const Dims &a, const Dims &b);

@@ -75,16 +75,10 @@ bool verify_graph(const Graph &g, Diagnostics &diags, const std::vector<Loc> *wh
     bool operand_types_ok = true;
     for (int o : n.operands) operand_types_ok = operand_types_ok && valid_type[o];
     if (!operand_types_ok) continue;
-    if (n.op == Op::Reshape) {
-      const Dims &in = g.nodes[n.operands[0]].dims;
-      if (checked_elements(in) != checked_elements(n.dims))
-        diags.error(loc, what + " cannot reshape f32" + dims_str(in) + " to f32" + dims_str(n.dims));
-      continue;
-    }
     if (info.kind == OpKind::Source) continue;
     std::vector<const Dims *> ins;
     for (int o : n.operands) ins.push_back(&g.nodes[o].dims);
-    ShapeResult r = infer_shape(n.op, ins, n.attrs);
+    ShapeResult r = infer_shape(n.op, ins, n.attrs, &n.dims);
     if (!r.error.empty()) diags.error(loc, what + ": " + r.error);
     else if (r.dims != n.dims)
       diags.error(loc, what + " is declared f32" + dims_str(n.dims) + " but its shape rule gives f32" +
