@@ -34,7 +34,7 @@ struct Val {
   int node = -1;
   static Val bad() { return {}; }
   static Val number(double v, bool i) { return {Num, v, i, -1}; }
-  static Val tensor(int n) { return {Tensor, 0, false, n}; }
+  static Val tensor(int n) { return n < 0 ? bad() : Val{Tensor, 0, false, n}; }  // emit failed: bad
 };
 
 class GraphBuilder {
