@@ -30,7 +30,6 @@ struct Expr {
   std::vector<std::pair<std::string, Expr>> kwargs;
   std::vector<Loc> kwarg_locs;
   Expr() {}  // user-provided: clang + libstdc++ 12 reject the recursive pair otherwise
-  Expr() {}  // user-provided: clang + libstdc++ 12 reject the recursive pair otherwise
 };
 
 // Deepest nesting an expression may have.

@@ -250,7 +250,6 @@ Val GraphBuilder::call_layer(const Expr &e) {
     return Val::bad();
   }
   int64_t fan_in = wdims[1] * k[0] * k[1];  // after the size check: cannot overflow
-  int64_t fan_in = wdims[1] * k[0] * k[1];  // after the size check: cannot overflow
   int w = add_param("w", wdims, fan_in, e.loc);
   int b = add_param("b", {filters}, fan_in, e.loc);
   Attrs attrs = {{"stride", std::vector<int64_t>{s[0], s[1]}}, {"pad", pad}};

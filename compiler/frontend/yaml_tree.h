@@ -22,7 +22,6 @@ struct YNode {
   std::vector<YNode> items;                         // Seq
   std::vector<std::pair<YNode, YNode>> entries;     // Map: key, value
   YNode() {}  // user-provided: clang + libstdc++ 12 reject the recursive pair otherwise
-  YNode() {}  // user-provided: clang + libstdc++ 12 reject the recursive pair otherwise
 
   const YNode *get(std::string_view key) const {
     for (const auto &[k, v] : entries)

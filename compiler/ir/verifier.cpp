@@ -23,9 +23,6 @@ bool verify_graph(const Graph &g, Diagnostics &diags, const std::vector<Loc> *wh
   // Nodes whose own type is valid; shape rules only run on valid operands, so
   // one bad type is reported once rather than again at every user.
   std::vector<bool> valid_type(g.nodes.size(), false);
-  // Nodes whose own type is valid; shape rules only run on valid operands, so
-  // one bad type is reported once rather than again at every user.
-  std::vector<bool> valid_type(g.nodes.size(), false);
   auto loc_of = [&](size_t i) { return where && i < where->size() ? (*where)[i] : g.nodes[i].loc; };
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node &n = g.nodes[i];
