@@ -11,7 +11,7 @@
 #include <sstream>
 #include <sys/stat.h>
 
-#include "driver/gradcheck.h"
+#include "autodiff/gradcheck.h"
 #include "driver/summary.h"
 #include "frontend/model.h"
 #include "ir/parser.h"

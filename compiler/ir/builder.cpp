@@ -46,8 +46,8 @@ int Builder::constant(double value, const Dims &dims) {
   return emit(Op::Const, {}, {{"value", value}}, &dims);
 }
 
-int Builder::sum_to(int a, const Dims &to) {
-  const Dims &from = dims(a);
+int Builder::sum_to(int a, Dims to) {
+  const Dims from = dims(a);
   if (from == to) return a;
   std::vector<int64_t> axes;
   size_t lead = from.size() - to.size();

@@ -43,7 +43,7 @@ public:
   }
   // Sums a broadcast value back to `to` (the shape of the operand that was
   // broadcast): reduces the leading and the stretched axes, then reshapes.
-  int sum_to(int a, const Dims &to);
+  int sum_to(int a, Dims to);  // by value: emitting may move the graph's nodes
 
   const Dims &dims(int node) const { return g_.nodes[node].dims; }
   std::string unique_name(const std::string &base);

@@ -1,6 +1,6 @@
 // Finite-difference gradient checking on the reference interpreter
 // (contract in gradcheck.h).
-#include "driver/gradcheck.h"
+#include "autodiff/gradcheck.h"
 
 #include <algorithm>
 #include <cmath>
