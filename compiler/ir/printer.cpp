@@ -134,8 +134,8 @@ void print_dot(std::ostream &os, const Graph &g) {
     for (int o : g.nodes[i].operands)
       os << "  n" << o << " -> n" << i << " [label=\"" << dims_str(g.nodes[o].dims) << "\"];\n";
   for (const auto &[name, idx] : g.outputs)
-    os << "  out_" << name << " [shape=ellipse, label=\"" << dot_escape(name) << "\"];\n  n" << idx
-       << " -> out_" << name << ";\n";
+    os << "  \"out_" << dot_escape(name) << "\" [shape=ellipse, label=\"" << dot_escape(name) << "\"];\n  n"
+       << idx << " -> \"out_" << dot_escape(name) << "\";\n";
   os << "}\n";
 }
 
