@@ -10,6 +10,8 @@
 namespace vaec {
 namespace {
 
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 struct Tok {
   enum Kind { End, Number, Name, Punct, Bad } kind = End;
   std::string text;
@@ -18,13 +20,14 @@ struct Tok {
 
 class ExprParser {
 public:
-  ExprParser(std::string_view s, const Loc &start, Diagnostics &d) : s_(s), start_(start), diags_(d) {
+  ExprParser(std::string_view s, const std::function<Loc(int)> &where, Diagnostics &d)
+      : s_(s), where_(where), diags_(d) {
     next();
   }
 
   std::optional<Expr> parse() {
     std::optional<Expr> e = expr(0);
-    if (!e) return std::nullopt;
+    if (!e || too_long_) return std::nullopt;
     if (tok_.kind != Tok::End) {
       error(tok_, tok_.text == ")" ? "unmatched ')'" : "unexpected '" + tok_.text + "' after the expression");
       return std::nullopt;
@@ -33,16 +36,26 @@ public:
   }
 
 private:
-  Loc at(int col) const { return {start_.file, start_.line, start_.col + col}; }
+  Loc at(int col) const { return where_(col); }
   void error(const Tok &t, const std::string &msg) {
+    if (too_long_) return;  // the only error of an over-long expression
     diags_.error(at(t.col), msg, std::max<int>(1, static_cast<int>(t.text.size())));
   }
 
   void next() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t')) ++pos_;
+    // Line breaks come from YAML block scalars (`h: |`) and are spaces here.
+    while (pos_ < s_.size() && is_blank(s_[pos_])) ++pos_;
     tok_ = Tok{};
     tok_.col = static_cast<int>(pos_);
-    if (pos_ >= s_.size()) return;
+    if (pos_ >= s_.size() || too_long_) return;
+    // `x + x + ... + x` nests to the left without bound; everything after
+    // the parser recurses over the tree, so its size is capped here.
+    if (++tokens_ > kMaxExprTokens) {
+      error(tok_, "expression is longer than " + std::to_string(kMaxExprTokens) +
+                      " tokens; split it into named tensors");
+      too_long_ = true;
+      return;
+    }
     char c = s_[pos_];
     if (std::isdigit(static_cast<unsigned char>(c)) ||
         (c == '.' && pos_ + 1 < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_ + 1])))) {
@@ -90,7 +103,8 @@ private:
 
   std::optional<Expr> expr(int depth) {
     if (depth > kMaxExprDepth) {
-      error(tok_, "expression is nested more than " + std::to_string(kMaxExprDepth) + " levels deep");
+      error(tok_, "expression is nested more than " + std::to_string(kMaxExprDepth) +
+                      " levels deep; split it into named tensors");
       return std::nullopt;
     }
     auto lhs = term(depth);
@@ -116,7 +130,8 @@ private:
   }
   std::optional<Expr> unary(int depth) {
     if (depth > kMaxExprDepth) {
-      error(tok_, "expression is nested more than " + std::to_string(kMaxExprDepth) + " levels deep");
+      error(tok_, "expression is nested more than " + std::to_string(kMaxExprDepth) +
+                      " levels deep; split it into named tensors");
       return std::nullopt;
     }
     if (is("-") || is("+")) {
@@ -127,6 +142,8 @@ private:
       if (op.text == "+") return operand;
       if (operand->kind == Expr::Number) {  // a literal like -0.5 stays a literal
         operand->number = -operand->number;
+        operand->text = "-" + operand->text;
+        operand->length += operand->loc.col - at(op.col).col;
         operand->loc = at(op.col);
         return operand;
       }
@@ -163,6 +180,7 @@ private:
       next();
       Expr e;
       e.kind = Expr::Number;
+      e.text = t.text;
       e.loc = at(t.col);
       e.length = static_cast<int>(t.text.size());
       e.is_integer = t.text.find_first_of(".eE") == std::string::npos;
@@ -266,21 +284,27 @@ private:
 
   bool peek_is(char c) const {
     size_t p = pos_;
-    while (p < s_.size() && (s_[p] == ' ' || s_[p] == '\t')) ++p;
+    while (p < s_.size() && is_blank(s_[p])) ++p;
     return p < s_.size() && s_[p] == c && !(p + 1 < s_.size() && s_[p + 1] == '=');
   }
 
   std::string_view s_;
-  Loc start_;
+  const std::function<Loc(int)> &where_;
   Diagnostics &diags_;
   size_t pos_ = 0;
   Tok tok_;
+  int tokens_ = 0;
+  bool too_long_ = false;
 };
 
 }  // namespace
 
 std::optional<Expr> parse_expr(std::string_view text, const Loc &start, Diagnostics &diags) {
-  ExprParser p(text, start, diags);
+  return parse_expr(text, [&](int offset) { return Loc{start.file, start.line, start.col + offset}; }, diags);
+}
+
+std::optional<Expr> parse_expr(std::string_view text, const std::function<Loc(int)> &where, Diagnostics &diags) {
+  ExprParser p(text, where, diags);
   return p.parse();
 }
 

@@ -42,7 +42,7 @@ const std::vector<LayerSpec> &layer_specs() {
 }
 
 Val GraphBuilder::call_layer(const Expr &e) {
-  // Argument count and keyword names first, so misuse is reported before any
+  // Keyword names and argument count first, so misuse is reported before any
   // operand is lowered.
   const LayerSpec *spec = &layer_specs()[0];
   for (const LayerSpec &l : layer_specs())
@@ -51,20 +51,29 @@ Val GraphBuilder::call_layer(const Expr &e) {
   const int nargs = spec->args;
   const std::string &usage = spec->usage;
   const std::vector<std::string> &kwargs = spec->kwargs;
+  for (size_t k = 0; k < e.kwargs.size(); ++k) {
+    const std::string &key = e.kwargs[k].first;
+    if (std::find(kwargs.begin(), kwargs.end(), key) != kwargs.end()) continue;
+    std::string hint = did_you_mean(key, kwargs);
+    bool close = !hint.empty();
+    // Keras spells two of them differently.
+    std::string keras = key == "activation" ? "act" : key == "strides" ? "stride" : "";
+    if (!close && !keras.empty() && std::find(kwargs.begin(), kwargs.end(), keras) != kwargs.end()) {
+      hint = "; did you mean '" + keras + "'?";
+      close = true;
+    }
+    if (!close && (usage.find("(" + key + ",") != std::string::npos || usage.find(" " + key + ",") != std::string::npos))
+      hint = "; " + key + " is given by position";
+    diags_.error(e.kwarg_locs[k], "unknown argument '" + key + "' for " + name + hint + (close ? "" : "; usage: " + usage),
+                 static_cast<int>(key.size()));
+    return Val::bad();
+  }
   if (static_cast<int>(e.args.size()) != nargs) {
     diags_.error(e.loc, name + " takes " + std::to_string(nargs) + " positional argument" +
                             (nargs == 1 ? "" : "s") + ", got " + std::to_string(e.args.size()) +
                             "; usage: " + usage, e.length);
     return Val::bad();
   }
-  for (size_t k = 0; k < e.kwargs.size(); ++k)
-    if (std::find(kwargs.begin(), kwargs.end(), e.kwargs[k].first) == kwargs.end()) {
-      std::string hint = did_you_mean(e.kwargs[k].first, kwargs);
-      diags_.error(e.kwarg_locs[k], "unknown argument '" + e.kwargs[k].first + "' for " + name + hint +
-                                        (hint.empty() ? "; usage: " + usage : ""),
-                   static_cast<int>(e.kwargs[k].first.size()));
-      return Val::bad();
-    }
   Args args{e, diags_};
 
   // The input tensor.
@@ -79,16 +88,34 @@ Val GraphBuilder::call_layer(const Expr &e) {
   // Integer arguments (units, filters, kernel, stride) may be arithmetic on
   // numbers and `batch`, e.g. dense(z, 64 * 14 * 14).
   auto int_arg = [&](const Expr &a, const std::string &what, int64_t lo, int64_t &out) {
-    Val v = eval(a);
-    if (v.kind == Val::Bad) return false;
-    if (v.kind != Val::Num || !v.is_int) {
-      diags_.error(a.loc, what + " of " + name + " must be an integer, got " +
-                              (v.kind == Val::Tensor ? "a tensor" : "'" + expr_to_string(a) + "'"));
+    std::string written = a.kind == Expr::Number ? a.text : expr_to_string(a);
+    if (a.kind == Expr::List) {
+      diags_.error(a.loc, what + " of " + name + " must be an integer, got a list");
       return false;
     }
-    if (v.num < static_cast<double>(lo) || v.num > static_cast<double>(kMaxSize)) {
+    Val v = eval(a);
+    if (v.kind == Val::Bad) return false;
+    if (v.kind == Val::Tensor) {
+      diags_.error(a.loc, what + " of " + name + " must be an integer, got the tensor '" + written + "'", a.length);
+      return false;
+    }
+    bool in_range = v.num >= static_cast<double>(lo) && v.num <= static_cast<double>(kMaxSize);
+    if (!v.is_int && (v.num != std::floor(v.num) || !in_range)) {
+      diags_.error(a.loc, what + " of " + name + " must be an integer" +
+                              (v.num == std::floor(v.num) ? " between " + std::to_string(lo) + " and " +
+                                                                std::to_string(kMaxSize)
+                                                          : "") +
+                              ", got " + written, a.length);
+      return false;
+    }
+    if (!in_range) {
       diags_.error(a.loc, what + " of " + name + " must be between " + std::to_string(lo) + " and " +
-                              std::to_string(kMaxSize) + ", got " + expr_to_string(a));
+                              std::to_string(kMaxSize) + ", got " + written, a.length);
+      return false;
+    }
+    if (!v.is_int) {  // 1e3 or 2.0: a whole number, but written as a real one
+      diags_.error(a.loc, what + " of " + name + " must be written as an integer, e.g. " +
+                              std::to_string(static_cast<int64_t>(v.num)) + ", got " + written, a.length);
       return false;
     }
     out = static_cast<int64_t>(v.num);
@@ -172,6 +199,12 @@ Val GraphBuilder::call_layer(const Expr &e) {
                                       "; flatten it first");
       return Val::bad();
     }
+    if (checked_elements({units, x[1]}) < 0) {
+      diags_.error(e.loc, "the weight of dense would be f32" + dims_str({units, x[1]}) + ", more than " +
+                              std::to_string(kMaxElements) + " elements; use fewer units",
+                   e.length);
+      return Val::bad();
+    }
     int w = add_param("w", {units, x[1]}, x[1], e.loc);
     int b = add_param("b", {units}, x[1], e.loc);
     int y = emit(Op::Dense, {in.node, w, b}, {}, e.loc);
@@ -246,7 +279,9 @@ Val GraphBuilder::call_layer(const Expr &e) {
   // PyTorch computes fan_in from weight dims 1..: in*kh*kw for conv, out*kh*kw
   // for the transpose (its weight is [in, out, kh, kw]).
   if (checked_elements(wdims) < 0) {
-    diags_.error(e.loc, name + " weight f32" + dims_str(wdims) + " is too large", e.length);
+    diags_.error(e.loc, "the weight of " + name + " would be f32" + dims_str(wdims) + ", more than " +
+                            std::to_string(kMaxElements) + " elements; use fewer filters or a smaller kernel",
+                 e.length);
     return Val::bad();
   }
   int64_t fan_in = wdims[1] * k[0] * k[1];  // after the size check: cannot overflow

@@ -70,23 +70,32 @@ int GraphBuilder::emit(Op op, std::vector<int> operands, Attrs attrs, const Loc 
     for (int o : n.operands) ins.push_back(&g_.nodes[o].dims);
     ShapeResult r = infer_shape(op, ins, n.attrs);
     if (!r.error.empty()) {
-      diags_.error(loc, (what.empty() ? std::string(info.name) : what) + ": " + r.error);
+      // Layer shape rules name their op already ("conv2d kernel 9 is ...").
+      std::string prefix = what.empty() ? std::string(info.name) : what;
+      bool named = r.error.compare(0, prefix.size() + 1, prefix + " ") == 0;
+      diags_.error(loc, named ? r.error : prefix + ": " + r.error);
       return -1;
     }
     n.dims = std::move(r.dims);
   }
   if (checked_elements(n.dims) < 0) {
-    diags_.error(loc, "tensor f32" + dims_str(n.dims) + " would have more than " +
-                          std::to_string(kMaxElements) + " elements");
+    diags_.error(loc, "the result of " + (what.empty() ? std::string(info.name) : what) + " would be f32" +
+                          dims_str(n.dims) + ", more than " + std::to_string(kMaxElements) + " elements");
     return -1;
   }
   n.name = name.empty() ? fresh_name() : std::move(name);
   return g_.add(std::move(n));
 }
 
-int GraphBuilder::add_input(const std::string &name, const Dims &per_example, const Loc &loc) {
+int GraphBuilder::add_input(const std::string &name, const Dims &per_example, const Loc &loc, int length) {
   Dims d = {batch_};
   d.insert(d.end(), per_example.begin(), per_example.end());
+  if (checked_elements(d) < 0) {
+    diags_.error(loc, "input '" + name + "' is too large: a batch of " + std::to_string(batch_) + " is f32" +
+                          dims_str(d) + ", more than " + std::to_string(kMaxElements) + " elements",
+                 length);
+    return -1;
+  }
   return emit(Op::Input, {}, {}, loc, d, "", name);
 }
 
@@ -95,6 +104,11 @@ int GraphBuilder::add_param(const std::string &suffix, const Dims &dims, int64_t
   // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a=sqrt(5)).
   double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
   const std::string &owner = tensors[stack_.back()].name;
+  if (checked_elements(dims) < 0) {
+    diags_.error(loc, "the " + std::string(suffix == "w" ? "weight" : "bias") + " of this layer would be f32" +
+                          dims_str(dims) + ", more than " + std::to_string(kMaxElements) + " elements");
+    return -1;
+  }
   int k = ++layer_count_[owner + "#" + suffix];
   int n = emit(Op::Param, {}, {{"init", std::string("uniform")}, {"bound", bound}}, loc, dims, "",
                owner + "." + suffix + (k > 1 ? std::to_string(k) : ""));
@@ -144,7 +158,8 @@ Val GraphBuilder::eval(const Expr &e) {
   }
   case Expr::Call: return eval_call(e);
   case Expr::List:
-    diags_.error(e.loc, "a list is only allowed as an argument (e.g. reshape(h, [64, 14, 14]))");
+    diags_.error(e.loc, "a list is not a tensor; lists are only for shapes and sizes, as in "
+                        "reshape(h, [64, 14, 14]), kernel=[3, 5] or axis=[1, 2]");
     return Val::bad();
   }
   return Val::bad();
@@ -154,9 +169,13 @@ Val GraphBuilder::eval_name(const Expr &e) {
   if (e.text == "batch") return Val::number(static_cast<double>(batch_), true);
   auto it = tensor_index.find(e.text);
   if (it == tensor_index.end()) {
-    std::vector<std::string> known = {"batch"};
-    for (const TensorDef &t : tensors) known.push_back(t.name);
-    std::string hint = did_you_mean(e.text, known);
+    if (names_incomplete) return Val::bad();
+    std::string hint;
+    if (!diags_.flooded()) {
+      std::vector<std::string> known = {"batch"};
+      for (const TensorDef &t : tensors) known.push_back(t.name);
+      hint = did_you_mean(e.text, known);
+    }
     if (hint.empty() && find_layer(e.text)) hint = "; '" + e.text + "' is a function: call it as " + e.text + "(...)";
     diags_.error(e.loc, "undefined tensor '" + e.text + "'" + hint, e.length);
     return Val::bad();
@@ -175,6 +194,15 @@ Val GraphBuilder::eval_name(const Expr &e) {
       if (tensors[s].state == TensorDef::Busy) tensors[s].state = TensorDef::Failed;
     return Val::bad();
   }
+  // Lowering follows names used before their definition recursively; a
+  // chain of thousands of them would overflow the stack.
+  if (t.state == TensorDef::Todo && stack_.size() >= kMaxForwardChain) {
+    if (!chain_reported_)
+      diags_.error(e.loc, "more than " + std::to_string(kMaxForwardChain) + " tensors in a row use a name defined "
+                          "after them; define tensors before they are used", e.length);
+    chain_reported_ = true;
+    return Val::bad();
+  }
   int n = lower_tensor(it->second);
   return n < 0 ? Val::bad() : Val::tensor(n);
 }
@@ -188,7 +216,8 @@ Val GraphBuilder::eval_binary(const Expr &e) {
     double r = o == "+" ? a.num + b.num : o == "-" ? a.num - b.num : o == "*" ? a.num * b.num
              : o == "/" ? a.num / b.num : std::pow(a.num, b.num);
     if (!std::isfinite(r)) {
-      diags_.error(e.loc, "'" + expr_to_string(e) + "' is not a finite number");
+      std::string text = expr_to_string(e);  // "(1 / 0)"
+      diags_.error(e.loc, "'" + text.substr(1, text.size() - 2) + "' is not a finite number");
       return Val::bad();
     }
     bool is_int = a.is_int && b.is_int && o != "/" && r == std::floor(r) && std::fabs(r) < 9e15;
@@ -203,24 +232,30 @@ Val GraphBuilder::eval_call(const Expr &e) {
   if (find_layer(e.text)) return call_layer(e);
   auto op = callable_op(e.text);
   if (!op) {
-    std::string hint = did_you_mean(e.text, callable_names());
-    if (hint.empty() && tensor_index.count(e.text)) hint = "; '" + e.text + "' is a tensor, not a function";
+    std::string hint = tensor_index.count(e.text) ? "; '" + e.text + "' is a tensor, not a function"
+                                                  : did_you_mean(e.text, callable_names());
     diags_.error(e.loc, "unknown function '" + e.text + "'" + hint, e.length);
     return Val::bad();
   }
   const OpInfo &info = op_info(*op);
   int want = info.arity;
   if (static_cast<int>(e.args.size()) != want) {
+    std::string hint;
+    if (info.kind == OpKind::Reduce && e.args.size() == 2)
+      hint = "; give the axis by name: " + e.text + "(" + expr_to_string(e.args[0]) + ", axis=" +
+             expr_to_string(e.args[1]) + ")";
     diags_.error(e.loc, e.text + " takes " + plural(want, "argument") + ", got " +
-                            std::to_string(e.args.size()), e.length);
+                            std::to_string(e.args.size()) + hint, e.length);
     return Val::bad();
   }
   std::vector<std::string> allowed;
   if (info.kind == OpKind::Reduce) allowed = {"axis"};
   for (size_t k = 0; k < e.kwargs.size(); ++k)
     if (std::find(allowed.begin(), allowed.end(), e.kwargs[k].first) == allowed.end()) {
-      diags_.error(e.kwarg_locs[k], "unknown argument '" + e.kwargs[k].first + "' for " + e.text +
-                                        did_you_mean(e.kwargs[k].first, allowed));
+      std::string hint = did_you_mean(e.kwargs[k].first, allowed);
+      if (hint.empty()) hint = allowed.empty() ? "; it takes no named arguments" : "; it takes only axis=";
+      diags_.error(e.kwarg_locs[k], "unknown argument '" + e.kwargs[k].first + "' for " + e.text + hint,
+                   static_cast<int>(e.kwargs[k].first.size()));
       return Val::bad();
     }
   std::vector<int> ins;

@@ -45,9 +45,12 @@ public:
   std::vector<TensorDef> tensors;
   std::map<std::string, int> tensor_index;
   std::map<int, std::string> param_owner;  // param node -> tensor that created it
+  // Set when a section could not be read: an unknown name is then most likely
+  // defined there, and is not reported again.
+  bool names_incomplete = false;
 
-  // Adds an `input` node.
-  int add_input(const std::string &name, const Dims &per_example, const Loc &loc);
+  // Adds an `input` node; `length` is that of the name, for the underline.
+  int add_input(const std::string &name, const Dims &per_example, const Loc &loc, int length = 1);
   // Lowers tensor `i` (and, on demand, what it refers to). Returns the node or -1.
   int lower_tensor(int i);
   // Makes `v` a tensor node (numbers become scalar consts).
@@ -72,6 +75,8 @@ private:
   int64_t batch_;
   int counter_ = 0;
   std::vector<int> stack_;  // tensors being lowered, innermost last
+  static constexpr size_t kMaxForwardChain = 256;
+  bool chain_reported_ = false;
   std::map<std::string, int> layer_count_;  // per tensor, for unique param names
 };
 

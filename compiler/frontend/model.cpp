@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "frontend/lower.h"
@@ -59,9 +60,10 @@ public:
     }
     for (const auto &[key, value] : root.entries) {
       if (key.kind != YNode::Scalar) continue;  // reported by the YAML reader
-      if (std::find(model_sections().begin(), model_sections().end(), key.value) == model_sections().end())
-        diags_.error(key.loc, "unknown section '" + key.value + "'" + did_you_mean(key.value, model_sections()),
-                     static_cast<int>(key.value.size()));
+      if (std::find(model_sections().begin(), model_sections().end(), key.value) != model_sections().end()) continue;
+      std::string hint = did_you_mean(key.value, model_sections());
+      if (hint.empty()) hint = "; the sections are model, input, encoder, sampler, decoder, losses and train";
+      diags_.error(key.loc, "unknown section '" + key.value + "'" + hint, static_cast<int>(key.value.size()));
     }
     model_.graph.name = read_name(root);
     read_train(root.get("train"));
@@ -137,15 +139,21 @@ private:
         else if (k == "data") {
           if (v.kind == YNode::Scalar && std::find(kDataSets.begin(), kDataSets.end(), v.value) != kDataSets.end())
             data = v.value;
-          else
-            diags_.error(v.loc, "unknown data set " + kind_name(v) + "; choose mnist or fashion_mnist" +
-                                    (v.kind == YNode::Scalar ? did_you_mean(v.value, kDataSets) : ""));
+          else if (v.kind == YNode::Scalar) {
+            std::string hint = did_you_mean(v.value, kDataSets);
+            diags_.error(v.loc, "unknown data set '" + v.value + "'" +
+                                    (hint.empty() ? "; choose mnist or fashion_mnist" : hint),
+                         static_cast<int>(v.value.size()));
+          } else {
+            diags_.error(v.loc, "train.data must be mnist or fashion_mnist, got " + kind_name(v));
+          }
         } else if (k == "optimizer") {
           read_optimizer(v, opt);
         } else {
-          diags_.error(key.loc, "unknown key 'train." + k + "'" + did_you_mean(k, kTrainKeys) +
-                                    (k == "lr" || k == "learning_rate" ? "; set it as optimizer: adam(lr=...)" : ""),
-                       static_cast<int>(k.size()));
+          std::string hint = did_you_mean(k, kTrainKeys);
+          if (k == "lr" || k == "learning_rate") hint = "; set it as optimizer: adam(lr=...)";
+          if (hint.empty()) hint = "; the keys of train are data, batch, epochs, optimizer and seed";
+          diags_.error(key.loc, "unknown key 'train." + k + "'" + hint, static_cast<int>(k.size()));
         }
       }
     }
@@ -163,7 +171,7 @@ private:
       diags_.error(v.loc, "train.optimizer must be written like adam(lr=1e-3), got " + kind_name(v));
       return;
     }
-    auto e = parse_expr(v.value, Loc{file_, v.loc.line, v.value_col}, diags_);
+    auto e = parse_expr(v.value, [&](int offset) { return v.value_loc(offset); }, diags_);
     if (!e) return;
     if (e->kind != Expr::Name && e->kind != Expr::Call) {
       diags_.error(e->loc, "train.optimizer must be written like adam(lr=1e-3)");
@@ -175,20 +183,25 @@ private:
     for (const OptimizerSpec &o : kOptimizers)
       if (o.name == e->text) spec = &o;
     if (!spec) {
-      diags_.error(e->loc, "unknown optimizer '" + e->text + "'" + did_you_mean(e->text, names) +
-                               "; choose adam, rmsprop or sgd", e->length);
+      std::string hint = did_you_mean(e->text, names);
+      diags_.error(e->loc, "unknown optimizer '" + e->text + "'" + (hint.empty() ? "; choose adam, rmsprop or sgd" : hint),
+                   e->length);
       return;
     }
     opt = *spec;
     if (!e->args.empty())
-      diags_.error(e->args[0].loc, "optimizer settings are named, e.g. " + opt.name + "(lr=1e-3)");
+      diags_.error(e->args[0].loc, "optimizer settings are named, e.g. " + opt.name + "(lr=1e-3)", e->args[0].length);
     for (size_t i = 0; i < e->kwargs.size(); ++i) {
       const auto &[k, val] = e->kwargs[i];
       auto it = std::find_if(opt.defaults.begin(), opt.defaults.end(), [&](auto &p) { return p.first == k; });
       if (it == opt.defaults.end()) {
         std::vector<std::string> keys;
         for (const auto &p : opt.defaults) keys.push_back(p.first);
-        diags_.error(e->kwarg_locs[i], "unknown setting '" + k + "' for " + opt.name + did_you_mean(k, keys),
+        std::string hint = did_you_mean(k, keys);
+        std::string all;
+        for (const std::string &key : keys) all += (all.empty() ? "" : ", ") + key;
+        diags_.error(e->kwarg_locs[i], "unknown setting '" + k + "' for " + opt.name +
+                                           (hint.empty() ? "; its settings are " + all : hint),
                      static_cast<int>(k.size()));
         continue;
       }
@@ -196,7 +209,7 @@ private:
           ((k == "beta1" || k == "beta2" || k == "rho" || k == "momentum") && val.number >= 1)) {
         diags_.error(val.loc, opt.name + " " + k + " must be a number" +
                                   (k == "lr" ? " > 0" : k == "eps" ? " >= 0" : " in [0, 1)") + ", got " +
-                                  expr_to_string(val));
+                                  (val.kind == Expr::Number ? val.text : expr_to_string(val)), val.length);
         continue;
       }
       it->second = val.number;
@@ -206,18 +219,32 @@ private:
   void read_inputs(const YNode &root) {
     const YNode *in = root.get("input");
     if (!in) {
-      diags_.error(root.loc, "the model has no 'input' section; add e.g. 'input: {x: [784]}'");
+      diags_.error(Loc{file_, 0, 0}, "the model has no 'input' section; add one such as 'input: {x: [784]}'");
+      builder_->names_incomplete = true;
       return;
     }
     if (in->kind != YNode::Map || in->entries.empty()) {
-      diags_.error(in->loc, "'input' must map names to per-example shapes, e.g. {x: [784]} or {x: [1, 28, 28]}");
+      diags_.error(in->loc, "'input' must map names to per-example shapes, e.g. {x: [784]} or {x: [1, 28, 28]}, "
+                            "got " + kind_name(*in));
+      builder_->names_incomplete = true;
       return;
     }
     for (const auto &[key, v] : in->entries) {
       if (!check_new_name(key, "inputs")) continue;
+      // A shape that cannot be read still defines the name, so uses of it
+      // are not reported as undefined.
+      auto failed = [&] {
+        TensorDef t;
+        t.name = key.value;
+        t.section = "inputs";
+        t.loc = key.loc;
+        t.state = TensorDef::Failed;
+        add_tensor(std::move(t));
+      };
       if (v.kind != YNode::Seq || v.items.empty() || v.items.size() > 6) {
         diags_.error(v.loc, "the shape of input '" + key.value + "' must be a list of 1 to 6 sizes, e.g. [784] "
-                            "or [1, 28, 28] (batch excluded)");
+                            "or [1, 28, 28] (batch excluded), got " + kind_name(v));
+        failed();
         continue;
       }
       Dims dims;
@@ -227,8 +254,11 @@ private:
         ok = read_int(d, "a dimension of input '" + key.value + "'", 1, 1 << 24, x) && ok;
         dims.push_back(x);
       }
-      if (!ok) continue;
-      int node = builder_->add_input(key.value, dims, key.loc);
+      if (!ok) {
+        failed();
+        continue;
+      }
+      int node = builder_->add_input(key.value, dims, key.loc, static_cast<int>(key.value.size()));
       TensorDef t;
       t.name = key.value;
       t.section = "inputs";
@@ -244,7 +274,7 @@ private:
   bool check_new_name(const YNode &key, const std::string &section) {
     if (key.kind != YNode::Scalar) return false;
     const std::string &n = key.value;
-    int len = static_cast<int>(n.size());
+    int len = static_cast<int>(n.size()) + (key.quoted ? 2 : 0);
     if (!is_identifier(n)) {
       diags_.error(key.loc, "'" + n + "' is not a valid tensor name (letters, digits and _, not starting with a digit)",
                    len);
@@ -257,8 +287,9 @@ private:
     auto it = builder_->tensor_index.find(n);
     if (it != builder_->tensor_index.end()) {
       Diagnostic &d = diags_.error(key.loc, "tensor '" + n + "' is defined twice", len);
-      Diagnostics::note(d, builder_->tensors[it->second].loc, "first definition of '" + n + "' (in " +
-                                                                   builder_->tensors[it->second].section + ")");
+      const TensorDef &first = builder_->tensors[it->second];
+      Diagnostics::note(d, first.loc, "first definition of '" + n + "' (in " +
+                                          (first.section == "inputs" ? "input" : first.section) + ")");
       return false;
     }
     (void)section;
@@ -273,13 +304,18 @@ private:
   void read_tensors(const YNode &root, const std::string &section) {
     const YNode *s = root.get(section);
     if (!s) {
-      if (section != "sampler")
-        diags_.error(root.loc, "the model has no '" + section + "' section");
+      if (section == "sampler") return;
+      std::string example = section == "encoder" ? "mu: dense(x, 20)"
+                            : section == "decoder" ? "x_hat: sigmoid(dense(z, 784))"
+                                                   : "total: sum(bce(x_hat, x))";
+      diags_.error(Loc{file_, 0, 0}, "the model has no '" + section + "' section; add one such as '" + section +
+                                         ": {" + example + "}'");
       return;
     }
     if (s->kind != YNode::Map || s->entries.empty()) {
       diags_.error(s->loc, "'" + section + "' must map tensor names to expressions, e.g. "
-                           "'h: dense(x, 400, act=relu)'");
+                           "'h: dense(x, 400, act=relu)', got " + kind_name(*s));
+      builder_->names_incomplete = true;
       return;
     }
     for (const auto &[key, v] : s->entries) {
@@ -290,7 +326,7 @@ private:
       t.section = section;
       t.loc = key.loc;
       if (v.kind == YNode::Scalar && !v.value.empty()) {
-        auto e = parse_expr(v.value, Loc{file_, v.loc.line, v.value_col}, diags_);
+        auto e = parse_expr(v.value, [&](int offset) { return v.value_loc(offset); }, diags_);
         if (e) {
           t.expr = std::move(*e);
           t.parsed = true;
@@ -329,7 +365,7 @@ private:
 
   void check_losses(const YNode &root) {
     const YNode *losses = root.get("losses");
-    if (!losses || losses->kind != YNode::Map) return;
+    if (!losses || losses->kind != YNode::Map || losses->entries.empty()) return;
     bool total = false;
     for (const TensorDef &t : builder_->tensors) {
       if (t.section != "losses") continue;
@@ -343,8 +379,12 @@ private:
       else
         model_.graph.outputs.emplace_back(t.name, t.node);
     }
-    if (!total)
-      diags_.error(losses->loc, "'losses' has no 'total': name the loss to minimise, e.g. 'total: recon + kl'");
+    if (!total) {
+      Loc at = losses->loc;
+      for (const auto &[k, v] : root.entries)
+        if (&v == losses) at = k.loc;
+      diags_.error(at, "'losses' has no 'total': name the loss to minimise, e.g. 'total: recon + kl'", 6);
+    }
   }
 
   void warn_unused() {
@@ -361,14 +401,16 @@ private:
   }
 
   void build_summary() {
+    std::map<std::string, int64_t> params;
+    for (const auto &[node, owner] : builder_->param_owner)
+      params[owner] += checked_elements(model_.graph.nodes[node].dims);
     for (const TensorDef &t : builder_->tensors) {
       SummaryRow r;
       r.tensor = t.name;
       r.section = t.section;
       r.op = t.op;
       r.dims = model_.graph.nodes[t.node].dims;
-      for (const auto &[node, owner] : builder_->param_owner)
-        if (owner == t.name) r.params += checked_elements(model_.graph.nodes[node].dims);
+      if (auto it = params.find(t.name); it != params.end()) r.params = it->second;
       model_.rows.push_back(std::move(r));
     }
   }

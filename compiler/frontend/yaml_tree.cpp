@@ -1,6 +1,8 @@
 // Building the located YAML tree from yaml-cpp events (contract in yaml_tree.h).
 #include "frontend/yaml_tree.h"
 
+#include <algorithm>
+#include <map>
 #include <sstream>
 
 #include <yaml-cpp/eventhandler.h>
@@ -11,29 +13,68 @@
 namespace vaec {
 namespace {
 
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// Line and column (1-based, bytes) of any offset in the text.
+class LineTable {
+public:
+  explicit LineTable(const std::string &text) {
+    starts_.push_back(0);
+    for (size_t i = 0; i < text.size(); ++i)
+      if (text[i] == '\n') starts_.push_back(i + 1);
+  }
+  Loc at(const std::string &file, size_t pos) const {
+    size_t line = std::upper_bound(starts_.begin(), starts_.end(), pos) - starts_.begin();
+    return {file, static_cast<int>(line), static_cast<int>(pos - starts_[line - 1]) + 1};
+  }
+
+private:
+  std::vector<size_t> starts_;
+};
+
+// "!!str" rather than yaml-cpp's expanded "tag:yaml.org,2002:str".
+std::string tag_as_written(const std::string &tag) {
+  const std::string core = "tag:yaml.org,2002:";
+  return tag.compare(0, core.size(), core) == 0 ? "!!" + tag.substr(core.size()) : tag;
+}
+
 class TreeBuilder : public YAML::EventHandler {
 public:
   TreeBuilder(const std::string &file, const std::string &text, Diagnostics &d)
-      : file_(file), text_(text), diags_(d) {}
+      : file_(file), text_(text), lines_(text), diags_(d) {}
 
   std::vector<YNode> documents;
+  std::vector<Loc> document_starts;
+  std::vector<int> cut_lines;  // lines with a value cut short by a comma in {...}
   bool too_deep = false;
+  bool broken = false;  // the tree does not reflect the text (an unclosed quote)
 
-  void OnDocumentStart(const YAML::Mark &) override {}
+  void OnDocumentStart(const YAML::Mark &m) override { document_starts.push_back(loc(m)); }
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark &m, YAML::anchor_t a) override {
+    if (skip_leaf(m)) return;
     check_anchor(m, a);
     YNode n;
     n.kind = YNode::Null;
     n.loc = loc(m);
-    add(std::move(n));
+    add(std::move(n), a);
   }
-  void OnAlias(const YAML::Mark &m, YAML::anchor_t) override {
-    diags_.error(loc(m), "YAML aliases (*name) are not supported in a vaec model");
-    OnNull(m, 0);
+  void OnAlias(const YAML::Mark &m, YAML::anchor_t a) override {
+    if (skip_leaf(m)) return;
+    diags_.error(loc(m), "YAML aliases (*name) are not supported in a vaec model; write the value out");
+    // Go on with the anchored value, so the alias causes no further errors.
+    auto it = anchors_.find(a);
+    if (it != anchors_.end()) {
+      add(it->second, 0);
+      return;
+    }
+    YNode n;
+    n.loc = loc(m);
+    add(std::move(n), 0);
   }
   void OnScalar(const YAML::Mark &m, const std::string &tag, YAML::anchor_t a,
                 const std::string &value) override {
+    if (skip_leaf(m)) return;
     check_anchor(m, a);
     check_tag(m, tag);
     YNode n;
@@ -41,75 +82,239 @@ public:
     n.loc = loc(m);
     n.value = value;
     size_t pos = m.pos >= 0 ? static_cast<size_t>(m.pos) : text_.size();
+    if (pos < text_.size() && (text_[pos] == '&' || text_[pos] == '!')) {
+      // The mark is on an anchor or tag (reported above); the text follows it.
+      while (pos < text_.size() && (text_[pos] == '&' || text_[pos] == '!')) {
+        while (pos < text_.size() && !is_space(text_[pos])) ++pos;
+        while (pos < text_.size() && is_space(text_[pos])) ++pos;
+      }
+      n.loc = lines_.at(file_, pos);
+    }
     n.quoted = pos < text_.size() && (text_[pos] == '"' || text_[pos] == '\'');
     n.value_col = n.loc.col + (n.quoted ? 1 : 0);
-    add(std::move(n));
+    if (n.quoted) check_closing_quote(n, pos);
+    else if (!stack_.empty() && stack_.back().flow) check_flow_comma(n, pos);
+    map_spans(n, pos);
+    add(std::move(n), a);
   }
   void OnSequenceStart(const YAML::Mark &m, const std::string &tag, YAML::anchor_t a,
-                       YAML::EmitterStyle::value) override {
+                       YAML::EmitterStyle::value style) override {
+    if (skip_open(m)) return;
     check_anchor(m, a);
     check_tag(m, tag);
-    open(YNode::Seq, m);
+    open(YNode::Seq, m, a, style == YAML::EmitterStyle::Flow);
   }
   void OnSequenceEnd() override { close(); }
   void OnMapStart(const YAML::Mark &m, const std::string &tag, YAML::anchor_t a,
-                  YAML::EmitterStyle::value) override {
+                  YAML::EmitterStyle::value style) override {
+    if (skip_open(m)) return;
     check_anchor(m, a);
     check_tag(m, tag);
-    open(YNode::Map, m);
+    open(YNode::Map, m, a, style == YAML::EmitterStyle::Flow);
   }
   void OnMapEnd() override { close(); }
 
 private:
+  struct Open {
+    YNode node;
+    YAML::anchor_t anchor = 0;
+    bool flow = false;
+    std::optional<YNode> key;  // Map: the key waiting for its value
+    std::map<std::string, size_t> index;  // Map: entry of each scalar key
+    bool drop_value = false;   // Map: the key was swallowed, so is its value
+  };
+
   Loc loc(const YAML::Mark &m) const { return {file_, m.line + 1, m.column + 1}; }
   void check_anchor(const YAML::Mark &m, YAML::anchor_t a) {
-    if (a) diags_.error(loc(m), "YAML anchors (&name) are not supported in a vaec model");
+    if (a) diags_.error(loc(m), "YAML anchors (&name) are not supported in a vaec model; write the value out");
   }
   void check_tag(const YAML::Mark &m, const std::string &tag) {
     if (!tag.empty() && tag != "?" && tag != "!")
-      diags_.error(loc(m), "YAML tags ('" + tag + "') are not supported in a vaec model");
+      diags_.error(loc(m), "YAML tags ('" + tag_as_written(tag) + "') are not supported in a vaec model; remove it");
   }
-  void open(YNode::Kind k, const YAML::Mark &m) {
+
+  // yaml-cpp reads an unclosed quote up to the end of the file without
+  // complaint when the file ends with a newline.
+  void check_closing_quote(const YNode &n, size_t pos) {
+    char q = text_[pos];
+    for (size_t i = pos + 1; i < text_.size(); ++i) {
+      if (q == '"' && text_[i] == '\\') ++i;
+      else if (text_[i] == q && q == '\'' && i + 1 < text_.size() && text_[i + 1] == '\'') ++i;
+      else if (text_[i] == q) return;
+    }
+    diags_.error(n.loc, std::string("this quoted value has no closing ") + q + "; add it at the end of the value");
+    broken = true;
+  }
+
+  // Inside {...} or [...] a comma ends a plain value, so `{optimizer:
+  // adam(lr=1e-3, eps=1e-8)}` gives 'adam(lr=1e-3' and a key 'eps=1e-8)'.
+  // Say so, and keep the whole call as the value so its own checks still run.
+  void check_flow_comma(YNode &n, size_t pos) {
+    int open = 0;
+    for (char c : n.value) open += c == '(' ? 1 : c == ')' ? -1 : 0;
+    if (open <= 0) return;
+    int depth = 0;
+    size_t end = 0;
+    for (size_t i = pos; i < text_.size() && !end; ++i) {
+      char c = text_[i];
+      if (c == '(' || c == '[') ++depth;
+      else if (c == ')' || c == ']') {
+        if (--depth == 0) end = i + 1;
+        if (depth < 0) break;
+      } else if (c == '{' || c == '}' || c == '#') {
+        break;
+      }
+    }
+    std::string cut = n.value;
+    if (end) {
+      std::string whole = text_.substr(pos, end - pos);
+      if (whole.find('\n') == std::string::npos) {
+        n.value = whole;
+        swallow_until_ = end;
+      }
+    }
+    cut_lines.push_back(n.loc.line);
+    diags_.error(n.loc, "inside {...} or [...] a comma ends a YAML value, so this value is cut to '" + cut +
+                            "'; quote it (\"" + n.value + "\") or write the mapping one key per line",
+                 static_cast<int>(n.value.size()));
+  }
+
+  // Fills n.spans: where the bytes of the value are in the file. Folded
+  // lines, block scalars and indentation make the value differ from the
+  // text; an escape in a double-quoted string ends the mapping (later
+  // offsets are then extrapolated from the last span).
+  void map_spans(YNode &n, size_t pos) {
+    size_t j = pos, prev = std::string::npos;
+    char quote = 0;
+    if (j < text_.size() && (text_[j] == '"' || text_[j] == '\'')) {
+      quote = text_[j++];
+    } else if (j < text_.size() && (text_[j] == '|' || text_[j] == '>')) {
+      j = text_.find('\n', j);
+      j = j == std::string::npos ? text_.size() : j + 1;
+    }
+    auto skip_space = [&](size_t k) {
+      while (k < text_.size() && is_space(text_[k])) ++k;
+      return k;
+    };
+    for (size_t i = 0; i < n.value.size() && j < text_.size(); ++i) {
+      char c = n.value[i];
+      size_t at;
+      if (quote == '\'' && c == '\'' && text_.compare(j, 2, "''") == 0) {
+        at = j;
+        j += 2;
+      } else if (quote == '"' && text_[j] == '\\' && j + 1 < text_.size()) {
+        // An escape: \n is one byte of the value, \u00e9 two, and so on.
+        char kind = text_[j + 1];
+        size_t digits = kind == 'x' ? 2 : kind == 'u' ? 4 : kind == 'U' ? 8 : 0;
+        unsigned long code = digits ? std::strtoul(text_.substr(j + 2, digits).c_str(), nullptr, 16) : 0;
+        size_t bytes = !digits ? 1 : code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+        if (kind == '\n' || kind == '\r') break;  // an escaped line break: give up
+        at = j;
+        j += 2 + digits;
+        i += bytes - 1;
+      } else if (text_[j] == c) {
+        at = j++;
+      } else if (is_space(text_[j]) && (c == ' ' || c == '\n')) {
+        at = j;  // a line break folded into a space
+        j = skip_space(j);
+      } else if (is_space(text_[j]) && text_[skip_space(j)] == c) {
+        j = skip_space(j);  // indentation of a continuation line
+        at = j++;
+      } else {
+        break;
+      }
+      if (prev == std::string::npos || at != prev + 1) n.spans.emplace_back(static_cast<int>(i), lines_.at(file_, at));
+      prev = at;  // after an escape, the next byte starts a new span
+    }
+  }
+
+  // Events inside a value swallowed by check_flow_comma are dropped.
+  bool skip_leaf(const YAML::Mark &m) {
+    if (dropped_depth_ > 0) return true;
+    if (!swallowed(m)) return false;
+    drop_one();
+    return true;
+  }
+  bool skip_open(const YAML::Mark &m) {
+    if (dropped_depth_ > 0 || swallowed(m)) {
+      ++dropped_depth_;
+      return true;
+    }
+    return false;
+  }
+  bool swallowed(const YAML::Mark &m) {
+    if (!stack_.empty() && stack_.back().drop_value && stack_.back().key) return true;
+    return m.pos >= 0 && static_cast<size_t>(m.pos) < swallow_until_;
+  }
+  void drop_one() {
+    if (stack_.empty() || stack_.back().node.kind != YNode::Map) return;
+    Open &o = stack_.back();
+    if (o.drop_value) {
+      o.drop_value = false;
+      o.key.reset();
+    } else if (o.key) {
+      o.key.reset();
+    } else {
+      o.key.emplace();  // a placeholder: the value that follows goes too
+      o.drop_value = true;
+    }
+  }
+
+  void open(YNode::Kind k, const YAML::Mark &m, YAML::anchor_t a, bool flow) {
     if (static_cast<int>(stack_.size()) >= kMaxYamlDepth && !too_deep) {
       too_deep = true;
       diags_.error(loc(m), "YAML nesting is deeper than " + std::to_string(kMaxYamlDepth) + " levels");
     }
-    YNode n;
-    n.kind = k;
-    n.loc = loc(m);
-    stack_.push_back(std::move(n));
-    pending_key_.push_back(std::nullopt);
+    Open o;
+    o.node.kind = k;
+    o.node.loc = loc(m);
+    o.anchor = a;
+    o.flow = flow;
+    stack_.push_back(std::move(o));
   }
   void close() {
+    if (dropped_depth_ > 0) {
+      if (--dropped_depth_ == 0) drop_one();
+      return;
+    }
     if (stack_.empty()) return;
-    YNode n = std::move(stack_.back());
+    Open o = std::move(stack_.back());
     stack_.pop_back();
-    pending_key_.pop_back();
-    add(std::move(n));
+    add(std::move(o.node), o.anchor);
   }
-  void add(YNode n) {
+  void add(YNode n, YAML::anchor_t anchor) {
+    if (anchor) anchors_[anchor] = n;
     if (stack_.empty()) {
       documents.push_back(std::move(n));
       return;
     }
-    YNode &parent = stack_.back();
+    Open &o = stack_.back();
+    YNode &parent = o.node;
     if (parent.kind == YNode::Seq) {
       parent.items.push_back(std::move(n));
       return;
     }
-    std::optional<YNode> &key = pending_key_.back();
+    std::optional<YNode> &key = o.key;
     if (!key) {
       key = std::move(n);
       return;
     }
+    // An empty value has no text of its own; yaml-cpp marks the next token.
+    if (n.kind == YNode::Null) n.loc = key->loc;
     if (key->kind == YNode::Scalar) {
-      for (const auto &[k, v] : parent.entries)
-        if (k.kind == YNode::Scalar && k.value == key->value) {
-          Diagnostic &d = diags_.error(key->loc, "duplicate key '" + key->value + "'",
-                                       static_cast<int>(key->value.size()));
-          Diagnostics::note(d, k.loc, "'" + key->value + "' was first defined here");
-          break;
-        }
+      auto [it, fresh] = o.index.emplace(key->value, parent.entries.size());
+      if (!fresh) {
+        auto &[k, v] = parent.entries[it->second];
+        Diagnostic &d = diags_.error(key->loc, "duplicate key '" + key->value + "'; each key may appear once",
+                                     static_cast<int>(key->value.size()));
+        Diagnostics::note(d, k.loc, "'" + key->value + "' was first defined here");
+        // Keep one entry, so later checks do not report the name again;
+        // two mappings under one key (two 'encoder:' blocks) are merged.
+        if (v.kind == YNode::Map && n.kind == YNode::Map)
+          for (auto &entry : n.entries) v.entries.push_back(std::move(entry));
+        key.reset();
+        return;
+      }
     } else {
       diags_.error(key->loc, "a mapping key must be a plain name");
     }
@@ -119,9 +324,12 @@ private:
 
   std::string file_;
   const std::string &text_;
+  LineTable lines_;
   Diagnostics &diags_;
-  std::vector<YNode> stack_;
-  std::vector<std::optional<YNode>> pending_key_;
+  std::vector<Open> stack_;
+  std::map<YAML::anchor_t, YNode> anchors_;
+  size_t swallow_until_ = 0;
+  int dropped_depth_ = 0;
 };
 
 // Checks on the raw bytes, before YAML sees them.
@@ -153,13 +361,17 @@ bool check_bytes(const std::string &file, const std::string &text, Diagnostics &
         return false;
       }
       i += n;
-      ++col;
+      col += n + 1;  // columns count bytes, as yaml-cpp's do
       at_indent = false;
       continue;
     }
     if (c == '\t' && at_indent && tab_errors < 5) {
-      ++tab_errors;
-      diags.error(Loc{file, line, col}, "tab character in indentation; YAML indents with spaces");
+      // A tab on a blank or comment line is harmless.
+      size_t rest = text.find_first_not_of(" \t\r", i);
+      if (rest != std::string::npos && text[rest] != '\n' && text[rest] != '#') {
+        ++tab_errors;
+        diags.error(Loc{file, line, col}, "tab character in indentation; YAML indents with spaces");
+      }
     }
     if (c == '\n') {
       ++line;
@@ -173,13 +385,112 @@ bool check_bytes(const std::string &file, const std::string &text, Diagnostics &
   return tab_errors == 0;
 }
 
+// The last flow bracket ('[' or '{') before `end` that is never closed in
+// the whole text, or npos. Quotes and comments are skipped; a closing bracket
+// of the wrong kind leaves the inner one open, and a line starting at column
+// 1 ends every flow collection still open.
+size_t unclosed_bracket_before(const std::string &text, size_t end) {
+  std::vector<size_t> open, unclosed;
+  char quote = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quote) {
+      if (c == '\\' && quote == '"') ++i;
+      else if (c == quote) quote = 0;
+      continue;
+    }
+    bool token_start = i == 0 || is_space(text[i - 1]) || std::string_view("[{,:").find(text[i - 1]) != std::string_view::npos;
+    if ((c == '"' || c == '\'') && token_start) {
+      quote = c;
+    } else if (c == '#' && (i == 0 || is_space(text[i - 1]))) {
+      i = std::min(text.find('\n', i), text.size()) - 1;
+    } else if (c == '[' || c == '{') {
+      open.push_back(i);
+    } else if ((c == ']' || c == '}') && !open.empty()) {
+      char want = c == ']' ? '[' : '{';
+      if (text[open.back()] != want && open.size() > 1 && text[open[open.size() - 2]] == want) {
+        unclosed.push_back(open.back());
+        open.pop_back();
+      }
+      if (text[open.back()] == want) open.pop_back();
+    } else if (c == '\n' && i + 1 < text.size() && !is_space(text[i + 1]) && text[i + 1] != ']' && text[i + 1] != '}') {
+      unclosed.insert(unclosed.end(), open.begin(), open.end());
+      open.clear();
+    }
+  }
+  unclosed.insert(unclosed.end(), open.begin(), open.end());
+  size_t best = std::string::npos;
+  for (size_t u : unclosed)
+    if (u < end && (best == std::string::npos || u > best)) best = u;
+  return best;
+}
+
+// yaml-cpp's messages say what the parser expected; these say what is wrong
+// in the text and how to fix it, at the place to fix.
+void report_yaml_error(const std::string &file, const std::string &text, const YAML::Exception &e,
+                       Diagnostics &diags) {
+  LineTable lines(text);
+  Loc at{file, e.mark.line + 1, e.mark.column + 1};
+  if (e.mark.is_null()) at = Loc{file, 0, 0};
+  size_t pos = e.mark.is_null() ? text.size() : std::min(static_cast<size_t>(e.mark.pos), text.size());
+  char here = pos < text.size() ? text[pos] : 0;
+  const std::string &m = e.msg;
+  std::string msg = "YAML syntax error: " + m;
+  auto bracket_error = [&](size_t open, const std::string &what) {
+    char close = text[open] == '[' ? ']' : '}';
+    diags.error(lines.at(file, open), "YAML syntax error: this '" + std::string(1, text[open]) + "' is never closed" +
+                                          what + "; add '" + close + "'");
+  };
+  if (m == YAML::ErrorMsg::END_OF_SEQ_FLOW || m == YAML::ErrorMsg::END_OF_MAP_FLOW) {
+    if (size_t open = unclosed_bracket_before(text, pos); open != std::string::npos) return bracket_error(open, "");
+  } else if (m == YAML::ErrorMsg::FLOW_END) {
+    size_t open = unclosed_bracket_before(text, pos);
+    if (open != std::string::npos && (here == ']' || here == '}'))
+      return bracket_error(open, " ('" + std::string(1, here) + "' at column " + std::to_string(at.col) +
+                                     " cannot close it)");
+    int depth = 0;
+    for (size_t i = 0; i < pos; ++i) {
+      if (text[i] == '\n' && i + 1 < text.size() && !is_space(text[i + 1])) depth = 0;
+      depth += text[i] == '[' || text[i] == '{' ? 1 : text[i] == ']' || text[i] == '}' ? -1 : 0;
+    }
+    if (depth <= 0 && (here == ']' || here == '}'))
+      msg = "YAML syntax error: '" + std::string(1, here) + "' closes nothing; remove it";
+  } else if (m == YAML::ErrorMsg::END_OF_MAP || m == YAML::ErrorMsg::END_OF_SEQ) {
+    size_t line_start = text.rfind('\n', pos == 0 ? 0 : pos - 1);
+    line_start = line_start == std::string::npos ? 0 : line_start + 1;
+    bool at_line_start = text.find_first_not_of(' ', line_start) >= pos;
+    msg = at_line_start ? "YAML syntax error: this line is indented differently from the lines it belongs "
+                          "with; keys of one mapping must line up"
+                        : "YAML syntax error: unexpected text after a value; if the value is an "
+                          "expression with quotes or ': ', quote all of it";
+  } else if (m == YAML::ErrorMsg::MAP_VALUE) {
+    msg = "YAML syntax error: unexpected ':'; a plain value cannot contain ': ' (check the indentation "
+          "of this line, or quote the value)";
+  } else if (m == YAML::ErrorMsg::EOF_IN_SCALAR) {
+    // Point at the quote that opened the value (the last one at a token start).
+    for (size_t i = pos; i-- > 0;) {
+      bool token_start = i == 0 || is_space(text[i - 1]) || std::string_view("[{,:").find(text[i - 1]) != std::string_view::npos;
+      if ((text[i] == '"' || text[i] == '\'') && token_start) {
+        at = lines.at(file, i);
+        break;
+      }
+    }
+    msg = "YAML syntax error: the file ends inside this quoted value; close the quote";
+  } else if (m == YAML::ErrorMsg::UNKNOWN_TOKEN && here) {
+    msg = "YAML syntax error: a value cannot start with '" + std::string(1, here) + "'; quote the value";
+  }
+  diags.error(at, msg);
+}
+
 }  // namespace
 
-std::optional<YNode> parse_yaml(const std::string &file, const std::string &text, Diagnostics &diags) {
+std::optional<YNode> parse_yaml(const std::string &file, const std::string &source, Diagnostics &diags) {
+  // yaml-cpp counts positions after a byte order mark; so do we.
+  const std::string text = source.compare(0, 3, "\xef\xbb\xbf") == 0 ? source.substr(3) : source;
   if (!check_bytes(file, text, diags)) return std::nullopt;
   bool blank = text.find_first_not_of(" \t\r\n") == std::string::npos;
   if (blank) {
-    diags.error(Loc{file, 1, 1}, "file is empty; a model needs at least 'input', 'encoder', "
+    diags.error(Loc{file, 0, 0}, "file is empty; a model needs at least the sections 'input', 'encoder', "
                                  "'decoder' and 'losses'");
     return std::nullopt;
   }
@@ -188,8 +499,8 @@ std::optional<YNode> parse_yaml(const std::string &file, const std::string &text
   for (char c : text) {
     if (c == '[' || c == '{') {
       if (++depth > kMaxYamlDepth) {
-        diags.error(Loc{file, line, col}, "YAML nesting is deeper than " +
-                                              std::to_string(kMaxYamlDepth) + " levels");
+        diags.error(Loc{file, line, col}, "YAML nesting is deeper than " + std::to_string(kMaxYamlDepth) +
+                                              " levels; a model needs at most 3");
         return std::nullopt;
       }
     } else if (c == ']' || c == '}') {
@@ -203,25 +514,27 @@ std::optional<YNode> parse_yaml(const std::string &file, const std::string &text
   TreeBuilder builder(file, text, diags);
   try {
     YAML::Parser parser(in);
-    int docs = 0;
     while (parser.HandleNextDocument(builder)) {
-      if (++docs > 1) {
-        diags.error(Loc{file, 0, 0}, "file holds more than one YAML document; a model is one document");
+      if (builder.document_starts.size() > 1) {
+        diags.error(builder.document_starts[1], "a second YAML document starts here; a model file holds "
+                                                "one document (remove the '---')", 3);
         return std::nullopt;
       }
     }
   } catch (const YAML::Exception &e) {
-    Loc l{file, e.mark.line + 1, e.mark.column + 1};
-    if (e.mark.is_null()) l = Loc{file, 0, 0};
-    diags.error(l, "YAML syntax error: " + e.msg);
+    // A value cut short by a comma often breaks the YAML after it; the cut
+    // was reported and is the thing to fix.
+    const auto &cut = builder.cut_lines;
+    if (std::find(cut.begin(), cut.end(), e.mark.line + 1) == cut.end()) report_yaml_error(file, text, e, diags);
     return std::nullopt;
   } catch (const std::exception &e) {
     diags.error(Loc{file, 0, 0}, std::string("YAML syntax error: ") + e.what());
     return std::nullopt;
   }
-  if (builder.too_deep || builder.documents.empty()) {
-    if (builder.documents.empty())
-      diags.error(Loc{file, 1, 1}, "file holds no YAML document");
+  if (builder.too_deep || builder.broken) return std::nullopt;
+  if (builder.documents.empty()) {
+    diags.error(Loc{file, 0, 0}, "file holds only comments; a model needs at least the sections 'input', "
+                                 "'encoder', 'decoder' and 'losses'");
     return std::nullopt;
   }
   return std::move(builder.documents.front());

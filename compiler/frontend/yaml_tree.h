@@ -19,9 +19,20 @@ struct YNode {
   std::string value;      // Scalar
   bool quoted = false;    // Scalar written in quotes (so 'x' is never a number)
   int value_col = 0;      // column where the scalar's text starts (after a quote)
+  // Where the text of a Scalar jumps (a value folded over several lines): the
+  // offset in `value` and the file position of that byte, in order.
+  std::vector<std::pair<int, Loc>> spans;
   std::vector<YNode> items;                         // Seq
   std::vector<std::pair<YNode, YNode>> entries;     // Map: key, value
   YNode() {}  // user-provided: clang + libstdc++ 12 reject the recursive pair otherwise
+
+  // Where byte `offset` of a Scalar's value is in the file.
+  Loc value_loc(int offset) const {
+    Loc l{loc.file, loc.line, value_col + offset};
+    for (const auto &[o, at] : spans)
+      if (o <= offset) l = Loc{at.file, at.line, at.col + (offset - o)};
+    return l;
+  }
 
   const YNode *get(std::string_view key) const {
     for (const auto &[k, v] : entries)

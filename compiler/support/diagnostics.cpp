@@ -8,6 +8,8 @@
 namespace vaec {
 
 void SourceManager::add(const std::string &file, std::string text) {
+  // Columns are counted after a UTF-8 byte order mark, as yaml-cpp does.
+  if (text.compare(0, 3, "\xef\xbb\xbf") == 0) text.erase(0, 3);
   texts_[file] = std::move(text);
 }
 
@@ -52,16 +54,41 @@ static const char *severity_name(Severity s) {
   return "error";
 }
 
-// Replaces bytes a terminal would misrender (control characters, invalid
-// UTF-8 is left alone only if printable ASCII) so a quoted line is safe.
+// Length of the UTF-8 sequence starting at s[i], or 0 if it is not valid.
+static size_t utf8_length(std::string_view s, size_t i) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return 0;
+  return n;
+}
+
+// Replaces what a terminal would misrender (control characters, bytes that
+// are not valid UTF-8) with '?', so a quoted line or message is safe to print.
 static std::string printable(std::string_view s) {
   std::string out;
-  for (unsigned char c : s) {
-    if (c == '\t' || (c >= 0x20 && c != 0x7f)) out += static_cast<char>(c);
-    else out += '?';
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = utf8_length(s, i);
+    if (n > 1) {
+      out.append(s.substr(i, n));
+      i += n;
+      continue;
+    }
+    out += c == '\t' || (c >= 0x20 && c != 0x7f && n == 1) ? static_cast<char>(c) : '?';
+    ++i;
   }
   return out;
 }
+
+// Columns count bytes (as yaml-cpp and clang do); the caret line counts
+// characters, so it lines up under multi-byte UTF-8 text too.
+static bool is_continuation(char c) { return (static_cast<unsigned char>(c) >> 6) == 2; }
+
+// At most this many bytes of a source line are quoted; a longer line is shown
+// as a window around the column.
+constexpr int kQuoteWidth = 160;
 
 void Diagnostics::print_one(std::ostream &os, const Diagnostic &d) const {
   if (!d.loc.file.empty()) {
@@ -75,14 +102,27 @@ void Diagnostics::print_one(std::ostream &os, const Diagnostic &d) const {
   if (sources_ && d.loc.known()) {
     std::string_view text = sources_->line(d.loc.file, d.loc.line);
     if (!text.empty() || d.loc.col == 1) {
-      if (text.size() > 200) text = text.substr(0, 200);
-      os << "  " << printable(text) << '\n' << "  ";
+      int col = d.loc.col;  // 1-based byte column within `text`
+      std::string prefix, suffix;
+      if (static_cast<int>(text.size()) > kQuoteWidth) {
+        size_t start = col > kQuoteWidth / 2 ? static_cast<size_t>(col - kQuoteWidth / 2) : 0;
+        start = std::min(start, text.size());
+        while (start < text.size() && is_continuation(text[start])) ++start;
+        size_t end = std::min(text.size(), start + kQuoteWidth);
+        while (end < text.size() && is_continuation(text[end])) ++end;
+        if (start > 0) prefix = "...";
+        if (end < text.size()) suffix = "...";
+        text = text.substr(start, end - start);
+        col -= static_cast<int>(start);
+      }
+      os << "  " << prefix << printable(text) << suffix << '\n' << "  " << std::string(prefix.size(), ' ');
       // Keep tabs as tabs so the caret lines up in any terminal.
-      for (int i = 0; i + 1 < d.loc.col && i < static_cast<int>(text.size()); ++i)
-        os << (text[i] == '\t' ? '\t' : ' ');
+      int n = static_cast<int>(text.size());
+      for (int i = 0; i + 1 < col && i < n; ++i)
+        if (!is_continuation(text[i])) os << (text[i] == '\t' ? '\t' : ' ');
       os << '^';
-      for (int i = 1; i < d.length && d.loc.col - 1 + i < static_cast<int>(text.size()); ++i)
-        os << '~';
+      for (int i = col; i < col - 1 + d.length && i < n; ++i)
+        if (!is_continuation(text[i])) os << '~';
       os << '\n';
     }
   }
@@ -96,7 +136,15 @@ void Diagnostics::print(std::ostream &os) {
     return a.loc.col < b.loc.col;
   });
   int shown = 0;
-  for (const Diagnostic &d : list_) {
+  for (size_t i = 0; i < list_.size(); ++i) {
+    const Diagnostic &d = list_[i];
+    // The same message at the same place (a tensor reached twice through a
+    // YAML alias, say) is said once.
+    // After sorting, diagnostics at one place are neighbours.
+    bool repeated = false;
+    for (size_t j = i; j-- > 0 && list_[j].loc == d.loc && !repeated;)
+      repeated = list_[j].severity == d.severity && list_[j].message == d.message;
+    if (repeated) continue;
     if (d.severity == Severity::Error && ++shown > max_errors_) continue;
     print_one(os, d);
   }
@@ -128,6 +176,8 @@ std::string closest_match(std::string_view word, const std::vector<std::string> 
   size_t best_d = (word.size() + 1) / 3 + 1;
   for (const std::string &c : candidates) {
     if (c == word || c.size() > 64) continue;
+    size_t gap = c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
+    if (gap >= best_d) continue;  // the distance is at least the length difference
     size_t d = edit_distance(word, c);
     if (d < best_d) {
       best_d = d;

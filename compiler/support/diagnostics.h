@@ -53,6 +53,9 @@ public:
 
   int error_count() const { return errors_; }
   bool has_errors() const { return errors_ > 0; }
+  // True once far more errors were reported than will be shown: callers may
+  // then skip costly extras such as "did you mean".
+  bool flooded() const { return errors_ > 10 * max_errors_; }
 
   // Prints everything collected (sorted by file position, errors capped) and
   // clears the list.
