@@ -476,6 +476,9 @@ void report_yaml_error(const std::string &file, const std::string &text, const Y
       }
     }
     msg = "YAML syntax error: the file ends inside this quoted value; close the quote";
+  } else if (m.compare(0, std::string(YAML::ErrorMsg::INVALID_ESCAPE).size(), YAML::ErrorMsg::INVALID_ESCAPE) == 0) {
+    msg = "YAML syntax error: unknown escape '\\" + m.substr(std::string(YAML::ErrorMsg::INVALID_ESCAPE).size()) +
+          "' in a double-quoted value; use single quotes, which have no escapes";
   } else if (m == YAML::ErrorMsg::UNKNOWN_TOKEN && here) {
     msg = "YAML syntax error: a value cannot start with '" + std::string(1, here) + "'; quote the value";
   }
