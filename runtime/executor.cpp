@@ -1,0 +1,453 @@
+// The plan executor (contract in executor.h): start-up checks and set-up,
+// then the step loop, the threaded kernel calls and the optimizer.
+#include "executor.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <dnnl.hpp>
+#include <iostream>
+#include <map>
+#include <random>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace vaec::rt {
+namespace {
+
+using plan::Buffer;
+using plan::DType;
+using plan::Plan;
+using plan::Step;
+
+constexpr size_t kAlign = 64;        // arena, scratch and every scratch copy start on a cache line
+constexpr size_t kAlignFloats = kAlign / sizeof(float);
+
+size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+struct FreeDeleter {
+  void operator()(void *p) const { std::free(p); }
+};
+using AlignedBytes = std::unique_ptr<std::byte, FreeDeleter>;
+
+AlignedBytes allocate_zeroed(size_t bytes) {
+  const size_t size = round_up(std::max<size_t>(bytes, 1), kAlign);
+  void *p = std::aligned_alloc(kAlign, size);
+  if (!p) throw std::runtime_error("cannot allocate " + std::to_string(size) + " bytes");
+  std::memset(p, 0, size);
+  return AlignedBytes(static_cast<std::byte *>(p));
+}
+
+[[noreturn]] void fail(const std::string &message) { throw std::runtime_error(message); }
+
+uint64_t fnv1a64(const std::string &s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+// --- prepared steps: everything a step needs at run time, resolved once ---
+
+struct ZeroCall {
+  void *data = nullptr;
+  size_t bytes = 0;
+};
+
+struct MatmulCall {
+  dnnl::matmul primitive;
+  std::unordered_map<int, dnnl::memory> args;
+};
+
+// A kernel over [0, domain0) cut into `chunks` contiguous row ranges. Chunk c
+// calls fn with args[c * arity ...], whose accumulated positions point into
+// chunk c's scratch copy (unless chunks == 1: then they point to the real
+// buffers). Results depend on the chunk count, never on which OpenMP thread
+// runs a chunk, so a smaller team than asked for changes nothing.
+struct KernelCall {
+  vaec_kernel_fn fn = nullptr;
+  int64_t domain0 = 1;
+  int chunks = 1;
+  size_t arity = 0;
+  std::vector<void *> args;  // chunks * arity pointers
+  struct Accumulated {
+    float *real;
+    int64_t elements;
+    size_t scratch_offset;  // in floats, within each chunk's scratch copy
+  };
+  std::vector<Accumulated> acc;
+};
+
+// One of the three, as `kind` says.
+struct PreparedStep {
+  Step::Kind kind;
+  ZeroCall zero{};
+  MatmulCall matmul{};
+  KernelCall kernel{};
+};
+
+// Floats of scratch one chunk of step `s` needs: one cache-line-aligned copy
+// per accumulated argument. Runs before the checks of prepare(), so it skips
+// what they will reject.
+size_t scratch_floats(const Plan &p, const Step &s) {
+  size_t n = 0;
+  for (int pos : s.accumulate) {
+    if (pos < 0 || pos >= static_cast<int>(s.args.size())) continue;
+    if (int b = s.args[pos]; b >= 0 && b < static_cast<int>(p.buffers.size()))
+      n += round_up(std::max<int64_t>(p.buffers[b].elements, 0), kAlignFloats);
+  }
+  return n;
+}
+
+// A logical [rows, cols] f32 matrix stored row-major, or, when `transposed`,
+// stored as its [cols, rows] transpose (so strides {1, rows}): oneDNN reads
+// either layout directly, without a copy.
+dnnl::memory::desc matrix_desc(int64_t rows, int64_t cols, bool transposed) {
+  using dims = dnnl::memory::dims;
+  return dnnl::memory::desc(dims{rows, cols}, dnnl::memory::data_type::f32,
+                            transposed ? dims{1, rows} : dims{cols, 1});
+}
+
+}  // namespace
+
+double config_number(const Plan &plan, const std::string &key) {
+  auto it = plan.config.find(key);
+  if (it == plan.config.end()) fail("plan config has no '" + key + "'");
+  char *end = nullptr;
+  double v = std::strtod(it->second.c_str(), &end);
+  if (it->second.empty() || *end != '\0') fail("plan config " + key + " = '" + it->second + "' is not a number");
+  return v;
+}
+
+struct Executor::Impl {
+  const Plan &plan;
+  int threads;
+  uint64_t seed;
+  AlignedBytes arena;
+  AlignedBytes scratch;           // chunk c's copies start at c * scratch_stride floats
+  size_t scratch_stride = 0;
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  AlignedBytes dnnl_scratchpad;   // shared by all matmuls: they never run concurrently
+  size_t dnnl_scratchpad_bytes = 0;
+  std::vector<PreparedStep> train, eval;
+  KernelCall optimizer;
+  enum class Optimizer { Adam, Other } optimizer_kind = Optimizer::Other;
+  double beta1 = 0, beta2 = 0;
+  std::vector<MatmulInfo> matmuls;
+
+  Impl(const Plan &p, const vaec_kernel_entry *kernels, int threads, uint64_t seed);
+
+  std::byte *address(int buffer) const { return arena.get() + plan.buffers[buffer].offset; }
+  float *floats(int buffer) const { return reinterpret_cast<float *>(address(buffer)); }
+
+  void check_buffer(int buffer, DType type, int64_t elements, const std::string &what) const;
+  vaec_kernel_fn find_kernel(const vaec_kernel_entry *kernels, const std::string &name) const;
+  std::vector<PreparedStep> prepare(const plan::Program &program, const vaec_kernel_entry *kernels);
+  KernelCall prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args, const std::vector<int> &accumulate,
+                            int64_t domain0);
+  MatmulCall prepare_matmul(const Step &s, const std::string &program, size_t index);
+  void bind_dnnl_scratchpad();
+  void prepare_optimizer(const vaec_kernel_entry *kernels);
+  std::vector<PreparedStep> &steps_of(const plan::Program &program);
+
+  void run_kernel(const KernelCall &k, uint64_t step);
+  void run_matmul(MatmulCall &m);
+};
+
+// --- start-up ---
+
+Executor::Impl::Impl(const Plan &p, const vaec_kernel_entry *kernels, int threads, uint64_t seed)
+    : plan(p), threads(threads), seed(seed) {
+  if (p.arena_bytes < 0) fail("plan arena size is negative");
+  arena = allocate_zeroed(static_cast<size_t>(p.arena_bytes));
+  for (const plan::Program *prog : {&p.train, &p.eval})
+    for (const Step &s : prog->steps)
+      if (s.kind == Step::Kernel) scratch_stride = std::max(scratch_stride, scratch_floats(p, s));
+  if (threads > 1 && scratch_stride > 0)
+    scratch = allocate_zeroed(static_cast<size_t>(threads) * scratch_stride * sizeof(float));
+  train = prepare(p.train, kernels);
+  eval = prepare(p.eval, kernels);
+  bind_dnnl_scratchpad();
+  prepare_optimizer(kernels);
+}
+
+void Executor::Impl::check_buffer(int buffer, DType type, int64_t elements, const std::string &what) const {
+  if (buffer < 0 || buffer >= static_cast<int>(plan.buffers.size())) fail(what + ": no buffer " + std::to_string(buffer));
+  const Buffer &b = plan.buffers[buffer];
+  if (b.type != type) fail(what + ": buffer " + b.name + " is not " + (type == DType::F32 ? "f32" : "u8"));
+  if (b.elements < elements)
+    fail(what + ": buffer " + b.name + " has " + std::to_string(b.elements) + " elements, needs " +
+         std::to_string(elements));
+}
+
+vaec_kernel_fn Executor::Impl::find_kernel(const vaec_kernel_entry *kernels, const std::string &name) const {
+  for (const vaec_kernel_entry *e = kernels; e && e->name; ++e)
+    if (name == e->name) {
+      if (!e->fn) fail("kernel '" + name + "' has a null function in the kernel table");
+      return e->fn;
+    }
+  fail("the plan calls kernel '" + name + "', which is not in the trainer's kernel table "
+       "(the plan and the kernels object come from different compilations?)");
+}
+
+std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, const vaec_kernel_entry *kernels) {
+  const std::string in = "program " + program.name;
+  if (program.batch < 1) fail(in + ": batch " + std::to_string(program.batch) + " is not positive");
+  check_buffer(program.input, DType::U8, program.batch * program.input_row, in + " input");
+  for (const auto &[name, buffer] : program.losses) check_buffer(buffer, DType::F32, 1, in + " loss " + name);
+  std::vector<PreparedStep> steps;
+  for (size_t i = 0; i < program.steps.size(); ++i) {
+    const Step &s = program.steps[i];
+    const std::string at = in + " step " + std::to_string(i) + (s.where.empty() ? "" : " (" + s.where + ")");
+    switch (s.kind) {
+    case Step::Zero: {
+      if (s.c < 0 || s.c >= static_cast<int>(plan.buffers.size())) fail(at + ": zero of no buffer");
+      const Buffer &b = plan.buffers[s.c];
+      steps.push_back({.kind = Step::Zero,
+                       .zero = {address(s.c), static_cast<size_t>(b.elements) * (b.type == DType::U8 ? 1 : 4)}});
+      break;
+    }
+    case Step::Matmul: steps.push_back({.kind = Step::Matmul, .matmul = prepare_matmul(s, program.name, i)}); break;
+    case Step::Kernel: {
+      if (s.domain0 < 1) fail(at + ": kernel " + s.kernel + " has an empty domain");
+      for (int b : s.args)
+        if (b < 0 || b >= static_cast<int>(plan.buffers.size())) fail(at + ": no buffer " + std::to_string(b));
+      for (int pos : s.accumulate) {
+        if (pos < 0 || pos >= static_cast<int>(s.args.size())) fail(at + ": no argument " + std::to_string(pos));
+        check_buffer(s.args[pos], DType::F32, 1, at + ": accumulated argument");
+      }
+      steps.push_back({.kind = Step::Kernel,
+                       .kernel = prepare_kernel(find_kernel(kernels, s.kernel), s.args, s.accumulate, s.domain0)});
+      break;
+    }
+    }
+  }
+  return steps;
+}
+
+KernelCall Executor::Impl::prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args,
+                                          const std::vector<int> &accumulate, int64_t domain0) {
+  KernelCall k;
+  k.fn = fn;
+  k.domain0 = domain0;
+  k.chunks = static_cast<int>(std::min<int64_t>(threads, domain0));
+  k.arity = args.size();
+  size_t offset = 0;
+  for (int pos : accumulate) {
+    k.acc.push_back({floats(args[pos]), plan.buffers[args[pos]].elements, offset});
+    offset += round_up(plan.buffers[args[pos]].elements, kAlignFloats);
+  }
+  for (int c = 0; c < k.chunks; ++c) {
+    for (int b : args) k.args.push_back(address(b));
+    if (k.chunks == 1 || accumulate.empty()) continue;
+    float *copies = reinterpret_cast<float *>(scratch.get()) + c * scratch_stride;
+    for (size_t j = 0; j < accumulate.size(); ++j) k.args[c * k.arity + accumulate[j]] = copies + k.acc[j].scratch_offset;
+  }
+  return k;
+}
+
+MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &program, size_t index) {
+  const std::string at = "matmul " + program + " step " + std::to_string(index) +
+                         (s.where.empty() ? "" : " (" + s.where + ")");
+  if (s.m < 1 || s.n < 1 || s.k < 1) fail(at + ": empty extent");
+  check_buffer(s.a, DType::F32, s.m * s.k, at + " a");
+  check_buffer(s.b, DType::F32, s.k * s.n, at + " b");
+  check_buffer(s.c, DType::F32, s.m * s.n, at + " c");
+  if (s.bias >= 0) check_buffer(s.bias, DType::F32, s.n, at + " bias");
+  auto overlaps = [&](int x, int64_t x_elems) {
+    int64_t x0 = plan.buffers[x].offset, c0 = plan.buffers[s.c].offset;
+    return x0 < c0 + s.m * s.n * 4 && c0 < x0 + x_elems * 4;
+  };
+  if (overlaps(s.a, s.m * s.k) || overlaps(s.b, s.k * s.n)) fail(at + ": output overlaps an input");
+
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (!s.post.empty()) {
+    dnnl::algorithm alg;
+    if (s.post == "relu") alg = dnnl::algorithm::eltwise_relu;
+    else if (s.post == "sigmoid") alg = dnnl::algorithm::eltwise_logistic;
+    else fail(at + ": unknown post-op '" + s.post + "'");
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, alg, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  MatmulCall call;
+  try {
+    auto a = matrix_desc(s.m, s.k, s.ta), b = matrix_desc(s.k, s.n, s.tb), c = matrix_desc(s.m, s.n, false);
+    auto desc = s.bias >= 0 ? dnnl::matmul::desc(a, b, matrix_desc(1, s.n, false), c) : dnnl::matmul::desc(a, b, c);
+    dnnl::matmul::primitive_desc pd(desc, attr, engine);
+    call.primitive = dnnl::matmul(pd);
+    call.args = {{DNNL_ARG_SRC, dnnl::memory(a, engine, address(s.a))},
+                 {DNNL_ARG_WEIGHTS, dnnl::memory(b, engine, address(s.b))},
+                 {DNNL_ARG_DST, dnnl::memory(c, engine, address(s.c))}};
+    if (s.bias >= 0) call.args[DNNL_ARG_BIAS] = dnnl::memory(matrix_desc(1, s.n, false), engine, address(s.bias));
+    // Bound to the shared scratchpad once every matmul's size is known.
+    if (size_t need = pd.scratchpad_desc().get_size(); need > 0) {
+      call.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(pd.scratchpad_desc(), engine, DNNL_MEMORY_NONE);
+      dnnl_scratchpad_bytes = std::max(dnnl_scratchpad_bytes, need);
+    }
+    matmuls.push_back({program, index, s.m, s.n, s.k, pd.impl_info_str(), s.where});
+  } catch (const dnnl::error &e) {
+    fail("oneDNN rejected the " + at + " ([" + std::to_string(s.m) + "," + std::to_string(s.k) + "]x[" +
+         std::to_string(s.k) + "," + std::to_string(s.n) + "]): " + e.what());
+  }
+  const std::string &impl = matmuls.back().impl;
+  if (impl.rfind("ref", 0) == 0)
+    std::cerr << "warning: oneDNN runs the " << at << " [" << s.m << "," << s.k << "]x[" << s.k << "," << s.n
+              << "] with its reference implementation '" << impl << "', which is slow\n";
+  return call;
+}
+
+void Executor::Impl::bind_dnnl_scratchpad() {
+  if (dnnl_scratchpad_bytes == 0) return;
+  dnnl_scratchpad = allocate_zeroed(dnnl_scratchpad_bytes);
+  for (auto *steps : {&train, &eval})
+    for (PreparedStep &s : *steps)
+      if (auto it = s.matmul.args.find(DNNL_ARG_SCRATCHPAD); s.kind == Step::Matmul && it != s.matmul.args.end())
+        it->second.set_data_handle(dnnl_scratchpad.get());
+}
+
+void Executor::Impl::prepare_optimizer(const vaec_kernel_entry *kernels) {
+  if (plan.param_count == 0) return;
+  if (plan.param_count < 0) fail("plan param_count is negative");
+  auto region = [&](int b, const std::string &what) { check_buffer(b, DType::F32, plan.param_count, what); };
+  region(plan.param_region, "parameter region");
+  region(plan.grad_region, "gradient region");
+  for (int s : plan.state_regions) region(s, "optimizer state region");
+  for (const plan::Param &q : plan.params) {
+    int64_t n = 1;
+    for (int64_t d : q.dims) n *= d;
+    check_buffer(q.buffer, DType::F32, n, "param " + q.name);
+    check_buffer(q.grad_buffer, DType::F32, n, "gradient of " + q.name);
+  }
+  auto name = plan.config.find("optimizer");
+  if (name == plan.config.end()) fail("plan config has no optimizer");
+  if (name->second == "adam") {
+    optimizer_kind = Optimizer::Adam;
+    beta1 = config_number(plan, "beta1");
+    beta2 = config_number(plan, "beta2");
+  } else if (name->second != "rmsprop" && name->second != "sgd") {
+    fail("unknown optimizer '" + name->second + "' in the plan");
+  }
+  // The hyper values are consecutive floats from buffer `hyper` on: the
+  // compiler declares one 1-element buffer per value (hyper.0, hyper.1).
+  const int64_t values = optimizer_kind == Optimizer::Adam ? 2 : 1;
+  check_buffer(plan.hyper, DType::F32, 1, "optimizer hyper-parameters");
+  if (plan.buffers[plan.hyper].offset + values * 4 > plan.arena_bytes)
+    fail("the optimizer's " + std::to_string(values) + " hyper-parameters run past the arena's end");
+  if (plan.optimizer_kernel.empty()) fail("the plan has parameters but no optimizer kernel");
+  optimizer = prepare_kernel(find_kernel(kernels, plan.optimizer_kernel), plan.optimizer_args, {}, plan.param_count);
+}
+
+// --- execution ---
+
+std::vector<PreparedStep> &Executor::Impl::steps_of(const plan::Program &program) {
+  if (program.name == "train") return train;
+  if (program.name == "eval") return eval;
+  fail("the plan has no program '" + program.name + "'");
+}
+
+void Executor::Impl::run_kernel(const KernelCall &k, uint64_t step) {
+  const uint64_t rng[2] = {seed, step};
+  if (k.chunks == 1) {
+    for (const auto &a : k.acc) std::memset(a.real, 0, a.elements * sizeof(float));
+    k.fn(k.args.data(), 0, k.domain0, rng);
+    return;
+  }
+  float *copies = reinterpret_cast<float *>(scratch.get());
+#pragma omp parallel num_threads(k.chunks)
+  {
+    const int team = omp_get_num_threads();
+    for (int c = omp_get_thread_num(); c < k.chunks; c += team) {
+      for (const auto &a : k.acc)
+        std::memset(copies + c * scratch_stride + a.scratch_offset, 0, a.elements * sizeof(float));
+      const int64_t begin = k.domain0 * c / k.chunks, end = k.domain0 * (c + 1) / k.chunks;
+      k.fn(k.args.data() + c * k.arity, begin, end, rng);
+    }
+  }
+  // Each element sums the copies in chunk order, so how elements are split
+  // among threads here cannot change a bit of the result.
+  for (const auto &a : k.acc) {
+    const float *first = copies + a.scratch_offset;
+#pragma omp parallel for num_threads(threads) schedule(static) if (a.elements * k.chunks >= (1 << 16))
+    for (int64_t e = 0; e < a.elements; ++e) {
+      float sum = 0.0f;
+      for (int c = 0; c < k.chunks; ++c) sum += first[c * scratch_stride + e];
+      a.real[e] = sum;
+    }
+  }
+}
+
+void Executor::Impl::run_matmul(MatmulCall &m) {
+  m.primitive.execute(stream, m.args);
+  stream.wait();
+}
+
+Executor::Executor(const Plan &plan, const vaec_kernel_entry *kernels, int threads, uint64_t seed)
+    : plan_(plan), threads_(threads) {
+  if (threads < 1) fail("thread count " + std::to_string(threads) + " is not positive");
+  // oneDNN's OpenMP runtime takes its team size from the calling thread's
+  // default, so this one call sizes matmuls and kernels alike.
+  omp_set_num_threads(threads);
+  impl_ = std::make_unique<Impl>(plan_, kernels, threads, seed);
+}
+
+Executor::~Executor() = default;
+
+void Executor::init_params(uint64_t seed) {
+  for (const plan::Param &q : plan_.params) {
+    std::mt19937_64 gen(seed ^ fnv1a64(q.name));
+    float *w = f32(q.buffer);
+    for (int64_t i = 0, n = plan_.buffers[q.buffer].elements; i < n; ++i) {
+      const double u = static_cast<double>(gen() >> 11) * 0x1p-53;  // [0, 1)
+      w[i] = static_cast<float>(q.init_bound * (2.0 * u - 1.0));
+    }
+    std::memset(f32(q.grad_buffer), 0, plan_.buffers[q.grad_buffer].elements * sizeof(float));
+  }
+  for (int s : plan_.state_regions) std::memset(f32(s), 0, plan_.param_count * sizeof(float));
+}
+
+void Executor::run(const plan::Program &program, uint64_t step) {
+  for (PreparedStep &s : impl_->steps_of(program)) {
+    switch (s.kind) {
+    case Step::Zero: std::memset(s.zero.data, 0, s.zero.bytes); break;
+    case Step::Matmul: impl_->run_matmul(s.matmul); break;
+    case Step::Kernel: impl_->run_kernel(s.kernel, step); break;
+    }
+  }
+}
+
+void Executor::run_optimizer(uint64_t t, double lr) {
+  if (plan_.param_count == 0) return;
+  float *hyper = f32(plan_.hyper);
+  if (impl_->optimizer_kind == Impl::Optimizer::Adam) {
+    const double n = static_cast<double>(t);
+    hyper[0] = static_cast<float>(lr / (1.0 - std::pow(impl_->beta1, n)));
+    hyper[1] = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(impl_->beta2, n)));
+  } else {
+    hyper[0] = static_cast<float>(lr);
+  }
+  impl_->run_kernel(impl_->optimizer, t);
+}
+
+float *Executor::f32(int buffer) {
+  impl_->check_buffer(buffer, DType::F32, 0, "f32()");
+  return impl_->floats(buffer);
+}
+
+uint8_t *Executor::u8(int buffer) {
+  impl_->check_buffer(buffer, DType::U8, 0, "u8()");
+  return reinterpret_cast<uint8_t *>(impl_->address(buffer));
+}
+
+float Executor::scalar(int buffer) const {
+  impl_->check_buffer(buffer, DType::F32, 1, "scalar()");
+  return *impl_->floats(buffer);
+}
+
+const std::vector<MatmulInfo> &Executor::matmuls() const { return impl_->matmuls; }
+
+}  // namespace vaec::rt

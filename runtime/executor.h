@@ -1,0 +1,101 @@
+// Executes a plan (runtime/plan.h): owns the arena, the compiled kernels and
+// the oneDNN primitives, and runs the train/eval programs and the optimizer.
+//
+// Everything is set up once, in the constructor: the arena is allocated
+// (64-byte aligned, zeroed), every kernel name is looked up in the kernel
+// table, every buffer index and extent the plan uses is checked against the
+// buffers, and one oneDNN matmul primitive is created per Matmul step with
+// memory objects wrapping arena pointers. run() then only executes: no
+// allocation, no lookup, no copies.
+//
+// Threads. A Kernel step splits its rows [0, domain0) into one contiguous
+// chunk per thread (an OpenMP parallel region; Debian's oneDNN uses the same
+// libgomp, so kernels and matmuls share one thread pool and never
+// oversubscribe). Arguments the plan lists in `accumulate` are sum
+// reductions: each thread adds into its own zeroed scratch copy, and after
+// the region the real buffer is overwritten with the copies added in thread
+// order (0 + s0 + s1 + ...). Such a buffer's previous contents are therefore
+// ignored (a Zero step before the kernel is harmless but unnecessary), and the
+// result is bitwise reproducible for a fixed thread count. With one thread, or
+// a rank-0 kernel (domain0 = 1), the kernel adds straight into the zeroed
+// real buffer.
+//
+// Random numbers. Kernels get rng = {seed, step}; draws depend on those and
+// the point only (runtime/philox.h), not on the thread split. Philox needs
+// step < 2^56; the trainer numbers training steps from 1 and uses
+// kEvalStepBase + i for eval batch i, so eval noise never repeats training
+// noise and is the same in every epoch.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "plan.h"
+
+namespace vaec::rt {
+
+inline constexpr uint64_t kEvalStepBase = uint64_t{1} << 55;
+
+// What oneDNN chose for one Matmul step (for warnings, tests and benchmarks).
+struct MatmulInfo {
+  std::string program;  // "train" or "eval"
+  size_t step = 0;      // index in the program's steps
+  int64_t m = 0, n = 0, k = 0;
+  std::string impl;     // oneDNN's impl_info_str(), e.g. "brg:avx512_core"
+  std::string where;
+};
+
+class Executor {
+ public:
+  // Throws std::runtime_error with a readable message when the plan does not
+  // fit together (unknown kernel, buffer too small for a matmul, ...) or
+  // oneDNN rejects a matmul. `kernels` ends with {nullptr, nullptr}.
+  // `threads` >= 1 also becomes OpenMP's default for the calling thread, which
+  // is what oneDNN uses. `seed` is rng[0] of every kernel call.
+  Executor(const plan::Plan &plan, const vaec_kernel_entry *kernels, int threads, uint64_t seed);
+  ~Executor();
+  Executor(const Executor &) = delete;
+  Executor &operator=(const Executor &) = delete;
+
+  const plan::Plan &plan() const { return plan_; }
+  int threads() const { return threads_; }
+
+  // Fills every parameter with U(-bound, bound) draws and zeroes the gradients
+  // and the optimizer state. The draws are reproducible on any platform: a
+  // std::mt19937_64 (its output sequence is fixed by the standard) seeded with
+  // seed ^ fnv1a64(param name), mapped to [0, 1) by its top 53 bits, so a
+  // parameter's values do not depend on the other parameters.
+  void init_params(uint64_t seed);
+
+  // Executes `program` (the plan's train or eval program, matched by name)
+  // with rng = {seed, step}.
+  void run(const plan::Program &program, uint64_t step);
+
+  // Writes the hyper values for optimizer step t (from 1) and learning rate
+  // lr as plan.h defines them (consecutive floats from buffer plan.hyper on),
+  // then runs the optimizer kernel over all
+  // param_count elements, split among the threads.
+  void run_optimizer(uint64_t t, double lr);
+
+  // Arena views of a buffer; the type must match the plan's.
+  float *f32(int buffer);
+  uint8_t *u8(int buffer);
+  // The value of a scalar f32 buffer (a loss).
+  float scalar(int buffer) const;
+
+  const std::vector<MatmulInfo> &matmuls() const;
+
+ private:
+  struct Impl;
+  plan::Plan plan_;
+  int threads_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A number of plan.config (e.g. "beta1" -> 0.9); throws std::runtime_error
+// naming the key when it is missing or not a number.
+double config_number(const plan::Plan &plan, const std::string &key);
+
+}  // namespace vaec::rt

@@ -1,0 +1,586 @@
+// The runtime's executor and trainer on a plan built by hand, with kernels
+// written in C++ against the kernel ABI: matmuls (transposes, bias, post-ops)
+// and kernels (threads, accumulation, rank 0, rng) against naive loops, Adam
+// against its formula, the plan text round trip and its rejections, the
+// trainer's errors and a whole run, and the link line `vaec compile` uses.
+#include <gtest/gtest.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "executor.h"
+#include "plan.h"
+#include "trainer.h"
+
+using namespace vaec;
+using namespace vaec::rt;
+
+namespace {
+
+// --- the test plan: decode u8 -> matmul(ta, tb, bias, relu) -> affine with
+// column sums -> rank-0 loss; then matmul(sigmoid) and a zero step ---
+
+constexpr int64_t M = 250, K = 7, N = 3, P = 4;
+
+// a_t[k, m] = in[m, k] / 255: the input, decoded and stored transposed.
+extern "C" void k_decode(void *const *buf, int64_t begin, int64_t end, const uint64_t *) {
+  auto *in = static_cast<const uint8_t *>(buf[0]);
+  auto *a_t = static_cast<float *>(buf[1]);
+  for (int64_t i = begin; i < end; ++i)
+    for (int64_t j = 0; j < K; ++j) a_t[j * M + i] = in[i * K + j] / 255.0f;
+}
+
+// y = 2 c + b2 (b2 broadcast over rows); colsum[j] += y[i, j]; total += y.
+extern "C" void k_affine(void *const *buf, int64_t begin, int64_t end, const uint64_t *) {
+  auto *c = static_cast<const float *>(buf[0]), *b2 = static_cast<const float *>(buf[1]);
+  auto *y = static_cast<float *>(buf[2]), *colsum = static_cast<float *>(buf[3]), *total = static_cast<float *>(buf[4]);
+  for (int64_t i = begin; i < end; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      const float v = 2.0f * c[i * N + j] + b2[j];
+      y[i * N + j] = v;
+      colsum[j] += v;
+      total[0] += v;
+    }
+}
+
+// Rank 0: loss = total / M, and the rng it was called with.
+extern "C" void k_loss(void *const *buf, int64_t begin, int64_t end, const uint64_t *rng) {
+  auto *total = static_cast<const float *>(buf[0]);
+  auto *loss = static_cast<float *>(buf[1]), *seen = static_cast<float *>(buf[2]);
+  loss[0] = total[0] / M;
+  seen[0] = static_cast<float>(rng[0]);
+  seen[1] = static_cast<float>(rng[1]);
+}
+
+constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;
+
+// Adam with the plan's hyper values; args params, grads, hyper0, hyper1, m, v.
+extern "C" void k_adam(void *const *buf, int64_t begin, int64_t end, const uint64_t *) {
+  auto *p = static_cast<float *>(buf[0]), *g = static_cast<float *>(buf[1]);
+  const float h0 = *static_cast<float *>(buf[2]), h1 = *static_cast<float *>(buf[3]);
+  auto *m = static_cast<float *>(buf[4]), *v = static_cast<float *>(buf[5]);
+  for (int64_t i = begin; i < end; ++i) {
+    m[i] = float(kBeta1) * m[i] + float(1 - kBeta1) * g[i];
+    v[i] = float(kBeta2) * v[i] + float(1 - kBeta2) * g[i] * g[i];
+    p[i] -= h0 * m[i] / (std::sqrt(v[i]) * h1 + float(kEps));
+  }
+}
+
+extern "C" void k_nan(void *const *buf, int64_t, int64_t, const uint64_t *) {
+  static_cast<float *>(buf[0])[0] = NAN;
+}
+
+const vaec_kernel_entry kKernels[] = {{"decode", k_decode}, {"affine", k_affine}, {"loss", k_loss},
+                                      {"adam", k_adam},     {"nan", k_nan},       {nullptr, nullptr}};
+
+// Buffer indices of the test plan.
+struct TestPlan {
+  plan::Plan plan;
+  int in, a_t, w1, bias, w2, b2, c, y, colsum, total, loss, seen, d, junk, params, grads;
+};
+
+int add_buffer(plan::Plan &p, const std::string &name, plan::DType type, int64_t elements, int64_t offset = -1) {
+  if (offset < 0) {
+    offset = (p.arena_bytes + 63) / 64 * 64;
+    p.arena_bytes = offset + elements * (type == plan::DType::U8 ? 1 : 4);
+  }
+  p.buffers.push_back({name, type, elements, offset});
+  return static_cast<int>(p.buffers.size()) - 1;
+}
+
+plan::Step kernel_step(const std::string &name, int64_t domain0, std::vector<int> args, std::vector<int> acc = {}) {
+  plan::Step s;
+  s.kind = plan::Step::Kernel;
+  s.kernel = name;
+  s.domain0 = domain0;
+  s.args = std::move(args);
+  s.accumulate = std::move(acc);
+  s.where = "test.yaml:1:" + name;
+  return s;
+}
+
+plan::Step matmul_step(int a, int b, int c, int bias, int64_t m, int64_t n, int64_t k, bool ta, bool tb,
+                       std::string post) {
+  plan::Step s;
+  s.kind = plan::Step::Matmul;
+  s.a = a, s.b = b, s.c = c, s.bias = bias, s.m = m, s.n = n, s.k = k, s.ta = ta, s.tb = tb;
+  s.post = std::move(post);
+  s.where = "test.yaml:2:1";
+  return s;
+}
+
+TestPlan make_plan() {
+  TestPlan t;
+  plan::Plan &p = t.plan;
+  p.model = "executor_test";
+  p.config = {{"batch", std::to_string(M)}, {"data", "mnist"}, {"epochs", "2"}, {"optimizer", "adam"},
+              {"lr", "0.001"},              {"beta1", "0.9"},  {"beta2", "0.999"}, {"seed", "7"}};
+  // Parameters, then gradients, then Adam's state: each one contiguous region.
+  const std::vector<std::pair<std::string, std::vector<int64_t>>> params = {
+      {"w1", {N, K}}, {"bias", {N}}, {"w2", {N, P}}, {"b2", {N}}};
+  p.param_count = N * K + N + N * P + N;
+  t.params = p.param_region = add_buffer(p, "params", plan::DType::F32, p.param_count);
+  t.grads = p.grad_region = add_buffer(p, "grads", plan::DType::F32, p.param_count);
+  int64_t at = 0;
+  for (const auto &[name, dims] : params) {
+    const int64_t n = dims.size() == 1 ? dims[0] : dims[0] * dims[1];
+    plan::Param q;
+    q.name = name;
+    q.dims = dims;
+    q.init_bound = 1.0 / std::sqrt(double(dims.back()));
+    q.buffer = add_buffer(p, name, plan::DType::F32, n, p.buffers[t.params].offset + at * 4);
+    q.grad_buffer = add_buffer(p, name + ".grad", plan::DType::F32, n, p.buffers[t.grads].offset + at * 4);
+    p.params.push_back(q);
+    at += n;
+  }
+  t.w1 = p.params[0].buffer, t.bias = p.params[1].buffer, t.w2 = p.params[2].buffer, t.b2 = p.params[3].buffer;
+  const int64_t hyper = (p.arena_bytes + 63) / 64 * 64;
+  p.hyper = add_buffer(p, "hyper.0", plan::DType::F32, 1, hyper);
+  add_buffer(p, "hyper.1", plan::DType::F32, 1, hyper + 4);
+  p.arena_bytes = hyper + 8;
+  p.state_regions = {add_buffer(p, "adam.m", plan::DType::F32, p.param_count),
+                     add_buffer(p, "adam.v", plan::DType::F32, p.param_count)};
+  p.optimizer_kernel = "adam";
+  p.optimizer_args = {p.param_region, p.grad_region, p.hyper, p.hyper + 1, p.state_regions[0], p.state_regions[1]};
+
+  t.in = add_buffer(p, "in", plan::DType::U8, M * K);
+  t.a_t = add_buffer(p, "a_t", plan::DType::F32, K * M);
+  t.c = add_buffer(p, "c", plan::DType::F32, M * N);
+  t.y = add_buffer(p, "y", plan::DType::F32, M * N);
+  t.colsum = add_buffer(p, "colsum", plan::DType::F32, N);
+  t.total = add_buffer(p, "total", plan::DType::F32, 1);
+  t.loss = add_buffer(p, "loss", plan::DType::F32, 1);
+  t.seen = add_buffer(p, "seen", plan::DType::F32, 2);
+  t.d = add_buffer(p, "d", plan::DType::F32, M * P);
+  t.junk = add_buffer(p, "junk", plan::DType::F32, 100);
+  p.loss_scaling = {{"total", "batch"}, {"sum", "sum"}};
+
+  plan::Program &train = p.train;
+  train.name = "train";
+  train.batch = M;
+  train.input = t.in;
+  train.input_row = K;
+  train.losses = {{"sum", t.total}, {"total", t.loss}};
+  train.steps = {kernel_step("decode", M, {t.in, t.a_t}),
+                 matmul_step(t.a_t, t.w1, t.c, t.bias, M, N, K, true, true, "relu"),
+                 kernel_step("affine", M, {t.c, t.b2, t.y, t.colsum, t.total}, {3, 4}),
+                 kernel_step("loss", 1, {t.total, t.loss, t.seen}),
+                 matmul_step(t.y, t.w2, t.d, -1, M, P, N, false, false, "sigmoid")};
+  plan::Step zero;
+  zero.kind = plan::Step::Zero;
+  zero.c = t.junk;
+  train.steps.push_back(zero);
+  p.eval = train;
+  p.eval.name = "eval";
+  p.eval.steps.pop_back();
+  return t;
+}
+
+void fill_input(Executor &exec, const TestPlan &t, uint32_t salt) {
+  uint8_t *in = exec.u8(t.in);
+  for (int64_t i = 0; i < M * K; ++i) in[i] = static_cast<uint8_t>((i * 37 + salt * 11) % 256);
+}
+
+// The train program's outputs computed naively in double.
+struct Reference {
+  std::vector<double> c, y, colsum, d;
+  double total = 0, loss = 0, abs_total = 0;
+};
+
+Reference reference(Executor &exec, const TestPlan &t) {
+  Reference r;
+  const uint8_t *in = exec.u8(t.in);
+  const float *w1 = exec.f32(t.w1), *bias = exec.f32(t.bias), *w2 = exec.f32(t.w2), *b2 = exec.f32(t.b2);
+  r.c.assign(M * N, 0), r.y.assign(M * N, 0), r.colsum.assign(N, 0), r.d.assign(M * P, 0);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = bias[j];
+      for (int64_t q = 0; q < K; ++q) s += in[i * K + q] / 255.0 * w1[j * K + q];  // w1 stored [N, K]
+      r.c[i * N + j] = std::max(s, 0.0);
+      r.y[i * N + j] = 2 * r.c[i * N + j] + b2[j];
+      r.colsum[j] += r.y[i * N + j];
+      r.total += r.y[i * N + j];
+      r.abs_total += std::abs(r.y[i * N + j]);
+    }
+  r.loss = r.total / M;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < P; ++j) {
+      double s = 0;
+      for (int64_t q = 0; q < N; ++q) s += r.y[i * N + q] * w2[q * P + j];
+      r.d[i * P + j] = 1 / (1 + std::exp(-s));
+    }
+  return r;
+}
+
+void expect_near_all(const float *got, const std::vector<double> &want, double scale, const char *what) {
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], 1e-5 * std::max(std::abs(want[i]), scale)) << what << "[" << i << "]";
+}
+
+std::vector<float> copy_of(Executor &exec, int buffer, int64_t n) {
+  const float *p = exec.f32(buffer);
+  return std::vector<float>(p, p + n);
+}
+
+}  // namespace
+
+// --- the executor ---
+
+class ExecutorThreads : public ::testing::TestWithParam<int> {};
+
+TEST_P(ExecutorThreads, TrainProgramMatchesNaiveLoops) {
+  TestPlan t = make_plan();
+  Executor exec(t.plan, kKernels, GetParam(), 42);
+  exec.init_params(3);
+  fill_input(exec, t, 1);
+  std::fill_n(exec.f32(t.junk), 100, 1.0f);
+  exec.f32(t.colsum)[0] = 1e6f;  // accumulated outputs are overwritten, not added to
+  exec.run(t.plan.train, 5);
+  Reference r = reference(exec, t);
+  expect_near_all(exec.f32(t.c), r.c, 1e-3, "c");
+  expect_near_all(exec.f32(t.y), r.y, 1e-3, "y");
+  expect_near_all(exec.f32(t.colsum), r.colsum, r.abs_total / N, "colsum");
+  expect_near_all(exec.f32(t.total), {r.total}, r.abs_total, "total");
+  expect_near_all(exec.f32(t.loss), {r.loss}, r.abs_total / M, "loss");
+  expect_near_all(exec.f32(t.d), r.d, 1e-3, "d");
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(exec.f32(t.junk)[i], 0.0f);
+  EXPECT_EQ(exec.f32(t.seen)[0], 42.0f);  // rng = {seed, step}
+  EXPECT_EQ(exec.f32(t.seen)[1], 5.0f);
+  EXPECT_EQ(exec.scalar(t.loss), exec.f32(t.loss)[0]);
+}
+
+TEST_P(ExecutorThreads, AccumulationIsBitwiseReproducible) {
+  TestPlan t = make_plan();
+  std::vector<std::vector<float>> runs;
+  for (int executor = 0; executor < 2; ++executor) {
+    Executor exec(t.plan, kKernels, GetParam(), 1);
+    exec.init_params(9);
+    for (int repeat = 0; repeat < 2; ++repeat) {
+      fill_input(exec, t, 2);
+      exec.run(t.plan.train, 1);
+      std::vector<float> out = copy_of(exec, t.colsum, N);
+      out.push_back(exec.scalar(t.total));
+      runs.push_back(out);
+    }
+  }
+  for (const auto &run : runs) EXPECT_EQ(std::memcmp(run.data(), runs[0].data(), run.size() * 4), 0);
+}
+
+TEST_P(ExecutorThreads, AdamFollowsPlanHyperDefinition) {
+  TestPlan t = make_plan();
+  Executor exec(t.plan, kKernels, GetParam(), 1);
+  exec.init_params(4);
+  const int64_t n = t.plan.param_count;
+  std::vector<double> p(exec.f32(t.params), exec.f32(t.params) + n), m(n, 0), v(n, 0);
+  const double lr = 0.01;
+  for (uint64_t step = 1; step <= 3; ++step) {
+    float *g = exec.f32(t.grads);
+    for (int64_t i = 0; i < n; ++i) g[i] = static_cast<float>(std::sin(double(i * step)) * (i % 3 + 0.5));
+    exec.run_optimizer(step, lr);
+    for (int64_t i = 0; i < n; ++i) {  // PyTorch's Adam, in double
+      m[i] = kBeta1 * m[i] + (1 - kBeta1) * g[i];
+      v[i] = kBeta2 * v[i] + (1 - kBeta2) * double(g[i]) * g[i];
+      const double mhat = m[i] / (1 - std::pow(kBeta1, step)), vhat = v[i] / (1 - std::pow(kBeta2, step));
+      p[i] -= lr * mhat / (std::sqrt(vhat) + kEps);
+    }
+    expect_near_all(exec.f32(t.params), p, 1e-2, "params");
+  }
+  EXPECT_FLOAT_EQ(exec.f32(t.plan.hyper)[0], float(lr / (1 - std::pow(kBeta1, 3))));
+  EXPECT_FLOAT_EQ(exec.f32(t.plan.hyper)[1], float(1 / std::sqrt(1 - std::pow(kBeta2, 3))));
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, ExecutorThreads, ::testing::Values(1, 2, 3));
+
+TEST(Executor, InitParamsIsSeededPerNameAndZeroesState) {
+  TestPlan t = make_plan();
+  Executor a(t.plan, kKernels, 1, 0), b(t.plan, kKernels, 2, 0);
+  std::fill_n(a.f32(t.plan.state_regions[0]), t.plan.param_count, 5.0f);
+  a.init_params(11);
+  b.init_params(11);
+  const int64_t n = t.plan.param_count;
+  EXPECT_EQ(copy_of(a, t.params, n), copy_of(b, t.params, n));
+  for (const plan::Param &q : t.plan.params) {
+    const float *w = a.f32(q.buffer);
+    for (int64_t i = 0; i < t.plan.buffers[q.buffer].elements; ++i) ASSERT_LE(std::abs(w[i]), q.init_bound);
+  }
+  EXPECT_EQ(copy_of(a, t.plan.state_regions[0], n), std::vector<float>(n, 0.0f));
+  b.init_params(12);
+  EXPECT_NE(copy_of(a, t.params, n), copy_of(b, t.params, n));
+}
+
+TEST(Executor, RejectsPlansThatDoNotFitTheirKernels) {
+  auto message = [](const plan::Plan &p) {
+    try {
+      Executor exec(p, kKernels, 2, 0);
+    } catch (const std::exception &e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  TestPlan t = make_plan();
+  t.plan.train.steps[2].kernel = "afine";
+  EXPECT_NE(message(t.plan).find("kernel 'afine', which is not in the trainer's kernel table"), std::string::npos);
+  t = make_plan();
+  t.plan.train.steps[1].k = K + 1;
+  EXPECT_EQ(message(t.plan), "matmul train step 1 (test.yaml:2:1) a: buffer a_t has 1750 elements, needs 2000");
+  t = make_plan();
+  t.plan.train.steps[1].post = "tanh";
+  EXPECT_NE(message(t.plan).find("unknown post-op 'tanh'"), std::string::npos);
+  t = make_plan();
+  t.plan.train.steps[2].args[3] = t.in;  // an accumulated argument must be f32
+  EXPECT_NE(message(t.plan).find("is not f32"), std::string::npos);
+  t = make_plan();
+  t.plan.config.erase("beta2");
+  EXPECT_NE(message(t.plan).find("plan config has no 'beta2'"), std::string::npos);
+}
+
+// The matmul shape of mnist_mlp's first layer: which implementation oneDNN
+// picks here and how fast it is (printed for the record; a 'ref' kernel
+// would make training ~100x slower).
+TEST(Executor, FirstLayerMatmulUsesAnOptimizedKernel) {
+  plan::Plan p;
+  const int64_t m = 128, k = 784, n = 400;
+  const int a = add_buffer(p, "a", plan::DType::F32, m * k), b = add_buffer(p, "b", plan::DType::F32, k * n);
+  const int c = add_buffer(p, "c", plan::DType::F32, m * n), bias = add_buffer(p, "bias", plan::DType::F32, n);
+  const int in = add_buffer(p, "in", plan::DType::U8, 1);
+  for (plan::Program *prog : {&p.train, &p.eval}) {
+    prog->batch = 1, prog->input = in, prog->input_row = 1;
+    prog->steps = {matmul_step(a, b, c, bias, m, n, k, false, false, "relu")};
+  }
+  p.train.name = "train", p.eval.name = "eval";
+  for (int threads : {1, omp_get_num_procs()}) {
+    Executor exec(p, kKernels, threads, 0);
+    const std::string &impl = exec.matmuls().at(0).impl;
+    EXPECT_NE(impl.rfind("ref", 0), 0u) << impl;
+    exec.run(p.train, 1);  // warm-up
+    const int reps = 200;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) exec.run(p.train, 1);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / reps;
+    std::printf("[ info     ] [128,784]x[784,400]+bias,relu on %d thread(s): %s, %.1f us, %.1f GFLOP/s\n", threads,
+                impl.c_str(), s * 1e6, 2.0 * m * n * k / s / 1e9);
+  }
+}
+
+// --- the plan text ---
+
+TEST(PlanText, RoundTrips) {
+  TestPlan t = make_plan();
+  const std::string text = plan::format_plan(t.plan);
+  plan::Plan parsed;
+  std::string error;
+  ASSERT_TRUE(plan::parse_plan(text, parsed, error)) << error;
+  EXPECT_EQ(plan::format_plan(parsed), text);
+  EXPECT_EQ(parsed.train.steps[2].accumulate, (std::vector<int>{3, 4}));
+  EXPECT_EQ(parsed.train.steps[1].where, "test.yaml:2:1");
+  EXPECT_TRUE(parsed.train.steps[1].ta && parsed.train.steps[1].tb);
+}
+
+TEST(PlanText, RejectsMalformedText) {
+  const std::string good = plan::format_plan(make_plan().plan);
+  auto error_for = [&](const std::string &from, const std::string &to) {
+    std::string text = good;
+    size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+    plan::Plan p;
+    std::string error;
+    return plan::parse_plan(text, p, error) ? std::string("(accepted)") : error;
+  };
+  EXPECT_EQ(error_for("args 16 8 17", "args 16 99 17"), "plan: buffer index out of range in kernel affine");
+  EXPECT_EQ(error_for("acc 3 4", "acc 3 9"),
+            "plan: buffer index out of range in kernel affine (accumulated argument position)");
+  EXPECT_EQ(error_for("loss total 20", "loss total 1000"), "plan: buffer index out of range in loss total");
+  EXPECT_EQ(error_for("optimizer adam 0", "optimizer adam 77"), "plan: buffer index out of range in optimizer adam");
+  EXPECT_EQ(error_for("zero 23", "zero -1"), "plan: buffer index out of range in zero at ");
+  EXPECT_EQ(error_for("program eval", "program train"), "plan line 56: program defined twice: 'program train 250 14 7'");
+  EXPECT_EQ(error_for("end\nprogram eval", "end\nend\nnonsense"), "plan line 57: unknown keyword: 'nonsense 250 14 7'");
+  EXPECT_EQ(error_for("arena ", "arnea "), "plan line 11: unknown keyword: 'arnea 20368'");
+  EXPECT_EQ(error_for("args 16 8 17 18 19 acc", "args 16 x acc"),
+            "plan line 51: malformed argument list: 'kernel affine 250 0 args 16 x acc 3 4 where test.yaml:1:affine'");
+  EXPECT_EQ(error_for("matmul 15 2 16 4 250 3 7 1 1 relu", "matmul 15 2"),
+            "plan line 50: malformed line: 'matmul 15 2 where test.yaml:2:1'");
+  EXPECT_NE(error_for("buffer in u8", "buffer in u16").find("unknown element type 'u16'"), std::string::npos);
+  EXPECT_NE(error_for("buffer junk f32 100", "buffer junk f32 100000").find("buffer junk lies outside the arena"),
+            std::string::npos);
+  plan::Plan p;
+  std::string error;
+  EXPECT_FALSE(plan::parse_plan(good.substr(0, good.find("program eval")), p, error));
+  EXPECT_EQ(error, "plan has no eval program");
+  EXPECT_FALSE(plan::parse_plan("", p, error));
+  EXPECT_FALSE(plan::parse_plan(std::string("\0\xff junk\n", 8), p, error));
+}
+
+// --- the trainer ---
+
+namespace {
+
+// An MNIST-like IDX data set of [count, 1, K] "images" in `dir`.
+void write_idx(const std::string &path, std::vector<uint32_t> dims, size_t keep_bytes = SIZE_MAX) {
+  std::string bytes = {0, 0, 8, static_cast<char>(dims.size())};
+  size_t n = 1;
+  for (uint32_t d : dims) {
+    n *= d;
+    for (int shift : {24, 16, 8, 0}) bytes += static_cast<char>(d >> shift);
+  }
+  for (size_t i = 0; i < n; ++i) bytes += static_cast<char>(dims.size() == 1 ? i % 10 : (i * 7919) % 256);
+  std::ofstream(path, std::ios::binary) << bytes.substr(0, std::min(keep_bytes, bytes.size()));
+}
+
+std::string write_dataset(const std::string &name, uint32_t train, uint32_t test) {
+  const std::string dir = ::testing::TempDir() + "/" + name;
+  std::filesystem::create_directories(dir);
+  write_idx(dir + "/train-images-idx3-ubyte", {train, 1, K});
+  write_idx(dir + "/train-labels-idx1-ubyte", {train});
+  write_idx(dir + "/t10k-images-idx3-ubyte", {test, 1, K});
+  write_idx(dir + "/t10k-labels-idx1-ubyte", {test});
+  return dir;
+}
+
+struct TrainerRun {
+  int status;
+  std::string out, err;
+};
+
+TrainerRun run_trainer(const plan::Plan &plan, std::vector<std::string> args) {
+  const std::string text = plan::format_plan(plan);
+  args.insert(args.begin(), "train");
+  std::vector<char *> argv;
+  for (std::string &a : args) argv.push_back(a.data());
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  TrainerRun r;
+  r.status = vaec_trainer_main(static_cast<int>(argv.size()), argv.data(), text.c_str(), kKernels);
+  r.out = ::testing::internal::GetCapturedStdout();
+  r.err = ::testing::internal::GetCapturedStderr();
+  return r;
+}
+
+}  // namespace
+
+TEST(Trainer, TrainsAndReportsPerEpoch) {
+  const std::string dir = write_dataset("trainer_ok", 600, 500);
+  TrainerRun r = run_trainer(make_plan().plan, {"--data", dir, "--threads", "2", "--epochs=2"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("epoch 1/2  train "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("epoch 2/2  train "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(100 images left over)"), std::string::npos) << r.out;
+  // `total` is listed first, then the other losses in plan order.
+  EXPECT_NE(r.out.find(" (sum "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("RESULT {\"framework\": \"vaec\", \"model\": \"executor_test\", \"batch\": 250, \"epochs\": 2, "
+                       "\"steps\": 4, "),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("\"threads\": 2}"), std::string::npos) << r.out;
+
+  r = run_trainer(make_plan().plan, {"--data", dir, "--threads", "1", "--max-steps", "3", "--quiet"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("epoch "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"epochs\": 2, \"steps\": 3, "), std::string::npos) << r.out;
+}
+
+TEST(Trainer, DataErrorsAreMessagesNotCrashes) {
+  const std::string dir = write_dataset("trainer_truncated", 600, 500);
+  write_idx(dir + "/t10k-images-idx3-ubyte", {500, 1, K}, 1000);
+  TrainerRun r = run_trainer(make_plan().plan, {"--data", dir});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "error: " + dir + "/t10k-images-idx3-ubyte: truncated: header promises 3500 bytes of data, "
+                   "file has 984\n");
+  EXPECT_EQ(r.out, "");
+
+  r = run_trainer(make_plan().plan, {"--data", dir + "/nowhere"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("cannot open: No such file or directory (run scripts/setup.sh, or pass --data DIR)"),
+            std::string::npos) << r.err;
+
+  const std::string odd = write_dataset("trainer_odd_test_set", 600, 499);
+  r = run_trainer(make_plan().plan, {"--data", odd});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("the eval batch 250 does not divide the 499 test images"), std::string::npos) << r.err;
+}
+
+TEST(Trainer, OptionErrors) {
+  const plan::Plan p = make_plan().plan;
+  TrainerRun r = run_trainer(p, {"--batch", "64"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "error: this trainer was compiled for batch 250 (shapes are static); to train with batch 64, "
+                   "recompile the model: vaec compile FILE --batch 64\n");
+  r = run_trainer(p, {"--epoch", "3"});
+  EXPECT_EQ(r.err, "error: unknown option '--epoch'; did you mean '--epochs'?\n");
+  r = run_trainer(p, {"--threads", "0"});
+  EXPECT_EQ(r.err, "error: bad value '0' for --threads\n");
+  r = run_trainer(p, {"--lr"});
+  EXPECT_EQ(r.err, "error: --lr needs a value\n");
+  r = run_trainer(p, {"--help"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("usage: train [options]"), std::string::npos);
+  EXPECT_NE(r.out.find("--batch N      must be 250"), std::string::npos) << r.out;
+}
+
+TEST(Trainer, NonFiniteLossStops) {
+  TestPlan t = make_plan();
+  t.plan.train.steps[3] = kernel_step("nan", 1, {t.loss});
+  const std::string dir = write_dataset("trainer_nan", 600, 500);
+  TrainerRun r = run_trainer(t.plan, {"--data", dir, "--threads", "2"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "error: loss 'total' is nan at epoch 1, step 1 of 2 (global step 1); the training diverged: "
+                   "try a smaller --lr\n");
+}
+
+// The link line of `vaec compile`, with a C++ stand-in for the kernels object:
+//   c++ kernels.o libvaec_trainer.a -ldnnl -fopenmp -o train
+// The one kernel reports the mean pixel, so the test loss is known exactly.
+TEST(Trainer, LinksAndRunsAsVaecCompileBuildsIt) {
+  namespace fs = std::filesystem;
+  const fs::path archive = fs::read_symlink("/proc/self/exe").parent_path() / "../../runtime/libvaec_trainer.a";
+  if (!fs::exists(archive)) GTEST_SKIP() << "no " << archive << " (build the vaec_trainer target)";
+  plan::Plan p;
+  p.model = "mean_pixel";
+  p.config = {{"data", "mnist"}, {"epochs", "1"}, {"optimizer", "sgd"}, {"lr", "0.1"}, {"seed", "1"}};
+  const int in = add_buffer(p, "in", plan::DType::U8, 100 * K), loss = add_buffer(p, "loss", plan::DType::F32, 1);
+  for (plan::Program *prog : {&p.train, &p.eval}) {
+    prog->batch = 100, prog->input = in, prog->input_row = K;
+    prog->losses = {{"total", loss}};
+    prog->steps = {kernel_step("mean_pixel", 1, {in, loss})};
+  }
+  p.train.name = "train", p.eval.name = "eval";
+  p.loss_scaling = {{"total", "mean"}};
+  const fs::path dir = ::testing::TempDir() + "/trainer_link";
+  fs::create_directories(dir);
+  std::ofstream(dir / "kernels.cpp") << R"(#include <cstdint>
+extern "C" {
+typedef void (*vaec_kernel_fn)(void *const *, int64_t, int64_t, const uint64_t *);
+struct vaec_kernel_entry { const char *name; vaec_kernel_fn fn; };
+extern const char vaec_plan_text[];
+extern const vaec_kernel_entry vaec_kernels[];
+static void mean_pixel(void *const *b, int64_t, int64_t, const uint64_t *) {
+  const uint8_t *in = static_cast<const uint8_t *>(b[0]);
+  double s = 0;
+  for (int i = 0; i < )" << 100 * K << R"(; ++i) s += in[i];
+  *static_cast<float *>(b[1]) = float(s / )" << 100 * K << R"(.0 / 255);
+}
+const char vaec_plan_text[] = R"PLAN()" << plan::format_plan(p) << R"()PLAN";
+const vaec_kernel_entry vaec_kernels[] = {{"mean_pixel", mean_pixel}, {nullptr, nullptr}};
+}
+)";
+  const std::string data = write_dataset("trainer_link_data", 300, 200);
+  const std::string d = dir.string();
+  const std::string cmd = "cd " + d + " && c++ -c kernels.cpp -o kernels.o && c++ kernels.o " + archive.string() +
+                          " -ldnnl -fopenmp -o train && ./train --data " + data + " --threads 2 > out.txt 2> err.txt";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream out(dir / "out.txt");
+  const std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
+  // The test images' mean pixel / 255, as write_idx made them.
+  double sum = 0;
+  for (size_t i = 0; i < 200 * K; ++i) sum += (i * 7919) % 256;
+  char expected[64];
+  std::snprintf(expected, sizeof expected, "\"test_loss\": %.4f,", sum / (200 * K) / 255);
+  EXPECT_NE(text.find(expected), std::string::npos) << text;
+  EXPECT_NE(text.find("epoch 1/1  train 0."), std::string::npos) << text;
+}
