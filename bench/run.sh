@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# bench/run.sh [MODEL|all] [STEPS]
+#
+# Runs vaec's generated trainer and the same model in PyTorch one after the
+# other in the same run, with the same batch, seed and number of training
+# steps, and prints images/s of each, the ratio vaec / PyTorch, vaec's
+# compile time and the peak RSS of both (/usr/bin/time -v).
+#
+#   MODEL   mnist_mlp | mnist_conv | fashion_mlp | all      (default: all)
+#   STEPS   training steps timed on each side               (default: 300)
+#
+# Environment:
+#   BATCH=N          override the model's train.batch (both sides; vaec compile --batch N)
+#   THREADS=N        vaec --threads and torch.set_num_threads (default: 2, see README)
+#   BLAS=V           OpenBLAS build PyTorch runs with: openblas-openmp (default, the
+#                    fastest here: it shares torch's OpenMP threads) or openblas-pthread
+#   BLAS_THREADS=N   OPENBLAS_NUM_THREADS for PyTorch (default: 1, see README)
+#   REPEAT=N         run each side N times, alternating, and keep the fastest (default: 1)
+#   LR=X             pass --lr X to both (default: each model's own)
+#   NICE=N           run each side in a session of its own at nice N (e.g. -20, as
+#                    root), to shield the measurement from other work on a shared
+#                    machine (the session's scheduler autogroup gets nice N too)
+#   SKIP_BUILD=1     do not run scripts/build.sh (use build/vaec as it is)
+#   VAEC_BUILD_DIR   build directory (default: build/), as for scripts/build.sh
+#
+# Installs python3-torch, python3-numpy, libopenblas0-openmp (or -pthread)
+# and time with apt-get when missing (benchmark dependencies, not test ones);
+# fetches the data with scripts/setup.sh when missing.  Logs go to BUILD/bench/logs/.
+# While `vaec compile` or the trainer is missing or fails, the vaec columns
+# say why and the PyTorch half still runs; the exit status is then 2.
+set -uo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+BUILD=${VAEC_BUILD_DIR:-$ROOT/build}
+PY=/usr/bin/python3
+
+MODEL=${1:-all}
+STEPS=${2:-300}
+THREADS=${THREADS:-2}
+BLAS=${BLAS:-openblas-openmp}
+BLAS_THREADS=${BLAS_THREADS:-1}
+REPEAT=${REPEAT:-1}
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+case $MODEL in
+    all) MODELS=(mnist_mlp mnist_conv fashion_mlp) ;;
+    mnist_mlp|mnist_conv|fashion_mlp) MODELS=("$MODEL") ;;
+    *) die "unknown model '$MODEL' (mnist_mlp, mnist_conv, fashion_mlp or all)" ;;
+esac
+[[ $STEPS =~ ^[1-9][0-9]*$ ]] || die "STEPS must be a positive integer, not '$STEPS'"
+[[ -z ${BATCH:-} || ${BATCH} =~ ^[1-9][0-9]*$ ]] || die "BATCH must be a positive integer"
+[[ $THREADS =~ ^[1-9][0-9]*$ && $BLAS_THREADS =~ ^[1-9][0-9]*$ && $REPEAT =~ ^[1-9][0-9]*$ ]] ||
+    die "THREADS, BLAS_THREADS and REPEAT must be positive integers"
+
+case $BLAS in
+    openblas-openmp|openblas-pthread) ;;
+    *) die "BLAS must be openblas-openmp or openblas-pthread, not '$BLAS'" ;;
+esac
+# PyTorch loads libblas.so.3 from here, whatever update-alternatives points at.
+OPENBLAS_DIR=/usr/lib/x86_64-linux-gnu/$BLAS
+
+# ------------------------------------------------------------ dependencies
+missing=()
+for p in python3-torch python3-numpy "libopenblas0-${BLAS#openblas-}" time; do
+    dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || die "missing ${missing[*]}; as root run: apt-get install ${missing[*]}"
+        sudo=(sudo)
+    fi
+    say "installing ${missing[*]} (benchmark dependencies)"
+    if ! { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+           "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+               apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; then
+        die "apt-get install ${missing[*]} failed"
+    fi
+fi
+$PY -c 'import torch, numpy' 2>/dev/null || die "$PY cannot import torch and numpy"
+
+for d in mnist fashion; do
+    if [[ ! -f $ROOT/data/$d/t10k-images-idx3-ubyte || ! -f $ROOT/data/$d/train-images-idx3-ubyte ]]; then
+        say "data/$d missing: running scripts/setup.sh"
+        "$ROOT/scripts/setup.sh" || die "scripts/setup.sh failed"
+    fi
+done
+
+LOGS=$BUILD/bench/logs
+mkdir -p "$LOGS" || die "cannot create $LOGS"
+
+# -------------------------------------------------------------- build vaec
+VAEC=$BUILD/vaec
+vaec_problem=
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    if ! VAEC_BUILD_DIR=$BUILD "$ROOT/scripts/build.sh" >"$LOGS/build.log" 2>&1; then
+        vaec_problem="build failed (see $LOGS/build.log)"
+    fi
+fi
+if [[ -z $vaec_problem && ! -x $VAEC ]]; then
+    vaec_problem="no $VAEC (run scripts/build.sh)"
+fi
+if [[ -z $vaec_problem ]] && ! "$VAEC" --help 2>&1 | grep -q '^ *compile\b'; then
+    vaec_problem="$VAEC has no 'compile' subcommand yet (code generation pending)"
+fi
+
+# ------------------------------------------------------------------ helpers
+# prio CMD...: CMD as it is, or with NICE set, in a session of its own (so a
+# scheduler autogroup of its own, whose nice value is what counts against
+# other sessions' work when autogroup is on) at nice NICE.
+prio() {
+    if [[ -n ${NICE:-} ]]; then
+        # shellcheck disable=SC2016  # expanded by the inner bash
+        setsid --wait bash -c 'echo "$1" >/proc/self/autogroup 2>/dev/null; n=$1; shift; exec nice -n "$n" "$@"' \
+            prio "$NICE" "$@"
+    else
+        "$@"
+    fi
+}
+# result_field FILE KEY: KEY of the JSON on FILE's last 'RESULT ' line.
+result_field() {
+    $PY - "$1" "$2" <<'PY'
+import json, sys
+lines = [l for l in open(sys.argv[1], errors="replace") if l.startswith("RESULT ")]
+if not lines:
+    sys.exit(1)
+v = json.loads(lines[-1][len("RESULT "):]).get(sys.argv[2])
+print("" if v is None else v)
+PY
+}
+
+# max_rss_mib FILE: 'Maximum resident set size' of a /usr/bin/time -v report, in MiB.
+max_rss_mib() {
+    awk -F: '/Maximum resident set size/ { printf "%.1f\n", $2 / 1024 }' "$1" 2>/dev/null
+}
+
+# first_error FILE: FILE's first line that says 'error', else its first
+# non-empty line, shortened; '(no message)' for none.
+first_error() {
+    local line
+    line=$(grep -m1 -i 'error' "$1" 2>/dev/null || grep -m1 -v '^[[:space:]]*$' "$1" 2>/dev/null)
+    [[ -n $line ]] && printf '%s\n' "${line:0:160}" || echo '(no message)'
+}
+
+# exit_reason RC: 'exit status N' or 'killed by SIGNAME'.
+exit_reason() {
+    if (($1 > 128)); then
+        echo "killed by SIG$(kill -l $(($1 - 128)) 2>/dev/null || echo $(($1 - 128)))"
+    else
+        echo "exit status $1"
+    fi
+}
+
+data_dir() {
+    case $(sed -n 's/.*data: *\([a-z_]*\).*/\1/p' "$ROOT/models/$1.yaml" | head -1) in
+        fashion_mnist) echo "$ROOT/data/fashion" ;;
+        *) echo "$ROOT/data/mnist" ;;
+    esac
+}
+
+default_batch() {
+    $PY - "$ROOT/models/$1.yaml" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+m = re.search(r"\bbatch:\s*(\d+)", text)
+print(m.group(1) if m else "")
+PY
+}
+
+# ---------------------------------------------------------------- the runs
+ROWS=$LOGS/table.tsv
+printf 'model\tbatch\tsteps\tvaec img/s\tPyTorch img/s\tratio\tvaec compile s\tvaec peak RSS MiB\tPyTorch peak RSS MiB\n' >"$ROWS"
+status=0
+notes=()
+
+for m in "${MODELS[@]}"; do
+    batch=${BATCH:-$(default_batch "$m")}
+    [[ -n $batch ]] || die "no train.batch in models/$m.yaml"
+    data=$(data_dir "$m")
+    lr=(); [[ -n ${LR:-} ]] && lr=(--lr "$LR")
+    # Both sides train on full batches only (vaec's trainer drops the last
+    # partial batch; torch_vae.py is told --drop-last) and run as many epochs
+    # as STEPS needs: 1 unless STEPS is more than an epoch's batches.
+    per_epoch=$((60000 / batch))
+    ((per_epoch > 0)) || die "batch $batch is larger than the training set"
+    epochs=$(((STEPS + per_epoch - 1) / per_epoch))
+    tag=$m-b$batch
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+        if [[ -n ${NICE:-} ]]; then
+            notes+=("$m: load average $load at the start on $(nproc) cores (measured at NICE=$NICE)")
+        else
+            notes+=("$m: load average $load at the start on $(nproc) cores: other work competes, ratios are unreliable (NICE=-20 helps; see bench/README.md)")
+        fi
+    fi
+    say "$m: batch $batch, $STEPS steps, threads $THREADS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+
+    # vaec: compile, then the trainer.
+    v_rss='' p_rss='' v_compile='' v_note=$vaec_problem
+    out=$BUILD/bench/$m
+    if [[ -z $v_note ]]; then
+        bflag=(); [[ -n ${BATCH:-} ]] && bflag=(--batch "$BATCH")
+        t0=$(date +%s.%N)
+        # In a subshell of its own, so that a crash is reported here, not by bash.
+        (cd "$ROOT" && exec "$VAEC" compile "models/$m.yaml" -o "$out" "${bflag[@]}") \
+            >"$LOGS/$tag.compile.out" 2>"$LOGS/$tag.compile.err"
+        rc=$?
+        if ((rc == 0)); then
+            v_compile=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+            [[ -x $out/train ]] || v_note="vaec compile made no $out/train"
+        else
+            v_note="vaec compile failed ($(exit_reason $rc)): $(first_error "$LOGS/$tag.compile.err")"
+        fi
+    fi
+
+    p_best='' v_best=''
+    for ((r = 1; r <= REPEAT; r++)); do
+        if [[ -z $v_note ]]; then
+            prio /usr/bin/time -v -o "$LOGS/$tag.vaec.time" \
+                "$out/train" --epochs "$epochs" --batch "$batch" --seed 1 --threads "$THREADS" \
+                --data "$data" --max-steps "$STEPS" "${lr[@]}" \
+                >"$LOGS/$tag.vaec.out" 2>"$LOGS/$tag.vaec.err"
+            rc=$?
+            if ips=$(result_field "$LOGS/$tag.vaec.out" images_per_sec) && [[ -n $ips ]]; then
+                if [[ -z $v_best ]] || awk -v a="$ips" -v b="$v_best" 'BEGIN { exit !(a > b) }'; then
+                    v_best=$ips v_rss=$(max_rss_mib "$LOGS/$tag.vaec.time")
+                fi
+            else
+                v_note="trainer gave no RESULT line ($(exit_reason $rc)): $(first_error "$LOGS/$tag.vaec.err")"
+            fi
+        fi
+
+        prio env LD_LIBRARY_PATH="$OPENBLAS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+            OPENBLAS_NUM_THREADS="$BLAS_THREADS" \
+            /usr/bin/time -v -o "$LOGS/$tag.torch.time" \
+            $PY "$ROOT/bench/torch_vae.py" --model "$m" --epochs "$epochs" --drop-last --batch "$batch" --seed 1 \
+            --threads "$THREADS" --data "$data" --max-steps "$STEPS" "${lr[@]}" \
+            >"$LOGS/$tag.torch.out" 2>"$LOGS/$tag.torch.err"
+        rc=$?
+        if ips=$(result_field "$LOGS/$tag.torch.out" images_per_sec) && [[ -n $ips ]]; then
+            if [[ -z $p_best ]] || awk -v a="$ips" -v b="$p_best" 'BEGIN { exit !(a > b) }'; then
+                p_best=$ips p_rss=$(max_rss_mib "$LOGS/$tag.torch.time")
+            fi
+            got=$(result_field "$LOGS/$tag.torch.out" blas)
+            [[ $got == "$BLAS" ]] || notes+=("$m: PyTorch ran with BLAS '$got', not $BLAS")
+        else
+            say "$m: PyTorch gave no RESULT line ($(exit_reason $rc)): $(first_error "$LOGS/$tag.torch.err")"
+            status=1
+        fi
+    done
+
+    v_steps=$(result_field "$LOGS/$tag.vaec.out" steps 2>/dev/null)
+    p_steps=$(result_field "$LOGS/$tag.torch.out" steps 2>/dev/null)
+    if [[ -n $v_best && -n $p_best && $v_steps != "$p_steps" ]]; then
+        notes+=("$m: the sides ran different step counts: vaec $v_steps, PyTorch $p_steps")
+    fi
+    ratio=-
+    if [[ -n $v_best && -n $p_best ]]; then
+        ratio=$(awk -v a="$v_best" -v b="$p_best" 'BEGIN { printf "%.2fx", a / b }')
+    fi
+    if [[ -n $v_note ]]; then
+        notes+=("$m: vaec: $v_note")
+        ((status == 0)) && status=2
+    fi
+    v_col=${v_best:-n/a}
+    [[ -n $v_note && -z $v_best ]] && v_col=pending
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$batch" "$STEPS" "$v_col" "${p_best:-failed}" \
+        "$ratio" "${v_compile:--}" "${v_rss:--}" "${p_rss:--}" >>"$ROWS"
+done
+
+echo
+column -t -s $'\t' "$ROWS" 2>/dev/null || cat "$ROWS"
+echo
+echo "ratio = vaec images/s / PyTorch images/s (training loop only; higher is better for vaec)."
+echo "PyTorch $($PY -c 'import torch; print(torch.__version__)') with $BLAS," \
+     "OPENBLAS_NUM_THREADS=$BLAS_THREADS, torch.set_num_threads($THREADS); vaec --threads $THREADS."
+echo "Logs: $LOGS"
+for n in "${notes[@]}"; do echo "$n"; done
+exit $status
