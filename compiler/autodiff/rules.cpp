@@ -44,7 +44,9 @@ const std::vector<OpRule> kRules = {
     {Op::Sigmoid, [](double a, double) { return sigmoid(a); },
      [](GradContext &c) { c.give(0, c.b.mul(c.dy, c.b.mul(c.self, c.b.sub(c.one(), c.self)))); }},
     {Op::Relu, [](double a, double) { return a > 0 ? a : 0.0; },
-     [](GradContext &c) { c.give(0, c.b.mul(c.dy, c.b.unary(Op::Step, c.x(0)))); }},
+     // step(y) = step(x) for y = relu(x); using y lets the forward keep only
+     // relu's output (oneDNN fuses relu into the matmul and drops x).
+     [](GradContext &c) { c.give(0, c.b.mul(c.dy, c.b.unary(Op::Step, c.self))); }},
     {Op::Tanh, [](double a, double) { return std::tanh(a); },
      [](GradContext &c) { c.give(0, c.b.mul(c.dy, c.b.sub(c.one(), c.b.mul(c.self, c.self)))); }},
     {Op::Softplus, [](double a, double) { return std::max(a, 0.0) + std::log1p(std::exp(-std::fabs(a))); },

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "autodiff/gradcheck.h"
+#include "driver/compile.h"
 #include "driver/summary.h"
 #include "frontend/model.h"
 #include "ir/parser.h"
@@ -27,7 +28,8 @@
 namespace vaec {
 namespace {
 
-const std::vector<std::string> kCommands = {"check", "summary", "dump", "gradcheck"};
+const std::vector<std::string> kCommands = {"check", "summary", "dump", "gradcheck", "compile"};
+const std::vector<std::string> kCodegenStages = {"fused", "memplan", "llvm", "asm"};
 
 // Reads a whole file; reports and returns false when it cannot.
 bool read_file(const std::string &path, std::string &out, Diagnostics &diags) {
@@ -146,13 +148,19 @@ int run(int argc, char **argv) {
   CLI::App *dump = app.add_subcommand("dump", "Print the IR of a compiler stage (text or Graphviz DOT)");
   CLI::App *gradcheck_cmd = app.add_subcommand(
       "gradcheck", "Check the symbolic gradient against finite differences in f64 (exit 1 on failure)");
-  for (CLI::App *c : {check, summary, dump, gradcheck_cmd}) {
+  std::string out_dir;
+  CLI::App *compile_cmd = app.add_subcommand("compile", "Compile a model into a trainer program DIR/train");
+  compile_cmd->add_option("-o,--output", out_dir, "Directory for the trainer and the IR dumps")->required();
+  for (CLI::App *c : {check, summary, dump, gradcheck_cmd, compile_cmd}) {
     c->add_option("file", file, "Model (.yaml) or graph IR text")->required();
     c->add_option("--batch", batch, "Override train.batch")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   }
-  dump->add_option("--stage", stage, "Stage to print: graph (lowered), grad (after differentiation), "
-                                     "opt (after simplification)")
-      ->check(CLI::IsMember(pipeline_stages()));
+  std::vector<std::string> stages = pipeline_stages();
+  stages.insert(stages.end(), kCodegenStages.begin(), kCodegenStages.end());
+  dump->add_option("--stage", stage, "Stage to print: graph (lowered), forward (simplified model), grad (after "
+                                     "differentiation), opt (after simplification), fused (kernels), memplan, "
+                                     "llvm, asm")
+      ->check(CLI::IsMember(stages));
   dump->add_option("--dump-after", dump_after, "all: also print the IR after every pass that changed it")
       ->check(CLI::IsMember({"all"}));
   dump->add_option("--format", format, "text (round-trips through the IR parser) or dot")
@@ -208,6 +216,29 @@ int run(int argc, char **argv) {
     return 0;
   }
   if (gradcheck_cmd->parsed()) return run_gradcheck(*in.graph, gc, data_dir);
+  bool codegen_stage = std::find(kCodegenStages.begin(), kCodegenStages.end(), stage) != kCodegenStages.end();
+  if (compile_cmd->parsed() || (dump->parsed() && codegen_stage)) {
+    if (!in.model) {
+      std::cerr << "vaec: error: code generation needs the model (.yaml), not graph IR\n";
+      return 1;
+    }
+    std::string text;
+    read_file(file, text, diags);
+    int status = 0;
+    if (compile_cmd->parsed()) {
+      status = run_compile(file, text, *in.model, out_dir, diags);
+    } else {
+      auto dumped = codegen_dump(stage, file, text, *in.model, diags);
+      if (dumped) {
+        std::ofstream f;
+        if (!output.empty()) f.open(output);
+        (output.empty() ? std::cout : f) << *dumped;
+      }
+      status = dumped ? 0 : 1;
+    }
+    diags.print(std::cerr);
+    return status;
+  }
 
   PipelineOptions po;
   po.stop_after = stage;

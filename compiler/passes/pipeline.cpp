@@ -17,7 +17,7 @@
 namespace vaec {
 
 const std::vector<std::string> &pipeline_stages() {
-  static const std::vector<std::string> s = {"graph", "grad", "opt"};
+  static const std::vector<std::string> s = {"graph", "forward", "grad", "opt"};
   return s;
 }
 
@@ -61,6 +61,7 @@ Graph run_pipeline(Graph g, const PipelineOptions &o) {
   g = run.step("fold_constants", fold_constants, std::move(g));
   g = run.step("eliminate_common_subexpressions", eliminate_common_subexpressions, std::move(g));
   g = run.step("eliminate_dead_code", eliminate_dead_code, std::move(g));
+  if (o.stop_after == "forward") return g;
   g = run.step("differentiate", differentiate, std::move(g));
   if (o.stop_after == "grad") return g;
   g = run.step("fold_constants", fold_constants, std::move(g));

@@ -1,6 +1,7 @@
 // The compiler pipeline: a straight list of passes from the lowered model to
 // the optimized training graph. Stages that can be dumped: graph (lowered),
-// grad (just after differentiation), opt (after simplification).
+// forward (simplified model, what evaluation runs), grad (just after
+// differentiation), opt (after simplification: what training runs).
 #pragma once
 
 #include <iosfwd>

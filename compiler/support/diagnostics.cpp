@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <ostream>
+#include <tuple>
 
 namespace vaec {
 
@@ -130,11 +131,16 @@ void Diagnostics::print_one(std::ostream &os, const Diagnostic &d) const {
 }
 
 void Diagnostics::print(std::ostream &os) {
-  std::stable_sort(list_.begin(), list_.end(), [](const Diagnostic &a, const Diagnostic &b) {
-    if (a.loc.file != b.loc.file) return false;
-    if (a.loc.line != b.loc.line) return a.loc.line < b.loc.line;
-    return a.loc.col < b.loc.col;
-  });
+  // By file (in order of first report), then position; a strict weak order
+  // even when errors without a location are mixed in.
+  std::vector<std::string> files;
+  for (const Diagnostic &d : list_)
+    if (std::find(files.begin(), files.end(), d.loc.file) == files.end()) files.push_back(d.loc.file);
+  auto rank = [&](const Diagnostic &d) {
+    return std::make_tuple(std::find(files.begin(), files.end(), d.loc.file) - files.begin(), d.loc.line, d.loc.col);
+  };
+  std::stable_sort(list_.begin(), list_.end(),
+                   [&](const Diagnostic &a, const Diagnostic &b) { return rank(a) < rank(b); });
   int shown = 0;
   for (size_t i = 0; i < list_.size(); ++i) {
     const Diagnostic &d = list_[i];

@@ -1,0 +1,111 @@
+// Kernels + plan + kernel table → object file → linked trainer
+// (contract in emit_trainer.h).
+#include "codegen/emit_trainer.h"
+
+#include <chrono>
+#include <filesystem>
+#include <sys/wait.h>
+
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/DerivedTypes.h>
+#include <llvm/IR/GlobalVariable.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/Target/TargetMachine.h>
+
+#include "codegen/llvm_kernels.h"
+
+#ifndef VAEC_TRAINER_LIB
+#define VAEC_TRAINER_LIB "libvaec_trainer.a"
+#endif
+
+namespace vaec {
+namespace {
+
+// extern "C" const char vaec_plan_text[] = "...";
+void emit_plan_text(llvm::Module &m, const std::string &text) {
+  llvm::LLVMContext &ctx = m.getContext();
+  llvm::Constant *data = llvm::ConstantDataArray::getString(ctx, text, /*AddNull=*/true);
+  new llvm::GlobalVariable(m, data->getType(), /*isConstant=*/true, llvm::GlobalValue::ExternalLinkage, data,
+                           "vaec_plan_text");
+}
+
+// extern "C" const vaec_kernel_entry vaec_kernels[] = {{"name", fn}, ..., {0, 0}};
+void emit_kernel_table(llvm::Module &m, const std::vector<FusedKernel> &kernels) {
+  llvm::LLVMContext &ctx = m.getContext();
+  llvm::PointerType *ptr = llvm::PointerType::get(ctx, 0);
+  llvm::StructType *entry = llvm::StructType::get(ctx, {ptr, ptr});
+  std::vector<llvm::Constant *> rows;
+  for (const FusedKernel &k : kernels) {
+    llvm::Constant *name = llvm::ConstantDataArray::getString(ctx, k.name, true);
+    auto *name_var = new llvm::GlobalVariable(m, name->getType(), true, llvm::GlobalValue::PrivateLinkage, name,
+                                              "name." + k.name);
+    rows.push_back(llvm::ConstantStruct::get(entry, {name_var, m.getFunction(k.name)}));
+  }
+  rows.push_back(llvm::ConstantStruct::get(entry, {llvm::ConstantPointerNull::get(ptr),
+                                                   llvm::ConstantPointerNull::get(ptr)}));
+  llvm::ArrayType *type = llvm::ArrayType::get(entry, rows.size());
+  new llvm::GlobalVariable(m, type, true, llvm::GlobalValue::ExternalLinkage, llvm::ConstantArray::get(type, rows),
+                           "vaec_kernels");
+}
+
+std::string shell_quote(const std::string &s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+bool emit_trainer(const LoweredModel &lm, const std::string &out_dir, TrainerBuild &result, std::string &error,
+                  bool want_text) {
+  auto start = std::chrono::steady_clock::now();
+  for (const FusedKernel &k : lm.kernels) {
+    std::string why = verify_kernel(k);
+    if (!why.empty()) {
+      error = "internal compiler error: kernel " + k.name + ": " + why + "\n" + kernel_to_string(k);
+      return false;
+    }
+  }
+  auto tm = host_target_machine();
+  if (!tm) {
+    error = "LLVM has no code generator for this CPU";
+    return false;
+  }
+  llvm::LLVMContext ctx;
+  llvm::Module m("vaec." + lm.plan.model, ctx);
+  for (const FusedKernel &k : lm.kernels) emit_kernel(m, k);
+  emit_plan_text(m, plan::format_plan(lm.plan));
+  emit_kernel_table(m, lm.kernels);
+  optimize_module(m, *tm);
+  if (want_text) {
+    result.llvm_ir = module_to_ir(m);
+    result.assembly = module_to_asm(m, *tm);
+  }
+  if (out_dir.empty()) {
+    result.llvm_seconds = seconds_since(start);
+    return true;
+  }
+  std::string object = out_dir + "/kernels.o";
+  if (!write_object_file(m, *tm, object, error)) return false;
+  result.llvm_seconds = seconds_since(start);
+
+  auto link_start = std::chrono::steady_clock::now();
+  std::string log = out_dir + "/link.log";
+  std::string cmd = "c++ -o " + shell_quote(out_dir + "/train") + " " + shell_quote(object) + " " +
+                    shell_quote(VAEC_TRAINER_LIB) + " -ldnnl -fopenmp > " + shell_quote(log) + " 2>&1";
+  int status = std::system(cmd.c_str());
+  result.link_seconds = seconds_since(link_start);
+  if (status != 0 || !std::filesystem::exists(out_dir + "/train")) {
+    error = "linking the trainer failed (" + cmd + "); see " + log;
+    return false;
+  }
+  std::filesystem::remove(log);
+  return true;
+}
+
+}  // namespace vaec

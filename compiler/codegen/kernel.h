@@ -1,0 +1,73 @@
+// A fused elementwise kernel, as the fusion pass describes it and the LLVM
+// emitter compiles it. This header is the contract between the two.
+//
+// Semantics: for every point p of `domain` (row-major order), evaluate
+// `instrs` in order (each yields one f32 value per point), then for each
+// output store (or, if `accumulate`, add) the value of its instr at
+//   buffer[arg][sum_k p[k] * strides[k]].
+// Loads read buffer[arg] at the same kind of address. A stride of 0 on an axis
+// broadcasts (loads) or reduces (accumulating outputs) along it.
+//
+// The compiled function has the C signature
+//   void name(void *const *buffers, int64_t begin, int64_t end, const uint64_t *rng)
+// and visits the points whose first domain coordinate lies in [begin, end)
+// (a rank-0 domain has one point; call it with begin = 0, end = 1). The caller
+// splits [0, domain[0]) among threads and gives each thread private, zeroed
+// copies of accumulated outputs, then sums them: the kernel itself never
+// synchronises. rng = {seed, step}: see Normal below.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ir/ops.h"
+
+namespace vaec {
+
+enum class BufferType : uint8_t { F32, U8 };
+
+struct KernelInstr {
+  enum Kind : uint8_t {
+    Load,    // buffer[arg] at `strides`; a U8 buffer loads float(byte) * value
+    Const,   // `value`
+    Apply,   // elementwise op `op` (a Unary or Binary row of ops.def) on instrs a (, b)
+    Normal,  // a standard normal draw: Philox4x32-10 (runtime/philox.h), see below
+  } kind = Const;
+  Op op = Op::Add;
+  int a = -1, b = -1;            // Apply operands: indices of earlier instrs
+  int arg = -1;                  // Load: buffer index
+  std::vector<int64_t> strides;  // Load: one per domain axis, in elements
+  double value = 0;              // Const value; U8 Load scale
+  uint32_t stream = 0;           // Normal: which of the graph's normal() ops
+};
+// Normal: the draw for flat domain index f (row-major over the whole domain,
+// not the thread's slice) is philox_normal(seed, step, stream, f) of
+// runtime/philox.h, so results do not depend on how points are split among
+// threads.
+
+struct KernelOutput {
+  int instr = -1;
+  int arg = -1;
+  std::vector<int64_t> strides;  // one per domain axis; 0 on reduced axes
+  bool accumulate = false;       // buffer[...] += value (a sum reduction)
+};
+
+struct FusedKernel {
+  std::string name;              // a C identifier, unique in its module
+  std::vector<int64_t> domain;
+  std::vector<BufferType> args;  // type of each buffer the kernel touches
+  std::vector<KernelInstr> instrs;
+  std::vector<KernelOutput> outputs;
+};
+
+// The interpretation above in plain C++, in double precision: the reference the
+// LLVM-compiled kernels are tested against (and a readable restatement of the
+// semantics). `buffers` point to float or uint8 data per `args`.
+void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t begin, int64_t end,
+                          const uint64_t *rng);
+
+// One kernel per line, for dumps and error messages.
+std::string kernel_to_string(const FusedKernel &k);
+
+}  // namespace vaec

@@ -1,0 +1,342 @@
+// From schedules to the trainer's plan (contract in lower_to_plan.h).
+#include "codegen/lower_to_plan.h"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "codegen/optimizer_kernel.h"
+#include "ir/builder.h"
+#include "ir/printer.h"
+
+namespace vaec {
+namespace {
+
+constexpr int64_t kAlign = 64;
+int64_t align(int64_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+std::string where(const Node &n) {
+  return n.loc.known() ? n.loc.file + ":" + std::to_string(n.loc.line) + ":" + std::to_string(n.loc.col) : "-";
+}
+
+// A buffer the liveness planner places: [first, last] in program time, where
+// step s writes at 2s+1 and reads at 2s+1, or at 2s when the read is element
+// for element what the step writes (then an output may take its bytes).
+struct Temp {
+  int buffer;
+  int64_t bytes;
+  int first, last;
+  int64_t offset = -1;
+};
+
+class Lowering {
+public:
+  Lowering(const Graph &train, const Graph &eval, const std::map<std::string, std::string> &scaling)
+      : train_(train), eval_(eval) {
+    out_.plan.loss_scaling = scaling;
+    out_.plan.model = train.name;
+    for (const auto &[k, v] : train.config) out_.plan.config[k] = plain(v);
+  }
+
+  LoweredModel run() {
+    layout_persistent();
+    out_.train_schedule = fuse_elementwise(train_);
+    out_.eval_schedule = fuse_elementwise(eval_);
+    int64_t temps_train = lower_program(train_, out_.train_schedule, out_.plan.train, "train");
+    int64_t temps_eval = lower_program(eval_, out_.eval_schedule, out_.plan.eval, "eval");
+    out_.plan.arena_bytes = persistent_end_ + std::max(temps_train, temps_eval);
+    for (plan::Buffer &b : out_.plan.buffers)
+      if (temp_area_.count(static_cast<int>(&b - out_.plan.buffers.data()))) b.offset += persistent_end_;
+    std::ostringstream os;
+    os << "arena: " << out_.plan.arena_bytes << " bytes = persistent " << persistent_end_
+       << " (parameters, gradients, optimizer state, inputs, losses) + temporaries "
+       << std::max(temps_train, temps_eval) << " (train " << temps_train << ", eval " << temps_eval << ")\n";
+    os << "temporaries without reuse would take: train " << naive_["train"] << ", eval " << naive_["eval"]
+       << " bytes\n" << report_.str();
+    out_.memory_report = os.str();
+    return std::move(out_);
+  }
+
+private:
+  static std::string plain(const AttrValue &v) {
+    if (const auto *s = std::get_if<std::string>(&v)) return *s;
+    return format_attr(v);
+  }
+
+  int add_buffer(const std::string &name, plan::DType type, int64_t elements, int64_t offset) {
+    out_.plan.buffers.push_back({name, type, elements, offset});
+    return static_cast<int>(out_.plan.buffers.size()) - 1;
+  }
+  int64_t bytes_of(int b) const {
+    const plan::Buffer &x = out_.plan.buffers[b];
+    return x.elements * (x.type == plan::DType::U8 ? 1 : 4);
+  }
+
+  // Parameters, gradients, optimizer state and hyper-parameters.
+  void layout_persistent() {
+    plan::Plan &p = out_.plan;
+    std::vector<const Node *> params;
+    for (const Node &n : train_.nodes)
+      if (n.op == Op::Param) params.push_back(&n);
+    int64_t count = 0;
+    for (const Node *n : params) count += checked_elements(n->dims);
+    p.param_count = count;
+    int64_t region = align(count * 4), at = 0;
+    p.param_region = add_buffer("params", plan::DType::F32, count, at);
+    p.grad_region = add_buffer("grads", plan::DType::F32, count, at + region);
+    int64_t offset = 0;
+    for (const Node *n : params) {
+      plan::Param q;
+      q.name = n->name;
+      q.dims = n->dims;
+      q.init_bound = std::get<double>(*n->attr("bound"));
+      int64_t e = checked_elements(n->dims);
+      q.buffer = add_buffer(n->name, plan::DType::F32, e, at + offset * 4);
+      q.grad_buffer = add_buffer("d." + n->name, plan::DType::F32, e, at + region + offset * 4);
+      param_buffer_[n->name] = q.buffer;
+      grad_buffer_["d." + n->name] = q.grad_buffer;
+      p.params.push_back(q);
+      offset += e;
+    }
+    at += 2 * region;
+    int hyper = 0, state = 0;
+    FusedKernel opt = build_optimizer_kernel(train_, count, hyper, state);
+    p.optimizer_kernel = opt.name;
+    p.optimizer_args = {p.param_region, p.grad_region};
+    for (int h = 0; h < hyper; ++h) {
+      int b = add_buffer("hyper." + std::to_string(h), plan::DType::F32, 1, at + 4 * h);
+      if (h == 0) p.hyper = b;
+      p.optimizer_args.push_back(b);
+    }
+    at += kAlign;
+    for (int s = 0; s < state; ++s) {
+      int b = add_buffer("state." + std::to_string(s), plan::DType::F32, count, at);
+      p.state_regions.push_back(b);
+      p.optimizer_args.push_back(b);
+      at += region;
+    }
+    out_.kernels.push_back(std::move(opt));
+    persistent_end_ = at;
+  }
+
+  int64_t persistent(const std::string &name, plan::DType type, int64_t elements) {
+    int b = add_buffer(name, type, elements, persistent_end_);
+    persistent_end_ += align(bytes_of(b));
+    return b;
+  }
+
+  // Lowers one graph; returns the bytes its temporaries need.
+  int64_t lower_program(const Graph &g, const Schedule &s, plan::Program &prog, const std::string &name) {
+    prog.name = name;
+    prog.batch = g.batch();
+    std::vector<int> buffer(g.nodes.size(), -1);
+    std::vector<Temp> temps;
+    std::map<int, size_t> temp_of;  // buffer -> temps index
+    const std::string prefix = name + ".";
+
+    // Inputs: raw bytes as read from the data set, and their f32 values.
+    int input = -1;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node &n = g.nodes[i];
+      if (n.op != Op::Input) continue;
+      if (input >= 0) throw Unsupported(n.loc, "only one input (the images) is supported by code generation yet");
+      input = static_cast<int>(i);
+      int64_t row = checked_elements(n.dims) / n.dims[0];
+      prog.input = static_cast<int>(persistent(prefix + n.name + ".u8", plan::DType::U8, checked_elements(n.dims)));
+      prog.input_row = row;
+      buffer[i] = static_cast<int>(persistent(prefix + n.name, plan::DType::F32, checked_elements(n.dims)));
+      FusedKernel k;
+      k.name = prefix + "convert_" + n.name;
+      std::replace(k.name.begin(), k.name.end(), '.', '_');
+      k.domain = {n.dims[0], row};
+      k.args = {BufferType::U8, BufferType::F32};
+      KernelInstr l;
+      l.kind = KernelInstr::Load;
+      l.arg = 0;
+      l.strides = {row, 1};
+      l.value = 1.0 / 255.0;  // pixels as intensities in [0, 1], like torchvision's ToTensor
+      k.instrs.push_back(l);
+      k.outputs.push_back({0, 1, {row, 1}, false});
+      plan::Step st;
+      st.kind = plan::Step::Kernel;
+      st.kernel = k.name;
+      st.args = {prog.input, buffer[i]};
+      st.domain0 = n.dims[0];
+      st.where = where(n);
+      prog.steps.push_back(st);
+      out_.kernels.push_back(std::move(k));
+    }
+    if (input < 0) throw Unsupported(Loc{}, "the model has no input");
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      if (g.nodes[i].op == Op::Param) buffer[i] = param_buffer_.at(g.nodes[i].name);
+
+    // Outputs: losses get their own buffers, gradients their slots.
+    std::vector<std::pair<int, int>> zero_outputs;  // (node, buffer) of constant gradients
+    for (const auto &[oname, idx] : g.outputs) {
+      int r = s.root[idx];
+      auto grad = grad_buffer_.find(oname);
+      if (grad != grad_buffer_.end()) {
+        const Node &n = g.nodes[r];
+        if (n.op == Op::Const) {
+          zero_outputs.emplace_back(r, grad->second);
+          continue;
+        }
+        if (s.step_of[r] < 0 || buffer[r] >= 0)
+          throw Unsupported(n.loc, "gradient " + oname + " is not computed by its own step");
+        buffer[r] = grad->second;
+      } else {
+        if (!g.nodes[idx].dims.empty()) throw Unsupported(g.nodes[idx].loc, "output " + oname + " is not a scalar");
+        if (buffer[r] < 0) buffer[r] = static_cast<int>(persistent(prefix + oname, plan::DType::F32, 1));
+        prog.losses.emplace_back(oname, buffer[r]);
+      }
+    }
+    // Every other materialized value is a temporary.
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      if (!s.materialized[i] || buffer[i] >= 0) continue;
+      int b = add_buffer(prefix + g.nodes[i].name, plan::DType::F32, checked_elements(g.nodes[i].dims), 0);
+      buffer[i] = b;
+      temp_of[b] = temps.size();
+      temps.push_back({b, bytes_of(b), 1 << 30, -1});
+    }
+    auto buf = [&](int node) {
+      int b = buffer[s.root[node]];
+      if (b < 0) throw InternalError("lower_to_plan: %" + g.nodes[node].name + " has no buffer");
+      return b;
+    };
+    auto touch = [&](int b, int time) {
+      auto it = temp_of.find(b);
+      if (it == temp_of.end()) return;
+      Temp &t = temps[it->second];
+      t.first = std::min(t.first, time);
+      t.last = std::max(t.last, time);
+    };
+
+    for (size_t k = 0; k < s.steps.size(); ++k) {
+      const ScheduleStep &ss = s.steps[k];
+      int t = 2 * static_cast<int>(k + 1);  // step k writes at t+1
+      const Node &first = g.nodes[ss.nodes.front()];
+      for (int m : ss.nodes)
+        for (const char *unsupported : {"conv2d", "conv2d_transpose"})
+          if (op_name(g.nodes[m].op).rfind(unsupported, 0) == 0)
+            throw Unsupported(g.nodes[m].loc, std::string(op_name(g.nodes[m].op)) +
+                                                  ": code generation for convolutions is not implemented yet");
+      plan::Step st;
+      st.where = where(first);
+      if (ss.kind == ScheduleStep::Library) {
+        int value = ss.post >= 0 ? ss.post : ss.nodes.front();
+        st.kind = plan::Step::Matmul;
+        st.c = buf(value);
+        if (ss.post >= 0) st.post = std::string(op_name(g.nodes[ss.post].op));
+        const Dims &a = g.nodes[first.operands[0]].dims, &b = g.nodes[first.operands[1]].dims;
+        st.a = buf(first.operands[0]);
+        st.b = buf(first.operands[1]);
+        st.m = first.dims[0];
+        st.n = first.dims[1];
+        if (first.op == Op::Dense) {  // x [m,k] times w [n,k] transposed, plus bias
+          st.tb = true;
+          st.k = a[1];
+          st.bias = buf(first.operands[2]);
+        } else {
+          st.ta = std::get<int64_t>(*first.attr("transpose_a")) != 0;
+          st.tb = std::get<int64_t>(*first.attr("transpose_b")) != 0;
+          st.k = st.ta ? a[0] : a[1];
+          (void)b;
+        }
+        for (int o : first.operands) touch(buf(o), t + 1);
+        touch(st.c, t + 1);
+      } else {
+        std::vector<int> arg_nodes;
+        std::string kname = prefix + "k" + std::to_string(k);
+        std::replace(kname.begin(), kname.end(), '.', '_');
+        FusedKernel fk = build_kernel(s, static_cast<int>(k), kname, arg_nodes);
+        st.kind = plan::Step::Kernel;
+        st.kernel = fk.name;
+        st.domain0 = fk.domain.empty() ? 1 : fk.domain[0];
+        for (const KernelInstr &in : fk.instrs) st.uses_rng = st.uses_rng || in.kind == KernelInstr::Normal;
+        for (int node : arg_nodes) st.args.push_back(buf(node));
+        std::vector<int64_t> contiguous(fk.domain.size(), 1);
+        for (size_t a = fk.domain.size(); a-- > 1;) contiguous[a - 1] = contiguous[a] * fk.domain[a];
+        std::vector<bool> written(st.args.size(), false);
+        for (const KernelOutput &o : fk.outputs) {
+          if (o.accumulate) {
+            st.accumulate.push_back(o.arg);
+            touch(st.args[o.arg], t);  // zeroed before the inputs are all read
+          }
+          touch(st.args[o.arg], t + 1);
+          written[o.arg] = true;
+        }
+        for (const KernelInstr &in : fk.instrs)
+          if (in.kind == KernelInstr::Load)
+            touch(st.args[in.arg], in.strides == contiguous && !written[in.arg] ? t : t + 1);
+        out_.kernels.push_back(std::move(fk));
+      }
+      prog.steps.push_back(st);
+    }
+    for (const auto &[node, b] : zero_outputs) {
+      plan::Step z;
+      z.kind = plan::Step::Zero;
+      z.c = b;
+      z.where = where(g.nodes[node]);
+      if (std::get<double>(*g.nodes[node].attr("value")) != 0.0)
+        throw Unsupported(g.nodes[node].loc, "a constant non-zero gradient");
+      prog.steps.push_back(z);
+    }
+    return place_temps(temps, name);
+  }
+
+  // Greedy placement, largest first, at the lowest offset that overlaps no
+  // buffer alive at the same time (tinygrad's planner).
+  int64_t place_temps(std::vector<Temp> &temps, const std::string &name) {
+    std::vector<size_t> order(temps.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return temps[a].bytes > temps[b].bytes; });
+    int64_t end = 0, naive = 0;
+    std::vector<size_t> placed;
+    for (size_t i : order) {
+      Temp &t = temps[i];
+      naive += align(t.bytes);
+      if (t.first > t.last) t.first = t.last = 0;  // never used: still give it room
+      int64_t offset = 0;
+      bool moved = true;
+      while (moved) {
+        moved = false;
+        for (size_t j : placed) {
+          const Temp &o = temps[j];
+          bool live_together = t.first <= o.last && o.first <= t.last;
+          bool overlap = offset < o.offset + align(o.bytes) && o.offset < offset + align(t.bytes);
+          if (live_together && overlap) {
+            offset = o.offset + align(o.bytes);
+            moved = true;
+          }
+        }
+      }
+      t.offset = offset;
+      placed.push_back(i);
+      end = std::max(end, offset + align(t.bytes));
+      out_.plan.buffers[t.buffer].offset = offset;
+      temp_area_.insert(t.buffer);
+    }
+    naive_[name] = naive;
+    for (const Temp &t : temps)
+      report_ << "  " << name << " " << out_.plan.buffers[t.buffer].name << ": offset +" << t.offset << ", "
+              << t.bytes << " bytes, live steps " << (t.first / 2 - 1) << ".." << ((t.last - 1) / 2 - 1) << "\n";
+    return end;
+  }
+
+  const Graph &train_, &eval_;
+  LoweredModel out_;
+  int64_t persistent_end_ = 0;
+  std::map<std::string, int> param_buffer_, grad_buffer_;
+  std::set<int> temp_area_;
+  std::map<std::string, int64_t> naive_;
+  std::ostringstream report_;
+};
+
+}  // namespace
+
+LoweredModel lower_to_plan(const Graph &train, const Graph &eval,
+                           const std::map<std::string, std::string> &loss_scaling) {
+  Lowering l(train, eval, loss_scaling);
+  return l.run();
+}
+
+}  // namespace vaec

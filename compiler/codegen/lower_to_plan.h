@@ -1,0 +1,43 @@
+// lower_to_plan: turns the scheduled training and evaluation graphs into the
+// trainer's plan (runtime/plan.h) and the kernels to compile.
+//
+// Pre: `train` is an optimized training graph (losses, then d.<param>
+// outputs), `eval` the forward graph of the same model at the evaluation
+// batch; both have one input, the images. Post: a plan whose buffers are laid
+// out in one arena — parameters, gradients and optimizer state as contiguous
+// regions in parameter order, the rest placed by liveness (a buffer may reuse
+// the bytes of one that died, in place when an elementwise kernel reads and
+// writes the same element) — and one FusedKernel per kernel step plus the
+// input conversion kernels and the optimizer kernel.
+#pragma once
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "codegen/kernel.h"
+#include "codegen/schedule.h"
+#include "ir/graph.h"
+#include "plan.h"
+
+namespace vaec {
+
+// A model feature code generation does not handle yet: reported to the user
+// as an error (with the op's location), not as a compiler bug.
+struct Unsupported : std::runtime_error {
+  Unsupported(const Loc &where, const std::string &what) : std::runtime_error(what), loc(where) {}
+  Loc loc;
+};
+
+struct LoweredModel {
+  plan::Plan plan;
+  std::vector<FusedKernel> kernels;
+  Schedule train_schedule, eval_schedule;
+  std::string memory_report;  // --stage=memplan
+};
+
+LoweredModel lower_to_plan(const Graph &train, const Graph &eval,
+                           const std::map<std::string, std::string> &loss_scaling);
+
+}  // namespace vaec

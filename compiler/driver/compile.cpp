@@ -1,0 +1,180 @@
+// vaec compile (contract in compile.h).
+#include "driver/compile.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+
+#include "codegen/emit_trainer.h"
+#include "driver/summary.h"
+#include "interp/interpreter.h"
+#include "ir/builder.h"
+#include "ir/printer.h"
+#include "passes/pipeline.h"
+
+namespace vaec {
+namespace {
+
+std::optional<std::vector<Tensor>> run_once(const Graph &g, int copies, const Tensor &row,
+                                            const std::map<std::string, Tensor> &noise) {
+  Bindings b;
+  for (const Node &n : g.nodes) {
+    if (n.op == Op::Input) {
+      Tensor t{n.dims, {}};
+      for (int c = 0; c < copies; ++c) t.data.insert(t.data.end(), row.data.begin(), row.data.end());
+      b.values[n.name] = t;
+    } else if (n.op == Op::Normal) {
+      const Tensor &one = noise.at(n.name);
+      Tensor t{n.dims, {}};
+      for (int c = 0; c < copies; ++c) t.data.insert(t.data.end(), one.data.begin(), one.data.end());
+      b.values[n.name] = t;
+    }
+  }
+  std::string error;
+  return interpret(g, b, error);
+}
+
+}  // namespace
+
+int64_t eval_batch(int64_t train_batch) {
+  int64_t cap = std::max<int64_t>(train_batch, 100), best = 1;
+  for (int64_t d = 1; d <= std::min<int64_t>(cap, 10000); ++d)
+    if (10000 % d == 0) best = d;
+  return best;
+}
+
+std::map<std::string, std::string> loss_scaling(const std::string &file, const std::string &text) {
+  std::map<std::string, std::string> out;
+  Diagnostics quiet;
+  auto one = load_model(file, text, quiet, LoadOptions{1});
+  auto two = load_model(file, text, quiet, LoadOptions{2});
+  if (!one || !two) return out;
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  Tensor row;
+  std::map<std::string, Tensor> noise;
+  std::normal_distribution<double> z;
+  for (const Node &n : one->graph.nodes) {
+    if (n.op == Op::Input)
+      for (int64_t k = 0; k < checked_elements(n.dims); ++k) row.data.push_back(u(rng));
+    if (n.op == Op::Normal) {
+      Tensor t{n.dims, {}};
+      for (int64_t k = 0; k < checked_elements(n.dims); ++k) t.data.push_back(z(rng));
+      noise[n.name] = t;
+    }
+  }
+  auto a = run_once(one->graph, 1, row, noise), b = run_once(two->graph, 2, row, noise);
+  if (!a || !b) return out;
+  for (const auto &[name, idx] : one->graph.outputs) {
+    double l1 = (*a)[idx].data[0], l2 = NAN;
+    for (const auto &[n2, i2] : two->graph.outputs)
+      if (n2 == name) l2 = (*b)[i2].data[0];
+    double tol = 1e-9 * std::max({1.0, std::fabs(l1), std::fabs(l2)});
+    out[name] = std::fabs(l2 - 2 * l1) <= tol ? "sum" : std::fabs(l2 - l1) <= tol ? "mean" : "batch";
+  }
+  return out;
+}
+
+std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std::string &text, const Model &model,
+                                           Diagnostics &diags) {
+  auto c = std::make_unique<CompiledModel>();
+  c->train = run_pipeline(model.graph, PipelineOptions{});
+  auto eval_model = load_model(file, text, diags, LoadOptions{eval_batch(model.graph.batch())});
+  if (!eval_model) return nullptr;
+  PipelineOptions forward;
+  forward.stop_after = "forward";
+  c->eval = run_pipeline(eval_model->graph, forward);
+  try {
+    c->lowered = lower_to_plan(c->train, c->eval, loss_scaling(file, text));
+  } catch (const Unsupported &e) {
+    diags.error(e.loc.known() ? e.loc : Loc{file, 0, 0}, std::string("cannot generate code: ") + e.what());
+    return nullptr;
+  }
+  return c;
+}
+
+std::optional<std::string> codegen_dump(const std::string &stage, const std::string &file, const std::string &text,
+                                        const Model &model, Diagnostics &diags) {
+  auto c = compile_model(file, text, model, diags);
+  if (!c) return std::nullopt;
+  std::ostringstream os;
+  if (stage == "fused") {
+    os << "// ----- training step (batch " << c->train.batch() << ") -----\n"
+       << schedule_to_string(c->lowered.train_schedule) << "// ----- evaluation (batch " << c->eval.batch()
+       << ") -----\n" << schedule_to_string(c->lowered.eval_schedule) << "// ----- kernels -----\n";
+    for (const FusedKernel &k : c->lowered.kernels) os << kernel_to_string(k) << "\n";
+    return os.str();
+  }
+  if (stage == "memplan") return c->lowered.memory_report + "\n" + plan::format_plan(c->lowered.plan);
+  TrainerBuild build;
+  std::string error;
+  if (!emit_trainer(c->lowered, "", build, error, true)) {
+    diags.error(Loc{}, error);
+    return std::nullopt;
+  }
+  return stage == "llvm" ? build.llvm_ir : build.assembly;
+}
+
+int run_compile(const std::string &file, const std::string &text, const Model &model, const std::string &out_dir,
+                Diagnostics &diags) {
+  auto start = std::chrono::steady_clock::now();
+  auto c = compile_model(file, text, model, diags);
+  if (!c) return 1;
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir + "/ir", ec);
+  if (ec) {
+    diags.error(Loc{}, "cannot create '" + out_dir + "/ir': " + ec.message());
+    return 1;
+  }
+  TrainerBuild build;
+  std::string error;
+  if (!emit_trainer(c->lowered, out_dir, build, error, true)) {
+    diags.error(Loc{}, error);
+    return 1;
+  }
+  // Every stage's dump, and an index.
+  auto write = [&](const std::string &name, const std::string &content) {
+    std::ofstream(out_dir + "/ir/" + name) << content;
+  };
+  write("graph.vir", graph_to_string(model.graph));
+  PipelineOptions grad;
+  grad.stop_after = "grad";
+  write("grad.vir", graph_to_string(run_pipeline(model.graph, grad)));
+  write("opt.vir", graph_to_string(c->train));
+  write("eval.vir", graph_to_string(c->eval));
+  std::ostringstream fused;
+  fused << schedule_to_string(c->lowered.train_schedule) << "\n// evaluation\n"
+        << schedule_to_string(c->lowered.eval_schedule) << "\n// kernels\n";
+  for (const FusedKernel &k : c->lowered.kernels) fused << kernel_to_string(k) << "\n";
+  write("fused.txt", fused.str());
+  write("memplan.txt", c->lowered.memory_report);
+  write("plan.txt", plan::format_plan(c->lowered.plan));
+  write("kernels.ll", build.llvm_ir);
+  write("kernels.s", build.assembly);
+  write("index.md", "# " + model.graph.name + ": what vaec computed\n\n"
+                    "- graph.vir: the model as lowered from the YAML\n"
+                    "- grad.vir: the training graph right after differentiation\n"
+                    "- opt.vir: the training graph after simplification (what a training step runs)\n"
+                    "- eval.vir: the forward graph at the evaluation batch\n"
+                    "- fused.txt: steps, fused kernels and refused merges\n"
+                    "- memplan.txt: buffer offsets, sizes and live ranges in the arena\n"
+                    "- plan.txt: the plan the trainer executes\n"
+                    "- kernels.ll / kernels.s: LLVM IR and assembly of the kernels\n");
+  double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  int kernels = 0, library = 0;
+  for (const plan::Step &s : c->lowered.plan.train.steps) (s.kind == plan::Step::Matmul ? library : kernels)++;
+  std::cout << "compiled " << model.graph.name << " (batch " << c->train.batch() << "): " << kernels
+            << " kernels and " << library << " oneDNN calls per step, arena "
+            << with_commas(c->lowered.plan.arena_bytes / 1024) << " KiB\n"
+            << "  " << out_dir << "/train  (LLVM " << std::lround(build.llvm_seconds * 1000) << " ms, link "
+            << std::lround(build.link_seconds * 1000) << " ms, total " << std::lround(total * 1000) << " ms)\n"
+            << "  " << out_dir << "/ir/index.md lists the dumps of every stage\n";
+  return 0;
+}
+
+}  // namespace vaec

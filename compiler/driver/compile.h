@@ -1,0 +1,43 @@
+// `vaec compile` and the code-generation dump stages (fused, memplan, llvm,
+// asm): from a model file to the lowered model and, for compile, the
+// trainer in DIR with every stage's dump in DIR/ir/.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "codegen/lower_to_plan.h"
+#include "frontend/model.h"
+
+namespace vaec {
+
+struct CompiledModel {
+  Graph train;  // optimized training graph at the training batch
+  Graph eval;   // forward graph at the evaluation batch
+  LoweredModel lowered;
+};
+
+// The evaluation batch: the largest divisor of the 10,000 test images not
+// above max(train batch, 100), so evaluation covers each image exactly once.
+int64_t eval_batch(int64_t train_batch);
+
+// How each loss scales with the batch ("sum", "mean" or "batch"), found by
+// evaluating the model on one example and on the same example twice.
+std::map<std::string, std::string> loss_scaling(const std::string &file, const std::string &text);
+
+// Lowers a model through code generation's planning. Errors (including
+// features code generation lacks) go to `diags`. (A pointer: the schedules
+// point into its graphs.)
+std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std::string &text, const Model &model,
+                                           Diagnostics &diags);
+
+// vaec compile: returns the exit status.
+int run_compile(const std::string &file, const std::string &text, const Model &model, const std::string &out_dir,
+                Diagnostics &diags);
+
+// The text of a code-generation stage: fused, memplan, llvm or asm.
+std::optional<std::string> codegen_dump(const std::string &stage, const std::string &file, const std::string &text,
+                                        const Model &model, Diagnostics &diags);
+
+}  // namespace vaec

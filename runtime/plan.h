@@ -1,0 +1,112 @@
+// The plan: what `vaec compile` tells the generated trainer to do, and the
+// ABI between compiler/ and runtime/. The compiler writes it as text
+// (format_plan); the trainer embeds that text and parses it at start-up
+// (parse_plan). Everything else the trainer needs comes from the compiled
+// kernels, which it finds by name in the kernel table of its object file:
+//
+//   extern "C" const char vaec_plan_text[];          // this plan, as text
+//   extern "C" const vaec_kernel_entry vaec_kernels[]; // {name, fn}..., {nullptr, nullptr}
+//
+// with fn of type vaec_kernel_fn (see compiler/codegen/kernel.h for what a
+// kernel computes and how it is called).
+//
+// Memory: one arena of `arena_bytes`, 64-byte aligned. Every buffer is a
+// byte range of it. Parameters, their gradients and optimizer state are
+// each one contiguous region in the same order (so the optimizer is one
+// kernel over `param_count` elements); the other buffers are planned by
+// liveness and may share bytes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+extern "C" {
+typedef void (*vaec_kernel_fn)(void *const *buffers, int64_t begin, int64_t end, const uint64_t *rng);
+struct vaec_kernel_entry {
+  const char *name;
+  vaec_kernel_fn fn;
+};
+}
+
+namespace vaec::plan {
+
+enum class DType : uint8_t { F32, U8 };
+
+struct Buffer {
+  std::string name;
+  DType type = DType::F32;
+  int64_t elements = 0;
+  int64_t offset = 0;  // bytes from the arena's start
+};
+
+struct Param {
+  std::string name;  // as in the YAML-derived IR, e.g. "h.w"
+  int buffer = -1;   // its values; the gradient buffer is grad_buffer
+  int grad_buffer = -1;
+  std::vector<int64_t> dims;
+  double init_bound = 0;  // U(-bound, bound), PyTorch's default
+};
+
+// One step of a program.
+struct Step {
+  enum Kind : uint8_t {
+    Kernel,  // call kernel `kernel` over `domain0` rows with `args` buffers
+    Matmul,  // c = op(a) op(b) (+ bias[n]) then post-op, oneDNN matmul
+    Zero,    // fill buffer `c` with zeros
+  } kind = Kernel;
+  // Kernel
+  std::string kernel;
+  std::vector<int> args;        // buffer per kernel argument
+  std::vector<int> accumulate;  // argument positions the kernel adds into (sum reductions)
+  int64_t domain0 = 1;          // extent of the kernel's first domain axis (1 for rank 0)
+  bool uses_rng = false;
+  // Matmul: a [m,k] (or [k,m] if ta), b [k,n] (or [n,k] if tb), c [m,n]
+  int a = -1, b = -1, c = -1, bias = -1;
+  int64_t m = 0, n = 0, k = 0;
+  bool ta = false, tb = false;
+  std::string post;             // "", "relu" or "sigmoid"
+  std::string where;            // file:line:col of the op, for messages
+};
+
+struct Program {
+  std::string name;         // "train" or "eval"
+  int64_t batch = 0;
+  int input = -1;           // u8 buffer of [batch, 784...] images (raw bytes)
+  int64_t input_row = 0;    // bytes per example
+  std::vector<std::pair<std::string, int>> losses;  // name -> scalar f32 buffer
+  std::vector<Step> steps;
+};
+
+struct Plan {
+  int version = 1;
+  std::string model;
+  std::map<std::string, std::string> config;  // batch, data, epochs, optimizer, lr, ..., seed
+  int64_t arena_bytes = 0;
+  std::vector<Buffer> buffers;
+  std::vector<Param> params;
+  int64_t param_count = 0;
+  int param_region = -1, grad_region = -1;   // buffers spanning all params / all grads
+  std::vector<int> state_regions;            // optimizer state, each param_count floats
+  // Per-step optimizer scalars the runtime writes before the optimizer
+  // kernel: adam {lr / (1 - beta1^t), 1 / sqrt(1 - beta2^t)}, rmsprop {lr},
+  // sgd {lr}; t counts steps from 1. Other hyper-parameters are constants
+  // compiled into the kernel.
+  int hyper = -1;
+  std::string optimizer_kernel;              // kernel over param_count elements
+  std::vector<int> optimizer_args;
+  // How each loss scales with the batch, for per-example reports: "sum" (it
+  // adds up examples: report sum over batches / examples), "mean" (it averages
+  // them: report sum over batches * batch / examples) or "batch" (neither:
+  // report the mean over batches). The compiler finds out by evaluating the
+  // loss on a batch and on the same batch twice.
+  std::map<std::string, std::string> loss_scaling;
+  Program train, eval;
+};
+
+std::string format_plan(const Plan &p);
+// Parses plan text; returns false with a message on malformed input.
+bool parse_plan(const std::string &text, Plan &out, std::string &error);
+
+}  // namespace vaec::plan

@@ -1,0 +1,187 @@
+// Generated code against the f64 interpreter: a whole training step of real
+// models (fused LLVM kernels + oneDNN matmuls, run by the runtime's
+// executor), the optimizer update, determinism, and the memory plan.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "codegen/jit.h"
+#include "codegen/lower_to_plan.h"
+#include "executor.h"
+#include "idx.h"
+#include "interp/interpreter.h"
+#include "passes/pipeline.h"
+#include "runtime/philox.h"
+#include "test_util.h"
+
+using namespace vaec;
+
+namespace {
+
+struct Compiled {
+  Model model;
+  Graph train, eval;
+  LoweredModel lowered;
+  std::unique_ptr<KernelJit> jit;
+  std::vector<vaec_kernel_entry> table;
+};
+
+std::unique_ptr<Compiled> compile(const std::string &path, int64_t batch) {
+  auto c = std::make_unique<Compiled>();
+  std::string text = test::read_source_file(path);
+  SourceManager sm;
+  Diagnostics d(&sm);
+  auto m = load_model(path, text, d, LoadOptions{batch});
+  EXPECT_TRUE(m);
+  if (!m) return nullptr;
+  c->model = *m;
+  c->train = run_pipeline(m->graph, PipelineOptions{});
+  PipelineOptions fwd;
+  fwd.stop_after = "forward";
+  c->eval = run_pipeline(m->graph, fwd);
+  c->lowered = lower_to_plan(c->train, c->eval, {});
+  std::string error;
+  c->jit = KernelJit::create(c->lowered.kernels, error);
+  EXPECT_TRUE(c->jit) << error;
+  if (!c->jit) return nullptr;
+  for (const FusedKernel &k : c->lowered.kernels) c->table.push_back({nullptr, c->jit->lookup(k.name)});
+  for (size_t i = 0; i < c->lowered.kernels.size(); ++i) c->table[i].name = c->lowered.kernels[i].name.c_str();
+  c->table.push_back({nullptr, nullptr});
+  return c;
+}
+
+// Runs one training step with the executor and the same step in the f64
+// interpreter, with the executor's parameters and noise bound in both.
+struct StepResult {
+  std::map<std::string, double> exec_loss, interp_loss;
+  double worst_grad_error = 0;  // max |a - b| / max|b| over each gradient tensor
+  std::string worst_grad;
+};
+
+StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step) {
+  StepResult r;
+  const plan::Plan &p = c.lowered.plan;
+  rt::Executor ex(p, c.table.data(), threads, seed);
+  ex.init_params(seed);
+  // Real images: the first test digits.
+  rt::IdxArray images;
+  std::string error;
+  EXPECT_TRUE(rt::read_idx(std::string(VAEC_SOURCE_DIR) + "/data/mnist/t10k-images-idx3-ubyte", images, error))
+      << error;
+  int64_t bytes = p.train.batch * p.train.input_row;
+  std::copy(images.data.begin(), images.data.begin() + bytes, ex.u8(p.train.input));
+  ex.run(p.train, step);
+
+  Bindings b;
+  int stream = 0;
+  for (const Node &n : c.train.nodes) {
+    Tensor t{n.dims, std::vector<double>(checked_elements(n.dims))};
+    if (n.op == Op::Input) {
+      for (int64_t k = 0; k < bytes; ++k) t.data[k] = images.data[k] * static_cast<double>(1.0f / 255.0f);
+    } else if (n.op == Op::Param) {
+      for (const plan::Param &q : p.params)
+        if (q.name == n.name)
+          for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = ex.f32(q.buffer)[k];
+    } else if (n.op == Op::Normal) {
+      for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = philox_normal(seed, step, stream, k);
+      ++stream;
+    } else {
+      continue;
+    }
+    b.values[n.name] = std::move(t);
+  }
+  auto v = interpret(c.train, b, error);
+  EXPECT_TRUE(v) << error;
+  if (!v) return r;
+  for (const auto &[name, buf] : p.train.losses) r.exec_loss[name] = ex.scalar(buf);
+  for (const auto &[name, idx] : c.train.outputs) {
+    if (name.rfind("d.", 0) != 0) {
+      r.interp_loss[name] = (*v)[idx].data[0];
+      continue;
+    }
+    for (const plan::Param &q : p.params)
+      if ("d." + q.name == name) {
+        const Tensor &want = (*v)[idx];
+        double scale = 1e-30, diff = 0;
+        for (size_t k = 0; k < want.data.size(); ++k) {
+          scale = std::max(scale, std::fabs(want.data[k]));
+          diff = std::max(diff, std::fabs(want.data[k] - ex.f32(q.grad_buffer)[k]));
+        }
+        if (diff / scale > r.worst_grad_error) r.worst_grad_error = diff / scale, r.worst_grad = name;
+      }
+  }
+  return r;
+}
+
+void expect_step_matches(const std::string &model, int64_t batch) {
+  auto c = compile(model, batch);
+  ASSERT_TRUE(c);
+  for (int threads : {1, 2}) {
+    StepResult r = step_both(*c, threads, 11, 3);
+    ASSERT_FALSE(r.interp_loss.empty());
+    for (const auto &[name, want] : r.interp_loss)
+      EXPECT_NEAR(r.exec_loss[name], want, 2e-5 * std::max(1.0, std::fabs(want)))
+          << model << " loss " << name << " with " << threads << " threads";
+    EXPECT_LT(r.worst_grad_error, 2e-4) << model << ": " << r.worst_grad << " with " << threads << " threads";
+  }
+}
+
+}  // namespace
+
+TEST(Codegen, MlpTrainingStepMatchesTheInterpreter) { expect_step_matches("models/mnist_mlp.yaml", 8); }
+TEST(Codegen, FashionTrainingStepMatchesTheInterpreter) { expect_step_matches("models/fashion_mlp.yaml", 6); }
+TEST(Codegen, AxisReductionsAndSgdMatchTheInterpreter) { expect_step_matches("examples/gaussian_decoder.yaml", 5); }
+TEST(Codegen, BetaVaeMatchesTheInterpreter) { expect_step_matches("examples/beta_vae.yaml", 3); }
+
+TEST(Codegen, SameSeedAndThreadsGiveIdenticalLosses) {
+  auto c = compile("models/mnist_mlp.yaml", 16);
+  ASSERT_TRUE(c);
+  for (int threads : {1, 2}) {
+    StepResult a = step_both(*c, threads, 5, 1), b = step_both(*c, threads, 5, 1);
+    for (const auto &[name, v] : a.exec_loss) EXPECT_EQ(v, b.exec_loss[name]) << name;
+  }
+}
+
+TEST(Codegen, AdamUpdateMatchesTheFormula) {
+  auto c = compile("models/mnist_mlp.yaml", 4);
+  ASSERT_TRUE(c);
+  const plan::Plan &p = c->lowered.plan;
+  rt::Executor ex(p, c->table.data(), 2, 1);
+  ex.init_params(1);
+  int64_t n = p.param_count;
+  float *param = ex.f32(p.param_region), *grad = ex.f32(p.grad_region);
+  for (int64_t k = 0; k < n; ++k) grad[k] = std::sin(0.001 * k);
+  std::vector<double> p0(param, param + n), m(n, 0.0), v(n, 0.0);
+  const double lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  for (uint64_t t = 1; t <= 3; ++t) {
+    ex.run_optimizer(t, lr);
+    for (int64_t k = 0; k < n; ++k) {
+      double g = grad[k];
+      m[k] = b1 * m[k] + (1 - b1) * g;
+      v[k] = b2 * v[k] + (1 - b2) * g * g;
+      double mhat = m[k] / (1 - std::pow(b1, t)), vhat = v[k] / (1 - std::pow(b2, t));
+      p0[k] -= lr * mhat / (std::sqrt(vhat) + eps);
+    }
+  }
+  double worst = 0;
+  for (int64_t k = 0; k < n; ++k) worst = std::max(worst, std::fabs(param[k] - p0[k]));
+  EXPECT_LT(worst, 1e-6);
+}
+
+TEST(Codegen, MemoryPlanReusesBytesAndKeepsLiveBuffersApart) {
+  auto c = compile("models/mnist_mlp.yaml", 128);
+  ASSERT_TRUE(c);
+  const plan::Plan &p = c->lowered.plan;
+  // Parameters, gradients and state are contiguous regions in parameter order.
+  int64_t offset = p.buffers[p.param_region].offset;
+  for (const plan::Param &q : p.params) {
+    EXPECT_EQ(p.buffers[q.buffer].offset, offset) << q.name;
+    EXPECT_EQ(p.buffers[q.grad_buffer].offset - p.buffers[p.grad_region].offset,
+              offset - p.buffers[p.param_region].offset);
+    offset += p.buffers[q.buffer].elements * 4;
+  }
+  EXPECT_EQ(p.param_count, 652824);
+  // Without reuse the temporaries would need more than the arena holds.
+  EXPECT_NE(c->lowered.memory_report.find("temporaries without reuse"), std::string::npos);
+  EXPECT_LT(p.arena_bytes, 20 << 20);
+}
