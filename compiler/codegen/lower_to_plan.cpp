@@ -169,22 +169,24 @@ private:
     for (size_t i = 0; i < g.nodes.size(); ++i)
       if (g.nodes[i].op == Op::Param) buffer[i] = param_buffer_.at(g.nodes[i].name);
 
-    // Outputs: losses get their own buffers, gradients their slots.
-    std::vector<std::pair<int, int>> zero_outputs;  // (node, buffer) of constant gradients
+    // Outputs: losses get their own buffers, gradients their slots. A
+    // gradient that is a constant, or a value that already has a buffer (an
+    // input, a parameter, another output), is written by a copy at the end.
+    std::vector<std::pair<int, int>> late_outputs;  // (node, destination buffer)
     for (const auto &[oname, idx] : g.outputs) {
       int r = s.root[idx];
       auto grad = grad_buffer_.find(oname);
       if (grad != grad_buffer_.end()) {
-        const Node &n = g.nodes[r];
-        if (n.op == Op::Const) {
-          zero_outputs.emplace_back(r, grad->second);
-          continue;
-        }
-        if (s.step_of[r] < 0 || buffer[r] >= 0)
-          throw Unsupported(n.loc, "gradient " + oname + " is not computed by its own step");
-        buffer[r] = grad->second;
+        if (s.step_of[r] < 0 || buffer[r] >= 0 || r != idx) late_outputs.emplace_back(idx, grad->second);
+        else buffer[r] = grad->second;
       } else {
         if (!g.nodes[idx].dims.empty()) throw Unsupported(g.nodes[idx].loc, "output " + oname + " is not a scalar");
+        if (g.nodes[r].op == Op::Const || s.step_of[r] < 0 || r != idx) {
+          int b = static_cast<int>(persistent(prefix + oname, plan::DType::F32, 1));
+          late_outputs.emplace_back(idx, b);
+          prog.losses.emplace_back(oname, b);
+          continue;
+        }
         if (buffer[r] < 0) buffer[r] = static_cast<int>(persistent(prefix + oname, plan::DType::F32, 1));
         prog.losses.emplace_back(oname, buffer[r]);
       }
@@ -222,6 +224,18 @@ private:
       plan::Step st;
       st.where = where(first);
       if (ss.kind == ScheduleStep::Library) {
+        // oneDNN reads buffers: constants and noise that kernels recompute
+        // inline get materialized first.
+        for (int o : first.operands) {
+          int r = s.root[o];
+          if (buffer[r] >= 0 || (g.nodes[r].op != Op::Const && g.nodes[r].op != Op::Normal)) continue;
+          int b = add_buffer(prefix + g.nodes[r].name, plan::DType::F32, checked_elements(g.nodes[r].dims), 0);
+          buffer[r] = b;
+          temp_of[b] = temps.size();
+          temps.push_back({b, bytes_of(b), 1 << 30, -1});
+          touch(b, t);
+          prog.steps.push_back(source_kernel(g, r, b, prefix + "source_" + std::to_string(prog.steps.size())));
+        }
         int value = ss.post >= 0 ? ss.post : ss.nodes.front();
         st.kind = plan::Step::Matmul;
         st.c = buf(value);
@@ -271,16 +285,78 @@ private:
       }
       prog.steps.push_back(st);
     }
-    for (const auto &[node, b] : zero_outputs) {
-      plan::Step z;
-      z.kind = plan::Step::Zero;
-      z.c = b;
-      z.where = where(g.nodes[node]);
-      if (std::get<double>(*g.nodes[node].attr("value")) != 0.0)
-        throw Unsupported(g.nodes[node].loc, "a constant non-zero gradient");
-      prog.steps.push_back(z);
+    int end_time = 2 * static_cast<int>(s.steps.size() + 2);
+    for (const auto &[node, dest] : late_outputs) {
+      const Node &n = g.nodes[node];
+      plan::Step st;
+      st.where = where(n);
+      int64_t count = checked_elements(n.dims);
+      if (n.op == Op::Const && std::get<double>(*n.attr("value")) == 0.0) {
+        st.kind = plan::Step::Zero;
+        st.c = dest;
+        prog.steps.push_back(st);
+        continue;
+      }
+      if (n.op == Op::Const || n.op == Op::Normal) {
+        plan::Step fill = source_kernel(g, node, dest, prefix + "output_" + std::to_string(prog.steps.size()));
+        fill.where = st.where;
+        prog.steps.push_back(fill);
+        continue;
+      }
+      // dest = value, copied by a kernel.
+      FusedKernel k;
+      k.name = prefix + "output_" + std::to_string(prog.steps.size());
+      std::replace(k.name.begin(), k.name.end(), '.', '_');
+      k.domain = {count};
+      KernelInstr in;
+      {
+        int src = buf(node);
+        touch(src, end_time);
+        in.kind = KernelInstr::Load;
+        in.arg = 0;
+        in.strides = {1};
+        k.args = {BufferType::F32, BufferType::F32};
+        st.args = {src, dest};
+        k.outputs.push_back({0, 1, {1}, false});
+      }
+      k.instrs.push_back(in);
+      st.kind = plan::Step::Kernel;
+      st.kernel = k.name;
+      st.domain0 = count;
+      prog.steps.push_back(st);
+      out_.kernels.push_back(std::move(k));
     }
     return place_temps(temps, name);
+  }
+
+  // A kernel writing a const() fill or normal() draws of `node` to `dest`
+  // (the same draws kernels make inline: counter-based, by stream and index).
+  plan::Step source_kernel(const Graph &g, int node, int dest, std::string name) {
+    const Node &n = g.nodes[node];
+    std::replace(name.begin(), name.end(), '.', '_');
+    FusedKernel k;
+    k.name = name;
+    k.domain = {checked_elements(n.dims)};
+    k.args = {BufferType::F32};
+    KernelInstr in;
+    if (n.op == Op::Const) {
+      in.kind = KernelInstr::Const;
+      in.value = std::get<double>(*n.attr("value"));
+    } else {
+      in.kind = KernelInstr::Normal;
+      for (int j = 0; j < node; ++j) in.stream += g.nodes[j].op == Op::Normal;
+    }
+    k.instrs.push_back(in);
+    k.outputs.push_back({0, 0, {1}, false});
+    plan::Step st;
+    st.kind = plan::Step::Kernel;
+    st.kernel = k.name;
+    st.args = {dest};
+    st.domain0 = k.domain[0];
+    st.uses_rng = n.op == Op::Normal;
+    st.where = where(n);
+    out_.kernels.push_back(std::move(k));
+    return st;
   }
 
   // Greedy placement, largest first, at the lowest offset that overlaps no
