@@ -1,0 +1,139 @@
+// The f64 reference of fused kernels and their text form (contract in kernel.h).
+//
+// Deliberately slow and plain: one point at a time, every value in double,
+// the element formulas taken from autodiff/rules.cpp and the normal draws from
+// runtime/philox.h. The one liberty: accumulated sums are gathered in double
+// and added to the f32 buffer once at the end, so the reference does not
+// round after every += (an exact-arithmetic reading of the semantics).
+#include "codegen/kernel.h"
+
+#include <cassert>
+#include <charconv>
+#include <map>
+
+#include "autodiff/rules.h"
+#include "runtime/philox.h"
+
+namespace vaec {
+namespace {
+
+int64_t address(const std::vector<int64_t> &point, const std::vector<int64_t> &strides) {
+  int64_t a = 0;
+  for (size_t k = 0; k < point.size(); ++k) a += point[k] * strides[k];
+  return a;
+}
+
+double load(const FusedKernel &k, void *const *buffers, const KernelInstr &in, int64_t at) {
+  if (k.args[in.arg] == BufferType::U8) return static_cast<const uint8_t *>(buffers[in.arg])[at] * in.value;
+  return static_cast<const float *>(buffers[in.arg])[at];
+}
+
+double apply_op(const KernelInstr &in, const std::vector<double> &v) {
+  const OpRule *rule = op_rule(in.op);
+  assert(rule && rule->eval && "Apply of an op without an element formula");
+  return rule->eval(v[in.a], in.b >= 0 ? v[in.b] : 0.0);
+}
+
+// Moves `point` to the next point of the domain in row-major order; false
+// after the last one. The first axis runs up to `end`.
+bool advance(std::vector<int64_t> &point, const std::vector<int64_t> &domain, int64_t end) {
+  for (size_t k = point.size(); k-- > 0;) {
+    int64_t limit = k == 0 ? end : domain[k];
+    if (++point[k] < limit) return true;
+    if (k > 0) point[k] = 0;
+  }
+  return false;
+}
+
+}  // namespace
+
+void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t begin, int64_t end,
+                          const uint64_t *rng) {
+  const size_t rank = k.domain.size();
+  std::vector<int64_t> row_major(rank, 1);  // strides of the flat index the normal draws use
+  for (size_t a = rank; a-- > 1;) row_major[a - 1] = row_major[a] * k.domain[a];
+  for (int64_t d : k.domain)
+    if (d == 0) return;
+  if (begin >= end) return;  // a rank-0 domain has its one point in [0, 1)
+
+  std::vector<int64_t> point(rank, 0);
+  if (rank > 0) point[0] = begin;
+  std::vector<double> v(k.instrs.size());
+  std::vector<std::map<int64_t, double>> sums(k.outputs.size());
+  do {
+    for (size_t i = 0; i < k.instrs.size(); ++i) {
+      const KernelInstr &in = k.instrs[i];
+      switch (in.kind) {
+        case KernelInstr::Load: v[i] = load(k, buffers, in, address(point, in.strides)); break;
+        case KernelInstr::Const: v[i] = in.value; break;
+        case KernelInstr::Apply: v[i] = apply_op(in, v); break;
+        case KernelInstr::Normal:
+          v[i] = philox_normal(rng[0], rng[1], in.stream, uint64_t(address(point, row_major)));
+          break;
+      }
+    }
+    for (size_t o = 0; o < k.outputs.size(); ++o) {
+      const KernelOutput &out = k.outputs[o];
+      int64_t at = address(point, out.strides);
+      if (out.accumulate)
+        sums[o][at] += v[out.instr];
+      else
+        static_cast<float *>(buffers[out.arg])[at] = static_cast<float>(v[out.instr]);
+    }
+  } while (rank > 0 && advance(point, k.domain, end));
+
+  for (size_t o = 0; o < k.outputs.size(); ++o) {
+    float *data = static_cast<float *>(buffers[k.outputs[o].arg]);
+    for (const auto &[at, sum] : sums[o]) data[at] = static_cast<float>(data[at] + sum);
+  }
+}
+
+namespace {
+
+// Shortest text that reads back as the same double.
+std::string number(double x) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, x);
+  return std::string(buf, r.ptr);
+}
+
+std::string ints(const std::vector<int64_t> &xs) {
+  std::string s = "[";
+  for (size_t i = 0; i < xs.size(); ++i) s += (i ? "," : "") + std::to_string(xs[i]);
+  return s + "]";
+}
+
+const char *type_name(BufferType t) { return t == BufferType::U8 ? "u8" : "f32"; }
+
+std::string instr_text(const FusedKernel &k, const KernelInstr &in) {
+  switch (in.kind) {
+    case KernelInstr::Load: {
+      std::string scale = k.args[in.arg] == BufferType::U8 ? "u8*" + number(in.value) : "f32";
+      return "load #" + std::to_string(in.arg) + " " + scale + " strides=" + ints(in.strides);
+    }
+    case KernelInstr::Const: return "const " + number(in.value);
+    case KernelInstr::Apply: {
+      std::string s = "apply " + std::string(op_name(in.op)) + "(%" + std::to_string(in.a);
+      if (in.b >= 0) s += ", %" + std::to_string(in.b);
+      return s + ")";
+    }
+    case KernelInstr::Normal: return "normal stream=" + std::to_string(in.stream);
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::string kernel_to_string(const FusedKernel &k) {
+  std::string s = "kernel " + k.name + " domain=" + ints(k.domain) + " args=[";
+  for (size_t i = 0; i < k.args.size(); ++i) s += std::string(i ? "," : "") + type_name(k.args[i]);
+  s += "]\n";
+  for (size_t i = 0; i < k.instrs.size(); ++i)
+    s += "  %" + std::to_string(i) + " = " + instr_text(k, k.instrs[i]) + "\n";
+  for (const KernelOutput &out : k.outputs)
+    s += "  out #" + std::to_string(out.arg) + (out.accumulate ? " += %" : " = %") +
+         std::to_string(out.instr) + " strides=" + ints(out.strides) + "\n";
+  return s;
+}
+
+}  // namespace vaec

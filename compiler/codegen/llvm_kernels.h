@@ -1,0 +1,69 @@
+// Compiling fused kernels (codegen/kernel.h) to native code with LLVM.
+//
+// emit_kernel adds one function per kernel with the C signature of kernel.h.
+// Its shape, which the loop vectorizer relies on:
+//   - a loop nest over the domain; the first axis runs over [begin, end), the
+//     rest over constant extents; unit axes are dropped and axes that every
+//     access walks contiguously are merged, so the innermost loop is as long
+//     as the layout allows;
+//   - addresses are affine in the loop counters (i64 GEPs off each buffer);
+//   - buffers are noalias parameters of an always-inlined body, which LLVM
+//     turns into scoped alias metadata: args are distinct buffers, and an
+//     output may share a buffer with a load only through the same arg index;
+//   - an accumulated output whose address does not move along the innermost
+//     axis is summed in a register (fadd reassoc, the only fast-math flag
+//     emitted) and added to memory once per inner loop;
+//   - exp, log, tanh... are inline IR (llvm_math.h), never libm calls.
+// Element formulas match compiler/autodiff/rules.cpp in f32, including
+// relu(NaN) = step(NaN) = 0 (rules.cpp compares a > 0) and bce's clamp of each
+// log at -100. pow(a, b) = exp(b log|a|): accurate for a > 0, see emit_pow.
+//
+// Typical use (KernelJit in jit.h wraps this for in-process use):
+//   auto tm = host_target_machine();
+//   llvm::Module m("kernels", ctx);
+//   for (auto &k : kernels) emit_kernel(m, k);   // after verify_kernel(k) == ""
+//   optimize_module(m, *tm);
+//   write_object_file(m, *tm, "kernels.o", error);
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "codegen/kernel.h"
+
+namespace llvm {
+class Module;
+class TargetMachine;
+}  // namespace llvm
+
+namespace vaec {
+
+// "" if `k` meets emit_kernel's preconditions, else what is wrong with it:
+// operands precede their users, Apply ops are Unary/Binary rows with an element
+// formula, arg indices and stride counts match, strides are non-negative,
+// outputs write F32 args, Normal streams are < 256, and an arg some output
+// accumulates into is neither loaded nor stored by the kernel (its partial
+// sums live in registers).
+std::string verify_kernel(const FusedKernel &k);
+
+// Adds `k.name` (external) and its body `k.name + ".body"` (internal) to `m`.
+// Precondition: verify_kernel(k) is empty and no function of that name exists.
+// The compiled function trusts its caller for 0 <= begin and end <= domain[0]
+// (end <= 1 for rank 0) and for buffers large enough for every address.
+void emit_kernel(llvm::Module &m, const FusedKernel &k);
+
+// A TargetMachine for the host CPU with all its features (AVX-512 where
+// present), PIC, aggressive codegen; nullptr if LLVM lacks the host target.
+std::unique_ptr<llvm::TargetMachine> host_target_machine();
+
+// Sets m's triple and data layout to tm's and runs the O3 pipeline with tm's
+// cost model, so the vectorizer picks the target's vector width.
+void optimize_module(llvm::Module &m, llvm::TargetMachine &tm);
+
+std::string module_to_ir(const llvm::Module &m);
+// Code generation for tm; both leave `m` unchanged (they work on a clone).
+std::string module_to_asm(llvm::Module &m, llvm::TargetMachine &tm);
+bool write_object_file(llvm::Module &m, llvm::TargetMachine &tm, const std::string &path,
+                       std::string &error);
+
+}  // namespace vaec
