@@ -25,6 +25,7 @@ using plan::Step;
 
 constexpr size_t kAlign = 64;        // arena, scratch and every scratch copy start on a cache line
 constexpr size_t kAlignFloats = kAlign / sizeof(float);
+constexpr int64_t kParallelMinElements = 1 << 14;
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
@@ -147,7 +148,7 @@ struct Executor::Impl {
   vaec_kernel_fn find_kernel(const vaec_kernel_entry *kernels, const std::string &name) const;
   std::vector<PreparedStep> prepare(const plan::Program &program, const vaec_kernel_entry *kernels);
   KernelCall prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args, const std::vector<int> &accumulate,
-                            int64_t domain0);
+                            int64_t domain0, int64_t elements);
   MatmulCall prepare_matmul(const Step &s, const std::string &program, size_t index);
   void bind_dnnl_scratchpad();
   void prepare_optimizer(const vaec_kernel_entry *kernels);
@@ -220,7 +221,7 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
         check_buffer(s.args[pos], DType::F32, 1, at + ": accumulated argument");
       }
       steps.push_back({.kind = Step::Kernel,
-                       .kernel = prepare_kernel(find_kernel(kernels, s.kernel), s.args, s.accumulate, s.domain0)});
+                       .kernel = prepare_kernel(find_kernel(kernels, s.kernel), s.args, s.accumulate, s.domain0, s.elements)});
       break;
     }
     }
@@ -229,11 +230,14 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
 }
 
 KernelCall Executor::Impl::prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args,
-                                          const std::vector<int> &accumulate, int64_t domain0) {
+                                          const std::vector<int> &accumulate, int64_t domain0,
+                                          int64_t elements) {
   KernelCall k;
   k.fn = fn;
   k.domain0 = domain0;
-  k.chunks = static_cast<int>(std::min<int64_t>(threads, domain0));
+  // Below ~16k points a kernel takes about as long as waking a second
+  // thread, so small kernels run on the calling thread alone.
+  k.chunks = elements < kParallelMinElements ? 1 : static_cast<int>(std::min<int64_t>(threads, domain0));
   k.arity = args.size();
   size_t offset = 0;
   for (int pos : accumulate) {
@@ -339,7 +343,7 @@ void Executor::Impl::prepare_optimizer(const vaec_kernel_entry *kernels) {
   if (plan.buffers[plan.hyper].offset + values * 4 > plan.arena_bytes)
     fail("the optimizer's " + std::to_string(values) + " hyper-parameters run past the arena's end");
   if (plan.optimizer_kernel.empty()) fail("the plan has parameters but no optimizer kernel");
-  optimizer = prepare_kernel(find_kernel(kernels, plan.optimizer_kernel), plan.optimizer_args, {}, plan.param_count);
+  optimizer = prepare_kernel(find_kernel(kernels, plan.optimizer_kernel), plan.optimizer_args, {}, plan.param_count, plan.param_count);
 }
 
 // --- execution ---

@@ -17,7 +17,7 @@ void format_program(std::ostream &os, const Program &p) {
   for (const Step &s : p.steps) {
     switch (s.kind) {
     case Step::Kernel:
-      os << "kernel " << s.kernel << ' ' << s.domain0 << ' ' << (s.uses_rng ? 1 : 0) << " args";
+      os << "kernel " << s.kernel << ' ' << s.domain0 << ' ' << s.elements << ' ' << (s.uses_rng ? 1 : 0) << " args";
       for (int a : s.args) os << ' ' << a;
       os << " acc";
       for (int a : s.accumulate) os << ' ' << a;
@@ -197,7 +197,7 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       s.kind = Step::Kernel;
       int rng = 0;
       std::string word;
-      if (!(ls >> s.kernel >> s.domain0 >> rng >> word)) return fail("malformed line");
+      if (!(ls >> s.kernel >> s.domain0 >> s.elements >> rng >> word)) return fail("malformed line");
       s.uses_rng = rng != 0;
       if (word != "args") return fail("expected 'args'");
       bool acc = false;

@@ -161,6 +161,7 @@ private:
       st.kernel = k.name;
       st.args = {prog.input, buffer[i]};
       st.domain0 = n.dims[0];
+      st.elements = checked_elements(n.dims);
       st.where = where(n);
       prog.steps.push_back(st);
       out_.kernels.push_back(std::move(k));
@@ -265,6 +266,7 @@ private:
         st.kind = plan::Step::Kernel;
         st.kernel = fk.name;
         st.domain0 = fk.domain.empty() ? 1 : fk.domain[0];
+        st.elements = checked_elements(fk.domain);
         for (const KernelInstr &in : fk.instrs) st.uses_rng = st.uses_rng || in.kind == KernelInstr::Normal;
         for (int node : arg_nodes) st.args.push_back(buf(node));
         std::vector<int64_t> contiguous(fk.domain.size(), 1);
@@ -323,6 +325,7 @@ private:
       st.kind = plan::Step::Kernel;
       st.kernel = k.name;
       st.domain0 = count;
+      st.elements = count;
       prog.steps.push_back(st);
       out_.kernels.push_back(std::move(k));
     }
@@ -353,6 +356,7 @@ private:
     st.kernel = k.name;
     st.args = {dest};
     st.domain0 = k.domain[0];
+    st.elements = k.domain[0];
     st.uses_rng = n.op == Op::Normal;
     st.where = where(n);
     out_.kernels.push_back(std::move(k));

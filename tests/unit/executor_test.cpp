@@ -403,7 +403,7 @@ TEST(PlanText, RejectsMalformedText) {
   EXPECT_EQ(error_for("end\nprogram eval", "end\nend\nnonsense"), "plan line 57: unknown keyword: 'nonsense 250 14 7'");
   EXPECT_EQ(error_for("arena ", "arnea "), "plan line 11: unknown keyword: 'arnea 20368'");
   EXPECT_EQ(error_for("args 16 8 17 18 19 acc", "args 16 x acc"),
-            "plan line 51: malformed argument list: 'kernel affine 250 0 args 16 x acc 3 4 where test.yaml:1:affine'");
+            "plan line 51: malformed argument list: 'kernel affine 250 1 0 args 16 x acc 3 4 where test.yaml:1:affine'");
   EXPECT_EQ(error_for("matmul 15 2 16 4 250 3 7 1 1 relu", "matmul 15 2"),
             "plan line 50: malformed line: 'matmul 15 2 where test.yaml:2:1'");
   EXPECT_NE(error_for("buffer in u8", "buffer in u16").find("unknown element type 'u16'"), std::string::npos);
