@@ -11,14 +11,15 @@
 // Threads. A Kernel step splits its rows [0, domain0) into one contiguous
 // chunk per thread (an OpenMP parallel region; Debian's oneDNN uses the same
 // libgomp, so kernels and matmuls share one thread pool and never
-// oversubscribe). Arguments the plan lists in `accumulate` are sum
+// oversubscribe); a kernel of fewer than 16k points (the step's `elements`)
+// runs on the calling thread alone. Arguments the plan lists in `accumulate` are sum
 // reductions: each thread adds into its own zeroed scratch copy, and after
 // the region the real buffer is overwritten with the copies added in thread
 // order (0 + s0 + s1 + ...). Such a buffer's previous contents are therefore
 // ignored (a Zero step before the kernel is harmless but unnecessary), and the
-// result is bitwise reproducible for a fixed thread count. With one thread, or
-// a rank-0 kernel (domain0 = 1), the kernel adds straight into the zeroed
-// real buffer.
+// result is bitwise reproducible for a fixed thread count. With one chunk
+// (one thread, a small or a rank-0 kernel) the kernel adds straight into the
+// zeroed real buffer.
 //
 // Random numbers. Kernels get rng = {seed, step}; draws depend on those and
 // the point only (runtime/philox.h), not on the thread split. Philox needs

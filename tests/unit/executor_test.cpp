@@ -7,12 +7,14 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "executor.h"
 #include "plan.h"
@@ -27,6 +29,7 @@ namespace {
 // column sums -> rank-0 loss; then matmul(sigmoid) and a zero step ---
 
 constexpr int64_t M = 250, K = 7, N = 3, P = 4;
+constexpr int64_t kSplitPoints = 1 << 20;
 
 // a_t[k, m] = in[m, k] / 255: the input, decoded and stored transposed.
 extern "C" void k_decode(void *const *buf, int64_t begin, int64_t end, const uint64_t *) {
@@ -72,12 +75,24 @@ extern "C" void k_adam(void *const *buf, int64_t begin, int64_t end, const uint6
   }
 }
 
+// Records the row ranges it is called with.
+std::mutex ranges_mutex;
+std::vector<std::pair<int64_t, int64_t>> ranges;
+extern "C" void k_decode_logged(void *const *buf, int64_t begin, int64_t end, const uint64_t *rng) {
+  {
+    std::lock_guard<std::mutex> lock(ranges_mutex);
+    ranges.emplace_back(begin, end);
+  }
+  k_decode(buf, begin, end, rng);
+}
+
 extern "C" void k_nan(void *const *buf, int64_t, int64_t, const uint64_t *) {
   static_cast<float *>(buf[0])[0] = NAN;
 }
 
 const vaec_kernel_entry kKernels[] = {{"decode", k_decode}, {"affine", k_affine}, {"loss", k_loss},
-                                      {"adam", k_adam},     {"nan", k_nan},       {nullptr, nullptr}};
+                                      {"adam", k_adam},     {"nan", k_nan},       {"decode_logged", k_decode_logged},
+                                      {nullptr, nullptr}};
 
 // Buffer indices of the test plan.
 struct TestPlan {
@@ -94,11 +109,15 @@ int add_buffer(plan::Plan &p, const std::string &name, plan::DType type, int64_t
   return static_cast<int>(p.buffers.size()) - 1;
 }
 
-plan::Step kernel_step(const std::string &name, int64_t domain0, std::vector<int> args, std::vector<int> acc = {}) {
+// `elements` is the executor's estimate of a kernel's work: it splits only
+// kernels of 16k points or more among threads.
+plan::Step kernel_step(const std::string &name, int64_t domain0, std::vector<int> args, std::vector<int> acc = {},
+                       int64_t elements = 1) {
   plan::Step s;
   s.kind = plan::Step::Kernel;
   s.kernel = name;
   s.domain0 = domain0;
+  s.elements = elements;
   s.args = std::move(args);
   s.accumulate = std::move(acc);
   s.where = "test.yaml:1:" + name;
@@ -167,9 +186,11 @@ TestPlan make_plan() {
   train.input = t.in;
   train.input_row = K;
   train.losses = {{"sum", t.total}, {"total", t.loss}};
-  train.steps = {kernel_step("decode", M, {t.in, t.a_t}),
+  // The two row kernels claim enough work to be split among threads, so the
+  // multi-threaded tests exercise chunks and per-chunk accumulation.
+  train.steps = {kernel_step("decode", M, {t.in, t.a_t}, {}, kSplitPoints),
                  matmul_step(t.a_t, t.w1, t.c, t.bias, M, N, K, true, true, "relu"),
-                 kernel_step("affine", M, {t.c, t.b2, t.y, t.colsum, t.total}, {3, 4}),
+                 kernel_step("affine", M, {t.c, t.b2, t.y, t.colsum, t.total}, {3, 4}, kSplitPoints),
                  kernel_step("loss", 1, {t.total, t.loss, t.seen}),
                  matmul_step(t.y, t.w2, t.d, -1, M, P, N, false, false, "sigmoid")};
   plan::Step zero;
@@ -297,6 +318,20 @@ TEST_P(ExecutorThreads, AdamFollowsPlanHyperDefinition) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, ExecutorThreads, ::testing::Values(1, 2, 3));
 
+TEST(Executor, SplitsOnlyKernelsWithEnoughWork) {
+  for (int64_t points : {M * K, kSplitPoints}) {
+    TestPlan t = make_plan();
+    t.plan.train.steps[0] = kernel_step("decode_logged", M, {t.in, t.a_t}, {}, points);
+    Executor exec(t.plan, kKernels, 2, 0);
+    ranges.clear();
+    exec.run(t.plan.train, 1);
+    std::sort(ranges.begin(), ranges.end());
+    using Ranges = std::vector<std::pair<int64_t, int64_t>>;
+    const Ranges expected = points == kSplitPoints ? Ranges{{0, M / 2}, {M / 2, M}} : Ranges{{0, M}};
+    EXPECT_EQ(ranges, expected) << points;
+  }
+}
+
 TEST(Executor, InitParamsIsSeededPerNameAndZeroesState) {
   TestPlan t = make_plan();
   Executor a(t.plan, kKernels, 1, 0), b(t.plan, kKernels, 2, 0);
@@ -403,7 +438,7 @@ TEST(PlanText, RejectsMalformedText) {
   EXPECT_EQ(error_for("end\nprogram eval", "end\nend\nnonsense"), "plan line 57: unknown keyword: 'nonsense 250 14 7'");
   EXPECT_EQ(error_for("arena ", "arnea "), "plan line 11: unknown keyword: 'arnea 20368'");
   EXPECT_EQ(error_for("args 16 8 17 18 19 acc", "args 16 x acc"),
-            "plan line 51: malformed argument list: 'kernel affine 250 1 0 args 16 x acc 3 4 where test.yaml:1:affine'");
+            "plan line 51: malformed argument list: 'kernel affine 250 1048576 0 args 16 x acc 3 4 where test.yaml:1:affine'");
   EXPECT_EQ(error_for("matmul 15 2 16 4 250 3 7 1 1 relu", "matmul 15 2"),
             "plan line 50: malformed line: 'matmul 15 2 where test.yaml:2:1'");
   EXPECT_NE(error_for("buffer in u8", "buffer in u16").find("unknown element type 'u16'"), std::string::npos);
