@@ -93,7 +93,10 @@ struct Plan {
   // Per-step optimizer scalars the runtime writes before the optimizer
   // kernel: adam {lr / (1 - beta1^t), 1 / sqrt(1 - beta2^t)}, rmsprop {lr},
   // sgd {lr}; t counts steps from 1. Other hyper-parameters are constants
-  // compiled into the kernel.
+  // compiled into the kernel. `hyper` is the first of one 1-float buffer per
+  // value, at consecutive float offsets, so the runtime writes the values as
+  // consecutive floats from f32(hyper) on (the kernel reads each through its
+  // own buffer argument).
   int hyper = -1;
   std::string optimizer_kernel;              // kernel over param_count elements
   std::vector<int> optimizer_args;

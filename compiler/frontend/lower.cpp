@@ -35,7 +35,7 @@ std::string plural(int n, const char *word) {
 std::vector<std::string> activation_names() {
   std::vector<std::string> v = {"linear", "none"};
   for (const OpInfo &i : all_ops())
-    if (i.kind == OpKind::Unary && i.op != Op::Neg) v.emplace_back(i.name);
+    if (i.kind == OpKind::Unary && i.op != Op::Neg && i.op != Op::Step) v.emplace_back(i.name);  // step: gradient 0
   return v;
 }
 
