@@ -101,12 +101,17 @@ private:
   }
 
   // A YAML scalar as an integer in [lo, hi].
+  // `out` keeps its value (a default) unless the scalar is a valid integer.
   bool read_int(const YNode &n, const std::string &what, int64_t lo, int64_t hi, int64_t &out) {
     if (n.kind == YNode::Scalar && !n.quoted) {
       const std::string &v = n.value;
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+      int64_t value = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
       if (ec == std::errc() && p == v.data() + v.size()) {
-        if (out >= lo && out <= hi) return true;
+        if (value >= lo && value <= hi) {
+          out = value;
+          return true;
+        }
         diags_.error(n.loc, what + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
                                 ", got " + v, static_cast<int>(v.size()));
         return false;
