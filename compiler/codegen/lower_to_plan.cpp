@@ -18,9 +18,10 @@ std::string where(const Node &n) {
   return n.loc.known() ? n.loc.file + ":" + std::to_string(n.loc.line) + ":" + std::to_string(n.loc.col) : "-";
 }
 
-// A buffer the liveness planner places: [first, last] in program time, where
-// step s writes at 2s+1 and reads at 2s+1, or at 2s when the read is element
-// for element what the step writes (then an output may take its bytes).
+// A buffer the liveness planner places: [first, last] in program time; step
+// k reads and writes at 2(k+1)+1 (accumulated outputs from 2(k+1), as they
+// are zeroed early), so a step's outputs never share bytes with its inputs:
+// kernels treat their arguments as non-aliasing.
 struct Temp {
   int buffer;
   int64_t bytes;
@@ -269,20 +270,18 @@ private:
         st.elements = checked_elements(fk.domain);
         for (const KernelInstr &in : fk.instrs) st.uses_rng = st.uses_rng || in.kind == KernelInstr::Normal;
         for (int node : arg_nodes) st.args.push_back(buf(node));
-        std::vector<int64_t> contiguous(fk.domain.size(), 1);
-        for (size_t a = fk.domain.size(); a-- > 1;) contiguous[a - 1] = contiguous[a] * fk.domain[a];
-        std::vector<bool> written(st.args.size(), false);
         for (const KernelOutput &o : fk.outputs) {
           if (o.accumulate) {
             st.accumulate.push_back(o.arg);
             touch(st.args[o.arg], t);  // zeroed before the inputs are all read
           }
           touch(st.args[o.arg], t + 1);
-          written[o.arg] = true;
         }
+        // A kernel's arguments are distinct (noalias) buffers to the code
+        // generator, so what a kernel reads stays alive until it has written:
+        // no in-place reuse across arguments.
         for (const KernelInstr &in : fk.instrs)
-          if (in.kind == KernelInstr::Load)
-            touch(st.args[in.arg], in.strides == contiguous && !written[in.arg] ? t : t + 1);
+          if (in.kind == KernelInstr::Load) touch(st.args[in.arg], t + 1);
         out_.kernels.push_back(std::move(fk));
       }
       prog.steps.push_back(st);
@@ -398,7 +397,7 @@ private:
     naive_[name] = naive;
     for (const Temp &t : temps)
       report_ << "  " << name << " " << out_.plan.buffers[t.buffer].name << ": offset +" << t.offset << ", "
-              << t.bytes << " bytes, live steps " << (t.first / 2 - 1) << ".." << ((t.last - 1) / 2 - 1) << "\n";
+              << t.bytes << " bytes, live steps " << (t.first / 2 - 1) << ".." << (t.last / 2 - 1) << "\n";
     return end;
   }
 

@@ -5,9 +5,10 @@
 // outputs), `eval` the forward graph of the same model at the evaluation
 // batch; both have one input, the images. Post: a plan whose buffers are laid
 // out in one arena — parameters, gradients and optimizer state as contiguous
-// regions in parameter order, the rest placed by liveness (a buffer may reuse
-// the bytes of one that died, in place when an elementwise kernel reads and
-// writes the same element) — and one FusedKernel per kernel step plus the
+// regions in parameter order, the rest placed by liveness (a buffer reuses
+// the bytes of buffers that died in earlier steps; a step's outputs never
+// overlap its inputs, which kernels assume) — and one FusedKernel per kernel
+// step plus the
 // input conversion kernels and the optimizer kernel.
 #pragma once
 

@@ -182,6 +182,8 @@ std::string compare_step(const Graph &model, uint64_t seed) {
   auto v = interpret(train, b, error);
   if (!v) return "interpreter: " + error;
   std::ostringstream diff;
+  if (std::getenv("VAEC_FUZZ_VERBOSE"))
+    diff << schedule_to_string(lowered.train_schedule) << lowered.memory_report << plan::format_plan(p);
   for (const auto &[name, idx] : train.outputs) {
     const Tensor &want = (*v)[idx];
     const float *got = nullptr;
@@ -207,10 +209,11 @@ std::string compare_step(const Graph &model, uint64_t seed) {
 }  // namespace
 
 TEST(CodegenFuzz, RandomGraphsMatchTheInterpreter) {
-  int graphs = 40;
+  int graphs = 40, first = 1;
   if (const char *n = std::getenv("VAEC_FUZZ_GRAPHS")) graphs = std::atoi(n);
+  if (const char *f = std::getenv("VAEC_FUZZ_FIRST")) first = std::atoi(f);  // to replay one seed
   int compared = 0;
-  for (int seed = 1; seed <= graphs; ++seed) {
+  for (int seed = first; seed < first + graphs; ++seed) {
     Graph g = RandomGraph(seed).build();
     Diagnostics d;
     ASSERT_TRUE(verify_graph(g, d)) << "generator made a bad graph for seed " << seed;
