@@ -18,7 +18,7 @@
 #include "ir/printer.h"
 #include "ir/verifier.h"
 #include "passes/pipeline.h"
-#include "runtime/philox.h"
+#include "codegen_util.h"
 
 using namespace vaec;
 
@@ -142,43 +142,19 @@ private:
 // Compiles g, runs one training step in the executor and in the interpreter.
 // Returns "" when they agree, else what differs.
 std::string compare_step(const Graph &model, uint64_t seed) {
-  Graph train = run_pipeline(model, PipelineOptions{});
-  PipelineOptions fwd;
-  fwd.stop_after = "forward";
-  Graph eval = run_pipeline(model, fwd);
-  LoweredModel lowered = lower_to_plan(train, eval, {});
   std::string error;
-  auto jit = KernelJit::create(lowered.kernels, error);
-  if (!jit) return "JIT: " + error;
-  std::vector<vaec_kernel_entry> table;
-  for (const FusedKernel &k : lowered.kernels) table.push_back({k.name.c_str(), jit->lookup(k.name)});
-  table.push_back({nullptr, nullptr});
+  auto c = test::compile_jit(model, error);
+  if (!c) return "JIT: " + error;
+  const Graph &train = c->train;
+  const LoweredModel &lowered = c->lowered;
   const plan::Plan &p = lowered.plan;
-  rt::Executor ex(p, table.data(), 2, seed);
+  rt::Executor ex(p, c->table.data(), 2, seed);
   ex.init_params(seed);
   std::mt19937_64 rng(seed);
   uint8_t *in = ex.u8(p.train.input);
   for (int64_t k = 0; k < p.train.batch * p.train.input_row; ++k) in[k] = static_cast<uint8_t>(rng());
   ex.run(p.train, 1);
-
-  Bindings b;
-  int stream = 0;
-  for (const Node &n : train.nodes) {
-    Tensor t{n.dims, std::vector<double>(checked_elements(n.dims))};
-    if (n.op == Op::Input) {
-      for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = in[k] * static_cast<double>(1.0f / 255.0f);
-    } else if (n.op == Op::Param) {
-      for (const plan::Param &q : p.params)
-        if (q.name == n.name)
-          for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = ex.f32(q.buffer)[k];
-    } else if (n.op == Op::Normal) {
-      for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = philox_normal(seed, 1, stream, k);
-      ++stream;
-    } else {
-      continue;
-    }
-    b.values[n.name] = std::move(t);
-  }
+  Bindings b = test::executor_bindings(train, p, ex, seed, 1);
   auto v = interpret(train, b, error);
   if (!v) return "interpreter: " + error;
   std::ostringstream diff;

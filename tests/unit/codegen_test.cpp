@@ -11,7 +11,7 @@
 #include "idx.h"
 #include "interp/interpreter.h"
 #include "passes/pipeline.h"
-#include "runtime/philox.h"
+#include "codegen_util.h"
 #include "test_util.h"
 
 using namespace vaec;
@@ -20,10 +20,7 @@ namespace {
 
 struct Compiled {
   Model model;
-  Graph train, eval;
-  LoweredModel lowered;
-  std::unique_ptr<KernelJit> jit;
-  std::vector<vaec_kernel_entry> table;
+  std::unique_ptr<test::JitModel> code;
 };
 
 std::unique_ptr<Compiled> compile(const std::string &path, int64_t batch) {
@@ -35,19 +32,10 @@ std::unique_ptr<Compiled> compile(const std::string &path, int64_t batch) {
   EXPECT_TRUE(m);
   if (!m) return nullptr;
   c->model = *m;
-  c->train = run_pipeline(m->graph, PipelineOptions{});
-  PipelineOptions fwd;
-  fwd.stop_after = "forward";
-  c->eval = run_pipeline(m->graph, fwd);
-  c->lowered = lower_to_plan(c->train, c->eval, {});
   std::string error;
-  c->jit = KernelJit::create(c->lowered.kernels, error);
-  EXPECT_TRUE(c->jit) << error;
-  if (!c->jit) return nullptr;
-  for (const FusedKernel &k : c->lowered.kernels) c->table.push_back({nullptr, c->jit->lookup(k.name)});
-  for (size_t i = 0; i < c->lowered.kernels.size(); ++i) c->table[i].name = c->lowered.kernels[i].name.c_str();
-  c->table.push_back({nullptr, nullptr});
-  return c;
+  c->code = test::compile_jit(c->model.graph, error);
+  EXPECT_TRUE(c->code) << error;
+  return c->code ? std::move(c) : nullptr;
 }
 
 // Runs one training step with the executor and the same step in the f64
@@ -60,8 +48,8 @@ struct StepResult {
 
 StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step) {
   StepResult r;
-  const plan::Plan &p = c.lowered.plan;
-  rt::Executor ex(p, c.table.data(), threads, seed);
+  const plan::Plan &p = c.code->lowered.plan;
+  rt::Executor ex(p, c.code->table.data(), threads, seed);
   ex.init_params(seed);
   // Real images: the first test digits.
   rt::IdxArray images;
@@ -72,29 +60,12 @@ StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step) {
   std::copy(images.data.begin(), images.data.begin() + bytes, ex.u8(p.train.input));
   ex.run(p.train, step);
 
-  Bindings b;
-  int stream = 0;
-  for (const Node &n : c.train.nodes) {
-    Tensor t{n.dims, std::vector<double>(checked_elements(n.dims))};
-    if (n.op == Op::Input) {
-      for (int64_t k = 0; k < bytes; ++k) t.data[k] = images.data[k] * static_cast<double>(1.0f / 255.0f);
-    } else if (n.op == Op::Param) {
-      for (const plan::Param &q : p.params)
-        if (q.name == n.name)
-          for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = ex.f32(q.buffer)[k];
-    } else if (n.op == Op::Normal) {
-      for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = philox_normal(seed, step, stream, k);
-      ++stream;
-    } else {
-      continue;
-    }
-    b.values[n.name] = std::move(t);
-  }
-  auto v = interpret(c.train, b, error);
+  Bindings b = test::executor_bindings(c.code->train, p, ex, seed, step);
+  auto v = interpret(c.code->train, b, error);
   EXPECT_TRUE(v) << error;
   if (!v) return r;
   for (const auto &[name, buf] : p.train.losses) r.exec_loss[name] = ex.scalar(buf);
-  for (const auto &[name, idx] : c.train.outputs) {
+  for (const auto &[name, idx] : c.code->train.outputs) {
     if (name.rfind("d.", 0) != 0) {
       r.interp_loss[name] = (*v)[idx].data[0];
       continue;
@@ -145,8 +116,8 @@ TEST(Codegen, SameSeedAndThreadsGiveIdenticalLosses) {
 TEST(Codegen, AdamUpdateMatchesTheFormula) {
   auto c = compile("models/mnist_mlp.yaml", 4);
   ASSERT_TRUE(c);
-  const plan::Plan &p = c->lowered.plan;
-  rt::Executor ex(p, c->table.data(), 2, 1);
+  const plan::Plan &p = c->code->lowered.plan;
+  rt::Executor ex(p, c->code->table.data(), 2, 1);
   ex.init_params(1);
   int64_t n = p.param_count;
   float *param = ex.f32(p.param_region), *grad = ex.f32(p.grad_region);
@@ -171,7 +142,7 @@ TEST(Codegen, AdamUpdateMatchesTheFormula) {
 TEST(Codegen, MemoryPlanReusesBytesAndKeepsLiveBuffersApart) {
   auto c = compile("models/mnist_mlp.yaml", 128);
   ASSERT_TRUE(c);
-  const plan::Plan &p = c->lowered.plan;
+  const plan::Plan &p = c->code->lowered.plan;
   // Parameters, gradients and state are contiguous regions in parameter order.
   int64_t offset = p.buffers[p.param_region].offset;
   for (const plan::Param &q : p.params) {
@@ -182,6 +153,6 @@ TEST(Codegen, MemoryPlanReusesBytesAndKeepsLiveBuffersApart) {
   }
   EXPECT_EQ(p.param_count, 652824);
   // Without reuse the temporaries would need more than the arena holds.
-  EXPECT_NE(c->lowered.memory_report.find("temporaries without reuse"), std::string::npos);
+  EXPECT_NE(c->code->lowered.memory_report.find("temporaries without reuse"), std::string::npos);
   EXPECT_LT(p.arena_bytes, 20 << 20);
 }

@@ -1,0 +1,71 @@
+// Helpers for tests that run generated code next to the f64 interpreter:
+// compile a training graph to JIT kernels + plan, and bind what the executor
+// used (images, parameters, noise) as the interpreter's inputs.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codegen/jit.h"
+#include "codegen/lower_to_plan.h"
+#include "executor.h"
+#include "interp/interpreter.h"
+#include "passes/pipeline.h"
+#include "runtime/philox.h"
+
+namespace vaec::test {
+
+// A model compiled for in-process runs. The schedules in `lowered` point into
+// `train` and `eval`, so a JitModel stays where it was made (use a pointer).
+struct JitModel {
+  Graph train, eval;
+  LoweredModel lowered;
+  std::unique_ptr<KernelJit> jit;
+  std::vector<vaec_kernel_entry> table;  // ends with {nullptr, nullptr}
+};
+
+// Runs the pipeline on `model` (training and forward graphs at its batch),
+// lowers, and JIT-compiles every kernel. nullptr and `error` on failure.
+inline std::unique_ptr<JitModel> compile_jit(const Graph &model, std::string &error) {
+  auto c = std::make_unique<JitModel>();
+  c->train = run_pipeline(model, PipelineOptions{});
+  PipelineOptions forward;
+  forward.stop_after = "forward";
+  c->eval = run_pipeline(model, forward);
+  c->lowered = lower_to_plan(c->train, c->eval, {});
+  c->jit = KernelJit::create(c->lowered.kernels, error);
+  if (!c->jit) return nullptr;
+  for (const FusedKernel &k : c->lowered.kernels) c->table.push_back({k.name.c_str(), c->jit->lookup(k.name)});
+  c->table.push_back({nullptr, nullptr});
+  return c;
+}
+
+// The interpreter's bindings for one training step the executor ran with
+// rng {seed, step}: the input bytes as the kernels read them (byte * f32(1/255)),
+// the executor's parameters, and the same Philox draws per normal() stream.
+inline Bindings executor_bindings(const Graph &train, const plan::Plan &p, rt::Executor &ex, uint64_t seed,
+                                  uint64_t step) {
+  const uint8_t *input = ex.u8(p.train.input);
+  Bindings b;
+  uint32_t stream = 0;
+  for (const Node &n : train.nodes) {
+    Tensor t{n.dims, std::vector<double>(checked_elements(n.dims))};
+    if (n.op == Op::Input) {
+      for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = input[k] * static_cast<double>(1.0f / 255.0f);
+    } else if (n.op == Op::Param) {
+      for (const plan::Param &q : p.params)
+        if (q.name == n.name)
+          for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = ex.f32(q.buffer)[k];
+    } else if (n.op == Op::Normal) {
+      for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = philox_normal(seed, step, stream, k);
+      ++stream;
+    } else {
+      continue;
+    }
+    b.values[n.name] = std::move(t);
+  }
+  return b;
+}
+
+}  // namespace vaec::test
