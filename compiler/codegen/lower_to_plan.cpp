@@ -145,27 +145,13 @@ private:
       prog.input = static_cast<int>(persistent(prefix + n.name + ".u8", plan::DType::U8, checked_elements(n.dims)));
       prog.input_row = row;
       buffer[i] = static_cast<int>(persistent(prefix + n.name, plan::DType::F32, checked_elements(n.dims)));
-      FusedKernel k;
-      k.name = prefix + "convert_" + n.name;
-      std::replace(k.name.begin(), k.name.end(), '.', '_');
-      k.domain = {n.dims[0], row};
-      k.args = {BufferType::U8, BufferType::F32};
-      KernelInstr l;
-      l.kind = KernelInstr::Load;
-      l.arg = 0;
-      l.strides = {row, 1};
-      l.value = 1.0 / 255.0;  // pixels as intensities in [0, 1], like torchvision's ToTensor
-      k.instrs.push_back(l);
-      k.outputs.push_back({0, 1, {row, 1}, false});
-      plan::Step st;
-      st.kind = plan::Step::Kernel;
-      st.kernel = k.name;
-      st.args = {prog.input, buffer[i]};
-      st.domain0 = n.dims[0];
-      st.elements = checked_elements(n.dims);
-      st.where = where(n);
-      prog.steps.push_back(st);
-      out_.kernels.push_back(std::move(k));
+      KernelInstr pixel;
+      pixel.kind = KernelInstr::Load;
+      pixel.arg = 0;
+      pixel.strides = {row, 1};
+      pixel.value = 1.0 / 255.0;  // pixels as intensities in [0, 1], like torchvision's ToTensor
+      prog.steps.push_back(one_value_kernel(prefix + "convert_" + n.name, {n.dims[0], row}, pixel,
+                                            {prog.input, buffer[i]}, {BufferType::U8, BufferType::F32}, n));
     }
     if (input < 0) throw Unsupported(Loc{}, "the model has no input");
     for (size_t i = 0; i < g.nodes.size(); ++i)
@@ -299,65 +285,58 @@ private:
         continue;
       }
       if (n.op == Op::Const || n.op == Op::Normal) {
-        plan::Step fill = source_kernel(g, node, dest, prefix + "output_" + std::to_string(prog.steps.size()));
-        fill.where = st.where;
-        prog.steps.push_back(fill);
+        prog.steps.push_back(source_kernel(g, node, dest, prefix + "output_" + std::to_string(prog.steps.size())));
         continue;
       }
       // dest = value, copied by a kernel.
-      FusedKernel k;
-      k.name = prefix + "output_" + std::to_string(prog.steps.size());
-      std::replace(k.name.begin(), k.name.end(), '.', '_');
-      k.domain = {count};
-      KernelInstr in;
-      {
-        int src = buf(node);
-        touch(src, end_time);
-        in.kind = KernelInstr::Load;
-        in.arg = 0;
-        in.strides = {1};
-        k.args = {BufferType::F32, BufferType::F32};
-        st.args = {src, dest};
-        k.outputs.push_back({0, 1, {1}, false});
-      }
-      k.instrs.push_back(in);
-      st.kind = plan::Step::Kernel;
-      st.kernel = k.name;
-      st.domain0 = count;
-      st.elements = count;
-      prog.steps.push_back(st);
-      out_.kernels.push_back(std::move(k));
+      int src = buf(node);
+      touch(src, end_time);
+      KernelInstr value;
+      value.kind = KernelInstr::Load;
+      value.arg = 0;
+      value.strides = {1};
+      prog.steps.push_back(one_value_kernel(prefix + "output_" + std::to_string(prog.steps.size()), {count}, value,
+                                            {src, dest}, {BufferType::F32, BufferType::F32}, n));
     }
     return place_temps(temps, name);
   }
 
   // A kernel writing a const() fill or normal() draws of `node` to `dest`
   // (the same draws kernels make inline: counter-based, by stream and index).
-  plan::Step source_kernel(const Graph &g, int node, int dest, std::string name) {
+  plan::Step source_kernel(const Graph &g, int node, int dest, const std::string &name) {
     const Node &n = g.nodes[node];
+    KernelInstr value;
+    if (n.op == Op::Const) {
+      value.kind = KernelInstr::Const;
+      value.value = std::get<double>(*n.attr("value"));
+    } else {
+      value.kind = KernelInstr::Normal;
+      for (int j = 0; j < node; ++j) value.stream += g.nodes[j].op == Op::Normal;
+    }
+    return one_value_kernel(name, {checked_elements(n.dims)}, value, {dest}, {BufferType::F32}, n);
+  }
+
+  // A kernel computing one instruction over `domain` and storing it,
+  // contiguously, into its last argument; returns the step that calls it.
+  plan::Step one_value_kernel(std::string name, std::vector<int64_t> domain, KernelInstr value,
+                              std::vector<int> buffers, std::vector<BufferType> types, const Node &origin) {
     std::replace(name.begin(), name.end(), '.', '_');
     FusedKernel k;
     k.name = name;
-    k.domain = {checked_elements(n.dims)};
-    k.args = {BufferType::F32};
-    KernelInstr in;
-    if (n.op == Op::Const) {
-      in.kind = KernelInstr::Const;
-      in.value = std::get<double>(*n.attr("value"));
-    } else {
-      in.kind = KernelInstr::Normal;
-      for (int j = 0; j < node; ++j) in.stream += g.nodes[j].op == Op::Normal;
-    }
-    k.instrs.push_back(in);
-    k.outputs.push_back({0, 0, {1}, false});
+    k.domain = domain;
+    k.args = std::move(types);
+    std::vector<int64_t> contiguous(domain.size(), 1);
+    for (size_t a = domain.size(); a-- > 1;) contiguous[a - 1] = contiguous[a] * domain[a];
+    k.instrs.push_back(value);
+    k.outputs.push_back({0, static_cast<int>(k.args.size()) - 1, contiguous, false});
     plan::Step st;
     st.kind = plan::Step::Kernel;
     st.kernel = k.name;
-    st.args = {dest};
-    st.domain0 = k.domain[0];
-    st.elements = k.domain[0];
-    st.uses_rng = n.op == Op::Normal;
-    st.where = where(n);
+    st.args = std::move(buffers);
+    st.domain0 = domain[0];
+    st.elements = checked_elements(domain);
+    st.uses_rng = value.kind == KernelInstr::Normal;
+    st.where = where(origin);
     out_.kernels.push_back(std::move(k));
     return st;
   }
