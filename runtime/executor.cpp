@@ -414,8 +414,13 @@ void Executor::init_params(uint64_t seed) {
   for (int s : plan_.state_regions) std::memset(f32(s), 0, plan_.param_count * sizeof(float));
 }
 
-void Executor::run(const plan::Program &program, uint64_t step) {
-  for (PreparedStep &s : impl_->steps_of(program)) {
+void Executor::run(const plan::Program &program, uint64_t step) { run_steps(program, step, 0, SIZE_MAX); }
+
+void Executor::run_steps(const plan::Program &program, uint64_t step, size_t first, size_t last) {
+  std::vector<PreparedStep> &steps = impl_->steps_of(program);
+  last = std::min(last, steps.size());
+  for (size_t i = first; i < last; ++i) {
+    PreparedStep &s = steps[i];
     switch (s.kind) {
     case Step::Zero: std::memset(s.zero.data, 0, s.zero.bytes); break;
     case Step::Matmul: impl_->run_matmul(s.matmul); break;

@@ -73,6 +73,10 @@ class Executor {
   // Executes `program` (the plan's train or eval program, matched by name)
   // with rng = {seed, step}.
   void run(const plan::Program &program, uint64_t step);
+  // Executes steps [first, last) of `program` only (clamped to its length),
+  // with the same rng as run(): running [0, i) then [i, n) equals run(). For
+  // diagnosis, e.g. finding the first step that writes a non-finite value.
+  void run_steps(const plan::Program &program, uint64_t step, size_t first, size_t last);
 
   // Writes the hyper values for optimizer step t (from 1) and learning rate
   // lr as plan.h defines them (consecutive floats from buffer plan.hyper on),

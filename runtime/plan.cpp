@@ -251,4 +251,11 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
   return true;
 }
 
+std::vector<int> step_buffers(const Step &s) {
+  std::vector<int> out = s.args;
+  for (int b : {s.a, s.b, s.bias, s.c})
+    if (b >= 0) out.push_back(b);
+  return out;
+}
+
 }  // namespace vaec::plan

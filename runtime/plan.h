@@ -109,6 +109,10 @@ struct Plan {
   Program train, eval;
 };
 
+// Every buffer a step reads or writes (kernel arguments, library operands and
+// results), for diagnosis; writes are not told apart from reads.
+std::vector<int> step_buffers(const Step &s);
+
 std::string format_plan(const Plan &p);
 // Parses plan text; returns false with a message on malformed input.
 bool parse_plan(const std::string &text, Plan &out, std::string &error);
