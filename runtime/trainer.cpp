@@ -1,5 +1,5 @@
-// The trainer (contract in trainer.h): options, data, the epoch loop, the
-// per-epoch report and the final RESULT line.
+// The trainer (contract in trainer.h): data, the epoch loop, the per-epoch
+// report and files, checkpoints and resuming, and the final RESULT line.
 #include "trainer.h"
 
 #include <omp.h>
@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -19,8 +18,12 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "checkpoint.h"
+#include "diagnose.h"
 #include "executor.h"
 #include "idx.h"
+#include "run_files.h"
+#include "trainer_options.h"
 
 namespace vaec::rt {
 namespace {
@@ -43,105 +46,6 @@ std::string fixed(double v, int decimals) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
-}
-
-// --- options ---
-
-struct Options {
-  int64_t epochs = 10, batch = 0, max_steps = -1;
-  uint64_t seed = 1;
-  int threads = 1;
-  std::string data;
-  double lr = 1e-3;
-  bool quiet = false, help = false;
-};
-
-const char *const kOptionNames[] = {"epochs", "batch", "seed", "threads", "data", "lr", "max-steps", "quiet", "help"};
-
-std::string usage(const plan::Plan &plan, const Options &d) {
-  std::ostringstream os;
-  os << "usage: train [options]\n"
-     << "Trains " << plan.model << " (compiled by vaec for batch " << plan.train.batch
-     << ") and reports its losses per example.\n\n"
-     << "  --epochs N     passes over the training set (default " << d.epochs << ")\n"
-     << "  --batch N      must be " << plan.train.batch << ": shapes are fixed when compiling\n"
-     << "  --seed N       seeds initialisation, shuffling and noise (default " << d.seed << ")\n"
-     << "  --threads N    worker threads (default " << d.threads << ", the number of cores)\n"
-     << "  --data DIR     the four IDX files (default " << (d.data.empty() ? "none" : d.data) << ")\n"
-     << "  --lr X         learning rate (default " << d.lr << ")\n"
-     << "  --max-steps N  stop after N training steps in all, then evaluate (benchmarks)\n"
-     << "  --quiet        print only the final RESULT line\n"
-     << "  --help         show this text\n";
-  return os.str();
-}
-
-template <typename T>
-bool parse_int(const std::string &text, T min, T max, T &out) {
-  T v{};
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || ptr != text.data() + text.size() || v < min || v > max) return false;
-  out = v;
-  return true;
-}
-
-// Defaults come from the plan's config (the YAML's train section).
-Options default_options(const plan::Plan &plan) {
-  Options o;
-  auto get = [&](const char *key) { auto it = plan.config.find(key); return it == plan.config.end() ? "" : it->second; };
-  parse_int<int64_t>(get("epochs"), 0, INT64_MAX, o.epochs);
-  parse_int<uint64_t>(get("seed"), 0, UINT64_MAX, o.seed);
-  if (!get("lr").empty()) o.lr = std::strtod(get("lr").c_str(), nullptr);
-  o.batch = plan.train.batch;
-  o.threads = omp_get_num_procs();
-  const std::string data = get("data");
-  o.data = data == "mnist" ? "data/mnist" : data == "fashion_mnist" ? "data/fashion" : "";
-  return o;
-}
-
-// Fills `o` from argv (--name value or --name=value); false with a message
-// on the first bad option.
-bool parse_options(int argc, char **argv, Options &o, std::string &error) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i], name, value;
-    bool has_value = false;
-    if (arg == "-h") arg = "--help";
-    if (arg.rfind("--", 0) != 0) return error = "unexpected argument '" + arg + "' (see --help)", false;
-    if (size_t eq = arg.find('='); eq != std::string::npos) {
-      name = arg.substr(2, eq - 2), value = arg.substr(eq + 1), has_value = true;
-    } else {
-      name = arg.substr(2);
-    }
-    if (name == "quiet" || name == "help") {
-      if (has_value) return error = "--" + name + " takes no value", false;
-      (name == "quiet" ? o.quiet : o.help) = true;
-      continue;
-    }
-    if (std::find(std::begin(kOptionNames), std::end(kOptionNames), name) == std::end(kOptionNames)) {
-      std::string close;
-      for (const char *known : kOptionNames)
-        if (std::string(known).find(name) == 0 || name.find(known) == 0) close = known;
-      return error = "unknown option '--" + name + "'" + (close.empty() ? " (see --help)" : "; did you mean '--" + close + "'?"),
-             false;
-    }
-    if (!has_value) {
-      if (i + 1 >= argc) return error = "--" + name + " needs a value", false;
-      value = argv[++i];
-    }
-    bool ok = true;
-    if (name == "epochs") ok = parse_int<int64_t>(value, 0, 1'000'000, o.epochs);
-    else if (name == "batch") ok = parse_int<int64_t>(value, 1, INT32_MAX, o.batch);
-    else if (name == "seed") ok = parse_int<uint64_t>(value, 0, UINT64_MAX, o.seed);
-    else if (name == "threads") ok = parse_int<int>(value, 1, 4096, o.threads);
-    else if (name == "max-steps") ok = parse_int<int64_t>(value, 0, INT64_MAX, o.max_steps);
-    else if (name == "data") o.data = value;
-    else if (name == "lr") {
-      char *end = nullptr;
-      o.lr = std::strtod(value.c_str(), &end);
-      ok = !value.empty() && *end == '\0' && std::isfinite(o.lr) && o.lr > 0;
-    }
-    if (!ok) return error = "bad value '" + value + "' for --" + name, false;
-  }
-  return true;
 }
 
 // --- data ---
@@ -221,6 +125,18 @@ struct LossSums {
     return sums[i] / double(batches);  // "batch"
   }
   double headline() const { return order.empty() || batches == 0 ? NAN : per_example(order[0]); }
+  // The per-example value of the loss called `name`; NaN when there is none.
+  double value_of(const std::string &name) const {
+    for (size_t i = 0; i < program.losses.size(); ++i)
+      if (program.losses[i].first == name && batches > 0) return per_example(i);
+    return NAN;
+  }
+  // The loss names, `total` first.
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (size_t i : order) out.push_back(program.losses[i].first);
+    return out;
+  }
   // "112.41 (recon 89.12, kl 23.29)"
   std::string describe() const {
     if (order.empty() || batches == 0) return "-";
@@ -273,31 +189,69 @@ class ProgressBar {
 
 // --- the run ---
 
+int fail(const std::string &message) {
+  std::cerr << "error: " << message << "\n";
+  return 1;
+}
+
+// Where a run starts: afresh, or where a checkpoint left off.
+struct Start {
+  int64_t completed_epochs = 0, epoch_step = 0;
+  uint64_t global_step = 0;
+  LossHistory history;
+  std::vector<double> epoch_sums;
+  std::string checkpoint;  // the file resumed from; empty when starting afresh
+};
+
 class Trainer {
  public:
-  Trainer(const plan::Plan &plan, const Options &o, const Data &data, Executor &exec, Clock::time_point start)
-      : plan_(plan), o_(o), data_(data), exec_(exec), progress_(!o.quiet), start_(start) {}
+  Trainer(const plan::Plan &plan, const Options &o, const Data &data, Executor &exec, RunFiles &files,
+          std::string checkpoint_path, uint64_t model_hash, Start start, Clock::time_point start_time)
+      : plan_(plan), o_(o), data_(data), exec_(exec), files_(files), checkpoint_path_(std::move(checkpoint_path)),
+        model_hash_(model_hash), start_(std::move(start)), progress_(!o.quiet), start_time_(start_time),
+        global_step_(start_.global_step), completed_(start_.completed_epochs) {
+    history_.names = LossSums(plan, plan.train).names();
+    if (start_.history.names == history_.names) history_.rows = start_.history.rows;
+    if (!start_.checkpoint.empty()) last_checkpoint_ = describe_checkpoint(start_.checkpoint, start_.epoch_step);
+  }
 
   // Returns the exit status.
   int run();
 
  private:
-  bool train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done);
+  bool train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, int64_t &epoch_step);
   bool evaluate(LossSums &losses);
   void gather(const plan::Program &program, const IdxArray &images, const int64_t *rows);
+  void report_non_finite(int64_t epoch, int64_t step, int64_t steps, int bad_loss, const int64_t *rows);
+  bool finish_epoch(int64_t epoch, int64_t epoch_step, bool complete, const LossSums &train, const LossSums &test,
+                    double images_per_sec, double seconds);
+  Checkpoint snapshot(int64_t epoch_step, const LossSums *partial);
   void print_epoch(int64_t epoch, int64_t epochs, const LossSums &train, const LossSums &test, int64_t steps,
-                   double seconds);
+                   double seconds, bool complete);
   void print_result(const LossSums *train, const LossSums &test);
+  // "out/checkpoint.bin (epoch 2 and 17 steps, global step 953)" for now.
+  std::string describe_checkpoint(const std::string &path, int64_t epoch_step) const {
+    return path + " (epoch " + std::to_string(completed_) +
+           (epoch_step > 0 ? " and " + std::to_string(epoch_step) + " steps" : "") + ", global step " +
+           std::to_string(global_step_) + ")";
+  }
 
   const plan::Plan &plan_;
   const Options &o_;
   const Data &data_;
   Executor &exec_;
+  RunFiles &files_;
+  const std::string checkpoint_path_;
+  const uint64_t model_hash_;
+  Start start_;
   ProgressBar progress_;
-  Clock::time_point start_;  // the program's, for the elapsed times
+  Clock::time_point start_time_;  // the program's, for the elapsed times
   uint64_t global_step_ = 0;
+  int64_t completed_ = 0;  // epochs completed, this run's and before
   double train_seconds_ = 0;
   int64_t epochs_run_ = 0;
+  LossHistory history_;
+  std::string last_checkpoint_;  // "DIR/checkpoint.bin (epoch 2, global step 936)" once there is one
 };
 
 void Trainer::gather(const plan::Program &program, const IdxArray &images, const int64_t *rows) {
@@ -306,32 +260,63 @@ void Trainer::gather(const plan::Program &program, const IdxArray &images, const
   for (int64_t i = 0; i < program.batch; ++i) std::memcpy(dst + i * row, images.data.data() + rows[i] * row, row);
 }
 
-// Runs one epoch of training steps; false (after a message) on a non-finite loss.
-bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done) {
+// Runs the training steps of one epoch from `epoch_step` on (0, or where a
+// checkpoint stopped mid-epoch); leaves in `epoch_step` where it stopped.
+// A non-finite loss or gradient stops before the optimizer applies it:
+// false after a message.
+bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, int64_t &epoch_step) {
   const IdxArray &images = data_.train.images;
   std::vector<int64_t> order(images.count());
   std::iota(order.begin(), order.end(), 0);
   shuffle(order, o_.seed, epoch);
   const int64_t batch = plan_.train.batch, steps = images.count() / batch;
   const Clock::time_point begin = Clock::now();
-  for (int64_t s = 0; s < steps; ++s) {
+  int64_t s = epoch_step;
+  for (; s < steps; ++s) {
     if (o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps)) break;
-    gather(plan_.train, images, order.data() + s * batch);
+    const int64_t *rows = order.data() + s * batch;
+    gather(plan_.train, images, rows);
     exec_.run(plan_.train, ++global_step_);
-    if (int bad = losses.add(exec_); bad >= 0) {
+    const int bad = losses.add(exec_);
+    if (bad >= 0 || (plan_.param_count > 0 && !all_finite(exec_.f32(plan_.grad_region), plan_.param_count))) {
       progress_.clear();
-      std::cerr << "error: loss '" << plan_.train.losses[bad].first << "' is "
-                << exec_.scalar(plan_.train.losses[bad].second) << " at epoch " << epoch << ", step " << s + 1 << " of "
-                << steps << " (global step " << global_step_ << "); the training diverged: try a smaller --lr\n";
+      report_non_finite(epoch, s, steps, bad, rows);
       return false;
     }
     exec_.run_optimizer(global_step_, o_.lr);
     ++steps_done;
     progress_.update(s + 1, steps, double(steps_done * batch) / seconds_since(begin));
   }
+  epoch_step = s;
   train_seconds_ += seconds_since(begin);
   progress_.clear();
   return true;
+}
+
+// Names what went non-finite, and where first: the step is replayed one
+// plan step at a time on the same batch (the optimizer has not run).
+void Trainer::report_non_finite(int64_t epoch, int64_t step, int64_t steps, int bad_loss, const int64_t *rows) {
+  std::ostringstream os;
+  if (bad_loss >= 0) {
+    os << "loss '" << plan_.train.losses[bad_loss].first << "' is " << exec_.scalar(plan_.train.losses[bad_loss].second);
+  } else {
+    std::string param = "?";
+    for (const plan::Param &p : plan_.params)
+      if (!all_finite(exec_.f32(p.grad_buffer), plan_.buffers[p.grad_buffer].elements)) {
+        param = p.name;
+        break;
+      }
+    os << "the gradient of '" << param << "' is not finite";
+  }
+  os << " at epoch " << epoch << ", step " << step + 1 << " of " << steps << " (global step " << global_step_
+     << "); the training diverged: try a smaller --lr\n";
+  gather(plan_.train, data_.train.images, rows);
+  const NonFinite first = find_first_non_finite(exec_, plan_.train, global_step_);
+  if (first.found) os << "note: the first non-finite value is in " << describe(first, "train") << "\n";
+  os << "note: this step was not applied; "
+     << (last_checkpoint_.empty() ? "no checkpoint was written yet" : "the last good checkpoint is " + last_checkpoint_)
+     << "\n";
+  std::cerr << "error: " << os.str();
 }
 
 // The eval program over every test image once, in order.
@@ -353,23 +338,91 @@ bool Trainer::evaluate(LossSums &losses) {
   return true;
 }
 
+// The state after `completed_` epochs and `epoch_step` steps of the next,
+// whose train loss sums so far are `partial`'s.
+Checkpoint Trainer::snapshot(int64_t epoch_step, const LossSums *partial) {
+  Checkpoint c;
+  c.model_hash = model_hash_;
+  c.model = plan_.model;
+  c.epoch = completed_;
+  c.epoch_step = epoch_step;
+  c.global_step = global_step_;
+  c.seed = o_.seed;
+  c.lr = o_.lr;
+  c.threads = static_cast<uint32_t>(exec_.threads());
+  c.param_count = plan_.param_count;
+  auto copy = [&](int buffer) {
+    const float *p = plan_.param_count > 0 ? exec_.f32(buffer) : nullptr;
+    return std::vector<float>(p, p + plan_.param_count);
+  };
+  c.regions.push_back(copy(plan_.param_region));
+  for (int s : plan_.state_regions) c.regions.push_back(copy(s));
+  c.history.names = history_.names;
+  for (const LossHistory::Row &row : history_.rows)
+    if (row.epoch <= completed_) c.history.rows.push_back(row);
+  if (partial) c.epoch_sums = partial->sums;
+  return c;
+}
+
+// Metrics, the loss curve, then the checkpoint (so a kill in between leaves
+// a checkpoint no newer than the metrics, which a resume trims to it).
+bool Trainer::finish_epoch(int64_t epoch, int64_t epoch_step, bool complete, const LossSums &train,
+                           const LossSums &test, double images_per_sec, double seconds) {
+  LossHistory::Row row{epoch, {}, {}};
+  for (const std::string &name : history_.names) {
+    row.train.push_back(train.value_of(name));
+    row.test.push_back(test.value_of(name));
+  }
+  std::erase_if(history_.rows, [&](const LossHistory::Row &r) { return r.epoch >= epoch; });
+  history_.rows.push_back(row);
+  std::string error;
+  if (!files_.add_epoch({epoch, global_step_, row.train, row.test, images_per_sec, seconds}, history_, error))
+    return fail(error), false;
+  if (complete) completed_ = epoch;
+  if (!write_checkpoint(checkpoint_path_, snapshot(complete ? 0 : epoch_step, complete ? nullptr : &train), error))
+    return fail(error), false;
+  last_checkpoint_ = describe_checkpoint(checkpoint_path_, complete ? 0 : epoch_step);
+  return true;
+}
+
 int Trainer::run() {
   const int64_t epochs = o_.max_steps == 0 ? 0 : o_.epochs;
-  if (epochs == 0) {  // nothing to train: evaluate the initial model
+  const bool at_max_steps = o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps);
+  if (completed_ >= epochs || at_max_steps) {  // nothing to train: evaluate the model as it is
     LossSums test(plan_, plan_.eval);
     if (!evaluate(test)) return 1;
+    if (!start_.checkpoint.empty() && !o_.quiet)
+      std::printf("%s: nothing left to train with %s; evaluated it\n", last_checkpoint_.c_str(),
+                  at_max_steps ? ("--max-steps " + std::to_string(o_.max_steps)).c_str()
+                               : ("--epochs " + std::to_string(o_.epochs)).c_str());
+    epochs_run_ = completed_;
     print_result(nullptr, test);
     return 0;
   }
-  for (int64_t epoch = 1;; ++epoch) {
+  std::string error;
+  if (!files_.start(!start_.checkpoint.empty(), completed_, error)) return fail(error);
+  const int64_t batch = plan_.train.batch, per_epoch = data_.train.images.count() / batch;
+  for (int64_t epoch = completed_ + 1;; ++epoch) {
     LossSums train(plan_, plan_.train), test(plan_, plan_.eval);
+    int64_t epoch_step = 0, steps = 0;
+    if (epoch == start_.completed_epochs + 1 && start_.epoch_step > 0) {  // resumed mid-epoch
+      epoch_step = train.batches = start_.epoch_step;
+      if (start_.epoch_sums.size() == train.sums.size()) train.sums = start_.epoch_sums;
+    }
+    const Clock::time_point begin = Clock::now();
     const double seconds_before = train_seconds_;
-    int64_t steps = 0;
-    if (!train_epoch(epoch, train, steps) || !evaluate(test)) return 1;
-    ++epochs_run_;
-    const bool stopped = o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps);
-    if (!o_.quiet) print_epoch(epoch, epochs, train, test, steps, train_seconds_ - seconds_before);
-    if (epoch == epochs || stopped) {
+    if (!train_epoch(epoch, train, steps, epoch_step) || !evaluate(test)) return 1;
+    const double seconds = train_seconds_ - seconds_before;
+    const bool complete = epoch_step == per_epoch;
+    epochs_run_ = epoch;
+    if (!finish_epoch(epoch, epoch_step, complete, train, test, double(steps * batch) / std::max(seconds, 1e-9),
+                      seconds_since(begin)))
+      return 1;
+    if (!o_.quiet) print_epoch(epoch, epochs, train, test, steps, seconds, complete);
+    if (epoch == epochs || (o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps))) {
+      if (!o_.quiet)
+        std::printf("wrote %s, %s, %s and %s\n", files_.path("metrics.csv").c_str(), "metrics.jsonl",
+                    "loss_curve.png", checkpoint_path_.c_str());
       print_result(&train, test);
       return 0;
     }
@@ -378,13 +431,13 @@ int Trainer::run() {
 
 // epoch 3/10  train 112.41 (recon 89.12, kl 23.29)  test 110.87 (...)  61,234 img/s  4.1 s
 void Trainer::print_epoch(int64_t epoch, int64_t epochs, const LossSums &train, const LossSums &test, int64_t steps,
-                          double seconds) {
+                          double seconds, bool complete) {
   const int64_t batch = plan_.train.batch, count = data_.train.images.count();
   const double img_s = double(steps * batch) / std::max(seconds, 1e-9);
   std::printf("epoch %lld/%lld  train %s  test %s  %s img/s  %.1f s", (long long)epoch, (long long)epochs,
               train.describe().c_str(), test.describe().c_str(), grouped(int64_t(img_s)).c_str(),
-              seconds_since(start_));
-  if (steps < count / batch) std::printf("  (--max-steps reached after %lld steps)", (long long)global_step_);
+              seconds_since(start_time_));
+  if (!complete) std::printf("  (--max-steps reached after %lld steps)", (long long)global_step_);
   else if (count % batch > 0) std::printf("  (%lld images left over)", (long long)(count % batch));
   std::printf("\n");
   std::fflush(stdout);
@@ -396,20 +449,47 @@ void Trainer::print_result(const LossSums *train, const LossSums &test) {
   auto number = [](double v) { return std::isfinite(v) ? fixed(v, 4) : std::string("null"); };
   std::string model;
   for (char c : plan_.model) model += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
-  const int64_t images = int64_t(global_step_) * plan_.train.batch;
+  const int64_t images = int64_t(global_step_ - start_.global_step) * plan_.train.batch;
   std::printf("RESULT {\"framework\": \"vaec\", \"model\": \"%s\", \"batch\": %lld, \"epochs\": %lld, \"steps\": %llu, "
               "\"images_per_sec\": %s, \"train_loss\": %s, \"test_loss\": %s, \"seconds\": %.3f, "
               "\"peak_rss_mib\": %.1f, \"threads\": %d}\n",
               model.c_str(), (long long)plan_.train.batch, (long long)epochs_run_, (unsigned long long)global_step_,
               train_seconds_ > 0 ? fixed(images / train_seconds_, 1).c_str() : "null",
-              number(train ? train->headline() : NAN).c_str(), number(test.headline()).c_str(), seconds_since(start_),
-              usage.ru_maxrss / 1024.0, exec_.threads());
+              number(train ? train->headline() : NAN).c_str(), number(test.headline()).c_str(),
+              seconds_since(start_time_), usage.ru_maxrss / 1024.0, exec_.threads());
   std::fflush(stdout);
 }
 
-int fail(const std::string &message) {
-  std::cerr << "error: " << message << "\n";
-  return 1;
+// The directory of the trainer program: dirname(argv[0]), or of
+// /proc/self/exe when it was found on the PATH.
+std::string program_directory(const char *argv0) {
+  std::string path = argv0 ? argv0 : "";
+  if (path.find('/') == std::string::npos) {
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    path = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "./train";
+  }
+  const size_t slash = path.find_last_of('/');
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Reads and checks the checkpoint to resume from; it decides the seed and,
+// unless given, the learning rate and the thread count.
+bool load_resume(const plan::Plan &plan, uint64_t hash, const std::string &path, Options &o, Checkpoint &c,
+                 Start &start, std::string &error) {
+  if (!read_checkpoint(path, c, error) || !checkpoint_fits(c, path, hash, plan, error)) return false;
+  if (o.given.count("seed") && o.seed != c.seed)
+    return error = path + " was trained with --seed " + std::to_string(c.seed) +
+                   "; a resumed run keeps its seed (leave out --seed)",
+           false;
+  o.seed = c.seed;
+  if (!o.given.count("lr") && std::isfinite(c.lr) && c.lr > 0) o.lr = c.lr;
+  if (!o.given.count("threads") && c.threads >= 1 && c.threads <= 4096) o.threads = static_cast<int>(c.threads);
+  else if (static_cast<uint32_t>(o.threads) != c.threads)
+    std::cerr << "warning: " << path << " was written with --threads " << c.threads << ", this run uses "
+              << o.threads << ": results will differ in the last bits from an uninterrupted run\n";
+  start = {c.epoch, c.epoch_step, c.global_step, c.history, c.epoch_sums, path};
+  return true;
 }
 
 }  // namespace
@@ -417,7 +497,7 @@ int fail(const std::string &message) {
 
 int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_kernel_entry *kernels) {
   using namespace vaec::rt;
-  const Clock::time_point start = Clock::now();
+  const Clock::time_point start_time = Clock::now();
   vaec::plan::Plan plan;
   std::string error;
   if (!vaec::plan::parse_plan(plan_text, plan, error)) return fail("the trainer's embedded plan is damaged: " + error);
@@ -432,13 +512,33 @@ int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_k
     return fail("this trainer was compiled for batch " + std::to_string(plan.train.batch) +
                 " (shapes are static); to train with batch " + std::to_string(o.batch) +
                 ", recompile the model: vaec compile FILE --batch " + std::to_string(o.batch));
+  const std::string out = o.out.empty() ? program_directory(argc > 0 ? argv[0] : nullptr) : o.out;
+  const std::string checkpoint_path = out + "/checkpoint.bin";
+  const uint64_t hash = model_hash(plan_text);
+  Checkpoint resumed;
+  Start start;
+  if (o.resume && !load_resume(plan, hash, o.resume_file.empty() ? checkpoint_path : o.resume_file, o, resumed, start,
+                               error))
+    return fail(error);
+  if (!make_directories(out, error)) return fail(error);
   Data data;
   if (!load_data(plan, o.data, data, error)) return fail(error);
+  if (start.epoch_step > 0 && start.epoch_step >= data.train.images.count() / plan.train.batch)
+    return fail(start.checkpoint + " stopped at step " + std::to_string(start.epoch_step) +
+                " of an epoch, but an epoch of " + o.data + " has only " +
+                std::to_string(data.train.images.count() / plan.train.batch) + " steps");
   try {
     check_loss_scaling(plan);
     Executor exec(plan, kernels, o.threads, o.seed);
     exec.init_params(o.seed);
-    Trainer trainer(plan, o, data, exec, start);
+    if (o.resume && plan.param_count > 0) {
+      std::memcpy(exec.f32(plan.param_region), resumed.regions[0].data(), plan.param_count * sizeof(float));
+      for (size_t i = 0; i < plan.state_regions.size(); ++i)
+        std::memcpy(exec.f32(plan.state_regions[i]), resumed.regions[i + 1].data(), plan.param_count * sizeof(float));
+    }
+    resumed = {};
+    RunFiles files(out, LossSums(plan, plan.train).names(), plan.model + ": loss per example");
+    Trainer trainer(plan, o, data, exec, files, checkpoint_path, hash, std::move(start), start_time);
     return trainer.run();
   } catch (const std::exception &e) {
     return fail(e.what());

@@ -1,18 +1,30 @@
 // The generated trainer's program: command line, data, epochs, reports.
 //
 // `vaec compile` links a trainer as
-//   c++ kernels.o <build>/runtime/libvaec_trainer.a -ldnnl -fopenmp -o train
+//   c++ kernels.o <build>/runtime/libvaec_trainer.a -ldnnl -lpng -fopenmp -o train
 // where kernels.o defines vaec_plan_text and vaec_kernels (runtime/plan.h)
 // and trainer_main.cpp's main() passes them to vaec_trainer_main. Taking them
 // as arguments lets tests run the trainer on plans and kernels of their own.
 //
 //   train [--epochs N] [--batch N] [--seed N] [--threads N] [--data DIR]
-//         [--lr X] [--max-steps N] [--quiet] [--help]
+//         [--lr X] [--max-steps N] [--out DIR] [--resume [FILE]] [--quiet] [--help]
 //
 // stdout gets one line per epoch and a final `RESULT {json}` line; stderr a
 // progress bar (on a terminal only), warnings and errors. Every error (bad
-// option, missing or damaged data, a plan that does not fit its kernels, a
-// non-finite loss) is one message and exit status 1; --help exits with 0.
+// option, missing or damaged data or checkpoint, a plan that does not fit
+// its kernels, a non-finite loss) is one `error:` line, perhaps followed by
+// `note:` lines, and exit status 1; --help exits with 0.
+//
+// After every epoch (and when --max-steps stops one early) the trainer
+// writes to --out DIR (default: the directory of the program) the files of
+// run_files.h (metrics.csv, metrics.jsonl, loss_curve.png) and then
+// DIR/checkpoint.bin (checkpoint.h), replaced atomically; --resume [FILE]
+// continues from FILE (default DIR/checkpoint.bin) bitwise as if the run had
+// never stopped, given the same thread count (the checkpoint's, unless
+// --threads says otherwise). --epochs counts from the start of training, so
+// `--epochs 2` then `--resume --epochs 3` trains three in all. A NaN or
+// infinity in a loss or gradient stops before the optimizer step, naming
+// the first tensor that held one (diagnose.h); the last checkpoint stays.
 #pragma once
 
 #include "plan.h"

@@ -97,7 +97,7 @@ bool emit_trainer(const LoweredModel &lm, const std::string &out_dir, TrainerBui
   auto link_start = std::chrono::steady_clock::now();
   std::string log = out_dir + "/link.log";
   std::string cmd = "c++ -o " + shell_quote(out_dir + "/train") + " " + shell_quote(object) + " " +
-                    shell_quote(VAEC_TRAINER_LIB) + " -ldnnl -fopenmp > " + shell_quote(log) + " 2>&1";
+                    shell_quote(VAEC_TRAINER_LIB) + " -ldnnl -lpng -fopenmp > " + shell_quote(log) + " 2>&1";
   int status = std::system(cmd.c_str());
   result.link_seconds = seconds_since(link_start);
   if (status != 0 || !std::filesystem::exists(out_dir + "/train")) {

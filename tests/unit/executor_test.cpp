@@ -2,7 +2,8 @@
 // written in C++ against the kernel ABI: matmuls (transposes, bias, post-ops)
 // and kernels (threads, accumulation, rank 0, rng) against naive loops, Adam
 // against its formula, the plan text round trip and its rejections, the
-// trainer's errors and a whole run, and the link line `vaec compile` uses.
+// trainer's errors, a whole run, resuming from checkpoints and non-finite
+// diagnosis, and the link line `vaec compile` uses.
 #include <gtest/gtest.h>
 #include <omp.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "checkpoint.h"
 #include "executor.h"
 #include "plan.h"
 #include "trainer.h"
@@ -90,8 +92,26 @@ extern "C" void k_nan(void *const *buf, int64_t, int64_t, const uint64_t *) {
   static_cast<float *>(buf[0])[0] = NAN;
 }
 
-const vaec_kernel_entry kKernels[] = {{"decode", k_decode}, {"affine", k_affine}, {"loss", k_loss},
-                                      {"adam", k_adam},     {"nan", k_nan},       {"decode_logged", k_decode_logged},
+// A stand-in gradient that depends on everything a resumed run must restore:
+// the parameters, the batch (so the shuffle) and the rng step (so the global
+// step). Args in, params, grads over the param_count elements.
+constexpr int64_t kParamCount = N * K + N + N * P + N;
+extern "C" void k_fake_grad(void *const *buf, int64_t begin, int64_t end, const uint64_t *rng) {
+  auto *in = static_cast<const uint8_t *>(buf[0]);
+  auto *p = static_cast<const float *>(buf[1]);
+  auto *g = static_cast<float *>(buf[2]);
+  for (int64_t i = begin; i < end; ++i) g[i] = 0.1f * p[i] + in[(i * 31 + rng[1]) % (M * K)] / 255.0f - 0.5f;
+}
+
+// NaN into its argument from training step 3 on.
+extern "C" void k_nan_after_2(void *const *buf, int64_t, int64_t, const uint64_t *rng) {
+  if (rng[1] > 2 && rng[1] < kEvalStepBase) static_cast<float *>(buf[0])[0] = NAN;
+}
+
+const vaec_kernel_entry kKernels[] = {{"decode", k_decode},       {"affine", k_affine},
+                                      {"loss", k_loss},           {"adam", k_adam},
+                                      {"nan", k_nan},             {"decode_logged", k_decode_logged},
+                                      {"fake_grad", k_fake_grad}, {"nan_after_2", k_nan_after_2},
                                       {nullptr, nullptr}};
 
 // Buffer indices of the test plan.
@@ -483,8 +503,12 @@ struct TrainerRun {
   std::string out, err;
 };
 
+// Metrics, pictures and checkpoints go to a temporary directory unless
+// `args` says --out.
 TrainerRun run_trainer(const plan::Plan &plan, std::vector<std::string> args) {
   const std::string text = plan::format_plan(plan);
+  if (std::find(args.begin(), args.end(), "--out") == args.end())
+    args.insert(args.begin(), {"--out", ::testing::TempDir() + "/trainer_out"});
   args.insert(args.begin(), "train");
   std::vector<char *> argv;
   for (std::string &a : args) argv.push_back(a.data());
@@ -565,11 +589,150 @@ TEST(Trainer, NonFiniteLossStops) {
   TrainerRun r = run_trainer(t.plan, {"--data", dir, "--threads", "2"});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err, "error: loss 'total' is nan at epoch 1, step 1 of 2 (global step 1); the training diverged: "
-                   "try a smaller --lr\n");
+                   "try a smaller --lr\n"
+                   "note: the first non-finite value is in 'loss' (nan), computed by train step 3 (kernel nan) at "
+                   "test.yaml:1:nan\n"
+                   "note: this step was not applied; no checkpoint was written yet\n");
+}
+
+namespace {
+
+// make_plan() with a gradient: the optimizer then really moves the
+// parameters, so a resumed run that restored anything wrongly would differ.
+TestPlan make_learning_plan() {
+  TestPlan t = make_plan();
+  t.plan.train.steps.push_back(kernel_step("fake_grad", kParamCount, {t.in, t.params, t.grads}, {}, kParamCount));
+  return t;
+}
+
+std::string file_bytes(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The report line of `epoch`, without its timings.
+std::string epoch_line(const std::string &out, int epoch) {
+  const std::string start = "epoch " + std::to_string(epoch) + "/";
+  const size_t at = out.find(start);
+  if (at == std::string::npos) return "(no line for epoch " + std::to_string(epoch) + ")";
+  const std::string line = out.substr(at, out.find('\n', at) - at);
+  return line.substr(0, line.rfind("  ", line.find(" img/s")));
+}
+
+}  // namespace
+
+// Training 2 epochs equals training 1, then resuming for 1: the same
+// checkpoint, byte for byte (parameters, Adam's state and t, the shuffle
+// and the noise step all continue) and the same report.
+TEST(Trainer, ResumeContinuesExactly) {
+  static_assert(kParamCount == N * K + N + N * P + N);
+  const std::string data = write_dataset("trainer_resume_data", 1000, 500);  // 4 steps an epoch
+  const std::string dir = ::testing::TempDir() + "/trainer_resume";
+  std::filesystem::remove_all(dir);
+  const plan::Plan p = make_learning_plan().plan;
+  auto train = [&](const std::string &out, std::vector<std::string> args) {
+    args.insert(args.end(), {"--data", data, "--out", dir + "/" + out});
+    TrainerRun r = run_trainer(p, args);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r;
+  };
+  const TrainerRun once = train("once", {"--threads", "2", "--epochs", "2"});
+  train("split", {"--threads", "2", "--epochs", "1"});
+  const std::string after_one = file_bytes(dir + "/split/checkpoint.bin");
+  const TrainerRun resumed = train("split", {"--epochs", "2", "--resume"});  // threads from the checkpoint
+  EXPECT_NE(after_one, file_bytes(dir + "/split/checkpoint.bin"));
+  EXPECT_EQ(file_bytes(dir + "/once/checkpoint.bin"), file_bytes(dir + "/split/checkpoint.bin"));
+  EXPECT_EQ(epoch_line(once.out, 2), epoch_line(resumed.out, 2));
+  EXPECT_EQ(resumed.err, "");
+
+  // Stopped mid-epoch by --max-steps (epoch 2, step 2 of 4), then resumed.
+  const TrainerRun steps_once = train("steps_once", {"--threads", "2", "--epochs", "3", "--max-steps", "10"});
+  train("steps_split", {"--threads", "2", "--epochs", "3", "--max-steps", "6"});
+  const TrainerRun steps_resumed =
+      train("steps_split", {"--epochs", "3", "--max-steps", "10", "--resume", dir + "/steps_split/checkpoint.bin"});
+  EXPECT_EQ(file_bytes(dir + "/steps_once/checkpoint.bin"), file_bytes(dir + "/steps_split/checkpoint.bin"));
+  EXPECT_EQ(epoch_line(steps_once.out, 2), epoch_line(steps_resumed.out, 2));
+  EXPECT_EQ(epoch_line(steps_once.out, 3), epoch_line(steps_resumed.out, 3));
+  EXPECT_NE(steps_resumed.out.find("\"epochs\": 3, \"steps\": 10, "), std::string::npos) << steps_resumed.out;
+
+  // Another thread count is allowed, with a warning.
+  const TrainerRun other_threads = train("split", {"--epochs", "3", "--resume", "--threads", "1"});
+  EXPECT_EQ(other_threads.err, "warning: " + dir + "/split/checkpoint.bin was written with --threads 2, this run uses 1: "
+                               "results will differ in the last bits from an uninterrupted run\n");
+  const std::string csv = file_bytes(dir + "/split/metrics.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4) << csv;  // the header and epochs 1, 2, 3
+  EXPECT_NE(csv.find("\n3,12,"), std::string::npos) << csv;
+  // Nothing left to train: the checkpoint is evaluated.
+  const TrainerRun done = train("once", {"--epochs", "2", "--resume"});
+  EXPECT_NE(done.out.find(dir + "/once/checkpoint.bin (epoch 2, global step 8): nothing left to train with --epochs 2; "
+                                "evaluated it\n"),
+            std::string::npos)
+      << done.out;
+  EXPECT_NE(done.out.find("\"epochs\": 2, \"steps\": 8, "), std::string::npos) << done.out;
+}
+
+TEST(Trainer, ResumeRefusesOtherModelsSeedsAndDamage) {
+  const std::string data = write_dataset("trainer_refuse_data", 600, 500);
+  const std::string dir = ::testing::TempDir() + "/trainer_refuse";
+  std::filesystem::remove_all(dir);
+  const plan::Plan p = make_learning_plan().plan;
+  ASSERT_EQ(run_trainer(p, {"--data", data, "--epochs", "1", "--out", dir}).status, 0);
+  const std::string path = dir + "/checkpoint.bin";
+  auto resume = [&](const plan::Plan &plan, std::vector<std::string> args) {
+    args.insert(args.end(), {"--data", data, "--out", dir});
+    TrainerRun r = run_trainer(plan, args);
+    EXPECT_EQ(r.status, 1);
+    return r.err;
+  };
+  plan::Plan other = p;
+  other.model = "other_model";
+  EXPECT_EQ(resume(other, {"--resume"}), "error: " + path + " is a checkpoint of model 'executor_test', not of "
+                                         "'other_model', which this trainer trains\n");
+  plan::Plan recompiled = p;
+  recompiled.config["lr"] = "0.002";
+  EXPECT_NE(resume(recompiled, {"--resume"}).find("error: " + path + " was written by another compilation of model "
+                                                  "'executor_test' (model hash "),
+            std::string::npos);
+  EXPECT_EQ(resume(p, {"--resume", "--seed", "9"}),
+            "error: " + path + " was trained with --seed 7; a resumed run keeps its seed (leave out --seed)\n");
+  EXPECT_EQ(resume(p, {"--resume", dir + "/nope.bin"}),
+            "error: " + dir + "/nope.bin: cannot open: No such file or directory\n");
+  std::string bytes = file_bytes(path);
+  bytes[bytes.size() / 2] ^= 1;
+  std::ofstream(dir + "/flipped.bin", std::ios::binary) << bytes;
+  EXPECT_EQ(resume(p, {"--resume=" + dir + "/flipped.bin"}),
+            "error: " + dir + "/flipped.bin: corrupt: the checksum does not match its contents\n");
+  EXPECT_EQ(resume(p, {"--resume="}), "error: --resume= needs a file name\n");
+}
+
+// A gradient that turns NaN stops training before Adam applies it; the
+// message names the gradient, the plan step that made it and its YAML
+// location, and the checkpoint of the last epoch is kept.
+TEST(Trainer, NonFiniteGradientStopsBeforeTheUpdate) {
+  TestPlan t = make_learning_plan();
+  t.plan.train.steps.push_back(kernel_step("nan_after_2", 1, {t.plan.params[2].grad_buffer}));
+  const std::string data = write_dataset("trainer_nan_grad", 600, 500);  // 2 steps an epoch
+  const std::string dir = ::testing::TempDir() + "/trainer_nan_grad_out";
+  std::filesystem::remove_all(dir);
+  TrainerRun r = run_trainer(t.plan, {"--data", data, "--threads", "2", "--out", dir});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "error: the gradient of 'w2' is not finite at epoch 2, step 1 of 2 (global step 3); the training "
+                   "diverged: try a smaller --lr\n"
+                   "note: the first non-finite value is in 'w2.grad' (nan), computed by train step 7 (kernel "
+                   "nan_after_2) at test.yaml:1:nan_after_2\n"
+                   "note: this step was not applied; the last good checkpoint is " +
+                       dir + "/checkpoint.bin (epoch 1, global step 2)\n");
+  Checkpoint c;
+  std::string error;
+  ASSERT_TRUE(read_checkpoint(dir + "/checkpoint.bin", c, error)) << error;
+  EXPECT_EQ(c.epoch, 1);
+  EXPECT_EQ(c.global_step, 2u);
+  for (const std::vector<float> &region : c.regions)
+    for (float v : region) ASSERT_TRUE(std::isfinite(v));
 }
 
 // The link line of `vaec compile`, with a C++ stand-in for the kernels object:
-//   c++ kernels.o libvaec_trainer.a -ldnnl -fopenmp -o train
+//   c++ kernels.o libvaec_trainer.a -ldnnl -lpng -fopenmp -o train
 // The one kernel reports the mean pixel, so the test loss is known exactly.
 TEST(Trainer, LinksAndRunsAsVaecCompileBuildsIt) {
   namespace fs = std::filesystem;
@@ -607,7 +770,7 @@ const vaec_kernel_entry vaec_kernels[] = {{"mean_pixel", mean_pixel}, {nullptr, 
   const std::string data = write_dataset("trainer_link_data", 300, 200);
   const std::string d = dir.string();
   const std::string cmd = "cd " + d + " && c++ -c kernels.cpp -o kernels.o && c++ kernels.o " + archive.string() +
-                          " -ldnnl -fopenmp -o train && ./train --data " + data + " --threads 2 > out.txt 2> err.txt";
+                          " -ldnnl -lpng -fopenmp -o train && ./train --data " + data + " --threads 2 > out.txt 2> err.txt";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream out(dir / "out.txt");
   const std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());

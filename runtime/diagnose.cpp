@@ -1,0 +1,79 @@
+// Non-finite values: the fast scan and the step-by-step replay (contract in
+// diagnose.h).
+#include "diagnose.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+namespace vaec::rt {
+namespace {
+
+// A float is NaN or infinite exactly when its 8 exponent bits are all ones,
+// i.e. when (~bits & 0x7f800000) is zero. A min over that is an integer
+// reduction the compiler vectorizes (a float compare loop it would not).
+bool all_finite_bits(const uint32_t *bits, int64_t n) {
+  uint32_t least = 0x7f800000;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t masked = ~bits[i] & 0x7f800000u;
+    least = masked < least ? masked : least;
+  }
+  return least != 0;
+}
+
+const float *first_non_finite(const float *v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i])) return v + i;
+  return nullptr;
+}
+
+}  // namespace
+
+bool all_finite(const float *values, int64_t n) {
+  static_assert(sizeof(float) == sizeof(uint32_t));
+  // 64k floats at a time: an early exit without a branch per element.
+  constexpr int64_t kBlock = 1 << 16;
+  for (int64_t i = 0; i < n; i += kBlock)
+    if (!all_finite_bits(reinterpret_cast<const uint32_t *>(values + i), std::min(kBlock, n - i))) return false;
+  return true;
+}
+
+NonFinite find_first_non_finite(Executor &exec, const plan::Program &program, uint64_t rng_step) {
+  const plan::Plan &plan = exec.plan();
+  auto check = [&](int b, NonFinite &out) {
+    if (b < 0 || b >= static_cast<int>(plan.buffers.size()) || plan.buffers[b].type != plan::DType::F32) return false;
+    const float *bad = first_non_finite(exec.f32(b), plan.buffers[b].elements);
+    if (!bad) return false;
+    out.found = true, out.buffer = plan.buffers[b].name, out.value = *bad;
+    return true;
+  };
+  NonFinite result;
+  for (const plan::Param &p : plan.params)
+    if (check(p.buffer, result)) return result.parameter = true, result;
+  // The failed run's gradients are no evidence: the replay computes them anew.
+  if (plan.param_count > 0) std::memset(exec.f32(plan.grad_region), 0, plan.param_count * sizeof(float));
+  for (size_t i = 0; i < program.steps.size(); ++i) {
+    exec.run_steps(program, rng_step, i, i + 1);
+    const plan::Step &s = program.steps[i];
+    for (int b : plan::step_buffers(s))
+      if (check(b, result)) {
+        result.step = i, result.where = s.where;
+        result.op = s.kind == plan::Step::Kernel ? s.kernel : s.kind == plan::Step::Matmul ? "matmul" : "zero";
+        return result;
+      }
+  }
+  return result;
+}
+
+std::string describe(const NonFinite &f, const std::string &program) {
+  std::ostringstream os;
+  os << "'" << f.buffer << "' (" << f.value << ")";
+  if (f.parameter) return os.str() + ", a parameter, before the step ran";
+  os << ", computed by " << program << " step " << f.step << " (" << (f.op == "matmul" || f.op == "zero" ? "" : "kernel ")
+     << f.op << ")";
+  if (!f.where.empty()) os << " at " << f.where;
+  return os.str();
+}
+
+}  // namespace vaec::rt

@@ -1,0 +1,38 @@
+// Finding where a training step first produced a NaN or an infinity, so the
+// trainer can name the tensor and the YAML line instead of only the loss.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "executor.h"
+
+namespace vaec::rt {
+
+// True when none of the n floats is NaN or infinite (a fast scan: the
+// trainer checks the whole gradient region after every step).
+bool all_finite(const float *values, int64_t n);
+
+struct NonFinite {
+  bool found = false;
+  std::string buffer;  // the plan buffer, named after its IR value ("d.h.w" is h.w's gradient)
+  float value = 0;     // its first non-finite element
+  bool parameter = false;  // a parameter that was already non-finite before the step
+  size_t step = 0;     // index in the program
+  std::string op;      // "matmul", "zero" or the kernel's name
+  std::string where;   // file:line:col of the YAML op, when the plan knows it
+};
+
+// Replays `program` with rng step `rng_step` one plan step at a time and
+// returns the first f32 buffer that holds a non-finite value after a step
+// (or a parameter that holds one before the first). The caller restores
+// the program's input first; parameters are read, never changed, so the
+// replay computes what the failed run computed. The gradient region is
+// zeroed first, so the failed run's values cannot be mistaken for new ones. `found` is false when the
+// replay produces no such value.
+NonFinite find_first_non_finite(Executor &exec, const plan::Program &program, uint64_t rng_step);
+
+// "'d.h.w' (nan), computed by train step 12 (kernel fused_3) at m.yaml:9:5"
+std::string describe(const NonFinite &f, const std::string &program);
+
+}  // namespace vaec::rt

@@ -1,0 +1,268 @@
+// Checkpoint files: round trip, refusal of damaged files and of other
+// models' checkpoints with their messages, and crash safety under kill -9.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "checkpoint.h"
+
+namespace vaec::rt {
+namespace {
+
+std::string temp_path(const std::string &name) { return ::testing::TempDir() + "/" + name; }
+
+std::string read_bytes(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_bytes(const std::string &path, const std::string &bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// Re-seals a file whose bytes were edited: length and checksum made right
+// again, so the reader's later checks are reached.
+std::string reseal(std::string bytes) {
+  const uint64_t length = bytes.size();
+  std::memcpy(bytes.data() + 16, &length, 8);
+  const uint64_t sum = fnv1a64(bytes.data(), bytes.size() - 8);
+  std::memcpy(bytes.data() + bytes.size() - 8, &sum, 8);
+  return bytes;
+}
+
+// A checkpoint whose every value depends on `epoch`, so a reader can tell
+// a torn mix of two checkpoints from either of them.
+Checkpoint make_checkpoint(int64_t params, int64_t epoch) {
+  Checkpoint c;
+  c.model_hash = model_hash("plan text of tiny");
+  c.model = "tiny";
+  c.epoch = epoch;
+  c.epoch_step = 7;
+  c.global_step = 468 * epoch + 7;
+  c.seed = 0xfedcba9876543210ull;
+  c.lr = 1e-3;
+  c.threads = 2;
+  c.param_count = params;
+  for (int r = 0; r < 3; ++r) {
+    std::vector<float> &region = c.regions.emplace_back(params);
+    for (int64_t i = 0; i < params; ++i) region[i] = static_cast<float>(epoch * 1000 + r) + static_cast<float>(i % 97) / 97;
+  }
+  c.history.names = {"total", "recon", "kl"};
+  for (int64_t e = 1; e <= epoch; ++e) c.history.rows.push_back({e, {3.0 * e, 2.0 * e, 1.0 * e}, {3.5, 2.5, NAN}});
+  c.epoch_sums = {1.5, -2.25, 1e300};
+  return c;
+}
+
+plan::Plan plan_for(const Checkpoint &c) {
+  plan::Plan p;
+  p.model = c.model;
+  p.param_count = c.param_count;
+  p.state_regions = {1, 2};
+  return p;
+}
+
+TEST(Checkpoint, RoundTrip) {
+  const Checkpoint c = make_checkpoint(1000, 3);
+  const std::string path = temp_path("round_trip.bin");
+  std::string error;
+  ASSERT_TRUE(write_checkpoint(path, c, error)) << error;
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  const size_t names = 4 + (4 + 5) + (4 + 5) + (4 + 2), rows = 4 + 3 * (8 + 6 * 8), sums = 4 + 3 * 8;
+  EXPECT_EQ(std::filesystem::file_size(path), 92 + 4 /* "tiny" */ + 3 * 1000 * 4 + names + rows + sums + 8);
+  Checkpoint back;
+  ASSERT_TRUE(read_checkpoint(path, back, error)) << error;
+  EXPECT_EQ(back.model_hash, c.model_hash);
+  EXPECT_EQ(back.model, "tiny");
+  EXPECT_EQ(back.epoch, 3);
+  EXPECT_EQ(back.epoch_step, 7);
+  EXPECT_EQ(back.global_step, c.global_step);
+  EXPECT_EQ(back.seed, c.seed);
+  EXPECT_EQ(back.lr, 1e-3);
+  EXPECT_EQ(back.threads, 2u);
+  EXPECT_EQ(back.param_count, 1000);
+  EXPECT_EQ(back.regions, c.regions);
+  EXPECT_EQ(back.history.names, c.history.names);
+  ASSERT_EQ(back.history.rows.size(), 3u);
+  EXPECT_EQ(back.history.rows[2].epoch, 3);
+  EXPECT_EQ(back.history.rows[2].train, c.history.rows[2].train);
+  EXPECT_TRUE(std::isnan(back.history.rows[2].test[2]));
+  EXPECT_EQ(back.epoch_sums, c.epoch_sums);
+  EXPECT_TRUE(checkpoint_fits(back, path, c.model_hash, plan_for(c), error)) << error;
+  // The same state gives the same bytes.
+  ASSERT_TRUE(write_checkpoint(temp_path("round_trip2.bin"), back, error)) << error;
+  EXPECT_EQ(read_bytes(temp_path("round_trip2.bin")), read_bytes(path));
+}
+
+TEST(Checkpoint, DamagedFilesAreRefusedWithMessages) {
+  const std::string good_path = temp_path("good.bin"), path = temp_path("damaged.bin");
+  std::string error;
+  ASSERT_TRUE(write_checkpoint(good_path, make_checkpoint(100, 2), error)) << error;
+  const std::string good = read_bytes(good_path);
+  Checkpoint out;
+  auto refused = [&](const std::string &bytes) {
+    write_bytes(path, bytes);
+    return read_checkpoint(path, out, error) ? std::string("accepted") : error;
+  };
+  EXPECT_EQ(refused(good.substr(0, good.size() - 100)),
+            path + ": truncated: " + std::to_string(good.size() - 100) + " bytes of the " + std::to_string(good.size()) +
+                " it should have");
+  EXPECT_EQ(refused(good.substr(0, 50)), path + ": truncated: 50 bytes, shorter than the header");
+  EXPECT_EQ(refused(""), path + ": not a vaec checkpoint (it does not start with VAECKPT)");
+  EXPECT_EQ(refused("PK\x03\x04 a zip file, say"), path + ": not a vaec checkpoint (it does not start with VAECKPT)");
+  EXPECT_EQ(refused(good + "abc"), path + ": damaged: 3 bytes after its end");
+  std::string flipped = good;
+  flipped[good.size() / 2] ^= 0x10;  // one bit in the parameters
+  EXPECT_EQ(refused(flipped), path + ": corrupt: the checksum does not match its contents");
+  std::string version = good;
+  version[8] = 2;
+  EXPECT_EQ(refused(version), path + ": checkpoint format version 2; this trainer reads version 1");
+  EXPECT_FALSE(read_checkpoint(temp_path("nowhere.bin"), out, error));
+  EXPECT_EQ(error, temp_path("nowhere.bin") + ": cannot open: No such file or directory");
+
+  // Intact checksum, nonsense inside.
+  std::string huge = good;
+  const int64_t count = int64_t{1} << 40;
+  std::memcpy(huge.data() + 80, &count, 8);
+  EXPECT_EQ(refused(reseal(huge)), path + ": malformed: 3 regions of 1099511627776 values do not fit in the file");
+  std::string negative = good;
+  const int64_t minus = -1;
+  std::memcpy(negative.data() + 32, &minus, 8);
+  EXPECT_EQ(refused(reseal(negative)), path + ": malformed: negative epoch count");
+  std::string name = good;
+  const uint32_t long_name = 1u << 30;
+  std::memcpy(name.data() + 88, &long_name, 4);
+  EXPECT_EQ(refused(reseal(name)), path + ": malformed: the header runs past the end");
+}
+
+// Random edits and cuts, sealed again so they pass the checksum: the reader
+// must answer (yes or a message) without crashing or allocating wildly.
+TEST(Checkpoint, MutatedFilesNeverCrashTheReader) {
+  std::string error;
+  ASSERT_TRUE(write_checkpoint(temp_path("seed.bin"), make_checkpoint(10, 2), error)) << error;
+  const std::string good = read_bytes(temp_path("seed.bin"));
+  std::mt19937_64 rng(7);
+  const std::string path = temp_path("mutated.bin");
+  int accepted = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string bytes = good;
+    if (round % 3 == 0) bytes.resize(24 + rng() % (bytes.size() - 24));
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits && bytes.size() > 32; ++e) bytes[16 + 8 + rng() % (bytes.size() - 32)] = static_cast<char>(rng());
+    write_bytes(path, bytes.size() >= 32 ? reseal(bytes) : bytes);
+    Checkpoint out;
+    if (read_checkpoint(path, out, error)) {
+      ++accepted;
+      EXPECT_LE(out.regions.size() * out.param_count * 4, bytes.size());
+    } else {
+      EXPECT_FALSE(error.empty());
+    }
+  }
+  EXPECT_GT(accepted, 0);  // edits to the parameters still read fine
+}
+
+TEST(Checkpoint, OtherModelsAreRefusedByName) {
+  const Checkpoint c = make_checkpoint(100, 1);
+  std::string error;
+  plan::Plan other = plan_for(c);
+  other.model = "mnist_conv";
+  EXPECT_FALSE(checkpoint_fits(c, "out/checkpoint.bin", c.model_hash, other, error));
+  EXPECT_EQ(error, "out/checkpoint.bin is a checkpoint of model 'tiny', not of 'mnist_conv', which this trainer trains");
+  EXPECT_FALSE(checkpoint_fits(c, "out/checkpoint.bin", model_hash("plan text of tiny, batch 64"), plan_for(c), error));
+  EXPECT_EQ(error, "out/checkpoint.bin was written by another compilation of model 'tiny' (model hash " +
+                       [&] {
+                         char buf[24];
+                         std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)c.model_hash);
+                         return std::string(buf);
+                       }() +
+                       ", this trainer's is " +
+                       [] {
+                         char buf[24];
+                         std::snprintf(buf, sizeof buf, "%016llx",
+                                       (unsigned long long)model_hash("plan text of tiny, batch 64"));
+                         return std::string(buf);
+                       }() +
+                       "): a different YAML or compile options make a different model; resume with the trainer that "
+                       "wrote it");
+  plan::Plan fewer = plan_for(c);
+  fewer.state_regions = {1};
+  EXPECT_FALSE(checkpoint_fits(c, "x.bin", c.model_hash, fewer, error));
+  EXPECT_EQ(error, "x.bin: its 3 regions of 100 values do not fit this model's 2 of 100");
+}
+
+TEST(Checkpoint, AFailedWriteLeavesThePreviousOne) {
+  const std::string dir = temp_path("failed_write");
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/checkpoint.bin";
+  std::string error;
+  ASSERT_TRUE(write_checkpoint(path, make_checkpoint(50, 1), error)) << error;
+  std::filesystem::create_directories(path + ".tmp");  // the temporary file cannot be created
+  EXPECT_FALSE(write_checkpoint(path, make_checkpoint(50, 2), error));
+  EXPECT_EQ(error, path + ".tmp: cannot create: Is a directory");
+  std::filesystem::remove(path + ".tmp");
+  Checkpoint out;
+  ASSERT_TRUE(read_checkpoint(path, out, error)) << error;
+  EXPECT_EQ(out.epoch, 1);
+  EXPECT_FALSE(write_checkpoint(dir + "/missing/checkpoint.bin", make_checkpoint(50, 2), error));
+  EXPECT_EQ(error, dir + "/missing/checkpoint.bin.tmp: cannot create: No such file or directory");
+  Checkpoint bad = make_checkpoint(50, 2);
+  bad.regions[1].resize(49);
+  EXPECT_FALSE(write_checkpoint(path, bad, error));
+  EXPECT_EQ(error, path + ": not written: a region has 49 values, not 50");
+}
+
+// kill -9 at random moments of a loop that keeps replacing the checkpoint:
+// afterwards the file always loads, whole, as one of the checkpoints
+// written (never older than one seen before).
+TEST(Checkpoint, SurvivesKillMinusNineAtAnyMoment) {
+  const std::string dir = temp_path("kill9");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/checkpoint.bin";
+  constexpr int64_t kParams = 1 << 19;  // 6 MiB a file: writes take long enough to be hit
+  std::string error;
+  // Kills come at random within four times what one write takes here (the
+  // machine may be busy), so some land mid-write and some after a few.
+  const auto before = std::chrono::steady_clock::now();
+  ASSERT_TRUE(write_checkpoint(path, make_checkpoint(kParams, 1), error)) << error;
+  const int64_t write_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - before).count();
+  std::mt19937 rng(2024);
+  int64_t last_epoch = 1;
+  int torn_writes = 0, rounds_with_progress = 0;
+  for (int round = 0; round < 30; ++round) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      std::string child_error;
+      for (int64_t epoch = last_epoch + 1;; ++epoch)
+        if (!write_checkpoint(path, make_checkpoint(kParams, epoch), child_error)) _exit(3);
+    }
+    ::usleep(static_cast<useconds_t>(rng() % (4 * write_us + 1)));
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the writer exited on its own: " << status;
+    if (std::filesystem::exists(path + ".tmp")) ++torn_writes;  // killed between creating and renaming it
+    Checkpoint out;
+    ASSERT_TRUE(read_checkpoint(path, out, error)) << "round " << round << ": " << error;
+    ASSERT_GE(out.epoch, last_epoch);
+    const Checkpoint expected = make_checkpoint(kParams, out.epoch);
+    ASSERT_EQ(out.regions, expected.regions) << "round " << round;
+    ASSERT_EQ(out.global_step, expected.global_step);
+    rounds_with_progress += out.epoch > last_epoch;
+    last_epoch = out.epoch;
+  }
+  // The kills did land in the middle of writes, and writes did complete.
+  EXPECT_GT(torn_writes, 0);
+  EXPECT_GT(rounds_with_progress, 0);
+}
+
+}  // namespace
+}  // namespace vaec::rt

@@ -1,0 +1,129 @@
+// What a training run leaves in its output directory (metrics files, the
+// loss curve) and the non-finite scan the trainer runs after every step.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "diagnose.h"
+#include "image.h"
+#include "run_files.h"
+
+namespace vaec::rt {
+namespace {
+
+std::string read_text(const std::string &path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string fresh_dir(const std::string &name) {
+  const std::string dir = ::testing::TempDir() + "/" + name;
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+MetricsRow row(int64_t epoch) {
+  return {epoch, uint64_t(epoch) * 468, {100.0 / epoch, 90.0 / epoch, 10.0}, {99.5, 89.25, 10.25}, 48689.14, 1.3125};
+}
+
+void add(RunFiles &files, LossHistory &h, int64_t epoch) {
+  const MetricsRow r = row(epoch);
+  h.rows.push_back({r.epoch, r.train, r.test});
+  std::string error;
+  ASSERT_TRUE(files.add_epoch(r, h, error)) << error;
+}
+
+TEST(RunFiles, MetricsRowsAndTheLossCurve) {
+  const std::string dir = fresh_dir("run_files");
+  std::string error;
+  ASSERT_TRUE(make_directories(dir + "/a/b", error)) << error;
+  RunFiles files(dir + "/a/b", {"total", "recon", "kl"}, "m: loss per example");
+  ASSERT_TRUE(files.start(false, 0, error)) << error;
+  LossHistory h;
+  h.names = {"total", "recon", "kl"};
+  add(files, h, 1);
+  MetricsRow no_train = row(2);
+  no_train.train = {NAN, NAN, NAN};
+  h.rows.push_back({2, no_train.train, no_train.test});
+  ASSERT_TRUE(files.add_epoch(no_train, h, error)) << error;
+  EXPECT_EQ(read_text(dir + "/a/b/metrics.csv"),
+            "epoch,step,train_total,train_recon,train_kl,test_total,test_recon,test_kl,images_per_sec,seconds\n"
+            "1,468,100,90,10,99.5,89.25,10.25,48689.1,1.312\n"
+            "2,936,,,,99.5,89.25,10.25,48689.1,1.312\n");
+  EXPECT_EQ(read_text(dir + "/a/b/metrics.jsonl"),
+            "{\"epoch\": 1, \"step\": 468, \"train\": {\"total\": 100, \"recon\": 90, \"kl\": 10}, "
+            "\"test\": {\"total\": 99.5, \"recon\": 89.25, \"kl\": 10.25}, \"images_per_sec\": 48689.1, \"seconds\": 1.312}\n"
+            "{\"epoch\": 2, \"step\": 936, \"train\": {\"total\": null, \"recon\": null, \"kl\": null}, "
+            "\"test\": {\"total\": 99.5, \"recon\": 89.25, \"kl\": 10.25}, \"images_per_sec\": 48689.1, \"seconds\": 1.312}\n");
+  Image curve;
+  ASSERT_TRUE(read_png(dir + "/a/b/loss_curve.png", curve, error)) << error;
+  EXPECT_EQ(curve.channels, 3);
+  EXPECT_EQ(curve.width, 2 * 12 + 3 * 440);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/a/b/loss_curve.png.tmp"));
+}
+
+TEST(RunFiles, ResumeKeepsTheRowsUpToTheCheckpoint) {
+  const std::string dir = fresh_dir("run_files_resume");
+  std::string error;
+  ASSERT_TRUE(make_directories(dir, error)) << error;
+  RunFiles files(dir, {"total"}, "t");
+  ASSERT_TRUE(files.start(false, 0, error)) << error;
+  LossHistory h;
+  h.names = {"total"};
+  for (int e = 1; e <= 12; ++e) add(files, h, e);
+  // Resuming from epoch 10's checkpoint drops epochs 11 and 12 (and would
+  // drop a partial epoch 11 too).
+  ASSERT_TRUE(files.start(true, 10, error)) << error;
+  std::string csv = read_text(dir + "/metrics.csv"), jsonl = read_text(dir + "/metrics.jsonl");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 11);
+  EXPECT_EQ(std::count(jsonl.begin(), jsonl.end(), '\n'), 10);
+  EXPECT_NE(csv.find("\n10,4680,"), std::string::npos) << csv;
+  EXPECT_EQ(csv.find("\n11,"), std::string::npos) << csv;
+  EXPECT_NE(jsonl.find("{\"epoch\": 10, "), std::string::npos);
+  EXPECT_EQ(jsonl.find("{\"epoch\": 11, "), std::string::npos);
+  // A fresh start empties them.
+  ASSERT_TRUE(files.start(false, 0, error)) << error;
+  EXPECT_EQ(read_text(dir + "/metrics.csv"), "epoch,step,train_total,test_total,images_per_sec,seconds\n");
+  EXPECT_EQ(read_text(dir + "/metrics.jsonl"), "");
+  // Another model's metrics (another header) are not kept on resume.
+  std::ofstream(dir + "/metrics.csv") << "epoch,step,train_other\n1,2,3\n";
+  ASSERT_TRUE(files.start(true, 5, error)) << error;
+  EXPECT_EQ(read_text(dir + "/metrics.csv"), "epoch,step,train_total,test_total,images_per_sec,seconds\n");
+}
+
+TEST(RunFiles, UnwritableDirectoriesAreMessages) {
+  const std::string dir = fresh_dir("run_files_bad");
+  std::string error;
+  ASSERT_TRUE(make_directories(dir, error)) << error;
+  std::ofstream(dir + "/file") << "x";
+  EXPECT_FALSE(make_directories(dir + "/file", error));
+  EXPECT_EQ(error, dir + "/file: not a directory (pass --out DIR)");
+  EXPECT_FALSE(make_directories(dir + "/file/sub", error));
+  EXPECT_EQ(error, dir + "/file/sub: cannot create the output directory: Not a directory");
+  RunFiles files(dir + "/missing", {"total"}, "t");
+  EXPECT_FALSE(files.start(false, 0, error));
+  EXPECT_EQ(error, dir + "/missing/metrics.csv.tmp: cannot create: No such file or directory");
+}
+
+TEST(AllFinite, FindsEveryKindAnywhere) {
+  std::vector<float> v(200'003, 1.5f);
+  v[7] = std::numeric_limits<float>::max();
+  v[8] = std::numeric_limits<float>::denorm_min();
+  v[9] = -0.0f;
+  EXPECT_TRUE(all_finite(v.data(), static_cast<int64_t>(v.size())));
+  EXPECT_TRUE(all_finite(v.data(), 0));
+  for (float bad : {NAN, -NAN, INFINITY, -INFINITY})
+    for (size_t at : {size_t{0}, size_t{65535}, size_t{65536}, size_t{131071}, v.size() - 1}) {
+      std::vector<float> w = v;
+      w[at] = bad;
+      EXPECT_FALSE(all_finite(w.data(), static_cast<int64_t>(w.size()))) << bad << " at " << at;
+      EXPECT_TRUE(all_finite(w.data(), static_cast<int64_t>(at)));  // just before it
+    }
+}
+
+}  // namespace
+}  // namespace vaec::rt
