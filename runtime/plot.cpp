@@ -128,7 +128,9 @@ void draw_panel(Image &im, int px, int py, const LossHistory &h, size_t k) {
   line(im, plot.x0, plot.y0, plot.x0, plot.y1, kAxis, 1, all);
   line(im, plot.x0, plot.y1, plot.x1, plot.y1, kAxis, 1, all);
 
-  // The curves: a line between consecutive finite points, a marker on each.
+  // The curves: a line between consecutive finite points, a marker on each
+  // (whole even at the first and last epoch, which lie on the frame).
+  const Rect curves{plot.x0 - 4, plot.y0 - 4, plot.x1 + 4, plot.y1 + 4};
   for (const auto &[values, color] : {std::pair{&LossHistory::Row::train, kTrain}, {&LossHistory::Row::test, kTest}}) {
     bool have_previous = false;
     int prev_x = 0, prev_y = 0;
@@ -139,8 +141,9 @@ void draw_panel(Image &im, int px, int py, const LossHistory &h, size_t k) {
         continue;
       }
       const int cx = to_px(double(r.epoch)), cy = to_py(std::clamp(v[k], -1e300, 1e300));
-      if (have_previous) line(im, prev_x, prev_y, cx, cy, color, 3, plot);
-      fill(im, {std::max(cx - 3, plot.x0), std::max(cy - 3, plot.y0), std::min(cx + 3, plot.x1), std::min(cy + 3, plot.y1)},
+      if (have_previous) line(im, prev_x, prev_y, cx, cy, color, 3, curves);
+      fill(im, {std::max(cx - 3, curves.x0), std::max(cy - 3, curves.y0), std::min(cx + 3, curves.x1),
+                std::min(cy + 3, curves.y1)},
            color);
       have_previous = true, prev_x = cx, prev_y = cy;
     }
