@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <dnnl.hpp>
+
+#include "onednn_conv.h"
 #include <iostream>
 #include <map>
 #include <random>
@@ -81,12 +83,20 @@ struct KernelCall {
   std::vector<Accumulated> acc;
 };
 
-// One of the three, as `kind` says.
+// A oneDNN primitive with its arguments bound to arena memory: Conv and
+// Reorder steps.
+struct PrimitiveCall {
+  dnnl::primitive primitive;
+  std::unordered_map<int, dnnl::memory> args;
+};
+
+// One of these, as `kind` says.
 struct PreparedStep {
   Step::Kind kind;
   ZeroCall zero{};
   MatmulCall matmul{};
   KernelCall kernel{};
+  PrimitiveCall call{};
 };
 
 // Floats of scratch one chunk of step `s` needs: one cache-line-aligned copy
@@ -138,6 +148,7 @@ struct Executor::Impl {
   enum class Optimizer { Adam, Other } optimizer_kind = Optimizer::Other;
   double beta1 = 0, beta2 = 0;
   std::vector<MatmulInfo> matmuls;
+  std::vector<ConvInfo> convs;
 
   Impl(const Plan &p, const vaec_kernel_entry *kernels, int threads, uint64_t seed);
 
@@ -150,6 +161,9 @@ struct Executor::Impl {
   KernelCall prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args, const std::vector<int> &accumulate,
                             int64_t domain0, int64_t elements);
   MatmulCall prepare_matmul(const Step &s, const std::string &program, size_t index);
+  PrimitiveCall prepare_conv(const Step &s, const std::string &at);
+  PrimitiveCall prepare_reorder(const Step &s, const std::string &at);
+  void check_desc(int buffer, const dnnl::memory::desc &desc, const std::string &what) const;
   void bind_dnnl_scratchpad();
   void prepare_optimizer(const vaec_kernel_entry *kernels);
   std::vector<PreparedStep> &steps_of(const plan::Program &program);
@@ -212,6 +226,8 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
       break;
     }
     case Step::Matmul: steps.push_back({.kind = Step::Matmul, .matmul = prepare_matmul(s, program.name, i)}); break;
+    case Step::Conv: steps.push_back({.kind = Step::Conv, .call = prepare_conv(s, at)}); break;
+    case Step::Reorder: steps.push_back({.kind = Step::Reorder, .call = prepare_reorder(s, at)}); break;
     case Step::Kernel: {
       if (s.domain0 < 1) fail(at + ": kernel " + s.kernel + " has an empty domain");
       for (int b : s.args)
@@ -305,13 +321,73 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   return call;
 }
 
+void Executor::Impl::check_desc(int buffer, const dnnl::memory::desc &desc, const std::string &what) const {
+  const int64_t bytes = static_cast<int64_t>(desc.get_size());
+  check_buffer(buffer, DType::F32, (bytes + 3) / 4, what);
+}
+
+PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at) {
+  const std::string what = at + ": " + s.conv;
+  PrimitiveCall call;
+  onednn::ConvPrimitive conv;
+  try {
+    conv = onednn::conv_primitive(s, engine);
+  } catch (const dnnl::error &e) {
+    fail("oneDNN rejected the " + what + ": " + e.what());
+  } catch (const std::runtime_error &e) {
+    fail(what + ": " + e.what());
+  }
+  const int buffers[3] = {s.a, s.b, s.c};
+  for (int i = 0; i < 3; ++i) {
+    check_desc(buffers[i], conv.desc[i], what + " operand " + "abc"[i]);
+    call.args[conv.arg[i]] = dnnl::memory(conv.desc[i], engine, address(buffers[i]));
+  }
+  const int64_t c0 = plan.buffers[s.c].offset, c1 = c0 + static_cast<int64_t>(conv.desc[2].get_size());
+  for (int i = 0; i < 2; ++i) {
+    const int64_t x0 = plan.buffers[buffers[i]].offset, x1 = x0 + static_cast<int64_t>(conv.desc[i].get_size());
+    if (x0 < c1 && c0 < x1) fail(what + ": output overlaps an input");
+  }
+  if (conv.bias.get_size() > 0) {
+    check_desc(s.bias, conv.bias, what + " bias");
+    call.args[DNNL_ARG_BIAS] = dnnl::memory(conv.bias, engine, address(s.bias));
+  }
+  if (size_t need = conv.scratchpad.get_size(); need > 0) {
+    call.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(conv.scratchpad, engine, DNNL_MEMORY_NONE);
+    dnnl_scratchpad_bytes = std::max(dnnl_scratchpad_bytes, need);
+  }
+  if (conv.impl.rfind("ref", 0) == 0)
+    std::cerr << "warning: oneDNN runs the " << what << " with its reference implementation '" << conv.impl
+              << "', which is slow\n";
+  convs.push_back({at, s.conv, conv.impl});
+  call.primitive = conv.primitive;
+  return call;
+}
+
+PrimitiveCall Executor::Impl::prepare_reorder(const Step &s, const std::string &at) {
+  PrimitiveCall call;
+  try {
+    auto from = onednn::layout_desc(s.dims_a, s.layout_a), to = onednn::layout_desc(s.dims_a, s.layout_c);
+    check_desc(s.a, from, at + ": reorder source");
+    check_desc(s.c, to, at + ": reorder destination");
+    dnnl::memory src(from, engine, address(s.a)), dst(to, engine, address(s.c));
+    call.primitive = dnnl::reorder(src, dst);
+    call.args = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+  } catch (const dnnl::error &e) {
+    fail("oneDNN rejected the " + at + ": reorder " + s.layout_a + " -> " + s.layout_c + ": " + e.what());
+  } catch (const std::runtime_error &e) {
+    fail(at + ": reorder: " + e.what());
+  }
+  return call;
+}
+
 void Executor::Impl::bind_dnnl_scratchpad() {
   if (dnnl_scratchpad_bytes == 0) return;
   dnnl_scratchpad = allocate_zeroed(dnnl_scratchpad_bytes);
   for (auto *steps : {&train, &eval})
-    for (PreparedStep &s : *steps)
-      if (auto it = s.matmul.args.find(DNNL_ARG_SCRATCHPAD); s.kind == Step::Matmul && it != s.matmul.args.end())
-        it->second.set_data_handle(dnnl_scratchpad.get());
+    for (PreparedStep &s : *steps) {
+      auto &args = s.kind == Step::Matmul ? s.matmul.args : s.call.args;
+      if (auto it = args.find(DNNL_ARG_SCRATCHPAD); it != args.end()) it->second.set_data_handle(dnnl_scratchpad.get());
+    }
 }
 
 void Executor::Impl::prepare_optimizer(const vaec_kernel_entry *kernels) {
@@ -424,6 +500,11 @@ void Executor::run_steps(const plan::Program &program, uint64_t step, size_t fir
     switch (s.kind) {
     case Step::Zero: std::memset(s.zero.data, 0, s.zero.bytes); break;
     case Step::Matmul: impl_->run_matmul(s.matmul); break;
+    case Step::Conv:
+    case Step::Reorder:
+      s.call.primitive.execute(impl_->stream, s.call.args);
+      impl_->stream.wait();
+      break;
     case Step::Kernel: impl_->run_kernel(s.kernel, step); break;
     }
   }
@@ -458,5 +539,6 @@ float Executor::scalar(int buffer) const {
 }
 
 const std::vector<MatmulInfo> &Executor::matmuls() const { return impl_->matmuls; }
+const std::vector<ConvInfo> &Executor::convs() const { return impl_->convs; }
 
 }  // namespace vaec::rt

@@ -48,6 +48,13 @@ struct MatmulInfo {
   std::string where;
 };
 
+// What oneDNN chose for one Conv step.
+struct ConvInfo {
+  std::string at;    // "program train step 7 (file:line:col)"
+  std::string conv;  // the IR op
+  std::string impl;
+};
+
 class Executor {
  public:
   // Throws std::runtime_error with a readable message when the plan does not
@@ -91,6 +98,7 @@ class Executor {
   float scalar(int buffer) const;
 
   const std::vector<MatmulInfo> &matmuls() const;
+  const std::vector<ConvInfo> &convs() const;
 
  private:
   struct Impl;

@@ -11,6 +11,30 @@ namespace {
 
 const char *dtype_name(DType t) { return t == DType::U8 ? "u8" : "f32"; }
 
+// {1, 2, 3} <-> "1,2,3" ("-" when empty).
+std::string ints(const std::vector<int64_t> &v) {
+  if (v.empty()) return "-";
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
+  return out;
+}
+
+bool parse_ints(const std::string &text, std::vector<int64_t> &out) {
+  out.clear();
+  if (text == "-") return true;
+  const char *p = text.data(), *end = text.data() + text.size();
+  while (p < end) {
+    int64_t v;
+    auto [next, ec] = std::from_chars(p, end, v);
+    if (ec != std::errc()) return false;
+    out.push_back(v);
+    if (next == end) return true;
+    if (*next != ',') return false;
+    p = next + 1;
+  }
+  return false;  // empty or a trailing comma
+}
+
 void format_program(std::ostream &os, const Program &p) {
   os << "program " << p.name << ' ' << p.batch << ' ' << p.input << ' ' << p.input_row << '\n';
   for (const auto &[name, buf] : p.losses) os << "loss " << name << ' ' << buf << '\n';
@@ -27,6 +51,14 @@ void format_program(std::ostream &os, const Program &p) {
          << s.k << ' ' << s.ta << ' ' << s.tb << ' ' << (s.post.empty() ? "-" : s.post);
       break;
     case Step::Zero: os << "zero " << s.c; break;
+    case Step::Conv:
+      os << "conv " << s.conv << ' ' << s.a << ' ' << s.b << ' ' << s.c << ' ' << s.bias << ' '
+         << (s.post.empty() ? "-" : s.post) << ' ' << ints(s.dims_a) << ' ' << ints(s.dims_b) << ' ' << ints(s.dims_c)
+         << ' ' << ints(s.stride) << ' ' << ints(s.pad) << ' ' << s.layout_a << ' ' << s.layout_b << ' ' << s.layout_c;
+      break;
+    case Step::Reorder:
+      os << "reorder " << s.a << ' ' << s.c << ' ' << ints(s.dims_a) << ' ' << s.layout_a << ' ' << s.layout_c;
+      break;
     }
     os << " where " << s.where << '\n';
   }
@@ -102,6 +134,12 @@ std::string check_indices(const Plan &p) {
         break;
       case Step::Zero:
         if (bad(s.c, false)) return "zero at " + s.where;
+        break;
+      case Step::Conv:
+        if (bad(s.a, false) || bad(s.b, false) || bad(s.c, false) || bad(s.bias, true)) return s.conv + " at " + s.where;
+        break;
+      case Step::Reorder:
+        if (bad(s.a, false) || bad(s.c, false)) return "reorder at " + s.where;
         break;
       }
     }
@@ -185,7 +223,9 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
     } else if (key == "end") {
       current = nullptr;
     } else if (!current) {
-      return fail(key == "loss" || key == "kernel" || key == "matmul" || key == "zero" ? "step outside a program"
+      return fail(key == "loss" || key == "kernel" || key == "matmul" || key == "zero" || key == "conv" ||
+                          key == "reorder"
+                      ? "step outside a program"
                                                                                          : "unknown keyword");
     } else if (key == "loss") {
       std::string name;
@@ -221,6 +261,27 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       if (!(ls >> s.a >> s.b >> s.c >> s.bias >> s.m >> s.n >> s.k >> s.ta >> s.tb >> s.post))
         return fail("malformed line");
       if (s.post == "-") s.post.clear();
+      s.where = where;
+      current->steps.push_back(s);
+    } else if (key == "conv") {
+      Step s;
+      s.kind = Step::Conv;
+      std::string da, db, dc, stride, pad;
+      if (!(ls >> s.conv >> s.a >> s.b >> s.c >> s.bias >> s.post >> da >> db >> dc >> stride >> pad >> s.layout_a >>
+            s.layout_b >> s.layout_c))
+        return fail("malformed line");
+      if (s.post == "-") s.post.clear();
+      if (!parse_ints(da, s.dims_a) || !parse_ints(db, s.dims_b) || !parse_ints(dc, s.dims_c) ||
+          !parse_ints(stride, s.stride) || !parse_ints(pad, s.pad))
+        return fail("malformed dimension list");
+      s.where = where;
+      current->steps.push_back(s);
+    } else if (key == "reorder") {
+      Step s;
+      s.kind = Step::Reorder;
+      std::string dims;
+      if (!(ls >> s.a >> s.c >> dims >> s.layout_a >> s.layout_c)) return fail("malformed line");
+      if (!parse_ints(dims, s.dims_a)) return fail("malformed dimension list");
       s.where = where;
       current->steps.push_back(s);
     } else if (key == "zero") {

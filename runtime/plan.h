@@ -55,6 +55,8 @@ struct Step {
     Kernel,  // call kernel `kernel` over `domain0` rows with `args` buffers
     Matmul,  // c = op(a) op(b) (+ bias[n]) then post-op, oneDNN matmul
     Zero,    // fill buffer `c` with zeros
+    Conv,    // oneDNN (de)convolution `conv` (an IR op name): c = conv(a, b [, bias]) then post-op
+    Reorder, // c = a, converted from layout `layout_a` to `layout_c` (oneDNN reorder)
   } kind = Kernel;
   // Kernel
   std::string kernel;
@@ -68,6 +70,18 @@ struct Step {
   int64_t m = 0, n = 0, k = 0;
   bool ta = false, tb = false;
   std::string post;             // "", "relu" or "sigmoid"
+  // Conv: the IR op (conv2d, conv2d_bwd_data, conv2d_bwd_weights,
+  // conv2d_transpose, conv2d_transpose_bwd_data, conv2d_transpose_bwd_weights)
+  // with the IR's operand order and semantics (compiler/ir/ops.def): a and b
+  // are its two tensor operands, c its result, bias (forward ops) its third
+  // operand, dims_* their IR shapes, stride {h, w}, pad {top, left, bottom,
+  // right}. Reorder: dims_a is the tensor's shape.
+  std::string conv;
+  std::vector<int64_t> dims_a, dims_b, dims_c, stride, pad;
+  // How a, b and c are laid out in their buffers: "plain" (row-major in the
+  // IR's dimension order) or a oneDNN blocked layout the compiler chose for
+  // this machine, written as runtime/onednn_conv.h defines.
+  std::string layout_a = "plain", layout_b = "plain", layout_c = "plain";
   std::string where;            // file:line:col of the op, for messages
 };
 

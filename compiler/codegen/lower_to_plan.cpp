@@ -2,18 +2,25 @@
 #include "codegen/lower_to_plan.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 #include <sstream>
 
 #include "codegen/optimizer_kernel.h"
 #include "ir/builder.h"
 #include "ir/printer.h"
+#include "onednn_conv.h"
 
 namespace vaec {
 namespace {
 
 constexpr int64_t kAlign = 64;
 int64_t align(int64_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+bool is_conv(Op op) {
+  return op == Op::Conv2d || op == Op::Conv2dTranspose || op == Op::Conv2dBwdData || op == Op::Conv2dBwdWeights ||
+         op == Op::Conv2dTransposeBwdData || op == Op::Conv2dTransposeBwdWeights;
+}
+
 std::string where(const Node &n) {
   return n.loc.known() ? n.loc.file + ":" + std::to_string(n.loc.line) + ":" + std::to_string(n.loc.col) : "-";
 }
@@ -54,6 +61,7 @@ public:
     os << "temporaries without reuse would take: train " << naive_["train"] << ", eval " << naive_["eval"]
        << " bytes\n" << report_.str();
     out_.memory_report = os.str();
+    out_.library_report = library_.str();
     return std::move(out_);
   }
 
@@ -204,11 +212,6 @@ private:
       const ScheduleStep &ss = s.steps[k];
       int t = 2 * static_cast<int>(k + 1);  // step k writes at t+1
       const Node &first = g.nodes[ss.nodes.front()];
-      for (int m : ss.nodes)
-        for (const char *unsupported : {"conv2d", "conv2d_transpose"})
-          if (op_name(g.nodes[m].op).rfind(unsupported, 0) == 0)
-            throw Unsupported(g.nodes[m].loc, std::string(op_name(g.nodes[m].op)) +
-                                                  ": code generation for convolutions is not implemented yet");
       plan::Step st;
       st.where = where(first);
       if (ss.kind == ScheduleStep::Library) {
@@ -225,6 +228,15 @@ private:
           prog.steps.push_back(source_kernel(g, r, b, prefix + "source_" + std::to_string(prog.steps.size())));
         }
         int value = ss.post >= 0 ? ss.post : ss.nodes.front();
+        if (is_conv(first.op)) {
+          lower_conv(g, s, ss, prog, t, buf, touch, [&](const std::string &n, int64_t elements) {
+            int b = add_buffer(prefix + n, plan::DType::F32, elements, 0);
+            temp_of[b] = temps.size();
+            temps.push_back({b, bytes_of(b), 1 << 30, -1});
+            return b;
+          });
+          continue;
+        }
         st.kind = plan::Step::Matmul;
         st.c = buf(value);
         if (ss.post >= 0) st.post = std::string(op_name(g.nodes[ss.post].op));
@@ -272,6 +284,7 @@ private:
       }
       prog.steps.push_back(st);
     }
+    shadows_.clear();
     int end_time = 2 * static_cast<int>(s.steps.size() + 2);
     for (const auto &[node, dest] : late_outputs) {
       const Node &n = g.nodes[node];
@@ -299,6 +312,102 @@ private:
                                             {src, dest}, {BufferType::F32, BufferType::F32}, n));
     }
     return place_temps(temps, name);
+  }
+
+  // A convolution step: oneDNN (asked here, on this machine, with "any"
+  // layouts) picks the layouts of its fastest implementation; an operand in
+  // another layout than plain gets a shadow buffer in that layout, filled by
+  // a reorder the first time a convolution reads the value in it and reused
+  // by every later one (shadows_), and a result in a blocked layout is
+  // written to its shadow and reordered into the plain buffer that kernels
+  // and dense layers read. All of a step's buffers are live at its time t+1.
+  template <class Buf, class Touch, class NewTemp>
+  void lower_conv(const Graph &g, const Schedule &s, const ScheduleStep &ss, plan::Program &prog, int t, Buf &buf,
+                  Touch &touch, NewTemp new_temp) {
+    const Node &first = g.nodes[ss.nodes.front()];
+    const int value = ss.post >= 0 ? ss.post : ss.nodes.front();
+    plan::Step cs;
+    cs.kind = plan::Step::Conv;
+    cs.where = where(first);
+    cs.conv = op_name(first.op);
+    cs.a = buf(first.operands[0]);
+    cs.b = buf(first.operands[1]);
+    cs.c = buf(value);
+    if (first.operands.size() > 2) cs.bias = buf(first.operands[2]);
+    cs.dims_a = g.nodes[first.operands[0]].dims;
+    cs.dims_b = g.nodes[first.operands[1]].dims;
+    cs.dims_c = first.dims;
+    cs.stride = std::get<std::vector<int64_t>>(*first.attr("stride"));
+    cs.pad = std::get<std::vector<int64_t>>(*first.attr("pad"));
+    if (ss.post >= 0) cs.post = op_name(g.nodes[ss.post].op);
+    // Ask oneDNN; keep what it picked when the plan text can say it.
+    onednn::ConvPrimitive chosen;
+    try {
+      cs.layout_a = cs.layout_b = cs.layout_c = "any";
+      chosen = onednn::conv_primitive(cs, engine_);
+      const std::vector<int64_t> *dims[3] = {&cs.dims_a, &cs.dims_b, &cs.dims_c};
+      std::string *layout[3] = {&cs.layout_a, &cs.layout_b, &cs.layout_c};
+      const char *force = std::getenv("VAEC_CONV_LAYOUTS");
+      for (int i = 0; i < 3; ++i) {
+        *layout[i] = onednn::layout_text(chosen.desc[i], *dims[i], onednn::is_transpose_weights(cs.conv, i));
+        if (layout[i]->empty() || (force && std::string(force) == "plain")) *layout[i] = "plain";
+      }
+      chosen = onednn::conv_primitive(cs, engine_);
+    } catch (const std::exception &e) {
+      throw Unsupported(first.loc, "oneDNN cannot run " + cs.conv + " " + dims_str(cs.dims_a) + " x " +
+                                       dims_str(cs.dims_b) + " -> " + dims_str(cs.dims_c) + ": " + e.what());
+    }
+    const int nodes[3] = {first.operands[0], first.operands[1], value};
+    int *buffers[3] = {&cs.a, &cs.b, &cs.c};
+    const std::string layouts[3] = {cs.layout_a, cs.layout_b, cs.layout_c};
+    std::vector<plan::Step> after;
+    for (int i = 0; i < 3; ++i) {
+      const int plain = *buffers[i];
+      touch(plain, t + 1);
+      if (layouts[i] == "plain") continue;
+      const bool tw = onednn::is_transpose_weights(cs.conv, i);
+      const int root = s.root[nodes[i]];
+      auto [it, fresh] = shadows_.try_emplace({root, layouts[i]}, -1);
+      if (fresh) {
+        const int64_t bytes = static_cast<int64_t>(chosen.desc[i].get_size());
+        it->second = new_temp(g.nodes[root].name + "@" + onednn::layout_name(layouts[i]), (bytes + 3) / 4);
+      }
+      *buffers[i] = it->second;
+      touch(it->second, t + 1);
+      if (!fresh && i < 2) continue;  // already in this layout
+      // Reorders see oneDNN's dimension order on both sides.
+      plan::Step r;
+      r.kind = plan::Step::Reorder;
+      r.where = cs.where;
+      const auto &ir_dims = i == 0 ? cs.dims_a : i == 1 ? cs.dims_b : cs.dims_c;
+      r.dims_a = ir_dims;
+      if (tw) std::swap(r.dims_a[0], r.dims_a[1]);
+      std::string plain_text = tw ? onednn::layout_text(onednn::layout_desc(ir_dims, "plain", true), r.dims_a) : "plain";
+      if (i < 2) {
+        r.a = plain, r.c = it->second, r.layout_a = plain_text, r.layout_c = layouts[i];
+        report_reorder(prog, r, g.nodes[root].name);
+        prog.steps.push_back(r);
+      } else {
+        r.a = it->second, r.c = plain, r.layout_a = layouts[i], r.layout_c = plain_text;
+        after.push_back(r);
+      }
+    }
+    library_ << prog.name << " step " << prog.steps.size() << " (" << cs.where << "): " << cs.conv << " %"
+             << g.nodes[value].name << (cs.post.empty() ? "" : " + " + cs.post) << " with " << chosen.impl << "\n";
+    const char *roles[3] = {"a", "b", "c"};
+    for (int i = 0; i < 3; ++i)
+      library_ << "    " << roles[i] << " %" << g.nodes[nodes[i]].name << " f32" << dims_str(*(i == 0 ? &cs.dims_a : i == 1 ? &cs.dims_b : &cs.dims_c))
+               << " " << onednn::layout_name(layouts[i]) << (layouts[i] == "plain" ? "" : " (" + layouts[i] + ")") << "\n";
+    prog.steps.push_back(cs);
+    for (plan::Step &r : after) {
+      report_reorder(prog, r, g.nodes[value].name);
+      prog.steps.push_back(r);
+    }
+  }
+
+  void report_reorder(const plan::Program &prog, const plan::Step &r, const std::string &value) {
+    library_ << prog.name << " step " << prog.steps.size() << ": reorder %" << value << " "
+             << onednn::layout_name(r.layout_a) << " -> " << onednn::layout_name(r.layout_c) << "\n";
   }
 
   // A kernel writing a const() fill or normal() draws of `node` to `dest`
@@ -386,7 +495,9 @@ private:
   std::map<std::string, int> param_buffer_, grad_buffer_;
   std::set<int> temp_area_;
   std::map<std::string, int64_t> naive_;
-  std::ostringstream report_;
+  std::ostringstream report_, library_;
+  dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
+  std::map<std::pair<int, std::string>, int> shadows_;  // (value, layout) -> its buffer in that layout
 };
 
 }  // namespace

@@ -36,6 +36,9 @@ struct LoweredModel {
   std::vector<FusedKernel> kernels;
   Schedule train_schedule, eval_schedule;
   std::string memory_report;  // --stage=memplan
+  // Each convolution's oneDNN implementation and layouts, and each reorder
+  // between layouts, in program order (--stage=fused).
+  std::string library_report;
 };
 
 LoweredModel lower_to_plan(const Graph &train, const Graph &eval,

@@ -123,7 +123,8 @@ private:
     int lib = n.operands[0];
     int st = s_.step_of[lib];
     if (st < 0 || steps_[st].kind != ScheduleStep::Library || steps_[st].post >= 0) return false;
-    if (g_.nodes[lib].op != Op::Dense && g_.nodes[lib].op != Op::Matmul) return false;
+    const Op lop = g_.nodes[lib].op;
+    if (lop != Op::Dense && lop != Op::Matmul && lop != Op::Conv2d && lop != Op::Conv2dTranspose) return false;
     if (users_[lib].size() != 1 || is_output(lib)) {
       s_.report.push_back(name(i) + ": not a post-op of " + name(lib) + ", whose value is also used elsewhere");
       return false;

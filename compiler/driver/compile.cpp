@@ -106,7 +106,10 @@ std::optional<std::string> codegen_dump(const std::string &stage, const std::str
   if (stage == "fused") {
     os << "// ----- training step (batch " << c->train.batch() << ") -----\n"
        << schedule_to_string(c->lowered.train_schedule) << "// ----- evaluation (batch " << c->eval.batch()
-       << ") -----\n" << schedule_to_string(c->lowered.eval_schedule) << "// ----- kernels -----\n";
+       << ") -----\n" << schedule_to_string(c->lowered.eval_schedule);
+    if (!c->lowered.library_report.empty())
+      os << "// ----- convolutions: oneDNN implementations, layouts and reorders -----\n" << c->lowered.library_report;
+    os << "// ----- kernels -----\n";
     for (const FusedKernel &k : c->lowered.kernels) os << kernel_to_string(k) << "\n";
     return os.str();
   }
@@ -150,6 +153,8 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
   std::ostringstream fused;
   fused << schedule_to_string(c->lowered.train_schedule) << "\n// evaluation\n"
         << schedule_to_string(c->lowered.eval_schedule) << "\n// kernels\n";
+  if (!c->lowered.library_report.empty())
+    fused << "\n// convolutions: oneDNN implementations, layouts and reorders\n" << c->lowered.library_report;
   for (const FusedKernel &k : c->lowered.kernels) fused << kernel_to_string(k) << "\n";
   write("fused.txt", fused.str());
   write("memplan.txt", c->lowered.memory_report);
@@ -161,15 +166,20 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
                     "- grad.vir: the training graph right after differentiation\n"
                     "- opt.vir: the training graph after simplification (what a training step runs)\n"
                     "- eval.vir: the forward graph at the evaluation batch\n"
-                    "- fused.txt: steps, fused kernels and refused merges\n"
+                    "- fused.txt: steps, fused kernels and refused merges; convolutions' layouts and reorders\n"
                     "- memplan.txt: buffer offsets, sizes and live ranges in the arena\n"
                     "- plan.txt: the plan the trainer executes\n"
                     "- kernels.ll / kernels.s: LLVM IR and assembly of the kernels\n");
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  int kernels = 0, library = 0;
-  for (const plan::Step &s : c->lowered.plan.train.steps) (s.kind == plan::Step::Matmul ? library : kernels)++;
+  int kernels = 0, library = 0, reorders = 0;
+  for (const plan::Step &s : c->lowered.plan.train.steps) {
+    if (s.kind == plan::Step::Kernel) ++kernels;
+    if (s.kind == plan::Step::Matmul || s.kind == plan::Step::Conv) ++library;
+    if (s.kind == plan::Step::Reorder) ++reorders;
+  }
   std::cout << "compiled " << model.graph.name << " (batch " << c->train.batch() << "): " << kernels
-            << " kernels and " << library << " oneDNN calls per step, arena "
+            << " kernels, " << library << " oneDNN calls" << (reorders ? " and " + std::to_string(reorders) + " reorders" : "")
+            << " per step, arena "
             << with_commas(c->lowered.plan.arena_bytes / 1024) << " KiB\n"
             << "  " << out_dir << "/train  (LLVM " << std::lround(build.llvm_seconds * 1000) << " ms, link "
             << std::lround(build.link_seconds * 1000) << " ms, total " << std::lround(total * 1000) << " ms)\n"

@@ -205,8 +205,8 @@ Val GraphBuilder::call_layer(const Expr &e) {
                    e.length);
       return Val::bad();
     }
-    int w = add_param("w", {units, x[1]}, x[1], e.loc);
-    int b = add_param("b", {units}, x[1], e.loc);
+    int w = add_param("w", {units, x[1]}, x[1], units, e.loc);
+    int b = add_param("b", {units}, x[1], units, e.loc);
     int y = emit(Op::Dense, {in.node, w, b}, {}, e.loc);
     return Val::tensor(apply_act(e, y));
   }
@@ -285,8 +285,9 @@ Val GraphBuilder::call_layer(const Expr &e) {
     return Val::bad();
   }
   int64_t fan_in = wdims[1] * k[0] * k[1];  // after the size check: cannot overflow
-  int w = add_param("w", wdims, fan_in, e.loc);
-  int b = add_param("b", {filters}, fan_in, e.loc);
+  int64_t fan_out = wdims[0] * k[0] * k[1];  // Keras's glorot counts the other channel dim
+  int w = add_param("w", wdims, fan_in, fan_out, e.loc);
+  int b = add_param("b", {filters}, fan_in, fan_out, e.loc);
   Attrs attrs = {{"stride", std::vector<int64_t>{s[0], s[1]}}, {"pad", pad}};
   int y = emit(transpose ? Op::Conv2dTranspose : Op::Conv2d, {in.node, w, b}, attrs, e.loc);
   return Val::tensor(apply_act(e, y));

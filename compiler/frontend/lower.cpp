@@ -99,10 +99,13 @@ int GraphBuilder::add_input(const std::string &name, const Dims &per_example, co
   return emit(Op::Input, {}, {}, loc, d, "", name);
 }
 
-int GraphBuilder::add_param(const std::string &suffix, const Dims &dims, int64_t fan_in, const Loc &loc) {
+int GraphBuilder::add_param(const std::string &suffix, const Dims &dims, int64_t fan_in, int64_t fan_out,
+                            const Loc &loc) {
   // PyTorch's default for Linear/Conv/ConvTranspose weights and biases:
   // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a=sqrt(5)).
+  // Keras: glorot_uniform kernels, zero biases.
   double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+  if (keras_init) bound = suffix == "b" ? 0.0 : std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
   const std::string &owner = tensors[stack_.back()].name;
   if (checked_elements(dims) < 0) {
     diags_.error(loc, "the " + std::string(suffix == "w" ? "weight" : "bias") + " of this layer would be f32" +

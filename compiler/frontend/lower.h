@@ -48,6 +48,8 @@ public:
   // Set when a section could not be read: an unknown name is then most likely
   // defined there, and is not reported again.
   bool names_incomplete = false;
+  // train.init: keras (see add_param); PyTorch's initialisation otherwise.
+  bool keras_init = false;
 
   // Adds an `input` node; `length` is that of the name, for the underline.
   int add_input(const std::string &name, const Dims &per_example, const Loc &loc, int length = 1);
@@ -66,7 +68,10 @@ private:
   Val call_layer(const Expr &e);
   int emit(Op op, std::vector<int> operands, Attrs attrs, const Loc &loc, Dims declared = {},
            const std::string &what = "", std::string name = "");
-  int add_param(const std::string &suffix, const Dims &dims, int64_t fan_in, const Loc &loc);
+  // A weight ("w") or bias ("b") of the current layer, initialised like
+  // PyTorch (U(+-1/sqrt(fan_in)) for both) or, with keras_init, like Keras
+  // (glorot_uniform weights U(+-sqrt(6/(fan_in+fan_out))), zero biases).
+  int add_param(const std::string &suffix, const Dims &dims, int64_t fan_in, int64_t fan_out, const Loc &loc);
   int apply_act(const Expr &call, int node);
   std::string fresh_name();
 

@@ -17,7 +17,8 @@ namespace vaec {
 namespace {
 
 const std::vector<std::string> kTensorSections = {"encoder", "sampler", "decoder", "losses"};
-const std::vector<std::string> kTrainKeys = {"data", "batch", "epochs", "optimizer", "seed"};
+const std::vector<std::string> kTrainKeys = {"data", "batch", "epochs", "optimizer", "seed", "init"};
+const std::vector<std::string> kInits = {"pytorch", "keras"};
 const std::vector<std::string> kDataSets = {"mnist", "fashion_mnist"};
 
 struct OptimizerSpec {
@@ -68,6 +69,7 @@ public:
     model_.graph.name = read_name(root);
     read_train(root.get("train"));
     builder_.emplace(model_.graph, diags_, batch_);
+    builder_->keras_init = init_ == "keras";
     read_inputs(root);
     for (const std::string &s : kTensorSections) read_tensors(root, s);
     if (diags_.has_errors() && tensors_seen_ == 0) return std::nullopt;
@@ -141,6 +143,18 @@ private:
         if (k == "batch") read_int(v, "train.batch", 1, 1 << 20, batch);
         else if (k == "epochs") read_int(v, "train.epochs", 0, 1000000, epochs);
         else if (k == "seed") read_int(v, "train.seed", 0, INT64_C(0xffffffff), seed);
+        else if (k == "init") {
+          if (v.kind == YNode::Scalar && std::find(kInits.begin(), kInits.end(), v.value) != kInits.end()) {
+            init_ = v.value;
+          } else if (v.kind == YNode::Scalar) {
+            std::string hint = did_you_mean(v.value, kInits);
+            diags_.error(v.loc, "unknown initialisation '" + v.value + "'" +
+                                    (hint.empty() ? "; choose pytorch or keras" : hint),
+                         static_cast<int>(v.value.size()));
+          } else {
+            diags_.error(v.loc, "train.init must be pytorch or keras, got " + kind_name(v));
+          }
+        }
         else if (k == "data") {
           if (v.kind == YNode::Scalar && std::find(kDataSets.begin(), kDataSets.end(), v.value) != kDataSets.end())
             data = v.value;
@@ -157,7 +171,7 @@ private:
         } else {
           std::string hint = did_you_mean(k, kTrainKeys);
           if (k == "lr" || k == "learning_rate") hint = "; set it as optimizer: adam(lr=...)";
-          if (hint.empty()) hint = "; the keys of train are data, batch, epochs, optimizer and seed";
+          if (hint.empty()) hint = "; the keys of train are data, batch, epochs, optimizer, seed and init";
           diags_.error(key.loc, "unknown key 'train." + k + "'" + hint, static_cast<int>(k.size()));
         }
       }
@@ -169,6 +183,7 @@ private:
     cfg.emplace_back("optimizer", opt.name);
     for (const auto &[k, v] : opt.defaults) cfg.emplace_back(k, v);
     cfg.emplace_back("seed", seed);
+    if (init_ != "pytorch") cfg.emplace_back("init", init_);  // the default goes unsaid
   }
 
   void read_optimizer(const YNode &v, OptimizerSpec &opt) {
@@ -425,6 +440,7 @@ private:
   LoadOptions opts_;
   Model model_;
   int64_t batch_ = 128;
+  std::string init_ = "pytorch";  // train.init
   int tensors_seen_ = 0;
   std::optional<GraphBuilder> builder_;
 };

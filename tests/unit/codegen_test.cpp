@@ -102,6 +102,7 @@ void expect_step_matches(const std::string &model, int64_t batch) {
 TEST(Codegen, MlpTrainingStepMatchesTheInterpreter) { expect_step_matches("models/mnist_mlp.yaml", 8); }
 TEST(Codegen, FashionTrainingStepMatchesTheInterpreter) { expect_step_matches("models/fashion_mlp.yaml", 6); }
 TEST(Codegen, AxisReductionsAndSgdMatchTheInterpreter) { expect_step_matches("examples/gaussian_decoder.yaml", 5); }
+TEST(Codegen, ConvVaeTrainingStepMatchesTheInterpreter) { expect_step_matches("models/mnist_conv.yaml", 2); }
 TEST(Codegen, BetaVaeMatchesTheInterpreter) { expect_step_matches("examples/beta_vae.yaml", 3); }
 
 TEST(Codegen, SameSeedAndThreadsGiveIdenticalLosses) {

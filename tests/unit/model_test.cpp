@@ -56,11 +56,14 @@ TEST(SeedModels, ConvShapesAndKerasPadding) {
   EXPECT_EQ(c2.op, Op::Conv2d);
   EXPECT_EQ(std::get<std::vector<int64_t>>(*c2.attr("pad")), (std::vector<int64_t>{0, 0, 1, 1}));
   EXPECT_EQ(node(g, "c2.w").dims, (Dims{64, 32, 3, 3}));
-  // Transposed conv weight is [in, out, kh, kw] as in PyTorch; its init bound
-  // uses fan_in = out * kh * kw.
+  // Transposed conv weight is [in, out, kh, kw] as in PyTorch. The model asks
+  // for Keras's initialisation: glorot_uniform over (in + out) * kh * kw, and
+  // zero biases.
   const Node &w = node(g, "d2.w");
   EXPECT_EQ(w.dims, (Dims{64, 32, 3, 3}));
-  EXPECT_DOUBLE_EQ(std::get<double>(*w.attr("bound")), 1.0 / std::sqrt(32.0 * 9));
+  EXPECT_DOUBLE_EQ(std::get<double>(*w.attr("bound")), std::sqrt(6.0 / ((64.0 + 32.0) * 9)));
+  EXPECT_EQ(std::get<double>(*node(g, "d2.b").attr("bound")), 0.0);
+  EXPECT_DOUBLE_EQ(std::get<double>(*node(g, "h.w").attr("bound")), std::sqrt(6.0 / (12544.0 + 32)));
 }
 
 TEST(SeedModels, LocationsPointAtTheYaml) {
