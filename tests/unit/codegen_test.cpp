@@ -103,6 +103,13 @@ TEST(Codegen, MlpTrainingStepMatchesTheInterpreter) { expect_step_matches("model
 TEST(Codegen, FashionTrainingStepMatchesTheInterpreter) { expect_step_matches("models/fashion_mlp.yaml", 6); }
 TEST(Codegen, AxisReductionsAndSgdMatchTheInterpreter) { expect_step_matches("examples/gaussian_decoder.yaml", 5); }
 TEST(Codegen, ConvVaeTrainingStepMatchesTheInterpreter) { expect_step_matches("models/mnist_conv.yaml", 2); }
+// Odd channel counts, stride 3, explicit and asymmetric padding, rectangular
+// kernels, output_padding (negative end pads), 'same'/'valid' transposed
+// convs: each with its backward-data and backward-weights.
+TEST(Codegen, OddConvolutionsMatchTheInterpreter) { expect_step_matches("tests/unit/models/conv_odd.yaml", 3); }
+TEST(Codegen, TransposedConvolutionsMatchTheInterpreter) {
+  expect_step_matches("tests/unit/models/conv_same_t.yaml", 2);
+}
 TEST(Codegen, BetaVaeMatchesTheInterpreter) { expect_step_matches("examples/beta_vae.yaml", 3); }
 
 TEST(Codegen, SameSeedAndThreadsGiveIdenticalLosses) {
