@@ -8,14 +8,16 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <chrono>
+#include <cstdio>
 #include <dnnl.hpp>
-
-#include "onednn_conv.h"
 #include <iostream>
 #include <map>
 #include <random>
 #include <stdexcept>
 #include <unordered_map>
+
+#include "onednn_conv.h"
 
 namespace vaec::rt {
 namespace {
@@ -149,6 +151,13 @@ struct Executor::Impl {
   double beta1 = 0, beta2 = 0;
   std::vector<MatmulInfo> matmuls;
   std::vector<ConvInfo> convs;
+  // VAEC_PROFILE=1: seconds and calls per step of each program, printed to
+  // stderr when the executor is destroyed.
+  bool profiling = false;
+  std::map<std::string, std::vector<std::pair<double, int64_t>>> profile;
+  double optimizer_seconds = 0;
+  int64_t optimizer_calls = 0;
+  void print_profile() const;
 
   Impl(const Plan &p, const vaec_kernel_entry *kernels, int threads, uint64_t seed);
 
@@ -473,9 +482,13 @@ Executor::Executor(const Plan &plan, const vaec_kernel_entry *kernels, int threa
   // default, so this one call sizes matmuls and kernels alike.
   omp_set_num_threads(threads);
   impl_ = std::make_unique<Impl>(plan_, kernels, threads, seed);
+  const char *profile = std::getenv("VAEC_PROFILE");
+  impl_->profiling = profile && *profile && std::string(profile) != "0";
 }
 
-Executor::~Executor() = default;
+Executor::~Executor() {
+  if (impl_ && impl_->profiling) impl_->print_profile();
+}
 
 void Executor::init_params(uint64_t seed) {
   for (const plan::Param &q : plan_.params) {
@@ -495,8 +508,14 @@ void Executor::run(const plan::Program &program, uint64_t step) { run_steps(prog
 void Executor::run_steps(const plan::Program &program, uint64_t step, size_t first, size_t last) {
   std::vector<PreparedStep> &steps = impl_->steps_of(program);
   last = std::min(last, steps.size());
+  std::vector<std::pair<double, int64_t>> *times = nullptr;
+  if (impl_->profiling) {
+    times = &impl_->profile[program.name];
+    times->resize(steps.size());
+  }
   for (size_t i = first; i < last; ++i) {
     PreparedStep &s = steps[i];
+    const auto start = times ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     switch (s.kind) {
     case Step::Zero: std::memset(s.zero.data, 0, s.zero.bytes); break;
     case Step::Matmul: impl_->run_matmul(s.matmul); break;
@@ -507,7 +526,37 @@ void Executor::run_steps(const plan::Program &program, uint64_t step, size_t fir
       break;
     case Step::Kernel: impl_->run_kernel(s.kernel, step); break;
     }
+    if (times) {
+      (*times)[i].first += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      (*times)[i].second++;
+    }
   }
+}
+
+void Executor::Impl::print_profile() const {
+  for (const auto &[name, times] : profile) {
+    const plan::Program &prog = name == "train" ? plan.train : plan.eval;
+    double total = 0;
+    std::map<std::string, double> by_kind;
+    for (size_t i = 0; i < times.size(); ++i) total += times[i].first;
+    if (total <= 0) continue;
+    std::fprintf(stderr, "profile of program %s (%lld runs): %.3f ms per run\n", name.c_str(),
+                 static_cast<long long>(times.empty() ? 0 : times[0].second), 1e3 * total / std::max<int64_t>(1, times[0].second));
+    static const char *kinds[] = {"kernel", "matmul", "zero", "conv", "reorder"};
+    for (size_t i = 0; i < times.size(); ++i) {
+      const Step &s = prog.steps[i];
+      const std::string kind = kinds[s.kind];
+      by_kind[kind] += times[i].first;
+      const double ms = 1e3 * times[i].first / std::max<int64_t>(1, times[i].second);
+      std::fprintf(stderr, "  %4zu %-8s %8.3f ms %5.1f%%  %s %s\n", i, kind.c_str(), ms, 100 * times[i].first / total,
+                   s.kind == Step::Kernel ? s.kernel.c_str() : s.kind == Step::Conv ? s.conv.c_str() : "",
+                   s.where.c_str());
+    }
+    for (const auto &[kind, t] : by_kind)
+      std::fprintf(stderr, "  total %-8s %5.1f%%\n", kind.c_str(), 100 * t / total);
+  }
+  if (optimizer_calls > 0)
+    std::fprintf(stderr, "optimizer: %.3f ms per step\n", 1e3 * optimizer_seconds / optimizer_calls);
 }
 
 void Executor::run_optimizer(uint64_t t, double lr) {
@@ -520,7 +569,12 @@ void Executor::run_optimizer(uint64_t t, double lr) {
   } else {
     hyper[0] = static_cast<float>(lr);
   }
+  const auto start = std::chrono::steady_clock::now();
   impl_->run_kernel(impl_->optimizer, t);
+  if (impl_->profiling) {
+    impl_->optimizer_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    impl_->optimizer_calls++;
+  }
 }
 
 float *Executor::f32(int buffer) {

@@ -162,7 +162,6 @@ ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine) {
   if (s.stride.size() != 2 || s.pad.size() != 4) fail(op + ": stride needs 2 and pad 4 entries");
   for (const auto *d : {&s.dims_a, &s.dims_b, &s.dims_c})
     if (d->size() != 4) fail(op + ": operands must have 4 dimensions");
-  if (forward && s.bias < 0) fail(op + ": a forward convolution needs a bias");
 
   ConvPrimitive out;
   const std::vector<int64_t> *dims[3] = {&s.dims_a, &s.dims_b, &s.dims_c};
@@ -200,9 +199,11 @@ ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine) {
     using fwd = dnnl::convolution_forward;
     fwd::primitive_desc hint(fwd::desc(train, alg, src, wei, bias, dst, strides, pad_l, pad_r), engine);
     if (forward) {
-      fwd::primitive_desc pd(fwd::desc(train, alg, src, wei, bias, dst, strides, pad_l, pad_r), attr, engine);
+      fwd::primitive_desc pd(s.bias >= 0 ? fwd::desc(train, alg, src, wei, bias, dst, strides, pad_l, pad_r)
+                                         : fwd::desc(train, alg, src, wei, dst, strides, pad_l, pad_r),
+                             attr, engine);
       out.primitive = fwd(pd);
-      out.bias = bias;
+      if (s.bias >= 0) out.bias = bias;
       finish(pd, DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, pd.src_desc(), pd.weights_desc(), pd.dst_desc());
     } else if (data) {
       using bwd = dnnl::convolution_backward_data;
@@ -221,9 +222,11 @@ ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine) {
     using fwd = dnnl::deconvolution_forward;
     fwd::primitive_desc hint(fwd::desc(train, alg, src, wei, bias, dst, strides, pad_l, pad_r), engine);
     if (forward) {
-      fwd::primitive_desc pd(fwd::desc(train, alg, src, wei, bias, dst, strides, pad_l, pad_r), attr, engine);
+      fwd::primitive_desc pd(s.bias >= 0 ? fwd::desc(train, alg, src, wei, bias, dst, strides, pad_l, pad_r)
+                                         : fwd::desc(train, alg, src, wei, dst, strides, pad_l, pad_r),
+                             attr, engine);
       out.primitive = fwd(pd);
-      out.bias = bias;
+      if (s.bias >= 0) out.bias = bias;
       finish(pd, DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, pd.src_desc(), pd.weights_desc(), pd.dst_desc());
     } else if (data) {
       using bwd = dnnl::deconvolution_backward_data;

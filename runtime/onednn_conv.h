@@ -54,8 +54,8 @@ std::string layout_name(const std::string &layout);
 // conv2d_transpose op (oneDNN's dimension order differs from the IR's).
 bool is_transpose_weights(const std::string &conv, int operand);
 
-// Creates the oneDNN primitive of Conv step `s` (its dims, stride, pad, post
-// and layouts, which may be "any"). The scratchpad is user-managed. Throws
+// Creates the oneDNN primitive of Conv step `s` (its dims, stride, pad, post,
+// bias if s.bias >= 0, and layouts, which may be "any"). The scratchpad is user-managed. Throws
 // std::runtime_error (unknown op, bad fields) or dnnl::error.
 ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine);
 
