@@ -7,9 +7,12 @@
 #include <set>
 #include <sstream>
 
+#include "codegen/conv_layouts.h"
 #include "codegen/optimizer_kernel.h"
 #include "ir/builder.h"
 #include "ir/printer.h"
+#include <dnnl.hpp>
+
 #include "onednn_conv.h"
 
 namespace vaec {
@@ -134,14 +137,126 @@ private:
     return b;
   }
 
+  // One program being lowered: its buffers, temporaries and where each value
+  // is. A value (by its root, see Schedule) lives in its plain buffer and/or
+  // in shadows: buffers holding it in a oneDNN layout for convolutions. A
+  // value a convolution or a blocked kernel wrote is in a shadow only until
+  // something needs it plain (plain_pending), then one reorder makes it so.
+  struct Prog {
+    Prog(const Graph &graph, const Schedule &schedule, plan::Program &program, std::string pre)
+        : g(graph), s(schedule), prog(program), prefix(std::move(pre)) {}
+    const Graph &g;
+    const Schedule &s;
+    plan::Program &prog;
+    std::string prefix;
+    std::vector<int> buffer;         // node -> plain buffer
+    std::vector<Temp> temps;
+    std::map<int, size_t> temp_of;   // buffer -> temps index
+    struct Shadow {
+      int buffer;
+      Dims dims;  // oneDNN's dims of the value in this layout
+      std::string plain_layout = "plain";  // the plain buffer's layout in those dims
+    };
+    std::map<std::pair<int, std::string>, Shadow> shadows;  // (root, layout) -> shadow
+    std::set<int> plain_pending;      // roots not (yet) in their plain buffer
+    std::map<int, std::set<std::string>> wanted;  // root -> layouts convolutions read it in
+    std::set<int> outputs;            // roots of graph outputs
+    std::map<int, ConvChoice> conv_choice;  // schedule step -> oneDNN's choice
+  };
+
+  int buf(Prog &p, int node) {
+    int b = p.buffer[p.s.root[node]];
+    if (b < 0) throw InternalError("lower_to_plan: %" + p.g.nodes[node].name + " has no buffer");
+    return b;
+  }
+  void touch(Prog &p, int b, int time) {
+    auto it = p.temp_of.find(b);
+    if (it == p.temp_of.end()) return;
+    Temp &t = p.temps[it->second];
+    t.first = std::min(t.first, time);
+    t.last = std::max(t.last, time);
+  }
+  int new_temp(Prog &p, const std::string &name, int64_t elements) {
+    int b = add_buffer(p.prefix + name, plan::DType::F32, elements, 0);
+    p.temp_of[b] = p.temps.size();
+    p.temps.push_back({b, bytes_of(b), 1 << 30, -1});
+    return b;
+  }
+
+  // The plain buffer of `node`, after a reorder from a shadow if the value is
+  // not there yet. Steps are emitted at time t (before the caller's step).
+  int plain(Prog &p, int node, int t) {
+    const int root = p.s.root[node], b = buf(p, node);
+    if (p.plain_pending.erase(root)) {
+      auto it = p.shadows.begin();
+      while (it != p.shadows.end() && it->first.first != root) ++it;
+      if (it == p.shadows.end()) throw InternalError("lower_to_plan: %" + p.g.nodes[root].name + " is nowhere");
+      plan::Step r;
+      r.kind = plan::Step::Reorder;
+      r.where = where(p.g.nodes[node]);
+      r.dims_a = it->second.dims;
+      r.a = it->second.buffer, r.c = b, r.layout_a = it->first.second, r.layout_c = it->second.plain_layout;
+      touch(p, r.a, t + 1);
+      report_reorder(p.prog, r, p.g.nodes[root].name);
+      p.prog.steps.push_back(r);
+    }
+    touch(p, b, t + 1);
+    return b;
+  }
+
+  // The buffer holding `node` in `layout` (oneDNN dims `dims`; `tw`: the
+  // weights of a transposed conv, whose plain layout permutes oneDNN's dims).
+  int in_layout(Prog &p, int node, const std::string &layout, const Dims &ir_dims, bool tw, int t) {
+    if (layout == "plain") return plain(p, node, t);
+    const int root = p.s.root[node];
+    auto it = p.shadows.find({root, layout});
+    if (it != p.shadows.end()) {
+      touch(p, it->second.buffer, t + 1);
+      return it->second.buffer;
+    }
+    const int from = plain(p, node, t);
+    Dims dims = ir_dims;
+    if (tw) std::swap(dims[0], dims[1]);
+    const int64_t elements =
+        static_cast<int64_t>((onednn::layout_desc(dims, layout).get_size() + 3) / 4);
+    const int shadow = new_temp(p, p.g.nodes[root].name + "@" + onednn::layout_name(layout), elements);
+    const std::string plain_layout =
+        tw ? onednn::layout_text(onednn::layout_desc(ir_dims, "plain", true), dims) : "plain";
+    p.shadows[{root, layout}] = {shadow, dims, plain_layout};
+    plan::Step r;
+    r.kind = plan::Step::Reorder;
+    r.where = where(p.g.nodes[node]);
+    r.dims_a = dims;
+    r.a = from, r.c = shadow;
+    r.layout_a = plain_layout;
+    r.layout_c = layout;
+    touch(p, shadow, t + 1);
+    report_reorder(p.prog, r, p.g.nodes[root].name);
+    p.prog.steps.push_back(r);
+    return shadow;
+  }
+
+  // A new shadow of `node` in `layout`, written by the caller's step; the
+  // plain buffer is pending (graph outputs are made plain at once by the
+  // caller).
+  int new_shadow(Prog &p, int node, const std::string &layout, const Dims &dims, int64_t elements, int t,
+                 const std::string &plain_layout = "plain") {
+    const int root = p.s.root[node];
+    const int shadow = new_temp(p, p.g.nodes[root].name + "@" + onednn::layout_name(layout), elements);
+    p.shadows[{root, layout}] = {shadow, dims, plain_layout};
+    p.plain_pending.insert(root);
+    touch(p, shadow, t + 1);
+    return shadow;
+  }
+
   // Lowers one graph; returns the bytes its temporaries need.
   int64_t lower_program(const Graph &g, const Schedule &s, plan::Program &prog, const std::string &name) {
     prog.name = name;
     prog.batch = g.batch();
-    std::vector<int> buffer(g.nodes.size(), -1);
-    std::vector<Temp> temps;
-    std::map<int, size_t> temp_of;  // buffer -> temps index
-    const std::string prefix = name + ".";
+    Prog p(g, s, prog, name + ".");
+    p.buffer.assign(g.nodes.size(), -1);
+    std::vector<int> &buffer = p.buffer;
+    const std::string &prefix = p.prefix;
 
     // Inputs: raw bytes as read from the data set, and their f32 values.
     int input = -1;
@@ -172,6 +287,7 @@ private:
     std::vector<std::pair<int, int>> late_outputs;  // (node, destination buffer)
     for (const auto &[oname, idx] : g.outputs) {
       int r = s.root[idx];
+      p.outputs.insert(r);
       auto grad = grad_buffer_.find(oname);
       if (grad != grad_buffer_.end()) {
         if (s.step_of[r] < 0 || buffer[r] >= 0 || r != idx) late_outputs.emplace_back(idx, grad->second);
@@ -193,21 +309,27 @@ private:
       if (!s.materialized[i] || buffer[i] >= 0) continue;
       int b = add_buffer(prefix + g.nodes[i].name, plan::DType::F32, checked_elements(g.nodes[i].dims), 0);
       buffer[i] = b;
-      temp_of[b] = temps.size();
-      temps.push_back({b, bytes_of(b), 1 << 30, -1});
+      p.temp_of[b] = p.temps.size();
+      p.temps.push_back({b, bytes_of(b), 1 << 30, -1});
     }
-    auto buf = [&](int node) {
-      int b = buffer[s.root[node]];
-      if (b < 0) throw InternalError("lower_to_plan: %" + g.nodes[node].name + " has no buffer");
-      return b;
-    };
-    auto touch = [&](int b, int time) {
-      auto it = temp_of.find(b);
-      if (it == temp_of.end()) return;
-      Temp &t = temps[it->second];
-      t.first = std::min(t.first, time);
-      t.last = std::max(t.last, time);
-    };
+    // What oneDNN wants for each convolution, and so in which layouts
+    // kernels had best leave the values convolutions read.
+    for (size_t k = 0; k < s.steps.size(); ++k) {
+      const ScheduleStep &ss = s.steps[k];
+      const Node &first = g.nodes[ss.nodes.front()];
+      if (ss.kind != ScheduleStep::Library || !is_conv(first.op)) continue;
+      try {
+        ConvChoice c = choose_conv(g, ss, engine_);
+        p.wanted[s.root[first.operands[0]]].insert(c.step.layout_a);
+        p.wanted[s.root[first.operands[1]]].insert(c.step.layout_b);
+        p.conv_choice.emplace(k, std::move(c));
+      } catch (const std::exception &e) {
+        throw Unsupported(first.loc, "oneDNN cannot run " + std::string(op_name(first.op)) + " " +
+                                         dims_str(g.nodes[first.operands[0]].dims) + " x " +
+                                         dims_str(g.nodes[first.operands[1]].dims) + " -> " + dims_str(first.dims) +
+                                         ": " + e.what());
+      }
+    }
 
     for (size_t k = 0; k < s.steps.size(); ++k) {
       const ScheduleStep &ss = s.steps[k];
@@ -221,43 +343,34 @@ private:
         for (int o : first.operands) {
           int r = s.root[o];
           if (buffer[r] >= 0 || (g.nodes[r].op != Op::Const && g.nodes[r].op != Op::Normal)) continue;
-          int b = add_buffer(prefix + g.nodes[r].name, plan::DType::F32, checked_elements(g.nodes[r].dims), 0);
+          int b = new_temp(p, g.nodes[r].name, checked_elements(g.nodes[r].dims));
           buffer[r] = b;
-          temp_of[b] = temps.size();
-          temps.push_back({b, bytes_of(b), 1 << 30, -1});
-          touch(b, t);
+          touch(p, b, t);
           prog.steps.push_back(source_kernel(g, r, b, prefix + "source_" + std::to_string(prog.steps.size())));
         }
         int value = ss.post >= 0 ? ss.post : ss.nodes.front();
         if (is_conv(first.op)) {
-          lower_conv(g, s, ss, prog, t, buf, touch, [&](const std::string &n, int64_t elements) {
-            int b = add_buffer(prefix + n, plan::DType::F32, elements, 0);
-            temp_of[b] = temps.size();
-            temps.push_back({b, bytes_of(b), 1 << 30, -1});
-            return b;
-          });
+          lower_conv(p, ss, p.conv_choice.at(k), t);
           continue;
         }
         st.kind = plan::Step::Matmul;
-        st.c = buf(value);
+        st.c = buf(p, value);
         if (ss.post >= 0) st.post = std::string(op_name(g.nodes[ss.post].op));
-        const Dims &a = g.nodes[first.operands[0]].dims, &b = g.nodes[first.operands[1]].dims;
-        st.a = buf(first.operands[0]);
-        st.b = buf(first.operands[1]);
+        const Dims &a = g.nodes[first.operands[0]].dims;
+        st.a = plain(p, first.operands[0], t);
+        st.b = plain(p, first.operands[1], t);
         st.m = first.dims[0];
         st.n = first.dims[1];
         if (first.op == Op::Dense) {  // x [m,k] times w [n,k] transposed, plus bias
           st.tb = true;
           st.k = a[1];
-          st.bias = buf(first.operands[2]);
+          st.bias = plain(p, first.operands[2], t);
         } else {
           st.ta = std::get<int64_t>(*first.attr("transpose_a")) != 0;
           st.tb = std::get<int64_t>(*first.attr("transpose_b")) != 0;
           st.k = st.ta ? a[0] : a[1];
-          (void)b;
         }
-        for (int o : first.operands) touch(buf(o), t + 1);
-        touch(st.c, t + 1);
+        touch(p, st.c, t + 1);
       } else {
         std::vector<int> arg_nodes;
         std::string kname = prefix + "k" + std::to_string(k);
@@ -265,28 +378,49 @@ private:
         FusedKernel fk = build_kernel(s, static_cast<int>(k), kname, arg_nodes);
         st.kind = plan::Step::Kernel;
         st.kernel = fk.name;
+        for (const KernelInstr &in : fk.instrs) st.uses_rng = st.uses_rng || in.kind == KernelInstr::Normal;
+        const std::vector<bool> blocked = blocked_args(p, fk, arg_nodes);
+        const bool redomained = redomain_nchw16c(fk, blocked);
+        std::vector<bool> written(arg_nodes.size(), false);
+        for (const KernelOutput &o : fk.outputs) written[o.arg] = true;
+        for (size_t a = 0; a < arg_nodes.size(); ++a) {
+          const int node = arg_nodes[a];
+          const std::string l = nchw16c_layout(g.nodes[node].dims);
+          if (redomained && blocked[a] && written[a]) {
+            st.args.push_back(new_shadow(p, node, l, g.nodes[node].dims, checked_elements(g.nodes[node].dims), t));
+          } else if (redomained && blocked[a]) {
+            st.args.push_back(in_layout(p, node, l, g.nodes[node].dims, false, t));
+          } else if (written[a]) {
+            st.args.push_back(buf(p, node));
+          } else {
+            st.args.push_back(plain(p, node, t));
+          }
+        }
         st.domain0 = fk.domain.empty() ? 1 : fk.domain[0];
         st.elements = checked_elements(fk.domain);
-        for (const KernelInstr &in : fk.instrs) st.uses_rng = st.uses_rng || in.kind == KernelInstr::Normal;
-        for (int node : arg_nodes) st.args.push_back(buf(node));
         for (const KernelOutput &o : fk.outputs) {
           if (o.accumulate) {
             st.accumulate.push_back(o.arg);
-            touch(st.args[o.arg], t);  // zeroed before the inputs are all read
+            touch(p, st.args[o.arg], t);  // zeroed before the inputs are all read
           }
-          touch(st.args[o.arg], t + 1);
+          touch(p, st.args[o.arg], t + 1);
         }
         // A kernel's arguments are distinct (noalias) buffers to the code
         // generator, so what a kernel reads stays alive until it has written:
         // no in-place reuse across arguments.
         for (const KernelInstr &in : fk.instrs)
-          if (in.kind == KernelInstr::Load) touch(st.args[in.arg], t + 1);
+          if (in.kind == KernelInstr::Load) touch(p, st.args[in.arg], t + 1);
+        if (redomained)
+          library_ << prog.name << " step " << prog.steps.size() << ": kernel " << fk.name
+                   << " runs over nChw16c (domain f32" << dims_str(fk.domain) << ")\n";
         out_.kernels.push_back(std::move(fk));
       }
       prog.steps.push_back(st);
     }
-    shadows_.clear();
-    int end_time = 2 * static_cast<int>(s.steps.size() + 2);
+    // Graph outputs a kernel or convolution left in a shadow only.
+    const int end_time = 2 * static_cast<int>(s.steps.size() + 2);
+    for (int r : std::set<int>(p.plain_pending))
+      if (p.outputs.count(r)) plain(p, r, end_time - 1);
     for (const auto &[node, dest] : late_outputs) {
       const Node &n = g.nodes[node];
       plan::Step st;
@@ -303,8 +437,8 @@ private:
         continue;
       }
       // dest = value, copied by a kernel.
-      int src = buf(node);
-      touch(src, end_time);
+      int src = plain(p, node, end_time - 1);
+      touch(p, src, end_time);
       KernelInstr value;
       value.kind = KernelInstr::Load;
       value.arg = 0;
@@ -312,162 +446,124 @@ private:
       prog.steps.push_back(one_value_kernel(prefix + "output_" + std::to_string(prog.steps.size()), {count}, value,
                                             {src, dest}, {BufferType::F32, BufferType::F32}, n));
     }
-    return place_temps(temps, name);
+    return place_temps(p.temps, name);
   }
 
-  // A convolution step: oneDNN (asked here, on this machine, with "any"
-  // layouts) picks the layouts of its fastest implementation; an operand in
-  // another layout than plain gets a shadow buffer in that layout, filled by
-  // a reorder the first time a convolution reads the value in it and reused
-  // by every later one (shadows_), and a result in a blocked layout is
-  // written to its shadow and reordered into the plain buffer that kernels
-  // and dense layers read. All of a step's buffers are live at its time t+1.
-  template <class Buf, class Touch, class NewTemp>
-  void lower_conv(const Graph &g, const Schedule &s, const ScheduleStep &ss, plan::Program &prog, int t, Buf &buf,
-                  Touch &touch, NewTemp new_temp) {
+  // Which arguments of kernel `k` to run in nChw16c: values it reads that are
+  // (only or also) in that layout already, and values it writes that a
+  // convolution will read in it (and that are not graph outputs).
+  std::vector<bool> blocked_args(Prog &p, const FusedKernel &k, const std::vector<int> &arg_nodes) {
+    std::vector<bool> blocked(arg_nodes.size(), false);
+    if (k.domain.size() != 4 || nchw16c_layout(k.domain).empty()) return blocked;
+    std::vector<int64_t> identity(4, 1);
+    for (int a = 3; a-- > 0;) identity[a] = identity[a + 1] * k.domain[a + 1];
+    bool any = false;
+    for (const KernelInstr &in : k.instrs) {
+      if (in.kind != KernelInstr::Load || in.strides != identity) continue;
+      const int node = arg_nodes[in.arg], root = p.s.root[node];
+      if (p.g.nodes[node].dims != k.domain) continue;
+      if (p.shadows.count({root, nchw16c_layout(k.domain)})) blocked[in.arg] = any = true;
+    }
+    for (const KernelOutput &o : k.outputs) {
+      const int node = arg_nodes[o.arg], root = p.s.root[node];
+      if (o.accumulate || o.strides != identity || p.g.nodes[node].dims != k.domain || p.outputs.count(root)) continue;
+      auto w = p.wanted.find(root);
+      if (w != p.wanted.end() && w->second.count(nchw16c_layout(k.domain))) blocked[o.arg] = any = true;
+    }
+    if (!any) return std::vector<bool>(arg_nodes.size(), false);
+    return blocked;
+  }
+
+  // A convolution step with the layouts oneDNN chose (choose_conv): inputs
+  // come from their shadow in that layout (made by a reorder the first time
+  // a step reads the value in it), the result goes to a shadow that later
+  // convolutions and blocked kernels read as is; a plain copy is made only
+  // when something needs one. All of the step's buffers are live at t+1.
+  void lower_conv(Prog &p, const ScheduleStep &ss, const ConvChoice &choice, int t) {
+    const Graph &g = p.g;
     const Node &first = g.nodes[ss.nodes.front()];
     const int value = ss.post >= 0 ? ss.post : ss.nodes.front();
-    plan::Step cs;
-    cs.kind = plan::Step::Conv;
+    plan::Step cs = choice.step;
     cs.where = where(first);
-    cs.conv = op_name(first.op);
-    cs.a = buf(first.operands[0]);
-    cs.b = buf(first.operands[1]);
-    cs.c = buf(value);
-    if (first.operands.size() > 2) cs.bias = buf(first.operands[2]);
-    cs.dims_a = g.nodes[first.operands[0]].dims;
-    cs.dims_b = g.nodes[first.operands[1]].dims;
-    cs.dims_c = first.dims;
-    cs.stride = std::get<std::vector<int64_t>>(*first.attr("stride"));
-    cs.pad = std::get<std::vector<int64_t>>(*first.attr("pad"));
-    if (ss.post >= 0) cs.post = op_name(g.nodes[ss.post].op);
-    // oneDNN 2.6's deconvolution is ~3x slower with a bias and ~20x with a
-    // post-op (measured at batch 128 on AVX-512): run it bare and add the bias
-    // and activation in a kernel of our own (`epilogue`).
-    std::string epilogue_post;
-    int epilogue_bias = -1, epilogue_out = -1, bare = -1;
-    if (first.op == Op::Conv2dTranspose) {
-      epilogue_post = cs.post;
-      epilogue_bias = cs.bias;
-      epilogue_out = cs.c;
-      cs.post.clear();
-      cs.bias = -1;
-      cs.c = bare = new_temp(g.nodes[value].name + ".bare", checked_elements(cs.dims_c));
-    }
-    // Ask oneDNN; keep what it picked when the plan text can say it.
-    onednn::ConvPrimitive chosen;
-    try {
-      cs.layout_a = cs.layout_b = cs.layout_c = "any";
-      chosen = onednn::conv_primitive(cs, engine_);
-      const std::vector<int64_t> *dims[3] = {&cs.dims_a, &cs.dims_b, &cs.dims_c};
-      std::string *layout[3] = {&cs.layout_a, &cs.layout_b, &cs.layout_c};
-      const char *force = std::getenv("VAEC_CONV_LAYOUTS");
-      for (int i = 0; i < 3; ++i) {
-        *layout[i] = onednn::layout_text(chosen.desc[i], *dims[i], onednn::is_transpose_weights(cs.conv, i));
-        if (layout[i]->empty() || (force && std::string(force) == "plain")) *layout[i] = "plain";
-      }
-      chosen = onednn::conv_primitive(cs, engine_);
-    } catch (const std::exception &e) {
-      throw Unsupported(first.loc, "oneDNN cannot run " + cs.conv + " " + dims_str(cs.dims_a) + " x " +
-                                       dims_str(cs.dims_b) + " -> " + dims_str(cs.dims_c) + ": " + e.what());
-    }
-    const int nodes[3] = {first.operands[0], first.operands[1], value};
-    int *buffers[3] = {&cs.a, &cs.b, &cs.c};
     const std::string layouts[3] = {cs.layout_a, cs.layout_b, cs.layout_c};
+    cs.a = in_layout(p, first.operands[0], cs.layout_a, cs.dims_a, onednn::is_transpose_weights(cs.conv, 0), t);
+    cs.b = in_layout(p, first.operands[1], cs.layout_b, cs.dims_b, onednn::is_transpose_weights(cs.conv, 1), t);
+    int bias = -1;
+    if (first.operands.size() > 2) bias = plain(p, first.operands[2], t);
+    if (!choice.epilogue) cs.bias = bias;
+    const bool tw = onednn::is_transpose_weights(cs.conv, 2);
+    Dims c_dims = cs.dims_c;
+    if (tw) std::swap(c_dims[0], c_dims[1]);
     std::vector<plan::Step> after;
-    for (int i = 0; i < 3; ++i) {
-      const int plain = *buffers[i];
-      touch(plain, t + 1);
-      if (layouts[i] == "plain") continue;
-      const bool tw = onednn::is_transpose_weights(cs.conv, i);
-      const int root = s.root[nodes[i]];
-      if (i == 2 && epilogue_out >= 0) {  // the bare result is a temporary of its own
-        const int64_t bytes = static_cast<int64_t>(chosen.desc[i].get_size());
-        const int shadow = new_temp(g.nodes[root].name + ".bare@" + onednn::layout_name(layouts[i]), (bytes + 3) / 4);
-        touch(shadow, t + 1);
-        *buffers[i] = shadow;
+    const int root = p.s.root[value];
+    if (choice.epilogue) {
+      // bare result -> epilogue kernel (bias, activation) -> the value
+      const bool bare_blocked = cs.layout_c != "plain" && cs.layout_c == nchw16c_layout(cs.dims_c);
+      int bare = new_temp(p, g.nodes[root].name + ".bare" +
+                                 (cs.layout_c == "plain" ? "" : "@" + onednn::layout_name(cs.layout_c)),
+                          choice.elements[2]);
+      touch(p, bare, t + 1);
+      cs.c = bare;
+      report_conv(p, cs, choice, first, value);
+      p.prog.steps.push_back(cs);
+      if (cs.layout_c != "plain" && !bare_blocked) {  // a layout kernels cannot read: reorder to plain
         plan::Step r;
         r.kind = plan::Step::Reorder;
         r.where = cs.where;
         r.dims_a = cs.dims_c;
-        r.a = shadow, r.c = plain, r.layout_a = layouts[i], r.layout_c = "plain";
-        after.push_back(r);
-        continue;
+        r.a = bare, r.layout_a = cs.layout_c, r.layout_c = "plain";
+        r.c = bare = new_temp(p, g.nodes[root].name + ".bare", checked_elements(cs.dims_c));
+        touch(p, bare, t + 1);
+        report_reorder(p.prog, r, g.nodes[root].name);
+        p.prog.steps.push_back(r);
       }
-      auto [it, fresh] = shadows_.try_emplace({root, layouts[i]}, -1);
-      if (fresh) {
-        const int64_t bytes = static_cast<int64_t>(chosen.desc[i].get_size());
-        it->second = new_temp(g.nodes[root].name + "@" + onednn::layout_name(layouts[i]), (bytes + 3) / 4);
-      }
-      *buffers[i] = it->second;
-      touch(it->second, t + 1);
-      if (!fresh && i < 2) continue;  // already in this layout
-      // Reorders see oneDNN's dimension order on both sides.
-      plan::Step r;
-      r.kind = plan::Step::Reorder;
-      r.where = cs.where;
-      const auto &ir_dims = i == 0 ? cs.dims_a : i == 1 ? cs.dims_b : cs.dims_c;
-      r.dims_a = ir_dims;
-      if (tw) std::swap(r.dims_a[0], r.dims_a[1]);
-      std::string plain_text = tw ? onednn::layout_text(onednn::layout_desc(ir_dims, "plain", true), r.dims_a) : "plain";
-      if (i < 2) {
-        r.a = plain, r.c = it->second, r.layout_a = plain_text, r.layout_c = layouts[i];
-        report_reorder(prog, r, g.nodes[root].name);
-        prog.steps.push_back(r);
-      } else {
-        r.a = it->second, r.c = plain, r.layout_a = layouts[i], r.layout_c = plain_text;
-        after.push_back(r);
-      }
+      const std::string l = nchw16c_layout(cs.dims_c);
+      auto w = p.wanted.find(root);
+      const bool out_blocked = !l.empty() && !p.outputs.count(root) && w != p.wanted.end() && w->second.count(l);
+      std::string name = p.prog.name + "_epilogue_" + g.nodes[value].name;
+      for (char &ch : name)
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      FusedKernel k = epilogue_kernel(name, cs.dims_c, choice.epilogue_post, bare_blocked, out_blocked);
+      plan::Step st;
+      st.kind = plan::Step::Kernel;
+      st.kernel = k.name;
+      const int out = out_blocked ? new_shadow(p, value, l, cs.dims_c, checked_elements(cs.dims_c), t) : buf(p, value);
+      touch(p, out, t + 1);
+      st.args = {bare, bias, out};
+      st.domain0 = k.domain[0];
+      st.elements = checked_elements(k.domain);
+      st.where = cs.where;
+      library_ << p.prog.name << " step " << p.prog.steps.size() << ": kernel " << k.name << " adds the bias"
+               << (choice.epilogue_post.empty() ? "" : " and applies " + choice.epilogue_post)
+               << (bare_blocked || out_blocked ? " over nChw16c" : "") << "\n";
+      out_.kernels.push_back(std::move(k));
+      p.prog.steps.push_back(st);
+      return;
     }
-    library_ << prog.name << " step " << prog.steps.size() << " (" << cs.where << "): " << cs.conv << " %"
-             << g.nodes[value].name << (cs.post.empty() ? "" : " + " + cs.post) << " with " << chosen.impl << "\n";
+    if (cs.layout_c == "plain") {
+      cs.c = buf(p, value);
+      touch(p, cs.c, t + 1);
+    } else {
+      cs.c = new_shadow(p, value, cs.layout_c, c_dims, choice.elements[2], t,
+                        tw ? onednn::layout_text(onednn::layout_desc(cs.dims_c, "plain", true), c_dims) : "plain");
+    }
+    report_conv(p, cs, choice, first, value);
+    p.prog.steps.push_back(cs);
+    // Gradients (graph outputs) and layouts kernels cannot read go plain now.
+    if (cs.layout_c != "plain" && (p.outputs.count(root) || cs.layout_c != nchw16c_layout(cs.dims_c)))
+      plain(p, value, t);
+  }
+
+  void report_conv(Prog &p, const plan::Step &cs, const ConvChoice &choice, const Node &first, int value) {
+    library_ << p.prog.name << " step " << p.prog.steps.size() << " (" << cs.where << "): " << cs.conv << " %"
+             << p.g.nodes[value].name << (cs.post.empty() ? "" : " + " + cs.post) << " with " << choice.impl << "\n";
     const char *roles[3] = {"a", "b", "c"};
+    const std::string layouts[3] = {cs.layout_a, cs.layout_b, cs.layout_c};
+    const Dims *dims[3] = {&cs.dims_a, &cs.dims_b, &cs.dims_c};
+    const int nodes[3] = {first.operands[0], first.operands[1], value};
     for (int i = 0; i < 3; ++i)
-      library_ << "    " << roles[i] << " %" << g.nodes[nodes[i]].name << " f32" << dims_str(*(i == 0 ? &cs.dims_a : i == 1 ? &cs.dims_b : &cs.dims_c))
-               << " " << onednn::layout_name(layouts[i]) << (layouts[i] == "plain" ? "" : " (" + layouts[i] + ")") << "\n";
-    prog.steps.push_back(cs);
-    for (plan::Step &r : after) {
-      report_reorder(prog, r, g.nodes[value].name);
-      prog.steps.push_back(r);
-    }
-    if (epilogue_out < 0) return;
-    // epilogue: out[n,c,h,w] = post(bare[n,c,h,w] + bias[c])
-    touch(epilogue_bias, t + 1);
-    touch(epilogue_out, t + 1);
-    std::string name = prog.name + "_epilogue_" + g.nodes[value].name;
-    for (char &ch : name)
-      if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-    FusedKernel k;
-    k.name = name;
-    k.domain = cs.dims_c;
-    k.args = {BufferType::F32, BufferType::F32, BufferType::F32};
-    std::vector<int64_t> contiguous(4, 1);
-    for (int a = 3; a-- > 0;) contiguous[a] = contiguous[a + 1] * k.domain[a + 1];
-    KernelInstr load_bare, load_bias, sum;
-    load_bare.kind = load_bias.kind = KernelInstr::Load;
-    load_bare.arg = 0, load_bare.strides = contiguous;
-    load_bias.arg = 1, load_bias.strides = {0, 1, 0, 0};
-    sum.kind = KernelInstr::Apply, sum.op = Op::Add, sum.a = 0, sum.b = 1;
-    k.instrs = {load_bare, load_bias, sum};
-    if (!epilogue_post.empty()) {
-      KernelInstr act;
-      act.kind = KernelInstr::Apply;
-      act.op = epilogue_post == "relu" ? Op::Relu : Op::Sigmoid;
-      act.a = 2;
-      k.instrs.push_back(act);
-    }
-    k.outputs.push_back({static_cast<int>(k.instrs.size()) - 1, 2, contiguous, false});
-    plan::Step st;
-    st.kind = plan::Step::Kernel;
-    st.kernel = k.name;
-    st.args = {bare, epilogue_bias, epilogue_out};
-    st.domain0 = k.domain[0];
-    st.elements = checked_elements(k.domain);
-    st.where = cs.where;
-    library_ << prog.name << " step " << prog.steps.size() << ": kernel " << k.name << " adds the bias"
-             << (epilogue_post.empty() ? "" : " and applies " + epilogue_post) << "\n";
-    out_.kernels.push_back(std::move(k));
-    prog.steps.push_back(st);
+      library_ << "    " << roles[i] << " %" << p.g.nodes[nodes[i]].name << " f32" << dims_str(*dims[i]) << " "
+               << onednn::layout_name(layouts[i]) << (layouts[i] == "plain" ? "" : " (" + layouts[i] + ")") << "\n";
   }
 
   void report_reorder(const plan::Program &prog, const plan::Step &r, const std::string &value) {
@@ -562,7 +658,6 @@ private:
   std::map<std::string, int64_t> naive_;
   std::ostringstream report_, library_;
   dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
-  std::map<std::pair<int, std::string>, int> shadows_;  // (value, layout) -> its buffer in that layout
 };
 
 }  // namespace

@@ -1,0 +1,113 @@
+// Layout decisions for convolutions (contract in conv_layouts.h).
+#include "codegen/conv_layouts.h"
+
+#include <cstdlib>
+#include <dnnl.hpp>
+#include <stdexcept>
+
+#include "onednn_conv.h"
+
+namespace vaec {
+namespace {
+
+std::vector<int64_t> row_major_strides(const std::vector<int64_t> &dims) {
+  std::vector<int64_t> s(dims.size(), 1);
+  for (size_t i = dims.size(); i-- > 1;) s[i - 1] = s[i] * dims[i];
+  return s;
+}
+
+}  // namespace
+
+ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine) {
+  const Node &first = g.nodes[ss.nodes.front()];
+  ConvChoice c;
+  plan::Step &cs = c.step;
+  cs.kind = plan::Step::Conv;
+  cs.conv = op_name(first.op);
+  cs.dims_a = g.nodes[first.operands[0]].dims;
+  cs.dims_b = g.nodes[first.operands[1]].dims;
+  cs.dims_c = first.dims;
+  cs.stride = std::get<std::vector<int64_t>>(*first.attr("stride"));
+  cs.pad = std::get<std::vector<int64_t>>(*first.attr("pad"));
+  if (ss.post >= 0) cs.post = op_name(g.nodes[ss.post].op);
+  cs.bias = first.operands.size() > 2 ? 0 : -1;  // only whether there is one matters to oneDNN
+  if (first.op == Op::Conv2dTranspose) {
+    c.epilogue = true;
+    c.epilogue_post = cs.post;
+    cs.post.clear();
+    cs.bias = -1;
+  }
+  // VAEC_CONV_LAYOUTS=plain keeps every operand plain (for comparisons).
+  const char *force = std::getenv("VAEC_CONV_LAYOUTS");
+  const bool plain_only = force && std::string(force) == "plain";
+  cs.layout_a = cs.layout_b = cs.layout_c = plain_only ? "plain" : "any";
+  onednn::ConvPrimitive chosen = onednn::conv_primitive(cs, engine);
+  const std::vector<int64_t> *dims[3] = {&cs.dims_a, &cs.dims_b, &cs.dims_c};
+  std::string *layout[3] = {&cs.layout_a, &cs.layout_b, &cs.layout_c};
+  for (int i = 0; i < 3; ++i) {
+    *layout[i] = onednn::layout_text(chosen.desc[i], *dims[i], onednn::is_transpose_weights(cs.conv, i));
+    if (layout[i]->empty()) *layout[i] = "plain";  // a layout the plan cannot say
+  }
+  chosen = onednn::conv_primitive(cs, engine);  // the combination the plan will ask for
+  for (int i = 0; i < 3; ++i) c.elements[i] = static_cast<int64_t>((chosen.desc[i].get_size() + 3) / 4);
+  c.impl = chosen.impl;
+  return c;
+}
+
+std::string nchw16c_layout(const Dims &d) {
+  if (d.size() != 4 || d[1] % 16 != 0) return "";
+  const int64_t hw = d[2] * d[3];
+  return "blocked:" + std::to_string(d[1] * hw) + "," + std::to_string(16 * hw) + "," + std::to_string(16 * d[3]) +
+         ",16:16@1";
+}
+
+bool redomain_nchw16c(FusedKernel &k, const std::vector<bool> &blocked) {
+  const Dims d = k.domain;
+  if (d.size() != 4 || d[1] % 16 != 0) return false;
+  const std::vector<int64_t> identity = row_major_strides(d);
+  for (const KernelInstr &in : k.instrs) {
+    if (in.kind == KernelInstr::Normal) return false;
+    if (in.kind == KernelInstr::Load && blocked[in.arg] && in.strides != identity) return false;
+  }
+  for (const KernelOutput &o : k.outputs)
+    if (blocked[o.arg] && (o.strides != identity || o.accumulate)) return false;
+  const int64_t hw = d[2] * d[3];
+  const std::vector<int64_t> nchw16c = {d[1] * hw, 16 * hw, 16 * d[3], 16, 1};
+  // Plain strides (n, c, h, w) over point (n, cb, h, w, ci), c = 16 cb + ci.
+  auto convert = [&](std::vector<int64_t> &strides, bool in_blocked) {
+    strides = in_blocked ? nchw16c
+                         : std::vector<int64_t>{strides[0], 16 * strides[1], strides[2], strides[3], strides[1]};
+  };
+  for (KernelInstr &in : k.instrs)
+    if (in.kind == KernelInstr::Load) convert(in.strides, blocked[in.arg]);
+  for (KernelOutput &o : k.outputs) convert(o.strides, blocked[o.arg]);
+  k.domain = {d[0], d[1] / 16, d[2], d[3], 16};
+  return true;
+}
+
+FusedKernel epilogue_kernel(const std::string &name, const Dims &dims, const std::string &post, bool bare_blocked,
+                            bool out_blocked) {
+  FusedKernel k;
+  k.name = name;
+  k.domain = dims;
+  k.args = {BufferType::F32, BufferType::F32, BufferType::F32};
+  KernelInstr bare, bias, sum;
+  bare.kind = bias.kind = KernelInstr::Load;
+  bare.arg = 0, bare.strides = row_major_strides(dims);
+  bias.arg = 1, bias.strides = {0, 1, 0, 0};
+  sum.kind = KernelInstr::Apply, sum.op = Op::Add, sum.a = 0, sum.b = 1;
+  k.instrs = {bare, bias, sum};
+  if (!post.empty()) {
+    KernelInstr act;
+    act.kind = KernelInstr::Apply;
+    act.op = post == "relu" ? Op::Relu : Op::Sigmoid;
+    act.a = 2;
+    k.instrs.push_back(act);
+  }
+  k.outputs.push_back({static_cast<int>(k.instrs.size()) - 1, 2, row_major_strides(dims), false});
+  if ((bare_blocked || out_blocked) && !redomain_nchw16c(k, {bare_blocked, false, out_blocked}))
+    throw std::logic_error("epilogue_kernel: cannot run " + name + " in nChw16c");
+  return k;
+}
+
+}  // namespace vaec

@@ -1,0 +1,64 @@
+// Layout decisions for convolutions, used by lower_to_plan:
+//
+// - choose_conv asks oneDNN (on the compiling machine, which is the machine
+//   the trainer is built for, like LLVM's host CPU) which layouts the fastest
+//   implementation of a convolution step wants, with "any" for its three
+//   tensor operands, and returns the plan step with those layouts written as
+//   runtime/onednn_conv.h says.
+// - Kernels can read and write oneDNN's nChw16c layout ("aBcd16b") directly:
+//   redomain_nchw16c rewrites a kernel over an NCHW domain with C % 16 == 0
+//   to the domain [N, C/16, H, W, 16], in which every argument is either in
+//   nChw16c (a full-shape, row-major-indexed tensor) or plain with its strides
+//   permuted, so broadcasts and per-channel reductions (bias gradients) work
+//   unchanged. Activations can then stay blocked between convolutions, with no
+//   reorders around the elementwise kernels in between.
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "codegen/kernel.h"
+#include "codegen/schedule.h"
+#include "ir/graph.h"
+#include "plan.h"
+
+namespace dnnl {
+struct engine;
+}
+
+namespace vaec {
+
+struct ConvChoice {
+  plan::Step step;                // kind Conv: op, dims, stride, pad, post, layouts; buffers unset
+  std::array<int64_t, 3> elements{};  // f32 elements of a, b, c in their layouts (with padding)
+  std::string impl;               // oneDNN's implementation, e.g. "jit:avx512_core"
+  // conv2d_transpose forward runs without bias and post-op (oneDNN 2.6's
+  // deconvolution is ~3x slower with a bias and ~20x with a post-op, measured
+  // at batch 128 on AVX-512); the caller adds them in an epilogue kernel.
+  bool epilogue = false;
+  std::string epilogue_post;      // "", "relu" or "sigmoid"
+};
+
+// The choice for the library step `ss` of schedule `s` (a convolution op, with
+// its post-op if fused). Throws std::runtime_error (oneDNN cannot run it).
+ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine);
+
+// The nChw16c layout text of NCHW dims, or "" when it has padding (C % 16 != 0)
+// or the dims are not 4-D.
+std::string nchw16c_layout(const Dims &dims);
+
+// Rewrites `k` to run over [N, C/16, H, W, 16] with argument a in nChw16c when
+// blocked[a]; false (k unchanged) when it cannot: the domain is not 4-D with
+// C % 16 == 0, it draws normal() noise (draws follow the flat index), or a
+// blocked argument is not read or written as the whole tensor in row-major
+// order.
+bool redomain_nchw16c(FusedKernel &k, const std::vector<bool> &blocked);
+
+// out[n,c,h,w] = post(bare[n,c,h,w] + bias[c]) over `dims`, arguments
+// (bare, bias, out); bare and out in nChw16c when the flags say so (then
+// dims[1] % 16 == 0).
+FusedKernel epilogue_kernel(const std::string &name, const Dims &dims, const std::string &post, bool bare_blocked,
+                            bool out_blocked);
+
+}  // namespace vaec
