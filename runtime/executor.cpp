@@ -145,7 +145,7 @@ struct Executor::Impl {
   dnnl::stream stream{engine};
   AlignedBytes dnnl_scratchpad;   // shared by all matmuls: they never run concurrently
   size_t dnnl_scratchpad_bytes = 0;
-  std::vector<PreparedStep> train, eval;
+  std::map<std::string, std::vector<PreparedStep>> programs;  // by name: every program the plan has
   KernelCall optimizer;
   enum class Optimizer { Adam, Other } optimizer_kind = Optimizer::Other;
   double beta1 = 0, beta2 = 0;
@@ -187,13 +187,13 @@ Executor::Impl::Impl(const Plan &p, const vaec_kernel_entry *kernels, int thread
     : plan(p), threads(threads), seed(seed) {
   if (p.arena_bytes < 0) fail("plan arena size is negative");
   arena = allocate_zeroed(static_cast<size_t>(p.arena_bytes));
-  for (const plan::Program *prog : {&p.train, &p.eval})
+  for (const plan::Program *prog : p.programs())
     for (const Step &s : prog->steps)
       if (s.kind == Step::Kernel) scratch_stride = std::max(scratch_stride, scratch_floats(p, s));
   if (threads > 1 && scratch_stride > 0)
     scratch = allocate_zeroed(static_cast<size_t>(threads) * scratch_stride * sizeof(float));
-  train = prepare(p.train, kernels);
-  eval = prepare(p.eval, kernels);
+  for (const plan::Program *prog : p.programs())
+    if (prog == &p.train || prog == &p.eval || prog->present()) programs[prog->name] = prepare(*prog, kernels);
   bind_dnnl_scratchpad();
   prepare_optimizer(kernels);
 }
@@ -220,8 +220,12 @@ vaec_kernel_fn Executor::Impl::find_kernel(const vaec_kernel_entry *kernels, con
 std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, const vaec_kernel_entry *kernels) {
   const std::string in = "program " + program.name;
   if (program.batch < 1) fail(in + ": batch " + std::to_string(program.batch) + " is not positive");
-  check_buffer(program.input, DType::U8, program.batch * program.input_row, in + " input");
+  if (program.input >= 0 || program.latent < 0)
+    check_buffer(program.input, DType::U8, program.batch * program.input_row, in + " input");
+  if (program.latent >= 0) check_buffer(program.latent, DType::F32, program.batch * program.latent_row, in + " latent");
   for (const auto &[name, buffer] : program.losses) check_buffer(buffer, DType::F32, 1, in + " loss " + name);
+  for (const plan::Output &o : program.outputs)
+    check_buffer(o.buffer, DType::F32, program.batch * o.row, in + " output " + o.name);
   std::vector<PreparedStep> steps;
   for (size_t i = 0; i < program.steps.size(); ++i) {
     const Step &s = program.steps[i];
@@ -392,8 +396,8 @@ PrimitiveCall Executor::Impl::prepare_reorder(const Step &s, const std::string &
 void Executor::Impl::bind_dnnl_scratchpad() {
   if (dnnl_scratchpad_bytes == 0) return;
   dnnl_scratchpad = allocate_zeroed(dnnl_scratchpad_bytes);
-  for (auto *steps : {&train, &eval})
-    for (PreparedStep &s : *steps) {
+  for (auto &[name, steps] : programs)
+    for (PreparedStep &s : steps) {
       auto &args = s.kind == Step::Matmul ? s.matmul.args : s.call.args;
       if (auto it = args.find(DNNL_ARG_SCRATCHPAD); it != args.end()) it->second.set_data_handle(dnnl_scratchpad.get());
     }
@@ -434,9 +438,9 @@ void Executor::Impl::prepare_optimizer(const vaec_kernel_entry *kernels) {
 // --- execution ---
 
 std::vector<PreparedStep> &Executor::Impl::steps_of(const plan::Program &program) {
-  if (program.name == "train") return train;
-  if (program.name == "eval") return eval;
-  fail("the plan has no program '" + program.name + "'");
+  auto it = programs.find(program.name);
+  if (it == programs.end()) fail("the plan has no program '" + program.name + "'");
+  return it->second;
 }
 
 void Executor::Impl::run_kernel(const KernelCall &k, uint64_t step) {

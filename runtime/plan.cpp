@@ -4,6 +4,7 @@
 #include "plan.h"
 
 #include <charconv>
+#include <map>
 #include <sstream>
 
 namespace vaec::plan {
@@ -37,7 +38,9 @@ bool parse_ints(const std::string &text, std::vector<int64_t> &out) {
 
 void format_program(std::ostream &os, const Program &p) {
   os << "program " << p.name << ' ' << p.batch << ' ' << p.input << ' ' << p.input_row << '\n';
+  if (p.latent >= 0) os << "latent " << p.latent << ' ' << p.latent_row << '\n';
   for (const auto &[name, buf] : p.losses) os << "loss " << name << ' ' << buf << '\n';
+  for (const Output &o : p.outputs) os << "output " << o.name << ' ' << o.buffer << ' ' << o.row << '\n';
   for (const Step &s : p.steps) {
     switch (s.kind) {
     case Step::Kernel:
@@ -87,8 +90,9 @@ std::string format_plan(const Plan &p) {
   for (int a : p.optimizer_args) os << ' ' << a;
   os << '\n';
   for (const auto &[k, v] : p.loss_scaling) os << "loss_scaling " << k << ' ' << v << '\n';
-  format_program(os, p.train);
-  format_program(os, p.eval);
+  if (!p.recon.empty()) os << "recon " << p.recon << '\n';
+  for (const Program *prog : p.programs())
+    if (prog == &p.train || prog == &p.eval || prog->present()) format_program(os, *prog);
   return os.str();
 }
 
@@ -115,10 +119,12 @@ std::string check_indices(const Plan &p) {
     if (bad(s, false)) return "state";
   for (int a : p.optimizer_args)
     if (bad(a, false)) return "optimizer " + p.optimizer_kernel;
-  for (const Program *prog : {&p.train, &p.eval}) {
-    if (bad(prog->input, true)) return "program " + prog->name;
+  for (const Program *prog : p.programs()) {
+    if (bad(prog->input, true) || bad(prog->latent, true)) return "program " + prog->name;
     for (const auto &[name, b] : prog->losses)
       if (bad(b, false)) return "loss " + name;
+    for (const Output &o : prog->outputs)
+      if (bad(o.buffer, false)) return "output " + o.name;
     for (const Step &s : prog->steps) {
       switch (s.kind) {
       case Step::Kernel:
@@ -154,7 +160,7 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
   std::string line;
   int line_no = 0;
   Program *current = nullptr;
-  bool seen_train = false, seen_eval = false;
+  std::map<std::string, bool> seen;
   auto fail = [&](const std::string &what) {
     error = "plan line " + std::to_string(line_no) + ": " + what + ": '" + line + "'";
     return false;
@@ -206,6 +212,8 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       ls >> out.optimizer_kernel;
       int a;
       while (ls >> a) out.optimizer_args.push_back(a);
+    } else if (key == "recon") {
+      if (!(ls >> out.recon)) return fail("malformed line");
     } else if (key == "loss_scaling") {
       std::string k, v;
       if (!(ls >> k >> v)) return fail("malformed line");
@@ -213,20 +221,30 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
     } else if (key == "program") {
       std::string name;
       ls >> name;
-      bool &seen = name == "train" ? seen_train : seen_eval;
-      current = name == "train" ? &out.train : name == "eval" ? &out.eval : nullptr;
+      current = name == "train"    ? &out.train
+                : name == "eval"   ? &out.eval
+                : name == "encode" ? &out.encode
+                : name == "decode" ? &out.decode
+                : name == "nll"    ? &out.nll
+                                   : nullptr;
       if (!current) return fail("unknown program");
-      if (seen) return fail("program defined twice");
-      seen = true;
+      if (seen[name]) return fail("program defined twice");
+      seen[name] = true;
       current->name = name;
       if (!(ls >> current->batch >> current->input >> current->input_row)) return fail("malformed line");
     } else if (key == "end") {
       current = nullptr;
     } else if (!current) {
-      return fail(key == "loss" || key == "kernel" || key == "matmul" || key == "zero" || key == "conv" ||
+      return fail(key == "loss" || key == "output" || key == "latent" || key == "kernel" || key == "matmul" || key == "zero" || key == "conv" ||
                           key == "reorder"
                       ? "step outside a program"
                                                                                          : "unknown keyword");
+    } else if (key == "latent") {
+      if (!(ls >> current->latent >> current->latent_row)) return fail("malformed line");
+    } else if (key == "output") {
+      Output o;
+      if (!(ls >> o.name >> o.buffer >> o.row)) return fail("malformed line");
+      current->outputs.push_back(o);
     } else if (key == "loss") {
       std::string name;
       int b;
@@ -295,8 +313,8 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
     }
     if (ls.fail() && !ls.eof()) return fail("malformed line");
   }
-  if (!seen_train || !seen_eval) {
-    error = std::string("plan has no ") + (seen_train ? "eval" : "train") + " program";
+  if (!seen["train"] || !seen["eval"]) {
+    error = std::string("plan has no ") + (seen["train"] ? "eval" : "train") + " program";
     return false;
   }
   if (std::string what = check_indices(out); !what.empty()) {

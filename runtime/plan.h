@@ -85,13 +85,44 @@ struct Step {
   std::string where;            // file:line:col of the op, for messages
 };
 
+// A value an inspection program hands back: `row` f32 per example, [batch, row]
+// row-major in `buffer`.
+struct Output {
+  std::string name;
+  int buffer = -1;
+  int64_t row = 0;
+};
+
+// A program runs on `batch` examples. Its inputs are images (`input`, raw u8
+// bytes the runtime copies in; the program converts them to intensities in
+// [0, 1]) and/or latents (`latent`, f32 the runtime writes), each -1 when the
+// program has none. train and eval report scalar `losses`; the inspection
+// programs hand back `outputs` instead:
+//   encode  images -> every encoder tensor the sampler reads, by its YAML
+//           name (e.g. mu, logvar), and, when the sampler is
+//           z = loc + scale * normal(), z_loc and z_scale (q(z|x) = N(loc, scale^2))
+//   decode  latents z -> mean, the decoder's mean image (sigmoid of the logits
+//           for bce_logits; the first operand of bce or mse)
+//   nll     latents z and images -> nll, the reconstruction term summed over
+//           each example's pixels (plan.recon says which term)
+// A plan lacks an inspection program (batch 0, not in the text) when the
+// model's sampler or reconstruction loss does not have the form it needs.
 struct Program {
-  std::string name;         // "train" or "eval"
+  std::string name;         // "train", "eval", "encode", "decode" or "nll"
   int64_t batch = 0;
-  int input = -1;           // u8 buffer of [batch, 784...] images (raw bytes)
+  int input = -1;           // u8 buffer of [batch, 784...] images (raw bytes), or -1
   int64_t input_row = 0;    // bytes per example
+  int latent = -1;          // f32 buffer of [batch, latent_row] latents, or -1
+  int64_t latent_row = 0;
   std::vector<std::pair<std::string, int>> losses;  // name -> scalar f32 buffer
+  std::vector<Output> outputs;
   std::vector<Step> steps;
+  bool present() const { return batch > 0; }
+  const Output *output(const std::string &n) const {
+    for (const Output &o : outputs)
+      if (o.name == n) return &o;
+    return nullptr;
+  }
 };
 
 struct Plan {
@@ -120,7 +151,12 @@ struct Plan {
   // report the mean over batches). The compiler finds out by evaluating the
   // loss on a batch and on the same batch twice.
   std::map<std::string, std::string> loss_scaling;
+  // The reconstruction term nll sums: "bce", "bce_logits" or "mse" (empty
+  // without an nll program).
+  std::string recon;
   Program train, eval;
+  Program encode, decode, nll;  // inspection programs, when present()
+  std::vector<const Program *> programs() const { return {&train, &eval, &encode, &decode, &nll}; }
 };
 
 // Every buffer a step reads or writes (kernel arguments, library operands and

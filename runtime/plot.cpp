@@ -150,7 +150,68 @@ void draw_panel(Image &im, int px, int py, const LossHistory &h, size_t k) {
   }
 }
 
+// Matplotlib's tab10, one colour per digit.
+constexpr Rgb kTab10[10] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
+                            {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
+
 }  // namespace
+
+Image plot_scatter(const std::vector<float> &xs, const std::vector<float> &ys, const std::vector<int> &labels,
+                   const std::string &title, const std::string &x_name, const std::string &y_name) {
+  constexpr int kSize = 640, kLegend = 110, kTitle = 70;
+  Image im(kLeft + kSize + kRight + kLegend, kTitle + kSize + kBottom, 3, 255);
+  const Rect all{0, 0, im.width - 1, im.height - 1};
+  const Rect plot{kLeft, kTitle, kLeft + kSize, kTitle + kSize};
+  draw_text(im, kPad + 8, 16, title, kText, kInk);
+  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+  for (size_t i = 0; i < xs.size() && i < ys.size(); ++i)
+    if (std::isfinite(xs[i]) && std::isfinite(ys[i]))
+      xlo = std::min<double>(xlo, xs[i]), xhi = std::max<double>(xhi, xs[i]), ylo = std::min<double>(ylo, ys[i]),
+      yhi = std::max<double>(yhi, ys[i]);
+  if (xlo > xhi) xlo = ylo = -1, xhi = yhi = 1;
+  if (xhi - xlo < 1e-6) xlo -= 1, xhi += 1;
+  if (yhi - ylo < 1e-6) ylo -= 1, yhi += 1;
+  const Axis x = nice_axis(xlo, xhi, 6, false), y = nice_axis(ylo, yhi, 6, false);
+  auto to_px = [&](double v) { return plot.x0 + int(std::lround((v - x.lo) / (x.hi - x.lo) * (plot.x1 - plot.x0))); };
+  auto to_py = [&](double v) { return plot.y1 - int(std::lround((v - y.lo) / (y.hi - y.lo) * (plot.y1 - plot.y0))); };
+  for (int i = 0; i <= 12; ++i) {
+    const double v = y.lo + i * y.step;
+    if (v > y.hi + y.step * 1e-9) break;
+    line(im, plot.x0, to_py(v), plot.x1, to_py(v), kGrid, 1, plot);
+    const std::string label = tick_label(v, y.step);
+    draw_text(im, plot.x0 - 8 - text_width(label, kText), to_py(v) - text_height(kText) / 2, label, kText, kInk);
+  }
+  for (int i = 0; i <= 12; ++i) {
+    const double v = x.lo + i * x.step;
+    if (v > x.hi + x.step * 1e-9) break;
+    line(im, to_px(v), plot.y0, to_px(v), plot.y1, kGrid, 1, plot);
+    const std::string label = tick_label(v, x.step);
+    draw_text(im, to_px(v) - text_width(label, kText) / 2, plot.y1 + 10, label, kText, kInk);
+  }
+  draw_text(im, (plot.x0 + plot.x1 - text_width(x_name, kText)) / 2, plot.y1 + 30, x_name, kText, kAxis);
+  draw_text(im, 8, kTitle - 26, y_name, kText, kAxis);
+  line(im, plot.x0, plot.y0, plot.x0, plot.y1, kAxis, 1, all);
+  line(im, plot.x0, plot.y1, plot.x1, plot.y1, kAxis, 1, all);
+  for (size_t i = 0; i < xs.size() && i < ys.size(); ++i) {
+    if (!std::isfinite(xs[i]) || !std::isfinite(ys[i])) continue;
+    const int px = to_px(xs[i]), py = to_py(ys[i]);
+    const Rgb c = i < labels.size() && labels[i] >= 0 ? kTab10[labels[i] % 10] : kInk;
+    fill(im, {std::max(px - 1, plot.x0), std::max(py - 1, plot.y0), std::min(px + 1, plot.x1), std::min(py + 1, plot.y1)}, c);
+  }
+  // The legend: a swatch and the digit, for the labels present.
+  bool present[10] = {};
+  for (int l : labels)
+    if (l >= 0) present[l % 10] = true;
+  int ly = kTitle + 8;
+  for (int d = 0; d < 10; ++d) {
+    if (!present[d]) continue;
+    const int lx = plot.x1 + kRight + 12;
+    fill(im, {lx, ly, lx + 14, ly + 14}, kTab10[d]);
+    draw_text(im, lx + 24, ly, std::to_string(d), kText, kInk);
+    ly += 26;
+  }
+  return im;
+}
 
 Image plot_loss_curves(const LossHistory &history, const std::string &title) {
   const size_t panels = std::max<size_t>(history.names.size(), 1);

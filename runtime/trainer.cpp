@@ -22,6 +22,7 @@
 #include "diagnose.h"
 #include "executor.h"
 #include "idx.h"
+#include "inspect.h"
 #include "run_files.h"
 #include "trainer_options.h"
 
@@ -503,9 +504,13 @@ int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_k
   if (!vaec::plan::parse_plan(plan_text, plan, error)) return fail("the trainer's embedded plan is damaged: " + error);
   const Options defaults = default_options(plan);
   Options o = defaults;
-  if (!parse_options(argc, argv, o, error)) return fail(error);
+  if (argc > 1 && is_inspection_command(argv[1]))
+    return run_inspection(argc, argv, plan, plan_text, kernels, program_directory(argc > 0 ? argv[0] : nullptr));
+  std::vector<char *> args(argv, argv + argc);
+  if (argc > 1 && std::string(argv[1]) == "train") args.erase(args.begin() + 1);  // `train train ...` is `train ...`
+  if (!parse_options(static_cast<int>(args.size()), args.data(), o, error)) return fail(error);
   if (o.help) {
-    std::cout << usage(plan, defaults);
+    std::cout << usage(plan, defaults) << "\n" << inspection_usage();
     return 0;
   }
   if (o.batch != plan.train.batch)

@@ -29,7 +29,9 @@ bool parse_int(const std::string &text, T min, T max, T &out) {
 
 std::string usage(const plan::Plan &plan, const Options &d) {
   std::ostringstream os;
-  os << "usage: train [options]\n"
+  os << "usage: train [train] [options]\n"
+     << "       train COMMAND [options]   (COMMAND: reconstruct, sample, manifold, interpolate, scatter,\n"
+     << "                                  concept, eval, export; below)\n"
      << "Trains " << plan.model << " (compiled by vaec for batch " << plan.train.batch
      << ") and reports its losses per example.\n\n"
      << "  --epochs N     train until epoch N (default " << d.epochs << ")\n"

@@ -42,8 +42,9 @@ struct Temp {
 
 class Lowering {
 public:
-  Lowering(const Graph &train, const Graph &eval, const std::map<std::string, std::string> &scaling)
-      : train_(train), eval_(eval) {
+  Lowering(const Graph &train, const Graph &eval, const std::map<std::string, std::string> &scaling,
+           const std::vector<InspectionProgram> &inspection)
+      : train_(train), eval_(eval), inspection_(inspection) {
     out_.plan.loss_scaling = scaling;
     out_.plan.model = train.name;
     for (const auto &[k, v] : train.config) out_.plan.config[k] = plain(v);
@@ -55,15 +56,27 @@ public:
     out_.eval_schedule = fuse_elementwise(eval_);
     int64_t temps_train = lower_program(train_, out_.train_schedule, out_.plan.train, "train");
     int64_t temps_eval = lower_program(eval_, out_.eval_schedule, out_.plan.eval, "eval");
-    out_.plan.arena_bytes = persistent_end_ + std::max(temps_train, temps_eval);
+    int64_t temps_inspection = 0;
+    std::string inspection_sizes;
+    out_.inspection_schedules.reserve(inspection_.size());
+    for (const InspectionProgram &ip : inspection_) {
+      out_.inspection_schedules.push_back(fuse_elementwise(*ip.graph));
+      plan::Program &prog = ip.name == "encode" ? out_.plan.encode : ip.name == "decode" ? out_.plan.decode : out_.plan.nll;
+      int64_t bytes = lower_program(*ip.graph, out_.inspection_schedules.back(), prog, ip.name, ip.latent, true);
+      temps_inspection = std::max(temps_inspection, bytes);
+      inspection_sizes += ", " + ip.name + " " + std::to_string(bytes);
+    }
+    const int64_t temps = std::max({temps_train, temps_eval, temps_inspection});
+    out_.plan.arena_bytes = persistent_end_ + temps;
     for (plan::Buffer &b : out_.plan.buffers)
       if (temp_area_.count(static_cast<int>(&b - out_.plan.buffers.data()))) b.offset += persistent_end_;
     std::ostringstream os;
     os << "arena: " << out_.plan.arena_bytes << " bytes = persistent " << persistent_end_
        << " (parameters, gradients, optimizer state, inputs, losses) + temporaries "
-       << std::max(temps_train, temps_eval) << " (train " << temps_train << ", eval " << temps_eval << ")\n";
-    os << "temporaries without reuse would take: train " << naive_["train"] << ", eval " << naive_["eval"]
-       << " bytes\n" << report_.str();
+       << temps << " (train " << temps_train << ", eval " << temps_eval << inspection_sizes << ")\n";
+    os << "temporaries without reuse would take: train " << naive_["train"] << ", eval " << naive_["eval"];
+    for (const InspectionProgram &ip : inspection_) os << ", " << ip.name << " " << naive_[ip.name];
+    os << " bytes\n" << report_.str();
     out_.memory_report = os.str();
     out_.library_report = library_.str();
     return std::move(out_);
@@ -249,8 +262,11 @@ private:
     return shadow;
   }
 
-  // Lowers one graph; returns the bytes its temporaries need.
-  int64_t lower_program(const Graph &g, const Schedule &s, plan::Program &prog, const std::string &name) {
+  // Lowers one graph; returns the bytes its temporaries need. The input
+  // called `latent` is f32 the runtime writes; any other is the images. With
+  // `values`, the outputs (of any shape) become prog.outputs, else losses.
+  int64_t lower_program(const Graph &g, const Schedule &s, plan::Program &prog, const std::string &name,
+                        const std::string &latent = "", bool values = false) {
     prog.name = name;
     prog.batch = g.batch();
     Prog p(g, s, prog, name + ".");
@@ -263,6 +279,12 @@ private:
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const Node &n = g.nodes[i];
       if (n.op != Op::Input) continue;
+      if (!latent.empty() && n.name == latent) {
+        buffer[i] = static_cast<int>(persistent(prefix + n.name, plan::DType::F32, checked_elements(n.dims)));
+        prog.latent = buffer[i];
+        prog.latent_row = checked_elements(n.dims) / n.dims[0];
+        continue;
+      }
       if (input >= 0) throw Unsupported(n.loc, "only one input (the images) is supported by code generation yet");
       input = static_cast<int>(i);
       int64_t row = checked_elements(n.dims) / n.dims[0];
@@ -277,7 +299,7 @@ private:
       prog.steps.push_back(one_value_kernel(prefix + "convert_" + n.name, {n.dims[0], row}, pixel,
                                             {prog.input, buffer[i]}, {BufferType::U8, BufferType::F32}, n));
     }
-    if (input < 0) throw Unsupported(Loc{}, "the model has no input");
+    if (input < 0 && prog.latent < 0) throw Unsupported(Loc{}, "the model has no input");
     for (size_t i = 0; i < g.nodes.size(); ++i)
       if (g.nodes[i].op == Op::Param) buffer[i] = param_buffer_.at(g.nodes[i].name);
 
@@ -289,6 +311,21 @@ private:
       int r = s.root[idx];
       p.outputs.insert(r);
       auto grad = grad_buffer_.find(oname);
+      if (values) {  // its own persistent buffer, written by the step computing it or by a copy
+        const Node &n = g.nodes[idx];
+        const int64_t count = checked_elements(n.dims);
+        if (n.dims.empty() || n.dims[0] != prog.batch)
+          throw Unsupported(n.loc, "output " + oname + " is not one row per example");
+        int b;
+        if (g.nodes[r].op == Op::Const || s.step_of[r] < 0 || r != idx || buffer[r] >= 0) {
+          b = static_cast<int>(persistent(prefix + oname, plan::DType::F32, count));
+          late_outputs.emplace_back(idx, b);
+        } else {
+          b = buffer[r] = static_cast<int>(persistent(prefix + oname, plan::DType::F32, count));
+        }
+        prog.outputs.push_back({oname, b, count / n.dims[0]});
+        continue;
+      }
       if (grad != grad_buffer_.end()) {
         if (s.step_of[r] < 0 || buffer[r] >= 0 || r != idx) late_outputs.emplace_back(idx, grad->second);
         else buffer[r] = grad->second;
@@ -651,6 +688,7 @@ private:
   }
 
   const Graph &train_, &eval_;
+  const std::vector<InspectionProgram> &inspection_;
   LoweredModel out_;
   int64_t persistent_end_ = 0;
   std::map<std::string, int> param_buffer_, grad_buffer_;
@@ -663,8 +701,9 @@ private:
 }  // namespace
 
 LoweredModel lower_to_plan(const Graph &train, const Graph &eval,
-                           const std::map<std::string, std::string> &loss_scaling) {
-  Lowering l(train, eval, loss_scaling);
+                           const std::map<std::string, std::string> &loss_scaling,
+                           const std::vector<InspectionProgram> &inspection) {
+  Lowering l(train, eval, loss_scaling, inspection);
   return l.run();
 }
 

@@ -31,17 +31,31 @@ struct Unsupported : std::runtime_error {
   Loc loc;
 };
 
+// An inspection program to lower besides train and eval: `graph` (encode,
+// decode or nll of passes/inspection_graphs.h, simplified) whose input called
+// `latent`, if any, is f32 latents the runtime writes; its outputs become the
+// program's outputs.
+struct InspectionProgram {
+  std::string name;  // "encode", "decode" or "nll"
+  const Graph *graph = nullptr;
+  std::string latent;
+};
+
 struct LoweredModel {
   plan::Plan plan;
   std::vector<FusedKernel> kernels;
   Schedule train_schedule, eval_schedule;
+  std::vector<Schedule> inspection_schedules;  // in the order of the programs given
   std::string memory_report;  // --stage=memplan
   // Each convolution's oneDNN implementation and layouts, and each reorder
   // between layouts, in program order (--stage=fused).
   std::string library_report;
 };
 
+// The inspection programs share the arena's persistent part (parameters)
+// with train and eval and reuse the temporaries' bytes.
 LoweredModel lower_to_plan(const Graph &train, const Graph &eval,
-                           const std::map<std::string, std::string> &loss_scaling);
+                           const std::map<std::string, std::string> &loss_scaling,
+                           const std::vector<InspectionProgram> &inspection = {});
 
 }  // namespace vaec

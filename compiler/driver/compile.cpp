@@ -39,6 +39,15 @@ std::optional<std::vector<Tensor>> run_once(const Graph &g, int copies, const Te
   return interpret(g, b, error);
 }
 
+// The names of the inspection programs that were lowered, in order.
+std::vector<std::string> inspection_names(const CompiledModel &c) {
+  std::vector<std::string> out;
+  if (!c.inspection.encode.nodes.empty()) out.push_back("encode");
+  if (!c.inspection.decode.nodes.empty()) out.push_back("decode");
+  if (!c.inspection.nll.nodes.empty()) out.push_back("nll");
+  return out;
+}
+
 }  // namespace
 
 int64_t eval_batch(int64_t train_batch) {
@@ -89,8 +98,17 @@ std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std:
   PipelineOptions forward;
   forward.stop_after = "forward";
   c->eval = run_pipeline(eval_model->graph, forward);
+  c->inspection = inspection_graphs(eval_model->graph);
+  std::vector<InspectionProgram> inspection;
+  for (auto [name, graph] : {std::pair{"encode", &c->inspection.encode}, {"decode", &c->inspection.decode},
+                             {"nll", &c->inspection.nll}}) {
+    if (graph->nodes.empty()) continue;
+    *graph = run_pipeline(*graph, forward);
+    inspection.push_back({name, graph, c->inspection.latent});
+  }
   try {
-    c->lowered = lower_to_plan(c->train, c->eval, loss_scaling(file, text));
+    c->lowered = lower_to_plan(c->train, c->eval, loss_scaling(file, text), inspection);
+    c->lowered.plan.recon = c->inspection.nll.nodes.empty() ? "" : c->inspection.recon;
   } catch (const Unsupported &e) {
     diags.error(e.loc.known() ? e.loc : Loc{file, 0, 0}, std::string("cannot generate code: ") + e.what());
     return nullptr;
@@ -107,6 +125,9 @@ std::optional<std::string> codegen_dump(const std::string &stage, const std::str
     os << "// ----- training step (batch " << c->train.batch() << ") -----\n"
        << schedule_to_string(c->lowered.train_schedule) << "// ----- evaluation (batch " << c->eval.batch()
        << ") -----\n" << schedule_to_string(c->lowered.eval_schedule);
+    for (size_t i = 0; i < c->lowered.inspection_schedules.size(); ++i)
+      os << "// ----- " << inspection_names(*c)[i] << " (batch " << c->eval.batch() << ") -----\n"
+         << schedule_to_string(c->lowered.inspection_schedules[i]);
     if (!c->lowered.library_report.empty())
       os << "// ----- convolutions: oneDNN implementations, layouts and reorders -----\n" << c->lowered.library_report;
     os << "// ----- kernels -----\n";
@@ -150,9 +171,15 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
   write("grad.vir", graph_to_string(run_pipeline(model.graph, grad)));
   write("opt.vir", graph_to_string(c->train));
   write("eval.vir", graph_to_string(c->eval));
+  for (auto [name, graph] : {std::pair{"encode", &c->inspection.encode}, {"decode", &c->inspection.decode},
+                             {"nll", &c->inspection.nll}})
+    if (!graph->nodes.empty()) write(std::string(name) + ".vir", graph_to_string(*graph));
   std::ostringstream fused;
   fused << schedule_to_string(c->lowered.train_schedule) << "\n// evaluation\n"
-        << schedule_to_string(c->lowered.eval_schedule) << "\n// kernels\n";
+        << schedule_to_string(c->lowered.eval_schedule);
+  for (size_t i = 0; i < c->lowered.inspection_schedules.size(); ++i)
+    fused << "\n// " << inspection_names(*c)[i] << "\n" << schedule_to_string(c->lowered.inspection_schedules[i]);
+  fused << "\n// kernels\n";
   if (!c->lowered.library_report.empty())
     fused << "\n// convolutions: oneDNN implementations, layouts and reorders\n" << c->lowered.library_report;
   for (const FusedKernel &k : c->lowered.kernels) fused << kernel_to_string(k) << "\n";
@@ -166,6 +193,9 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
                     "- grad.vir: the training graph right after differentiation\n"
                     "- opt.vir: the training graph after simplification (what a training step runs)\n"
                     "- eval.vir: the forward graph at the evaluation batch\n"
+                    "- encode.vir, decode.vir, nll.vir: the parts of the model the trainer's inspection commands\n"
+                    "  run (images -> the encoder's outputs; latents z -> the mean image; z and images -> the\n"
+                    "  reconstruction term per example), at the evaluation batch\n"
                     "- fused.txt: steps, fused kernels and refused merges; convolutions' layouts and reorders\n"
                     "- memplan.txt: buffer offsets, sizes and live ranges in the arena\n"
                     "- plan.txt: the plan the trainer executes\n"
@@ -184,6 +214,12 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
             << "  " << out_dir << "/train  (LLVM " << std::lround(build.llvm_seconds * 1000) << " ms, link "
             << std::lround(build.link_seconds * 1000) << " ms, total " << std::lround(total * 1000) << " ms)\n"
             << "  " << out_dir << "/ir/index.md lists the dumps of every stage\n";
+  if (!c->inspection.encode_why_not.empty())
+    std::cout << "  note: no encode program (the inspection commands scatter, interpolate, reconstruct, ... need it): "
+              << c->inspection.encode_why_not << "\n";
+  if (!c->inspection.decode_why_not.empty())
+    std::cout << "  note: no decode and nll programs (sample, manifold, reconstruct, eval need them): "
+              << c->inspection.decode_why_not << "\n";
   return 0;
 }
 

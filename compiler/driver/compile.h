@@ -9,12 +9,16 @@
 
 #include "codegen/lower_to_plan.h"
 #include "frontend/model.h"
+#include "passes/inspection_graphs.h"
 
 namespace vaec {
 
 struct CompiledModel {
   Graph train;  // optimized training graph at the training batch
   Graph eval;   // forward graph at the evaluation batch
+  // The inspection graphs (passes/inspection_graphs.h), simplified, at the
+  // evaluation batch; empty ones are not lowered (why_not says why).
+  InspectionGraphs inspection;
   LoweredModel lowered;
 };
 

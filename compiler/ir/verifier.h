@@ -3,7 +3,9 @@
 //  - operand counts and attribute names/types match the op table;
 //  - every dim is positive, every tensor below kMaxElements;
 //  - the declared type equals the op's shape rule (reshape keeps the count);
-//  - outputs name existing nodes uniquely, and `total` is a scalar.
+//  - outputs name existing nodes uniquely, and `total` is a scalar; a model
+//    or training graph has one (a graph whose config names a `program`, the
+//    inspection graphs, need not).
 #pragma once
 
 #include <vector>
