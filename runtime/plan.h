@@ -10,6 +10,23 @@
 // with fn of type vaec_kernel_fn (see compiler/codegen/kernel.h for what a
 // kernel computes and how it is called).
 //
+// Text (one item per line, fields separated by spaces, buffers by index):
+//   vaec-plan 1 | model NAME | config KEY VALUE | arena BYTES
+//   buffer NAME f32|u8 ELEMENTS OFFSET
+//   param NAME BUFFER GRAD_BUFFER INIT_BOUND DIM...
+//   regions PARAM_COUNT PARAM_REGION GRAD_REGION HYPER | state BUFFER
+//   optimizer KERNEL ARG... | loss_scaling LOSS sum|mean|batch | recon bce|bce_logits|mse
+//   program train|eval|encode|decode|nll BATCH INPUT INPUT_ROW     (INPUT -1: none)
+//     latent BUFFER ROW            (optional: the program's f32 latents)
+//     loss NAME BUFFER | output NAME BUFFER ROW
+//     kernel NAME DOMAIN0 ELEMENTS USES_RNG args B... acc POS... where LOC
+//     matmul A B C BIAS M N K TA TB POST where LOC | zero C where LOC
+//     conv OP A B C BIAS POST DIMS_A DIMS_B DIMS_C STRIDE PAD LAYOUT_A LAYOUT_B LAYOUT_C where LOC
+//     reorder A C DIMS LAYOUT_A LAYOUT_C where LOC
+//   end
+// train and eval are always there; the inspection programs only when the
+// compiler could cut them from the model. format_plan(parse_plan(t)) == t.
+//
 // Memory: one arena of `arena_bytes`, 64-byte aligned. Every buffer is a
 // byte range of it. Parameters, their gradients and optimizer state are
 // each one contiguous region in the same order (so the optimizer is one

@@ -6,8 +6,12 @@
 // and trainer_main.cpp's main() passes them to vaec_trainer_main. Taking them
 // as arguments lets tests run the trainer on plans and kernels of their own.
 //
-//   train [--epochs N] [--batch N] [--seed N] [--threads N] [--data DIR]
+//   train [train] [--epochs N] [--batch N] [--seed N] [--threads N] [--data DIR]
 //         [--lr X] [--max-steps N] [--out DIR] [--resume [FILE]] [--quiet] [--help]
+//   train reconstruct|sample|manifold|interpolate|scatter|concept|eval|export [options]
+//
+// The second form runs an inspection command on the latest checkpoint
+// (inspect.h); the rest of this comment is about training.
 //
 // stdout gets one line per epoch and a final `RESULT {json}` line; stderr a
 // progress bar (on a terminal only), warnings and errors. Every error (bad
