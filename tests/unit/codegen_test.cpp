@@ -147,6 +147,32 @@ TEST(Codegen, AdamUpdateMatchesTheFormula) {
   EXPECT_LT(worst, 1e-6);
 }
 
+// Keras's RMSprop, as the conv VAE trains: v = rho v + (1 - rho) g^2,
+// p -= lr g / (sqrt(v) + eps), with rho 0.9 and eps 1e-7 from the model.
+TEST(Codegen, RmspropUpdateMatchesKeras) {
+  auto c = compile("models/mnist_conv.yaml", 1);
+  ASSERT_TRUE(c);
+  const plan::Plan &p = c->code->lowered.plan;
+  rt::Executor ex(p, c->code->table.data(), 2, 1);
+  ex.init_params(1);
+  int64_t n = p.param_count;
+  float *param = ex.f32(p.param_region), *grad = ex.f32(p.grad_region);
+  std::vector<double> p0(param, param + n), v(n, 0.0);
+  const double lr = 1e-3, rho = 0.9, eps = 1e-7;
+  for (uint64_t t = 1; t <= 3; ++t) {
+    for (int64_t k = 0; k < n; ++k) grad[k] = static_cast<float>(std::sin(0.001 * k + t));
+    ex.run_optimizer(t, lr);
+    for (int64_t k = 0; k < n; ++k) {
+      double g = grad[k];
+      v[k] = rho * v[k] + (1 - rho) * g * g;
+      p0[k] -= lr * g / (std::sqrt(v[k]) + eps);
+    }
+  }
+  double worst = 0;
+  for (int64_t k = 0; k < n; ++k) worst = std::max(worst, std::fabs(param[k] - p0[k]));
+  EXPECT_LT(worst, 1e-6);
+}
+
 TEST(Codegen, MemoryPlanReusesBytesAndKeepsLiveBuffersApart) {
   auto c = compile("models/mnist_mlp.yaml", 128);
   ASSERT_TRUE(c);
