@@ -578,8 +578,12 @@ TEST(Trainer, OptionErrors) {
   EXPECT_EQ(r.err, "error: --lr needs a value\n");
   r = run_trainer(p, {"--help"});
   EXPECT_EQ(r.status, 0);
-  EXPECT_NE(r.out.find("usage: train [options]"), std::string::npos);
+  EXPECT_NE(r.out.find("usage: train [train] [options]"), std::string::npos);
   EXPECT_NE(r.out.find("--batch N      must be 250"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  manifold     --n N (15) --dims I,J (0,1)"), std::string::npos) << r.out;
+  // An inspection command's options are its own.
+  r = run_trainer(p, {"manifold", "--out", ::testing::TempDir(), "--epochs", "3"});
+  EXPECT_EQ(r.err, "error: train manifold has no option '--epochs' (see train manifold --help)\n");
 }
 
 TEST(Trainer, NonFiniteLossStops) {
