@@ -27,19 +27,55 @@ dims_t plain_strides(const std::vector<int64_t> &dims, bool weights_of_transpose
   return s;
 }
 
-bool parse_list(const std::string &text, std::vector<int64_t> &out, char sep) {
-  out.clear();
-  const char *p = text.data(), *end = p + text.size();
-  while (p < end) {
-    int64_t v;
-    auto [next, ec] = std::from_chars(p, end, v);
-    if (ec != std::errc()) return false;
-    out.push_back(v);
-    if (next == end) return true;
-    if (*next != sep) return false;
-    p = next + 1;
+
+// The tensors of the forward op a step belongs to, and its geometry.
+struct Descs {
+  dnnl::memory::desc src, wei, dst, bias;
+  bool with_bias;
+};
+struct Geometry {
+  dnnl::algorithm alg;
+  dims_t strides, pad_l, pad_r;
+};
+
+// Convolution and deconvolution have the same three primitives with the same
+// descriptor arguments: one template serves both.
+template <class Fwd, class BwdData, class BwdWeights>
+void make(bool forward, bool data, const Descs &d, const Geometry &g, const dnnl::primitive_attr &attr,
+          const dnnl::engine &engine, ConvPrimitive &out) {
+  const auto train = dnnl::prop_kind::forward_training;
+  auto finish = [&](const auto &pd, std::array<int, 3> args, std::array<dnnl::memory::desc, 3> descs) {
+    out.arg = args;
+    out.desc = descs;
+    out.scratchpad = pd.scratchpad_desc();
+    out.impl = pd.impl_info_str();
+  };
+  if (forward) {
+    typename Fwd::primitive_desc pd(
+        d.with_bias ? typename Fwd::desc(train, g.alg, d.src, d.wei, d.bias, d.dst, g.strides, g.pad_l, g.pad_r)
+                    : typename Fwd::desc(train, g.alg, d.src, d.wei, d.dst, g.strides, g.pad_l, g.pad_r),
+        attr, engine);
+    out.primitive = Fwd(pd);
+    if (d.with_bias) out.bias = d.bias;
+    finish(pd, {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST}, {pd.src_desc(), pd.weights_desc(), pd.dst_desc()});
+    return;
   }
-  return false;
+  // Backward primitives take the forward one as a hint.
+  typename Fwd::primitive_desc hint(
+      typename Fwd::desc(train, g.alg, d.src, d.wei, d.bias, d.dst, g.strides, g.pad_l, g.pad_r), engine);
+  if (data) {
+    typename BwdData::primitive_desc pd(
+        typename BwdData::desc(g.alg, d.src, d.wei, d.dst, g.strides, g.pad_l, g.pad_r), attr, engine, hint);
+    out.primitive = BwdData(pd);
+    finish(pd, {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC},
+           {pd.diff_dst_desc(), pd.weights_desc(), pd.diff_src_desc()});
+  } else {
+    typename BwdWeights::primitive_desc pd(
+        typename BwdWeights::desc(g.alg, d.src, d.wei, d.dst, g.strides, g.pad_l, g.pad_r), attr, engine, hint);
+    out.primitive = BwdWeights(pd);
+    finish(pd, {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS},
+           {pd.src_desc(), pd.diff_dst_desc(), pd.diff_weights_desc()});
+  }
 }
 
 }  // namespace
@@ -64,7 +100,7 @@ dnnl::memory::desc layout_desc(const std::vector<int64_t> &dims, const std::stri
   const size_t colon = layout.find(':', 8);
   if (colon == std::string::npos) fail(bad);
   std::vector<int64_t> strides;
-  if (!parse_list(layout.substr(8, colon - 8), strides, ',') || strides.size() != d.size()) fail(bad);
+  if (!plan::parse_int_list(layout.substr(8, colon - 8), ',', strides) || strides.size() != d.size()) fail(bad);
   for (int64_t s : strides)
     if (s < 0) fail(bad);
   // Filled in directly: oneDNN's strides constructor rejects the outer
@@ -86,7 +122,7 @@ dnnl::memory::desc layout_desc(const std::vector<int64_t> &dims, const std::stri
       size_t comma = blocks.find(',', at);
       std::string one = blocks.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
       std::vector<int64_t> bd;
-      if (!parse_list(one, bd, '@') || bd.size() != 2 || bd[0] < 1 || bd[0] > 64 || bd[1] < 0 ||
+      if (!plan::parse_int_list(one, '@', bd) || bd.size() != 2 || bd[0] < 1 || bd[0] > 64 || bd[1] < 0 ||
           bd[1] >= static_cast<int64_t>(d.size()) || md.format_desc.blocking.inner_nblks >= DNNL_MAX_NDIMS)
         fail(bad);
       int n = md.format_desc.blocking.inner_nblks++;
@@ -130,13 +166,13 @@ std::string layout_name(const std::string &layout) {
   if (layout.rfind("blocked:", 0) != 0) return layout;
   const size_t colon = layout.find(':', 8);
   std::vector<int64_t> strides;
-  if (colon == std::string::npos || !parse_list(layout.substr(8, colon - 8), strides, ',')) return layout;
+  if (colon == std::string::npos || !plan::parse_int_list(layout.substr(8, colon - 8), ',', strides)) return layout;
   std::string blocks = layout.substr(colon + 1), suffix;
   std::vector<bool> blocked(strides.size(), false);
   for (size_t at = 0; blocks != "-" && at < blocks.size();) {
     size_t comma = blocks.find(',', at);
     std::vector<int64_t> bd;
-    if (!parse_list(blocks.substr(at, comma == std::string::npos ? std::string::npos : comma - at), bd, '@') ||
+    if (!plan::parse_int_list(blocks.substr(at, comma == std::string::npos ? std::string::npos : comma - at), '@', bd) ||
         bd.size() != 2 || bd[1] < 0 || bd[1] >= static_cast<int64_t>(strides.size()))
       return layout;
     blocked[bd[1]] = true;
@@ -174,7 +210,6 @@ ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine) {
   const dnnl::memory::desc &dst = forward ? md[2] : data ? md[0] : md[1];
   const int64_t channels = forward ? s.dims_c[1] : data ? s.dims_a[1] : s.dims_b[1];
   const dnnl::memory::desc bias({channels}, dnnl::memory::data_type::f32, tag::x);
-  const dims_t strides = {s.stride[0], s.stride[1]}, pad_l = {s.pad[0], s.pad[1]}, pad_r = {s.pad[2], s.pad[3]};
   const auto alg = transpose ? dnnl::algorithm::deconvolution_direct : dnnl::algorithm::convolution_direct;
 
   dnnl::primitive_attr attr;
@@ -187,61 +222,14 @@ ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine) {
     else fail(op + ": unknown post-op '" + s.post + "'");
     attr.set_post_ops(ops);
   }
-  auto finish = [&](const auto &pd, int arg_a, int arg_b, int arg_c, const dnnl::memory::desc &a,
-                    const dnnl::memory::desc &b, const dnnl::memory::desc &c) {
-    out.arg = {arg_a, arg_b, arg_c};
-    out.desc = {a, b, c};
-    out.scratchpad = pd.scratchpad_desc();
-    out.impl = pd.impl_info_str();
-  };
-  const auto train = dnnl::prop_kind::forward_training;
-  if (!transpose) {
-    using fwd = dnnl::convolution_forward;
-    fwd::primitive_desc hint(fwd::desc(train, alg, src, wei, bias, dst, strides, pad_l, pad_r), engine);
-    if (forward) {
-      fwd::primitive_desc pd(s.bias >= 0 ? fwd::desc(train, alg, src, wei, bias, dst, strides, pad_l, pad_r)
-                                         : fwd::desc(train, alg, src, wei, dst, strides, pad_l, pad_r),
-                             attr, engine);
-      out.primitive = fwd(pd);
-      if (s.bias >= 0) out.bias = bias;
-      finish(pd, DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, pd.src_desc(), pd.weights_desc(), pd.dst_desc());
-    } else if (data) {
-      using bwd = dnnl::convolution_backward_data;
-      bwd::primitive_desc pd(bwd::desc(alg, src, wei, dst, strides, pad_l, pad_r), attr, engine, hint);
-      out.primitive = bwd(pd);
-      finish(pd, DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC, pd.diff_dst_desc(), pd.weights_desc(),
-             pd.diff_src_desc());
-    } else {
-      using bwd = dnnl::convolution_backward_weights;
-      bwd::primitive_desc pd(bwd::desc(alg, src, wei, dst, strides, pad_l, pad_r), attr, engine, hint);
-      out.primitive = bwd(pd);
-      finish(pd, DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS, pd.src_desc(), pd.diff_dst_desc(),
-             pd.diff_weights_desc());
-    }
-  } else {
-    using fwd = dnnl::deconvolution_forward;
-    fwd::primitive_desc hint(fwd::desc(train, alg, src, wei, bias, dst, strides, pad_l, pad_r), engine);
-    if (forward) {
-      fwd::primitive_desc pd(s.bias >= 0 ? fwd::desc(train, alg, src, wei, bias, dst, strides, pad_l, pad_r)
-                                         : fwd::desc(train, alg, src, wei, dst, strides, pad_l, pad_r),
-                             attr, engine);
-      out.primitive = fwd(pd);
-      if (s.bias >= 0) out.bias = bias;
-      finish(pd, DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, pd.src_desc(), pd.weights_desc(), pd.dst_desc());
-    } else if (data) {
-      using bwd = dnnl::deconvolution_backward_data;
-      bwd::primitive_desc pd(bwd::desc(alg, src, wei, dst, strides, pad_l, pad_r), attr, engine, hint);
-      out.primitive = bwd(pd);
-      finish(pd, DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC, pd.diff_dst_desc(), pd.weights_desc(),
-             pd.diff_src_desc());
-    } else {
-      using bwd = dnnl::deconvolution_backward_weights;
-      bwd::primitive_desc pd(bwd::desc(alg, src, wei, dst, strides, pad_l, pad_r), attr, engine, hint);
-      out.primitive = bwd(pd);
-      finish(pd, DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS, pd.src_desc(), pd.diff_dst_desc(),
-             pd.diff_weights_desc());
-    }
-  }
+  const Descs d{src, wei, dst, bias, s.bias >= 0};
+  const Geometry geo{alg, {s.stride[0], s.stride[1]}, {s.pad[0], s.pad[1]}, {s.pad[2], s.pad[3]}};
+  if (transpose)
+    make<dnnl::deconvolution_forward, dnnl::deconvolution_backward_data, dnnl::deconvolution_backward_weights>(
+        forward, data, d, geo, attr, engine, out);
+  else
+    make<dnnl::convolution_forward, dnnl::convolution_backward_data, dnnl::convolution_backward_weights>(
+        forward, data, d, geo, attr, engine, out);
   return out;
 }
 

@@ -22,18 +22,7 @@ std::string ints(const std::vector<int64_t> &v) {
 
 bool parse_ints(const std::string &text, std::vector<int64_t> &out) {
   out.clear();
-  if (text == "-") return true;
-  const char *p = text.data(), *end = text.data() + text.size();
-  while (p < end) {
-    int64_t v;
-    auto [next, ec] = std::from_chars(p, end, v);
-    if (ec != std::errc()) return false;
-    out.push_back(v);
-    if (next == end) return true;
-    if (*next != ',') return false;
-    p = next + 1;
-  }
-  return false;  // empty or a trailing comma
+  return text == "-" || parse_int_list(text, ',', out);
 }
 
 void format_program(std::ostream &os, const Program &p) {
@@ -335,6 +324,21 @@ std::vector<int> step_buffers(const Step &s) {
   for (int b : {s.a, s.b, s.bias, s.c})
     if (b >= 0) out.push_back(b);
   return out;
+}
+
+bool parse_int_list(const std::string &text, char sep, std::vector<int64_t> &out) {
+  out.clear();
+  const char *p = text.data(), *end = text.data() + text.size();
+  while (p < end) {
+    int64_t v;
+    auto [next, ec] = std::from_chars(p, end, v);
+    if (ec != std::errc()) return false;
+    out.push_back(v);
+    if (next == end) return true;
+    if (*next != sep) return false;
+    p = next + 1;
+  }
+  return false;  // empty, or a trailing separator
 }
 
 }  // namespace vaec::plan

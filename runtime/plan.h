@@ -180,6 +180,10 @@ struct Plan {
 // results), for diagnosis; writes are not told apart from reads.
 std::vector<int> step_buffers(const Step &s);
 
+// "1,2,3" (with sep ',') -> {1, 2, 3}; false on anything else, including an
+// empty text or a trailing separator.
+bool parse_int_list(const std::string &text, char sep, std::vector<int64_t> &out);
+
 std::string format_plan(const Plan &p);
 // Parses plan text; returns false with a message on malformed input.
 bool parse_plan(const std::string &text, Plan &out, std::string &error);
