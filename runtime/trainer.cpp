@@ -139,11 +139,19 @@ struct LossSums {
     return out;
   }
   // "112.41 (recon 89.12, kl 23.29)"
+  // Two decimals for sums over pixels (105.51), four significant digits
+  // for means (0.1826), which two decimals would round away.
+  static std::string readable(double v) {
+    if (!(std::fabs(v) < 100)) return fixed(v, 2);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    return buf;
+  }
   std::string describe() const {
     if (order.empty() || batches == 0) return "-";
-    std::string s = fixed(per_example(order[0]), 2);
+    std::string s = readable(per_example(order[0]));
     for (size_t j = 1; j < order.size(); ++j)
-      s += (j == 1 ? " (" : ", ") + program.losses[order[j]].first + " " + fixed(per_example(order[j]), 2);
+      s += (j == 1 ? " (" : ", ") + program.losses[order[j]].first + " " + readable(per_example(order[j]));
     return order.size() > 1 ? s + ")" : s;
   }
 };
