@@ -121,56 +121,50 @@ TEST(Codegen, SameSeedAndThreadsGiveIdenticalLosses) {
   }
 }
 
-TEST(Codegen, AdamUpdateMatchesTheFormula) {
-  auto c = compile("models/mnist_mlp.yaml", 4);
+// Runs the compiled optimizer of `model` three times with gradients
+// grad(k, t) and compares the parameters with `update` applied in f64.
+template <class Update>
+void expect_optimizer_matches(const std::string &model, double lr, Update update) {
+  auto c = compile(model, 1);
   ASSERT_TRUE(c);
   const plan::Plan &p = c->code->lowered.plan;
   rt::Executor ex(p, c->code->table.data(), 2, 1);
   ex.init_params(1);
-  int64_t n = p.param_count;
+  const int64_t n = p.param_count;
   float *param = ex.f32(p.param_region), *grad = ex.f32(p.grad_region);
-  for (int64_t k = 0; k < n; ++k) grad[k] = std::sin(0.001 * k);
-  std::vector<double> p0(param, param + n), m(n, 0.0), v(n, 0.0);
-  const double lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  std::vector<double> want(param, param + n);
   for (uint64_t t = 1; t <= 3; ++t) {
+    for (int64_t k = 0; k < n; ++k) grad[k] = static_cast<float>(std::sin(0.001 * k + t));
     ex.run_optimizer(t, lr);
-    for (int64_t k = 0; k < n; ++k) {
-      double g = grad[k];
-      m[k] = b1 * m[k] + (1 - b1) * g;
-      v[k] = b2 * v[k] + (1 - b2) * g * g;
-      double mhat = m[k] / (1 - std::pow(b1, t)), vhat = v[k] / (1 - std::pow(b2, t));
-      p0[k] -= lr * mhat / (std::sqrt(vhat) + eps);
-    }
+    for (int64_t k = 0; k < n; ++k) want[k] = update(want[k], grad[k], k, t);
   }
   double worst = 0;
-  for (int64_t k = 0; k < n; ++k) worst = std::max(worst, std::fabs(param[k] - p0[k]));
-  EXPECT_LT(worst, 1e-6);
+  for (int64_t k = 0; k < n; ++k) worst = std::max(worst, std::fabs(param[k] - want[k]));
+  EXPECT_LT(worst, 1e-6) << model;
+}
+
+TEST(Codegen, AdamUpdateMatchesTheFormula) {
+  const double lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  std::vector<double> m, v;
+  expect_optimizer_matches("models/mnist_mlp.yaml", lr, [&](double w, double g, int64_t k, uint64_t t) {
+    if (m.size() <= static_cast<size_t>(k)) m.resize(k + 1, 0.0), v.resize(k + 1, 0.0);
+    m[k] = b1 * m[k] + (1 - b1) * g;
+    v[k] = b2 * v[k] + (1 - b2) * g * g;
+    double mhat = m[k] / (1 - std::pow(b1, t)), vhat = v[k] / (1 - std::pow(b2, t));
+    return w - lr * mhat / (std::sqrt(vhat) + eps);
+  });
 }
 
 // Keras's RMSprop, as the conv VAE trains: v = rho v + (1 - rho) g^2,
 // p -= lr g / (sqrt(v) + eps), with rho 0.9 and eps 1e-7 from the model.
 TEST(Codegen, RmspropUpdateMatchesKeras) {
-  auto c = compile("models/mnist_conv.yaml", 1);
-  ASSERT_TRUE(c);
-  const plan::Plan &p = c->code->lowered.plan;
-  rt::Executor ex(p, c->code->table.data(), 2, 1);
-  ex.init_params(1);
-  int64_t n = p.param_count;
-  float *param = ex.f32(p.param_region), *grad = ex.f32(p.grad_region);
-  std::vector<double> p0(param, param + n), v(n, 0.0);
   const double lr = 1e-3, rho = 0.9, eps = 1e-7;
-  for (uint64_t t = 1; t <= 3; ++t) {
-    for (int64_t k = 0; k < n; ++k) grad[k] = static_cast<float>(std::sin(0.001 * k + t));
-    ex.run_optimizer(t, lr);
-    for (int64_t k = 0; k < n; ++k) {
-      double g = grad[k];
-      v[k] = rho * v[k] + (1 - rho) * g * g;
-      p0[k] -= lr * g / (std::sqrt(v[k]) + eps);
-    }
-  }
-  double worst = 0;
-  for (int64_t k = 0; k < n; ++k) worst = std::max(worst, std::fabs(param[k] - p0[k]));
-  EXPECT_LT(worst, 1e-6);
+  std::vector<double> v;
+  expect_optimizer_matches("models/mnist_conv.yaml", lr, [&](double w, double g, int64_t k, uint64_t) {
+    if (v.size() <= static_cast<size_t>(k)) v.resize(k + 1, 0.0);
+    v[k] = rho * v[k] + (1 - rho) * g * g;
+    return w - lr * g / (std::sqrt(v[k]) + eps);
+  });
 }
 
 TEST(Codegen, MemoryPlanReusesBytesAndKeepsLiveBuffersApart) {
