@@ -139,10 +139,10 @@ struct LossSums {
     return out;
   }
   // "112.41 (recon 89.12, kl 23.29)"
-  // Two decimals for sums over pixels (105.51), four significant digits
-  // for means (0.1826), which two decimals would round away.
+  // Two decimals (105.51, 5.51), but four significant digits below 1 (the
+  // conv VAE's mean losses, 0.1826), which two decimals would round away.
   static std::string readable(double v) {
-    if (!(std::fabs(v) < 100)) return fixed(v, 2);
+    if (!(std::fabs(v) < 1)) return fixed(v, 2);
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.4g", v);
     return buf;
