@@ -73,19 +73,35 @@ std::string tick_label(double v, double step) {
   return buf;
 }
 
-// The finite values of curve `k` (train and test) give the y range.
-void value_range(const LossHistory &h, size_t k, double &lo, double &hi) {
-  lo = INFINITY, hi = -INFINITY;
+// The finite values of curve `k` (train and test) give the y range, except
+// outliers far above the rest (an early epoch whose loss exploded would
+// flatten every other point into one line): values above median + 10 x
+// (median - min) stay off the scale and are drawn at the top edge. Returns
+// whether some were.
+bool value_range(const LossHistory &h, size_t k, double &lo, double &hi) {
+  std::vector<double> values;
   for (const LossHistory::Row &r : h.rows)
     for (const std::vector<double> *v : {&r.train, &r.test})
-      if (k < v->size() && std::isfinite((*v)[k])) {
-        const double x = std::clamp((*v)[k], -1e300, 1e300);
-        lo = std::min(lo, x), hi = std::max(hi, x);
+      if (k < v->size() && std::isfinite((*v)[k])) values.push_back(std::clamp((*v)[k], -1e300, 1e300));
+  bool clipped = false;
+  lo = INFINITY, hi = -INFINITY;
+  if (!values.empty()) {
+    std::vector<double> sorted = values;
+    std::sort(sorted.begin(), sorted.end());
+    const double median = sorted[sorted.size() / 2], limit = median + 10 * (median - sorted.front());
+    for (double x : values) {
+      if (sorted.size() >= 4 && x > limit && median > sorted.front()) {
+        clipped = true;
+        continue;
       }
+      lo = std::min(lo, x), hi = std::max(hi, x);
+    }
+  }
   if (lo > hi) lo = 0, hi = 1;
   double span = hi - lo;
   if (span <= 0) span = std::max(std::fabs(lo) * 0.1, 1e-3);
   lo -= 0.05 * span, hi += 0.05 * span;
+  return clipped;
 }
 
 void draw_panel(Image &im, int px, int py, const LossHistory &h, size_t k) {
@@ -100,7 +116,10 @@ void draw_panel(Image &im, int px, int py, const LossHistory &h, size_t k) {
   if (first == last) --first, ++last;
   const Axis x = nice_axis(double(first), double(last), 6, true);
   double lo, hi;
-  value_range(h, k, lo, hi);
+  const bool clipped = value_range(h, k, lo, hi);
+  if (clipped)
+    draw_text(im, plot.x0 + text_width(h.names[k], kText) + 12, py + 8, "(off-scale values on top)", kText,
+              kAxis);
   const Axis y = nice_axis(lo, hi, 5, false);
   auto to_px = [&](double v) { return plot.x0 + int(std::lround((v - x.lo) / (x.hi - x.lo) * (plot.x1 - plot.x0))); };
   auto to_py = [&](double v) { return plot.y1 - int(std::lround((v - y.lo) / (y.hi - y.lo) * (plot.y1 - plot.y0))); };
@@ -140,7 +159,7 @@ void draw_panel(Image &im, int px, int py, const LossHistory &h, size_t k) {
         have_previous = false;
         continue;
       }
-      const int cx = to_px(double(r.epoch)), cy = to_py(std::clamp(v[k], -1e300, 1e300));
+      const int cx = to_px(double(r.epoch)), cy = to_py(std::clamp(v[k], y.lo, y.hi));
       if (have_previous) line(im, prev_x, prev_y, cx, cy, color, 3, curves);
       fill(im, {std::max(cx - 3, curves.x0), std::max(cy - 3, curves.y0), std::min(cx + 3, curves.x1),
                 std::min(cy + 3, curves.y1)},

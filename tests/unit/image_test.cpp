@@ -185,5 +185,30 @@ TEST(Plot, OddHistoriesStillMakeAPicture) {
   EXPECT_GT(find_colour(plot_loss_curves(one, "one"), {230, 110, 0}, 0, single.width).count, 20);
 }
 
+// mnist_conv's first epoch had a train mean of 36.5 (a few exploded steps),
+// then 0.19 ... 0.18: the later epochs must still spread over the panel,
+// with the outlier drawn at the top edge.
+TEST(Plot, AnExplodedEpochDoesNotFlattenTheRest) {
+  LossHistory h;
+  h.names = {"total"};
+  h.rows.push_back({1, {36.55}, {0.1991}});
+  for (int e = 2; e <= 10; ++e) h.rows.push_back({e, {0.1955 - 0.0016 * e}, {0.1923 - 0.0013 * e}});
+  const Image im = plot_loss_curves(h, "mnist_conv: loss per example");
+  const Ink test = find_colour(im, {230, 110, 0}, 0, im.width);
+  EXPECT_GT(test.y_at_max_x - test.y_at_min_x, 0);  // the test curve falls...
+  int rows_used = 0;                                 // ...over many pixel rows, not one line
+  for (int y = 44; y < im.height; ++y) {
+    bool any = false;
+    for (int x = 0; x < im.width && !any; ++x) {
+      const uint8_t *p = im.at(x, y);
+      any = p[0] == 230 && p[1] == 110 && p[2] == 0;
+    }
+    rows_used += any;
+  }
+  EXPECT_GT(rows_used, 100);
+  std::string error;
+  ASSERT_TRUE(write_png(temp_path("exploded_curve.png"), im, error)) << error;
+}
+
 }  // namespace
 }  // namespace vaec::rt
