@@ -10,6 +10,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "json.h"
+
 #include "image.h"
 
 namespace vaec::rt {
@@ -22,20 +24,6 @@ std::string number(double v, const char *format, const char *missing) {
   return buf;
 }
 
-std::string json_string(const std::string &s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 // The epoch a metrics line is about: the number after `prefix`, or -1.
 int64_t epoch_of(const std::string &line, const std::string &prefix) {

@@ -143,30 +143,9 @@ private:
         if (k == "batch") read_int(v, "train.batch", 1, 1 << 20, batch);
         else if (k == "epochs") read_int(v, "train.epochs", 0, 1000000, epochs);
         else if (k == "seed") read_int(v, "train.seed", 0, INT64_C(0xffffffff), seed);
-        else if (k == "init") {
-          if (v.kind == YNode::Scalar && std::find(kInits.begin(), kInits.end(), v.value) != kInits.end()) {
-            init_ = v.value;
-          } else if (v.kind == YNode::Scalar) {
-            std::string hint = did_you_mean(v.value, kInits);
-            diags_.error(v.loc, "unknown initialisation '" + v.value + "'" +
-                                    (hint.empty() ? "; choose pytorch or keras" : hint),
-                         static_cast<int>(v.value.size()));
-          } else {
-            diags_.error(v.loc, "train.init must be pytorch or keras, got " + kind_name(v));
-          }
-        }
-        else if (k == "data") {
-          if (v.kind == YNode::Scalar && std::find(kDataSets.begin(), kDataSets.end(), v.value) != kDataSets.end())
-            data = v.value;
-          else if (v.kind == YNode::Scalar) {
-            std::string hint = did_you_mean(v.value, kDataSets);
-            diags_.error(v.loc, "unknown data set '" + v.value + "'" +
-                                    (hint.empty() ? "; choose mnist or fashion_mnist" : hint),
-                         static_cast<int>(v.value.size()));
-          } else {
-            diags_.error(v.loc, "train.data must be mnist or fashion_mnist, got " + kind_name(v));
-          }
-        } else if (k == "optimizer") {
+        else if (k == "init") read_choice(v, "train.init", "initialisation", kInits, init_);
+        else if (k == "data") read_choice(v, "train.data", "data set", kDataSets, data);
+        else if (k == "optimizer") {
           read_optimizer(v, opt);
         } else {
           std::string hint = did_you_mean(k, kTrainKeys);
@@ -184,6 +163,24 @@ private:
     for (const auto &[k, v] : opt.defaults) cfg.emplace_back(k, v);
     cfg.emplace_back("seed", seed);
     if (init_ != "pytorch") cfg.emplace_back("init", init_);  // the default goes unsaid
+  }
+
+  // A scalar naming one of `choices` (e.g. train.data: mnist), with "did you
+  // mean" for near misses.
+  void read_choice(const YNode &v, const std::string &what, const std::string &noun,
+                   const std::vector<std::string> &choices, std::string &out) {
+    std::string listed;
+    for (size_t i = 0; i < choices.size(); ++i)
+      listed += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + choices[i];
+    if (v.kind != YNode::Scalar) {
+      diags_.error(v.loc, what + " must be " + listed + ", got " + kind_name(v));
+    } else if (std::find(choices.begin(), choices.end(), v.value) != choices.end()) {
+      out = v.value;
+    } else {
+      std::string hint = did_you_mean(v.value, choices);
+      diags_.error(v.loc, "unknown " + noun + " '" + v.value + "'" + (hint.empty() ? "; choose " + listed : hint),
+                   static_cast<int>(v.value.size()));
+    }
   }
 
   void read_optimizer(const YNode &v, OptimizerSpec &opt) {
