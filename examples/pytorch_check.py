@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """pytorch_check.py WEIGHTS.safetensors VAEC.json DATA_DIR
 
-Loads the weights `train export` wrote into the same MLP VAE in PyTorch and
+Loads the weights `train export` wrote into the same VAE in PyTorch and
 checks that it computes what vaec computed: mu, logvar and the reconstruction
 (the decoder's mean image at z = mu) of the first test images, as written by
 `train reconstruct --json VAEC.json`.
@@ -12,8 +12,14 @@ fashion_mlp.yaml and examples/beta_vae.yaml:
     h = relu(Linear(x)); mu = Linear(h); logvar = Linear(h)
     h2 = relu(Linear(z)); mean = sigmoid(Linear(h2))       (x_hat or logits)
 
+and the conv VAE of models/mnist_conv.yaml (Deep Learning with Python §8.4):
+four convs, dense 32, mu/logvar, dense 64*14*14, a transposed conv and a
+sigmoid conv, with TensorFlow's 'same' padding (stride 2 pads only the
+bottom and right: F.pad, or a crop after the transposed conv),
+
 with vaec's names (h.w, h.b, ...) and PyTorch's layouts (nn.Linear's weight
-is [out, in], as vaec stores dense weights). The safetensors file is parsed
+is [out, in], nn.Conv2d's [out, in, kh, kw], nn.ConvTranspose2d's
+[in, out, kh, kw], as vaec stores them). The safetensors file is parsed
 with json and struct alone, so the safetensors package is not needed.
 Exits 1 when any value differs by more than 1e-4."""
 import json
@@ -22,6 +28,7 @@ import sys
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def load_safetensors(path):
@@ -60,6 +67,28 @@ class MlpVae(nn.Module):
         return torch.sigmoid(self.out(torch.relu(self.h2(z))))
 
 
+class ConvVae(nn.Module):
+    def __init__(self, t):
+        super().__init__()
+        self.t = t  # the exported tensors, used as they are
+
+    def conv(self, name, x, stride=1, pad=(1, 1, 1, 1)):  # pad: left, right, top, bottom
+        return F.conv2d(F.pad(x, pad), self.t[name + ".w"], self.t[name + ".b"], stride=stride)
+
+    def encode(self, x):
+        c = torch.relu(self.conv("c1", x.view(-1, 1, 28, 28)))
+        c = torch.relu(self.conv("c2", c, stride=2, pad=(0, 1, 0, 1)))  # 'same' at stride 2
+        c = torch.relu(self.conv("c3", c))
+        c = torch.relu(self.conv("c4", c))
+        h = torch.relu(F.linear(c.flatten(1), self.t["h.w"], self.t["h.b"]))
+        return F.linear(h, self.t["mu.w"], self.t["mu.b"]), F.linear(h, self.t["logvar.w"], self.t["logvar.b"])
+
+    def decode(self, z):
+        d = torch.relu(F.linear(z, self.t["d.w"], self.t["d.b"])).view(-1, 64, 14, 14)
+        d2 = F.conv_transpose2d(d, self.t["d2.w"], self.t["d2.b"], stride=2)[:, :, :28, :28]  # 'same': 29 -> 28
+        return torch.sigmoid(self.conv("x_hat", torch.relu(d2))).flatten(1)
+
+
 def test_images(data_dir, count):
     with open(f"{data_dir}/t10k-images-idx3-ubyte", "rb") as f:
         magic, n, rows, cols = struct.unpack(">IIII", f.read(16))
@@ -74,9 +103,12 @@ def main():
         sys.exit(__doc__)
     tensors, meta = load_safetensors(sys.argv[1])
     out_name = next((n for n in ("x_hat", "logits") if n + ".w" in tensors), None)
-    if out_name is None or any(n + ".w" not in tensors for n in ("h", "mu", "logvar", "h2")):
-        sys.exit(f"{sys.argv[1]}: not the dense VAE this example knows (tensors: {', '.join(tensors)})")
-    model = MlpVae(tensors, out_name).eval()
+    if all(n + ".w" in tensors for n in ("c1", "c2", "c3", "c4", "h", "mu", "logvar", "d", "d2", "x_hat")):
+        model = ConvVae(tensors)
+    elif out_name is not None and all(n + ".w" in tensors for n in ("h", "mu", "logvar", "h2")):
+        model = MlpVae(tensors, out_name).eval()
+    else:
+        sys.exit(f"{sys.argv[1]}: not a VAE this example knows (tensors: {', '.join(tensors)})")
     with open(sys.argv[2]) as f:
         vaec = json.load(f)
     count = vaec["images"]
