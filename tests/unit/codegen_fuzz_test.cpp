@@ -1,6 +1,9 @@
 // Differential fuzzing of code generation: random small training graphs
 // (random mixes of every elementwise op, broadcasts, reductions over random
-// axes, dense layers, noise) are compiled — fusion, memory plan, LLVM kernels,
+// axes, dense layers, noise; every third graph works on images, with
+// convolutions and transposed convolutions of random channel counts (some
+// multiples of 16, so blocked layouts and kernels over them), kernels,
+// strides and paddings) are compiled — fusion, memory plan, LLVM kernels,
 // oneDNN matmuls, the runtime executor — and one training step is compared
 // with the f64 interpreter. A fixed seed list keeps the suite's budget small;
 // VAEC_FUZZ_GRAPHS=N runs more.
@@ -8,6 +11,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <iostream>
 #include <random>
 
 #include "codegen/jit.h"
@@ -26,21 +30,28 @@ namespace {
 
 class RandomGraph {
 public:
-  explicit RandomGraph(uint64_t seed) : rng_(seed), b_(g_) {}
+  explicit RandomGraph(uint64_t seed) : rng_(seed), b_(g_), seed_(seed) {}
 
   Graph build() {
     g_.name = "fuzz";
     int64_t batch = pick(1, 6), features = pick(1, 9);
+    images_ = seed_ % 3 == 0;
     g_.config = {{"batch", batch},         {"data", std::string("mnist")}, {"epochs", int64_t{1}},
                  {"optimizer", std::string("adam")}, {"lr", 1e-3}, {"beta1", 0.9},
                  {"beta2", 0.999},         {"eps", 1e-8},                  {"seed", int64_t{1}}};
     b_.loc = Loc{"fuzz.yaml", 1, 1};
     b_.section = "inputs";
-    Dims xd = {batch, features};
+    const int64_t channels[] = {1, 3, 16};
+    Dims xd = images_ ? Dims{batch, channels[pick(0, 2)], pick(3, 8), pick(3, 8)} : Dims{batch, features};
     pool_.push_back(b_.emit(Op::Input, {}, {}, &xd, "x"));
     b_.section = "encoder";
-    for (int i = 0, n = static_cast<int>(pick(1, 3)); i < n; ++i) pool_.push_back(param({features}));
-    pool_.push_back(param({batch == 1 ? 1 : batch, features}));
+    if (images_) {  // per-channel and per-pixel parameters, broadcast over the rest
+      pool_.push_back(param({1, xd[1], 1, 1}));
+      pool_.push_back(param({xd[2], xd[3]}));
+    } else {
+      for (int i = 0, n = static_cast<int>(pick(1, 3)); i < n; ++i) pool_.push_back(param({features}));
+      pool_.push_back(param({batch == 1 ? 1 : batch, features}));
+    }
     // The data always reaches the loss (code generation needs the input).
     int anchor = b_.mul(pool_[0], pool_[1]);
     pool_.push_back(anchor);
@@ -98,6 +109,7 @@ private:
 
   int random_op() {
     int a = any();
+    if (images_ && dims(a).size() == 4 && pick(0, 3) == 0) return convolution(a);
     switch (pick(0, 16)) {
     case 0: return b_.unary(Op::Exp, squash(a));
     case 1: return b_.unary(Op::Log, positive(a));
@@ -123,7 +135,8 @@ private:
       int r = b_.emit(pick(0, 1) ? Op::Sum : Op::Mean, {a}, {{"axes", axes}});
       return dims(r).empty() ? b_.mul(a, r) : r;
     }
-    default: {  // dense layer on a [batch, features] value, or noise
+    default: {  // dense layer on a [batch, features] value, a convolution on images, or noise
+      if (dims(a).size() == 4) return convolution(a);
       if (dims(a).size() != 2) return b_.emit(Op::Normal, {}, {}, &dims(pool_.front()));
       int64_t units = pick(1, 7);
       int w = param({units, dims(a)[1]}), bias = param({units});
@@ -132,11 +145,34 @@ private:
     }
   }
 
+  // conv2d or conv2d_transpose of `a` [N, C, H, W] with a random kernel,
+  // stride, padding (negative end pads for transposed ones) and channel count.
+  int convolution(int a) {
+    const Dims d = dims(a);
+    const int64_t outs[] = {1, 5, 16, 32};
+    const int64_t out = outs[pick(0, 3)], kh = pick(1, 3), kw = pick(1, 3), sh = pick(1, 2), sw = pick(1, 2);
+    const bool transpose = pick(0, 2) == 0;
+    std::vector<int64_t> pad(4);
+    for (int i = 0; i < 2; ++i) {
+      const int64_t k = i == 0 ? kh : kw, s = i == 0 ? sh : sw, in = d[2 + i];
+      pad[i] = pick(0, k - 1);
+      pad[2 + i] = transpose ? pick(1 - s, k - 1) : pick(0, k - 1);
+      if (!transpose && in + pad[i] + pad[2 + i] < k) pad[2 + i] = k - in - pad[i];
+      if (transpose && (in - 1) * s + k - pad[i] - pad[2 + i] < 1) pad[i] = pad[2 + i] = 0;
+    }
+    Dims wd = transpose ? Dims{d[1], out, kh, kw} : Dims{out, d[1], kh, kw};
+    int w = param(wd), bias = param({out});
+    return b_.emit(transpose ? Op::Conv2dTranspose : Op::Conv2d, {a, w, bias},
+                   {{"stride", std::vector<int64_t>{sh, sw}}, {"pad", pad}});
+  }
+
   std::mt19937_64 rng_;
   Graph g_;
   Builder b_;
   std::vector<int> pool_;
   int params_ = 0;
+  uint64_t seed_;
+  bool images_ = false;
 };
 
 // Compiles g, runs one training step in the executor and in the interpreter.
@@ -188,7 +224,7 @@ TEST(CodegenFuzz, RandomGraphsMatchTheInterpreter) {
   int graphs = 40, first = 1;
   if (const char *n = std::getenv("VAEC_FUZZ_GRAPHS")) graphs = std::atoi(n);
   if (const char *f = std::getenv("VAEC_FUZZ_FIRST")) first = std::atoi(f);  // to replay one seed
-  int compared = 0;
+  int compared = 0, with_conv = 0;
   for (int seed = first; seed < first + graphs; ++seed) {
     Graph g = RandomGraph(seed).build();
     Diagnostics d;
@@ -199,8 +235,13 @@ TEST(CodegenFuzz, RandomGraphsMatchTheInterpreter) {
     } catch (const std::exception &e) {
       problem = std::string("exception: ") + e.what();
     }
-    EXPECT_EQ(problem, "") << "seed " << seed << "\n" << graph_to_string(g);
+    const std::string text = graph_to_string(g);
+    EXPECT_EQ(problem, "") << "seed " << seed << "\n" << text;
     compared += problem.empty();
+    with_conv += text.find("conv2d") != std::string::npos;
   }
   EXPECT_EQ(compared, graphs);
+  // The generator keeps exercising convolutions (about a quarter of graphs).
+  if (graphs >= 30) EXPECT_GE(with_conv, graphs / 10) << "of " << graphs << " graphs";
+  std::cout << compared << " random graphs compared, " << with_conv << " with convolutions\n";
 }
