@@ -242,6 +242,8 @@ TEST(CodegenFuzz, RandomGraphsMatchTheInterpreter) {
   }
   EXPECT_EQ(compared, graphs);
   // The generator keeps exercising convolutions (about a quarter of graphs).
-  if (graphs >= 30) EXPECT_GE(with_conv, graphs / 10) << "of " << graphs << " graphs";
+  if (graphs >= 30) {
+    EXPECT_GE(with_conv, graphs / 10) << "of " << graphs << " graphs";
+  }
   std::cout << compared << " random graphs compared, " << with_conv << " with convolutions\n";
 }
