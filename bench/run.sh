@@ -103,22 +103,12 @@ if [[ -z $vaec_problem && ! -x $VAEC ]]; then
     vaec_problem="no $VAEC (run scripts/build.sh)"
 fi
 if [[ -z $vaec_problem ]] && ! "$VAEC" --help 2>&1 | grep -q '^ *compile\b'; then
-    vaec_problem="$VAEC has no 'compile' subcommand yet (code generation pending)"
+    vaec_problem="$VAEC has no 'compile' subcommand (an old build? rebuild with scripts/build.sh)"
 fi
 
 # ------------------------------------------------------------------ helpers
-# prio CMD...: CMD as it is, or with NICE set, in a session of its own (so a
-# scheduler autogroup of its own, whose nice value is what counts against
-# other sessions' work when autogroup is on) at nice NICE.
-prio() {
-    if [[ -n ${NICE:-} ]]; then
-        # shellcheck disable=SC2016  # expanded by the inner bash
-        setsid --wait bash -c 'echo "$1" >/proc/self/autogroup 2>/dev/null; n=$1; shift; exec nice -n "$n" "$@"' \
-            prio "$NICE" "$@"
-    else
-        "$@"
-    fi
-}
+# shellcheck source=bench/prio.sh
+source "$ROOT/bench/prio.sh"  # prio CMD...: CMD at nice $NICE in a session of its own
 # result_field FILE KEY: KEY of the JSON on FILE's last 'RESULT ' line.
 result_field() {
     $PY - "$1" "$2" <<'PY'

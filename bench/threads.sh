@@ -30,18 +30,8 @@ OMP_THREADS=${OMP_THREADS:-- 1 2}
 BATCH=${BATCH:-0}
 OUT=$BUILD/bench/logs/threads-$MODEL-b$BATCH.tsv
 mkdir -p "$(dirname "$OUT")"
-# prio CMD...: CMD as it is, or with NICE set, in a session of its own (so a
-# scheduler autogroup of its own, whose nice value is what counts against
-# other sessions' work when autogroup is on) at nice NICE.
-prio() {
-    if [[ -n ${NICE:-} ]]; then
-        # shellcheck disable=SC2016  # expanded by the inner bash
-        setsid --wait bash -c 'echo "$1" >/proc/self/autogroup 2>/dev/null; n=$1; shift; exec nice -n "$n" "$@"' \
-            prio "$NICE" "$@"
-    else
-        "$@"
-    fi
-}
+# shellcheck source=bench/prio.sh
+source "$ROOT/bench/prio.sh"  # prio CMD...: CMD at nice $NICE in a session of its own
 
 for v in $VARIANTS; do
     [[ -f $LIB/$v/libblas.so.3 ]] ||

@@ -188,6 +188,11 @@ std::string layout_name(const std::string &layout) {
   return name + suffix;
 }
 
+std::string plain_layout(const std::vector<int64_t> &dims, bool weights_of_transpose) {
+  if (!weights_of_transpose) return "plain";
+  return layout_text(layout_desc(dims, "plain", true), onednn_dims(dims, true));
+}
+
 ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine) {
   const std::string &op = s.conv;
   const bool transpose = op.rfind("conv2d_transpose", 0) == 0;

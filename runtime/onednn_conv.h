@@ -50,6 +50,11 @@ std::string layout_text(const dnnl::memory::desc &desc, const std::vector<int64_
 // blocked) then the inner blocks, e.g. "aBcd16b" (nChw16c), "ABcd16b16a".
 std::string layout_name(const std::string &layout);
 
+// The plain (IR row-major) layout of a tensor with IR dims `dims`, written
+// in oneDNN's dimension order: "plain", except for the weights of a
+// transposed conv (tw), whose first two dims oneDNN swaps.
+std::string plain_layout(const std::vector<int64_t> &dims, bool weights_of_transpose);
+
 // Whether operand 0..2 of a Conv step with IR op `conv` is the weights of a
 // conv2d_transpose op (oneDNN's dimension order differs from the IR's).
 bool is_transpose_weights(const std::string &conv, int operand);

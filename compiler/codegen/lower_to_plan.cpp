@@ -20,6 +20,13 @@ namespace {
 
 constexpr int64_t kAlign = 64;
 int64_t align(int64_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+// IR names (h.w, d2.1) -> kernel symbol names (h_w, d2_1).
+std::string c_identifier(std::string name) {
+  for (char &ch : name)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return name;
+}
+
 bool is_conv(Op op) {
   return op == Op::Conv2d || op == Op::Conv2dTranspose || op == Op::Conv2dBwdData || op == Op::Conv2dBwdWeights ||
          op == Op::Conv2dTransposeBwdData || op == Op::Conv2dTransposeBwdWeights;
@@ -201,9 +208,8 @@ private:
   int plain(Prog &p, int node, int t) {
     const int root = p.s.root[node], b = buf(p, node);
     if (p.plain_pending.erase(root)) {
-      auto it = p.shadows.begin();
-      while (it != p.shadows.end() && it->first.first != root) ++it;
-      if (it == p.shadows.end()) throw InternalError("lower_to_plan: %" + p.g.nodes[root].name + " is nowhere");
+      auto it = p.shadows.lower_bound({root, ""});  // the value's shadows sort together
+      if (it == p.shadows.end() || it->first.first != root) throw InternalError("lower_to_plan: %" + p.g.nodes[root].name + " is nowhere");
       plan::Step r;
       r.kind = plan::Step::Reorder;
       r.where = where(p.g.nodes[node]);
@@ -233,8 +239,7 @@ private:
     const int64_t elements =
         static_cast<int64_t>((onednn::layout_desc(dims, layout).get_size() + 3) / 4);
     const int shadow = new_temp(p, p.g.nodes[root].name + "@" + onednn::layout_name(layout), elements);
-    const std::string plain_layout =
-        tw ? onednn::layout_text(onednn::layout_desc(ir_dims, "plain", true), dims) : "plain";
+    const std::string plain_layout = onednn::plain_layout(ir_dims, tw);
     p.shadows[{root, layout}] = {shadow, dims, plain_layout};
     plan::Step r;
     r.kind = plan::Step::Reorder;
@@ -411,7 +416,7 @@ private:
       } else {
         std::vector<int> arg_nodes;
         std::string kname = prefix + "k" + std::to_string(k);
-        std::replace(kname.begin(), kname.end(), '.', '_');
+        kname = c_identifier(kname);
         FusedKernel fk = build_kernel(s, static_cast<int>(k), kname, arg_nodes);
         st.kind = plan::Step::Kernel;
         st.kernel = fk.name;
@@ -486,6 +491,14 @@ private:
     return place_temps(p.temps, name);
   }
 
+  // Whether the value `root` (of NCHW `dims`) is best written in nChw16c: a
+  // convolution reads it in that layout, and it is not a graph output.
+  bool wants_nchw16c(const Prog &p, int root, const Dims &dims) const {
+    const std::string l = nchw16c_layout(dims);
+    auto w = p.wanted.find(root);
+    return !l.empty() && !p.outputs.count(root) && w != p.wanted.end() && w->second.count(l);
+  }
+
   // Which arguments of kernel `k` to run in nChw16c: values it reads that are
   // (only or also) in that layout already, and values it writes that a
   // convolution will read in it (and that are not graph outputs).
@@ -503,9 +516,8 @@ private:
     }
     for (const KernelOutput &o : k.outputs) {
       const int node = arg_nodes[o.arg], root = p.s.root[node];
-      if (o.accumulate || o.strides != identity || p.g.nodes[node].dims != k.domain || p.outputs.count(root)) continue;
-      auto w = p.wanted.find(root);
-      if (w != p.wanted.end() && w->second.count(nchw16c_layout(k.domain))) blocked[o.arg] = any = true;
+      if (o.accumulate || o.strides != identity || p.g.nodes[node].dims != k.domain) continue;
+      if (wants_nchw16c(p, root, k.domain)) blocked[o.arg] = any = true;
     }
     if (!any) return std::vector<bool>(arg_nodes.size(), false);
     return blocked;
@@ -522,7 +534,6 @@ private:
     const int value = ss.post >= 0 ? ss.post : ss.nodes.front();
     plan::Step cs = choice.step;
     cs.where = where(first);
-    const std::string layouts[3] = {cs.layout_a, cs.layout_b, cs.layout_c};
     cs.a = in_layout(p, first.operands[0], cs.layout_a, cs.dims_a, onednn::is_transpose_weights(cs.conv, 0), t);
     cs.b = in_layout(p, first.operands[1], cs.layout_b, cs.dims_b, onednn::is_transpose_weights(cs.conv, 1), t);
     int bias = -1;
@@ -531,7 +542,6 @@ private:
     const bool tw = onednn::is_transpose_weights(cs.conv, 2);
     Dims c_dims = cs.dims_c;
     if (tw) std::swap(c_dims[0], c_dims[1]);
-    std::vector<plan::Step> after;
     const int root = p.s.root[value];
     if (choice.epilogue) {
       // bare result -> epilogue kernel (bias, activation) -> the value
@@ -555,11 +565,8 @@ private:
         p.prog.steps.push_back(r);
       }
       const std::string l = nchw16c_layout(cs.dims_c);
-      auto w = p.wanted.find(root);
-      const bool out_blocked = !l.empty() && !p.outputs.count(root) && w != p.wanted.end() && w->second.count(l);
-      std::string name = p.prog.name + "_epilogue_" + g.nodes[value].name;
-      for (char &ch : name)
-        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      const bool out_blocked = wants_nchw16c(p, root, cs.dims_c);
+      const std::string name = c_identifier(p.prog.name + "_epilogue_" + g.nodes[value].name);
       FusedKernel k = epilogue_kernel(name, cs.dims_c, choice.epilogue_post, bare_blocked, out_blocked);
       plan::Step st;
       st.kind = plan::Step::Kernel;
@@ -581,8 +588,7 @@ private:
       cs.c = buf(p, value);
       touch(p, cs.c, t + 1);
     } else {
-      cs.c = new_shadow(p, value, cs.layout_c, c_dims, choice.elements[2], t,
-                        tw ? onednn::layout_text(onednn::layout_desc(cs.dims_c, "plain", true), c_dims) : "plain");
+      cs.c = new_shadow(p, value, cs.layout_c, c_dims, choice.elements[2], t, onednn::plain_layout(cs.dims_c, tw));
     }
     report_conv(p, cs, choice, first, value);
     p.prog.steps.push_back(cs);
@@ -627,7 +633,7 @@ private:
   // contiguously, into its last argument; returns the step that calls it.
   plan::Step one_value_kernel(std::string name, std::vector<int64_t> domain, KernelInstr value,
                               std::vector<int> buffers, std::vector<BufferType> types, const Node &origin) {
-    std::replace(name.begin(), name.end(), '.', '_');
+    name = c_identifier(name);
     FusedKernel k;
     k.name = name;
     k.domain = domain;
