@@ -422,7 +422,10 @@ private:
         st.kernel = fk.name;
         for (const KernelInstr &in : fk.instrs) st.uses_rng = st.uses_rng || in.kind == KernelInstr::Normal;
         const std::vector<bool> blocked = blocked_args(p, fk, arg_nodes);
-        const bool redomained = redomain_nchw16c(fk, blocked);
+        // Only when an argument is blocked: over plain tensors the permuted
+        // domain would just walk channels with a stride.
+        const bool redomained =
+            std::find(blocked.begin(), blocked.end(), true) != blocked.end() && redomain_nchw16c(fk, blocked);
         std::vector<bool> written(arg_nodes.size(), false);
         for (const KernelOutput &o : fk.outputs) written[o.arg] = true;
         for (size_t a = 0; a < arg_nodes.size(); ++a) {
