@@ -6,6 +6,7 @@
 #include <xmmintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "diagnose.h"
 #include "onednn_conv.h"
 
 namespace vaec::rt {
@@ -180,6 +182,11 @@ struct Executor::Impl {
 
   void run_kernel(const KernelCall &k, uint64_t step);
   void run_matmul(MatmulCall &m);
+  void count_optimizer(std::chrono::steady_clock::time_point start) {
+    if (!profiling) return;
+    optimizer_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    optimizer_calls++;
+  }
 };
 
 // --- start-up ---
@@ -582,6 +589,58 @@ void Executor::Impl::print_profile() const {
 
 void Executor::run_optimizer(uint64_t t, double lr) {
   if (plan_.param_count == 0) return;
+  write_hyper(t, lr);
+  const auto start = std::chrono::steady_clock::now();
+  impl_->run_kernel(impl_->optimizer, t);
+  impl_->count_optimizer(start);
+}
+
+bool Executor::run_optimizer_if_finite(uint64_t t, double lr) {
+  if (plan_.param_count == 0) return true;
+  write_hyper(t, lr);
+  const auto start = std::chrono::steady_clock::now();
+  const KernelCall &k = impl_->optimizer;
+  const float *grads = f32(plan_.grad_region);
+  const uint64_t rng[2] = {impl_->seed, t};
+  // Scans [begin, end) in 16k-float blocks from the last to the first, so
+  // the first gradients the update reads are the ones scanned last.
+  auto finite = [&](int64_t begin, int64_t end) {
+    constexpr int64_t kBlock = 1 << 14;
+    for (int64_t hi = end; hi > begin; hi -= kBlock)
+      if (!all_finite(grads + std::max(begin, hi - kBlock), hi - std::max(begin, hi - kBlock))) return false;
+    return true;
+  };
+  auto range = [&](int c, int64_t &begin, int64_t &end) {
+    begin = k.domain0 * c / k.chunks, end = k.domain0 * (c + 1) / k.chunks;
+  };
+  bool ok = true;
+  if (k.chunks == 1) {
+    ok = finite(0, k.domain0);
+    if (ok) k.fn(k.args.data(), 0, k.domain0, rng);
+  } else {
+    std::atomic<bool> bad{false};
+#pragma omp parallel num_threads(k.chunks)
+    {
+      const int team = omp_get_num_threads();
+      int64_t begin, end;
+      for (int c = omp_get_thread_num(); c < k.chunks; c += team) {
+        range(c, begin, end);
+        if (!finite(begin, end)) bad.store(true, std::memory_order_relaxed);
+      }
+#pragma omp barrier
+      if (!bad.load(std::memory_order_relaxed))
+        for (int c = omp_get_thread_num(); c < k.chunks; c += team) {
+          range(c, begin, end);
+          k.fn(k.args.data() + c * k.arity, begin, end, rng);
+        }
+    }
+    ok = !bad.load();
+  }
+  impl_->count_optimizer(start);
+  return ok;
+}
+
+void Executor::write_hyper(uint64_t t, double lr) {
   float *hyper = f32(plan_.hyper);
   if (impl_->optimizer_kind == Impl::Optimizer::Adam) {
     const double n = static_cast<double>(t);
@@ -589,12 +648,6 @@ void Executor::run_optimizer(uint64_t t, double lr) {
     hyper[1] = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(impl_->beta2, n)));
   } else {
     hyper[0] = static_cast<float>(lr);
-  }
-  const auto start = std::chrono::steady_clock::now();
-  impl_->run_kernel(impl_->optimizer, t);
-  if (impl_->profiling) {
-    impl_->optimizer_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    impl_->optimizer_calls++;
   }
 }
 

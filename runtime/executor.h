@@ -90,6 +90,14 @@ class Executor {
   // then runs the optimizer kernel over all
   // param_count elements, split among the threads.
   void run_optimizer(uint64_t t, double lr);
+  // The same, but only when every gradient (the plan's whole gradient
+  // region) is finite: true after the update, false with nothing changed.
+  // Each thread first scans the gradients of its own share of the update,
+  // last to first, then updates that share, so the update mostly reads
+  // gradients the scan has just brought into the core's cache (cheaper than
+  // all_finite followed by run_optimizer: the scan costs ~0.1 ms per
+  // mnist_mlp step on one thread).
+  bool run_optimizer_if_finite(uint64_t t, double lr);
 
   // Arena views of a buffer; the type must match the plan's.
   float *f32(int buffer);
@@ -101,6 +109,7 @@ class Executor {
   const std::vector<ConvInfo> &convs() const;
 
  private:
+  void write_hyper(uint64_t t, double lr);
   struct Impl;
   plan::Plan plan_;
   int threads_;

@@ -287,12 +287,11 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
     gather(plan_.train, images, rows);
     exec_.run(plan_.train, ++global_step_);
     const int bad = losses.add(exec_);
-    if (bad >= 0 || (plan_.param_count > 0 && !all_finite(exec_.f32(plan_.grad_region), plan_.param_count))) {
+    if (bad >= 0 || !exec_.run_optimizer_if_finite(global_step_, o_.lr)) {
       progress_.clear();
       report_non_finite(epoch, s, steps, bad, rows);
       return false;
     }
-    exec_.run_optimizer(global_step_, o_.lr);
     ++steps_done;
     progress_.update(s + 1, steps, double(steps_done * batch) / seconds_since(begin));
   }

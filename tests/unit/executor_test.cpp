@@ -336,6 +336,53 @@ TEST_P(ExecutorThreads, AdamFollowsPlanHyperDefinition) {
   EXPECT_FLOAT_EQ(exec.f32(t.plan.hyper)[1], float(1 / std::sqrt(1 - std::pow(kBeta2, 3))));
 }
 
+// The optimizer applies a step only when every gradient is finite, and then
+// exactly as run_optimizer does. 40,000 more parameters (used by no step)
+// make the update big enough to be split among threads, so a non-finite
+// gradient in one thread's share must stop the other threads' updates too.
+TEST_P(ExecutorThreads, OptimizerIfFiniteUpdatesAllOrNothing) {
+  TestPlan t = make_plan();
+  plan::Plan &p = t.plan;
+  const int64_t extra = 40000, n = p.param_count + extra;
+  // New regions at the arena's end, each param moved into them in order.
+  auto region = [&](int &buffer, const char *name) {
+    const int old = buffer;
+    buffer = add_buffer(p, name, plan::DType::F32, n);
+    return p.buffers[buffer].offset - p.buffers[old].offset;
+  };
+  int params = p.param_region, grads = p.grad_region, m = p.state_regions[0], v = p.state_regions[1];
+  const int64_t dp = region(params, "params.big"), dg = region(grads, "grads.big");
+  region(m, "adam.m.big"), region(v, "adam.v.big");
+  for (plan::Param &q : p.params) p.buffers[q.buffer].offset += dp, p.buffers[q.grad_buffer].offset += dg;
+  p.param_count = n, p.param_region = t.params = params, p.grad_region = t.grads = grads, p.state_regions = {m, v};
+  p.optimizer_args = {params, grads, p.hyper, p.hyper + 1, m, v};
+
+  Executor a(p, kKernels, GetParam(), 1), b(p, kKernels, GetParam(), 1);
+  for (Executor *e : {&a, &b}) {
+    e->init_params(4);
+    for (int64_t i = 0; i < n; ++i) e->f32(grads)[i] = static_cast<float>(std::sin(0.37 * double(i)));
+  }
+  auto regions = [&](Executor &e) {
+    std::vector<float> all;
+    for (int r : {params, m, v}) all.insert(all.end(), e.f32(r), e.f32(r) + n);
+    return all;
+  };
+  ASSERT_TRUE(a.run_optimizer_if_finite(1, 0.01));
+  b.run_optimizer(1, 0.01);
+  std::vector<float> after = regions(a);
+  ASSERT_EQ(std::memcmp(after.data(), regions(b).data(), after.size() * 4), 0);
+  for (int64_t at : {int64_t{0}, n / 3, n / 2 - 1, n / 2, n - 1})
+    for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+      const float good = a.f32(grads)[at];
+      a.f32(grads)[at] = bad;
+      EXPECT_FALSE(a.run_optimizer_if_finite(2, 0.01)) << at << " " << bad;
+      a.f32(grads)[at] = good;
+      EXPECT_EQ(std::memcmp(after.data(), regions(a).data(), after.size() * 4), 0) << at << " " << bad;
+    }
+  EXPECT_TRUE(a.run_optimizer_if_finite(2, 0.01));
+  EXPECT_NE(std::memcmp(after.data(), regions(a).data(), after.size() * 4), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, ExecutorThreads, ::testing::Values(1, 2, 3));
 
 TEST(Executor, SplitsOnlyKernelsWithEnoughWork) {
