@@ -178,7 +178,7 @@ bool Session::load_checkpoint(std::string &error) {
                    ") or pass --checkpoint FILE",
            false;
   return read_checkpoint(checkpoint_path_, ckpt_, error) &&
-         checkpoint_fits(ckpt_, checkpoint_path_, model_hash(plan_text_), plan_, error);
+         checkpoint_fits(ckpt_, checkpoint_path_, model_identity(plan_), plan_, error);
 }
 
 bool Session::load_test_data(std::string &error) {
