@@ -522,7 +522,7 @@ int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_k
   const Options defaults = default_options(plan);
   Options o = defaults;
   if (argc > 1 && is_inspection_command(argv[1]))
-    return run_inspection(argc, argv, plan, plan_text, kernels, program_directory(argc > 0 ? argv[0] : nullptr));
+    return run_inspection(argc, argv, plan, kernels, program_directory(argc > 0 ? argv[0] : nullptr));
   std::vector<char *> args(argv, argv + argc);
   if (argc > 1 && std::string(argv[1]) == "train") args.erase(args.begin() + 1);  // `train train ...` is `train ...`
   if (!parse_options(static_cast<int>(args.size()), args.data(), o, error)) return fail(error);

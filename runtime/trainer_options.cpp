@@ -36,7 +36,7 @@ std::string usage(const plan::Plan &plan, const Options &d) {
      << ") and reports its losses per example.\n\n"
      << "  --epochs N     train until epoch N (default " << d.epochs << ")\n"
      << "  --batch N      examples per step (default " << plan.train.batch << ", the compiled batch; another N\n"
-     << "                 recompiles the model at start-up, about a second)\n"
+     << "                 recompiles the model at start-up: 0.2 s for mnist_mlp, 0.7 s for mnist_conv)\n"
      << "  --seed N       seeds initialisation, shuffling and noise (default " << d.seed << ")\n"
      << "  --threads N    worker threads (default " << d.threads << ", the number of cores)\n"
      << "  --data DIR     the four IDX files (default " << (d.data.empty() ? "none" : d.data) << ")\n"
