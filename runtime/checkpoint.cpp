@@ -17,8 +17,8 @@ namespace vaec::rt {
 namespace {
 
 constexpr char kMagic[8] = {'V', 'A', 'E', 'C', 'K', 'P', 'T', '\0'};
-constexpr uint32_t kVersion = 1;
-constexpr size_t kFixedHeader = 92;  // up to and including the model name's length
+constexpr uint32_t kVersion = 2;
+constexpr size_t kFixedHeader = 100;  // up to and including the model name's length
 constexpr uint32_t kMaxRegions = 64, kMaxNames = 1024;
 
 std::string errno_text() { return std::strerror(errno); }
@@ -52,6 +52,7 @@ std::string encode(const Checkpoint &c) {
   w.put<uint32_t>(c.threads);
   w.put<uint32_t>(static_cast<uint32_t>(c.regions.size()));
   w.put<int64_t>(c.param_count);
+  w.put<int64_t>(c.batch);
   w.put_string(c.model);
   for (const std::vector<float> &r : c.regions) w.bytes.append(reinterpret_cast<const char *>(r.data()), r.size() * 4);
   const LossHistory &h = c.history;
@@ -117,6 +118,24 @@ uint64_t fnv1a64(const void *data, size_t bytes, uint64_t hash) {
   const unsigned char *p = static_cast<const unsigned char *>(data);
   for (size_t i = 0; i < bytes; ++i) hash = (hash ^ p[i]) * 0x100000001b3ull;
   return hash;
+}
+
+uint64_t model_identity(const plan::Plan &plan) {
+  std::string text = "vaec-identity 1\nmodel " + plan.model + "\n";
+  for (const auto &[key, value] : plan.config)
+    if (key != "batch") text += "config " + key + " " + value + "\n";
+  const int64_t region_start =
+      plan.param_region >= 0 && plan.param_region < int(plan.buffers.size()) ? plan.buffers[plan.param_region].offset : 0;
+  for (const plan::Param &p : plan.params) {
+    const bool known = p.buffer >= 0 && p.buffer < int(plan.buffers.size());
+    text += "param " + p.name + " " + std::to_string(known ? plan.buffers[p.buffer].elements : -1) + " " +
+            std::to_string(known ? plan.buffers[p.buffer].offset - region_start : -1);
+    for (int64_t d : p.dims) text += " " + std::to_string(d);
+    text += "\n";
+  }
+  text += "param_count " + std::to_string(plan.param_count) + "\nstate " + std::to_string(plan.state_regions.size()) +
+          "\noptimizer " + plan.optimizer_kernel + "\n";
+  return fnv1a64(text.data(), text.size());
 }
 
 bool write_checkpoint(const std::string &path, const Checkpoint &c, std::string &error) {
@@ -193,10 +212,12 @@ bool read_checkpoint(const std::string &path, Checkpoint &out, std::string &erro
   c.threads = r.get<uint32_t>();
   const uint32_t regions = r.get<uint32_t>();
   c.param_count = r.get<int64_t>();
+  c.batch = r.get<int64_t>();
   c.model = r.get_string();
   const auto malformed = [&](const std::string &why) { return error = what + "malformed: " + why, false; };
   if (!r.ok) return malformed("the header runs past the end");
   if (c.epoch < 0 || c.epoch_step < 0) return malformed("negative epoch count");
+  if (c.batch < 1) return malformed("batch " + std::to_string(c.batch));
   if (regions > kMaxRegions || c.param_count < 0 ||
       static_cast<uint64_t>(c.param_count) > (r.end - r.pos) / 4 / std::max<uint32_t>(regions, 1))
     return malformed(std::to_string(regions) + " regions of " + std::to_string(c.param_count) +
@@ -240,8 +261,7 @@ bool checkpoint_fits(const Checkpoint &c, const std::string &path, uint64_t hash
   if (c.model_hash != hash)
     return error = path + " was written by another compilation of model '" + c.model + "' (model hash " +
                    hex(c.model_hash) + ", this trainer's is " + hex(hash) +
-                   "): a different YAML or compile options make a different model; resume with the trainer "
-                   "that wrote it",
+                   "): its parameters, optimizer or train settings differ; resume with the trainer that wrote it",
            false;
   if (c.param_count != plan.param_count || c.regions.size() != 1 + plan.state_regions.size())
     return error = path + ": its " + std::to_string(c.regions.size()) + " regions of " +

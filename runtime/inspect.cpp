@@ -130,9 +130,8 @@ std::string grouped(int64_t n) {
 
 class Session {
  public:
-  Session(const plan::Plan &plan, const std::string &plan_text, const vaec_kernel_entry *kernels, Args args,
-          std::string command, std::string dir)
-      : plan_(plan), plan_text_(plan_text), kernels_(kernels), a_(std::move(args)), command_(std::move(command)),
+  Session(const plan::Plan &plan, const vaec_kernel_entry *kernels, Args args, std::string command, std::string dir)
+      : plan_(plan), kernels_(kernels), a_(std::move(args)), command_(std::move(command)),
         dir_(a_.get("out", dir)) {}
 
   int run();
@@ -158,7 +157,6 @@ class Session {
   int export_weights();
 
   const plan::Plan &plan_;
-  const std::string &plan_text_;
   const vaec_kernel_entry *kernels_;
   Args a_;
   std::string command_, dir_, checkpoint_path_;
@@ -178,7 +176,7 @@ bool Session::load_checkpoint(std::string &error) {
                    ") or pass --checkpoint FILE",
            false;
   return read_checkpoint(checkpoint_path_, ckpt_, error) &&
-         checkpoint_fits(ckpt_, checkpoint_path_, model_hash(plan_text_), plan_, error);
+         checkpoint_fits(ckpt_, checkpoint_path_, model_identity(plan_), plan_, error);
 }
 
 bool Session::load_test_data(std::string &error) {
@@ -538,8 +536,8 @@ std::string inspection_usage() {
   return os.str();
 }
 
-int run_inspection(int argc, char **argv, const plan::Plan &plan, const std::string &plan_text,
-                   const vaec_kernel_entry *kernels, const std::string &program_dir) {
+int run_inspection(int argc, char **argv, const plan::Plan &plan, const vaec_kernel_entry *kernels,
+                   const std::string &program_dir) {
   const Command &cmd = *find_command(argv[1]);
   Args args;
   for (int i = 2; i < argc; ++i) {
@@ -558,7 +556,7 @@ int run_inspection(int argc, char **argv, const plan::Plan &plan, const std::str
     else return fail("--" + name + " needs a value");
     args.v[name] = value;
   }
-  Session s(plan, plan_text, kernels, std::move(args), cmd.name, program_dir);
+  Session s(plan, kernels, std::move(args), cmd.name, program_dir);
   return s.run();
 }
 

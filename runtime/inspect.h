@@ -21,9 +21,10 @@ namespace vaec::rt {
 bool is_inspection_command(const std::string &word);
 
 // Runs argv[1] (an inspection command) with the options after it; returns
-// the exit status. `program_dir` is the default --out.
-int run_inspection(int argc, char **argv, const plan::Plan &plan, const std::string &plan_text,
-                   const vaec_kernel_entry *kernels, const std::string &program_dir);
+// the exit status. `program_dir` is the default --out. The checkpoint may be
+// of any batch (checkpoint.h's model_identity does not depend on it).
+int run_inspection(int argc, char **argv, const plan::Plan &plan, const vaec_kernel_entry *kernels,
+                   const std::string &program_dir);
 
 std::string inspection_usage();
 

@@ -8,7 +8,28 @@
 //   extern "C" const vaec_kernel_entry vaec_kernels[]; // {name, fn}..., {nullptr, nullptr}
 //
 // with fn of type vaec_kernel_fn (see compiler/codegen/kernel.h for what a
-// kernel computes and how it is called).
+// kernel computes and how it is called), and what the trainer needs to
+// compile the same model again at another batch:
+//
+//   extern "C" const char vaec_model_source[];     // the model's YAML, as compiled
+//   extern "C" const char vaec_model_path[];       // its path as given to vaec compile
+//   extern "C" const char vaec_compile_options[];  // "key=value" lines: the options besides
+//                                                  // the batch that change the plan
+//                                                  // (compiler/driver/compile_options.h)
+//
+// Re-batching. Shapes are static, so `train --batch N` with N other than the
+// compiled batch needs another plan and other kernels. The trainer then (and
+// only then: the default path loads no LLVM) dlopens the compiler's
+// libvaec_rebatch.so (its build-tree path is compiled into the runtime;
+// VAEC_REBATCH_LIB overrides it) and calls its one exported function,
+// vaec_rebatch_fn below, the only contact between runtime/ and compiler/ code.
+// It runs the pipeline of `vaec compile` on the three texts above at batch N
+// and JIT-compiles the kernels; on success it returns 0 and sets *plan_text
+// and *kernels (the same format and kernel names as vaec_plan_text and
+// vaec_kernels); on failure non-zero with *error_text, a message for people.
+// The library owns every returned pointer and keeps it (and the kernels'
+// code) valid until the process exits. The eval and inspection programs of
+// the new plan get the evaluation batch the compiler picks for N.
 //
 // Text (one item per line, fields separated by spaces, buffers by index):
 //   vaec-plan 1 | model NAME | config KEY VALUE | arena BYTES
@@ -45,6 +66,17 @@ struct vaec_kernel_entry {
   const char *name;
   vaec_kernel_fn fn;
 };
+// vaec_model_source, vaec_model_path, vaec_compile_options; each may be null
+// (a trainer run by tests on a plan of their own cannot re-batch).
+struct vaec_model_source {
+  const char *yaml_text;
+  const char *yaml_path;
+  const char *compile_options;
+};
+// The symbol "vaec_rebatch" of libvaec_rebatch.so.
+typedef int (*vaec_rebatch_fn)(const char *yaml_text, const char *yaml_path, const char *compile_options,
+                               int64_t batch, char **plan_text, const vaec_kernel_entry **kernels,
+                               char **error_text);
 }
 
 namespace vaec::plan {

@@ -23,6 +23,7 @@
 #include "executor.h"
 #include "idx.h"
 #include "inspect.h"
+#include "rebatch.h"
 #include "run_files.h"
 #include "trainer_options.h"
 
@@ -359,6 +360,7 @@ Checkpoint Trainer::snapshot(int64_t epoch_step, const LossSums *partial) {
   c.lr = o_.lr;
   c.threads = static_cast<uint32_t>(exec_.threads());
   c.param_count = plan_.param_count;
+  c.batch = plan_.train.batch;
   auto copy = [&](int buffer) {
     const float *p = plan_.param_count > 0 ? exec_.f32(buffer) : nullptr;
     return std::vector<float>(p, p + plan_.param_count);
@@ -481,11 +483,17 @@ std::string program_directory(const char *argv0) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-// Reads and checks the checkpoint to resume from; it decides the seed and,
-// unless given, the learning rate and the thread count.
+// Reads and checks the checkpoint to resume from; it decides the seed and
+// the batch and, unless given, the learning rate and the thread count. (The
+// check holds for a plan of any batch: model_identity does not depend on it.)
 bool load_resume(const plan::Plan &plan, uint64_t hash, const std::string &path, Options &o, Checkpoint &c,
                  Start &start, std::string &error) {
   if (!read_checkpoint(path, c, error) || !checkpoint_fits(c, path, hash, plan, error)) return false;
+  if (o.given.count("batch") && o.batch != c.batch)
+    return error = path + " was trained with --batch " + std::to_string(c.batch) +
+                   "; a resumed run keeps its batch, which decides the steps of an epoch (leave out --batch)",
+           false;
+  o.batch = c.batch;
   if (o.given.count("seed") && o.seed != c.seed)
     return error = path + " was trained with --seed " + std::to_string(c.seed) +
                    "; a resumed run keeps its seed (leave out --seed)",
@@ -503,7 +511,8 @@ bool load_resume(const plan::Plan &plan, uint64_t hash, const std::string &path,
 }  // namespace
 }  // namespace vaec::rt
 
-int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_kernel_entry *kernels) {
+int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_kernel_entry *kernels,
+                      const vaec_model_source &source) {
   using namespace vaec::rt;
   const Clock::time_point start_time = Clock::now();
   vaec::plan::Plan plan;
@@ -512,7 +521,7 @@ int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_k
   const Options defaults = default_options(plan);
   Options o = defaults;
   if (argc > 1 && is_inspection_command(argv[1]))
-    return run_inspection(argc, argv, plan, plan_text, kernels, program_directory(argc > 0 ? argv[0] : nullptr));
+    return run_inspection(argc, argv, plan, kernels, program_directory(argc > 0 ? argv[0] : nullptr));
   std::vector<char *> args(argv, argv + argc);
   if (argc > 1 && std::string(argv[1]) == "train") args.erase(args.begin() + 1);  // `train train ...` is `train ...`
   if (!parse_options(static_cast<int>(args.size()), args.data(), o, error)) return fail(error);
@@ -520,18 +529,28 @@ int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_k
     std::cout << usage(plan, defaults) << "\n" << inspection_usage();
     return 0;
   }
-  if (o.batch != plan.train.batch)
-    return fail("this trainer was compiled for batch " + std::to_string(plan.train.batch) +
-                " (shapes are static); to train with batch " + std::to_string(o.batch) +
-                ", recompile the model: vaec compile FILE --batch " + std::to_string(o.batch));
   const std::string out = o.out.empty() ? program_directory(argc > 0 ? argv[0] : nullptr) : o.out;
   const std::string checkpoint_path = out + "/checkpoint.bin";
-  const uint64_t hash = model_hash(plan_text);
+  const uint64_t hash = model_identity(plan);
   Checkpoint resumed;
   Start start;
   if (o.resume && !load_resume(plan, hash, o.resume_file.empty() ? checkpoint_path : o.resume_file, o, resumed, start,
                                error))
     return fail(error);
+  if (o.batch != plan.train.batch) {  // --batch N, or the checkpoint's: the plan and kernels at N
+    const int64_t compiled = plan.train.batch;
+    const Clock::time_point begin = Clock::now();
+    std::string text;
+    if (!rebatch(source, compiled, o.batch, text, kernels, error)) return fail(error);
+    plan = {};
+    if (!vaec::plan::parse_plan(text, plan, error)) return fail("the re-batched plan is damaged: " + error);
+    if (plan.train.batch != o.batch || model_identity(plan) != hash)
+      return fail("re-batching changed the model (a vaec bug): batch " + std::to_string(plan.train.batch) +
+                  ", model hash " + std::to_string(model_identity(plan)) + " for " + std::to_string(hash));
+    if (!o.quiet)
+      std::printf("%s: compiled for batch %lld, recompiled for batch %lld in %.2f s\n", plan.model.c_str(),
+                  (long long)compiled, (long long)o.batch, seconds_since(begin));
+  }
   if (!make_directories(out, error)) return fail(error);
   Data data;
   if (!load_data(plan, o.data, data, error)) return fail(error);

@@ -29,8 +29,15 @@
 // `--epochs 2` then `--resume --epochs 3` trains three in all. A NaN or
 // infinity in a loss or gradient stops before the optimizer step, naming
 // the first tensor that held one (diagnose.h); the last checkpoint stays.
+//
+// --batch N other than the compiled batch recompiles the model at start-up
+// (rebatch.h) and trains with that plan; --resume continues with the
+// checkpoint's batch (re-batching when it is not the compiled one), and an
+// explicit --batch that differs from it is an error.
 #pragma once
 
 #include "plan.h"
 
-int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_kernel_entry *kernels);
+// `source` is what re-batching needs (plan.h); tests may leave it empty.
+int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_kernel_entry *kernels,
+                      const vaec_model_source &source = {});

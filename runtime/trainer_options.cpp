@@ -35,7 +35,8 @@ std::string usage(const plan::Plan &plan, const Options &d) {
      << "Trains " << plan.model << " (compiled by vaec for batch " << plan.train.batch
      << ") and reports its losses per example.\n\n"
      << "  --epochs N     train until epoch N (default " << d.epochs << ")\n"
-     << "  --batch N      must be " << plan.train.batch << ": shapes are fixed when compiling\n"
+     << "  --batch N      examples per step (default " << plan.train.batch << ", the compiled batch; another N\n"
+     << "                 recompiles the model at start-up: 0.2 s for mnist_mlp, 0.7 s for mnist_conv)\n"
      << "  --seed N       seeds initialisation, shuffling and noise (default " << d.seed << ")\n"
      << "  --threads N    worker threads (default " << d.threads << ", the number of cores)\n"
      << "  --data DIR     the four IDX files (default " << (d.data.empty() ? "none" : d.data) << ")\n"
@@ -101,7 +102,7 @@ bool parse_options(int argc, char **argv, Options &o, std::string &error) {
     }
     bool ok = true;
     if (name == "epochs") ok = parse_int<int64_t>(value, 0, 1'000'000, o.epochs);
-    else if (name == "batch") ok = parse_int<int64_t>(value, 1, INT32_MAX, o.batch);
+    else if (name == "batch") ok = parse_int<int64_t>(value, 1, int64_t{1} << 20, o.batch);
     else if (name == "seed") ok = parse_int<uint64_t>(value, 0, UINT64_MAX, o.seed);
     else if (name == "threads") ok = parse_int<int>(value, 1, 4096, o.threads);
     else if (name == "max-steps") ok = parse_int<int64_t>(value, 0, INT64_MAX, o.max_steps);

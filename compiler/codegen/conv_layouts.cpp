@@ -1,7 +1,6 @@
 // Layout decisions for convolutions (contract in conv_layouts.h).
 #include "codegen/conv_layouts.h"
 
-#include <cstdlib>
 #include <dnnl.hpp>
 #include <stdexcept>
 
@@ -18,7 +17,7 @@ std::vector<int64_t> row_major_strides(const std::vector<int64_t> &dims) {
 
 }  // namespace
 
-ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine) {
+ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only) {
   const Node &first = g.nodes[ss.nodes.front()];
   ConvChoice c;
   plan::Step &cs = c.step;
@@ -37,9 +36,6 @@ ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engin
     cs.post.clear();
     cs.bias = -1;
   }
-  // VAEC_CONV_LAYOUTS=plain keeps every operand plain (for comparisons).
-  const char *force = std::getenv("VAEC_CONV_LAYOUTS");
-  const bool plain_only = force && std::string(force) == "plain";
   cs.layout_a = cs.layout_b = cs.layout_c = plain_only ? "plain" : "any";
   onednn::ConvPrimitive chosen = onednn::conv_primitive(cs, engine);
   const std::vector<int64_t> *dims[3] = {&cs.dims_a, &cs.dims_b, &cs.dims_c};

@@ -41,8 +41,10 @@ struct ConvChoice {
 };
 
 // The choice for the library step `ss` of schedule `s` (a convolution op, with
-// its post-op if fused). Throws std::runtime_error (oneDNN cannot run it).
-ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine);
+// its post-op if fused); with `plain_only`, every operand plain (vaec compile
+// under VAEC_CONV_LAYOUTS=plain, for comparisons). Throws std::runtime_error
+// (oneDNN cannot run it).
+ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only = false);
 
 // The nChw16c layout text of NCHW dims, or "" when it has padding (C % 16 != 0)
 // or the dims are not 4-D.

@@ -22,12 +22,11 @@
 namespace vaec {
 namespace {
 
-// extern "C" const char vaec_plan_text[] = "...";
-void emit_plan_text(llvm::Module &m, const std::string &text) {
+// extern "C" const char name[] = "...";
+void emit_string(llvm::Module &m, const std::string &name, const std::string &text) {
   llvm::LLVMContext &ctx = m.getContext();
   llvm::Constant *data = llvm::ConstantDataArray::getString(ctx, text, /*AddNull=*/true);
-  new llvm::GlobalVariable(m, data->getType(), /*isConstant=*/true, llvm::GlobalValue::ExternalLinkage, data,
-                           "vaec_plan_text");
+  new llvm::GlobalVariable(m, data->getType(), /*isConstant=*/true, llvm::GlobalValue::ExternalLinkage, data, name);
 }
 
 // extern "C" const vaec_kernel_entry vaec_kernels[] = {{"name", fn}, ..., {0, 0}};
@@ -61,8 +60,8 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-bool emit_trainer(const LoweredModel &lm, const std::string &out_dir, TrainerBuild &result, std::string &error,
-                  bool want_text) {
+bool emit_trainer(const LoweredModel &lm, const TrainerSource &source, const std::string &out_dir,
+                  TrainerBuild &result, std::string &error, bool want_text) {
   auto start = std::chrono::steady_clock::now();
   for (const FusedKernel &k : lm.kernels) {
     std::string why = verify_kernel(k);
@@ -79,7 +78,10 @@ bool emit_trainer(const LoweredModel &lm, const std::string &out_dir, TrainerBui
   llvm::LLVMContext ctx;
   llvm::Module m("vaec." + lm.plan.model, ctx);
   for (const FusedKernel &k : lm.kernels) emit_kernel(m, k);
-  emit_plan_text(m, plan::format_plan(lm.plan));
+  emit_string(m, "vaec_plan_text", plan::format_plan(lm.plan));
+  emit_string(m, "vaec_model_source", source.model_text);
+  emit_string(m, "vaec_model_path", source.model_path);
+  emit_string(m, "vaec_compile_options", source.options);
   emit_kernel_table(m, lm.kernels);
   optimize_module(m, *tm);
   if (want_text) {

@@ -16,10 +16,19 @@ struct TrainerBuild {
   double llvm_seconds = 0, link_seconds = 0;
 };
 
+// What the trainer needs to re-run the compilation at another batch
+// (runtime/plan.h, "Re-batching"), embedded as vaec_model_source,
+// vaec_model_path and vaec_compile_options.
+struct TrainerSource {
+  std::string model_text;  // the YAML as compiled
+  std::string model_path;  // as given to vaec compile, for messages' locations
+  std::string options;     // format_compile_options (driver/compile_options.h)
+};
+
 // Compiles the kernels (always) and, if `out_dir` is not empty, writes
 // out_dir/kernels.o and links out_dir/train. Returns false with `error` set
 // when LLVM or the linker fails.
-bool emit_trainer(const LoweredModel &m, const std::string &out_dir, TrainerBuild &result, std::string &error,
-                  bool want_text = false);
+bool emit_trainer(const LoweredModel &m, const TrainerSource &source, const std::string &out_dir,
+                  TrainerBuild &result, std::string &error, bool want_text = false);
 
 }  // namespace vaec

@@ -50,8 +50,8 @@ struct Temp {
 class Lowering {
 public:
   Lowering(const Graph &train, const Graph &eval, const std::map<std::string, std::string> &scaling,
-           const std::vector<InspectionProgram> &inspection)
-      : train_(train), eval_(eval), inspection_(inspection) {
+           const std::vector<InspectionProgram> &inspection, bool plain_conv_layouts)
+      : train_(train), eval_(eval), inspection_(inspection), plain_conv_layouts_(plain_conv_layouts) {
     out_.plan.loss_scaling = scaling;
     out_.plan.model = train.name;
     for (const auto &[k, v] : train.config) out_.plan.config[k] = plain(v);
@@ -361,7 +361,7 @@ private:
       const Node &first = g.nodes[ss.nodes.front()];
       if (ss.kind != ScheduleStep::Library || !is_conv(first.op)) continue;
       try {
-        ConvChoice c = choose_conv(g, ss, engine_);
+        ConvChoice c = choose_conv(g, ss, engine_, plain_conv_layouts_);
         p.wanted[s.root[first.operands[0]]].insert(c.step.layout_a);
         p.wanted[s.root[first.operands[1]]].insert(c.step.layout_b);
         p.conv_choice.emplace(k, std::move(c));
@@ -698,6 +698,7 @@ private:
 
   const Graph &train_, &eval_;
   const std::vector<InspectionProgram> &inspection_;
+  const bool plain_conv_layouts_;
   LoweredModel out_;
   int64_t persistent_end_ = 0;
   std::map<std::string, int> param_buffer_, grad_buffer_;
@@ -711,8 +712,8 @@ private:
 
 LoweredModel lower_to_plan(const Graph &train, const Graph &eval,
                            const std::map<std::string, std::string> &loss_scaling,
-                           const std::vector<InspectionProgram> &inspection) {
-  Lowering l(train, eval, loss_scaling, inspection);
+                           const std::vector<InspectionProgram> &inspection, bool plain_conv_layouts) {
+  Lowering l(train, eval, loss_scaling, inspection, plain_conv_layouts);
   return l.run();
 }
 

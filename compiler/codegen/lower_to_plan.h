@@ -53,9 +53,10 @@ struct LoweredModel {
 };
 
 // The inspection programs share the arena's persistent part (parameters)
-// with train and eval and reuse the temporaries' bytes.
+// with train and eval and reuse the temporaries' bytes. `plain_conv_layouts`
+// keeps every convolution operand plain (choose_conv).
 LoweredModel lower_to_plan(const Graph &train, const Graph &eval,
                            const std::map<std::string, std::string> &loss_scaling,
-                           const std::vector<InspectionProgram> &inspection = {});
+                           const std::vector<InspectionProgram> &inspection = {}, bool plain_conv_layouts = false);
 
 }  // namespace vaec

@@ -90,7 +90,7 @@ std::map<std::string, std::string> loss_scaling(const std::string &file, const s
 }
 
 std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std::string &text, const Model &model,
-                                           Diagnostics &diags) {
+                                           const CompileOptions &options, Diagnostics &diags) {
   auto c = std::make_unique<CompiledModel>();
   c->train = run_pipeline(model.graph, PipelineOptions{});
   auto eval_model = load_model(file, text, diags, LoadOptions{eval_batch(model.graph.batch())});
@@ -107,7 +107,7 @@ std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std:
     inspection.push_back({name, graph, c->inspection.latent});
   }
   try {
-    c->lowered = lower_to_plan(c->train, c->eval, loss_scaling(file, text), inspection);
+    c->lowered = lower_to_plan(c->train, c->eval, loss_scaling(file, text), inspection, options.plain_conv_layouts);
     c->lowered.plan.recon = c->inspection.nll.nodes.empty() ? "" : c->inspection.recon;
   } catch (const Unsupported &e) {
     diags.error(e.loc.known() ? e.loc : Loc{file, 0, 0}, std::string("cannot generate code: ") + e.what());
@@ -117,8 +117,8 @@ std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std:
 }
 
 std::optional<std::string> codegen_dump(const std::string &stage, const std::string &file, const std::string &text,
-                                        const Model &model, Diagnostics &diags) {
-  auto c = compile_model(file, text, model, diags);
+                                        const Model &model, const CompileOptions &options, Diagnostics &diags) {
+  auto c = compile_model(file, text, model, options, diags);
   if (!c) return std::nullopt;
   std::ostringstream os;
   if (stage == "fused") {
@@ -137,17 +137,17 @@ std::optional<std::string> codegen_dump(const std::string &stage, const std::str
   if (stage == "memplan") return c->lowered.memory_report + "\n" + plan::format_plan(c->lowered.plan);
   TrainerBuild build;
   std::string error;
-  if (!emit_trainer(c->lowered, "", build, error, true)) {
+  if (!emit_trainer(c->lowered, {text, file, format_compile_options(options)}, "", build, error, true)) {
     diags.error(Loc{}, error);
     return std::nullopt;
   }
   return stage == "llvm" ? build.llvm_ir : build.assembly;
 }
 
-int run_compile(const std::string &file, const std::string &text, const Model &model, const std::string &out_dir,
-                Diagnostics &diags) {
+int run_compile(const std::string &file, const std::string &text, const Model &model, const CompileOptions &options,
+                const std::string &out_dir, Diagnostics &diags) {
   auto start = std::chrono::steady_clock::now();
-  auto c = compile_model(file, text, model, diags);
+  auto c = compile_model(file, text, model, options, diags);
   if (!c) return 1;
   std::error_code ec;
   std::filesystem::create_directories(out_dir + "/ir", ec);
@@ -157,7 +157,7 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
   }
   TrainerBuild build;
   std::string error;
-  if (!emit_trainer(c->lowered, out_dir, build, error, true)) {
+  if (!emit_trainer(c->lowered, {text, file, format_compile_options(options)}, out_dir, build, error, true)) {
     diags.error(Loc{}, error);
     return 1;
   }

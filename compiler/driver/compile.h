@@ -8,6 +8,7 @@
 #include <string>
 
 #include "codegen/lower_to_plan.h"
+#include "driver/compile_options.h"
 #include "frontend/model.h"
 #include "passes/inspection_graphs.h"
 
@@ -30,18 +31,20 @@ int64_t eval_batch(int64_t train_batch);
 // evaluating the model on one example and on the same example twice.
 std::map<std::string, std::string> loss_scaling(const std::string &file, const std::string &text);
 
-// Lowers a model through code generation's planning. Errors (including
-// features code generation lacks) go to `diags`. (A pointer: the schedules
-// point into its graphs.)
+// Lowers a model (loaded from `text` at its training batch) through code
+// generation's planning: the pipeline `vaec compile` and re-batching
+// (driver/rebatch.cpp) share. Errors (including features code generation
+// lacks) go to `diags`. (A pointer: the schedules point into its graphs.)
 std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std::string &text, const Model &model,
-                                           Diagnostics &diags);
+                                           const CompileOptions &options, Diagnostics &diags);
 
-// vaec compile: returns the exit status.
-int run_compile(const std::string &file, const std::string &text, const Model &model, const std::string &out_dir,
-                Diagnostics &diags);
+// vaec compile: returns the exit status. The trainer carries `text`, `file`
+// and `options` for re-batching (runtime/plan.h).
+int run_compile(const std::string &file, const std::string &text, const Model &model, const CompileOptions &options,
+                const std::string &out_dir, Diagnostics &diags);
 
 // The text of a code-generation stage: fused, memplan, llvm or asm.
 std::optional<std::string> codegen_dump(const std::string &stage, const std::string &file, const std::string &text,
-                                        const Model &model, Diagnostics &diags);
+                                        const Model &model, const CompileOptions &options, Diagnostics &diags);
 
 }  // namespace vaec

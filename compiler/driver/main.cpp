@@ -226,9 +226,9 @@ int run(int argc, char **argv) {
     read_file(file, text, diags);
     int status = 0;
     if (compile_cmd->parsed()) {
-      status = run_compile(file, text, *in.model, out_dir, diags);
+      status = run_compile(file, text, *in.model, compile_options_from_environment(), out_dir, diags);
     } else {
-      auto dumped = codegen_dump(stage, file, text, *in.model, diags);
+      auto dumped = codegen_dump(stage, file, text, *in.model, compile_options_from_environment(), diags);
       if (dumped) {
         std::ofstream f;
         if (!output.empty()) f.open(output);

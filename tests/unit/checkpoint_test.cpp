@@ -38,11 +38,30 @@ std::string reseal(std::string bytes) {
   return bytes;
 }
 
+// A plan of `c`'s model, at `batch`: one parameter "w" [param_count] at the
+// start of the parameter region, Adam's two state regions, and batch-dependent
+// buffers before and after the parameters.
+plan::Plan plan_for(const Checkpoint &c, int64_t batch = 64) {
+  plan::Plan p;
+  p.model = c.model;
+  p.config = {{"batch", std::to_string(batch)}, {"optimizer", "adam"}, {"lr", "0.001"}};
+  p.buffers = {{"x", plan::DType::U8, batch * 784, 0},
+               {"params", plan::DType::F32, c.param_count, batch * 784},
+               {"w", plan::DType::F32, c.param_count, batch * 784},
+               {"h", plan::DType::F32, batch * 400, batch * 784 + c.param_count * 4}};
+  p.params = {{"w", 2, -1, {c.param_count}, 0.1}};
+  p.param_count = c.param_count;
+  p.param_region = 1;
+  p.state_regions = {1, 2};
+  p.optimizer_kernel = "adam";
+  p.train.batch = batch;
+  return p;
+}
+
 // A checkpoint whose every value depends on `epoch`, so a reader can tell
 // a torn mix of two checkpoints from either of them.
 Checkpoint make_checkpoint(int64_t params, int64_t epoch) {
   Checkpoint c;
-  c.model_hash = model_hash("plan text of tiny");
   c.model = "tiny";
   c.epoch = epoch;
   c.epoch_step = 7;
@@ -51,6 +70,7 @@ Checkpoint make_checkpoint(int64_t params, int64_t epoch) {
   c.lr = 1e-3;
   c.threads = 2;
   c.param_count = params;
+  c.batch = 64;
   for (int r = 0; r < 3; ++r) {
     std::vector<float> &region = c.regions.emplace_back(params);
     for (int64_t i = 0; i < params; ++i) region[i] = static_cast<float>(epoch * 1000 + r) + static_cast<float>(i % 97) / 97;
@@ -58,15 +78,8 @@ Checkpoint make_checkpoint(int64_t params, int64_t epoch) {
   c.history.names = {"total", "recon", "kl"};
   for (int64_t e = 1; e <= epoch; ++e) c.history.rows.push_back({e, {3.0 * e, 2.0 * e, 1.0 * e}, {3.5, 2.5, NAN}});
   c.epoch_sums = {1.5, -2.25, 1e300};
+  c.model_hash = model_identity(plan_for(c));
   return c;
-}
-
-plan::Plan plan_for(const Checkpoint &c) {
-  plan::Plan p;
-  p.model = c.model;
-  p.param_count = c.param_count;
-  p.state_regions = {1, 2};
-  return p;
 }
 
 TEST(Checkpoint, RoundTrip) {
@@ -76,7 +89,7 @@ TEST(Checkpoint, RoundTrip) {
   ASSERT_TRUE(write_checkpoint(path, c, error)) << error;
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
   const size_t names = 4 + (4 + 5) + (4 + 5) + (4 + 2), rows = 4 + 3 * (8 + 6 * 8), sums = 4 + 3 * 8;
-  EXPECT_EQ(std::filesystem::file_size(path), 92 + 4 /* "tiny" */ + 3 * 1000 * 4 + names + rows + sums + 8);
+  EXPECT_EQ(std::filesystem::file_size(path), 100 + 4 /* "tiny" */ + 3 * 1000 * 4 + names + rows + sums + 8);
   Checkpoint back;
   ASSERT_TRUE(read_checkpoint(path, back, error)) << error;
   EXPECT_EQ(back.model_hash, c.model_hash);
@@ -88,6 +101,7 @@ TEST(Checkpoint, RoundTrip) {
   EXPECT_EQ(back.lr, 1e-3);
   EXPECT_EQ(back.threads, 2u);
   EXPECT_EQ(back.param_count, 1000);
+  EXPECT_EQ(back.batch, 64);
   EXPECT_EQ(back.regions, c.regions);
   EXPECT_EQ(back.history.names, c.history.names);
   ASSERT_EQ(back.history.rows.size(), 3u);
@@ -122,8 +136,8 @@ TEST(Checkpoint, DamagedFilesAreRefusedWithMessages) {
   flipped[good.size() / 2] ^= 0x10;  // one bit in the parameters
   EXPECT_EQ(refused(flipped), path + ": corrupt: the checksum does not match its contents");
   std::string version = good;
-  version[8] = 2;
-  EXPECT_EQ(refused(version), path + ": checkpoint format version 2; this trainer reads version 1");
+  version[8] = 1;
+  EXPECT_EQ(refused(version), path + ": checkpoint format version 1; this trainer reads version 2");
   EXPECT_FALSE(read_checkpoint(temp_path("nowhere.bin"), out, error));
   EXPECT_EQ(error, temp_path("nowhere.bin") + ": cannot open: No such file or directory");
 
@@ -138,8 +152,12 @@ TEST(Checkpoint, DamagedFilesAreRefusedWithMessages) {
   EXPECT_EQ(refused(reseal(negative)), path + ": malformed: negative epoch count");
   std::string name = good;
   const uint32_t long_name = 1u << 30;
-  std::memcpy(name.data() + 88, &long_name, 4);
+  std::memcpy(name.data() + 96, &long_name, 4);
   EXPECT_EQ(refused(reseal(name)), path + ": malformed: the header runs past the end");
+  std::string batch = good;
+  const int64_t zero = 0;
+  std::memcpy(batch.data() + 88, &zero, 8);
+  EXPECT_EQ(refused(reseal(batch)), path + ": malformed: batch 0");
 }
 
 // Random edits and cuts, sealed again so they pass the checksum: the reader
@@ -175,7 +193,10 @@ TEST(Checkpoint, OtherModelsAreRefusedByName) {
   other.model = "mnist_conv";
   EXPECT_FALSE(checkpoint_fits(c, "out/checkpoint.bin", c.model_hash, other, error));
   EXPECT_EQ(error, "out/checkpoint.bin is a checkpoint of model 'tiny', not of 'mnist_conv', which this trainer trains");
-  EXPECT_FALSE(checkpoint_fits(c, "out/checkpoint.bin", model_hash("plan text of tiny, batch 64"), plan_for(c), error));
+  plan::Plan wider = plan_for(c);
+  wider.params[0].dims = {c.param_count / 2, 2};  // same bytes, other meaning
+  const uint64_t other_hash = model_identity(wider);
+  EXPECT_FALSE(checkpoint_fits(c, "out/checkpoint.bin", other_hash, wider, error));
   EXPECT_EQ(error, "out/checkpoint.bin was written by another compilation of model 'tiny' (model hash " +
                        [&] {
                          char buf[24];
@@ -183,18 +204,42 @@ TEST(Checkpoint, OtherModelsAreRefusedByName) {
                          return std::string(buf);
                        }() +
                        ", this trainer's is " +
-                       [] {
+                       [&] {
                          char buf[24];
                          std::snprintf(buf, sizeof buf, "%016llx",
-                                       (unsigned long long)model_hash("plan text of tiny, batch 64"));
+                                       (unsigned long long)other_hash);
                          return std::string(buf);
                        }() +
-                       "): a different YAML or compile options make a different model; resume with the trainer that "
-                       "wrote it");
+                       "): its parameters, optimizer or train settings differ; resume with the trainer that wrote it");
   plan::Plan fewer = plan_for(c);
   fewer.state_regions = {1};
   EXPECT_FALSE(checkpoint_fits(c, "x.bin", c.model_hash, fewer, error));
   EXPECT_EQ(error, "x.bin: its 3 regions of 100 values do not fit this model's 2 of 100");
+}
+
+// The identity is the model's, not the batch's: a checkpoint of one batch
+// fits the plan of any other, but not a plan whose parameters, optimizer or
+// settings differ.
+TEST(Checkpoint, IdentityIgnoresTheBatchOnly) {
+  const Checkpoint c = make_checkpoint(100, 1);
+  const plan::Plan at64 = plan_for(c, 64), at7 = plan_for(c, 7);
+  EXPECT_EQ(model_identity(at64), model_identity(at7));
+  std::string error;
+  EXPECT_TRUE(checkpoint_fits(c, "x.bin", model_identity(at7), at7, error)) << error;
+  auto differs = [&](auto change) {
+    plan::Plan p = at64;
+    change(p);
+    return model_identity(p) != model_identity(at64);
+  };
+  EXPECT_TRUE(differs([](plan::Plan &p) { p.model = "tiny2"; }));
+  EXPECT_TRUE(differs([](plan::Plan &p) { p.config["optimizer"] = "sgd"; }));
+  EXPECT_TRUE(differs([](plan::Plan &p) { p.config["lr"] = "0.002"; }));
+  EXPECT_TRUE(differs([](plan::Plan &p) { p.params[0].name = "v"; }));
+  EXPECT_TRUE(differs([](plan::Plan &p) { p.params[0].dims = {50, 2}; }));
+  EXPECT_TRUE(differs([](plan::Plan &p) { p.buffers[2].offset += 4; }));  // moved within the region
+  EXPECT_TRUE(differs([](plan::Plan &p) { p.state_regions = {1}; }));
+  EXPECT_TRUE(differs([](plan::Plan &p) { p.optimizer_kernel = "rmsprop"; }));
+  EXPECT_FALSE(differs([](plan::Plan &p) { p.buffers[3].elements *= 3; }));  // a batch-dependent buffer
 }
 
 TEST(Checkpoint, AFailedWriteLeavesThePreviousOne) {

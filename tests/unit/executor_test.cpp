@@ -615,8 +615,16 @@ TEST(Trainer, OptionErrors) {
   const plan::Plan p = make_plan().plan;
   TrainerRun r = run_trainer(p, {"--batch", "64"});
   EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.err, "error: this trainer was compiled for batch 250 (shapes are static); to train with batch 64, "
-                   "recompile the model: vaec compile FILE --batch 64\n");
+  // A trainer without its model's source (a test's plan) cannot re-batch.
+  EXPECT_EQ(r.err, "error: this trainer was compiled for batch 250, and re-compiling it for batch 64 at start-up "
+                   "failed: the trainer carries no model source; or recompile the model for batch 64: vaec compile "
+                   "FILE --batch 64 -o DIR\n");
+  r = run_trainer(p, {"--batch", "0"});
+  EXPECT_EQ(r.err, "error: bad value '0' for --batch\n");
+  r = run_trainer(p, {"--batch", "abc"});
+  EXPECT_EQ(r.err, "error: bad value 'abc' for --batch\n");
+  r = run_trainer(p, {"--batch", "250"});  // the compiled batch, said explicitly: nothing to recompile
+  EXPECT_EQ(r.err.find("re-compiling"), std::string::npos) << r.err;
   r = run_trainer(p, {"--epoch", "3"});
   EXPECT_EQ(r.err, "error: unknown option '--epoch'; did you mean '--epochs'?\n");
   r = run_trainer(p, {"--threads", "0"});
@@ -626,7 +634,8 @@ TEST(Trainer, OptionErrors) {
   r = run_trainer(p, {"--help"});
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("usage: train [train] [options]"), std::string::npos);
-  EXPECT_NE(r.out.find("--batch N      must be 250"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--batch N      examples per step (default 250, the compiled batch; another N"),
+            std::string::npos) << r.out;
   EXPECT_NE(r.out.find("  manifold     --n N (15) --dims I,J (0,1)"), std::string::npos) << r.out;
   // An inspection command's options are its own.
   r = run_trainer(p, {"manifold", "--out", ::testing::TempDir(), "--epochs", "3"});
@@ -816,6 +825,8 @@ static void mean_pixel(void *const *b, int64_t, int64_t, const uint64_t *) {
 }
 const char vaec_plan_text[] = R"PLAN()" << plan::format_plan(p) << R"()PLAN";
 const vaec_kernel_entry vaec_kernels[] = {{"mean_pixel", mean_pixel}, {nullptr, nullptr}};
+// No YAML behind this plan: re-batching it would fail with a message.
+extern const char vaec_model_source[] = "", vaec_model_path[] = "", vaec_compile_options[] = "";
 }
 )";
   const std::string data = write_dataset("trainer_link_data", 300, 200);
