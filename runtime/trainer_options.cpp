@@ -113,7 +113,16 @@ bool parse_options(int argc, char **argv, Options &o, std::string &error) {
       o.lr = std::strtod(value.c_str(), &end);
       ok = !value.empty() && *end == '\0' && std::isfinite(o.lr) && o.lr > 0;
     }
-    if (!ok) return error = "bad value '" + value + "' for --" + name, false;
+    if (!ok) {
+      const char *want = name == "epochs"      ? "a whole number from 0 to 1000000"
+                         : name == "batch"     ? "a whole number from 1 to 1048576"
+                         : name == "seed"      ? "a whole number from 0 to 18446744073709551615"
+                         : name == "threads"   ? "a whole number from 1 to 4096"
+                         : name == "max-steps" ? "a whole number, 0 or more"
+                         : name == "lr"        ? "a positive number such as 0.001"
+                                               : "a non-empty value";
+      return error = "bad value '" + value + "' for --" + name + ": expected " + want, false;
+    }
   }
   return true;
 }

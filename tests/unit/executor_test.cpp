@@ -620,15 +620,15 @@ TEST(Trainer, OptionErrors) {
                    "failed: the trainer carries no model source; or recompile the model for batch 64: vaec compile "
                    "FILE --batch 64 -o DIR\n");
   r = run_trainer(p, {"--batch", "0"});
-  EXPECT_EQ(r.err, "error: bad value '0' for --batch\n");
+  EXPECT_EQ(r.err, "error: bad value '0' for --batch: expected a whole number from 1 to 1048576\n");
   r = run_trainer(p, {"--batch", "abc"});
-  EXPECT_EQ(r.err, "error: bad value 'abc' for --batch\n");
+  EXPECT_EQ(r.err, "error: bad value 'abc' for --batch: expected a whole number from 1 to 1048576\n");
   r = run_trainer(p, {"--batch", "250"});  // the compiled batch, said explicitly: nothing to recompile
   EXPECT_EQ(r.err.find("re-compiling"), std::string::npos) << r.err;
   r = run_trainer(p, {"--epoch", "3"});
   EXPECT_EQ(r.err, "error: unknown option '--epoch'; did you mean '--epochs'?\n");
   r = run_trainer(p, {"--threads", "0"});
-  EXPECT_EQ(r.err, "error: bad value '0' for --threads\n");
+  EXPECT_EQ(r.err, "error: bad value '0' for --threads: expected a whole number from 1 to 4096\n");
   r = run_trainer(p, {"--lr"});
   EXPECT_EQ(r.err, "error: --lr needs a value\n");
   r = run_trainer(p, {"--help"});
