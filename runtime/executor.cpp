@@ -587,23 +587,23 @@ void Executor::Impl::print_profile() const {
     std::fprintf(stderr, "optimizer: %.3f ms per step\n", 1e3 * optimizer_seconds / optimizer_calls);
 }
 
-void Executor::run_optimizer(uint64_t t, double lr) {
-  if (plan_.param_count == 0) return;
-  write_hyper(t, lr);
-  const auto start = std::chrono::steady_clock::now();
-  impl_->run_kernel(impl_->optimizer, t);
-  impl_->count_optimizer(start);
-}
+void Executor::run_optimizer(uint64_t t, double lr) { update(t, lr, false); }
 
-bool Executor::run_optimizer_if_finite(uint64_t t, double lr) {
+bool Executor::run_optimizer_if_finite(uint64_t t, double lr) { return update(t, lr, true); }
+
+// One parallel region: with `check`, each thread first scans the gradients
+// of its own share, last to first, so that the first ones its update reads
+// are the ones scanned last; then, after a barrier, every thread updates its
+// share, unless some thread found a NaN or an infinity. The shares are cut
+// on 64-byte lines (16 floats), so no thread's vector loads and stores
+// straddle two lines.
+bool Executor::update(uint64_t t, double lr, bool check) {
   if (plan_.param_count == 0) return true;
   write_hyper(t, lr);
   const auto start = std::chrono::steady_clock::now();
   const KernelCall &k = impl_->optimizer;
   const float *grads = f32(plan_.grad_region);
   const uint64_t rng[2] = {impl_->seed, t};
-  // Scans [begin, end) in 16k-float blocks from the last to the first, so
-  // the first gradients the update reads are the ones scanned last.
   auto finite = [&](int64_t begin, int64_t end) {
     constexpr int64_t kBlock = 1 << 14;
     for (int64_t hi = end; hi > begin; hi -= kBlock)
@@ -611,11 +611,13 @@ bool Executor::run_optimizer_if_finite(uint64_t t, double lr) {
     return true;
   };
   auto range = [&](int c, int64_t &begin, int64_t &end) {
-    begin = k.domain0 * c / k.chunks, end = k.domain0 * (c + 1) / k.chunks;
+    constexpr int64_t kLine = 16;
+    auto cut = [&](int i) { return i == k.chunks ? k.domain0 : k.domain0 * i / k.chunks / kLine * kLine; };
+    begin = cut(c), end = cut(c + 1);
   };
   bool ok = true;
   if (k.chunks == 1) {
-    ok = finite(0, k.domain0);
+    ok = !check || finite(0, k.domain0);
     if (ok) k.fn(k.args.data(), 0, k.domain0, rng);
   } else {
     std::atomic<bool> bad{false};
@@ -623,11 +625,13 @@ bool Executor::run_optimizer_if_finite(uint64_t t, double lr) {
     {
       const int team = omp_get_num_threads();
       int64_t begin, end;
-      for (int c = omp_get_thread_num(); c < k.chunks; c += team) {
-        range(c, begin, end);
-        if (!finite(begin, end)) bad.store(true, std::memory_order_relaxed);
-      }
+      if (check) {
+        for (int c = omp_get_thread_num(); c < k.chunks; c += team) {
+          range(c, begin, end);
+          if (!finite(begin, end)) bad.store(true, std::memory_order_relaxed);
+        }
 #pragma omp barrier
+      }
       if (!bad.load(std::memory_order_relaxed))
         for (int c = omp_get_thread_num(); c < k.chunks; c += team) {
           range(c, begin, end);

@@ -110,6 +110,7 @@ class Executor {
 
  private:
   void write_hyper(uint64_t t, double lr);
+  bool update(uint64_t t, double lr, bool check);
   struct Impl;
   plan::Plan plan_;
   int threads_;

@@ -509,7 +509,7 @@ int Session::export_weights() {
                   "w[in,out,kh,kw] (nn.ConvTranspose2d)"}};
   if (!write_safetensors(path, tensors, meta, error)) return fail(error);
   std::printf("wrote %s (%zu tensors, %s parameters)\n", path.c_str(), tensors.size(),
-              grouped(plan_.param_count).c_str());
+              grouped(plan::parameter_elements(plan_)).c_str());
   return 0;
 }
 

@@ -319,6 +319,13 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
   return true;
 }
 
+int64_t parameter_elements(const Plan &p) {
+  int64_t n = 0;
+  for (const Param &q : p.params)
+    if (q.buffer >= 0 && q.buffer < static_cast<int>(p.buffers.size())) n += p.buffers[q.buffer].elements;
+  return n;
+}
+
 std::vector<int> step_buffers(const Step &s) {
   std::vector<int> out = s.args;
   for (int b : {s.a, s.b, s.bias, s.c})

@@ -51,8 +51,10 @@
 // Memory: one arena of `arena_bytes`, 64-byte aligned. Every buffer is a
 // byte range of it. Parameters, their gradients and optimizer state are
 // each one contiguous region in the same order (so the optimizer is one
-// kernel over `param_count` elements); the other buffers are planned by
-// liveness and may share bytes.
+// kernel over `param_count` elements); each parameter starts on a 64-byte
+// line, so a region may hold a few padding floats between parameters, which
+// are 0 and stay 0 (parameter_elements() counts the parameters alone). The
+// other buffers are planned by liveness and may share bytes.
 #pragma once
 
 #include <cstdint>
@@ -181,7 +183,7 @@ struct Plan {
   int64_t arena_bytes = 0;
   std::vector<Buffer> buffers;
   std::vector<Param> params;
-  int64_t param_count = 0;
+  int64_t param_count = 0;                   // floats per region, padding included
   int param_region = -1, grad_region = -1;   // buffers spanning all params / all grads
   std::vector<int> state_regions;            // optimizer state, each param_count floats
   // Per-step optimizer scalars the runtime writes before the optimizer
@@ -207,6 +209,10 @@ struct Plan {
   Program encode, decode, nll;  // inspection programs, when present()
   std::vector<const Program *> programs() const { return {&train, &eval, &encode, &decode, &nll}; }
 };
+
+// The number of parameters (the sum of their elements, without the regions'
+// padding).
+int64_t parameter_elements(const Plan &p);
 
 // Every buffer a step reads or writes (kernel arguments, library operands and
 // results), for diagnosis; writes are not told apart from reads.

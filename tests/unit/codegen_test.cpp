@@ -171,15 +171,19 @@ TEST(Codegen, MemoryPlanReusesBytesAndKeepsLiveBuffersApart) {
   auto c = compile("models/mnist_mlp.yaml", 128);
   ASSERT_TRUE(c);
   const plan::Plan &p = c->code->lowered.plan;
-  // Parameters, gradients and state are contiguous regions in parameter order.
+  // Parameters, gradients and state are contiguous regions in parameter
+  // order, each parameter on the next 64-byte line.
   int64_t offset = p.buffers[p.param_region].offset;
   for (const plan::Param &q : p.params) {
+    offset = (offset + 63) / 64 * 64;
     EXPECT_EQ(p.buffers[q.buffer].offset, offset) << q.name;
     EXPECT_EQ(p.buffers[q.grad_buffer].offset - p.buffers[p.grad_region].offset,
               offset - p.buffers[p.param_region].offset);
     offset += p.buffers[q.buffer].elements * 4;
   }
-  EXPECT_EQ(p.param_count, 652824);
+  EXPECT_EQ(p.param_count * 4, offset - p.buffers[p.param_region].offset);
+  EXPECT_EQ(plan::parameter_elements(p), 652824);
+  EXPECT_EQ(p.param_count, 652848);  // 24 floats of padding
   // Without reuse the temporaries would need more than the arena holds.
   EXPECT_NE(c->code->lowered.memory_report.find("temporaries without reuse"), std::string::npos);
   EXPECT_LT(p.arena_bytes, 20 << 20);
