@@ -17,6 +17,9 @@
 #   BLAS_THREADS=N   OPENBLAS_NUM_THREADS for PyTorch (default: 1, see README)
 #   REPEAT=N         run each side N times, alternating, and keep the fastest (default: 1)
 #   LR=X             pass --lr X to both (default: each model's own)
+#   TORCH_FLUSH_DENORMAL=1
+#                    run PyTorch with torch.set_flush_denormal(True), as vaec's trainer
+#                    flushes denormals (PyTorch's default keeps them)
 #   NICE=N           run each side in a session of its own at nice N (e.g. -20, as
 #                    root), to shield the measurement from other work on a shared
 #                    machine (the session's scheduler autogroup gets nice N too)
@@ -170,6 +173,7 @@ for m in "${MODELS[@]}"; do
     [[ -n $batch ]] || die "no train.batch in models/$m.yaml"
     data=$(data_dir "$m")
     lr=(); [[ -n ${LR:-} ]] && lr=(--lr "$LR")
+    tflags=(); [[ ${TORCH_FLUSH_DENORMAL:-0} != 0 ]] && tflags=(--flush-denormal)
     # Both sides train on full batches only (vaec's trainer drops the last
     # partial batch; torch_vae.py is told --drop-last) and run as many epochs
     # as STEPS needs: 1 unless STEPS is more than an epoch's batches.
@@ -226,7 +230,7 @@ for m in "${MODELS[@]}"; do
             OPENBLAS_NUM_THREADS="$BLAS_THREADS" \
             /usr/bin/time -v -o "$LOGS/$tag.torch.time" \
             $PY "$ROOT/bench/torch_vae.py" --model "$m" --epochs "$epochs" --drop-last --batch "$batch" --seed 1 \
-            --threads "$THREADS" --data "$data" --max-steps "$STEPS" "${lr[@]}" \
+            --threads "$THREADS" --data "$data" --max-steps "$STEPS" "${lr[@]}" "${tflags[@]}" \
             >"$LOGS/$tag.torch.out" 2>"$LOGS/$tag.torch.err"
         rc=$?
         if ips=$(result_field "$LOGS/$tag.torch.out" images_per_sec) && [[ -n $ips ]]; then
@@ -264,8 +268,14 @@ echo
 column -t -s $'\t' "$ROWS" 2>/dev/null || cat "$ROWS"
 echo
 echo "ratio = vaec images/s / PyTorch images/s (training loop only; higher is better for vaec)."
+if [[ ${TORCH_FLUSH_DENORMAL:-0} != 0 ]]; then
+    denormals="PyTorch flushes denormals (TORCH_FLUSH_DENORMAL=1)"
+else
+    denormals="PyTorch keeps denormals (its default; TORCH_FLUSH_DENORMAL=1 flushes them)"
+fi
 echo "PyTorch $($PY -c 'import torch; print(torch.__version__)') with $BLAS," \
      "OPENBLAS_NUM_THREADS=$BLAS_THREADS, torch.set_num_threads($THREADS); vaec --threads $THREADS."
+echo "$denormals; vaec's trainer always flushes them."
 echo "Logs: $LOGS"
 for n in "${notes[@]}"; do echo "$n"; done
 exit $status

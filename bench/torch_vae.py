@@ -57,6 +57,10 @@ def parse_args(argv):
                    help="stop training after this many optimizer steps in all (0: no limit)")
     p.add_argument("--warmup", type=int, default=0,
                    help="leave the first N steps out of the images/s figure")
+    p.add_argument("--flush-denormal", action="store_true",
+                   help="torch.set_flush_denormal(True): denormal floats become 0, as in vaec's "
+                        "trainer (PyTorch's default keeps them; its Adam then slows down as "
+                        "training goes on)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--lr", type=float, default=0.0, help="default: the model's")
     p.add_argument("--data", default="", help="directory with the four IDX files "
@@ -250,6 +254,8 @@ def evaluate(model, x_test, batch):
 def main(a):
     if a.threads > 0:
         torch.set_num_threads(a.threads)
+    if a.flush_denormal and not torch.set_flush_denormal(True):
+        sys.exit("torch_vae: this CPU cannot flush denormals (torch.set_flush_denormal)")
     torch.manual_seed(a.seed)
     x_train, x_test = load(a.data)
 
@@ -325,7 +331,7 @@ def main(a):
         "train_cpu_seconds": round(timed_cpu, 3), "loadavg": os.getloadavg()[0],
         "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
         "blas": os.path.basename(os.path.dirname(blas_library().split(",")[0])),
-        "torch": torch.__version__,
+        "torch": torch.__version__, "flush_denormal": a.flush_denormal,
     }
     print("RESULT " + json.dumps(result), flush=True)
 
