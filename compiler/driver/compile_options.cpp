@@ -6,11 +6,17 @@
 
 namespace vaec {
 
-CompileOptions compile_options_from_environment() {
+bool compile_options_from_environment(CompileOptions &out, std::string &error) {
   CompileOptions o;
   const char *layouts = std::getenv("VAEC_CONV_LAYOUTS");
-  o.plain_conv_layouts = layouts && std::string(layouts) == "plain";
-  return o;
+  const std::string value = layouts ? layouts : "";
+  if (!value.empty() && value != "auto" && value != "plain")
+    return error = "VAEC_CONV_LAYOUTS='" + value + "': expected 'plain' (every convolution operand in the plain "
+                   "layout) or 'auto' (the layouts oneDNN prefers; the default)",
+           false;
+  o.plain_conv_layouts = value == "plain";
+  out = o;
+  return true;
 }
 
 std::string format_compile_options(const CompileOptions &o) {

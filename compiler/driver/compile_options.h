@@ -20,8 +20,9 @@ struct CompileOptions {
   bool plain_conv_layouts = false;
 };
 
-// From this process's environment (VAEC_CONV_LAYOUTS).
-CompileOptions compile_options_from_environment();
+// From this process's environment (VAEC_CONV_LAYOUTS: unset, empty, "auto"
+// or "plain"); false with a message on any other value.
+bool compile_options_from_environment(CompileOptions &out, std::string &error);
 
 std::string format_compile_options(const CompileOptions &o);
 

@@ -222,13 +222,18 @@ int run(int argc, char **argv) {
       std::cerr << "vaec: error: code generation needs the model (.yaml), not graph IR\n";
       return 1;
     }
-    std::string text;
+    std::string text, bad_option;
     read_file(file, text, diags);
+    CompileOptions options;
+    if (!compile_options_from_environment(options, bad_option)) {
+      std::cerr << "vaec: error: " << bad_option << "\n";
+      return 1;
+    }
     int status = 0;
     if (compile_cmd->parsed()) {
-      status = run_compile(file, text, *in.model, compile_options_from_environment(), out_dir, diags);
+      status = run_compile(file, text, *in.model, options, out_dir, diags);
     } else {
-      auto dumped = codegen_dump(stage, file, text, *in.model, compile_options_from_environment(), diags);
+      auto dumped = codegen_dump(stage, file, text, *in.model, options, diags);
       if (dumped) {
         std::ofstream f;
         if (!output.empty()) f.open(output);
