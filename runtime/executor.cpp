@@ -493,8 +493,9 @@ void Executor::Impl::run_matmul(MatmulCall &m) {
 // always 0 (MNIST's border pixels) decay by beta1 each step into the
 // denormal range, where every multiply takes ~100 cycles; measured on
 // mnist_mlp, the optimizer went from 0.41 ms per step after 200 steps to
-// 0.94 ms after 3,000. Values that small never change a loss or a
-// parameter by a representable amount.
+// 0.94 ms after 3,000. Values that small are far below the precision of
+// any loss or parameter here: PyTorch's 10-epoch mnist_mlp losses are
+// bit-identical with and without torch.set_flush_denormal(True).
 static void flush_denormals(int threads) {
   const unsigned ftz_daz = _MM_FLUSH_ZERO_ON | 0x0040;  // FTZ | DAZ
   _mm_setcsr(_mm_getcsr() | ftz_daz);
