@@ -30,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -106,30 +107,32 @@ struct Timing {
   std::vector<double> ms;
 };
 
-int64_t arg(int argc, char **argv, const char *name, int64_t fallback) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) {
-      char *end = nullptr;
-      const long long v = std::strtoll(argv[i + 1], &end, 10);
-      if (*end || v < 1 || v > 100000) {
-        std::fprintf(stderr, "floor: %s needs a whole number from 1 to 100000, not '%s'\n", name, argv[i + 1]);
-        std::exit(2);
-      }
-      return v;
+// --rounds N and --reps N, each a whole number from 1 to 100000; false after
+// a message on anything else.
+bool parse_args(int argc, char **argv, int64_t &rounds, int64_t &reps) {
+  for (int i = 1; i < argc; i += 2) {
+    const std::string name = argv[i];
+    int64_t *target = name == "--rounds" ? &rounds : name == "--reps" ? &reps : nullptr;
+    if (!target) {
+      std::fprintf(stderr, "usage: floor [--rounds N] [--reps N]   (unknown argument '%s')\n", argv[i]);
+      return false;
     }
-  return fallback;
+    char *end = nullptr;
+    const long long v = i + 1 < argc ? std::strtoll(argv[i + 1], &end, 10) : 0;
+    if (i + 1 >= argc || *end || v < 1 || v > 100000) {
+      std::fprintf(stderr, "floor: %s needs a whole number from 1 to 100000\n", name.c_str());
+      return false;
+    }
+    *target = v;
+  }
+  return true;
 }
 
 }  // namespace
 
 int main(int argc, char **argv) {
-  for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], "--rounds") != 0 && std::strcmp(argv[i], "--reps") != 0 &&
-        (i == 1 || (std::strcmp(argv[i - 1], "--rounds") != 0 && std::strcmp(argv[i - 1], "--reps") != 0))) {
-      std::fprintf(stderr, "usage: floor [--rounds N] [--reps N]   (unknown argument '%s')\n", argv[i]);
-      return 2;
-    }
-  const int64_t rounds = arg(argc, argv, "--rounds", 15), reps = arg(argc, argv, "--reps", 40);
+  int64_t rounds = 15, reps = 40;
+  if (!parse_args(argc, argv, rounds, reps)) return 2;
   try {
     dnnl::engine engine(dnnl::engine::kind::cpu, 0);
     dnnl::stream stream(engine);
