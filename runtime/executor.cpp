@@ -593,9 +593,8 @@ void Executor::run_optimizer(uint64_t t, double lr) { update(t, lr, false); }
 bool Executor::run_optimizer_if_finite(uint64_t t, double lr) { return update(t, lr, true); }
 
 // One parallel region: with `check`, each thread first scans the gradients
-// of its own share, last to first, so that the first ones its update reads
-// are the ones scanned last; then, after a barrier, every thread updates its
-// share, unless some thread found a NaN or an infinity. The shares are cut
+// of its own share; then, after a barrier, every thread updates its share,
+// unless some thread found a NaN or an infinity. The shares are cut
 // on 64-byte lines (16 floats), so no thread's vector loads and stores
 // straddle two lines.
 bool Executor::update(uint64_t t, double lr, bool check) {
@@ -605,12 +604,7 @@ bool Executor::update(uint64_t t, double lr, bool check) {
   const KernelCall &k = impl_->optimizer;
   const float *grads = f32(plan_.grad_region);
   const uint64_t rng[2] = {impl_->seed, t};
-  auto finite = [&](int64_t begin, int64_t end) {
-    constexpr int64_t kBlock = 1 << 14;
-    for (int64_t hi = end; hi > begin; hi -= kBlock)
-      if (!all_finite(grads + std::max(begin, hi - kBlock), hi - std::max(begin, hi - kBlock))) return false;
-    return true;
-  };
+  auto finite = [&](int64_t begin, int64_t end) { return all_finite(grads + begin, end - begin); };
   auto range = [&](int c, int64_t &begin, int64_t &end) {
     constexpr int64_t kLine = 16;
     auto cut = [&](int i) { return i == k.chunks ? k.domain0 : k.domain0 * i / k.chunks / kLine * kLine; };
