@@ -399,6 +399,28 @@ TEST(Executor, SplitsOnlyKernelsWithEnoughWork) {
   }
 }
 
+// An executor flushes denormals to zero on its thread and on every OpenMP
+// worker: a product below 2^-126 becomes 0 (FTZ), and a denormal operand
+// counts as 0 (DAZ).
+TEST(Executor, FlushesDenormalsOnEveryThread) {
+  TestPlan t = make_plan();
+  Executor exec(t.plan, kKernels, 2, 1);
+  auto flushed = [] {
+    volatile float tiny = 1e-20f, denormal = 1e-40f, one = 1.0f;
+    const float product = tiny * tiny, passed = denormal * one;
+    return product == 0.0f && passed == 0.0f;
+  };
+  EXPECT_TRUE(flushed());
+  int workers = 0, flushing = 0;
+#pragma omp parallel num_threads(2) reduction(+ : workers, flushing)
+  {
+    workers += 1;
+    flushing += flushed() ? 1 : 0;
+  }
+  EXPECT_EQ(workers, 2);
+  EXPECT_EQ(flushing, 2);
+}
+
 TEST(Executor, InitParamsIsSeededPerNameAndZeroesState) {
   TestPlan t = make_plan();
   Executor a(t.plan, kKernels, 1, 0), b(t.plan, kKernels, 2, 0);
