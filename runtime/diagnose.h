@@ -14,6 +14,10 @@ namespace vaec::rt {
 // the whole gradient region with it (Executor::run_optimizer_if_finite).
 bool all_finite(const float *values, int64_t n);
 
+// The largest |x| of the n floats (0 for n = 0), or +infinity when one is NaN
+// or infinite. Executor::train_step bounds weight gradients with it.
+float max_abs(const float *values, int64_t n);
+
 struct NonFinite {
   bool found = false;
   std::string buffer;  // the plan buffer, named after its IR value ("d.h.w" is h.w's gradient)

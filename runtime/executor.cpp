@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <dnnl.hpp>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <random>
 #include <stdexcept>
@@ -182,10 +183,37 @@ struct Executor::Impl {
 
   void run_kernel(const KernelCall &k, uint64_t step);
   void run_matmul(MatmulCall &m);
-  void count_optimizer(std::chrono::steady_clock::time_point start) {
+  void run_step(const plan::Program &program, std::vector<PreparedStep> &steps, size_t i, uint64_t step);
+
+  // Executor::train_step's schedule for the train program (see there).
+  struct Range {
+    int64_t begin, end;  // floats of the parameter (gradient, state) regions, on 64-byte lines
+  };
+  struct LateGradient {
+    size_t step;          // a matmul writing one parameter's whole gradient
+    Range range;          // that parameter's floats
+    int a, b;             // indices into `bounded`: max|a| and max|b| bound the product
+    int64_t k;            // its inner size
+  };
+  struct FusedTrain {
+    bool on = false;
+    size_t gate = 0;                  // steps [0, gate) run first
+    std::vector<size_t> early;        // late steps of small weights: run before the gate
+    std::vector<LateGradient> late;   // each followed by the update of its range
+    std::vector<Range> rest;          // the other parameters: checked at the gate, updated last
+    std::vector<std::pair<const float *, int64_t>> bounded;  // operands of the late steps
+  } fused;
+  void plan_fused_train();
+  // The optimizer kernel over `ranges`, each split among the threads on
+  // 64-byte lines, in one parallel region.
+  void update_ranges(const std::vector<Range> &ranges, uint64_t t);
+  // At the gate: the largest |x| of each bounded operand (+inf if one is not
+  // finite) and whether the gradients in fused.rest are all finite.
+  bool gate_scan(std::vector<float> &max_abs_of);
+  void count_optimizer(std::chrono::steady_clock::time_point start, bool call = true) {
     if (!profiling) return;
     optimizer_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    optimizer_calls++;
+    optimizer_calls += call;
   }
 };
 
@@ -204,6 +232,86 @@ Executor::Impl::Impl(const Plan &p, const vaec_kernel_entry *kernels, int thread
     if (prog == &p.train || prog == &p.eval || prog->present()) programs[prog->name] = prepare(*prog, kernels);
   bind_dnnl_scratchpad();
   prepare_optimizer(kernels);
+  plan_fused_train();
+}
+
+// Which late matmuls of the train program may update their weight right
+// after them (contract in executor.h, train_step). Everything is checked on
+// the plan, so a plan that does not fit just runs unfused:
+//  - the late steps: the longest tail of matmuls without bias or post-op,
+//    each writing the whole gradient of one parameter, a gradient no other
+//    step touches (by byte range);
+//  - a weight is updated right after its step when it has >= 64k floats
+//    and no later step reads its bytes; the other late steps run before the
+//    gate (they only read what earlier steps wrote, and write only their
+//    own gradients, so any order of them computes the same values).
+void Executor::Impl::plan_fused_train() {
+  const plan::Program &tr = plan.train;
+  if (plan.param_count == 0 || !tr.present() || tr.steps.empty()) return;
+  auto bytes = [&](int b) {
+    const Buffer &x = plan.buffers[b];
+    return std::pair<int64_t, int64_t>{x.offset, x.offset + x.elements * (x.type == DType::U8 ? 1 : 4)};
+  };
+  auto overlap = [&](int x, int y) {
+    auto [x0, x1] = bytes(x);
+    auto [y0, y1] = bytes(y);
+    return x0 < y1 && y0 < x1;
+  };
+  auto touches = [&](size_t i, int buffer) {
+    for (int b : plan::step_buffers(tr.steps[i]))
+      if (b >= 0 && b < static_cast<int>(plan.buffers.size()) && overlap(b, buffer)) return true;
+    return false;
+  };
+  const int64_t param0 = plan.buffers[plan.param_region].offset, grad0 = plan.buffers[plan.grad_region].offset;
+  std::vector<std::pair<size_t, const plan::Param *>> tail;  // (step, its parameter), last first
+  for (size_t i = tr.steps.size(); i-- > 0;) {
+    const Step &s = tr.steps[i];
+    if (s.kind != Step::Matmul || s.bias >= 0 || !s.post.empty()) break;
+    const plan::Param *q = nullptr;
+    for (const plan::Param &p : plan.params)
+      if (p.grad_buffer == s.c) q = &p;
+    if (!q || plan.buffers[s.c].elements != s.m * s.n) break;
+    if (plan.buffers[q->buffer].offset - param0 != plan.buffers[q->grad_buffer].offset - grad0) break;
+    bool alone = true;
+    for (size_t j = 0; j < tr.steps.size() && alone; ++j)
+      if (j != i && touches(j, s.c)) alone = false;
+    if (!alone) break;
+    tail.push_back({i, q});
+  }
+  if (tail.empty()) return;
+  std::reverse(tail.begin(), tail.end());
+  fused.gate = tail.front().first;
+  constexpr int64_t kLine = kAlignFloats, kImmediate = 4 * kParallelMinElements;
+  std::vector<Range> updated;
+  auto operand = [&](int buffer, int64_t elements) {
+    const float *p = floats(buffer);
+    for (size_t j = 0; j < fused.bounded.size(); ++j)
+      if (fused.bounded[j].first == p && fused.bounded[j].second == elements) return static_cast<int>(j);
+    fused.bounded.push_back({p, elements});
+    return static_cast<int>(fused.bounded.size()) - 1;
+  };
+  for (const auto &[i, q] : tail) {
+    const Step &s = tr.steps[i];
+    const int64_t begin = (plan.buffers[q->buffer].offset - param0) / 4, elements = plan.buffers[q->buffer].elements;
+    bool read_later = false;
+    for (size_t j = i + 1; j < tr.steps.size(); ++j) read_later = read_later || touches(j, q->buffer);
+    if (elements < kImmediate || read_later || (plan.buffers[q->buffer].offset - param0) % kAlign != 0) {
+      fused.early.push_back(i);
+      continue;
+    }
+    const Range r{begin, std::min(plan.param_count, (begin + elements + kLine - 1) / kLine * kLine)};
+    fused.late.push_back({i, r, operand(s.a, s.m * s.k), operand(s.b, s.k * s.n), s.k});
+    updated.push_back(r);
+  }
+  if (fused.late.empty()) return;
+  std::sort(updated.begin(), updated.end(), [](const Range &x, const Range &y) { return x.begin < y.begin; });
+  int64_t at = 0;
+  for (const Range &r : updated) {
+    if (r.begin > at) fused.rest.push_back({at, r.begin});
+    at = std::max(at, r.end);
+  }
+  if (at < plan.param_count) fused.rest.push_back({at, plan.param_count});
+  fused.on = true;
 }
 
 void Executor::Impl::check_buffer(int buffer, DType type, int64_t elements, const std::string &what) const {
@@ -537,28 +645,142 @@ void Executor::run(const plan::Program &program, uint64_t step) { run_steps(prog
 void Executor::run_steps(const plan::Program &program, uint64_t step, size_t first, size_t last) {
   std::vector<PreparedStep> &steps = impl_->steps_of(program);
   last = std::min(last, steps.size());
+  for (size_t i = first; i < last; ++i) impl_->run_step(program, steps, i, step);
+}
+
+void Executor::Impl::run_step(const plan::Program &program, std::vector<PreparedStep> &steps, size_t i,
+                              uint64_t step) {
   std::vector<std::pair<double, int64_t>> *times = nullptr;
-  if (impl_->profiling) {
-    times = &impl_->profile[program.name];
+  if (profiling) {
+    times = &profile[program.name];
     times->resize(steps.size());
   }
-  for (size_t i = first; i < last; ++i) {
-    PreparedStep &s = steps[i];
-    const auto start = times ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    switch (s.kind) {
-    case Step::Zero: std::memset(s.zero.data, 0, s.zero.bytes); break;
-    case Step::Matmul: impl_->run_matmul(s.matmul); break;
-    case Step::Conv:
-    case Step::Reorder:
-      s.call.primitive.execute(impl_->stream, s.call.args);
-      impl_->stream.wait();
-      break;
-    case Step::Kernel: impl_->run_kernel(s.kernel, step); break;
+  PreparedStep &s = steps[i];
+  const auto start = times ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  switch (s.kind) {
+  case Step::Zero: std::memset(s.zero.data, 0, s.zero.bytes); break;
+  case Step::Matmul: run_matmul(s.matmul); break;
+  case Step::Conv:
+  case Step::Reorder:
+    s.call.primitive.execute(stream, s.call.args);
+    stream.wait();
+    break;
+  case Step::Kernel: run_kernel(s.kernel, step); break;
+  }
+  if (times) {
+    (*times)[i].first += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    (*times)[i].second++;
+  }
+}
+
+bool Executor::fuses_updates(const plan::Program &program) const {
+  return impl_->fused.on && program.name == plan_.train.name;
+}
+
+bool Executor::train_step(const plan::Program &program, uint64_t step, double lr) {
+  auto losses_finite = [&] {
+    for (const auto &[name, buffer] : program.losses)
+      if (!std::isfinite(scalar(buffer))) return false;
+    return true;
+  };
+  if (!fuses_updates(program)) {
+    run(program, step);
+    return losses_finite() && run_optimizer_if_finite(step, lr);
+  }
+  Impl &x = *impl_;
+  std::vector<PreparedStep> &steps = x.steps_of(program);
+  for (size_t i = 0; i < x.fused.gate; ++i) x.run_step(program, steps, i, step);
+  for (size_t i : x.fused.early) x.run_step(program, steps, i, step);
+  auto start = std::chrono::steady_clock::now();
+  std::vector<float> max_abs_of;
+  const bool rest_finite = x.gate_scan(max_abs_of);
+  // |c| <= k max|a| max|b| (1 + 2^-24)^k for any summation order: with k
+  // below 2^22 the last factor is below 1.3, so this bound keeps c finite.
+  bool bounded = rest_finite;
+  for (const Impl::LateGradient &l : x.fused.late) {
+    const double bound = static_cast<double>(l.k) * max_abs_of[l.a] * max_abs_of[l.b];
+    bounded = bounded && l.k < (int64_t{1} << 22) && bound <= 0.25 * std::numeric_limits<float>::max();
+  }
+  x.count_optimizer(start, false);
+  if (!rest_finite || !bounded || !losses_finite()) {
+    for (const Impl::LateGradient &l : x.fused.late) x.run_step(program, steps, l.step, step);
+    return losses_finite() && rest_finite && run_optimizer_if_finite(step, lr);
+  }
+  write_hyper(step, lr);
+  for (const Impl::LateGradient &l : x.fused.late) {
+    x.run_step(program, steps, l.step, step);
+    start = std::chrono::steady_clock::now();
+    x.update_ranges({l.range}, step);
+    x.count_optimizer(start, false);
+  }
+  start = std::chrono::steady_clock::now();
+  x.update_ranges(x.fused.rest, step);
+  x.count_optimizer(start, false);
+
+  x.optimizer_calls++;
+  return true;
+}
+
+bool Executor::Impl::gate_scan(std::vector<float> &max_abs_of) {
+  const float *grads = floats(plan.grad_region);
+  const size_t n = fused.bounded.size();
+  const int team_size = optimizer.chunks;
+  // Per thread: n maxima, then one "rest finite" flag (as 0 or +inf).
+  std::vector<float> partial(static_cast<size_t>(team_size) * (n + 1), 0.0f);
+  auto share = [](int64_t elements, int c, int chunks) {
+    constexpr int64_t kLine = kAlignFloats;
+    auto cut = [&](int i) { return i == chunks ? elements : elements * i / chunks / kLine * kLine; };
+    return std::pair<int64_t, int64_t>{cut(c), cut(c + 1)};
+  };
+  auto scan = [&](int c, int chunks) {
+    float *mine = partial.data() + static_cast<size_t>(c) * (n + 1);
+    for (size_t j = 0; j < n; ++j) {
+      auto [b, e] = share(fused.bounded[j].second, c, chunks);
+      mine[j] = std::max(mine[j], max_abs(fused.bounded[j].first + b, e - b));
     }
-    if (times) {
-      (*times)[i].first += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      (*times)[i].second++;
+    for (const Range &r : fused.rest) {
+      auto [b, e] = share(r.end - r.begin, c, chunks);
+      if (!all_finite(grads + r.begin + b, e - b)) mine[n] = INFINITY;
     }
+  };
+  if (team_size == 1) {
+    scan(0, 1);
+  } else {
+#pragma omp parallel num_threads(team_size)
+    {
+      const int team = omp_get_num_threads();
+      for (int c = omp_get_thread_num(); c < team_size; c += team) scan(c, team_size);
+    }
+  }
+  max_abs_of.assign(n, 0.0f);
+  bool finite = true;
+  for (int c = 0; c < team_size; ++c) {
+    const float *p = partial.data() + static_cast<size_t>(c) * (n + 1);
+    for (size_t j = 0; j < n; ++j) max_abs_of[j] = std::max(max_abs_of[j], p[j]);
+    finite = finite && p[n] == 0.0f;
+  }
+  return finite;
+}
+
+void Executor::Impl::update_ranges(const std::vector<Range> &ranges, uint64_t t) {
+  const KernelCall &k = optimizer;
+  const uint64_t rng[2] = {seed, t};
+  auto run = [&](int c) {
+    for (const Range &r : ranges) {
+      const int64_t len = r.end - r.begin;
+      constexpr int64_t kLine = kAlignFloats;
+      auto cut = [&](int i) { return i == k.chunks ? len : len * i / k.chunks / kLine * kLine; };
+      if (cut(c) < cut(c + 1)) k.fn(k.args.data() + c * k.arity, r.begin + cut(c), r.begin + cut(c + 1), rng);
+    }
+  };
+  if (k.chunks == 1) {
+    run(0);
+    return;
+  }
+#pragma omp parallel num_threads(k.chunks)
+  {
+    const int team = omp_get_num_threads();
+    for (int c = omp_get_thread_num(); c < k.chunks; c += team) run(c);
   }
 }
 

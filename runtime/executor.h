@@ -99,6 +99,30 @@ class Executor {
   // followed by run_optimizer).
   bool run_optimizer_if_finite(uint64_t t, double lr);
 
+  // One training step: runs `program` with rng step `step`, then the
+  // optimizer's step t = `step` with learning rate lr, all or nothing: when
+  // a loss of the program or any gradient is NaN or infinite, nothing of the
+  // parameters or the optimizer state changes and the result is false (the
+  // losses and gradients are then all computed, for diagnosis). The same
+  // values, bit for bit, as run() followed by run_optimizer_if_finite() when
+  // every loss is finite; but faster where the plan allows it:
+  //
+  // The compiler puts the weight-gradient products last (schedule.h). When
+  // the train program ends with matmuls that each write one parameter's
+  // whole gradient, every other gradient is complete before the first of
+  // them (the gate). At the gate the executor checks the losses and those
+  // other gradients, and bounds each late product c = a b of inner size k:
+  // |c| <= k max|a| max|b| whatever the summation order, so when that is far
+  // below FLT_MAX (and a and b are finite) c is finite before it is computed.
+  // Then each large late weight (>= 64k floats) is updated right after its
+  // gradient, while that is still in the cache, and the rest of the
+  // parameters after the last one. When the bound fails the step falls back
+  // to computing every gradient and checking all of them first.
+  bool train_step(const plan::Program &program, uint64_t step, double lr);
+  // True when train_step updates some weights right after their gradients
+  // in `program` (false: it runs run() and run_optimizer_if_finite()).
+  bool fuses_updates(const plan::Program &program) const;
+
   // Arena views of a buffer; the type must match the plan's.
   float *f32(int buffer);
   uint8_t *u8(int buffer);

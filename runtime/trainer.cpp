@@ -286,9 +286,9 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
     if (o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps)) break;
     const int64_t *rows = order.data() + s * batch;
     gather(plan_.train, images, rows);
-    exec_.run(plan_.train, ++global_step_);
+    const bool applied = exec_.train_step(plan_.train, ++global_step_, o_.lr);
     const int bad = losses.add(exec_);
-    if (bad >= 0 || !exec_.run_optimizer_if_finite(global_step_, o_.lr)) {
+    if (bad >= 0 || !applied) {
       progress_.clear();
       report_non_finite(epoch, s, steps, bad, rows);
       return false;

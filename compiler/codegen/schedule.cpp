@@ -206,7 +206,12 @@ private:
   }
 
   // Steps in an order where each runs after what it needs (stable: creation
-  // order when free to choose).
+  // order when free to choose), except that matmuls no other step needs (a
+  // training graph's weight gradients of dense layers: their values only
+  // leave the graph) come last, in creation order. Then every other gradient is
+  // complete before the first of them, and the runtime can update each weight
+  // right after its gradient, while that is still in the cache
+  // (runtime/executor.h, Executor::train_step).
   void order_steps() {
     std::vector<int> order, state(steps_.size(), 0);
     std::function<void(int)> visit = [&](int st) {
@@ -219,7 +224,18 @@ private:
       state[st] = 2;
       order.push_back(st);
     };
-    for (size_t st = 0; st < steps_.size(); ++st) visit(static_cast<int>(st));
+    std::vector<bool> needed(steps_.size(), false);
+    for (const ScheduleStep &st : steps_)
+      for (int d : st.after) needed[d] = true;
+    auto sink = [&](size_t st) {
+      if (steps_[st].kind != ScheduleStep::Library || needed[st]) return false;
+      const Op op = g_.nodes[steps_[st].nodes.front()].op;
+      return op == Op::Matmul || op == Op::Dense;
+    };
+    for (size_t st = 0; st < steps_.size(); ++st)
+      if (!sink(st)) visit(static_cast<int>(st));
+    for (size_t st = 0; st < steps_.size(); ++st)
+      if (sink(st)) visit(static_cast<int>(st));
     std::vector<int> position(steps_.size());
     for (size_t k = 0; k < order.size(); ++k) position[order[k]] = static_cast<int>(k);
     for (int st : order) {

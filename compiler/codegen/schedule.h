@@ -11,7 +11,11 @@
 //  - const() and normal() are recomputed inside the kernels that use them
 //    (normal() draws are counter-based, so every use sees the same values);
 //  - a value is materialized (given a buffer) only when another step, the
-//    outputs or a library call needs it.
+//    outputs or a library call needs it;
+//  - matmuls that no other step needs (a training graph's weight gradients
+//    of dense layers) come last, in graph order, so every other gradient is
+//    complete before the first of them (the runtime updates each such weight
+//    right after its gradient: runtime/executor.h, train_step).
 // Every merge the pass refuses is written to the report with its reason.
 #pragma once
 

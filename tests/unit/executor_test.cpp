@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 
 #include "checkpoint.h"
@@ -108,11 +109,21 @@ extern "C" void k_nan_after_2(void *const *buf, int64_t, int64_t, const uint64_t
   if (rng[1] > 2 && rng[1] < kEvalStepBase) static_cast<float *>(buf[0])[0] = NAN;
 }
 
+// The fused-update plan's kernel: u's gradient is a copy of src, and the loss
+// src[0] * scale[0]. Args src, u.grad, scale, loss.
+constexpr int64_t kSmall = 20;
+extern "C" void k_small_grad(void *const *buf, int64_t, int64_t, const uint64_t *) {
+  auto *src = static_cast<const float *>(buf[0]), *scale = static_cast<const float *>(buf[2]);
+  auto *g = static_cast<float *>(buf[1]), *loss = static_cast<float *>(buf[3]);
+  for (int64_t i = 0; i < kSmall; ++i) g[i] = src[i];
+  loss[0] = src[0] * scale[0];
+}
+
 const vaec_kernel_entry kKernels[] = {{"decode", k_decode},       {"affine", k_affine},
                                       {"loss", k_loss},           {"adam", k_adam},
                                       {"nan", k_nan},             {"decode_logged", k_decode_logged},
                                       {"fake_grad", k_fake_grad}, {"nan_after_2", k_nan_after_2},
-                                      {nullptr, nullptr}};
+                                      {"small_grad", k_small_grad}, {nullptr, nullptr}};
 
 // Buffer indices of the test plan.
 struct TestPlan {
@@ -381,6 +392,169 @@ TEST_P(ExecutorThreads, OptimizerIfFiniteUpdatesAllOrNothing) {
     }
   EXPECT_TRUE(a.run_optimizer_if_finite(2, 0.01));
   EXPECT_NE(std::memcmp(after.data(), regions(a).data(), after.size() * 4), 0);
+}
+
+// --- train_step: weights updated right after their gradients ---
+
+// A plan whose train program ends the way vaec's do: a kernel writes the
+// gradient of the small parameter u (and the loss), then late matmuls write
+// whole weight gradients, dv = a^T bv (v small: run before the gate), then
+// dw = a^T bw and dw2 = a2^T bw (w and w2 >= 64k floats: each updated
+// right after its product). Parameters u, v, w, w2 on 64-byte lines.
+struct FusedPlan {
+  plan::Plan plan;
+  int src, scale, loss, a, a2, bv, bw;
+  int64_t count;
+};
+constexpr int64_t kRows = 48, kW = 256, kWCols = 300, kW2 = 128, kW2Cols = 600, kV = 4, kVCols = 5;
+
+FusedPlan make_fused_plan() {
+  FusedPlan f;
+  plan::Plan &p = f.plan;
+  p.model = "fused_test";
+  p.config = {{"batch", std::to_string(kRows)}, {"data", "mnist"}, {"epochs", "1"}, {"optimizer", "adam"},
+              {"lr", "0.001"}, {"beta1", "0.9"}, {"beta2", "0.999"}, {"seed", "7"}};
+  const std::vector<std::pair<std::string, std::vector<int64_t>>> params = {
+      {"u", {kSmall}}, {"v", {kV, kVCols}}, {"w", {kW, kWCols}}, {"w2", {kW2, kW2Cols}}};
+  std::vector<int64_t> at;
+  int64_t n = 0;
+  for (const auto &[name, dims] : params) {
+    at.push_back(n);
+    n = (n + dims[0] * (dims.size() == 2 ? dims[1] : 1) + 15) / 16 * 16;
+  }
+  f.count = p.param_count = n;
+  p.param_region = add_buffer(p, "params", plan::DType::F32, n);
+  p.grad_region = add_buffer(p, "grads", plan::DType::F32, n);
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto &[name, dims] = params[i];
+    plan::Param q;
+    q.name = name;
+    q.dims = dims;
+    q.init_bound = 0.1;
+    const int64_t e = dims[0] * (dims.size() == 2 ? dims[1] : 1);
+    q.buffer = add_buffer(p, name, plan::DType::F32, e, p.buffers[p.param_region].offset + at[i] * 4);
+    q.grad_buffer = add_buffer(p, name + ".grad", plan::DType::F32, e, p.buffers[p.grad_region].offset + at[i] * 4);
+    p.params.push_back(q);
+  }
+  const int64_t hyper = (p.arena_bytes + 63) / 64 * 64;
+  p.hyper = add_buffer(p, "hyper.0", plan::DType::F32, 1, hyper);
+  add_buffer(p, "hyper.1", plan::DType::F32, 1, hyper + 4);
+  p.arena_bytes = hyper + 8;
+  p.state_regions = {add_buffer(p, "adam.m", plan::DType::F32, n), add_buffer(p, "adam.v", plan::DType::F32, n)};
+  p.optimizer_kernel = "adam";
+  p.optimizer_args = {p.param_region, p.grad_region, p.hyper, p.hyper + 1, p.state_regions[0], p.state_regions[1]};
+  const int in = add_buffer(p, "in", plan::DType::U8, kRows);
+  f.src = add_buffer(p, "src", plan::DType::F32, kSmall);
+  f.scale = add_buffer(p, "scale", plan::DType::F32, 1);
+  f.loss = add_buffer(p, "loss", plan::DType::F32, 1);
+  f.a = add_buffer(p, "a", plan::DType::F32, kRows * kW);
+  f.a2 = add_buffer(p, "a2", plan::DType::F32, kRows * kW2);
+  f.bv = add_buffer(p, "bv", plan::DType::F32, kRows * kVCols);
+  f.bw = add_buffer(p, "bw", plan::DType::F32, kRows * kW2Cols);
+  p.loss_scaling = {{"total", "batch"}};
+  plan::Program &train = p.train;
+  train.name = "train";
+  train.batch = kRows;
+  train.input = in;
+  train.input_row = 1;
+  train.losses = {{"total", f.loss}};
+  train.steps = {kernel_step("small_grad", 1, {f.src, p.params[0].grad_buffer, f.scale, f.loss}),
+                 matmul_step(f.a, f.bv, p.params[1].grad_buffer, -1, kV, kVCols, kRows, true, false, ""),
+                 matmul_step(f.a, f.bw, p.params[2].grad_buffer, -1, kW, kWCols, kRows, true, false, ""),
+                 matmul_step(f.a2, f.bw, p.params[3].grad_buffer, -1, kW2, kW2Cols, kRows, true, false, "")};
+  p.eval = train;
+  p.eval.name = "eval";
+  return f;
+}
+
+// Inputs of step `step`: values in (-1, 1), different each step.
+void fill_fused(Executor &e, const FusedPlan &f, int step) {
+  for (int b : {f.src, f.a, f.a2, f.bv, f.bw}) {
+    float *x = e.f32(b);
+    for (int64_t i = 0, n = f.plan.buffers[b].elements; i < n; ++i)
+      x[i] = static_cast<float>(std::sin(0.7 * double(i) + 1.3 * step + b));
+  }
+  e.f32(f.scale)[0] = 1.0f;
+}
+
+// Parameters, m and v.
+std::vector<float> fused_state(Executor &e, const FusedPlan &f) {
+  std::vector<float> all;
+  for (int r : {f.plan.param_region, f.plan.state_regions[0], f.plan.state_regions[1]})
+    all.insert(all.end(), e.f32(r), e.f32(r) + f.count);
+  return all;
+}
+
+bool same(const std::vector<float> &x, const std::vector<float> &y) {
+  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * 4) == 0;
+}
+
+TEST_P(ExecutorThreads, TrainStepUpdatesLateWeightsBitwiseAsRunThenOptimizer) {
+  FusedPlan f = make_fused_plan();
+  Executor fused(f.plan, kKernels, GetParam(), 1), plain(f.plan, kKernels, GetParam(), 1);
+  EXPECT_TRUE(fused.fuses_updates(f.plan.train));
+  EXPECT_FALSE(fused.fuses_updates(f.plan.eval));
+  for (Executor *e : {&fused, &plain}) e->init_params(5);
+  for (int step = 1; step <= 3; ++step) {
+    fill_fused(fused, f, step), fill_fused(plain, f, step);
+    ASSERT_TRUE(fused.train_step(f.plan.train, step, 0.01));
+    plain.run(f.plan.train, step);
+    ASSERT_TRUE(plain.run_optimizer_if_finite(step, 0.01));
+    ASSERT_TRUE(same(fused_state(fused, f), fused_state(plain, f))) << "step " << step;
+  }
+  // A plan whose train program ends with anything but such matmuls runs unfused.
+  TestPlan t = make_plan();
+  Executor other(t.plan, kKernels, GetParam(), 1);
+  EXPECT_FALSE(other.fuses_updates(t.plan.train));
+}
+
+// Operands too large for the bound to prove the late products finite: the
+// step computes every gradient first, and applies it when all are finite.
+TEST_P(ExecutorThreads, TrainStepFallsBackWhenTheBoundFails) {
+  FusedPlan f = make_fused_plan();
+  Executor fused(f.plan, kKernels, GetParam(), 1), plain(f.plan, kKernels, GetParam(), 1);
+  for (Executor *e : {&fused, &plain}) {
+    e->init_params(5);
+    fill_fused(*e, f, 1);
+    e->f32(f.a)[0] = 1e37f;  // a[0, 0]: 48 * 1e37 * max|bw| is past the bound, w's gradient ~1e37
+  }
+  ASSERT_TRUE(fused.train_step(f.plan.train, 1, 0.01));
+  plain.run(f.plan.train, 1);
+  ASSERT_TRUE(plain.run_optimizer_if_finite(1, 0.01));
+  EXPECT_TRUE(same(fused_state(fused, f), fused_state(plain, f)));
+  EXPECT_GT(std::abs(fused.f32(f.plan.params[2].grad_buffer)[0]), 1e36f);
+}
+
+// Nothing changes when a loss, a gradient before the gate or a late product
+// is not finite; the step still computes every gradient (for diagnosis).
+TEST_P(ExecutorThreads, TrainStepIsAllOrNothing) {
+  FusedPlan f = make_fused_plan();
+  Executor e(f.plan, kKernels, GetParam(), 1);
+  e.init_params(5);
+  fill_fused(e, f, 1);
+  ASSERT_TRUE(e.train_step(f.plan.train, 1, 0.01));
+  const std::vector<float> before = fused_state(e, f);
+  const int64_t w2_row = kW2Cols;  // a2[1, 0] in a2^T's row 0
+  const std::vector<std::pair<std::string, std::function<void()>>> cases = {
+      {"infinite loss", [&] { e.f32(f.scale)[0] = INFINITY; }},
+      {"NaN gradient of u (before the gate)", [&] { e.f32(f.src)[7] = NAN; }},
+      {"NaN in a late product's operand", [&] { e.f32(f.a2)[kW2 * 30 + 5] = NAN; }},
+      {"-inf in the other operand", [&] { e.f32(f.bw)[kW2Cols * 47 + 599] = -INFINITY; }},
+      {"a late product that overflows", [&] {
+         float *a2 = e.f32(f.a2), *bw = e.f32(f.bw);
+         a2[0] = a2[kW2] = 3e38f;  // a2[0, 0] and a2[1, 0]
+         bw[0] = bw[w2_row] = 1.0f;
+       }}};
+  for (const auto &[what, spoil] : cases) {
+    fill_fused(e, f, 2);
+    spoil();
+    EXPECT_FALSE(e.train_step(f.plan.train, 2, 0.01)) << what;
+    EXPECT_TRUE(same(fused_state(e, f), before)) << what;
+    EXPECT_NE(e.f32(f.plan.params[3].grad_buffer)[7], 0.0f) << what << ": gradients computed";
+  }
+  fill_fused(e, f, 2);
+  EXPECT_TRUE(e.train_step(f.plan.train, 2, 0.01));
+  EXPECT_FALSE(same(fused_state(e, f), before));
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, ExecutorThreads, ::testing::Values(1, 2, 3));
