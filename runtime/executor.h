@@ -46,6 +46,7 @@ struct MatmulInfo {
   int64_t m = 0, n = 0, k = 0;
   std::string impl;     // oneDNN's impl_info_str(), e.g. "brg:avx512_core"
   std::string where;
+  int parts = 1;        // > 1: run as that many one-thread column slices (split_matmul)
 };
 
 // What oneDNN chose for one Conv step.

@@ -666,6 +666,47 @@ TEST(Executor, FirstLayerMatmulUsesAnOptimizedKernel) {
   }
 }
 
+// A dense layer's forward product whose weights are a parameter of >= 64k
+// floats runs as one column slice per thread (each a one-thread oneDNN call
+// with its own scratchpad), and computes what the whole call computes.
+TEST(Executor, SplitsLargeWeightProductsIntoColumnSlices) {
+  const int64_t m = 48, k = 256, n = 300;
+  plan::Plan p;
+  p.config = {{"optimizer", "sgd"}};
+  p.param_count = (k * n + 15) / 16 * 16 + 16;
+  p.param_region = add_buffer(p, "params", plan::DType::F32, p.param_count);
+  p.grad_region = add_buffer(p, "grads", plan::DType::F32, p.param_count);
+  plan::Param w{"w", add_buffer(p, "w", plan::DType::F32, n * k, p.buffers[p.param_region].offset),
+                add_buffer(p, "w.grad", plan::DType::F32, n * k, p.buffers[p.grad_region].offset), {n, k}, 0.1};
+  p.params = {w};
+  p.hyper = add_buffer(p, "hyper.0", plan::DType::F32, 1);
+  p.optimizer_kernel = "nan";  // never run here
+  p.optimizer_args = {p.hyper};
+  const int a = add_buffer(p, "a", plan::DType::F32, m * k), c = add_buffer(p, "c", plan::DType::F32, m * n);
+  const int bias = add_buffer(p, "bias", plan::DType::F32, n), in = add_buffer(p, "in", plan::DType::U8, 1);
+  for (plan::Program *prog : {&p.train, &p.eval}) {
+    prog->batch = 1, prog->input = in, prog->input_row = 1;
+    prog->steps = {matmul_step(a, w.buffer, c, bias, m, n, k, false, true, "relu")};
+  }
+  p.train.name = "train", p.eval.name = "eval";
+  for (int threads : {1, 2, 3, 5}) {
+    Executor exec(p, kKernels, threads, 0);
+    EXPECT_EQ(exec.matmuls().at(0).parts, threads < 5 ? threads : 1) << threads;  // 5 x 64 columns > 300
+    for (int64_t i = 0; i < m * k; ++i) exec.f32(a)[i] = static_cast<float>(std::sin(0.3 * double(i)));
+    for (int64_t i = 0; i < n * k; ++i) exec.f32(w.buffer)[i] = static_cast<float>(std::cos(0.7 * double(i)) * 0.1);
+    for (int64_t j = 0; j < n; ++j) exec.f32(bias)[j] = 0.01f * static_cast<float>(j % 7) - 0.03f;
+    exec.run(p.train, 1);
+    std::vector<double> want(m * n);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double sum = exec.f32(bias)[j];
+        for (int64_t q = 0; q < k; ++q) sum += double(exec.f32(a)[i * k + q]) * exec.f32(w.buffer)[j * k + q];
+        want[i * n + j] = std::max(sum, 0.0);
+      }
+    expect_near_all(exec.f32(c), want, 1.0, "c");
+  }
+}
+
 // --- the plan text ---
 
 TEST(PlanText, RoundTrips) {
