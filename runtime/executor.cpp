@@ -390,8 +390,9 @@ KernelCall Executor::Impl::prepare_kernel(vaec_kernel_fn fn, const std::vector<i
   KernelCall k;
   k.fn = fn;
   k.domain0 = domain0;
-  // Below ~16k points a kernel takes about as long as waking a second
-  // thread, so small kernels run on the calling thread alone.
+  // Below ~16k of work a kernel takes about as long as waking a second
+  // thread, so small kernels run on the calling thread alone. (Also the
+  // optimizer's and the gate's threshold, in floats.)
   k.chunks = elements < kParallelMinElements ? 1 : static_cast<int>(std::min<int64_t>(threads, domain0));
   k.arity = args.size();
   size_t offset = 0;

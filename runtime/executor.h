@@ -11,7 +11,8 @@
 // Threads. A Kernel step splits its rows [0, domain0) into one contiguous
 // chunk per thread (an OpenMP parallel region; Debian's oneDNN uses the same
 // libgomp, so kernels and matmuls share one thread pool and never
-// oversubscribe); a kernel of fewer than 16k points (the step's `elements`)
+// oversubscribe); a kernel whose work is below 16k (the step's `elements`,
+// about half a cheap instruction per point: compiler/codegen/kernel.h)
 // runs on the calling thread alone. Arguments the plan lists in `accumulate` are sum
 // reductions: each thread adds into its own zeroed scratch copy, and after
 // the region the real buffer is overwritten with the copies added in thread

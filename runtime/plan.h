@@ -114,7 +114,8 @@ struct Step {
   std::vector<int> args;        // buffer per kernel argument
   std::vector<int> accumulate;  // argument positions the kernel adds into (sum reductions)
   int64_t domain0 = 1;          // extent of the kernel's first domain axis (1 for rank 0)
-  int64_t elements = 1;         // points in the whole domain: small kernels run on one thread
+  int64_t elements = 1;         // the kernel's work (compiler/codegen/kernel.h, kernel_work):
+                                // below 16k it runs on one thread
   bool uses_rng = false;
   // Matmul: a [m,k] (or [k,m] if ta), b [k,n] (or [n,k] if tb), c [m,n]
   int a = -1, b = -1, c = -1, bias = -1;

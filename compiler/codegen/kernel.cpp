@@ -7,6 +7,8 @@
 // round after every += (an exact-arithmetic reading of the semantics).
 #include "codegen/kernel.h"
 
+#include <algorithm>
+
 #include <cassert>
 #include <charconv>
 #include <map>
@@ -86,6 +88,36 @@ void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t be
     float *data = static_cast<float *>(buffers[k.outputs[o].arg]);
     for (const auto &[at, sum] : sums[o]) data[at] = static_cast<float>(data[at] + sum);
   }
+}
+
+int64_t kernel_work(const FusedKernel &k) {
+  int64_t points = 1;
+  for (int64_t d : k.domain) points *= d;
+  int64_t cost = 0;
+  for (const KernelInstr &i : k.instrs) {
+    switch (i.kind) {
+    case KernelInstr::Load: cost += 1; break;
+    case KernelInstr::Const: break;
+    case KernelInstr::Normal: cost += 16; break;
+    case KernelInstr::Apply:
+      switch (i.op) {
+      case Op::Div:
+      case Op::Sqrt: cost += 3; break;
+      case Op::Exp:
+      case Op::Log:
+      case Op::Sigmoid:
+      case Op::Tanh:
+      case Op::Softplus:
+      case Op::Pow:
+      case Op::Bce:
+      case Op::BceLogits: cost += 8; break;
+      default: cost += 1; break;
+      }
+      break;
+    }
+  }
+  for (const KernelOutput &o : k.outputs) cost += o.accumulate ? 3 : 1;
+  return std::max<int64_t>(1, points * std::max<int64_t>(cost, 2) / 2);
 }
 
 namespace {

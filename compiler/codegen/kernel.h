@@ -67,6 +67,15 @@ struct FusedKernel {
 void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t begin, int64_t end,
                           const uint64_t *rng);
 
+// An estimate of a kernel's work, in units of about one cheap instruction per
+// point halved: points x (loads and stores 1, add/sub/mul/neg/relu/step 1,
+// div/sqrt 3, exp/log/sigmoid/tanh/softplus/pow/bce/bce_logits 8, a normal
+// draw 16, an accumulated output 3) / 2. The plan's Step::elements: the
+// runtime splits a kernel among threads from 16k on, where that pays for
+// waking the second thread (a [128, 20] sampler kernel with its normal
+// draws does; a [128, 20] add does not).
+int64_t kernel_work(const FusedKernel &k);
+
 // One kernel per line, for dumps and error messages.
 std::string kernel_to_string(const FusedKernel &k);
 

@@ -518,6 +518,28 @@ FusedKernel normal_kernel(std::vector<int64_t> d) {
   return kb.k;
 }
 
+// The work estimate the runtime's threading threshold (16k) reads: a [128, 20]
+// add stays on one thread, the same domain with a normal draw and an exp
+// (mnist_mlp's sampler) is split, and so is a large add.
+TEST(KernelWork, WeighsPointsByTheirInstructions) {
+  auto add = [](std::vector<int64_t> d) {
+    KernelBuilder kb("add", std::move(d));
+    int a = kb.arg(), b = kb.arg(), out = kb.arg();
+    kb.out(kb.apply(Op::Add, kb.load(a), kb.load(b)), out);
+    return kb.k;
+  };
+  EXPECT_EQ(kernel_work(add({128, 20})), 128 * 20 * 4 / 2);  // 2 loads, 1 add, 1 store
+  EXPECT_LT(kernel_work(add({128, 20})), 1 << 14);
+  EXPECT_GE(kernel_work(add({128, 784})), 1 << 14);
+  KernelBuilder kb("sampler", {128, 20});
+  int mu = kb.arg(), logvar = kb.arg(), z = kb.arg();
+  int scale = kb.apply(Op::Exp, kb.apply(Op::Mul, kb.constant(0.5), kb.load(logvar)));
+  kb.out(kb.apply(Op::Add, kb.load(mu), kb.apply(Op::Mul, scale, kb.normal(0))), z);
+  EXPECT_EQ(kernel_work(kb.k), 128 * 20 * (2 + 1 + 8 + 16 + 2 + 1) / 2);
+  EXPECT_GE(kernel_work(kb.k), 1 << 14);
+  EXPECT_EQ(kernel_work(FusedKernel{}), 1);  // rank 0, nothing in it
+}
+
 TEST(LlvmKernel, NormalDrawsMatchTheReference) {
   for (std::vector<int64_t> d : {std::vector<int64_t>{1000}, {7, 129}, {}}) {
     FusedKernel k = normal_kernel(d);
