@@ -463,9 +463,9 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   return call;
 }
 
-// A product whose weights b are a parameter of >= 64k floats stored [n, k]
-// (tb: a dense layer's forward pass), with >= 64 columns per thread, runs as
-// one column slice per thread: thread t computes columns [n t / T, n (t + 1) / T),
+// A product whose weights b are a parameter of >= 1 MiB stored [n, k] (tb:
+// a dense layer's forward pass), with >= 64 columns per thread and more
+// columns than rows (m < n), runs as one column slice per thread: thread t computes columns [n t / T, n (t + 1) / T),
 // cut on 16s so that each slice of c starts on a 64-byte line (cutting exactly
 // at the optimizer's boundary instead was 1.4 % slower), from rows of the
 // weights that are, to within a few, the ones its own share of the optimizer
@@ -473,16 +473,22 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
 // weight in one contiguous share per thread). The slices then read their
 // weights from their own core's cache instead of the other's: mnist_mlp's
 // step, measured in a loop of its five large products and Adam, took 5-6 %
-// less. A slice is a one-thread oneDNN call (oneDNN runs single-threaded
+// less, and the trainer ran 5.7 % faster (16 interleaved runs). Each slice
+// reads all of a, though, where oneDNN's own split of the rows reads half of
+// it and all of b: with m >= n that costs more than it saves. And weights
+// that fit a core's cache several times over gain nothing from locality:
+// fashion_mlp (batch 512, 784-128-10) trained 7.6 % slower with both its
+// large products split and 6.8 % slower with only the decoder's (m = 512,
+// n = 784, 400 KB of weights), so neither is. A slice is a one-thread oneDNN call (oneDNN runs single-threaded
 // inside an OpenMP parallel region), so each needs its own scratchpad.
 void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
-  constexpr int64_t kMinColumns = 64, kMinWeights = 4 * kParallelMinElements;
+  constexpr int64_t kMinColumns = 64, kMinWeights = 1 << 18;  // 1 MiB
   static const bool off = [] {
     const char *v = std::getenv("VAEC_SPLIT_MATMULS");
     return v && std::string(v) == "0";
   }();
   if (off || threads < 2 || !s.tb || s.ta || plan.param_count == 0 || s.n < threads * kMinColumns ||
-      s.n * s.k < kMinWeights)
+      s.n * s.k < kMinWeights || s.m >= s.n)
     return;
   const Buffer &weights = plan.buffers[s.b], &region = plan.buffers[plan.param_region];
   if (weights.offset < region.offset || weights.offset + s.n * s.k * 4 > region.offset + plan.param_count * 4) return;

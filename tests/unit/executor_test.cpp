@@ -666,11 +666,8 @@ TEST(Executor, FirstLayerMatmulUsesAnOptimizedKernel) {
   }
 }
 
-// A dense layer's forward product whose weights are a parameter of >= 64k
-// floats runs as one column slice per thread (each a one-thread oneDNN call
-// with its own scratchpad), and computes what the whole call computes.
-TEST(Executor, SplitsLargeWeightProductsIntoColumnSlices) {
-  const int64_t m = 48, k = 256, n = 300;
+static void test_split_matmul(int64_t m) {
+  const int64_t k = 880, n = 304;
   plan::Plan p;
   p.config = {{"optimizer", "sgd"}};
   p.param_count = (k * n + 15) / 16 * 16 + 16;
@@ -691,7 +688,7 @@ TEST(Executor, SplitsLargeWeightProductsIntoColumnSlices) {
   p.train.name = "train", p.eval.name = "eval";
   for (int threads : {1, 2, 3, 5}) {
     Executor exec(p, kKernels, threads, 0);
-    EXPECT_EQ(exec.matmuls().at(0).parts, threads < 5 ? threads : 1) << threads;  // 5 x 64 columns > 300
+    EXPECT_EQ(exec.matmuls().at(0).parts, threads < 5 && m < n ? threads : 1) << threads;  // 5 x 64 > 304
     for (int64_t i = 0; i < m * k; ++i) exec.f32(a)[i] = static_cast<float>(std::sin(0.3 * double(i)));
     for (int64_t i = 0; i < n * k; ++i) exec.f32(w.buffer)[i] = static_cast<float>(std::cos(0.7 * double(i)) * 0.1);
     for (int64_t j = 0; j < n; ++j) exec.f32(bias)[j] = 0.01f * static_cast<float>(j % 7) - 0.03f;
@@ -705,6 +702,14 @@ TEST(Executor, SplitsLargeWeightProductsIntoColumnSlices) {
       }
     expect_near_all(exec.f32(c), want, 1.0, "c");
   }
+}
+
+// A dense layer's forward product whose weights are a parameter of >= 1 MiB,
+// with fewer rows than columns, runs as one column slice per thread (each a
+// one-thread oneDNN call with its own scratchpad), and computes what the
+// whole call computes; with as many rows as columns it runs whole.
+TEST(Executor, SplitsLargeWeightProductsIntoColumnSlices) {
+  for (const int64_t m : {48, 304}) test_split_matmul(m);
 }
 
 // --- the plan text ---
