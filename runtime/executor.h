@@ -116,9 +116,10 @@ class Executor {
   // other gradients, and bounds each late product c = a b of inner size k:
   // |c| <= k max|a| max|b| whatever the summation order, so when that is far
   // below FLT_MAX (and a and b are finite) c is finite before it is computed.
-  // Then each large late weight (>= 64k floats) is updated right after its
-  // gradient, while that is still in the cache, and the rest of the
-  // parameters after the last one. When the bound fails the step falls back
+  // Then each large late weight (>= 64k floats, with operands no larger than
+  // its gradient: k (m + n) <= m n) is updated right after its gradient,
+  // while that is still in the cache, and the rest of the parameters after
+  // the last one. When the bound fails the step falls back
   // to computing every gradient and checking all of them first.
   bool train_step(const plan::Program &program, uint64_t step, double lr);
   // True when train_step updates some weights right after their gradients
