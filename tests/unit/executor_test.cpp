@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <functional>
 #include <mutex>
 
@@ -165,31 +166,41 @@ plan::Step matmul_step(int a, int b, int c, int bias, int64_t m, int64_t n, int6
   return s;
 }
 
-TestPlan make_plan() {
-  TestPlan t;
-  plan::Plan &p = t.plan;
-  p.model = "executor_test";
-  p.config = {{"batch", std::to_string(M)}, {"data", "mnist"}, {"epochs", "2"}, {"optimizer", "adam"},
-              {"lr", "0.001"},              {"beta1", "0.9"},  {"beta2", "0.999"}, {"seed", "7"}};
-  // Parameters, then gradients, then Adam's state: each one contiguous region.
-  const std::vector<std::pair<std::string, std::vector<int64_t>>> params = {
-      {"w1", {N, K}}, {"bias", {N}}, {"w2", {N, P}}, {"b2", {N}}};
-  p.param_count = N * K + N + N * P + N;
-  t.params = p.param_region = add_buffer(p, "params", plan::DType::F32, p.param_count);
-  t.grads = p.grad_region = add_buffer(p, "grads", plan::DType::F32, p.param_count);
-  int64_t at = 0;
+// The parameters in order in a parameter region and a gradient region of the
+// same layout: packed, or (lines) each starting on a 64-byte line as vaec's
+// plans place them. U(-1/sqrt(last dim), +) initialisation.
+void add_params(plan::Plan &p, const std::vector<std::pair<std::string, std::vector<int64_t>>> &params, bool lines) {
+  auto line_up = [&](int64_t n) { return lines ? (n + 15) / 16 * 16 : n; };
+  std::vector<int64_t> at;
+  int64_t n = 0;
   for (const auto &[name, dims] : params) {
-    const int64_t n = dims.size() == 1 ? dims[0] : dims[0] * dims[1];
+    at.push_back(n = line_up(n));
+    n += dims.size() == 1 ? dims[0] : dims[0] * dims[1];
+  }
+  p.param_count = line_up(n);
+  p.param_region = add_buffer(p, "params", plan::DType::F32, p.param_count);
+  p.grad_region = add_buffer(p, "grads", plan::DType::F32, p.param_count);
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto &[name, dims] = params[i];
+    const int64_t e = dims.size() == 1 ? dims[0] : dims[0] * dims[1];
     plan::Param q;
     q.name = name;
     q.dims = dims;
     q.init_bound = 1.0 / std::sqrt(double(dims.back()));
-    q.buffer = add_buffer(p, name, plan::DType::F32, n, p.buffers[t.params].offset + at * 4);
-    q.grad_buffer = add_buffer(p, name + ".grad", plan::DType::F32, n, p.buffers[t.grads].offset + at * 4);
+    q.buffer = add_buffer(p, name, plan::DType::F32, e, p.buffers[p.param_region].offset + at[i] * 4);
+    q.grad_buffer = add_buffer(p, name + ".grad", plan::DType::F32, e, p.buffers[p.grad_region].offset + at[i] * 4);
     p.params.push_back(q);
-    at += n;
   }
-  t.w1 = p.params[0].buffer, t.bias = p.params[1].buffer, t.w2 = p.params[2].buffer, t.b2 = p.params[3].buffer;
+}
+
+std::map<std::string, std::string> adam_config(int64_t batch, int epochs) {
+  return {{"batch", std::to_string(batch)}, {"data", "mnist"}, {"epochs", std::to_string(epochs)},
+          {"optimizer", "adam"}, {"lr", "0.001"}, {"beta1", "0.9"}, {"beta2", "0.999"}, {"seed", "7"}};
+}
+
+// Adam's hyper values and state regions after the plan's parameter and
+// gradient regions, and its optimizer kernel.
+void add_adam(plan::Plan &p) {
   const int64_t hyper = (p.arena_bytes + 63) / 64 * 64;
   p.hyper = add_buffer(p, "hyper.0", plan::DType::F32, 1, hyper);
   add_buffer(p, "hyper.1", plan::DType::F32, 1, hyper + 4);
@@ -198,6 +209,18 @@ TestPlan make_plan() {
                      add_buffer(p, "adam.v", plan::DType::F32, p.param_count)};
   p.optimizer_kernel = "adam";
   p.optimizer_args = {p.param_region, p.grad_region, p.hyper, p.hyper + 1, p.state_regions[0], p.state_regions[1]};
+}
+
+TestPlan make_plan() {
+  TestPlan t;
+  plan::Plan &p = t.plan;
+  p.model = "executor_test";
+  p.config = adam_config(M, 2);
+  // Parameters, then gradients, then Adam's state: each one contiguous region.
+  add_params(p, {{"w1", {N, K}}, {"bias", {N}}, {"w2", {N, P}}, {"b2", {N}}}, false);
+  t.params = p.param_region, t.grads = p.grad_region;
+  t.w1 = p.params[0].buffer, t.bias = p.params[1].buffer, t.w2 = p.params[2].buffer, t.b2 = p.params[3].buffer;
+  add_adam(p);
 
   t.in = add_buffer(p, "in", plan::DType::U8, M * K);
   t.a_t = add_buffer(p, "a_t", plan::DType::F32, K * M);
@@ -412,37 +435,10 @@ FusedPlan make_fused_plan() {
   FusedPlan f;
   plan::Plan &p = f.plan;
   p.model = "fused_test";
-  p.config = {{"batch", std::to_string(kRows)}, {"data", "mnist"}, {"epochs", "1"}, {"optimizer", "adam"},
-              {"lr", "0.001"}, {"beta1", "0.9"}, {"beta2", "0.999"}, {"seed", "7"}};
-  const std::vector<std::pair<std::string, std::vector<int64_t>>> params = {
-      {"u", {kSmall}}, {"v", {kV, kVCols}}, {"w", {kW, kWCols}}, {"w2", {kW2, kW2Cols}}};
-  std::vector<int64_t> at;
-  int64_t n = 0;
-  for (const auto &[name, dims] : params) {
-    at.push_back(n);
-    n = (n + dims[0] * (dims.size() == 2 ? dims[1] : 1) + 15) / 16 * 16;
-  }
-  f.count = p.param_count = n;
-  p.param_region = add_buffer(p, "params", plan::DType::F32, n);
-  p.grad_region = add_buffer(p, "grads", plan::DType::F32, n);
-  for (size_t i = 0; i < params.size(); ++i) {
-    const auto &[name, dims] = params[i];
-    plan::Param q;
-    q.name = name;
-    q.dims = dims;
-    q.init_bound = 0.1;
-    const int64_t e = dims[0] * (dims.size() == 2 ? dims[1] : 1);
-    q.buffer = add_buffer(p, name, plan::DType::F32, e, p.buffers[p.param_region].offset + at[i] * 4);
-    q.grad_buffer = add_buffer(p, name + ".grad", plan::DType::F32, e, p.buffers[p.grad_region].offset + at[i] * 4);
-    p.params.push_back(q);
-  }
-  const int64_t hyper = (p.arena_bytes + 63) / 64 * 64;
-  p.hyper = add_buffer(p, "hyper.0", plan::DType::F32, 1, hyper);
-  add_buffer(p, "hyper.1", plan::DType::F32, 1, hyper + 4);
-  p.arena_bytes = hyper + 8;
-  p.state_regions = {add_buffer(p, "adam.m", plan::DType::F32, n), add_buffer(p, "adam.v", plan::DType::F32, n)};
-  p.optimizer_kernel = "adam";
-  p.optimizer_args = {p.param_region, p.grad_region, p.hyper, p.hyper + 1, p.state_regions[0], p.state_regions[1]};
+  p.config = adam_config(kRows, 1);
+  add_params(p, {{"u", {kSmall}}, {"v", {kV, kVCols}}, {"w", {kW, kWCols}}, {"w2", {kW2, kW2Cols}}}, true);
+  f.count = p.param_count;
+  add_adam(p);
   const int in = add_buffer(p, "in", plan::DType::U8, kRows);
   f.src = add_buffer(p, "src", plan::DType::F32, kSmall);
   f.scale = add_buffer(p, "scale", plan::DType::F32, 1);
