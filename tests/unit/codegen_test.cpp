@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "codegen/jit.h"
 #include "codegen/lower_to_plan.h"
@@ -120,6 +121,46 @@ TEST(Codegen, SameSeedAndThreadsGiveIdenticalLosses) {
     StepResult a = step_both(*c, threads, 5, 1), b = step_both(*c, threads, 5, 1);
     for (const auto &[name, v] : a.exec_loss) EXPECT_EQ(v, b.exec_loss[name]) << name;
   }
+}
+
+// mnist_mlp as compiled for the trainer (batch 128): its weight gradients
+// come last, train_step updates its two large weights right after their
+// gradients, and three such steps on real images leave parameters and Adam's
+// state bit for bit as run() + run_optimizer_if_finite() do, at 1 and 2
+// threads. fashion_mlp (batch 512) is not fused: bounding would read more.
+TEST(Codegen, TrainStepUpdatesWeightsRightAfterTheirGradientsBitwise) {
+  auto c = compile("models/mnist_mlp.yaml", 128);
+  ASSERT_TRUE(c);
+  const plan::Plan &p = c->code->lowered.plan;
+  rt::IdxArray images;
+  std::string error;
+  ASSERT_TRUE(rt::read_idx(std::string(VAEC_SOURCE_DIR) + "/data/mnist/t10k-images-idx3-ubyte", images, error))
+      << error;
+  const int64_t bytes = p.train.batch * p.train.input_row;
+  auto state = [&](rt::Executor &e) {
+    std::vector<float> all;
+    for (int r : {p.param_region, p.state_regions[0], p.state_regions[1]})
+      all.insert(all.end(), e.f32(r), e.f32(r) + p.param_count);
+    return all;
+  };
+  for (int threads : {1, 2}) {
+    rt::Executor fused(p, c->code->table.data(), threads, 3), plain(p, c->code->table.data(), threads, 3);
+    EXPECT_TRUE(fused.fuses_updates(p.train));
+    for (rt::Executor *e : {&fused, &plain}) e->init_params(3);
+    for (uint64_t step = 1; step <= 3; ++step) {
+      for (rt::Executor *e : {&fused, &plain})
+        std::copy(images.data.begin() + (step - 1) * bytes, images.data.begin() + step * bytes, e->u8(p.train.input));
+      ASSERT_TRUE(fused.train_step(p.train, step, 1e-3));
+      plain.run(p.train, step);
+      ASSERT_TRUE(plain.run_optimizer_if_finite(step, 1e-3));
+      const std::vector<float> a = state(fused), b = state(plain);
+      ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << "step " << step << ", " << threads << " threads";
+    }
+  }
+  auto fashion = compile("models/fashion_mlp.yaml", 512);
+  ASSERT_TRUE(fashion);
+  rt::Executor e(fashion->code->lowered.plan, fashion->code->table.data(), 2, 3);
+  EXPECT_FALSE(e.fuses_updates(fashion->code->lowered.plan.train));
 }
 
 // Runs the compiled optimizer of `model` three times with gradients
