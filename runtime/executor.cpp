@@ -311,7 +311,8 @@ void Executor::Impl::plan_fused_train() {
     // batch 512: 467k against 100k, where fusing made the optimizer 30 %
     // slower).
     const bool cheap_bound = s.k * (s.m + s.n) <= s.m * s.n;
-    if (elements < kImmediate || read_later || !cheap_bound || (plan.buffers[q->buffer].offset - param0) % kAlign != 0) {
+    const bool on_line = (plan.buffers[q->buffer].offset - param0) % static_cast<int64_t>(kAlign) == 0;
+    if (elements < kImmediate || read_later || !cheap_bound || !on_line) {
       fused.early.push_back(i);
       continue;
     }
@@ -471,22 +472,23 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
 
 // A product whose weights b are a parameter of >= 1 MiB stored [n, k] (tb:
 // a dense layer's forward pass), with >= 64 columns per thread and more
-// columns than rows (m < n), runs as one column slice per thread: thread t computes columns [n t / T, n (t + 1) / T),
-// cut on 16s so that each slice of c starts on a 64-byte line (cutting exactly
-// at the optimizer's boundary instead was 1.4 % slower), from rows of the
-// weights that are, to within a few, the ones its own share of the optimizer
-// updated last (Executor::train_step updates each large
-// weight in one contiguous share per thread). The slices then read their
-// weights from their own core's cache instead of the other's: mnist_mlp's
-// step, measured in a loop of its five large products and Adam, took 5-6 %
-// less, and the trainer ran 5.7 % faster (16 interleaved runs). Each slice
-// reads all of a, though, where oneDNN's own split of the rows reads half of
-// it and all of b: with m >= n that costs more than it saves. And weights
-// that fit a core's cache several times over gain nothing from locality:
-// fashion_mlp (batch 512, 784-128-10) trained 7.6 % slower with both its
-// large products split and 6.8 % slower with only the decoder's (m = 512,
-// n = 784, 400 KB of weights), so neither is. A slice is a one-thread oneDNN call (oneDNN runs single-threaded
-// inside an OpenMP parallel region), so each needs its own scratchpad.
+// columns than rows (m < n), runs as one column slice per thread: thread t
+// computes columns [n t / T, n (t + 1) / T), cut on 16s so that each slice of
+// c starts on a 64-byte line (cutting exactly at the optimizer's boundary
+// instead was 1.4 % slower), from rows of the weights that are, to within a
+// few, the ones its own share of the optimizer updated last (train_step
+// updates each large weight in one contiguous share per thread). The slices
+// then read their weights from their own core's cache instead of the other's:
+// mnist_mlp's step, measured in a loop of its five large products and Adam,
+// took 5-6 % less, and the trainer ran 3.5-5.7 % faster (interleaved runs).
+// Each slice reads all of a, though, where oneDNN's own split of the rows
+// reads half of it and all of b: with m >= n that costs more than it saves.
+// And weights that fit a core's cache several times over gain nothing from
+// locality: fashion_mlp (batch 512, 784-128-10) trained 7.6 % slower with
+// both its large products split and 6.8 % slower with only the decoder's
+// (m = 512, n = 784, 400 KB of weights), so neither is. A slice is a
+// one-thread oneDNN call (oneDNN runs single-threaded inside an OpenMP
+// parallel region), so each needs its own scratchpad.
 void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
   constexpr int64_t kMinColumns = 64, kMinWeights = 1 << 18;  // 1 MiB
   static const bool off = [] {
@@ -818,7 +820,6 @@ bool Executor::train_step(const plan::Program &program, uint64_t step, double lr
   start = std::chrono::steady_clock::now();
   x.update_ranges(x.fused.rest, step);
   x.count_optimizer(start, false);
-
   x.optimizer_calls++;
   return true;
 }
