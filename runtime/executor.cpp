@@ -204,6 +204,7 @@ struct Executor::Impl {
     Range range;          // that parameter's floats
     int a, b;             // indices into `bounded`: max|a| and max|b| bound the product
     int64_t k;            // its inner size
+    std::string param;    // the parameter's name, for the profile
   };
   struct FusedTrain {
     bool on = false;
@@ -317,7 +318,7 @@ void Executor::Impl::plan_fused_train() {
       continue;
     }
     const Range r{begin, std::min(plan.param_count, (begin + elements + kLine - 1) / kLine * kLine)};
-    fused.late.push_back({i, r, operand(s.a, s.m * s.k), operand(s.b, s.k * s.n), s.k});
+    fused.late.push_back({i, r, operand(s.a, s.m * s.k), operand(s.b, s.k * s.n), s.k, q->name});
     updated.push_back(r);
   }
   if (fused.late.empty()) return;
@@ -897,20 +898,28 @@ void Executor::Impl::print_profile() const {
     std::fprintf(stderr, "profile of program %s (%lld runs): %.3f ms per run\n", name.c_str(),
                  static_cast<long long>(times.empty() ? 0 : times[0].second), 1e3 * total / std::max<int64_t>(1, times[0].second));
     static const char *kinds[] = {"kernel", "matmul", "zero", "conv", "reorder"};
+    const std::vector<PreparedStep> &prepared = programs.at(name);
     for (size_t i = 0; i < times.size(); ++i) {
       const Step &s = prog.steps[i];
       const std::string kind = kinds[s.kind];
       by_kind[kind] += times[i].first;
       const double ms = 1e3 * times[i].first / std::max<int64_t>(1, times[i].second);
-      std::fprintf(stderr, "  %4zu %-8s %8.3f ms %5.1f%%  %s %s\n", i, kind.c_str(), ms, 100 * times[i].first / total,
+      std::string how;  // what the executor does beyond the plan step
+      if (s.kind == Step::Matmul && !prepared[i].matmul.parts.empty())
+        how = "  (" + std::to_string(prepared[i].matmul.parts.size()) + " column slices, one per thread)";
+      if (name == plan.train.name && fused.on)
+        for (const LateGradient &l : fused.late)
+          if (l.step == i) how = "  (then updates " + l.param + ")";
+      std::fprintf(stderr, "  %4zu %-8s %8.3f ms %5.1f%%  %s %s%s\n", i, kind.c_str(), ms, 100 * times[i].first / total,
                    s.kind == Step::Kernel ? s.kernel.c_str() : s.kind == Step::Conv ? s.conv.c_str() : "",
-                   s.where.c_str());
+                   s.where.c_str(), how.c_str());
     }
     for (const auto &[kind, t] : by_kind)
       std::fprintf(stderr, "  total %-8s %5.1f%%\n", kind.c_str(), 100 * t / total);
   }
   if (optimizer_calls > 0)
-    std::fprintf(stderr, "optimizer: %.3f ms per step\n", 1e3 * optimizer_seconds / optimizer_calls);
+    std::fprintf(stderr, "optimizer: %.3f ms per step%s\n", 1e3 * optimizer_seconds / optimizer_calls,
+                 fused.on ? " (the gate's checks, the updates right after gradients and the rest's)" : "");
 }
 
 void Executor::run_optimizer(uint64_t t, double lr) { update(t, lr, false); }
