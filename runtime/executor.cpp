@@ -18,6 +18,7 @@
 #include <map>
 #include <random>
 #include <stdexcept>
+#include <tuple>
 #include <unordered_map>
 
 #include "diagnose.h"
@@ -136,6 +137,30 @@ dnnl::memory::desc matrix_desc(int64_t rows, int64_t cols, bool transposed) {
                             transposed ? dims{1, rows} : dims{cols, 1});
 }
 
+// Share c of [0, n) cut into `chunks` shares at multiples of `unit` (the
+// last share takes the remainder): the optimizer's and the gate's shares of
+// a float range (unit: a 64-byte line) and split products' columns.
+std::pair<int64_t, int64_t> share(int64_t n, int c, int chunks, int64_t unit = kAlignFloats) {
+  auto cut = [&](int i) { return i == chunks ? n : n * i / chunks / unit * unit; };
+  return {cut(c), cut(c + 1)};
+}
+
+// f(c) for every chunk c in [0, chunks): on the calling thread when there is
+// one, else in one OpenMP parallel region (a smaller team than asked for
+// runs several chunks per thread).
+template <class F>
+void for_chunks(int chunks, F &&f) {
+  if (chunks == 1) {
+    f(0);
+    return;
+  }
+#pragma omp parallel num_threads(chunks)
+  {
+    const int team = omp_get_num_threads();
+    for (int c = omp_get_thread_num(); c < chunks; c += team) f(c);
+  }
+}
+
 }  // namespace
 
 double config_number(const Plan &plan, const std::string &key) {
@@ -182,6 +207,7 @@ struct Executor::Impl {
   std::vector<PreparedStep> prepare(const plan::Program &program, const vaec_kernel_entry *kernels);
   KernelCall prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args, const std::vector<int> &accumulate,
                             int64_t domain0, int64_t elements);
+  static dnnl::primitive_attr matmul_attr(const std::string &post, const std::string &at);
   MatmulCall prepare_matmul(const Step &s, const std::string &program, size_t index);
   void split_matmul(const Step &s, MatmulCall &call);
   PrimitiveCall prepare_conv(const Step &s, const std::string &at);
@@ -213,14 +239,16 @@ struct Executor::Impl {
     std::vector<LateGradient> late;   // each followed by the update of its range
     std::vector<Range> rest;          // the other parameters: checked at the gate, updated last
     std::vector<std::pair<const float *, int64_t>> bounded;  // operands of the late steps
+    std::vector<float> max_abs_of, partial_max;  // gate_scan's results and per-chunk maxima
   } fused;
   void plan_fused_train();
   // The optimizer kernel over `ranges`, each split among the threads on
   // 64-byte lines, in one parallel region.
-  void update_ranges(const std::vector<Range> &ranges, uint64_t t);
-  // At the gate: the largest |x| of each bounded operand (+inf if one is not
-  // finite) and whether the gradients in fused.rest are all finite.
-  bool gate_scan(std::vector<float> &max_abs_of);
+  void update_ranges(const Range *ranges, size_t count, uint64_t t);
+  // At the gate: the largest |x| of each bounded operand into
+  // fused.max_abs_of (+inf if one is not finite), and whether the gradients
+  // in fused.rest are all finite.
+  bool gate_scan();
   void count_optimizer(std::chrono::steady_clock::time_point start, bool call = true) {
     if (!profiling) return;
     optimizer_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -329,6 +357,8 @@ void Executor::Impl::plan_fused_train() {
     at = std::max(at, r.end);
   }
   if (at < plan.param_count) fused.rest.push_back({at, plan.param_count});
+  fused.max_abs_of.resize(fused.bounded.size());
+  fused.partial_max.resize(static_cast<size_t>(optimizer.chunks) * (fused.bounded.size() + 1));
   fused.on = true;
 }
 
@@ -417,6 +447,22 @@ KernelCall Executor::Impl::prepare_kernel(vaec_kernel_fn fn, const std::vector<i
   return k;
 }
 
+// A user-managed scratchpad and the step's post-op, if any.
+dnnl::primitive_attr Executor::Impl::matmul_attr(const std::string &post, const std::string &at) {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (!post.empty()) {
+    dnnl::algorithm alg;
+    if (post == "relu") alg = dnnl::algorithm::eltwise_relu;
+    else if (post == "sigmoid") alg = dnnl::algorithm::eltwise_logistic;
+    else fail(at + ": unknown post-op '" + post + "'");
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, alg, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  return attr;
+}
+
 MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &program, size_t index) {
   const std::string at = "matmul " + program + " step " + std::to_string(index) +
                          (s.where.empty() ? "" : " (" + s.where + ")");
@@ -431,17 +477,7 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   };
   if (overlaps(s.a, s.m * s.k) || overlaps(s.b, s.k * s.n)) fail(at + ": output overlaps an input");
 
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  if (!s.post.empty()) {
-    dnnl::algorithm alg;
-    if (s.post == "relu") alg = dnnl::algorithm::eltwise_relu;
-    else if (s.post == "sigmoid") alg = dnnl::algorithm::eltwise_logistic;
-    else fail(at + ": unknown post-op '" + s.post + "'");
-    dnnl::post_ops ops;
-    ops.append_eltwise(1.0f, alg, 0.0f, 0.0f);
-    attr.set_post_ops(ops);
-  }
+  const dnnl::primitive_attr attr = matmul_attr(s.post, at);
   MatmulCall call;
   try {
     auto a = matrix_desc(s.m, s.k, s.ta), b = matrix_desc(s.k, s.n, s.tb), c = matrix_desc(s.m, s.n, false);
@@ -505,23 +541,15 @@ void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
   size_t stride = 0;
   try {
     for (int t = 0; t < threads; ++t) {
-      const int64_t n0 = s.n * t / threads / 16 * 16, n1 = t + 1 == threads ? s.n : s.n * (t + 1) / threads / 16 * 16;
+      const auto [n0, n1] = share(s.n, t, threads, 16);
       const int64_t n = n1 - n0;
       using dims = dnnl::memory::dims;
       auto a = matrix_desc(s.m, s.k, false);
       auto b = dnnl::memory::desc(dims{s.k, n}, dnnl::memory::data_type::f32, dims{1, s.k});  // rows n0.. of [n, k]
       auto c = dnnl::memory::desc(dims{s.m, n}, dnnl::memory::data_type::f32, dims{s.n, 1});  // columns n0.. of c
       auto bias = matrix_desc(1, n, false);
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      if (!s.post.empty()) {
-        dnnl::post_ops ops;
-        ops.append_eltwise(1.0f, s.post == "relu" ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_logistic,
-                           0.0f, 0.0f);
-        attr.set_post_ops(ops);
-      }
       auto desc = s.bias >= 0 ? dnnl::matmul::desc(a, b, bias, c) : dnnl::matmul::desc(a, b, c);
-      dnnl::matmul::primitive_desc pd(desc, attr, engine);
+      dnnl::matmul::primitive_desc pd(desc, matmul_attr(s.post, s.where), engine);
       MatmulCall::Part part{dnnl::matmul(pd),
                             {{DNNL_ARG_SRC, dnnl::memory(a, engine, address(s.a))},
                              {DNNL_ARG_WEIGHTS, dnnl::memory(b, engine, floats(s.b) + n0 * s.k)},
@@ -662,16 +690,12 @@ void Executor::Impl::run_kernel(const KernelCall &k, uint64_t step) {
     return;
   }
   float *copies = reinterpret_cast<float *>(scratch.get());
-#pragma omp parallel num_threads(k.chunks)
-  {
-    const int team = omp_get_num_threads();
-    for (int c = omp_get_thread_num(); c < k.chunks; c += team) {
-      for (const auto &a : k.acc)
-        std::memset(copies + c * scratch_stride + a.scratch_offset, 0, a.elements * sizeof(float));
-      const int64_t begin = k.domain0 * c / k.chunks, end = k.domain0 * (c + 1) / k.chunks;
-      k.fn(k.args.data() + c * k.arity, begin, end, rng);
-    }
-  }
+  for_chunks(k.chunks, [&](int c) {
+    for (const auto &a : k.acc)
+      std::memset(copies + c * scratch_stride + a.scratch_offset, 0, a.elements * sizeof(float));
+    const auto [begin, end] = share(k.domain0, c, k.chunks, 1);
+    k.fn(k.args.data() + c * k.arity, begin, end, rng);
+  });
   // Each element sums the copies in chunk order, so how elements are split
   // among threads here cannot change a bit of the result.
   for (const auto &a : k.acc) {
@@ -691,12 +715,7 @@ void Executor::Impl::run_matmul(MatmulCall &m) {
     stream.wait();
     return;
   }
-  const int n = static_cast<int>(m.parts.size());
-#pragma omp parallel num_threads(n)
-  {
-    const int team = omp_get_num_threads();
-    for (int p = omp_get_thread_num(); p < n; p += team) m.parts[p].primitive.execute(stream, m.parts[p].args);
-  }
+  for_chunks(static_cast<int>(m.parts.size()), [&](int p) { m.parts[p].primitive.execute(stream, m.parts[p].args); });
   stream.wait();
 }
 
@@ -797,8 +816,8 @@ bool Executor::train_step(const plan::Program &program, uint64_t step, double lr
   for (size_t i = 0; i < x.fused.gate; ++i) x.run_step(program, steps, i, step);
   for (size_t i : x.fused.early) x.run_step(program, steps, i, step);
   auto start = std::chrono::steady_clock::now();
-  std::vector<float> max_abs_of;
-  const bool rest_finite = x.gate_scan(max_abs_of);
+  const bool rest_finite = x.gate_scan();
+  const std::vector<float> &max_abs_of = x.fused.max_abs_of;
   // |c| <= k max|a| max|b| (1 + 2^-24)^k for any summation order: with k
   // below 2^22 the last factor is below 1.3, so this bound keeps c finite.
   bool bounded = rest_finite;
@@ -815,77 +834,53 @@ bool Executor::train_step(const plan::Program &program, uint64_t step, double lr
   for (const Impl::LateGradient &l : x.fused.late) {
     x.run_step(program, steps, l.step, step);
     start = std::chrono::steady_clock::now();
-    x.update_ranges({l.range}, step);
+    x.update_ranges(&l.range, 1, step);
     x.count_optimizer(start, false);
   }
   start = std::chrono::steady_clock::now();
-  x.update_ranges(x.fused.rest, step);
+  x.update_ranges(x.fused.rest.data(), x.fused.rest.size(), step);
   x.count_optimizer(start, false);
   x.optimizer_calls++;
   return true;
 }
 
-bool Executor::Impl::gate_scan(std::vector<float> &max_abs_of) {
+bool Executor::Impl::gate_scan() {
   const float *grads = floats(plan.grad_region);
   const size_t n = fused.bounded.size();
-  const int team_size = optimizer.chunks;
-  // Per thread: n maxima, then one "rest finite" flag (as 0 or +inf).
-  std::vector<float> partial(static_cast<size_t>(team_size) * (n + 1), 0.0f);
-  auto share = [](int64_t elements, int c, int chunks) {
-    constexpr int64_t kLine = kAlignFloats;
-    auto cut = [&](int i) { return i == chunks ? elements : elements * i / chunks / kLine * kLine; };
-    return std::pair<int64_t, int64_t>{cut(c), cut(c + 1)};
-  };
-  auto scan = [&](int c, int chunks) {
+  const int chunks = optimizer.chunks;
+  // Per chunk: n maxima, then one "rest finite" flag (0, or +inf if not).
+  std::vector<float> &partial = fused.partial_max;
+  std::fill(partial.begin(), partial.end(), 0.0f);
+  for_chunks(chunks, [&](int c) {
     float *mine = partial.data() + static_cast<size_t>(c) * (n + 1);
     for (size_t j = 0; j < n; ++j) {
       auto [b, e] = share(fused.bounded[j].second, c, chunks);
-      mine[j] = std::max(mine[j], max_abs(fused.bounded[j].first + b, e - b));
+      mine[j] = max_abs(fused.bounded[j].first + b, e - b);
     }
     for (const Range &r : fused.rest) {
       auto [b, e] = share(r.end - r.begin, c, chunks);
       if (!all_finite(grads + r.begin + b, e - b)) mine[n] = INFINITY;
     }
-  };
-  if (team_size == 1) {
-    scan(0, 1);
-  } else {
-#pragma omp parallel num_threads(team_size)
-    {
-      const int team = omp_get_num_threads();
-      for (int c = omp_get_thread_num(); c < team_size; c += team) scan(c, team_size);
-    }
-  }
-  max_abs_of.assign(n, 0.0f);
+  });
+  std::fill(fused.max_abs_of.begin(), fused.max_abs_of.end(), 0.0f);
   bool finite = true;
-  for (int c = 0; c < team_size; ++c) {
+  for (int c = 0; c < chunks; ++c) {
     const float *p = partial.data() + static_cast<size_t>(c) * (n + 1);
-    for (size_t j = 0; j < n; ++j) max_abs_of[j] = std::max(max_abs_of[j], p[j]);
+    for (size_t j = 0; j < n; ++j) fused.max_abs_of[j] = std::max(fused.max_abs_of[j], p[j]);
     finite = finite && p[n] == 0.0f;
   }
   return finite;
 }
 
-void Executor::Impl::update_ranges(const std::vector<Range> &ranges, uint64_t t) {
+void Executor::Impl::update_ranges(const Range *ranges, size_t count, uint64_t t) {
   const KernelCall &k = optimizer;
   const uint64_t rng[2] = {seed, t};
-  auto run = [&](int c) {
-    for (const Range &r : ranges) {
-      const int64_t len = r.end - r.begin;
-      constexpr int64_t kLine = kAlignFloats;
-      auto cut = [&](int i) { return i == k.chunks ? len : len * i / k.chunks / kLine * kLine; };
-      if (cut(c) < cut(c + 1)) k.fn(k.args.data() + c * k.arity, r.begin + cut(c), r.begin + cut(c + 1), rng);
+  for_chunks(k.chunks, [&](int c) {
+    for (size_t i = 0; i < count; ++i) {
+      auto [b, e] = share(ranges[i].end - ranges[i].begin, c, k.chunks);
+      if (b < e) k.fn(k.args.data() + c * k.arity, ranges[i].begin + b, ranges[i].begin + e, rng);
     }
-  };
-  if (k.chunks == 1) {
-    run(0);
-    return;
-  }
-#pragma omp parallel num_threads(k.chunks)
-  {
-    const int team = omp_get_num_threads();
-    for (int c = omp_get_thread_num(); c < k.chunks; c += team) run(c);
-  }
+  });
 }
 
 void Executor::Impl::print_profile() const {
@@ -939,11 +934,7 @@ bool Executor::update(uint64_t t, double lr, bool check) {
   const float *grads = f32(plan_.grad_region);
   const uint64_t rng[2] = {impl_->seed, t};
   auto finite = [&](int64_t begin, int64_t end) { return all_finite(grads + begin, end - begin); };
-  auto range = [&](int c, int64_t &begin, int64_t &end) {
-    constexpr int64_t kLine = 16;
-    auto cut = [&](int i) { return i == k.chunks ? k.domain0 : k.domain0 * i / k.chunks / kLine * kLine; };
-    begin = cut(c), end = cut(c + 1);
-  };
+  auto range = [&](int c, int64_t &begin, int64_t &end) { std::tie(begin, end) = share(k.domain0, c, k.chunks); };
   bool ok = true;
   if (k.chunks == 1) {
     ok = !check || finite(0, k.domain0);

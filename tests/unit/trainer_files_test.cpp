@@ -125,5 +125,26 @@ TEST(AllFinite, FindsEveryKindAnywhere) {
     }
 }
 
+// The gate's bound and all_finite rest on it: the largest magnitude exactly,
+// wherever it sits (vector body or tail), and +inf for any NaN or infinity.
+TEST(MaxAbs, LargestMagnitudeOrInfinity) {
+  std::vector<float> v(1'003, 0.25f);
+  EXPECT_EQ(max_abs(v.data(), 0), 0.0f);
+  EXPECT_EQ(max_abs(v.data(), static_cast<int64_t>(v.size())), 0.25f);
+  for (size_t at : {size_t{0}, size_t{15}, size_t{16}, size_t{999}, v.size() - 1}) {
+    std::vector<float> w = v;
+    w[at] = -7.5f;
+    EXPECT_EQ(max_abs(w.data(), static_cast<int64_t>(w.size())), 7.5f) << at;
+    w[at] = std::numeric_limits<float>::max();
+    EXPECT_EQ(max_abs(w.data(), static_cast<int64_t>(w.size())), std::numeric_limits<float>::max()) << at;
+    for (float bad : {NAN, -NAN, INFINITY, -INFINITY}) {
+      w[at] = bad;
+      EXPECT_EQ(max_abs(w.data(), static_cast<int64_t>(w.size())), INFINITY) << bad << " at " << at;
+    }
+  }
+  const float tiny[] = {std::numeric_limits<float>::denorm_min(), -0.0f};
+  EXPECT_EQ(max_abs(tiny, 2), std::numeric_limits<float>::denorm_min());
+}
+
 }  // namespace
 }  // namespace vaec::rt
