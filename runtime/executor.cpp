@@ -23,6 +23,7 @@
 
 #include "diagnose.h"
 #include "onednn_conv.h"
+#include "zero_columns.h"
 
 namespace vaec::rt {
 namespace {
@@ -66,18 +67,60 @@ struct ZeroCall {
   size_t bytes = 0;
 };
 
+struct MatmulPart {
+  dnnl::matmul primitive;
+  std::unordered_map<int, dnnl::memory> args;
+};
+
+// A product with image data that leaves out the data's all-zero columns
+// (executor.h, "Zero columns of the data"); prepared by prepare_skip, run by
+// run_skipping. Inner: the data is a [m, k] and its columns are the inner
+// dimension, so a' [m, kp] and b' [n, kp] (b stored [n, k]) keep the nonzero
+// ones and c is written as usual. Outer: the data is b [k, n] and its
+// columns are c's, so c' = op(a) b' [m, np] is computed and expanded into c
+// with zero columns. kp, np: the kept columns rounded up to 16, one variant
+// (oneDNN primitives) per such count, created when first needed.
+// The kept (not all-zero) columns of one image-data buffer, found by the
+// first product that needs them in a run of its program and reused by the
+// others (valid while epoch == Impl::data_epoch).
+struct DataColumns {
+  const float *data = nullptr;  // row-major [rows, cols]
+  int64_t rows = 0, cols = 0;
+  int64_t limit = 0;            // more kept columns than this: no product leaves any out
+  uint64_t epoch = 0;
+  std::vector<uint32_t> acc;    // or_columns per thread: threads * cols
+  bool too_many = false;        // more than `limit` kept (then `kept` is not computed)
+  KeptColumns kept;
+};
+
+struct SkipZeros {
+  bool inner = true;
+  Step step;                    // the plan step: operands, sizes, bias, post-op
+  DataColumns *columns = nullptr;
+  int64_t limit = 0;            // padded kept columns above this: run the whole product
+  int parts = 1;                // inner: column slices, one per thread, cut as split_matmul cuts them
+  float *first = nullptr;       // inner: a'; outer: b'  (shared scratch, sized for `limit`)
+  float *second = nullptr;      // inner: b'; outer: c'
+  struct Variant {
+    std::vector<MatmulPart> parts;
+    size_t pad_stride = 0;      // part p's oneDNN scratchpad starts at byte p * pad_stride of `pad`
+  };
+  std::map<int64_t, Variant> variants;  // by padded kept columns
+  AlignedBytes pad;
+  size_t pad_bytes = 0;
+  int64_t runs = 0, skipped = 0, kept = 0;  // runs, runs that left columns out, their kept columns
+};
+
 struct MatmulCall {
   dnnl::matmul primitive;
   std::unordered_map<int, dnnl::memory> args;
   // When not empty, the step runs as these column slices instead, one per
   // thread, each a one-thread oneDNN call (see split_matmul); part p uses
   // the scratchpad from byte p * scratchpad_stride on.
-  struct Part {
-    dnnl::matmul primitive;
-    std::unordered_map<int, dnnl::memory> args;
-  };
+  using Part = MatmulPart;
   std::vector<Part> parts;
   size_t scratchpad_stride = 0;
+  std::unique_ptr<SkipZeros> skip;  // see SkipZeros
 };
 
 // A kernel over [0, domain0) cut into `chunks` contiguous row ranges. Chunk c
@@ -109,6 +152,7 @@ struct PrimitiveCall {
 // One of these, as `kind` says.
 struct PreparedStep {
   Step::Kind kind;
+  bool writes_data = false;  // a kernel reading the program's raw images: it (re)writes image data
   ZeroCall zero{};
   MatmulCall matmul{};
   KernelCall kernel{};
@@ -208,8 +252,19 @@ struct Executor::Impl {
   KernelCall prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args, const std::vector<int> &accumulate,
                             int64_t domain0, int64_t elements);
   static dnnl::primitive_attr matmul_attr(const std::string &post, const std::string &at);
-  MatmulCall prepare_matmul(const Step &s, const std::string &program, size_t index);
+  // `data`: per buffer, whether it holds image data (prepare_skip).
+  MatmulCall prepare_matmul(const Step &s, const std::string &program, size_t index, const std::vector<bool> &data);
   void split_matmul(const Step &s, MatmulCall &call);
+  void prepare_skip(const Step &s, MatmulCall &call, const std::vector<bool> &data);
+  SkipZeros::Variant &skip_variant(SkipZeros &z, int64_t padded);
+  void bind_skip_scratch();
+  void run_skipping(MatmulCall &m);
+  AlignedBytes skip_scratch;      // a' and b' (or b' and c') of the step that skips zero columns
+  std::vector<std::unique_ptr<DataColumns>> data_columns;
+  uint64_t data_epoch = 1;        // +1 whenever image data may have changed: every DataColumns is stale
+  // The kept columns of d's data in this run, or null when there are more
+  // than d.limit of them.
+  const KeptColumns *kept_columns_of(DataColumns &d);
   PrimitiveCall prepare_conv(const Step &s, const std::string &at);
   PrimitiveCall prepare_reorder(const Step &s, const std::string &at);
   void check_desc(int buffer, const dnnl::memory::desc &desc, const std::string &what) const;
@@ -219,6 +274,7 @@ struct Executor::Impl {
 
   void run_kernel(const KernelCall &k, uint64_t step);
   void run_matmul(MatmulCall &m);
+  void run_whole(MatmulCall &m);
   void run_step(const plan::Program &program, std::vector<PreparedStep> &steps, size_t i, uint64_t step);
 
   // Executor::train_step's schedule for the train program (see there).
@@ -270,6 +326,7 @@ Executor::Impl::Impl(const Plan &p, const vaec_kernel_entry *kernels, int thread
   for (const plan::Program *prog : p.programs())
     if (prog == &p.train || prog == &p.eval || prog->present()) programs[prog->name] = prepare(*prog, kernels);
   bind_dnnl_scratchpad();
+  bind_skip_scratch();
   prepare_optimizer(kernels);
   plan_fused_train();
 }
@@ -390,6 +447,16 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
   for (const auto &[name, buffer] : program.losses) check_buffer(buffer, DType::F32, 1, in + " loss " + name);
   for (const plan::Output &o : program.outputs)
     check_buffer(o.buffer, DType::F32, program.batch * o.row, in + " output " + o.name);
+  // Image data: the f32 buffers of kernels that read the program's raw
+  // images (its conversion to intensities), whose all-zero columns matmuls
+  // may leave out. Only a hint: run_skipping finds the zero columns anew
+  // each run.
+  std::vector<bool> data(plan.buffers.size());
+  for (const Step &s : program.steps)
+    if (s.kind == Step::Kernel && program.input >= 0 &&
+        std::find(s.args.begin(), s.args.end(), program.input) != s.args.end())
+      for (int b : s.args)
+        if (b >= 0 && b < static_cast<int>(data.size()) && plan.buffers[b].type == DType::F32) data[b] = true;
   std::vector<PreparedStep> steps;
   for (size_t i = 0; i < program.steps.size(); ++i) {
     const Step &s = program.steps[i];
@@ -402,7 +469,7 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
                        .zero = {address(s.c), static_cast<size_t>(b.elements) * (b.type == DType::U8 ? 1 : 4)}});
       break;
     }
-    case Step::Matmul: steps.push_back({.kind = Step::Matmul, .matmul = prepare_matmul(s, program.name, i)}); break;
+    case Step::Matmul: steps.push_back({.kind = Step::Matmul, .matmul = prepare_matmul(s, program.name, i, data)}); break;
     case Step::Conv: steps.push_back({.kind = Step::Conv, .call = prepare_conv(s, at)}); break;
     case Step::Reorder: steps.push_back({.kind = Step::Reorder, .call = prepare_reorder(s, at)}); break;
     case Step::Kernel: {
@@ -414,6 +481,8 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
         check_buffer(s.args[pos], DType::F32, 1, at + ": accumulated argument");
       }
       steps.push_back({.kind = Step::Kernel,
+                       .writes_data = program.input >= 0 &&
+                                      std::find(s.args.begin(), s.args.end(), program.input) != s.args.end(),
                        .kernel = prepare_kernel(find_kernel(kernels, s.kernel), s.args, s.accumulate, s.domain0, s.elements)});
       break;
     }
@@ -463,7 +532,8 @@ dnnl::primitive_attr Executor::Impl::matmul_attr(const std::string &post, const 
   return attr;
 }
 
-MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &program, size_t index) {
+MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &program, size_t index,
+                                          const std::vector<bool> &data) {
   const std::string at = "matmul " + program + " step " + std::to_string(index) +
                          (s.where.empty() ? "" : " (" + s.where + ")");
   if (s.m < 1 || s.n < 1 || s.k < 1) fail(at + ": empty extent");
@@ -500,6 +570,8 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   }
   split_matmul(s, call);
   matmuls.back().parts = std::max<int>(1, static_cast<int>(call.parts.size()));
+  prepare_skip(s, call, data);
+  matmuls.back().skips_zero_columns = call.skip != nullptr;
   const std::string &impl = matmuls.back().impl;
   if (impl.rfind("ref", 0) == 0)
     std::cerr << "warning: oneDNN runs the " << at << " [" << s.m << "," << s.k << "]x[" << s.k << "," << s.n
@@ -567,6 +639,205 @@ void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
   call.parts = std::move(parts);
   call.scratchpad_stride = stride;
   dnnl_scratchpad_bytes = std::max(dnnl_scratchpad_bytes, stride * call.parts.size());
+}
+
+// Products with image data leave out the data's all-zero columns (contract
+// in executor.h, "Zero columns of the data"). Two forms, the ones a dense
+// layer over the data has: its forward product c = x w^T (+ bias, post-op),
+// x [m, k] the data and w [n, k] (inner: the zero columns of x drop out of
+// the inner dimension), and its weight gradient c = op(a) x, x [k, n] the
+// data (outer: they are zero columns of c). Only products of >= 1M
+// multiply-adds with >= 64 data columns, and only runs where the kept
+// columns, rounded up to 16, are at most 7/8 of them: below that the
+// copies cost about what leaving the columns out saves.
+void Executor::Impl::prepare_skip(const Step &s, MatmulCall &call, const std::vector<bool> &data) {
+  static const bool off = [] {
+    const char *v = std::getenv("VAEC_SKIP_ZERO_COLUMNS");
+    return v && std::string(v) == "0";
+  }();
+  if (off || s.m * s.n * s.k < (int64_t{1} << 20)) return;
+  auto is_data = [&](int b) { return b >= 0 && b < static_cast<int>(data.size()) && data[b]; };
+  auto z = std::make_unique<SkipZeros>();
+  const float *x;
+  int64_t rows, cols;
+  if (is_data(s.a) && !s.ta && s.tb && s.k >= 64) {
+    z->inner = true, x = floats(s.a), rows = s.m, cols = s.k;
+    z->parts = std::max<int>(1, static_cast<int>(call.parts.size()));
+  } else if (is_data(s.b) && !s.tb && s.bias < 0 && s.post.empty() && s.n >= 64) {
+    z->inner = false, x = floats(s.b), rows = s.k, cols = s.n;
+  } else {
+    return;
+  }
+  z->step = s;
+  z->limit = cols * 7 / 8 / 16 * 16;
+  if (z->limit < 16) return;
+  for (const auto &d : data_columns)
+    if (d->data == x && d->rows == rows && d->cols == cols) z->columns = d.get();
+  if (!z->columns) {
+    data_columns.push_back(std::make_unique<DataColumns>());
+    DataColumns &d = *data_columns.back();
+    d.data = x, d.rows = rows, d.cols = cols, d.limit = z->limit;
+    d.acc.resize(static_cast<size_t>(threads) * cols);
+    z->columns = &d;
+  }
+  call.skip = std::move(z);
+}
+
+// Points every skipping step's a'/b' (b'/c') into one shared scratch buffer
+// (matmuls never run concurrently), sized for the largest.
+void Executor::Impl::bind_skip_scratch() {
+  size_t first = 0, second = 0;
+  auto sizes = [](const SkipZeros &z) {
+    const Step &s = z.step;
+    return z.inner ? std::pair<size_t, size_t>(s.m * z.limit, s.n * z.limit)
+                   : std::pair<size_t, size_t>(s.k * z.limit, s.m * z.limit);
+  };
+  for (auto &[name, steps] : programs)
+    for (PreparedStep &p : steps)
+      if (p.kind == Step::Matmul && p.matmul.skip) {
+        auto [f, g] = sizes(*p.matmul.skip);
+        first = std::max(first, round_up(f, kAlignFloats)), second = std::max(second, g);
+      }
+  if (first == 0) return;
+  skip_scratch = allocate_zeroed((first + second) * sizeof(float));
+  float *base = reinterpret_cast<float *>(skip_scratch.get());
+  for (auto &[name, steps] : programs)
+    for (PreparedStep &p : steps)
+      if (p.kind == Step::Matmul && p.matmul.skip) p.matmul.skip->first = base, p.matmul.skip->second = base + first;
+}
+
+// The primitives for `padded` kept columns: the step's product over a' and
+// b' (inner, in the step's column slices), or c' = op(a) b' (outer). Made
+// when a batch first needs them (oneDNN JIT-compiles each: about a
+// millisecond), then kept.
+SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
+  if (auto it = z.variants.find(padded); it != z.variants.end()) return it->second;
+  using dims = dnnl::memory::dims;
+  const auto f32 = dnnl::memory::data_type::f32;
+  const Step &s = z.step;
+  SkipZeros::Variant v;
+  auto add = [&](const dnnl::memory::desc &a, void *pa, const dnnl::memory::desc &b, void *pb,
+                 const dnnl::memory::desc &c, void *pc, const dnnl::memory::desc *bias, void *pbias) {
+    auto desc = bias ? dnnl::matmul::desc(a, b, *bias, c) : dnnl::matmul::desc(a, b, c);
+    dnnl::matmul::primitive_desc pd(desc, matmul_attr(s.post, s.where), engine);
+    MatmulPart part{dnnl::matmul(pd), {{DNNL_ARG_SRC, dnnl::memory(a, engine, pa)},
+                                       {DNNL_ARG_WEIGHTS, dnnl::memory(b, engine, pb)},
+                                       {DNNL_ARG_DST, dnnl::memory(c, engine, pc)}}};
+    if (bias) part.args[DNNL_ARG_BIAS] = dnnl::memory(*bias, engine, pbias);
+    if (size_t need = pd.scratchpad_desc().get_size(); need > 0) {
+      part.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(pd.scratchpad_desc(), engine, DNNL_MEMORY_NONE);
+      v.pad_stride = std::max(v.pad_stride, round_up(need, kAlign));
+    }
+    v.parts.push_back(std::move(part));
+  };
+  if (z.inner) {
+    for (int t = 0; t < z.parts; ++t) {
+      const auto [n0, n1] = z.parts > 1 ? share(s.n, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, s.n};
+      const auto bias = matrix_desc(1, n1 - n0, false);
+      add(matrix_desc(s.m, padded, false), z.first, matrix_desc(padded, n1 - n0, true), z.second + n0 * padded,
+          dnnl::memory::desc(dims{s.m, n1 - n0}, f32, dims{s.n, 1}), floats(s.c) + n0, s.bias >= 0 ? &bias : nullptr,
+          s.bias >= 0 ? floats(s.bias) + n0 : nullptr);
+    }
+  } else {
+    add(matrix_desc(s.m, s.k, s.ta), address(s.a), matrix_desc(s.k, padded, false), z.first,
+        matrix_desc(s.m, padded, false), z.second, nullptr, nullptr);
+  }
+  // One scratchpad per step for all its variants: grown (and every variant
+  // pointed at the new one) when this one needs more.
+  if (v.pad_stride * v.parts.size() > z.pad_bytes) {
+    z.pad_bytes = v.pad_stride * v.parts.size();
+    z.pad = allocate_zeroed(z.pad_bytes);
+    for (auto &[count, w] : z.variants)
+      for (size_t p = 0; p < w.parts.size(); ++p)
+        if (auto it = w.parts[p].args.find(DNNL_ARG_SCRATCHPAD); it != w.parts[p].args.end())
+          it->second.set_data_handle(z.pad.get() + p * w.pad_stride);
+  }
+  for (size_t p = 0; p < v.parts.size(); ++p)
+    if (auto it = v.parts[p].args.find(DNNL_ARG_SCRATCHPAD); it != v.parts[p].args.end())
+      it->second.set_data_handle(z.pad.get() + p * v.pad_stride);
+  return z.variants.emplace(padded, std::move(v)).first->second;
+}
+
+// Each thread ORs the bits of its rows into its own row of acc, 32 rows at a
+// time, and stops early once its rows alone keep more than `limit` columns
+// (the batch then keeps at least as many: data with few zero columns, such
+// as Fashion-MNIST, costs a few rows' scan). Otherwise the calling thread
+// ORs the rows together. Either way the outcome depends on the data alone.
+const KeptColumns *Executor::Impl::kept_columns_of(DataColumns &d) {
+  if (d.epoch != data_epoch) {
+    const int chunks = static_cast<int>(std::min<int64_t>(threads, d.rows));
+    uint32_t *acc = d.acc.data();
+    std::atomic<bool> too_many{false};
+    for_chunks(chunks, [&](int c) {
+      const auto [r0, r1] = share(d.rows, c, chunks, 1);
+      uint32_t *mine = acc + c * d.cols;
+      std::fill(mine, mine + d.cols, 0u);
+      for (int64_t r = r0; r < r1 && !too_many.load(std::memory_order_relaxed); r += 32) {
+        or_columns(d.data + r * d.cols, std::min<int64_t>(32, r1 - r), d.cols, d.cols, mine);
+        if (std::count_if(mine, mine + d.cols, [](uint32_t v) { return v != 0; }) > d.limit)
+          too_many.store(true, std::memory_order_relaxed);
+      }
+    });
+    d.too_many = too_many.load();
+    if (!d.too_many) {
+      for (int c = 1; c < chunks; ++c)
+        for (int64_t j = 0; j < d.cols; ++j) acc[j] |= acc[c * d.cols + j];
+      kept_columns(acc, d.cols, d.kept);
+      d.too_many = d.kept.kept > d.limit;
+    }
+    d.epoch = data_epoch;
+  }
+  return d.too_many ? nullptr : &d.kept;
+}
+
+void Executor::Impl::run_skipping(MatmulCall &m) {
+  SkipZeros &z = *m.skip;
+  const Step &s = z.step;
+  ++z.runs;
+  const KeptColumns *found = kept_columns_of(*z.columns);
+  if (!found) return run_whole(m);
+  const KeptColumns &kept = *found;
+  const int64_t padded = std::max<int64_t>(16, round_up(kept.kept, 16));
+  ++z.skipped, z.kept += kept.kept;
+  SkipZeros::Variant &v = skip_variant(z, padded);
+  const float *x = z.columns->data;
+  const int chunks = static_cast<int>(std::min<int64_t>(threads, z.columns->rows));
+  if (z.inner) {
+    // a' by rows among the threads; then b' slice by slice, each thread
+    // packing the weight rows of the slices it computes.
+    const int parts = static_cast<int>(v.parts.size());
+#pragma omp parallel num_threads(threads)
+    {
+      const int team = omp_get_num_threads(), me = omp_get_thread_num();
+      const auto [r0, r1] = share(s.m, me, team, 1);
+      compress_columns(x + r0 * s.k, r1 - r0, s.k, kept, z.first + r0 * padded, padded, padded);
+      if (parts == 1) {
+        const auto [w0, w1] = share(s.n, me, team, 1);
+        compress_columns(floats(s.b) + w0 * s.k, w1 - w0, s.k, kept, z.second + w0 * padded, padded, padded);
+      }
+#pragma omp barrier
+      if (parts > 1)
+        for (int p = me; p < parts; p += team) {
+          const auto [n0, n1] = share(s.n, p, parts, 16);
+          compress_columns(floats(s.b) + n0 * s.k, n1 - n0, s.k, kept, z.second + n0 * padded, padded, padded);
+          v.parts[p].primitive.execute(stream, v.parts[p].args);
+        }
+    }
+    if (parts == 1) v.parts[0].primitive.execute(stream, v.parts[0].args);
+    stream.wait();
+    return;
+  }
+  for_chunks(chunks, [&](int c) {
+    const auto [r0, r1] = share(s.k, c, chunks, 1);
+    compress_columns(x + r0 * s.n, r1 - r0, s.n, kept, z.first + r0 * padded, padded, padded);
+  });
+  v.parts[0].primitive.execute(stream, v.parts[0].args);
+  stream.wait();
+  const int rows = static_cast<int>(std::min<int64_t>(threads, s.m));
+  for_chunks(rows, [&](int c) {
+    const auto [r0, r1] = share(s.m, c, rows, 1);
+    expand_columns(z.second + r0 * padded, r1 - r0, padded, kept, floats(s.c) + r0 * s.n, s.n);
+  });
 }
 
 void Executor::Impl::check_desc(int buffer, const dnnl::memory::desc &desc, const std::string &what) const {
@@ -710,6 +981,12 @@ void Executor::Impl::run_kernel(const KernelCall &k, uint64_t step) {
 }
 
 void Executor::Impl::run_matmul(MatmulCall &m) {
+  if (m.skip) return run_skipping(m);
+  run_whole(m);
+}
+
+// The step's product over all of its operands.
+void Executor::Impl::run_whole(MatmulCall &m) {
   if (m.parts.empty()) {
     m.primitive.execute(stream, m.args);
     stream.wait();
@@ -768,6 +1045,7 @@ void Executor::run(const plan::Program &program, uint64_t step) { run_steps(prog
 
 void Executor::run_steps(const plan::Program &program, uint64_t step, size_t first, size_t last) {
   std::vector<PreparedStep> &steps = impl_->steps_of(program);
+  ++impl_->data_epoch;  // the caller may have changed anything since the last call
   last = std::min(last, steps.size());
   for (size_t i = first; i < last; ++i) impl_->run_step(program, steps, i, step);
 }
@@ -780,6 +1058,7 @@ void Executor::Impl::run_step(const plan::Program &program, std::vector<Prepared
     times->resize(steps.size());
   }
   PreparedStep &s = steps[i];
+  if (s.writes_data) ++data_epoch;
   const auto start = times ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   switch (s.kind) {
   case Step::Zero: std::memset(s.zero.data, 0, s.zero.bytes); break;
@@ -813,6 +1092,7 @@ bool Executor::train_step(const plan::Program &program, uint64_t step, double lr
   }
   Impl &x = *impl_;
   std::vector<PreparedStep> &steps = x.steps_of(program);
+  ++x.data_epoch;
   for (size_t i = 0; i < x.fused.gate; ++i) x.run_step(program, steps, i, step);
   for (size_t i : x.fused.early) x.run_step(program, steps, i, step);
   auto start = std::chrono::steady_clock::now();
@@ -902,9 +1182,17 @@ void Executor::Impl::print_profile() const {
       std::string how;  // what the executor does beyond the plan step
       if (s.kind == Step::Matmul && !prepared[i].matmul.parts.empty())
         how = "  (" + std::to_string(prepared[i].matmul.parts.size()) + " column slices, one per thread)";
+      if (const SkipZeros *z = s.kind == Step::Matmul ? prepared[i].matmul.skip.get() : nullptr; z && z->runs > 0) {
+        char text[160];
+        std::snprintf(text, sizeof text, "  (left out %.0f of %lld all-zero data columns in %lld of %lld runs)",
+                      z->skipped ? double(z->skipped * z->columns->cols - z->kept) / double(z->skipped) : 0.0,
+                      static_cast<long long>(z->columns->cols), static_cast<long long>(z->skipped),
+                      static_cast<long long>(z->runs));
+        how += text;
+      }
       if (name == plan.train.name && fused.on)
         for (const LateGradient &l : fused.late)
-          if (l.step == i) how = "  (then updates " + l.param + ")";
+          if (l.step == i) how += "  (then updates " + l.param + ")";
       std::fprintf(stderr, "  %4zu %-8s %8.3f ms %5.1f%%  %s %s%s\n", i, kind.c_str(), ms, 100 * times[i].first / total,
                    s.kind == Step::Kernel ? s.kernel.c_str() : s.kind == Step::Conv ? s.conv.c_str() : "",
                    s.where.c_str(), how.c_str());
@@ -991,6 +1279,13 @@ float Executor::scalar(int buffer) const {
 }
 
 const std::vector<MatmulInfo> &Executor::matmuls() const { return impl_->matmuls; }
+
+std::pair<int64_t, int64_t> Executor::zero_column_runs(const plan::Program &program, size_t step) const {
+  auto it = impl_->programs.find(program.name);
+  if (it == impl_->programs.end() || step >= it->second.size() || !it->second[step].matmul.skip) return {0, 0};
+  const SkipZeros &z = *it->second[step].matmul.skip;
+  return {z.runs, z.skipped};
+}
 const std::vector<ConvInfo> &Executor::convs() const { return impl_->convs; }
 
 }  // namespace vaec::rt

@@ -48,6 +48,7 @@ struct MatmulInfo {
   std::string impl;     // oneDNN's impl_info_str(), e.g. "brg:avx512_core"
   std::string where;
   int parts = 1;        // > 1: run as that many one-thread column slices (split_matmul)
+  bool skips_zero_columns = false;  // leaves out the all-zero columns of its image data
 };
 
 // What oneDNN chose for one Conv step.
@@ -133,6 +134,9 @@ class Executor {
   float scalar(int buffer) const;
 
   const std::vector<MatmulInfo> &matmuls() const;
+  // How often matmul step `step` of `program` ran, and in how many of those
+  // runs it left out all-zero columns of image data (0, 0 for other steps).
+  std::pair<int64_t, int64_t> zero_column_runs(const plan::Program &program, size_t step) const;
   const std::vector<ConvInfo> &convs() const;
 
  private:

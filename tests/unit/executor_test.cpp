@@ -120,7 +120,16 @@ extern "C" void k_small_grad(void *const *buf, int64_t, int64_t, const uint64_t 
   loss[0] = src[0] * scale[0];
 }
 
-const vaec_kernel_entry kKernels[] = {{"decode", k_decode},       {"affine", k_affine},
+// The zero-columns plan: x[i, j] = in[i, j] / 255, row-major [kZm, kZk].
+constexpr int64_t kZm = 128, kZk = 640, kZn = 512;
+extern "C" void k_decode_rows(void *const *buf, int64_t begin, int64_t end, const uint64_t *) {
+  auto *in = static_cast<const uint8_t *>(buf[0]);
+  auto *x = static_cast<float *>(buf[1]);
+  for (int64_t i = begin; i < end; ++i)
+    for (int64_t j = 0; j < kZk; ++j) x[i * kZk + j] = in[i * kZk + j] / 255.0f;
+}
+
+const vaec_kernel_entry kKernels[] = {{"decode_rows", k_decode_rows},{"decode", k_decode},       {"affine", k_affine},
                                       {"loss", k_loss},           {"adam", k_adam},
                                       {"nan", k_nan},             {"decode_logged", k_decode_logged},
                                       {"fake_grad", k_fake_grad}, {"nan_after_2", k_nan_after_2},
@@ -706,6 +715,84 @@ static void test_split_matmul(int64_t m) {
 // whole call computes; with as many rows as columns it runs whole.
 TEST(Executor, SplitsLargeWeightProductsIntoColumnSlices) {
   for (const int64_t m : {48, 304}) test_split_matmul(m);
+}
+
+// Products with image data leave out its all-zero columns (executor.h, "Zero
+// columns of the data") and compute what the whole product computes: a
+// dense layer's forward product (bias, relu; in column slices at 2 and 3
+// threads, whole at 1) and its weight gradient (every other column of which
+// must come out exactly 0), on a batch with many zero columns (one of them
+// nonzero in a single row), an all-zero batch, and a batch with too few to
+// be worth it, which runs whole.
+TEST(Executor, LeavesOutZeroColumnsOfImageData) {
+  const auto F32 = plan::DType::F32;
+  plan::Plan p;
+  p.config = {{"optimizer", "sgd"}};
+  p.param_count = kZn * kZk;
+  p.param_region = add_buffer(p, "params", F32, p.param_count);
+  p.grad_region = add_buffer(p, "grads", F32, p.param_count);
+  plan::Param w{"w", add_buffer(p, "w", F32, kZn * kZk, p.buffers[p.param_region].offset),
+                add_buffer(p, "w.grad", F32, kZn * kZk, p.buffers[p.grad_region].offset), {kZn, kZk}, 0.1};
+  p.params = {w};
+  p.hyper = add_buffer(p, "hyper.0", F32, 1);
+  p.optimizer_kernel = "nan";  // never run here
+  p.optimizer_args = {p.hyper};
+  const int in = add_buffer(p, "in", plan::DType::U8, kZm * kZk), x = add_buffer(p, "x", F32, kZm * kZk);
+  const int bias = add_buffer(p, "bias", F32, kZn), h = add_buffer(p, "h", F32, kZm * kZn);
+  const int g = add_buffer(p, "g", F32, kZm * kZn);
+  for (plan::Program *prog : {&p.train, &p.eval}) {
+    prog->batch = kZm, prog->input = in, prog->input_row = kZk;
+    prog->steps = {kernel_step("decode_rows", kZm, {in, x}, {}, kZm * kZk),
+                   matmul_step(x, w.buffer, h, bias, kZm, kZn, kZk, false, true, "relu"),
+                   matmul_step(g, x, w.grad_buffer, -1, kZn, kZk, kZm, true, false, "")};
+  }
+  p.train.name = "train", p.eval.name = "eval";
+  enum Batch { Sparse, AllZero, Dense };
+  auto pixel = [](Batch b, int64_t i, int64_t j) -> uint8_t {
+    if (b == AllZero) return 0;
+    if (b == Dense) return j % 40 == 0 ? 0 : (i * 31 + j * 7) % 256;
+    if (j == 100) return i == 77 ? 9 : 0;
+    return j < 48 || j % 3 == 0 || j >= 600 ? 0 : (i * 31 + j * 7) % 256;  // 368 columns kept
+  };
+  for (int threads : {1, 2, 3}) {
+    Executor exec(p, kKernels, threads, 0);
+    EXPECT_TRUE(exec.matmuls().at(0).skips_zero_columns && exec.matmuls().at(1).skips_zero_columns);
+    EXPECT_EQ(exec.matmuls().at(0).parts, threads);
+    for (int64_t i = 0; i < kZn * kZk; ++i) exec.f32(w.buffer)[i] = static_cast<float>(std::cos(0.7 * double(i)) * 0.1);
+    for (int64_t j = 0; j < kZn; ++j) exec.f32(bias)[j] = 0.01f * static_cast<float>(j % 7) - 0.03f;
+    for (int64_t i = 0; i < kZm * kZn; ++i) exec.f32(g)[i] = static_cast<float>(std::sin(0.3 * double(i)));
+    int64_t runs = 0, skipped = 0;
+    for (Batch b : {Sparse, AllZero, Dense, Sparse}) {
+      SCOPED_TRACE("threads " + std::to_string(threads) + ", batch " + std::to_string(b));
+      for (int64_t i = 0; i < kZm; ++i)
+        for (int64_t j = 0; j < kZk; ++j) exec.u8(in)[i * kZk + j] = pixel(b, i, j);
+      std::fill(exec.f32(w.grad_buffer), exec.f32(w.grad_buffer) + kZn * kZk, 7.0f);  // all overwritten
+      exec.run(p.train, 1);
+      ++runs, skipped += b != Dense;
+      for (size_t step : {1, 2}) EXPECT_EQ(exec.zero_column_runs(p.train, step), std::make_pair(runs, skipped));
+      const float *xs = exec.f32(x), *ws = exec.f32(w.buffer), *gs = exec.f32(g);
+      std::vector<double> want_h(kZm * kZn), want_dw(kZn * kZk);
+      for (int64_t i = 0; i < kZm; ++i)
+        for (int64_t j = 0; j < kZn; ++j) {
+          double sum = exec.f32(bias)[j];
+          for (int64_t q = 0; q < kZk; ++q) sum += double(xs[i * kZk + q]) * ws[j * kZk + q];
+          want_h[i * kZn + j] = std::max(sum, 0.0);
+        }
+      for (int64_t j = 0; j < kZn; ++j)
+        for (int64_t q = 0; q < kZk; ++q) {
+          double sum = 0;
+          for (int64_t i = 0; i < kZm; ++i) sum += double(gs[i * kZn + j]) * xs[i * kZk + q];
+          want_dw[j * kZk + q] = sum;
+        }
+      expect_near_all(exec.f32(h), want_h, 1.0, "h");
+      expect_near_all(exec.f32(w.grad_buffer), want_dw, 1.0, "dw");
+      for (int64_t j = 0; j < kZn; ++j)
+        for (int64_t q = 0; q < kZk; ++q)
+          if (want_dw[j * kZk + q] == 0) {
+            ASSERT_EQ(exec.f32(w.grad_buffer)[j * kZk + q], 0.0f) << j << "," << q;
+          }
+    }
+  }
 }
 
 // --- the plan text ---

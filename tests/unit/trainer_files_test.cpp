@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -11,6 +12,7 @@
 #include "diagnose.h"
 #include "image.h"
 #include "run_files.h"
+#include "zero_columns.h"
 
 namespace vaec::rt {
 namespace {
@@ -144,6 +146,48 @@ TEST(MaxAbs, LargestMagnitudeOrInfinity) {
   }
   const float tiny[] = {std::numeric_limits<float>::denorm_min(), -0.0f};
   EXPECT_EQ(max_abs(tiny, 2), std::numeric_limits<float>::denorm_min());
+}
+
+// The column copies the executor uses to leave zero columns of image data
+// out of products, at widths around the 16-column blocks: any nonzero bit
+// (-0.0 too) keeps a column; compress keeps the kept ones in order and pads
+// with zeros; expand puts them back with zeros elsewhere.
+TEST(ZeroColumns, FindsCompressesAndExpandsKeptColumns) {
+  for (int64_t cols : {1, 15, 16, 17, 37, 64, 784}) {
+    const int64_t rows = 5;
+    std::vector<float> x(rows * cols, 0.0f);
+    std::vector<bool> want(cols);
+    for (int64_t j = 0; j < cols; ++j) {
+      const int64_t r = j % rows;
+      if (j % 3 == 1) x[r * cols + j] = 1.5f + j, want[j] = true;
+      if (j % 7 == 5) x[r * cols + j] = -0.0f, want[j] = true;
+      if (j >= 16 && j < 32) x[r * cols + j] = -2.0f, want[j] = true;  // a whole block kept
+    }
+    std::vector<uint32_t> acc(cols, 0);
+    or_columns(x.data(), rows, cols, cols, acc.data());
+    KeptColumns k;
+    kept_columns(acc.data(), cols, k);
+    int64_t kept = 0;
+    for (int64_t j = 0; j < cols; ++j) {
+      EXPECT_EQ(k.has(j), want[j]) << cols << ":" << j;
+      kept += want[j];
+    }
+    ASSERT_EQ(k.kept, kept) << cols;
+    const int64_t padded = (kept + 15) / 16 * 16 + 16;
+    std::vector<float> packed(rows * padded, 9.0f), back(rows * cols, 9.0f);
+    compress_columns(x.data(), rows, cols, k, packed.data(), padded, padded);
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t at = 0;
+      for (int64_t j = 0; j < cols; ++j)
+        if (want[j]) {
+          const float got = packed[r * padded + at++], expect = x[r * cols + j];
+          EXPECT_EQ(std::memcmp(&got, &expect, 4), 0) << cols << ":" << r << "," << j;
+        }
+      for (; at < padded; ++at) EXPECT_EQ(packed[r * padded + at], 0.0f) << cols << ": padding";
+    }
+    expand_columns(packed.data(), rows, padded, k, back.data(), cols);
+    EXPECT_EQ(std::memcmp(back.data(), x.data(), x.size() * 4), 0) << cols;
+  }
 }
 
 }  // namespace
