@@ -22,6 +22,20 @@
 // (one thread, a small or a rank-0 kernel) the kernel adds straight into the
 // zeroed real buffer.
 //
+// Zero columns of the data. A matmul whose operand is image data (an f32
+// buffer of a kernel that reads the program's raw images) in one of the two
+// forms of a dense layer over it, c = x w^T (+ bias, post-op; the data's
+// columns are the inner dimension) or c = op(a) x (they are c's columns),
+// leaves out the columns of x that are zero in every row of the batch when
+// that keeps at most 7/8 of them: it packs the kept columns into scratch,
+// runs oneDNN on the packed operands (primitives per kept count rounded up
+// to 16, made when first needed) and, in the second form, writes c's other
+// columns as exact zeros. The kept columns are found once per run of a
+// program and data buffer (a plan writes a buffer before it reads it and
+// never after, so every product of a run sees the same data); runs of
+// run_steps and train_step start afresh. The outcome depends on the data
+// alone, not on threads or history. VAEC_SKIP_ZERO_COLUMNS=0 turns it off.
+//
 // Random numbers. Kernels get rng = {seed, step}; draws depend on those and
 // the point only (runtime/philox.h), not on the thread split. Philox needs
 // step < 2^56; the trainer numbers training steps from 1 and uses
