@@ -118,12 +118,15 @@ llvm::Value *emit_log(llvm::IRBuilder<> &b, llvm::Value *x) {
 
 llvm::Value *emit_log1p(llvm::IRBuilder<> &b, llvm::Value *x) {
   Ir ir{b};
-  // Goldberg's trick: with u = fl(1 + x), log(u) * x / (u - 1) is accurate
-  // even where 1 + x rounds, and u == 1 means log1p(x) = x to f32 precision.
+  // u = fl(1 + x) = 1 + x - c, where c = (u - 1) - x is exact: then
+  // log1p(x) = log(u) + log(1 + c / u), and the first-order term c / u is all
+  // of the second that f32 keeps (u == 1: log1p(x) = x exactly). The
+  // reciprocal 1 / u is the one sigmoid computes when x = exp(-|l|), as in
+  // softplus and bce_logits next to sigmoid(l): LLVM computes one division.
   Value *u = ir.add(ir.f(1.0), x);
-  Value *r = ir.mul(emit_log(b, u), ir.div(x, ir.sub(u, ir.f(1.0))));
-  r = ir.select(ir.eq(u, ir.f(1.0)), x, r);
-  return ir.select(ir.eq(x, ir.f(kInf)), x, r);  // inf / inf above
+  Value *r = ir.fma(ir.sub(x, ir.sub(u, ir.f(1.0))), ir.div(ir.f(1.0), u), emit_log(b, u));
+  r = ir.select(ir.eq(u, ir.f(0.0)), ir.f(-kInf), r);  // 0 * inf above
+  return ir.select(ir.eq(x, ir.f(kInf)), x, r);  // inf - inf above
 }
 
 llvm::Value *emit_tanh(llvm::IRBuilder<> &b, llvm::Value *x) {
