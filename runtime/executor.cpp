@@ -262,6 +262,11 @@ struct Executor::Impl {
   AlignedBytes skip_scratch;      // a' and b' (or b' and c') of the step that skips zero columns
   std::vector<std::unique_ptr<DataColumns>> data_columns;
   uint64_t data_epoch = 1;        // +1 whenever image data may have changed: every DataColumns is stale
+  // The first region of skip_scratch holds this data's kept columns, packed
+  // in data_epoch packed_epoch (the forward product and the weight gradient
+  // of a layer over the images pack the same matrix: the second reuses it).
+  const DataColumns *packed_data = nullptr;
+  uint64_t packed_epoch = 0;
   // The kept columns of d's data in this run, or null when there are more
   // than d.limit of them.
   const KeptColumns *kept_columns_of(DataColumns &d);
@@ -802,6 +807,8 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
   SkipZeros::Variant &v = skip_variant(z, padded);
   const float *x = z.columns->data;
   const int chunks = static_cast<int>(std::min<int64_t>(threads, z.columns->rows));
+  const bool packed = packed_data == z.columns && packed_epoch == data_epoch;
+  packed_data = z.columns, packed_epoch = data_epoch;
   if (z.inner) {
     // a' by rows among the threads; then b' slice by slice, each thread
     // packing the weight rows of the slices it computes.
@@ -810,7 +817,7 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
     {
       const int team = omp_get_num_threads(), me = omp_get_thread_num();
       const auto [r0, r1] = share(s.m, me, team, 1);
-      compress_columns(x + r0 * s.k, r1 - r0, s.k, kept, z.first + r0 * padded, padded, padded);
+      if (!packed) compress_columns(x + r0 * s.k, r1 - r0, s.k, kept, z.first + r0 * padded, padded, padded);
       if (parts == 1) {
         const auto [w0, w1] = share(s.n, me, team, 1);
         compress_columns(floats(s.b) + w0 * s.k, w1 - w0, s.k, kept, z.second + w0 * padded, padded, padded);
@@ -827,10 +834,11 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
     stream.wait();
     return;
   }
-  for_chunks(chunks, [&](int c) {
-    const auto [r0, r1] = share(s.k, c, chunks, 1);
-    compress_columns(x + r0 * s.n, r1 - r0, s.n, kept, z.first + r0 * padded, padded, padded);
-  });
+  if (!packed)
+    for_chunks(chunks, [&](int c) {
+      const auto [r0, r1] = share(s.k, c, chunks, 1);
+      compress_columns(x + r0 * s.n, r1 - r0, s.n, kept, z.first + r0 * padded, padded, padded);
+    });
   v.parts[0].primitive.execute(stream, v.parts[0].args);
   stream.wait();
   const int rows = static_cast<int>(std::min<int64_t>(threads, s.m));

@@ -721,9 +721,10 @@ TEST(Executor, SplitsLargeWeightProductsIntoColumnSlices) {
 // columns of the data") and compute what the whole product computes: a
 // dense layer's forward product (bias, relu; in column slices at 2 and 3
 // threads, whole at 1) and its weight gradient (every other column of which
-// must come out exactly 0), on a batch with many zero columns (one of them
-// nonzero in a single row), an all-zero batch, and a batch with too few to
-// be worth it, which runs whole.
+// must come out exactly 0), on batches with many zero columns (one of them
+// nonzero in a single row; then another such batch, so nothing may come
+// from the last run), an all-zero batch, and a batch with too few to be
+// worth it, which runs whole.
 TEST(Executor, LeavesOutZeroColumnsOfImageData) {
   const auto F32 = plan::DType::F32;
   plan::Plan p;
@@ -747,10 +748,11 @@ TEST(Executor, LeavesOutZeroColumnsOfImageData) {
                    matmul_step(g, x, w.grad_buffer, -1, kZn, kZk, kZm, true, false, "")};
   }
   p.train.name = "train", p.eval.name = "eval";
-  enum Batch { Sparse, AllZero, Dense };
+  enum Batch { Sparse, Sparse2, AllZero, Dense };
   auto pixel = [](Batch b, int64_t i, int64_t j) -> uint8_t {
     if (b == AllZero) return 0;
     if (b == Dense) return j % 40 == 0 ? 0 : (i * 31 + j * 7) % 256;
+    if (b == Sparse2) return j < 64 || j % 4 == 0 ? 0 : (i * 17 + j * 5) % 256;  // 432 kept
     if (j == 100) return i == 77 ? 9 : 0;
     return j < 48 || j % 3 == 0 || j >= 600 ? 0 : (i * 31 + j * 7) % 256;  // 368 columns kept
   };
@@ -762,7 +764,7 @@ TEST(Executor, LeavesOutZeroColumnsOfImageData) {
     for (int64_t j = 0; j < kZn; ++j) exec.f32(bias)[j] = 0.01f * static_cast<float>(j % 7) - 0.03f;
     for (int64_t i = 0; i < kZm * kZn; ++i) exec.f32(g)[i] = static_cast<float>(std::sin(0.3 * double(i)));
     int64_t runs = 0, skipped = 0;
-    for (Batch b : {Sparse, AllZero, Dense, Sparse}) {
+    for (Batch b : {Sparse, Sparse2, AllZero, Dense, Sparse}) {
       SCOPED_TRACE("threads " + std::to_string(threads) + ", batch " + std::to_string(b));
       for (int64_t i = 0; i < kZm; ++i)
         for (int64_t j = 0; j < kZk; ++j) exec.u8(in)[i * kZk + j] = pixel(b, i, j);
