@@ -212,7 +212,7 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
             << " per step, arena "
             << with_commas(c->lowered.plan.arena_bytes / 1024) << " KiB\n"
             << "  " << out_dir << "/train  (LLVM " << std::lround(build.llvm_seconds * 1000) << " ms, link "
-            << std::lround(build.link_seconds * 1000) << " ms, total " << std::lround(total * 1000) << " ms)\n"
+            << std::lround(build.link_seconds * 1000) << " ms while LLVM writes the dumps, total " << std::lround(total * 1000) << " ms)\n"
             << "  " << out_dir << "/ir/index.md lists the dumps of every stage\n";
   if (!c->inspection.encode_why_not.empty())
     std::cout << "  note: no encode program (the inspection commands scatter, interpolate, reconstruct, ... need it): "
