@@ -735,17 +735,21 @@ SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
     }
     v.parts.push_back(std::move(part));
   };
-  if (z.inner) {
-    for (int t = 0; t < z.parts; ++t) {
-      const auto [n0, n1] = z.parts > 1 ? share(s.n, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, s.n};
-      const auto bias = matrix_desc(1, n1 - n0, false);
-      add(matrix_desc(s.m, padded, false), z.first, matrix_desc(padded, n1 - n0, true), z.second + n0 * padded,
-          dnnl::memory::desc(dims{s.m, n1 - n0}, f32, dims{s.n, 1}), floats(s.c) + n0, s.bias >= 0 ? &bias : nullptr,
-          s.bias >= 0 ? floats(s.bias) + n0 : nullptr);
+  try {
+    if (z.inner) {
+      for (int t = 0; t < z.parts; ++t) {
+        const auto [n0, n1] = z.parts > 1 ? share(s.n, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, s.n};
+        const auto bias = matrix_desc(1, n1 - n0, false);
+        add(matrix_desc(s.m, padded, false), z.first, matrix_desc(padded, n1 - n0, true), z.second + n0 * padded,
+            dnnl::memory::desc(dims{s.m, n1 - n0}, f32, dims{s.n, 1}), floats(s.c) + n0,
+            s.bias >= 0 ? &bias : nullptr, s.bias >= 0 ? floats(s.bias) + n0 : nullptr);
+      }
+    } else {
+      add(matrix_desc(s.m, s.k, s.ta), address(s.a), matrix_desc(s.k, padded, false), z.first,
+          matrix_desc(s.m, padded, false), z.second, nullptr, nullptr);
     }
-  } else {
-    add(matrix_desc(s.m, s.k, s.ta), address(s.a), matrix_desc(s.k, padded, false), z.first,
-        matrix_desc(s.m, padded, false), z.second, nullptr, nullptr);
+  } catch (const dnnl::error &) {
+    v = {};  // oneDNN declined: batches with this count run the whole product
   }
   // One scratchpad per step for all its variants: grown (and every variant
   // pointed at the new one) when this one needs more.
@@ -803,8 +807,9 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
   if (!found) return run_whole(m);
   const KeptColumns &kept = *found;
   const int64_t padded = std::max<int64_t>(16, round_up(kept.kept, 16));
-  ++z.skipped, z.kept += kept.kept;
   SkipZeros::Variant &v = skip_variant(z, padded);
+  if (v.parts.empty()) return run_whole(m);
+  ++z.skipped, z.kept += kept.kept;
   const float *x = z.columns->data;
   const int chunks = static_cast<int>(std::min<int64_t>(threads, z.columns->rows));
   const bool packed = packed_data == z.columns && packed_epoch == data_epoch;
