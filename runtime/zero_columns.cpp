@@ -43,49 +43,58 @@ __attribute__((target("avx512f"))) void or_columns_avx512(const float *x, int64_
 // Register forms of compress and expand with masked loads and stores (the
 // memory forms of vcompressps/vexpandps are microcoded on Intel cores); each
 // block's destination is precomputed, so no block waits for the one before.
-__attribute__((target("avx512f"))) void compress_avx512(const float *src, int64_t rows, int64_t src_stride,
-                                                        const KeptColumns &k, float *dst, int64_t dst_stride,
-                                                        int64_t padded) {
-  const KeptColumns::Block *blocks = k.blocks.data();
-  const int64_t n = static_cast<int64_t>(k.blocks.size());
-  for (int64_t r = 0; r < rows; ++r) {
-    const float *s = src + r * src_stride;
-    float *d = dst + r * dst_stride;
-    for (int64_t b = 0; b < n; ++b) {
-      const __mmask16 keep = static_cast<__mmask16>(blocks[b].keep);
-      if (keep == 0xffff) {
-        _mm512_storeu_ps(d + blocks[b].at, _mm512_loadu_ps(s + 16 * b));
-      } else if (keep) {
-        const __m512 v = _mm512_maskz_compress_ps(keep, _mm512_maskz_loadu_ps(keep, s + 16 * b));
-        _mm512_mask_storeu_ps(d + blocks[b].at, static_cast<__mmask16>((1u << __builtin_popcount(keep)) - 1), v);
-      }
+// One row each; `padded` is compress's.
+__attribute__((target("avx512f"))) void compress_row_avx512(const float *s, float *d, const KeptColumns &k,
+                                                            int64_t padded) {
+  for (size_t b = 0; b < k.blocks.size(); ++b) {
+    const __mmask16 keep = static_cast<__mmask16>(k.blocks[b].keep);
+    if (keep == 0xffff) {
+      _mm512_storeu_ps(d + k.blocks[b].at, _mm512_loadu_ps(s + 16 * b));
+    } else if (keep) {
+      const __m512 v = _mm512_maskz_compress_ps(keep, _mm512_maskz_loadu_ps(keep, s + 16 * b));
+      _mm512_mask_storeu_ps(d + k.blocks[b].at, static_cast<__mmask16>((1u << __builtin_popcount(keep)) - 1), v);
     }
-    std::fill(d + k.kept, d + padded, 0.0f);
+  }
+  std::fill(d + k.kept, d + padded, 0.0f);
+}
+
+__attribute__((target("avx512f"))) void expand_row_avx512(const float *s, float *d, const KeptColumns &k,
+                                                          int64_t) {
+  for (size_t b = 0; b < k.blocks.size(); ++b) {
+    const int64_t left = k.cols - 16 * static_cast<int64_t>(b);
+    const __mmask16 live = static_cast<__mmask16>(left >= 16 ? 0xffffu : (1u << left) - 1);
+    const __mmask16 keep = static_cast<__mmask16>(k.blocks[b].keep);
+    __m512 v;
+    if (keep == 0xffff)
+      v = _mm512_loadu_ps(s + k.blocks[b].at);
+    else if (keep)
+      v = _mm512_maskz_expand_ps(
+          keep, _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << __builtin_popcount(keep)) - 1), s + k.blocks[b].at));
+    else
+      v = _mm512_setzero_ps();
+    _mm512_mask_storeu_ps(d + 16 * b, live, v);
   }
 }
 
-__attribute__((target("avx512f"))) void expand_avx512(const float *src, int64_t rows, int64_t src_stride,
-                                                      const KeptColumns &k, float *dst, int64_t dst_stride) {
-  const KeptColumns::Block *blocks = k.blocks.data();
-  const int64_t n = static_cast<int64_t>(k.blocks.size());
-  for (int64_t r = 0; r < rows; ++r) {
-    const float *s = src + r * src_stride;
-    float *d = dst + r * dst_stride;
-    for (int64_t b = 0; b < n; ++b) {
-      const int64_t left = k.cols - 16 * b;
-      const __mmask16 live = static_cast<__mmask16>(left >= 16 ? 0xffffu : (1u << left) - 1);
-      const __mmask16 keep = static_cast<__mmask16>(blocks[b].keep);
-      __m512 v;
-      if (keep == 0xffff)
-        v = _mm512_loadu_ps(s + blocks[b].at);
-      else if (keep)
-        v = _mm512_maskz_expand_ps(
-            keep, _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << __builtin_popcount(keep)) - 1), s + blocks[b].at));
-      else
-        v = _mm512_setzero_ps();
-      _mm512_mask_storeu_ps(d + 16 * b, live, v);
-    }
-  }
+// The portable forms.
+void compress_row(const float *s, float *d, const KeptColumns &k, int64_t padded) {
+  int64_t at = 0;
+  for (int64_t j = 0; j < k.cols; ++j)
+    if (k.has(j)) d[at++] = s[j];
+  std::fill(d + at, d + padded, 0.0f);
+}
+
+void expand_row(const float *s, float *d, const KeptColumns &k, int64_t) {
+  int64_t at = 0;
+  for (int64_t j = 0; j < k.cols; ++j) d[j] = k.has(j) ? s[at++] : 0.0f;
+}
+
+using RowCopy = void (*)(const float *, float *, const KeptColumns &, int64_t);
+
+void each_row(RowCopy avx512, RowCopy portable, const float *src, int64_t rows, int64_t src_stride,
+              const KeptColumns &k, float *dst, int64_t dst_stride, int64_t padded) {
+  const RowCopy row = has_avx512() ? avx512 : portable;
+  for (int64_t r = 0; r < rows; ++r) row(src + r * src_stride, dst + r * dst_stride, k, padded);
 }
 
 }  // namespace
@@ -108,24 +117,12 @@ void kept_columns(const uint32_t *acc, int64_t cols, KeptColumns &out) {
 
 void compress_columns(const float *src, int64_t rows, int64_t src_stride, const KeptColumns &k, float *dst,
                       int64_t dst_stride, int64_t padded) {
-  if (has_avx512()) return compress_avx512(src, rows, src_stride, k, dst, dst_stride, padded);
-  for (int64_t r = 0; r < rows; ++r) {
-    float *d = dst + r * dst_stride;
-    int64_t at = 0;
-    for (int64_t j = 0; j < k.cols; ++j)
-      if (k.has(j)) d[at++] = src[r * src_stride + j];
-    std::fill(d + at, d + padded, 0.0f);
-  }
+  each_row(compress_row_avx512, compress_row, src, rows, src_stride, k, dst, dst_stride, padded);
 }
 
 void expand_columns(const float *src, int64_t rows, int64_t src_stride, const KeptColumns &k, float *dst,
                     int64_t dst_stride) {
-  if (has_avx512()) return expand_avx512(src, rows, src_stride, k, dst, dst_stride);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float *s = src + r * src_stride;
-    int64_t at = 0;
-    for (int64_t j = 0; j < k.cols; ++j) dst[r * dst_stride + j] = k.has(j) ? s[at++] : 0.0f;
-  }
+  each_row(expand_row_avx512, expand_row, src, rows, src_stride, k, dst, dst_stride, 0);
 }
 
 }  // namespace vaec::rt
