@@ -264,10 +264,17 @@ class Trainer {
   std::string last_checkpoint_;  // "DIR/checkpoint.bin (epoch 2, global step 936)" once there is one
 };
 
+// The batch's images are scattered over the data set: each row is a few
+// cache misses to memory, so the threads copy rows side by side (mnist_mlp:
+// 25 -> 15 us per batch of 128; prefetching the next batch during the step
+// did not shorten it).
 void Trainer::gather(const plan::Program &program, const IdxArray &images, const int64_t *rows) {
   uint8_t *dst = exec_.u8(program.input);
   const size_t row = static_cast<size_t>(program.input_row);
-  for (int64_t i = 0; i < program.batch; ++i) std::memcpy(dst + i * row, images.data.data() + rows[i] * row, row);
+  const int64_t batch = program.batch;
+  const uint8_t *src = images.data.data();
+#pragma omp parallel for num_threads(exec_.threads()) schedule(static) if (batch * row >= 8192)
+  for (int64_t i = 0; i < batch; ++i) std::memcpy(dst + i * row, src + rows[i] * row, row);
 }
 
 // Runs the training steps of one epoch from `epoch_step` on (0, or where a
