@@ -201,10 +201,13 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
   // images (its conversion to intensities), whose all-zero columns matmuls
   // may leave out. Only a hint: run_skipping finds the zero columns anew
   // each run.
+  auto reads_images = [&](const Step &s) {
+    return s.kind == Step::Kernel && program.input >= 0 &&
+           std::find(s.args.begin(), s.args.end(), program.input) != s.args.end();
+  };
   std::vector<bool> data(plan.buffers.size());
   for (const Step &s : program.steps)
-    if (s.kind == Step::Kernel && program.input >= 0 &&
-        std::find(s.args.begin(), s.args.end(), program.input) != s.args.end())
+    if (reads_images(s))
       for (int b : s.args)
         if (b >= 0 && b < static_cast<int>(data.size()) && plan.buffers[b].type == DType::F32) data[b] = true;
   std::vector<PreparedStep> steps;
@@ -231,8 +234,7 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
         check_buffer(s.args[pos], DType::F32, 1, at + ": accumulated argument");
       }
       steps.push_back({.kind = Step::Kernel,
-                       .writes_data = program.input >= 0 &&
-                                      std::find(s.args.begin(), s.args.end(), program.input) != s.args.end(),
+                       .writes_data = reads_images(s),
                        .kernel = prepare_kernel(find_kernel(kernels, s.kernel), s.args, s.accumulate, s.domain0, s.elements)});
       break;
     }
@@ -297,23 +299,15 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   };
   if (overlaps(s.a, s.m * s.k) || overlaps(s.b, s.k * s.n)) fail(at + ": output overlaps an input");
 
-  const dnnl::primitive_attr attr = matmul_attr(s.post, at);
   MatmulCall call;
   try {
-    auto a = matrix_desc(s.m, s.k, s.ta), b = matrix_desc(s.k, s.n, s.tb), c = matrix_desc(s.m, s.n, false);
-    auto desc = s.bias >= 0 ? dnnl::matmul::desc(a, b, matrix_desc(1, s.n, false), c) : dnnl::matmul::desc(a, b, c);
-    dnnl::matmul::primitive_desc pd(desc, attr, engine);
-    call.primitive = dnnl::matmul(pd);
-    call.args = {{DNNL_ARG_SRC, dnnl::memory(a, engine, address(s.a))},
-                 {DNNL_ARG_WEIGHTS, dnnl::memory(b, engine, address(s.b))},
-                 {DNNL_ARG_DST, dnnl::memory(c, engine, address(s.c))}};
-    if (s.bias >= 0) call.args[DNNL_ARG_BIAS] = dnnl::memory(matrix_desc(1, s.n, false), engine, address(s.bias));
     // Bound to the shared scratchpad once every matmul's size is known.
-    if (size_t need = pd.scratchpad_desc().get_size(); need > 0) {
-      call.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(pd.scratchpad_desc(), engine, DNNL_MEMORY_NONE);
-      dnnl_scratchpad_bytes = std::max(dnnl_scratchpad_bytes, need);
-    }
-    matmuls.push_back({program, index, s.m, s.n, s.k, pd.impl_info_str(), s.where});
+    const auto bias = matrix_desc(1, s.n, false);
+    std::string impl;
+    call.whole = matmul_part(matrix_desc(s.m, s.k, s.ta), address(s.a), matrix_desc(s.k, s.n, s.tb), address(s.b),
+                             matrix_desc(s.m, s.n, false), address(s.c), s.bias >= 0 ? &bias : nullptr,
+                             s.bias >= 0 ? address(s.bias) : nullptr, s.post, at, dnnl_scratchpad_bytes, &impl);
+    matmuls.push_back({program, index, s.m, s.n, s.k, impl, s.where});
   } catch (const dnnl::error &e) {
     fail("oneDNN rejected the " + at + " ([" + std::to_string(s.m) + "," + std::to_string(s.k) + "]x[" +
          std::to_string(s.k) + "," + std::to_string(s.n) + "]): " + e.what());
@@ -366,22 +360,12 @@ void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
       const auto [n0, n1] = share(s.n, t, threads, 16);
       const int64_t n = n1 - n0;
       using dims = dnnl::memory::dims;
-      auto a = matrix_desc(s.m, s.k, false);
       auto b = dnnl::memory::desc(dims{s.k, n}, dnnl::memory::data_type::f32, dims{1, s.k});  // rows n0.. of [n, k]
       auto c = dnnl::memory::desc(dims{s.m, n}, dnnl::memory::data_type::f32, dims{s.n, 1});  // columns n0.. of c
       auto bias = matrix_desc(1, n, false);
-      auto desc = s.bias >= 0 ? dnnl::matmul::desc(a, b, bias, c) : dnnl::matmul::desc(a, b, c);
-      dnnl::matmul::primitive_desc pd(desc, matmul_attr(s.post, s.where), engine);
-      MatmulCall::Part part{dnnl::matmul(pd),
-                            {{DNNL_ARG_SRC, dnnl::memory(a, engine, address(s.a))},
-                             {DNNL_ARG_WEIGHTS, dnnl::memory(b, engine, floats(s.b) + n0 * s.k)},
-                             {DNNL_ARG_DST, dnnl::memory(c, engine, floats(s.c) + n0)}}};
-      if (s.bias >= 0) part.args[DNNL_ARG_BIAS] = dnnl::memory(bias, engine, floats(s.bias) + n0);
-      if (size_t need = pd.scratchpad_desc().get_size(); need > 0) {
-        part.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(pd.scratchpad_desc(), engine, DNNL_MEMORY_NONE);
-        stride = std::max(stride, round_up(need, kAlign));
-      }
-      parts.push_back(std::move(part));
+      parts.push_back(matmul_part(matrix_desc(s.m, s.k, false), address(s.a), b, floats(s.b) + n0 * s.k, c,
+                                  floats(s.c) + n0, s.bias >= 0 ? &bias : nullptr,
+                                  s.bias >= 0 ? floats(s.bias) + n0 : nullptr, s.post, s.where, stride));
     }
   } catch (const dnnl::error &) {
     return;  // oneDNN declined a slice: the step runs whole
@@ -450,17 +434,44 @@ PrimitiveCall Executor::Impl::prepare_reorder(const Step &s, const std::string &
   return call;
 }
 
+MatmulPart Executor::Impl::matmul_part(const dnnl::memory::desc &a, void *pa, const dnnl::memory::desc &b, void *pb,
+                                       const dnnl::memory::desc &c, void *pc, const dnnl::memory::desc *bias,
+                                       void *pbias, const std::string &post, const std::string &at, size_t &pad,
+                                       std::string *impl) {
+  auto desc = bias ? dnnl::matmul::desc(a, b, *bias, c) : dnnl::matmul::desc(a, b, c);
+  dnnl::matmul::primitive_desc pd(desc, matmul_attr(post, at), engine);
+  MatmulPart part{dnnl::matmul(pd), {{DNNL_ARG_SRC, dnnl::memory(a, engine, pa)},
+                                     {DNNL_ARG_WEIGHTS, dnnl::memory(b, engine, pb)},
+                                     {DNNL_ARG_DST, dnnl::memory(c, engine, pc)}}};
+  if (bias) part.args[DNNL_ARG_BIAS] = dnnl::memory(*bias, engine, pbias);
+  if (size_t need = pd.scratchpad_desc().get_size(); need > 0) {
+    part.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(pd.scratchpad_desc(), engine, DNNL_MEMORY_NONE);
+    pad = std::max(pad, round_up(need, kAlign));
+  }
+  if (impl) *impl = pd.impl_info_str();
+  return part;
+}
+
+void Executor::Impl::bind_pad(MatmulPart &part, std::byte *at) {
+  if (auto it = part.args.find(DNNL_ARG_SCRATCHPAD); it != part.args.end()) it->second.set_data_handle(at);
+}
+
+void Executor::Impl::bind_parts(std::vector<MatmulPart> &parts, std::byte *base, size_t stride) {
+  for (size_t p = 0; p < parts.size(); ++p) bind_pad(parts[p], base + p * stride);
+}
+
 void Executor::Impl::bind_dnnl_scratchpad() {
   if (dnnl_scratchpad_bytes == 0) return;
   dnnl_scratchpad = allocate_zeroed(dnnl_scratchpad_bytes);
   for (auto &[name, steps] : programs)
     for (PreparedStep &s : steps) {
-      auto &args = s.kind == Step::Matmul ? s.matmul.args : s.call.args;
-      if (auto it = args.find(DNNL_ARG_SCRATCHPAD); it != args.end()) it->second.set_data_handle(dnnl_scratchpad.get());
-      if (s.kind != Step::Matmul) continue;
-      for (size_t p = 0; p < s.matmul.parts.size(); ++p)
-        if (auto it = s.matmul.parts[p].args.find(DNNL_ARG_SCRATCHPAD); it != s.matmul.parts[p].args.end())
-          it->second.set_data_handle(dnnl_scratchpad.get() + p * s.matmul.scratchpad_stride);
+      if (s.kind != Step::Matmul) {
+        if (auto it = s.call.args.find(DNNL_ARG_SCRATCHPAD); it != s.call.args.end())
+          it->second.set_data_handle(dnnl_scratchpad.get());
+        continue;
+      }
+      bind_pad(s.matmul.whole, dnnl_scratchpad.get());
+      bind_parts(s.matmul.parts, dnnl_scratchpad.get(), s.matmul.scratchpad_stride);
     }
 }
 
@@ -539,7 +550,7 @@ void Executor::Impl::run_matmul(MatmulCall &m) {
 // The step's product over all of its operands.
 void Executor::Impl::run_whole(MatmulCall &m) {
   if (m.parts.empty()) {
-    m.primitive.execute(stream, m.args);
+    m.whole.primitive.execute(stream, m.whole.args);
     stream.wait();
     return;
   }

@@ -103,8 +103,7 @@ struct SkipZeros {
 };
 
 struct MatmulCall {
-  dnnl::matmul primitive;
-  std::unordered_map<int, dnnl::memory> args;
+  MatmulPart whole;
   // When not empty, the step runs as these column slices instead, one per
   // thread, each a one-thread oneDNN call (see split_matmul); part p uses
   // the scratchpad from byte p * scratchpad_stride on.
@@ -225,6 +224,16 @@ struct Executor::Impl {
   KernelCall prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args, const std::vector<int> &accumulate,
                             int64_t domain0, int64_t elements);
   static dnnl::primitive_attr matmul_attr(const std::string &post, const std::string &at);
+  // A oneDNN matmul c = a b (+ bias, null for none) with post-op `post` over
+  // the given memory; its scratchpad, if it needs one (`pad` is raised to
+  // its size, rounded up to a line), is bound later (bind_parts). Throws
+  // dnnl::error when oneDNN declines; `impl` gets its implementation's name.
+  MatmulPart matmul_part(const dnnl::memory::desc &a, void *pa, const dnnl::memory::desc &b, void *pb,
+                         const dnnl::memory::desc &c, void *pc, const dnnl::memory::desc *bias, void *pbias,
+                         const std::string &post, const std::string &at, size_t &pad, std::string *impl = nullptr);
+  // A part's scratchpad at `at`; part p of `parts` at base + p * stride.
+  static void bind_pad(MatmulPart &part, std::byte *at);
+  static void bind_parts(std::vector<MatmulPart> &parts, std::byte *base, size_t stride);
   // `data`: per buffer, whether it holds image data (prepare_skip).
   MatmulCall prepare_matmul(const Step &s, const std::string &program, size_t index, const std::vector<bool> &data);
   void split_matmul(const Step &s, MatmulCall &call);

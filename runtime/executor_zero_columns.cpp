@@ -84,17 +84,7 @@ SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
   SkipZeros::Variant v;
   auto add = [&](const dnnl::memory::desc &a, void *pa, const dnnl::memory::desc &b, void *pb,
                  const dnnl::memory::desc &c, void *pc, const dnnl::memory::desc *bias, void *pbias) {
-    auto desc = bias ? dnnl::matmul::desc(a, b, *bias, c) : dnnl::matmul::desc(a, b, c);
-    dnnl::matmul::primitive_desc pd(desc, matmul_attr(s.post, s.where), engine);
-    MatmulPart part{dnnl::matmul(pd), {{DNNL_ARG_SRC, dnnl::memory(a, engine, pa)},
-                                       {DNNL_ARG_WEIGHTS, dnnl::memory(b, engine, pb)},
-                                       {DNNL_ARG_DST, dnnl::memory(c, engine, pc)}}};
-    if (bias) part.args[DNNL_ARG_BIAS] = dnnl::memory(*bias, engine, pbias);
-    if (size_t need = pd.scratchpad_desc().get_size(); need > 0) {
-      part.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(pd.scratchpad_desc(), engine, DNNL_MEMORY_NONE);
-      v.pad_stride = std::max(v.pad_stride, round_up(need, kAlign));
-    }
-    v.parts.push_back(std::move(part));
+    v.parts.push_back(matmul_part(a, pa, b, pb, c, pc, bias, pbias, s.post, s.where, v.pad_stride));
   };
   try {
     if (z.inner) {
@@ -117,14 +107,9 @@ SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
   if (v.pad_stride * v.parts.size() > z.pad_bytes) {
     z.pad_bytes = v.pad_stride * v.parts.size();
     z.pad = allocate_zeroed(z.pad_bytes);
-    for (auto &[count, w] : z.variants)
-      for (size_t p = 0; p < w.parts.size(); ++p)
-        if (auto it = w.parts[p].args.find(DNNL_ARG_SCRATCHPAD); it != w.parts[p].args.end())
-          it->second.set_data_handle(z.pad.get() + p * w.pad_stride);
+    for (auto &[count, w] : z.variants) bind_parts(w.parts, z.pad.get(), w.pad_stride);
   }
-  for (size_t p = 0; p < v.parts.size(); ++p)
-    if (auto it = v.parts[p].args.find(DNNL_ARG_SCRATCHPAD); it != v.parts[p].args.end())
-      it->second.set_data_handle(z.pad.get() + p * v.pad_stride);
+  bind_parts(v.parts, z.pad.get(), v.pad_stride);
   return z.variants.emplace(padded, std::move(v)).first->second;
 }
 
