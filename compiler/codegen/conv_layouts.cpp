@@ -4,7 +4,7 @@
 #include <dnnl.hpp>
 #include <stdexcept>
 
-#include "onednn_conv.h"
+#include "abi/onednn_conv.h"
 
 namespace vaec {
 namespace {

@@ -21,7 +21,7 @@
 #include "codegen/kernel.h"
 #include "codegen/schedule.h"
 #include "ir/graph.h"
-#include "plan.h"
+#include "abi/plan.h"
 
 namespace dnnl {
 struct engine;

@@ -14,7 +14,7 @@
 #include <map>
 
 #include "autodiff/rules.h"
-#include "runtime/philox.h"
+#include "abi/philox.h"
 
 namespace vaec {
 namespace {

@@ -13,7 +13,7 @@
 #include "ir/printer.h"
 #include <dnnl.hpp>
 
-#include "onednn_conv.h"
+#include "abi/onednn_conv.h"
 
 namespace vaec {
 namespace {

@@ -19,7 +19,7 @@
 #include "ir/builder.h"
 #include "ir/printer.h"
 #include "passes/pipeline.h"
-#include "idx.h"
+#include "train/idx.h"
 
 #ifndef VAEC_VERSION
 #define VAEC_VERSION "0.0.0"

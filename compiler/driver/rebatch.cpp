@@ -18,7 +18,7 @@
 #include "driver/compile.h"
 #include "driver/compile_options.h"
 #include "frontend/model.h"
-#include "plan.h"
+#include "abi/plan.h"
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include <fstream>
 #include <random>
 
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 
 namespace vaec::rt {
 namespace {

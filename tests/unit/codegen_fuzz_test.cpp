@@ -16,7 +16,7 @@
 
 #include "codegen/jit.h"
 #include "codegen/lower_to_plan.h"
-#include "executor.h"
+#include "exec/executor.h"
 #include "interp/interpreter.h"
 #include "ir/builder.h"
 #include "ir/printer.h"

@@ -9,10 +9,10 @@
 
 #include "codegen/jit.h"
 #include "codegen/lower_to_plan.h"
-#include "executor.h"
+#include "exec/executor.h"
 #include "interp/interpreter.h"
 #include "passes/pipeline.h"
-#include "runtime/philox.h"
+#include "abi/philox.h"
 
 namespace vaec::test {
 

@@ -19,10 +19,10 @@
 #include <functional>
 #include <mutex>
 
-#include "checkpoint.h"
-#include "executor.h"
-#include "plan.h"
-#include "trainer.h"
+#include "train/checkpoint.h"
+#include "exec/executor.h"
+#include "abi/plan.h"
+#include "program/program.h"
 
 using namespace vaec;
 using namespace vaec::rt;

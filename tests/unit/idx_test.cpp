@@ -6,7 +6,7 @@
 #include <fstream>
 #include <numeric>
 
-#include "idx.h"
+#include "train/idx.h"
 
 using namespace vaec::rt;
 

@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "font.h"
-#include "image.h"
-#include "plot.h"
+#include "support/font.h"
+#include "support/image.h"
+#include "support/plot.h"
 
 namespace vaec::rt {
 namespace {

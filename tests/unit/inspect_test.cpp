@@ -10,13 +10,13 @@
 
 #include "codegen/jit.h"
 #include "codegen/lower_to_plan.h"
-#include "executor.h"
-#include "idx.h"
+#include "exec/executor.h"
+#include "train/idx.h"
 #include "interp/interpreter.h"
-#include "model_parts.h"
+#include "inspect/model_parts.h"
 #include "passes/inspection_graphs.h"
 #include "passes/pipeline.h"
-#include "runtime/philox.h"
+#include "abi/philox.h"
 #include "test_util.h"
 
 using namespace vaec;

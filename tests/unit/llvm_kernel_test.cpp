@@ -23,7 +23,7 @@
 #include "codegen/jit.h"
 #include "codegen/kernel.h"
 #include "codegen/llvm_kernels.h"
-#include "runtime/philox.h"
+#include "abi/philox.h"
 
 namespace vaec {
 namespace {

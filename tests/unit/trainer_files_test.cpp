@@ -9,10 +9,10 @@
 #include <fstream>
 #include <limits>
 
-#include "diagnose.h"
-#include "image.h"
-#include "run_files.h"
-#include "zero_columns.h"
+#include "exec/diagnose.h"
+#include "support/image.h"
+#include "train/run_files.h"
+#include "exec/zero_columns.h"
 
 namespace vaec::rt {
 namespace {

@@ -1,0 +1,351 @@
+// Plan text: writing and reading (contract in plan.h). Line-based: a keyword,
+// then space-separated fields; names never contain spaces, and `where` takes
+// the rest of its line.
+#include "abi/plan.h"
+
+#include <charconv>
+#include <map>
+#include <sstream>
+
+namespace vaec::plan {
+namespace {
+
+const char *dtype_name(DType t) { return t == DType::U8 ? "u8" : "f32"; }
+
+// {1, 2, 3} <-> "1,2,3" ("-" when empty).
+std::string ints(const std::vector<int64_t> &v) {
+  if (v.empty()) return "-";
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
+  return out;
+}
+
+bool parse_ints(const std::string &text, std::vector<int64_t> &out) {
+  out.clear();
+  return text == "-" || parse_int_list(text, ',', out);
+}
+
+void format_program(std::ostream &os, const Program &p) {
+  os << "program " << p.name << ' ' << p.batch << ' ' << p.input << ' ' << p.input_row << '\n';
+  if (p.latent >= 0) os << "latent " << p.latent << ' ' << p.latent_row << '\n';
+  for (const auto &[name, buf] : p.losses) os << "loss " << name << ' ' << buf << '\n';
+  for (const Output &o : p.outputs) os << "output " << o.name << ' ' << o.buffer << ' ' << o.row << '\n';
+  for (const Step &s : p.steps) {
+    switch (s.kind) {
+    case Step::Kernel:
+      os << "kernel " << s.kernel << ' ' << s.domain0 << ' ' << s.elements << ' ' << (s.uses_rng ? 1 : 0) << " args";
+      for (int a : s.args) os << ' ' << a;
+      os << " acc";
+      for (int a : s.accumulate) os << ' ' << a;
+      break;
+    case Step::Matmul:
+      os << "matmul " << s.a << ' ' << s.b << ' ' << s.c << ' ' << s.bias << ' ' << s.m << ' ' << s.n << ' '
+         << s.k << ' ' << s.ta << ' ' << s.tb << ' ' << (s.post.empty() ? "-" : s.post);
+      break;
+    case Step::Zero: os << "zero " << s.c; break;
+    case Step::Conv:
+      os << "conv " << s.conv << ' ' << s.a << ' ' << s.b << ' ' << s.c << ' ' << s.bias << ' '
+         << (s.post.empty() ? "-" : s.post) << ' ' << ints(s.dims_a) << ' ' << ints(s.dims_b) << ' ' << ints(s.dims_c)
+         << ' ' << ints(s.stride) << ' ' << ints(s.pad) << ' ' << s.layout_a << ' ' << s.layout_b << ' ' << s.layout_c;
+      break;
+    case Step::Reorder:
+      os << "reorder " << s.a << ' ' << s.c << ' ' << ints(s.dims_a) << ' ' << s.layout_a << ' ' << s.layout_c;
+      break;
+    }
+    os << " where " << s.where << '\n';
+  }
+  os << "end\n";
+}
+
+}  // namespace
+
+std::string format_plan(const Plan &p) {
+  std::ostringstream os;
+  os << "vaec-plan " << p.version << '\n' << "model " << p.model << '\n';
+  for (const auto &[k, v] : p.config) os << "config " << k << ' ' << v << '\n';
+  os << "arena " << p.arena_bytes << '\n';
+  for (const Buffer &b : p.buffers)
+    os << "buffer " << b.name << ' ' << dtype_name(b.type) << ' ' << b.elements << ' ' << b.offset << '\n';
+  for (const Param &q : p.params) {
+    os << "param " << q.name << ' ' << q.buffer << ' ' << q.grad_buffer << ' ';
+    os.precision(17);
+    os << q.init_bound;
+    for (int64_t d : q.dims) os << ' ' << d;
+    os << '\n';
+  }
+  os << "regions " << p.param_count << ' ' << p.param_region << ' ' << p.grad_region << ' ' << p.hyper << '\n';
+  for (int s : p.state_regions) os << "state " << s << '\n';
+  os << "optimizer " << p.optimizer_kernel;
+  for (int a : p.optimizer_args) os << ' ' << a;
+  os << '\n';
+  for (const auto &[k, v] : p.loss_scaling) os << "loss_scaling " << k << ' ' << v << '\n';
+  if (!p.recon.empty()) os << "recon " << p.recon << '\n';
+  for (const Program *prog : p.programs())
+    if (prog == &p.train || prog == &p.eval || prog->present()) format_program(os, *prog);
+  return os.str();
+}
+
+namespace {
+
+// Reads one integer field of a plan line; std::stoi would throw on junk.
+bool read_int(std::istream &ls, int &out) {
+  std::string word;
+  if (!(ls >> word)) return false;
+  const char *end = word.data() + word.size();
+  auto [ptr, ec] = std::from_chars(word.data(), end, out);
+  return ec == std::errc() && ptr == end;
+}
+
+// Every buffer index the plan holds must name a buffer; -1 only where the
+// field is optional. Returns an empty string when all are in range.
+std::string check_indices(const Plan &p) {
+  const int n = static_cast<int>(p.buffers.size());
+  auto bad = [&](int b, bool optional) { return b >= n || b < (optional ? -1 : 0); };
+  for (const Param &q : p.params)
+    if (bad(q.buffer, false) || bad(q.grad_buffer, false)) return "param " + q.name;
+  if (bad(p.param_region, true) || bad(p.grad_region, true) || bad(p.hyper, true)) return "regions";
+  for (int s : p.state_regions)
+    if (bad(s, false)) return "state";
+  for (int a : p.optimizer_args)
+    if (bad(a, false)) return "optimizer " + p.optimizer_kernel;
+  for (const Program *prog : p.programs()) {
+    if (bad(prog->input, true) || bad(prog->latent, true)) return "program " + prog->name;
+    for (const auto &[name, b] : prog->losses)
+      if (bad(b, false)) return "loss " + name;
+    for (const Output &o : prog->outputs)
+      if (bad(o.buffer, false)) return "output " + o.name;
+    for (const Step &s : prog->steps) {
+      switch (s.kind) {
+      case Step::Kernel:
+        for (int a : s.args)
+          if (bad(a, false)) return "kernel " + s.kernel;
+        for (int a : s.accumulate)
+          if (a < 0 || a >= static_cast<int>(s.args.size()))
+            return "kernel " + s.kernel + " (accumulated argument position)";
+        break;
+      case Step::Matmul:
+        if (bad(s.a, false) || bad(s.b, false) || bad(s.c, false) || bad(s.bias, true))
+          return "matmul at " + s.where;
+        break;
+      case Step::Zero:
+        if (bad(s.c, false)) return "zero at " + s.where;
+        break;
+      case Step::Conv:
+        if (bad(s.a, false) || bad(s.b, false) || bad(s.c, false) || bad(s.bias, true)) return s.conv + " at " + s.where;
+        break;
+      case Step::Reorder:
+        if (bad(s.a, false) || bad(s.c, false)) return "reorder at " + s.where;
+        break;
+      }
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+bool parse_plan(const std::string &text, Plan &out, std::string &error) {
+  std::istringstream in(text);
+  std::string line;
+  int line_no = 0;
+  Program *current = nullptr;
+  std::map<std::string, bool> seen;
+  auto fail = [&](const std::string &what) {
+    error = "plan line " + std::to_string(line_no) + ": " + what + ": '" + line + "'";
+    return false;
+  };
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty()) continue;
+    std::istringstream ls(line);
+    std::string key;
+    ls >> key;
+    std::string where;
+    if (size_t w = line.find(" where "); w != std::string::npos) where = line.substr(w + 7);
+    // Lines of fixed fields check `ls` right after reading them: a missing
+    // field sets both failbit and eofbit, which the loop's final check allows.
+    // Names format_plan may print empty (model, optimizer kernel, config
+    // value) are optional.
+    if (key == "vaec-plan") {
+      if (!(ls >> out.version)) return fail("malformed line");
+      if (out.version != 1) return fail("unsupported plan version");
+    } else if (key == "model") {
+      ls >> out.model;
+    } else if (key == "config") {
+      std::string k, v;
+      if (!(ls >> k)) return fail("malformed line");
+      ls >> v;
+      out.config[k] = v;
+    } else if (key == "arena") {
+      if (!(ls >> out.arena_bytes)) return fail("malformed line");
+    } else if (key == "buffer") {
+      Buffer b;
+      std::string t;
+      if (!(ls >> b.name >> t >> b.elements >> b.offset)) return fail("malformed line");
+      if (t != "u8" && t != "f32") return fail("unknown element type '" + t + "'");
+      b.type = t == "u8" ? DType::U8 : DType::F32;
+      out.buffers.push_back(b);
+    } else if (key == "param") {
+      Param q;
+      if (!(ls >> q.name >> q.buffer >> q.grad_buffer >> q.init_bound)) return fail("malformed line");
+      int64_t d;
+      while (ls >> d) q.dims.push_back(d);
+      out.params.push_back(q);
+    } else if (key == "regions") {
+      if (!(ls >> out.param_count >> out.param_region >> out.grad_region >> out.hyper)) return fail("malformed line");
+    } else if (key == "state") {
+      int s;
+      if (!(ls >> s)) return fail("malformed line");
+      out.state_regions.push_back(s);
+    } else if (key == "optimizer") {
+      ls >> out.optimizer_kernel;
+      int a;
+      while (ls >> a) out.optimizer_args.push_back(a);
+    } else if (key == "recon") {
+      if (!(ls >> out.recon)) return fail("malformed line");
+    } else if (key == "loss_scaling") {
+      std::string k, v;
+      if (!(ls >> k >> v)) return fail("malformed line");
+      out.loss_scaling[k] = v;
+    } else if (key == "program") {
+      std::string name;
+      ls >> name;
+      current = name == "train"    ? &out.train
+                : name == "eval"   ? &out.eval
+                : name == "encode" ? &out.encode
+                : name == "decode" ? &out.decode
+                : name == "nll"    ? &out.nll
+                                   : nullptr;
+      if (!current) return fail("unknown program");
+      if (seen[name]) return fail("program defined twice");
+      seen[name] = true;
+      current->name = name;
+      if (!(ls >> current->batch >> current->input >> current->input_row)) return fail("malformed line");
+    } else if (key == "end") {
+      current = nullptr;
+    } else if (!current) {
+      return fail(key == "loss" || key == "output" || key == "latent" || key == "kernel" || key == "matmul" || key == "zero" || key == "conv" ||
+                          key == "reorder"
+                      ? "step outside a program"
+                                                                                         : "unknown keyword");
+    } else if (key == "latent") {
+      if (!(ls >> current->latent >> current->latent_row)) return fail("malformed line");
+    } else if (key == "output") {
+      Output o;
+      if (!(ls >> o.name >> o.buffer >> o.row)) return fail("malformed line");
+      current->outputs.push_back(o);
+    } else if (key == "loss") {
+      std::string name;
+      int b;
+      if (!(ls >> name >> b)) return fail("malformed line");
+      current->losses.emplace_back(name, b);
+    } else if (key == "kernel") {
+      Step s;
+      s.kind = Step::Kernel;
+      int rng = 0;
+      std::string word;
+      if (!(ls >> s.kernel >> s.domain0 >> s.elements >> rng >> word)) return fail("malformed line");
+      s.uses_rng = rng != 0;
+      if (word != "args") return fail("expected 'args'");
+      bool acc = false;
+      while (ls >> std::ws && !ls.eof() && ls.peek() != 'w') {
+        if (ls.peek() == 'a') {
+          if (!(ls >> word) || word != "acc" || acc) return fail("expected 'acc'");
+          acc = true;
+          continue;
+        }
+        int a;
+        if (!read_int(ls, a)) return fail("malformed argument list");
+        (acc ? s.accumulate : s.args).push_back(a);
+      }
+      if (!acc) return fail("expected 'acc'");
+      s.where = where;
+      current->steps.push_back(s);
+      continue;  // the stream stopped before `where` on purpose
+    } else if (key == "matmul") {
+      Step s;
+      s.kind = Step::Matmul;
+      if (!(ls >> s.a >> s.b >> s.c >> s.bias >> s.m >> s.n >> s.k >> s.ta >> s.tb >> s.post))
+        return fail("malformed line");
+      if (s.post == "-") s.post.clear();
+      s.where = where;
+      current->steps.push_back(s);
+    } else if (key == "conv") {
+      Step s;
+      s.kind = Step::Conv;
+      std::string da, db, dc, stride, pad;
+      if (!(ls >> s.conv >> s.a >> s.b >> s.c >> s.bias >> s.post >> da >> db >> dc >> stride >> pad >> s.layout_a >>
+            s.layout_b >> s.layout_c))
+        return fail("malformed line");
+      if (s.post == "-") s.post.clear();
+      if (!parse_ints(da, s.dims_a) || !parse_ints(db, s.dims_b) || !parse_ints(dc, s.dims_c) ||
+          !parse_ints(stride, s.stride) || !parse_ints(pad, s.pad))
+        return fail("malformed dimension list");
+      s.where = where;
+      current->steps.push_back(s);
+    } else if (key == "reorder") {
+      Step s;
+      s.kind = Step::Reorder;
+      std::string dims;
+      if (!(ls >> s.a >> s.c >> dims >> s.layout_a >> s.layout_c)) return fail("malformed line");
+      if (!parse_ints(dims, s.dims_a)) return fail("malformed dimension list");
+      s.where = where;
+      current->steps.push_back(s);
+    } else if (key == "zero") {
+      Step s;
+      s.kind = Step::Zero;
+      if (!(ls >> s.c)) return fail("malformed line");
+      s.where = where;
+      current->steps.push_back(s);
+    } else {
+      return fail("unknown keyword");
+    }
+    if (ls.fail() && !ls.eof()) return fail("malformed line");
+  }
+  if (!seen["train"] || !seen["eval"]) {
+    error = std::string("plan has no ") + (seen["train"] ? "eval" : "train") + " program";
+    return false;
+  }
+  if (std::string what = check_indices(out); !what.empty()) {
+    error = "plan: buffer index out of range in " + what;
+    return false;
+  }
+  for (const Buffer &b : out.buffers) {
+    const int64_t size = b.type == DType::U8 ? 1 : 4;
+    if (b.offset < 0 || b.elements < 0 || b.elements > out.arena_bytes / size ||
+        b.offset > out.arena_bytes - b.elements * size)
+      return error = "plan: buffer " + b.name + " lies outside the arena", false;
+  }
+  return true;
+}
+
+int64_t parameter_elements(const Plan &p) {
+  int64_t n = 0;
+  for (const Param &q : p.params)
+    if (q.buffer >= 0 && q.buffer < static_cast<int>(p.buffers.size())) n += p.buffers[q.buffer].elements;
+  return n;
+}
+
+std::vector<int> step_buffers(const Step &s) {
+  std::vector<int> out = s.args;
+  for (int b : {s.a, s.b, s.bias, s.c})
+    if (b >= 0) out.push_back(b);
+  return out;
+}
+
+bool parse_int_list(const std::string &text, char sep, std::vector<int64_t> &out) {
+  out.clear();
+  const char *p = text.data(), *end = text.data() + text.size();
+  while (p < end) {
+    int64_t v;
+    auto [next, ec] = std::from_chars(p, end, v);
+    if (ec != std::errc()) return false;
+    out.push_back(v);
+    if (next == end) return true;
+    if (*next != sep) return false;
+    p = next + 1;
+  }
+  return false;  // empty, or a trailing separator
+}
+
+}  // namespace vaec::plan

@@ -1,0 +1,43 @@
+// Finding where a training step first produced a NaN or an infinity, so the
+// trainer can name the tensor and the YAML line instead of only the loss.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "exec/executor.h"
+
+namespace vaec::rt {
+
+// True when none of the n floats is NaN or infinite: max_abs below, 64k
+// floats at a time. Training steps check gradients with it
+// (Executor::run_optimizer_if_finite, train_step's gate).
+bool all_finite(const float *values, int64_t n);
+
+// The largest |x| of the n floats (0 for n = 0), or +infinity when one is NaN
+// or infinite. Executor::train_step bounds weight gradients with it.
+float max_abs(const float *values, int64_t n);
+
+struct NonFinite {
+  bool found = false;
+  std::string buffer;  // the plan buffer, named after its IR value ("d.h.w" is h.w's gradient)
+  float value = 0;     // its first non-finite element
+  bool parameter = false;  // a parameter that was already non-finite before the step
+  size_t step = 0;     // index in the program
+  std::string op;      // "matmul", "zero" or the kernel's name
+  std::string where;   // file:line:col of the YAML op, when the plan knows it
+};
+
+// Replays `program` with rng step `rng_step` one plan step at a time and
+// returns the first f32 buffer that holds a non-finite value after a step
+// (or a parameter that holds one before the first). The caller restores
+// the program's input first; parameters are read, never changed, so the
+// replay computes what the failed run computed. The gradient region is
+// zeroed first, so the failed run's values cannot be mistaken for new ones. `found` is false when the
+// replay produces no such value.
+NonFinite find_first_non_finite(Executor &exec, const plan::Program &program, uint64_t rng_step);
+
+// "'d.h.w' (nan), computed by train step 12 (kernel fused_3) at m.yaml:9:5"
+std::string describe(const NonFinite &f, const std::string &program);
+
+}  // namespace vaec::rt

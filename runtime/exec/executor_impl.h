@@ -1,0 +1,302 @@
+// The executor's insides (runtime/executor.h has the contract), shared by
+// executor.cpp (start-up, the step loop, kernels, the optimizer) and
+// executor_zero_columns.cpp (products that leave out zero columns of image
+// data). Not part of the runtime's interface: nothing else includes it.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <chrono>
+#include <dnnl.hpp>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "exec/executor.h"
+#include "exec/zero_columns.h"
+
+namespace vaec::rt {
+namespace exec {
+
+using plan::Buffer;
+using plan::DType;
+using plan::Plan;
+using plan::Step;
+
+constexpr size_t kAlign = 64;        // arena, scratch and every scratch copy start on a cache line
+constexpr size_t kAlignFloats = kAlign / sizeof(float);
+constexpr int64_t kParallelMinElements = 1 << 14;
+
+inline size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+struct FreeDeleter {
+  void operator()(void *p) const { std::free(p); }
+};
+using AlignedBytes = std::unique_ptr<std::byte, FreeDeleter>;
+
+inline AlignedBytes allocate_zeroed(size_t bytes) {
+  const size_t size = round_up(std::max<size_t>(bytes, 1), kAlign);
+  void *p = std::aligned_alloc(kAlign, size);
+  if (!p) throw std::runtime_error("cannot allocate " + std::to_string(size) + " bytes");
+  std::memset(p, 0, size);
+  return AlignedBytes(static_cast<std::byte *>(p));
+}
+
+[[noreturn]] inline void fail(const std::string &message) { throw std::runtime_error(message); }
+
+// --- prepared steps: everything a step needs at run time, resolved once ---
+
+struct ZeroCall {
+  void *data = nullptr;
+  size_t bytes = 0;
+};
+
+struct MatmulPart {
+  dnnl::matmul primitive;
+  std::unordered_map<int, dnnl::memory> args;
+};
+
+// A product with image data that leaves out the data's all-zero columns
+// (executor.h, "Zero columns of the data"); prepared by prepare_skip, run by
+// run_skipping. Inner: the data is a [m, k] and its columns are the inner
+// dimension, so a' [m, kp] and b' [n, kp] (b stored [n, k]) keep the nonzero
+// ones and c is written as usual. Outer: the data is b [k, n] and its
+// columns are c's, so c' = op(a) b' [m, np] is computed and expanded into c
+// with zero columns. kp, np: the kept columns rounded up to 16, one variant
+// (oneDNN primitives) per such count, created when first needed.
+// The kept (not all-zero) columns of one image-data buffer, found by the
+// first product that needs them in a run of its program and reused by the
+// others (valid while epoch == Impl::data_epoch).
+struct DataColumns {
+  const float *data = nullptr;  // row-major [rows, cols]
+  int64_t rows = 0, cols = 0;
+  int64_t limit = 0;            // more kept columns than this: no product leaves any out
+  uint64_t epoch = 0;
+  std::vector<uint32_t> acc;    // or_columns per thread: threads * cols
+  bool too_many = false;        // more than `limit` kept (then `kept` is not computed)
+  KeptColumns kept;
+};
+
+struct SkipZeros {
+  bool inner = true;
+  Step step;                    // the plan step: operands, sizes, bias, post-op
+  DataColumns *columns = nullptr;
+  int64_t limit = 0;            // padded kept columns above this: run the whole product
+  int parts = 1;                // inner: column slices, one per thread, cut as split_matmul cuts them
+  float *first = nullptr;       // inner: a'; outer: b'  (shared scratch, sized for `limit`)
+  float *second = nullptr;      // inner: b'; outer: c'
+  struct Variant {
+    std::vector<MatmulPart> parts;
+    size_t pad_stride = 0;      // part p's oneDNN scratchpad starts at byte p * pad_stride of `pad`
+  };
+  std::map<int64_t, Variant> variants;  // by padded kept columns
+  AlignedBytes pad;
+  size_t pad_bytes = 0;
+  int64_t runs = 0, skipped = 0, kept = 0;  // runs, runs that left columns out, their kept columns
+};
+
+struct MatmulCall {
+  MatmulPart whole;
+  // When not empty, the step runs as these column slices instead, one per
+  // thread, each a one-thread oneDNN call (see split_matmul); part p uses
+  // the scratchpad from byte p * scratchpad_stride on.
+  using Part = MatmulPart;
+  std::vector<Part> parts;
+  size_t scratchpad_stride = 0;
+  std::unique_ptr<SkipZeros> skip;  // see SkipZeros
+};
+
+// A kernel over [0, domain0) cut into `chunks` contiguous row ranges. Chunk c
+// calls fn with args[c * arity ...], whose accumulated positions point into
+// chunk c's scratch copy (unless chunks == 1: then they point to the real
+// buffers). Results depend on the chunk count, never on which OpenMP thread
+// runs a chunk, so a smaller team than asked for changes nothing.
+struct KernelCall {
+  vaec_kernel_fn fn = nullptr;
+  int64_t domain0 = 1;
+  int chunks = 1;
+  size_t arity = 0;
+  std::vector<void *> args;  // chunks * arity pointers
+  struct Accumulated {
+    float *real;
+    int64_t elements;
+    size_t scratch_offset;  // in floats, within each chunk's scratch copy
+  };
+  std::vector<Accumulated> acc;
+};
+
+// A oneDNN primitive with its arguments bound to arena memory: Conv and
+// Reorder steps.
+struct PrimitiveCall {
+  dnnl::primitive primitive;
+  std::unordered_map<int, dnnl::memory> args;
+};
+
+// One of these, as `kind` says.
+struct PreparedStep {
+  Step::Kind kind;
+  bool writes_data = false;  // a kernel reading the program's raw images: it (re)writes image data
+  ZeroCall zero{};
+  MatmulCall matmul{};
+  KernelCall kernel{};
+  PrimitiveCall call{};
+};
+
+
+// A logical [rows, cols] f32 matrix stored row-major, or, when `transposed`,
+// stored as its [cols, rows] transpose (so strides {1, rows}): oneDNN reads
+// either layout directly, without a copy.
+inline dnnl::memory::desc matrix_desc(int64_t rows, int64_t cols, bool transposed) {
+  using dims = dnnl::memory::dims;
+  return dnnl::memory::desc(dims{rows, cols}, dnnl::memory::data_type::f32,
+                            transposed ? dims{1, rows} : dims{cols, 1});
+}
+
+// Share c of [0, n) cut into `chunks` shares at multiples of `unit` (the
+// last share takes the remainder): the optimizer's and the gate's shares of
+// a float range (unit: a 64-byte line) and split products' columns.
+inline std::pair<int64_t, int64_t> share(int64_t n, int c, int chunks, int64_t unit = kAlignFloats) {
+  auto cut = [&](int i) { return i == chunks ? n : n * i / chunks / unit * unit; };
+  return {cut(c), cut(c + 1)};
+}
+
+// f(c) for every chunk c in [0, chunks): on the calling thread when there is
+// one, else in one OpenMP parallel region (a smaller team than asked for
+// runs several chunks per thread).
+template <class F>
+void for_chunks(int chunks, F &&f) {
+  if (chunks == 1) {
+    f(0);
+    return;
+  }
+#pragma omp parallel num_threads(chunks)
+  {
+    const int team = omp_get_num_threads();
+    for (int c = omp_get_thread_num(); c < chunks; c += team) f(c);
+  }
+}
+
+}  // namespace exec
+
+// The executor's two files use the names above unqualified.
+using namespace exec;
+
+struct Executor::Impl {
+  const Plan &plan;
+  int threads;
+  uint64_t seed;
+  AlignedBytes arena;
+  AlignedBytes scratch;           // chunk c's copies start at c * scratch_stride floats
+  size_t scratch_stride = 0;
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  AlignedBytes dnnl_scratchpad;   // shared by all matmuls: they never run concurrently
+  size_t dnnl_scratchpad_bytes = 0;
+  std::map<std::string, std::vector<PreparedStep>> programs;  // by name: every program the plan has
+  KernelCall optimizer;
+  enum class Optimizer { Adam, Other } optimizer_kind = Optimizer::Other;
+  double beta1 = 0, beta2 = 0;
+  std::vector<MatmulInfo> matmuls;
+  std::vector<ConvInfo> convs;
+  // VAEC_PROFILE=1: seconds and calls per step of each program, printed to
+  // stderr when the executor is destroyed.
+  bool profiling = false;
+  std::map<std::string, std::vector<std::pair<double, int64_t>>> profile;
+  double optimizer_seconds = 0;
+  int64_t optimizer_calls = 0;
+  void print_profile() const;
+
+  Impl(const Plan &p, const vaec_kernel_entry *kernels, int threads, uint64_t seed);
+
+  std::byte *address(int buffer) const { return arena.get() + plan.buffers[buffer].offset; }
+  float *floats(int buffer) const { return reinterpret_cast<float *>(address(buffer)); }
+
+  void check_buffer(int buffer, DType type, int64_t elements, const std::string &what) const;
+  vaec_kernel_fn find_kernel(const vaec_kernel_entry *kernels, const std::string &name) const;
+  std::vector<PreparedStep> prepare(const plan::Program &program, const vaec_kernel_entry *kernels);
+  KernelCall prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args, const std::vector<int> &accumulate,
+                            int64_t domain0, int64_t elements);
+  static dnnl::primitive_attr matmul_attr(const std::string &post, const std::string &at);
+  // A oneDNN matmul c = a b (+ bias, null for none) with post-op `post` over
+  // the given memory; its scratchpad, if it needs one (`pad` is raised to
+  // its size, rounded up to a line), is bound later (bind_parts). Throws
+  // dnnl::error when oneDNN declines; `impl` gets its implementation's name.
+  MatmulPart matmul_part(const dnnl::memory::desc &a, void *pa, const dnnl::memory::desc &b, void *pb,
+                         const dnnl::memory::desc &c, void *pc, const dnnl::memory::desc *bias, void *pbias,
+                         const std::string &post, const std::string &at, size_t &pad, std::string *impl = nullptr);
+  // A part's scratchpad at `at`; part p of `parts` at base + p * stride.
+  static void bind_pad(MatmulPart &part, std::byte *at);
+  static void bind_parts(std::vector<MatmulPart> &parts, std::byte *base, size_t stride);
+  // `data`: per buffer, whether it holds image data (prepare_skip).
+  MatmulCall prepare_matmul(const Step &s, const std::string &program, size_t index, const std::vector<bool> &data);
+  void split_matmul(const Step &s, MatmulCall &call);
+  void prepare_skip(const Step &s, MatmulCall &call, const std::vector<bool> &data);
+  SkipZeros::Variant &skip_variant(SkipZeros &z, int64_t padded);
+  void bind_skip_scratch();
+  void run_skipping(MatmulCall &m);
+  AlignedBytes skip_scratch;      // a' and b' (or b' and c') of the step that skips zero columns
+  std::vector<std::unique_ptr<DataColumns>> data_columns;
+  uint64_t data_epoch = 1;        // +1 whenever image data may have changed: every DataColumns is stale
+  // The first region of skip_scratch holds this data's kept columns, packed
+  // in data_epoch packed_epoch (the forward product and the weight gradient
+  // of a layer over the images pack the same matrix: the second reuses it).
+  const DataColumns *packed_data = nullptr;
+  uint64_t packed_epoch = 0;
+  // The kept columns of d's data in this run, or null when there are more
+  // than d.limit of them.
+  const KeptColumns *kept_columns_of(DataColumns &d);
+  PrimitiveCall prepare_conv(const Step &s, const std::string &at);
+  PrimitiveCall prepare_reorder(const Step &s, const std::string &at);
+  void check_desc(int buffer, const dnnl::memory::desc &desc, const std::string &what) const;
+  void bind_dnnl_scratchpad();
+  void prepare_optimizer(const vaec_kernel_entry *kernels);
+  std::vector<PreparedStep> &steps_of(const plan::Program &program);
+
+  void run_kernel(const KernelCall &k, uint64_t step);
+  void run_matmul(MatmulCall &m);
+  void run_whole(MatmulCall &m);
+  void run_step(const plan::Program &program, std::vector<PreparedStep> &steps, size_t i, uint64_t step);
+
+  // Executor::train_step's schedule for the train program (see there).
+  struct Range {
+    int64_t begin, end;  // floats of the parameter (gradient, state) regions, on 64-byte lines
+  };
+  struct LateGradient {
+    size_t step;          // a matmul writing one parameter's whole gradient
+    Range range;          // that parameter's floats
+    int a, b;             // indices into `bounded`: max|a| and max|b| bound the product
+    int64_t k;            // its inner size
+    std::string param;    // the parameter's name, for the profile
+  };
+  struct FusedTrain {
+    bool on = false;
+    size_t gate = 0;                  // steps [0, gate) run first
+    std::vector<size_t> early;        // late steps of small weights: run before the gate
+    std::vector<LateGradient> late;   // each followed by the update of its range
+    std::vector<Range> rest;          // the other parameters: checked at the gate, updated last
+    std::vector<std::pair<const float *, int64_t>> bounded;  // operands of the late steps
+    std::vector<float> max_abs_of, partial_max;  // gate_scan's results and per-chunk maxima
+  } fused;
+  void plan_fused_train();
+  // The optimizer kernel over `ranges`, each split among the threads on
+  // 64-byte lines, in one parallel region.
+  void update_ranges(const Range *ranges, size_t count, uint64_t t);
+  // At the gate: the largest |x| of each bounded operand into
+  // fused.max_abs_of (+inf if one is not finite), and whether the gradients
+  // in fused.rest are all finite.
+  bool gate_scan();
+  void count_optimizer(std::chrono::steady_clock::time_point start, bool call = true) {
+    if (!profiling) return;
+    optimizer_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    optimizer_calls += call;
+  }
+};
+
+}  // namespace vaec::rt

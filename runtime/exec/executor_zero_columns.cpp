@@ -1,0 +1,202 @@
+// Products that leave out the all-zero columns of image data (contract in
+// executor.h, "Zero columns of the data"; the copies in zero_columns.h).
+#include <algorithm>
+#include <atomic>
+
+#include "exec/executor_impl.h"
+
+namespace vaec::rt {
+
+// Products with image data leave out the data's all-zero columns (contract
+// in executor.h, "Zero columns of the data"). Two forms, the ones a dense
+// layer over the data has: its forward product c = x w^T (+ bias, post-op),
+// x [m, k] the data and w [n, k] (inner: the zero columns of x drop out of
+// the inner dimension), and its weight gradient c = op(a) x, x [k, n] the
+// data (outer: they are zero columns of c). Only products of >= 1M
+// multiply-adds with >= 64 data columns, and only runs where the kept
+// columns, rounded up to 16, are at most 7/8 of them: below that the
+// copies cost about what leaving the columns out saves.
+void Executor::Impl::prepare_skip(const Step &s, MatmulCall &call, const std::vector<bool> &data) {
+  static const bool off = [] {
+    const char *v = std::getenv("VAEC_SKIP_ZERO_COLUMNS");
+    return v && std::string(v) == "0";
+  }();
+  if (off || s.m * s.n * s.k < (int64_t{1} << 20)) return;
+  auto is_data = [&](int b) { return b >= 0 && b < static_cast<int>(data.size()) && data[b]; };
+  auto z = std::make_unique<SkipZeros>();
+  const float *x;
+  int64_t rows, cols;
+  if (is_data(s.a) && !s.ta && s.tb && s.k >= 64) {
+    z->inner = true, x = floats(s.a), rows = s.m, cols = s.k;
+    z->parts = std::max<int>(1, static_cast<int>(call.parts.size()));
+  } else if (is_data(s.b) && !s.tb && s.bias < 0 && s.post.empty() && s.n >= 64) {
+    z->inner = false, x = floats(s.b), rows = s.k, cols = s.n;
+  } else {
+    return;
+  }
+  z->step = s;
+  z->limit = cols * 7 / 8 / 16 * 16;
+  if (z->limit < 16) return;
+  for (const auto &d : data_columns)
+    if (d->data == x && d->rows == rows && d->cols == cols) z->columns = d.get();
+  if (!z->columns) {
+    data_columns.push_back(std::make_unique<DataColumns>());
+    DataColumns &d = *data_columns.back();
+    d.data = x, d.rows = rows, d.cols = cols, d.limit = z->limit;
+    d.acc.resize(static_cast<size_t>(threads) * cols);
+    z->columns = &d;
+  }
+  call.skip = std::move(z);
+}
+
+// Points every skipping step's a'/b' (b'/c') into one shared scratch buffer
+// (matmuls never run concurrently), sized for the largest.
+void Executor::Impl::bind_skip_scratch() {
+  size_t first = 0, second = 0;
+  auto sizes = [](const SkipZeros &z) {
+    const Step &s = z.step;
+    return z.inner ? std::pair<size_t, size_t>(s.m * z.limit, s.n * z.limit)
+                   : std::pair<size_t, size_t>(s.k * z.limit, s.m * z.limit);
+  };
+  for (auto &[name, steps] : programs)
+    for (PreparedStep &p : steps)
+      if (p.kind == Step::Matmul && p.matmul.skip) {
+        auto [f, g] = sizes(*p.matmul.skip);
+        first = std::max(first, round_up(f, kAlignFloats)), second = std::max(second, g);
+      }
+  if (first == 0) return;
+  skip_scratch = allocate_zeroed((first + second) * sizeof(float));
+  float *base = reinterpret_cast<float *>(skip_scratch.get());
+  for (auto &[name, steps] : programs)
+    for (PreparedStep &p : steps)
+      if (p.kind == Step::Matmul && p.matmul.skip) p.matmul.skip->first = base, p.matmul.skip->second = base + first;
+}
+
+// The primitives for `padded` kept columns: the step's product over a' and
+// b' (inner, in the step's column slices), or c' = op(a) b' (outer). Made
+// when a batch first needs them (oneDNN JIT-compiles each: about a
+// millisecond), then kept.
+SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
+  if (auto it = z.variants.find(padded); it != z.variants.end()) return it->second;
+  using dims = dnnl::memory::dims;
+  const auto f32 = dnnl::memory::data_type::f32;
+  const Step &s = z.step;
+  SkipZeros::Variant v;
+  auto add = [&](const dnnl::memory::desc &a, void *pa, const dnnl::memory::desc &b, void *pb,
+                 const dnnl::memory::desc &c, void *pc, const dnnl::memory::desc *bias, void *pbias) {
+    v.parts.push_back(matmul_part(a, pa, b, pb, c, pc, bias, pbias, s.post, s.where, v.pad_stride));
+  };
+  try {
+    if (z.inner) {
+      for (int t = 0; t < z.parts; ++t) {
+        const auto [n0, n1] = z.parts > 1 ? share(s.n, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, s.n};
+        const auto bias = matrix_desc(1, n1 - n0, false);
+        add(matrix_desc(s.m, padded, false), z.first, matrix_desc(padded, n1 - n0, true), z.second + n0 * padded,
+            dnnl::memory::desc(dims{s.m, n1 - n0}, f32, dims{s.n, 1}), floats(s.c) + n0,
+            s.bias >= 0 ? &bias : nullptr, s.bias >= 0 ? floats(s.bias) + n0 : nullptr);
+      }
+    } else {
+      add(matrix_desc(s.m, s.k, s.ta), address(s.a), matrix_desc(s.k, padded, false), z.first,
+          matrix_desc(s.m, padded, false), z.second, nullptr, nullptr);
+    }
+  } catch (const dnnl::error &) {
+    v = {};  // oneDNN declined: batches with this count run the whole product
+  }
+  // One scratchpad per step for all its variants: grown (and every variant
+  // pointed at the new one) when this one needs more.
+  if (v.pad_stride * v.parts.size() > z.pad_bytes) {
+    z.pad_bytes = v.pad_stride * v.parts.size();
+    z.pad = allocate_zeroed(z.pad_bytes);
+    for (auto &[count, w] : z.variants) bind_parts(w.parts, z.pad.get(), w.pad_stride);
+  }
+  bind_parts(v.parts, z.pad.get(), v.pad_stride);
+  return z.variants.emplace(padded, std::move(v)).first->second;
+}
+
+// Each thread ORs the bits of its rows into its own row of acc, 32 rows at a
+// time, and stops early once its rows alone keep more than `limit` columns
+// (the batch then keeps at least as many: data with few zero columns, such
+// as Fashion-MNIST, costs a few rows' scan). Otherwise the calling thread
+// ORs the rows together. Either way the outcome depends on the data alone.
+const KeptColumns *Executor::Impl::kept_columns_of(DataColumns &d) {
+  if (d.epoch != data_epoch) {
+    const int chunks = static_cast<int>(std::min<int64_t>(threads, d.rows));
+    uint32_t *acc = d.acc.data();
+    std::atomic<bool> too_many{false};
+    for_chunks(chunks, [&](int c) {
+      const auto [r0, r1] = share(d.rows, c, chunks, 1);
+      uint32_t *mine = acc + c * d.cols;
+      std::fill(mine, mine + d.cols, 0u);
+      for (int64_t r = r0; r < r1 && !too_many.load(std::memory_order_relaxed); r += 32) {
+        or_columns(d.data + r * d.cols, std::min<int64_t>(32, r1 - r), d.cols, d.cols, mine);
+        if (std::count_if(mine, mine + d.cols, [](uint32_t v) { return v != 0; }) > d.limit)
+          too_many.store(true, std::memory_order_relaxed);
+      }
+    });
+    d.too_many = too_many.load();
+    if (!d.too_many) {
+      for (int c = 1; c < chunks; ++c)
+        for (int64_t j = 0; j < d.cols; ++j) acc[j] |= acc[c * d.cols + j];
+      kept_columns(acc, d.cols, d.kept);
+      d.too_many = d.kept.kept > d.limit;
+    }
+    d.epoch = data_epoch;
+  }
+  return d.too_many ? nullptr : &d.kept;
+}
+
+void Executor::Impl::run_skipping(MatmulCall &m) {
+  SkipZeros &z = *m.skip;
+  const Step &s = z.step;
+  ++z.runs;
+  const KeptColumns *found = kept_columns_of(*z.columns);
+  if (!found) return run_whole(m);
+  const KeptColumns &kept = *found;
+  const int64_t padded = std::max<int64_t>(16, round_up(kept.kept, 16));
+  SkipZeros::Variant &v = skip_variant(z, padded);
+  if (v.parts.empty()) return run_whole(m);
+  ++z.skipped, z.kept += kept.kept;
+  const float *x = z.columns->data;
+  const int chunks = static_cast<int>(std::min<int64_t>(threads, z.columns->rows));
+  const bool packed = packed_data == z.columns && packed_epoch == data_epoch;
+  packed_data = z.columns, packed_epoch = data_epoch;
+  if (z.inner) {
+    // a' by rows among the threads; then b' slice by slice, each thread
+    // packing the weight rows of the slices it computes.
+    const int parts = static_cast<int>(v.parts.size());
+#pragma omp parallel num_threads(threads)
+    {
+      const int team = omp_get_num_threads(), me = omp_get_thread_num();
+      const auto [r0, r1] = share(s.m, me, team, 1);
+      if (!packed) compress_columns(x + r0 * s.k, r1 - r0, s.k, kept, z.first + r0 * padded, padded, padded);
+      if (parts == 1) {
+        const auto [w0, w1] = share(s.n, me, team, 1);
+        compress_columns(floats(s.b) + w0 * s.k, w1 - w0, s.k, kept, z.second + w0 * padded, padded, padded);
+      }
+#pragma omp barrier
+      if (parts > 1)
+        for (int p = me; p < parts; p += team) {
+          const auto [n0, n1] = share(s.n, p, parts, 16);
+          compress_columns(floats(s.b) + n0 * s.k, n1 - n0, s.k, kept, z.second + n0 * padded, padded, padded);
+          v.parts[p].primitive.execute(stream, v.parts[p].args);
+        }
+    }
+    if (parts == 1) v.parts[0].primitive.execute(stream, v.parts[0].args);
+    stream.wait();
+    return;
+  }
+  if (!packed)
+    for_chunks(chunks, [&](int c) {
+      const auto [r0, r1] = share(s.k, c, chunks, 1);
+      compress_columns(x + r0 * s.n, r1 - r0, s.n, kept, z.first + r0 * padded, padded, padded);
+    });
+  v.parts[0].primitive.execute(stream, v.parts[0].args);
+  stream.wait();
+  const int rows = static_cast<int>(std::min<int64_t>(threads, s.m));
+  for_chunks(rows, [&](int c) {
+    const auto [r0, r1] = share(s.m, c, rows, 1);
+    expand_columns(z.second + r0 * padded, r1 - r0, padded, kept, floats(s.c) + r0 * s.n, s.n);
+  });
+}
+
+}  // namespace vaec::rt

@@ -1,0 +1,563 @@
+// The inspection commands (contract in inspect.h): options, the checkpoint,
+// then one picture, table or file per command.
+#include "inspect/inspect.h"
+
+#include <omp.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <numeric>
+#include <set>
+#include <sstream>
+
+#include "train/checkpoint.h"
+#include "exec/executor.h"
+#include "train/idx.h"
+#include "support/image.h"
+#include "inspect/model_parts.h"
+#include "abi/philox.h"
+#include "support/plot.h"
+#include "inspect/safetensors.h"
+
+namespace vaec::rt {
+namespace {
+
+struct Command {
+  const char *name, *options, *help;
+};
+const Command kCommands[] = {
+    {"reconstruct", "count json", "PNG grid: test images (rows) over their reconstructions from mu"},
+    {"sample", "count seed", "PNG grid of decoded draws z ~ N(0, I)"},
+    {"manifold", "n dims", "PNG: the n x n grid of decoded z at Gaussian quantiles (two latent dims, others 0)"},
+    {"interpolate", "from to steps", "PNG strip: image a, decodes of (i/N) mu_b + (1 - i/N) mu_a, image b"},
+    {"scatter", "dims count", "PNG: test-set mu (two dims) coloured by digit label"},
+    {"concept", "labels images strength", "PNG: images plus s * (mean mu of label A - of label B), s in -S..S"},
+    {"eval", "images iwae-images k seed", "test -ELBO (recon + KL) and the IWAE estimate of -log p(x)"},
+    {"export", "file", "the weights as safetensors (YAML names, PyTorch layouts)"},
+};
+const char *const kCommon = "out checkpoint data threads png help";
+
+const Command *find_command(const std::string &name) {
+  for (const Command &c : kCommands)
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+bool in_list(const std::string &list, const std::string &word) {
+  std::istringstream in(list);
+  for (std::string w; in >> w;)
+    if (w == word) return true;
+  return false;
+}
+
+struct Args {
+  std::map<std::string, std::string> v;
+  bool has(const std::string &k) const { return v.count(k) > 0; }
+  std::string get(const std::string &k, const std::string &def) const {
+    auto it = v.find(k);
+    return it == v.end() ? def : it->second;
+  }
+};
+
+bool to_int(const std::string &s, int64_t lo, int64_t hi, int64_t &out) {
+  int64_t x = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), x);
+  if (ec != std::errc() || p != s.data() + s.size() || x < lo || x > hi) return false;
+  out = x;
+  return true;
+}
+
+// "3,7" -> {3, 7}
+bool to_ints(const std::string &s, int64_t lo, int64_t hi, std::vector<int64_t> &out) {
+  out.clear();
+  std::stringstream in(s);
+  for (std::string part; std::getline(in, part, ',');) {
+    int64_t x;
+    if (!to_int(part, lo, hi, x)) return false;
+    out.push_back(x);
+  }
+  return !out.empty();
+}
+
+int fail(const std::string &message) {
+  std::cerr << "error: " << message << "\n";
+  return 1;
+}
+
+// The inverse of the standard normal CDF (scipy's norm.ppf): Acklam's
+// rational approximation, then one Newton step on erfc (about 1e-15 relative).
+double normal_quantile(double p) {
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+                             1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
+  static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                             6.680131188771972e+01,  -1.328068155288572e+01};
+  static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                             -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
+  static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                             3.754408661907416e+00};
+  double x;
+  if (p < 0.02425) {
+    const double q = std::sqrt(-2 * std::log(p));
+    x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  } else if (p > 1 - 0.02425) {
+    const double q = std::sqrt(-2 * std::log(1 - p));
+    x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  } else {
+    const double q = p - 0.5, r = q * q;
+    x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+        (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+  }
+  const double e = 0.5 * std::erfc(-x / std::sqrt(2.0)) - p;
+  const double u = e * std::sqrt(2 * M_PI) * std::exp(x * x / 2);
+  return x - u / (1 + x * u / 2);
+}
+
+std::string grouped(int64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+class Session {
+ public:
+  Session(const plan::Plan &plan, const vaec_kernel_entry *kernels, Args args, std::string command, std::string dir)
+      : plan_(plan), kernels_(kernels), a_(std::move(args)), command_(std::move(command)),
+        dir_(a_.get("out", dir)) {}
+
+  int run();
+
+ private:
+  bool load_checkpoint(std::string &error);
+  bool load_test_data(std::string &error);
+  bool start_model(std::string &error);
+  void image_size(int64_t row);
+  std::string png_path() const { return a_.get("png", dir_ + "/" + command_ + ".png"); }
+  int write(const Image &im);
+  // A test image chosen by "N" (its index) or "label:D" (the first with label D, after `after`).
+  bool pick(const std::string &spec, int64_t after, int64_t &index, std::string &error) const;
+  Rows mu_of(const std::vector<int64_t> &indices);
+
+  int reconstruct();
+  int sample();
+  int manifold();
+  int interpolate();
+  int scatter();
+  int concept_strip();
+  int eval();
+  int export_weights();
+
+  const plan::Plan &plan_;
+  const vaec_kernel_entry *kernels_;
+  Args a_;
+  std::string command_, dir_, checkpoint_path_;
+  Checkpoint ckpt_;
+  IdxDataset test_;
+  std::string data_dir_;
+  std::unique_ptr<Executor> exec_;
+  std::unique_ptr<ModelParts> parts_;
+  int width_ = 28, height_ = 28;
+};
+
+bool Session::load_checkpoint(std::string &error) {
+  checkpoint_path_ = a_.get("checkpoint", dir_ + "/checkpoint.bin");
+  struct stat st{};
+  if (stat(checkpoint_path_.c_str(), &st) != 0)
+    return error = "no checkpoint: " + checkpoint_path_ + " does not exist; train first (train --out " + dir_ +
+                   ") or pass --checkpoint FILE",
+           false;
+  return read_checkpoint(checkpoint_path_, ckpt_, error) &&
+         checkpoint_fits(ckpt_, checkpoint_path_, model_identity(plan_), plan_, error);
+}
+
+bool Session::load_test_data(std::string &error) {
+  const auto it = plan_.config.find("data");
+  const std::string data = it == plan_.config.end() ? "" : it->second;
+  data_dir_ = a_.get("data", data == "mnist" ? "data/mnist" : data == "fashion_mnist" ? "data/fashion" : "");
+  if (data_dir_.empty()) return error = "the plan names no known data set; pass --data DIR", false;
+  if (!read_idx_dataset(data_dir_, "t10k", test_, error)) return false;
+  if (test_.images.item_size() != plan_.encode.input_row)
+    return error = data_dir_ + "/t10k-images-idx3-ubyte: images of " + std::to_string(test_.images.item_size()) +
+                   " bytes, but the model was compiled for " + std::to_string(plan_.encode.input_row),
+           false;
+  if (test_.images.dims.size() == 3) width_ = int(test_.images.dims[2]), height_ = int(test_.images.dims[1]);
+  return true;
+}
+
+bool Session::start_model(std::string &error) {
+  int64_t threads = omp_get_num_procs();
+  if (a_.has("threads") && !to_int(a_.get("threads", ""), 1, 4096, threads))
+    return error = "bad value '" + a_.get("threads", "") + "' for --threads", false;
+  try {
+    exec_ = std::make_unique<Executor>(plan_, kernels_, int(threads), ckpt_.seed);
+  } catch (const std::exception &e) {
+    return error = e.what(), false;
+  }
+  if (plan_.param_count > 0)
+    std::memcpy(exec_->f32(plan_.param_region), ckpt_.regions[0].data(), plan_.param_count * sizeof(float));
+  parts_ = std::make_unique<ModelParts>(plan_, *exec_);
+  return true;
+}
+
+// Square images unless the data set says otherwise.
+void Session::image_size(int64_t row) {
+  if (!test_.images.dims.empty()) return;
+  const int side = int(std::lround(std::sqrt(double(row))));
+  if (int64_t(side) * side == row) width_ = height_ = side;
+  else width_ = int(row), height_ = 1;
+}
+
+int Session::write(const Image &im) {
+  std::string error;
+  if (im.empty()) return fail("nothing to draw");
+  if (!write_png(png_path(), im, error)) return fail(error);
+  std::printf("wrote %s (%dx%d)\n", png_path().c_str(), im.width, im.height);
+  return 0;
+}
+
+bool Session::pick(const std::string &spec, int64_t after, int64_t &index, std::string &error) const {
+  const int64_t n = test_.images.count();
+  if (spec.rfind("label:", 0) == 0) {
+    int64_t label;
+    if (!to_int(spec.substr(6), 0, 255, label)) return error = "bad label in '" + spec + "'", false;
+    for (int64_t i = 0; i < n; ++i)
+      if (test_.labels.data[i] == label && i != after) return index = i, true;
+    return error = "no test image has label " + std::to_string(label), false;
+  }
+  if (!to_int(spec, 0, n - 1, index))
+    return error = "'" + spec + "' is neither a test image index (0.." + std::to_string(n - 1) + ") nor label:D", false;
+  return true;
+}
+
+Rows Session::mu_of(const std::vector<int64_t> &indices) {
+  const int64_t row = plan_.encode.input_row;
+  std::vector<uint8_t> images(indices.size() * row);
+  for (size_t i = 0; i < indices.size(); ++i)
+    std::memcpy(images.data() + i * row, test_.images.data.data() + indices[i] * row, row);
+  return parts_->encode(images.data(), int64_t(indices.size()), "z_loc");
+}
+
+int Session::run() {
+  std::string error;
+  const bool needs_data = command_ != "sample" && command_ != "manifold" && command_ != "export";
+  if (!load_checkpoint(error)) return fail(error);
+  if (command_ == "export") return export_weights();
+  if (!start_model(error)) return fail(error);
+  if (needs_data && !parts_->can_encode(error)) return fail(error);
+  if (command_ != "scatter" && !parts_->can_decode(error)) return fail(error);
+  if (needs_data && !load_test_data(error)) return fail(error);
+  if (command_ == "reconstruct") return reconstruct();
+  if (command_ == "sample") return sample();
+  if (command_ == "manifold") return manifold();
+  if (command_ == "interpolate") return interpolate();
+  if (command_ == "scatter") return scatter();
+  if (command_ == "concept") return concept_strip();
+  return eval();
+}
+
+int Session::reconstruct() {
+  int64_t count = 16;
+  if (!to_int(a_.get("count", "16"), 1, test_.images.count(), count)) return fail("bad value for --count");
+  std::vector<int64_t> indices(count);
+  std::iota(indices.begin(), indices.end(), 0);
+  const Rows mu = mu_of(indices);
+  const Rows mean = parts_->decode(mu.data.data(), count);
+  const int64_t cols = std::min<int64_t>(count, 8), groups = (count + cols - 1) / cols, px = mean.row;
+  std::vector<float> tiles(groups * 2 * cols * px, 1.0f);  // white where a row runs out
+  for (int64_t i = 0; i < count; ++i) {
+    float *orig = tiles.data() + ((i / cols) * 2 * cols + i % cols) * px, *rec = orig + cols * px;
+    for (int64_t p = 0; p < px; ++p) orig[p] = test_.images.data[i * px + p] / 255.0f;
+    std::copy(mean.at(i), mean.at(i) + px, rec);
+  }
+  if (a_.has("json")) {  // every encode output and the reconstruction of each image, for comparisons
+    std::ofstream f(a_.get("json", ""));
+    f.precision(9);
+    f << "{\"model\": \"" << plan_.model << "\", \"images\": " << count << ", \"encode\": {";
+    std::vector<uint8_t> rows(test_.images.data.begin(), test_.images.data.begin() + count * px);
+    for (size_t o = 0; o < plan_.encode.outputs.size(); ++o) {
+      const Rows r = parts_->encode(rows.data(), count, plan_.encode.outputs[o].name);
+      f << (o ? ", " : "") << "\"" << plan_.encode.outputs[o].name << "\": [";
+      for (int64_t i = 0; i < count; ++i) {
+        f << (i ? ", [" : "[");
+        for (int64_t j = 0; j < r.row; ++j) f << (j ? ", " : "") << r.at(i)[j];
+        f << "]";
+      }
+      f << "]";
+    }
+    f << "}, \"mean\": [";
+    for (int64_t i = 0; i < count; ++i) {
+      f << (i ? ", [" : "[");
+      for (int64_t j = 0; j < mean.row; ++j) f << (j ? ", " : "") << mean.at(i)[j];
+      f << "]";
+    }
+    f << "]}\n";
+    if (!f) return fail(a_.get("json", "") + ": cannot write");
+    std::printf("wrote %s\n", a_.get("json", "").c_str());
+  }
+  return write(tile_grid(tiles.data(), groups * 2 * cols, width_, height_, int(cols), 2));
+}
+
+int Session::sample() {
+  int64_t count = 64, seed = 1;
+  if (!to_int(a_.get("count", "64"), 1, 10000, count)) return fail("bad value for --count");
+  if (!to_int(a_.get("seed", "1"), 0, INT64_MAX, seed)) return fail("bad value for --seed");
+  const int64_t L = parts_->latent();
+  std::vector<float> z(count * L);
+  for (int64_t i = 0; i < count * L; ++i) z[i] = float(philox_normal(uint64_t(seed), 0, 0, uint64_t(i)));
+  const Rows mean = parts_->decode(z.data(), count);
+  image_size(mean.row);
+  return write(tile_grid(mean.data.data(), count, width_, height_, int(std::min<int64_t>(count, 8)), 2));
+}
+
+int Session::manifold() {
+  int64_t n = 15;
+  std::vector<int64_t> dims{0, 1};
+  const int64_t L = parts_->latent();
+  if (!to_int(a_.get("n", "15"), 2, 100, n)) return fail("bad value for --n (2..100)");
+  if (L < 2) return fail("the latent has one dimension: a manifold needs two");
+  if (!to_ints(a_.get("dims", "0,1"), 0, L - 1, dims) || dims.size() != 2 || dims[0] == dims[1])
+    return fail("--dims takes two different latent dimensions in 0.." + std::to_string(L - 1));
+  std::vector<double> grid(n);
+  for (int64_t i = 0; i < n; ++i) grid[i] = normal_quantile(0.05 + 0.9 * double(i) / double(n - 1));
+  std::vector<float> z(n * n * L, 0.0f);
+  for (int64_t i = 0; i < n; ++i)  // row i: dims[1] at grid[i]; column j: dims[0] at grid[j]
+    for (int64_t j = 0; j < n; ++j) {
+      z[(i * n + j) * L + dims[0]] = float(grid[j]);
+      z[(i * n + j) * L + dims[1]] = float(grid[i]);
+    }
+  const Rows mean = parts_->decode(z.data(), n * n);
+  image_size(mean.row);
+  if (L > 2) std::printf("manifold over latent dimensions %lld and %lld of %lld, the others at 0\n",
+                         (long long)dims[0], (long long)dims[1], (long long)L);
+  return write(tile_grid(mean.data.data(), n * n, width_, height_, int(n), 2, 0));
+}
+
+int Session::interpolate() {
+  std::string error;
+  int64_t a, b, steps = 10;
+  if (!pick(a_.get("from", "0"), -1, a, error) || !pick(a_.get("to", "1"), a, b, error)) return fail(error);
+  if (!to_int(a_.get("steps", "10"), 1, 1000, steps)) return fail("bad value for --steps");
+  const Rows mu = mu_of({a, b});
+  const int64_t L = mu.row, px = plan_.encode.input_row;
+  std::vector<float> z((steps + 1) * L);
+  for (int64_t i = 0; i <= steps; ++i)
+    for (int64_t j = 0; j < L; ++j) {
+      const double t = double(i) / double(steps);
+      z[i * L + j] = float(t * mu.at(1)[j] + (1 - t) * mu.at(0)[j]);
+    }
+  const Rows mean = parts_->decode(z.data(), steps + 1);
+  std::vector<float> tiles((steps + 3) * px);
+  for (int64_t p = 0; p < px; ++p) {
+    tiles[p] = test_.images.data[a * px + p] / 255.0f;
+    tiles[(steps + 2) * px + p] = test_.images.data[b * px + p] / 255.0f;
+  }
+  std::copy(mean.data.begin(), mean.data.end(), tiles.begin() + px);
+  std::printf("interpolating from test image %lld (label %d) to %lld (label %d) in %lld steps\n", (long long)a,
+              test_.labels.data[a], (long long)b, test_.labels.data[b], (long long)steps);
+  return write(tile_grid(tiles.data(), steps + 3, width_, height_, int(steps + 3), 2));
+}
+
+int Session::scatter() {
+  const int64_t L = plan_.encode.output("z_loc")->row;
+  int64_t count = test_.images.count();
+  std::vector<int64_t> dims{0, std::min<int64_t>(1, L - 1)};
+  if (!to_int(a_.get("count", std::to_string(count)), 1, count, count)) return fail("bad value for --count");
+  if (a_.has("dims") && (!to_ints(a_.get("dims", ""), 0, L - 1, dims) || dims.size() != 2))
+    return fail("--dims takes two latent dimensions in 0.." + std::to_string(L - 1));
+  const Rows mu = parts_->encode(test_.images.data.data(), count, "z_loc");
+  std::vector<float> xs(count), ys(count);
+  std::vector<int> labels(count);
+  for (int64_t i = 0; i < count; ++i)
+    xs[i] = mu.at(i)[dims[0]], ys[i] = mu.at(i)[dims[1]], labels[i] = test_.labels.data[i];
+  const std::string d0 = std::to_string(dims[0]), d1 = std::to_string(dims[1]);
+  return write(plot_scatter(xs, ys, labels,
+                            plan_.model + ": mu of " + grouped(count) + " test images by label", "mu[" + d0 + "]",
+                            "mu[" + d1 + "]"));
+}
+
+int Session::concept_strip() {
+  std::vector<int64_t> labels{0, 1}, images{0, 1, 2, 3};
+  int64_t strength = 2;
+  if (!to_ints(a_.get("labels", "0,1"), 0, 255, labels) || labels.size() != 2)
+    return fail("--labels takes two labels A,B: the concept is mean mu of A minus mean mu of B");
+  if (!to_ints(a_.get("images", "0,1,2,3"), 0, test_.images.count() - 1, images))
+    return fail("--images takes test image indices, e.g. 0,1,2");
+  if (!to_int(a_.get("strength", "2"), 1, 10, strength)) return fail("bad value for --strength (1..10)");
+  const Rows all = parts_->encode(test_.images.data.data(), test_.images.count(), "z_loc");
+  const int64_t L = all.row, px = plan_.encode.input_row;
+  std::vector<double> sum[2] = {std::vector<double>(L), std::vector<double>(L)};
+  int64_t n[2] = {0, 0};
+  for (int64_t i = 0; i < all.count; ++i)
+    for (int k = 0; k < 2; ++k)
+      if (test_.labels.data[i] == labels[k]) {
+        ++n[k];
+        for (int64_t j = 0; j < L; ++j) sum[k][j] += all.at(i)[j];
+      }
+  for (int k = 0; k < 2; ++k)
+    if (n[k] == 0) return fail("no test image has label " + std::to_string(labels[k]));
+  const int64_t cols = 2 * strength + 2;
+  std::vector<float> z;
+  for (int64_t img : images)
+    for (int64_t s = -strength; s <= strength; ++s)
+      for (int64_t j = 0; j < L; ++j)
+        z.push_back(float(all.at(img)[j] + double(s) * (sum[0][j] / n[0] - sum[1][j] / n[1])));
+  const Rows mean = parts_->decode(z.data(), int64_t(z.size()) / L);
+  std::vector<float> tiles;
+  for (size_t r = 0; r < images.size(); ++r) {
+    for (int64_t p = 0; p < px; ++p) tiles.push_back(test_.images.data[images[r] * px + p] / 255.0f);
+    tiles.insert(tiles.end(), mean.at(int64_t(r) * (cols - 1)), mean.at(int64_t(r + 1) * (cols - 1)));
+  }
+  std::printf("concept: mean mu of label %lld (%lld images) minus label %lld (%lld); columns: the image, then "
+              "strengths %lld..%lld\n",
+              (long long)labels[0], (long long)n[0], (long long)labels[1], (long long)n[1], (long long)-strength,
+              (long long)strength);
+  return write(tile_grid(tiles.data(), int64_t(images.size()) * cols, width_, height_, int(cols), 2));
+}
+
+int Session::eval() {
+  const int64_t B = plan_.encode.batch, total = test_.images.count(), D = plan_.encode.input_row;
+  int64_t images = total / B * B, iwae_images = std::min<int64_t>(1000, images), k = 5000,
+          seed = int64_t(ckpt_.seed);
+  if (!to_int(a_.get("images", std::to_string(images)), B, total, images) || images % B)
+    return fail("--images must be a multiple of the evaluation batch " + std::to_string(B) + ", at most " +
+                std::to_string(total));
+  if (!to_int(a_.get("iwae-images", std::to_string(std::min(iwae_images, images))), 0, images, iwae_images))
+    return fail("--iwae-images must be at most --images (" + std::to_string(images) + ")");
+  if (!to_int(a_.get("k", "5000"), 1, 10'000'000, k)) return fail("bad value for --k");
+  if (!to_int(a_.get("seed", std::to_string(seed)), 0, INT64_MAX, seed)) return fail("bad value for --seed");
+  if (!parts_->has_scale())
+    return fail("model '" + plan_.model + "' has no z_scale: its sampler is not z = loc + scale * normal_like(loc)");
+  const uint8_t *x = test_.images.data.data();
+  const ModelParts::Elbo e = parts_->elbo(x, images, uint64_t(seed));
+  double recon = 0, kl = 0;
+  for (int64_t i = 0; i < images; ++i) recon += e.recon[i], kl += e.kl[i];
+  recon /= double(images), kl /= double(images);
+  const double neg_elbo = recon + kl, per_dim = 1.0 / (double(D) * std::log(2.0));
+  // The model's own `total` on the same images and noise.
+  double model_total = NAN;
+  for (size_t l = 0; l < plan_.eval.losses.size(); ++l) {
+    if (plan_.eval.losses[l].first != "total") continue;
+    double sum = 0;
+    for (int64_t i = 0; i < images / B; ++i) {
+      std::memcpy(exec_->u8(plan_.eval.input), x + i * B * D, B * D);
+      exec_->run(plan_.eval, kEvalStepBase + uint64_t(i));
+      sum += exec_->scalar(plan_.eval.losses[l].second);
+    }
+    const std::string scaling = plan_.loss_scaling.count("total") ? plan_.loss_scaling.at("total") : "sum";
+    model_total = scaling == "sum" ? sum / double(images) : scaling == "mean" ? sum * double(B) / double(images)
+                                                                              : sum / double(images / B);
+  }
+  std::printf("model %s, checkpoint %s (epoch %lld, global step %llu)\n", plan_.model.c_str(), checkpoint_path_.c_str(),
+              (long long)ckpt_.epoch, (unsigned long long)ckpt_.global_step);
+  std::printf("data: %s/t10k-images-idx3-ubyte, pixel intensities byte/255 in [0, 1], not binarized\n",
+              data_dir_.c_str());
+  std::printf("model: p(z) = N(0, I), q(z|x) = N(z_loc, z_scale^2), p(x|z) %s\n", parts_->likelihood_name().c_str());
+  std::printf("-ELBO  %.2f nats/img (recon %.2f + KL %.2f) = %.4f bits/dim on %s test images, one z each\n", neg_elbo,
+              recon, kl, neg_elbo * per_dim, grouped(images).c_str());
+  const bool same = std::isfinite(model_total) && std::fabs(model_total - neg_elbo) <= 1e-3 * std::fabs(neg_elbo);
+  if (std::isfinite(model_total))
+    std::printf("%s: the model's own loss 'total' is %.4g per image on the same images and noise\n",
+                same ? "same as training's objective" : "note: not the objective the model was trained on",
+                model_total);
+  double iwae = NAN, elbo_subset = NAN;
+  if (iwae_images > 0) {
+    const std::vector<double> logp = parts_->iwae(x, iwae_images, k, uint64_t(seed));
+    iwae = 0, elbo_subset = 0;
+    for (int64_t i = 0; i < iwae_images; ++i) iwae -= logp[i], elbo_subset += e.recon[i] + e.kl[i];
+    iwae /= double(iwae_images), elbo_subset /= double(iwae_images);
+    std::printf("IWAE   -log p(x) ~ %.2f nats/img = %.4f bits/dim (k = %s) on the first %s test images, "
+                "whose -ELBO is %.2f\n",
+                iwae, iwae * per_dim, grouped(k).c_str(), grouped(iwae_images).c_str(), elbo_subset);
+  }
+  auto num = [](double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6f", v);
+    return std::isfinite(v) ? std::string(buf) : std::string("null");
+  };
+  std::printf("EVAL {\"model\": \"%s\", \"images\": %lld, \"neg_elbo\": %s, \"recon\": %s, \"kl\": %s, "
+              "\"neg_elbo_bits_per_dim\": %s, \"model_total\": %s, \"iwae_images\": %lld, \"k\": %lld, "
+              "\"iwae_nll\": %s, \"iwae_bits_per_dim\": %s, \"neg_elbo_iwae_images\": %s, \"binarized\": false}\n",
+              plan_.model.c_str(), (long long)images, num(neg_elbo).c_str(), num(recon).c_str(), num(kl).c_str(),
+              num(neg_elbo * per_dim).c_str(), num(model_total).c_str(), (long long)iwae_images, (long long)k,
+              num(iwae).c_str(), num(iwae * per_dim).c_str(), num(elbo_subset).c_str());
+  return 0;
+}
+
+int Session::export_weights() {
+  const std::string path = a_.get("file", dir_ + "/model.safetensors");
+  std::vector<NamedTensor> tensors;
+  const float *base = ckpt_.regions[0].data();
+  const int64_t region = plan_.buffers[plan_.param_region].offset;
+  for (const plan::Param &q : plan_.params)
+    tensors.push_back({q.name, q.dims, base + (plan_.buffers[q.buffer].offset - region) / 4});
+  std::string error;
+  const std::map<std::string, std::string> meta = {
+      {"format", "pt"},
+      {"model", plan_.model},
+      {"epoch", std::to_string(ckpt_.epoch)},
+      {"global_step", std::to_string(ckpt_.global_step)},
+      {"layouts", "PyTorch: dense w[out,in] (nn.Linear), conv2d w[out,in,kh,kw] (nn.Conv2d), conv2d_transpose "
+                  "w[in,out,kh,kw] (nn.ConvTranspose2d)"}};
+  if (!write_safetensors(path, tensors, meta, error)) return fail(error);
+  std::printf("wrote %s (%zu tensors, %s parameters)\n", path.c_str(), tensors.size(),
+              grouped(plan::parameter_elements(plan_)).c_str());
+  return 0;
+}
+
+}  // namespace
+
+bool is_inspection_command(const std::string &word) { return find_command(word) != nullptr; }
+
+std::string inspection_usage() {
+  std::ostringstream os;
+  os << "Commands on the latest checkpoint (DIR/checkpoint.bin, or --checkpoint FILE):\n";
+  for (const Command &c : kCommands) {
+    os << "  " << c.name << std::string(13 - std::strlen(c.name), ' ') << c.help << "\n";
+  }
+  os << "\nTheir options (each command takes those listed for it, and --out DIR, --checkpoint FILE,\n"
+        "--data DIR, --threads N, --png FILE):\n"
+        "  reconstruct  --count N (16) --json FILE (every encode output and the reconstructions, as JSON)\n"
+        "  sample       --count N (64) --seed N (1)\n"
+        "  manifold     --n N (15) --dims I,J (0,1)\n"
+        "  interpolate  --from A --to B (0, 1; an index or label:D) --steps N (10)\n"
+        "  scatter      --dims I,J (0,1) --count N (all test images)\n"
+        "  concept      --labels A,B (0,1) --images I,J,... (0,1,2,3) --strength S (2)\n"
+        "  eval         --images N (all) --iwae-images N (1000) --k N (5000) --seed N (the checkpoint's)\n"
+        "  export       --file FILE (DIR/model.safetensors)\n";
+  return os.str();
+}
+
+int run_inspection(int argc, char **argv, const plan::Plan &plan, const vaec_kernel_entry *kernels,
+                   const std::string &program_dir) {
+  const Command &cmd = *find_command(argv[1]);
+  Args args;
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i], name, value;
+    if (arg == "-h" || arg == "--help") {
+      std::cout << "usage: train " << cmd.name << " [options]: " << cmd.help << "\n\n" << inspection_usage();
+      return 0;
+    }
+    if (arg.rfind("--", 0) != 0) return fail("unexpected argument '" + arg + "' (see train " + cmd.name + " --help)");
+    const size_t eq = arg.find('=');
+    name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    if (!in_list(kCommon, name) && !in_list(cmd.options, name))
+      return fail("train " + std::string(cmd.name) + " has no option '--" + name + "' (see train " + cmd.name + " --help)");
+    if (eq != std::string::npos) value = arg.substr(eq + 1);
+    else if (i + 1 < argc) value = argv[++i];
+    else return fail("--" + name + " needs a value");
+    args.v[name] = value;
+  }
+  Session s(plan, kernels, std::move(args), cmd.name, program_dir);
+  return s.run();
+}
+
+}  // namespace vaec::rt

@@ -1,0 +1,76 @@
+// A trained model's parts for the inspection commands: the plan's encode,
+// decode and nll programs (plan.h) run over any number of examples, in
+// batches of the program's batch (the last one padded by repeating its first
+// example), and the evidence bounds built on them.
+//
+// The ELBO and the IWAE bound (Burda et al. 2016) use q(z|x) = N(z_loc,
+// z_scale^2), the prior N(0, I) and the decoder's log-likelihood from nll:
+//   Bernoulli (recon bce or bce_logits):  log p(x|z) = -nll
+//     (x the intensities in [0, 1]: the cross-entropy, as in training; for
+//      non-binary x this is not a normalised density)
+//   Gaussian (recon mse):  p(x|z) = N(x; mean, 1/2 I), so that nll + KL is
+//     its -ELBO up to a constant:  log p(x|z) = -nll - D/2 log(pi)
+// Noise: example e of eval batch i draws eps[j] = philox_normal(seed,
+// kEvalStepBase + i, 0, e * latent + j), the draws of the eval program's
+// first normal() op, so a model whose `total` is this -ELBO reports the same
+// value. Importance sample s of example e draws philox_normal(seed,
+// kIwaeStepBase + e, 0, s * latent + j).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "exec/executor.h"
+#include "abi/plan.h"
+
+namespace vaec::rt {
+
+inline constexpr uint64_t kIwaeStepBase = (uint64_t{1} << 55) + (uint64_t{1} << 54);
+
+// The values of one encode output for `count` examples: [count, row].
+struct Rows {
+  int64_t count = 0, row = 0;
+  std::vector<float> data;
+  const float *at(int64_t i) const { return data.data() + i * row; }
+};
+
+class ModelParts {
+ public:
+  // `exec` runs `plan` and holds the trained parameters.
+  ModelParts(const plan::Plan &plan, Executor &exec) : plan_(plan), exec_(exec) {}
+
+  // False with a message naming the missing program and what it needs.
+  bool can_encode(std::string &why) const;
+  bool can_decode(std::string &why) const;
+  bool has_scale() const { return plan_.encode.output("z_scale") != nullptr; }
+  int64_t latent() const { return plan_.decode.latent_row; }
+
+  // `output` (e.g. "z_loc", "mu") of the encode program for `count` images
+  // of `row` bytes each.
+  Rows encode(const uint8_t *images, int64_t count, const std::string &output);
+  // The decoder's mean image for each of `count` latents [count, latent()].
+  Rows decode(const float *z, int64_t count);
+  // nll per example for latents z [count, latent()] and images [count, row bytes].
+  std::vector<double> nll(const float *z, const uint8_t *images, int64_t count);
+
+  // log p(x|z) from nll for one example (see above).
+  double log_likelihood(double nll) const;
+  std::string likelihood_name() const;  // "Bernoulli" or "Gaussian (variance 1/2)"
+
+  struct Elbo {
+    std::vector<double> recon, kl;  // per example: -log p(x|z) with one z ~ q, KL(q || N(0, I))
+  };
+  // The ELBO's terms for the first `count` images (a multiple of the encode batch).
+  Elbo elbo(const uint8_t *images, int64_t count, uint64_t seed);
+  // The IWAE estimate of log p(x) with k importance samples, per example.
+  std::vector<double> iwae(const uint8_t *images, int64_t count, int64_t k, uint64_t seed);
+
+ private:
+  void run_encode(const uint8_t *images, int64_t first, int64_t count, uint64_t step);
+
+  const plan::Plan &plan_;
+  Executor &exec_;
+};
+
+}  // namespace vaec::rt

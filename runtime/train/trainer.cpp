@@ -1,0 +1,580 @@
+// The trainer (contract in trainer.h): data, the epoch loop, the per-epoch
+// report and files, checkpoints and resuming, and the final RESULT line.
+#include "train/trainer.h"
+
+#include <omp.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <tuple>
+
+#include "train/checkpoint.h"
+#include "exec/diagnose.h"
+#include "exec/executor.h"
+#include "train/idx.h"
+#include "train/rebatch.h"
+#include "train/run_files.h"
+#include "train/trainer_options.h"
+
+namespace vaec::rt {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// 61234 -> "61,234"
+std::string grouped(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+std::string fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+// --- data ---
+
+struct Data {
+  IdxDataset train, test;
+};
+
+bool load_data(const plan::Plan &plan, const std::string &dir, Data &data, std::string &error) {
+  if (dir.empty()) return error = "the plan names no known data set; pass --data DIR", false;
+  if (!read_idx_dataset(dir, "train", data.train, error) || !read_idx_dataset(dir, "t10k", data.test, error)) {
+    if (error.find("cannot open") != std::string::npos) error += " (run scripts/setup.sh, or pass --data DIR)";
+    return false;
+  }
+  for (const auto &[split, set, prog] : {std::tuple{"train", &data.train, &plan.train}, {"t10k", &data.test, &plan.eval}}) {
+    if (set->images.item_size() != prog->input_row)
+      return error = dir + "/" + split + "-images-idx3-ubyte: images of " + std::to_string(set->images.item_size()) +
+                     " bytes, but the model was compiled for " + std::to_string(prog->input_row),
+             false;
+  }
+  if (data.train.images.count() < plan.train.batch)
+    return error = dir + ": " + std::to_string(data.train.images.count()) + " training images, fewer than one batch of " +
+                   std::to_string(plan.train.batch),
+           false;
+  if (data.test.images.count() % plan.eval.batch != 0)
+    return error = dir + ": the eval batch " + std::to_string(plan.eval.batch) + " does not divide the " +
+                   std::to_string(data.test.images.count()) + " test images; recompile with a batch that does",
+           false;
+  return true;
+}
+
+// Fisher-Yates with an mt19937_64 seeded by (seed, epoch) and unbiased
+// bounded draws: the standard fixes both, so every platform gets the same
+// order (std::shuffle's is implementation-defined).
+void shuffle(std::vector<int64_t> &order, uint64_t seed, int64_t epoch) {
+  std::seed_seq seq{uint32_t(seed), uint32_t(seed >> 32), uint32_t(epoch), uint32_t(uint64_t(epoch) >> 32)};
+  std::mt19937_64 gen(seq);
+  for (size_t i = order.size() - 1; i > 0; --i) {
+    const uint64_t n = i + 1, limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do x = gen(); while (x >= limit);
+    std::swap(order[i], order[x % n]);
+  }
+}
+
+// --- losses ---
+
+// Sums of a program's losses over batches, reported per example as
+// plan.loss_scaling says. `order` lists `total` first, then plan order.
+struct LossSums {
+  const plan::Plan &plan;
+  const plan::Program &program;
+  std::vector<size_t> order;
+  std::vector<double> sums;
+  int64_t batches = 0;
+
+  LossSums(const plan::Plan &p, const plan::Program &prog) : plan(p), program(prog), sums(prog.losses.size(), 0.0) {
+    for (size_t i = 0; i < prog.losses.size(); ++i)
+      if (prog.losses[i].first == "total") order.insert(order.begin(), i);
+      else order.push_back(i);
+  }
+  // Adds this batch's values; returns the index of a non-finite loss or -1.
+  int add(const Executor &exec) {
+    ++batches;
+    for (size_t i = 0; i < sums.size(); ++i) {
+      const float v = exec.scalar(program.losses[i].second);
+      if (!std::isfinite(v)) return static_cast<int>(i);
+      sums[i] += v;
+    }
+    return -1;
+  }
+  double per_example(size_t i) const {
+    const std::string &scaling = plan.loss_scaling.at(program.losses[i].first);
+    const double examples = double(batches) * double(program.batch);
+    if (scaling == "sum") return sums[i] / examples;
+    if (scaling == "mean") return sums[i] * double(program.batch) / examples;
+    return sums[i] / double(batches);  // "batch"
+  }
+  double headline() const { return order.empty() || batches == 0 ? NAN : per_example(order[0]); }
+  // The per-example value of the loss called `name`; NaN when there is none.
+  double value_of(const std::string &name) const {
+    for (size_t i = 0; i < program.losses.size(); ++i)
+      if (program.losses[i].first == name && batches > 0) return per_example(i);
+    return NAN;
+  }
+  // The loss names, `total` first.
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (size_t i : order) out.push_back(program.losses[i].first);
+    return out;
+  }
+  // "112.41 (recon 89.12, kl 23.29)"
+  // Two decimals (105.51, 5.51), but four significant digits below 1 (the
+  // conv VAE's mean losses, 0.1826), which two decimals would round away.
+  static std::string readable(double v) {
+    if (!(std::fabs(v) < 1)) return fixed(v, 2);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    return buf;
+  }
+  std::string describe() const {
+    if (order.empty() || batches == 0) return "-";
+    std::string s = readable(per_example(order[0]));
+    for (size_t j = 1; j < order.size(); ++j)
+      s += (j == 1 ? " (" : ", ") + program.losses[order[j]].first + " " + readable(per_example(order[j]));
+    return order.size() > 1 ? s + ")" : s;
+  }
+};
+
+void check_loss_scaling(const plan::Plan &plan) {
+  for (const plan::Program *p : {&plan.train, &plan.eval})
+    for (const auto &[name, buffer] : p->losses) {
+      auto it = plan.loss_scaling.find(name);
+      if (it == plan.loss_scaling.end()) throw std::runtime_error("the plan gives no loss_scaling for loss '" + name + "'");
+      if (it->second != "sum" && it->second != "mean" && it->second != "batch")
+        throw std::runtime_error("unknown loss_scaling '" + it->second + "' for loss '" + name + "'");
+    }
+}
+
+// --- progress ---
+
+// `[=====>     ] 61% 34,567 img/s` on stderr, redrawn at most 10 times a
+// second, and only when stderr is a terminal.
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool enabled) : enabled_(enabled && isatty(STDERR_FILENO)) {}
+  void update(int64_t done, int64_t total, double images_per_second) {
+    if (!enabled_ || Clock::now() - last_ < std::chrono::milliseconds(100)) return;
+    last_ = Clock::now();
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(total, 1));
+    std::string bar(kWidth, ' ');
+    for (int i = 0; i < filled; ++i) bar[i] = '=';
+    if (filled < kWidth) bar[filled] = '>';
+    std::fprintf(stderr, "\r[%s] %3d%% %s img/s\033[K", bar.c_str(), int(100 * done / std::max<int64_t>(total, 1)),
+                 grouped(int64_t(images_per_second)).c_str());
+    std::fflush(stderr);
+    drawn_ = true;
+  }
+  void clear() {
+    if (drawn_) std::fprintf(stderr, "\r\033[K"), std::fflush(stderr);
+    drawn_ = false;
+  }
+
+ private:
+  bool enabled_, drawn_ = false;
+  Clock::time_point last_{};
+};
+
+// --- the run ---
+
+int fail(const std::string &message) {
+  std::cerr << "error: " << message << "\n";
+  return 1;
+}
+
+// Where a run starts: afresh, or where a checkpoint left off.
+struct Start {
+  int64_t completed_epochs = 0, epoch_step = 0;
+  uint64_t global_step = 0;
+  LossHistory history;
+  std::vector<double> epoch_sums;
+  std::string checkpoint;  // the file resumed from; empty when starting afresh
+};
+
+class Trainer {
+ public:
+  Trainer(const plan::Plan &plan, const Options &o, const Data &data, Executor &exec, RunFiles &files,
+          std::string checkpoint_path, uint64_t model_hash, Start start, Clock::time_point start_time)
+      : plan_(plan), o_(o), data_(data), exec_(exec), files_(files), checkpoint_path_(std::move(checkpoint_path)),
+        model_hash_(model_hash), start_(std::move(start)), progress_(!o.quiet), start_time_(start_time),
+        global_step_(start_.global_step), completed_(start_.completed_epochs) {
+    history_.names = LossSums(plan, plan.train).names();
+    if (start_.history.names == history_.names) history_.rows = start_.history.rows;
+    if (!start_.checkpoint.empty()) last_checkpoint_ = describe_checkpoint(start_.checkpoint, start_.epoch_step);
+  }
+
+  // Returns the exit status.
+  int run();
+
+ private:
+  bool train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, int64_t &epoch_step);
+  bool evaluate(LossSums &losses);
+  void gather(const plan::Program &program, const IdxArray &images, const int64_t *rows);
+  void report_non_finite(int64_t epoch, int64_t step, int64_t steps, int bad_loss, const int64_t *rows);
+  bool finish_epoch(int64_t epoch, int64_t epoch_step, bool complete, const LossSums &train, const LossSums &test,
+                    double images_per_sec, double seconds);
+  Checkpoint snapshot(int64_t epoch_step, const LossSums *partial);
+  void print_epoch(int64_t epoch, int64_t epochs, const LossSums &train, const LossSums &test, int64_t steps,
+                   double seconds, bool complete);
+  void print_result(const LossSums *train, const LossSums &test);
+  // "out/checkpoint.bin (epoch 2 and 17 steps, global step 953)" for now.
+  std::string describe_checkpoint(const std::string &path, int64_t epoch_step) const {
+    return path + " (epoch " + std::to_string(completed_) +
+           (epoch_step > 0 ? " and " + std::to_string(epoch_step) + " steps" : "") + ", global step " +
+           std::to_string(global_step_) + ")";
+  }
+
+  const plan::Plan &plan_;
+  const Options &o_;
+  const Data &data_;
+  Executor &exec_;
+  RunFiles &files_;
+  const std::string checkpoint_path_;
+  const uint64_t model_hash_;
+  Start start_;
+  ProgressBar progress_;
+  Clock::time_point start_time_;  // the program's, for the elapsed times
+  uint64_t global_step_ = 0;
+  int64_t completed_ = 0;  // epochs completed, this run's and before
+  double train_seconds_ = 0;
+  int64_t epochs_run_ = 0;
+  LossHistory history_;
+  std::string last_checkpoint_;  // "DIR/checkpoint.bin (epoch 2, global step 936)" once there is one
+};
+
+// The batch's images are scattered over the data set: each row is a few
+// cache misses to memory, so the threads copy rows side by side (mnist_mlp:
+// 25 -> 15 us per batch of 128; prefetching the next batch during the step
+// did not shorten it).
+void Trainer::gather(const plan::Program &program, const IdxArray &images, const int64_t *rows) {
+  uint8_t *dst = exec_.u8(program.input);
+  const size_t row = static_cast<size_t>(program.input_row);
+  const int64_t batch = program.batch;
+  const uint8_t *src = images.data.data();
+#pragma omp parallel for num_threads(exec_.threads()) schedule(static) if (batch * row >= 8192)
+  for (int64_t i = 0; i < batch; ++i) std::memcpy(dst + i * row, src + rows[i] * row, row);
+}
+
+// Runs the training steps of one epoch from `epoch_step` on (0, or where a
+// checkpoint stopped mid-epoch); leaves in `epoch_step` where it stopped.
+// A non-finite loss or gradient stops before the optimizer applies it:
+// false after a message.
+bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, int64_t &epoch_step) {
+  const IdxArray &images = data_.train.images;
+  std::vector<int64_t> order(images.count());
+  std::iota(order.begin(), order.end(), 0);
+  shuffle(order, o_.seed, epoch);
+  const int64_t batch = plan_.train.batch, steps = images.count() / batch;
+  const Clock::time_point begin = Clock::now();
+  int64_t s = epoch_step;
+  for (; s < steps; ++s) {
+    if (o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps)) break;
+    const int64_t *rows = order.data() + s * batch;
+    gather(plan_.train, images, rows);
+    const bool applied = exec_.train_step(plan_.train, ++global_step_, o_.lr);
+    const int bad = losses.add(exec_);
+    if (bad >= 0 || !applied) {
+      progress_.clear();
+      report_non_finite(epoch, s, steps, bad, rows);
+      return false;
+    }
+    ++steps_done;
+    progress_.update(s + 1, steps, double(steps_done * batch) / seconds_since(begin));
+  }
+  epoch_step = s;
+  train_seconds_ += seconds_since(begin);
+  progress_.clear();
+  return true;
+}
+
+// Names what went non-finite, and where first: the step is replayed one
+// plan step at a time on the same batch (the optimizer has not run).
+void Trainer::report_non_finite(int64_t epoch, int64_t step, int64_t steps, int bad_loss, const int64_t *rows) {
+  std::ostringstream os;
+  if (bad_loss >= 0) {
+    os << "loss '" << plan_.train.losses[bad_loss].first << "' is " << exec_.scalar(plan_.train.losses[bad_loss].second);
+  } else {
+    std::string param = "?";
+    for (const plan::Param &p : plan_.params)
+      if (!all_finite(exec_.f32(p.grad_buffer), plan_.buffers[p.grad_buffer].elements)) {
+        param = p.name;
+        break;
+      }
+    os << "the gradient of '" << param << "' is not finite";
+  }
+  os << " at epoch " << epoch << ", step " << step + 1 << " of " << steps << " (global step " << global_step_
+     << "); the training diverged: try a smaller --lr\n";
+  gather(plan_.train, data_.train.images, rows);
+  const NonFinite first = find_first_non_finite(exec_, plan_.train, global_step_);
+  if (first.found) os << "note: the first non-finite value is in " << describe(first, "train") << "\n";
+  os << "note: this step was not applied; "
+     << (last_checkpoint_.empty() ? "no checkpoint was written yet" : "the last good checkpoint is " + last_checkpoint_)
+     << "\n";
+  std::cerr << "error: " << os.str();
+}
+
+// The eval program over every test image once, in order.
+bool Trainer::evaluate(LossSums &losses) {
+  const IdxArray &images = data_.test.images;
+  const int64_t batch = plan_.eval.batch;
+  std::vector<int64_t> rows(batch);
+  for (int64_t i = 0; i < images.count() / batch; ++i) {
+    std::iota(rows.begin(), rows.end(), i * batch);
+    gather(plan_.eval, images, rows.data());
+    exec_.run(plan_.eval, kEvalStepBase + static_cast<uint64_t>(i));
+    if (int bad = losses.add(exec_); bad >= 0) {
+      std::cerr << "error: test loss '" << plan_.eval.losses[bad].first << "' is "
+                << exec_.scalar(plan_.eval.losses[bad].second) << " on test batch " << i + 1 << " after "
+                << global_step_ << " training steps\n";
+      return false;
+    }
+  }
+  return true;
+}
+
+// The state after `completed_` epochs and `epoch_step` steps of the next,
+// whose train loss sums so far are `partial`'s.
+Checkpoint Trainer::snapshot(int64_t epoch_step, const LossSums *partial) {
+  Checkpoint c;
+  c.model_hash = model_hash_;
+  c.model = plan_.model;
+  c.epoch = completed_;
+  c.epoch_step = epoch_step;
+  c.global_step = global_step_;
+  c.seed = o_.seed;
+  c.lr = o_.lr;
+  c.threads = static_cast<uint32_t>(exec_.threads());
+  c.param_count = plan_.param_count;
+  c.batch = plan_.train.batch;
+  auto copy = [&](int buffer) {
+    const float *p = plan_.param_count > 0 ? exec_.f32(buffer) : nullptr;
+    return std::vector<float>(p, p + plan_.param_count);
+  };
+  c.regions.push_back(copy(plan_.param_region));
+  for (int s : plan_.state_regions) c.regions.push_back(copy(s));
+  c.history.names = history_.names;
+  for (const LossHistory::Row &row : history_.rows)
+    if (row.epoch <= completed_) c.history.rows.push_back(row);
+  if (partial) c.epoch_sums = partial->sums;
+  return c;
+}
+
+// Metrics, the loss curve, then the checkpoint (so a kill in between leaves
+// a checkpoint no newer than the metrics, which a resume trims to it).
+bool Trainer::finish_epoch(int64_t epoch, int64_t epoch_step, bool complete, const LossSums &train,
+                           const LossSums &test, double images_per_sec, double seconds) {
+  LossHistory::Row row{epoch, {}, {}};
+  for (const std::string &name : history_.names) {
+    row.train.push_back(train.value_of(name));
+    row.test.push_back(test.value_of(name));
+  }
+  std::erase_if(history_.rows, [&](const LossHistory::Row &r) { return r.epoch >= epoch; });
+  history_.rows.push_back(row);
+  std::string error;
+  if (!files_.add_epoch({epoch, global_step_, row.train, row.test, images_per_sec, seconds}, history_, error))
+    return fail(error), false;
+  if (complete) completed_ = epoch;
+  if (!write_checkpoint(checkpoint_path_, snapshot(complete ? 0 : epoch_step, complete ? nullptr : &train), error))
+    return fail(error), false;
+  last_checkpoint_ = describe_checkpoint(checkpoint_path_, complete ? 0 : epoch_step);
+  return true;
+}
+
+int Trainer::run() {
+  const int64_t epochs = o_.max_steps == 0 ? 0 : o_.epochs;
+  const bool at_max_steps = o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps);
+  if (completed_ >= epochs || at_max_steps) {  // nothing to train: evaluate the model as it is
+    LossSums test(plan_, plan_.eval);
+    if (!evaluate(test)) return 1;
+    if (!start_.checkpoint.empty() && !o_.quiet)
+      std::printf("%s: nothing left to train with %s; evaluated it\n", last_checkpoint_.c_str(),
+                  at_max_steps ? ("--max-steps " + std::to_string(o_.max_steps)).c_str()
+                               : ("--epochs " + std::to_string(o_.epochs)).c_str());
+    epochs_run_ = completed_;
+    print_result(nullptr, test);
+    return 0;
+  }
+  std::string error;
+  if (!files_.start(!start_.checkpoint.empty(), completed_, error)) return fail(error);
+  const int64_t batch = plan_.train.batch, per_epoch = data_.train.images.count() / batch;
+  for (int64_t epoch = completed_ + 1;; ++epoch) {
+    LossSums train(plan_, plan_.train), test(plan_, plan_.eval);
+    int64_t epoch_step = 0, steps = 0;
+    if (epoch == start_.completed_epochs + 1 && start_.epoch_step > 0) {  // resumed mid-epoch
+      epoch_step = train.batches = start_.epoch_step;
+      if (start_.epoch_sums.size() == train.sums.size()) train.sums = start_.epoch_sums;
+    }
+    const Clock::time_point begin = Clock::now();
+    const double seconds_before = train_seconds_;
+    if (!train_epoch(epoch, train, steps, epoch_step) || !evaluate(test)) return 1;
+    const double seconds = train_seconds_ - seconds_before;
+    const bool complete = epoch_step == per_epoch;
+    epochs_run_ = epoch;
+    if (!finish_epoch(epoch, epoch_step, complete, train, test, double(steps * batch) / std::max(seconds, 1e-9),
+                      seconds_since(begin)))
+      return 1;
+    if (!o_.quiet) print_epoch(epoch, epochs, train, test, steps, seconds, complete);
+    if (epoch == epochs || (o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps))) {
+      if (!o_.quiet)
+        std::printf("wrote %s, %s, %s and %s\n", files_.path("metrics.csv").c_str(), "metrics.jsonl",
+                    "loss_curve.png", checkpoint_path_.c_str());
+      print_result(&train, test);
+      return 0;
+    }
+  }
+}
+
+// epoch 3/10  train 112.41 (recon 89.12, kl 23.29)  test 110.87 (...)  61,234 img/s  4.1 s
+void Trainer::print_epoch(int64_t epoch, int64_t epochs, const LossSums &train, const LossSums &test, int64_t steps,
+                          double seconds, bool complete) {
+  const int64_t batch = plan_.train.batch, count = data_.train.images.count();
+  const double img_s = double(steps * batch) / std::max(seconds, 1e-9);
+  std::printf("epoch %lld/%lld  train %s  test %s  %s img/s  %.1f s", (long long)epoch, (long long)epochs,
+              train.describe().c_str(), test.describe().c_str(), grouped(int64_t(img_s)).c_str(),
+              seconds_since(start_time_));
+  if (!complete) std::printf("  (--max-steps reached after %lld steps)", (long long)global_step_);
+  else if (count % batch > 0) std::printf("  (%lld images left over)", (long long)(count % batch));
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
+void Trainer::print_result(const LossSums *train, const LossSums &test) {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto number = [](double v) { return std::isfinite(v) ? fixed(v, 4) : std::string("null"); };
+  std::string model;
+  for (char c : plan_.model) model += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+  const int64_t images = int64_t(global_step_ - start_.global_step) * plan_.train.batch;
+  std::printf("RESULT {\"framework\": \"vaec\", \"model\": \"%s\", \"batch\": %lld, \"epochs\": %lld, \"steps\": %llu, "
+              "\"images_per_sec\": %s, \"train_loss\": %s, \"test_loss\": %s, \"seconds\": %.3f, "
+              "\"peak_rss_mib\": %.1f, \"threads\": %d}\n",
+              model.c_str(), (long long)plan_.train.batch, (long long)epochs_run_, (unsigned long long)global_step_,
+              train_seconds_ > 0 ? fixed(images / train_seconds_, 1).c_str() : "null",
+              number(train ? train->headline() : NAN).c_str(), number(test.headline()).c_str(),
+              seconds_since(start_time_), usage.ru_maxrss / 1024.0, exec_.threads());
+  std::fflush(stdout);
+}
+
+// Reads and checks the checkpoint to resume from; it decides the seed and
+// the batch and, unless given, the learning rate and the thread count. (The
+// check holds for a plan of any batch: model_identity does not depend on it.)
+bool load_resume(const plan::Plan &plan, uint64_t hash, const std::string &path, Options &o, Checkpoint &c,
+                 Start &start, std::string &error) {
+  if (!read_checkpoint(path, c, error) || !checkpoint_fits(c, path, hash, plan, error)) return false;
+  if (o.given.count("batch") && o.batch != c.batch)
+    return error = path + " was trained with --batch " + std::to_string(c.batch) +
+                   "; a resumed run keeps its batch, which decides the steps of an epoch (leave out --batch)",
+           false;
+  o.batch = c.batch;
+  if (o.given.count("seed") && o.seed != c.seed)
+    return error = path + " was trained with --seed " + std::to_string(c.seed) +
+                   "; a resumed run keeps its seed (leave out --seed)",
+           false;
+  o.seed = c.seed;
+  if (!o.given.count("lr") && std::isfinite(c.lr) && c.lr > 0) o.lr = c.lr;
+  if (!o.given.count("threads") && c.threads >= 1 && c.threads <= 4096) o.threads = static_cast<int>(c.threads);
+  else if (static_cast<uint32_t>(o.threads) != c.threads)
+    std::cerr << "warning: " << path << " was written with --threads " << c.threads << ", this run uses "
+              << o.threads << ": results will differ in the last bits from an uninterrupted run\n";
+  start = {c.epoch, c.epoch_step, c.global_step, c.history, c.epoch_sums, path};
+  return true;
+}
+
+}  // namespace
+
+// The directory of the trainer program: dirname(argv[0]), or of
+// /proc/self/exe when it was found on the PATH.
+std::string program_directory(const char *argv0) {
+  std::string path = argv0 ? argv0 : "";
+  if (path.find('/') == std::string::npos) {
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    path = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "./train";
+  }
+  const size_t slash = path.find_last_of('/');
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+
+int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry *kernels,
+                 const vaec_model_source &source, const std::string &more_help) {
+  const Clock::time_point start_time = Clock::now();
+  std::string error;
+  const Options defaults = default_options(plan);
+  Options o = defaults;
+  std::vector<char *> args(argv, argv + argc);
+  if (argc > 1 && std::string(argv[1]) == "train") args.erase(args.begin() + 1);  // `train train ...` is `train ...`
+  if (!parse_options(static_cast<int>(args.size()), args.data(), o, error)) return fail(error);
+  if (o.help) {
+    std::cout << usage(plan, defaults) << "\n" << more_help;
+    return 0;
+  }
+  const std::string out = o.out.empty() ? program_directory(argc > 0 ? argv[0] : nullptr) : o.out;
+  const std::string checkpoint_path = out + "/checkpoint.bin";
+  const uint64_t hash = model_identity(plan);
+  Checkpoint resumed;
+  Start start;
+  if (o.resume && !load_resume(plan, hash, o.resume_file.empty() ? checkpoint_path : o.resume_file, o, resumed, start,
+                               error))
+    return fail(error);
+  if (o.batch != plan.train.batch) {  // --batch N, or the checkpoint's: the plan and kernels at N
+    const int64_t compiled = plan.train.batch;
+    const Clock::time_point begin = Clock::now();
+    std::string text;
+    if (!rebatch(source, compiled, o.batch, text, kernels, error)) return fail(error);
+    plan = {};
+    if (!vaec::plan::parse_plan(text, plan, error)) return fail("the re-batched plan is damaged: " + error);
+    if (plan.train.batch != o.batch || model_identity(plan) != hash)
+      return fail("re-batching changed the model (a vaec bug): batch " + std::to_string(plan.train.batch) +
+                  ", model hash " + std::to_string(model_identity(plan)) + " for " + std::to_string(hash));
+    if (!o.quiet)
+      std::printf("%s: compiled for batch %lld, recompiled for batch %lld in %.2f s\n", plan.model.c_str(),
+                  (long long)compiled, (long long)o.batch, seconds_since(begin));
+  }
+  if (!make_directories(out, error)) return fail(error);
+  Data data;
+  if (!load_data(plan, o.data, data, error)) return fail(error);
+  if (start.epoch_step > 0 && start.epoch_step >= data.train.images.count() / plan.train.batch)
+    return fail(start.checkpoint + " stopped at step " + std::to_string(start.epoch_step) +
+                " of an epoch, but an epoch of " + o.data + " has only " +
+                std::to_string(data.train.images.count() / plan.train.batch) + " steps");
+  try {
+    check_loss_scaling(plan);
+    Executor exec(plan, kernels, o.threads, o.seed);
+    exec.init_params(o.seed);
+    if (o.resume && plan.param_count > 0) {
+      std::memcpy(exec.f32(plan.param_region), resumed.regions[0].data(), plan.param_count * sizeof(float));
+      for (size_t i = 0; i < plan.state_regions.size(); ++i)
+        std::memcpy(exec.f32(plan.state_regions[i]), resumed.regions[i + 1].data(), plan.param_count * sizeof(float));
+    }
+    resumed = {};
+    RunFiles files(out, LossSums(plan, plan.train).names(), plan.model + ": loss per example");
+    Trainer trainer(plan, o, data, exec, files, checkpoint_path, hash, std::move(start), start_time);
+    return trainer.run();
+  } catch (const std::exception &e) {
+    return fail(e.what());
+  }
+}
+
+}  // namespace vaec::rt

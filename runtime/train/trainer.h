@@ -1,0 +1,52 @@
+// The generated trainer's program: command line, data, epochs, reports.
+//
+// program/program.h hands it the plan and kernels the trainer was linked
+// with, when the command line asks for training.
+//
+//   train [train] [--epochs N] [--batch N] [--seed N] [--threads N] [--data DIR]
+//         [--lr X] [--max-steps N] [--out DIR] [--resume [FILE]] [--quiet] [--help]
+//   train reconstruct|sample|manifold|interpolate|scatter|concept|eval|export [options]
+//
+// The second form runs an inspection command on the latest checkpoint
+// (inspect.h); the rest of this comment is about training.
+//
+// stdout gets one line per epoch and a final `RESULT {json}` line; stderr a
+// progress bar (on a terminal only), warnings and errors. Every error (bad
+// option, missing or damaged data or checkpoint, a plan that does not fit
+// its kernels, a non-finite loss) is one `error:` line, perhaps followed by
+// `note:` lines, and exit status 1; --help exits with 0.
+//
+// After every epoch (and when --max-steps stops one early) the trainer
+// writes to --out DIR (default: the directory of the program) the files of
+// run_files.h (metrics.csv, metrics.jsonl, loss_curve.png) and then
+// DIR/checkpoint.bin (checkpoint.h), replaced atomically; --resume [FILE]
+// continues from FILE (default DIR/checkpoint.bin) bitwise as if the run had
+// never stopped, given the same thread count (the checkpoint's, unless
+// --threads says otherwise). --epochs counts from the start of training, so
+// `--epochs 2` then `--resume --epochs 3` trains three in all. A NaN or
+// infinity in a loss or gradient stops before the optimizer step, naming
+// the first tensor that held one (diagnose.h); the last checkpoint stays.
+//
+// --batch N other than the compiled batch recompiles the model at start-up
+// (rebatch.h) and trains with that plan; --resume continues with the
+// checkpoint's batch (re-batching when it is not the compiled one), and an
+// explicit --batch that differs from it is an error.
+#pragma once
+
+#include "abi/plan.h"
+
+#include <string>
+
+namespace vaec::rt {
+
+// Trains as above; `argv[1]` may be `train`. `source` is what re-batching
+// needs (plan.h; tests may leave it empty); `more_help` follows the usage
+// text of --help.
+int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry *kernels,
+                 const vaec_model_source &source, const std::string &more_help);
+
+// The directory of the trainer program: dirname(argv0), or of
+// /proc/self/exe when it was found on the PATH.
+std::string program_directory(const char *argv0);
+
+}  // namespace vaec::rt

@@ -1,0 +1,35 @@
+// The generated trainer's command line: options, their defaults (from the
+// plan's config, i.e. the YAML's train section) and the --help text.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "abi/plan.h"
+
+namespace vaec::rt {
+
+struct Options {
+  int64_t epochs = 10, batch = 0, max_steps = -1;
+  uint64_t seed = 1;
+  int threads = 1;
+  std::string data;
+  double lr = 1e-3;
+  std::string out;          // output directory; empty: the trainer's own directory
+  bool resume = false;
+  std::string resume_file;  // empty: <out>/checkpoint.bin
+  bool quiet = false, help = false;
+  std::set<std::string> given;  // the options on the command line, e.g. "seed"
+};
+
+Options default_options(const plan::Plan &plan);
+
+// Fills `o` from argv (--name value or --name=value; --resume takes a value
+// only when the next argument is not an option); false with a message on
+// the first bad option.
+bool parse_options(int argc, char **argv, Options &o, std::string &error);
+
+std::string usage(const plan::Plan &plan, const Options &defaults);
+
+}  // namespace vaec::rt
