@@ -70,11 +70,17 @@ void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t be
 // An estimate of a kernel's work, in units of about one cheap instruction per
 // point halved: points x (loads and stores 1, add/sub/mul/neg/relu/step 1,
 // div/sqrt 3, exp/log/sigmoid/tanh/softplus/pow/bce/bce_logits 8, a normal
-// draw 16, an accumulated output 3) / 2. The plan's Step::elements: the
-// runtime splits a kernel among threads from 16k on, where that pays for
-// waking the second thread (a [128, 20] sampler kernel with its normal
-// draws does; a [128, 20] add does not).
+// draw 16, an accumulated output 3) / 2.
 int64_t kernel_work(const FusedKernel &k);
+
+// Whether a kernel step's rows are split among the threads (the plan's
+// `rows`) or run on the calling thread (`one`): from 16k of work on, where
+// that pays for waking the second thread (a [128, 20] sampler kernel with
+// its normal draws does; a [128, 20] add does not).
+inline constexpr int64_t kRowSplitWork = int64_t{1} << 14;
+inline bool split_rows(const FusedKernel &k) {
+  return !k.domain.empty() && k.domain[0] > 1 && kernel_work(k) >= kRowSplitWork;
+}
 
 // One kernel per line, for dumps and error messages.
 std::string kernel_to_string(const FusedKernel &k);

@@ -450,7 +450,7 @@ private:
           }
         }
         st.domain0 = fk.domain.empty() ? 1 : fk.domain[0];
-        st.elements = kernel_work(fk);
+        st.rows = split_rows(fk);
         for (const KernelOutput &o : fk.outputs) {
           if (o.accumulate) {
             st.accumulate.push_back(o.arg);
@@ -586,7 +586,7 @@ private:
       touch(p, out, t + 1);
       st.args = {bare, bias, out};
       st.domain0 = k.domain[0];
-      st.elements = kernel_work(k);
+      st.rows = split_rows(k);
       st.where = cs.where;
       library_ << p.prog.name << " step " << p.prog.steps.size() << ": kernel " << k.name << " adds the bias"
                << (choice.epilogue_post.empty() ? "" : " and applies " + choice.epilogue_post)
@@ -658,7 +658,7 @@ private:
     st.kernel = k.name;
     st.args = std::move(buffers);
     st.domain0 = domain[0];
-    st.elements = kernel_work(k);
+    st.rows = split_rows(k);
     st.uses_rng = value.kind == KernelInstr::Normal;
     st.where = where(origin);
     out_.kernels.push_back(std::move(k));

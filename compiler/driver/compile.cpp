@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "codegen/emit_trainer.h"
+#include "codegen/pipeline.h"
 #include "driver/summary.h"
 #include "interp/interpreter.h"
 #include "ir/builder.h"
@@ -107,7 +108,7 @@ std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std:
     inspection.push_back({name, graph, c->inspection.latent});
   }
   try {
-    c->lowered = lower_to_plan(c->train, c->eval, loss_scaling(file, text), inspection, options.plain_conv_layouts);
+    c->lowered = run_codegen(c->train, c->eval, loss_scaling(file, text), inspection, options);
     c->lowered.plan.recon = c->inspection.nll.nodes.empty() ? "" : c->inspection.recon;
   } catch (const Unsupported &e) {
     diags.error(e.loc.known() ? e.loc : Loc{file, 0, 0}, std::string("cannot generate code: ") + e.what());

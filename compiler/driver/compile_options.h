@@ -1,28 +1,30 @@
 // The options that change what `vaec compile` generates besides the model
-// file and its batch: read once from the environment by the command line,
-// embedded in the trainer as text (vaec_compile_options, runtime/plan.h) and
-// parsed back by libvaec_rebatch.so, so that a trainer re-batched at start-up
-// makes the same choices as the compilation that built it, whatever the
-// trainer's own environment says.
+// file and its batch (codegen/codegen_options.h): given on the command line
+// of `vaec compile` and `vaec dump`, embedded in the trainer as text
+// (vaec_compile_options, abi/plan.h) and parsed back by libvaec_rebatch.so,
+// so that a trainer re-batched at start-up makes the same choices as the
+// compilation that built it.
 //
 // Text: one `key=value` per line, every key always written:
-//   conv_layouts=auto|plain   VAEC_CONV_LAYOUTS=plain keeps every convolution
-//                             operand in the plain layout (for comparisons)
+//   threads=N                 the thread count the plan's choices are made for
+//   conv_layouts=auto|plain   plain: every convolution operand in the plain layout
+//   split_products=on|off     split_products.h
+//   zero_columns=on|off       skip_zero_columns.h
+//   late_updates=on|off       place_updates.h
 // The train batch is not among them: the plan has it, and re-batching
 // replaces it.
 #pragma once
 
 #include <string>
 
+#include "codegen/codegen_options.h"
+
 namespace vaec {
 
-struct CompileOptions {
-  bool plain_conv_layouts = false;
-};
+using CompileOptions = CodegenOptions;
 
-// From this process's environment (VAEC_CONV_LAYOUTS: unset, empty, "auto"
-// or "plain"); false with a message on any other value.
-bool compile_options_from_environment(CompileOptions &out, std::string &error);
+// The thread count plans are made for by default: this machine's cores.
+int default_threads();
 
 std::string format_compile_options(const CompileOptions &o);
 

@@ -155,6 +155,23 @@ int run(int argc, char **argv) {
     c->add_option("file", file, "Model (.yaml) or graph IR text")->required();
     c->add_option("--batch", batch, "Override train.batch")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   }
+  CompileOptions compile_options;
+  compile_options.threads = default_threads();
+  std::string conv_layouts = "auto";
+  for (CLI::App *c : {dump, compile_cmd}) {
+    c->add_option("--threads", compile_options.threads,
+                  "Thread count the plan's choices are made for (default: this machine's cores)")
+        ->check(CLI::Range(1, 4096));
+    c->add_option("--conv-layouts", conv_layouts,
+                  "auto: the layouts oneDNN prefers for convolutions; plain: every operand plain")
+        ->check(CLI::IsMember({"auto", "plain"}));
+    c->add_flag("!--no-split-products", compile_options.split_products,
+                "Run every product whole (no column slices per thread)");
+    c->add_flag("!--no-zero-columns", compile_options.zero_columns,
+                "Never leave out the all-zero columns of image data in products");
+    c->add_flag("!--no-late-updates", compile_options.late_updates,
+                "Update the parameters only after every gradient (no updates right after a gradient)");
+  }
   std::vector<std::string> stages = pipeline_stages();
   stages.insert(stages.end(), kCodegenStages.begin(), kCodegenStages.end());
   dump->add_option("--stage", stage, "Stage to print: graph (lowered), forward (simplified model), grad (after "
@@ -222,13 +239,10 @@ int run(int argc, char **argv) {
       std::cerr << "vaec: error: code generation needs the model (.yaml), not graph IR\n";
       return 1;
     }
-    std::string text, bad_option;
+    std::string text;
     read_file(file, text, diags);
-    CompileOptions options;
-    if (!compile_options_from_environment(options, bad_option)) {
-      std::cerr << "vaec: error: " << bad_option << "\n";
-      return 1;
-    }
+    CompileOptions options = compile_options;
+    options.plain_conv_layouts = conv_layouts == "plain";
     int status = 0;
     if (compile_cmd->parsed()) {
       status = run_compile(file, text, *in.model, options, out_dir, diags);

@@ -11,6 +11,7 @@ namespace vaec::plan {
 namespace {
 
 const char *dtype_name(DType t) { return t == DType::U8 ? "u8" : "f32"; }
+const char *zeros_name(Step::Zeros z) { return z == Step::Inner ? "inner" : z == Step::Outer ? "outer" : "-"; }
 
 // {1, 2, 3} <-> "1,2,3" ("-" when empty).
 std::string ints(const std::vector<int64_t> &v) {
@@ -33,14 +34,30 @@ void format_program(std::ostream &os, const Program &p) {
   for (const Step &s : p.steps) {
     switch (s.kind) {
     case Step::Kernel:
-      os << "kernel " << s.kernel << ' ' << s.domain0 << ' ' << s.elements << ' ' << (s.uses_rng ? 1 : 0) << " args";
+      os << "kernel " << s.kernel << ' ' << s.domain0 << ' ' << (s.rows ? "rows" : "one") << ' ' << (s.uses_rng ? 1 : 0)
+         << " args";
       for (int a : s.args) os << ' ' << a;
       os << " acc";
       for (int a : s.accumulate) os << ' ' << a;
       break;
     case Step::Matmul:
       os << "matmul " << s.a << ' ' << s.b << ' ' << s.c << ' ' << s.bias << ' ' << s.m << ' ' << s.n << ' '
-         << s.k << ' ' << s.ta << ' ' << s.tb << ' ' << (s.post.empty() ? "-" : s.post);
+         << s.k << ' ' << s.ta << ' ' << s.tb << ' ' << (s.post.empty() ? "-" : s.post) << ' '
+         << (s.columns ? "columns" : "whole") << ' ' << zeros_name(s.zeros);
+      break;
+    case Step::Gate:
+      os << "gate check";
+      for (int q : s.params) os << ' ' << q;
+      os << " bound";
+      for (int b : s.bound) os << ' ' << b;
+      break;
+    case Step::Optimize:
+      if (s.all) {
+        os << "optimize all";
+        break;
+      }
+      os << "optimize params";
+      for (int q : s.params) os << ' ' << q;
       break;
     case Step::Zero: os << "zero " << s.c; break;
     case Step::Conv:
@@ -136,6 +153,15 @@ std::string check_indices(const Plan &p) {
       case Step::Reorder:
         if (bad(s.a, false) || bad(s.c, false)) return "reorder at " + s.where;
         break;
+      case Step::Gate:
+      case Step::Optimize:
+        for (int q : s.params)
+          if (q < 0 || q >= static_cast<int>(p.params.size())) return "parameter index of a gate or optimize step";
+        for (int b : s.bound)
+          if (b < 0 || b >= static_cast<int>(prog->steps.size()) || prog->steps[b].kind != Step::Matmul)
+            return "bounded step of a gate (not a matmul of its program)";
+        if (prog != &p.train) return "a gate or optimize step outside the train program";
+        break;
       }
     }
   }
@@ -168,7 +194,7 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
     // value) are optional.
     if (key == "vaec-plan") {
       if (!(ls >> out.version)) return fail("malformed line");
-      if (out.version != 1) return fail("unsupported plan version");
+      if (out.version != 2) return fail("unsupported plan version (this runtime reads version 2)");
     } else if (key == "model") {
       ls >> out.model;
     } else if (key == "config") {
@@ -225,7 +251,7 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       current = nullptr;
     } else if (!current) {
       return fail(key == "loss" || key == "output" || key == "latent" || key == "kernel" || key == "matmul" || key == "zero" || key == "conv" ||
-                          key == "reorder"
+                          key == "reorder" || key == "gate" || key == "optimize"
                       ? "step outside a program"
                                                                                          : "unknown keyword");
     } else if (key == "latent") {
@@ -243,8 +269,10 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       Step s;
       s.kind = Step::Kernel;
       int rng = 0;
-      std::string word;
-      if (!(ls >> s.kernel >> s.domain0 >> s.elements >> rng >> word)) return fail("malformed line");
+      std::string word, split;
+      if (!(ls >> s.kernel >> s.domain0 >> split >> rng >> word)) return fail("malformed line");
+      if (split != "rows" && split != "one") return fail("expected 'rows' or 'one'");
+      s.rows = split == "rows";
       s.uses_rng = rng != 0;
       if (word != "args") return fail("expected 'args'");
       bool acc = false;
@@ -265,9 +293,14 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
     } else if (key == "matmul") {
       Step s;
       s.kind = Step::Matmul;
-      if (!(ls >> s.a >> s.b >> s.c >> s.bias >> s.m >> s.n >> s.k >> s.ta >> s.tb >> s.post))
+      std::string how, zeros;
+      if (!(ls >> s.a >> s.b >> s.c >> s.bias >> s.m >> s.n >> s.k >> s.ta >> s.tb >> s.post >> how >> zeros))
         return fail("malformed line");
       if (s.post == "-") s.post.clear();
+      if (how != "whole" && how != "columns") return fail("expected 'whole' or 'columns'");
+      s.columns = how == "columns";
+      if (zeros != "-" && zeros != "inner" && zeros != "outer") return fail("expected '-', 'inner' or 'outer'");
+      s.zeros = zeros == "inner" ? Step::Inner : zeros == "outer" ? Step::Outer : Step::Keep;
       s.where = where;
       current->steps.push_back(s);
     } else if (key == "conv") {
@@ -291,6 +324,32 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       if (!parse_ints(dims, s.dims_a)) return fail("malformed dimension list");
       s.where = where;
       current->steps.push_back(s);
+    } else if (key == "gate" || key == "optimize") {
+      Step s;
+      s.kind = key == "gate" ? Step::Gate : Step::Optimize;
+      std::string word;
+      ls >> word;
+      if (key == "optimize" && word == "all") {
+        s.all = true;
+      } else if (word != (key == "gate" ? "check" : "params")) {
+        return fail(key == "gate" ? "expected 'check'" : "expected 'all' or 'params'");
+      } else {
+        std::vector<int> *list = &s.params;
+        while (ls >> std::ws && !ls.eof() && ls.peek() != 'w') {
+          if (key == "gate" && ls.peek() == 'b') {
+            if (!(ls >> word) || word != "bound" || list == &s.bound) return fail("expected 'bound'");
+            list = &s.bound;
+            continue;
+          }
+          int v;
+          if (!read_int(ls, v)) return fail("malformed index list");
+          list->push_back(v);
+        }
+        if (key == "gate" && list != &s.bound) return fail("expected 'bound'");
+      }
+      s.where = where;
+      current->steps.push_back(s);
+      continue;  // stopped before `where`
     } else if (key == "zero") {
       Step s;
       s.kind = Step::Zero;

@@ -32,7 +32,7 @@
 // the new plan get the evaluation batch the compiler picks for N.
 //
 // Text (one item per line, fields separated by spaces, buffers by index):
-//   vaec-plan 1 | model NAME | config KEY VALUE | arena BYTES
+//   vaec-plan 2 | model NAME | config KEY VALUE | arena BYTES
 //   buffer NAME f32|u8 ELEMENTS OFFSET
 //   param NAME BUFFER GRAD_BUFFER INIT_BOUND DIM...
 //   regions PARAM_COUNT PARAM_REGION GRAD_REGION HYPER | state BUFFER
@@ -40,10 +40,12 @@
 //   program train|eval|encode|decode|nll BATCH INPUT INPUT_ROW     (INPUT -1: none)
 //     latent BUFFER ROW            (optional: the program's f32 latents)
 //     loss NAME BUFFER | output NAME BUFFER ROW
-//     kernel NAME DOMAIN0 ELEMENTS USES_RNG args B... acc POS... where LOC
-//     matmul A B C BIAS M N K TA TB POST where LOC | zero C where LOC
+//     kernel NAME DOMAIN0 rows|one USES_RNG args B... acc POS... where LOC
+//     matmul A B C BIAS M N K TA TB POST whole|columns -|inner|outer where LOC | zero C where LOC
 //     conv OP A B C BIAS POST DIMS_A DIMS_B DIMS_C STRIDE PAD LAYOUT_A LAYOUT_B LAYOUT_C where LOC
 //     reorder A C DIMS LAYOUT_A LAYOUT_C where LOC
+//     gate check PARAM... bound STEP... where LOC     (train only; PARAM, STEP: indices)
+//     optimize all where LOC | optimize params PARAM... where LOC   (train only)
 //   end
 // train and eval are always there; the inspection programs only when the
 // compiler could cut them from the model. format_plan(parse_plan(t)) == t.
@@ -108,20 +110,39 @@ struct Step {
     Zero,    // fill buffer `c` with zeros
     Conv,    // oneDNN (de)convolution `conv` (an IR op name): c = conv(a, b [, bias]) then post-op
     Reorder, // c = a, converted from layout `layout_a` to `layout_c` (oneDNN reorder)
+    Gate,    // train: the finiteness gate before the updates that follow it (below)
+    Optimize,// train: the optimizer over every parameter, checked, or over `params` after a gate
   } kind = Kernel;
   // Kernel
   std::string kernel;
   std::vector<int> args;        // buffer per kernel argument
   std::vector<int> accumulate;  // argument positions the kernel adds into (sum reductions)
   int64_t domain0 = 1;          // extent of the kernel's first domain axis (1 for rank 0)
-  int64_t elements = 1;         // the kernel's work (compiler/codegen/kernel.h, kernel_work):
-                                // below 16k it runs on one thread
+  bool rows = false;            // split [0, domain0) among the threads (`rows`), or run on the
+                                // calling thread (`one`): the compiler's choice from the
+                                // kernel's work (compiler/codegen/kernel.h, kernel_work)
   bool uses_rng = false;
   // Matmul: a [m,k] (or [k,m] if ta), b [k,n] (or [n,k] if tb), c [m,n]
   int a = -1, b = -1, c = -1, bias = -1;
   int64_t m = 0, n = 0, k = 0;
   bool ta = false, tb = false;
   std::string post;             // "", "relu" or "sigmoid"
+  // How the product runs. `columns`: as one column slice per thread, each a
+  // one-thread oneDNN call over columns cut at multiples of 16 (whole when
+  // false). `zeros`: leaves out the all-zero columns of the batch's image
+  // data, found when the program runs: Inner, a (not transposed, the data)
+  // times b transposed, whose zero columns drop out of the inner dimension;
+  // Outer, op(a) times b (the data, not transposed, no bias or post-op),
+  // whose zero columns are zero columns of c. See runtime/README.md.
+  bool columns = false;
+  enum Zeros : uint8_t { Keep, Inner, Outer } zeros = Keep;
+  // Gate: the parameters whose gradients are checked here (every one not
+  // updated by an Optimize step after the gate) and the Matmul steps after
+  // it whose products are bounded (each writes the gradient of a parameter
+  // an Optimize step after it updates). Optimize: `params` to update, or
+  // every parameter, all or nothing, when `all`.
+  std::vector<int> params, bound;
+  bool all = false;
   // Conv: the IR op (conv2d, conv2d_bwd_data, conv2d_bwd_weights,
   // conv2d_transpose, conv2d_transpose_bwd_data, conv2d_transpose_bwd_weights)
   // with the IR's operand order and semantics (compiler/ir/ops.def): a and b
@@ -178,7 +199,7 @@ struct Program {
 };
 
 struct Plan {
-  int version = 1;
+  int version = 2;
   std::string model;
   std::map<std::string, std::string> config;  // batch, data, epochs, optimizer, lr, ..., seed
   int64_t arena_bytes = 0;

@@ -1,46 +1,26 @@
-// Executes a plan (runtime/plan.h): owns the arena, the compiled kernels and
-// the oneDNN primitives, and runs the train/eval programs and the optimizer.
+// Carries out a plan (abi/plan.h): owns the arena, the compiled kernels and
+// the oneDNN primitives, and runs the programs step by step. Every choice of
+// what runs (which products are column slices, which leave out zero columns
+// of the data, where the gate and the updates sit, which kernels split their
+// rows among the threads) was made by the compiler and is in the plan text;
+// the executor only carries it out, the same whatever its environment says.
+// runtime/README.md describes the steps.
 //
-// Everything is set up once, in the constructor: the arena is allocated
-// (64-byte aligned, zeroed), every kernel name is looked up in the kernel
-// table, every buffer index and extent the plan uses is checked against the
-// buffers, and one oneDNN matmul primitive is created per Matmul step with
-// memory objects wrapping arena pointers. run() then only executes: no
-// allocation, no lookup, no copies.
+// Start-up (the constructor) allocates the arena (64-byte aligned, zeroed),
+// looks every kernel up, checks every buffer index and extent against the
+// buffers, and creates one oneDNN primitive per product, convolution and
+// reorder (per column slice, and per kept-column count of a zero-column
+// product when a batch first needs it). Running allocates nothing.
 //
-// Threads. A Kernel step splits its rows [0, domain0) into one contiguous
-// chunk per thread (an OpenMP parallel region; Debian's oneDNN uses the same
-// libgomp, so kernels and matmuls share one thread pool and never
-// oversubscribe); a kernel whose work is below 16k (the step's `elements`,
-// about half a cheap instruction per point: compiler/codegen/kernel.h)
-// runs on the calling thread alone. Arguments the plan lists in `accumulate` are sum
-// reductions: each thread adds into its own zeroed scratch copy, and after
-// the region the real buffer is overwritten with the copies added in thread
-// order (0 + s0 + s1 + ...). Such a buffer's previous contents are therefore
-// ignored (a Zero step before the kernel is harmless but unnecessary), and the
-// result is bitwise reproducible for a fixed thread count. With one chunk
-// (one thread, a small or a rank-0 kernel) the kernel adds straight into the
-// zeroed real buffer.
+// Threads: `threads` OpenMP threads, shared with oneDNN (Debian's oneDNN uses
+// the same libgomp). A `rows` kernel cuts [0, domain0) into min(threads,
+// domain0) contiguous chunks; its accumulated arguments go to per-chunk
+// zeroed scratch copies, summed in chunk order afterwards, so results are
+// bitwise reproducible for a given thread count.
 //
-// Zero columns of the data. A matmul whose operand is image data (an f32
-// buffer of a kernel that reads the program's raw images) in one of the two
-// forms of a dense layer over it, c = x w^T (+ bias, post-op; the data's
-// columns are the inner dimension) or c = op(a) x (they are c's columns),
-// leaves out the columns of x that are zero in every row of the batch when
-// that keeps at most 7/8 of them: it packs the kept columns into scratch,
-// runs oneDNN on the packed operands (primitives per kept count rounded up
-// to 16, made when first needed) and, in the second form, writes c's other
-// columns as exact zeros. The kept columns are found once per run of a
-// program and data buffer (a plan writes a buffer before it reads it and
-// never after, so every product of a run sees the same data); runs of
-// run_steps and train_step start afresh. The outcome depends on the data
-// alone, not on threads or history. VAEC_SKIP_ZERO_COLUMNS=0 turns it off.
-//
-// Random numbers. Kernels get rng = {seed, step}; draws depend on those and
-// the point only (runtime/philox.h), not on the thread split. Philox needs
-// step < 2^56; the trainer numbers training steps from 1 and uses
-// kEvalStepBase + i for eval batch i, so eval noise never repeats training
-// noise and is the same in every epoch.
+// Random numbers: kernels get rng = {seed, step}; draws depend on those and
+// the point only (abi/philox.h). Training steps count from 1; eval batch i
+// uses kEvalStepBase + i.
 #pragma once
 
 #include <cstdint>
@@ -56,13 +36,13 @@ inline constexpr uint64_t kEvalStepBase = uint64_t{1} << 55;
 
 // What oneDNN chose for one Matmul step (for warnings, tests and benchmarks).
 struct MatmulInfo {
-  std::string program;  // "train" or "eval"
+  std::string program;
   size_t step = 0;      // index in the program's steps
   int64_t m = 0, n = 0, k = 0;
   std::string impl;     // oneDNN's impl_info_str(), e.g. "brg:avx512_core"
   std::string where;
-  int parts = 1;        // > 1: run as that many one-thread column slices (split_matmul)
-  bool skips_zero_columns = false;  // leaves out the all-zero columns of its image data
+  int parts = 1;        // > 1: run as that many one-thread column slices
+  bool skips_zero_columns = false;
 };
 
 // What oneDNN chose for one Conv step.
@@ -75,11 +55,14 @@ struct ConvInfo {
 class Executor {
  public:
   // Throws std::runtime_error with a readable message when the plan does not
-  // fit together (unknown kernel, buffer too small for a matmul, ...) or
-  // oneDNN rejects a matmul. `kernels` ends with {nullptr, nullptr}.
-  // `threads` >= 1 also becomes OpenMP's default for the calling thread, which
-  // is what oneDNN uses. `seed` is rng[0] of every kernel call.
-  Executor(const plan::Plan &plan, const vaec_kernel_entry *kernels, int threads, uint64_t seed);
+  // fit together (unknown kernel, buffer too small for a product, an update
+  // the plan does not guard, ...) or oneDNN rejects a step. `kernels` ends
+  // with {nullptr, nullptr}. `threads` >= 1 also becomes OpenMP's default for
+  // the calling thread, which is what oneDNN uses. `seed` is rng[0] of every
+  // kernel call. With `profile`, the time of every step is printed to stderr
+  // when the executor is destroyed.
+  Executor(const plan::Plan &plan, const vaec_kernel_entry *kernels, int threads, uint64_t seed,
+           bool profile = false);
   ~Executor();
   Executor(const Executor &) = delete;
   Executor &operator=(const Executor &) = delete;
@@ -88,58 +71,35 @@ class Executor {
   int threads() const { return threads_; }
 
   // Fills every parameter with U(-bound, bound) draws and zeroes the gradients
-  // and the optimizer state. The draws are reproducible on any platform: a
-  // std::mt19937_64 (its output sequence is fixed by the standard) seeded with
-  // seed ^ fnv1a64(param name), mapped to [0, 1) by its top 53 bits, so a
-  // parameter's values do not depend on the other parameters.
+  // and the optimizer state: a std::mt19937_64 seeded with
+  // seed ^ fnv1a64(param name), mapped to [0, 1) by its top 53 bits, so the
+  // values are the same on every platform and independent of other parameters.
   void init_params(uint64_t seed);
 
-  // Executes `program` (the plan's train or eval program, matched by name)
-  // with rng = {seed, step}.
+  // Computes `program` (matched by name) with rng = {seed, step}: every step
+  // but the gate and the updates.
   void run(const plan::Program &program, uint64_t step);
-  // Executes steps [first, last) of `program` only (clamped to its length),
-  // with the same rng as run(): running [0, i) then [i, n) equals run(). For
-  // diagnosis, e.g. finding the first step that writes a non-finite value.
+  // The same for steps [first, last) only (clamped): running [0, i) then
+  // [i, n) equals run(). For diagnosis.
   void run_steps(const plan::Program &program, uint64_t step, size_t first, size_t last);
 
-  // Writes the hyper values for optimizer step t (from 1) and learning rate
-  // lr as plan.h defines them (consecutive floats from buffer plan.hyper on),
-  // then runs the optimizer kernel over all
-  // param_count elements, split among the threads.
-  void run_optimizer(uint64_t t, double lr);
-  // The same, but only when every gradient (the plan's whole gradient
-  // region) is finite: true after the update, false with nothing changed.
-  // Each thread scans the gradients of its own share of the update, then
-  // (after all threads have) updates that share: the scan runs on every
-  // thread and reads gradients the same thread reads again right after
-  // (cheaper than all_finite on one thread, ~0.1 ms per mnist_mlp step,
-  // followed by run_optimizer).
-  bool run_optimizer_if_finite(uint64_t t, double lr);
-
-  // One training step: runs `program` with rng step `step`, then the
-  // optimizer's step t = `step` with learning rate lr, all or nothing: when
-  // a loss of the program or any gradient is NaN or infinite, nothing of the
-  // parameters or the optimizer state changes and the result is false (the
-  // losses and gradients are then all computed, for diagnosis). The same
-  // values, bit for bit, as run() followed by run_optimizer_if_finite() when
-  // every loss is finite; but faster where the plan allows it:
-  //
-  // The compiler puts the weight-gradient products last (schedule.h). When
-  // the train program ends with matmuls that each write one parameter's
-  // whole gradient, every other gradient is complete before the first of
-  // them (the gate). At the gate the executor checks the losses and those
-  // other gradients, and bounds each late product c = a b of inner size k:
-  // |c| <= k max|a| max|b| whatever the summation order, so when that is far
-  // below FLT_MAX (and a and b are finite) c is finite before it is computed.
-  // Then each large late weight (>= 64k floats, with operands no larger than
-  // its gradient: k (m + n) <= m n) is updated right after its gradient,
-  // while that is still in the cache, and the rest of the parameters after
-  // the last one. When the bound fails the step falls back
-  // to computing every gradient and checking all of them first.
+  // One training step: every step of `program`, the gate and the updates
+  // included, with rng step `step`, optimizer step t = `step` and learning
+  // rate lr. All or nothing: when a loss or a gradient is NaN or infinite,
+  // no parameter and no optimizer state changes and the result is false
+  // (the losses and gradients are then all computed, for diagnosis). When a
+  // gate fails (a loss, a checked gradient or a bound), the remaining
+  // products run and the step ends as `optimize all` would.
   bool train_step(const plan::Program &program, uint64_t step, double lr);
-  // True when train_step updates some weights right after their gradients
-  // in `program` (false: it runs run() and run_optimizer_if_finite()).
-  bool fuses_updates(const plan::Program &program) const;
+  // True when `program` has a gate (updates right after gradients).
+  bool has_gate(const plan::Program &program) const;
+
+  // The optimizer over every parameter for step t (from 1) and learning
+  // rate lr (the hyper values of abi/plan.h first), split among the threads
+  // on 64-byte lines; the checked form updates only when every gradient is
+  // finite (false, with nothing changed, otherwise).
+  void run_optimizer(uint64_t t, double lr);
+  bool run_optimizer_if_finite(uint64_t t, double lr);
 
   // Arena views of a buffer; the type must match the plan's.
   float *f32(int buffer);
@@ -154,8 +114,6 @@ class Executor {
   const std::vector<ConvInfo> &convs() const;
 
  private:
-  void write_hyper(uint64_t t, double lr);
-  bool update(uint64_t t, double lr, bool check);
   struct Impl;
   plan::Plan plan_;
   int threads_;

@@ -1,7 +1,8 @@
-// The executor's insides (runtime/executor.h has the contract), shared by
-// executor.cpp (start-up, the step loop, kernels, the optimizer) and
-// executor_zero_columns.cpp (products that leave out zero columns of image
-// data). Not part of the runtime's interface: nothing else includes it.
+// The executor's insides (exec/executor.h has the contract), shared by its
+// files: executor.cpp (start-up and the step loop), products.cpp (oneDNN
+// products, convolutions and reorders), zero_column_products.cpp (products
+// that leave out zero columns of image data), updates.cpp (the optimizer
+// and the gate) and profile.cpp. Nothing else includes it.
 #pragma once
 
 #include <omp.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <chrono>
 #include <dnnl.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -64,8 +66,7 @@ struct MatmulPart {
 };
 
 // A product with image data that leaves out the data's all-zero columns
-// (executor.h, "Zero columns of the data"); prepared by prepare_skip, run by
-// run_skipping. Inner: the data is a [m, k] and its columns are the inner
+// (plan Step::zeros); prepared by prepare_skip, run by run_skipping. Inner: the data is a [m, k] and its columns are the inner
 // dimension, so a' [m, kp] and b' [n, kp] (b stored [n, k]) keep the nonzero
 // ones and c is written as usual. Outer: the data is b [k, n] and its
 // columns are c's, so c' = op(a) b' [m, np] is computed and expanded into c
@@ -89,7 +90,7 @@ struct SkipZeros {
   Step step;                    // the plan step: operands, sizes, bias, post-op
   DataColumns *columns = nullptr;
   int64_t limit = 0;            // padded kept columns above this: run the whole product
-  int parts = 1;                // inner: column slices, one per thread, cut as split_matmul cuts them
+  int parts = 1;                // inner: column slices, one per thread, cut as the step's `columns` are
   float *first = nullptr;       // inner: a'; outer: b'  (shared scratch, sized for `limit`)
   float *second = nullptr;      // inner: b'; outer: c'
   struct Variant {
@@ -104,9 +105,9 @@ struct SkipZeros {
 
 struct MatmulCall {
   MatmulPart whole;
-  // When not empty, the step runs as these column slices instead, one per
-  // thread, each a one-thread oneDNN call (see split_matmul); part p uses
-  // the scratchpad from byte p * scratchpad_stride on.
+  // When not empty (a `columns` step), the step runs as these column
+  // slices instead, one per thread, each a one-thread oneDNN call; part p
+  // uses the scratchpad from byte p * scratchpad_stride on.
   using Part = MatmulPart;
   std::vector<Part> parts;
   size_t scratchpad_stride = 0;
@@ -139,6 +140,34 @@ struct PrimitiveCall {
   std::unordered_map<int, dnnl::memory> args;
 };
 
+// Floats [begin, end) of the parameter (gradient, state) regions, on 64-byte
+// lines.
+struct Range {
+  int64_t begin, end;
+};
+
+// A Gate step: the losses and the gradients in `checked` must be finite,
+// and each bounded product c = a b of inner size k must have
+// k max|a| max|b| far below FLT_MAX (then c is finite whatever the
+// summation order).
+struct GateCall {
+  std::vector<int> losses;        // scalar buffers
+  std::vector<Range> checked;
+  std::vector<std::pair<const float *, int64_t>> operands;  // each bounded operand once
+  struct Bound {
+    int a, b;                     // indices into operands
+    int64_t k;
+  };
+  std::vector<Bound> bounds;
+  std::vector<float> max_abs_of, partial_max;  // per operand; per chunk (operands + 1 flag)
+};
+
+// An Optimize step: every parameter, checked (`all`), or `ranges`.
+struct UpdateCall {
+  bool all = false;
+  std::vector<Range> ranges;
+};
+
 // One of these, as `kind` says.
 struct PreparedStep {
   Step::Kind kind;
@@ -147,6 +176,8 @@ struct PreparedStep {
   MatmulCall matmul{};
   KernelCall kernel{};
   PrimitiveCall call{};
+  GateCall gate{};
+  UpdateCall update{};
 };
 
 
@@ -205,7 +236,7 @@ struct Executor::Impl {
   double beta1 = 0, beta2 = 0;
   std::vector<MatmulInfo> matmuls;
   std::vector<ConvInfo> convs;
-  // VAEC_PROFILE=1: seconds and calls per step of each program, printed to
+  // --profile: seconds and calls per step of each program, printed to
   // stderr when the executor is destroyed.
   bool profiling = false;
   std::map<std::string, std::vector<std::pair<double, int64_t>>> profile;
@@ -221,8 +252,11 @@ struct Executor::Impl {
   void check_buffer(int buffer, DType type, int64_t elements, const std::string &what) const;
   vaec_kernel_fn find_kernel(const vaec_kernel_entry *kernels, const std::string &name) const;
   std::vector<PreparedStep> prepare(const plan::Program &program, const vaec_kernel_entry *kernels);
+  // Every parameter updated exactly once; updates after a gate only of
+  // parameters it checks or bounds.
+  void check_updates(const plan::Program &program) const;
   KernelCall prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args, const std::vector<int> &accumulate,
-                            int64_t domain0, int64_t elements);
+                            int64_t domain0, bool rows);
   static dnnl::primitive_attr matmul_attr(const std::string &post, const std::string &at);
   // A oneDNN matmul c = a b (+ bias, null for none) with post-op `post` over
   // the given memory; its scratchpad, if it needs one (`pad` is raised to
@@ -234,10 +268,13 @@ struct Executor::Impl {
   // A part's scratchpad at `at`; part p of `parts` at base + p * stride.
   static void bind_pad(MatmulPart &part, std::byte *at);
   static void bind_parts(std::vector<MatmulPart> &parts, std::byte *base, size_t stride);
-  // `data`: per buffer, whether it holds image data (prepare_skip).
-  MatmulCall prepare_matmul(const Step &s, const std::string &program, size_t index, const std::vector<bool> &data);
+  MatmulCall prepare_matmul(const Step &s, const std::string &program, size_t index);
   void split_matmul(const Step &s, MatmulCall &call);
-  void prepare_skip(const Step &s, MatmulCall &call, const std::vector<bool> &data);
+  void prepare_skip(const Step &s, MatmulCall &call);
+  GateCall prepare_gate(const plan::Program &program, size_t index, const std::string &at);
+  UpdateCall prepare_update(const plan::Program &program, size_t index, const std::string &at);
+  // The floats of the parameters `params`, as few line-aligned ranges as cover them.
+  std::vector<Range> param_ranges(const std::vector<int> &params) const;
   SkipZeros::Variant &skip_variant(SkipZeros &z, int64_t padded);
   void bind_skip_scratch();
   void run_skipping(MatmulCall &m);
@@ -262,36 +299,23 @@ struct Executor::Impl {
   void run_kernel(const KernelCall &k, uint64_t step);
   void run_matmul(MatmulCall &m);
   void run_whole(MatmulCall &m);
-  void run_step(const plan::Program &program, std::vector<PreparedStep> &steps, size_t i, uint64_t step);
+  // What a training step's gate and updates share (train_step).
+  struct Training {
+    double lr;
+    std::function<bool()> losses_finite;
+    bool gated = false, gate_failed = false, updated = false, applied = false;
+  };
+  void run_step(const plan::Program &program, std::vector<PreparedStep> &steps, size_t i, uint64_t step,
+                Training *train);
 
-  // Executor::train_step's schedule for the train program (see there).
-  struct Range {
-    int64_t begin, end;  // floats of the parameter (gradient, state) regions, on 64-byte lines
-  };
-  struct LateGradient {
-    size_t step;          // a matmul writing one parameter's whole gradient
-    Range range;          // that parameter's floats
-    int a, b;             // indices into `bounded`: max|a| and max|b| bound the product
-    int64_t k;            // its inner size
-    std::string param;    // the parameter's name, for the profile
-  };
-  struct FusedTrain {
-    bool on = false;
-    size_t gate = 0;                  // steps [0, gate) run first
-    std::vector<size_t> early;        // late steps of small weights: run before the gate
-    std::vector<LateGradient> late;   // each followed by the update of its range
-    std::vector<Range> rest;          // the other parameters: checked at the gate, updated last
-    std::vector<std::pair<const float *, int64_t>> bounded;  // operands of the late steps
-    std::vector<float> max_abs_of, partial_max;  // gate_scan's results and per-chunk maxima
-  } fused;
-  void plan_fused_train();
   // The optimizer kernel over `ranges`, each split among the threads on
   // 64-byte lines, in one parallel region.
   void update_ranges(const Range *ranges, size_t count, uint64_t t);
-  // At the gate: the largest |x| of each bounded operand into
-  // fused.max_abs_of (+inf if one is not finite), and whether the gradients
-  // in fused.rest are all finite.
-  bool gate_scan();
+  // Whether a gate passes: its losses and checked gradients finite, its
+  // bounds far below FLT_MAX.
+  bool gate_passes(GateCall &g);
+  void write_hyper(uint64_t t, double lr);
+  bool update_all(uint64_t t, double lr, bool check);
   void count_optimizer(std::chrono::steady_clock::time_point start, bool call = true) {
     if (!profiling) return;
     optimizer_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

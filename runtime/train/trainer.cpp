@@ -561,7 +561,7 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
                 std::to_string(data.train.images.count() / plan.train.batch) + " steps");
   try {
     check_loss_scaling(plan);
-    Executor exec(plan, kernels, o.threads, o.seed);
+    Executor exec(plan, kernels, o.threads, o.seed, o.profile);
     exec.init_params(o.seed);
     if (o.resume && plan.param_count > 0) {
       std::memcpy(exec.f32(plan.param_region), resumed.regions[0].data(), plan.param_count * sizeof(float));

@@ -14,7 +14,7 @@ namespace vaec::rt {
 namespace {
 
 const char *const kOptionNames[] = {"epochs", "batch", "seed",   "threads", "data", "lr",
-                                    "max-steps", "out", "resume", "quiet",   "help"};
+                                    "max-steps", "out", "resume", "quiet",   "help", "profile"};
 
 template <typename T>
 bool parse_int(const std::string &text, T min, T max, T &out) {
@@ -38,7 +38,8 @@ std::string usage(const plan::Plan &plan, const Options &d) {
      << "  --batch N      examples per step (default " << plan.train.batch << ", the compiled batch; another N\n"
      << "                 recompiles the model at start-up: 0.2 s for mnist_mlp, 0.7 s for mnist_conv)\n"
      << "  --seed N       seeds initialisation, shuffling and noise (default " << d.seed << ")\n"
-     << "  --threads N    worker threads (default " << d.threads << ", the number of cores)\n"
+     << "  --threads N    worker threads (default " << d.threads << ", what the plan was made for:\n"
+     << "                 vaec compile --threads)\n"
      << "  --data DIR     the four IDX files (default " << (d.data.empty() ? "none" : d.data) << ")\n"
      << "  --lr X         learning rate (default " << d.lr << ")\n"
      << "  --max-steps N  stop after N training steps in all, then evaluate (benchmarks)\n"
@@ -48,6 +49,7 @@ std::string usage(const plan::Plan &plan, const Options &d) {
      << "                 continue from a checkpoint (default DIR/checkpoint.bin) with its seed,\n"
      << "                 learning rate and threads, exactly as if the run had never stopped\n"
      << "  --quiet        print only the final RESULT line\n"
+     << "  --profile      at exit, the time of every plan step, by kind, and of the optimizer\n"
      << "  --help         show this text\n";
   return os.str();
 }
@@ -59,7 +61,7 @@ Options default_options(const plan::Plan &plan) {
   parse_int<uint64_t>(get("seed"), 0, UINT64_MAX, o.seed);
   if (!get("lr").empty()) o.lr = std::strtod(get("lr").c_str(), nullptr);
   o.batch = plan.train.batch;
-  o.threads = omp_get_num_procs();
+  if (!parse_int<int>(get("threads"), 1, 4096, o.threads)) o.threads = omp_get_num_procs();
   const std::string data = get("data");
   o.data = data == "mnist" ? "data/mnist" : data == "fashion_mnist" ? "data/fashion" : "";
   return o;
@@ -76,9 +78,9 @@ bool parse_options(int argc, char **argv, Options &o, std::string &error) {
     } else {
       name = arg.substr(2);
     }
-    if (name == "quiet" || name == "help") {
+    if (name == "quiet" || name == "help" || name == "profile") {
       if (has_value) return error = "--" + name + " takes no value", false;
-      (name == "quiet" ? o.quiet : o.help) = true;
+      (name == "quiet" ? o.quiet : name == "help" ? o.help : o.profile) = true;
       continue;
     }
     if (std::find(std::begin(kOptionNames), std::end(kOptionNames), name) == std::end(kOptionNames)) {

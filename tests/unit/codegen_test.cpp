@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "codegen/jit.h"
-#include "codegen/lower_to_plan.h"
+#include "codegen/pipeline.h"
 #include "driver/compile_options.h"
 #include "exec/executor.h"
 #include "train/idx.h"
@@ -145,7 +145,7 @@ TEST(Codegen, TrainStepUpdatesWeightsRightAfterTheirGradientsBitwise) {
   };
   for (int threads : {1, 2}) {
     rt::Executor fused(p, c->code->table.data(), threads, 3), plain(p, c->code->table.data(), threads, 3);
-    EXPECT_TRUE(fused.fuses_updates(p.train));
+    EXPECT_TRUE(fused.has_gate(p.train));
     for (rt::Executor *e : {&fused, &plain}) e->init_params(3);
     for (uint64_t step = 1; step <= 3; ++step) {
       for (rt::Executor *e : {&fused, &plain})
@@ -160,7 +160,7 @@ TEST(Codegen, TrainStepUpdatesWeightsRightAfterTheirGradientsBitwise) {
   auto fashion = compile("models/fashion_mlp.yaml", 512);
   ASSERT_TRUE(fashion);
   rt::Executor e(fashion->code->lowered.plan, fashion->code->table.data(), 2, 3);
-  EXPECT_FALSE(e.fuses_updates(fashion->code->lowered.plan.train));
+  EXPECT_FALSE(e.has_gate(fashion->code->lowered.plan.train));
 }
 
 // Runs the compiled optimizer of `model` three times with gradients
@@ -246,7 +246,7 @@ TEST(CompileOptions, RoundTripAndRefuseUnknownText) {
   EXPECT_TRUE(parse_compile_options("", o, error));  // keys left out keep their defaults
   EXPECT_FALSE(o.plain_conv_layouts);
   EXPECT_FALSE(parse_compile_options("conv_layouts=plian\n", o, error));
-  EXPECT_EQ(error, "compile options, line 1: unknown option 'conv_layouts=plian' (a trainer from another vaec version?)");
+  EXPECT_EQ(error, "compile options, line 1: unknown option or value 'conv_layouts=plian' (a trainer from another vaec version?)");
   EXPECT_FALSE(parse_compile_options("conv_layouts=auto\nfast", o, error));
   EXPECT_EQ(error, "compile options, line 2: 'fast' is not key=value");
 }

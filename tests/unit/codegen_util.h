@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "codegen/jit.h"
-#include "codegen/lower_to_plan.h"
+#include "codegen/pipeline.h"
 #include "exec/executor.h"
 #include "interp/interpreter.h"
 #include "passes/pipeline.h"
@@ -33,7 +33,7 @@ inline std::unique_ptr<JitModel> compile_jit(const Graph &model, std::string &er
   PipelineOptions forward;
   forward.stop_after = "forward";
   c->eval = run_pipeline(model, forward);
-  c->lowered = lower_to_plan(c->train, c->eval, {});
+  c->lowered = run_codegen(c->train, c->eval, {}, {}, CodegenOptions{});
   c->jit = KernelJit::create(c->lowered.kernels, error);
   if (!c->jit) return nullptr;
   for (const FusedKernel &k : c->lowered.kernels) c->table.push_back({k.name.c_str(), c->jit->lookup(k.name)});

@@ -22,6 +22,9 @@
 #include "train/checkpoint.h"
 #include "exec/executor.h"
 #include "abi/plan.h"
+#include "codegen/place_updates.h"
+#include "codegen/skip_zero_columns.h"
+#include "codegen/split_products.h"
 #include "program/program.h"
 
 using namespace vaec;
@@ -141,6 +144,25 @@ struct TestPlan {
   int in, a_t, w1, bias, w2, b2, c, y, colsum, total, loss, seen, d, junk, params, grads;
 };
 
+// The choices vaec compile makes for a plan (codegen/pipeline.h) at
+// `threads`: column slices, zero-column products, the gate and the updates.
+// Steps a test added after an earlier call are placed anew.
+plan::Plan as_compiled(plan::Plan p, int threads = 2, bool late_updates = true) {
+  for (plan::Program *prog : {&p.train, &p.eval}) {
+    std::erase_if(prog->steps, [](const plan::Step &s) {
+      return s.kind == plan::Step::Gate || s.kind == plan::Step::Optimize;
+    });
+    for (plan::Step &s : prog->steps) s.columns = false, s.zeros = plan::Step::Keep;
+  }
+  CodegenOptions o;
+  o.threads = threads;
+  o.late_updates = late_updates;
+  split_products(p, o);
+  skip_zero_columns(p, o);
+  place_updates(p, o);
+  return p;
+}
+
 int add_buffer(plan::Plan &p, const std::string &name, plan::DType type, int64_t elements, int64_t offset = -1) {
   if (offset < 0) {
     offset = (p.arena_bytes + 63) / 64 * 64;
@@ -150,15 +172,15 @@ int add_buffer(plan::Plan &p, const std::string &name, plan::DType type, int64_t
   return static_cast<int>(p.buffers.size()) - 1;
 }
 
-// `elements` is the executor's estimate of a kernel's work: it splits only
-// kernels of 16k points or more among threads.
+// `elements` is the kernel's work: as the compiler does, only kernels of 16k
+// or more split their rows among the threads.
 plan::Step kernel_step(const std::string &name, int64_t domain0, std::vector<int> args, std::vector<int> acc = {},
                        int64_t elements = 1) {
   plan::Step s;
   s.kind = plan::Step::Kernel;
   s.kernel = name;
   s.domain0 = domain0;
-  s.elements = elements;
+  s.rows = elements >= (int64_t{1} << 14) && domain0 > 1;
   s.args = std::move(args);
   s.accumulate = std::move(acc);
   s.where = "test.yaml:1:" + name;
@@ -263,6 +285,7 @@ TestPlan make_plan() {
   p.eval = train;
   p.eval.name = "eval";
   p.eval.steps.pop_back();
+  t.plan = as_compiled(std::move(t.plan));
   return t;
 }
 
@@ -469,6 +492,7 @@ FusedPlan make_fused_plan() {
                  matmul_step(f.a2, f.bw, p.params[3].grad_buffer, -1, kW2, kW2Cols, kRows, true, false, "")};
   p.eval = train;
   p.eval.name = "eval";
+  f.plan = as_compiled(std::move(f.plan));
   return f;
 }
 
@@ -497,8 +521,8 @@ bool same(const std::vector<float> &x, const std::vector<float> &y) {
 TEST_P(ExecutorThreads, TrainStepUpdatesLateWeightsBitwiseAsRunThenOptimizer) {
   FusedPlan f = make_fused_plan();
   Executor fused(f.plan, kKernels, GetParam(), 1), plain(f.plan, kKernels, GetParam(), 1);
-  EXPECT_TRUE(fused.fuses_updates(f.plan.train));
-  EXPECT_FALSE(fused.fuses_updates(f.plan.eval));
+  EXPECT_TRUE(fused.has_gate(f.plan.train));
+  EXPECT_FALSE(fused.has_gate(f.plan.eval));
   for (Executor *e : {&fused, &plain}) e->init_params(5);
   for (int step = 1; step <= 3; ++step) {
     fill_fused(fused, f, step), fill_fused(plain, f, step);
@@ -507,10 +531,10 @@ TEST_P(ExecutorThreads, TrainStepUpdatesLateWeightsBitwiseAsRunThenOptimizer) {
     ASSERT_TRUE(plain.run_optimizer_if_finite(step, 0.01));
     ASSERT_TRUE(same(fused_state(fused, f), fused_state(plain, f))) << "step " << step;
   }
-  // A plan whose train program ends with anything but such matmuls runs unfused.
+  // A plan whose train program ends with anything but such matmuls gets no gate.
   TestPlan t = make_plan();
   Executor other(t.plan, kKernels, GetParam(), 1);
-  EXPECT_FALSE(other.fuses_updates(t.plan.train));
+  EXPECT_FALSE(other.has_gate(t.plan.train));
 }
 
 // Operands too large for the bound to prove the late products finite: the
@@ -692,7 +716,8 @@ static void test_split_matmul(int64_t m) {
   }
   p.train.name = "train", p.eval.name = "eval";
   for (int threads : {1, 2, 3, 5}) {
-    Executor exec(p, kKernels, threads, 0);
+    const plan::Plan compiled = as_compiled(p, threads);
+    Executor exec(compiled, kKernels, threads, 0);
     EXPECT_EQ(exec.matmuls().at(0).parts, threads < 5 && m < n ? threads : 1) << threads;  // 5 x 64 > 304
     for (int64_t i = 0; i < m * k; ++i) exec.f32(a)[i] = static_cast<float>(std::sin(0.3 * double(i)));
     for (int64_t i = 0; i < n * k; ++i) exec.f32(w.buffer)[i] = static_cast<float>(std::cos(0.7 * double(i)) * 0.1);
@@ -757,7 +782,8 @@ TEST(Executor, LeavesOutZeroColumnsOfImageData) {
     return j < 48 || j % 3 == 0 || j >= 600 ? 0 : (i * 31 + j * 7) % 256;  // 368 columns kept
   };
   for (int threads : {1, 2, 3}) {
-    Executor exec(p, kKernels, threads, 0);
+    const plan::Plan compiled = as_compiled(p, threads, false);
+    Executor exec(compiled, kKernels, threads, 0);
     EXPECT_TRUE(exec.matmuls().at(0).skips_zero_columns && exec.matmuls().at(1).skips_zero_columns);
     EXPECT_EQ(exec.matmuls().at(0).parts, threads);
     for (int64_t i = 0; i < kZn * kZk; ++i) exec.f32(w.buffer)[i] = static_cast<float>(std::cos(0.7 * double(i)) * 0.1);
@@ -828,13 +854,16 @@ TEST(PlanText, RejectsMalformedText) {
   EXPECT_EQ(error_for("loss total 20", "loss total 1000"), "plan: buffer index out of range in loss total");
   EXPECT_EQ(error_for("optimizer adam 0", "optimizer adam 77"), "plan: buffer index out of range in optimizer adam");
   EXPECT_EQ(error_for("zero 23", "zero -1"), "plan: buffer index out of range in zero at ");
-  EXPECT_EQ(error_for("program eval", "program train"), "plan line 56: program defined twice: 'program train 250 14 7'");
-  EXPECT_EQ(error_for("end\nprogram eval", "end\nend\nnonsense"), "plan line 57: unknown keyword: 'nonsense 250 14 7'");
+  EXPECT_EQ(error_for("program eval", "program train"), "plan line 57: program defined twice: 'program train 250 14 7'");
+  EXPECT_EQ(error_for("end\nprogram eval", "end\nend\nnonsense"), "plan line 58: unknown keyword: 'nonsense 250 14 7'");
+  EXPECT_EQ(error_for("optimize all", "optimize some"), "plan line 55: expected 'all' or 'params': 'optimize some where -'");
+  EXPECT_EQ(error_for("relu whole", "relu halves"),
+            "plan line 50: expected 'whole' or 'columns': 'matmul 15 2 16 4 250 3 7 1 1 relu halves - where test.yaml:2:1'");
   EXPECT_EQ(error_for("arena ", "arnea "), "plan line 11: unknown keyword: 'arnea 20368'");
   EXPECT_EQ(error_for("args 16 8 17 18 19 acc", "args 16 x acc"),
-            "plan line 51: malformed argument list: 'kernel affine 250 1048576 0 args 16 x acc 3 4 where test.yaml:1:affine'");
+            "plan line 51: malformed argument list: 'kernel affine 250 rows 0 args 16 x acc 3 4 where test.yaml:1:affine'");
   EXPECT_EQ(error_for("matmul 15 2 16 4 250 3 7 1 1 relu", "matmul 15 2"),
-            "plan line 50: malformed line: 'matmul 15 2 where test.yaml:2:1'");
+            "plan line 50: malformed line: 'matmul 15 2 whole - where test.yaml:2:1'");
   EXPECT_NE(error_for("buffer in u8", "buffer in u16").find("unknown element type 'u16'"), std::string::npos);
   EXPECT_NE(error_for("buffer junk f32 100", "buffer junk f32 100000").find("buffer junk lies outside the arena"),
             std::string::npos);
@@ -989,6 +1018,7 @@ namespace {
 TestPlan make_learning_plan() {
   TestPlan t = make_plan();
   t.plan.train.steps.push_back(kernel_step("fake_grad", kParamCount, {t.in, t.params, t.grads}, {}, kParamCount));
+  t.plan = as_compiled(std::move(t.plan));
   return t;
 }
 
@@ -1098,6 +1128,7 @@ TEST(Trainer, ResumeRefusesOtherModelsSeedsAndDamage) {
 TEST(Trainer, NonFiniteGradientStopsBeforeTheUpdate) {
   TestPlan t = make_learning_plan();
   t.plan.train.steps.push_back(kernel_step("nan_after_2", 1, {t.plan.params[2].grad_buffer}));
+  t.plan = as_compiled(std::move(t.plan));
   const std::string data = write_dataset("trainer_nan_grad", 600, 500);  // 2 steps an epoch
   const std::string dir = ::testing::TempDir() + "/trainer_nan_grad_out";
   std::filesystem::remove_all(dir);

@@ -9,7 +9,7 @@
 #include <cmath>
 
 #include "codegen/jit.h"
-#include "codegen/lower_to_plan.h"
+#include "codegen/pipeline.h"
 #include "exec/executor.h"
 #include "train/idx.h"
 #include "interp/interpreter.h"
@@ -49,7 +49,7 @@ std::unique_ptr<Compiled> compile(const std::string &path, int64_t batch) {
     *g = run_pipeline(*g, forward);
     programs.push_back({name, g, c->parts.latent});
   }
-  c->lowered = lower_to_plan(c->train, c->eval, {{"recon", "sum"}, {"kl", "sum"}, {"total", "sum"}}, programs);
+  c->lowered = run_codegen(c->train, c->eval, {{"recon", "sum"}, {"kl", "sum"}, {"total", "sum"}}, programs, CodegenOptions{});
   c->lowered.plan.recon = c->parts.recon;
   std::string error;
   c->jit = KernelJit::create(c->lowered.kernels, error);

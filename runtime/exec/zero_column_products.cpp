@@ -7,36 +7,29 @@
 
 namespace vaec::rt {
 
-// Products with image data leave out the data's all-zero columns (contract
-// in executor.h, "Zero columns of the data"). Two forms, the ones a dense
-// layer over the data has: its forward product c = x w^T (+ bias, post-op),
-// x [m, k] the data and w [n, k] (inner: the zero columns of x drop out of
-// the inner dimension), and its weight gradient c = op(a) x, x [k, n] the
-// data (outer: they are zero columns of c). Only products of >= 1M
-// multiply-adds with >= 64 data columns, and only runs where the kept
-// columns, rounded up to 16, are at most 7/8 of them: below that the
-// copies cost about what leaving the columns out saves.
-void Executor::Impl::prepare_skip(const Step &s, MatmulCall &call, const std::vector<bool> &data) {
-  static const bool off = [] {
-    const char *v = std::getenv("VAEC_SKIP_ZERO_COLUMNS");
-    return v && std::string(v) == "0";
-  }();
-  if (off || s.m * s.n * s.k < (int64_t{1} << 20)) return;
-  auto is_data = [&](int b) { return b >= 0 && b < static_cast<int>(data.size()) && data[b]; };
+// The two forms (abi/plan.h): Inner, c = x w^T (+ bias, post-op) with x
+// [m, k] the data, whose zero columns drop out of the inner dimension;
+// Outer, c = op(a) x with x [k, n] the data, whose zero columns are zero
+// columns of c. A run leaves them out only when the kept columns, rounded
+// up to 16, are at most 7/8 of them: below that the copies cost about what
+// leaving the columns out saves.
+void Executor::Impl::prepare_skip(const Step &s, MatmulCall &call) {
+  const std::string at = "matmul at " + s.where;
   auto z = std::make_unique<SkipZeros>();
   const float *x;
   int64_t rows, cols;
-  if (is_data(s.a) && !s.ta && s.tb && s.k >= 64) {
+  if (s.zeros == Step::Inner) {
+    if (s.ta || !s.tb) fail(at + ": an inner zero-column product needs a plain and b transposed");
     z->inner = true, x = floats(s.a), rows = s.m, cols = s.k;
     z->parts = std::max<int>(1, static_cast<int>(call.parts.size()));
-  } else if (is_data(s.b) && !s.tb && s.bias < 0 && s.post.empty() && s.n >= 64) {
-    z->inner = false, x = floats(s.b), rows = s.k, cols = s.n;
   } else {
-    return;
+    if (s.tb || s.bias >= 0 || !s.post.empty())
+      fail(at + ": an outer zero-column product needs b plain, no bias and no post-op");
+    z->inner = false, x = floats(s.b), rows = s.k, cols = s.n;
   }
   z->step = s;
   z->limit = cols * 7 / 8 / 16 * 16;
-  if (z->limit < 16) return;
+  if (z->limit < 16) return;  // too few columns to leave any out: the whole product
   for (const auto &d : data_columns)
     if (d->data == x && d->rows == rows && d->cols == cols) z->columns = d.get();
   if (!z->columns) {

@@ -1,0 +1,16 @@
+// What code generation may do, as `vaec compile` options (compile_options.h
+// in driver/ writes and reads them as text). Every choice lands in the plan
+// text; the trainer's environment changes none of them.
+#pragma once
+
+namespace vaec {
+
+struct CodegenOptions {
+  int threads = 2;                  // the thread count the plan's choices are made for
+  bool plain_conv_layouts = false;  // every convolution operand plain (conv_layouts.h)
+  bool split_products = true;       // split_products.h
+  bool zero_columns = true;         // skip_zero_columns.h
+  bool late_updates = true;         // place_updates.h
+};
+
+}  // namespace vaec

@@ -1,0 +1,38 @@
+// Code generation's pass list: from the optimized training graph and the
+// forward graphs to the plan the trainer carries out and the kernels it
+// calls. A straight list, like the graph pipeline (passes/pipeline.h):
+//
+//   lower_to_plan       schedules (fuse_elementwise), convolution layouts,
+//                       plan steps, the memory plan
+//   split_products      products as column slices per thread
+//   skip_zero_columns   products that leave out zero columns of image data
+//   place_updates       the gate and the updates of the train program
+//
+// Each stage can print the plan after it and time itself.
+#pragma once
+
+#include <iosfwd>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "codegen/codegen_options.h"
+#include "codegen/lower_to_plan.h"
+
+namespace vaec {
+
+struct CodegenLog {
+  std::ostream *dump_after_all = nullptr;  // the plan after every stage that changed it
+  std::ostream *timing = nullptr;          // each stage's time (VAEC_TIME_PASSES=1)
+};
+
+// The stages above, in order.
+const std::vector<std::string> &codegen_stages();
+
+// Runs them. Throws Unsupported (lower_to_plan.h) for what code generation
+// cannot do.
+LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<std::string, std::string> &loss_scaling,
+                         const std::vector<InspectionProgram> &inspection, const CodegenOptions &options,
+                         const CodegenLog &log = {});
+
+}  // namespace vaec

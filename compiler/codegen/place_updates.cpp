@@ -1,0 +1,115 @@
+// Where the train program updates the parameters (contract in place_updates.h).
+#include "codegen/place_updates.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+namespace vaec {
+namespace {
+
+using plan::Step;
+
+Step optimize_all() {
+  Step s;
+  s.kind = Step::Optimize;
+  s.all = true;
+  s.where = "-";
+  return s;
+}
+
+// The tail products whose weights can be updated right after them: (step,
+// parameter) pairs in program order, the late ones and the others.
+struct Tail {
+  size_t gate = 0;
+  std::vector<std::pair<size_t, int>> late, early;
+};
+
+Tail find_tail(const plan::Plan &plan) {
+  const plan::Program &tr = plan.train;
+  auto bytes = [&](int b) {
+    const plan::Buffer &x = plan.buffers[b];
+    return std::pair<int64_t, int64_t>{x.offset, x.offset + x.elements * (x.type == plan::DType::U8 ? 1 : 4)};
+  };
+  auto touches = [&](size_t i, int buffer) {
+    const auto [y0, y1] = bytes(buffer);
+    for (int b : plan::step_buffers(tr.steps[i])) {
+      const auto [x0, x1] = bytes(b);
+      if (x0 < y1 && y0 < x1) return true;
+    }
+    return false;
+  };
+  const int64_t param0 = plan.buffers[plan.param_region].offset, grad0 = plan.buffers[plan.grad_region].offset;
+  std::vector<std::pair<size_t, int>> tail;  // last first
+  for (size_t i = tr.steps.size(); i-- > 0;) {
+    const Step &s = tr.steps[i];
+    if (s.kind != Step::Matmul || s.bias >= 0 || !s.post.empty()) break;
+    int q = -1;
+    for (size_t p = 0; p < plan.params.size(); ++p)
+      if (plan.params[p].grad_buffer == s.c) q = static_cast<int>(p);
+    if (q < 0 || plan.buffers[s.c].elements != s.m * s.n) break;
+    const plan::Param &param = plan.params[q];
+    if (plan.buffers[param.buffer].offset - param0 != plan.buffers[param.grad_buffer].offset - grad0) break;
+    bool alone = true;
+    for (size_t j = 0; j < tr.steps.size() && alone; ++j)
+      if (j != i && touches(j, s.c)) alone = false;
+    if (!alone) break;
+    tail.push_back({i, q});
+  }
+  Tail t;
+  if (tail.empty()) return t;
+  std::reverse(tail.begin(), tail.end());
+  t.gate = tail.front().first;
+  constexpr int64_t kLargeWeight = int64_t{1} << 16;  // floats
+  for (const auto &[i, q] : tail) {
+    const Step &s = tr.steps[i];
+    const plan::Param &param = plan.params[q];
+    bool read_later = false;
+    for (size_t j = i + 1; j < tr.steps.size(); ++j) read_later = read_later || touches(j, param.buffer);
+    const bool cheap_bound = s.k * (s.m + s.n) <= s.m * s.n;
+    const bool on_line = (plan.buffers[param.buffer].offset - param0) % 64 == 0;
+    const bool late = plan.buffers[param.buffer].elements >= kLargeWeight && !read_later && cheap_bound && on_line;
+    (late ? t.late : t.early).push_back({i, q});
+  }
+  return t;
+}
+
+}  // namespace
+
+void place_updates(plan::Plan &plan, const CodegenOptions &options) {
+  plan::Program &tr = plan.train;
+  if (plan.param_count == 0 || !tr.present() || tr.steps.empty()) return;
+  const Tail tail = options.late_updates ? find_tail(plan) : Tail{};
+  if (tail.late.empty()) {
+    tr.steps.push_back(optimize_all());
+    return;
+  }
+  std::vector<Step> steps(tr.steps.begin(), tr.steps.begin() + static_cast<std::ptrdiff_t>(tail.gate));
+  std::vector<bool> updated_late(plan.params.size(), false);
+  for (const auto &[i, q] : tail.early) steps.push_back(tr.steps[i]);
+  for (const auto &[i, q] : tail.late) updated_late[q] = true;
+  Step gate;
+  gate.kind = Step::Gate;
+  gate.where = "-";
+  for (size_t q = 0; q < plan.params.size(); ++q)
+    if (!updated_late[q]) gate.params.push_back(static_cast<int>(q));
+  const size_t gate_at = steps.size();
+  steps.push_back(gate);
+  for (const auto &[i, q] : tail.late) {
+    steps[gate_at].bound.push_back(static_cast<int>(steps.size()));
+    steps.push_back(tr.steps[i]);
+    Step update;
+    update.kind = Step::Optimize;
+    update.params = {q};
+    update.where = tr.steps[i].where;
+    steps.push_back(update);
+  }
+  Step rest;
+  rest.kind = Step::Optimize;
+  rest.params = steps[gate_at].params;
+  rest.where = "-";
+  if (!rest.params.empty()) steps.push_back(rest);
+  tr.steps = std::move(steps);
+}
+
+}  // namespace vaec

@@ -1,0 +1,29 @@
+// Products that leave out zero columns of image data (contract in
+// skip_zero_columns.h).
+#include "codegen/skip_zero_columns.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace vaec {
+
+void skip_zero_columns(plan::Plan &plan, const CodegenOptions &options) {
+  if (!options.zero_columns) return;
+  constexpr int64_t kMinProduct = int64_t{1} << 20, kMinColumns = 64;
+  for (plan::Program *program : {&plan.train, &plan.eval, &plan.encode, &plan.decode, &plan.nll}) {
+    plan::Program &prog = *program;
+    if (!prog.present() || prog.input < 0) continue;
+    std::vector<bool> data(plan.buffers.size());
+    for (const plan::Step &s : prog.steps)
+      if (s.kind == plan::Step::Kernel && std::find(s.args.begin(), s.args.end(), prog.input) != s.args.end())
+        for (int b : s.args)
+          if (plan.buffers[b].type == plan::DType::F32) data[b] = true;
+    for (plan::Step &s : prog.steps) {
+      if (s.kind != plan::Step::Matmul || s.m * s.n * s.k < kMinProduct) continue;
+      if (data[s.a] && !s.ta && s.tb && s.k >= kMinColumns) s.zeros = plan::Step::Inner;
+      else if (data[s.b] && !s.tb && s.bias < 0 && s.post.empty() && s.n >= kMinColumns) s.zeros = plan::Step::Outer;
+    }
+  }
+}
+
+}  // namespace vaec

@@ -1,0 +1,24 @@
+// skip_zero_columns: which products leave out the all-zero columns of the
+// batch's image data (plan Step::zeros).
+//
+// Pre: a lowered plan. Post: in every program, a Matmul step of >= 2^20
+// multiply-adds over image data (an f32 buffer written by a kernel that
+// reads the program's raw images) is marked
+//  - Inner when it is a dense layer's forward product over the data,
+//    x w^T (+ bias, post-op) with x [m, k] the data, k >= 64: the zero
+//    columns of x drop out of the inner dimension;
+//  - Outer when it is a weight gradient g^T x over the data, x [k, n] not
+//    transposed, no bias or post-op, n >= 64: they are zero columns of c.
+// The runtime finds the kept columns each run and runs the whole product
+// when they are more than 7/8 of them (runtime/README.md). Handwritten
+// digits leave ~a third of MNIST's pixels black in a whole batch.
+#pragma once
+
+#include "abi/plan.h"
+#include "codegen/codegen_options.h"
+
+namespace vaec {
+
+void skip_zero_columns(plan::Plan &plan, const CodegenOptions &options);
+
+}  // namespace vaec

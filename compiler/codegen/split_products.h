@@ -1,0 +1,24 @@
+// split_products: which products of the plan run as one column slice per
+// thread (plan Step::columns).
+//
+// Pre: a lowered plan (lower_to_plan.h). Post: a Matmul step of any
+// program is marked `columns` when it is a dense layer's forward
+// product (a times b transposed, b a parameter) whose weights are >= 1 MiB,
+// with more columns than rows and >= 64 columns per thread at
+// `options.threads`. Each thread then computes the output columns of the
+// weight rows its own share of the optimizer wrote last (place_updates.h
+// updates large weights one contiguous share per thread), reading them from
+// its own core's cache. A slice reads all of a where oneDNN's own split
+// reads half of it, so products with as many rows as columns stay whole, as
+// do weights that fit a core's cache several times over (docs/BENCHMARKS.md
+// has the measurements behind both limits). Nothing else changes.
+#pragma once
+
+#include "abi/plan.h"
+#include "codegen/codegen_options.h"
+
+namespace vaec {
+
+void split_products(plan::Plan &plan, const CodegenOptions &options);
+
+}  // namespace vaec

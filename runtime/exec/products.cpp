@@ -1,0 +1,212 @@
+// oneDNN products, convolutions and reorders: their primitives, made at
+// start-up over arena memory, and running them (contract in executor.h).
+#include <algorithm>
+#include <iostream>
+
+#include "abi/onednn_conv.h"
+#include "exec/executor_impl.h"
+
+namespace vaec::rt {
+
+// A user-managed scratchpad and the step's post-op, if any.
+dnnl::primitive_attr Executor::Impl::matmul_attr(const std::string &post, const std::string &at) {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (!post.empty()) {
+    dnnl::algorithm alg;
+    if (post == "relu") alg = dnnl::algorithm::eltwise_relu;
+    else if (post == "sigmoid") alg = dnnl::algorithm::eltwise_logistic;
+    else fail(at + ": unknown post-op '" + post + "'");
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, alg, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  return attr;
+}
+
+MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &program, size_t index) {
+  const std::string at = "matmul " + program + " step " + std::to_string(index) +
+                         (s.where.empty() ? "" : " (" + s.where + ")");
+  if (s.m < 1 || s.n < 1 || s.k < 1) fail(at + ": empty extent");
+  check_buffer(s.a, DType::F32, s.m * s.k, at + " a");
+  check_buffer(s.b, DType::F32, s.k * s.n, at + " b");
+  check_buffer(s.c, DType::F32, s.m * s.n, at + " c");
+  if (s.bias >= 0) check_buffer(s.bias, DType::F32, s.n, at + " bias");
+  auto overlaps = [&](int x, int64_t x_elems) {
+    int64_t x0 = plan.buffers[x].offset, c0 = plan.buffers[s.c].offset;
+    return x0 < c0 + s.m * s.n * 4 && c0 < x0 + x_elems * 4;
+  };
+  if (overlaps(s.a, s.m * s.k) || overlaps(s.b, s.k * s.n)) fail(at + ": output overlaps an input");
+
+  MatmulCall call;
+  try {
+    // Bound to the shared scratchpad once every matmul's size is known.
+    const auto bias = matrix_desc(1, s.n, false);
+    std::string impl;
+    call.whole = matmul_part(matrix_desc(s.m, s.k, s.ta), address(s.a), matrix_desc(s.k, s.n, s.tb), address(s.b),
+                             matrix_desc(s.m, s.n, false), address(s.c), s.bias >= 0 ? &bias : nullptr,
+                             s.bias >= 0 ? address(s.bias) : nullptr, s.post, at, dnnl_scratchpad_bytes, &impl);
+    matmuls.push_back({program, index, s.m, s.n, s.k, impl, s.where});
+  } catch (const dnnl::error &e) {
+    fail("oneDNN rejected the " + at + " ([" + std::to_string(s.m) + "," + std::to_string(s.k) + "]x[" +
+         std::to_string(s.k) + "," + std::to_string(s.n) + "]): " + e.what());
+  }
+  if (s.columns) split_matmul(s, call);
+  matmuls.back().parts = std::max<int>(1, static_cast<int>(call.parts.size()));
+  if (s.zeros != Step::Keep) prepare_skip(s, call);
+  matmuls.back().skips_zero_columns = call.skip != nullptr;
+  const std::string &impl = matmuls.back().impl;
+  if (impl.rfind("ref", 0) == 0)
+    std::cerr << "warning: oneDNN runs the " << at << " [" << s.m << "," << s.k << "]x[" << s.k << "," << s.n
+              << "] with its reference implementation '" << impl << "', which is slow\n";
+  return call;
+}
+
+// A `columns` step: thread t computes columns [n t / T, n (t + 1) / T) of
+// c, cut on 16s so that each slice starts on a 64-byte line, as a one-thread
+// oneDNN call with its own scratchpad (oneDNN runs single-threaded inside a
+// parallel region). With place_updates' late updates each thread then reads
+// the weight rows its own share of the optimizer just wrote.
+void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
+  if (!s.tb || s.ta) fail("matmul at " + s.where + ": only a product with b transposed runs as column slices");
+  const int slices = static_cast<int>(std::min<int64_t>(threads, s.n / 16));
+  if (slices < 2) return;  // one thread, or too few columns to cut: the whole product is the one slice
+  std::vector<MatmulCall::Part> parts;
+  size_t stride = 0;
+  try {
+    for (int t = 0; t < slices; ++t) {
+      const auto [n0, n1] = share(s.n, t, slices, 16);
+      const int64_t n = n1 - n0;
+      using dims = dnnl::memory::dims;
+      auto b = dnnl::memory::desc(dims{s.k, n}, dnnl::memory::data_type::f32, dims{1, s.k});  // rows n0.. of [n, k]
+      auto c = dnnl::memory::desc(dims{s.m, n}, dnnl::memory::data_type::f32, dims{s.n, 1});  // columns n0.. of c
+      auto bias = matrix_desc(1, n, false);
+      parts.push_back(matmul_part(matrix_desc(s.m, s.k, false), address(s.a), b, floats(s.b) + n0 * s.k, c,
+                                  floats(s.c) + n0, s.bias >= 0 ? &bias : nullptr,
+                                  s.bias >= 0 ? floats(s.bias) + n0 : nullptr, s.post, s.where, stride));
+    }
+  } catch (const dnnl::error &) {
+    return;  // oneDNN declined a slice: the step runs whole
+  }
+  call.parts = std::move(parts);
+  call.scratchpad_stride = stride;
+  dnnl_scratchpad_bytes = std::max(dnnl_scratchpad_bytes, stride * call.parts.size());
+}
+
+void Executor::Impl::check_desc(int buffer, const dnnl::memory::desc &desc, const std::string &what) const {
+  const int64_t bytes = static_cast<int64_t>(desc.get_size());
+  check_buffer(buffer, DType::F32, (bytes + 3) / 4, what);
+}
+
+PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at) {
+  const std::string what = at + ": " + s.conv;
+  PrimitiveCall call;
+  onednn::ConvPrimitive conv;
+  try {
+    conv = onednn::conv_primitive(s, engine);
+  } catch (const dnnl::error &e) {
+    fail("oneDNN rejected the " + what + ": " + e.what());
+  } catch (const std::runtime_error &e) {
+    fail(what + ": " + e.what());
+  }
+  const int buffers[3] = {s.a, s.b, s.c};
+  for (int i = 0; i < 3; ++i) {
+    check_desc(buffers[i], conv.desc[i], what + " operand " + "abc"[i]);
+    call.args[conv.arg[i]] = dnnl::memory(conv.desc[i], engine, address(buffers[i]));
+  }
+  const int64_t c0 = plan.buffers[s.c].offset, c1 = c0 + static_cast<int64_t>(conv.desc[2].get_size());
+  for (int i = 0; i < 2; ++i) {
+    const int64_t x0 = plan.buffers[buffers[i]].offset, x1 = x0 + static_cast<int64_t>(conv.desc[i].get_size());
+    if (x0 < c1 && c0 < x1) fail(what + ": output overlaps an input");
+  }
+  if (conv.bias.get_size() > 0) {
+    check_desc(s.bias, conv.bias, what + " bias");
+    call.args[DNNL_ARG_BIAS] = dnnl::memory(conv.bias, engine, address(s.bias));
+  }
+  if (size_t need = conv.scratchpad.get_size(); need > 0) {
+    call.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(conv.scratchpad, engine, DNNL_MEMORY_NONE);
+    dnnl_scratchpad_bytes = std::max(dnnl_scratchpad_bytes, need);
+  }
+  if (conv.impl.rfind("ref", 0) == 0)
+    std::cerr << "warning: oneDNN runs the " << what << " with its reference implementation '" << conv.impl
+              << "', which is slow\n";
+  convs.push_back({at, s.conv, conv.impl});
+  call.primitive = conv.primitive;
+  return call;
+}
+
+PrimitiveCall Executor::Impl::prepare_reorder(const Step &s, const std::string &at) {
+  PrimitiveCall call;
+  try {
+    auto from = onednn::layout_desc(s.dims_a, s.layout_a), to = onednn::layout_desc(s.dims_a, s.layout_c);
+    check_desc(s.a, from, at + ": reorder source");
+    check_desc(s.c, to, at + ": reorder destination");
+    dnnl::memory src(from, engine, address(s.a)), dst(to, engine, address(s.c));
+    call.primitive = dnnl::reorder(src, dst);
+    call.args = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+  } catch (const dnnl::error &e) {
+    fail("oneDNN rejected the " + at + ": reorder " + s.layout_a + " -> " + s.layout_c + ": " + e.what());
+  } catch (const std::runtime_error &e) {
+    fail(at + ": reorder: " + e.what());
+  }
+  return call;
+}
+
+MatmulPart Executor::Impl::matmul_part(const dnnl::memory::desc &a, void *pa, const dnnl::memory::desc &b, void *pb,
+                                       const dnnl::memory::desc &c, void *pc, const dnnl::memory::desc *bias,
+                                       void *pbias, const std::string &post, const std::string &at, size_t &pad,
+                                       std::string *impl) {
+  auto desc = bias ? dnnl::matmul::desc(a, b, *bias, c) : dnnl::matmul::desc(a, b, c);
+  dnnl::matmul::primitive_desc pd(desc, matmul_attr(post, at), engine);
+  MatmulPart part{dnnl::matmul(pd), {{DNNL_ARG_SRC, dnnl::memory(a, engine, pa)},
+                                     {DNNL_ARG_WEIGHTS, dnnl::memory(b, engine, pb)},
+                                     {DNNL_ARG_DST, dnnl::memory(c, engine, pc)}}};
+  if (bias) part.args[DNNL_ARG_BIAS] = dnnl::memory(*bias, engine, pbias);
+  if (size_t need = pd.scratchpad_desc().get_size(); need > 0) {
+    part.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(pd.scratchpad_desc(), engine, DNNL_MEMORY_NONE);
+    pad = std::max(pad, round_up(need, kAlign));
+  }
+  if (impl) *impl = pd.impl_info_str();
+  return part;
+}
+
+void Executor::Impl::bind_pad(MatmulPart &part, std::byte *at) {
+  if (auto it = part.args.find(DNNL_ARG_SCRATCHPAD); it != part.args.end()) it->second.set_data_handle(at);
+}
+
+void Executor::Impl::bind_parts(std::vector<MatmulPart> &parts, std::byte *base, size_t stride) {
+  for (size_t p = 0; p < parts.size(); ++p) bind_pad(parts[p], base + p * stride);
+}
+
+void Executor::Impl::bind_dnnl_scratchpad() {
+  if (dnnl_scratchpad_bytes == 0) return;
+  dnnl_scratchpad = allocate_zeroed(dnnl_scratchpad_bytes);
+  for (auto &[name, steps] : programs)
+    for (PreparedStep &s : steps) {
+      if (s.kind != Step::Matmul) {
+        if (auto it = s.call.args.find(DNNL_ARG_SCRATCHPAD); it != s.call.args.end())
+          it->second.set_data_handle(dnnl_scratchpad.get());
+        continue;
+      }
+      bind_pad(s.matmul.whole, dnnl_scratchpad.get());
+      bind_parts(s.matmul.parts, dnnl_scratchpad.get(), s.matmul.scratchpad_stride);
+    }
+}
+
+void Executor::Impl::run_matmul(MatmulCall &m) {
+  if (m.skip) return run_skipping(m);
+  run_whole(m);
+}
+
+// The step's product over all of its operands.
+void Executor::Impl::run_whole(MatmulCall &m) {
+  if (m.parts.empty()) {
+    m.whole.primitive.execute(stream, m.whole.args);
+    stream.wait();
+    return;
+  }
+  for_chunks(static_cast<int>(m.parts.size()), [&](int p) { m.parts[p].primitive.execute(stream, m.parts[p].args); });
+  stream.wait();
+}
+
+}  // namespace vaec::rt

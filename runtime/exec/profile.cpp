@@ -1,0 +1,55 @@
+// --profile: the time of every plan step, printed when the executor is
+// destroyed (contract in executor.h).
+#include <cstdio>
+
+#include "exec/executor_impl.h"
+
+namespace vaec::rt {
+
+void Executor::Impl::print_profile() const {
+  for (const auto &[name, times] : profile) {
+    const plan::Program *found = &plan.train;
+    for (const plan::Program *q : plan.programs())
+      if (q->name == name) found = q;
+    const plan::Program &prog = *found;
+    double total = 0;
+    std::map<std::string, double> by_kind;
+    for (size_t i = 0; i < times.size(); ++i) total += times[i].first;
+    if (total <= 0) continue;
+    std::fprintf(stderr, "profile of program %s (%lld runs): %.3f ms per run\n", name.c_str(),
+                 static_cast<long long>(times.empty() ? 0 : times[0].second), 1e3 * total / std::max<int64_t>(1, times[0].second));
+    static const char *kinds[] = {"kernel", "matmul", "zero", "conv", "reorder", "gate", "optimize"};
+    const std::vector<PreparedStep> &prepared = programs.at(name);
+    for (size_t i = 0; i < times.size(); ++i) {
+      const Step &s = prog.steps[i];
+      const std::string kind = kinds[s.kind];
+      by_kind[kind] += times[i].first;
+      const double ms = 1e3 * times[i].first / std::max<int64_t>(1, times[i].second);
+      std::string how;  // how the plan's choices for the step went
+      if (s.kind == Step::Matmul && !prepared[i].matmul.parts.empty())
+        how = "  (" + std::to_string(prepared[i].matmul.parts.size()) + " column slices, one per thread)";
+      if (const SkipZeros *z = s.kind == Step::Matmul ? prepared[i].matmul.skip.get() : nullptr; z && z->runs > 0) {
+        char text[160];
+        std::snprintf(text, sizeof text, "  (left out %.0f of %lld all-zero data columns in %lld of %lld runs)",
+                      z->skipped ? double(z->skipped * z->columns->cols - z->kept) / double(z->skipped) : 0.0,
+                      static_cast<long long>(z->columns->cols), static_cast<long long>(z->skipped),
+                      static_cast<long long>(z->runs));
+        how += text;
+      }
+      if (s.kind == Step::Optimize && !s.all) {
+        how = "  (";
+        for (size_t j = 0; j < s.params.size(); ++j) how += (j ? " " : "") + plan.params[s.params[j]].name;
+        how += ")";
+      }
+      std::fprintf(stderr, "  %4zu %-8s %8.3f ms %5.1f%%  %s %s%s\n", i, kind.c_str(), ms, 100 * times[i].first / total,
+                   s.kind == Step::Kernel ? s.kernel.c_str() : s.kind == Step::Conv ? s.conv.c_str() : "",
+                   s.where.c_str(), how.c_str());
+    }
+    for (const auto &[kind, t] : by_kind)
+      std::fprintf(stderr, "  total %-8s %5.1f%%\n", kind.c_str(), 100 * t / total);
+  }
+  if (optimizer_calls > 0)
+    std::fprintf(stderr, "optimizer: %.3f ms per step (gate and updates)\n", 1e3 * optimizer_seconds / optimizer_calls);
+}
+
+}  // namespace vaec::rt
