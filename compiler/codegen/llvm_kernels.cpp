@@ -389,9 +389,9 @@ namespace {
 
 // Points `m` at tm's triple and data layout, and tunes its functions for tm.
 // On AVX-512 hosts the kernels ask for 512-bit vectors: LLVM's default for
-// Intel cores is 256 bits (wide vectors can lower the clock), but these short
-// streaming loops measured about 1.35x faster with zmm on the Rocket Lake
-// they were developed on (sigmoid(x) - y over [128,784]: 17 -> 23 GB/s).
+// Intel cores is 256 bits (wide vectors can lower the clock), but the fused
+// kernels are short streaming loops bound by memory bandwidth, which zmm
+// registers use better (docs/BENCHMARKS.md, "Measured and adopted").
 void retarget(llvm::Module &m, llvm::TargetMachine &tm) {
   m.setTargetTriple(tm.getTargetTriple().str());
   m.setDataLayout(tm.createDataLayout());
