@@ -323,7 +323,7 @@ class KernelEmitter {
     llvm_unreachable("unknown instr kind");
   }
 
-  // The element formulas of rules.cpp, in f32.
+  // The element formulas of ir/elementwise_f64.cpp, in f32.
   Value *emit_apply(Op op, Value *x, Value *y) {
     llvm::Type *f32 = b_.getFloatTy();
     auto c = [&](double v) { return llvm::ConstantFP::get(f32, v); };
