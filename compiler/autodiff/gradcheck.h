@@ -9,6 +9,11 @@
 // patterns are frozen at the base point for the differences (the loss is then
 // smooth along a step and has the same gradient there). The error of an
 // element is |a - n| / max(|a|, |n|, max|grad of its tensor| / 10).
+//
+// This is where autodiff depends on the interpreter, and only one way
+// (autodiff -> interp): the interpreter is the oracle the gradient rules are
+// proven on, so it never includes autodiff. Both read the element formulas
+// from ir/elementwise_f64.h.
 #pragma once
 
 #include <iosfwd>

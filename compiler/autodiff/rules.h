@@ -1,7 +1,7 @@
-// Per-op semantics beside the op table: for every op of ops.def, its element
-// formula in double precision (what the reference interpreter computes) and
-// its gradient rule (IR in, IR out), or the reason it has none. One row per op
-// in rules.cpp; a unit test fails if an op has no row.
+// The gradient rule of every op of ops.def (IR in, IR out), or the reason it
+// has none. One row per op in rules.cpp, in the order of ops.def; a unit test
+// fails if an op has no row. The element formulas these rules differentiate
+// are in ir/elementwise_f64.cpp, row for row in the same order.
 #pragma once
 
 #include <vector>
@@ -31,7 +31,6 @@ struct GradContext {
 
 struct OpRule {
   Op op;
-  double (*eval)(double a, double b);   // element formula of Unary/Binary ops, else null
   void (*grad)(GradContext &c);         // null: the op has no gradient
   const char *no_gradient_reason;       // why, when grad is null
 };

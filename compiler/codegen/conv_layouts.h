@@ -33,9 +33,9 @@ struct ConvChoice {
   plan::Step step;                // kind Conv: op, dims, stride, pad, post, layouts; buffers unset
   std::array<int64_t, 3> elements{};  // f32 elements of a, b, c in their layouts (with padding)
   std::string impl;               // oneDNN's implementation, e.g. "jit:avx512_core"
-  // conv2d_transpose forward runs without bias and post-op (oneDNN 2.6's
-  // deconvolution is ~3x slower with a bias and ~20x with a post-op, measured
-  // at batch 128 on AVX-512); the caller adds them in an epilogue kernel.
+  // conv2d_transpose forward runs without bias and post-op, which make oneDNN
+  // 2.6's deconvolution many times slower (docs/BENCHMARKS.md); the caller
+  // adds them in an epilogue kernel.
   bool epilogue = false;
   std::string epilogue_post;      // "", "relu" or "sigmoid"
 };

@@ -100,8 +100,8 @@ bool emit_trainer(const LoweredModel &lm, const TrainerSource &source, const std
   // The link (a separate process) runs while LLVM prints the IR and the
   // assembly for the dumps: on 2 cores that hides most of the shorter one.
   // The trainer keeps its symbols but not the runtime's DWARF debug
-  // information, which made up 94 % of its bytes and half of the link time
-  // (link by hand as runtime/program/program.h shows to keep it).
+  // information, which is most of its bytes and of the link time (link by
+  // hand as runtime/program/program.h shows to keep it).
   const double object_seconds = seconds_since(start);
   auto link_start = std::chrono::steady_clock::now();
   int status = -1;

@@ -1,7 +1,7 @@
 // The f64 reference of fused kernels and their text form (contract in kernel.h).
 //
 // Deliberately slow and plain: one point at a time, every value in double,
-// the element formulas taken from autodiff/rules.cpp and the normal draws from
+// the element formulas taken from ir/elementwise_f64.cpp and the normal draws from
 // runtime/philox.h. The one liberty: accumulated sums are gathered in double
 // and added to the f32 buffer once at the end, so the reference does not
 // round after every += (an exact-arithmetic reading of the semantics).
@@ -13,7 +13,7 @@
 #include <charconv>
 #include <map>
 
-#include "autodiff/rules.h"
+#include "ir/elementwise_f64.h"
 #include "abi/philox.h"
 
 namespace vaec {
@@ -31,9 +31,9 @@ double load(const FusedKernel &k, void *const *buffers, const KernelInstr &in, i
 }
 
 double apply_op(const KernelInstr &in, const std::vector<double> &v) {
-  const OpRule *rule = op_rule(in.op);
-  assert(rule && rule->eval && "Apply of an op without an element formula");
-  return rule->eval(v[in.a], in.b >= 0 ? v[in.b] : 0.0);
+  ElementFormula formula = element_formula(in.op);
+  assert(formula && "Apply of an op without an element formula");
+  return formula(v[in.a], in.b >= 0 ? v[in.b] : 0.0);
 }
 
 // Moves `point` to the next point of the domain in row-major order; false

@@ -323,7 +323,7 @@ class KernelEmitter {
     llvm_unreachable("unknown instr kind");
   }
 
-  // The element formulas of rules.cpp, in f32.
+  // The element formulas of ir/elementwise_f64.cpp, in f32.
   Value *emit_apply(Op op, Value *x, Value *y) {
     llvm::Type *f32 = b_.getFloatTy();
     auto c = [&](double v) { return llvm::ConstantFP::get(f32, v); };
@@ -389,9 +389,9 @@ namespace {
 
 // Points `m` at tm's triple and data layout, and tunes its functions for tm.
 // On AVX-512 hosts the kernels ask for 512-bit vectors: LLVM's default for
-// Intel cores is 256 bits (wide vectors can lower the clock), but these short
-// streaming loops measured about 1.35x faster with zmm on the Rocket Lake
-// they were developed on (sigmoid(x) - y over [128,784]: 17 -> 23 GB/s).
+// Intel cores is 256 bits (wide vectors can lower the clock), but the fused
+// kernels are short streaming loops bound by memory bandwidth, which zmm
+// registers use better (docs/BENCHMARKS.md, "Measured and adopted").
 void retarget(llvm::Module &m, llvm::TargetMachine &tm) {
   m.setTargetTriple(tm.getTargetTriple().str());
   m.setDataLayout(tm.createDataLayout());

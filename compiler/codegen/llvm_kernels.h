@@ -14,8 +14,8 @@
 //     axis is summed in a register (fadd reassoc, the only fast-math flag
 //     emitted) and added to memory once per inner loop;
 //   - exp, log, tanh... are inline IR (llvm_math.h), never libm calls.
-// Element formulas match compiler/autodiff/rules.cpp in f32, including
-// relu(NaN) = step(NaN) = 0 (rules.cpp compares a > 0) and bce's clamp of each
+// Element formulas match compiler/ir/elementwise_f64.cpp in f32, including
+// relu(NaN) = step(NaN) = 0 (that file compares a > 0) and bce's clamp of each
 // log at -100. pow(a, b) = exp(b log|a|): accurate for a > 0, see emit_pow.
 //
 // Typical use (KernelJit in jit.h wraps this for in-process use):

@@ -7,7 +7,7 @@
 // whatever width the target has.
 //
 // Inputs and results are f32 scalars (the vectorizer widens them). Accuracy,
-// measured against the f64 formulas of autodiff/rules.cpp by
+// measured against the f64 formulas of ir/elementwise_f64.cpp by
 // tests/unit/llvm_kernel_test.cpp: exp, log, log1p, tanh, sigmoid within about
 // 2 ulp. Special values follow C: exp overflows to +inf and underflows through
 // the denormals to 0; log(0) = -inf, log(x < 0) = NaN, log(+inf) = +inf; NaN in

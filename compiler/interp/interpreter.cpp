@@ -5,7 +5,7 @@
 #include <functional>
 #include <random>
 
-#include "autodiff/rules.h"
+#include "ir/elementwise_f64.h"
 
 namespace vaec {
 namespace {
@@ -244,8 +244,8 @@ std::optional<std::vector<Tensor>> interpret(const Graph &g, const Bindings &b, 
     }
     default: break;
     }
-    const OpRule *rule = op_rule(n.op);
-    if (!rule || !rule->eval) {
+    ElementFormula formula = element_formula(n.op);
+    if (!formula) {
       error = "the interpreter cannot run " + std::string(op_name(n.op));
       return std::nullopt;
     }
@@ -254,11 +254,11 @@ std::optional<std::vector<Tensor>> interpret(const Graph &g, const Bindings &b, 
       for (size_t k = 0; k < out.data.size(); ++k)
         out.data[k] = mask->second[k] ? (n.op == Op::Relu ? in(0).data[k] : 1.0) : 0.0;
     } else if (n.operands.size() == 1) {
-      for (size_t k = 0; k < out.data.size(); ++k) out.data[k] = rule->eval(in(0).data[k], 0.0);
+      for (size_t k = 0; k < out.data.size(); ++k) out.data[k] = formula(in(0).data[k], 0.0);
     } else {
       const Tensor &a = in(0), &c = in(1);
       for_each_broadcast(n.dims, {&a.dims, &c.dims}, [&](int64_t o, const std::vector<int64_t> &p) {
-        out.data[o] = rule->eval(a.data[p[0]], c.data[p[1]]);
+        out.data[o] = formula(a.data[p[0]], c.data[p[1]]);
       });
     }
   }

@@ -7,7 +7,7 @@
 // Values are rounded to f32 only when code is generated, not here.
 #include <cmath>
 
-#include "autodiff/rules.h"
+#include "ir/elementwise_f64.h"
 #include "passes/passes.h"
 #include "passes/rebuild.h"
 
@@ -34,9 +34,9 @@ Graph fold_constants(Graph g) {
     }
     std::optional<double> folded;
     if (all_const) {
-      const OpRule *rule = op_rule(n.op);
-      if ((kind == OpKind::Unary || kind == OpKind::Binary) && rule && rule->eval)
-        folded = rule->eval(vals[0], vals.size() > 1 ? vals[1] : 0.0);
+      ElementFormula formula = element_formula(n.op);
+      if ((kind == OpKind::Unary || kind == OpKind::Binary) && formula)
+        folded = formula(vals[0], vals.size() > 1 ? vals[1] : 0.0);
       else if (n.op == Op::Reshape || n.op == Op::Expand || n.op == Op::Mean)
         folded = vals[0];
       else if (n.op == Op::Sum)

@@ -1,9 +1,10 @@
-// The graph IR: the op table, shape rules, the text form (round trip on every
-// bundled model), parser errors and the verifier.
+// The graph IR: the op table, its element formulas, shape rules, the text
+// form (round trip on every bundled model), parser errors and the verifier.
 #include <gtest/gtest.h>
 
 #include <set>
 
+#include "ir/elementwise_f64.h"
 #include "ir/ops.h"
 #include "ir/verifier.h"
 #include "test_util.h"
@@ -38,6 +39,18 @@ losses:
 )";
 
 }  // namespace
+
+TEST(ElementFormulas, EveryElementwiseOpHasOne) {
+  for (const OpInfo &info : all_ops()) {
+    if (is_elementwise(info.op))
+      EXPECT_NE(element_formula(info.op), nullptr)
+          << "elementwise op '" << info.name << "' has no row in ir/elementwise_f64.cpp";
+    else
+      EXPECT_EQ(element_formula(info.op), nullptr) << "op '" << info.name << "' is not elementwise";
+  }
+  EXPECT_EQ(element_formula(Op::Sub)(5, 3), 2.0);
+  EXPECT_EQ(element_formula(Op::Relu)(-1, 0), 0.0);
+}
 
 TEST(OpTable, NamesAreUniqueAndRoundTrip) {
   std::set<std::string> seen;

@@ -381,7 +381,7 @@ TEST(LlvmKernel, SpecialValuesPinned) {
     EXPECT_TRUE(std::isnan(eval1(op, NAN))) << op_name(op);
   for (Op op : {Op::Add, Op::Mul, Op::Pow, Op::Bce, Op::BceLogits, Op::Mse})
     EXPECT_TRUE(std::isnan(eval1(op, NAN, 0.5))) << op_name(op);
-  // ...but relu and step compare x > 0, as rules.cpp defines them.
+  // ...but relu and step compare x > 0, as ir/elementwise_f64.cpp defines them.
   EXPECT_EQ(eval1(Op::Relu, NAN), 0.0f);
   EXPECT_EQ(eval1(Op::Step, NAN), 0.0f);
 }
