@@ -1,4 +1,4 @@
-// Layout decisions for convolutions, used by lower_to_plan:
+// Layout decisions for convolutions, used by assign_conv_layouts and lower_steps:
 //
 // - choose_conv asks oneDNN (on the compiling machine, which is the machine
 //   the trainer is built for, like LLVM's host CPU) which layouts the fastest

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "codegen/lower_to_plan.h"
+#include "codegen/module.h"
 
 namespace vaec {
 

@@ -4,15 +4,40 @@
 #include <chrono>
 #include <iomanip>
 #include <ostream>
+#include <sstream>
 
+#include "codegen/assign_conv_layouts.h"
+#include "codegen/lower_steps.h"
 #include "codegen/place_updates.h"
+#include "codegen/plan_memory.h"
 #include "codegen/skip_zero_columns.h"
 #include "codegen/split_products.h"
 
 namespace vaec {
+namespace {
+
+std::string schedules_text(const LoweredModel &m) {
+  std::ostringstream os;
+  for (const CodegenProgram &p : m.programs)
+    os << "// program " << p.name << " (batch " << p.graph->batch() << ")\n" << schedule_to_string(p.schedule);
+  return os.str();
+}
+
+std::string conv_choices_text(const LoweredModel &m) {
+  std::ostringstream os;
+  for (const CodegenProgram &p : m.programs)
+    for (const auto &[k, c] : p.conv_choice)
+      os << p.name << " step " << k << ": " << c.step.conv << " with " << c.impl << ": " << c.step.layout_a << " x "
+         << c.step.layout_b << " -> " << c.step.layout_c << (c.epilogue ? " (bias and post-op in an epilogue)" : "")
+         << "\n";
+  return os.str();
+}
+
+}  // namespace
 
 const std::vector<std::string> &codegen_stages() {
-  static const std::vector<std::string> s = {"lower_to_plan", "split_products", "skip_zero_columns", "place_updates"};
+  static const std::vector<std::string> s = {"fuse_elementwise", "assign_conv_layouts", "lower_steps", "split_products",
+                                             "skip_zero_columns", "place_updates", "plan_memory"};
   return s;
 }
 
@@ -20,32 +45,38 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
                          const std::vector<InspectionProgram> &inspection, const CodegenOptions &options,
                          const CodegenLog &log) {
   using Clock = std::chrono::steady_clock;
+  LoweredModel m;
+  m.options = options;
+  m.programs.push_back({"train", &train});
+  m.programs.push_back({"eval", &eval});
+  for (const InspectionProgram &ip : inspection) m.programs.push_back({ip.name, ip.graph, ip.latent, true});
   std::string before;
-  auto done = [&](const char *name, const LoweredModel &m, Clock::time_point start) {
+  auto step = [&](const char *name, auto pass, auto text) {
+    const auto start = Clock::now();
+    pass();
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     if (log.timing)
-      *log.timing << "vaec: pass " << std::left << std::setw(34) << name << std::right << std::fixed
-                  << std::setprecision(3) << std::setw(9) << ms << " ms  (" << m.plan.train.steps.size()
-                  << " train steps)\n";
+      *log.timing << "vaec: pass " << std::left << std::setw(44) << name << std::right << std::fixed
+                  << std::setprecision(3) << std::setw(9) << ms << " ms\n";
     if (log.dump_after_all) {
-      std::string after = plan::format_plan(m.plan);
-      if (after != before) *log.dump_after_all << "// ----- plan after " << name << " -----\n" << after;
+      std::string after = text();
+      if (after != before) *log.dump_after_all << "// ----- after " << name << " -----\n" << after;
       before = std::move(after);
     }
   };
-  auto start = Clock::now();
-  LoweredModel m = lower_to_plan(train, eval, loss_scaling, inspection, options.plain_conv_layouts);
-  m.plan.config["threads"] = std::to_string(options.threads);
-  done("lower_to_plan", m, start);
-  start = Clock::now();
-  split_products(m.plan, options);
-  done("split_products", m, start);
-  start = Clock::now();
-  skip_zero_columns(m.plan, options);
-  done("skip_zero_columns", m, start);
-  start = Clock::now();
-  place_updates(m.plan, options);
-  done("place_updates", m, start);
+  auto plan_text = [&] { return plan::format_plan(m.plan); };
+  step("fuse_elementwise", [&] { for (CodegenProgram &p : m.programs) p.schedule = fuse_elementwise(*p.graph); },
+       [&] { return schedules_text(m); });
+  step("assign_conv_layouts", [&] { assign_conv_layouts(m); }, [&] { return conv_choices_text(m); });
+  step("lower_steps", [&] {
+    lower_steps(m);
+    m.plan.loss_scaling = loss_scaling;
+    m.plan.config["threads"] = std::to_string(options.threads);
+  }, plan_text);
+  step("split_products", [&] { split_products(m.plan, options); }, plan_text);
+  step("skip_zero_columns", [&] { skip_zero_columns(m.plan, options); }, plan_text);
+  step("place_updates", [&] { place_updates(m.plan, options); }, plan_text);
+  step("plan_memory", [&] { plan_memory(m); }, [&] { return m.memory_report + plan_text(); });
   return m;
 }
 

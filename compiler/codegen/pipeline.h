@@ -2,13 +2,17 @@
 // forward graphs to the plan the trainer carries out and the kernels it
 // calls. A straight list, like the graph pipeline (passes/pipeline.h):
 //
-//   lower_to_plan       schedules (fuse_elementwise), convolution layouts,
-//                       plan steps, the memory plan
-//   split_products      products as column slices per thread
-//   skip_zero_columns   products that leave out zero columns of image data
-//   place_updates       the gate and the updates of the train program
+//   fuse_elementwise     each program's steps: kernels and library calls (schedule.h)
+//   assign_conv_layouts  oneDNN's layouts for each convolution
+//   lower_steps          plan steps, buffers and kernels
+//   split_products       products as column slices per thread
+//   skip_zero_columns    products that leave out zero columns of image data
+//   place_updates        the gate and the updates of the train program
+//   plan_memory          the temporaries' offsets in the arena
 //
-// Each stage can print the plan after it and time itself.
+// Each stage can print its result (the schedules, the convolutions'
+// layouts, then the plan text) and time itself. LLVM code generation and
+// the link follow in emit_trainer.h.
 #pragma once
 
 #include <iosfwd>
@@ -17,7 +21,7 @@
 #include <vector>
 
 #include "codegen/codegen_options.h"
-#include "codegen/lower_to_plan.h"
+#include "codegen/module.h"
 
 namespace vaec {
 
@@ -29,8 +33,9 @@ struct CodegenLog {
 // The stages above, in order.
 const std::vector<std::string> &codegen_stages();
 
-// Runs them. Throws Unsupported (lower_to_plan.h) for what code generation
-// cannot do.
+// Runs them on `train` (the optimized training graph), `eval` (the forward
+// graph) and the inspection programs. Throws Unsupported (module.h) for what
+// code generation cannot do.
 LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<std::string, std::string> &loss_scaling,
                          const std::vector<InspectionProgram> &inspection, const CodegenOptions &options,
                          const CodegenLog &log = {});

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "codegen/emit_trainer.h"
+#include <cstdio>
 #include "codegen/pipeline.h"
 #include "driver/summary.h"
 #include "interp/interpreter.h"
@@ -38,15 +39,6 @@ std::optional<std::vector<Tensor>> run_once(const Graph &g, int copies, const Te
   }
   std::string error;
   return interpret(g, b, error);
-}
-
-// The names of the inspection programs that were lowered, in order.
-std::vector<std::string> inspection_names(const CompiledModel &c) {
-  std::vector<std::string> out;
-  if (!c.inspection.encode.nodes.empty()) out.push_back("encode");
-  if (!c.inspection.decode.nodes.empty()) out.push_back("decode");
-  if (!c.inspection.nll.nodes.empty()) out.push_back("nll");
-  return out;
 }
 
 }  // namespace
@@ -91,24 +83,34 @@ std::map<std::string, std::string> loss_scaling(const std::string &file, const s
 }
 
 std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std::string &text, const Model &model,
-                                           const CompileOptions &options, Diagnostics &diags) {
+                                           const CompileOptions &options, Diagnostics &diags, const CompileLog &log) {
   auto c = std::make_unique<CompiledModel>();
-  c->train = run_pipeline(model.graph, PipelineOptions{});
+  c->graph = model.graph;
+  if (log.dump_after_all) *log.dump_after_all << "// ----- IR after parse -----\n" << graph_to_string(c->graph);
+  PipelineOptions training;
+  training.dump_after_all = log.dump_after_all;
+  training.timing = log.timing;
+  training.grad = &c->grad;
+  c->train = run_pipeline(model.graph, training);
   auto eval_model = load_model(file, text, diags, LoadOptions{eval_batch(model.graph.batch())});
   if (!eval_model) return nullptr;
-  PipelineOptions forward;
+  PipelineOptions forward = training;
+  forward.grad = nullptr;
   forward.stop_after = "forward";
+  forward.label = "eval";
   c->eval = run_pipeline(eval_model->graph, forward);
   c->inspection = inspection_graphs(eval_model->graph);
   std::vector<InspectionProgram> inspection;
   for (auto [name, graph] : {std::pair{"encode", &c->inspection.encode}, {"decode", &c->inspection.decode},
                              {"nll", &c->inspection.nll}}) {
     if (graph->nodes.empty()) continue;
+    forward.label = name;
     *graph = run_pipeline(*graph, forward);
     inspection.push_back({name, graph, c->inspection.latent});
   }
   try {
-    c->lowered = run_codegen(c->train, c->eval, loss_scaling(file, text), inspection, options);
+    c->lowered = run_codegen(c->train, c->eval, loss_scaling(file, text), inspection, options,
+                             CodegenLog{log.dump_after_all, log.timing});
     c->lowered.plan.recon = c->inspection.nll.nodes.empty() ? "" : c->inspection.recon;
   } catch (const Unsupported &e) {
     diags.error(e.loc.known() ? e.loc : Loc{file, 0, 0}, std::string("cannot generate code: ") + e.what());
@@ -117,38 +119,64 @@ std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std:
   return c;
 }
 
-std::optional<std::string> codegen_dump(const std::string &stage, const std::string &file, const std::string &text,
-                                        const Model &model, const CompileOptions &options, Diagnostics &diags) {
-  auto c = compile_model(file, text, model, options, diags);
-  if (!c) return std::nullopt;
+namespace {
+
+// Every program's steps, the convolutions' layouts and reorders, and the
+// kernels: DIR/ir/fused.txt and --stage=fused.
+std::string fused_text(const LoweredModel &m) {
   std::ostringstream os;
-  if (stage == "fused") {
-    os << "// ----- training step (batch " << c->train.batch() << ") -----\n"
-       << schedule_to_string(c->lowered.train_schedule) << "// ----- evaluation (batch " << c->eval.batch()
-       << ") -----\n" << schedule_to_string(c->lowered.eval_schedule);
-    for (size_t i = 0; i < c->lowered.inspection_schedules.size(); ++i)
-      os << "// ----- " << inspection_names(*c)[i] << " (batch " << c->eval.batch() << ") -----\n"
-         << schedule_to_string(c->lowered.inspection_schedules[i]);
-    if (!c->lowered.library_report.empty())
-      os << "// ----- convolutions: oneDNN implementations, layouts and reorders -----\n" << c->lowered.library_report;
-    os << "// ----- kernels -----\n";
-    for (const FusedKernel &k : c->lowered.kernels) os << kernel_to_string(k) << "\n";
-    return os.str();
-  }
-  if (stage == "memplan") return c->lowered.memory_report + "\n" + plan::format_plan(c->lowered.plan);
-  TrainerBuild build;
+  for (const CodegenProgram &p : m.programs)
+    os << "// ----- " << (p.name == "train" ? "training step" : p.name == "eval" ? "evaluation" : p.name)
+       << " (batch " << p.graph->batch() << ") -----\n" << schedule_to_string(p.schedule);
+  if (!m.library_report.empty())
+    os << "// ----- convolutions: oneDNN implementations, layouts and reorders -----\n" << m.library_report;
+  os << "// ----- kernels -----\n";
+  for (const FusedKernel &k : m.kernels) os << kernel_to_string(k) << "\n";
+  return os.str();
+}
+
+// LLVM code generation (and the link, with an output directory), timed and
+// logged as the last stages.
+bool emit(const CompiledModel &c, const std::string &file, const std::string &text, const CompileOptions &options,
+          const std::string &out_dir, TrainerBuild &build, Diagnostics &diags, const CompileLog &log) {
   std::string error;
-  if (!emit_trainer(c->lowered, {text, file, format_compile_options(options)}, "", build, error, true)) {
+  if (!emit_trainer(c.lowered, {text, file, format_compile_options(options)}, out_dir, build, error, true)) {
     diags.error(Loc{}, error);
-    return std::nullopt;
+    return false;
   }
-  return stage == "llvm" ? build.llvm_ir : build.assembly;
+  if (log.timing) {
+    char line[160];
+    std::snprintf(line, sizeof line, "vaec: pass %-44s %9.3f ms\n", "emit_llvm", build.llvm_seconds * 1e3);
+    *log.timing << line;
+    if (!out_dir.empty()) {
+      std::snprintf(line, sizeof line, "vaec: pass %-44s %9.3f ms  (beside emit_llvm)\n", "link", build.link_seconds * 1e3);
+      *log.timing << line;
+    }
+  }
+  if (log.dump_after_all) *log.dump_after_all << "// ----- after emit_llvm -----\n" << build.llvm_ir;
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::string> codegen_dump(const std::string &stage, const std::string &file, const std::string &text,
+                                        const Model &model, const CompileOptions &options, Diagnostics &diags,
+                                        const CompileLog &log) {
+  auto c = compile_model(file, text, model, options, diags, log);
+  if (!c) return std::nullopt;
+  const bool logged = log.dump_after_all != nullptr;
+  if (stage == "fused") return logged ? "" : fused_text(c->lowered);
+  if (stage == "memplan") return logged ? "" : c->lowered.memory_report + "\n" + plan::format_plan(c->lowered.plan);
+  TrainerBuild build;
+  if (!emit(*c, file, text, options, "", build, diags, log)) return std::nullopt;
+  if (stage == "llvm") return logged ? "" : build.llvm_ir;
+  return build.assembly;
 }
 
 int run_compile(const std::string &file, const std::string &text, const Model &model, const CompileOptions &options,
-                const std::string &out_dir, Diagnostics &diags) {
+                const std::string &out_dir, Diagnostics &diags, const CompileLog &log) {
   auto start = std::chrono::steady_clock::now();
-  auto c = compile_model(file, text, model, options, diags);
+  auto c = compile_model(file, text, model, options, diags, log);
   if (!c) return 1;
   std::error_code ec;
   std::filesystem::create_directories(out_dir + "/ir", ec);
@@ -157,34 +185,19 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
     return 1;
   }
   TrainerBuild build;
-  std::string error;
-  if (!emit_trainer(c->lowered, {text, file, format_compile_options(options)}, out_dir, build, error, true)) {
-    diags.error(Loc{}, error);
-    return 1;
-  }
+  if (!emit(*c, file, text, options, out_dir, build, diags, log)) return 1;
   // Every stage's dump, and an index.
   auto write = [&](const std::string &name, const std::string &content) {
     std::ofstream(out_dir + "/ir/" + name) << content;
   };
-  write("graph.vir", graph_to_string(model.graph));
-  PipelineOptions grad;
-  grad.stop_after = "grad";
-  write("grad.vir", graph_to_string(run_pipeline(model.graph, grad)));
+  write("graph.vir", graph_to_string(c->graph));
+  write("grad.vir", graph_to_string(c->grad));
   write("opt.vir", graph_to_string(c->train));
   write("eval.vir", graph_to_string(c->eval));
   for (auto [name, graph] : {std::pair{"encode", &c->inspection.encode}, {"decode", &c->inspection.decode},
                              {"nll", &c->inspection.nll}})
     if (!graph->nodes.empty()) write(std::string(name) + ".vir", graph_to_string(*graph));
-  std::ostringstream fused;
-  fused << schedule_to_string(c->lowered.train_schedule) << "\n// evaluation\n"
-        << schedule_to_string(c->lowered.eval_schedule);
-  for (size_t i = 0; i < c->lowered.inspection_schedules.size(); ++i)
-    fused << "\n// " << inspection_names(*c)[i] << "\n" << schedule_to_string(c->lowered.inspection_schedules[i]);
-  fused << "\n// kernels\n";
-  if (!c->lowered.library_report.empty())
-    fused << "\n// convolutions: oneDNN implementations, layouts and reorders\n" << c->lowered.library_report;
-  for (const FusedKernel &k : c->lowered.kernels) fused << kernel_to_string(k) << "\n";
-  write("fused.txt", fused.str());
+  write("fused.txt", fused_text(c->lowered));
   write("memplan.txt", c->lowered.memory_report);
   write("plan.txt", plan::format_plan(c->lowered.plan));
   write("kernels.ll", build.llvm_ir);

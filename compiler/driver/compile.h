@@ -5,9 +5,10 @@
 
 #include <memory>
 #include <optional>
+#include <iosfwd>
 #include <string>
 
-#include "codegen/lower_to_plan.h"
+#include "codegen/module.h"
 #include "driver/compile_options.h"
 #include "frontend/model.h"
 #include "passes/inspection_graphs.h"
@@ -15,12 +16,22 @@
 namespace vaec {
 
 struct CompiledModel {
+  Graph graph;  // the model as lowered from the YAML
+  Graph grad;   // the training graph right after differentiation
   Graph train;  // optimized training graph at the training batch
   Graph eval;   // forward graph at the evaluation batch
   // The inspection graphs (passes/inspection_graphs.h), simplified, at the
   // evaluation batch; empty ones are not lowered (why_not says why).
   InspectionGraphs inspection;
   LoweredModel lowered;
+};
+
+// Where a compilation prints: the IR after every stage (passes of the
+// graph pipeline, of code generation, then the emitted LLVM IR) and each
+// stage's time (VAEC_TIME_PASSES=1).
+struct CompileLog {
+  std::ostream *dump_after_all = nullptr;
+  std::ostream *timing = nullptr;
 };
 
 // The evaluation batch: the largest divisor of the 10,000 test images not
@@ -36,15 +47,19 @@ std::map<std::string, std::string> loss_scaling(const std::string &file, const s
 // (driver/rebatch.cpp) share. Errors (including features code generation
 // lacks) go to `diags`. (A pointer: the schedules point into its graphs.)
 std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std::string &text, const Model &model,
-                                           const CompileOptions &options, Diagnostics &diags);
+                                           const CompileOptions &options, Diagnostics &diags,
+                                           const CompileLog &log = {});
 
 // vaec compile: returns the exit status. The trainer carries `text`, `file`
 // and `options` for re-batching (runtime/plan.h).
 int run_compile(const std::string &file, const std::string &text, const Model &model, const CompileOptions &options,
-                const std::string &out_dir, Diagnostics &diags);
+                const std::string &out_dir, Diagnostics &diags, const CompileLog &log = {});
 
-// The text of a code-generation stage: fused, memplan, llvm or asm.
+// The text of a code-generation stage: fused, memplan, llvm or asm. With a
+// log that dumps after every stage, returns only what the log did not
+// print (the assembly for asm).
 std::optional<std::string> codegen_dump(const std::string &stage, const std::string &file, const std::string &text,
-                                        const Model &model, const CompileOptions &options, Diagnostics &diags);
+                                        const Model &model, const CompileOptions &options, Diagnostics &diags,
+                                        const CompileLog &log = {});
 
 }  // namespace vaec

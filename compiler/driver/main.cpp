@@ -216,6 +216,11 @@ int run(int argc, char **argv) {
     print_summary(std::cout, *in.model);
     return 0;
   }
+  // --dump-after=all without --stage prints every stage, to the emitted kernels.
+  if (dump->parsed() && !dump_after.empty() && dump->count("--stage") == 0) stage = "llvm";
+  std::ostream *timing = std::getenv("VAEC_TIME_PASSES") && std::string(std::getenv("VAEC_TIME_PASSES")) != "0"
+                             ? &std::cerr
+                             : nullptr;
   if (gradcheck_cmd->parsed()) return run_gradcheck(*in.graph, gc);
   bool codegen_stage = std::find(kCodegenStages.begin(), kCodegenStages.end(), stage) != kCodegenStages.end();
   if (compile_cmd->parsed() || (dump->parsed() && codegen_stage)) {
@@ -228,14 +233,16 @@ int run(int argc, char **argv) {
     CompileOptions options = compile_options;
     options.plain_conv_layouts = conv_layouts == "plain";
     int status = 0;
+    std::ostringstream stages_log;
+    const CompileLog log{dump_after.empty() ? nullptr : &stages_log, timing};
     if (compile_cmd->parsed()) {
-      status = run_compile(file, text, *in.model, options, out_dir, diags);
+      status = run_compile(file, text, *in.model, options, out_dir, diags, log);
     } else {
-      auto dumped = codegen_dump(stage, file, text, *in.model, options, diags);
+      auto dumped = codegen_dump(stage, file, text, *in.model, options, diags, log);
       if (dumped) {
         std::ofstream f;
         if (!output.empty()) f.open(output);
-        (output.empty() ? std::cout : f) << *dumped;
+        (output.empty() ? std::cout : f) << stages_log.str() << *dumped;
       }
       status = dumped ? 0 : 1;
     }
@@ -245,7 +252,7 @@ int run(int argc, char **argv) {
 
   PipelineOptions po;
   po.stop_after = stage;
-  if (std::getenv("VAEC_TIME_PASSES") && std::string(std::getenv("VAEC_TIME_PASSES")) != "0") po.timing = &std::cerr;
+  po.timing = timing;
   std::ostringstream passes_log;
   if (!dump_after.empty()) po.dump_after_all = &passes_log;
   Graph g = run_pipeline(*in.graph, po);

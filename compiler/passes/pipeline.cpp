@@ -33,7 +33,7 @@ public:
     Graph out = pass(std::move(g));
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (o_.timing)
-      *o_.timing << "vaec: pass " << std::left << std::setw(34) << name << std::right << std::fixed
+      *o_.timing << "vaec: pass " << std::left << std::setw(44) << (o_.label.empty() ? name : o_.label + " " + name) << std::right << std::fixed
                  << std::setprecision(3) << std::setw(9) << ms << " ms  (" << out.nodes.size() << " ops)\n";
     Diagnostics diags;
     if (!verify_graph(out, diags)) {
@@ -43,7 +43,9 @@ public:
     }
     if (o_.dump_after_all) {
       std::string after = graph_to_string(out);
-      if (after != before) *o_.dump_after_all << "// ----- IR after " << name << " -----\n" << after;
+      if (after != before)
+        *o_.dump_after_all << "// ----- IR after " << name << (o_.label.empty() ? "" : " (" + o_.label + ")") << " -----\n"
+                           << after;
     }
     return out;
   }
@@ -61,8 +63,10 @@ Graph run_pipeline(Graph g, const PipelineOptions &o) {
   g = run.step("fold_constants", fold_constants, std::move(g));
   g = run.step("eliminate_common_subexpressions", eliminate_common_subexpressions, std::move(g));
   g = run.step("eliminate_dead_code", eliminate_dead_code, std::move(g));
+  if (o.forward) *o.forward = g;
   if (o.stop_after == "forward") return g;
   g = run.step("differentiate", differentiate, std::move(g));
+  if (o.grad) *o.grad = g;
   if (o.stop_after == "grad") return g;
   g = run.step("fold_constants", fold_constants, std::move(g));
   g = run.step("simplify_algebra", simplify_algebra, std::move(g));

@@ -16,6 +16,10 @@ struct PipelineOptions {
   std::string stop_after = "opt";   // a stage of pipeline_stages()
   std::ostream *dump_after_all = nullptr;  // print the IR after every pass that changed it
   std::ostream *timing = nullptr;   // print each pass's time (VAEC_TIME_PASSES=1)
+  std::string label;                // names the graph in dumps and timings, e.g. "encode"
+  // The graph at each stage it passes (forward, grad), so one run serves
+  // every dump.
+  Graph *forward = nullptr, *grad = nullptr;
 };
 
 const std::vector<std::string> &pipeline_stages();

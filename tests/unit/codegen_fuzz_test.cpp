@@ -15,7 +15,7 @@
 #include <random>
 
 #include "codegen/jit.h"
-#include "codegen/lower_to_plan.h"
+#include "codegen/pipeline.h"
 #include "exec/executor.h"
 #include "interp/interpreter.h"
 #include "ir/builder.h"
@@ -195,7 +195,7 @@ std::string compare_step(const Graph &model, uint64_t seed) {
   if (!v) return "interpreter: " + error;
   std::ostringstream diff;
   if (std::getenv("VAEC_FUZZ_VERBOSE"))
-    diff << schedule_to_string(lowered.train_schedule) << lowered.memory_report << plan::format_plan(p);
+    diff << schedule_to_string(lowered.programs.at(0).schedule) << lowered.memory_report << plan::format_plan(p);
   for (const auto &[name, idx] : train.outputs) {
     const Tensor &want = (*v)[idx];
     const float *got = nullptr;

@@ -1,5 +1,5 @@
-// From schedules to the trainer's plan (contract in lower_to_plan.h).
-#include "codegen/lower_to_plan.h"
+// From schedules to the plan's steps and buffers (contract in lower_steps.h).
+#include "codegen/lower_steps.h"
 
 #include <algorithm>
 #include <cctype>
@@ -11,7 +11,6 @@
 #include "codegen/optimizer_kernel.h"
 #include "ir/builder.h"
 #include "ir/printer.h"
-#include <dnnl.hpp>
 
 #include "abi/onednn_conv.h"
 
@@ -36,57 +35,26 @@ std::string where(const Node &n) {
   return n.loc.known() ? n.loc.file + ":" + std::to_string(n.loc.line) + ":" + std::to_string(n.loc.col) : "-";
 }
 
-// A buffer the liveness planner places: [first, last] in program time; step
-// k reads and writes at 2(k+1)+1 (accumulated outputs from 2(k+1), as they
-// are zeroed early), so a step's outputs never share bytes with its inputs:
-// kernels treat their arguments as non-aliasing.
-struct Temp {
-  int buffer;
-  int64_t bytes;
-  int first, last;
-  int64_t offset = -1;
-};
-
 class Lowering {
 public:
-  Lowering(const Graph &train, const Graph &eval, const std::map<std::string, std::string> &scaling,
-           const std::vector<InspectionProgram> &inspection, bool plain_conv_layouts)
-      : train_(train), eval_(eval), inspection_(inspection), plain_conv_layouts_(plain_conv_layouts) {
-    out_.plan.loss_scaling = scaling;
+  Lowering(LoweredModel &m) : out_(m) {
+    const Graph &train = *m.programs.at(0).graph;
     out_.plan.model = train.name;
     for (const auto &[k, v] : train.config) out_.plan.config[k] = plain(v);
   }
 
-  LoweredModel run() {
+  void run() {
     layout_persistent();
-    out_.train_schedule = fuse_elementwise(train_);
-    out_.eval_schedule = fuse_elementwise(eval_);
-    int64_t temps_train = lower_program(train_, out_.train_schedule, out_.plan.train, "train");
-    int64_t temps_eval = lower_program(eval_, out_.eval_schedule, out_.plan.eval, "eval");
-    int64_t temps_inspection = 0;
-    std::string inspection_sizes;
-    out_.inspection_schedules.reserve(inspection_.size());
-    for (const InspectionProgram &ip : inspection_) {
-      out_.inspection_schedules.push_back(fuse_elementwise(*ip.graph));
-      plan::Program &prog = ip.name == "encode" ? out_.plan.encode : ip.name == "decode" ? out_.plan.decode : out_.plan.nll;
-      int64_t bytes = lower_program(*ip.graph, out_.inspection_schedules.back(), prog, ip.name, ip.latent, true);
-      temps_inspection = std::max(temps_inspection, bytes);
-      inspection_sizes += ", " + ip.name + " " + std::to_string(bytes);
+    for (CodegenProgram &cp : out_.programs) {
+      plan::Program &prog = cp.name == "train"    ? out_.plan.train
+                            : cp.name == "eval"   ? out_.plan.eval
+                            : cp.name == "encode" ? out_.plan.encode
+                            : cp.name == "decode" ? out_.plan.decode
+                                                  : out_.plan.nll;
+      lower_program(cp, prog);
     }
-    const int64_t temps = std::max({temps_train, temps_eval, temps_inspection});
-    out_.plan.arena_bytes = persistent_end_ + temps;
-    for (plan::Buffer &b : out_.plan.buffers)
-      if (temp_area_.count(static_cast<int>(&b - out_.plan.buffers.data()))) b.offset += persistent_end_;
-    std::ostringstream os;
-    os << "arena: " << out_.plan.arena_bytes << " bytes = persistent " << persistent_end_
-       << " (parameters, gradients, optimizer state, inputs, losses) + temporaries "
-       << temps << " (train " << temps_train << ", eval " << temps_eval << inspection_sizes << ")\n";
-    os << "temporaries without reuse would take: train " << naive_["train"] << ", eval " << naive_["eval"];
-    for (const InspectionProgram &ip : inspection_) os << ", " << ip.name << " " << naive_[ip.name];
-    os << " bytes\n" << report_.str();
-    out_.memory_report = os.str();
+    out_.persistent_bytes = persistent_end_;
     out_.library_report = library_.str();
-    return std::move(out_);
   }
 
 private:
@@ -108,7 +76,8 @@ private:
   void layout_persistent() {
     plan::Plan &p = out_.plan;
     std::vector<const Node *> params;
-    for (const Node &n : train_.nodes)
+    const Graph &train = *out_.programs.at(0).graph;
+    for (const Node &n : train.nodes)
       if (n.op == Op::Param) params.push_back(&n);
     // Each parameter starts on a 64-byte line (16 floats); the gaps are
     // zeros that stay zero (never written, so their gradient, moments and
@@ -140,7 +109,7 @@ private:
     }
     at += 2 * region;
     int hyper = 0, state = 0;
-    FusedKernel opt = build_optimizer_kernel(train_, count, hyper, state);
+    FusedKernel opt = build_optimizer_kernel(train, count, hyper, state);
     p.optimizer_kernel = opt.name;
     p.optimizer_args = {p.param_region, p.grad_region};
     for (int h = 0; h < hyper; ++h) {
@@ -178,8 +147,7 @@ private:
     plan::Program &prog;
     std::string prefix;
     std::vector<int> buffer;         // node -> plain buffer
-    std::vector<Temp> temps;
-    std::map<int, size_t> temp_of;   // buffer -> temps index
+    std::vector<int> *temps = nullptr;  // the program's temporaries (plan_memory places them)
     struct Shadow {
       int buffer;
       Dims dims;  // oneDNN's dims of the value in this layout
@@ -189,7 +157,7 @@ private:
     std::set<int> plain_pending;      // roots not (yet) in their plain buffer
     std::map<int, std::set<std::string>> wanted;  // root -> layouts convolutions read it in
     std::set<int> outputs;            // roots of graph outputs
-    std::map<int, ConvChoice> conv_choice;  // schedule step -> oneDNN's choice
+    const std::map<int, ConvChoice> *conv_choice = nullptr;  // schedule step -> oneDNN's choice
   };
 
   int buf(Prog &p, int node) {
@@ -197,23 +165,15 @@ private:
     if (b < 0) throw InternalError("lower_to_plan: %" + p.g.nodes[node].name + " has no buffer");
     return b;
   }
-  void touch(Prog &p, int b, int time) {
-    auto it = p.temp_of.find(b);
-    if (it == p.temp_of.end()) return;
-    Temp &t = p.temps[it->second];
-    t.first = std::min(t.first, time);
-    t.last = std::max(t.last, time);
-  }
   int new_temp(Prog &p, const std::string &name, int64_t elements) {
     int b = add_buffer(p.prefix + name, plan::DType::F32, elements, 0);
-    p.temp_of[b] = p.temps.size();
-    p.temps.push_back({b, bytes_of(b), 1 << 30, -1});
+    p.temps->push_back(b);
     return b;
   }
 
   // The plain buffer of `node`, after a reorder from a shadow if the value is
-  // not there yet. Steps are emitted at time t (before the caller's step).
-  int plain(Prog &p, int node, int t) {
+  // not there yet (the reorder goes before the caller's step).
+  int plain(Prog &p, int node) {
     const int root = p.s.root[node], b = buf(p, node);
     if (p.plain_pending.erase(root)) {
       auto it = p.shadows.lower_bound({root, ""});  // the value's shadows sort together
@@ -223,25 +183,22 @@ private:
       r.where = where(p.g.nodes[node]);
       r.dims_a = it->second.dims;
       r.a = it->second.buffer, r.c = b, r.layout_a = it->first.second, r.layout_c = it->second.plain_layout;
-      touch(p, r.a, t + 1);
       report_reorder(p.prog, r, p.g.nodes[root].name);
       p.prog.steps.push_back(r);
     }
-    touch(p, b, t + 1);
     return b;
   }
 
   // The buffer holding `node` in `layout` (oneDNN dims `dims`; `tw`: the
   // weights of a transposed conv, whose plain layout permutes oneDNN's dims).
-  int in_layout(Prog &p, int node, const std::string &layout, const Dims &ir_dims, bool tw, int t) {
-    if (layout == "plain") return plain(p, node, t);
+  int in_layout(Prog &p, int node, const std::string &layout, const Dims &ir_dims, bool tw) {
+    if (layout == "plain") return plain(p, node);
     const int root = p.s.root[node];
     auto it = p.shadows.find({root, layout});
     if (it != p.shadows.end()) {
-      touch(p, it->second.buffer, t + 1);
       return it->second.buffer;
     }
-    const int from = plain(p, node, t);
+    const int from = plain(p, node);
     Dims dims = ir_dims;
     if (tw) std::swap(dims[0], dims[1]);
     const int64_t elements =
@@ -256,7 +213,6 @@ private:
     r.a = from, r.c = shadow;
     r.layout_a = plain_layout;
     r.layout_c = layout;
-    touch(p, shadow, t + 1);
     report_reorder(p.prog, r, p.g.nodes[root].name);
     p.prog.steps.push_back(r);
     return shadow;
@@ -265,24 +221,28 @@ private:
   // A new shadow of `node` in `layout`, written by the caller's step; the
   // plain buffer is pending (graph outputs are made plain at once by the
   // caller).
-  int new_shadow(Prog &p, int node, const std::string &layout, const Dims &dims, int64_t elements, int t,
+  int new_shadow(Prog &p, int node, const std::string &layout, const Dims &dims, int64_t elements,
                  const std::string &plain_layout = "plain") {
     const int root = p.s.root[node];
     const int shadow = new_temp(p, p.g.nodes[root].name + "@" + onednn::layout_name(layout), elements);
     p.shadows[{root, layout}] = {shadow, dims, plain_layout};
     p.plain_pending.insert(root);
-    touch(p, shadow, t + 1);
     return shadow;
   }
 
-  // Lowers one graph; returns the bytes its temporaries need. The input
-  // called `latent` is f32 the runtime writes; any other is the images. With
-  // `values`, the outputs (of any shape) become prog.outputs, else losses.
-  int64_t lower_program(const Graph &g, const Schedule &s, plan::Program &prog, const std::string &name,
-                        const std::string &latent = "", bool values = false) {
+  // Lowers one program. The input called `latent` is f32 the runtime
+  // writes; any other is the images. With `values`, the outputs (of any
+  // shape) become prog.outputs, else losses.
+  void lower_program(CodegenProgram &cp, plan::Program &prog) {
+    const Graph &g = *cp.graph;
+    const Schedule &s = cp.schedule;
+    const std::string &name = cp.name, &latent = cp.latent;
+    const bool values = cp.values;
     prog.name = name;
     prog.batch = g.batch();
     Prog p(g, s, prog, name + ".");
+    p.temps = &cp.temps;
+    p.conv_choice = &cp.conv_choice;
     p.buffer.assign(g.nodes.size(), -1);
     std::vector<int> &buffer = p.buffer;
     const std::string &prefix = p.prefix;
@@ -357,33 +317,17 @@ private:
     // Every other materialized value is a temporary.
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       if (!s.materialized[i] || buffer[i] >= 0) continue;
-      int b = add_buffer(prefix + g.nodes[i].name, plan::DType::F32, checked_elements(g.nodes[i].dims), 0);
-      buffer[i] = b;
-      p.temp_of[b] = p.temps.size();
-      p.temps.push_back({b, bytes_of(b), 1 << 30, -1});
+      buffer[i] = new_temp(p, g.nodes[i].name, checked_elements(g.nodes[i].dims));
     }
-    // What oneDNN wants for each convolution, and so in which layouts
-    // kernels had best leave the values convolutions read.
-    for (size_t k = 0; k < s.steps.size(); ++k) {
-      const ScheduleStep &ss = s.steps[k];
-      const Node &first = g.nodes[ss.nodes.front()];
-      if (ss.kind != ScheduleStep::Library || !is_conv(first.op)) continue;
-      try {
-        ConvChoice c = choose_conv(g, ss, engine_, plain_conv_layouts_);
-        p.wanted[s.root[first.operands[0]]].insert(c.step.layout_a);
-        p.wanted[s.root[first.operands[1]]].insert(c.step.layout_b);
-        p.conv_choice.emplace(k, std::move(c));
-      } catch (const std::exception &e) {
-        throw Unsupported(first.loc, "oneDNN cannot run " + std::string(op_name(first.op)) + " " +
-                                         dims_str(g.nodes[first.operands[0]].dims) + " x " +
-                                         dims_str(g.nodes[first.operands[1]].dims) + " -> " + dims_str(first.dims) +
-                                         ": " + e.what());
-      }
+    // In which layouts kernels had best leave the values convolutions read.
+    for (const auto &[k, c] : cp.conv_choice) {
+      const Node &first = g.nodes[s.steps[k].nodes.front()];
+      p.wanted[s.root[first.operands[0]]].insert(c.step.layout_a);
+      p.wanted[s.root[first.operands[1]]].insert(c.step.layout_b);
     }
 
     for (size_t k = 0; k < s.steps.size(); ++k) {
       const ScheduleStep &ss = s.steps[k];
-      int t = 2 * static_cast<int>(k + 1);  // step k writes at t+1
       const Node &first = g.nodes[ss.nodes.front()];
       plan::Step st;
       st.where = where(first);
@@ -395,32 +339,30 @@ private:
           if (buffer[r] >= 0 || (g.nodes[r].op != Op::Const && g.nodes[r].op != Op::Normal)) continue;
           int b = new_temp(p, g.nodes[r].name, checked_elements(g.nodes[r].dims));
           buffer[r] = b;
-          touch(p, b, t);
           prog.steps.push_back(source_kernel(g, r, b, prefix + "source_" + std::to_string(prog.steps.size())));
         }
         int value = ss.post >= 0 ? ss.post : ss.nodes.front();
         if (is_conv(first.op)) {
-          lower_conv(p, ss, p.conv_choice.at(k), t);
+          lower_conv(p, ss, p.conv_choice->at(static_cast<int>(k)));
           continue;
         }
         st.kind = plan::Step::Matmul;
         st.c = buf(p, value);
         if (ss.post >= 0) st.post = std::string(op_name(g.nodes[ss.post].op));
         const Dims &a = g.nodes[first.operands[0]].dims;
-        st.a = plain(p, first.operands[0], t);
-        st.b = plain(p, first.operands[1], t);
+        st.a = plain(p, first.operands[0]);
+        st.b = plain(p, first.operands[1]);
         st.m = first.dims[0];
         st.n = first.dims[1];
         if (first.op == Op::Dense) {  // x [m,k] times w [n,k] transposed, plus bias
           st.tb = true;
           st.k = a[1];
-          st.bias = plain(p, first.operands[2], t);
+          st.bias = plain(p, first.operands[2]);
         } else {
           st.ta = std::get<int64_t>(*first.attr("transpose_a")) != 0;
           st.tb = std::get<int64_t>(*first.attr("transpose_b")) != 0;
           st.k = st.ta ? a[0] : a[1];
         }
-        touch(p, st.c, t + 1);
       } else {
         std::vector<int> arg_nodes;
         std::string kname = prefix + "k" + std::to_string(k);
@@ -440,13 +382,13 @@ private:
           const int node = arg_nodes[a];
           const std::string l = nchw16c_layout(g.nodes[node].dims);
           if (redomained && blocked[a] && written[a]) {
-            st.args.push_back(new_shadow(p, node, l, g.nodes[node].dims, checked_elements(g.nodes[node].dims), t));
+            st.args.push_back(new_shadow(p, node, l, g.nodes[node].dims, checked_elements(g.nodes[node].dims)));
           } else if (redomained && blocked[a]) {
-            st.args.push_back(in_layout(p, node, l, g.nodes[node].dims, false, t));
+            st.args.push_back(in_layout(p, node, l, g.nodes[node].dims, false));
           } else if (written[a]) {
             st.args.push_back(buf(p, node));
           } else {
-            st.args.push_back(plain(p, node, t));
+            st.args.push_back(plain(p, node));
           }
         }
         st.domain0 = fk.domain.empty() ? 1 : fk.domain[0];
@@ -454,15 +396,8 @@ private:
         for (const KernelOutput &o : fk.outputs) {
           if (o.accumulate) {
             st.accumulate.push_back(o.arg);
-            touch(p, st.args[o.arg], t);  // zeroed before the inputs are all read
           }
-          touch(p, st.args[o.arg], t + 1);
         }
-        // A kernel's arguments are distinct (noalias) buffers to the code
-        // generator, so what a kernel reads stays alive until it has written:
-        // no in-place reuse across arguments.
-        for (const KernelInstr &in : fk.instrs)
-          if (in.kind == KernelInstr::Load) touch(p, st.args[in.arg], t + 1);
         if (redomained)
           library_ << prog.name << " step " << prog.steps.size() << ": kernel " << fk.name
                    << " runs over nChw16c (domain f32" << dims_str(fk.domain) << ")\n";
@@ -471,9 +406,8 @@ private:
       prog.steps.push_back(st);
     }
     // Graph outputs a kernel or convolution left in a shadow only.
-    const int end_time = 2 * static_cast<int>(s.steps.size() + 2);
     for (int r : std::set<int>(p.plain_pending))
-      if (p.outputs.count(r)) plain(p, r, end_time - 1);
+      if (p.outputs.count(r)) plain(p, r);
     for (const auto &[node, dest] : late_outputs) {
       const Node &n = g.nodes[node];
       plan::Step st;
@@ -490,8 +424,7 @@ private:
         continue;
       }
       // dest = value, copied by a kernel.
-      int src = plain(p, node, end_time - 1);
-      touch(p, src, end_time);
+      int src = plain(p, node);
       KernelInstr value;
       value.kind = KernelInstr::Load;
       value.arg = 0;
@@ -499,7 +432,6 @@ private:
       prog.steps.push_back(one_value_kernel(prefix + "output_" + std::to_string(prog.steps.size()), {count}, value,
                                             {src, dest}, {BufferType::F32, BufferType::F32}, n));
     }
-    return place_temps(p.temps, name);
   }
 
   // Whether the value `root` (of NCHW `dims`) is best written in nChw16c: a
@@ -539,16 +471,16 @@ private:
   // a step reads the value in it), the result goes to a shadow that later
   // convolutions and blocked kernels read as is; a plain copy is made only
   // when something needs one. All of the step's buffers are live at t+1.
-  void lower_conv(Prog &p, const ScheduleStep &ss, const ConvChoice &choice, int t) {
+  void lower_conv(Prog &p, const ScheduleStep &ss, const ConvChoice &choice) {
     const Graph &g = p.g;
     const Node &first = g.nodes[ss.nodes.front()];
     const int value = ss.post >= 0 ? ss.post : ss.nodes.front();
     plan::Step cs = choice.step;
     cs.where = where(first);
-    cs.a = in_layout(p, first.operands[0], cs.layout_a, cs.dims_a, onednn::is_transpose_weights(cs.conv, 0), t);
-    cs.b = in_layout(p, first.operands[1], cs.layout_b, cs.dims_b, onednn::is_transpose_weights(cs.conv, 1), t);
+    cs.a = in_layout(p, first.operands[0], cs.layout_a, cs.dims_a, onednn::is_transpose_weights(cs.conv, 0));
+    cs.b = in_layout(p, first.operands[1], cs.layout_b, cs.dims_b, onednn::is_transpose_weights(cs.conv, 1));
     int bias = -1;
-    if (first.operands.size() > 2) bias = plain(p, first.operands[2], t);
+    if (first.operands.size() > 2) bias = plain(p, first.operands[2]);
     if (!choice.epilogue) cs.bias = bias;
     const bool tw = onednn::is_transpose_weights(cs.conv, 2);
     Dims c_dims = cs.dims_c;
@@ -560,7 +492,6 @@ private:
       int bare = new_temp(p, g.nodes[root].name + ".bare" +
                                  (cs.layout_c == "plain" ? "" : "@" + onednn::layout_name(cs.layout_c)),
                           choice.elements[2]);
-      touch(p, bare, t + 1);
       cs.c = bare;
       report_conv(p, cs, choice, first, value);
       p.prog.steps.push_back(cs);
@@ -571,7 +502,6 @@ private:
         r.dims_a = cs.dims_c;
         r.a = bare, r.layout_a = cs.layout_c, r.layout_c = "plain";
         r.c = bare = new_temp(p, g.nodes[root].name + ".bare", checked_elements(cs.dims_c));
-        touch(p, bare, t + 1);
         report_reorder(p.prog, r, g.nodes[root].name);
         p.prog.steps.push_back(r);
       }
@@ -582,8 +512,7 @@ private:
       plan::Step st;
       st.kind = plan::Step::Kernel;
       st.kernel = k.name;
-      const int out = out_blocked ? new_shadow(p, value, l, cs.dims_c, checked_elements(cs.dims_c), t) : buf(p, value);
-      touch(p, out, t + 1);
+      const int out = out_blocked ? new_shadow(p, value, l, cs.dims_c, checked_elements(cs.dims_c)) : buf(p, value);
       st.args = {bare, bias, out};
       st.domain0 = k.domain[0];
       st.rows = split_rows(k);
@@ -597,15 +526,14 @@ private:
     }
     if (cs.layout_c == "plain") {
       cs.c = buf(p, value);
-      touch(p, cs.c, t + 1);
     } else {
-      cs.c = new_shadow(p, value, cs.layout_c, c_dims, choice.elements[2], t, onednn::plain_layout(cs.dims_c, tw));
+      cs.c = new_shadow(p, value, cs.layout_c, c_dims, choice.elements[2], onednn::plain_layout(cs.dims_c, tw));
     }
     report_conv(p, cs, choice, first, value);
     p.prog.steps.push_back(cs);
     // Gradients (graph outputs) and layouts kernels cannot read go plain now.
     if (cs.layout_c != "plain" && (p.outputs.count(root) || cs.layout_c != nchw16c_layout(cs.dims_c)))
-      plain(p, value, t);
+      plain(p, value);
   }
 
   void report_conv(Prog &p, const plan::Step &cs, const ConvChoice &choice, const Node &first, int value) {
@@ -665,64 +593,17 @@ private:
     return st;
   }
 
-  // Greedy placement, largest first, at the lowest offset that overlaps no
-  // buffer alive at the same time (tinygrad's planner).
-  int64_t place_temps(std::vector<Temp> &temps, const std::string &name) {
-    std::vector<size_t> order(temps.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return temps[a].bytes > temps[b].bytes; });
-    int64_t end = 0, naive = 0;
-    std::vector<size_t> placed;
-    for (size_t i : order) {
-      Temp &t = temps[i];
-      naive += align(t.bytes);
-      if (t.first > t.last) t.first = t.last = 0;  // never used: still give it room
-      int64_t offset = 0;
-      bool moved = true;
-      while (moved) {
-        moved = false;
-        for (size_t j : placed) {
-          const Temp &o = temps[j];
-          bool live_together = t.first <= o.last && o.first <= t.last;
-          bool overlap = offset < o.offset + align(o.bytes) && o.offset < offset + align(t.bytes);
-          if (live_together && overlap) {
-            offset = o.offset + align(o.bytes);
-            moved = true;
-          }
-        }
-      }
-      t.offset = offset;
-      placed.push_back(i);
-      end = std::max(end, offset + align(t.bytes));
-      out_.plan.buffers[t.buffer].offset = offset;
-      temp_area_.insert(t.buffer);
-    }
-    naive_[name] = naive;
-    for (const Temp &t : temps)
-      report_ << "  " << name << " " << out_.plan.buffers[t.buffer].name << ": offset +" << t.offset << ", "
-              << t.bytes << " bytes, live steps " << (t.first / 2 - 1) << ".." << (t.last / 2 - 1) << "\n";
-    return end;
-  }
-
-  const Graph &train_, &eval_;
-  const std::vector<InspectionProgram> &inspection_;
-  const bool plain_conv_layouts_;
-  LoweredModel out_;
+  LoweredModel &out_;
   int64_t persistent_end_ = 0;
   std::map<std::string, int> param_buffer_, grad_buffer_;
-  std::set<int> temp_area_;
-  std::map<std::string, int64_t> naive_;
-  std::ostringstream report_, library_;
-  dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
+  std::ostringstream library_;
 };
 
 }  // namespace
 
-LoweredModel lower_to_plan(const Graph &train, const Graph &eval,
-                           const std::map<std::string, std::string> &loss_scaling,
-                           const std::vector<InspectionProgram> &inspection, bool plain_conv_layouts) {
-  Lowering l(train, eval, loss_scaling, inspection, plain_conv_layouts);
-  return l.run();
+void lower_steps(LoweredModel &m) {
+  Lowering l(m);
+  l.run();
 }
 
 }  // namespace vaec

@@ -1,0 +1,39 @@
+// oneDNN's layouts for every convolution (contract in assign_conv_layouts.h).
+#include "codegen/assign_conv_layouts.h"
+
+#include <dnnl.hpp>
+
+#include "ir/printer.h"
+
+namespace vaec {
+namespace {
+
+bool is_conv(Op op) {
+  return op == Op::Conv2d || op == Op::Conv2dTranspose || op == Op::Conv2dBwdData || op == Op::Conv2dBwdWeights ||
+         op == Op::Conv2dTransposeBwdData || op == Op::Conv2dTransposeBwdWeights;
+}
+
+}  // namespace
+
+void assign_conv_layouts(LoweredModel &m) {
+  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  for (CodegenProgram &p : m.programs) {
+    const Graph &g = *p.graph;
+    p.conv_choice.clear();
+    for (size_t k = 0; k < p.schedule.steps.size(); ++k) {
+      const ScheduleStep &ss = p.schedule.steps[k];
+      const Node &first = g.nodes[ss.nodes.front()];
+      if (ss.kind != ScheduleStep::Library || !is_conv(first.op)) continue;
+      try {
+        p.conv_choice.emplace(static_cast<int>(k), choose_conv(g, ss, engine, m.options.plain_conv_layouts));
+      } catch (const std::exception &e) {
+        throw Unsupported(first.loc, "oneDNN cannot run " + std::string(op_name(first.op)) + " " +
+                                         dims_str(g.nodes[first.operands[0]].dims) + " x " +
+                                         dims_str(g.nodes[first.operands[1]].dims) + " -> " + dims_str(first.dims) +
+                                         ": " + e.what());
+      }
+    }
+  }
+}
+
+}  // namespace vaec

@@ -1,0 +1,91 @@
+// The arena's temporaries (contract in plan_memory.h).
+#include "codegen/plan_memory.h"
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+namespace vaec {
+namespace {
+
+constexpr int64_t kAlign = 64;
+int64_t align(int64_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+
+struct Temp {
+  int buffer;
+  int64_t bytes;
+  int first = 1 << 30, last = -1;
+  int64_t offset = 0;
+};
+
+const plan::Program &program_of(const plan::Plan &p, const std::string &name) {
+  for (const plan::Program *q : p.programs())
+    if (q->name == name) return *q;
+  return p.train;
+}
+
+}  // namespace
+
+void plan_memory(LoweredModel &m) {
+  plan::Plan &plan = m.plan;
+  std::ostringstream detail, sizes, naive_sizes;
+  int64_t area = 0;
+  for (const CodegenProgram &cp : m.programs) {
+    const plan::Program &prog = program_of(plan, cp.name);
+    std::vector<Temp> temps;
+    std::map<int, size_t> temp_of;
+    for (int b : cp.temps) {
+      const plan::Buffer &x = plan.buffers[b];
+      temp_of[b] = temps.size();
+      temps.push_back({b, x.elements * (x.type == plan::DType::U8 ? 1 : 4)});
+    }
+    for (size_t i = 0; i < prog.steps.size(); ++i)
+      for (int b : plan::step_buffers(prog.steps[i]))
+        if (auto it = temp_of.find(b); it != temp_of.end()) {
+          Temp &t = temps[it->second];
+          t.first = std::min(t.first, static_cast<int>(i));
+          t.last = std::max(t.last, static_cast<int>(i));
+        }
+    std::vector<size_t> order(temps.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return temps[a].bytes > temps[b].bytes; });
+    int64_t end = 0, naive = 0;
+    std::vector<size_t> placed;
+    for (size_t i : order) {
+      Temp &t = temps[i];
+      naive += align(t.bytes);
+      if (t.first > t.last) t.first = t.last = 0;  // never used: still give it room
+      int64_t offset = 0;
+      for (bool moved = true; moved;) {
+        moved = false;
+        for (size_t j : placed) {
+          const Temp &o = temps[j];
+          const bool live_together = t.first <= o.last && o.first <= t.last;
+          const bool overlap = offset < o.offset + align(o.bytes) && o.offset < offset + align(t.bytes);
+          if (live_together && overlap) offset = o.offset + align(o.bytes), moved = true;
+        }
+      }
+      t.offset = offset;
+      placed.push_back(i);
+      end = std::max(end, offset + align(t.bytes));
+    }
+    for (const Temp &t : temps) {
+      plan.buffers[t.buffer].offset = m.persistent_bytes + t.offset;
+      detail << "  " << cp.name << " " << plan.buffers[t.buffer].name << ": offset +" << t.offset << ", " << t.bytes
+             << " bytes, live steps " << t.first << ".." << t.last << "\n";
+    }
+    area = std::max(area, end);
+    sizes << (sizes.tellp() > 0 ? ", " : "") << cp.name << " " << end;
+    naive_sizes << (naive_sizes.tellp() > 0 ? ", " : "") << cp.name << " " << naive;
+  }
+  plan.arena_bytes = m.persistent_bytes + area;
+  std::ostringstream os;
+  os << "arena: " << plan.arena_bytes << " bytes = persistent " << m.persistent_bytes
+     << " (parameters, gradients, optimizer state, inputs, losses) + temporaries " << area << " (" << sizes.str()
+     << ")\n"
+     << "temporaries without reuse would take: " << naive_sizes.str() << " bytes\n"
+     << detail.str();
+  m.memory_report = os.str();
+}
+
+}  // namespace vaec
