@@ -13,7 +13,12 @@
 #
 # Environment:
 #   BATCH=N          override the model's train.batch (both sides; vaec compile --batch N)
-#   THREADS=N        vaec --threads and torch.set_num_threads (default: 2, see README)
+#   THREADS=N        vaec compile --threads, the trainer's --threads and
+#                    torch.set_num_threads (default: 2, see README)
+#   VAEC_COMPILE_FLAGS="FLAG..."
+#                    more options for vaec compile, split at spaces, e.g.
+#                    "--no-zero-columns" or "--no-split-products --no-late-updates"
+#                    (vaec compile --help lists them)
 #   BLAS=V           OpenBLAS build PyTorch runs with: openblas-openmp (default, the
 #                    fastest here: it shares torch's OpenMP threads) or openblas-pthread
 #   BLAS_THREADS=N   OPENBLAS_NUM_THREADS for PyTorch (default: 1, see README)
@@ -60,6 +65,7 @@ esac
 [[ -z ${BATCH:-} || ${BATCH} =~ ^[1-9][0-9]*$ ]] || die "BATCH must be a positive integer"
 [[ $THREADS =~ ^[1-9][0-9]*$ && $BLAS_THREADS =~ ^[1-9][0-9]*$ && $REPEAT =~ ^[1-9][0-9]*$ ]] ||
     die "THREADS, BLAS_THREADS and REPEAT must be positive integers"
+read -ra COMPILE_FLAGS <<<"${VAEC_COMPILE_FLAGS:-}"
 
 case $BLAS in
     openblas-openmp|openblas-pthread) ;;
@@ -210,7 +216,8 @@ for m in "${MODELS[@]}"; do
         bflag=(); [[ -n ${BATCH:-} ]] && bflag=(--batch "$BATCH")
         t0=$(date +%s.%N)
         # In a subshell of its own, so that a crash is reported here, not by bash.
-        (cd "$ROOT" && exec "$VAEC" compile "models/$m.yaml" -o "$out" "${bflag[@]}") \
+        (cd "$ROOT" && exec "$VAEC" compile "models/$m.yaml" -o "$out" --threads "$THREADS" "${bflag[@]}" \
+            "${COMPILE_FLAGS[@]}") \
             >"$LOGS/$tag.compile.out" 2>"$LOGS/$tag.compile.err"
         rc=$?
         if ((rc == 0)); then
@@ -303,6 +310,7 @@ else
 fi
 echo "PyTorch $($PY -c 'import torch; print(torch.__version__)') with $BLAS," \
      "OPENBLAS_NUM_THREADS=$BLAS_THREADS, torch.set_num_threads($THREADS); vaec --threads $THREADS."
+((${#COMPILE_FLAGS[@]})) && echo "vaec compile ${COMPILE_FLAGS[*]}"
 echo "$denormals; vaec's trainer always flushes them."
 echo "Logs: $LOGS"
 for n in "${notes[@]}"; do echo "$n"; done
