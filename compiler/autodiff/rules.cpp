@@ -22,6 +22,7 @@ const std::vector<OpRule> kRules = {
     {Op::Const, nullptr, "a constant"},
     {Op::Normal, nullptr,
      "random noise: by the reparameterization trick the gradient flows through mu and logvar"},
+    {Op::BatchSize, nullptr, "the batch size"},
 
     // Elementwise unary.
     {Op::Neg, [](GradContext &c) { c.give(0, c.b.neg(c.dy)); }},

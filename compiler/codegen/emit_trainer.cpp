@@ -61,7 +61,7 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-bool emit_trainer(const LoweredModel &lm, const TrainerSource &source, const std::string &out_dir,
+bool emit_trainer(const LoweredModel &lm, const std::string &out_dir,
                   TrainerBuild &result, std::string &error, bool want_text) {
   auto start = std::chrono::steady_clock::now();
   for (const FusedKernel &k : lm.kernels) {
@@ -80,9 +80,6 @@ bool emit_trainer(const LoweredModel &lm, const TrainerSource &source, const std
   llvm::Module m("vaec." + lm.plan.model, ctx);
   for (const FusedKernel &k : lm.kernels) emit_kernel(m, k);
   emit_string(m, "vaec_plan_text", plan::format_plan(lm.plan));
-  emit_string(m, "vaec_model_source", source.model_text);
-  emit_string(m, "vaec_model_path", source.model_path);
-  emit_string(m, "vaec_compile_options", source.options);
   emit_kernel_table(m, lm.kernels);
   optimize_module(m, *tm);
   auto text = [&] {

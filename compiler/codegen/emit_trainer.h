@@ -1,6 +1,6 @@
 // emit_trainer: the last step of `vaec compile`. Compiles every kernel of a
 // lowered model with LLVM into one object file that also holds the plan text
-// and the kernel table (runtime/plan.h), then links it with the trainer
+// and the kernel table (abi/plan.h), then links it with the trainer
 // runtime into DIR/train.
 #pragma once
 
@@ -16,19 +16,10 @@ struct TrainerBuild {
   double llvm_seconds = 0, link_seconds = 0;
 };
 
-// What the trainer needs to re-run the compilation at another batch
-// (runtime/plan.h, "Re-batching"), embedded as vaec_model_source,
-// vaec_model_path and vaec_compile_options.
-struct TrainerSource {
-  std::string model_text;  // the YAML as compiled
-  std::string model_path;  // as given to vaec compile, for messages' locations
-  std::string options;     // format_compile_options (driver/compile_options.h)
-};
-
 // Compiles the kernels (always) and, if `out_dir` is not empty, writes
 // out_dir/kernels.o and links out_dir/train. Returns false with `error` set
 // when LLVM or the linker fails.
-bool emit_trainer(const LoweredModel &m, const TrainerSource &source, const std::string &out_dir,
+bool emit_trainer(const LoweredModel &m, const std::string &out_dir,
                   TrainerBuild &result, std::string &error, bool want_text = false);
 
 }  // namespace vaec

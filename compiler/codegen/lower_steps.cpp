@@ -1,6 +1,10 @@
 // From schedules to the plan's steps and buffers (contract in lower_steps.h).
 #include "codegen/lower_steps.h"
 
+#include <dnnl.hpp>
+
+#include "ir/batch_axes.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -54,6 +58,7 @@ public:
       lower_program(cp, prog);
     }
     out_.persistent_bytes = persistent_end_;
+    out_.persistent_row_bytes = persistent_row_;
     out_.library_report = library_.str();
   }
 
@@ -70,6 +75,17 @@ private:
   int64_t bytes_of(int b) const {
     const plan::Buffer &x = out_.plan.buffers[b];
     return x.elements * (x.type == plan::DType::U8 ? 1 : 4);
+  }
+  // A buffer of `elements` at the compiled `batch`: per example when
+  // `batched` (its size and offset then grow with the run's batch).
+  int sized_buffer(const std::string &name, plan::DType type, int64_t elements, bool batched, int64_t batch) {
+    if (!batched) return add_buffer(name, type, elements, 0);
+    if (batch < 1 || elements % batch != 0)
+      throw InternalError("lower_steps: " + name + " (" + std::to_string(elements) + " elements) is not " +
+                          std::to_string(batch) + " rows");
+    const int b = add_buffer(name, type, 0, 0);
+    out_.plan.buffers[b].row = elements / batch;
+    return b;
   }
 
   // Parameters, gradients, optimizer state and hyper-parameters.
@@ -128,9 +144,20 @@ private:
     persistent_end_ = at;
   }
 
-  int64_t persistent(const std::string &name, plan::DType type, int64_t elements) {
-    int b = add_buffer(name, type, elements, persistent_end_);
-    persistent_end_ += align(bytes_of(b));
+  // Persistent buffers: fixed ones from byte 0; per-example ones in the
+  // arena's per-example part (plan_memory puts it after every fixed byte).
+  int64_t persistent(const std::string &name, plan::DType type, int64_t elements, bool batched = false,
+                     int64_t batch = 1) {
+    const int b = sized_buffer(name, type, elements, batched, batch);
+    plan::Buffer &x = out_.plan.buffers[b];
+    const int64_t size = type == plan::DType::U8 ? 1 : 4;
+    if (batched) {
+      x.row_offset = persistent_row_;
+      persistent_row_ += align(x.row * size);
+    } else {
+      x.offset = persistent_end_;
+      persistent_end_ += align(bytes_of(b));
+    }
     return b;
   }
 
@@ -148,6 +175,7 @@ private:
     std::string prefix;
     std::vector<int> buffer;         // node -> plain buffer
     std::vector<int> *temps = nullptr;  // the program's temporaries (plan_memory places them)
+    std::vector<bool> batched;       // node -> per example (ir/batch_axes.h)
     struct Shadow {
       int buffer;
       Dims dims;  // oneDNN's dims of the value in this layout
@@ -165,10 +193,18 @@ private:
     if (b < 0) throw InternalError("lower_to_plan: %" + p.g.nodes[node].name + " has no buffer");
     return b;
   }
-  int new_temp(Prog &p, const std::string &name, int64_t elements) {
-    int b = add_buffer(p.prefix + name, plan::DType::F32, elements, 0);
+  // A temporary holding `node` (per example when it is batched).
+  int new_temp(Prog &p, const std::string &name, int64_t elements, int node) {
+    const int b = sized_buffer(p.prefix + name, plan::DType::F32, elements, p.batched[node], p.g.batch());
     p.temps->push_back(b);
     return b;
+  }
+  int64_t extent(Prog &p, int node, size_t axis) const {
+    return axis == 0 && p.batched[node] ? plan::kBatch : p.g.nodes[node].dims[axis];
+  }
+  Dims extents(Prog &p, int node, Dims dims) const {
+    if (p.batched[node] && !dims.empty()) dims[0] = plan::kBatch;
+    return dims;
   }
 
   // The plain buffer of `node`, after a reorder from a shadow if the value is
@@ -181,7 +217,7 @@ private:
       plan::Step r;
       r.kind = plan::Step::Reorder;
       r.where = where(p.g.nodes[node]);
-      r.dims_a = it->second.dims;
+      r.dims_a = extents(p, root, it->second.dims);
       r.a = it->second.buffer, r.c = b, r.layout_a = it->first.second, r.layout_c = it->second.plain_layout;
       report_reorder(p.prog, r, p.g.nodes[root].name);
       p.prog.steps.push_back(r);
@@ -203,13 +239,14 @@ private:
     if (tw) std::swap(dims[0], dims[1]);
     const int64_t elements =
         static_cast<int64_t>((onednn::layout_desc(dims, layout).get_size() + 3) / 4);
-    const int shadow = new_temp(p, p.g.nodes[root].name + "@" + onednn::layout_name(layout), elements);
+    check_batch_outermost(p, root, dims, layout);
+    const int shadow = new_temp(p, p.g.nodes[root].name + "@" + onednn::layout_name(layout), elements, root);
     const std::string plain_layout = onednn::plain_layout(ir_dims, tw);
     p.shadows[{root, layout}] = {shadow, dims, plain_layout};
     plan::Step r;
     r.kind = plan::Step::Reorder;
     r.where = where(p.g.nodes[node]);
-    r.dims_a = dims;
+    r.dims_a = extents(p, root, dims);
     r.a = from, r.c = shadow;
     r.layout_a = plain_layout;
     r.layout_c = layout;
@@ -224,10 +261,21 @@ private:
   int new_shadow(Prog &p, int node, const std::string &layout, const Dims &dims, int64_t elements,
                  const std::string &plain_layout = "plain") {
     const int root = p.s.root[node];
-    const int shadow = new_temp(p, p.g.nodes[root].name + "@" + onednn::layout_name(layout), elements);
+    check_batch_outermost(p, root, dims, layout);
+    const int shadow = new_temp(p, p.g.nodes[root].name + "@" + onednn::layout_name(layout), elements, root);
     p.shadows[{root, layout}] = {shadow, dims, plain_layout};
     p.plain_pending.insert(root);
     return shadow;
+  }
+
+  // A per-example value in a oneDNN layout must keep the batch outermost
+  // and dense, so that the layout holds at every batch.
+  void check_batch_outermost(Prog &p, int root, const Dims &dims, const std::string &layout) {
+    if (!p.batched[root] || layout == "plain" || dims.empty()) return;
+    const dnnl::memory::desc d = onednn::layout_desc(dims, layout);
+    if (d.data.format_desc.blocking.strides[0] * dims[0] * 4 != static_cast<int64_t>(d.get_size()))
+      throw Unsupported(p.g.nodes[root].loc, "oneDNN's layout " + onednn::layout_name(layout) + " for %" +
+                                                 p.g.nodes[root].name + " does not keep the batch outermost");
   }
 
   // Lowers one program. The input called `latent` is f32 the runtime
@@ -241,6 +289,9 @@ private:
     prog.name = name;
     prog.batch = g.batch();
     Prog p(g, s, prog, name + ".");
+    std::string why;
+    p.batched = batched_values(g, why);
+    if (!why.empty()) throw Unsupported(Loc{}, "the batch axis cannot follow the run's batch: " + why);
     p.temps = &cp.temps;
     p.conv_choice = &cp.conv_choice;
     p.buffer.assign(g.nodes.size(), -1);
@@ -253,7 +304,7 @@ private:
       const Node &n = g.nodes[i];
       if (n.op != Op::Input) continue;
       if (!latent.empty() && n.name == latent) {
-        buffer[i] = static_cast<int>(persistent(prefix + n.name, plan::DType::F32, checked_elements(n.dims)));
+        buffer[i] = static_cast<int>(persistent(prefix + n.name, plan::DType::F32, checked_elements(n.dims), true, g.batch()));
         prog.latent = buffer[i];
         prog.latent_row = checked_elements(n.dims) / n.dims[0];
         continue;
@@ -261,20 +312,25 @@ private:
       if (input >= 0) throw Unsupported(n.loc, "only one input (the images) is supported by code generation yet");
       input = static_cast<int>(i);
       int64_t row = checked_elements(n.dims) / n.dims[0];
-      prog.input = static_cast<int>(persistent(prefix + n.name + ".u8", plan::DType::U8, checked_elements(n.dims)));
+      prog.input = static_cast<int>(persistent(prefix + n.name + ".u8", plan::DType::U8, checked_elements(n.dims), true, g.batch()));
       prog.input_row = row;
-      buffer[i] = static_cast<int>(persistent(prefix + n.name, plan::DType::F32, checked_elements(n.dims)));
+      buffer[i] = static_cast<int>(persistent(prefix + n.name, plan::DType::F32, checked_elements(n.dims), true, g.batch()));
       KernelInstr pixel;
       pixel.kind = KernelInstr::Load;
       pixel.arg = 0;
       pixel.strides = {row, 1};
       pixel.value = 1.0 / 255.0;  // pixels as intensities in [0, 1], like torchvision's ToTensor
       prog.steps.push_back(one_value_kernel(prefix + "convert_" + n.name, {n.dims[0], row}, pixel,
-                                            {prog.input, buffer[i]}, {BufferType::U8, BufferType::F32}, n));
+                                            {prog.input, buffer[i]}, {BufferType::U8, BufferType::F32}, n, true));
     }
     if (input < 0 && prog.latent < 0) throw Unsupported(Loc{}, "the model has no input");
-    for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
       if (g.nodes[i].op == Op::Param) buffer[i] = param_buffer_.at(g.nodes[i].name);
+      if (g.nodes[i].op == Op::BatchSize) {
+        if (out_.plan.batch_value < 0) out_.plan.batch_value = static_cast<int>(persistent("batch", plan::DType::F32, 1));
+        buffer[i] = out_.plan.batch_value;
+      }
+    }
 
     // Outputs: losses get their own buffers, gradients their slots. A
     // gradient that is a constant, or a value that already has a buffer (an
@@ -287,14 +343,14 @@ private:
       if (values) {  // its own persistent buffer, written by the step computing it or by a copy
         const Node &n = g.nodes[idx];
         const int64_t count = checked_elements(n.dims);
-        if (n.dims.empty() || n.dims[0] != prog.batch)
+        if (n.dims.empty() || !p.batched[idx])
           throw Unsupported(n.loc, "output " + oname + " is not one row per example");
         int b;
         if (g.nodes[r].op == Op::Const || s.step_of[r] < 0 || r != idx || buffer[r] >= 0) {
-          b = static_cast<int>(persistent(prefix + oname, plan::DType::F32, count));
+          b = static_cast<int>(persistent(prefix + oname, plan::DType::F32, count, true, g.batch()));
           late_outputs.emplace_back(idx, b);
         } else {
-          b = buffer[r] = static_cast<int>(persistent(prefix + oname, plan::DType::F32, count));
+          b = buffer[r] = static_cast<int>(persistent(prefix + oname, plan::DType::F32, count, true, g.batch()));
         }
         prog.outputs.push_back({oname, b, count / n.dims[0]});
         continue;
@@ -317,7 +373,7 @@ private:
     // Every other materialized value is a temporary.
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       if (!s.materialized[i] || buffer[i] >= 0) continue;
-      buffer[i] = new_temp(p, g.nodes[i].name, checked_elements(g.nodes[i].dims));
+      buffer[i] = new_temp(p, g.nodes[i].name, checked_elements(g.nodes[i].dims), static_cast<int>(i));
     }
     // In which layouts kernels had best leave the values convolutions read.
     for (const auto &[k, c] : cp.conv_choice) {
@@ -337,9 +393,9 @@ private:
         for (int o : first.operands) {
           int r = s.root[o];
           if (buffer[r] >= 0 || (g.nodes[r].op != Op::Const && g.nodes[r].op != Op::Normal)) continue;
-          int b = new_temp(p, g.nodes[r].name, checked_elements(g.nodes[r].dims));
+          int b = new_temp(p, g.nodes[r].name, checked_elements(g.nodes[r].dims), r);
           buffer[r] = b;
-          prog.steps.push_back(source_kernel(g, r, b, prefix + "source_" + std::to_string(prog.steps.size())));
+          prog.steps.push_back(source_kernel(g, r, b, prefix + "source_" + std::to_string(prog.steps.size()), p.batched[r]));
         }
         int value = ss.post >= 0 ? ss.post : ss.nodes.front();
         if (is_conv(first.op)) {
@@ -352,7 +408,7 @@ private:
         const Dims &a = g.nodes[first.operands[0]].dims;
         st.a = plain(p, first.operands[0]);
         st.b = plain(p, first.operands[1]);
-        st.m = first.dims[0];
+        st.m = extent(p, ss.nodes.front(), 0);
         st.n = first.dims[1];
         if (first.op == Op::Dense) {  // x [m,k] times w [n,k] transposed, plus bias
           st.tb = true;
@@ -361,7 +417,7 @@ private:
         } else {
           st.ta = std::get<int64_t>(*first.attr("transpose_a")) != 0;
           st.tb = std::get<int64_t>(*first.attr("transpose_b")) != 0;
-          st.k = st.ta ? a[0] : a[1];
+          st.k = st.ta ? extent(p, first.operands[0], 0) : a[1];
         }
       } else {
         std::vector<int> arg_nodes;
@@ -391,7 +447,7 @@ private:
             st.args.push_back(plain(p, node));
           }
         }
-        st.domain0 = fk.domain.empty() ? 1 : fk.domain[0];
+        st.domain0 = fk.domain.empty() ? 1 : ss.batched ? plan::kBatch : fk.domain[0];
         st.rows = split_rows(fk);
         for (const KernelOutput &o : fk.outputs) {
           if (o.accumulate) {
@@ -420,17 +476,21 @@ private:
         continue;
       }
       if (n.op == Op::Const || n.op == Op::Normal) {
-        prog.steps.push_back(source_kernel(g, node, dest, prefix + "output_" + std::to_string(prog.steps.size())));
+        prog.steps.push_back(
+            source_kernel(g, node, dest, prefix + "output_" + std::to_string(prog.steps.size()), p.batched[node]));
         continue;
       }
-      // dest = value, copied by a kernel.
+      // dest = value, copied by a kernel (by rows when they are the batch's).
       int src = plain(p, node);
       KernelInstr value;
       value.kind = KernelInstr::Load;
       value.arg = 0;
-      value.strides = {1};
-      prog.steps.push_back(one_value_kernel(prefix + "output_" + std::to_string(prog.steps.size()), {count}, value,
-                                            {src, dest}, {BufferType::F32, BufferType::F32}, n));
+      const bool rows = p.batched[node];
+      const int64_t row = rows ? count / n.dims[0] : count;
+      value.strides = rows ? std::vector<int64_t>{row, 1} : std::vector<int64_t>{1};
+      prog.steps.push_back(one_value_kernel(prefix + "output_" + std::to_string(prog.steps.size()),
+                                            rows ? std::vector<int64_t>{n.dims[0], row} : std::vector<int64_t>{count},
+                                            value, {src, dest}, {BufferType::F32, BufferType::F32}, n, rows));
     }
   }
 
@@ -470,7 +530,7 @@ private:
   // come from their shadow in that layout (made by a reorder the first time
   // a step reads the value in it), the result goes to a shadow that later
   // convolutions and blocked kernels read as is; a plain copy is made only
-  // when something needs one. All of the step's buffers are live at t+1.
+  // when something needs one.
   void lower_conv(Prog &p, const ScheduleStep &ss, const ConvChoice &choice) {
     const Graph &g = p.g;
     const Node &first = g.nodes[ss.nodes.front()];
@@ -486,22 +546,29 @@ private:
     Dims c_dims = cs.dims_c;
     if (tw) std::swap(c_dims[0], c_dims[1]);
     const int root = p.s.root[value];
+    // The step as the plan has it: the batch's extents written B.
+    auto batch_extents = [&](plan::Step st) {
+      st.dims_a = extents(p, p.s.root[first.operands[0]], st.dims_a);
+      st.dims_b = extents(p, p.s.root[first.operands[1]], st.dims_b);
+      st.dims_c = extents(p, root, st.dims_c);
+      return st;
+    };
     if (choice.epilogue) {
       // bare result -> epilogue kernel (bias, activation) -> the value
       const bool bare_blocked = cs.layout_c != "plain" && cs.layout_c == nchw16c_layout(cs.dims_c);
       int bare = new_temp(p, g.nodes[root].name + ".bare" +
                                  (cs.layout_c == "plain" ? "" : "@" + onednn::layout_name(cs.layout_c)),
-                          choice.elements[2]);
+                          choice.elements[2], root);
       cs.c = bare;
       report_conv(p, cs, choice, first, value);
-      p.prog.steps.push_back(cs);
+      p.prog.steps.push_back(batch_extents(cs));
       if (cs.layout_c != "plain" && !bare_blocked) {  // a layout kernels cannot read: reorder to plain
         plan::Step r;
         r.kind = plan::Step::Reorder;
         r.where = cs.where;
-        r.dims_a = cs.dims_c;
+        r.dims_a = extents(p, root, cs.dims_c);
         r.a = bare, r.layout_a = cs.layout_c, r.layout_c = "plain";
-        r.c = bare = new_temp(p, g.nodes[root].name + ".bare", checked_elements(cs.dims_c));
+        r.c = bare = new_temp(p, g.nodes[root].name + ".bare", checked_elements(cs.dims_c), root);
         report_reorder(p.prog, r, g.nodes[root].name);
         p.prog.steps.push_back(r);
       }
@@ -514,7 +581,7 @@ private:
       st.kernel = k.name;
       const int out = out_blocked ? new_shadow(p, value, l, cs.dims_c, checked_elements(cs.dims_c)) : buf(p, value);
       st.args = {bare, bias, out};
-      st.domain0 = k.domain[0];
+      st.domain0 = p.batched[root] ? plan::kBatch : k.domain[0];
       st.rows = split_rows(k);
       st.where = cs.where;
       library_ << p.prog.name << " step " << p.prog.steps.size() << ": kernel " << k.name << " adds the bias"
@@ -530,7 +597,7 @@ private:
       cs.c = new_shadow(p, value, cs.layout_c, c_dims, choice.elements[2], onednn::plain_layout(cs.dims_c, tw));
     }
     report_conv(p, cs, choice, first, value);
-    p.prog.steps.push_back(cs);
+    p.prog.steps.push_back(batch_extents(cs));
     // Gradients (graph outputs) and layouts kernels cannot read go plain now.
     if (cs.layout_c != "plain" && (p.outputs.count(root) || cs.layout_c != nchw16c_layout(cs.dims_c)))
       plain(p, value);
@@ -555,7 +622,7 @@ private:
 
   // A kernel writing a const() fill or normal() draws of `node` to `dest`
   // (the same draws kernels make inline: counter-based, by stream and index).
-  plan::Step source_kernel(const Graph &g, int node, int dest, const std::string &name) {
+  plan::Step source_kernel(const Graph &g, int node, int dest, const std::string &name, bool batched) {
     const Node &n = g.nodes[node];
     KernelInstr value;
     if (n.op == Op::Const) {
@@ -565,13 +632,17 @@ private:
       value.kind = KernelInstr::Normal;
       for (int j = 0; j < node; ++j) value.stream += g.nodes[j].op == Op::Normal;
     }
-    return one_value_kernel(name, {checked_elements(n.dims)}, value, {dest}, {BufferType::F32}, n);
+    // By rows when they are the batch's; the draws follow the flat index either way.
+    const int64_t count = checked_elements(n.dims);
+    return one_value_kernel(name, batched ? std::vector<int64_t>{n.dims[0], count / n.dims[0]} : std::vector<int64_t>{count},
+                            value, {dest}, {BufferType::F32}, n, batched);
   }
 
   // A kernel computing one instruction over `domain` and storing it,
   // contiguously, into its last argument; returns the step that calls it.
   plan::Step one_value_kernel(std::string name, std::vector<int64_t> domain, KernelInstr value,
-                              std::vector<int> buffers, std::vector<BufferType> types, const Node &origin) {
+                              std::vector<int> buffers, std::vector<BufferType> types, const Node &origin,
+                              bool batched = false) {
     name = c_identifier(name);
     FusedKernel k;
     k.name = name;
@@ -585,7 +656,7 @@ private:
     st.kind = plan::Step::Kernel;
     st.kernel = k.name;
     st.args = std::move(buffers);
-    st.domain0 = domain[0];
+    st.domain0 = batched ? plan::kBatch : domain[0];
     st.rows = split_rows(k);
     st.uses_rng = value.kind == KernelInstr::Normal;
     st.where = where(origin);
@@ -594,7 +665,7 @@ private:
   }
 
   LoweredModel &out_;
-  int64_t persistent_end_ = 0;
+  int64_t persistent_end_ = 0, persistent_row_ = 0;
   std::map<std::string, int> param_buffer_, grad_buffer_;
   std::ostringstream library_;
 };

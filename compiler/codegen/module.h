@@ -52,7 +52,9 @@ struct LoweredModel {
   std::vector<CodegenProgram> programs;   // train, eval, then the inspection programs
   plan::Plan plan;
   std::vector<FusedKernel> kernels;
-  int64_t persistent_bytes = 0;           // lower_steps: parameters, gradients, state, inputs, outputs
+  // lower_steps: the persistent buffers' bytes (parameters, gradients,
+  // state, losses) and bytes per example (inputs, latents, outputs).
+  int64_t persistent_bytes = 0, persistent_row_bytes = 0;
   std::string memory_report;              // plan_memory (--stage=memplan)
   // Each convolution's oneDNN implementation and layouts, and each reorder
   // between layouts, in program order (--stage=fused).

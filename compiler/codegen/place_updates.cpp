@@ -27,16 +27,13 @@ struct Tail {
 
 Tail find_tail(const plan::Plan &plan) {
   const plan::Program &tr = plan.train;
-  auto bytes = [&](int b) {
-    const plan::Buffer &x = plan.buffers[b];
-    return std::pair<int64_t, int64_t>{x.offset, x.offset + x.elements * (x.type == plan::DType::U8 ? 1 : 4)};
-  };
+  const int64_t batch = tr.batch;
+  // Steps name buffers by index; the regions span the parameters (and
+  // their gradients), so a step naming a region touches every one. (This
+  // runs before plan_memory: temporaries have no offsets yet.)
   auto touches = [&](size_t i, int buffer) {
-    const auto [y0, y1] = bytes(buffer);
-    for (int b : plan::step_buffers(tr.steps[i])) {
-      const auto [x0, x1] = bytes(b);
-      if (x0 < y1 && y0 < x1) return true;
-    }
+    for (int b : plan::step_buffers(tr.steps[i]))
+      if (b == buffer || b == plan.param_region || b == plan.grad_region) return true;
     return false;
   };
   const int64_t param0 = plan.buffers[plan.param_region].offset, grad0 = plan.buffers[plan.grad_region].offset;
@@ -47,7 +44,7 @@ Tail find_tail(const plan::Plan &plan) {
     int q = -1;
     for (size_t p = 0; p < plan.params.size(); ++p)
       if (plan.params[p].grad_buffer == s.c) q = static_cast<int>(p);
-    if (q < 0 || plan.buffers[s.c].elements != s.m * s.n) break;
+    if (q < 0 || s.m == plan::kBatch || plan.buffers[s.c].elements != s.m * s.n) break;
     const plan::Param &param = plan.params[q];
     if (plan.buffers[param.buffer].offset - param0 != plan.buffers[param.grad_buffer].offset - grad0) break;
     bool alone = true;
@@ -66,7 +63,7 @@ Tail find_tail(const plan::Plan &plan) {
     const plan::Param &param = plan.params[q];
     bool read_later = false;
     for (size_t j = i + 1; j < tr.steps.size(); ++j) read_later = read_later || touches(j, param.buffer);
-    const bool cheap_bound = s.k * (s.m + s.n) <= s.m * s.n;
+    const bool cheap_bound = plan::extent(s.k, batch) * (s.m + s.n) <= s.m * s.n;
     const bool on_line = (plan.buffers[param.buffer].offset - param0) % 64 == 0;
     const bool late = plan.buffers[param.buffer].elements >= kLargeWeight && !read_later && cheap_bound && on_line;
     (late ? t.late : t.early).push_back({i, q});

@@ -12,7 +12,7 @@
 //    one parameter (no bias, no post-op, a gradient no other step touches),
 //    each large weight among them (>= 64k floats, not read by a later step,
 //    and bounding the product reads no more than checking its gradient
-//    would: k (m + n) <= m n) is updated right after its gradient, while
+//    would: k (m + n) <= m n, k at the compiled batch) is updated right after its gradient, while
 //    that is in the cache: the other tail products move before a `gate`
 //    that checks the losses and every other gradient and bounds each late
 //    product by k max|a| max|b| (finite whatever the summation order when

@@ -2,8 +2,13 @@
 //
 // Pre: lowered programs whose temporaries (CodegenProgram::temps) have no
 // offsets yet; the plan passes have run (they may move steps). Post: the
-// arena is the persistent buffers, then one area of temporaries that every
-// program reuses (programs never run at the same time). Within a program a
+// arena is F + R * B bytes at batch B: F holds the fixed-size persistent
+// buffers, then the fixed-size temporaries; after it, R bytes per example
+// hold the per-example persistent buffers (inputs, latents, outputs), then
+// the per-example temporaries (each buffer is fixed-size or per-example,
+// rows rounded up to 64 bytes, so every buffer starts on a 64-byte line at
+// every batch). Temporaries of all programs share their areas (programs
+// never run at the same time). Within a program a
 // temporary lives from the first step that touches it to the last, and two
 // temporaries share bytes only when their lives do not meet, so a step's
 // outputs never share bytes with its inputs (kernels treat their arguments

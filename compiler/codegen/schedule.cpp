@@ -7,6 +7,8 @@
 // result exists only once the kernel has finished.
 #include "codegen/schedule.h"
 
+#include "ir/batch_axes.h"
+
 #include <algorithm>
 #include <functional>
 #include <sstream>
@@ -44,6 +46,9 @@ public:
     for (size_t i = 0; i < n; ++i)
       for (int o : g.nodes[i].operands) users_[o].push_back(static_cast<int>(i));
     for (const auto &[name, idx] : g.outputs) is_output_.push_back(idx);
+    std::string why;
+    batched_ = batched_values(g, why);
+    if (!why.empty()) throw BatchAxisError("fuse_elementwise: " + why);
   }
 
   Schedule run() {
@@ -74,10 +79,11 @@ private:
     return visit(from);
   }
 
-  int new_step(ScheduleStep::Kind kind, const Dims &domain) {
+  int new_step(ScheduleStep::Kind kind, const Dims &domain, bool batched = false) {
     ScheduleStep st;
     st.kind = kind;
     st.domain = domain;
+    st.batched = batched;
     steps_.push_back(st);
     return static_cast<int>(steps_.size()) - 1;
   }
@@ -104,6 +110,8 @@ private:
     if (st.kind != ScheduleStep::Kernel) return "a library call";
     if (st.domain != domain)
       return "its domain f32" + dims_str(st.domain) + " differs from f32" + dims_str(domain);
+    if (st.batched != domain_batched(i))
+      return std::string("its rows are ") + (st.batched ? "" : "not ") + "the batch's";
     for (int o : g_.nodes[i].operands) {
       if (in_kernel(o, step)) continue;
       int h = producer(o);
@@ -175,7 +183,7 @@ private:
       s_.report.push_back(name(i) + " (" + std::string(op_name(n.op)) + "): not fused into kernel " +
                           std::to_string(c) + ": " + why);
     }
-    add(i, new_step(ScheduleStep::Kernel, domain));
+    add(i, new_step(ScheduleStep::Kernel, domain, domain_batched(i)));
     if (reduce) reduction_[i] = true;
   }
 
@@ -247,7 +255,15 @@ private:
       if (st >= 0) st = position[st];
   }
 
+  // Whether the domain of node i's kernel (its own shape, or its operand's
+  // for a reduction) has the batch as its first axis.
+  bool domain_batched(int i) const {
+    const Node &n = g_.nodes[i];
+    return batched_[op_info(n.op).kind == OpKind::Reduce ? n.operands[0] : i];
+  }
+
   const Graph &g_;
+  std::vector<bool> batched_;
   Schedule s_;
   std::vector<ScheduleStep> steps_;  // creation order
   std::vector<bool> reduction_;

@@ -19,6 +19,7 @@
 // Every merge the pass refuses is written to the report with its reason.
 #pragma once
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct ScheduleStep {
   enum Kind { Kernel, Library } kind = Kernel;
   std::vector<int> nodes;        // members, in graph order
   std::vector<int64_t> domain;   // Kernel: the iteration space
+  bool batched = false;          // Kernel: domain[0] is the batch (ir/batch_axes.h)
   int post = -1;                 // Library: the fused activation node, or -1
   std::vector<int> after;        // steps that must run before this one
 };
@@ -44,6 +46,12 @@ struct Schedule {
   std::vector<std::string> report;  // decisions and refused merges, for people
 };
 
+// A graph whose batch axis cannot follow the run's batch (ir/batch_axes.h).
+struct BatchAxisError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Throws BatchAxisError.
 Schedule fuse_elementwise(const Graph &g);
 
 // A kernel step as a FusedKernel: `args` receives, per kernel argument, the

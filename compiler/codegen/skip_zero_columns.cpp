@@ -19,9 +19,13 @@ void skip_zero_columns(plan::Plan &plan, const CodegenOptions &options) {
         for (int b : s.args)
           if (plan.buffers[b].type == plan::DType::F32) data[b] = true;
     for (plan::Step &s : prog.steps) {
-      if (s.kind != plan::Step::Matmul || s.m * s.n * s.k < kMinProduct) continue;
+      const int64_t b = prog.batch;  // the compiled batch
+      if (s.kind != plan::Step::Matmul ||
+          plan::extent(s.m, b) * plan::extent(s.n, b) * plan::extent(s.k, b) < kMinProduct)
+        continue;
       if (data[s.a] && !s.ta && s.tb && s.k >= kMinColumns) s.zeros = plan::Step::Inner;
-      else if (data[s.b] && !s.tb && s.bias < 0 && s.post.empty() && s.n >= kMinColumns) s.zeros = plan::Step::Outer;
+      else if (data[s.b] && !s.tb && s.bias < 0 && s.post.empty() && s.n >= kMinColumns && s.n != plan::kBatch)
+        s.zeros = plan::Step::Outer;
     }
   }
 }

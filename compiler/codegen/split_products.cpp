@@ -10,8 +10,9 @@ void split_products(plan::Plan &plan, const CodegenOptions &options) {
   const plan::Buffer &region = plan.buffers[plan.param_region];
   for (plan::Program *prog : {&plan.train, &plan.eval, &plan.encode, &plan.decode, &plan.nll})
     for (plan::Step &s : prog->steps) {
+      const int64_t m = plan::extent(s.m, prog->batch);  // rows at the compiled batch
       if (s.kind != plan::Step::Matmul || !s.tb || s.ta || s.n < threads * kMinColumnsPerThread ||
-          s.n * s.k < kMinWeights || s.m >= s.n)
+          s.n * s.k < kMinWeights || m >= s.n)
         continue;
       const plan::Buffer &weights = plan.buffers[s.b];
       s.columns = weights.offset >= region.offset &&

@@ -17,6 +17,7 @@
 #include "interp/interpreter.h"
 #include "ir/builder.h"
 #include "ir/printer.h"
+#include "ir/batch_axes.h"
 #include "passes/pipeline.h"
 
 namespace vaec {
@@ -43,25 +44,19 @@ std::optional<std::vector<Tensor>> run_once(const Graph &g, int copies, const Te
 
 }  // namespace
 
-int64_t eval_batch(int64_t train_batch) {
-  int64_t cap = std::max<int64_t>(train_batch, 100), best = 1;
-  for (int64_t d = 1; d <= std::min<int64_t>(cap, 10000); ++d)
-    if (10000 % d == 0) best = d;
-  return best;
-}
-
-std::map<std::string, std::string> loss_scaling(const std::string &file, const std::string &text) {
+std::map<std::string, std::string> loss_scaling(const Graph &model) {
   std::map<std::string, std::string> out;
-  Diagnostics quiet;
-  auto one = load_model(file, text, quiet, LoadOptions{1});
-  auto two = load_model(file, text, quiet, LoadOptions{2});
-  if (!one || !two) return out;
+  std::string why;
+  std::optional<Graph> one = with_batch(model, 1, why);
+  if (!why.empty()) return out;
+  std::optional<Graph> two = with_batch(model, 2, why);
+  if (!why.empty()) return out;
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> u(0.0, 1.0);
   Tensor row;
   std::map<std::string, Tensor> noise;
   std::normal_distribution<double> z;
-  for (const Node &n : one->graph.nodes) {
+  for (const Node &n : one->nodes) {
     if (n.op == Op::Input)
       for (int64_t k = 0; k < checked_elements(n.dims); ++k) row.data.push_back(u(rng));
     if (n.op == Op::Normal) {
@@ -70,11 +65,11 @@ std::map<std::string, std::string> loss_scaling(const std::string &file, const s
       noise[n.name] = t;
     }
   }
-  auto a = run_once(one->graph, 1, row, noise), b = run_once(two->graph, 2, row, noise);
+  auto a = run_once(*one, 1, row, noise), b = run_once(*two, 2, row, noise);
   if (!a || !b) return out;
-  for (const auto &[name, idx] : one->graph.outputs) {
+  for (const auto &[name, idx] : one->outputs) {
     double l1 = (*a)[idx].data[0], l2 = NAN;
-    for (const auto &[n2, i2] : two->graph.outputs)
+    for (const auto &[n2, i2] : two->outputs)
       if (n2 == name) l2 = (*b)[i2].data[0];
     double tol = 1e-9 * std::max({1.0, std::fabs(l1), std::fabs(l2)});
     out[name] = std::fabs(l2 - 2 * l1) <= tol ? "sum" : std::fabs(l2 - l1) <= tol ? "mean" : "batch";
@@ -91,15 +86,19 @@ std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std:
   training.dump_after_all = log.dump_after_all;
   training.timing = log.timing;
   training.grad = &c->grad;
+  // A plan runs at any batch: the model's shapes must follow it.
+  std::string why;
+  with_batch(model.graph, model.graph.batch() + 1, why);
+  if (!why.empty()) {
+    diags.error(Loc{file, 0, 0}, "cannot generate code: " + why);
+    return nullptr;
+  }
+  training.forward = &c->eval;
   c->train = run_pipeline(model.graph, training);
-  auto eval_model = load_model(file, text, diags, LoadOptions{eval_batch(model.graph.batch())});
-  if (!eval_model) return nullptr;
   PipelineOptions forward = training;
-  forward.grad = nullptr;
+  forward.grad = forward.forward = nullptr;
   forward.stop_after = "forward";
-  forward.label = "eval";
-  c->eval = run_pipeline(eval_model->graph, forward);
-  c->inspection = inspection_graphs(eval_model->graph);
+  c->inspection = inspection_graphs(model.graph);
   std::vector<InspectionProgram> inspection;
   for (auto [name, graph] : {std::pair{"encode", &c->inspection.encode}, {"decode", &c->inspection.decode},
                              {"nll", &c->inspection.nll}}) {
@@ -109,7 +108,7 @@ std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std:
     inspection.push_back({name, graph, c->inspection.latent});
   }
   try {
-    c->lowered = run_codegen(c->train, c->eval, loss_scaling(file, text), inspection, options,
+    c->lowered = run_codegen(c->train, c->eval, loss_scaling(model.graph), inspection, options,
                              CodegenLog{log.dump_after_all, log.timing});
     c->lowered.plan.recon = c->inspection.nll.nodes.empty() ? "" : c->inspection.recon;
   } catch (const Unsupported &e) {
@@ -140,7 +139,7 @@ std::string fused_text(const LoweredModel &m) {
 bool emit(const CompiledModel &c, const std::string &file, const std::string &text, const CompileOptions &options,
           const std::string &out_dir, TrainerBuild &build, Diagnostics &diags, const CompileLog &log) {
   std::string error;
-  if (!emit_trainer(c.lowered, {text, file, format_compile_options(options)}, out_dir, build, error, true)) {
+  if (!emit_trainer(c.lowered, out_dir, build, error, true)) {
     diags.error(Loc{}, error);
     return false;
   }

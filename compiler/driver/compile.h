@@ -19,9 +19,9 @@ struct CompiledModel {
   Graph graph;  // the model as lowered from the YAML
   Graph grad;   // the training graph right after differentiation
   Graph train;  // optimized training graph at the training batch
-  Graph eval;   // forward graph at the evaluation batch
-  // The inspection graphs (passes/inspection_graphs.h), simplified, at the
-  // evaluation batch; empty ones are not lowered (why_not says why).
+  Graph eval;   // the forward graph (the training pipeline's forward stage)
+  // The inspection graphs (passes/inspection_graphs.h), simplified; empty
+  // ones are not lowered (why_not says why).
   InspectionGraphs inspection;
   LoweredModel lowered;
 };
@@ -34,13 +34,10 @@ struct CompileLog {
   std::ostream *timing = nullptr;
 };
 
-// The evaluation batch: the largest divisor of the 10,000 test images not
-// above max(train batch, 100), so evaluation covers each image exactly once.
-int64_t eval_batch(int64_t train_batch);
-
 // How each loss scales with the batch ("sum", "mean" or "batch"), found by
-// evaluating the model on one example and on the same example twice.
-std::map<std::string, std::string> loss_scaling(const std::string &file, const std::string &text);
+// evaluating the model (ir/batch_axes.h's with_batch) on one example and on
+// the same example twice.
+std::map<std::string, std::string> loss_scaling(const Graph &model);
 
 // Lowers a model (loaded from `text` at its training batch) through code
 // generation's planning: the pipeline `vaec compile` and re-batching

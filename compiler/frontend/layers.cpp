@@ -86,7 +86,7 @@ Val GraphBuilder::call_layer(const Expr &e) {
   const Dims x = g_.nodes[in.node].dims;
 
   // Integer arguments (units, filters, kernel, stride) may be arithmetic on
-  // numbers and `batch`, e.g. dense(z, 64 * 14 * 14).
+  // numbers, e.g. dense(z, 64 * 14 * 14), but not on `batch`.
   auto int_arg = [&](const Expr &a, const std::string &what, int64_t lo, int64_t &out) {
     std::string written = a.kind == Expr::Number ? a.text : expr_to_string(a);
     if (a.kind == Expr::List) {
@@ -97,6 +97,11 @@ Val GraphBuilder::call_layer(const Expr &e) {
     if (v.kind == Val::Bad) return false;
     if (v.kind == Val::Tensor) {
       diags_.error(a.loc, what + " of " + name + " must be an integer, got the tensor '" + written + "'", a.length);
+      return false;
+    }
+    if (v.batch) {
+      diags_.error(a.loc, what + " of " + name + " cannot depend on 'batch': sizes are per example, and a "
+                          "trainer runs any batch with the same plan", a.length);
       return false;
     }
     bool in_range = v.num >= static_cast<double>(lo) && v.num <= static_cast<double>(kMaxSize);

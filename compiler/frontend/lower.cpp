@@ -2,6 +2,8 @@
 // graph IR nodes with shapes checked as they are built (contract in lower.h).
 #include "frontend/lower.h"
 
+#include "ir/batch_axes.h"
+
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -121,8 +123,23 @@ int GraphBuilder::add_param(const std::string &suffix, const Dims &dims, int64_t
 
 int GraphBuilder::as_node(const Val &v, const Loc &loc) {
   if (v.kind == Val::Tensor) return v.node;
+  if (v.kind == Val::Num && v.batch && v.expr) return batch_number(*v.expr);
   if (v.kind == Val::Num) return emit(Op::Const, {}, {{"value", v.num}}, loc, {});
   return -1;
+}
+
+int GraphBuilder::batch_number(const Expr &e) {
+  switch (e.kind) {
+  case Expr::Number: return emit(Op::Const, {}, {{"value", e.number}}, e.loc, {});
+  case Expr::Name: return emit(Op::BatchSize, {}, {}, e.loc, {});  // eval_name let only `batch` through
+  case Expr::Unary: return emit(Op::Neg, {batch_number(e.args[0])}, {}, e.loc);
+  case Expr::Binary: {
+    const std::string &o = e.text;
+    Op op = o == "+" ? Op::Add : o == "-" ? Op::Sub : o == "*" ? Op::Mul : o == "/" ? Op::Div : Op::Pow;
+    return emit(op, {batch_number(e.args[0]), batch_number(e.args[1])}, {}, e.loc, {}, "'" + o + "'");
+  }
+  default: return -1;
+  }
 }
 
 int GraphBuilder::lower_tensor(int i) {
@@ -150,12 +167,12 @@ int GraphBuilder::lower_tensor(int i) {
 
 Val GraphBuilder::eval(const Expr &e) {
   switch (e.kind) {
-  case Expr::Number: return Val::number(e.number, e.is_integer);
+  case Expr::Number: return Val::number(e.number, e.is_integer, &e);
   case Expr::Name: return eval_name(e);
   case Expr::Binary: return eval_binary(e);
   case Expr::Unary: {
     Val a = eval(e.args[0]);
-    if (a.kind == Val::Num) return Val::number(-a.num, a.is_int);
+    if (a.kind == Val::Num) return Val::number(-a.num, a.is_int, &e, a.batch);
     if (a.kind != Val::Tensor) return Val::bad();
     return Val::tensor(emit(Op::Neg, {a.node}, {}, e.loc));
   }
@@ -169,7 +186,7 @@ Val GraphBuilder::eval(const Expr &e) {
 }
 
 Val GraphBuilder::eval_name(const Expr &e) {
-  if (e.text == "batch") return Val::number(static_cast<double>(batch_), true);
+  if (e.text == "batch") return Val::number(static_cast<double>(batch_), true, &e, true);
   auto it = tensor_index.find(e.text);
   if (it == tensor_index.end()) {
     if (names_incomplete) return Val::bad();
@@ -224,7 +241,7 @@ Val GraphBuilder::eval_binary(const Expr &e) {
       return Val::bad();
     }
     bool is_int = a.is_int && b.is_int && o != "/" && r == std::floor(r) && std::fabs(r) < 9e15;
-    return Val::number(r, is_int);
+    return Val::number(r, is_int, &e, a.batch || b.batch);
   }
   Op op = o == "+" ? Op::Add : o == "-" ? Op::Sub : o == "*" ? Op::Mul : o == "/" ? Op::Div : Op::Pow;
   int x = as_node(a, e.args[0].loc), y = as_node(b, e.args[1].loc);
@@ -282,7 +299,7 @@ Val GraphBuilder::eval_call(const Expr &e) {
       else items.push_back(axis);
       for (const Expr *it : items) {
         Val v = eval(*it);
-        if (v.kind != Val::Num || !v.is_int) {
+        if (v.kind != Val::Num || !v.is_int || v.batch) {
           if (v.kind != Val::Bad) diags_.error(it->loc, "axis must be an integer (0 is the batch axis)");
           return Val::bad();
         }
@@ -303,6 +320,19 @@ Val GraphBuilder::eval_call(const Expr &e) {
       std::sort(axes.begin(), axes.end());
     }
     attrs.emplace_back("axes", axes);
+    // A mean over the batch axis divides by the run's batch: sum / (n * batch_size()).
+    std::string unused;
+    const std::vector<bool> batched = batched_values(g_, unused);
+    if (*op == Op::Mean && !axes.empty() && axes[0] == 0 && ins[0] < static_cast<int>(batched.size()) &&
+        batched[ins[0]]) {
+      double count = 1;
+      for (int64_t a : axes)
+        if (a != 0) count *= static_cast<double>(g_.nodes[ins[0]].dims[a]);
+      const int sum = emit(Op::Sum, ins, attrs, e.loc, {}, e.text);
+      int denominator = emit(Op::BatchSize, {}, {}, e.loc, {});
+      if (count != 1) denominator = emit(Op::Mul, {emit(Op::Const, {}, {{"value", count}}, e.loc, {}), denominator}, {}, e.loc);
+      return Val::tensor(emit(Op::Div, {sum, denominator}, {}, e.loc, {}, e.text));
+    }
   }
   return Val::tensor(emit(*op, ins, attrs, e.loc, {}, e.text));
 }

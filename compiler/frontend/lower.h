@@ -32,8 +32,12 @@ struct Val {
   double num = 0;
   bool is_int = false;
   int node = -1;
+  // A number computed from `batch` (its value at the compiled batch): as a
+  // tensor it is `expr` over batch_size(), which the plan reads at run time.
+  bool batch = false;
+  const Expr *expr = nullptr;
   static Val bad() { return {}; }
-  static Val number(double v, bool i) { return {Num, v, i, -1}; }
+  static Val number(double v, bool i, const Expr *e = nullptr, bool batch = false) { return {Num, v, i, -1, batch, e}; }
   static Val tensor(int n) { return n < 0 ? bad() : Val{Tensor, 0, false, n}; }  // emit failed: bad
 };
 
@@ -66,6 +70,9 @@ private:
   Val eval_binary(const Expr &e);
   Val eval_call(const Expr &e);
   Val call_layer(const Expr &e);
+  // The nodes of a number that depends on `batch`: its expression over
+  // batch_size().
+  int batch_number(const Expr &e);
   int emit(Op op, std::vector<int> operands, Attrs attrs, const Loc &loc, Dims declared = {},
            const std::string &what = "", std::string name = "");
   // A weight ("w") or bias ("b") of the current layer, initialised like

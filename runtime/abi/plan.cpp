@@ -13,17 +13,63 @@ namespace {
 const char *dtype_name(DType t) { return t == DType::U8 ? "u8" : "f32"; }
 const char *zeros_name(Step::Zeros z) { return z == Step::Inner ? "inner" : z == Step::Outer ? "outer" : "-"; }
 
-// {1, 2, 3} <-> "1,2,3" ("-" when empty).
+// An extent: a number, or B for the batch.
+std::string extent_text(int64_t v) { return v == kBatch ? "B" : std::to_string(v); }
+
+bool parse_extent(const std::string &t, int64_t &out) {
+  if (t == "B") return out = kBatch, true;
+  const char *end = t.data() + t.size();
+  auto [ptr, ec] = std::from_chars(t.data(), end, out);
+  return ec == std::errc() && ptr == end && out >= 0;
+}
+
+bool read_extent(std::istream &ls, int64_t &out) {
+  std::string word;
+  return (ls >> word) && parse_extent(word, out);
+}
+
+// a + b * B as "a", "b*B" or "a+b*B".
+std::string linear_text(int64_t a, int64_t b) {
+  if (b == 0) return std::to_string(a);
+  return (a != 0 ? std::to_string(a) + "+" : "") + std::to_string(b) + "*B";
+}
+
+bool parse_linear(const std::string &t, int64_t &a, int64_t &b) {
+  a = b = 0;
+  std::string rest = t;
+  if (size_t plus = t.find('+'); plus != std::string::npos) {
+    const std::string first = t.substr(0, plus);
+    auto [ptr, ec] = std::from_chars(first.data(), first.data() + first.size(), a);
+    if (ec != std::errc() || ptr != first.data() + first.size() || a < 0) return false;
+    rest = t.substr(plus + 1);
+  } else if (t.size() < 2 || t.compare(t.size() - 2, 2, "*B") != 0) {
+    auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), a);
+    return ec == std::errc() && ptr == t.data() + t.size() && a >= 0;
+  }
+  if (rest.size() < 3 || rest.compare(rest.size() - 2, 2, "*B") != 0) return false;
+  auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size() - 2, b);
+  return ec == std::errc() && ptr == rest.data() + rest.size() - 2 && b >= 0;
+}
+
+// {1, 2, 3} <-> "1,2,3" ("-" when empty; B for the batch).
 std::string ints(const std::vector<int64_t> &v) {
   if (v.empty()) return "-";
   std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + extent_text(v[i]);
   return out;
 }
 
 bool parse_ints(const std::string &text, std::vector<int64_t> &out) {
   out.clear();
-  return text == "-" || parse_int_list(text, ',', out);
+  if (text == "-") return true;
+  std::string item;
+  std::istringstream in(text);
+  while (std::getline(in, item, ',')) {
+    int64_t v;
+    if (!parse_extent(item, v)) return false;
+    out.push_back(v);
+  }
+  return !out.empty() && text.back() != ',';
 }
 
 void format_program(std::ostream &os, const Program &p) {
@@ -34,15 +80,15 @@ void format_program(std::ostream &os, const Program &p) {
   for (const Step &s : p.steps) {
     switch (s.kind) {
     case Step::Kernel:
-      os << "kernel " << s.kernel << ' ' << s.domain0 << ' ' << (s.rows ? "rows" : "one") << ' ' << (s.uses_rng ? 1 : 0)
+      os << "kernel " << s.kernel << ' ' << extent_text(s.domain0) << ' ' << (s.rows ? "rows" : "one") << ' ' << (s.uses_rng ? 1 : 0)
          << " args";
       for (int a : s.args) os << ' ' << a;
       os << " acc";
       for (int a : s.accumulate) os << ' ' << a;
       break;
     case Step::Matmul:
-      os << "matmul " << s.a << ' ' << s.b << ' ' << s.c << ' ' << s.bias << ' ' << s.m << ' ' << s.n << ' '
-         << s.k << ' ' << s.ta << ' ' << s.tb << ' ' << (s.post.empty() ? "-" : s.post) << ' '
+      os << "matmul " << s.a << ' ' << s.b << ' ' << s.c << ' ' << s.bias << ' ' << extent_text(s.m) << ' '
+         << extent_text(s.n) << ' ' << extent_text(s.k) << ' ' << s.ta << ' ' << s.tb << ' ' << (s.post.empty() ? "-" : s.post) << ' '
          << (s.columns ? "columns" : "whole") << ' ' << zeros_name(s.zeros);
       break;
     case Step::Gate:
@@ -80,9 +126,11 @@ std::string format_plan(const Plan &p) {
   std::ostringstream os;
   os << "vaec-plan " << p.version << '\n' << "model " << p.model << '\n';
   for (const auto &[k, v] : p.config) os << "config " << k << ' ' << v << '\n';
-  os << "arena " << p.arena_bytes << '\n';
+  os << "arena " << linear_text(p.arena_bytes, p.arena_row) << '\n';
+  if (p.batch_value >= 0) os << "batch_value " << p.batch_value << '\n';
   for (const Buffer &b : p.buffers)
-    os << "buffer " << b.name << ' ' << dtype_name(b.type) << ' ' << b.elements << ' ' << b.offset << '\n';
+    os << "buffer " << b.name << ' ' << dtype_name(b.type) << ' ' << linear_text(b.elements, b.row) << ' '
+       << linear_text(b.offset, b.row_offset) << '\n';
   for (const Param &q : p.params) {
     os << "param " << q.name << ' ' << q.buffer << ' ' << q.grad_buffer << ' ';
     os.precision(17);
@@ -203,11 +251,16 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       ls >> v;
       out.config[k] = v;
     } else if (key == "arena") {
-      if (!(ls >> out.arena_bytes)) return fail("malformed line");
+      std::string bytes;
+      if (!(ls >> bytes) || !parse_linear(bytes, out.arena_bytes, out.arena_row)) return fail("malformed line");
+    } else if (key == "batch_value") {
+      if (!(ls >> out.batch_value)) return fail("malformed line");
     } else if (key == "buffer") {
       Buffer b;
-      std::string t;
-      if (!(ls >> b.name >> t >> b.elements >> b.offset)) return fail("malformed line");
+      std::string t, elements, offset;
+      if (!(ls >> b.name >> t >> elements >> offset) || !parse_linear(elements, b.elements, b.row) ||
+          !parse_linear(offset, b.offset, b.row_offset))
+        return fail("malformed line");
       if (t != "u8" && t != "f32") return fail("unknown element type '" + t + "'");
       b.type = t == "u8" ? DType::U8 : DType::F32;
       out.buffers.push_back(b);
@@ -270,7 +323,7 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       s.kind = Step::Kernel;
       int rng = 0;
       std::string word, split;
-      if (!(ls >> s.kernel >> s.domain0 >> split >> rng >> word)) return fail("malformed line");
+      if (!(ls >> s.kernel) || !read_extent(ls, s.domain0) || !(ls >> split >> rng >> word)) return fail("malformed line");
       if (split != "rows" && split != "one") return fail("expected 'rows' or 'one'");
       s.rows = split == "rows";
       s.uses_rng = rng != 0;
@@ -294,7 +347,8 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       Step s;
       s.kind = Step::Matmul;
       std::string how, zeros;
-      if (!(ls >> s.a >> s.b >> s.c >> s.bias >> s.m >> s.n >> s.k >> s.ta >> s.tb >> s.post >> how >> zeros))
+      if (!(ls >> s.a >> s.b >> s.c >> s.bias) || !read_extent(ls, s.m) || !read_extent(ls, s.n) ||
+          !read_extent(ls, s.k) || !(ls >> s.ta >> s.tb >> s.post >> how >> zeros))
         return fail("malformed line");
       if (s.post == "-") s.post.clear();
       if (how != "whole" && how != "columns") return fail("expected 'whole' or 'columns'");
@@ -369,13 +423,38 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
     error = "plan: buffer index out of range in " + what;
     return false;
   }
+  if (out.batch_value >= static_cast<int>(out.buffers.size()) || out.batch_value < -1)
+    return error = "plan: buffer index out of range in batch_value", false;
+  // Within the arena at every batch: the fixed parts within the fixed part,
+  // the per-example parts within the per-example part.
   for (const Buffer &b : out.buffers) {
     const int64_t size = b.type == DType::U8 ? 1 : 4;
     if (b.offset < 0 || b.elements < 0 || b.elements > out.arena_bytes / size ||
-        b.offset > out.arena_bytes - b.elements * size)
+        b.offset > out.arena_bytes - b.elements * size || b.row_offset < 0 || b.row < 0 ||
+        b.row > out.arena_row / size || b.row_offset > out.arena_row - b.row * size)
       return error = "plan: buffer " + b.name + " lies outside the arena", false;
   }
   return true;
+}
+
+Plan at_batch(const Plan &p, int64_t batch, int64_t layout_batch) {
+  Plan r = p;
+  r.arena_bytes = p.arena_bytes + p.arena_row * layout_batch;
+  r.arena_row = 0;
+  for (Buffer &b : r.buffers) {
+    b.elements += b.row * batch;
+    b.offset += b.row_offset * layout_batch;
+    b.row = b.row_offset = 0;
+  }
+  for (Program *prog : {&r.train, &r.eval, &r.encode, &r.decode, &r.nll}) {
+    if (prog->present()) prog->batch = batch;
+    for (Step &s : prog->steps) {
+      for (int64_t *v : {&s.domain0, &s.m, &s.n, &s.k}) *v = extent(*v, batch);
+      for (std::vector<int64_t> *d : {&s.dims_a, &s.dims_b, &s.dims_c})
+        for (int64_t &v : *d) v = extent(v, batch);
+    }
+  }
+  return r;
 }
 
 int64_t parameter_elements(const Plan &p) {

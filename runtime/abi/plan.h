@@ -8,31 +8,11 @@
 //   extern "C" const vaec_kernel_entry vaec_kernels[]; // {name, fn}..., {nullptr, nullptr}
 //
 // with fn of type vaec_kernel_fn (see compiler/codegen/kernel.h for what a
-// kernel computes and how it is called), and what the trainer needs to
-// compile the same model again at another batch:
-//
-//   extern "C" const char vaec_model_source[];     // the model's YAML, as compiled
-//   extern "C" const char vaec_model_path[];       // its path as given to vaec compile
-//   extern "C" const char vaec_compile_options[];  // "key=value" lines: the options besides
-//                                                  // the batch that change the plan
-//                                                  // (compiler/driver/compile_options.h)
-//
-// Re-batching. Shapes are static, so `train --batch N` with N other than the
-// compiled batch needs another plan and other kernels. The trainer then (and
-// only then: the default path loads no LLVM) dlopens the compiler's
-// libvaec_rebatch.so (its build-tree path is compiled into the runtime;
-// VAEC_REBATCH_LIB overrides it) and calls its one exported function,
-// vaec_rebatch_fn below, the only contact between runtime/ and compiler/ code.
-// It runs the pipeline of `vaec compile` on the three texts above at batch N
-// and JIT-compiles the kernels; on success it returns 0 and sets *plan_text
-// and *kernels (the same format and kernel names as vaec_plan_text and
-// vaec_kernels); on failure non-zero with *error_text, a message for people.
-// The library owns every returned pointer and keeps it (and the kernels'
-// code) valid until the process exits. The eval and inspection programs of
-// the new plan get the evaluation batch the compiler picks for N.
+// kernel computes and how it is called). Nothing else: a trainer runs any
+// batch with the same plan and kernels (below, "Any batch").
 //
 // Text (one item per line, fields separated by spaces, buffers by index):
-//   vaec-plan 2 | model NAME | config KEY VALUE | arena BYTES
+//   vaec-plan 2 | model NAME | config KEY VALUE | arena BYTES | batch_value BUFFER
 //   buffer NAME f32|u8 ELEMENTS OFFSET
 //   param NAME BUFFER GRAD_BUFFER INIT_BOUND DIM...
 //   regions PARAM_COUNT PARAM_REGION GRAD_REGION HYPER | state BUFFER
@@ -49,6 +29,15 @@
 //   end
 // train and eval are always there; the inspection programs only when the
 // compiler could cut them from the model. format_plan(parse_plan(t)) == t.
+//
+// Any batch. A plan runs at any batch B: ARENA BYTES, ELEMENTS and OFFSET
+// are linear in B, written `a`, `b*B` or `a+b*B` (a, b >= 0), and the
+// extents that are the batch (a kernel's DOMAIN0, a matmul's M or K, the
+// first of a convolution's or reorder's DIMS) are written `B`. A runtime
+// lays the arena out once for the largest batch it will run (at_batch's
+// layout_batch) and runs smaller batches on the first rows of each buffer.
+// Before a program runs, the runtime writes the run's batch, as a float, to
+// buffer batch_value (-1: the plan never reads it), which batch_size() reads.
 //
 // Memory: one arena of `arena_bytes`, 64-byte aligned. Every buffer is a
 // byte range of it. Parameters, their gradients and optimizer state are
@@ -70,28 +59,23 @@ struct vaec_kernel_entry {
   const char *name;
   vaec_kernel_fn fn;
 };
-// vaec_model_source, vaec_model_path, vaec_compile_options; each may be null
-// (a trainer run by tests on a plan of their own cannot re-batch).
-struct vaec_model_source {
-  const char *yaml_text;
-  const char *yaml_path;
-  const char *compile_options;
-};
-// The symbol "vaec_rebatch" of libvaec_rebatch.so.
-typedef int (*vaec_rebatch_fn)(const char *yaml_text, const char *yaml_path, const char *compile_options,
-                               int64_t batch, char **plan_text, const vaec_kernel_entry **kernels,
-                               char **error_text);
 }
 
 namespace vaec::plan {
 
 enum class DType : uint8_t { F32, U8 };
 
+// An extent that is the run's batch (Step::domain0, m, n, k, dims_*[0]).
+inline constexpr int64_t kBatch = -1;
+
 struct Buffer {
   std::string name;
   DType type = DType::F32;
   int64_t elements = 0;
   int64_t offset = 0;  // bytes from the arena's start
+  // Per example of the batch: elements + row * B elements at byte offset
+  // + row_offset * B.
+  int64_t row = 0, row_offset = 0;
 };
 
 struct Param {
@@ -202,7 +186,8 @@ struct Plan {
   int version = 2;
   std::string model;
   std::map<std::string, std::string> config;  // batch, data, epochs, optimizer, lr, ..., seed
-  int64_t arena_bytes = 0;
+  int64_t arena_bytes = 0, arena_row = 0;    // arena_bytes + arena_row * B
+  int batch_value = -1;                      // f32 buffer of the run's batch, or -1
   std::vector<Buffer> buffers;
   std::vector<Param> params;
   int64_t param_count = 0;                   // floats per region, padding included
@@ -243,6 +228,15 @@ std::vector<int> step_buffers(const Step &s);
 // "1,2,3" (with sep ',') -> {1, 2, 3}; false on anything else, including an
 // empty text or a trailing separator.
 bool parse_int_list(const std::string &text, char sep, std::vector<int64_t> &out);
+
+// The plan at batch `batch` with its arena laid out for `layout_batch` (>=
+// batch): every extent kBatch is `batch`, every buffer has `batch`'s
+// elements at layout_batch's offset (row and row_offset become 0), and the
+// arena is layout_batch's. Programs' batches become `batch`.
+Plan at_batch(const Plan &p, int64_t batch, int64_t layout_batch);
+
+// An extent at a batch: v, or batch when v is kBatch.
+inline int64_t extent(int64_t v, int64_t batch) { return v == kBatch ? batch : v; }
 
 std::string format_plan(const Plan &p);
 // Parses plan text; returns false with a message on malformed input.

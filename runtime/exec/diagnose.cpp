@@ -71,11 +71,13 @@ bool all_finite(const float *values, int64_t n) {
   return true;
 }
 
-NonFinite find_first_non_finite(Executor &exec, const plan::Program &program, uint64_t rng_step) {
+NonFinite find_first_non_finite(Executor &exec, const plan::Program &program, uint64_t rng_step, int64_t batch) {
   const plan::Plan &plan = exec.plan();
+  if (batch == 0) batch = program.batch;
   auto check = [&](int b, NonFinite &out) {
     if (b < 0 || b >= static_cast<int>(plan.buffers.size()) || plan.buffers[b].type != plan::DType::F32) return false;
-    const float *bad = first_non_finite(exec.f32(b), plan.buffers[b].elements);
+    const plan::Buffer &x = plan.buffers[b];
+    const float *bad = first_non_finite(exec.f32(b), x.elements + x.row * batch);
     if (!bad) return false;
     out.found = true, out.buffer = plan.buffers[b].name, out.value = *bad;
     return true;
@@ -86,7 +88,7 @@ NonFinite find_first_non_finite(Executor &exec, const plan::Program &program, ui
   // The failed run's gradients are no evidence: the replay computes them anew.
   if (plan.param_count > 0) std::memset(exec.f32(plan.grad_region), 0, plan.param_count * sizeof(float));
   for (size_t i = 0; i < program.steps.size(); ++i) {
-    exec.run_steps(program, rng_step, i, i + 1);
+    exec.run_steps(program, rng_step, i, i + 1, batch);
     const plan::Step &s = program.steps[i];
     for (int b : plan::step_buffers(s))
       if (check(b, result)) {

@@ -19,6 +19,7 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <tuple>
 #include <unordered_map>
@@ -64,35 +65,66 @@ double config_number(const Plan &plan, const std::string &key) {
 
 // --- start-up ---
 
-Executor::Impl::Impl(const Plan &p, const vaec_kernel_entry *kernels, int threads, uint64_t seed)
-    : plan(p), threads(threads), seed(seed) {
-  if (p.arena_bytes < 0) fail("plan arena size is negative");
+Executor::Impl::Impl(const Plan &generic, const vaec_kernel_entry *kernels, int threads, uint64_t seed,
+                     const Batches &batches)
+    : threads(threads), seed(seed) {
+  // The batches each program runs at; the arena is laid out for the largest.
+  std::map<std::string, std::set<int64_t>> sizes;
+  for (const plan::Program *prog : generic.programs()) {
+    if (prog != &generic.train && prog != &generic.eval && !prog->present()) continue;
+    if (prog->batch < 1) fail("program " + prog->name + ": batch " + std::to_string(prog->batch) + " is not positive");
+    auto it = batches.find(prog->name);
+    if (it == batches.end() || it->second.empty()) sizes[prog->name].insert(prog->batch);
+    else
+      for (int64_t b : it->second) {
+        if (b < 1 || b > (int64_t{1} << 24)) fail("program " + prog->name + ": batch " + std::to_string(b) + " is out of range");
+        sizes[prog->name].insert(b);
+      }
+    layout_batch = std::max(layout_batch, *sizes[prog->name].rbegin());
+  }
+  const __int128 arena_bytes = __int128(generic.arena_bytes) + __int128(generic.arena_row) * layout_batch;
+  if (generic.arena_bytes < 0 || generic.arena_row < 0 || arena_bytes > (__int128(1) << 40))
+    fail("plan arena of " + std::to_string(static_cast<long long>(arena_bytes)) + " bytes at batch " +
+         std::to_string(layout_batch) + " is out of range");
+  plan = plan::at_batch(generic, layout_batch, layout_batch);
+  const Plan &p = plan;
   arena = allocate_zeroed(static_cast<size_t>(p.arena_bytes));
   for (const plan::Program *prog : p.programs())
     for (const Step &s : prog->steps)
       if (s.kind == Step::Kernel) scratch_stride = std::max(scratch_stride, scratch_floats(p, s));
   if (threads > 1 && scratch_stride > 0)
     scratch = allocate_zeroed(static_cast<size_t>(threads) * scratch_stride * sizeof(float));
-  for (const plan::Program *prog : p.programs())
-    if (prog == &p.train || prog == &p.eval || prog->present()) programs[prog->name] = prepare(*prog, kernels);
+  for (const auto &[name, set] : sizes)
+    for (int64_t b : set) {
+      at_batches.push_back(plan::at_batch(generic, b, layout_batch));
+      for (const plan::Program *prog : at_batches.back().programs())
+        if (prog->name == name) programs[key(name, b)] = prepare(*prog, kernels);
+    }
   bind_dnnl_scratchpad();
   bind_skip_scratch();
   prepare_optimizer(kernels);
   // Gates and updates take the optimizer's thread shares: prepared last.
-  for (const plan::Program *prog : p.programs()) {
-    if (!programs.count(prog->name)) continue;
-    std::vector<PreparedStep> &steps = programs[prog->name];
-    for (size_t i = 0; i < prog->steps.size(); ++i) {
-      const Step &s = prog->steps[i];
-      const std::string at = "program " + prog->name + " step " + std::to_string(i);
-      if (s.kind == Step::Gate) steps[i].gate = prepare_gate(*prog, i, at);
-      if (s.kind == Step::Optimize) steps[i].update = prepare_update(*prog, i, at);
+  for (const Plan &q : at_batches)
+    for (const plan::Program *prog : q.programs()) {
+      auto found = programs.find(key(prog->name, prog->batch));
+      if (found == programs.end() || !sizes[prog->name].count(prog->batch) || found->second.size() != prog->steps.size())
+        continue;
+      std::vector<PreparedStep> &steps = found->second;
+      for (size_t i = 0; i < prog->steps.size(); ++i) {
+        const Step &s = prog->steps[i];
+        const std::string at = "program " + prog->name + " step " + std::to_string(i);
+        if (s.kind == Step::Gate) steps[i].gate = prepare_gate(*prog, i, at);
+        if (s.kind == Step::Optimize) steps[i].update = prepare_update(*prog, i, at);
+      }
+      check_updates(*prog);
     }
-    check_updates(*prog);
-  }
   if (p.param_count > 0 && p.train.present() &&
       std::none_of(p.train.steps.begin(), p.train.steps.end(), [](const Step &s) { return s.kind == Step::Optimize; }))
     fail("the train program never updates the parameters (no optimize step)");
+}
+
+void Executor::Impl::set_batch(int64_t batch) {
+  if (plan.batch_value >= 0) *floats(plan.batch_value) = static_cast<float>(batch);
 }
 
 void Executor::Impl::check_buffer(int buffer, DType type, int64_t elements, const std::string &what) const {
@@ -144,7 +176,7 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
     case Step::Matmul: steps.push_back({.kind = Step::Matmul, .matmul = prepare_matmul(s, program.name, i)}); break;
     case Step::Gate:
     case Step::Optimize:  // prepared once the optimizer is (its thread shares)
-      if (&program != &plan.train) fail(at + ": a gate or an update outside the train program");
+      if (program.name != "train") fail(at + ": a gate or an update outside the train program");
       steps.push_back({.kind = s.kind});
       break;
     case Step::Conv: steps.push_back({.kind = Step::Conv, .call = prepare_conv(s, at)}); break;
@@ -191,9 +223,11 @@ KernelCall Executor::Impl::prepare_kernel(vaec_kernel_fn fn, const std::vector<i
 
 // --- execution ---
 
-std::vector<PreparedStep> &Executor::Impl::steps_of(const plan::Program &program) {
-  auto it = programs.find(program.name);
-  if (it == programs.end()) fail("the plan has no program '" + program.name + "'");
+std::vector<PreparedStep> &Executor::Impl::steps_of(const plan::Program &program, int64_t batch) {
+  auto it = programs.find(key(program.name, batch));
+  if (it == programs.end())
+    fail("program '" + program.name + "' was not prepared for batch " + std::to_string(batch) +
+         " (the executor's batches are given when it is made)");
   return it->second;
 }
 
@@ -240,14 +274,15 @@ static void flush_denormals(int threads) {
   _mm_setcsr(_mm_getcsr() | ftz_daz);
 }
 
-Executor::Executor(const Plan &plan, const vaec_kernel_entry *kernels, int threads, uint64_t seed, bool profile)
+Executor::Executor(const Plan &plan, const vaec_kernel_entry *kernels, int threads, uint64_t seed, bool profile,
+                   const Batches &batches)
     : plan_(plan), threads_(threads) {
   if (threads < 1) fail("thread count " + std::to_string(threads) + " is not positive");
   // oneDNN's OpenMP runtime takes its team size from the calling thread's
   // default, so this one call sizes matmuls and kernels alike.
   omp_set_num_threads(threads);
   flush_denormals(threads);
-  impl_ = std::make_unique<Impl>(plan_, kernels, threads, seed);
+  impl_ = std::make_unique<Impl>(plan_, kernels, threads, seed, batches);
   impl_->profiling = profile;
 }
 
@@ -268,10 +303,16 @@ void Executor::init_params(uint64_t seed) {
   for (int s : plan_.state_regions) std::memset(f32(s), 0, plan_.param_count * sizeof(float));
 }
 
-void Executor::run(const plan::Program &program, uint64_t step) { run_steps(program, step, 0, SIZE_MAX); }
+int64_t Executor::layout_batch() const { return impl_->layout_batch; }
 
-void Executor::run_steps(const plan::Program &program, uint64_t step, size_t first, size_t last) {
-  std::vector<PreparedStep> &steps = impl_->steps_of(program);
+void Executor::run(const plan::Program &program, uint64_t step, int64_t batch) {
+  run_steps(program, step, 0, SIZE_MAX, batch);
+}
+
+void Executor::run_steps(const plan::Program &program, uint64_t step, size_t first, size_t last, int64_t batch) {
+  if (batch == 0) batch = program.batch;
+  std::vector<PreparedStep> &steps = impl_->steps_of(program, batch);
+  impl_->set_batch(batch);
   ++impl_->data_epoch;  // the caller may have changed anything since the last call
   last = std::min(last, steps.size());
   for (size_t i = first; i < last; ++i) impl_->run_step(program, steps, i, step, nullptr);
@@ -330,9 +371,11 @@ bool Executor::has_gate(const plan::Program &program) const {
   return false;
 }
 
-bool Executor::train_step(const plan::Program &program, uint64_t step, double lr) {
+bool Executor::train_step(const plan::Program &program, uint64_t step, double lr, int64_t batch) {
   Impl &x = *impl_;
-  std::vector<PreparedStep> &steps = x.steps_of(program);
+  if (batch == 0) batch = program.batch;
+  std::vector<PreparedStep> &steps = x.steps_of(program, batch);
+  x.set_batch(batch);
   ++x.data_epoch;
   Impl::Training train{lr, [&] {
     for (const auto &[name, buffer] : program.losses)
@@ -363,10 +406,11 @@ float Executor::scalar(int buffer) const {
 const std::vector<MatmulInfo> &Executor::matmuls() const { return impl_->matmuls; }
 
 std::pair<int64_t, int64_t> Executor::zero_column_runs(const plan::Program &program, size_t step) const {
-  auto it = impl_->programs.find(program.name);
-  if (it == impl_->programs.end() || step >= it->second.size() || !it->second[step].matmul.skip) return {0, 0};
-  const SkipZeros &z = *it->second[step].matmul.skip;
-  return {z.runs, z.skipped};
+  std::pair<int64_t, int64_t> sum{0, 0};
+  for (const auto &[key, steps] : impl_->programs)
+    if (key.rfind(program.name + "@", 0) == 0 && step < steps.size() && steps[step].matmul.skip)
+      sum.first += steps[step].matmul.skip->runs, sum.second += steps[step].matmul.skip->skipped;
+  return sum;
 }
 const std::vector<ConvInfo> &Executor::convs() const { return impl_->convs; }
 

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +53,11 @@ struct ConvInfo {
   std::string impl;
 };
 
+// The batches each program will run at, by program name (a program not
+// listed runs at its plan batch). The arena is laid out for the largest, and
+// oneDNN primitives are made for each at start-up.
+using Batches = std::map<std::string, std::vector<int64_t>>;
+
 class Executor {
  public:
   // Throws std::runtime_error with a readable message when the plan does not
@@ -60,14 +66,16 @@ class Executor {
   // with {nullptr, nullptr}. `threads` >= 1 also becomes OpenMP's default for
   // the calling thread, which is what oneDNN uses. `seed` is rng[0] of every
   // kernel call. With `profile`, the time of every step is printed to stderr
-  // when the executor is destroyed.
+  // when the executor is destroyed. `batches`: see Batches.
   Executor(const plan::Plan &plan, const vaec_kernel_entry *kernels, int threads, uint64_t seed,
-           bool profile = false);
+           bool profile = false, const Batches &batches = {});
   ~Executor();
   Executor(const Executor &) = delete;
   Executor &operator=(const Executor &) = delete;
 
   const plan::Plan &plan() const { return plan_; }
+  // The largest batch this executor runs (its arena's layout).
+  int64_t layout_batch() const;
   int threads() const { return threads_; }
 
   // Fills every parameter with U(-bound, bound) draws and zeroes the gradients
@@ -76,12 +84,14 @@ class Executor {
   // values are the same on every platform and independent of other parameters.
   void init_params(uint64_t seed);
 
-  // Computes `program` (matched by name) with rng = {seed, step}: every step
-  // but the gate and the updates.
-  void run(const plan::Program &program, uint64_t step);
+  // Computes `program` (matched by name) on `batch` examples (0: its plan
+  // batch; one of those given at construction) with rng = {seed, step}:
+  // every step but the gate and the updates. Inputs and outputs are the
+  // first `batch` rows of their buffers.
+  void run(const plan::Program &program, uint64_t step, int64_t batch = 0);
   // The same for steps [first, last) only (clamped): running [0, i) then
   // [i, n) equals run(). For diagnosis.
-  void run_steps(const plan::Program &program, uint64_t step, size_t first, size_t last);
+  void run_steps(const plan::Program &program, uint64_t step, size_t first, size_t last, int64_t batch = 0);
 
   // One training step: every step of `program`, the gate and the updates
   // included, with rng step `step`, optimizer step t = `step` and learning
@@ -90,7 +100,7 @@ class Executor {
   // (the losses and gradients are then all computed, for diagnosis). When a
   // gate fails (a loss, a checked gradient or a bound), the remaining
   // products run and the step ends as `optimize all` would.
-  bool train_step(const plan::Program &program, uint64_t step, double lr);
+  bool train_step(const plan::Program &program, uint64_t step, double lr, int64_t batch = 0);
   // True when `program` has a gate (updates right after gradients).
   bool has_gate(const plan::Program &program) const;
 

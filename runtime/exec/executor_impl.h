@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <chrono>
 #include <dnnl.hpp>
 #include <functional>
@@ -220,7 +221,9 @@ void for_chunks(int chunks, F &&f) {
 using namespace exec;
 
 struct Executor::Impl {
-  const Plan &plan;
+  Plan plan;                      // at the layout batch: every buffer's offset and largest size
+  std::deque<Plan> at_batches;    // the plan at each batch a program runs at (steps point into them)
+  int64_t layout_batch = 1;
   int threads;
   uint64_t seed;
   AlignedBytes arena;
@@ -230,7 +233,9 @@ struct Executor::Impl {
   dnnl::stream stream{engine};
   AlignedBytes dnnl_scratchpad;   // shared by all matmuls: they never run concurrently
   size_t dnnl_scratchpad_bytes = 0;
-  std::map<std::string, std::vector<PreparedStep>> programs;  // by name: every program the plan has
+  // By key(name, batch): every program of the plan at every batch it runs at.
+  std::map<std::string, std::vector<PreparedStep>> programs;
+  static std::string key(const std::string &program, int64_t batch) { return program + "@" + std::to_string(batch); }
   KernelCall optimizer;
   enum class Optimizer { Adam, Other } optimizer_kind = Optimizer::Other;
   double beta1 = 0, beta2 = 0;
@@ -244,7 +249,7 @@ struct Executor::Impl {
   int64_t optimizer_calls = 0;
   void print_profile() const;
 
-  Impl(const Plan &p, const vaec_kernel_entry *kernels, int threads, uint64_t seed);
+  Impl(const Plan &generic, const vaec_kernel_entry *kernels, int threads, uint64_t seed, const Batches &batches);
 
   std::byte *address(int buffer) const { return arena.get() + plan.buffers[buffer].offset; }
   float *floats(int buffer) const { return reinterpret_cast<float *>(address(buffer)); }
@@ -294,7 +299,9 @@ struct Executor::Impl {
   void check_desc(int buffer, const dnnl::memory::desc &desc, const std::string &what) const;
   void bind_dnnl_scratchpad();
   void prepare_optimizer(const vaec_kernel_entry *kernels);
-  std::vector<PreparedStep> &steps_of(const plan::Program &program);
+  std::vector<PreparedStep> &steps_of(const plan::Program &program, int64_t batch);
+  // Writes `batch` to the plan's batch_value buffer, when it has one.
+  void set_batch(int64_t batch);
 
   void run_kernel(const KernelCall &k, uint64_t step);
   void run_matmul(MatmulCall &m);

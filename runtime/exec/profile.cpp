@@ -19,7 +19,7 @@ void Executor::Impl::print_profile() const {
     std::fprintf(stderr, "profile of program %s (%lld runs): %.3f ms per run\n", name.c_str(),
                  static_cast<long long>(times.empty() ? 0 : times[0].second), 1e3 * total / std::max<int64_t>(1, times[0].second));
     static const char *kinds[] = {"kernel", "matmul", "zero", "conv", "reorder", "gate", "optimize"};
-    const std::vector<PreparedStep> &prepared = programs.at(name);
+    const std::vector<PreparedStep> &prepared = programs.at(key(name, prog.batch));
     for (size_t i = 0; i < times.size(); ++i) {
       const Step &s = prog.steps[i];
       const std::string kind = kinds[s.kind];

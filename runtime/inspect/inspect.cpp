@@ -197,8 +197,15 @@ bool Session::start_model(std::string &error) {
   int64_t threads = omp_get_num_procs();
   if (a_.has("threads") && !to_int(a_.get("threads", ""), 1, 4096, threads))
     return error = "bad value '" + a_.get("threads", "") + "' for --threads", false;
+  // eval runs the model's own eval program over --images test images: in
+  // batches of the plan's, the last one partial.
+  const int64_t B = plan_.eval.batch;
+  int64_t images = test_.images.count();
+  if (a_.has("images")) to_int(a_.get("images", ""), 1, std::max<int64_t>(1, images), images);
+  Batches batches{{plan_.eval.name, {B}}};
+  if (images % B != 0) batches[plan_.eval.name].push_back(images % B);
   try {
-    exec_ = std::make_unique<Executor>(plan_, kernels_, int(threads), ckpt_.seed);
+    exec_ = std::make_unique<Executor>(plan_, kernels_, int(threads), ckpt_.seed, false, batches);
   } catch (const std::exception &e) {
     return error = e.what(), false;
   }
@@ -251,10 +258,12 @@ int Session::run() {
   const bool needs_data = command_ != "sample" && command_ != "manifold" && command_ != "export";
   if (!load_checkpoint(error)) return fail(error);
   if (command_ == "export") return export_weights();
+  // eval's executor is made for the test set's last, partial batch.
+  if (command_ == "eval" && !load_test_data(error)) return fail(error);
   if (!start_model(error)) return fail(error);
   if (needs_data && !parts_->can_encode(error)) return fail(error);
   if (command_ != "scatter" && !parts_->can_decode(error)) return fail(error);
-  if (needs_data && !load_test_data(error)) return fail(error);
+  if (needs_data && command_ != "eval" && !load_test_data(error)) return fail(error);
   if (command_ == "reconstruct") return reconstruct();
   if (command_ == "sample") return sample();
   if (command_ == "manifold") return manifold();
@@ -424,12 +433,10 @@ int Session::concept_strip() {
 }
 
 int Session::eval() {
-  const int64_t B = plan_.encode.batch, total = test_.images.count(), D = plan_.encode.input_row;
-  int64_t images = total / B * B, iwae_images = std::min<int64_t>(1000, images), k = 5000,
-          seed = int64_t(ckpt_.seed);
-  if (!to_int(a_.get("images", std::to_string(images)), B, total, images) || images % B)
-    return fail("--images must be a multiple of the evaluation batch " + std::to_string(B) + ", at most " +
-                std::to_string(total));
+  const int64_t total = test_.images.count(), D = plan_.encode.input_row;
+  int64_t images = total, iwae_images = std::min<int64_t>(1000, images), k = 5000, seed = int64_t(ckpt_.seed);
+  if (!to_int(a_.get("images", std::to_string(images)), 1, total, images))
+    return fail("--images must be from 1 to " + std::to_string(total));
   if (!to_int(a_.get("iwae-images", std::to_string(std::min(iwae_images, images))), 0, images, iwae_images))
     return fail("--iwae-images must be at most --images (" + std::to_string(images) + ")");
   if (!to_int(a_.get("k", "5000"), 1, 10'000'000, k)) return fail("bad value for --k");
@@ -446,15 +453,17 @@ int Session::eval() {
   double model_total = NAN;
   for (size_t l = 0; l < plan_.eval.losses.size(); ++l) {
     if (plan_.eval.losses[l].first != "total") continue;
-    double sum = 0;
-    for (int64_t i = 0; i < images / B; ++i) {
-      std::memcpy(exec_->u8(plan_.eval.input), x + i * B * D, B * D);
-      exec_->run(plan_.eval, kEvalStepBase + uint64_t(i));
-      sum += exec_->scalar(plan_.eval.losses[l].second);
-    }
     const std::string scaling = plan_.loss_scaling.count("total") ? plan_.loss_scaling.at("total") : "sum";
-    model_total = scaling == "sum" ? sum / double(images) : scaling == "mean" ? sum * double(B) / double(images)
-                                                                              : sum / double(images / B);
+    const int64_t B = plan_.eval.batch;
+    double sum = 0;  // of the loss, times its batch for "mean"
+    int64_t batches = 0;
+    for (int64_t first = 0; first < images; first += B, ++batches) {
+      const int64_t n = std::min(B, images - first);
+      std::memcpy(exec_->u8(plan_.eval.input), x + first * D, n * D);
+      exec_->run(plan_.eval, kEvalStepBase + uint64_t(batches), n);
+      sum += exec_->scalar(plan_.eval.losses[l].second) * (scaling == "mean" ? double(n) : 1.0);
+    }
+    model_total = scaling == "batch" ? sum / double(batches) : sum / double(images);
   }
   std::printf("model %s, checkpoint %s (epoch %lld, global step %llu)\n", plan_.model.c_str(), checkpoint_path_.c_str(),
               (long long)ckpt_.epoch, (unsigned long long)ckpt_.global_step);

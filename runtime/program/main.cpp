@@ -4,11 +4,7 @@
 
 extern "C" const char vaec_plan_text[];
 extern "C" const vaec_kernel_entry vaec_kernels[];
-extern "C" const char vaec_model_source[];
-extern "C" const char vaec_model_path[];
-extern "C" const char vaec_compile_options[];
 
 int main(int argc, char **argv) {
-  return vaec_trainer_main(argc, argv, vaec_plan_text, vaec_kernels,
-                           {vaec_model_source, vaec_model_path, vaec_compile_options});
+  return vaec_trainer_main(argc, argv, vaec_plan_text, vaec_kernels);
 }

@@ -7,8 +7,7 @@
 #include "inspect/inspect.h"
 #include "train/trainer.h"
 
-int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_kernel_entry *kernels,
-                      const vaec_model_source &source) {
+int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_kernel_entry *kernels) {
   using namespace vaec;
   plan::Plan plan;
   std::string error;
@@ -18,5 +17,5 @@ int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_k
   }
   if (argc > 1 && rt::is_inspection_command(argv[1]))
     return rt::run_inspection(argc, argv, plan, kernels, rt::program_directory(argc > 0 ? argv[0] : nullptr));
-  return rt::run_training(argc, argv, std::move(plan), kernels, source, rt::inspection_usage());
+  return rt::run_training(argc, argv, std::move(plan), kernels, rt::inspection_usage());
 }

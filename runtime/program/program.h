@@ -10,7 +10,5 @@
 
 #include "abi/plan.h"
 
-// `source` is what re-batching needs (abi/plan.h); tests may leave it empty.
 // Returns the exit status.
-int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_kernel_entry *kernels,
-                      const vaec_model_source &source = {});
+int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_kernel_entry *kernels);

@@ -22,7 +22,6 @@
 #include "exec/diagnose.h"
 #include "exec/executor.h"
 #include "train/idx.h"
-#include "train/rebatch.h"
 #include "train/run_files.h"
 #include "train/trainer_options.h"
 
@@ -55,7 +54,8 @@ struct Data {
   IdxDataset train, test;
 };
 
-bool load_data(const plan::Plan &plan, const std::string &dir, Data &data, std::string &error) {
+bool load_data(const plan::Plan &plan, const std::string &dir, int64_t batch, bool drop_last, Data &data,
+               std::string &error) {
   if (dir.empty()) return error = "the plan names no known data set; pass --data DIR", false;
   if (!read_idx_dataset(dir, "train", data.train, error) || !read_idx_dataset(dir, "t10k", data.test, error)) {
     if (error.find("cannot open") != std::string::npos) error += " (run scripts/setup.sh, or pass --data DIR)";
@@ -67,14 +67,11 @@ bool load_data(const plan::Plan &plan, const std::string &dir, Data &data, std::
                      " bytes, but the model was compiled for " + std::to_string(prog->input_row),
              false;
   }
-  if (data.train.images.count() < plan.train.batch)
-    return error = dir + ": " + std::to_string(data.train.images.count()) + " training images, fewer than one batch of " +
-                   std::to_string(plan.train.batch),
+  if (data.train.images.count() < (drop_last ? batch : 1))
+    return error = dir + ": " + std::to_string(data.train.images.count()) + " training images, " +
+                   (drop_last ? "fewer than one batch of " + std::to_string(batch) + " (and --drop-last)" : "none"),
            false;
-  if (data.test.images.count() % plan.eval.batch != 0)
-    return error = dir + ": the eval batch " + std::to_string(plan.eval.batch) + " does not divide the " +
-                   std::to_string(data.test.images.count()) + " test images; recompile with a batch that does",
-           false;
+  if (data.test.images.count() < 1) return error = dir + ": no test images", false;
   return true;
 }
 
@@ -100,29 +97,31 @@ struct LossSums {
   const plan::Plan &plan;
   const plan::Program &program;
   std::vector<size_t> order;
-  std::vector<double> sums;
-  int64_t batches = 0;
+  std::vector<double> sums;  // per batch: the loss; for "mean" losses weighted by its share of a full batch
+  int64_t batches = 0, examples = 0;
+  int64_t full = 1;          // examples in a full batch
 
-  LossSums(const plan::Plan &p, const plan::Program &prog) : plan(p), program(prog), sums(prog.losses.size(), 0.0) {
+  LossSums(const plan::Plan &p, const plan::Program &prog, int64_t full_batch)
+      : plan(p), program(prog), sums(prog.losses.size(), 0.0), full(full_batch) {
     for (size_t i = 0; i < prog.losses.size(); ++i)
       if (prog.losses[i].first == "total") order.insert(order.begin(), i);
       else order.push_back(i);
   }
-  // Adds this batch's values; returns the index of a non-finite loss or -1.
-  int add(const Executor &exec) {
-    ++batches;
+  // Adds the values of a batch of n examples; returns the index of a
+  // non-finite loss or -1.
+  int add(const Executor &exec, int64_t n) {
+    ++batches, examples += n;
     for (size_t i = 0; i < sums.size(); ++i) {
       const float v = exec.scalar(program.losses[i].second);
       if (!std::isfinite(v)) return static_cast<int>(i);
-      sums[i] += v;
+      sums[i] += plan.loss_scaling.at(program.losses[i].first) == "mean" ? v * double(n) / double(full) : v;
     }
     return -1;
   }
   double per_example(size_t i) const {
     const std::string &scaling = plan.loss_scaling.at(program.losses[i].first);
-    const double examples = double(batches) * double(program.batch);
-    if (scaling == "sum") return sums[i] / examples;
-    if (scaling == "mean") return sums[i] * double(program.batch) / examples;
+    if (scaling == "sum") return sums[i] / double(examples);
+    if (scaling == "mean") return sums[i] * double(full) / double(examples);
     return sums[i] / double(batches);  // "batch"
   }
   double headline() const { return order.empty() || batches == 0 ? NAN : per_example(order[0]); }
@@ -219,7 +218,7 @@ class Trainer {
       : plan_(plan), o_(o), data_(data), exec_(exec), files_(files), checkpoint_path_(std::move(checkpoint_path)),
         model_hash_(model_hash), start_(std::move(start)), progress_(!o.quiet), start_time_(start_time),
         global_step_(start_.global_step), completed_(start_.completed_epochs) {
-    history_.names = LossSums(plan, plan.train).names();
+    history_.names = LossSums(plan, plan.train, o.batch).names();
     if (start_.history.names == history_.names) history_.rows = start_.history.rows;
     if (!start_.checkpoint.empty()) last_checkpoint_ = describe_checkpoint(start_.checkpoint, start_.epoch_step);
   }
@@ -230,13 +229,19 @@ class Trainer {
  private:
   bool train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, int64_t &epoch_step);
   bool evaluate(LossSums &losses);
-  void gather(const plan::Program &program, const IdxArray &images, const int64_t *rows);
-  void report_non_finite(int64_t epoch, int64_t step, int64_t steps, int bad_loss, const int64_t *rows);
+  void gather(const plan::Program &program, const IdxArray &images, const int64_t *rows, int64_t batch);
+  void report_non_finite(int64_t epoch, int64_t step, int64_t steps, int bad_loss, const int64_t *rows, int64_t batch);
+  // Training steps of an epoch: every image once, the last batch partial
+  // unless --drop-last.
+  int64_t steps_per_epoch() const {
+    const int64_t n = data_.train.images.count(), b = o_.batch;
+    return o_.drop_last ? n / b : (n + b - 1) / b;
+  }
   bool finish_epoch(int64_t epoch, int64_t epoch_step, bool complete, const LossSums &train, const LossSums &test,
                     double images_per_sec, double seconds);
   Checkpoint snapshot(int64_t epoch_step, const LossSums *partial);
-  void print_epoch(int64_t epoch, int64_t epochs, const LossSums &train, const LossSums &test, int64_t steps,
-                   double seconds, bool complete);
+  void print_epoch(int64_t epoch, int64_t epochs, const LossSums &train, const LossSums &test, double img_s,
+                   bool complete);
   void print_result(const LossSums *train, const LossSums &test);
   // "out/checkpoint.bin (epoch 2 and 17 steps, global step 953)" for now.
   std::string describe_checkpoint(const std::string &path, int64_t epoch_step) const {
@@ -258,19 +263,17 @@ class Trainer {
   uint64_t global_step_ = 0;
   int64_t completed_ = 0;  // epochs completed, this run's and before
   double train_seconds_ = 0;
+  int64_t images_trained_ = 0;  // this run's
   int64_t epochs_run_ = 0;
   LossHistory history_;
   std::string last_checkpoint_;  // "DIR/checkpoint.bin (epoch 2, global step 936)" once there is one
 };
 
-// The batch's images are scattered over the data set: each row is a few
-// cache misses to memory, so the threads copy rows side by side (mnist_mlp:
-// 25 -> 15 us per batch of 128; prefetching the next batch during the step
-// did not shorten it).
-void Trainer::gather(const plan::Program &program, const IdxArray &images, const int64_t *rows) {
+// The batch's images are scattered over the data set, each row a few cache
+// misses to memory: the threads copy rows side by side.
+void Trainer::gather(const plan::Program &program, const IdxArray &images, const int64_t *rows, int64_t batch) {
   uint8_t *dst = exec_.u8(program.input);
   const size_t row = static_cast<size_t>(program.input_row);
-  const int64_t batch = program.batch;
   const uint8_t *src = images.data.data();
 #pragma omp parallel for num_threads(exec_.threads()) schedule(static) if (batch * row >= 8192)
   for (int64_t i = 0; i < batch; ++i) std::memcpy(dst + i * row, src + rows[i] * row, row);
@@ -285,22 +288,22 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
   std::vector<int64_t> order(images.count());
   std::iota(order.begin(), order.end(), 0);
   shuffle(order, o_.seed, epoch);
-  const int64_t batch = plan_.train.batch, steps = images.count() / batch;
+  const int64_t batch = o_.batch, steps = steps_per_epoch();
   const Clock::time_point begin = Clock::now();
   int64_t s = epoch_step;
   for (; s < steps; ++s) {
     if (o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps)) break;
-    const int64_t *rows = order.data() + s * batch;
-    gather(plan_.train, images, rows);
-    const bool applied = exec_.train_step(plan_.train, ++global_step_, o_.lr);
-    const int bad = losses.add(exec_);
+    const int64_t *rows = order.data() + s * batch, n = std::min(batch, images.count() - s * batch);
+    gather(plan_.train, images, rows, n);
+    const bool applied = exec_.train_step(plan_.train, ++global_step_, o_.lr, n);
+    const int bad = losses.add(exec_, n);
     if (bad >= 0 || !applied) {
       progress_.clear();
-      report_non_finite(epoch, s, steps, bad, rows);
+      report_non_finite(epoch, s, steps, bad, rows, n);
       return false;
     }
-    ++steps_done;
-    progress_.update(s + 1, steps, double(steps_done * batch) / seconds_since(begin));
+    ++steps_done, images_trained_ += n;
+    progress_.update(s + 1, steps, double(images_trained_) / seconds_since(begin));
   }
   epoch_step = s;
   train_seconds_ += seconds_since(begin);
@@ -310,7 +313,8 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
 
 // Names what went non-finite, and where first: the step is replayed one
 // plan step at a time on the same batch (the optimizer has not run).
-void Trainer::report_non_finite(int64_t epoch, int64_t step, int64_t steps, int bad_loss, const int64_t *rows) {
+void Trainer::report_non_finite(int64_t epoch, int64_t step, int64_t steps, int bad_loss, const int64_t *rows,
+                                int64_t batch) {
   std::ostringstream os;
   if (bad_loss >= 0) {
     os << "loss '" << plan_.train.losses[bad_loss].first << "' is " << exec_.scalar(plan_.train.losses[bad_loss].second);
@@ -325,8 +329,8 @@ void Trainer::report_non_finite(int64_t epoch, int64_t step, int64_t steps, int 
   }
   os << " at epoch " << epoch << ", step " << step + 1 << " of " << steps << " (global step " << global_step_
      << "); the training diverged: try a smaller --lr\n";
-  gather(plan_.train, data_.train.images, rows);
-  const NonFinite first = find_first_non_finite(exec_, plan_.train, global_step_);
+  gather(plan_.train, data_.train.images, rows, batch);
+  const NonFinite first = find_first_non_finite(exec_, plan_.train, global_step_, batch);
   if (first.found) os << "note: the first non-finite value is in " << describe(first, "train") << "\n";
   os << "note: this step was not applied; "
      << (last_checkpoint_.empty() ? "no checkpoint was written yet" : "the last good checkpoint is " + last_checkpoint_)
@@ -334,16 +338,18 @@ void Trainer::report_non_finite(int64_t epoch, int64_t step, int64_t steps, int 
   std::cerr << "error: " << os.str();
 }
 
-// The eval program over every test image once, in order.
+// The eval program over every test image once, in order, in batches of the
+// training batch (the last one partial).
 bool Trainer::evaluate(LossSums &losses) {
   const IdxArray &images = data_.test.images;
-  const int64_t batch = plan_.eval.batch;
+  const int64_t batch = o_.batch;
   std::vector<int64_t> rows(batch);
-  for (int64_t i = 0; i < images.count() / batch; ++i) {
+  for (int64_t i = 0; i * batch < images.count(); ++i) {
+    const int64_t n = std::min(batch, images.count() - i * batch);
     std::iota(rows.begin(), rows.end(), i * batch);
-    gather(plan_.eval, images, rows.data());
-    exec_.run(plan_.eval, kEvalStepBase + static_cast<uint64_t>(i));
-    if (int bad = losses.add(exec_); bad >= 0) {
+    gather(plan_.eval, images, rows.data(), n);
+    exec_.run(plan_.eval, kEvalStepBase + static_cast<uint64_t>(i), n);
+    if (int bad = losses.add(exec_, n); bad >= 0) {
       std::cerr << "error: test loss '" << plan_.eval.losses[bad].first << "' is "
                 << exec_.scalar(plan_.eval.losses[bad].second) << " on test batch " << i + 1 << " after "
                 << global_step_ << " training steps\n";
@@ -366,7 +372,7 @@ Checkpoint Trainer::snapshot(int64_t epoch_step, const LossSums *partial) {
   c.lr = o_.lr;
   c.threads = static_cast<uint32_t>(exec_.threads());
   c.param_count = plan_.param_count;
-  c.batch = plan_.train.batch;
+  c.batch = o_.batch;
   auto copy = [&](int buffer) {
     const float *p = plan_.param_count > 0 ? exec_.f32(buffer) : nullptr;
     return std::vector<float>(p, p + plan_.param_count);
@@ -405,7 +411,7 @@ int Trainer::run() {
   const int64_t epochs = o_.max_steps == 0 ? 0 : o_.epochs;
   const bool at_max_steps = o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps);
   if (completed_ >= epochs || at_max_steps) {  // nothing to train: evaluate the model as it is
-    LossSums test(plan_, plan_.eval);
+    LossSums test(plan_, plan_.eval, o_.batch);
     if (!evaluate(test)) return 1;
     if (!start_.checkpoint.empty() && !o_.quiet)
       std::printf("%s: nothing left to train with %s; evaluated it\n", last_checkpoint_.c_str(),
@@ -417,24 +423,25 @@ int Trainer::run() {
   }
   std::string error;
   if (!files_.start(!start_.checkpoint.empty(), completed_, error)) return fail(error);
-  const int64_t batch = plan_.train.batch, per_epoch = data_.train.images.count() / batch;
+  const int64_t per_epoch = steps_per_epoch();
   for (int64_t epoch = completed_ + 1;; ++epoch) {
-    LossSums train(plan_, plan_.train), test(plan_, plan_.eval);
+    LossSums train(plan_, plan_.train, o_.batch), test(plan_, plan_.eval, o_.batch);
     int64_t epoch_step = 0, steps = 0;
-    if (epoch == start_.completed_epochs + 1 && start_.epoch_step > 0) {  // resumed mid-epoch
+    if (epoch == start_.completed_epochs + 1 && start_.epoch_step > 0) {  // resumed mid-epoch: full batches so far
       epoch_step = train.batches = start_.epoch_step;
+      train.examples = start_.epoch_step * o_.batch;
       if (start_.epoch_sums.size() == train.sums.size()) train.sums = start_.epoch_sums;
     }
     const Clock::time_point begin = Clock::now();
     const double seconds_before = train_seconds_;
+    const int64_t images_before = images_trained_;
     if (!train_epoch(epoch, train, steps, epoch_step) || !evaluate(test)) return 1;
     const double seconds = train_seconds_ - seconds_before;
+    const double images_per_sec = double(images_trained_ - images_before) / std::max(seconds, 1e-9);
     const bool complete = epoch_step == per_epoch;
     epochs_run_ = epoch;
-    if (!finish_epoch(epoch, epoch_step, complete, train, test, double(steps * batch) / std::max(seconds, 1e-9),
-                      seconds_since(begin)))
-      return 1;
-    if (!o_.quiet) print_epoch(epoch, epochs, train, test, steps, seconds, complete);
+    if (!finish_epoch(epoch, epoch_step, complete, train, test, images_per_sec, seconds_since(begin))) return 1;
+    if (!o_.quiet) print_epoch(epoch, epochs, train, test, images_per_sec, complete);
     if (epoch == epochs || (o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps))) {
       if (!o_.quiet)
         std::printf("wrote %s, %s, %s and %s\n", files_.path("metrics.csv").c_str(), "metrics.jsonl",
@@ -446,15 +453,14 @@ int Trainer::run() {
 }
 
 // epoch 3/10  train 112.41 (recon 89.12, kl 23.29)  test 110.87 (...)  61,234 img/s  4.1 s
-void Trainer::print_epoch(int64_t epoch, int64_t epochs, const LossSums &train, const LossSums &test, int64_t steps,
-                          double seconds, bool complete) {
-  const int64_t batch = plan_.train.batch, count = data_.train.images.count();
-  const double img_s = double(steps * batch) / std::max(seconds, 1e-9);
+void Trainer::print_epoch(int64_t epoch, int64_t epochs, const LossSums &train, const LossSums &test,
+                          double img_s, bool complete) {
+  const int64_t batch = o_.batch, count = data_.train.images.count();
   std::printf("epoch %lld/%lld  train %s  test %s  %s img/s  %.1f s", (long long)epoch, (long long)epochs,
               train.describe().c_str(), test.describe().c_str(), grouped(int64_t(img_s)).c_str(),
               seconds_since(start_time_));
   if (!complete) std::printf("  (--max-steps reached after %lld steps)", (long long)global_step_);
-  else if (count % batch > 0) std::printf("  (%lld images left over)", (long long)(count % batch));
+  else if (o_.drop_last && count % batch > 0) std::printf("  (--drop-last: %lld images left out)", (long long)(count % batch));
   std::printf("\n");
   std::fflush(stdout);
 }
@@ -465,14 +471,15 @@ void Trainer::print_result(const LossSums *train, const LossSums &test) {
   auto number = [](double v) { return std::isfinite(v) ? fixed(v, 4) : std::string("null"); };
   std::string model;
   for (char c : plan_.model) model += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
-  const int64_t images = int64_t(global_step_ - start_.global_step) * plan_.train.batch;
+  const double images = double(images_trained_);
   std::printf("RESULT {\"framework\": \"vaec\", \"model\": \"%s\", \"batch\": %lld, \"epochs\": %lld, \"steps\": %llu, "
               "\"images_per_sec\": %s, \"train_loss\": %s, \"test_loss\": %s, \"seconds\": %.3f, "
-              "\"peak_rss_mib\": %.1f, \"threads\": %d}\n",
-              model.c_str(), (long long)plan_.train.batch, (long long)epochs_run_, (unsigned long long)global_step_,
+              "\"peak_rss_mib\": %.1f, \"threads\": %d, \"images\": %lld, \"test_images\": %lld}\n",
+              model.c_str(), (long long)o_.batch, (long long)epochs_run_, (unsigned long long)global_step_,
               train_seconds_ > 0 ? fixed(images / train_seconds_, 1).c_str() : "null",
               number(train ? train->headline() : NAN).c_str(), number(test.headline()).c_str(),
-              seconds_since(start_time_), usage.ru_maxrss / 1024.0, exec_.threads());
+              seconds_since(start_time_), usage.ru_maxrss / 1024.0, exec_.threads(), (long long)images_trained_,
+              (long long)test.examples);
   std::fflush(stdout);
 }
 
@@ -518,7 +525,7 @@ std::string program_directory(const char *argv0) {
 
 
 int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry *kernels,
-                 const vaec_model_source &source, const std::string &more_help) {
+                 const std::string &more_help) {
   const Clock::time_point start_time = Clock::now();
   std::string error;
   const Options defaults = default_options(plan);
@@ -538,30 +545,33 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
   if (o.resume && !load_resume(plan, hash, o.resume_file.empty() ? checkpoint_path : o.resume_file, o, resumed, start,
                                error))
     return fail(error);
-  if (o.batch != plan.train.batch) {  // --batch N, or the checkpoint's: the plan and kernels at N
-    const int64_t compiled = plan.train.batch;
-    const Clock::time_point begin = Clock::now();
-    std::string text;
-    if (!rebatch(source, compiled, o.batch, text, kernels, error)) return fail(error);
-    plan = {};
-    if (!vaec::plan::parse_plan(text, plan, error)) return fail("the re-batched plan is damaged: " + error);
-    if (plan.train.batch != o.batch || model_identity(plan) != hash)
-      return fail("re-batching changed the model (a vaec bug): batch " + std::to_string(plan.train.batch) +
-                  ", model hash " + std::to_string(model_identity(plan)) + " for " + std::to_string(hash));
-    if (!o.quiet)
-      std::printf("%s: compiled for batch %lld, recompiled for batch %lld in %.2f s\n", plan.model.c_str(),
-                  (long long)compiled, (long long)o.batch, seconds_since(begin));
-  }
+  // A plan whose inputs are not per example (a test's hand-made one) runs
+  // only at its batch, on whole batches.
+  const bool any_batch = plan.train.input >= 0 && plan.train.input < static_cast<int>(plan.buffers.size()) &&
+                         plan.buffers[plan.train.input].row > 0;
+  if (!any_batch && o.batch != plan.train.batch)
+    return fail("this plan runs only at batch " + std::to_string(plan.train.batch) +
+                " (its buffers are not sized per example)");
+  if (!any_batch) o.drop_last = true;
   if (!make_directories(out, error)) return fail(error);
   Data data;
-  if (!load_data(plan, o.data, data, error)) return fail(error);
-  if (start.epoch_step > 0 && start.epoch_step >= data.train.images.count() / plan.train.batch)
+  if (!load_data(plan, o.data, o.batch, o.drop_last, data, error)) return fail(error);
+  if (!any_batch && data.test.images.count() % o.batch != 0)
+    return fail(o.data + ": the batch " + std::to_string(o.batch) + " of this plan does not divide the " +
+                std::to_string(data.test.images.count()) + " test images");
+  const int64_t train_count = data.train.images.count(), test_count = data.test.images.count();
+  const int64_t per_epoch = o.drop_last ? train_count / o.batch : (train_count + o.batch - 1) / o.batch;
+  if (start.epoch_step > 0 && start.epoch_step >= per_epoch)
     return fail(start.checkpoint + " stopped at step " + std::to_string(start.epoch_step) +
-                " of an epoch, but an epoch of " + o.data + " has only " +
-                std::to_string(data.train.images.count() / plan.train.batch) + " steps");
+                " of an epoch, but an epoch of " + o.data + " has only " + std::to_string(per_epoch) + " steps");
   try {
     check_loss_scaling(plan);
-    Executor exec(plan, kernels, o.threads, o.seed, o.profile);
+    // Every batch size this run uses: full batches, and the last of an epoch
+    // and of the test set when they are partial.
+    Batches batches{{plan.train.name, {o.batch}}, {plan.eval.name, {o.batch}}};
+    if (!o.drop_last && train_count % o.batch != 0) batches[plan.train.name].push_back(train_count % o.batch);
+    if (test_count % o.batch != 0) batches[plan.eval.name].push_back(test_count % o.batch);
+    Executor exec(plan, kernels, o.threads, o.seed, o.profile, batches);
     exec.init_params(o.seed);
     if (o.resume && plan.param_count > 0) {
       std::memcpy(exec.f32(plan.param_region), resumed.regions[0].data(), plan.param_count * sizeof(float));
@@ -569,7 +579,7 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
         std::memcpy(exec.f32(plan.state_regions[i]), resumed.regions[i + 1].data(), plan.param_count * sizeof(float));
     }
     resumed = {};
-    RunFiles files(out, LossSums(plan, plan.train).names(), plan.model + ": loss per example");
+    RunFiles files(out, LossSums(plan, plan.train, o.batch).names(), plan.model + ": loss per example");
     Trainer trainer(plan, o, data, exec, files, checkpoint_path, hash, std::move(start), start_time);
     return trainer.run();
   } catch (const std::exception &e) {

@@ -27,10 +27,11 @@
 // infinity in a loss or gradient stops before the optimizer step, naming
 // the first tensor that held one (diagnose.h); the last checkpoint stays.
 //
-// --batch N other than the compiled batch recompiles the model at start-up
-// (rebatch.h) and trains with that plan; --resume continues with the
-// checkpoint's batch (re-batching when it is not the compiled one), and an
-// explicit --batch that differs from it is an error.
+// An epoch trains on every training image once, the last batch partial
+// (--drop-last leaves it out); evaluation scores every test image once, in
+// batches of the training batch. --batch N runs the same plan at any N;
+// --resume continues with the checkpoint's batch, and an explicit --batch
+// that differs from it is an error.
 #pragma once
 
 #include "abi/plan.h"
@@ -39,11 +40,10 @@
 
 namespace vaec::rt {
 
-// Trains as above; `argv[1]` may be `train`. `source` is what re-batching
-// needs (plan.h; tests may leave it empty); `more_help` follows the usage
+// Trains as above; `argv[1]` may be `train`. `more_help` follows the usage
 // text of --help.
 int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry *kernels,
-                 const vaec_model_source &source, const std::string &more_help);
+                 const std::string &more_help);
 
 // The directory of the trainer program: dirname(argv0), or of
 // /proc/self/exe when it was found on the PATH.

@@ -14,7 +14,7 @@ namespace vaec::rt {
 namespace {
 
 const char *const kOptionNames[] = {"epochs", "batch", "seed",   "threads", "data", "lr",
-                                    "max-steps", "out", "resume", "quiet",   "help", "profile"};
+                                    "max-steps", "out", "resume", "quiet",   "help", "profile", "drop-last"};
 
 template <typename T>
 bool parse_int(const std::string &text, T min, T max, T &out) {
@@ -35,8 +35,9 @@ std::string usage(const plan::Plan &plan, const Options &d) {
      << "Trains " << plan.model << " (compiled by vaec for batch " << plan.train.batch
      << ") and reports its losses per example.\n\n"
      << "  --epochs N     train until epoch N (default " << d.epochs << ")\n"
-     << "  --batch N      examples per step (default " << plan.train.batch << ", the compiled batch; another N\n"
-     << "                 recompiles the model at start-up: 0.2 s for mnist_mlp, 0.7 s for mnist_conv)\n"
+     << "  --batch N      examples per step, any N (default " << plan.train.batch << ", the compiled batch);\n"
+     << "                 also the test batch\n"
+     << "  --drop-last    leave out the last, partial batch of each epoch (default: train on every image)\n"
      << "  --seed N       seeds initialisation, shuffling and noise (default " << d.seed << ")\n"
      << "  --threads N    worker threads (default " << d.threads << ", what the plan was made for:\n"
      << "                 vaec compile --threads)\n"
@@ -78,9 +79,9 @@ bool parse_options(int argc, char **argv, Options &o, std::string &error) {
     } else {
       name = arg.substr(2);
     }
-    if (name == "quiet" || name == "help" || name == "profile") {
+    if (name == "quiet" || name == "help" || name == "profile" || name == "drop-last") {
       if (has_value) return error = "--" + name + " takes no value", false;
-      (name == "quiet" ? o.quiet : name == "help" ? o.help : o.profile) = true;
+      (name == "quiet" ? o.quiet : name == "help" ? o.help : name == "profile" ? o.profile : o.drop_last) = true;
       continue;
     }
     if (std::find(std::begin(kOptionNames), std::end(kOptionNames), name) == std::end(kOptionNames)) {

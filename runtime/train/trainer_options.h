@@ -19,7 +19,7 @@ struct Options {
   std::string out;          // output directory; empty: the trainer's own directory
   bool resume = false;
   std::string resume_file;  // empty: <out>/checkpoint.bin
-  bool quiet = false, help = false, profile = false;
+  bool quiet = false, help = false, profile = false, drop_last = false;
   std::set<std::string> given;  // the options on the command line, e.g. "seed"
 };
 

@@ -231,22 +231,3 @@ TEST(Codegen, MemoryPlanReusesBytesAndKeepsLiveBuffersApart) {
   EXPECT_LT(p.arena_bytes, 20 << 20);
 }
 
-// The compile options a trainer carries for re-batching round-trip through
-// their text, and anything else is refused with the line that is wrong.
-TEST(CompileOptions, RoundTripAndRefuseUnknownText) {
-  for (bool plain : {false, true}) {
-    CompileOptions o, back;
-    o.plain_conv_layouts = plain;
-    std::string error;
-    ASSERT_TRUE(parse_compile_options(format_compile_options(o), back, error)) << error;
-    EXPECT_EQ(back.plain_conv_layouts, plain);
-  }
-  CompileOptions o;
-  std::string error;
-  EXPECT_TRUE(parse_compile_options("", o, error));  // keys left out keep their defaults
-  EXPECT_FALSE(o.plain_conv_layouts);
-  EXPECT_FALSE(parse_compile_options("conv_layouts=plian\n", o, error));
-  EXPECT_EQ(error, "compile options, line 1: unknown option or value 'conv_layouts=plian' (a trainer from another vaec version?)");
-  EXPECT_FALSE(parse_compile_options("conv_layouts=auto\nfast", o, error));
-  EXPECT_EQ(error, "compile options, line 2: 'fast' is not key=value");
-}

@@ -932,14 +932,15 @@ TEST(Trainer, TrainsAndReportsPerEpoch) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("epoch 1/2  train "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("epoch 2/2  train "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("(100 images left over)"), std::string::npos) << r.out;
+  // A plan not sized per example (this test's) runs only whole batches.
+  EXPECT_NE(r.out.find("(--drop-last: 100 images left out)"), std::string::npos) << r.out;
   // `total` is listed first, then the other losses in plan order.
   EXPECT_NE(r.out.find(" (sum "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("RESULT {\"framework\": \"vaec\", \"model\": \"executor_test\", \"batch\": 250, \"epochs\": 2, "
                        "\"steps\": 4, "),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find("\"threads\": 2}"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"threads\": 2, \"images\": 1000, \"test_images\": 500}"), std::string::npos) << r.out;
 
   r = run_trainer(make_plan().plan, {"--data", dir, "--threads", "1", "--max-steps", "3", "--quiet"});
   ASSERT_EQ(r.status, 0) << r.err;
@@ -964,23 +965,21 @@ TEST(Trainer, DataErrorsAreMessagesNotCrashes) {
   const std::string odd = write_dataset("trainer_odd_test_set", 600, 499);
   r = run_trainer(make_plan().plan, {"--data", odd});
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.err.find("the eval batch 250 does not divide the 499 test images"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the batch 250 of this plan does not divide the 499 test images"), std::string::npos) << r.err;
 }
 
 TEST(Trainer, OptionErrors) {
   const plan::Plan p = make_plan().plan;
   TrainerRun r = run_trainer(p, {"--batch", "64"});
   EXPECT_EQ(r.status, 1);
-  // A trainer without its model's source (a test's plan) cannot re-batch.
-  EXPECT_EQ(r.err, "error: this trainer was compiled for batch 250, and re-compiling it for batch 64 at start-up "
-                   "failed: the trainer carries no model source; or recompile the model for batch 64: vaec compile "
-                   "FILE --batch 64 -o DIR\n");
+  // A plan not sized per example (a test's) runs only at its batch.
+  EXPECT_EQ(r.err, "error: this plan runs only at batch 250 (its buffers are not sized per example)\n");
   r = run_trainer(p, {"--batch", "0"});
   EXPECT_EQ(r.err, "error: bad value '0' for --batch: expected a whole number from 1 to 1048576\n");
   r = run_trainer(p, {"--batch", "abc"});
   EXPECT_EQ(r.err, "error: bad value 'abc' for --batch: expected a whole number from 1 to 1048576\n");
-  r = run_trainer(p, {"--batch", "250"});  // the compiled batch, said explicitly: nothing to recompile
-  EXPECT_EQ(r.err.find("re-compiling"), std::string::npos) << r.err;
+  r = run_trainer(p, {"--batch", "250"});  // the plan's batch, said explicitly
+  EXPECT_EQ(r.err.find("runs only at"), std::string::npos) << r.err;
   r = run_trainer(p, {"--epoch", "3"});
   EXPECT_EQ(r.err, "error: unknown option '--epoch'; did you mean '--epochs'?\n");
   r = run_trainer(p, {"--threads", "0"});
@@ -990,7 +989,7 @@ TEST(Trainer, OptionErrors) {
   r = run_trainer(p, {"--help"});
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("usage: train [train] [options]"), std::string::npos);
-  EXPECT_NE(r.out.find("--batch N      examples per step (default 250, the compiled batch; another N"),
+  EXPECT_NE(r.out.find("--batch N      examples per step, any N (default 250, the compiled batch)"),
             std::string::npos) << r.out;
   EXPECT_NE(r.out.find("  manifold     --n N (15) --dims I,J (0,1)"), std::string::npos) << r.out;
   // An inspection command's options are its own.

@@ -96,14 +96,24 @@ TEST(Frontend, TrainDefaultsAndOverrides) {
   EXPECT_EQ(node(o->graph, "x").dims, (Dims{32, 4}));
 }
 
+// `batch` is the run's batch: batch_size() in the IR, read at run time; a
+// number computed from it is that expression over batch_size(). It cannot
+// size a layer.
 TEST(Frontend, NumbersFoldAndBatchIsAName) {
-  auto m = load(tiny_model("  big: dense(mu, 2 * 3 + 1)\n  s: big / batch\n",
+  auto m = load(tiny_model("  big: dense(mu, 2 * 3 + 1)\n  s: big / (2 * batch)\n",
                            "  total: sum(y) + sum(s)\n"));
   ASSERT_TRUE(m.model) << m.errors;
   EXPECT_EQ(node(m.model->graph, "big").dims, (Dims{128, 7}));
-  const Node &s = node(m.model->graph, "s");
+  const Graph &g = m.model->graph;
+  const Node &s = node(g, "s");
   EXPECT_EQ(s.op, Op::Div);
-  EXPECT_EQ(std::get<double>(*m.model->graph.nodes[s.operands[1]].attr("value")), 128.0);
+  const Node &twice = g.nodes[s.operands[1]];
+  ASSERT_EQ(twice.op, Op::Mul);
+  EXPECT_EQ(std::get<double>(*g.nodes[twice.operands[0]].attr("value")), 2.0);
+  EXPECT_EQ(g.nodes[twice.operands[1]].op, Op::BatchSize);
+  auto bad = load(tiny_model("  big: dense(mu, batch)\n"));
+  EXPECT_FALSE(bad.model);
+  EXPECT_NE(bad.errors.find("units of dense cannot depend on 'batch'"), std::string::npos) << bad.errors;
 }
 
 TEST(Frontend, ReshapeInfersMinusOneAndForwardReferencesWork) {

@@ -1,0 +1,92 @@
+// Batched values and re-batching (contract in batch_axes.h).
+#include "ir/batch_axes.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "ir/verifier.h"
+
+namespace vaec {
+
+std::vector<bool> batched_values(const Graph &g, std::string &why) {
+  const int64_t batch = g.batch();
+  std::vector<bool> b(g.nodes.size(), false);
+  auto fail = [&](const Node &n, const std::string &what) {
+    why = "%" + n.name + " = " + std::string(op_name(n.op)) + ": " + what;
+    return std::vector<bool>{};
+  };
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node &n = g.nodes[i];
+    auto in = [&](size_t k) { return b[n.operands[k]]; };
+    auto has = [&](const char *key) {
+      const AttrValue *v = n.attr(key);
+      if (!v) return false;
+      const auto &axes = std::get<std::vector<int64_t>>(*v);
+      return std::find(axes.begin(), axes.end(), 0) != axes.end();
+    };
+    switch (op_info(n.op).kind) {
+    case OpKind::Source: b[i] = n.op == Op::Input; break;
+    case OpKind::Unary: b[i] = in(0); break;
+    case OpKind::Binary:
+      for (size_t k = 0; k < n.operands.size(); ++k) {
+        if (!in(k)) continue;
+        if (g.nodes[n.operands[k]].dims.size() != n.dims.size())
+          return fail(n, "a per-example operand broadcast into an axis other than the batch's");
+        b[i] = true;
+      }
+      break;
+    case OpKind::Reduce: b[i] = in(0) && !has("axes"); break;
+    case OpKind::Shape:
+      if (n.op == Op::Reshape) {
+        b[i] = in(0);
+        if (b[i] && (n.dims.empty() || n.dims[0] != batch)) return fail(n, "a reshape across the batch axis");
+      } else {  // expand
+        b[i] = in(0) || (has("axes") && !n.dims.empty() && n.dims[0] == batch);
+      }
+      break;
+    case OpKind::Layer:
+      if (n.op == Op::Matmul) {
+        const bool ta = std::get<int64_t>(*n.attr("transpose_a")) != 0;
+        const bool tb = std::get<int64_t>(*n.attr("transpose_b")) != 0;
+        b[i] = in(0) && !ta;
+        if (in(1) && tb) return fail(n, "the batch would be the product's columns");
+      } else if (n.op == Op::Conv2dBwdWeights || n.op == Op::Conv2dTransposeBwdWeights) {
+        b[i] = false;
+      } else {
+        b[i] = in(0);
+      }
+      break;
+    }
+  }
+  // Constants and noise of a batch's rows are batched when every user is:
+  // their values do not depend on the row, only their extent does.
+  std::vector<int> users(g.nodes.size(), 0), batched_users(g.nodes.size(), 0);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int o : g.nodes[i].operands) ++users[o], batched_users[o] += b[i];
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node &n = g.nodes[i];
+    if ((n.op == Op::Const || n.op == Op::Normal) && !n.dims.empty() && n.dims[0] == batch)
+      b[i] = users[i] > 0 && batched_users[i] == users[i];
+  }
+  return b;
+}
+
+Graph with_batch(const Graph &g, int64_t n, std::string &why) {
+  why.clear();
+  const std::vector<bool> b = batched_values(g, why);
+  if (!why.empty()) return g;
+  Graph out = g;
+  for (size_t i = 0; i < out.nodes.size(); ++i)
+    if (b[i]) out.nodes[i].dims[0] = n;
+  for (auto &[key, value] : out.config)
+    if (key == "batch") value = int64_t{n};
+  Diagnostics diags;
+  if (!verify_graph(out, diags)) {
+    std::ostringstream os;
+    diags.print(os);
+    why = "its shapes do not follow the batch:\n" + os.str();
+  }
+  return out;
+}
+
+}  // namespace vaec

@@ -1,0 +1,32 @@
+// Which values of a graph have the batch as their first axis, and the same
+// graph at another batch. Shapes in the IR are static (the batch of the
+// compilation), but a plan runs at any batch: code generation sizes the
+// buffers and extents of batched values by the run's batch, and `batch` in
+// a model is the batch_size() op, read at run time.
+//
+// A value is batched when it is an input, or computed from a batched value
+// in a way that keeps its first axis as the batch: elementwise ops with a
+// batched operand of the result's rank, reductions that keep axis 0,
+// per-example reshapes, dense and convolution layers (and their data
+// adjoints) over batched data, matmul(a, b) with a batched and not
+// transposed, expands that restore a reduced batch axis. normal() noise is
+// batched when its first axis is the batch (normal_like of a batched value).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace vaec {
+
+// batched[i] for every node; on a graph whose shapes mix the batch axis into
+// other axes (e.g. a batched operand broadcast into a non-leading axis),
+// `why` gets a reason naming the op and the result is empty.
+std::vector<bool> batched_values(const Graph &g, std::string &why);
+
+// `g` at batch n: the first dimension of every batched value, and the
+// config's batch, become n. Empty `why` on success.
+Graph with_batch(const Graph &g, int64_t n, std::string &why);
+
+}  // namespace vaec
