@@ -12,7 +12,6 @@
 #include <sstream>
 
 #include "codegen/conv_layouts.h"
-#include "codegen/optimizer_kernel.h"
 #include "ir/builder.h"
 #include "ir/printer.h"
 
@@ -41,14 +40,14 @@ std::string where(const Node &n) {
 
 class Lowering {
 public:
-  Lowering(LoweredModel &m) : out_(m) {
-    const Graph &train = *m.programs.at(0).graph;
-    out_.plan.model = train.name;
-    for (const auto &[k, v] : train.config) out_.plan.config[k] = plain(v);
+  Lowering(LoweredModel &m) : out_(m), persistent_end_(m.persistent_bytes) {
+    for (const plan::Param &q : m.plan.params) {
+      param_buffer_[q.name] = q.buffer;
+      grad_buffer_["d." + q.name] = q.grad_buffer;
+    }
   }
 
   void run() {
-    layout_persistent();
     for (CodegenProgram &cp : out_.programs) {
       plan::Program &prog = cp.name == "train"    ? out_.plan.train
                             : cp.name == "eval"   ? out_.plan.eval
@@ -63,10 +62,6 @@ public:
   }
 
 private:
-  static std::string plain(const AttrValue &v) {
-    if (const auto *s = std::get_if<std::string>(&v)) return *s;
-    return format_attr(v);
-  }
 
   int add_buffer(const std::string &name, plan::DType type, int64_t elements, int64_t offset) {
     out_.plan.buffers.push_back({name, type, elements, offset});
@@ -86,62 +81,6 @@ private:
     const int b = add_buffer(name, type, 0, 0);
     out_.plan.buffers[b].row = elements / batch;
     return b;
-  }
-
-  // Parameters, gradients, optimizer state and hyper-parameters.
-  void layout_persistent() {
-    plan::Plan &p = out_.plan;
-    std::vector<const Node *> params;
-    const Graph &train = *out_.programs.at(0).graph;
-    for (const Node &n : train.nodes)
-      if (n.op == Op::Param) params.push_back(&n);
-    // Each parameter starts on a 64-byte line (16 floats); the gaps are
-    // zeros that stay zero (never written, so their gradient, moments and
-    // update are 0). Unaligned, mnist_mlp's x_hat.w sat 32 bytes off a line,
-    // and every matmul that read it or wrote its gradient split its vector
-    // loads and stores across two lines.
-    constexpr int64_t kLine = 16;
-    auto line_up = [&](int64_t e) { return (e + kLine - 1) / kLine * kLine; };
-    int64_t count = 0;
-    for (const Node *n : params) count = line_up(count) + checked_elements(n->dims);
-    p.param_count = count;
-    int64_t region = align(count * 4), at = 0;
-    p.param_region = add_buffer("params", plan::DType::F32, count, at);
-    p.grad_region = add_buffer("grads", plan::DType::F32, count, at + region);
-    int64_t offset = 0;
-    for (const Node *n : params) {
-      offset = line_up(offset);
-      plan::Param q;
-      q.name = n->name;
-      q.dims = n->dims;
-      q.init_bound = std::get<double>(*n->attr("bound"));
-      int64_t e = checked_elements(n->dims);
-      q.buffer = add_buffer(n->name, plan::DType::F32, e, at + offset * 4);
-      q.grad_buffer = add_buffer("d." + n->name, plan::DType::F32, e, at + region + offset * 4);
-      param_buffer_[n->name] = q.buffer;
-      grad_buffer_["d." + n->name] = q.grad_buffer;
-      p.params.push_back(q);
-      offset += e;
-    }
-    at += 2 * region;
-    int hyper = 0, state = 0;
-    FusedKernel opt = build_optimizer_kernel(train, count, hyper, state);
-    p.optimizer_kernel = opt.name;
-    p.optimizer_args = {p.param_region, p.grad_region};
-    for (int h = 0; h < hyper; ++h) {
-      int b = add_buffer("hyper." + std::to_string(h), plan::DType::F32, 1, at + 4 * h);
-      if (h == 0) p.hyper = b;
-      p.optimizer_args.push_back(b);
-    }
-    at += kAlign;
-    for (int s = 0; s < state; ++s) {
-      int b = add_buffer("state." + std::to_string(s), plan::DType::F32, count, at);
-      p.state_regions.push_back(b);
-      p.optimizer_args.push_back(b);
-      at += region;
-    }
-    out_.kernels.push_back(std::move(opt));
-    persistent_end_ = at;
   }
 
   // Persistent buffers: fixed ones from byte 0; per-example ones in the
@@ -665,7 +604,7 @@ private:
   }
 
   LoweredModel &out_;
-  int64_t persistent_end_ = 0, persistent_row_ = 0;
+  int64_t persistent_end_, persistent_row_ = 0;
   std::map<std::string, int> param_buffer_, grad_buffer_;
   std::ostringstream library_;
 };

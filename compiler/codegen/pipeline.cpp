@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "codegen/assign_conv_layouts.h"
+#include "codegen/layout_parameters.h"
 #include "codegen/lower_steps.h"
 #include "codegen/place_updates.h"
 #include "codegen/plan_memory.h"
@@ -36,7 +37,7 @@ std::string conv_choices_text(const LoweredModel &m) {
 }  // namespace
 
 const std::vector<std::string> &codegen_stages() {
-  static const std::vector<std::string> s = {"fuse_elementwise", "assign_conv_layouts", "lower_steps", "split_products",
+  static const std::vector<std::string> s = {"fuse_elementwise", "assign_conv_layouts", "layout_parameters", "lower_steps", "split_products",
                                              "skip_zero_columns", "place_updates", "plan_memory"};
   return s;
 }
@@ -68,6 +69,7 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
   step("fuse_elementwise", [&] { for (CodegenProgram &p : m.programs) p.schedule = fuse_elementwise(*p.graph); },
        [&] { return schedules_text(m); });
   step("assign_conv_layouts", [&] { assign_conv_layouts(m); }, [&] { return conv_choices_text(m); });
+  step("layout_parameters", [&] { layout_parameters(m); }, plan_text);
   step("lower_steps", [&] {
     lower_steps(m);
     m.plan.loss_scaling = loss_scaling;

@@ -4,6 +4,7 @@
 //
 //   fuse_elementwise     each program's steps: kernels and library calls (schedule.h)
 //   assign_conv_layouts  oneDNN's layouts for each convolution
+//   layout_parameters    the parameter, gradient and optimizer-state regions
 //   lower_steps          plan steps, buffers and kernels
 //   split_products       products as column slices per thread
 //   skip_zero_columns    products that leave out zero columns of image data

@@ -1,0 +1,80 @@
+// The parameters' regions (contract in layout_parameters.h).
+#include "codegen/layout_parameters.h"
+
+#include "codegen/optimizer_kernel.h"
+#include "ir/printer.h"
+
+namespace vaec {
+namespace {
+
+constexpr int64_t kAlign = 64;
+int64_t align(int64_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+
+int add_buffer(plan::Plan &p, const std::string &name, plan::DType type, int64_t elements, int64_t offset) {
+  p.buffers.push_back({name, type, elements, offset});
+  return static_cast<int>(p.buffers.size()) - 1;
+}
+
+std::string config_text(const AttrValue &v) {
+  if (const auto *s = std::get_if<std::string>(&v)) return *s;
+  return format_attr(v);
+}
+
+}  // namespace
+
+void layout_parameters(LoweredModel &m) {
+  plan::Plan &p = m.plan;
+  std::vector<const Node *> params;
+  const Graph &train = *m.programs.at(0).graph;
+  p.model = train.name;
+  for (const auto &[k, v] : train.config) p.config[k] = config_text(v);
+  for (const Node &n : train.nodes)
+    if (n.op == Op::Param) params.push_back(&n);
+  // Each parameter starts on a 64-byte line (16 floats); the gaps are
+  // zeros that stay zero (never written, so their gradient, moments and
+  // update are 0). Unaligned, mnist_mlp's x_hat.w sat 32 bytes off a line,
+  // and every matmul that read it or wrote its gradient split its vector
+  // loads and stores across two lines.
+  constexpr int64_t kLine = 16;
+  auto line_up = [&](int64_t e) { return (e + kLine - 1) / kLine * kLine; };
+  int64_t count = 0;
+  for (const Node *n : params) count = line_up(count) + checked_elements(n->dims);
+  p.param_count = count;
+  int64_t region = align(count * 4), at = 0;
+  p.param_region = add_buffer(p, "params", plan::DType::F32, count, at);
+  p.grad_region = add_buffer(p, "grads", plan::DType::F32, count, at + region);
+  int64_t offset = 0;
+  for (const Node *n : params) {
+    offset = line_up(offset);
+    plan::Param q;
+    q.name = n->name;
+    q.dims = n->dims;
+    q.init_bound = std::get<double>(*n->attr("bound"));
+    int64_t e = checked_elements(n->dims);
+    q.buffer = add_buffer(p, n->name, plan::DType::F32, e, at + offset * 4);
+    q.grad_buffer = add_buffer(p, "d." + n->name, plan::DType::F32, e, at + region + offset * 4);
+    p.params.push_back(q);
+    offset += e;
+  }
+  at += 2 * region;
+  int hyper = 0, state = 0;
+  FusedKernel opt = build_optimizer_kernel(train, count, hyper, state);
+  p.optimizer_kernel = opt.name;
+  p.optimizer_args = {p.param_region, p.grad_region};
+  for (int h = 0; h < hyper; ++h) {
+    int b = add_buffer(p, "hyper." + std::to_string(h), plan::DType::F32, 1, at + 4 * h);
+    if (h == 0) p.hyper = b;
+    p.optimizer_args.push_back(b);
+  }
+  at += kAlign;
+  for (int s = 0; s < state; ++s) {
+    int b = add_buffer(p, "state." + std::to_string(s), plan::DType::F32, count, at);
+    p.state_regions.push_back(b);
+    p.optimizer_args.push_back(b);
+    at += region;
+  }
+  m.kernels.push_back(std::move(opt));
+  m.persistent_bytes = at;
+}
+
+}  // namespace vaec
