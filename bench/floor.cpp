@@ -37,7 +37,7 @@ namespace {
 
 constexpr int64_t kBatch = 128, kIn = 784, kHidden = 400, kLatent = 20;
 
-// mnist_mlp's parameters in vaec's order, each on a 64-byte line (runtime/plan.h).
+// mnist_mlp's parameters in vaec's order, each on a 64-byte line (runtime/abi/plan.h).
 struct Layout {
   int64_t w1 = 0, w4 = 0, count = 0;
   Layout() {

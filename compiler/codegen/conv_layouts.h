@@ -4,7 +4,7 @@
 //   the trainer is built for, like LLVM's host CPU) which layouts the fastest
 //   implementation of a convolution step wants, with "any" for its three
 //   tensor operands, and returns the plan step with those layouts written as
-//   runtime/onednn_conv.h says.
+//   runtime/abi/onednn_conv.h says.
 // - Kernels can read and write oneDNN's nChw16c layout ("aBcd16b") directly:
 //   redomain_nchw16c rewrites a kernel over an NCHW domain with C % 16 == 0
 //   to the domain [N, C/16, H, W, 16], in which every argument is either in
@@ -41,9 +41,9 @@ struct ConvChoice {
 };
 
 // The choice for the library step `ss` of schedule `s` (a convolution op, with
-// its post-op if fused); with `plain_only`, every operand plain (vaec compile
-// under VAEC_CONV_LAYOUTS=plain, for comparisons). Throws std::runtime_error
-// (oneDNN cannot run it).
+// its post-op if fused); with `plain_only`, every operand plain
+// (`vaec compile --conv-layouts plain`, for comparisons). Throws
+// std::runtime_error (oneDNN cannot run it).
 ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only = false);
 
 // The nChw16c layout text of NCHW dims, or "" when it has padding (C % 16 != 0)

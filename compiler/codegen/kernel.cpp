@@ -2,7 +2,7 @@
 //
 // Deliberately slow and plain: one point at a time, every value in double,
 // the element formulas taken from ir/elementwise_f64.cpp and the normal draws from
-// runtime/philox.h. The one liberty: accumulated sums are gathered in double
+// runtime/abi/philox.h. The one liberty: accumulated sums are gathered in double
 // and added to the f32 buffer once at the end, so the reference does not
 // round after every += (an exact-arithmetic reading of the semantics).
 #include "codegen/kernel.h"

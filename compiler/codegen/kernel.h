@@ -32,7 +32,7 @@ struct KernelInstr {
     Load,    // buffer[arg] at `strides`; a U8 buffer loads float(byte) * value
     Const,   // `value`
     Apply,   // elementwise op `op` (a Unary or Binary row of ops.def) on instrs a (, b)
-    Normal,  // a standard normal draw: Philox4x32-10 (runtime/philox.h), see below
+    Normal,  // a standard normal draw: Philox4x32-10 (runtime/abi/philox.h), see below
   } kind = Const;
   Op op = Op::Add;
   int a = -1, b = -1;            // Apply operands: indices of earlier instrs
@@ -43,8 +43,8 @@ struct KernelInstr {
 };
 // Normal: the draw for flat domain index f (row-major over the whole domain,
 // not the thread's slice) is philox_normal(seed, step, stream, f) of
-// runtime/philox.h, so results do not depend on how points are split among
-// threads.
+// runtime/abi/philox.h, so results do not depend on how points are split
+// among threads.
 
 struct KernelOutput {
   int instr = -1;

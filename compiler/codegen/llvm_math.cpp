@@ -178,7 +178,7 @@ llvm::Value *emit_pow(llvm::IRBuilder<> &b, llvm::Value *a, llvm::Value *e) {
 
 namespace {
 
-// The Philox4x32-10 bijection of runtime/philox.h on i32 words.
+// The Philox4x32-10 bijection of runtime/abi/philox.h on i32 words.
 void philox_rounds(llvm::IRBuilder<> &b, Value *c[4], Value *key0, Value *key1) {
   llvm::Type *i64 = b.getInt64Ty(), *i32 = b.getInt32Ty();
   // (hi, lo) of a 32x32-bit product, through a 64-bit multiply of
@@ -203,7 +203,7 @@ void philox_rounds(llvm::IRBuilder<> &b, Value *c[4], Value *key0, Value *key1) 
 }
 
 // cos(2 pi m / 2^24) for an i32 m < 2^24, by the exact octant reduction of
-// philox_cos_turns in runtime/philox.h.
+// philox_cos_turns in runtime/abi/philox.h.
 Value *cos_turns(llvm::IRBuilder<> &b, Value *m) {
   Ir ir{b};
   Value *octant = b.CreateLShr(m, 21);

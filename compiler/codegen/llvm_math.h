@@ -33,7 +33,7 @@ llvm::Value *emit_softplus(llvm::IRBuilder<> &b, llvm::Value *x);
 // Accuracy degrades with |b log a|: about (|b log a| + 2) ulp.
 llvm::Value *emit_pow(llvm::IRBuilder<> &b, llvm::Value *a, llvm::Value *e);
 
-// philox_normal(seed, step, stream, index) of runtime/philox.h in f32: the
+// philox_normal(seed, step, stream, index) of runtime/abi/philox.h in f32: the
 // Philox4x32-10 rounds with 32x32->64-bit multiplies (which vectorize to
 // vpmuludq), then Box-Muller with the emitted log and an octant-reduced cos.
 // seed, step and index are i64.

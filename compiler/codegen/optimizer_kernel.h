@@ -4,7 +4,7 @@
 //                     p -= (lr / (1-b1^t)) m / (sqrt(v) / sqrt(1-b2^t) + eps)
 //   rmsprop (Keras):  v = rho v + (1-rho) g^2;  p -= lr g / (sqrt(v) + eps)
 //   sgd (PyTorch):    b = momentum b + g;  p -= lr b      (b omitted if momentum = 0)
-// Step-dependent factors come from the hyper buffers (runtime/plan.h).
+// Step-dependent factors come from the hyper buffers (runtime/abi/plan.h).
 #pragma once
 
 #include "codegen/kernel.h"

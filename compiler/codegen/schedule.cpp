@@ -219,7 +219,7 @@ private:
   // leave the graph) come last, in creation order. Then every other gradient is
   // complete before the first of them, and the runtime can update each weight
   // right after its gradient, while that is still in the cache
-  // (runtime/executor.h, Executor::train_step).
+  // (runtime/exec/executor.h, Executor::train_step).
   void order_steps() {
     std::vector<int> order, state(steps_.size(), 0);
     std::function<void(int)> visit = [&](int st) {

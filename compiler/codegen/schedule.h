@@ -15,7 +15,7 @@
 //  - matmuls that no other step needs (a training graph's weight gradients
 //    of dense layers) come last, in graph order, so every other gradient is
 //    complete before the first of them (the runtime updates each such weight
-//    right after its gradient: runtime/executor.h, train_step).
+//    right after its gradient: runtime/exec/executor.h, train_step).
 // Every merge the pass refuses is written to the report with its reason.
 #pragma once
 

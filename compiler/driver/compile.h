@@ -40,15 +40,14 @@ struct CompileLog {
 std::map<std::string, std::string> loss_scaling(const Graph &model);
 
 // Lowers a model (loaded from `text` at its training batch) through code
-// generation's planning: the pipeline `vaec compile` and re-batching
-// (driver/rebatch.cpp) share. Errors (including features code generation
-// lacks) go to `diags`. (A pointer: the schedules point into its graphs.)
+// generation's planning: the pipeline `vaec compile` and the code-generation
+// dumps share. Errors (including features code generation lacks) go to
+// `diags`. (A pointer: the schedules point into its graphs.)
 std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std::string &text, const Model &model,
                                            const CompileOptions &options, Diagnostics &diags,
                                            const CompileLog &log = {});
 
-// vaec compile: returns the exit status. The trainer carries `text`, `file`
-// and `options` for re-batching (runtime/plan.h).
+// vaec compile: returns the exit status.
 int run_compile(const std::string &file, const std::string &text, const Model &model, const CompileOptions &options,
                 const std::string &out_dir, Diagnostics &diags, const CompileLog &log = {});
 

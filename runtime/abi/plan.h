@@ -137,7 +137,7 @@ struct Step {
   std::vector<int64_t> dims_a, dims_b, dims_c, stride, pad;
   // How a, b and c are laid out in their buffers: "plain" (row-major in the
   // IR's dimension order) or a oneDNN blocked layout the compiler chose for
-  // this machine, written as runtime/onednn_conv.h defines.
+  // this machine, written as abi/onednn_conv.h defines.
   std::string layout_a = "plain", layout_b = "plain", layout_c = "plain";
   std::string where;            // file:line:col of the op, for messages
 };

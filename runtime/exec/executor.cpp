@@ -1,7 +1,7 @@
 // The plan executor (contract in executor.h): start-up checks and set-up,
 // then the step loop, the threaded kernel calls and the optimizer. Its
 // insides are in executor_impl.h; the products that leave out zero columns
-// of image data in executor_zero_columns.cpp.
+// of image data in zero_column_products.cpp.
 #include "exec/executor.h"
 
 #include <omp.h>
@@ -259,14 +259,11 @@ void Executor::Impl::run_kernel(const KernelCall &k, uint64_t step) {
 }
 
 // Denormal floats (below 2^-126) flush to zero, on this thread and on every
-// OpenMP worker, as TensorFlow does by default. Without it Adam slows down
-// as training goes on: the first moments of weights whose inputs are almost
-// always 0 (MNIST's border pixels) decay by beta1 each step into the
-// denormal range, where every multiply takes ~100 cycles; measured on
-// mnist_mlp, the optimizer went from 0.41 ms per step after 200 steps to
-// 0.94 ms after 3,000. Values that small are far below the precision of
-// any loss or parameter here: PyTorch's 10-epoch mnist_mlp losses are
-// bit-identical with and without torch.set_flush_denormal(True).
+// OpenMP worker, as TensorFlow does by default: Adam's first moments of
+// weights whose inputs are almost always 0 (MNIST's border pixels) decay
+// into the denormal range, where every multiply is slow, and such values are
+// far below the precision of any loss or parameter (docs/BENCHMARKS.md has
+// the measurements).
 static void flush_denormals(int threads) {
   const unsigned ftz_daz = _MM_FLUSH_ZERO_ON | 0x0040;  // FTZ | DAZ
   _mm_setcsr(_mm_getcsr() | ftz_daz);

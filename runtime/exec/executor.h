@@ -19,8 +19,8 @@
 // bitwise reproducible for a given thread count.
 //
 // Random numbers: kernels get rng = {seed, step}; draws depend on those and
-// the point only (abi/philox.h). Training steps count from 1; eval batch i
-// uses kEvalStepBase + i.
+// the point only (abi/philox.h). Training steps count from 1; the eval
+// program's batch i of a pass over the test set uses kEvalStepBase + i.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
-// Products that leave out the all-zero columns of image data (contract in
-// executor.h, "Zero columns of the data"; the copies in zero_columns.h).
+// Products that leave out the all-zero columns of image data (how they run:
+// runtime/README.md, "Zero columns of the data"; the copies in zero_columns.h).
 #include <algorithm>
 #include <atomic>
 

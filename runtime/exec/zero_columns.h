@@ -1,6 +1,6 @@
 // Column masks of row-major f32 matrices, and copies that keep only the
 // masked columns: what the executor needs to leave the all-zero columns of
-// image data out of a product (executor.h, "Zero columns of the data").
+// image data out of a product (runtime/README.md, "Zero columns of the data").
 //
 // A column is "nonzero" when any of its floats has a bit set, so -0.0 counts
 // as nonzero and a column left out contributes exactly +0 terms to every

@@ -10,10 +10,11 @@
 //      non-binary x this is not a normalised density)
 //   Gaussian (recon mse):  p(x|z) = N(x; mean, 1/2 I), so that nll + KL is
 //     its -ELBO up to a constant:  log p(x|z) = -nll - D/2 log(pi)
-// Noise: example e of eval batch i draws eps[j] = philox_normal(seed,
-// kEvalStepBase + i, 0, e * latent + j), the draws of the eval program's
-// first normal() op, so a model whose `total` is this -ELBO reports the same
-// value. Importance sample s of example e draws philox_normal(seed,
+// Noise: example e of batch i (batches of the compiled batch) draws eps[j] =
+// philox_normal(seed, kEvalStepBase + i, 0, e * latent + j), the draws of the
+// eval program's first normal() op, so a model whose `total` is this -ELBO
+// reports the same value (and so does training's test loss at the compiled
+// batch). Importance sample s of example e draws philox_normal(seed,
 // kIwaeStepBase + e, 0, s * latent + j).
 #pragma once
 

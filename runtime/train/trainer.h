@@ -3,8 +3,9 @@
 // program/program.h hands it the plan and kernels the trainer was linked
 // with, when the command line asks for training.
 //
-//   train [train] [--epochs N] [--batch N] [--seed N] [--threads N] [--data DIR]
-//         [--lr X] [--max-steps N] [--out DIR] [--resume [FILE]] [--quiet] [--help]
+//   train [train] [--epochs N] [--batch N] [--drop-last] [--seed N] [--threads N]
+//         [--data DIR] [--lr X] [--max-steps N] [--out DIR] [--resume [FILE]]
+//         [--quiet] [--profile] [--help]
 //   train reconstruct|sample|manifold|interpolate|scatter|concept|eval|export [options]
 //
 // The second form runs an inspection command on the latest checkpoint

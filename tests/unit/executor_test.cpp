@@ -742,14 +742,14 @@ TEST(Executor, SplitsLargeWeightProductsIntoColumnSlices) {
   for (const int64_t m : {48, 304}) test_split_matmul(m);
 }
 
-// Products with image data leave out its all-zero columns (executor.h, "Zero
-// columns of the data") and compute what the whole product computes: a
+// Products with image data leave out its all-zero columns (runtime/README.md,
+// "Zero columns of the data") and compute what the whole product computes: a
 // dense layer's forward product (bias, relu; in column slices at 2 and 3
 // threads, whole at 1) and its weight gradient (every other column of which
 // must come out exactly 0), on batches with many zero columns (one of them
-// nonzero in a single row; then another such batch, so nothing may come
-// from the last run), an all-zero batch, and a batch with too few to be
-// worth it, which runs whole.
+// nonzero in a single row; then another such batch, so nothing may come from
+// the last run), an all-zero batch, and a batch with too few to be worth it,
+// which runs whole.
 TEST(Executor, LeavesOutZeroColumnsOfImageData) {
   const auto F32 = plan::DType::F32;
   plan::Plan p;

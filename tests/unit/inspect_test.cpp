@@ -1,8 +1,8 @@
 // The inspection programs against the f64 interpreter: the -ELBO the
-// trainer's `eval` reports (runtime/model_parts.h: encode, the eval noise,
-// nll, the analytic KL) equals the interpreter's on the same graphs, images,
-// parameters and noise, and, for a model whose `total` is the -ELBO, the
-// interpreter's value of the model's own eval graph. Also: the plan text
+// trainer's `eval` reports (runtime/inspect/model_parts.h: encode, the eval
+// noise, nll, the analytic KL) equals the interpreter's on the same graphs,
+// images, parameters and noise, and, for a model whose `total` is the -ELBO,
+// the interpreter's value of the model's own eval graph. Also: the plan text
 // with inspection programs round-trips.
 #include <gtest/gtest.h>
 
