@@ -186,8 +186,8 @@ for m in "${MODELS[@]}"; do
     data=$(data_dir "$m")
     lr=(); [[ -n ${LR:-} ]] && lr=(--lr "$LR")
     tflags=(); [[ ${TORCH_FLUSH_DENORMAL:-0} != 0 ]] && tflags=(--flush-denormal)
-    # Both sides train on full batches only (vaec's trainer drops the last
-    # partial batch; torch_vae.py is told --drop-last) and run as many epochs
+    # Both sides train on full batches only (both are told --drop-last) and
+    # run as many epochs
     # as STEPS needs: 1 unless STEPS is more than an epoch's batches.
     per_epoch=$((60000 / batch))
     ((per_epoch > 0)) || die "batch $batch is larger than the training set"
@@ -233,7 +233,7 @@ for m in "${MODELS[@]}"; do
         v_ips=''
         [[ -z $v_note ]] || return 0
         prio /usr/bin/time -v -o "$LOGS/$tag.vaec.time" \
-            "$out/train" --epochs "$epochs" --batch "$batch" --seed 1 --threads "$THREADS" \
+            "$out/train" --epochs "$epochs" --batch "$batch" --drop-last --seed 1 --threads "$THREADS" \
             --data "$data" --max-steps "$steps" "${lr[@]}" \
             >"$LOGS/$tag.vaec.out" 2>"$LOGS/$tag.vaec.err"
         rc=$?

@@ -129,7 +129,7 @@ private:
 
   int buf(Prog &p, int node) {
     int b = p.buffer[p.s.root[node]];
-    if (b < 0) throw InternalError("lower_to_plan: %" + p.g.nodes[node].name + " has no buffer");
+    if (b < 0) throw InternalError("lower_steps: %" + p.g.nodes[node].name + " has no buffer");
     return b;
   }
   // A temporary holding `node` (per example when it is batched).
@@ -152,7 +152,7 @@ private:
     const int root = p.s.root[node], b = buf(p, node);
     if (p.plain_pending.erase(root)) {
       auto it = p.shadows.lower_bound({root, ""});  // the value's shadows sort together
-      if (it == p.shadows.end() || it->first.first != root) throw InternalError("lower_to_plan: %" + p.g.nodes[root].name + " is nowhere");
+      if (it == p.shadows.end() || it->first.first != root) throw InternalError("lower_steps: %" + p.g.nodes[root].name + " is nowhere");
       plan::Step r;
       r.kind = plan::Step::Reorder;
       r.where = where(p.g.nodes[node]);

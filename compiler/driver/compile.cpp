@@ -205,10 +205,10 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
                     "- graph.vir: the model as lowered from the YAML\n"
                     "- grad.vir: the training graph right after differentiation\n"
                     "- opt.vir: the training graph after simplification (what a training step runs)\n"
-                    "- eval.vir: the forward graph at the evaluation batch\n"
+                    "- eval.vir: the forward graph (what evaluation runs, at any batch)\n"
                     "- encode.vir, decode.vir, nll.vir: the parts of the model the trainer's inspection commands\n"
                     "  run (images -> the encoder's outputs; latents z -> the mean image; z and images -> the\n"
-                    "  reconstruction term per example), at the evaluation batch\n"
+                    "  reconstruction term per example)\n"
                     "- fused.txt: steps, fused kernels and refused merges; convolutions' layouts and reorders\n"
                     "- memplan.txt: buffer offsets, sizes and live ranges in the arena\n"
                     "- plan.txt: the plan the trainer executes\n"
@@ -223,7 +223,8 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
   std::cout << "compiled " << model.graph.name << " (batch " << c->train.batch() << "): " << kernels
             << " kernels, " << library << " oneDNN calls" << (reorders ? " and " + std::to_string(reorders) + " reorders" : "")
             << " per step, arena "
-            << with_commas(c->lowered.plan.arena_bytes / 1024) << " KiB\n"
+            << with_commas((c->lowered.plan.arena_bytes + c->lowered.plan.arena_row * c->train.batch()) / 1024)
+            << " KiB at batch " << c->train.batch() << "\n"
             << "  " << out_dir << "/train  (LLVM " << std::lround(build.llvm_seconds * 1000) << " ms, link "
             << std::lround(build.link_seconds * 1000) << " ms while LLVM writes the dumps, total " << std::lround(total * 1000) << " ms)\n"
             << "  " << out_dir << "/ir/index.md lists the dumps of every stage\n";

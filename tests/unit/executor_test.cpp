@@ -1182,8 +1182,6 @@ static void mean_pixel(void *const *b, int64_t, int64_t, const uint64_t *) {
 }
 const char vaec_plan_text[] = R"PLAN()" << plan::format_plan(p) << R"()PLAN";
 const vaec_kernel_entry vaec_kernels[] = {{"mean_pixel", mean_pixel}, {nullptr, nullptr}};
-// No YAML behind this plan: re-batching it would fail with a message.
-extern const char vaec_model_source[] = "", vaec_model_path[] = "", vaec_compile_options[] = "";
 }
 )";
   const std::string data = write_dataset("trainer_link_data", 300, 200);
