@@ -14,6 +14,7 @@
 #include "interp/interpreter.h"
 #include "passes/pipeline.h"
 #include "codegen_util.h"
+#include "ir/batch_axes.h"
 #include "test_util.h"
 
 using namespace vaec;
@@ -48,26 +49,32 @@ struct StepResult {
   std::string worst_grad;
 };
 
-StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step) {
+// At `run_batch` (0: the compiled batch) the executor runs the plan as it
+// is, and the interpreter the training graph re-batched (ir/batch_axes.h).
+StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step, int64_t run_batch = 0) {
   StepResult r;
   const plan::Plan &p = c.code->lowered.plan;
-  rt::Executor ex(p, c.code->table.data(), threads, seed);
+  const int64_t batch = run_batch ? run_batch : p.train.batch;
+  std::string why;
+  const Graph train = with_batch(c.code->train, batch, why);
+  EXPECT_EQ(why, "");
+  rt::Executor ex(p, c.code->table.data(), threads, seed, false, {{"train", {batch}}});
   ex.init_params(seed);
   // Real images: the first test digits.
   rt::IdxArray images;
   std::string error;
   EXPECT_TRUE(rt::read_idx(std::string(VAEC_SOURCE_DIR) + "/data/mnist/t10k-images-idx3-ubyte", images, error))
       << error;
-  int64_t bytes = p.train.batch * p.train.input_row;
+  int64_t bytes = batch * p.train.input_row;
   std::copy(images.data.begin(), images.data.begin() + bytes, ex.u8(p.train.input));
-  ex.run(p.train, step);
+  ex.run(p.train, step, batch);
 
-  Bindings b = test::executor_bindings(c.code->train, p, ex, seed, step);
-  auto v = interpret(c.code->train, b, error);
+  Bindings b = test::executor_bindings(train, p, ex, seed, step);
+  auto v = interpret(train, b, error);
   EXPECT_TRUE(v) << error;
   if (!v) return r;
   for (const auto &[name, buf] : p.train.losses) r.exec_loss[name] = ex.scalar(buf);
-  for (const auto &[name, idx] : c.code->train.outputs) {
+  for (const auto &[name, idx] : train.outputs) {
     if (name.rfind("d.", 0) != 0) {
       r.interp_loss[name] = (*v)[idx].data[0];
       continue;
@@ -86,11 +93,11 @@ StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step) {
   return r;
 }
 
-void expect_step_matches(const std::string &model, int64_t batch) {
+void expect_step_matches(const std::string &model, int64_t batch, int64_t run_batch = 0) {
   auto c = compile(model, batch);
   ASSERT_TRUE(c);
   for (int threads : {1, 2}) {
-    StepResult r = step_both(*c, threads, 11, 3);
+    StepResult r = step_both(*c, threads, 11, 3, run_batch);
     ASSERT_FALSE(r.interp_loss.empty());
     for (const auto &[name, want] : r.interp_loss)
       EXPECT_NEAR(r.exec_loss[name], want, 2e-5 * std::max(1.0, std::fabs(want)))
@@ -113,6 +120,20 @@ TEST(Codegen, TransposedConvolutionsMatchTheInterpreter) {
   expect_step_matches("tests/unit/models/conv_same_t.yaml", 2);
 }
 TEST(Codegen, BetaVaeMatchesTheInterpreter) { expect_step_matches("examples/beta_vae.yaml", 3); }
+// A plan runs at any batch, smaller or larger than the one it was compiled
+// for: `batch` (beta_vae's losses divide by it), a mean over the batch
+// (mnist_conv), convolutions in oneDNN's layouts and the gradients' sums
+// over the batch follow the run's.
+TEST(Codegen, PlansRunAtOtherBatchesAsTheInterpreterSays) {
+  for (int64_t run : {3, 11}) {
+    SCOPED_TRACE("run at batch " + std::to_string(run));
+    expect_step_matches("models/mnist_mlp.yaml", 8, run);
+    expect_step_matches("examples/beta_vae.yaml", 8, run);
+    expect_step_matches("examples/gaussian_decoder.yaml", 8, run);
+  }
+  expect_step_matches("models/mnist_conv.yaml", 4, 3);
+  expect_step_matches("models/mnist_conv.yaml", 2, 5);
+}
 
 TEST(Codegen, SameSeedAndThreadsGiveIdenticalLosses) {
   auto c = compile("models/mnist_mlp.yaml", 16);

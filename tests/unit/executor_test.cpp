@@ -837,6 +837,38 @@ TEST(PlanText, RoundTrips) {
   EXPECT_TRUE(parsed.train.steps[1].ta && parsed.train.steps[1].tb);
 }
 
+// Sizes linear in the batch (a+b*B) and extents that are the batch (B)
+// round-trip, and at_batch resolves them: sizes at the run's batch, offsets
+// and the arena at the layout's.
+TEST(PlanText, BatchLinearSizesAndExtents) {
+  std::string text = plan::format_plan(make_plan().plan);
+  auto replace = [&](const std::string &from, const std::string &to) {
+    const size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+  };
+  replace("arena 20368", "arena 20368+1000*B");
+  replace("buffer junk f32 100 ", "buffer junk f32 100+2*B ");
+  replace("matmul 15 2 16 4 250 ", "matmul 15 2 16 4 B ");
+  plan::Plan p;
+  std::string error;
+  ASSERT_TRUE(plan::parse_plan(text, p, error)) << error;
+  EXPECT_EQ(plan::format_plan(p), text);
+  const plan::Plan r = plan::at_batch(p, 3, 5);
+  EXPECT_EQ(r.arena_bytes, 20368 + 5000);
+  EXPECT_EQ(r.arena_row, 0);
+  const int junk = static_cast<int>(p.buffers.size()) - 1;
+  ASSERT_EQ(p.buffers[junk].name, "junk");
+  EXPECT_EQ(r.buffers[junk].elements, 106);
+  EXPECT_EQ(r.train.steps[1].m, 3);
+  EXPECT_EQ(r.train.batch, 3);
+  // A per-example part past the arena's per-example bytes is refused.
+  std::string bad = text;
+  bad.replace(bad.find("100+2*B"), 7, "100+900*B");
+  EXPECT_FALSE(plan::parse_plan(bad, p, error));
+  EXPECT_NE(error.find("buffer junk lies outside the arena"), std::string::npos) << error;
+}
+
 TEST(PlanText, RejectsMalformedText) {
   const std::string good = plan::format_plan(make_plan().plan);
   auto error_for = [&](const std::string &from, const std::string &to) {
