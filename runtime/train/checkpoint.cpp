@@ -41,7 +41,7 @@ std::string encode(const Checkpoint &c) {
   Writer w;
   w.bytes.append(kMagic, sizeof kMagic);
   w.put<uint32_t>(kVersion);
-  w.put<uint32_t>(0);
+  w.put<uint32_t>(c.drop_last ? 1u : 0u);  // flags
   w.put<uint64_t>(0);  // the length, patched below
   w.put<uint64_t>(c.model_hash);
   w.put<int64_t>(c.epoch);
@@ -188,7 +188,7 @@ bool read_checkpoint(const std::string &path, Checkpoint &out, std::string &erro
     return error = what + "checkpoint format version " + std::to_string(version) + "; this trainer reads version " +
                    std::to_string(kVersion),
            false;
-  r.get<uint32_t>();
+  const bool drop_last = (r.get<uint32_t>() & 1u) != 0;  // the flags word
   const uint64_t length = r.get<uint64_t>();
   if (length > bytes.size())
     return error = what + "truncated: " + std::to_string(bytes.size()) + " bytes of the " + std::to_string(length) +
@@ -203,6 +203,7 @@ bool read_checkpoint(const std::string &path, Checkpoint &out, std::string &erro
 
   r.end = bytes.size() - 8;
   Checkpoint c;
+  c.drop_last = drop_last;
   c.model_hash = r.get<uint64_t>();
   c.epoch = r.get<int64_t>();
   c.epoch_step = r.get<int64_t>();

@@ -8,7 +8,7 @@
 //   offset  size  field
 //        0     8  magic "VAECKPT\0"
 //        8     4  u32 format version (2)
-//       12     4  u32 zero
+//       12     4  u32 flags: bit 0, epochs leave out their last partial batch (--drop-last)
 //       16     8  u64 file length in bytes, checksum included
 //       24     8  u64 model hash: model_identity(plan), which does not depend on the batch
 //       32     8  i64 epochs completed
@@ -64,6 +64,7 @@ struct Checkpoint {
   uint32_t threads = 0;
   int64_t param_count = 0;
   int64_t batch = 0;                        // the training batch
+  bool drop_last = false;                   // epochs leave out their last, partial batch
   std::vector<std::vector<float>> regions;  // each param_count floats
   LossHistory history;                      // per completed epoch
   std::vector<double> epoch_sums;           // train loss sums over the epoch_step steps

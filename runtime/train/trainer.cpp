@@ -373,6 +373,7 @@ Checkpoint Trainer::snapshot(int64_t epoch_step, const LossSums *partial) {
   c.threads = static_cast<uint32_t>(exec_.threads());
   c.param_count = plan_.param_count;
   c.batch = o_.batch;
+  c.drop_last = o_.drop_last;
   auto copy = [&](int buffer) {
     const float *p = plan_.param_count > 0 ? exec_.f32(buffer) : nullptr;
     return std::vector<float>(p, p + plan_.param_count);
@@ -494,6 +495,11 @@ bool load_resume(const plan::Plan &plan, uint64_t hash, const std::string &path,
                    "; a resumed run keeps its batch, which decides the steps of an epoch (leave out --batch)",
            false;
   o.batch = c.batch;
+  if (o.given.count("drop-last") && !c.drop_last)
+    return error = path + " was trained on every image of an epoch; a resumed run keeps that, which decides the "
+                          "steps of an epoch (leave out --drop-last)",
+           false;
+  o.drop_last = c.drop_last;
   if (o.given.count("seed") && o.seed != c.seed)
     return error = path + " was trained with --seed " + std::to_string(c.seed) +
                    "; a resumed run keeps its seed (leave out --seed)",

@@ -82,6 +82,7 @@ bool parse_options(int argc, char **argv, Options &o, std::string &error) {
     if (name == "quiet" || name == "help" || name == "profile" || name == "drop-last") {
       if (has_value) return error = "--" + name + " takes no value", false;
       (name == "quiet" ? o.quiet : name == "help" ? o.help : name == "profile" ? o.profile : o.drop_last) = true;
+      o.given.insert(name);
       continue;
     }
     if (std::find(std::begin(kOptionNames), std::end(kOptionNames), name) == std::end(kOptionNames)) {
