@@ -408,7 +408,7 @@ std::string schedule_to_string(const Schedule &s) {
       os << "library " << op_name(g.nodes[st.nodes.front()].op);
       if (st.post >= 0) os << " + post-op " << op_name(g.nodes[st.post].op);
     } else {
-      os << "kernel over f32" << dims_str(st.domain);
+      os << "kernel over f32" << dims_str(st.domain) << (st.batched ? " (rows: the batch's)" : "");
     }
     os << "\n  ops:";
     for (int n : st.nodes) os << " %" << g.nodes[n].name << (s.materialized[n] ? "*" : "");

@@ -4,9 +4,11 @@
 
 #include <set>
 
+#include "ir/batch_axes.h"
 #include "ir/elementwise_f64.h"
 #include "ir/ops.h"
 #include "ir/verifier.h"
+#include "passes/pipeline.h"
 #include "test_util.h"
 
 using namespace vaec;
@@ -176,4 +178,36 @@ TEST(Verifier, CatchesAttributeAndOutputProblems) {
   t = kSmall;
   t.replace(t.find("f32[4] loc"), 6, "f32[0]");
   EXPECT_NE(parse_errors(t).find("non-positive dimension"), std::string::npos);
+}
+
+// Which values are per example: inputs and what keeps their rows; not the
+// parameters, the losses, nor the weight gradients (sums over the batch).
+// The graph at another batch resizes exactly those and still verifies.
+TEST(BatchAxes, PerExampleValuesAndRebatching) {
+  auto m = test::load(read_source_file("models/mnist_mlp.yaml"), "models/mnist_mlp.yaml");
+  ASSERT_TRUE(m.model) << m.errors;
+  const Graph g = run_pipeline(m.model->graph, PipelineOptions{});
+  std::string why;
+  const std::vector<bool> b = batched_values(g, why);
+  ASSERT_EQ(why, "");
+  auto is = [&](const std::string &name) {
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      if (g.nodes[i].name == name) return static_cast<bool>(b[i]);
+    ADD_FAILURE() << "no %" << name;
+    return false;
+  };
+  EXPECT_TRUE(is("x"));
+  EXPECT_TRUE(is("h"));
+  EXPECT_TRUE(is("z"));
+  EXPECT_FALSE(is("h.w"));
+  EXPECT_FALSE(is("total"));
+  EXPECT_FALSE(is("d.h.w"));
+  EXPECT_FALSE(is("d.h.b"));
+  const Graph g7 = with_batch(g, 7, why);
+  ASSERT_EQ(why, "");
+  EXPECT_EQ(g7.batch(), 7);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (g.nodes[i].dims.empty()) continue;
+    EXPECT_EQ(g7.nodes[i].dims[0], b[i] ? 7 : g.nodes[i].dims[0]) << g.nodes[i].name;
+  }
 }
