@@ -49,12 +49,9 @@ public:
 
   void run() {
     for (CodegenProgram &cp : out_.programs) {
-      plan::Program &prog = cp.name == "train"    ? out_.plan.train
-                            : cp.name == "eval"   ? out_.plan.eval
-                            : cp.name == "encode" ? out_.plan.encode
-                            : cp.name == "decode" ? out_.plan.decode
-                                                  : out_.plan.nll;
-      lower_program(cp, prog);
+      plan::Program *prog = out_.plan.program(cp.name);
+      if (!prog) throw InternalError("lower_steps: no plan program '" + cp.name + "'");
+      lower_program(cp, *prog);
     }
     out_.persistent_bytes = persistent_end_;
     out_.persistent_row_bytes = persistent_row_;

@@ -18,12 +18,6 @@ struct Temp {
   int64_t offset = 0;
 };
 
-const plan::Program &program_of(const plan::Plan &p, const std::string &name) {
-  for (const plan::Program *q : p.programs())
-    if (q->name == name) return *q;
-  return p.train;
-}
-
 }  // namespace
 
 void plan_memory(LoweredModel &m) {
@@ -31,7 +25,7 @@ void plan_memory(LoweredModel &m) {
   std::ostringstream detail, sizes, naive_sizes;
   int64_t fixed_area = 0, row_area = 0;  // the temporaries': bytes, bytes per example
   for (const CodegenProgram &cp : m.programs) {
-    const plan::Program &prog = program_of(plan, cp.name);
+    const plan::Program &prog = *plan.program(cp.name);
     // Fixed-size and per-example temporaries are placed apart, each in bytes
     // (per example for the second).
     std::vector<Temp> temps;

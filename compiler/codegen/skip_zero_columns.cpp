@@ -10,7 +10,7 @@ namespace vaec {
 void skip_zero_columns(plan::Plan &plan, const CodegenOptions &options) {
   if (!options.zero_columns) return;
   constexpr int64_t kMinProduct = int64_t{1} << 20, kMinColumns = 64;
-  for (plan::Program *program : {&plan.train, &plan.eval, &plan.encode, &plan.decode, &plan.nll}) {
+  for (plan::Program *program : plan.programs()) {
     plan::Program &prog = *program;
     if (!prog.present() || prog.input < 0) continue;
     std::vector<bool> data(plan.buffers.size());

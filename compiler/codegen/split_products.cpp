@@ -8,7 +8,7 @@ void split_products(plan::Plan &plan, const CodegenOptions &options) {
   const int threads = options.threads;
   if (!options.split_products || threads < 2 || plan.param_count == 0 || plan.param_region < 0) return;
   const plan::Buffer &region = plan.buffers[plan.param_region];
-  for (plan::Program *prog : {&plan.train, &plan.eval, &plan.encode, &plan.decode, &plan.nll})
+  for (plan::Program *prog : plan.programs())
     for (plan::Step &s : prog->steps) {
       const int64_t m = plan::extent(s.m, prog->batch);  // rows at the compiled batch
       if (s.kind != plan::Step::Matmul || !s.tb || s.ta || s.n < threads * kMinColumnsPerThread ||

@@ -289,12 +289,7 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
     } else if (key == "program") {
       std::string name;
       ls >> name;
-      current = name == "train"    ? &out.train
-                : name == "eval"   ? &out.eval
-                : name == "encode" ? &out.encode
-                : name == "decode" ? &out.decode
-                : name == "nll"    ? &out.nll
-                                   : nullptr;
+      current = out.program(name);
       if (!current) return fail("unknown program");
       if (seen[name]) return fail("program defined twice");
       seen[name] = true;
@@ -446,7 +441,7 @@ Plan at_batch(const Plan &p, int64_t batch, int64_t layout_batch) {
     b.offset += b.row_offset * layout_batch;
     b.row = b.row_offset = 0;
   }
-  for (Program *prog : {&r.train, &r.eval, &r.encode, &r.decode, &r.nll}) {
+  for (Program *prog : r.programs()) {
     if (prog->present()) prog->batch = batch;
     for (Step &s : prog->steps) {
       for (int64_t *v : {&s.domain0, &s.m, &s.n, &s.k}) *v = extent(*v, batch);

@@ -215,6 +215,13 @@ struct Plan {
   Program train, eval;
   Program encode, decode, nll;  // inspection programs, when present()
   std::vector<const Program *> programs() const { return {&train, &eval, &encode, &decode, &nll}; }
+  std::vector<Program *> programs() { return {&train, &eval, &encode, &decode, &nll}; }
+  // The program of that name (train, eval, encode, decode or nll), or null.
+  Program *program(const std::string &name) {
+    return name == "train" ? &train : name == "eval" ? &eval : name == "encode" ? &encode
+         : name == "decode" ? &decode : name == "nll" ? &nll : nullptr;
+  }
+  const Program *program(const std::string &name) const { return const_cast<Plan *>(this)->program(name); }
 };
 
 // The number of parameters (the sum of their elements, without the regions'

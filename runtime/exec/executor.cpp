@@ -74,12 +74,15 @@ Executor::Impl::Impl(const Plan &generic, const vaec_kernel_entry *kernels, int 
     if (prog != &generic.train && prog != &generic.eval && !prog->present()) continue;
     if (prog->batch < 1) fail("program " + prog->name + ": batch " + std::to_string(prog->batch) + " is not positive");
     auto it = batches.find(prog->name);
-    if (it == batches.end() || it->second.empty()) sizes[prog->name].insert(prog->batch);
-    else
+    if (it == batches.end()) {
+      sizes[prog->name].insert(prog->batch);
+    } else {
       for (int64_t b : it->second) {
         if (b < 1 || b > (int64_t{1} << 24)) fail("program " + prog->name + ": batch " + std::to_string(b) + " is out of range");
         sizes[prog->name].insert(b);
       }
+      if (sizes[prog->name].empty()) continue;  // listed without batches: never run
+    }
     layout_batch = std::max(layout_batch, *sizes[prog->name].rbegin());
   }
   const __int128 arena_bytes = __int128(generic.arena_bytes) + __int128(generic.arena_row) * layout_batch;
@@ -94,30 +97,16 @@ Executor::Impl::Impl(const Plan &generic, const vaec_kernel_entry *kernels, int 
       if (s.kind == Step::Kernel) scratch_stride = std::max(scratch_stride, scratch_floats(p, s));
   if (threads > 1 && scratch_stride > 0)
     scratch = allocate_zeroed(static_cast<size_t>(threads) * scratch_stride * sizeof(float));
+  prepare_optimizer(kernels);  // before the programs: gates and updates take its thread shares
   for (const auto &[name, set] : sizes)
     for (int64_t b : set) {
       at_batches.push_back(plan::at_batch(generic, b, layout_batch));
-      for (const plan::Program *prog : at_batches.back().programs())
-        if (prog->name == name) programs[key(name, b)] = prepare(*prog, kernels);
+      const Plan &sized = at_batches.back();
+      for (const plan::Program *prog : sized.programs())
+        if (prog->name == name) programs[key(name, b)] = prepare(*prog, kernels, sized);
     }
   bind_dnnl_scratchpad();
   bind_skip_scratch();
-  prepare_optimizer(kernels);
-  // Gates and updates take the optimizer's thread shares: prepared last.
-  for (const Plan &q : at_batches)
-    for (const plan::Program *prog : q.programs()) {
-      auto found = programs.find(key(prog->name, prog->batch));
-      if (found == programs.end() || !sizes[prog->name].count(prog->batch) || found->second.size() != prog->steps.size())
-        continue;
-      std::vector<PreparedStep> &steps = found->second;
-      for (size_t i = 0; i < prog->steps.size(); ++i) {
-        const Step &s = prog->steps[i];
-        const std::string at = "program " + prog->name + " step " + std::to_string(i);
-        if (s.kind == Step::Gate) steps[i].gate = prepare_gate(*prog, i, at);
-        if (s.kind == Step::Optimize) steps[i].update = prepare_update(*prog, i, at);
-      }
-      check_updates(*prog);
-    }
   if (p.param_count > 0 && p.train.present() &&
       std::none_of(p.train.steps.begin(), p.train.steps.end(), [](const Step &s) { return s.kind == Step::Optimize; }))
     fail("the train program never updates the parameters (no optimize step)");
@@ -146,7 +135,10 @@ vaec_kernel_fn Executor::Impl::find_kernel(const vaec_kernel_entry *kernels, con
        "(the plan and the kernels object come from different compilations?)");
 }
 
-std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, const vaec_kernel_entry *kernels) {
+// `program` is `sized`'s, the plan at the batch it runs at: its buffers have
+// that batch's sizes (and the layout batch's offsets, as `plan`'s).
+std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, const vaec_kernel_entry *kernels,
+                                                  const Plan &sized) {
   const std::string in = "program " + program.name;
   if (program.batch < 1) fail(in + ": batch " + std::to_string(program.batch) + " is not positive");
   if (program.input >= 0 || program.latent < 0)
@@ -168,16 +160,17 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
     switch (s.kind) {
     case Step::Zero: {
       if (s.c < 0 || s.c >= static_cast<int>(plan.buffers.size())) fail(at + ": zero of no buffer");
-      const Buffer &b = plan.buffers[s.c];
+      const Buffer &b = sized.buffers[s.c];
       steps.push_back({.kind = Step::Zero,
                        .zero = {address(s.c), static_cast<size_t>(b.elements) * (b.type == DType::U8 ? 1 : 4)}});
       break;
     }
     case Step::Matmul: steps.push_back({.kind = Step::Matmul, .matmul = prepare_matmul(s, program.name, i)}); break;
     case Step::Gate:
-    case Step::Optimize:  // prepared once the optimizer is (its thread shares)
+    case Step::Optimize:
       if (program.name != "train") fail(at + ": a gate or an update outside the train program");
-      steps.push_back({.kind = s.kind});
+      if (s.kind == Step::Gate) steps.push_back({.kind = s.kind, .gate = prepare_gate(program, i, at)});
+      else steps.push_back({.kind = s.kind, .update = prepare_update(program, i, at)});
       break;
     case Step::Conv: steps.push_back({.kind = Step::Conv, .call = prepare_conv(s, at)}); break;
     case Step::Reorder: steps.push_back({.kind = Step::Reorder, .call = prepare_reorder(s, at)}); break;
@@ -191,17 +184,19 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
       }
       steps.push_back({.kind = Step::Kernel,
                        .writes_data = reads_images(s),
-                       .kernel = prepare_kernel(find_kernel(kernels, s.kernel), s.args, s.accumulate, s.domain0, s.rows)});
+                       .kernel = prepare_kernel(find_kernel(kernels, s.kernel), s.args, s.accumulate, s.domain0,
+                                                s.rows, sized)});
       break;
     }
     }
   }
+  check_updates(program);
   return steps;
 }
 
 KernelCall Executor::Impl::prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args,
-                                          const std::vector<int> &accumulate, int64_t domain0,
-                                          bool rows) {
+                                          const std::vector<int> &accumulate, int64_t domain0, bool rows,
+                                          const Plan &sized) {
   KernelCall k;
   k.fn = fn;
   k.domain0 = domain0;
@@ -209,8 +204,8 @@ KernelCall Executor::Impl::prepare_kernel(vaec_kernel_fn fn, const std::vector<i
   k.arity = args.size();
   size_t offset = 0;
   for (int pos : accumulate) {
-    k.acc.push_back({floats(args[pos]), plan.buffers[args[pos]].elements, offset});
-    offset += round_up(plan.buffers[args[pos]].elements, kAlignFloats);
+    k.acc.push_back({floats(args[pos]), sized.buffers[args[pos]].elements, offset});
+    offset += round_up(sized.buffers[args[pos]].elements, kAlignFloats);
   }
   for (int c = 0; c < k.chunks; ++c) {
     for (int b : args) k.args.push_back(address(b));
@@ -329,7 +324,7 @@ void Executor::Impl::run_step(const plan::Program &program, std::vector<Prepared
     times->resize(steps.size());
   }
   if (s.writes_data) ++data_epoch;
-  const auto start = times || train ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  const auto start = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   switch (s.kind) {
   case Step::Zero: std::memset(s.zero.data, 0, s.zero.bytes); break;
   case Step::Matmul: run_matmul(s.matmul); break;

@@ -54,8 +54,9 @@ struct ConvInfo {
 };
 
 // The batches each program will run at, by program name (a program not
-// listed runs at its plan batch). The arena is laid out for the largest, and
-// oneDNN primitives are made for each at start-up.
+// listed runs at its plan batch; one listed without batches never runs). The
+// arena is laid out for the largest, and oneDNN primitives are made for each
+// at start-up.
 using Batches = std::map<std::string, std::vector<int64_t>>;
 
 class Executor {

@@ -256,12 +256,12 @@ struct Executor::Impl {
 
   void check_buffer(int buffer, DType type, int64_t elements, const std::string &what) const;
   vaec_kernel_fn find_kernel(const vaec_kernel_entry *kernels, const std::string &name) const;
-  std::vector<PreparedStep> prepare(const plan::Program &program, const vaec_kernel_entry *kernels);
+  std::vector<PreparedStep> prepare(const plan::Program &program, const vaec_kernel_entry *kernels, const Plan &sized);
   // Every parameter updated exactly once; updates after a gate only of
   // parameters it checks or bounds.
   void check_updates(const plan::Program &program) const;
   KernelCall prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args, const std::vector<int> &accumulate,
-                            int64_t domain0, bool rows);
+                            int64_t domain0, bool rows, const Plan &sized);
   static dnnl::primitive_attr matmul_attr(const std::string &post, const std::string &at);
   // A oneDNN matmul c = a b (+ bias, null for none) with post-op `post` over
   // the given memory; its scratchpad, if it needs one (`pad` is raised to

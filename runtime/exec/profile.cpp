@@ -8,9 +8,8 @@ namespace vaec::rt {
 
 void Executor::Impl::print_profile() const {
   for (const auto &[name, times] : profile) {
-    const plan::Program *found = &plan.train;
-    for (const plan::Program *q : plan.programs())
-      if (q->name == name) found = q;
+    const plan::Program *found = plan.program(name);
+    if (!found) continue;
     const plan::Program &prog = *found;
     double total = 0;
     std::map<std::string, double> by_kind;

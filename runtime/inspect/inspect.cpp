@@ -201,7 +201,7 @@ bool Session::start_model(std::string &error) {
   // batches of the plan's, the last one partial.
   const int64_t B = plan_.eval.batch;
   int64_t images = test_.images.count();
-  if (a_.has("images")) to_int(a_.get("images", ""), 1, std::max<int64_t>(1, images), images);
+  if (command_ == "eval" && a_.has("images")) to_int(a_.get("images", ""), 1, std::max<int64_t>(1, images), images);
   Batches batches{{plan_.eval.name, {B}}};
   if (images % B != 0) batches[plan_.eval.name].push_back(images % B);
   try {

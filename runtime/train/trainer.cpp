@@ -574,7 +574,9 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
     check_loss_scaling(plan);
     // Every batch size this run uses: full batches, and the last of an epoch
     // and of the test set when they are partial.
-    Batches batches{{plan.train.name, {o.batch}}, {plan.eval.name, {o.batch}}};
+    // The inspection programs are not run here.
+    Batches batches{{plan.train.name, {o.batch}}, {plan.eval.name, {o.batch}}, {plan.encode.name, {}},
+                    {plan.decode.name, {}}, {plan.nll.name, {}}};
     if (!o.drop_last && train_count % o.batch != 0) batches[plan.train.name].push_back(train_count % o.batch);
     if (test_count % o.batch != 0) batches[plan.eval.name].push_back(test_count % o.batch);
     Executor exec(plan, kernels, o.threads, o.seed, o.profile, batches);
