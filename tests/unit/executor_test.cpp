@@ -665,6 +665,16 @@ TEST(Executor, RejectsPlansThatDoNotFitTheirKernels) {
   t = make_plan();
   t.plan.config.erase("beta2");
   EXPECT_NE(message(t.plan).find("plan config has no 'beta2'"), std::string::npos);
+  // Updates the plan does not guard, or that miss or repeat a parameter.
+  FusedPlan f = make_fused_plan();  // ... gate, dw, optimize w, dw2, optimize w2, optimize the rest
+  std::erase_if(f.plan.train.steps, [](const plan::Step &s) { return s.kind == plan::Step::Gate; });
+  EXPECT_EQ(message(f.plan), "program train step 3: an update of some parameters without a gate before it");
+  f = make_fused_plan();
+  f.plan.train.steps.push_back(f.plan.train.steps.back());
+  EXPECT_EQ(message(f.plan), "program train updates u 2 times, not once");
+  t = make_plan();
+  t.plan.train.steps.pop_back();
+  EXPECT_EQ(message(t.plan), "the train program never updates the parameters (no optimize step)");
 }
 
 // The matmul shape of mnist_mlp's first layer: which implementation oneDNN
