@@ -28,6 +28,17 @@ void layout_parameters(LoweredModel &m) {
   const Graph &train = *m.programs.at(0).graph;
   p.model = train.name;
   for (const auto &[k, v] : train.config) p.config[k] = config_text(v);
+  // The data settings the YAML left out, said (runtime/data/feed.h), and
+  // the input the runtime fills.
+  for (const auto &[k, v] : {std::pair{"validation", "0"}, {"scale", "auto"}, {"binarize", "none"}, {"standardize", "no"}})
+    p.config.emplace(k, v);
+  for (const Node &n : train.nodes)
+    if (n.op == Op::Input) {
+      std::string shape;
+      for (size_t i = 1; i < n.dims.size(); ++i) shape += (i > 1 ? "," : "") + std::to_string(n.dims[i]);
+      p.config["input"] = n.name;
+      p.config["input_shape"] = shape;
+    }
   for (const Node &n : train.nodes)
     if (n.op == Op::Param) params.push_back(&n);
   // Each parameter starts on a 64-byte line (16 floats); the gaps are

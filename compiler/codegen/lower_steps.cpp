@@ -234,7 +234,8 @@ private:
     std::vector<int> &buffer = p.buffer;
     const std::string &prefix = p.prefix;
 
-    // Inputs: raw bytes as read from the data set, and their f32 values.
+    // Inputs: f32 rows the runtime writes, already transformed as the
+    // plan's data settings say (scaled, standardized, binarized).
     int input = -1;
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const Node &n = g.nodes[i];
@@ -247,17 +248,9 @@ private:
       }
       if (input >= 0) throw Unsupported(n.loc, "only one input (the images) is supported by code generation yet");
       input = static_cast<int>(i);
-      int64_t row = checked_elements(n.dims) / n.dims[0];
-      prog.input = static_cast<int>(persistent(prefix + n.name + ".u8", plan::DType::U8, checked_elements(n.dims), true, g.batch()));
-      prog.input_row = row;
       buffer[i] = static_cast<int>(persistent(prefix + n.name, plan::DType::F32, checked_elements(n.dims), true, g.batch()));
-      KernelInstr pixel;
-      pixel.kind = KernelInstr::Load;
-      pixel.arg = 0;
-      pixel.strides = {row, 1};
-      pixel.value = 1.0 / 255.0;  // pixels as intensities in [0, 1], like torchvision's ToTensor
-      prog.steps.push_back(one_value_kernel(prefix + "convert_" + n.name, {n.dims[0], row}, pixel,
-                                            {prog.input, buffer[i]}, {BufferType::U8, BufferType::F32}, n, true));
+      prog.input = buffer[i];
+      prog.input_row = checked_elements(n.dims) / n.dims[0];
     }
     if (input < 0 && prog.latent < 0) throw Unsupported(Loc{}, "the model has no input");
     for (size_t i = 0; i < g.nodes.size(); ++i) {

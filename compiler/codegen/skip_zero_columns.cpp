@@ -14,6 +14,7 @@ void skip_zero_columns(plan::Plan &plan, const CodegenOptions &options) {
     plan::Program &prog = *program;
     if (!prog.present() || prog.input < 0) continue;
     std::vector<bool> data(plan.buffers.size());
+    if (plan.buffers[prog.input].type == plan::DType::F32) data[prog.input] = true;
     for (const plan::Step &s : prog.steps)
       if (s.kind == plan::Step::Kernel && std::find(s.args.begin(), s.args.end(), prog.input) != s.args.end())
         for (int b : s.args)

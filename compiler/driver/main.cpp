@@ -13,6 +13,7 @@
 
 #include "autodiff/gradcheck.h"
 #include "driver/compile.h"
+#include "data/describe.h"
 #include "driver/summary.h"
 #include "frontend/model.h"
 #include "ir/parser.h"
@@ -27,7 +28,7 @@
 namespace vaec {
 namespace {
 
-const std::vector<std::string> kCommands = {"check", "summary", "dump", "gradcheck", "compile"};
+const std::vector<std::string> kCommands = {"check", "summary", "dump", "gradcheck", "compile", "data"};
 const std::vector<std::string> kCodegenStages = {"fused", "memplan", "llvm", "asm"};
 
 // Reads a whole file; reports and returns false when it cannot.
@@ -158,6 +159,19 @@ int run(int argc, char **argv) {
     c->add_flag("!--no-late-updates", compile_options.late_updates,
                 "Update the parameters only after every gradient (no updates right after a gradient)");
   }
+  std::string data_path, data_label, data_test;
+  double data_validation = 0;
+  uint64_t data_seed = 1;
+  CLI::App *data_cmd = app.add_subcommand(
+      "data", "Show what a data path holds: splits, shapes, dtypes, value ranges, labels (exit 1 on bad data)");
+  data_cmd->add_option("path", data_path,
+                       "A .npz, .npy, .csv or IDX file, a folder of PNGs (class sub-folders: labels) or of MNIST's IDX files")
+      ->required();
+  data_cmd->add_option("--label", data_label, "CSV: the column holding labels");
+  data_cmd->add_option("--test", data_test, "A separate test set (train.test)");
+  data_cmd->add_option("--validation", data_validation, "The fraction held out for validation (train.validation)")
+      ->check(CLI::Range(0.0, 0.999999));
+  data_cmd->add_option("--seed", data_seed, "The seed choosing the validation examples (train.seed)");
   std::vector<std::string> stages = pipeline_stages();
   stages.insert(stages.end(), kCodegenStages.begin(), kCodegenStages.end());
   dump->add_option("--stage", stage, "Stage to print: graph (lowered), forward (simplified model), grad (after "
@@ -195,6 +209,17 @@ int run(int argc, char **argv) {
     return 1;
   }
 
+  if (data_cmd->parsed()) {
+    rt::data::Source source, test;
+    std::string error;
+    if (!rt::data::open_source(data_path, {data_label}, source, error) ||
+        (!data_test.empty() && !rt::data::open_source(data_test, {data_label}, test, error))) {
+      std::cerr << "vaec: error: " << error << "\n";
+      return 1;
+    }
+    rt::data::describe_source(std::cout, source, data_test.empty() ? nullptr : &test, data_validation, data_seed);
+    return 0;
+  }
   if (gradcheck_cmd->parsed() && batch == 0) batch = 2;  // f64 finite differences are slow
   SourceManager sm;
   Diagnostics diags(&sm);

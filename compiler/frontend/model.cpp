@@ -4,6 +4,8 @@
 #include "frontend/model.h"
 
 #include <charconv>
+#include <cstdlib>
+#include <filesystem>
 #include <cmath>
 #include <map>
 #include <set>
@@ -17,7 +19,9 @@ namespace vaec {
 namespace {
 
 const std::vector<std::string> kTensorSections = {"encoder", "sampler", "decoder", "losses"};
-const std::vector<std::string> kTrainKeys = {"data", "batch", "epochs", "optimizer", "seed", "init"};
+const std::vector<std::string> kTrainKeys = {"data",  "test",     "validation", "scale", "binarize", "standardize",
+                                             "label", "batch",    "epochs",     "optimizer", "seed", "init"};
+const std::vector<std::string> kBinarize = {"none", "static", "dynamic"};
 const std::vector<std::string> kInits = {"pytorch", "keras"};
 const std::vector<std::string> kDataSets = {"mnist", "fashion_mnist"};
 
@@ -127,10 +131,65 @@ private:
     return false;
   }
 
+  // A path from the model file: relative to the model file's directory.
+  std::string resolve(const std::string &path) const {
+    namespace fs = std::filesystem;
+    fs::path p(path);
+    if (p.is_relative() && file_ != "-" && !file_.empty()) p = fs::path(file_).parent_path() / p;
+    std::error_code ec;
+    fs::path abs = fs::absolute(p, ec);
+    return (ec ? p : abs).lexically_normal().string();
+  }
+
+  // train.data / train.test: a bundled name (data only) or a path.
+  bool read_path(const YNode &v, const std::string &what, bool bundled_ok, std::string &name, std::string &path) {
+    if (v.kind != YNode::Scalar || v.value.empty()) {
+      diags_.error(v.loc, what + " must be " + (bundled_ok ? "mnist, fashion_mnist or " : "") +
+                              "a path (a .npz, .npy, .csv, IDX file or a folder of PNGs), got " + kind_name(v));
+      return false;
+    }
+    const std::string &t = v.value;
+    if (t.find('\n') != std::string::npos || t.find('\0') != std::string::npos || t.size() > 4096) {
+      diags_.error(v.loc, what + " is not a usable path");
+      return false;
+    }
+    if (bundled_ok && std::find(kDataSets.begin(), kDataSets.end(), t) != kDataSets.end()) {
+      name = t;
+      path = bundled_data_dir(opts_) + (t == "mnist" ? "/mnist" : "/fashion");
+      return true;
+    }
+    if (bundled_ok && t.find('/') == std::string::npos && t.find('.') == std::string::npos) {
+      std::string hint = did_you_mean(t, kDataSets);
+      diags_.error(v.loc, "unknown data set '" + t + "'" +
+                              (hint.empty() ? "; choose mnist or fashion_mnist, or give a path such as ./" + t + ".npz"
+                                            : hint),
+                   static_cast<int>(t.size()));
+      return false;
+    }
+    name = t;
+    path = resolve(t);
+    return true;
+  }
+
+  // A YAML scalar as a number; false after an error.
+  bool read_number(const YNode &n, const std::string &what, double &out) {
+    if (n.kind == YNode::Scalar && !n.quoted) {
+      double v = 0;
+      auto [p, ec] = std::from_chars(n.value.data(), n.value.data() + n.value.size(), v);
+      if (ec == std::errc() && p == n.value.data() + n.value.size() && std::isfinite(v)) return out = v, true;
+    }
+    diags_.error(n.loc, what + " must be a number, got " + kind_name(n));
+    return false;
+  }
+
   void read_train(const YNode *t) {
     auto &cfg = model_.graph.config;
     int64_t batch = 128, epochs = 10, seed = 1;
-    std::string data = "mnist";
+    std::string data = "mnist", data_path = bundled_data_dir(opts_) + "/mnist", test, test_path, binarize = "none",
+                label;
+    double validation = 0, scale = 0;
+    bool standardize = false;
+    const YNode *binarize_at = nullptr, *standardize_at = nullptr;
     OptimizerSpec opt = kOptimizers[0];
     if (t && t->kind != YNode::Map && t->kind != YNode::Null) {
       diags_.error(t->loc, "'train' must be a mapping such as {data: mnist, batch: 128, epochs: 10, "
@@ -144,20 +203,54 @@ private:
         else if (k == "epochs") read_int(v, "train.epochs", 0, 1000000, epochs);
         else if (k == "seed") read_int(v, "train.seed", 0, INT64_C(0xffffffff), seed);
         else if (k == "init") read_choice(v, "train.init", "initialisation", kInits, init_);
-        else if (k == "data") read_choice(v, "train.data", "data set", kDataSets, data);
-        else if (k == "optimizer") {
+        else if (k == "data") read_path(v, "train.data", true, data, data_path);
+        else if (k == "test") read_path(v, "train.test", false, test, test_path);
+        else if (k == "validation") {
+          if (read_number(v, "train.validation", validation) && !(validation > 0 && validation < 1))
+            diags_.error(v.loc, "train.validation is the fraction of the training examples held out, between 0 and 1 "
+                                "(e.g. 0.1), got " + v.value, static_cast<int>(v.value.size()));
+        } else if (k == "scale") {
+          if (v.kind == YNode::Scalar && v.value == "auto") scale = 0;
+          else if (read_number(v, "train.scale", scale) && !(scale > 0))
+            diags_.error(v.loc, "train.scale multiplies every value of the data and must be > 0 (or auto: uint8 / 255, "
+                                "float data as stored), got " + v.value, static_cast<int>(v.value.size()));
+        } else if (k == "binarize") {
+          read_choice(v, "train.binarize", "binarization", kBinarize, binarize);
+          binarize_at = &v;
+        } else if (k == "standardize") {
+          if (v.kind == YNode::Scalar && !v.quoted && (v.value == "true" || v.value == "yes")) standardize = true;
+          else if (v.kind == YNode::Scalar && !v.quoted && (v.value == "false" || v.value == "no")) standardize = false;
+          else diags_.error(v.loc, "train.standardize must be true or false, got " + kind_name(v));
+          standardize_at = &v;
+        } else if (k == "label") {
+          if (v.kind != YNode::Scalar || v.value.empty() || v.value.size() > 256)
+            diags_.error(v.loc, "train.label names the label column of a CSV table, got " + kind_name(v));
+          else label = v.value;
+        } else if (k == "optimizer") {
           read_optimizer(v, opt);
         } else {
           std::string hint = did_you_mean(k, kTrainKeys);
           if (k == "lr" || k == "learning_rate") hint = "; set it as optimizer: adam(lr=...)";
-          if (hint.empty()) hint = "; the keys of train are data, batch, epochs, optimizer, seed and init";
+          if (hint.empty())
+            hint = "; the keys of train are data, test, validation, scale, binarize, standardize, label, batch, "
+                   "epochs, optimizer, seed and init";
           diags_.error(key.loc, "unknown key 'train." + k + "'" + hint, static_cast<int>(k.size()));
         }
       }
     }
+    if (standardize && binarize != "none" && standardize_at && binarize_at)
+      diags_.error(binarize_at->loc, "train.binarize and train.standardize exclude each other: binarized values are "
+                                     "0 or 1, standardized ones centred on 0");
     batch_ = opts_.batch > 0 ? opts_.batch : batch;
     cfg.emplace_back("batch", batch_);
     cfg.emplace_back("data", data);
+    cfg.emplace_back("data_path", data_path);
+    if (!test_path.empty()) cfg.emplace_back("test_path", test_path);
+    if (validation > 0) cfg.emplace_back("validation", validation);
+    if (scale > 0) cfg.emplace_back("scale", scale);
+    if (binarize != "none") cfg.emplace_back("binarize", binarize);
+    if (standardize) cfg.emplace_back("standardize", std::string("yes"));
+    if (!label.empty()) cfg.emplace_back("label", label);
     cfg.emplace_back("epochs", epochs);
     cfg.emplace_back("optimizer", opt.name);
     for (const auto &[k, v] : opt.defaults) cfg.emplace_back(k, v);
@@ -443,6 +536,12 @@ private:
 };
 
 }  // namespace
+
+std::string bundled_data_dir(const LoadOptions &options) {
+  if (!options.data_dir.empty()) return options.data_dir;
+  if (const char *env = std::getenv("VAEC_DATA_DIR"); env && *env) return env;
+  return VAEC_DEFAULT_DATA_DIR;
+}
 
 const std::vector<std::string> &model_sections() {
   static const std::vector<std::string> s = {"model", "input", "encoder", "sampler", "decoder", "losses", "train"};

@@ -32,7 +32,13 @@ struct Model {
 
 struct LoadOptions {
   int64_t batch = 0;  // > 0 overrides train.batch
+  // Where the bundled data sets are (mnist in DIR/mnist, fashion_mnist in
+  // DIR/fashion); empty: $VAEC_DATA_DIR, else the source tree's data/.
+  std::string data_dir;
 };
+
+// The directory of the bundled data sets, as above.
+std::string bundled_data_dir(const LoadOptions &options);
 
 // Parses and lowers a model. Reports every error to `diags`; returns nullopt
 // when there was any.

@@ -246,9 +246,11 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
     } else if (key == "model") {
       ls >> out.model;
     } else if (key == "config") {
+      // The value is the rest of the line: a data path may hold spaces.
       std::string k, v;
       if (!(ls >> k)) return fail("malformed line");
-      ls >> v;
+      if (ls.peek() == ' ') ls.get();
+      std::getline(ls, v);
       out.config[k] = v;
     } else if (key == "arena") {
       std::string bytes;

@@ -150,9 +150,9 @@ struct Output {
   int64_t row = 0;
 };
 
-// A program runs on `batch` examples. Its inputs are images (`input`, raw u8
-// bytes the runtime copies in; the program converts them to intensities in
-// [0, 1]) and/or latents (`latent`, f32 the runtime writes), each -1 when the
+// A program runs on `batch` examples. Its inputs are examples (`input`, f32
+// rows the runtime writes after the data transform of the plan's config:
+// data/feed.h; hand-made plans may take raw u8 bytes instead) and/or latents (`latent`, f32 the runtime writes), each -1 when the
 // program has none. train and eval report scalar `losses`; the inspection
 // programs hand back `outputs` instead:
 //   encode  images -> every encoder tensor the sampler reads, by its YAML
@@ -167,8 +167,8 @@ struct Output {
 struct Program {
   std::string name;         // "train", "eval", "encode", "decode" or "nll"
   int64_t batch = 0;
-  int input = -1;           // u8 buffer of [batch, 784...] images (raw bytes), or -1
-  int64_t input_row = 0;    // bytes per example
+  int input = -1;           // f32 (or u8) buffer of [batch, 784...] examples, or -1
+  int64_t input_row = 0;    // elements per example
   int latent = -1;          // f32 buffer of [batch, latent_row] latents, or -1
   int64_t latent_row = 0;
   std::vector<std::pair<std::string, int>> losses;  // name -> scalar f32 buffer

@@ -141,13 +141,16 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
                                                   const Plan &sized) {
   const std::string in = "program " + program.name;
   if (program.batch < 1) fail(in + ": batch " + std::to_string(program.batch) + " is not positive");
+  // Inputs are the f32 rows the runtime writes (u8 bytes in hand-made plans).
+  const bool f32_input = program.input >= 0 && program.input < static_cast<int>(plan.buffers.size()) &&
+                         plan.buffers[program.input].type == DType::F32;
   if (program.input >= 0 || program.latent < 0)
-    check_buffer(program.input, DType::U8, program.batch * program.input_row, in + " input");
+    check_buffer(program.input, f32_input ? DType::F32 : DType::U8, program.batch * program.input_row, in + " input");
   if (program.latent >= 0) check_buffer(program.latent, DType::F32, program.batch * program.latent_row, in + " latent");
   for (const auto &[name, buffer] : program.losses) check_buffer(buffer, DType::F32, 1, in + " loss " + name);
   for (const plan::Output &o : program.outputs)
     check_buffer(o.buffer, DType::F32, program.batch * o.row, in + " output " + o.name);
-  // A kernel reading the program's raw images (re)writes its image data:
+  // A kernel reading the program's u8 images (a hand-made plan's) (re)writes its image data:
   // zero-column products find the kept columns anew after it.
   auto reads_images = [&](const Step &s) {
     return s.kind == Step::Kernel && program.input >= 0 &&

@@ -19,7 +19,7 @@
 
 #include "train/checkpoint.h"
 #include "exec/executor.h"
-#include "train/idx.h"
+#include "data/feed.h"
 #include "support/image.h"
 #include "inspect/model_parts.h"
 #include "abi/philox.h"
@@ -37,12 +37,12 @@ const Command kCommands[] = {
     {"sample", "count seed", "PNG grid of decoded draws z ~ N(0, I)"},
     {"manifold", "n dims", "PNG: the n x n grid of decoded z at Gaussian quantiles (two latent dims, others 0)"},
     {"interpolate", "from to steps", "PNG strip: image a, decodes of (i/N) mu_b + (1 - i/N) mu_a, image b"},
-    {"scatter", "dims count", "PNG: test-set mu (two dims) coloured by digit label"},
+    {"scatter", "dims count", "PNG: test-set mu (two dims) coloured by label"},
     {"concept", "labels images strength", "PNG: images plus s * (mean mu of label A - of label B), s in -S..S"},
     {"eval", "images iwae-images k seed", "test -ELBO (recon + KL) and the IWAE estimate of -log p(x)"},
     {"export", "file", "the weights as safetensors (YAML names, PyTorch layouts)"},
 };
-const char *const kCommon = "out checkpoint data threads png help";
+const char *const kCommon = "out checkpoint data test threads png help";
 
 const Command *find_command(const std::string &name) {
   for (const Command &c : kCommands)
@@ -146,6 +146,15 @@ class Session {
   // A test image chosen by "N" (its index) or "label:D" (the first with label D, after `after`).
   bool pick(const std::string &spec, int64_t after, int64_t &index, std::string &error) const;
   Rows mu_of(const std::vector<int64_t> &indices);
+  // The model rows of examples `indices` of the set the commands draw from.
+  std::vector<float> rows(const std::vector<int64_t> &indices) const;
+  std::vector<float> first_rows(int64_t count) const;
+  int64_t count() const { return set_->count(); }
+  // Labels, or false after a message saying `what` needs them.
+  bool need_labels(const std::string &what, std::string &error) const;
+  Image grid(const float *tiles, int64_t count, int columns, int gap = 2) const {
+    return tile_grid(tiles, count, width_, height_, columns, 2, gap, channels_);
+  }
 
   int reconstruct();
   int sample();
@@ -161,11 +170,13 @@ class Session {
   Args a_;
   std::string command_, dir_, checkpoint_path_;
   Checkpoint ckpt_;
-  IdxDataset test_;
-  std::string data_dir_;
+  data::Data data_;
+  const data::Feed *set_ = nullptr;  // the test split, else the validation split, else the training split
+  std::string set_name_;             // "test", "validation" or "training"
   std::unique_ptr<Executor> exec_;
   std::unique_ptr<ModelParts> parts_;
-  int width_ = 28, height_ = 28;
+  int channels_ = 1, width_ = 28, height_ = 28;
+  bool geometry_ = false;  // channels_, width_ and height_ are known
 };
 
 bool Session::load_checkpoint(std::string &error) {
@@ -180,17 +191,50 @@ bool Session::load_checkpoint(std::string &error) {
 }
 
 bool Session::load_test_data(std::string &error) {
-  const auto it = plan_.config.find("data");
-  const std::string data = it == plan_.config.end() ? "" : it->second;
-  data_dir_ = a_.get("data", data == "mnist" ? "data/mnist" : data == "fashion_mnist" ? "data/fashion" : "");
-  if (data_dir_.empty()) return error = "the plan names no known data set; pass --data DIR", false;
-  if (!read_idx_dataset(data_dir_, "t10k", test_, error)) return false;
-  if (test_.images.item_size() != plan_.encode.input_row)
-    return error = data_dir_ + "/t10k-images-idx3-ubyte: images of " + std::to_string(test_.images.item_size()) +
-                   " bytes, but the model was compiled for " + std::to_string(plan_.encode.input_row),
+  data::Settings settings;
+  std::string input;
+  std::vector<int64_t> shape;
+  if (!data::settings_from_config(plan_.config, settings, error) ||
+      !data::model_input_from_config(plan_.config, input, shape, error))
+    return false;
+  if (a_.has("data")) settings.path = a_.get("data", "");
+  if (a_.has("test")) settings.test_path = a_.get("test", "");
+  settings.seed = ckpt_.seed;  // the training run's validation split
+  const data::Standardization stored{ckpt_.data_mean, ckpt_.data_std};
+  if (!data::load_data(settings, input, shape, &stored, data_, error)) return false;
+  if (data_.test.count() > 0) set_ = &data_.test, set_name_ = "test";
+  else if (data_.eval.count() > 0) set_ = &data_.eval, set_name_ = "validation";
+  else set_ = &data_.train, set_name_ = "training";
+  if (set_->row() != plan_.encode.input_row)
+    return error = settings.path + ": examples of " + std::to_string(set_->row()) +
+                   " values, but the model was compiled for " + std::to_string(plan_.encode.input_row),
            false;
-  if (test_.images.dims.size() == 3) width_ = int(test_.images.dims[2]), height_ = int(test_.images.dims[1]);
+  // A flat input draws as the stored images when they are images.
+  const std::vector<int64_t> &stored_shape = data_.layout.stored;
+  if (shape.size() == 1 && stored_shape.size() == 2) channels_ = 1, height_ = int(stored_shape[0]), width_ = int(stored_shape[1]), geometry_ = true;
+  if (shape.size() == 1 && stored_shape.size() == 3 && stored_shape[2] == 3)
+    channels_ = 3, height_ = int(stored_shape[0]), width_ = int(stored_shape[1]), geometry_ = true;
   return true;
+}
+
+std::vector<float> Session::rows(const std::vector<int64_t> &indices) const {
+  std::vector<float> out(indices.size() * set_->row());
+  set_->fill(indices.data(), int64_t(indices.size()), out.data(), 0);
+  return out;
+}
+
+std::vector<float> Session::first_rows(int64_t n) const {
+  std::vector<int64_t> indices(n);
+  std::iota(indices.begin(), indices.end(), 0);
+  return rows(indices);
+}
+
+bool Session::need_labels(const std::string &what, std::string &error) const {
+  if (set_->has_labels()) return true;
+  return error = data_.settings.path + " has no labels, which " + what +
+                 " needs (labels come from IDX label files, an .npz's y, class sub-folders of PNGs or "
+                 "train.label's CSV column)",
+         false;
 }
 
 bool Session::start_model(std::string &error) {
@@ -200,7 +244,7 @@ bool Session::start_model(std::string &error) {
   // eval runs the model's own eval program over --images test images: in
   // batches of the plan's, the last one partial.
   const int64_t B = plan_.eval.batch;
-  int64_t images = test_.images.count();
+  int64_t images = set_ ? count() : 0;
   if (command_ == "eval" && a_.has("images")) to_int(a_.get("images", ""), 1, std::max<int64_t>(1, images), images);
   Batches batches{{plan_.eval.name, {B}}};
   if (images % B != 0) batches[plan_.eval.name].push_back(images % B);
@@ -215,12 +259,23 @@ bool Session::start_model(std::string &error) {
   return true;
 }
 
-// Square images unless the data set says otherwise.
+// The pictures' geometry: the model's [C, H, W] input (C 1 or 3), the stored
+// images of a flat input, else square grey images of `row` pixels, else one
+// row of them.
 void Session::image_size(int64_t row) {
-  if (!test_.images.dims.empty()) return;
+  if (geometry_) return;
+  std::string input, error;
+  std::vector<int64_t> shape;
+  if (data::model_input_from_config(plan_.config, input, shape, error) && shape.size() == 3 &&
+      (shape[0] == 1 || shape[0] == 3) && shape[0] * shape[1] * shape[2] == row) {
+    channels_ = int(shape[0]), height_ = int(shape[1]), width_ = int(shape[2]), geometry_ = true;
+    return;
+  }
   const int side = int(std::lround(std::sqrt(double(row))));
   if (int64_t(side) * side == row) width_ = height_ = side;
   else width_ = int(row), height_ = 1;
+  channels_ = 1;
+  geometry_ = true;
 }
 
 int Session::write(const Image &im) {
@@ -232,25 +287,25 @@ int Session::write(const Image &im) {
 }
 
 bool Session::pick(const std::string &spec, int64_t after, int64_t &index, std::string &error) const {
-  const int64_t n = test_.images.count();
+  const int64_t n = count();
   if (spec.rfind("label:", 0) == 0) {
     int64_t label;
-    if (!to_int(spec.substr(6), 0, 255, label)) return error = "bad label in '" + spec + "'", false;
+    if (!need_labels("--from/--to " + spec, error)) return false;
+    if (!to_int(spec.substr(6), 0, INT32_MAX, label)) return error = "bad label in '" + spec + "'", false;
     for (int64_t i = 0; i < n; ++i)
-      if (test_.labels.data[i] == label && i != after) return index = i, true;
-    return error = "no test image has label " + std::to_string(label), false;
+      if (set_->label(i) == label && i != after) return index = i, true;
+    return error = "no " + set_name_ + " example has label " + std::to_string(label), false;
   }
   if (!to_int(spec, 0, n - 1, index))
-    return error = "'" + spec + "' is neither a test image index (0.." + std::to_string(n - 1) + ") nor label:D", false;
+    return error = "'" + spec + "' is neither a " + set_name_ + " example's index (0.." + std::to_string(n - 1) +
+                   ") nor label:D",
+           false;
   return true;
 }
 
 Rows Session::mu_of(const std::vector<int64_t> &indices) {
-  const int64_t row = plan_.encode.input_row;
-  std::vector<uint8_t> images(indices.size() * row);
-  for (size_t i = 0; i < indices.size(); ++i)
-    std::memcpy(images.data() + i * row, test_.images.data.data() + indices[i] * row, row);
-  return parts_->encode(images.data(), int64_t(indices.size()), "z_loc");
+  const std::vector<float> x = rows(indices);
+  return parts_->encode(x.data(), int64_t(indices.size()), "z_loc");
 }
 
 int Session::run() {
@@ -275,25 +330,26 @@ int Session::run() {
 
 int Session::reconstruct() {
   int64_t count = 16;
-  if (!to_int(a_.get("count", "16"), 1, test_.images.count(), count)) return fail("bad value for --count");
+  if (!to_int(a_.get("count", "16"), 1, this->count(), count)) return fail("bad value for --count");
   std::vector<int64_t> indices(count);
   std::iota(indices.begin(), indices.end(), 0);
   const Rows mu = mu_of(indices);
   const Rows mean = parts_->decode(mu.data.data(), count);
   const int64_t cols = std::min<int64_t>(count, 8), groups = (count + cols - 1) / cols, px = mean.row;
+  const std::vector<float> x = first_rows(count);
+  image_size(px);
   std::vector<float> tiles(groups * 2 * cols * px, 1.0f);  // white where a row runs out
   for (int64_t i = 0; i < count; ++i) {
     float *orig = tiles.data() + ((i / cols) * 2 * cols + i % cols) * px, *rec = orig + cols * px;
-    for (int64_t p = 0; p < px; ++p) orig[p] = test_.images.data[i * px + p] / 255.0f;
+    std::copy(x.begin() + i * px, x.begin() + (i + 1) * px, orig);
     std::copy(mean.at(i), mean.at(i) + px, rec);
   }
   if (a_.has("json")) {  // every encode output and the reconstruction of each image, for comparisons
     std::ofstream f(a_.get("json", ""));
     f.precision(9);
     f << "{\"model\": \"" << plan_.model << "\", \"images\": " << count << ", \"encode\": {";
-    std::vector<uint8_t> rows(test_.images.data.begin(), test_.images.data.begin() + count * px);
     for (size_t o = 0; o < plan_.encode.outputs.size(); ++o) {
-      const Rows r = parts_->encode(rows.data(), count, plan_.encode.outputs[o].name);
+      const Rows r = parts_->encode(x.data(), count, plan_.encode.outputs[o].name);
       f << (o ? ", " : "") << "\"" << plan_.encode.outputs[o].name << "\": [";
       for (int64_t i = 0; i < count; ++i) {
         f << (i ? ", [" : "[");
@@ -312,7 +368,7 @@ int Session::reconstruct() {
     if (!f) return fail(a_.get("json", "") + ": cannot write");
     std::printf("wrote %s\n", a_.get("json", "").c_str());
   }
-  return write(tile_grid(tiles.data(), groups * 2 * cols, width_, height_, int(cols), 2));
+  return write(grid(tiles.data(), groups * 2 * cols, int(cols)));
 }
 
 int Session::sample() {
@@ -324,7 +380,7 @@ int Session::sample() {
   for (int64_t i = 0; i < count * L; ++i) z[i] = float(philox_normal(uint64_t(seed), 0, 0, uint64_t(i)));
   const Rows mean = parts_->decode(z.data(), count);
   image_size(mean.row);
-  return write(tile_grid(mean.data.data(), count, width_, height_, int(std::min<int64_t>(count, 8)), 2));
+  return write(grid(mean.data.data(), count, int(std::min<int64_t>(count, 8))));
 }
 
 int Session::manifold() {
@@ -347,7 +403,7 @@ int Session::manifold() {
   image_size(mean.row);
   if (L > 2) std::printf("manifold over latent dimensions %lld and %lld of %lld, the others at 0\n",
                          (long long)dims[0], (long long)dims[1], (long long)L);
-  return write(tile_grid(mean.data.data(), n * n, width_, height_, int(n), 2, 0));
+  return write(this->grid(mean.data.data(), n * n, int(n), 0));
 }
 
 int Session::interpolate() {
@@ -364,32 +420,36 @@ int Session::interpolate() {
       z[i * L + j] = float(t * mu.at(1)[j] + (1 - t) * mu.at(0)[j]);
     }
   const Rows mean = parts_->decode(z.data(), steps + 1);
+  const std::vector<float> x = rows({a, b});
+  image_size(px);
   std::vector<float> tiles((steps + 3) * px);
-  for (int64_t p = 0; p < px; ++p) {
-    tiles[p] = test_.images.data[a * px + p] / 255.0f;
-    tiles[(steps + 2) * px + p] = test_.images.data[b * px + p] / 255.0f;
-  }
+  std::copy(x.begin(), x.begin() + px, tiles.begin());
+  std::copy(x.begin() + px, x.end(), tiles.begin() + (steps + 2) * px);
   std::copy(mean.data.begin(), mean.data.end(), tiles.begin() + px);
-  std::printf("interpolating from test image %lld (label %d) to %lld (label %d) in %lld steps\n", (long long)a,
-              test_.labels.data[a], (long long)b, test_.labels.data[b], (long long)steps);
-  return write(tile_grid(tiles.data(), steps + 3, width_, height_, int(steps + 3), 2));
+  auto label = [&](int64_t i) { return set_->has_labels() ? " (label " + std::to_string(set_->label(i)) + ")" : std::string(); };
+  std::printf("interpolating from %s example %lld%s to %lld%s in %lld steps\n", set_name_.c_str(), (long long)a,
+              label(a).c_str(), (long long)b, label(b).c_str(), (long long)steps);
+  return write(grid(tiles.data(), steps + 3, int(steps + 3)));
 }
 
 int Session::scatter() {
   const int64_t L = plan_.encode.output("z_loc")->row;
-  int64_t count = test_.images.count();
+  int64_t count = this->count();
+  std::string error;
+  if (!need_labels("scatter", error)) return fail(error);
   std::vector<int64_t> dims{0, std::min<int64_t>(1, L - 1)};
   if (!to_int(a_.get("count", std::to_string(count)), 1, count, count)) return fail("bad value for --count");
   if (a_.has("dims") && (!to_ints(a_.get("dims", ""), 0, L - 1, dims) || dims.size() != 2))
     return fail("--dims takes two latent dimensions in 0.." + std::to_string(L - 1));
-  const Rows mu = parts_->encode(test_.images.data.data(), count, "z_loc");
+  const std::vector<float> x = first_rows(count);
+  const Rows mu = parts_->encode(x.data(), count, "z_loc");
   std::vector<float> xs(count), ys(count);
   std::vector<int> labels(count);
   for (int64_t i = 0; i < count; ++i)
-    xs[i] = mu.at(i)[dims[0]], ys[i] = mu.at(i)[dims[1]], labels[i] = test_.labels.data[i];
+    xs[i] = mu.at(i)[dims[0]], ys[i] = mu.at(i)[dims[1]], labels[i] = set_->label(i);
   const std::string d0 = std::to_string(dims[0]), d1 = std::to_string(dims[1]);
   return write(plot_scatter(xs, ys, labels,
-                            plan_.model + ": mu of " + grouped(count) + " test images by label", "mu[" + d0 + "]",
+                            plan_.model + ": mu of " + grouped(count) + " " + set_name_ + " examples by label", "mu[" + d0 + "]",
                             "mu[" + d1 + "]"));
 }
 
@@ -398,21 +458,24 @@ int Session::concept_strip() {
   int64_t strength = 2;
   if (!to_ints(a_.get("labels", "0,1"), 0, 255, labels) || labels.size() != 2)
     return fail("--labels takes two labels A,B: the concept is mean mu of A minus mean mu of B");
-  if (!to_ints(a_.get("images", "0,1,2,3"), 0, test_.images.count() - 1, images))
-    return fail("--images takes test image indices, e.g. 0,1,2");
+  std::string error;
+  if (!need_labels("concept", error)) return fail(error);
+  if (!to_ints(a_.get("images", "0,1,2,3"), 0, count() - 1, images))
+    return fail("--images takes " + set_name_ + " example indices, e.g. 0,1,2");
   if (!to_int(a_.get("strength", "2"), 1, 10, strength)) return fail("bad value for --strength (1..10)");
-  const Rows all = parts_->encode(test_.images.data.data(), test_.images.count(), "z_loc");
+  const std::vector<float> x = first_rows(count());
+  const Rows all = parts_->encode(x.data(), count(), "z_loc");
   const int64_t L = all.row, px = plan_.encode.input_row;
   std::vector<double> sum[2] = {std::vector<double>(L), std::vector<double>(L)};
   int64_t n[2] = {0, 0};
   for (int64_t i = 0; i < all.count; ++i)
     for (int k = 0; k < 2; ++k)
-      if (test_.labels.data[i] == labels[k]) {
+      if (set_->label(i) == labels[k]) {
         ++n[k];
         for (int64_t j = 0; j < L; ++j) sum[k][j] += all.at(i)[j];
       }
   for (int k = 0; k < 2; ++k)
-    if (n[k] == 0) return fail("no test image has label " + std::to_string(labels[k]));
+    if (n[k] == 0) return fail("no " + set_name_ + " example has label " + std::to_string(labels[k]));
   const int64_t cols = 2 * strength + 2;
   std::vector<float> z;
   for (int64_t img : images)
@@ -421,19 +484,20 @@ int Session::concept_strip() {
         z.push_back(float(all.at(img)[j] + double(s) * (sum[0][j] / n[0] - sum[1][j] / n[1])));
   const Rows mean = parts_->decode(z.data(), int64_t(z.size()) / L);
   std::vector<float> tiles;
+  image_size(px);
   for (size_t r = 0; r < images.size(); ++r) {
-    for (int64_t p = 0; p < px; ++p) tiles.push_back(test_.images.data[images[r] * px + p] / 255.0f);
+    tiles.insert(tiles.end(), x.begin() + images[r] * px, x.begin() + (images[r] + 1) * px);
     tiles.insert(tiles.end(), mean.at(int64_t(r) * (cols - 1)), mean.at(int64_t(r + 1) * (cols - 1)));
   }
   std::printf("concept: mean mu of label %lld (%lld images) minus label %lld (%lld); columns: the image, then "
               "strengths %lld..%lld\n",
               (long long)labels[0], (long long)n[0], (long long)labels[1], (long long)n[1], (long long)-strength,
               (long long)strength);
-  return write(tile_grid(tiles.data(), int64_t(images.size()) * cols, width_, height_, int(cols), 2));
+  return write(grid(tiles.data(), int64_t(images.size()) * cols, int(cols)));
 }
 
 int Session::eval() {
-  const int64_t total = test_.images.count(), D = plan_.encode.input_row;
+  const int64_t total = count(), D = plan_.encode.input_row;
   int64_t images = total, iwae_images = std::min<int64_t>(1000, images), k = 5000, seed = int64_t(ckpt_.seed);
   if (!to_int(a_.get("images", std::to_string(images)), 1, total, images))
     return fail("--images must be from 1 to " + std::to_string(total));
@@ -443,7 +507,8 @@ int Session::eval() {
   if (!to_int(a_.get("seed", std::to_string(seed)), 0, INT64_MAX, seed)) return fail("bad value for --seed");
   if (!parts_->has_scale())
     return fail("model '" + plan_.model + "' has no z_scale: its sampler is not z = loc + scale * normal_like(loc)");
-  const uint8_t *x = test_.images.data.data();
+  const std::vector<float> rows = first_rows(images);
+  const float *x = rows.data();
   const ModelParts::Elbo e = parts_->elbo(x, images, uint64_t(seed));
   double recon = 0, kl = 0;
   for (int64_t i = 0; i < images; ++i) recon += e.recon[i], kl += e.kl[i];
@@ -459,7 +524,7 @@ int Session::eval() {
     int64_t batches = 0;
     for (int64_t first = 0; first < images; first += B, ++batches) {
       const int64_t n = std::min(B, images - first);
-      std::memcpy(exec_->u8(plan_.eval.input), x + first * D, n * D);
+      std::memcpy(exec_->f32(plan_.eval.input), x + first * D, n * D * sizeof(float));
       exec_->run(plan_.eval, kEvalStepBase + uint64_t(batches), n);
       sum += exec_->scalar(plan_.eval.losses[l].second) * (scaling == "mean" ? double(n) : 1.0);
     }
@@ -467,8 +532,16 @@ int Session::eval() {
   }
   std::printf("model %s, checkpoint %s (epoch %lld, global step %llu)\n", plan_.model.c_str(), checkpoint_path_.c_str(),
               (long long)ckpt_.epoch, (unsigned long long)ckpt_.global_step);
-  std::printf("data: %s/t10k-images-idx3-ubyte, pixel intensities byte/255 in [0, 1], not binarized\n",
-              data_dir_.c_str());
+  const data::Settings &ds = data_.settings;
+  std::printf("data: the %s split of %s, %s%s%s\n", set_name_.c_str(),
+              (set_name_ == "test" ? data_.test_owner() : data_.source).path.c_str(),
+              ds.scale > 0 ? ("values times " + std::to_string(ds.scale)).c_str()
+                           : data_.source.train.x.dtype == data::DType::U8 ? "pixel intensities byte/255 in [0, 1]"
+                                                                         : "values as stored",
+              ds.standardize ? ", standardized" : "",
+              ds.binarize == data::Binarize::None ? ", not binarized"
+              : ds.binarize == data::Binarize::Static ? ", binarized at 0.5"
+                                                      : ", binarized by a fixed Bernoulli draw (epoch 0)");
   std::printf("model: p(z) = N(0, I), q(z|x) = N(z_loc, z_scale^2), p(x|z) %s\n", parts_->likelihood_name().c_str());
   std::printf("-ELBO  %.2f nats/img (recon %.2f + KL %.2f) = %.4f bits/dim on %s test images, one z each\n", neg_elbo,
               recon, kl, neg_elbo * per_dim, grouped(images).c_str());
@@ -494,10 +567,11 @@ int Session::eval() {
   };
   std::printf("EVAL {\"model\": \"%s\", \"images\": %lld, \"neg_elbo\": %s, \"recon\": %s, \"kl\": %s, "
               "\"neg_elbo_bits_per_dim\": %s, \"model_total\": %s, \"iwae_images\": %lld, \"k\": %lld, "
-              "\"iwae_nll\": %s, \"iwae_bits_per_dim\": %s, \"neg_elbo_iwae_images\": %s, \"binarized\": false}\n",
+              "\"iwae_nll\": %s, \"iwae_bits_per_dim\": %s, \"neg_elbo_iwae_images\": %s, \"binarized\": %s}\n",
               plan_.model.c_str(), (long long)images, num(neg_elbo).c_str(), num(recon).c_str(), num(kl).c_str(),
               num(neg_elbo * per_dim).c_str(), num(model_total).c_str(), (long long)iwae_images, (long long)k,
-              num(iwae).c_str(), num(iwae * per_dim).c_str(), num(elbo_subset).c_str());
+              num(iwae).c_str(), num(iwae * per_dim).c_str(), num(elbo_subset).c_str(),
+              data_.settings.binarize == data::Binarize::None ? "false" : "true");
   return 0;
 }
 

@@ -49,13 +49,13 @@ bool ModelParts::can_decode(std::string &why) const {
   return false;
 }
 
-void ModelParts::run_encode(const uint8_t *images, int64_t first, int64_t count, uint64_t step) {
+void ModelParts::run_encode(const float *images, int64_t first, int64_t count, uint64_t step) {
   const plan::Program &p = plan_.encode;
-  fill_rows(exec_.u8(p.input), images, first, count, p.batch, p.input_row);
+  fill_rows(exec_.f32(p.input), images, first, count, p.batch, p.input_row);
   exec_.run(p, step);
 }
 
-Rows ModelParts::encode(const uint8_t *images, int64_t count, const std::string &output) {
+Rows ModelParts::encode(const float *images, int64_t count, const std::string &output) {
   const plan::Program &p = plan_.encode;
   const plan::Output *o = p.output(output);
   Rows r{count, o ? o->row : 0, {}};
@@ -82,13 +82,13 @@ Rows ModelParts::decode(const float *z, int64_t count) {
   return r;
 }
 
-std::vector<double> ModelParts::nll(const float *z, const uint8_t *images, int64_t count) {
+std::vector<double> ModelParts::nll(const float *z, const float *images, int64_t count) {
   const plan::Program &p = plan_.nll;
   const float *values = exec_.f32(p.output("nll")->buffer);
   std::vector<double> out(count);
   for (int64_t first = 0; first < count; first += p.batch) {
     fill_rows(exec_.f32(p.latent), z, first, count, p.batch, p.latent_row);
-    fill_rows(exec_.u8(p.input), images, first, count, p.batch, p.input_row);
+    fill_rows(exec_.f32(p.input), images, first, count, p.batch, p.input_row);
     exec_.run(p, kEvalStepBase);
     for (int64_t i = 0; i < std::min(p.batch, count - first); ++i) out[first + i] = values[i];
   }
@@ -105,7 +105,7 @@ std::string ModelParts::likelihood_name() const {
                               : "Bernoulli per pixel (the model's " + plan_.recon + " cross-entropy)";
 }
 
-ModelParts::Elbo ModelParts::elbo(const uint8_t *images, int64_t count, uint64_t seed) {
+ModelParts::Elbo ModelParts::elbo(const float *images, int64_t count, uint64_t seed) {
   const plan::Program &e = plan_.encode;
   const int64_t L = latent(), row = e.input_row;
   const plan::Output &loc_out = *e.output("z_loc"), &scale_out = *e.output("z_scale");
@@ -131,7 +131,7 @@ ModelParts::Elbo ModelParts::elbo(const uint8_t *images, int64_t count, uint64_t
   return out;
 }
 
-std::vector<double> ModelParts::iwae(const uint8_t *images, int64_t count, int64_t k, uint64_t seed) {
+std::vector<double> ModelParts::iwae(const float *images, int64_t count, int64_t k, uint64_t seed) {
   const int64_t L = latent(), row = plan_.encode.input_row, B = plan_.nll.batch;
   const Rows loc = encode(images, count, "z_loc"), scale = encode(images, count, "z_scale");
   std::vector<double> out(count), log_w(k);
@@ -141,7 +141,7 @@ std::vector<double> ModelParts::iwae(const uint8_t *images, int64_t count, int64
     const uint64_t step = kIwaeStepBase + static_cast<uint64_t>(x);
     double log_det = 0;
     for (int64_t j = 0; j < L; ++j) log_det += std::log(double(scale.at(x)[j]));
-    fill_rows(exec_.u8(plan_.nll.input), images + x * row, 0, 1, B, row);
+    fill_rows(exec_.f32(plan_.nll.input), images + x * row, 0, 1, B, row);
     const float *values = exec_.f32(plan_.nll.output("nll")->buffer);
     for (int64_t first = 0; first < k; first += B) {
       const int64_t n = std::min(B, k - first);

@@ -48,12 +48,12 @@ class ModelParts {
   int64_t latent() const { return plan_.decode.latent_row; }
 
   // `output` (e.g. "z_loc", "mu") of the encode program for `count` images
-  // of `row` bytes each.
-  Rows encode(const uint8_t *images, int64_t count, const std::string &output);
+  // of `row` floats each (the input rows, data/feed.h).
+  Rows encode(const float *images, int64_t count, const std::string &output);
   // The decoder's mean image for each of `count` latents [count, latent()].
   Rows decode(const float *z, int64_t count);
-  // nll per example for latents z [count, latent()] and images [count, row bytes].
-  std::vector<double> nll(const float *z, const uint8_t *images, int64_t count);
+  // nll per example for latents z [count, latent()] and images [count, row floats].
+  std::vector<double> nll(const float *z, const float *images, int64_t count);
 
   // log p(x|z) from nll for one example (see above).
   double log_likelihood(double nll) const;
@@ -63,12 +63,12 @@ class ModelParts {
     std::vector<double> recon, kl;  // per example: -log p(x|z) with one z ~ q, KL(q || N(0, I))
   };
   // The ELBO's terms for the first `count` images (a multiple of the encode batch).
-  Elbo elbo(const uint8_t *images, int64_t count, uint64_t seed);
+  Elbo elbo(const float *images, int64_t count, uint64_t seed);
   // The IWAE estimate of log p(x) with k importance samples, per example.
-  std::vector<double> iwae(const uint8_t *images, int64_t count, int64_t k, uint64_t seed);
+  std::vector<double> iwae(const float *images, int64_t count, int64_t k, uint64_t seed);
 
  private:
-  void run_encode(const uint8_t *images, int64_t first, int64_t count, uint64_t step);
+  void run_encode(const float *images, int64_t first, int64_t count, uint64_t step);
 
   const plan::Plan &plan_;
   Executor &exec_;

@@ -73,21 +73,27 @@ bool read_png(const std::string &path, Image &out, std::string &error) {
   return true;
 }
 
-Image tile_grid(const float *images, int64_t count, int width, int height, int columns, int scale, int gap) {
-  if (!images || count <= 0 || width <= 0 || height <= 0 || columns <= 0 || scale <= 0 || gap < 0) return {};
+Image tile_grid(const float *images, int64_t count, int width, int height, int columns, int scale, int gap,
+                int channels) {
+  if (!images || count <= 0 || width <= 0 || height <= 0 || columns <= 0 || scale <= 0 || gap < 0 ||
+      (channels != 1 && channels != 3))
+    return {};
   const int64_t cols = std::min<int64_t>(columns, count), rows = (count + cols - 1) / cols;
-  const int64_t tile_w = int64_t{width} * scale, tile_h = int64_t{height} * scale;
+  const int64_t tile_w = int64_t{width} * scale, tile_h = int64_t{height} * scale, plane = int64_t{width} * height;
   const int64_t w = cols * (tile_w + gap) + gap, h = rows * (tile_h + gap) + gap;
   if (w > (1 << 28) || h > (1 << 28) || w * h > (int64_t{1} << 28)) return {};
-  Image grid(static_cast<int>(w), static_cast<int>(h), 1, 255);
+  Image grid(static_cast<int>(w), static_cast<int>(h), channels, 255);
   for (int64_t i = 0; i < count; ++i) {
-    const float *src = images + i * int64_t{width} * height;
+    const float *src = images + i * plane * channels;
     const int64_t x0 = gap + (i % cols) * (tile_w + gap), y0 = gap + (i / cols) * (tile_h + gap);
     for (int64_t y = 0; y < tile_h; ++y)
       for (int64_t x = 0; x < tile_w; ++x) {
-        const float v = src[(y / scale) * width + x / scale];
-        const float clamped = std::isnan(v) ? 0.0f : std::fmin(std::fmax(v, 0.0f), 1.0f);
-        *grid.at(static_cast<int>(x0 + x), static_cast<int>(y0 + y)) = static_cast<uint8_t>(std::lround(clamped * 255.0f));
+        uint8_t *px = grid.at(static_cast<int>(x0 + x), static_cast<int>(y0 + y));
+        for (int c = 0; c < channels; ++c) {
+          const float v = src[c * plane + (y / scale) * width + x / scale];
+          const float clamped = std::isnan(v) ? 0.0f : std::fmin(std::fmax(v, 0.0f), 1.0f);
+          px[c] = static_cast<uint8_t>(std::lround(clamped * 255.0f));
+        }
       }
   }
   return grid;

@@ -34,14 +34,15 @@ bool write_png(const std::string &path, const Image &image, std::string &error);
 // is composited over white.
 bool read_png(const std::string &path, Image &out, std::string &error);
 
-// Tiles `count` grayscale images of `width` x `height` floats (row-major,
-// consecutive in `images`; 0 black, 1 white, values outside [0, 1] clamped,
-// NaN black) into rows of `columns`, each pixel drawn `scale` x `scale`
-// (28x28 digits are tiny on screen) with `gap` white pixels between and
-// around the tiles. Returns an empty image when count, width, height,
-// columns or scale is not positive, gap is negative or the picture would
+// Tiles `count` images of `channels` (1: grey, 3: RGB) planes of `width` x
+// `height` floats (channel-first, row-major, consecutive in `images`; 0
+// black, 1 full intensity, values outside [0, 1] clamped, NaN black) into
+// rows of `columns`, each pixel drawn `scale` x `scale` (28x28 digits are
+// tiny on screen) with `gap` white pixels between and around the tiles.
+// Returns an empty image when count, width, height, columns or scale is not
+// positive, gap is negative, channels is not 1 or 3 or the picture would
 // exceed 2^28 pixels.
 Image tile_grid(const float *images, int64_t count, int width, int height, int columns, int scale = 1,
-                int gap = 2);
+                int gap = 2, int channels = 1);
 
 }  // namespace vaec::rt

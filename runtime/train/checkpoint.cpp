@@ -17,7 +17,7 @@ namespace vaec::rt {
 namespace {
 
 constexpr char kMagic[8] = {'V', 'A', 'E', 'C', 'K', 'P', 'T', '\0'};
-constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion = 3;  // reads 2 too (without the data statistics)
 constexpr size_t kFixedHeader = 100;  // up to and including the model name's length
 constexpr uint32_t kMaxRegions = 64, kMaxNames = 1024;
 
@@ -66,6 +66,9 @@ std::string encode(const Checkpoint &c) {
   }
   w.put<uint32_t>(static_cast<uint32_t>(c.epoch_sums.size()));
   for (double v : c.epoch_sums) w.put<double>(v);
+  w.put<uint32_t>(static_cast<uint32_t>(c.data_mean.size()));
+  for (const std::vector<float> *v : {&c.data_mean, &c.data_std})
+    w.bytes.append(reinterpret_cast<const char *>(v->data()), c.data_mean.size() * 4);
   const uint64_t length = w.bytes.size() + 8;
   std::memcpy(w.bytes.data() + 16, &length, 8);
   w.put<uint64_t>(fnv1a64(w.bytes.data(), w.bytes.size()));
@@ -184,8 +187,9 @@ bool read_checkpoint(const std::string &path, Checkpoint &out, std::string &erro
   if (bytes.size() < kFixedHeader + 8)
     return error = what + "truncated: " + std::to_string(bytes.size()) + " bytes, shorter than the header", false;
   Reader r{bytes, sizeof kMagic, bytes.size()};
-  if (const uint32_t version = r.get<uint32_t>(); version != kVersion)
-    return error = what + "checkpoint format version " + std::to_string(version) + "; this trainer reads version " +
+  const uint32_t version = r.get<uint32_t>();
+  if (version != kVersion && version != 2)
+    return error = what + "checkpoint format version " + std::to_string(version) + "; this trainer reads versions 2 and " +
                    std::to_string(kVersion),
            false;
   const bool drop_last = (r.get<uint32_t>() & 1u) != 0;  // the flags word
@@ -243,6 +247,14 @@ bool read_checkpoint(const std::string &path, Checkpoint &out, std::string &erro
   const uint32_t sums = r.get<uint32_t>();
   if (!r.ok || sums > (r.end - r.pos) / 8) return malformed("bad count of epoch loss sums");
   for (uint32_t i = 0; i < sums; ++i) c.epoch_sums.push_back(r.get<double>());
+  if (version >= 3) {
+    const uint32_t stats = r.get<uint32_t>();
+    if (!r.ok || stats > (r.end - r.pos) / 8) return malformed("bad count of data statistics");
+    for (uint32_t i = 0; i < stats; ++i) c.data_mean.push_back(r.get<float>());
+    for (uint32_t i = 0; i < stats; ++i) c.data_std.push_back(r.get<float>());
+    for (float v : c.data_std)
+      if (!(v > 0) || !std::isfinite(v)) return malformed("a data standard deviation is not positive");
+  }
   if (r.pos != r.end) return malformed(std::to_string(r.end - r.pos) + " unread bytes before the checksum");
   out = std::move(c);
   return true;

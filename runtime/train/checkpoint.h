@@ -2,12 +2,12 @@
 // exactly as if it had never stopped, in one self-checking file that is
 // replaced atomically.
 //
-// Format (version 2; integers and floats little-endian, as x86-64 and
+// Format (version 3; version 2 lacks the last field; integers and floats little-endian, as x86-64 and
 // AArch64 store them):
 //
 //   offset  size  field
 //        0     8  magic "VAECKPT\0"
-//        8     4  u32 format version (2)
+//        8     4  u32 format version (3)
 //       12     4  u32 flags: bit 0, epochs leave out their last partial batch (--drop-last)
 //       16     8  u64 file length in bytes, checksum included
 //       24     8  u64 model hash: model_identity(plan), which does not depend on the batch
@@ -27,6 +27,8 @@
 //                 u32 row count, each row i64 epoch, N f64 train, N f64 test
 //        …        u32 M, then M f64: the train losses (plan order) summed over the
 //                 steps already taken in the next epoch (M = 0 at an epoch's end)
+//        …        u32 S, S f32 means, S f32 standard deviations: the statistics of
+//                 train.standardize (data/feed.h; S = 0 without it)
 //   end-8     8  u64 FNV-1a 64 of every byte before it
 //
 // The shuffling order and the noise are functions of (seed, epoch) and
@@ -68,6 +70,7 @@ struct Checkpoint {
   std::vector<std::vector<float>> regions;  // each param_count floats
   LossHistory history;                      // per completed epoch
   std::vector<double> epoch_sums;           // train loss sums over the epoch_step steps
+  std::vector<float> data_mean, data_std;   // train.standardize's statistics, or empty
 };
 
 uint64_t fnv1a64(const void *data, size_t bytes, uint64_t hash = 0xcbf29ce484222325ull);

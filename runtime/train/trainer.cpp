@@ -21,7 +21,7 @@
 #include "train/checkpoint.h"
 #include "exec/diagnose.h"
 #include "exec/executor.h"
-#include "train/idx.h"
+#include "data/feed.h"
 #include "train/run_files.h"
 #include "train/trainer_options.h"
 
@@ -50,28 +50,24 @@ std::string fixed(double v, int decimals) {
 
 // --- data ---
 
-struct Data {
-  IdxDataset train, test;
-};
-
-bool load_data(const plan::Plan &plan, const std::string &dir, int64_t batch, bool drop_last, Data &data,
+// Opens the run's data: the plan's settings, with --data, --test and --seed.
+bool load_data(const plan::Plan &plan, const Options &o, const data::Standardization *stored, data::Data &d,
                std::string &error) {
-  if (dir.empty()) return error = "the plan names no known data set; pass --data DIR", false;
-  if (!read_idx_dataset(dir, "train", data.train, error) || !read_idx_dataset(dir, "t10k", data.test, error)) {
-    if (error.find("cannot open") != std::string::npos) error += " (run scripts/setup.sh, or pass --data DIR)";
+  data::Settings s;
+  if (!data::settings_from_config(plan.config, s, error)) return false;
+  s.path = o.data, s.test_path = o.test, s.seed = o.seed;
+  std::string input;
+  std::vector<int64_t> shape;
+  if (!data::model_input_from_config(plan.config, input, shape, error)) return false;
+  if (!data::load_data(s, input, shape, stored, d, error)) {
+    if (error.find("No such file") != std::string::npos && (s.data == "mnist" || s.data == "fashion_mnist"))
+      error += " (run scripts/setup.sh, or pass --data PATH)";
     return false;
   }
-  for (const auto &[split, set, prog] : {std::tuple{"train", &data.train, &plan.train}, {"t10k", &data.test, &plan.eval}}) {
-    if (set->images.item_size() != prog->input_row)
-      return error = dir + "/" + split + "-images-idx3-ubyte: images of " + std::to_string(set->images.item_size()) +
-                     " bytes, but the model was compiled for " + std::to_string(prog->input_row),
-             false;
-  }
-  if (data.train.images.count() < (drop_last ? batch : 1))
-    return error = dir + ": " + std::to_string(data.train.images.count()) + " training images, " +
-                   (drop_last ? "fewer than one batch of " + std::to_string(batch) + " (and --drop-last)" : "none"),
+  if (d.train.row() != plan.train.input_row)
+    return error = s.path + ": examples of " + std::to_string(d.train.row()) + " values, but the model was compiled for " +
+                   std::to_string(plan.train.input_row),
            false;
-  if (data.test.images.count() < 1) return error = dir + ": no test images", false;
   return true;
 }
 
@@ -213,7 +209,7 @@ struct Start {
 
 class Trainer {
  public:
-  Trainer(const plan::Plan &plan, const Options &o, const Data &data, Executor &exec, RunFiles &files,
+  Trainer(const plan::Plan &plan, const Options &o, const data::Data &data, Executor &exec, RunFiles &files,
           std::string checkpoint_path, uint64_t model_hash, Start start, Clock::time_point start_time)
       : plan_(plan), o_(o), data_(data), exec_(exec), files_(files), checkpoint_path_(std::move(checkpoint_path)),
         model_hash_(model_hash), start_(std::move(start)), progress_(!o.quiet), start_time_(start_time),
@@ -229,12 +225,12 @@ class Trainer {
  private:
   bool train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, int64_t &epoch_step);
   bool evaluate(LossSums &losses);
-  void gather(const plan::Program &program, const IdxArray &images, const int64_t *rows, int64_t batch);
+  void gather(const plan::Program &program, const data::Feed &feed, const int64_t *rows, int64_t batch, int64_t epoch);
   void report_non_finite(int64_t epoch, int64_t step, int64_t steps, int bad_loss, const int64_t *rows, int64_t batch);
   // Training steps of an epoch: every image once, the last batch partial
   // unless --drop-last.
   int64_t steps_per_epoch() const {
-    const int64_t n = data_.train.images.count(), b = o_.batch;
+    const int64_t n = data_.train.count(), b = o_.batch;
     return o_.drop_last ? n / b : (n + b - 1) / b;
   }
   bool finish_epoch(int64_t epoch, int64_t epoch_step, bool complete, const LossSums &train, const LossSums &test,
@@ -252,7 +248,7 @@ class Trainer {
 
   const plan::Plan &plan_;
   const Options &o_;
-  const Data &data_;
+  const data::Data &data_;
   Executor &exec_;
   RunFiles &files_;
   const std::string checkpoint_path_;
@@ -269,14 +265,12 @@ class Trainer {
   std::string last_checkpoint_;  // "DIR/checkpoint.bin (epoch 2, global step 936)" once there is one
 };
 
-// The batch's images are scattered over the data set, each row a few cache
-// misses to memory: the threads copy rows side by side.
-void Trainer::gather(const plan::Program &program, const IdxArray &images, const int64_t *rows, int64_t batch) {
-  uint8_t *dst = exec_.u8(program.input);
-  const size_t row = static_cast<size_t>(program.input_row);
-  const uint8_t *src = images.data.data();
-#pragma omp parallel for num_threads(exec_.threads()) schedule(static) if (batch * row >= 8192)
-  for (int64_t i = 0; i < batch; ++i) std::memcpy(dst + i * row, src + rows[i] * row, row);
+// The batch's examples as the model's rows (data/feed.h), written straight
+// into the program's input.
+void Trainer::gather(const plan::Program &program, const data::Feed &feed, const int64_t *rows, int64_t batch,
+                     int64_t epoch) {
+  if (plan_.buffers[program.input].type == plan::DType::U8) feed.fill_bytes(rows, batch, exec_.u8(program.input));
+  else feed.fill(rows, batch, exec_.f32(program.input), epoch, exec_.threads());
 }
 
 // Runs the training steps of one epoch from `epoch_step` on (0, or where a
@@ -284,8 +278,8 @@ void Trainer::gather(const plan::Program &program, const IdxArray &images, const
 // A non-finite loss or gradient stops before the optimizer applies it:
 // false after a message.
 bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, int64_t &epoch_step) {
-  const IdxArray &images = data_.train.images;
-  std::vector<int64_t> order(images.count());
+  const data::Feed &feed = data_.train;
+  std::vector<int64_t> order(feed.count());
   std::iota(order.begin(), order.end(), 0);
   shuffle(order, o_.seed, epoch);
   const int64_t batch = o_.batch, steps = steps_per_epoch();
@@ -293,8 +287,8 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
   int64_t s = epoch_step;
   for (; s < steps; ++s) {
     if (o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps)) break;
-    const int64_t *rows = order.data() + s * batch, n = std::min(batch, images.count() - s * batch);
-    gather(plan_.train, images, rows, n);
+    const int64_t *rows = order.data() + s * batch, n = std::min(batch, feed.count() - s * batch);
+    gather(plan_.train, feed, rows, n, epoch);
     const bool applied = exec_.train_step(plan_.train, ++global_step_, o_.lr, n);
     const int bad = losses.add(exec_, n);
     if (bad >= 0 || !applied) {
@@ -329,7 +323,7 @@ void Trainer::report_non_finite(int64_t epoch, int64_t step, int64_t steps, int 
   }
   os << " at epoch " << epoch << ", step " << step + 1 << " of " << steps << " (global step " << global_step_
      << "); the training diverged: try a smaller --lr\n";
-  gather(plan_.train, data_.train.images, rows, batch);
+  gather(plan_.train, data_.train, rows, batch, epoch);
   const NonFinite first = find_first_non_finite(exec_, plan_.train, global_step_, batch);
   if (first.found) os << "note: the first non-finite value is in " << describe(first, "train") << "\n";
   os << "note: this step was not applied; "
@@ -338,16 +332,17 @@ void Trainer::report_non_finite(int64_t epoch, int64_t step, int64_t steps, int 
   std::cerr << "error: " << os.str();
 }
 
-// The eval program over every test image once, in order, in batches of the
-// training batch (the last one partial).
+// The eval program over every validation or test example once, in order, in
+// batches of the training batch (the last one partial); nothing without
+// either.
 bool Trainer::evaluate(LossSums &losses) {
-  const IdxArray &images = data_.test.images;
+  const data::Feed &feed = data_.eval;
   const int64_t batch = o_.batch;
   std::vector<int64_t> rows(batch);
-  for (int64_t i = 0; i * batch < images.count(); ++i) {
-    const int64_t n = std::min(batch, images.count() - i * batch);
+  for (int64_t i = 0; i * batch < feed.count(); ++i) {
+    const int64_t n = std::min(batch, feed.count() - i * batch);
     std::iota(rows.begin(), rows.end(), i * batch);
-    gather(plan_.eval, images, rows.data(), n);
+    gather(plan_.eval, feed, rows.data(), n, 0);
     exec_.run(plan_.eval, kEvalStepBase + static_cast<uint64_t>(i), n);
     if (int bad = losses.add(exec_, n); bad >= 0) {
       std::cerr << "error: test loss '" << plan_.eval.losses[bad].first << "' is "
@@ -384,6 +379,8 @@ Checkpoint Trainer::snapshot(int64_t epoch_step, const LossSums *partial) {
   for (const LossHistory::Row &row : history_.rows)
     if (row.epoch <= completed_) c.history.rows.push_back(row);
   if (partial) c.epoch_sums = partial->sums;
+  c.data_mean = data_.standard.mean;
+  c.data_std = data_.standard.std;
   return c;
 }
 
@@ -456,10 +453,11 @@ int Trainer::run() {
 // epoch 3/10  train 112.41 (recon 89.12, kl 23.29)  test 110.87 (...)  61,234 img/s  4.1 s
 void Trainer::print_epoch(int64_t epoch, int64_t epochs, const LossSums &train, const LossSums &test,
                           double img_s, bool complete) {
-  const int64_t batch = o_.batch, count = data_.train.images.count();
-  std::printf("epoch %lld/%lld  train %s  test %s  %s img/s  %.1f s", (long long)epoch, (long long)epochs,
-              train.describe().c_str(), test.describe().c_str(), grouped(int64_t(img_s)).c_str(),
-              seconds_since(start_time_));
+  const int64_t batch = o_.batch, count = data_.train.count();
+  std::printf("epoch %lld/%lld  train %s", (long long)epoch, (long long)epochs, train.describe().c_str());
+  if (!data_.eval_name.empty())
+    std::printf("  %s %s", data_.eval_name == "test" ? "test" : "val", test.describe().c_str());
+  std::printf("  %s img/s  %.1f s", grouped(int64_t(img_s)).c_str(), seconds_since(start_time_));
   if (!complete) std::printf("  (--max-steps reached after %lld steps)", (long long)global_step_);
   else if (o_.drop_last && count % batch > 0) std::printf("  (--drop-last: %lld images left out)", (long long)(count % batch));
   std::printf("\n");
@@ -475,12 +473,12 @@ void Trainer::print_result(const LossSums *train, const LossSums &test) {
   const double images = double(images_trained_);
   std::printf("RESULT {\"framework\": \"vaec\", \"model\": \"%s\", \"batch\": %lld, \"epochs\": %lld, \"steps\": %llu, "
               "\"images_per_sec\": %s, \"train_loss\": %s, \"test_loss\": %s, \"seconds\": %.3f, "
-              "\"peak_rss_mib\": %.1f, \"threads\": %d, \"images\": %lld, \"test_images\": %lld}\n",
+              "\"peak_rss_mib\": %.1f, \"threads\": %d, \"images\": %lld, \"test_images\": %lld, \"eval\": \"%s\"}\n",
               model.c_str(), (long long)o_.batch, (long long)epochs_run_, (unsigned long long)global_step_,
               train_seconds_ > 0 ? fixed(images / train_seconds_, 1).c_str() : "null",
               number(train ? train->headline() : NAN).c_str(), number(test.headline()).c_str(),
               seconds_since(start_time_), usage.ru_maxrss / 1024.0, exec_.threads(), (long long)images_trained_,
-              (long long)test.examples);
+              (long long)test.examples, data_.eval_name.empty() ? "none" : data_.eval_name.c_str());
   std::fflush(stdout);
 }
 
@@ -559,13 +557,26 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
     return fail("this plan runs only at batch " + std::to_string(plan.train.batch) +
                 " (its buffers are not sized per example)");
   if (!any_batch) o.drop_last = true;
+  if (plan.train.input < 0 || plan.train.input >= static_cast<int>(plan.buffers.size()))
+    return fail("this plan has no input");
+  // The data is checked before anything is written.
+  if (o.data.empty()) return fail("the plan names no data; pass --data PATH");
+  data::Data data;
+  data::Standardization stored{resumed.data_mean, resumed.data_std};
+  if (!load_data(plan, o, o.resume ? &stored : nullptr, data, error)) return fail(error);
+  if (plan.buffers[plan.train.input].type == plan::DType::U8 && !data.train.raw_bytes())
+    return fail("this plan takes raw uint8 bytes, but " + o.data + " needs a transform (data/feed.h)");
   if (!make_directories(out, error)) return fail(error);
-  Data data;
-  if (!load_data(plan, o.data, o.batch, o.drop_last, data, error)) return fail(error);
-  if (!any_batch && data.test.images.count() % o.batch != 0)
+  const int64_t train_count = data.train.count(), test_count = data.eval.count();
+  if (train_count < (o.drop_last ? o.batch : 1))
+    return fail(o.data + ": " + std::to_string(train_count) + " training examples, " +
+                (o.drop_last ? "fewer than one batch of " + std::to_string(o.batch) + " (and --drop-last)" : "none"));
+  if (!any_batch && test_count % o.batch != 0)
     return fail(o.data + ": the batch " + std::to_string(o.batch) + " of this plan does not divide the " +
-                std::to_string(data.test.images.count()) + " test images");
-  const int64_t train_count = data.train.images.count(), test_count = data.test.images.count();
+                std::to_string(test_count) + " test examples");
+  if (data.eval_name.empty() && !o.quiet)
+    std::cerr << "note: " << o.data << " has no test split and neither train.test nor train.validation is set: "
+              << "the trainer reports training losses only\n";
   const int64_t per_epoch = o.drop_last ? train_count / o.batch : (train_count + o.batch - 1) / o.batch;
   if (start.epoch_step > 0 && start.epoch_step >= per_epoch)
     return fail(start.checkpoint + " stopped at step " + std::to_string(start.epoch_step) +
@@ -579,6 +590,7 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
                     {plan.decode.name, {}}, {plan.nll.name, {}}};
     if (!o.drop_last && train_count % o.batch != 0) batches[plan.train.name].push_back(train_count % o.batch);
     if (test_count % o.batch != 0) batches[plan.eval.name].push_back(test_count % o.batch);
+    if (test_count == 0) batches[plan.eval.name].clear();
     Executor exec(plan, kernels, o.threads, o.seed, o.profile, batches);
     exec.init_params(o.seed);
     if (o.resume && plan.param_count > 0) {

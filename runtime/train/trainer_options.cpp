@@ -13,7 +13,7 @@
 namespace vaec::rt {
 namespace {
 
-const char *const kOptionNames[] = {"epochs", "batch", "seed",   "threads", "data", "lr",
+const char *const kOptionNames[] = {"epochs", "batch", "seed", "threads", "data", "test", "lr",
                                     "max-steps", "out", "resume", "quiet",   "help", "profile", "drop-last"};
 
 template <typename T>
@@ -41,7 +41,9 @@ std::string usage(const plan::Plan &plan, const Options &d) {
      << "  --seed N       seeds initialisation, shuffling and noise (default " << d.seed << ")\n"
      << "  --threads N    worker threads (default " << d.threads << ", what the plan was made for:\n"
      << "                 vaec compile --threads)\n"
-     << "  --data DIR     the four IDX files (default " << (d.data.empty() ? "none" : d.data) << ")\n"
+     << "  --data PATH    the training data: a .npz, .npy, .csv or IDX file, a folder of PNGs or of\n"
+     << "                 MNIST's IDX files (default " << (d.data.empty() ? "none" : d.data) << ")\n"
+     << "  --test PATH    the test data (default " << (d.test.empty() ? "the data's own test split" : d.test) << ")\n"
      << "  --lr X         learning rate (default " << d.lr << ")\n"
      << "  --max-steps N  stop after N training steps in all, then evaluate (benchmarks)\n"
      << "  --out DIR      where metrics.csv, metrics.jsonl, loss_curve.png and checkpoint.bin go\n"
@@ -63,8 +65,8 @@ Options default_options(const plan::Plan &plan) {
   if (!get("lr").empty()) o.lr = std::strtod(get("lr").c_str(), nullptr);
   o.batch = plan.train.batch;
   if (!parse_int<int>(get("threads"), 1, 4096, o.threads)) o.threads = omp_get_num_procs();
-  const std::string data = get("data");
-  o.data = data == "mnist" ? "data/mnist" : data == "fashion_mnist" ? "data/fashion" : "";
+  o.data = get("data_path");
+  o.test = get("test_path");
   return o;
 }
 
@@ -110,7 +112,8 @@ bool parse_options(int argc, char **argv, Options &o, std::string &error) {
     else if (name == "seed") ok = parse_int<uint64_t>(value, 0, UINT64_MAX, o.seed);
     else if (name == "threads") ok = parse_int<int>(value, 1, 4096, o.threads);
     else if (name == "max-steps") ok = parse_int<int64_t>(value, 0, INT64_MAX, o.max_steps);
-    else if (name == "data") o.data = value;
+    else if (name == "data") ok = !value.empty(), o.data = value;
+    else if (name == "test") ok = !value.empty(), o.test = value;
     else if (name == "out") ok = !value.empty(), o.out = value;
     else if (name == "lr") {
       char *end = nullptr;

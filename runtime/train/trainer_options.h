@@ -14,7 +14,7 @@ struct Options {
   int64_t epochs = 10, batch = 0, max_steps = -1;
   uint64_t seed = 1;
   int threads = 1;
-  std::string data;
+  std::string data, test;   // paths (the plan's data_path and test_path unless given)
   double lr = 1e-3;
   std::string out;          // output directory; empty: the trainer's own directory
   bool resume = false;

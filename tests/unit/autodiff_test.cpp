@@ -12,7 +12,6 @@
 #include "autodiff/differentiate.h"
 #include "autodiff/gradcheck.h"
 #include "autodiff/rules.h"
-#include "train/idx.h"
 #include "interp/interpreter.h"
 #include "ir/builder.h"
 #include "ir/verifier.h"
@@ -243,7 +242,7 @@ TEST(Gradients, AreNotAllZeroAndFanOutAccumulates) {
 
 // gradcheck at the first test images (pixels / 255) of each model's data set.
 // `vaec gradcheck` binds noise: the compiler does not read data sets, the
-// runtime does (idx.h), and a test may use both.
+// runtime does (data/), and a test may use both.
 TEST(Gradcheck, BundledModelsAtRealImages) {
   struct Case {
     const char *model, *data;
@@ -262,17 +261,15 @@ TEST(Gradcheck, BundledModelsAtRealImages) {
     Diagnostics diags(&sm);
     std::optional<Model> m = load_model(c.model, text, diags, LoadOptions{c.batch});
     ASSERT_TRUE(m);
-    rt::IdxArray images;
     std::string error;
-    ASSERT_TRUE(rt::read_idx(std::string(VAEC_SOURCE_DIR) + "/" + c.data + "/t10k-images-idx3-ubyte", images,
-                             error))
-        << error;
+    const std::vector<uint8_t> images = test::idx_test_images(c.data, error);
+    ASSERT_FALSE(images.empty()) << error;
     Bindings inputs;
     for (const Node &n : m->graph.nodes) {
       if (n.op != Op::Input) continue;
       Tensor t{n.dims, std::vector<double>(checked_elements(n.dims))};
-      ASSERT_LE(t.data.size(), images.data.size());
-      for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = images.data[k] / 255.0;
+      ASSERT_LE(t.data.size(), images.size());
+      for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = images[k] / 255.0;
       inputs.values[n.name] = std::move(t);
     }
     GradcheckOptions o;

@@ -78,6 +78,8 @@ Checkpoint make_checkpoint(int64_t params, int64_t epoch) {
   c.history.names = {"total", "recon", "kl"};
   for (int64_t e = 1; e <= epoch; ++e) c.history.rows.push_back({e, {3.0 * e, 2.0 * e, 1.0 * e}, {3.5, 2.5, NAN}});
   c.epoch_sums = {1.5, -2.25, 1e300};
+  c.data_mean = {0.25f, -1.5f};
+  c.data_std = {2.0f, 0.125f};
   c.model_hash = model_identity(plan_for(c));
   return c;
 }
@@ -88,8 +90,9 @@ TEST(Checkpoint, RoundTrip) {
   std::string error;
   ASSERT_TRUE(write_checkpoint(path, c, error)) << error;
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
-  const size_t names = 4 + (4 + 5) + (4 + 5) + (4 + 2), rows = 4 + 3 * (8 + 6 * 8), sums = 4 + 3 * 8;
-  EXPECT_EQ(std::filesystem::file_size(path), 100 + 4 /* "tiny" */ + 3 * 1000 * 4 + names + rows + sums + 8);
+  const size_t names = 4 + (4 + 5) + (4 + 5) + (4 + 2), rows = 4 + 3 * (8 + 6 * 8), sums = 4 + 3 * 8,
+               stats = 4 + 2 * 2 * 4;
+  EXPECT_EQ(std::filesystem::file_size(path), 100 + 4 /* "tiny" */ + 3 * 1000 * 4 + names + rows + sums + stats + 8);
   Checkpoint back;
   ASSERT_TRUE(read_checkpoint(path, back, error)) << error;
   EXPECT_EQ(back.model_hash, c.model_hash);
@@ -109,6 +112,8 @@ TEST(Checkpoint, RoundTrip) {
   EXPECT_EQ(back.history.rows[2].train, c.history.rows[2].train);
   EXPECT_TRUE(std::isnan(back.history.rows[2].test[2]));
   EXPECT_EQ(back.epoch_sums, c.epoch_sums);
+  EXPECT_EQ(back.data_mean, c.data_mean);
+  EXPECT_EQ(back.data_std, c.data_std);
   EXPECT_TRUE(checkpoint_fits(back, path, c.model_hash, plan_for(c), error)) << error;
   // The same state gives the same bytes.
   ASSERT_TRUE(write_checkpoint(temp_path("round_trip2.bin"), back, error)) << error;
@@ -137,7 +142,7 @@ TEST(Checkpoint, DamagedFilesAreRefusedWithMessages) {
   EXPECT_EQ(refused(flipped), path + ": corrupt: the checksum does not match its contents");
   std::string version = good;
   version[8] = 1;
-  EXPECT_EQ(refused(version), path + ": checkpoint format version 1; this trainer reads version 2");
+  EXPECT_EQ(refused(version), path + ": checkpoint format version 1; this trainer reads versions 2 and 3");
   EXPECT_FALSE(read_checkpoint(temp_path("nowhere.bin"), out, error));
   EXPECT_EQ(error, temp_path("nowhere.bin") + ": cannot open: No such file or directory");
 

@@ -187,8 +187,8 @@ std::string compare_step(const Graph &model, uint64_t seed) {
   rt::Executor ex(p, c->table.data(), 2, seed);
   ex.init_params(seed);
   std::mt19937_64 rng(seed);
-  uint8_t *in = ex.u8(p.train.input);
-  for (int64_t k = 0; k < p.train.batch * p.train.input_row; ++k) in[k] = static_cast<uint8_t>(rng());
+  float *in = ex.f32(p.train.input);  // pixel values as the runtime feeds them
+  for (int64_t k = 0; k < p.train.batch * p.train.input_row; ++k) in[k] = float(uint8_t(rng())) * float(1.0 / 255.0);
   ex.run(p.train, 1);
   Bindings b = test::executor_bindings(train, p, ex, seed, 1);
   auto v = interpret(train, b, error);

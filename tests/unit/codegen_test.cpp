@@ -10,7 +10,6 @@
 #include "codegen/pipeline.h"
 #include "driver/compile_options.h"
 #include "exec/executor.h"
-#include "train/idx.h"
 #include "interp/interpreter.h"
 #include "passes/pipeline.h"
 #include "codegen_util.h"
@@ -61,12 +60,11 @@ StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step, int
   rt::Executor ex(p, c.code->table.data(), threads, seed, false, {{"train", {batch}}});
   ex.init_params(seed);
   // Real images: the first test digits.
-  rt::IdxArray images;
   std::string error;
-  EXPECT_TRUE(rt::read_idx(std::string(VAEC_SOURCE_DIR) + "/data/mnist/t10k-images-idx3-ubyte", images, error))
-      << error;
-  int64_t bytes = batch * p.train.input_row;
-  std::copy(images.data.begin(), images.data.begin() + bytes, ex.u8(p.train.input));
+  const std::vector<uint8_t> images = test::idx_test_images("data/mnist", error);
+  EXPECT_FALSE(images.empty()) << error;
+  const std::vector<float> rows = test::pixel_rows(images, 0, batch * p.train.input_row);
+  std::copy(rows.begin(), rows.end(), ex.f32(p.train.input));
   ex.run(p.train, step, batch);
 
   Bindings b = test::executor_bindings(train, p, ex, seed, step);
@@ -153,10 +151,9 @@ TEST(Codegen, TrainStepUpdatesWeightsRightAfterTheirGradientsBitwise) {
   auto c = compile("models/mnist_mlp.yaml", 128);
   ASSERT_TRUE(c);
   const plan::Plan &p = c->code->lowered.plan;
-  rt::IdxArray images;
   std::string error;
-  ASSERT_TRUE(rt::read_idx(std::string(VAEC_SOURCE_DIR) + "/data/mnist/t10k-images-idx3-ubyte", images, error))
-      << error;
+  const std::vector<uint8_t> images = test::idx_test_images("data/mnist", error);
+  ASSERT_FALSE(images.empty()) << error;
   const int64_t bytes = p.train.batch * p.train.input_row;
   auto state = [&](rt::Executor &e) {
     std::vector<float> all;
@@ -169,8 +166,8 @@ TEST(Codegen, TrainStepUpdatesWeightsRightAfterTheirGradientsBitwise) {
     EXPECT_TRUE(fused.has_gate(p.train));
     for (rt::Executor *e : {&fused, &plain}) e->init_params(3);
     for (uint64_t step = 1; step <= 3; ++step) {
-      for (rt::Executor *e : {&fused, &plain})
-        std::copy(images.data.begin() + (step - 1) * bytes, images.data.begin() + step * bytes, e->u8(p.train.input));
+      const std::vector<float> rows = test::pixel_rows(images, (step - 1) * bytes, bytes);
+      for (rt::Executor *e : {&fused, &plain}) std::copy(rows.begin(), rows.end(), e->f32(p.train.input));
       ASSERT_TRUE(fused.train_step(p.train, step, 1e-3));
       plain.run(p.train, step);
       ASSERT_TRUE(plain.run_optimizer_if_finite(step, 1e-3));

@@ -46,13 +46,13 @@ inline std::unique_ptr<JitModel> compile_jit(const Graph &model, std::string &er
 // the executor's parameters, and the same Philox draws per normal() stream.
 inline Bindings executor_bindings(const Graph &train, const plan::Plan &p, rt::Executor &ex, uint64_t seed,
                                   uint64_t step) {
-  const uint8_t *input = ex.u8(p.train.input);
+  const float *input = ex.f32(p.train.input);  // the rows the runtime wrote
   Bindings b;
   uint32_t stream = 0;
   for (const Node &n : train.nodes) {
     Tensor t{n.dims, std::vector<double>(checked_elements(n.dims))};
     if (n.op == Op::Input) {
-      for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = input[k] * static_cast<double>(1.0f / 255.0f);
+      for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = input[k];
     } else if (n.op == Op::Param) {
       for (const plan::Param &q : p.params)
         if (q.name == n.name)

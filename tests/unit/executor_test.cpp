@@ -225,8 +225,9 @@ void add_params(plan::Plan &p, const std::vector<std::pair<std::string, std::vec
 }
 
 std::map<std::string, std::string> adam_config(int64_t batch, int epochs) {
-  return {{"batch", std::to_string(batch)}, {"data", "mnist"}, {"epochs", std::to_string(epochs)},
-          {"optimizer", "adam"}, {"lr", "0.001"}, {"beta1", "0.9"}, {"beta2", "0.999"}, {"seed", "7"}};
+  return {{"batch", std::to_string(batch)}, {"data", "mnist"}, {"data_path", "data/mnist"},
+          {"epochs", std::to_string(epochs)}, {"optimizer", "adam"}, {"lr", "0.001"}, {"beta1", "0.9"},
+          {"beta2", "0.999"}, {"seed", "7"}, {"input", "in"}, {"input_shape", std::to_string(K)}};
 }
 
 // Adam's hyper values and state regions after the plan's parameter and
@@ -896,16 +897,16 @@ TEST(PlanText, RejectsMalformedText) {
   EXPECT_EQ(error_for("loss total 20", "loss total 1000"), "plan: buffer index out of range in loss total");
   EXPECT_EQ(error_for("optimizer adam 0", "optimizer adam 77"), "plan: buffer index out of range in optimizer adam");
   EXPECT_EQ(error_for("zero 23", "zero -1"), "plan: buffer index out of range in zero at ");
-  EXPECT_EQ(error_for("program eval", "program train"), "plan line 57: program defined twice: 'program train 250 14 7'");
-  EXPECT_EQ(error_for("end\nprogram eval", "end\nend\nnonsense"), "plan line 58: unknown keyword: 'nonsense 250 14 7'");
-  EXPECT_EQ(error_for("optimize all", "optimize some"), "plan line 55: expected 'all' or 'params': 'optimize some where -'");
+  EXPECT_EQ(error_for("program eval", "program train"), "plan line 60: program defined twice: 'program train 250 14 7'");
+  EXPECT_EQ(error_for("end\nprogram eval", "end\nend\nnonsense"), "plan line 61: unknown keyword: 'nonsense 250 14 7'");
+  EXPECT_EQ(error_for("optimize all", "optimize some"), "plan line 58: expected 'all' or 'params': 'optimize some where -'");
   EXPECT_EQ(error_for("relu whole", "relu halves"),
-            "plan line 50: expected 'whole' or 'columns': 'matmul 15 2 16 4 250 3 7 1 1 relu halves - where test.yaml:2:1'");
-  EXPECT_EQ(error_for("arena ", "arnea "), "plan line 11: unknown keyword: 'arnea 20368'");
+            "plan line 53: expected 'whole' or 'columns': 'matmul 15 2 16 4 250 3 7 1 1 relu halves - where test.yaml:2:1'");
+  EXPECT_EQ(error_for("arena ", "arnea "), "plan line 14: unknown keyword: 'arnea 20368'");
   EXPECT_EQ(error_for("args 16 8 17 18 19 acc", "args 16 x acc"),
-            "plan line 51: malformed argument list: 'kernel affine 250 rows 0 args 16 x acc 3 4 where test.yaml:1:affine'");
+            "plan line 54: malformed argument list: 'kernel affine 250 rows 0 args 16 x acc 3 4 where test.yaml:1:affine'");
   EXPECT_EQ(error_for("matmul 15 2 16 4 250 3 7 1 1 relu", "matmul 15 2"),
-            "plan line 50: malformed line: 'matmul 15 2 whole - where test.yaml:2:1'");
+            "plan line 53: malformed line: 'matmul 15 2 whole - where test.yaml:2:1'");
   EXPECT_NE(error_for("buffer in u8", "buffer in u16").find("unknown element type 'u16'"), std::string::npos);
   EXPECT_NE(error_for("buffer junk f32 100", "buffer junk f32 100000").find("buffer junk lies outside the arena"),
             std::string::npos);
@@ -982,7 +983,7 @@ TEST(Trainer, TrainsAndReportsPerEpoch) {
                        "\"steps\": 4, "),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find("\"threads\": 2, \"images\": 1000, \"test_images\": 500}"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"threads\": 2, \"images\": 1000, \"test_images\": 500, \"eval\": \"test\"}"), std::string::npos) << r.out;
 
   r = run_trainer(make_plan().plan, {"--data", dir, "--threads", "1", "--max-steps", "3", "--quiet"});
   ASSERT_EQ(r.status, 0) << r.err;
@@ -996,18 +997,18 @@ TEST(Trainer, DataErrorsAreMessagesNotCrashes) {
   TrainerRun r = run_trainer(make_plan().plan, {"--data", dir});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err, "error: " + dir + "/t10k-images-idx3-ubyte: truncated: header promises 3500 bytes of data, "
-                   "file has 984\n");
+                   "the file has 984\n");
   EXPECT_EQ(r.out, "");
 
   r = run_trainer(make_plan().plan, {"--data", dir + "/nowhere"});
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.err.find("cannot open: No such file or directory (run scripts/setup.sh, or pass --data DIR)"),
+  EXPECT_NE(r.err.find("No such file or directory (run scripts/setup.sh, or pass --data PATH)"),
             std::string::npos) << r.err;
 
   const std::string odd = write_dataset("trainer_odd_test_set", 600, 499);
   r = run_trainer(make_plan().plan, {"--data", odd});
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.err.find("the batch 250 of this plan does not divide the 499 test images"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the batch 250 of this plan does not divide the 499 test examples"), std::string::npos) << r.err;
 }
 
 TEST(Trainer, OptionErrors) {
@@ -1191,7 +1192,7 @@ TEST(Trainer, NonFiniteGradientStopsBeforeTheUpdate) {
 }
 
 // The link line of `vaec compile`, with a C++ stand-in for the kernels object:
-//   c++ kernels.o libvaec_trainer.a -ldnnl -lpng -fopenmp -o train
+//   c++ kernels.o libvaec_trainer.a -ldnnl -lpng -lz -fopenmp -o train
 // The one kernel reports the mean pixel, so the test loss is known exactly.
 TEST(Trainer, LinksAndRunsAsVaecCompileBuildsIt) {
   namespace fs = std::filesystem;
@@ -1199,7 +1200,9 @@ TEST(Trainer, LinksAndRunsAsVaecCompileBuildsIt) {
   if (!fs::exists(archive)) GTEST_SKIP() << "no " << archive << " (build the vaec_trainer target)";
   plan::Plan p;
   p.model = "mean_pixel";
-  p.config = {{"data", "mnist"}, {"epochs", "1"}, {"optimizer", "sgd"}, {"lr", "0.1"}, {"seed", "1"}};
+  p.config = {{"data", "mnist"}, {"epochs", "1"},         {"optimizer", "sgd"},
+              {"lr", "0.1"},    {"seed", "1"},           {"input", "in"},
+              {"input_shape", std::to_string(K)}};
   const int in = add_buffer(p, "in", plan::DType::U8, 100 * K), loss = add_buffer(p, "loss", plan::DType::F32, 1);
   for (plan::Program *prog : {&p.train, &p.eval}) {
     prog->batch = 100, prog->input = in, prog->input_row = K;
@@ -1229,7 +1232,7 @@ const vaec_kernel_entry vaec_kernels[] = {{"mean_pixel", mean_pixel}, {nullptr, 
   const std::string data = write_dataset("trainer_link_data", 300, 200);
   const std::string d = dir.string();
   const std::string cmd = "cd " + d + " && c++ -c kernels.cpp -o kernels.o && c++ kernels.o " + archive.string() +
-                          " -ldnnl -lpng -fopenmp -o train && ./train --data " + data + " --threads 2 > out.txt 2> err.txt";
+                          " -ldnnl -lpng -lz -fopenmp -o train && ./train --data " + data + " --threads 2 > out.txt 2> err.txt";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream out(dir / "out.txt");
   const std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());

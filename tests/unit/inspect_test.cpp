@@ -11,7 +11,6 @@
 #include "codegen/jit.h"
 #include "codegen/pipeline.h"
 #include "exec/executor.h"
-#include "train/idx.h"
 #include "interp/interpreter.h"
 #include "inspect/model_parts.h"
 #include "passes/inspection_graphs.h"
@@ -90,19 +89,20 @@ void expect_elbo_matches(const std::string &path, bool total_is_elbo) {
   const plan::Plan &p = c->lowered.plan;
   rt::Executor ex(p, c->table.data(), 2, kSeed);
   ex.init_params(kSeed);
-  rt::IdxArray images;
   std::string error;
-  ASSERT_TRUE(rt::read_idx(std::string(VAEC_SOURCE_DIR) + "/data/mnist/t10k-images-idx3-ubyte", images, error)) << error;
+  const std::vector<uint8_t> images = test::idx_test_images("data/mnist", error);
+  ASSERT_FALSE(images.empty()) << error;
   const int64_t row = p.encode.input_row;
+  const std::vector<float> rows = test::pixel_rows(images, 0, kBatch * row);
   rt::ModelParts parts(p, ex);
-  const rt::ModelParts::Elbo got = parts.elbo(images.data.data(), kBatch, kSeed);
+  const rt::ModelParts::Elbo got = parts.elbo(rows.data(), kBatch, kSeed);
 
   // The interpreter: encode, z = loc + scale * eps with the eval noise, nll, KL.
   const Node *xn = nullptr;
   for (const Node &n : c->parts.encode.nodes)
     if (n.op == Op::Input) xn = &n;
   Tensor x{xn->dims, std::vector<double>(kBatch * row)};
-  for (int64_t k = 0; k < kBatch * row; ++k) x.data[k] = images.data[k] * static_cast<double>(1.0f / 255.0f);
+  for (int64_t k = 0; k < kBatch * row; ++k) x.data[k] = rows[k];
   auto enc = interpret(c->parts.encode, bind(c->parts.encode, p, ex, {{xn->name, x}}), error);
   ASSERT_TRUE(enc) << error;
   const Tensor &loc = output(c->parts.encode, *enc, "z_loc"), &scale = output(c->parts.encode, *enc, "z_scale");

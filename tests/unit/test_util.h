@@ -5,12 +5,32 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
+#include <algorithm>
+#include <cstdint>
 
+#include "data/source.h"
 #include "frontend/model.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
 
 namespace vaec::test {
+
+// The test images of a bundled data set (e.g. "data/mnist"), raw bytes;
+// empty with `error` set when they cannot be read.
+inline std::vector<uint8_t> idx_test_images(const std::string &dir, std::string &error) {
+  rt::data::Array a;
+  if (!rt::data::read_idx(std::string(VAEC_SOURCE_DIR) + "/" + dir + "/t10k-images-idx3-ubyte", a, error)) return {};
+  return {a.bytes, a.bytes + a.count() * a.item_bytes()};
+}
+
+// Pixels as the runtime feeds them to a model (data/feed.h): byte * (1/255) in f32.
+inline std::vector<float> pixel_rows(const std::vector<uint8_t> &bytes, size_t first = 0, size_t count = SIZE_MAX) {
+  count = std::min(count, bytes.size() - std::min(first, bytes.size()));
+  std::vector<float> out(count);
+  for (size_t i = 0; i < count; ++i) out[i] = float(bytes[first + i]) * float(1.0 / 255.0);
+  return out;
+}
 
 inline std::string read_source_file(const std::string &relative) {
   std::ifstream in(std::string(VAEC_SOURCE_DIR) + "/" + relative);
