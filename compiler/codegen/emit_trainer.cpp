@@ -104,7 +104,7 @@ bool emit_trainer(const LoweredModel &lm, const std::string &out_dir,
   int status = -1;
   std::string log = out_dir + "/link.log";
   std::string cmd = "c++ -o " + shell_quote(out_dir + "/train") + " " + shell_quote(object) + " " +
-                    shell_quote(VAEC_TRAINER_LIB) + " -ldnnl -lpng -fopenmp -Wl,--strip-debug > " +
+                    shell_quote(VAEC_TRAINER_LIB) + " -ldnnl -lpng -lz -fopenmp -Wl,--strip-debug > " +
                     shell_quote(log) + " 2>&1";
   std::future<double> link = std::async(std::launch::async, [&] {
     status = std::system(cmd.c_str());

@@ -1191,7 +1191,7 @@ TEST(Trainer, NonFiniteGradientStopsBeforeTheUpdate) {
 }
 
 // The link line of `vaec compile`, with a C++ stand-in for the kernels object:
-//   c++ kernels.o libvaec_trainer.a -ldnnl -lpng -fopenmp -o train
+//   c++ kernels.o libvaec_trainer.a -ldnnl -lpng -lz -fopenmp -o train
 // The one kernel reports the mean pixel, so the test loss is known exactly.
 TEST(Trainer, LinksAndRunsAsVaecCompileBuildsIt) {
   namespace fs = std::filesystem;
@@ -1229,7 +1229,7 @@ const vaec_kernel_entry vaec_kernels[] = {{"mean_pixel", mean_pixel}, {nullptr, 
   const std::string data = write_dataset("trainer_link_data", 300, 200);
   const std::string d = dir.string();
   const std::string cmd = "cd " + d + " && c++ -c kernels.cpp -o kernels.o && c++ kernels.o " + archive.string() +
-                          " -ldnnl -lpng -fopenmp -o train && ./train --data " + data + " --threads 2 > out.txt 2> err.txt";
+                          " -ldnnl -lpng -lz -fopenmp -o train && ./train --data " + data + " --threads 2 > out.txt 2> err.txt";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream out(dir / "out.txt");
   const std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
