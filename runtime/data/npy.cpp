@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <set>
 
 #include "data/mapped_file.h"
 #include "data/source.h"
@@ -422,12 +423,12 @@ bool read_npz(const std::string &path, const std::vector<std::string> &names,
   std::vector<Member> members;
   if (!read_directory(path, *file, members, error)) return false;
   std::vector<std::pair<std::string, Array>> arrays;
+  std::set<std::string> seen;
   for (const Member &m : members) {
     // np.load lists the .npy members; anything else rode along in the archive.
     if (m.name.size() < 4 || m.name.compare(m.name.size() - 4, 4, ".npy") != 0) continue;
     const std::string key = m.name.substr(0, m.name.size() - 4);
-    for (const auto &a : arrays)
-      if (a.first == key) return error = path + ": holds two members named " + m.name, false;
+    if (!seen.insert(key).second) return error = path + ": holds two members named " + m.name, false;
     if (!names.empty() && std::find(names.begin(), names.end(), key) == names.end()) {
       arrays.emplace_back(key, Array{});  // listed (for messages and duplicates), not read
       continue;

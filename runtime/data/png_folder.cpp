@@ -197,7 +197,7 @@ bool read_png_folder(const std::string &dir, Split &out, std::vector<std::string
   uint64_t item = 0, total = 0;
   if (__builtin_mul_overflow(uint64_t{first.width} * first.height, static_cast<uint64_t>(first.channels), &item) ||
       __builtin_mul_overflow(item, n, &total) || total > kMaxTotalBytes)
-    return error = dir + ": " + std::to_string(n) + " images of " + first.text(Shape{}) + " (" + files[0].rel +
+    return error = dir + ": " + std::to_string(n) + (n == 1 ? " image of " : " images of ") + first.text(Shape{}) + " (" + files[0].rel +
                    ") would need more than the 16 GiB vaec reads from a PNG folder",
            false;
   std::shared_ptr<OwnedBytes> pixels;

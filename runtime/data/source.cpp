@@ -155,8 +155,10 @@ bool open_npz(const std::string &path, Source &s, std::string &error) {
   if (!read_npz(path, {"x", "y", "x_test", "y_test"}, arrays, error)) return false;
   const Array *x = nullptr, *y = nullptr, *x_test = nullptr, *y_test = nullptr;
   std::string names;
+  int listed = 0;
   for (const auto &[name, a] : arrays) {
-    names += (names.empty() ? "" : ", ") + name;
+    if (++listed <= 8) names += (names.empty() ? "" : ", ") + name;
+    if (listed == 9) names += ", ...";
     if (name == "x") x = &a;
     if (name == "y") y = &a;
     if (name == "x_test") x_test = &a;

@@ -644,6 +644,32 @@ TEST(DataSource, PngFolderErrors) {
     EXPECT_ERROR(fails(d), "0.png: has transparency");
   }
   {
+    const std::string d = base + "/empty_file";
+    write(d + "/0.png", "");
+    EXPECT_ERROR(fails(d), "0.png: not a PNG image vaec can read");
+  }
+  {
+    // A sound header, then the image data cut short.
+    const std::string d = base + "/cut";
+    png(d + "/0.png", picture(40, 40, 3, 0));
+    std::ifstream in(d + "/0.png", std::ios::binary);
+    const std::string whole((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    write(d + "/0.png", whole.substr(0, whole.size() / 2));
+    EXPECT_ERROR(fails(d), "0.png: cannot decode PNG");
+  }
+  {
+    // A header promising 200000 x 100000 pixels: refused before anything
+    // that size is allocated.
+    const std::string d = base + "/huge";
+    auto chunk = [](const std::string &type, const std::string &data) {
+      const std::string body = type + data;
+      return be32(static_cast<uint32_t>(data.size())) + body + be32(crc_of(body));
+    };
+    const std::string ihdr = be32(200000) + be32(100000) + std::string("\x08\x00\x00\x00\x00", 5);
+    write(d + "/0.png", "\x89PNG\r\n\x1a\n" + chunk("IHDR", ihdr) + chunk("IDAT", "xx") + chunk("IEND", ""));
+    EXPECT_ERROR(fails(d), "1 image of 200000x100000 grey (0.png) would need more than the 16 GiB");
+  }
+  {
     // Many files, two bad: the first in name order is reported, whatever
     // order the threads reach them in.
     const std::string d = base + "/many";
