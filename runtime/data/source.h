@@ -85,6 +85,11 @@ bool read_idx(const std::string &path, Array &out, std::string &error);
 bool read_npy(const std::string &path, Array &out, std::string &error);
 // The arrays of an .npz, by member name without ".npy".
 bool read_npz(const std::string &path, std::vector<std::pair<std::string, Array>> &out, std::string &error);
+// The same, reading only the members named in `names` (without ".npy"; empty:
+// all). The others are still listed in `out`, with an empty shape and no
+// bytes, so that a caller can name them; nothing of them is inflated.
+bool read_npz(const std::string &path, const std::vector<std::string> &names,
+              std::vector<std::pair<std::string, Array>> &out, std::string &error);
 bool read_png_folder(const std::string &dir, Split &out, std::vector<std::string> &class_names, std::string &error);
 bool read_csv(const std::string &path, const std::string &label_column, Split &out,
               std::vector<std::string> &columns, std::string &error);

@@ -3,7 +3,7 @@
 // `vaec compile` emitted to vaec_trainer_main, which sends the command line
 // to training (train/trainer.h) or to an inspection command
 // (inspect/inspect.h). `vaec compile` links a trainer as
-//   c++ kernels.o <build>/runtime/libvaec_trainer.a -ldnnl -lpng -fopenmp -o train
+//   c++ kernels.o <build>/runtime/libvaec_trainer.a -ldnnl -lpng -lz -fopenmp -o train
 // Taking the plan and kernels as arguments lets tests run the program on
 // plans and kernels of their own.
 #pragma once
