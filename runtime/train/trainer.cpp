@@ -60,7 +60,8 @@ bool load_data(const plan::Plan &plan, const Options &o, const data::Standardiza
   std::vector<int64_t> shape;
   if (!data::model_input_from_config(plan.config, input, shape, error)) return false;
   if (!data::load_data(s, input, shape, stored, d, error)) {
-    if (error.find("No such file") != std::string::npos && (s.data == "mnist" || s.data == "fashion_mnist"))
+    if (error.find("No such file") != std::string::npos && !o.given.count("data") &&
+        (s.data == "mnist" || s.data == "fashion_mnist"))
       error += " (run scripts/setup.sh, or pass --data PATH)";
     return false;
   }
