@@ -25,6 +25,13 @@ std::string grouped(int64_t n) {
   return out;
 }
 
+std::string format_name(const Source &s) {
+  if (s.format == "idx") return "IDX";
+  if (s.format == "png folder") return s.class_names.empty() ? "a folder of PNG images" : "a folder of PNG images in class sub-folders";
+  if (s.format == "csv") return "a CSV table";
+  return "NumPy ." + s.format;
+}
+
 void describe_split(std::ostream &os, const char *name, const Split &s, const Source &src) {
   const Array &x = s.x;
   double lo = INFINITY, hi = -INFINITY;
@@ -53,7 +60,8 @@ void describe_split(std::ostream &os, const char *name, const Split &s, const So
       break;
     }
     os << " " << label;
-    if (label >= 0 && label < int32_t(src.class_names.size())) os << " (" << src.class_names[label] << ")";
+    if (label >= 0 && label < int32_t(src.class_names.size()) && src.class_names[label] != std::to_string(label))
+      os << " (" << src.class_names[label] << ")";
     os << ": " << grouped(c);
   }
   os << "\n";
@@ -62,7 +70,7 @@ void describe_split(std::ostream &os, const char *name, const Split &s, const So
 }  // namespace
 
 void describe_source(std::ostream &os, const Source &source, const Source *test, double validation, uint64_t seed) {
-  os << source.path << ": " << source.format << "\n";
+  os << source.path << ": " << format_name(source) << "\n";
   describe_split(os, "train", source.train, source);
   if (!source.columns.empty()) {
     os << "    columns:";
