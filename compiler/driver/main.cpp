@@ -214,7 +214,7 @@ int run(int argc, char **argv) {
     std::string error;
     if (!rt::data::open_source(data_path, {data_label}, source, error) ||
         (!data_test.empty() && !rt::data::open_source(data_test, {data_label}, test, error))) {
-      std::cerr << "vaec: error: " << error << "\n";
+      std::cerr << (error.find(": error: ") == std::string::npos ? "vaec: error: " : "") << error << "\n";
       return 1;
     }
     rt::data::describe_source(std::cout, source, data_test.empty() ? nullptr : &test, data_validation, data_seed);

@@ -153,7 +153,10 @@ bool read_png_folder(const std::string &dir, Split &out, std::vector<std::string
   const bool has_folders = std::any_of(top.begin(), top.end(), [](const Entry &e) { return e.directory; });
   if (!has_folders) {
     for (const Entry &e : top) {
-      if (!is_png_name(e.name)) return error = base + e.name + ": is not a .png file", false;
+      if (!is_png_name(e.name))
+        return error = base + e.name + ": is not a .png file; a folder of images holds only .png files (and hidden "
+                                       "files, which are skipped)",
+               false;
       files.push_back({e.name, -1});
     }
   } else {
@@ -172,7 +175,10 @@ bool read_png_folder(const std::string &dir, Split &out, std::vector<std::string
         if (f.directory)
           return error = base + rel + ": a folder inside the class folder " + e.name + "; vaec reads one level of classes",
                  false;
-        if (!is_png_name(f.name)) return error = base + rel + ": is not a .png file", false;
+        if (!is_png_name(f.name))
+          return error = base + rel + ": is not a .png file; a folder of images holds only .png files (and hidden "
+                                      "files, which are skipped)",
+                 false;
         files.push_back({rel, label});
       }
       if (inner.empty()) return error = base + e.name + ": the class folder holds no PNG images", false;
@@ -218,7 +224,8 @@ bool read_png_folder(const std::string &dir, Split &out, std::vector<std::string
       Shape shape;
       bool ok = read_whole(base + f.rel, f.rel, buffer, bytes, e) && begin_png(buffer.data(), bytes, f.rel, png, shape, e);
       if (ok && (shape.width != first.width || shape.height != first.height || shape.channels != first.channels)) {
-        e = f.rel + " is " + shape.text(first) + ", but " + files[0].rel + " is " + first.text(shape);
+        e = f.rel + ": is " + shape.text(first) + ", but " + files[0].rel + " is " + first.text(shape) +
+            "; the images of a folder must all have one size and colour type";
         ok = false;
       }
       if (ok) {

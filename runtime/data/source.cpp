@@ -185,8 +185,10 @@ bool starts_like_idx(const std::string &path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return false;
   unsigned char magic[4];
-  const bool idx = ::read(fd, magic, 4) == 4 && magic[0] == 0 && magic[1] == 0 && magic[2] == 0x08 &&
-                   magic[3] >= 1 && magic[3] <= 4;
+  // Any 00 00 start: read_idx says what is wrong with a type or rank it
+  // does not take.
+  // (gzip's 1f 8b too: MNIST's downloads are gzipped IDX files.)
+  const bool idx = ::read(fd, magic, 4) == 4 && ((magic[0] == 0 && magic[1] == 0) || (magic[0] == 0x1f && magic[1] == 0x8b));
   ::close(fd);
   return idx;
 }
@@ -219,7 +221,10 @@ bool open_source(const std::string &path, const OpenOptions &options, Source &ou
   }
   if (!options.label_column.empty() && s.format != "csv")
     return error = path + ": a label column ('" + options.label_column + "') applies to CSV files; this is " +
-                   (s.format == "idx" ? "an IDX " : "a ") + s.format + (s.format == "png folder" ? "" : " source"),
+                   (s.format == "idx"    ? "IDX data"
+                    : s.format == "npy"  ? "an .npy file"
+                    : s.format == "npz"  ? "an .npz file"
+                                         : "a folder of PNG images"),
            false;
 
   if (s.format == "idx" && S_ISDIR(st.st_mode)) {

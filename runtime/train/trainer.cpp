@@ -194,8 +194,9 @@ class ProgressBar {
 
 // --- the run ---
 
+// A message in file:line:col form (a CSV cell) carries its own "error:".
 int fail(const std::string &message) {
-  std::cerr << "error: " << message << "\n";
+  std::cerr << (message.find(": error: ") == std::string::npos ? "error: " : "") << message << "\n";
   return 1;
 }
 

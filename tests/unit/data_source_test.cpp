@@ -293,7 +293,7 @@ TEST(DataSource, NpyRoundTripsEveryVersionAndDtype) {
                "the examples are a 0-d array (one number), not an array of examples");
   EXPECT_ERROR([&](std::string &e) { return open_fails(d + "/y.npy", e); }, "the examples are int64");
   EXPECT_ERROR([&](std::string &e) { return open_fails(d + "/f1.npy", e, "label"); },
-               "a label column ('label') applies to CSV files; this is a npy source");
+               "a label column ('label') applies to CSV files; this is an .npy file");
   // Through open_source, with the extension in capitals.
   fs::copy_file(d + "/f1.npy", d + "/F.NPY");
   Source s;
@@ -586,13 +586,13 @@ TEST(DataSource, PngFolderErrors) {
     const std::string d = base + "/ragged";
     png(d + "/a/0.png", picture(28, 28, 1, 0));
     png(d + "/b/7.png", picture(32, 32, 1, 0));
-    EXPECT_ERROR(fails(d), "b/7.png is 32x32, but a/0.png is 28x28");
+    EXPECT_ERROR(fails(d), "b/7.png: is 32x32, but a/0.png is 28x28; the images of a folder must all have one size");
   }
   {
     const std::string d = base + "/channels";
     png(d + "/0.png", picture(4, 4, 1, 0));
     png(d + "/1.png", picture(4, 4, 3, 0));
-    EXPECT_ERROR(fails(d), "1.png is 4x4 RGB, but 0.png is 4x4 grey");
+    EXPECT_ERROR(fails(d), "1.png: is 4x4 RGB, but 0.png is 4x4 grey");
   }
   {
     const std::string d = base + "/text";
