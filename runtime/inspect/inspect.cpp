@@ -543,8 +543,8 @@ int Session::eval() {
               : ds.binarize == data::Binarize::Static ? ", binarized at 0.5"
                                                       : ", binarized by a fixed Bernoulli draw (epoch 0)");
   std::printf("model: p(z) = N(0, I), q(z|x) = N(z_loc, z_scale^2), p(x|z) %s\n", parts_->likelihood_name().c_str());
-  std::printf("-ELBO  %.2f nats/img (recon %.2f + KL %.2f) = %.4f bits/dim on %s test images, one z each\n", neg_elbo,
-              recon, kl, neg_elbo * per_dim, grouped(images).c_str());
+  std::printf("-ELBO  %.2f nats/img (recon %.2f + KL %.2f) = %.4f bits/dim on %s %s images, one z each\n", neg_elbo,
+              recon, kl, neg_elbo * per_dim, grouped(images).c_str(), set_name_.c_str());
   const bool same = std::isfinite(model_total) && std::fabs(model_total - neg_elbo) <= 1e-3 * std::fabs(neg_elbo);
   if (std::isfinite(model_total))
     std::printf("%s: the model's own loss 'total' is %.4g per image on the same images and noise\n",
@@ -556,9 +556,9 @@ int Session::eval() {
     iwae = 0, elbo_subset = 0;
     for (int64_t i = 0; i < iwae_images; ++i) iwae -= logp[i], elbo_subset += e.recon[i] + e.kl[i];
     iwae /= double(iwae_images), elbo_subset /= double(iwae_images);
-    std::printf("IWAE   -log p(x) ~ %.2f nats/img = %.4f bits/dim (k = %s) on the first %s test images, "
+    std::printf("IWAE   -log p(x) ~ %.2f nats/img = %.4f bits/dim (k = %s) on the first %s %s images, "
                 "whose -ELBO is %.2f\n",
-                iwae, iwae * per_dim, grouped(k).c_str(), grouped(iwae_images).c_str(), elbo_subset);
+                iwae, iwae * per_dim, grouped(k).c_str(), grouped(iwae_images).c_str(), set_name_.c_str(), elbo_subset);
   }
   auto num = [](double v) {
     char buf[64];
