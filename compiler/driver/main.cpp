@@ -3,6 +3,7 @@
 #include <dnnl.hpp>
 #include <llvm/Config/llvm-config.h>
 
+#include <filesystem>
 #include <cstring>
 #include <cstdlib>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "autodiff/gradcheck.h"
 #include "driver/compile.h"
 #include "data/describe.h"
+#include "data/feed.h"
 #include "driver/summary.h"
 #include "frontend/model.h"
 #include "ir/parser.h"
@@ -116,6 +118,34 @@ int run_gradcheck(const Graph &model, const GradcheckOptions &o) {
     return 1;
   }
   return r.passed ? 0 : 1;
+}
+
+// The model's data, when it is there, against its input: what the trainer
+// would refuse is said at check and compile time too (as a warning: the
+// trainer may be given other data with --data).
+void warn_about_data(const Graph &g) {
+  auto text = [&](const char *key) {
+    const AttrValue *v = g.config_value(key);
+    const std::string *s = v ? std::get_if<std::string>(v) : nullptr;
+    return s ? *s : std::string();
+  };
+  const std::string data = text("data"), path = text("data_path"), label = text("label");
+  if (path.empty() || data == "mnist" || data == "fashion_mnist") return;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    std::cerr << "vaec: warning: train.data " << path << " does not exist (yet); the trainer needs it there, or --data\n";
+    return;
+  }
+  rt::data::Source source;
+  rt::data::Layout layout;
+  std::string error;
+  std::vector<int64_t> shape;
+  std::string input;
+  for (const Node &n : g.nodes)
+    if (n.op == Op::Input) input = n.name, shape.assign(n.dims.begin() + 1, n.dims.end());
+  if (!rt::data::open_source(path, {label}, source, error) ||
+      !rt::data::fit_layout(source.train.x, path, input, shape, layout, error))
+    std::cerr << "vaec: warning: the trainer will refuse train.data: " << error << "\n";
 }
 
 int run(int argc, char **argv) {
@@ -227,6 +257,7 @@ int run(int argc, char **argv) {
   diags.print(std::cerr);
   if (!in.graph) return 1;
 
+  if (check->parsed() || compile_cmd->parsed()) warn_about_data(*in.graph);
   if (check->parsed()) {
     const Graph &g = *in.graph;
     std::cout << file << ": ok (" << g.nodes.size() << " ops, " << with_commas(g.param_count())
