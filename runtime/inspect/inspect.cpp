@@ -582,17 +582,26 @@ int Session::export_weights() {
   const int64_t region = plan_.buffers[plan_.param_region].offset;
   for (const plan::Param &q : plan_.params)
     tensors.push_back({q.name, q.dims, base + (plan_.buffers[q.buffer].offset - region) / 4});
+  // train.standardize's statistics: a user of the weights applies the same
+  // transform, (x - data.mean) / data.std, before the encoder.
+  if (!ckpt_.data_mean.empty()) {
+    tensors.push_back({"data.mean", {int64_t(ckpt_.data_mean.size())}, ckpt_.data_mean.data()});
+    tensors.push_back({"data.std", {int64_t(ckpt_.data_std.size())}, ckpt_.data_std.data()});
+  }
   std::string error;
-  const std::map<std::string, std::string> meta = {
+  std::map<std::string, std::string> meta = {
       {"format", "pt"},
       {"model", plan_.model},
       {"epoch", std::to_string(ckpt_.epoch)},
       {"global_step", std::to_string(ckpt_.global_step)},
       {"layouts", "PyTorch: dense w[out,in] (nn.Linear), conv2d w[out,in,kh,kw] (nn.Conv2d), conv2d_transpose "
                   "w[in,out,kh,kw] (nn.ConvTranspose2d)"}};
+  for (const auto &[k, v] : plan_.config)
+    if (k == "scale" || k == "binarize" || k == "standardize" || k == "input_shape") meta["data." + k] = v;
   if (!write_safetensors(path, tensors, meta, error)) return fail(error);
-  std::printf("wrote %s (%zu tensors, %s parameters)\n", path.c_str(), tensors.size(),
-              grouped(plan::parameter_elements(plan_)).c_str());
+  std::printf("wrote %s (%zu tensors, %s parameters%s)\n", path.c_str(), tensors.size(),
+              grouped(plan::parameter_elements(plan_)).c_str(),
+              ckpt_.data_mean.empty() ? "" : "; data.mean and data.std: the standardization");
   return 0;
 }
 
