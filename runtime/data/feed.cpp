@@ -193,8 +193,11 @@ void Feed::fill(const int64_t *which, int64_t n, float *dst, int64_t epoch, int 
     const uint8_t *src = x.bytes + example * bytes;
     float *out = dst + i * row;
     switch (x.dtype) {  // unaligned sources: element by element through memcpy
-    case DType::U8:
-      for (int64_t j = 0; j < row; ++j) out[j] = float(src[from ? from[j] : j]) * scale_;
+    case DType::U8:  // the common case, kept a plain loop the compiler vectorizes
+      if (from)
+        for (int64_t j = 0; j < row; ++j) out[j] = float(src[from[j]]) * scale_;
+      else
+        for (int64_t j = 0; j < row; ++j) out[j] = float(src[j]) * scale_;
       break;
     case DType::F32:
       for (int64_t j = 0; j < row; ++j) {
