@@ -52,7 +52,7 @@ void describe_split(std::ostream &os, const char *name, const Split &s, const So
   }
   std::map<int32_t, int64_t> counts;
   for (int32_t l : s.y) ++counts[l];
-  os << "    labels (" << counts.size() << " classes):";
+  os << "    labels (" << counts.size() << (counts.size() == 1 ? " class):" : " classes):");
   int shown = 0;
   for (const auto &[label, c] : counts) {
     if (shown++ == 20) {

@@ -191,6 +191,7 @@ bool parse_npy(const uint8_t *p, size_t size, const std::string &name, const cha
   std::vector<int64_t> shape;
   if (!HeaderParser(text, text + length).parse(descr, fortran, shape, problem)) {
     std::string shown(text, std::min<size_t>(length - 1, 200));
+    while (!shown.empty() && (shown.back() == ' ' || shown.back() == '\n')) shown.pop_back();  // numpy's padding
     return error = name + ": malformed .npy header: " + problem + ": " + shown, false;
   }
   DType dtype;

@@ -280,3 +280,42 @@ TEST(Gradcheck, BundledModelsAtRealImages) {
     EXPECT_TRUE(r.passed) << report.str();
   }
 }
+
+// A parameter whose true gradient is zero (a bias before subtracting the
+// batch mean) is reported as a zero gradient and passes; its f64 noise is
+// not a relative error of ~1.
+TEST(Gradcheck, ZeroGradientIsReportedNotFailed) {
+  const std::string text = R"(model: centred
+input: {x: [6]}
+encoder:
+  c:      dense(x, 3)
+  n:      c - mean(c, axis=0)
+  mu:     dense(n, 2)
+  logvar: dense(n, 2)
+sampler:
+  z: mu + exp(0.5 * logvar) * normal_like(mu)
+decoder:
+  p: dense(z, 6, act=sigmoid)
+losses:
+  total: sum(bce(p, x)) - 0.5 * sum(1 + logvar - mu^2 - exp(logvar))
+train: {batch: 4}
+)";
+  test::Loaded l = test::load(text);
+  ASSERT_TRUE(l.model) << l.errors;
+  Bindings inputs;
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (const Node &n : l.model->graph.nodes)
+    if (n.op == Op::Input) {
+      Tensor t{n.dims, {}};
+      for (int64_t k = 0; k < checked_elements(n.dims); ++k) t.data.push_back(u(rng));
+      inputs.values[n.name] = t;
+    }
+  GradcheckOptions o;
+  std::ostringstream report;
+  GradcheckResult r = gradcheck(l.model->graph, run_pipeline(l.model->graph, PipelineOptions{}), inputs, o, report);
+  EXPECT_EQ(r.error, "");
+  EXPECT_TRUE(r.passed) << report.str();
+  EXPECT_NE(report.str().find("c.b"), std::string::npos) << report.str();
+  EXPECT_NE(report.str().find("ok: zero gradient"), std::string::npos) << report.str();
+}
