@@ -37,6 +37,10 @@ const std::vector<OpRule> kRules = {
     {Op::Tanh, [](GradContext &c) { c.give(0, c.b.mul(c.dy, c.b.sub(c.one(), c.b.mul(c.self, c.self)))); }},
     {Op::Softplus, [](GradContext &c) { c.give(0, c.b.mul(c.dy, c.b.unary(Op::Sigmoid, c.x(0)))); }},
     {Op::Step, nullptr, "piecewise constant: its derivative is 0 wherever it exists"},
+    {Op::Abs,  // sign(x) as step(x) - step(-x): 0 at the kink, as PyTorch
+     [](GradContext &c) {
+       c.give(0, c.b.mul(c.dy, c.b.sub(c.b.unary(Op::Step, c.x(0)), c.b.unary(Op::Step, c.b.neg(c.x(0))))));
+     }},
 
     // Elementwise binary; give() sums broadcast gradients back.
     {Op::Add,
@@ -83,6 +87,25 @@ const std::vector<OpRule> kRules = {
        int t = c.b.mul(c.dy, c.b.mul(c.b.constant(2.0), c.b.sub(c.x(0), c.x(1))));
        c.give(0, t);
        if (c.wants[1]) c.give(1, c.b.neg(t));
+     }},
+    // The larger (smaller) operand takes the gradient; a tie gives it to b.
+    {Op::Maximum,
+     [](GradContext &c) {
+       int a_wins = c.b.unary(Op::Step, c.b.sub(c.x(0), c.x(1)));
+       if (c.wants[0]) c.give(0, c.b.mul(c.dy, a_wins));
+       if (c.wants[1]) c.give(1, c.b.mul(c.dy, c.b.sub(c.one(), a_wins)));
+     }},
+    {Op::Minimum,
+     [](GradContext &c) {
+       int a_wins = c.b.unary(Op::Step, c.b.sub(c.x(1), c.x(0)));
+       if (c.wants[0]) c.give(0, c.b.mul(c.dy, a_wins));
+       if (c.wants[1]) c.give(1, c.b.mul(c.dy, c.b.sub(c.one(), a_wins)));
+     }},
+    {Op::LeakyRelu,  // d/dx: 1 where x > 0, else slope; d/dslope: min(x, 0) = x - relu(x)
+     [](GradContext &c) {
+       int on = c.b.unary(Op::Step, c.x(0));
+       if (c.wants[0]) c.give(0, c.b.mul(c.dy, c.b.add(on, c.b.mul(c.b.sub(c.one(), on), c.x(1)))));
+       if (c.wants[1]) c.give(1, c.b.mul(c.dy, c.b.sub(c.x(0), c.b.unary(Op::Relu, c.x(0)))));
      }},
 
     // Reductions and data movement.

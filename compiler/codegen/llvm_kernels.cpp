@@ -339,6 +339,10 @@ class KernelEmitter {
       case Op::Tanh: return emit_tanh(b_, x);
       case Op::Softplus: return emit_softplus(b_, x);
       case Op::Step: return b_.CreateSelect(b_.CreateFCmpOGT(x, c(0)), c(1), c(0));
+      case Op::Abs: return b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
+      case Op::Maximum: return b_.CreateSelect(b_.CreateFCmpOGT(x, y), x, y);
+      case Op::Minimum: return b_.CreateSelect(b_.CreateFCmpOLT(x, y), x, y);
+      case Op::LeakyRelu: return b_.CreateSelect(b_.CreateFCmpOGT(x, c(0)), x, b_.CreateFMul(y, x));
       case Op::Add: return b_.CreateFAdd(x, y);
       case Op::Sub: return b_.CreateFSub(x, y);
       case Op::Mul: return b_.CreateFMul(x, y);

@@ -309,11 +309,13 @@ int GraphBuilder::apply_act(const Expr &call, int node) {
     std::string got = act->kind == Expr::Name ? act->text : expr_to_string(*act);
     std::string hint = did_you_mean(got, names);
     diags_.error(act->loc, "unknown activation '" + got + "'" +
-                               (hint.empty() ? "; choose one of relu, sigmoid, tanh, softplus, exp, linear" : hint),
+                               (hint.empty() ? "; choose one of relu, leaky_relu, sigmoid, tanh, softplus, exp, linear" : hint),
                  act->length);
     return -1;
   }
   if (act->text == "linear" || act->text == "none") return node;
+  if (act->text == "leaky_relu")  // PyTorch's default slope; leaky_relu(x, s) for another
+    return emit(Op::LeakyRelu, {node, as_node(Val::number(0.01, false, act), act->loc)}, {}, act->loc);
   return emit(*op_from_name(act->text), {node}, {}, act->loc);
 }
 

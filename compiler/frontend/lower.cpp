@@ -38,6 +38,7 @@ std::vector<std::string> activation_names() {
   std::vector<std::string> v = {"linear", "none"};
   for (const OpInfo &i : all_ops())
     if (i.kind == OpKind::Unary && i.op != Op::Neg && i.op != Op::Step) v.emplace_back(i.name);  // step: gradient 0
+  v.emplace_back("leaky_relu");  // slope 0.01
   return v;
 }
 
@@ -46,6 +47,7 @@ std::vector<std::string> callable_names() {
   for (const LayerSpec &s : layer_specs()) v.emplace_back(s.name);
   for (const OpInfo &i : all_ops())
     if (callable_op(std::string(i.name))) v.emplace_back(i.name);
+  v.emplace_back("clip");
   return v;
 }
 
@@ -250,6 +252,20 @@ Val GraphBuilder::eval_binary(const Expr &e) {
 
 Val GraphBuilder::eval_call(const Expr &e) {
   if (find_layer(e.text)) return call_layer(e);
+  if (e.text == "clip") {  // clip(x, lo, hi) = minimum(maximum(x, lo), hi)
+    if (e.args.size() != 3 || !e.kwargs.empty()) {
+      diags_.error(e.loc, "clip takes 3 arguments, clip(x, lo, hi), got " + std::to_string(e.args.size()) +
+                              (e.kwargs.empty() ? "" : " and named ones"), e.length);
+      return Val::bad();
+    }
+    int ins[3];
+    for (int k = 0; k < 3; ++k) {
+      Val v = eval(e.args[k]);
+      if (v.kind == Val::Bad || (ins[k] = as_node(v, e.args[k].loc)) < 0) return Val::bad();
+    }
+    int low = emit(Op::Maximum, {ins[0], ins[1]}, {}, e.loc, {}, "clip");
+    return Val::tensor(emit(Op::Minimum, {low, ins[2]}, {}, e.loc, {}, "clip"));
+  }
   auto op = callable_op(e.text);
   if (!op) {
     std::string hint = tensor_index.count(e.text) ? "; '" + e.text + "' is a tensor, not a function"

@@ -35,6 +35,7 @@ const Row kFormulas[] = {
     {Op::Tanh, [](double a, double) { return std::tanh(a); }},
     {Op::Softplus, [](double a, double) { return std::max(a, 0.0) + std::log1p(std::exp(-std::fabs(a))); }},
     {Op::Step, [](double a, double) { return a > 0 ? 1.0 : 0.0; }},
+    {Op::Abs, [](double a, double) { return std::fabs(a); }},
 
     // Elementwise binary (the caller broadcasts).
     {Op::Add, [](double a, double b) { return a + b; }},
@@ -45,6 +46,9 @@ const Row kFormulas[] = {
     {Op::Bce, [](double p, double x) { return -(x * clamped_log(p) + (1 - x) * clamped_log(1 - p)); }},
     {Op::BceLogits, [](double l, double x) { return std::max(l, 0.0) - l * x + std::log1p(std::exp(-std::fabs(l))); }},
     {Op::Mse, [](double a, double b) { return (a - b) * (a - b); }},
+    {Op::Maximum, [](double a, double b) { return a > b ? a : b; }},
+    {Op::Minimum, [](double a, double b) { return a < b ? a : b; }},
+    {Op::LeakyRelu, [](double a, double s) { return a > 0 ? a : s * a; }},
 };
 
 }  // namespace

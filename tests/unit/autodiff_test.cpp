@@ -117,6 +117,19 @@ TEST(Gradients, UnaryOpsAtSeveralPointsIncludingZero) {
   EXPECT_EQ(check_case({Op::Log, {values({4}, {0.05, 0.5, 1.0, 7.0})}}), "");
   EXPECT_EQ(check_case({Op::Sqrt, {values({4}, {0.05, 0.5, 1.0, 7.0})}}), "");
   EXPECT_EQ(check_case({Op::Relu, {values({4}, {-2.0, -0.1, 0.2, 3.0})}}), "");
+  EXPECT_EQ(check_case({Op::Abs, {values({4}, {-2.0, -0.1, 0.2, 3.0})}}), "");  // not at the kink
+}
+
+TEST(Gradients, MaximumMinimumAndLeakyRelu) {
+  // Away from ties and kinks, with broadcasting on either side.
+  Tensor a = values({2, 3}, {-2.0, -0.4, 0.3, 1.2, -1.1, 2.5}), b = values({2, 3}, {-1.0, 0.6, -0.2, 1.9, -1.6, 0.4});
+  Tensor row = values({3}, {0.1, -0.5, 1.0}), slope = values({}, {0.2});
+  for (Op op : {Op::Maximum, Op::Minimum}) {
+    EXPECT_EQ(check_case({op, {a, b}}), "") << op_name(op);
+    EXPECT_EQ(check_case({op, {a, row}}), "") << op_name(op) << " [2,3] with [3]";
+  }
+  EXPECT_EQ(check_case({Op::LeakyRelu, {a, slope}}), "");         // the slope learns too
+  EXPECT_EQ(check_case({Op::LeakyRelu, {a, values({3}, {0.01, 0.2, 0.3})}}), "");
 }
 
 TEST(Gradients, BinaryOpsWithBroadcasting) {

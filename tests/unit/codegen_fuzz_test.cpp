@@ -125,7 +125,14 @@ private:
     case 11: return b_.div(a, positive(partner(a)));
     case 12: return b_.binary(Op::Pow, positive(a), squash(partner(a)));
     case 13: return b_.binary(Op::Bce, probability(a), probability(partner(a)));
-    case 14: return b_.binary(Op::BceLogits, a, probability(partner(a)));
+    case 14:
+      switch (pick(0, 4)) {  // the piecewise-linear ops and bce_logits share a case
+      case 0: return b_.unary(Op::Abs, a);
+      case 1: return b_.binary(Op::Maximum, a, partner(a));
+      case 2: return b_.binary(Op::Minimum, a, partner(a));
+      case 3: return b_.binary(Op::LeakyRelu, a, b_.constant(0.2));
+      default: return b_.binary(Op::BceLogits, a, probability(partner(a)));
+      }
     case 15: {  // a reduction over random axes, then broadcast back by an op
       if (dims(a).empty()) return b_.unary(Op::Tanh, a);
       std::vector<int64_t> axes;
