@@ -23,6 +23,7 @@ const std::vector<OpRule> kRules = {
     {Op::Normal, nullptr,
      "random noise: by the reparameterization trick the gradient flows through mu and logvar"},
     {Op::BatchSize, nullptr, "the batch size"},
+    {Op::Epoch, nullptr, "the training progress"},
 
     // Elementwise unary.
     {Op::Neg, [](GradContext &c) { c.give(0, c.b.neg(c.dy)); }},

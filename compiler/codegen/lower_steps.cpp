@@ -259,6 +259,10 @@ private:
         if (out_.plan.batch_value < 0) out_.plan.batch_value = static_cast<int>(persistent("batch", plan::DType::F32, 1));
         buffer[i] = out_.plan.batch_value;
       }
+      if (g.nodes[i].op == Op::Epoch) {
+        if (out_.plan.epoch_value < 0) out_.plan.epoch_value = static_cast<int>(persistent("epoch", plan::DType::F32, 1));
+        buffer[i] = out_.plan.epoch_value;
+      }
     }
 
     // Outputs: losses get their own buffers, gradients their slots. A

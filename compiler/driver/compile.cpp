@@ -31,6 +31,8 @@ std::optional<std::vector<Tensor>> run_once(const Graph &g, int copies, const Te
       Tensor t{n.dims, {}};
       for (int c = 0; c < copies; ++c) t.data.insert(t.data.end(), row.data.begin(), row.data.end());
       b.values[n.name] = t;
+    } else if (n.op == Op::Epoch) {  // not 0, where a loss `beta * kl` would read as zero at any batch
+      b.values[n.name] = Tensor{n.dims, {1.0}};
     } else if (n.op == Op::Normal) {
       const Tensor &one = noise.at(n.name);
       Tensor t{n.dims, {}};

@@ -189,6 +189,9 @@ Val GraphBuilder::eval(const Expr &e) {
 
 Val GraphBuilder::eval_name(const Expr &e) {
   if (e.text == "batch") return Val::number(static_cast<double>(batch_), true, &e, true);
+  // Training progress in epochs (runtime/abi/plan.h, epoch_value): a tensor,
+  // never folded, so that `minimum(1, epoch / 10)` anneals a KL weight.
+  if (e.text == "epoch" && !tensor_index.count("epoch")) return Val::tensor(emit(Op::Epoch, {}, {}, e.loc, {}));
   auto it = tensor_index.find(e.text);
   if (it == tensor_index.end()) {
     if (names_incomplete) return Val::bad();

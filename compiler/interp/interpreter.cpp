@@ -178,6 +178,7 @@ std::optional<std::vector<Tensor>> interpret(const Graph &g, const Bindings &b, 
     case Op::Normal: out = noise_value(n, b.seed); continue;
     case Op::Const: out.data.assign(count(n.dims), std::get<double>(*n.attr("value"))); continue;
     case Op::BatchSize: out.data.assign(1, static_cast<double>(g.batch())); continue;
+    case Op::Epoch: out.data.assign(1, 0.0); continue;  // the first step's; bind %epoch for another
     case Op::Sum:
     case Op::Mean: {
       out = reduce_sum(in(0), ints(n, "axes"), n.dims);

@@ -128,6 +128,7 @@ std::string format_plan(const Plan &p) {
   for (const auto &[k, v] : p.config) os << "config " << k << ' ' << v << '\n';
   os << "arena " << linear_text(p.arena_bytes, p.arena_row) << '\n';
   if (p.batch_value >= 0) os << "batch_value " << p.batch_value << '\n';
+  if (p.epoch_value >= 0) os << "epoch_value " << p.epoch_value << '\n';
   for (const Buffer &b : p.buffers)
     os << "buffer " << b.name << ' ' << dtype_name(b.type) << ' ' << linear_text(b.elements, b.row) << ' '
        << linear_text(b.offset, b.row_offset) << '\n';
@@ -257,6 +258,8 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       if (!(ls >> bytes) || !parse_linear(bytes, out.arena_bytes, out.arena_row)) return fail("malformed line");
     } else if (key == "batch_value") {
       if (!(ls >> out.batch_value)) return fail("malformed line");
+    } else if (key == "epoch_value") {
+      if (!(ls >> out.epoch_value)) return fail("malformed line");
     } else if (key == "buffer") {
       Buffer b;
       std::string t, elements, offset;
@@ -422,6 +425,8 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
   }
   if (out.batch_value >= static_cast<int>(out.buffers.size()) || out.batch_value < -1)
     return error = "plan: buffer index out of range in batch_value", false;
+  if (out.epoch_value >= static_cast<int>(out.buffers.size()) || out.epoch_value < -1)
+    return error = "plan: buffer index out of range in epoch_value", false;
   // Within the arena at every batch: the fixed parts within the fixed part,
   // the per-example parts within the per-example part.
   for (const Buffer &b : out.buffers) {

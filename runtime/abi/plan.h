@@ -12,7 +12,7 @@
 // batch with the same plan and kernels (below, "Any batch").
 //
 // Text (one item per line, fields separated by spaces, buffers by index):
-//   vaec-plan 2 | model NAME | config KEY VALUE | arena BYTES | batch_value BUFFER
+//   vaec-plan 2 | model NAME | config KEY VALUE | arena BYTES | batch_value BUFFER | epoch_value BUFFER
 //   buffer NAME f32|u8 ELEMENTS OFFSET
 //   param NAME BUFFER GRAD_BUFFER INIT_BOUND DIM...
 //   regions PARAM_COUNT PARAM_REGION GRAD_REGION HYPER | state BUFFER
@@ -38,6 +38,9 @@
 // layout_batch) and runs smaller batches on the first rows of each buffer.
 // Before a program runs, the runtime writes the run's batch, as a float, to
 // buffer batch_value (-1: the plan never reads it), which batch_size() reads.
+// Likewise epoch_value holds the training progress in epochs, which epoch()
+// reads: (t - 1) / S at training step t (from 1) with S steps an epoch, and
+// t / S when the eval program scores the model after t steps.
 //
 // Memory: one arena of `arena_bytes`, 64-byte aligned. Every buffer is a
 // byte range of it. Parameters, their gradients and optimizer state are
@@ -188,6 +191,7 @@ struct Plan {
   std::map<std::string, std::string> config;  // batch, data, epochs, optimizer, lr, ..., seed
   int64_t arena_bytes = 0, arena_row = 0;    // arena_bytes + arena_row * B
   int batch_value = -1;                      // f32 buffer of the run's batch, or -1
+  int epoch_value = -1;                      // f32 buffer of the training progress in epochs, or -1
   std::vector<Buffer> buffers;
   std::vector<Param> params;
   int64_t param_count = 0;                   // floats per region, padding included

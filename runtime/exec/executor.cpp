@@ -112,6 +112,10 @@ Executor::Impl::Impl(const Plan &generic, const vaec_kernel_entry *kernels, int 
     fail("the train program never updates the parameters (no optimize step)");
 }
 
+void Executor::set_epoch(double epoch) {
+  if (plan_.epoch_value >= 0) *impl_->floats(plan_.epoch_value) = static_cast<float>(epoch);
+}
+
 void Executor::Impl::set_batch(int64_t batch) {
   if (plan.batch_value >= 0) *floats(plan.batch_value) = static_cast<float>(batch);
 }

@@ -90,6 +90,9 @@ class Executor {
   // every step but the gate and the updates. Inputs and outputs are the
   // first `batch` rows of their buffers.
   void run(const plan::Program &program, uint64_t step, int64_t batch = 0);
+  // The training progress in epochs that the plan's epoch() reads (`epoch`
+  // in vae.yaml); it stays until set again. No-op for a plan without one.
+  void set_epoch(double epoch);
   // The same for steps [first, last) only (clamped): running [0, i) then
   // [i, n) equals run(). For diagnosis.
   void run_steps(const plan::Program &program, uint64_t step, size_t first, size_t last, int64_t batch = 0);

@@ -255,6 +255,7 @@ bool Session::start_model(std::string &error) {
   }
   if (plan_.param_count > 0)
     std::memcpy(exec_->f32(plan_.param_region), ckpt_.regions[0].data(), plan_.param_count * sizeof(float));
+  exec_->set_epoch(double(ckpt_.epoch));  // `epoch` as after the checkpoint's last complete epoch
   parts_ = std::make_unique<ModelParts>(plan_, *exec_);
   return true;
 }

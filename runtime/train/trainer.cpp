@@ -291,6 +291,7 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
     if (o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps)) break;
     const int64_t *rows = order.data() + s * batch, n = std::min(batch, feed.count() - s * batch);
     gather(plan_.train, feed, rows, n, epoch);
+    exec_.set_epoch(double(global_step_) / double(steps));  // before this step: (t - 1) / S
     const bool applied = exec_.train_step(plan_.train, ++global_step_, o_.lr, n);
     const int bad = losses.add(exec_, n);
     if (bad >= 0 || !applied) {
@@ -340,6 +341,7 @@ void Trainer::report_non_finite(int64_t epoch, int64_t step, int64_t steps, int 
 bool Trainer::evaluate(LossSums &losses) {
   const data::Feed &feed = data_.eval;
   const int64_t batch = o_.batch;
+  exec_.set_epoch(double(global_step_) / double(steps_per_epoch()));
   std::vector<int64_t> rows(batch);
   for (int64_t i = 0; i * batch < feed.count(); ++i) {
     const int64_t n = std::min(batch, feed.count() - i * batch);
