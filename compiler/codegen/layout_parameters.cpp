@@ -28,9 +28,11 @@ void layout_parameters(LoweredModel &m) {
   const Graph &train = *m.programs.at(0).graph;
   p.model = train.name;
   for (const auto &[k, v] : train.config) p.config[k] = config_text(v);
-  // The data settings the YAML left out, said (runtime/data/feed.h), and
-  // the input the runtime fills.
-  for (const auto &[k, v] : {std::pair{"validation", "0"}, {"scale", "auto"}, {"binarize", "none"}, {"standardize", "no"}})
+  // The data and schedule settings the YAML left out, said
+  // (runtime/data/feed.h, runtime/train/trainer.h), and the input the
+  // runtime fills.
+  for (const auto &[k, v] : {std::pair{"validation", "0"}, {"scale", "auto"}, {"binarize", "none"}, {"standardize", "no"},
+                             {"schedule", "constant"}, {"warmup", "0"}})
     p.config.emplace(k, v);
   for (const Node &n : train.nodes)
     if (n.op == Op::Input) {

@@ -19,8 +19,9 @@ namespace vaec {
 namespace {
 
 const std::vector<std::string> kTensorSections = {"encoder", "sampler", "decoder", "losses"};
-const std::vector<std::string> kTrainKeys = {"data",  "test",     "validation", "scale", "binarize", "standardize",
-                                             "label", "batch",    "epochs",     "optimizer", "seed", "init"};
+const std::vector<std::string> kTrainKeys = {"data",  "test",   "validation", "scale",     "binarize", "standardize",
+                                             "label", "batch",  "epochs",     "optimizer", "schedule", "warmup",
+                                             "seed",  "init"};
 const std::vector<std::string> kBinarize = {"none", "static", "dynamic"};
 const std::vector<std::string> kInits = {"pytorch", "keras"};
 const std::vector<std::string> kDataSets = {"mnist", "fashion_mnist"};
@@ -187,7 +188,8 @@ private:
     int64_t batch = 128, epochs = 10, seed = 1;
     std::string data = "mnist", data_path = bundled_data_dir(opts_) + "/mnist", test, test_path, binarize = "none",
                 label;
-    double validation = 0, scale = 0;
+    double validation = 0, scale = 0, every = 1, gamma = 0.1, warmup = 0;
+    std::string schedule = "constant";
     bool standardize = false;
     const YNode *binarize_at = nullptr, *standardize_at = nullptr;
     OptimizerSpec opt = kOptimizers[0];
@@ -228,12 +230,18 @@ private:
           else label = v.value;
         } else if (k == "optimizer") {
           read_optimizer(v, opt);
+        } else if (k == "schedule") {
+          read_schedule(v, schedule, every, gamma);
+        } else if (k == "warmup") {
+          if (read_number(v, "train.warmup", warmup) && !(warmup >= 0 && warmup <= 1e6))
+            diags_.error(v.loc, "train.warmup is the epochs of linear learning-rate warm-up, 0 or more, got " + v.value,
+                         static_cast<int>(v.value.size()));
         } else {
           std::string hint = did_you_mean(k, kTrainKeys);
           if (k == "lr" || k == "learning_rate") hint = "; set it as optimizer: adam(lr=...)";
           if (hint.empty())
             hint = "; the keys of train are data, test, validation, scale, binarize, standardize, label, batch, "
-                   "epochs, optimizer, seed and init";
+                   "epochs, optimizer, schedule, warmup, seed and init";
           diags_.error(key.loc, "unknown key 'train." + k + "'" + hint, static_cast<int>(k.size()));
         }
       }
@@ -254,6 +262,9 @@ private:
     cfg.emplace_back("epochs", epochs);
     cfg.emplace_back("optimizer", opt.name);
     for (const auto &[k, v] : opt.defaults) cfg.emplace_back(k, v);
+    if (schedule != "constant") cfg.emplace_back("schedule", schedule);
+    if (schedule == "step") cfg.emplace_back("schedule_every", every), cfg.emplace_back("schedule_gamma", gamma);
+    if (warmup > 0) cfg.emplace_back("warmup", warmup);
     cfg.emplace_back("seed", seed);
     if (init_ != "pytorch") cfg.emplace_back("init", init_);  // the default goes unsaid
   }
@@ -273,6 +284,42 @@ private:
       std::string hint = did_you_mean(v.value, choices);
       diags_.error(v.loc, "unknown " + noun + " '" + v.value + "'" + (hint.empty() ? "; choose " + listed : hint),
                    static_cast<int>(v.value.size()));
+    }
+  }
+
+  // constant | cosine | step(every=N, gamma=G): the learning rate's factor
+  // (runtime/train/trainer.h says how each follows the steps).
+  void read_schedule(const YNode &v, std::string &name, double &every, double &gamma) {
+    const char *usage = "train.schedule is constant, cosine or step(every=EPOCHS, gamma=FACTOR)";
+    if (v.kind != YNode::Scalar) {
+      diags_.error(v.loc, std::string(usage) + ", got " + kind_name(v));
+      return;
+    }
+    auto e = parse_expr(v.value, [&](int offset) { return v.value_loc(offset); }, diags_);
+    if (!e) return;
+    if ((e->kind != Expr::Name && e->kind != Expr::Call) ||
+        (e->text != "constant" && e->text != "cosine" && e->text != "step")) {
+      std::string hint = e->kind == Expr::Name || e->kind == Expr::Call ? did_you_mean(e->text, {"constant", "cosine", "step"}) : "";
+      diags_.error(e->loc, "unknown schedule '" + expr_to_string(*e) + "'" + (hint.empty() ? std::string("; ") + usage : hint),
+                   e->length);
+      return;
+    }
+    name = e->text;
+    if (!e->args.empty()) diags_.error(e->args[0].loc, "schedule settings are named, e.g. step(every=10, gamma=0.5)");
+    for (size_t i = 0; i < e->kwargs.size(); ++i) {
+      const auto &[k, val] = e->kwargs[i];
+      if (name != "step" || (k != "every" && k != "gamma")) {
+        diags_.error(e->kwarg_locs[i], "unknown setting '" + k + "' for schedule " + name +
+                                           (name == "step" ? "; its settings are every and gamma" : "; it has none"),
+                     static_cast<int>(k.size()));
+        continue;
+      }
+      if (val.kind != Expr::Number || !(val.number > 0) || (k == "gamma" && !(val.number <= 1))) {
+        diags_.error(val.loc, "step " + k + " must be a number " + (k == "every" ? "> 0 (epochs)" : "in (0, 1]"),
+                     val.length);
+        continue;
+      }
+      (k == "every" ? every : gamma) = val.number;
     }
   }
 

@@ -217,6 +217,15 @@ class Trainer {
         model_hash_(model_hash), start_(std::move(start)), progress_(!o.quiet), start_time_(start_time),
         global_step_(start_.global_step), completed_(start_.completed_epochs) {
     history_.names = LossSums(plan, plan.train, o.batch).names();
+    auto config = [&](const char *k) { auto it = plan.config.find(k); return it == plan.config.end() ? std::string() : it->second; };
+    if (!config("schedule").empty()) schedule_.name = config("schedule");
+    auto number = [&](const char *k, double &v) { if (!config(k).empty()) v = std::strtod(config(k).c_str(), nullptr); };
+    number("schedule_every", schedule_.every);
+    number("schedule_gamma", schedule_.gamma);
+    number("warmup", schedule_.warmup);
+    double epochs = 1;
+    number("epochs", epochs);
+    schedule_.epochs = std::max<int64_t>(1, int64_t(epochs));
     if (start_.history.names == history_.names) history_.rows = start_.history.rows;
     if (!start_.checkpoint.empty()) last_checkpoint_ = describe_checkpoint(start_.checkpoint, start_.epoch_step);
   }
@@ -226,6 +235,10 @@ class Trainer {
 
  private:
   bool train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, int64_t &epoch_step);
+  // The learning rate of training step t (from 1): --lr times the schedule's
+  // factor (trainer.h).
+  double lr_at(uint64_t t) const;
+  bool scheduled() const { return schedule_.name != "constant" || schedule_.warmup > 0; }
   bool evaluate(LossSums &losses);
   void gather(const plan::Program &program, const data::Feed &feed, const int64_t *rows, int64_t batch, int64_t epoch);
   void report_non_finite(int64_t epoch, int64_t step, int64_t steps, int bad_loss, const int64_t *rows, int64_t batch);
@@ -252,6 +265,11 @@ class Trainer {
   const Options &o_;
   const data::Data &data_;
   Executor &exec_;
+  struct Schedule {
+    std::string name = "constant";
+    double every = 1, gamma = 0.1, warmup = 0;
+    int64_t epochs = 1;  // train.epochs: cosine's length
+  } schedule_;
   RunFiles &files_;
   const std::string checkpoint_path_;
   const uint64_t model_hash_;
@@ -292,7 +310,8 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
     const int64_t *rows = order.data() + s * batch, n = std::min(batch, feed.count() - s * batch);
     gather(plan_.train, feed, rows, n, epoch);
     exec_.set_epoch(double(global_step_) / double(steps));  // before this step: (t - 1) / S
-    const bool applied = exec_.train_step(plan_.train, ++global_step_, o_.lr, n);
+    const bool applied = exec_.train_step(plan_.train, global_step_ + 1, lr_at(global_step_ + 1), n);
+    ++global_step_;
     const int bad = losses.add(exec_, n);
     if (bad >= 0 || !applied) {
       progress_.clear();
@@ -306,6 +325,20 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
   train_seconds_ += seconds_since(begin);
   progress_.clear();
   return true;
+}
+
+double Trainer::lr_at(uint64_t t) const {
+  const double S = double(steps_per_epoch()), step = double(t - 1);  // steps before this one
+  const double warm = std::round(schedule_.warmup * S);
+  double f = 1;
+  if (schedule_.name == "cosine") {
+    const double span = std::max(1.0, double(schedule_.epochs) * S - warm);
+    f = 0.5 * (1 + std::cos(M_PI * std::clamp((step - warm) / span, 0.0, 1.0)));
+  } else if (schedule_.name == "step") {
+    f = std::pow(schedule_.gamma, std::floor(step / S / schedule_.every + 1e-9));
+  }
+  if (step < warm) f *= (step + 1) / warm;
+  return o_.lr * f;
 }
 
 // Names what went non-finite, and where first: the step is replayed one
@@ -462,6 +495,7 @@ void Trainer::print_epoch(int64_t epoch, int64_t epochs, const LossSums &train, 
   if (!data_.eval_name.empty())
     std::printf("  %s %s", data_.eval_name == "test" ? "test" : "val", test.describe().c_str());
   std::printf("  %s img/s  %.1f s", grouped(int64_t(img_s)).c_str(), seconds_since(start_time_));
+  if (scheduled()) std::printf("  lr %.3g", lr_at(global_step_));
   if (!complete) std::printf("  (--max-steps reached after %lld steps)", (long long)global_step_);
   else if (o_.drop_last && count % batch > 0) std::printf("  (--drop-last: %lld images left out)", (long long)(count % batch));
   std::printf("\n");

@@ -28,6 +28,14 @@
 // infinity in a loss or gradient stops before the optimizer step, naming
 // the first tensor that held one (diagnose.h); the last checkpoint stays.
 //
+// The learning rate of step t (from 1) is --lr times the plan's schedule
+// (config schedule, warmup; S steps an epoch, W = round(warmup * S)):
+//   constant  1;  cosine  (1 + cos(pi * clamp((t - 1 - W) / (E * S - W), 0, 1))) / 2
+//   with E = train.epochs (not --epochs, so a resumed run follows the same
+//   curve);  step(every=N, gamma=G)  G^floor((t - 1) / (N * S))
+// times (t / W) during the W warm-up steps. The epoch line prints the rate
+// of the epoch's last step when there is a schedule.
+//
 // An epoch trains on every training image once, the last batch partial
 // (--drop-last leaves it out); evaluation scores every test image once, in
 // batches of the training batch. --batch N runs the same plan at any N;
