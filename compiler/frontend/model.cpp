@@ -21,7 +21,7 @@ namespace {
 const std::vector<std::string> kTensorSections = {"encoder", "sampler", "decoder", "losses"};
 const std::vector<std::string> kTrainKeys = {"data",  "test",   "validation", "scale",     "binarize", "standardize",
                                              "label", "batch",  "epochs",     "optimizer", "schedule", "warmup",
-                                             "seed",  "init"};
+                                             "early_stopping", "seed", "init"};
 const std::vector<std::string> kBinarize = {"none", "static", "dynamic"};
 const std::vector<std::string> kInits = {"pytorch", "keras"};
 const std::vector<std::string> kDataSets = {"mnist", "fashion_mnist"};
@@ -185,7 +185,7 @@ private:
 
   void read_train(const YNode *t) {
     auto &cfg = model_.graph.config;
-    int64_t batch = 128, epochs = 10, seed = 1;
+    int64_t batch = 128, epochs = 10, seed = 1, patience = 0;
     std::string data = "mnist", data_path = bundled_data_dir(opts_) + "/mnist", test, test_path, binarize = "none",
                 label;
     double validation = 0, scale = 0, every = 1, gamma = 0.1, warmup = 0;
@@ -232,6 +232,8 @@ private:
           read_optimizer(v, opt);
         } else if (k == "schedule") {
           read_schedule(v, schedule, every, gamma);
+        } else if (k == "early_stopping") {
+          read_int(v, "train.early_stopping (epochs without a better test or validation loss)", 1, 1000000, patience);
         } else if (k == "warmup") {
           if (read_number(v, "train.warmup", warmup) && !(warmup >= 0 && warmup <= 1e6))
             diags_.error(v.loc, "train.warmup is the epochs of linear learning-rate warm-up, 0 or more, got " + v.value,
@@ -241,7 +243,7 @@ private:
           if (k == "lr" || k == "learning_rate") hint = "; set it as optimizer: adam(lr=...)";
           if (hint.empty())
             hint = "; the keys of train are data, test, validation, scale, binarize, standardize, label, batch, "
-                   "epochs, optimizer, schedule, warmup, seed and init";
+                   "epochs, optimizer, schedule, warmup, early_stopping, seed and init";
           diags_.error(key.loc, "unknown key 'train." + k + "'" + hint, static_cast<int>(k.size()));
         }
       }
@@ -265,6 +267,7 @@ private:
     if (schedule != "constant") cfg.emplace_back("schedule", schedule);
     if (schedule == "step") cfg.emplace_back("schedule_every", every), cfg.emplace_back("schedule_gamma", gamma);
     if (warmup > 0) cfg.emplace_back("warmup", warmup);
+    if (patience > 0) cfg.emplace_back("early_stopping", patience);
     cfg.emplace_back("seed", seed);
     if (init_ != "pytorch") cfg.emplace_back("init", init_);  // the default goes unsaid
   }

@@ -223,6 +223,9 @@ class Trainer {
     number("schedule_every", schedule_.every);
     number("schedule_gamma", schedule_.gamma);
     number("warmup", schedule_.warmup);
+    double patience = 0;
+    number("early_stopping", patience);
+    patience_ = int64_t(patience);
     double epochs = 1;
     number("epochs", epochs);
     schedule_.epochs = std::max<int64_t>(1, int64_t(epochs));
@@ -270,6 +273,10 @@ class Trainer {
     double every = 1, gamma = 0.1, warmup = 0;
     int64_t epochs = 1;  // train.epochs: cosine's length
   } schedule_;
+  int64_t patience_ = 0;  // train.early_stopping: 0, or epochs without a better eval `total`
+  // With early stopping: a message when the last `patience_` epochs of the
+  // history have no better eval total than the epochs before them.
+  std::string early_stop() const;
   RunFiles &files_;
   const std::string checkpoint_path_;
   const uint64_t model_hash_;
@@ -325,6 +332,21 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
   train_seconds_ += seconds_since(begin);
   progress_.clear();
   return true;
+}
+
+std::string Trainer::early_stop() const {
+  if (patience_ <= 0 || data_.eval_name.empty() || history_.rows.empty()) return "";
+  int64_t best = -1;
+  double best_loss = INFINITY;
+  for (const LossHistory::Row &r : history_.rows)
+    if (!r.test.empty() && r.test[0] < best_loss) best_loss = r.test[0], best = r.epoch;  // names() lists total first
+  const int64_t last = history_.rows.back().epoch;
+  if (best < 0 || last - best < patience_) return "";
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "early stopping: the %s loss has not improved for %lld epochs (best %s at epoch %lld)",
+                data_.eval_name.c_str(), (long long)(last - best), LossSums::readable(best_loss).c_str(),
+                (long long)best);
+  return buf;
 }
 
 double Trainer::lr_at(uint64_t t) const {
@@ -477,7 +499,10 @@ int Trainer::run() {
     epochs_run_ = epoch;
     if (!finish_epoch(epoch, epoch_step, complete, train, test, images_per_sec, seconds_since(begin))) return 1;
     if (!o_.quiet) print_epoch(epoch, epochs, train, test, images_per_sec, complete);
-    if (epoch == epochs || (o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps))) {
+    const std::string stop = complete ? early_stop() : "";
+    if (!stop.empty() && !o_.quiet) std::printf("%s\n", stop.c_str());
+    if (epoch == epochs || !stop.empty() ||
+        (o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps))) {
       if (!o_.quiet)
         std::printf("wrote %s, %s, %s and %s\n", files_.path("metrics.csv").c_str(), "metrics.jsonl",
                     "loss_curve.png", checkpoint_path_.c_str());
@@ -602,6 +627,9 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
   data::Data data;
   data::Standardization stored{resumed.data_mean, resumed.data_std};
   if (!load_data(plan, o, o.resume ? &stored : nullptr, data, error)) return fail(error);
+  if (data.eval_name.empty() && plan.config.count("early_stopping"))
+    return fail("train.early_stopping watches the test or validation loss, but " + o.data +
+                " has no test split: set train.test or train.validation");
   if (plan.buffers[plan.train.input].type == plan::DType::U8 && !data.train.raw_bytes())
     return fail("this plan takes raw uint8 bytes, but " + o.data + " needs a transform (data/feed.h)");
   if (!make_directories(out, error)) return fail(error);

@@ -36,6 +36,12 @@
 // times (t / W) during the W warm-up steps. The epoch line prints the rate
 // of the epoch's last step when there is a schedule.
 //
+// With config early_stopping N the trainer stops after an epoch when the
+// eval `total` (test or validation) has not improved on its best for N
+// epochs, and says so; the decision reads the loss history, which the
+// checkpoint keeps, so a resumed run stops where an uninterrupted one would.
+// Early stopping without a test or validation split is an error.
+//
 // An epoch trains on every training image once, the last batch partial
 // (--drop-last leaves it out); evaluation scores every test image once, in
 // batches of the training batch. --batch N runs the same plan at any N;
