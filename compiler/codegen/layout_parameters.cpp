@@ -34,8 +34,10 @@ void layout_parameters(LoweredModel &m) {
   for (const auto &[k, v] : {std::pair{"validation", "0"}, {"scale", "auto"}, {"binarize", "none"}, {"standardize", "no"},
                              {"schedule", "constant"}, {"warmup", "0"}})
     p.config.emplace(k, v);
+  const AttrValue *label = train.config_value("label_input");
+  const std::string *label_name = label ? std::get_if<std::string>(label) : nullptr;
   for (const Node &n : train.nodes)
-    if (n.op == Op::Input) {
+    if (n.op == Op::Input && !(label_name && n.name == *label_name)) {
       std::string shape;
       for (size_t i = 1; i < n.dims.size(); ++i) shape += (i > 1 ? "," : "") + std::to_string(n.dims[i]);
       p.config["input"] = n.name;

@@ -246,6 +246,13 @@ private:
         prog.latent_row = checked_elements(n.dims) / n.dims[0];
         continue;
       }
+      const AttrValue *label = g.config_value("label_input");
+      if (label && std::get_if<std::string>(label) && *std::get_if<std::string>(label) == n.name) {
+        buffer[i] = static_cast<int>(persistent(prefix + n.name, plan::DType::F32, checked_elements(n.dims), true, g.batch()));
+        prog.labels = buffer[i];
+        prog.label_classes = checked_elements(n.dims) / n.dims[0];
+        continue;
+      }
       if (input >= 0) throw Unsupported(n.loc, "only one input (the images) is supported by code generation yet");
       input = static_cast<int>(i);
       buffer[i] = static_cast<int>(persistent(prefix + n.name, plan::DType::F32, checked_elements(n.dims), true, g.batch()));

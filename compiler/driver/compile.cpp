@@ -23,11 +23,12 @@
 namespace vaec {
 namespace {
 
-std::optional<std::vector<Tensor>> run_once(const Graph &g, int copies, const Tensor &row,
+std::optional<std::vector<Tensor>> run_once(const Graph &g, int copies, const std::map<std::string, Tensor> &rows,
                                             const std::map<std::string, Tensor> &noise) {
   Bindings b;
   for (const Node &n : g.nodes) {
     if (n.op == Op::Input) {
+      const Tensor &row = rows.at(n.name);
       Tensor t{n.dims, {}};
       for (int c = 0; c < copies; ++c) t.data.insert(t.data.end(), row.data.begin(), row.data.end());
       b.values[n.name] = t;
@@ -55,19 +56,19 @@ std::map<std::string, std::string> loss_scaling(const Graph &model) {
   if (!why.empty()) return out;
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> u(0.0, 1.0);
-  Tensor row;
+  std::map<std::string, Tensor> rows;  // one example of each input
   std::map<std::string, Tensor> noise;
   std::normal_distribution<double> z;
   for (const Node &n : one->nodes) {
     if (n.op == Op::Input)
-      for (int64_t k = 0; k < checked_elements(n.dims); ++k) row.data.push_back(u(rng));
+      for (int64_t k = 0; k < checked_elements(n.dims); ++k) rows[n.name].data.push_back(u(rng));
     if (n.op == Op::Normal) {
       Tensor t{n.dims, {}};
       for (int64_t k = 0; k < checked_elements(n.dims); ++k) t.data.push_back(z(rng));
       noise[n.name] = t;
     }
   }
-  auto a = run_once(*one, 1, row, noise), b = run_once(*two, 2, row, noise);
+  auto a = run_once(*one, 1, rows, noise), b = run_once(*two, 2, rows, noise);
   if (!a || !b) return out;
   for (const auto &[name, idx] : one->outputs) {
     double l1 = (*a)[idx].data[0], l2 = NAN;

@@ -141,8 +141,9 @@ void warn_about_data(const Graph &g) {
   std::string error;
   std::vector<int64_t> shape;
   std::string input;
+  const std::string label_input = text("label_input");
   for (const Node &n : g.nodes)
-    if (n.op == Op::Input) input = n.name, shape.assign(n.dims.begin() + 1, n.dims.end());
+    if (n.op == Op::Input && n.name != label_input) input = n.name, shape.assign(n.dims.begin() + 1, n.dims.end());
   if (!rt::data::open_source(path, {label}, source, error) ||
       !rt::data::fit_layout(source.train.x, path, input, shape, layout, error))
     std::cerr << "vaec: warning: the trainer will refuse train.data: " << error << "\n";

@@ -76,6 +76,10 @@ public:
     builder_.emplace(model_.graph, diags_, batch_);
     builder_->keras_init = init_ == "keras";
     read_inputs(root);
+    for (const auto &[name, classes] : label_inputs_) {  // runtime/data/feed.h fills it
+      model_.graph.config.emplace_back("label_input", name);
+      model_.graph.config.emplace_back("label_classes", classes);
+    }
     for (const std::string &s : kTensorSections) read_tensors(root, s);
     if (diags_.has_errors() && tensors_seen_ == 0) return std::nullopt;
     lower_all();
@@ -181,6 +185,30 @@ private:
     }
     diags_.error(n.loc, what + " must be a number, got " + kind_name(n));
     return false;
+  }
+
+  // label(K): K classes, 2..100000.
+  bool read_label_input(const YNode &key, const YNode &v, int64_t &classes) {
+    auto e = parse_expr(v.value, [&](int offset) { return v.value_loc(offset); }, diags_);
+    if (!e) return false;
+    if (e->kind != Expr::Call || e->text != "label" || e->args.size() != 1 || !e->kwargs.empty() ||
+        e->args[0].kind != Expr::Number || !e->args[0].is_integer) {
+      diags_.error(e->loc, "a label input is written label(CLASSES), e.g. " + key.value + ": label(10)", e->length);
+      return false;
+    }
+    classes = static_cast<int64_t>(e->args[0].number);
+    if (!(e->args[0].number >= 2 && e->args[0].number <= 100000)) {
+      diags_.error(e->args[0].loc, "label() takes the number of classes, 2 to 100000, got " + e->args[0].text,
+                   e->args[0].length);
+      return false;
+    }
+    if (!label_inputs_.empty()) {
+      diags_.error(key.loc, "input '" + key.value + "' is a second label input besides '" + label_inputs_[0].first +
+                                "'; the data has one label per example",
+                   static_cast<int>(key.value.size()));
+      return false;
+    }
+    return true;
   }
 
   void read_train(const YNode *t) {
@@ -401,22 +429,43 @@ private:
         t.state = TensorDef::Failed;
         add_tensor(std::move(t));
       };
-      if (v.kind != YNode::Seq || v.items.empty() || v.items.size() > 6) {
-        diags_.error(v.loc, "the shape of input '" + key.value + "' must be a list of 1 to 6 sizes, e.g. [784] "
-                            "or [1, 28, 28] (batch excluded), got " + kind_name(v));
-        failed();
-        continue;
-      }
+      // y: label(10): the data's labels, one-hot per example (f32[batch, 10]).
       Dims dims;
-      bool ok = true;
-      for (const YNode &d : v.items) {
-        int64_t x;
-        ok = read_int(d, "a dimension of input '" + key.value + "'", 1, 1 << 24, x) && ok;
-        dims.push_back(x);
-      }
-      if (!ok) {
-        failed();
-        continue;
+      if (v.kind == YNode::Scalar && v.value.rfind("label", 0) == 0) {
+        int64_t classes = 0;
+        if (!read_label_input(key, v, classes)) {
+          failed();
+          continue;
+        }
+        dims = {classes};
+        label_inputs_.emplace_back(key.value, classes);
+      } else {
+        if (v.kind != YNode::Seq || v.items.empty() || v.items.size() > 6) {
+          diags_.error(v.loc, "the shape of input '" + key.value + "' must be a list of 1 to 6 sizes, e.g. [784] "
+                              "or [1, 28, 28] (batch excluded), or label(CLASSES) for the data's labels, got " +
+                              kind_name(v));
+          failed();
+          continue;
+        }
+        bool ok = true;
+        for (const YNode &d : v.items) {
+          int64_t x;
+          ok = read_int(d, "a dimension of input '" + key.value + "'", 1, 1 << 24, x) && ok;
+          dims.push_back(x);
+        }
+        if (!ok) {
+          failed();
+          continue;
+        }
+        // One input holds the data's examples; code generation has no place
+        // for a second (check refuses what compile would).
+        // (The input is still defined, so that its uses are checked.)
+        if (!data_input_.empty())
+          diags_.error(key.loc, "input '" + key.value + "' would be a second input of examples besides '" +
+                                    data_input_ + "'; a model reads one, plus the data's labels as label(CLASSES)",
+                       static_cast<int>(key.value.size()));
+        else
+          data_input_ = key.value;
       }
       int node = builder_->add_input(key.value, dims, key.loc, static_cast<int>(key.value.size()));
       TensorDef t;
@@ -581,6 +630,8 @@ private:
   Model model_;
   int64_t batch_ = 128;
   std::string init_ = "pytorch";  // train.init
+  std::string data_input_;        // the input of examples
+  std::vector<std::pair<std::string, int64_t>> label_inputs_;  // name, classes (at most one)
   int tensors_seen_ = 0;
   std::optional<GraphBuilder> builder_;
 };

@@ -28,9 +28,14 @@ bool depends_on_noise(const Graph &g, int node) {
 
 InspectionGraphs inspection_graphs(const Graph &model) {
   InspectionGraphs out;
+  // The examples' input; a label input (label(K)) stays an input of every
+  // program that reads it (the runtime fills it).
+  const AttrValue *label = model.config_value("label_input");
+  const std::string *label_name = label ? std::get_if<std::string>(label) : nullptr;
   int input = -1, inputs = 0;
   for (size_t i = 0; i < model.nodes.size(); ++i)
-    if (model.nodes[i].op == Op::Input) input = static_cast<int>(i), ++inputs;
+    if (model.nodes[i].op == Op::Input && !(label_name && model.nodes[i].name == *label_name))
+      input = static_cast<int>(i), ++inputs;
   // The sampler's result: the one sampler value the decoder reads.
   int z = -1;
   bool several = false;

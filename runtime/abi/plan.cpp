@@ -75,6 +75,7 @@ bool parse_ints(const std::string &text, std::vector<int64_t> &out) {
 void format_program(std::ostream &os, const Program &p) {
   os << "program " << p.name << ' ' << p.batch << ' ' << p.input << ' ' << p.input_row << '\n';
   if (p.latent >= 0) os << "latent " << p.latent << ' ' << p.latent_row << '\n';
+  if (p.labels >= 0) os << "labels " << p.labels << ' ' << p.label_classes << '\n';
   for (const auto &[name, buf] : p.losses) os << "loss " << name << ' ' << buf << '\n';
   for (const Output &o : p.outputs) os << "output " << o.name << ' ' << o.buffer << ' ' << o.row << '\n';
   for (const Step &s : p.steps) {
@@ -303,12 +304,14 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
     } else if (key == "end") {
       current = nullptr;
     } else if (!current) {
-      return fail(key == "loss" || key == "output" || key == "latent" || key == "kernel" || key == "matmul" || key == "zero" || key == "conv" ||
+      return fail(key == "loss" || key == "output" || key == "latent" || key == "labels" || key == "kernel" || key == "matmul" || key == "zero" || key == "conv" ||
                           key == "reorder" || key == "gate" || key == "optimize"
                       ? "step outside a program"
                                                                                          : "unknown keyword");
     } else if (key == "latent") {
       if (!(ls >> current->latent >> current->latent_row)) return fail("malformed line");
+    } else if (key == "labels") {
+      if (!(ls >> current->labels >> current->label_classes) || current->label_classes < 2) return fail("malformed line");
     } else if (key == "output") {
       Output o;
       if (!(ls >> o.name >> o.buffer >> o.row)) return fail("malformed line");

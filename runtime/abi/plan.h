@@ -19,6 +19,7 @@
 //   optimizer KERNEL ARG... | loss_scaling LOSS sum|mean|batch | recon bce|bce_logits|mse
 //   program train|eval|encode|decode|nll BATCH INPUT INPUT_ROW     (INPUT -1: none)
 //     latent BUFFER ROW            (optional: the program's f32 latents)
+//     labels BUFFER CLASSES        (optional: the data's labels, one-hot f32 rows)
 //     loss NAME BUFFER | output NAME BUFFER ROW
 //     kernel NAME DOMAIN0 rows|one USES_RNG args B... acc POS... where LOC
 //     matmul A B C BIAS M N K TA TB POST whole|columns -|inner|outer where LOC | zero C where LOC
@@ -174,6 +175,8 @@ struct Program {
   int64_t input_row = 0;    // elements per example
   int latent = -1;          // f32 buffer of [batch, latent_row] latents, or -1
   int64_t latent_row = 0;
+  int labels = -1;          // f32 buffer of [batch, label_classes] one-hot labels, or -1
+  int64_t label_classes = 0;
   std::vector<std::pair<std::string, int>> losses;  // name -> scalar f32 buffer
   std::vector<Output> outputs;
   std::vector<Step> steps;

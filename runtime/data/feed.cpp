@@ -173,6 +173,17 @@ Feed::Feed(const Split *split, std::vector<int64_t> examples, const Layout *layo
 
 int64_t Feed::row() const { return split_ ? split_->x.item_elements() : 0; }
 
+void Feed::fill_labels(const int64_t *which, int64_t n, int64_t classes, float *dst) const {
+  std::fill(dst, dst + n * classes, 0.0f);
+  for (int64_t i = 0; i < n; ++i) dst[i * classes + split_->y[examples_[which[i]]]] = 1.0f;
+}
+
+int32_t Feed::label_beyond(int64_t classes) const {
+  for (int64_t e : examples_)
+    if (split_->y[e] >= classes) return split_->y[e];
+  return -1;
+}
+
 bool Feed::raw_bytes() const {
   return split_ && split_->x.dtype == DType::U8 && (!layout_ || layout_->from.empty()) && scale_ == float(1.0 / 255.0) &&
          !standard_ && binarize_ == Binarize::None;

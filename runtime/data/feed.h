@@ -103,6 +103,11 @@ class Feed {
   // auto, no standardize or binarize): then fill_bytes copies their raw
   // bytes, what a plan with a u8 input (a hand-made one) takes.
   bool raw_bytes() const;
+  // One-hot rows (n x classes) of the labels of examples which[0..n); the
+  // caller has checked that labels exist and are below `classes`.
+  void fill_labels(const int64_t *which, int64_t n, int64_t classes, float *dst) const;
+  // The first label >= classes, or -1.
+  int32_t label_beyond(int64_t classes) const;
   void fill_bytes(const int64_t *which, int64_t n, uint8_t *dst) const;
 
  private:

@@ -151,6 +151,8 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
   if (program.input >= 0 || program.latent < 0)
     check_buffer(program.input, f32_input ? DType::F32 : DType::U8, program.batch * program.input_row, in + " input");
   if (program.latent >= 0) check_buffer(program.latent, DType::F32, program.batch * program.latent_row, in + " latent");
+  if (program.labels >= 0)
+    check_buffer(program.labels, DType::F32, program.batch * program.label_classes, in + " labels");
   for (const auto &[name, buffer] : program.losses) check_buffer(buffer, DType::F32, 1, in + " loss " + name);
   for (const plan::Output &o : program.outputs)
     check_buffer(o.buffer, DType::F32, program.batch * o.row, in + " output " + o.name);

@@ -34,9 +34,9 @@ struct Command {
 };
 const Command kCommands[] = {
     {"reconstruct", "count json", "PNG grid: test images (rows) over their reconstructions from mu"},
-    {"sample", "count seed", "PNG grid of decoded draws z ~ N(0, I)"},
-    {"manifold", "n dims", "PNG: the n x n grid of decoded z at Gaussian quantiles (two latent dims, others 0)"},
-    {"interpolate", "from to steps", "PNG strip: image a, decodes of (i/N) mu_b + (1 - i/N) mu_a, image b"},
+    {"sample", "count seed label", "PNG grid of decoded draws z ~ N(0, I) (a conditional model: --label D, else one class a column)"},
+    {"manifold", "n dims label", "PNG: the n x n grid of decoded z at Gaussian quantiles (two latent dims, others 0)"},
+    {"interpolate", "from to steps label", "PNG strip: image a, decodes of (i/N) mu_b + (1 - i/N) mu_a, image b"},
     {"scatter", "dims count", "PNG: test-set mu (two dims) coloured by label"},
     {"concept", "labels images strength", "PNG: images plus s * (mean mu of label A - of label B), s in -S..S"},
     {"eval", "images iwae-images k seed", "test -ELBO (recon + KL) and the IWAE estimate of -log p(x)"},
@@ -145,7 +145,12 @@ class Session {
   int write(const Image &im);
   // A test image chosen by "N" (its index) or "label:D" (the first with label D, after `after`).
   bool pick(const std::string &spec, int64_t after, int64_t &index, std::string &error) const;
-  Rows mu_of(const std::vector<int64_t> &indices);
+  Rows mu_of(const std::vector<int64_t> &indices);  // with the examples' own labels
+  // The labels of examples of the set (empty without labels).
+  std::vector<int32_t> labels_of(const std::vector<int64_t> &indices) const;
+  std::vector<int32_t> first_labels(int64_t count) const;
+  // --label D of a conditional model (-1 when not given); false after a message.
+  bool chosen_label(int32_t &label, std::string &error) const;
   // The model rows of examples `indices` of the set the commands draw from.
   std::vector<float> rows(const std::vector<int64_t> &indices) const;
   std::vector<float> first_rows(int64_t count) const;
@@ -306,7 +311,32 @@ bool Session::pick(const std::string &spec, int64_t after, int64_t &index, std::
 
 Rows Session::mu_of(const std::vector<int64_t> &indices) {
   const std::vector<float> x = rows(indices);
+  parts_->set_labels(labels_of(indices));
   return parts_->encode(x.data(), int64_t(indices.size()), "z_loc");
+}
+
+std::vector<int32_t> Session::labels_of(const std::vector<int64_t> &indices) const {
+  std::vector<int32_t> out;
+  if (set_ && set_->has_labels())
+    for (int64_t i : indices) out.push_back(set_->label(i));
+  return out;
+}
+
+std::vector<int32_t> Session::first_labels(int64_t count) const {
+  std::vector<int64_t> indices(count);
+  std::iota(indices.begin(), indices.end(), 0);
+  return labels_of(indices);
+}
+
+bool Session::chosen_label(int32_t &label, std::string &error) const {
+  label = -1;
+  if (!a_.has("label")) return true;
+  int64_t l;
+  if (!parts_->takes_labels()) return error = "--label: model '" + plan_.model + "' has no label input", false;
+  if (!to_int(a_.get("label", ""), 0, parts_->label_classes() - 1, l))
+    return error = "--label takes a class from 0 to " + std::to_string(parts_->label_classes() - 1), false;
+  label = static_cast<int32_t>(l);
+  return true;
 }
 
 int Session::run() {
@@ -320,6 +350,8 @@ int Session::run() {
   if (needs_data && !parts_->can_encode(error)) return fail(error);
   if (command_ != "scatter" && !parts_->can_decode(error)) return fail(error);
   if (needs_data && command_ != "eval" && !load_test_data(error)) return fail(error);
+  if (needs_data && parts_->takes_labels() && !need_labels(command_ + " (the model conditions on labels)", error))
+    return fail(error);
   if (command_ == "reconstruct") return reconstruct();
   if (command_ == "sample") return sample();
   if (command_ == "manifold") return manifold();
@@ -377,11 +409,24 @@ int Session::sample() {
   if (!to_int(a_.get("count", "64"), 1, 10000, count)) return fail("bad value for --count");
   if (!to_int(a_.get("seed", "1"), 0, INT64_MAX, seed)) return fail("bad value for --seed");
   const int64_t L = parts_->latent();
+  std::string error;
+  int32_t label;
+  if (!chosen_label(label, error)) return fail(error);
+  int64_t columns = std::min<int64_t>(count, 8);
+  if (parts_->takes_labels()) {  // --label D for every draw, else class c in column c
+    const int64_t K = parts_->label_classes();
+    if (label < 0 && K <= 16) columns = std::min(count, K);
+    std::vector<int32_t> labels(count);
+    for (int64_t i = 0; i < count; ++i) labels[i] = label >= 0 ? label : int32_t(i % columns);
+    parts_->set_labels(labels);
+    if (label >= 0) std::printf("sampling with label %d\n", label);
+    else std::printf("sampling with label c in column c (0..%lld)\n", (long long)columns - 1);
+  }
   std::vector<float> z(count * L);
   for (int64_t i = 0; i < count * L; ++i) z[i] = float(philox_normal(uint64_t(seed), 0, 0, uint64_t(i)));
   const Rows mean = parts_->decode(z.data(), count);
   image_size(mean.row);
-  return write(grid(mean.data.data(), count, int(std::min<int64_t>(count, 8))));
+  return write(grid(mean.data.data(), count, int(columns)));
 }
 
 int Session::manifold() {
@@ -400,6 +445,13 @@ int Session::manifold() {
       z[(i * n + j) * L + dims[0]] = float(grid[j]);
       z[(i * n + j) * L + dims[1]] = float(grid[i]);
     }
+  std::string error;
+  int32_t label;
+  if (!chosen_label(label, error)) return fail(error);
+  if (parts_->takes_labels()) {
+    parts_->set_labels(std::vector<int32_t>(n * n, std::max(label, 0)));
+    std::printf("manifold with label %d (--label D for another)\n", std::max(label, 0));
+  }
   const Rows mean = parts_->decode(z.data(), n * n);
   image_size(mean.row);
   if (L > 2) std::printf("manifold over latent dimensions %lld and %lld of %lld, the others at 0\n",
@@ -420,6 +472,10 @@ int Session::interpolate() {
       const double t = double(i) / double(steps);
       z[i * L + j] = float(t * mu.at(1)[j] + (1 - t) * mu.at(0)[j]);
     }
+  int32_t label;
+  if (!chosen_label(label, error)) return fail(error);
+  if (parts_->takes_labels())  // decode with --label D, else with image a's label
+    parts_->set_labels(std::vector<int32_t>(steps + 1, label >= 0 ? label : set_->label(a)));
   const Rows mean = parts_->decode(z.data(), steps + 1);
   const std::vector<float> x = rows({a, b});
   image_size(px);
@@ -427,9 +483,9 @@ int Session::interpolate() {
   std::copy(x.begin(), x.begin() + px, tiles.begin());
   std::copy(x.begin() + px, x.end(), tiles.begin() + (steps + 2) * px);
   std::copy(mean.data.begin(), mean.data.end(), tiles.begin() + px);
-  auto label = [&](int64_t i) { return set_->has_labels() ? " (label " + std::to_string(set_->label(i)) + ")" : std::string(); };
+  auto label_text = [&](int64_t i) { return set_->has_labels() ? " (label " + std::to_string(set_->label(i)) + ")" : std::string(); };
   std::printf("interpolating from %s example %lld%s to %lld%s in %lld steps\n", set_name_.c_str(), (long long)a,
-              label(a).c_str(), (long long)b, label(b).c_str(), (long long)steps);
+              label_text(a).c_str(), (long long)b, label_text(b).c_str(), (long long)steps);
   return write(grid(tiles.data(), steps + 3, int(steps + 3)));
 }
 
@@ -443,6 +499,7 @@ int Session::scatter() {
   if (a_.has("dims") && (!to_ints(a_.get("dims", ""), 0, L - 1, dims) || dims.size() != 2))
     return fail("--dims takes two latent dimensions in 0.." + std::to_string(L - 1));
   const std::vector<float> x = first_rows(count);
+  parts_->set_labels(first_labels(count));
   const Rows mu = parts_->encode(x.data(), count, "z_loc");
   std::vector<float> xs(count), ys(count);
   std::vector<int> labels(count);
@@ -465,6 +522,7 @@ int Session::concept_strip() {
     return fail("--images takes " + set_name_ + " example indices, e.g. 0,1,2");
   if (!to_int(a_.get("strength", "2"), 1, 10, strength)) return fail("bad value for --strength (1..10)");
   const std::vector<float> x = first_rows(count());
+  parts_->set_labels(first_labels(count()));
   const Rows all = parts_->encode(x.data(), count(), "z_loc");
   const int64_t L = all.row, px = plan_.encode.input_row;
   std::vector<double> sum[2] = {std::vector<double>(L), std::vector<double>(L)};
@@ -483,6 +541,11 @@ int Session::concept_strip() {
     for (int64_t s = -strength; s <= strength; ++s)
       for (int64_t j = 0; j < L; ++j)
         z.push_back(float(all.at(img)[j] + double(s) * (sum[0][j] / n[0] - sum[1][j] / n[1])));
+  if (parts_->takes_labels()) {  // each image's strip decodes with its own label
+    std::vector<int32_t> strip;
+    for (int64_t img : images) strip.insert(strip.end(), cols - 1, set_->label(img));
+    parts_->set_labels(strip);
+  }
   const Rows mean = parts_->decode(z.data(), int64_t(z.size()) / L);
   std::vector<float> tiles;
   image_size(px);
@@ -510,6 +573,7 @@ int Session::eval() {
     return fail("model '" + plan_.model + "' has no z_scale: its sampler is not z = loc + scale * normal_like(loc)");
   const std::vector<float> rows = first_rows(images);
   const float *x = rows.data();
+  parts_->set_labels(first_labels(images));
   const ModelParts::Elbo e = parts_->elbo(x, images, uint64_t(seed));
   double recon = 0, kl = 0;
   for (int64_t i = 0; i < images; ++i) recon += e.recon[i], kl += e.kl[i];
@@ -526,6 +590,11 @@ int Session::eval() {
     for (int64_t first = 0; first < images; first += B, ++batches) {
       const int64_t n = std::min(B, images - first);
       std::memcpy(exec_->f32(plan_.eval.input), x + first * D, n * D * sizeof(float));
+      if (plan_.eval.labels >= 0) {
+        std::vector<int64_t> which(n);
+        std::iota(which.begin(), which.end(), first);
+        set_->fill_labels(which.data(), n, plan_.eval.label_classes, exec_->f32(plan_.eval.labels));
+      }
       exec_->run(plan_.eval, kEvalStepBase + uint64_t(batches), n);
       sum += exec_->scalar(plan_.eval.losses[l].second) * (scaling == "mean" ? double(n) : 1.0);
     }

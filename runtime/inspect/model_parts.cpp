@@ -49,9 +49,22 @@ bool ModelParts::can_decode(std::string &why) const {
   return false;
 }
 
+void ModelParts::fill_labels(const plan::Program &p, int64_t base, int64_t first, int64_t count, int32_t one) {
+  if (p.labels < 0) return;
+  float *dst = exec_.f32(p.labels);
+  const int64_t K = p.label_classes;
+  std::fill(dst, dst + p.batch * K, 0.0f);
+  for (int64_t i = 0; i < p.batch; ++i) {
+    const int64_t row = base + (first + i < count ? first + i : first);
+    const int32_t l = one >= 0 ? one : row < int64_t(labels_.size()) ? labels_[row] : 0;
+    if (l >= 0 && l < K) dst[i * K + l] = 1.0f;
+  }
+}
+
 void ModelParts::run_encode(const float *images, int64_t first, int64_t count, uint64_t step) {
   const plan::Program &p = plan_.encode;
   fill_rows(exec_.f32(p.input), images, first, count, p.batch, p.input_row);
+  fill_labels(p, 0, first, count);
   exec_.run(p, step);
 }
 
@@ -75,6 +88,7 @@ Rows ModelParts::decode(const float *z, int64_t count) {
   Rows r{count, mean.row, std::vector<float>(count * mean.row)};
   for (int64_t first = 0; first < count; first += p.batch) {
     fill_rows(exec_.f32(p.latent), z, first, count, p.batch, p.latent_row);
+    fill_labels(p, 0, first, count);
     exec_.run(p, kEvalStepBase);
     const int64_t n = std::min(p.batch, count - first);
     std::memcpy(r.data.data() + first * mean.row, exec_.f32(mean.buffer), n * mean.row * sizeof(float));
@@ -83,12 +97,17 @@ Rows ModelParts::decode(const float *z, int64_t count) {
 }
 
 std::vector<double> ModelParts::nll(const float *z, const float *images, int64_t count) {
+  return nll_rows(z, images, count, 0);
+}
+
+std::vector<double> ModelParts::nll_rows(const float *z, const float *images, int64_t count, int64_t label_base) {
   const plan::Program &p = plan_.nll;
   const float *values = exec_.f32(p.output("nll")->buffer);
   std::vector<double> out(count);
   for (int64_t first = 0; first < count; first += p.batch) {
     fill_rows(exec_.f32(p.latent), z, first, count, p.batch, p.latent_row);
     fill_rows(exec_.f32(p.input), images, first, count, p.batch, p.input_row);
+    fill_labels(p, label_base, first, count);
     exec_.run(p, kEvalStepBase);
     for (int64_t i = 0; i < std::min(p.batch, count - first); ++i) out[first + i] = values[i];
   }
@@ -125,7 +144,7 @@ ModelParts::Elbo ModelParts::elbo(const float *images, int64_t count, uint64_t s
       }
       out.kl[first + x] = kl;
     }
-    std::vector<double> v = nll(z.data(), images + first * row, n);
+    std::vector<double> v = nll_rows(z.data(), images + first * row, n, first);
     for (int64_t x = 0; x < n; ++x) out.recon[first + x] = -log_likelihood(v[x]);
   }
   return out;
@@ -142,6 +161,7 @@ std::vector<double> ModelParts::iwae(const float *images, int64_t count, int64_t
     double log_det = 0;
     for (int64_t j = 0; j < L; ++j) log_det += std::log(double(scale.at(x)[j]));
     fill_rows(exec_.f32(plan_.nll.input), images + x * row, 0, 1, B, row);
+    fill_labels(plan_.nll, 0, 0, 1, x < int64_t(labels_.size()) ? labels_[x] : 0);
     const float *values = exec_.f32(plan_.nll.output("nll")->buffer);
     for (int64_t first = 0; first < k; first += B) {
       const int64_t n = std::min(B, k - first);

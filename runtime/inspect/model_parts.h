@@ -41,6 +41,13 @@ class ModelParts {
   // `exec` runs `plan` and holds the trained parameters.
   ModelParts(const plan::Plan &plan, Executor &exec) : plan_(plan), exec_(exec) {}
 
+  // A model with a label(K) input: the labels of the rows the next calls
+  // take (the images of encode, nll, elbo and iwae; the latents of decode),
+  // read as one-hot rows. Empty (the default): label 0 for every row.
+  bool takes_labels() const { return plan_.encode.labels >= 0 || plan_.decode.labels >= 0 || plan_.nll.labels >= 0; }
+  int64_t label_classes() const { return plan_.train.label_classes; }
+  void set_labels(std::vector<int32_t> labels) { labels_ = std::move(labels); }
+
   // False with a message naming the missing program and what it needs.
   bool can_encode(std::string &why) const;
   bool can_decode(std::string &why) const;
@@ -69,6 +76,11 @@ class ModelParts {
 
  private:
   void run_encode(const float *images, int64_t first, int64_t count, uint64_t step);
+  // labels_[base + first ...] as one-hot rows of program p's batch (missing
+  // rows repeat `first`), or `one` for every row when one >= 0.
+  void fill_labels(const plan::Program &p, int64_t base, int64_t first, int64_t count, int32_t one = -1);
+  std::vector<double> nll_rows(const float *z, const float *images, int64_t count, int64_t label_base);
+  std::vector<int32_t> labels_;
 
   const plan::Plan &plan_;
   Executor &exec_;

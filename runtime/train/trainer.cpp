@@ -65,6 +65,21 @@ bool load_data(const plan::Plan &plan, const Options &o, const data::Standardiza
       error += " (run scripts/setup.sh, or pass --data PATH)";
     return false;
   }
+  // A model with a label(K) input reads every example's label, below K.
+  if (plan.train.labels >= 0)
+    for (const auto &[feed, what] : {std::pair{&d.train, "training"}, {&d.eval, "evaluation"}}) {
+      if (feed->count() == 0) continue;
+      if (!feed->has_labels())
+        return error = s.path + " has no labels for its " + what + " examples, but the model's input " +
+                       plan.config.at("label_input") + " is label(" + std::to_string(plan.train.label_classes) +
+                       ") (labels come from IDX label files, an .npz's y, class sub-folders or train.label)",
+               false;
+      if (const int32_t l = feed->label_beyond(plan.train.label_classes); l >= 0)
+        return error = s.path + ": label " + std::to_string(l) + " of a " + what + " example is not below the " +
+                       std::to_string(plan.train.label_classes) + " classes of the model's input " +
+                       plan.config.at("label_input"),
+               false;
+    }
   if (d.train.row() != plan.train.input_row)
     return error = s.path + ": examples of " + std::to_string(d.train.row()) + " values, but the model was compiled for " +
                    std::to_string(plan.train.input_row),
@@ -298,6 +313,7 @@ void Trainer::gather(const plan::Program &program, const data::Feed &feed, const
                      int64_t epoch) {
   if (plan_.buffers[program.input].type == plan::DType::U8) feed.fill_bytes(rows, batch, exec_.u8(program.input));
   else feed.fill(rows, batch, exec_.f32(program.input), epoch, exec_.threads());
+  if (program.labels >= 0) feed.fill_labels(rows, batch, program.label_classes, exec_.f32(program.labels));
 }
 
 // Runs the training steps of one epoch from `epoch_step` on (0, or where a
