@@ -48,6 +48,7 @@ std::vector<std::string> callable_names() {
   for (const OpInfo &i : all_ops())
     if (callable_op(std::string(i.name))) v.emplace_back(i.name);
   v.emplace_back("clip");
+  v.emplace_back("param");
   return v;
 }
 
@@ -253,8 +254,52 @@ Val GraphBuilder::eval_binary(const Expr &e) {
   return Val::tensor(emit(op, {x, y}, {}, e.loc, {}, "'" + o + "'"));
 }
 
+// param([d1, ...], init=0 | init=uniform(B)): a free learned tensor of that
+// shape (no batch axis; it broadcasts against per-example values), zeros or
+// U(-B, B) at the start. Named after its tensor: `logsigma.p`.
+Val GraphBuilder::eval_param(const Expr &e) {
+  const char *usage = "param([d1, ...], init=0) or param([d1, ...], init=uniform(B))";
+  if (e.args.size() != 1 || e.args[0].kind != Expr::List || e.args[0].args.empty() || e.args[0].args.size() > 6) {
+    diags_.error(e.loc, std::string("param takes its shape as a list: ") + usage, e.length);
+    return Val::bad();
+  }
+  Dims dims;
+  for (const Expr &d : e.args[0].args) {
+    if (d.kind != Expr::Number || !d.is_integer || !(d.number >= 1 && d.number <= (1 << 24))) {
+      diags_.error(d.loc, "a dimension of param must be an integer from 1 to 16777216, got " + expr_to_string(d),
+                   d.length);
+      return Val::bad();
+    }
+    dims.push_back(static_cast<int64_t>(d.number));
+  }
+  double bound = 0;
+  for (size_t k = 0; k < e.kwargs.size(); ++k) {
+    const auto &[key, v] = e.kwargs[k];
+    const bool zero = v.kind == Expr::Number && v.number == 0;
+    const bool uniform = v.kind == Expr::Call && v.text == "uniform" && v.args.size() == 1 &&
+                         v.args[0].kind == Expr::Number && v.args[0].number > 0 && v.kwargs.empty();
+    if (key != "init" || (!zero && !uniform)) {
+      diags_.error(key != "init" ? e.kwarg_locs[k] : v.loc, std::string("param's initialisation is ") + usage,
+                   key != "init" ? static_cast<int>(key.size()) : v.length);
+      return Val::bad();
+    }
+    if (uniform) bound = v.args[0].number;
+  }
+  if (checked_elements(dims) < 0) {
+    diags_.error(e.loc, "param would be f32" + dims_str(dims) + ", more than " + std::to_string(kMaxElements) + " elements");
+    return Val::bad();
+  }
+  const std::string &owner = tensors[stack_.back()].name;
+  int k = ++layer_count_[owner + "#p"];
+  int n = emit(Op::Param, {}, {{"init", std::string("uniform")}, {"bound", bound}}, e.loc, dims, "",
+               owner + ".p" + (k > 1 ? std::to_string(k) : ""));
+  if (n >= 0) param_owner[n] = owner;
+  return n < 0 ? Val::bad() : Val::tensor(n);
+}
+
 Val GraphBuilder::eval_call(const Expr &e) {
   if (find_layer(e.text)) return call_layer(e);
+  if (e.text == "param") return eval_param(e);
   if (e.text == "clip") {  // clip(x, lo, hi) = minimum(maximum(x, lo), hi)
     if (e.args.size() != 3 || !e.kwargs.empty()) {
       diags_.error(e.loc, "clip takes 3 arguments, clip(x, lo, hi), got " + std::to_string(e.args.size()) +

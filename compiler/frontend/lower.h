@@ -79,6 +79,7 @@ private:
   // PyTorch (U(+-1/sqrt(fan_in)) for both) or, with keras_init, like Keras
   // (glorot_uniform weights U(+-sqrt(6/(fan_in+fan_out))), zero biases).
   int add_param(const std::string &suffix, const Dims &dims, int64_t fan_in, int64_t fan_out, const Loc &loc);
+  Val eval_param(const Expr &e);
   int apply_act(const Expr &call, int node);
   std::string fresh_name();
 
