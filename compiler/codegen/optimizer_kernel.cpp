@@ -61,15 +61,20 @@ FusedKernel build_optimizer_kernel(const Graph &g, int64_t param_count, int &hyp
   KernelWriter w(k);
   const int P = 0, G = 1;
   int p = w.load(P), grad = w.load(G);
-  if (name == "adam") {
-    hyper = 2, state = 2;
-    const int H0 = 2, H1 = 3, M = 4, V = 5;
-    k.args.assign(6, BufferType::F32);
+  if (name == "adam" || name == "adamw") {
+    // adamw: p * (1 - lr * weight_decay) first, as PyTorch's AdamW; the
+    // runtime writes that factor as a third hyper value (it follows the
+    // learning-rate schedule).
+    const bool decay = name == "adamw";
+    hyper = decay ? 3 : 2, state = 2;
+    const int H0 = 2, H1 = 3, M = decay ? 5 : 4, V = M + 1;
+    k.args.assign(decay ? 7 : 6, BufferType::F32);
     int m = w.blend(w.load(M), config_f64(g, "beta1"), grad);
     int v = w.blend(w.load(V), config_f64(g, "beta2"), w.mul(grad, grad));
     int denom = w.add(w.mul(w.apply(Op::Sqrt, v), w.load(H1, true)), w.constant(config_f64(g, "eps")));
     int step = w.apply(Op::Div, w.mul(w.load(H0, true), m), denom);
-    w.store(w.apply(Op::Sub, p, step), P);
+    int kept = decay ? w.mul(p, w.load(4, true)) : p;
+    w.store(w.apply(Op::Sub, kept, step), P);
     w.store(m, M);
     w.store(v, V);
   } else if (name == "rmsprop") {

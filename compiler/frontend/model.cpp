@@ -33,6 +33,8 @@ struct OptimizerSpec {
 // Defaults: Adam and SGD as PyTorch, RMSprop as Keras (the book trains with it).
 const std::vector<OptimizerSpec> kOptimizers = {
     {"adam", {{"lr", 1e-3}, {"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8}}},
+    // AdamW (Loshchilov & Hutter): decoupled weight decay, PyTorch's default 0.01.
+    {"adamw", {{"lr", 1e-3}, {"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8}, {"weight_decay", 0.01}}},
     {"rmsprop", {{"lr", 1e-3}, {"rho", 0.9}, {"eps", 1e-7}}},
     {"sgd", {{"lr", 1e-2}, {"momentum", 0.0}}},
 };
@@ -372,7 +374,7 @@ private:
       if (o.name == e->text) spec = &o;
     if (!spec) {
       std::string hint = did_you_mean(e->text, names);
-      diags_.error(e->loc, "unknown optimizer '" + e->text + "'" + (hint.empty() ? "; choose adam, rmsprop or sgd" : hint),
+      diags_.error(e->loc, "unknown optimizer '" + e->text + "'" + (hint.empty() ? "; choose adam, adamw, rmsprop or sgd" : hint),
                    e->length);
       return;
     }
@@ -394,7 +396,7 @@ private:
         continue;
       }
       if (val.kind != Expr::Number || !(val.number >= 0) || (k == "lr" && val.number <= 0) ||
-          ((k == "beta1" || k == "beta2" || k == "rho" || k == "momentum") && val.number >= 1)) {
+          ((k == "beta1" || k == "beta2" || k == "rho" || k == "momentum" || k == "weight_decay") && val.number >= 1)) {
         diags_.error(val.loc, opt.name + " " + k + " must be a number" +
                                   (k == "lr" ? " > 0" : k == "eps" ? " >= 0" : " in [0, 1)") + ", got " +
                                   (val.kind == Expr::Number ? val.text : expr_to_string(val)), val.length);

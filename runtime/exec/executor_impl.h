@@ -237,7 +237,8 @@ struct Executor::Impl {
   std::map<std::string, std::vector<PreparedStep>> programs;
   static std::string key(const std::string &program, int64_t batch) { return program + "@" + std::to_string(batch); }
   KernelCall optimizer;
-  enum class Optimizer { Adam, Other } optimizer_kind = Optimizer::Other;
+  enum class Optimizer { Adam, AdamW, Other } optimizer_kind = Optimizer::Other;
+  double weight_decay = 0;  // adamw's
   double beta1 = 0, beta2 = 0;
   std::vector<MatmulInfo> matmuls;
   std::vector<ConvInfo> convs;

@@ -30,16 +30,17 @@ void Executor::Impl::prepare_optimizer(const vaec_kernel_entry *kernels) {
   }
   auto name = plan.config.find("optimizer");
   if (name == plan.config.end()) fail("plan config has no optimizer");
-  if (name->second == "adam") {
-    optimizer_kind = Optimizer::Adam;
+  if (name->second == "adam" || name->second == "adamw") {
+    optimizer_kind = name->second == "adam" ? Optimizer::Adam : Optimizer::AdamW;
     beta1 = config_number(plan, "beta1");
     beta2 = config_number(plan, "beta2");
+    if (optimizer_kind == Optimizer::AdamW) weight_decay = config_number(plan, "weight_decay");
   } else if (name->second != "rmsprop" && name->second != "sgd") {
     fail("unknown optimizer '" + name->second + "' in the plan");
   }
   // The hyper values are consecutive floats from buffer `hyper` on: the
   // compiler declares one 1-element buffer per value (hyper.0, hyper.1).
-  const int64_t values = optimizer_kind == Optimizer::Adam ? 2 : 1;
+  const int64_t values = optimizer_kind == Optimizer::Adam ? 2 : optimizer_kind == Optimizer::AdamW ? 3 : 1;
   check_buffer(plan.hyper, DType::F32, 1, "optimizer hyper-parameters");
   if (plan.buffers[plan.hyper].offset + values * 4 > plan.arena_bytes)
     fail("the optimizer's " + std::to_string(values) + " hyper-parameters run past the arena's end");
@@ -231,10 +232,11 @@ bool Executor::Impl::update_all(uint64_t t, double lr, bool check) {
 
 void Executor::Impl::write_hyper(uint64_t t, double lr) {
   float *hyper = floats(plan.hyper);
-  if (optimizer_kind == Optimizer::Adam) {
+  if (optimizer_kind == Optimizer::Adam || optimizer_kind == Optimizer::AdamW) {
     const double n = static_cast<double>(t);
     hyper[0] = static_cast<float>(lr / (1.0 - std::pow(beta1, n)));
     hyper[1] = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(beta2, n)));
+    if (optimizer_kind == Optimizer::AdamW) hyper[2] = static_cast<float>(1.0 - lr * weight_decay);
   } else {
     hyper[0] = static_cast<float>(lr);
   }

@@ -7,6 +7,8 @@
 #include <cstring>
 
 #include "codegen/jit.h"
+#include "codegen/kernel.h"
+#include "codegen/optimizer_kernel.h"
 #include "codegen/pipeline.h"
 #include "driver/compile_options.h"
 #include "exec/executor.h"
@@ -249,3 +251,26 @@ TEST(Codegen, MemoryPlanReusesBytesAndKeepsLiveBuffersApart) {
   EXPECT_LT(p.arena_bytes, 20 << 20);
 }
 
+
+// AdamW's kernel is PyTorch's step: p <- p (1 - lr wd) - lr m_hat / (sqrt(v_hat) + eps),
+// with the runtime's hyper values {lr / (1 - b1^t), 1 / sqrt(1 - b2^t), 1 - lr wd}.
+TEST(OptimizerKernel, AdamWDecaysThenSteps) {
+  Graph g;
+  g.config = {{"optimizer", std::string("adamw")}, {"lr", 1e-2}, {"beta1", 0.9}, {"beta2", 0.999},
+              {"eps", 1e-8}, {"weight_decay", 0.1}};
+  int hyper = 0, state = 0;
+  const FusedKernel k = build_optimizer_kernel(g, 4, hyper, state);
+  ASSERT_EQ(hyper, 3);
+  ASSERT_EQ(state, 2);
+  std::vector<float> p = {1.0f, -2.0f, 0.5f, 0.0f}, grad = {0.3f, -0.1f, 0.0f, 2.0f}, m(4, 0.0f), v(4, 0.0f);
+  const std::vector<float> p0 = p;
+  const double lr = 1e-2, wd = 0.1, b1 = 0.9, b2 = 0.999, t = 1;
+  float h0 = float(lr / (1 - std::pow(b1, t))), h1 = float(1 / std::sqrt(1 - std::pow(b2, t))), h2 = float(1 - lr * wd);
+  void *buffers[] = {p.data(), grad.data(), &h0, &h1, &h2, m.data(), v.data()};
+  run_kernel_reference(k, buffers, 0, 4, nullptr);
+  for (int i = 0; i < 4; ++i) {
+    const double mm = (1 - b1) * grad[i], vv = (1 - b2) * double(grad[i]) * grad[i];
+    const double want = p0[i] * (1 - lr * wd) - lr * (mm / (1 - b1)) / (std::sqrt(vv / (1 - b2)) + 1e-8);
+    EXPECT_NEAR(p[i], want, 1e-6) << i;
+  }
+}
