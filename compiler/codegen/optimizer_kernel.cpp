@@ -55,49 +55,51 @@ double config_f64(const Graph &g, const char *key) {
 FusedKernel build_optimizer_kernel(const Graph &g, int64_t param_count, int &hyper, int &state) {
   const AttrValue *opt = g.config_value("optimizer");
   std::string name = opt ? std::get<std::string>(*opt) : "adam";
+  // Gradient clipping by global norm: the runtime writes min(1, c / |g|) as
+  // the last hyper value and the kernel scales each gradient by it.
+  const bool clip = g.config_value("clip_grad_norm") != nullptr;
   FusedKernel k;
   k.name = "optimizer_" + name;
   k.domain = {param_count};
   KernelWriter w(k);
-  const int P = 0, G = 1;
+  const int P = 0, G = 1, H = 2;  // buffers: params, grads, hyper values, then state
+  int base = 0;                   // the optimizer's own hyper values
+  if (name == "adam") base = 2, state = 2;
+  else if (name == "adamw") base = 3, state = 2;
+  else if (name == "rmsprop") base = 1, state = 1;
+  else if (name == "sgd") base = 1, state = config_f64(g, "momentum") != 0 ? 1 : 0;
+  else throw InternalError("unknown optimizer " + name);
+  hyper = base + (clip ? 1 : 0);
+  const int S = H + hyper;  // the first state buffer
+  k.args.assign(static_cast<size_t>(S + state), BufferType::F32);
   int p = w.load(P), grad = w.load(G);
+  if (clip) grad = w.mul(grad, w.load(H + base, true));
   if (name == "adam" || name == "adamw") {
     // adamw: p * (1 - lr * weight_decay) first, as PyTorch's AdamW; the
-    // runtime writes that factor as a third hyper value (it follows the
+    // runtime writes that factor as the third hyper value (it follows the
     // learning-rate schedule).
-    const bool decay = name == "adamw";
-    hyper = decay ? 3 : 2, state = 2;
-    const int H0 = 2, H1 = 3, M = decay ? 5 : 4, V = M + 1;
-    k.args.assign(decay ? 7 : 6, BufferType::F32);
+    const int M = S, V = S + 1;
     int m = w.blend(w.load(M), config_f64(g, "beta1"), grad);
     int v = w.blend(w.load(V), config_f64(g, "beta2"), w.mul(grad, grad));
-    int denom = w.add(w.mul(w.apply(Op::Sqrt, v), w.load(H1, true)), w.constant(config_f64(g, "eps")));
-    int step = w.apply(Op::Div, w.mul(w.load(H0, true), m), denom);
-    int kept = decay ? w.mul(p, w.load(4, true)) : p;
+    int denom = w.add(w.mul(w.apply(Op::Sqrt, v), w.load(H + 1, true)), w.constant(config_f64(g, "eps")));
+    int step = w.apply(Op::Div, w.mul(w.load(H, true), m), denom);
+    int kept = name == "adamw" ? w.mul(p, w.load(H + 2, true)) : p;
     w.store(w.apply(Op::Sub, kept, step), P);
     w.store(m, M);
     w.store(v, V);
   } else if (name == "rmsprop") {
-    hyper = 1, state = 1;
-    const int H0 = 2, V = 3;
-    k.args.assign(4, BufferType::F32);
+    const int V = S;
     int v = w.blend(w.load(V), config_f64(g, "rho"), w.mul(grad, grad));
     int denom = w.add(w.apply(Op::Sqrt, v), w.constant(config_f64(g, "eps")));
-    w.store(w.apply(Op::Sub, p, w.apply(Op::Div, w.mul(w.load(H0, true), grad), denom)), P);
+    w.store(w.apply(Op::Sub, p, w.apply(Op::Div, w.mul(w.load(H, true), grad), denom)), P);
     w.store(v, V);
-  } else if (name == "sgd") {
-    double momentum = config_f64(g, "momentum");
-    hyper = 1, state = momentum != 0 ? 1 : 0;
-    const int H0 = 2, B = 3;
-    k.args.assign(3 + state, BufferType::F32);
+  } else {  // sgd
     int direction = grad;
     if (state) {
-      direction = w.add(w.mul(w.constant(momentum), w.load(B)), grad);
-      w.store(direction, B);
+      direction = w.add(w.mul(w.constant(config_f64(g, "momentum")), w.load(S)), grad);
+      w.store(direction, S);
     }
-    w.store(w.apply(Op::Sub, p, w.mul(w.load(H0, true), direction)), P);
-  } else {
-    throw InternalError("unknown optimizer " + name);
+    w.store(w.apply(Op::Sub, p, w.mul(w.load(H, true), direction)), P);
   }
   return k;
 }

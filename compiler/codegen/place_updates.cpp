@@ -76,7 +76,9 @@ Tail find_tail(const plan::Plan &plan) {
 void place_updates(plan::Plan &plan, const CodegenOptions &options) {
   plan::Program &tr = plan.train;
   if (plan.param_count == 0 || !tr.present() || tr.steps.empty()) return;
-  const Tail tail = options.late_updates ? find_tail(plan) : Tail{};
+  // Clipping by the global norm needs every gradient before any update.
+  const bool clip = plan.config.count("clip_grad_norm") > 0;
+  const Tail tail = options.late_updates && !clip ? find_tail(plan) : Tail{};
   if (tail.late.empty()) {
     tr.steps.push_back(optimize_all());
     return;

@@ -21,7 +21,7 @@ namespace {
 const std::vector<std::string> kTensorSections = {"encoder", "sampler", "decoder", "losses"};
 const std::vector<std::string> kTrainKeys = {"data",  "test",   "validation", "scale",     "binarize", "standardize",
                                              "label", "batch",  "epochs",     "optimizer", "schedule", "warmup",
-                                             "early_stopping", "seed", "init"};
+                                             "early_stopping", "clip_grad_norm", "seed", "init"};
 const std::vector<std::string> kBinarize = {"none", "static", "dynamic"};
 const std::vector<std::string> kInits = {"pytorch", "keras"};
 const std::vector<std::string> kDataSets = {"mnist", "fashion_mnist"};
@@ -218,7 +218,7 @@ private:
     int64_t batch = 128, epochs = 10, seed = 1, patience = 0;
     std::string data = "mnist", data_path = bundled_data_dir(opts_) + "/mnist", test, test_path, binarize = "none",
                 label;
-    double validation = 0, scale = 0, every = 1, gamma = 0.1, warmup = 0;
+    double validation = 0, scale = 0, every = 1, gamma = 0.1, warmup = 0, clip = 0;
     std::string schedule = "constant";
     bool standardize = false;
     const YNode *binarize_at = nullptr, *standardize_at = nullptr;
@@ -262,6 +262,10 @@ private:
           read_optimizer(v, opt);
         } else if (k == "schedule") {
           read_schedule(v, schedule, every, gamma);
+        } else if (k == "clip_grad_norm") {
+          if (read_number(v, "train.clip_grad_norm", clip) && !(clip > 0))
+            diags_.error(v.loc, "train.clip_grad_norm is the largest global norm of the gradients, > 0, got " + v.value,
+                         static_cast<int>(v.value.size()));
         } else if (k == "early_stopping") {
           read_int(v, "train.early_stopping (epochs without a better test or validation loss)", 1, 1000000, patience);
         } else if (k == "warmup") {
@@ -273,7 +277,7 @@ private:
           if (k == "lr" || k == "learning_rate") hint = "; set it as optimizer: adam(lr=...)";
           if (hint.empty())
             hint = "; the keys of train are data, test, validation, scale, binarize, standardize, label, batch, "
-                   "epochs, optimizer, schedule, warmup, early_stopping, seed and init";
+                   "epochs, optimizer, schedule, warmup, early_stopping, clip_grad_norm, seed and init";
           diags_.error(key.loc, "unknown key 'train." + k + "'" + hint, static_cast<int>(k.size()));
         }
       }
@@ -298,6 +302,7 @@ private:
     if (schedule == "step") cfg.emplace_back("schedule_every", every), cfg.emplace_back("schedule_gamma", gamma);
     if (warmup > 0) cfg.emplace_back("warmup", warmup);
     if (patience > 0) cfg.emplace_back("early_stopping", patience);
+    if (clip > 0) cfg.emplace_back("clip_grad_norm", clip);
     cfg.emplace_back("seed", seed);
     if (init_ != "pytorch") cfg.emplace_back("init", init_);  // the default goes unsaid
   }

@@ -202,7 +202,8 @@ struct Plan {
   std::vector<int> state_regions;            // optimizer state, each param_count floats
   // Per-step optimizer scalars the runtime writes before the optimizer
   // kernel: adam {lr / (1 - beta1^t), 1 / sqrt(1 - beta2^t)}, adamw the same
-  // and 1 - lr * weight_decay, rmsprop {lr},
+  // and 1 - lr * weight_decay, rmsprop {lr}, and with config clip_grad_norm C
+  // a last value min(1, C / |g|), |g| the norm of all gradients,
   // sgd {lr}; t counts steps from 1. Other hyper-parameters are constants
   // compiled into the kernel. `hyper` is the first of one 1-float buffer per
   // value, at consecutive float offsets, so the runtime writes the values as

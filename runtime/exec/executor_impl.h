@@ -239,6 +239,10 @@ struct Executor::Impl {
   KernelCall optimizer;
   enum class Optimizer { Adam, AdamW, Other } optimizer_kind = Optimizer::Other;
   double weight_decay = 0;  // adamw's
+  double clip_norm = 0;     // config clip_grad_norm, or 0
+  int64_t hyper_values = 0;
+  float grad_scale = 1.0f;  // this step's min(1, clip_norm / |g|)
+  double last_grad_norm = 0;
   double beta1 = 0, beta2 = 0;
   std::vector<MatmulInfo> matmuls;
   std::vector<ConvInfo> convs;

@@ -38,9 +38,18 @@ void Executor::Impl::prepare_optimizer(const vaec_kernel_entry *kernels) {
   } else if (name->second != "rmsprop" && name->second != "sgd") {
     fail("unknown optimizer '" + name->second + "' in the plan");
   }
+  if (plan.config.count("clip_grad_norm")) {
+    clip_norm = config_number(plan, "clip_grad_norm");
+    if (!(clip_norm > 0)) fail("the plan's clip_grad_norm is not positive");
+    for (const Step &s : plan.train.steps)
+      if (s.kind == Step::Gate || (s.kind == Step::Optimize && !s.all))
+        fail("a plan that clips gradients updates all parameters at once, after every gradient");
+  }
   // The hyper values are consecutive floats from buffer `hyper` on: the
   // compiler declares one 1-element buffer per value (hyper.0, hyper.1).
-  const int64_t values = optimizer_kind == Optimizer::Adam ? 2 : optimizer_kind == Optimizer::AdamW ? 3 : 1;
+  const int64_t values = (optimizer_kind == Optimizer::Adam ? 2 : optimizer_kind == Optimizer::AdamW ? 3 : 1) +
+                         (clip_norm > 0 ? 1 : 0);
+  hyper_values = values;
   check_buffer(plan.hyper, DType::F32, 1, "optimizer hyper-parameters");
   if (plan.buffers[plan.hyper].offset + values * 4 > plan.arena_bytes)
     fail("the optimizer's " + std::to_string(values) + " hyper-parameters run past the arena's end");
@@ -194,6 +203,14 @@ bool Executor::run_optimizer_if_finite(uint64_t t, double lr) { return impl_->up
 // straddle two lines.
 bool Executor::Impl::update_all(uint64_t t, double lr, bool check) {
   if (plan.param_count == 0) return true;
+  if (clip_norm > 0) {  // min(1, c / |g|), |g| over all gradients in f64; a non-finite norm fails the check below
+    const float *g = floats(plan.grad_region);
+    double sum = 0;
+#pragma omp parallel for num_threads(optimizer.chunks) reduction(+ : sum) schedule(static)
+    for (int64_t i = 0; i < plan.param_count; ++i) sum += double(g[i]) * g[i];
+    last_grad_norm = std::sqrt(sum);
+    grad_scale = std::isfinite(last_grad_norm) && last_grad_norm > clip_norm ? float(clip_norm / last_grad_norm) : 1.0f;
+  }
   write_hyper(t, lr);
   const auto start = std::chrono::steady_clock::now();
   const KernelCall &k = optimizer;
@@ -240,6 +257,7 @@ void Executor::Impl::write_hyper(uint64_t t, double lr) {
   } else {
     hyper[0] = static_cast<float>(lr);
   }
+  if (clip_norm > 0) hyper[hyper_values - 1] = grad_scale;
 }
 
 }  // namespace vaec::rt
