@@ -1,7 +1,8 @@
 // CSV tables of numbers (contract in source.h). Comma-separated; a field
 // may be quoted ("1.5", "a, b" with "" for a quote) and may have spaces or
 // tabs around it; lines end in \n or \r\n; a UTF-8 byte-order mark is
-// skipped. The first row is a header when any of its fields is not a number.
+// skipped. The first row is a header when any of its fields is text that is
+// not a number (an empty field is a gap in a row of data).
 // Every other field must be a finite number that fits float32 ("nan",
 // "inf" and empty fields are refused); blank lines may only end the file.
 // With a label column, the header must name it, and its values must be
@@ -162,7 +163,8 @@ bool read_csv(const std::string &path, const std::string &label_column, Split &o
       if (width < 0) {
         width = static_cast<int64_t>(fields.size()), width_line = line;
         double v;
-        for (const Field &f : fields) have_header |= parse_number(f.text, v) == Parse::NotANumber;
+        // (An empty field makes no header: "1,,3" is a row with a gap.)
+        for (const Field &f : fields) have_header |= !f.text.empty() && parse_number(f.text, v) == Parse::NotANumber;
         if (have_header) {
           for (const Field &f : fields) header.push_back(f.text);
           if (!label_column.empty()) {
