@@ -7,6 +7,7 @@
 #                       validation split: 10 epochs, a latent scatter plot by label
 #   cvae.yaml           a conditional VAE on MNIST's labels: 5 epochs, samples
 #                       one class a column and of the digit 3
+#   gaussian_learned_var.yaml  a learned per-pixel variance (param): 2 epochs, samples
 # Results in out/examples/NAME/; about a minute and a half on 2 cores.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +22,10 @@ echo "== examples/tabular.yaml"
 "$vaec" data "$root/data/tabular.csv" --label regime --validation 0.1
 "$vaec" compile "$root/examples/tabular.yaml" -o "$out/tabular"
 "$out/tabular/train"
+echo "== examples/gaussian_learned_var.yaml"
+"$vaec" compile "$root/examples/gaussian_learned_var.yaml" -o "$out/gaussian_learned_var"
+"$out/gaussian_learned_var/train" --epochs 2
+"$out/gaussian_learned_var/train" sample
 echo "== examples/cvae.yaml"
 "$vaec" compile "$root/examples/cvae.yaml" -o "$out/cvae"
 "$out/cvae/train"
@@ -39,3 +44,4 @@ echo "  colour samples:         $out/colored_mnist/sample.png"
 echo "  colour manifold:        $out/colored_mnist/manifold.png"
 echo "  table rows by regime:   $out/tabular/scatter.png"
 echo "  cvae, a class a column: $out/cvae/sample.png (and threes: $out/cvae/sample_3.png)"
+echo "  learned variance:       $out/gaussian_learned_var/sample.png"
