@@ -108,6 +108,7 @@ const std::vector<OpRule> kRules = {
        if (c.wants[0]) c.give(0, c.b.mul(c.dy, c.b.add(on, c.b.mul(c.b.sub(c.one(), on), c.x(1)))));
        if (c.wants[1]) c.give(1, c.b.mul(c.dy, c.b.sub(c.x(0), c.b.unary(Op::Relu, c.x(0)))));
      }},
+    {Op::DropoutMask, nullptr, "a random mask: no gradient flows through it"},
 
     // Reductions and data movement.
     {Op::Sum, [](GradContext &c) { c.give(0, c.b.expand(c.dy, ints(c.node, "axes"), c.dims_of(c.x(0)))); }},

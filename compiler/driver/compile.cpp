@@ -18,6 +18,7 @@
 #include "ir/builder.h"
 #include "ir/printer.h"
 #include "ir/batch_axes.h"
+#include "passes/passes.h"
 #include "passes/pipeline.h"
 
 namespace vaec {
@@ -98,10 +99,11 @@ std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std:
   }
   training.forward = &c->eval;
   c->train = run_pipeline(model.graph, training);
+  c->eval = eval_mode(std::move(c->eval));  // dropout off: the one difference from training
   PipelineOptions forward = training;
   forward.grad = forward.forward = nullptr;
   forward.stop_after = "forward";
-  c->inspection = inspection_graphs(model.graph);
+  c->inspection = inspection_graphs(eval_mode(model.graph));
   std::vector<InspectionProgram> inspection;
   for (auto [name, graph] : {std::pair{"encode", &c->inspection.encode}, {"decode", &c->inspection.decode},
                              {"nll", &c->inspection.nll}}) {

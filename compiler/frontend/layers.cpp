@@ -37,6 +37,7 @@ const std::vector<LayerSpec> &layer_specs() {
       {"reshape", 2, "reshape(input, [d1, d2, ...])  (per example; one -1 allowed)", {}},
       {"flatten", 1, "flatten(input)", {}},
       {"normal_like", 1, "normal_like(tensor)", {}},
+      {"dropout", 2, "dropout(tensor, p)  (training only: zeroes each element with probability p)", {}},
   };
   return specs;
 }
@@ -141,6 +142,30 @@ Val GraphBuilder::call_layer(const Expr &e) {
   };
 
   if (name == "normal_like") return Val::tensor(emit(Op::Normal, {}, {}, e.loc, x));
+
+  // dropout(x, p) = x * dropout_mask(z - q, 1 / (1 - p)), z ~ N(0, 1) and
+  // q = Phi^-1(p): each element kept with probability P(z > q) = 1 - p and
+  // scaled by 1 / (1 - p), from the same Philox draws as normal_like. Eval
+  // programs take the mask as 1 (passes/eval_mode.cpp).
+  if (name == "dropout") {
+    Val p = eval(e.args[1]);
+    if (p.kind == Val::Bad) return Val::bad();
+    if (p.kind != Val::Num || p.batch || !(p.num >= 0 && p.num < 1)) {
+      diags_.error(e.args[1].loc, "the rate of dropout is a number in [0, 1), got " + expr_to_string(e.args[1]),
+                   e.args[1].length);
+      return Val::bad();
+    }
+    if (p.num == 0) return in;
+    double lo = -40, hi = 40;  // Phi^-1(p) by bisection on Phi(q) = erfc(-q / sqrt 2) / 2
+    for (int i = 0; i < 200; ++i) {
+      const double mid = 0.5 * (lo + hi);
+      (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p.num ? lo : hi) = mid;
+    }
+    int z = emit(Op::Normal, {}, {}, e.loc, x);
+    int s = emit(Op::Sub, {z, emit(Op::Const, {}, {{"value", 0.5 * (lo + hi)}}, e.loc, {})}, {}, e.loc);
+    int mask = emit(Op::DropoutMask, {s, emit(Op::Const, {}, {{"value", 1.0 / (1.0 - p.num)}}, e.loc, {})}, {}, e.loc);
+    return Val::tensor(emit(Op::Mul, {in.node, mask}, {}, e.loc));
+  }
 
   if (name == "flatten" || name == "reshape") {
     if (x.empty()) {  // a scalar (e.g. a loss) has no batch dimension to keep

@@ -25,7 +25,12 @@ std::vector<bool> batched_values(const Graph &g, std::string &why) {
       return std::find(axes.begin(), axes.end(), 0) != axes.end();
     };
     switch (op_info(n.op).kind) {
-    case OpKind::Source: b[i] = n.op == Op::Input; break;
+    // Noise of the batch's extent counts as per example here, so that values
+    // made of noise alone (a dropout mask) follow the batch too; the pass
+    // below keeps it so only when every user is per example.
+    case OpKind::Source:
+      b[i] = n.op == Op::Input || (n.op == Op::Normal && !n.dims.empty() && n.dims[0] == batch);
+      break;
     case OpKind::Unary: b[i] = in(0); break;
     case OpKind::Binary:
       for (size_t k = 0; k < n.operands.size(); ++k) {

@@ -26,8 +26,10 @@ TEST(RuleTable, EveryOpHasARow) {
     ASSERT_NE(r, nullptr) << "op '" << info.name << "' has no row in autodiff/rules.cpp";
     if (!r->grad) {
       EXPECT_TRUE(r->no_gradient_reason && *r->no_gradient_reason) << info.name << ": no gradient and no reason";
-      // Only sources and the piecewise-constant step may lack a gradient.
-      EXPECT_TRUE(info.kind == OpKind::Source || info.op == Op::Step) << "op '" << info.name << "' has no gradient rule";
+      // Only sources, the piecewise-constant step and the random dropout
+      // mask (a function of noise only) may lack a gradient.
+      EXPECT_TRUE(info.kind == OpKind::Source || info.op == Op::Step || info.op == Op::DropoutMask)
+          << "op '" << info.name << "' has no gradient rule";
     }
   }
 }
