@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "abi/normal_quantile.h"
 #include "frontend/lower.h"
 #include "ir/printer.h"
 
@@ -156,13 +157,8 @@ Val GraphBuilder::call_layer(const Expr &e) {
       return Val::bad();
     }
     if (p.num == 0) return in;
-    double lo = -40, hi = 40;  // Phi^-1(p) by bisection on Phi(q) = erfc(-q / sqrt 2) / 2
-    for (int i = 0; i < 200; ++i) {
-      const double mid = 0.5 * (lo + hi);
-      (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p.num ? lo : hi) = mid;
-    }
     int z = emit(Op::Normal, {}, {}, e.loc, x);
-    int s = emit(Op::Sub, {z, emit(Op::Const, {}, {{"value", 0.5 * (lo + hi)}}, e.loc, {})}, {}, e.loc);
+    int s = emit(Op::Sub, {z, emit(Op::Const, {}, {{"value", normal_quantile(p.num)}}, e.loc, {})}, {}, e.loc);
     int mask = emit(Op::DropoutMask, {s, emit(Op::Const, {}, {{"value", 1.0 / (1.0 - p.num)}}, e.loc, {})}, {}, e.loc);
     return Val::tensor(emit(Op::Mul, {in.node, mask}, {}, e.loc));
   }

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "frontend/lower.h"
+#include "frontend/train_settings.h"
 #include "frontend/yaml_tree.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
@@ -44,16 +45,6 @@ bool is_identifier(std::string_view s) {
   for (char c : s)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
   return true;
-}
-
-std::string kind_name(const YNode &n) {
-  switch (n.kind) {
-  case YNode::Null: return "nothing";
-  case YNode::Scalar: return "'" + n.value + "'";
-  case YNode::Seq: return "a list";
-  case YNode::Map: return "a mapping";
-  }
-  return "?";
 }
 
 class ModelReader {
@@ -261,7 +252,7 @@ private:
         } else if (k == "optimizer") {
           read_optimizer(v, opt);
         } else if (k == "schedule") {
-          read_schedule(v, schedule, every, gamma);
+          read_schedule(v, diags_, schedule, every, gamma);
         } else if (k == "clip_grad_norm") {
           if (read_number(v, "train.clip_grad_norm", clip) && !(clip > 0))
             diags_.error(v.loc, "train.clip_grad_norm is the largest global norm of the gradients, > 0, got " + v.value,
@@ -322,42 +313,6 @@ private:
       std::string hint = did_you_mean(v.value, choices);
       diags_.error(v.loc, "unknown " + noun + " '" + v.value + "'" + (hint.empty() ? "; choose " + listed : hint),
                    static_cast<int>(v.value.size()));
-    }
-  }
-
-  // constant | cosine | step(every=N, gamma=G): the learning rate's factor
-  // (runtime/train/trainer.h says how each follows the steps).
-  void read_schedule(const YNode &v, std::string &name, double &every, double &gamma) {
-    const char *usage = "train.schedule is constant, cosine or step(every=EPOCHS, gamma=FACTOR)";
-    if (v.kind != YNode::Scalar) {
-      diags_.error(v.loc, std::string(usage) + ", got " + kind_name(v));
-      return;
-    }
-    auto e = parse_expr(v.value, [&](int offset) { return v.value_loc(offset); }, diags_);
-    if (!e) return;
-    if ((e->kind != Expr::Name && e->kind != Expr::Call) ||
-        (e->text != "constant" && e->text != "cosine" && e->text != "step")) {
-      std::string hint = e->kind == Expr::Name || e->kind == Expr::Call ? did_you_mean(e->text, {"constant", "cosine", "step"}) : "";
-      diags_.error(e->loc, "unknown schedule '" + expr_to_string(*e) + "'" + (hint.empty() ? std::string("; ") + usage : hint),
-                   e->length);
-      return;
-    }
-    name = e->text;
-    if (!e->args.empty()) diags_.error(e->args[0].loc, "schedule settings are named, e.g. step(every=10, gamma=0.5)");
-    for (size_t i = 0; i < e->kwargs.size(); ++i) {
-      const auto &[k, val] = e->kwargs[i];
-      if (name != "step" || (k != "every" && k != "gamma")) {
-        diags_.error(e->kwarg_locs[i], "unknown setting '" + k + "' for schedule " + name +
-                                           (name == "step" ? "; its settings are every and gamma" : "; it has none"),
-                     static_cast<int>(k.size()));
-        continue;
-      }
-      if (val.kind != Expr::Number || !(val.number > 0) || (k == "gamma" && !(val.number <= 1))) {
-        diags_.error(val.loc, "step " + k + " must be a number " + (k == "every" ? "> 0 (epochs)" : "in (0, 1]"),
-                     val.length);
-        continue;
-      }
-      (k == "every" ? every : gamma) = val.number;
     }
   }
 

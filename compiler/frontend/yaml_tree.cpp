@@ -543,4 +543,14 @@ std::optional<YNode> parse_yaml(const std::string &file, const std::string &sour
   return std::move(builder.documents.front());
 }
 
+std::string kind_name(const YNode &n) {
+  switch (n.kind) {
+  case YNode::Null: return "nothing";
+  case YNode::Scalar: return "'" + n.value + "'";
+  case YNode::Seq: return "a list";
+  case YNode::Map: return "a mapping";
+  }
+  return "?";
+}
+
 }  // namespace vaec

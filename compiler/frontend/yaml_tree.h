@@ -50,4 +50,7 @@ constexpr int kMaxYamlDepth = 32;
 // returns nullopt if the text cannot be used at all.
 std::optional<YNode> parse_yaml(const std::string &file, const std::string &text, Diagnostics &diags);
 
+// A node for messages: "'784'", "a list", "a mapping" or "nothing".
+std::string kind_name(const YNode &n);
+
 }  // namespace vaec

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "data/feed.h"
+#include "support/text.h"
 
 namespace vaec::rt::data {
 namespace {
@@ -14,15 +15,6 @@ std::string number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
-}
-
-std::string grouped(int64_t n) {
-  std::string d = std::to_string(n), out;
-  for (size_t i = 0; i < d.size(); ++i) {
-    if (i > 0 && (d.size() - i) % 3 == 0) out += ',';
-    out += d[i];
-  }
-  return out;
 }
 
 std::string format_name(const Source &s) {

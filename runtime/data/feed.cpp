@@ -10,6 +10,7 @@
 #include <random>
 
 #include "abi/philox.h"
+#include "support/text.h"
 
 namespace vaec::rt::data {
 namespace {
@@ -124,12 +125,7 @@ std::map<std::string, std::string> settings_to_config(const Settings &s) {
 }
 
 std::string describe_array(const Array &x) {
-  std::string n = std::to_string(x.count()), grouped;
-  for (size_t i = 0; i < n.size(); ++i) {
-    if (i > 0 && (n.size() - i) % 3 == 0) grouped += ',';
-    grouped += n[i];
-  }
-  return grouped + " × " + shape_text(x.item_shape()) + " " + dtype_name(x.dtype);
+  return grouped(x.count()) + " × " + shape_text(x.item_shape()) + " " + dtype_name(x.dtype);
 }
 
 bool fit_layout(const Array &x, const std::string &file, const std::string &input_name,

@@ -24,108 +24,17 @@
 #include "inspect/model_parts.h"
 #include "abi/philox.h"
 #include "support/plot.h"
+#include "support/text.h"
+#include "abi/normal_quantile.h"
+#include "inspect/options.h"
 #include "inspect/safetensors.h"
 
 namespace vaec::rt {
 namespace {
 
-struct Command {
-  const char *name, *options, *help;
-};
-const Command kCommands[] = {
-    {"reconstruct", "count json", "PNG grid: test images (rows) over their reconstructions from mu"},
-    {"sample", "count seed label", "PNG grid of decoded draws z ~ N(0, I) (a conditional model: --label D, else one class a column)"},
-    {"manifold", "n dims label", "PNG: the n x n grid of decoded z at Gaussian quantiles (two latent dims, others 0)"},
-    {"interpolate", "from to steps label", "PNG strip: image a, decodes of (i/N) mu_b + (1 - i/N) mu_a, image b"},
-    {"scatter", "dims count", "PNG: test-set mu (two dims) coloured by label"},
-    {"concept", "labels images strength", "PNG: images plus s * (mean mu of label A - of label B), s in -S..S"},
-    {"eval", "images iwae-images k seed", "test -ELBO (recon + KL) and the IWAE estimate of -log p(x)"},
-    {"export", "file", "the weights as safetensors (YAML names, PyTorch layouts)"},
-};
-const char *const kCommon = "out checkpoint data test threads png help";
-
-const Command *find_command(const std::string &name) {
-  for (const Command &c : kCommands)
-    if (name == c.name) return &c;
-  return nullptr;
-}
-
-bool in_list(const std::string &list, const std::string &word) {
-  std::istringstream in(list);
-  for (std::string w; in >> w;)
-    if (w == word) return true;
-  return false;
-}
-
-struct Args {
-  std::map<std::string, std::string> v;
-  bool has(const std::string &k) const { return v.count(k) > 0; }
-  std::string get(const std::string &k, const std::string &def) const {
-    auto it = v.find(k);
-    return it == v.end() ? def : it->second;
-  }
-};
-
-bool to_int(const std::string &s, int64_t lo, int64_t hi, int64_t &out) {
-  int64_t x = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), x);
-  if (ec != std::errc() || p != s.data() + s.size() || x < lo || x > hi) return false;
-  out = x;
-  return true;
-}
-
-// "3,7" -> {3, 7}
-bool to_ints(const std::string &s, int64_t lo, int64_t hi, std::vector<int64_t> &out) {
-  out.clear();
-  std::stringstream in(s);
-  for (std::string part; std::getline(in, part, ',');) {
-    int64_t x;
-    if (!to_int(part, lo, hi, x)) return false;
-    out.push_back(x);
-  }
-  return !out.empty();
-}
-
 int fail(const std::string &message) {
   std::cerr << "error: " << message << "\n";
   return 1;
-}
-
-// The inverse of the standard normal CDF (scipy's norm.ppf): Acklam's
-// rational approximation, then one Newton step on erfc (about 1e-15 relative).
-double normal_quantile(double p) {
-  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-                             1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
-  static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                             6.680131188771972e+01,  -1.328068155288572e+01};
-  static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-                             -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
-  static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-                             3.754408661907416e+00};
-  double x;
-  if (p < 0.02425) {
-    const double q = std::sqrt(-2 * std::log(p));
-    x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-  } else if (p > 1 - 0.02425) {
-    const double q = std::sqrt(-2 * std::log(1 - p));
-    x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-  } else {
-    const double q = p - 0.5, r = q * q;
-    x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
-        (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
-  }
-  const double e = 0.5 * std::erfc(-x / std::sqrt(2.0)) - p;
-  const double u = e * std::sqrt(2 * M_PI) * std::exp(x * x / 2);
-  return x - u / (1 + x * u / 2);
-}
-
-std::string grouped(int64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
 }
 
 class Session {

@@ -49,7 +49,7 @@ main() {
   start=$(date +%s)
   mkdir -p "$out/obj" "$out/artifacts"
   cxxflags="-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
-  cxxflags+=" -fno-omit-frame-pointer -Wno-deprecated-declarations -I$src/compiler"
+  cxxflags+=" -fno-omit-frame-pointer -Wno-deprecated-declarations -I$src/compiler -I$src/runtime"
   cxxflags+=" -DVAEC_DEFAULT_DATA_DIR='\"$src/data\"'"  # as compiler/CMakeLists.txt defines it
   stamp="$cxx $cxxflags"
   if [[ ! -f $out/flags.txt || $(cat "$out/flags.txt") != "$stamp" ]]; then
