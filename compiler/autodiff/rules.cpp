@@ -15,6 +15,18 @@ Attrs conv_attrs(const Node &n) { return {{"stride", ints(n, "stride")}, {"pad",
 // A zero bias, for the conv adjoints written as forward convolutions.
 int zeros(GradContext &c, int64_t channels) { return c.b.constant(0.0, {channels}); }
 
+// The adjoint of max (or min) over axes: hit = 1 where x equals the result
+// (x <= y everywhere for max, so 1 - step(y - x)), dy / (number of hits).
+int extreme_gradient(GradContext &c, bool max) {
+  const std::vector<int64_t> axes = ints(c.node, "axes");
+  const Dims to = c.dims_of(c.x(0));
+  const int y = c.b.expand(c.self, axes, to);
+  const int gap = max ? c.b.sub(y, c.x(0)) : c.b.sub(c.x(0), y);
+  const int hit = c.b.sub(c.one(), c.b.unary(Op::Step, gap));
+  const int share = c.b.div(c.dy, c.b.sum(hit, axes));
+  return c.b.mul(c.b.expand(share, axes, to), hit);
+}
+
 const std::vector<OpRule> kRules = {
     // Sources.
     {Op::Input, nullptr, "data: nothing to learn"},
@@ -119,7 +131,21 @@ const std::vector<OpRule> kRules = {
        int scaled = c.b.mul(c.dy, c.b.constant(1.0 / count));
        c.give(0, c.b.expand(scaled, ints(c.node, "axes"), c.dims_of(c.x(0))));
      }},
+    // max/min: dy goes to the elements equal to the result, shared evenly
+    // among ties (PyTorch's amax/amin).
+    {Op::Max, [](GradContext &c) { c.give(0, extreme_gradient(c, true)); }},
+    {Op::Min, [](GradContext &c) { c.give(0, extreme_gradient(c, false)); }},
     {Op::Reshape, [](GradContext &c) { c.give(0, c.b.reshape(c.dy, c.dims_of(c.x(0)))); }},
+    {Op::Slice,
+     [](GradContext &c) {
+       const Dims to = c.dims_of(c.x(0));
+       c.give(0, c.b.emit(Op::Pad, {c.dy}, {{"axis", *c.node.attr("axis")}, {"before", *c.node.attr("start")}}, &to));
+     }},
+    {Op::Pad,
+     [](GradContext &c) {
+       const Dims to = c.dims_of(c.x(0));
+       c.give(0, c.b.emit(Op::Slice, {c.dy}, {{"axis", *c.node.attr("axis")}, {"start", *c.node.attr("before")}}, &to));
+     }},
     {Op::Expand, [](GradContext &c) { c.give(0, c.b.sum(c.dy, ints(c.node, "axes"))); }},
 
     // Layers: y = x w^T + b for dense; the conv adjoints for convolutions.

@@ -11,6 +11,8 @@
 
 #include <cassert>
 #include <charconv>
+#include <cmath>
+#include <limits>
 #include <map>
 
 #include "ir/elementwise_f64.h"
@@ -25,9 +27,17 @@ int64_t address(const std::vector<int64_t> &point, const std::vector<int64_t> &s
   return a;
 }
 
-double load(const FusedKernel &k, void *const *buffers, const KernelInstr &in, int64_t at) {
+double load(const FusedKernel &k, void *const *buffers, const KernelInstr &in, const std::vector<int64_t> &point) {
+  if (in.guard_axis >= 0 && (point[in.guard_axis] < in.guard_lo || point[in.guard_axis] >= in.guard_hi)) return 0.0;
+  const int64_t at = in.offset + address(point, in.strides);
   if (k.args[in.arg] == BufferType::U8) return static_cast<const uint8_t *>(buffers[in.arg])[at] * in.value;
   return static_cast<const float *>(buffers[in.arg])[at];
+}
+
+double combine(Op op, double a, double b) {
+  if (op == Op::Max) return b > a ? b : a;
+  if (op == Op::Min) return b < a ? b : a;
+  return a + b;
 }
 
 double apply_op(const KernelInstr &in, const std::vector<double> &v) {
@@ -49,6 +59,12 @@ bool advance(std::vector<int64_t> &point, const std::vector<int64_t> &domain, in
 
 }  // namespace
 
+double combine_identity(Op op) {
+  if (op == Op::Max) return -std::numeric_limits<double>::infinity();
+  if (op == Op::Min) return std::numeric_limits<double>::infinity();
+  return 0.0;
+}
+
 void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t begin, int64_t end,
                           const uint64_t *rng) {
   const size_t rank = k.domain.size();
@@ -66,7 +82,7 @@ void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t be
     for (size_t i = 0; i < k.instrs.size(); ++i) {
       const KernelInstr &in = k.instrs[i];
       switch (in.kind) {
-        case KernelInstr::Load: v[i] = load(k, buffers, in, address(point, in.strides)); break;
+        case KernelInstr::Load: v[i] = load(k, buffers, in, point); break;
         case KernelInstr::Const: v[i] = in.value; break;
         case KernelInstr::Apply: v[i] = apply_op(in, v); break;
         case KernelInstr::Normal:
@@ -77,16 +93,17 @@ void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t be
     for (size_t o = 0; o < k.outputs.size(); ++o) {
       const KernelOutput &out = k.outputs[o];
       int64_t at = address(point, out.strides);
-      if (out.accumulate)
-        sums[o][at] += v[out.instr];
-      else
+      if (out.accumulate) {
+        auto it = sums[o].try_emplace(at, combine_identity(out.combine)).first;
+        it->second = combine(out.combine, it->second, v[out.instr]);
+      } else
         static_cast<float *>(buffers[out.arg])[at] = static_cast<float>(v[out.instr]);
     }
   } while (rank > 0 && advance(point, k.domain, end));
 
   for (size_t o = 0; o < k.outputs.size(); ++o) {
     float *data = static_cast<float *>(buffers[k.outputs[o].arg]);
-    for (const auto &[at, sum] : sums[o]) data[at] = static_cast<float>(data[at] + sum);
+    for (const auto &[at, sum] : sums[o]) data[at] = static_cast<float>(combine(k.outputs[o].combine, data[at], sum));
   }
 }
 
@@ -141,7 +158,12 @@ std::string instr_text(const FusedKernel &k, const KernelInstr &in) {
   switch (in.kind) {
     case KernelInstr::Load: {
       std::string scale = k.args[in.arg] == BufferType::U8 ? "u8*" + number(in.value) : "f32";
-      return "load #" + std::to_string(in.arg) + " " + scale + " strides=" + ints(in.strides);
+      std::string s = "load #" + std::to_string(in.arg) + " " + scale + " strides=" + ints(in.strides);
+      if (in.offset != 0) s += " offset=" + std::to_string(in.offset);
+      if (in.guard_axis >= 0)
+        s += " where " + std::to_string(in.guard_lo) + "<=p" + std::to_string(in.guard_axis) + "<" +
+             std::to_string(in.guard_hi);
+      return s;
     }
     case KernelInstr::Const: return "const " + number(in.value);
     case KernelInstr::Apply: {
@@ -163,7 +185,8 @@ std::string kernel_to_string(const FusedKernel &k) {
   for (size_t i = 0; i < k.instrs.size(); ++i)
     s += "  %" + std::to_string(i) + " = " + instr_text(k, k.instrs[i]) + "\n";
   for (const KernelOutput &out : k.outputs)
-    s += "  out #" + std::to_string(out.arg) + (out.accumulate ? " += %" : " = %") +
+    s += "  out #" + std::to_string(out.arg) +
+         (!out.accumulate ? " = %" : out.combine == Op::Max ? " max= %" : out.combine == Op::Min ? " min= %" : " += %") +
          std::to_string(out.instr) + " strides=" + ints(out.strides) + "\n";
   return s;
 }

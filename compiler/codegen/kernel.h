@@ -3,18 +3,20 @@
 //
 // Semantics: for every point p of `domain` (row-major order), evaluate
 // `instrs` in order (each yields one f32 value per point), then for each
-// output store (or, if `accumulate`, add) the value of its instr at
+// output store (or, if `accumulate`, combine by its `combine` op: add, max or
+// min) the value of its instr at
 //   buffer[arg][sum_k p[k] * strides[k]].
-// Loads read buffer[arg] at the same kind of address. A stride of 0 on an axis
-// broadcasts (loads) or reduces (accumulating outputs) along it.
+// Loads read buffer[arg] at offset + the same kind of address, or give 0
+// where a guard excludes the point. A stride of 0 on an axis broadcasts
+// (loads) or reduces (accumulating outputs) along it.
 //
 // The compiled function has the C signature
 //   void name(void *const *buffers, int64_t begin, int64_t end, const uint64_t *rng)
 // and visits the points whose first domain coordinate lies in [begin, end)
 // (a rank-0 domain has one point; call it with begin = 0, end = 1). The caller
-// splits [0, domain[0]) among threads and gives each thread private, zeroed
-// copies of accumulated outputs, then sums them: the kernel itself never
-// synchronises. rng = {seed, step}: see Normal below.
+// splits [0, domain[0]) among threads and gives each thread private copies
+// of accumulated outputs, filled with the combine op's identity (0, -inf,
+// +inf), then combines them: the kernel itself never synchronises. rng = {seed, step}: see Normal below.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +40,11 @@ struct KernelInstr {
   int a = -1, b = -1;            // Apply operands: indices of earlier instrs
   int arg = -1;                  // Load: buffer index
   std::vector<int64_t> strides;  // Load: one per domain axis, in elements
+  int64_t offset = 0;            // Load: added to the address (a slice's start)
+  // Load: when guard_axis >= 0, points whose coordinate on that axis lies
+  // outside [guard_lo, guard_hi) read 0 and touch no memory (a pad).
+  int guard_axis = -1;
+  int64_t guard_lo = 0, guard_hi = 0;
   double value = 0;              // Const value; U8 Load scale
   uint32_t stream = 0;           // Normal: which of the graph's normal() ops
 };
@@ -50,8 +57,12 @@ struct KernelOutput {
   int instr = -1;
   int arg = -1;
   std::vector<int64_t> strides;  // one per domain axis; 0 on reduced axes
-  bool accumulate = false;       // buffer[...] += value (a sum reduction)
+  bool accumulate = false;       // buffer[...] = combine(buffer[...], value): a reduction
+  Op combine = Op::Sum;          // Sum, Max or Min (the reduction's op)
 };
+
+// The value an accumulated output starts from: 0, -inf or +inf.
+double combine_identity(Op combine);
 
 struct FusedKernel {
   std::string name;              // a C identifier, unique in its module

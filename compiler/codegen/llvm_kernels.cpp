@@ -43,6 +43,9 @@ std::string check_instr(const FusedKernel &k, size_t i) {
   switch (in.kind) {
     case KernelInstr::Load:
       if (in.arg < 0 || size_t(in.arg) >= k.args.size()) return what + " loads a missing arg";
+      if (in.guard_axis >= static_cast<int>(k.domain.size()) || (in.guard_axis >= 0 && in.guard_lo > in.guard_hi))
+        return what + " has a guard outside the domain";
+      if (in.offset < 0 && in.guard_axis < 0) return what + " has a negative offset without a guard";
       return check_strides(in.strides, k.domain.size(), what);
     case KernelInstr::Const: return "";
     case KernelInstr::Normal: return in.stream < 256 ? "" : what + " has a stream >= 256";
@@ -77,6 +80,8 @@ std::string verify_kernel(const FusedKernel &k) {
     if (out.arg < 0 || size_t(out.arg) >= k.args.size()) return where + what + " writes a missing arg";
     if (k.args[out.arg] != BufferType::F32) return where + what + " writes a u8 arg";
     if (std::string e = check_strides(out.strides, k.domain.size(), what); !e.empty()) return where + e;
+    if (out.combine != Op::Sum && out.combine != Op::Max && out.combine != Op::Min)
+      return where + what + " combines by " + std::string(op_name(out.combine));
     (out.accumulate ? accumulated : written)[out.arg] = true;
   }
   for (size_t a = 0; a < k.args.size(); ++a)
@@ -96,10 +101,20 @@ using llvm::Value;
 // first merge when every access walks them as one (stride[a] equals
 // stride[a+1] * extent[a+1], e.g. both contiguous or both broadcast). The
 // row-major flat index is preserved, so Normal draws are unchanged.
-FusedKernel simplify_axes(FusedKernel k) {
+// coords[i] (for a guarded load i) maps a point to its coordinate on the
+// guard's axis: a unit vector at first, kept valid like the strides.
+FusedKernel simplify_axes(FusedKernel k, std::vector<std::vector<int64_t>> &coords) {
   std::vector<std::vector<int64_t> *> all;
-  for (KernelInstr &in : k.instrs)
-    if (in.kind == KernelInstr::Load) all.push_back(&in.strides);
+  coords.assign(k.instrs.size(), {});
+  for (size_t i = 0; i < k.instrs.size(); ++i) {
+    KernelInstr &in = k.instrs[i];
+    if (in.kind != KernelInstr::Load) continue;
+    all.push_back(&in.strides);
+    if (in.guard_axis < 0) continue;
+    coords[i].assign(k.domain.size(), 0);
+    coords[i][in.guard_axis] = 1;
+    all.push_back(&coords[i]);
+  }
   for (KernelOutput &out : k.outputs) all.push_back(&out.strides);
   std::vector<int64_t> &d = k.domain;
   if (d.empty()) {
@@ -126,10 +141,13 @@ FusedKernel simplify_axes(FusedKernel k) {
 class KernelEmitter {
  public:
   KernelEmitter(llvm::Module &m, const FusedKernel &k)
-      : m_(m), k_(simplify_axes(k)), ctx_(m.getContext()), b_(ctx_) {
-    for (const KernelInstr &in : k_.instrs) {
+      : m_(m), k_(simplify_axes(k, coords_)), ctx_(m.getContext()), b_(ctx_) {
+    for (size_t i = 0; i < k_.instrs.size(); ++i) {
+      const KernelInstr &in = k_.instrs[i];
       access_of_instr_.push_back(in.kind == KernelInstr::Load ? int(strides_.size()) : -1);
       if (in.kind == KernelInstr::Load) strides_.push_back(in.strides);
+      access_of_guard_.push_back(coords_[i].empty() ? -1 : int(strides_.size()));
+      if (!coords_[i].empty()) strides_.push_back(coords_[i]);
       has_normal_ |= in.kind == KernelInstr::Normal;
     }
     for (const KernelOutput &out : k_.outputs) {
@@ -265,7 +283,7 @@ class KernelEmitter {
     size_t axis = k_.domain.size() - 1;
     Values zeros;
     for (size_t o = 0; o < k_.outputs.size(); ++o)
-      if (in_register(o)) zeros.push_back(llvm::ConstantFP::get(b_.getFloatTy(), 0.0));
+      if (in_register(o)) zeros.push_back(llvm::ConstantFP::get(b_.getFloatTy(), combine_identity(k_.outputs[o].combine)));
     Values sums = emit_loop(lo, hi, zeros, [&](Value *i, const Values &acc) {
       return emit_point(advance(outer, i, axis), acc);
     });
@@ -273,8 +291,16 @@ class KernelEmitter {
       if (!in_register(o)) continue;
       Value *p = element(k_.outputs[o].arg, outer[access_of_output_[o]]);
       Value *old = b_.CreateAlignedLoad(b_.getFloatTy(), p, llvm::Align(4));
-      b_.CreateAlignedStore(b_.CreateFAdd(old, sums[r++]), p, llvm::Align(4));
+      b_.CreateAlignedStore(combine(k_.outputs[o].combine, old, sums[r++]), p, llvm::Align(4));
     }
+  }
+
+  // A reduction's step, as run_kernel_reference does it: a + b, or the larger
+  // (smaller) of the two, keeping a when they compare false (NaN in b).
+  Value *combine(Op how, Value *a, Value *b) {
+    if (how == Op::Max) return b_.CreateSelect(b_.CreateFCmpOGT(b, a), b, a);
+    if (how == Op::Min) return b_.CreateSelect(b_.CreateFCmpOLT(b, a), b, a);
+    return b_.CreateFAdd(a, b);
   }
 
   Value *element(int arg, Value *offset) {
@@ -292,6 +318,10 @@ class KernelEmitter {
       const KernelOutput &out = k_.outputs[o];
       Value *x = v[out.instr];
       if (in_register(o)) {
+        if (out.combine != Op::Sum) {
+          next.push_back(combine(out.combine, acc[next.size()], x));
+          continue;
+        }
         llvm::FastMathFlags reassoc;
         reassoc.setAllowReassoc();  // lets the vectorizer keep per-lane partial sums
         auto *sum = llvm::cast<llvm::Instruction>(b_.CreateFAdd(acc[next.size()], x));
@@ -300,7 +330,7 @@ class KernelEmitter {
         continue;
       }
       Value *p = element(out.arg, offsets[access_of_output_[o]]);
-      if (out.accumulate) x = b_.CreateFAdd(b_.CreateAlignedLoad(b_.getFloatTy(), p, llvm::Align(4)), x);
+      if (out.accumulate) x = combine(out.combine, b_.CreateAlignedLoad(b_.getFloatTy(), p, llvm::Align(4)), x);
       b_.CreateAlignedStore(x, p, llvm::Align(4));
     }
     return next;
@@ -314,10 +344,23 @@ class KernelEmitter {
       case KernelInstr::Normal: return emit_philox_normal(b_, seed_, step_, in.stream, offsets[flat_access_]);
       case KernelInstr::Apply: return emit_apply(in.op, v[in.a], in.b >= 0 ? v[in.b] : nullptr);
       case KernelInstr::Load: {
-        Value *p = element(in.arg, offsets[access_of_instr_[i]]);
-        if (k_.args[in.arg] == BufferType::F32) return b_.CreateAlignedLoad(f32, p, llvm::Align(4));
-        Value *byte = b_.CreateAlignedLoad(b_.getInt8Ty(), p, llvm::Align(1));
-        return b_.CreateFMul(b_.CreateUIToFP(byte, f32), llvm::ConstantFP::get(f32, in.value));
+        Value *at = offsets[access_of_instr_[i]];
+        if (in.offset != 0) at = b_.CreateAdd(at, b_.getInt64(in.offset));
+        Value *inside = nullptr;
+        if (access_of_guard_[i] >= 0) {  // outside the window: read element 0 (always there), give 0
+          Value *c = offsets[access_of_guard_[i]];
+          inside = b_.CreateAnd(b_.CreateICmpSGE(c, b_.getInt64(in.guard_lo)),
+                                b_.CreateICmpSLT(c, b_.getInt64(in.guard_hi)));
+          at = b_.CreateSelect(inside, at, b_.getInt64(0));
+        }
+        Value *p = element(in.arg, at), *x;
+        if (k_.args[in.arg] == BufferType::F32) {
+          x = b_.CreateAlignedLoad(f32, p, llvm::Align(4));
+        } else {
+          Value *byte = b_.CreateAlignedLoad(b_.getInt8Ty(), p, llvm::Align(1));
+          x = b_.CreateFMul(b_.CreateUIToFP(byte, f32), llvm::ConstantFP::get(f32, in.value));
+        }
+        return inside ? b_.CreateSelect(inside, x, llvm::ConstantFP::get(f32, 0.0)) : x;
       }
     }
     llvm_unreachable("unknown instr kind");
@@ -370,11 +413,12 @@ class KernelEmitter {
   }
 
   llvm::Module &m_;
+  std::vector<std::vector<int64_t>> coords_;  // per instr: a guarded load's guard coordinate
   const FusedKernel k_;
   llvm::LLVMContext &ctx_;
   llvm::IRBuilder<> b_;
   std::vector<std::vector<int64_t>> strides_;  // per access: loads, outputs, the flat index
-  std::vector<int> access_of_instr_, access_of_output_;
+  std::vector<int> access_of_instr_, access_of_output_, access_of_guard_;
   int flat_access_ = -1;
   bool has_normal_ = false;
   Values buffers_;

@@ -135,11 +135,14 @@ private:
     p.temps->push_back(b);
     return b;
   }
+  // The plan's extent of a batched value's first axis: B, or c*B for c rows
+  // per example (samples).
+  static int64_t batch_extent(const Graph &g, int64_t dim0) { return plan::batch_times(dim0 / g.batch()); }
   int64_t extent(Prog &p, int node, size_t axis) const {
-    return axis == 0 && p.batched[node] ? plan::kBatch : p.g.nodes[node].dims[axis];
+    return axis == 0 && p.batched[node] ? batch_extent(p.g, p.g.nodes[node].dims[0]) : p.g.nodes[node].dims[axis];
   }
   Dims extents(Prog &p, int node, Dims dims) const {
-    if (p.batched[node] && !dims.empty()) dims[0] = plan::kBatch;
+    if (p.batched[node] && !dims.empty()) dims[0] = batch_extent(p.g, dims[0]);
     return dims;
   }
 
@@ -327,16 +330,23 @@ private:
       const Node &first = g.nodes[ss.nodes.front()];
       plan::Step st;
       st.where = where(first);
+      // oneDNN, and kernels reading a value at other points (slice, pad,
+      // expand), read buffers: constants and noise that kernels recompute
+      // inline get materialized first.
+      std::vector<int> read_whole;
+      if (ss.kind == ScheduleStep::Library) read_whole = first.operands;
+      for (int m : ss.kind == ScheduleStep::Library ? std::vector<int>{} : ss.nodes)
+        if (g.nodes[m].op == Op::Slice || g.nodes[m].op == Op::Pad ||
+            (g.nodes[m].op == Op::Expand && g.nodes[g.nodes[m].operands[0]].op != Op::Const))
+          read_whole.push_back(g.nodes[m].operands[0]);
+      for (int o : read_whole) {
+        int r = s.root[o];
+        if (buffer[r] >= 0 || (g.nodes[r].op != Op::Const && g.nodes[r].op != Op::Normal)) continue;
+        int b = new_temp(p, g.nodes[r].name, checked_elements(g.nodes[r].dims), r);
+        buffer[r] = b;
+        prog.steps.push_back(source_kernel(g, r, b, prefix + "source_" + std::to_string(prog.steps.size()), p.batched[r]));
+      }
       if (ss.kind == ScheduleStep::Library) {
-        // oneDNN reads buffers: constants and noise that kernels recompute
-        // inline get materialized first.
-        for (int o : first.operands) {
-          int r = s.root[o];
-          if (buffer[r] >= 0 || (g.nodes[r].op != Op::Const && g.nodes[r].op != Op::Normal)) continue;
-          int b = new_temp(p, g.nodes[r].name, checked_elements(g.nodes[r].dims), r);
-          buffer[r] = b;
-          prog.steps.push_back(source_kernel(g, r, b, prefix + "source_" + std::to_string(prog.steps.size()), p.batched[r]));
-        }
         int value = ss.post >= 0 ? ss.post : ss.nodes.front();
         if (is_conv(first.op)) {
           lower_conv(p, ss, p.conv_choice->at(static_cast<int>(k)));
@@ -387,11 +397,14 @@ private:
             st.args.push_back(plain(p, node));
           }
         }
-        st.domain0 = fk.domain.empty() ? 1 : ss.batched ? plan::kBatch : fk.domain[0];
+        st.domain0 = fk.domain.empty() ? 1 : ss.batched ? batch_extent(g, fk.domain[0]) : fk.domain[0];
         st.rows = split_rows(fk);
         for (const KernelOutput &o : fk.outputs) {
           if (o.accumulate) {
             st.accumulate.push_back(o.arg);
+            st.combine.push_back(o.combine == Op::Max   ? plan::Step::Combine::Max
+                                 : o.combine == Op::Min ? plan::Step::Combine::Min
+                                                        : plan::Step::Combine::Add);
           }
         }
         if (redomained)
@@ -430,7 +443,8 @@ private:
       value.strides = rows ? std::vector<int64_t>{row, 1} : std::vector<int64_t>{1};
       prog.steps.push_back(one_value_kernel(prefix + "output_" + std::to_string(prog.steps.size()),
                                             rows ? std::vector<int64_t>{n.dims[0], row} : std::vector<int64_t>{count},
-                                            value, {src, dest}, {BufferType::F32, BufferType::F32}, n, rows));
+                                            value, {src, dest}, {BufferType::F32, BufferType::F32}, n,
+                                            rows ? batch_extent(g, n.dims[0]) : 0));
     }
   }
 
@@ -452,7 +466,7 @@ private:
     for (int a = 3; a-- > 0;) identity[a] = identity[a + 1] * k.domain[a + 1];
     bool any = false;
     for (const KernelInstr &in : k.instrs) {
-      if (in.kind != KernelInstr::Load || in.strides != identity) continue;
+      if (in.kind != KernelInstr::Load || in.strides != identity || in.offset != 0 || in.guard_axis >= 0) continue;
       const int node = arg_nodes[in.arg], root = p.s.root[node];
       if (p.g.nodes[node].dims != k.domain) continue;
       if (p.shadows.count({root, nchw16c_layout(k.domain)})) blocked[in.arg] = any = true;
@@ -521,7 +535,7 @@ private:
       st.kernel = k.name;
       const int out = out_blocked ? new_shadow(p, value, l, cs.dims_c, checked_elements(cs.dims_c)) : buf(p, value);
       st.args = {bare, bias, out};
-      st.domain0 = p.batched[root] ? plan::kBatch : k.domain[0];
+      st.domain0 = p.batched[root] ? batch_extent(g, k.domain[0]) : k.domain[0];
       st.rows = split_rows(k);
       st.where = cs.where;
       library_ << p.prog.name << " step " << p.prog.steps.size() << ": kernel " << k.name << " adds the bias"
@@ -575,14 +589,14 @@ private:
     // By rows when they are the batch's; the draws follow the flat index either way.
     const int64_t count = checked_elements(n.dims);
     return one_value_kernel(name, batched ? std::vector<int64_t>{n.dims[0], count / n.dims[0]} : std::vector<int64_t>{count},
-                            value, {dest}, {BufferType::F32}, n, batched);
+                            value, {dest}, {BufferType::F32}, n, batched ? batch_extent(g, n.dims[0]) : 0);
   }
 
   // A kernel computing one instruction over `domain` and storing it,
   // contiguously, into its last argument; returns the step that calls it.
   plan::Step one_value_kernel(std::string name, std::vector<int64_t> domain, KernelInstr value,
                               std::vector<int> buffers, std::vector<BufferType> types, const Node &origin,
-                              bool batched = false) {
+                              int64_t batch_extent = 0) {  // the plan's domain0 when batched
     name = c_identifier(name);
     FusedKernel k;
     k.name = name;
@@ -596,7 +610,7 @@ private:
     st.kind = plan::Step::Kernel;
     st.kernel = k.name;
     st.args = std::move(buffers);
-    st.domain0 = batched ? plan::kBatch : domain[0];
+    st.domain0 = batch_extent < 0 ? batch_extent : domain[0];
     st.rows = split_rows(k);
     st.uses_rng = value.kind == KernelInstr::Normal;
     st.where = where(origin);

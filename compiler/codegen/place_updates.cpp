@@ -44,7 +44,7 @@ Tail find_tail(const plan::Plan &plan) {
     int q = -1;
     for (size_t p = 0; p < plan.params.size(); ++p)
       if (plan.params[p].grad_buffer == s.c) q = static_cast<int>(p);
-    if (q < 0 || s.m == plan::kBatch || plan.buffers[s.c].elements != s.m * s.n) break;
+    if (q < 0 || s.m < 0 || plan.buffers[s.c].elements != s.m * s.n) break;
     const plan::Param &param = plan.params[q];
     if (plan.buffers[param.buffer].offset - param0 != plan.buffers[param.grad_buffer].offset - grad0) break;
     bool alone = true;

@@ -24,8 +24,12 @@ bool is_library(Op op) {
 }
 bool is_fusible(Op op) {
   OpKind k = op_info(op).kind;
-  return k == OpKind::Unary || k == OpKind::Binary || k == OpKind::Reduce || op == Op::Expand;
+  return k == OpKind::Unary || k == OpKind::Binary || k == OpKind::Reduce || op == Op::Expand ||
+         op == Op::Slice || op == Op::Pad;
 }
+// Reads its operand at other points than its own: the operand must be in a
+// buffer before the kernel starts.
+bool moves_data(Op op) { return op == Op::Expand || op == Op::Slice || op == Op::Pad; }
 
 std::vector<int64_t> row_major(const Dims &d) {
   std::vector<int64_t> s(d.size(), 1);
@@ -113,7 +117,10 @@ private:
     if (st.batched != domain_batched(i))
       return std::string("its rows are ") + (st.batched ? "" : "not ") + "the batch's";
     for (int o : g_.nodes[i].operands) {
-      if (in_kernel(o, step)) continue;
+      if (in_kernel(o, step)) {
+        if (moves_data(g_.nodes[i].op)) return "it reads " + name(o) + " at other points";
+        continue;
+      }
       int h = producer(o);
       if (h >= 0 && reaches(h, step))
         return "operand " + name(o) + " needs this kernel's result first" +
@@ -360,6 +367,25 @@ FusedKernel build_kernel(const Schedule &s, int step, const std::string &kernel_
         l.strides = strides;
         instr_of[m] = emit(l);
       }
+    } else if (n.op == Op::Slice || n.op == Op::Pad) {
+      // A load at the operand's row-major addresses, shifted to the slice's
+      // start; a pad's load is guarded to the operand's window.
+      const Node &src = g.nodes[n.operands[0]];
+      const int64_t axis = std::get<int64_t>(*n.attr("axis"));
+      const int64_t at = std::get<int64_t>(*n.attr(n.op == Op::Slice ? "start" : "before"));
+      KernelInstr l;
+      l.kind = KernelInstr::Load;
+      l.arg = arg_of(s.root[n.operands[0]]);
+      l.strides = row_major(src.dims);
+      if (n.op == Op::Slice) {
+        l.offset = at * l.strides[axis];
+      } else {
+        l.offset = -at * l.strides[axis];
+        l.guard_axis = static_cast<int>(axis);
+        l.guard_lo = at;
+        l.guard_hi = at + src.dims[axis];
+      }
+      instr_of[m] = emit(l);
     } else if (kind == OpKind::Reduce) {
       int v = value(n.operands[0]);
       const auto &axes = std::get<std::vector<int64_t>>(*n.attr("axes"));
@@ -377,6 +403,7 @@ FusedKernel build_kernel(const Schedule &s, int step, const std::string &kernel_
       out.instr = v;
       out.arg = arg_of(m);
       out.accumulate = true;
+      out.combine = n.op == Op::Mean ? Op::Sum : n.op;
       std::vector<int64_t> rm = row_major(n.dims);
       size_t j = 0;
       for (size_t ax = 0; ax < k.domain.size(); ++ax) {

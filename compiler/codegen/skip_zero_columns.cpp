@@ -25,7 +25,7 @@ void skip_zero_columns(plan::Plan &plan, const CodegenOptions &options) {
           plan::extent(s.m, b) * plan::extent(s.n, b) * plan::extent(s.k, b) < kMinProduct)
         continue;
       if (data[s.a] && !s.ta && s.tb && s.k >= kMinColumns) s.zeros = plan::Step::Inner;
-      else if (data[s.b] && !s.tb && s.bias < 0 && s.post.empty() && s.n >= kMinColumns && s.n != plan::kBatch)
+      else if (data[s.b] && !s.tb && s.bias < 0 && s.post.empty() && s.n >= kMinColumns && s.n >= 0)
         s.zeros = plan::Step::Outer;
     }
   }

@@ -103,7 +103,8 @@ std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std:
   PipelineOptions forward = training;
   forward.grad = forward.forward = nullptr;
   forward.stop_after = "forward";
-  c->inspection = inspection_graphs(eval_mode(model.graph));
+  // A model drawing several samples per example is inspected with one.
+  c->inspection = inspection_graphs(eval_mode(model.one_sample.nodes.empty() ? model.graph : model.one_sample));
   std::vector<InspectionProgram> inspection;
   for (auto [name, graph] : {std::pair{"encode", &c->inspection.encode}, {"decode", &c->inspection.decode},
                              {"nll", &c->inspection.nll}}) {

@@ -37,7 +37,8 @@ const std::vector<LayerSpec> &layer_specs() {
        {"stride", "padding", "output_padding", "act"}},
       {"reshape", 2, "reshape(input, [d1, d2, ...])  (per example; one -1 allowed)", {}},
       {"flatten", 1, "flatten(input)", {}},
-      {"normal_like", 1, "normal_like(tensor)", {}},
+      {"normal_like", 1, "normal_like(tensor, samples=1)  (samples=k: [batch, k, ...], k draws per example)",
+       {"samples"}},
       {"dropout", 2, "dropout(tensor, p)  (training only: zeroes each element with probability p)", {}},
   };
   return specs;
@@ -85,7 +86,7 @@ Val GraphBuilder::call_layer(const Expr &e) {
     diags_.error(e.args[0].loc, "the first argument of " + name + " must be a tensor, got a number");
     return Val::bad();
   }
-  const Dims x = g_.nodes[in.node].dims;
+  Dims x = g_.nodes[in.node].dims;
 
   // Integer arguments (units, filters, kernel, stride) may be arithmetic on
   // numbers, e.g. dense(z, 64 * 14 * 14), but not on `batch`.
@@ -142,7 +143,34 @@ Val GraphBuilder::call_layer(const Expr &e) {
     return true;
   };
 
-  if (name == "normal_like") return Val::tensor(emit(Op::Normal, {}, {}, e.loc, x));
+  if (name == "normal_like") {
+    int64_t k = 1;
+    if (const Expr *a = args.kwarg("samples")) {
+      if (!int_arg(*a, "samples", 1, k)) return Val::bad();
+      if (x.empty() || x[0] != batch_) {
+        diags_.error(a->loc, "samples= draws several values per example, but '" + expr_to_string(e.args[0]) +
+                                 "' is f32" + dims_str(x) + ", not per example", a->length);
+        return Val::bad();
+      }
+      if (samples_ > 0 && k != samples_) {
+        diags_.error(a->loc, "samples=" + std::to_string(k) + " differs from the samples=" +
+                                 std::to_string(samples_) + " used before: a model draws one number of samples",
+                     a->length);
+        return Val::bad();
+      }
+      samples_ = k;
+      // The inspection programs' model (see load_model) keeps the axis, with
+      // one sample: expressions over it still hold.
+      if (one_sample) k = 1;
+      axis_k_ = k;
+      Dims d = x;
+      d.insert(d.begin() + 1, k);
+      const int z = emit(Op::Normal, {}, {}, e.loc, d);
+      if (z >= 0) sampled_[z] = true;
+      return Val::tensor(z);
+    }
+    return Val::tensor(emit(Op::Normal, {}, {}, e.loc, x));
+  }
 
   // dropout(x, p) = x * dropout_mask(z - q, 1 / (1 - p)), z ~ N(0, 1) and
   // q = Phi^-1(p): each element kept with probability P(z > q) = 1 - p and
@@ -168,8 +196,11 @@ Val GraphBuilder::call_layer(const Expr &e) {
       diags_.error(e.args[0].loc, name + " needs a tensor with a batch dimension, got a scalar");
       return Val::bad();
     }
-    int64_t total = checked_elements(x) / x[0];
+    // Values with samples ([batch, k, ...], see normal_like) keep axis 1.
+    const bool sampled = is_sampled(in.node);
+    int64_t total = checked_elements(x) / x[0] / (sampled ? x[1] : 1);
     Dims to = {x[0]};
+    if (sampled) to.push_back(x[1]);
     if (name == "flatten") {
       to.push_back(total);
     } else {
@@ -205,7 +236,7 @@ Val GraphBuilder::call_layer(const Expr &e) {
                                       std::to_string(known));
           return Val::bad();
         }
-        to[infer + 1] = total / known;
+        to[infer + (sampled ? 2 : 1)] = total / known;
       } else if (known != total) {
         diags_.error(shape.loc, "cannot reshape f32" + dims_str(x) + " to " + expr_to_string(shape) +
                                     " per example: " + std::to_string(total) + " elements vs " +
@@ -219,22 +250,31 @@ Val GraphBuilder::call_layer(const Expr &e) {
   if (name == "dense") {
     int64_t units;
     if (!int_arg(e.args[1], "units", 1, units)) return Val::bad();
-    if (x.size() != 2) {
-      diags_.error(e.args[0].loc, "dense expects a [batch, features] input, but '" +
+    // On [batch, k, features] (samples), dense acts on the last axis of each.
+    const bool sampled = is_sampled(in.node) && x.size() == 3;
+    if (x.size() != 2 && !sampled) {
+      diags_.error(e.args[0].loc, std::string("dense expects a [batch, features] input") +
+                                      (samples_ > 1 ? " (or [batch, samples, features])" : "") + ", but '" +
                                       expr_to_string(e.args[0]) + "' is f32" + dims_str(x) +
                                       "; flatten it first");
       return Val::bad();
     }
-    if (checked_elements({units, x[1]}) < 0) {
-      diags_.error(e.loc, "the weight of dense would be f32" + dims_str({units, x[1]}) + ", more than " +
+    const int64_t features = x.back();
+    if (checked_elements({units, features}) < 0) {
+      diags_.error(e.loc, "the weight of dense would be f32" + dims_str({units, features}) + ", more than " +
                               std::to_string(kMaxElements) + " elements; use fewer units",
                    e.length);
       return Val::bad();
     }
-    int w = add_param("w", {units, x[1]}, x[1], units, e.loc);
-    int b = add_param("b", {units}, x[1], units, e.loc);
-    int y = emit(Op::Dense, {in.node, w, b}, {}, e.loc);
-    return Val::tensor(apply_act(e, y));
+    int w = add_param("w", {units, features}, features, units, e.loc);
+    int b = add_param("b", {units}, features, units, e.loc);
+    const int rows = sampled ? emit(Op::Reshape, {in.node}, {}, e.loc, {x[0] * x[1], x[2]}) : in.node;
+    int y = apply_act(e, emit(Op::Dense, {rows, w, b}, {}, e.loc));
+    if (sampled && y >= 0) {
+      y = emit(Op::Reshape, {y}, {}, e.loc, {x[0], x[1], units});
+      if (y >= 0) sampled_[y] = true;
+    }
+    return Val::tensor(y);
   }
 
   // conv2d and conv2d_transpose.
@@ -245,6 +285,9 @@ Val GraphBuilder::call_layer(const Expr &e) {
     if (!pair_arg(*a, "stride", 1, s)) return Val::bad();
   if (const Expr *a = args.kwarg("output_padding"))
     if (!pair_arg(*a, "output_padding", 0, op)) return Val::bad();
+  // On [batch, k, channels, height, width] (samples): over the k * batch images.
+  const bool sampled = is_sampled(in.node) && x.size() == 5;
+  if (sampled) x = {x[0] * x[1], x[2], x[3], x[4]};
   if (x.size() != 4) {
     diags_.error(e.args[0].loc, name + " expects a [batch, channels, height, width] input, but '" +
                                     expr_to_string(e.args[0]) + "' is f32" + dims_str(x) +
@@ -315,8 +358,16 @@ Val GraphBuilder::call_layer(const Expr &e) {
   int w = add_param("w", wdims, fan_in, fan_out, e.loc);
   int b = add_param("b", {filters}, fan_in, fan_out, e.loc);
   Attrs attrs = {{"stride", std::vector<int64_t>{s[0], s[1]}}, {"pad", pad}};
-  int y = emit(transpose ? Op::Conv2dTranspose : Op::Conv2d, {in.node, w, b}, attrs, e.loc);
-  return Val::tensor(apply_act(e, y));
+  const int images = sampled ? emit(Op::Reshape, {in.node}, {}, e.loc, x) : in.node;
+  int y = apply_act(e, emit(transpose ? Op::Conv2dTranspose : Op::Conv2d, {images, w, b}, attrs, e.loc));
+  if (sampled && y >= 0) {
+    Dims out = g_.nodes[y].dims;
+    out[0] /= axis_k_;
+    out.insert(out.begin() + 1, axis_k_);
+    y = emit(Op::Reshape, {y}, {}, e.loc, out);
+    if (y >= 0) sampled_[y] = true;
+  }
+  return Val::tensor(y);
 }
 
 int GraphBuilder::apply_act(const Expr &call, int node) {

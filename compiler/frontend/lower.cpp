@@ -47,7 +47,7 @@ std::vector<std::string> callable_names() {
   for (const LayerSpec &s : layer_specs()) v.emplace_back(s.name);
   for (const OpInfo &i : all_ops())
     if (callable_op(std::string(i.name))) v.emplace_back(i.name);
-  v.emplace_back("clip");
+  for (const std::string &f : tensor_function_names()) v.push_back(f);
   v.emplace_back("param");
   return v;
 }
@@ -68,6 +68,11 @@ int GraphBuilder::emit(Op op, std::vector<int> operands, Attrs attrs, const Loc 
   n.loc = loc;
   n.section = stack_.empty() ? "inputs" : tensors[stack_.back()].section;
   const OpInfo &info = op_info(op);
+  if (info.kind == OpKind::Binary) {
+    n.operands[0] = align_samples(n.operands[0], n.operands[1]);
+    n.operands[1] = align_samples(n.operands[1], n.operands[0]);
+    if (n.operands[0] < 0 || n.operands[1] < 0) return -1;
+  }
   if (info.kind == OpKind::Source || info.kind == OpKind::Shape) {
     n.dims = std::move(declared);
   } else {
@@ -89,7 +94,18 @@ int GraphBuilder::emit(Op op, std::vector<int> operands, Attrs attrs, const Loc 
     return -1;
   }
   n.name = name.empty() ? fresh_name() : std::move(name);
-  return g_.add(std::move(n));
+  // A value keeps its operands' sample axis (axis 1) unless a reduction
+  // removes it or a reshape folds it into the rows.
+  bool sampled = false;
+  for (int o : n.operands) sampled = sampled || is_sampled(o);
+  if (sampled && (n.dims.size() < 2 || n.dims[1] != axis_k_)) sampled = false;
+  if (sampled && info.kind == OpKind::Reduce) {
+    const auto &axes = std::get<std::vector<int64_t>>(*n.attr("axes"));
+    sampled = std::find(axes.begin(), axes.end(), 1) == axes.end();
+  }
+  const int added = g_.add(std::move(n));
+  if (sampled) sampled_[added] = true;
+  return added;
 }
 
 int GraphBuilder::add_input(const std::string &name, const Dims &per_example, const Loc &loc, int length) {
@@ -300,20 +316,8 @@ Val GraphBuilder::eval_param(const Expr &e) {
 Val GraphBuilder::eval_call(const Expr &e) {
   if (find_layer(e.text)) return call_layer(e);
   if (e.text == "param") return eval_param(e);
-  if (e.text == "clip") {  // clip(x, lo, hi) = minimum(maximum(x, lo), hi)
-    if (e.args.size() != 3 || !e.kwargs.empty()) {
-      diags_.error(e.loc, "clip takes 3 arguments, clip(x, lo, hi), got " + std::to_string(e.args.size()) +
-                              (e.kwargs.empty() ? "" : " and named ones"), e.length);
-      return Val::bad();
-    }
-    int ins[3];
-    for (int k = 0; k < 3; ++k) {
-      Val v = eval(e.args[k]);
-      if (v.kind == Val::Bad || (ins[k] = as_node(v, e.args[k].loc)) < 0) return Val::bad();
-    }
-    int low = emit(Op::Maximum, {ins[0], ins[1]}, {}, e.loc, {}, "clip");
-    return Val::tensor(emit(Op::Minimum, {low, ins[2]}, {}, e.loc, {}, "clip"));
-  }
+  const auto &functions = tensor_function_names();
+  if (std::find(functions.begin(), functions.end(), e.text) != functions.end()) return eval_tensor_function(e);
   auto op = callable_op(e.text);
   if (!op) {
     std::string hint = tensor_index.count(e.text) ? "; '" + e.text + "' is a tensor, not a function"

@@ -54,6 +54,11 @@ public:
   bool names_incomplete = false;
   // train.init: keras (see add_param); PyTorch's initialisation otherwise.
   bool keras_init = false;
+  // Lower normal_like(t, samples=k) with one sample: the model the
+  // inspection programs are cut from.
+  bool one_sample = false;
+  // The k of normal_like(..., samples=k), 0 when none.
+  int64_t samples() const { return samples_; }
 
   // Adds an `input` node; `length` is that of the name, for the underline.
   int add_input(const std::string &name, const Dims &per_example, const Loc &loc, int length = 1);
@@ -81,12 +86,30 @@ private:
   int add_param(const std::string &suffix, const Dims &dims, int64_t fan_in, int64_t fan_out, const Loc &loc);
   Val eval_param(const Expr &e);
   int apply_act(const Expr &call, int node);
+  // tensor_ops.cpp: clip, concat, slice, logsumexp and their helpers.
+  Val eval_tensor_function(const Expr &e);
+  bool int_value(const Expr &a, const std::string &what, int64_t &out);
+  bool feature_axis(const Expr &call, int node, int64_t &axis);
+  bool tensor_args(const Expr &e, std::vector<int> &out);
+  bool only_kwargs(const Expr &e, const std::vector<std::string> &allowed);
+  // `node`, given an axis of 1 after the batch for each axis `other` has
+  // more, when both are per example (samples meet their example's values).
+  int align_samples(int node, int other);
   std::string fresh_name();
 
   Graph &g_;
   Diagnostics &diags_;
   int64_t batch_;
   int counter_ = 0;
+  int64_t samples_ = 0;  // k of samples=k
+  int64_t axis_k_ = 0;    // the extent of the sample axis: k, or 1 with one_sample
+  // Nodes of shape [batch, k, ...] with k samples per example: made from
+  // normal_like(..., samples=k) and keeping axis 1.
+  std::map<int, bool> sampled_;
+  bool is_sampled(int node) const {
+    auto it = sampled_.find(node);
+    return it != sampled_.end() && it->second;
+  }
   std::vector<int> stack_;  // tensors being lowered, innermost last
   static constexpr size_t kMaxForwardChain = 256;
   bool chain_reported_ = false;
@@ -103,6 +126,9 @@ struct LayerSpec {
 const std::vector<LayerSpec> &layer_specs();
 // Activations accepted by act=: every unary table op but neg, plus linear/none.
 std::vector<std::string> activation_names();
+
+// clip, concat, slice, logsumexp: functions built from several table ops.
+const std::vector<std::string> &tensor_function_names();
 
 // Names callable in expressions (layers and table ops), for "did you mean".
 std::vector<std::string> callable_names();

@@ -68,6 +68,7 @@ public:
     read_train(root.get("train"));
     builder_.emplace(model_.graph, diags_, batch_);
     builder_->keras_init = init_ == "keras";
+    builder_->one_sample = opts_.one_sample;
     read_inputs(root);
     for (const auto &[name, classes] : label_inputs_) {  // runtime/data/feed.h fills it
       model_.graph.config.emplace_back("label_input", name);
@@ -76,6 +77,7 @@ public:
     for (const std::string &s : kTensorSections) read_tensors(root, s);
     if (diags_.has_errors() && tensors_seen_ == 0) return std::nullopt;
     lower_all();
+    if (builder_->samples() > 1) model_.graph.config.emplace_back("samples", builder_->samples());
     check_losses(root);
     if (diags_.has_errors()) return std::nullopt;
     warn_unused();
@@ -538,17 +540,27 @@ private:
     const YNode *losses = root.get("losses");
     if (!losses || losses->kind != YNode::Map || losses->entries.empty()) return;
     bool total = false;
+    const Graph &g = model_.graph;
+    // Scalars are the losses; other entries are terms that some loss uses
+    // (an IWAE's per-sample log weights).
+    std::vector<bool> used(g.nodes.size(), false);
+    for (const TensorDef &t : builder_->tensors)
+      if (t.section == "losses" && t.state == TensorDef::Done && g.nodes[t.node].dims.empty()) used[t.node] = true;
+    for (size_t i = g.nodes.size(); i-- > 0;)
+      if (used[i])
+        for (int o : g.nodes[i].operands) used[o] = true;
     for (const TensorDef &t : builder_->tensors) {
       if (t.section != "losses") continue;
       if (t.name == "total") total = true;
       if (t.state != TensorDef::Done) continue;
       const Dims &d = model_.graph.nodes[t.node].dims;
-      if (!d.empty())
-        diags_.error(t.loc, "loss '" + t.name + "' must be a scalar, but it is f32" + dims_str(d) +
-                                "; reduce it with sum(...) or mean(...)",
-                     static_cast<int>(t.name.size()));
-      else
+      if (d.empty())
         model_.graph.outputs.emplace_back(t.name, t.node);
+      else if (!used[t.node] || t.name == "total")
+        diags_.error(t.loc, "loss '" + t.name + "' must be a scalar, but it is f32" + dims_str(d) +
+                                "; reduce it with sum(...) or mean(...)" +
+                                (t.name == "total" ? "" : " (or use it in another loss)"),
+                     static_cast<int>(t.name.size()));
     }
     if (!total) {
       Loc at = losses->loc;
@@ -616,7 +628,15 @@ std::optional<Model> load_model(const std::string &file, const std::string &text
   auto root = parse_yaml(file, text, diags);
   if (!root) return std::nullopt;
   ModelReader reader(file, diags, options);
-  return reader.read(*root);
+  std::optional<Model> model = reader.read(*root);
+  if (!model || options.one_sample || !model->graph.config_value("samples")) return model;
+  LoadOptions one = options;
+  one.one_sample = true;
+  Diagnostics quiet;  // the same file: it has no other errors to tell
+  ModelReader again(file, quiet, one);
+  std::optional<Model> single = again.read(*root);
+  if (single) model->one_sample = std::move(single->graph);
+  return model;
 }
 
 }  // namespace vaec

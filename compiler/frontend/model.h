@@ -28,6 +28,10 @@ struct SummaryRow {
 struct Model {
   Graph graph;
   std::vector<SummaryRow> rows;
+  // For a model drawing k > 1 samples per example (normal_like(t,
+  // samples=k)): the same model lowered with one sample, which the
+  // inspection programs (encode, decode, nll) are cut from. Empty otherwise.
+  Graph one_sample;
 };
 
 struct LoadOptions {
@@ -35,6 +39,7 @@ struct LoadOptions {
   // Where the bundled data sets are (mnist in DIR/mnist, fashion_mnist in
   // DIR/fashion); empty: $VAEC_DATA_DIR, else the source tree's data/.
   std::string data_dir;
+  bool one_sample = false;  // lower normal_like(t, samples=k) as one sample
 };
 
 // The directory of the bundled data sets, as above.

@@ -1,6 +1,7 @@
 // The f64 reference interpreter (contract in interpreter.h).
 #include "interp/interpreter.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -55,9 +56,10 @@ void for_each_broadcast(const Dims &out, const std::vector<const Dims *> &ins,
   }
 }
 
-// Sum over `axes` of x (result dims `out`).
-Tensor reduce_sum(const Tensor &x, const Ints &axes, const Dims &out) {
-  Tensor r{out, std::vector<double>(count(out), 0.0)};
+// Sum (or max, min) over `axes` of x (result dims `out`).
+Tensor reduce(const Tensor &x, const Ints &axes, const Dims &out, Op op = Op::Sum) {
+  const double start = op == Op::Max ? -HUGE_VAL : op == Op::Min ? HUGE_VAL : 0.0;
+  Tensor r{out, std::vector<double>(count(out), start)};
   Dims keep = x.dims;  // x's dims with the reduced axes set to 1
   for (int64_t a : axes) keep[a] = 1;
   Ints s = broadcast_strides(keep, x.dims);
@@ -65,7 +67,8 @@ Tensor reduce_sum(const Tensor &x, const Ints &axes, const Dims &out) {
   for (int64_t flat = 0; flat < count(x.dims); ++flat) {
     int64_t o = 0;
     for (size_t a = 0; a < idx.size(); ++a) o += idx[a] * s[a];
-    r.data[o] += x.data[flat];
+    double &acc = r.data[o];
+    acc = op == Op::Max ? std::max(acc, x.data[flat]) : op == Op::Min ? std::min(acc, x.data[flat]) : acc + x.data[flat];
     for (size_t a = idx.size(); a-- > 0;) {
       if (++idx[a] < x.dims[a]) break;
       idx[a] = 0;
@@ -79,6 +82,24 @@ Tensor expand(const Tensor &x, const Ints &axes, const Dims &out) {
   for (int64_t a : axes) keep[a] = 1;
   Tensor r{out, std::vector<double>(count(out))};
   for_each_broadcast(out, {&keep}, [&](int64_t o, const std::vector<int64_t> &p) { r.data[o] = x.data[p[0]]; });
+  return r;
+}
+
+// slice (pad = false): out[.., i, ..] = x[.., at + i, ..] along `axis`;
+// pad: out[.., at + i, ..] = x[.., i, ..], zeros elsewhere.
+Tensor window(const Tensor &x, int64_t axis, int64_t at, const Dims &out, bool pad) {
+  Tensor r{out, std::vector<double>(count(out), 0.0)};
+  const Dims &big = pad ? out : x.dims, &small = pad ? x.dims : out;
+  int64_t inner = 1;
+  for (size_t a = axis + 1; a < big.size(); ++a) inner *= big[a];
+  const int64_t outer = count(small) / std::max<int64_t>(1, small[axis] * inner);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < small[axis]; ++i)
+      for (int64_t j = 0; j < inner; ++j) {
+        const int64_t s = (o * small[axis] + i) * inner + j, b = (o * big[axis] + at + i) * inner + j;
+        if (pad) r.data[b] = x.data[s];
+        else r.data[s] = x.data[b];
+      }
   return r;
 }
 
@@ -181,7 +202,7 @@ std::optional<std::vector<Tensor>> interpret(const Graph &g, const Bindings &b, 
     case Op::Epoch: out.data.assign(1, 0.0); continue;  // the first step's; bind %epoch for another
     case Op::Sum:
     case Op::Mean: {
-      out = reduce_sum(in(0), ints(n, "axes"), n.dims);
+      out = reduce(in(0), ints(n, "axes"), n.dims);
       if (n.op == Op::Mean) {
         double k = static_cast<double>(count(in(0).dims)) / static_cast<double>(count(n.dims));
         for (double &x : out.data) x /= k;
@@ -190,6 +211,13 @@ std::optional<std::vector<Tensor>> interpret(const Graph &g, const Bindings &b, 
     }
     case Op::Reshape: out.data = in(0).data; continue;
     case Op::Expand: out = expand(in(0), ints(n, "axes"), n.dims); continue;
+    case Op::Max:
+    case Op::Min: out = reduce(in(0), ints(n, "axes"), n.dims, n.op); continue;
+    case Op::Slice:
+    case Op::Pad:
+      out = window(in(0), std::get<int64_t>(*n.attr("axis")),
+                   std::get<int64_t>(*n.attr(n.op == Op::Slice ? "start" : "before")), n.dims, n.op == Op::Pad);
+      continue;
     case Op::Dense: {
       out = matmul(in(0), in(1), false, true, n.dims);
       for (int64_t r = 0; r < n.dims[0]; ++r)

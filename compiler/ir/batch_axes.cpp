@@ -10,6 +10,8 @@ namespace vaec {
 
 std::vector<bool> batched_values(const Graph &g, std::string &why) {
   const int64_t batch = g.batch();
+  // A first axis of c * batch rows holds c rows per example (samples).
+  auto batch_rows = [&](const Dims &d) { return !d.empty() && batch > 0 && d[0] >= batch && d[0] % batch == 0; };
   std::vector<bool> b(g.nodes.size(), false);
   auto fail = [&](const Node &n, const std::string &what) {
     why = "%" + n.name + " = " + std::string(op_name(n.op)) + ": " + what;
@@ -29,7 +31,7 @@ std::vector<bool> batched_values(const Graph &g, std::string &why) {
     // made of noise alone (a dropout mask) follow the batch too; the pass
     // below keeps it so only when every user is per example.
     case OpKind::Source:
-      b[i] = n.op == Op::Input || (n.op == Op::Normal && !n.dims.empty() && n.dims[0] == batch);
+      b[i] = n.op == Op::Input || (n.op == Op::Normal && batch_rows(n.dims));
       break;
     case OpKind::Unary: b[i] = in(0); break;
     case OpKind::Binary:
@@ -44,9 +46,11 @@ std::vector<bool> batched_values(const Graph &g, std::string &why) {
     case OpKind::Shape:
       if (n.op == Op::Reshape) {
         b[i] = in(0);
-        if (b[i] && (n.dims.empty() || n.dims[0] != batch)) return fail(n, "a reshape across the batch axis");
+        // Row-major reshapes keep each example's elements together, so any
+        // first axis of whole examples' rows follows the batch.
+        if (b[i] && !batch_rows(n.dims)) return fail(n, "a reshape across the batch axis");
       } else {  // expand
-        b[i] = in(0) || (has("axes") && !n.dims.empty() && n.dims[0] == batch);
+        b[i] = in(0) || (has("axes") && batch_rows(n.dims));
       }
       break;
     case OpKind::Layer:
@@ -70,7 +74,7 @@ std::vector<bool> batched_values(const Graph &g, std::string &why) {
     for (int o : g.nodes[i].operands) ++users[o], batched_users[o] += b[i];
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node &n = g.nodes[i];
-    if ((n.op == Op::Const || n.op == Op::Normal) && !n.dims.empty() && n.dims[0] == batch)
+    if ((n.op == Op::Const || n.op == Op::Normal) && batch_rows(n.dims))
       b[i] = users[i] > 0 && batched_users[i] == users[i];
   }
   return b;
@@ -81,8 +85,9 @@ Graph with_batch(const Graph &g, int64_t n, std::string &why) {
   const std::vector<bool> b = batched_values(g, why);
   if (!why.empty()) return g;
   Graph out = g;
+  const int64_t batch = g.batch();
   for (size_t i = 0; i < out.nodes.size(); ++i)
-    if (b[i]) out.nodes[i].dims[0] = n;
+    if (b[i]) out.nodes[i].dims[0] = n * (g.nodes[i].dims[0] / batch);
   for (auto &[key, value] : out.config)
     if (key == "batch") value = int64_t{n};
   Diagnostics diags;

@@ -4,7 +4,8 @@
 // buffers and extents of batched values by the run's batch, and `batch` in
 // a model is the batch_size() op, read at run time.
 //
-// A value is batched when it is an input, or computed from a batched value
+// A first axis of c * batch rows is c rows per example (c samples each):
+// its plan extent is c*B. A value is batched when it is an input, or computed from a batched value
 // in a way that keeps its first axis as the batch: elementwise ops with a
 // batched operand of the result's rank, reductions that keep axis 0,
 // per-example reshapes, dense and convolution layers (and their data
@@ -25,8 +26,8 @@ namespace vaec {
 // `why` gets a reason naming the op and the result is empty.
 std::vector<bool> batched_values(const Graph &g, std::string &why);
 
-// `g` at batch n: the first dimension of every batched value, and the
-// config's batch, become n. Empty `why` on success.
+// `g` at batch n: the first dimension of every batched value becomes n (c * n
+// for c rows per example), and the config's batch n. Empty `why` on success.
 Graph with_batch(const Graph &g, int64_t n, std::string &why);
 
 }  // namespace vaec

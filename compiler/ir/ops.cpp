@@ -222,6 +222,29 @@ static ShapeResult check_expand(const Dims &x, const Dims &declared,
   return {declared, ""};
 }
 
+// slice and pad: the same rank and extents but along `axis`, where the
+// smaller one fits in the larger at `start` / `before`.
+static ShapeResult check_window(Op op, const Dims &x, const Dims &declared,
+                                const std::vector<std::pair<std::string, AttrValue>> &attrs) {
+  const bool slice = op == Op::Slice;
+  const auto *axis = find_attr<int64_t>(attrs, "axis");
+  const auto *at = find_attr<int64_t>(attrs, slice ? "start" : "before");
+  const std::string what = slice ? "slice" : "pad";
+  if (!axis || !at) return {{}, "missing attributes"};
+  if (x.size() != declared.size() || *axis < 0 || *axis >= static_cast<int64_t>(x.size()))
+    return {{}, what + " axis " + std::to_string(*axis) + " does not fit f32" + dims_str(x) + " -> f32" +
+                    dims_str(declared)};
+  for (size_t i = 0; i < x.size(); ++i)
+    if (static_cast<int64_t>(i) != *axis && x[i] != declared[i])
+      return {{}, what + " changes axis " + std::to_string(i) + " of f32" + dims_str(x) + " -> f32" +
+                      dims_str(declared) + " (only axis " + std::to_string(*axis) + " may change)"};
+  const int64_t small = slice ? declared[*axis] : x[*axis], large = slice ? x[*axis] : declared[*axis];
+  if (*at < 0 || *at > large || small > large - *at)
+    return {{}, what + " of " + std::to_string(small) + " at " + std::to_string(*at) + " does not fit in " +
+                    std::to_string(large) + " along axis " + std::to_string(*axis)};
+  return {declared, ""};
+}
+
 bool has_declared_type(Op op) {
   OpKind k = op_info(op).kind;
   return k == OpKind::Source || k == OpKind::Shape || op == Op::Conv2dBwdData ||
@@ -240,6 +263,8 @@ ShapeResult infer_shape(Op op, const std::vector<const Dims *> &operands,
       return {{}, "cannot reshape f32" + dims_str(*operands[0]) + " to f32" + dims_str(*declared)};
     return {*declared, ""};
   case Op::Expand: return check_expand(*operands[0], *declared, attrs);
+  case Op::Slice:
+  case Op::Pad: return check_window(op, *operands[0], *declared, attrs);
   case Op::Dense: return shape_dense(*operands[0], *operands[1], *operands[2]);
   case Op::Conv2d: return shape_conv(false, *operands[0], *operands[1], *operands[2], attrs);
   case Op::Conv2dTranspose: return shape_conv(true, *operands[0], *operands[1], *operands[2], attrs);

@@ -2,8 +2,8 @@
 //
 // Pre: a verified graph. Post: every elementwise op whose operands are all
 // const() (a const is one value filling its shape) is a const of its result
-// shape, computed with the op's f64 element formula; reshape, expand, sum and
-// mean of a const are consts too. The folded op keeps its name and location.
+// shape, computed with the op's f64 element formula; reshape, expand, slice,
+// sum, mean, max and min of a const are consts too. The folded op keeps its name and location.
 // Values are rounded to f32 only when code is generated, not here.
 #include <cmath>
 
@@ -37,7 +37,8 @@ Graph fold_constants(Graph g) {
       ElementFormula formula = element_formula(n.op);
       if ((kind == OpKind::Unary || kind == OpKind::Binary) && formula)
         folded = formula(vals[0], vals.size() > 1 ? vals[1] : 0.0);
-      else if (n.op == Op::Reshape || n.op == Op::Expand || n.op == Op::Mean)
+      else if (n.op == Op::Reshape || n.op == Op::Expand || n.op == Op::Mean || n.op == Op::Max ||
+               n.op == Op::Min || n.op == Op::Slice)
         folded = vals[0];
       else if (n.op == Op::Sum)
         folded = vals[0] * static_cast<double>(checked_elements(r.out.nodes[r.operand(i, 0)].dims) /

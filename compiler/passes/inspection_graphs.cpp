@@ -100,19 +100,27 @@ InspectionGraphs inspection_graphs(const Graph &model) {
 
   // The reconstruction term: an element-wise bce, bce_logits or mse of the
   // losses that reads the images.
+  // The images, or the images given a sample axis of 1 (a model lowered
+  // with one of its samples: load_model's one_sample).
+  auto is_images = [&](int n) {
+    const Node &v = model.nodes[n];
+    return n == input || (v.op == Op::Reshape && v.operands[0] == input);
+  };
   int recon = -1;
   for (size_t i = 0; i < model.nodes.size() && recon < 0; ++i) {
     const Node &n = model.nodes[i];
     if (n.section != "losses" || (n.op != Op::Bce && n.op != Op::BceLogits && n.op != Op::Mse)) continue;
-    if (n.operands[1] == input || (n.op == Op::Mse && n.operands[0] == input)) recon = static_cast<int>(i);
+    if (is_images(n.operands[1]) || (n.op == Op::Mse && is_images(n.operands[0]))) recon = static_cast<int>(i);
   }
   if (recon < 0) {
     out.decode_why_not = "no loss is bce(p, x), bce_logits(l, x) or mse(p, x) of the input x";
     return out;
   }
   const Node &r = model.nodes[recon];
-  const int mean = r.operands[0] == input ? r.operands[1] : r.operands[0];
-  if (model.nodes[mean].dims != model.nodes[input].dims || model.nodes[mean].dims[0] != batch) {
+  const int mean = is_images(r.operands[0]) && r.op == Op::Mse ? r.operands[1] : r.operands[0];
+  // Per example, the mean holds one value per pixel (in whichever shape).
+  if (checked_elements(model.nodes[mean].dims) != checked_elements(model.nodes[input].dims) ||
+      model.nodes[mean].dims[0] != batch) {
     out.decode_why_not = "the reconstruction term's operands differ in shape";
     return out;
   }

@@ -13,14 +13,22 @@ namespace {
 const char *dtype_name(DType t) { return t == DType::U8 ? "u8" : "f32"; }
 const char *zeros_name(Step::Zeros z) { return z == Step::Inner ? "inner" : z == Step::Outer ? "outer" : "-"; }
 
-// An extent: a number, or B for the batch.
-std::string extent_text(int64_t v) { return v == kBatch ? "B" : std::to_string(v); }
+// An extent: a number, B for the batch, or c*B.
+std::string extent_text(int64_t v) {
+  return v == kBatch ? "B" : v < 0 ? std::to_string(-v) + "*B" : std::to_string(v);
+}
 
 bool parse_extent(const std::string &t, int64_t &out) {
   if (t == "B") return out = kBatch, true;
-  const char *end = t.data() + t.size();
+  const bool times = t.size() > 2 && t.compare(t.size() - 2, 2, "*B") == 0;
+  const char *end = t.data() + t.size() - (times ? 2 : 0);
   auto [ptr, ec] = std::from_chars(t.data(), end, out);
-  return ec == std::errc() && ptr == end && out >= 0;
+  if (ec != std::errc() || ptr != end || out < 0) return false;
+  if (times) {  // "1*B" is written "B"; a bound keeps c * batch far from overflow
+    if (out < 2 || out > (int64_t{1} << 24)) return false;
+    out = batch_times(out);
+  }
+  return true;
 }
 
 bool read_extent(std::istream &ls, int64_t &out) {
@@ -85,7 +93,11 @@ void format_program(std::ostream &os, const Program &p) {
          << " args";
       for (int a : s.args) os << ' ' << a;
       os << " acc";
-      for (int a : s.accumulate) os << ' ' << a;
+      for (size_t j = 0; j < s.accumulate.size(); ++j) {
+        os << ' ' << s.accumulate[j];
+        const Step::Combine c = j < s.combine.size() ? s.combine[j] : Step::Combine::Add;
+        if (c != Step::Combine::Add) os << (c == Step::Combine::Max ? ":max" : ":min");
+      }
       break;
     case Step::Matmul:
       os << "matmul " << s.a << ' ' << s.b << ' ' << s.c << ' ' << s.bias << ' ' << extent_text(s.m) << ' '
@@ -339,8 +351,19 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
           continue;
         }
         int a;
-        if (!read_int(ls, a)) return fail("malformed argument list");
-        (acc ? s.accumulate : s.args).push_back(a);
+        if (!acc) {
+          if (!read_int(ls, a)) return fail("malformed argument list");
+          s.args.push_back(a);
+          continue;
+        }
+        if (!(ls >> word)) return fail("malformed argument list");
+        const size_t colon = word.find(':');
+        const std::string how = colon == std::string::npos ? "" : word.substr(colon + 1);
+        std::istringstream pos(word.substr(0, colon));
+        if (!read_int(pos, a) || !(pos >> std::ws).eof() || (how != "" && how != "max" && how != "min"))
+          return fail("malformed accumulated argument '" + word + "'");
+        s.accumulate.push_back(a);
+        s.combine.push_back(how == "max" ? Step::Combine::Max : how == "min" ? Step::Combine::Min : Step::Combine::Add);
       }
       if (!acc) return fail("expected 'acc'");
       s.where = where;

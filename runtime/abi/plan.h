@@ -21,7 +21,7 @@
 //     latent BUFFER ROW            (optional: the program's f32 latents)
 //     labels BUFFER CLASSES        (optional: the data's labels, one-hot f32 rows)
 //     loss NAME BUFFER | output NAME BUFFER ROW
-//     kernel NAME DOMAIN0 rows|one USES_RNG args B... acc POS... where LOC
+//     kernel NAME DOMAIN0 rows|one USES_RNG args B... acc POS[:max|:min]... where LOC
 //     matmul A B C BIAS M N K TA TB POST whole|columns -|inner|outer where LOC | zero C where LOC
 //     conv OP A B C BIAS POST DIMS_A DIMS_B DIMS_C STRIDE PAD LAYOUT_A LAYOUT_B LAYOUT_C where LOC
 //     reorder A C DIMS LAYOUT_A LAYOUT_C where LOC
@@ -34,7 +34,8 @@
 // Any batch. A plan runs at any batch B: ARENA BYTES, ELEMENTS and OFFSET
 // are linear in B, written `a`, `b*B` or `a+b*B` (a, b >= 0), and the
 // extents that are the batch (a kernel's DOMAIN0, a matmul's M or K, the
-// first of a convolution's or reorder's DIMS) are written `B`. A runtime
+// first of a convolution's or reorder's DIMS) are written `B`, or `c*B` for
+// c rows per example (c samples of each, normal_like(t, samples=c)). A runtime
 // lays the arena out once for the largest batch it will run (at_batch's
 // layout_batch) and runs smaller batches on the first rows of each buffer.
 // Before a program runs, the runtime writes the run's batch, as a float, to
@@ -69,8 +70,10 @@ namespace vaec::plan {
 
 enum class DType : uint8_t { F32, U8 };
 
-// An extent that is the run's batch (Step::domain0, m, n, k, dims_*[0]).
+// An extent that is the run's batch (Step::domain0, m, n, k, dims_*[0]);
+// -c is c times the batch (c samples per example, rows of [B*c, ...]).
 inline constexpr int64_t kBatch = -1;
+inline constexpr int64_t batch_times(int64_t c) { return -c; }
 
 struct Buffer {
   std::string name;
@@ -104,7 +107,11 @@ struct Step {
   // Kernel
   std::string kernel;
   std::vector<int> args;        // buffer per kernel argument
-  std::vector<int> accumulate;  // argument positions the kernel adds into (sum reductions)
+  std::vector<int> accumulate;  // argument positions the kernel reduces into
+  // Per accumulate position: how (sum, max, min). Chunk copies start at the
+  // op's identity (0, -inf, +inf) and are combined with it.
+  enum class Combine : uint8_t { Add, Max, Min };
+  std::vector<Combine> combine;
   int64_t domain0 = 1;          // extent of the kernel's first domain axis (1 for rank 0)
   bool rows = false;            // split [0, domain0) among the threads (`rows`), or run on the
                                 // calling thread (`one`): the compiler's choice from the
@@ -251,8 +258,8 @@ bool parse_int_list(const std::string &text, char sep, std::vector<int64_t> &out
 // arena is layout_batch's. Programs' batches become `batch`.
 Plan at_batch(const Plan &p, int64_t batch, int64_t layout_batch);
 
-// An extent at a batch: v, or batch when v is kBatch.
-inline int64_t extent(int64_t v, int64_t batch) { return v == kBatch ? batch : v; }
+// An extent at a batch: v, or c * batch when v is batch_times(c).
+inline int64_t extent(int64_t v, int64_t batch) { return v < 0 ? -v * batch : v; }
 
 std::string format_plan(const Plan &p);
 // Parses plan text; returns false with a message on malformed input.

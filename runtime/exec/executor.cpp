@@ -193,7 +193,7 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
       }
       steps.push_back({.kind = Step::Kernel,
                        .writes_data = reads_images(s),
-                       .kernel = prepare_kernel(find_kernel(kernels, s.kernel), s.args, s.accumulate, s.domain0,
+                       .kernel = prepare_kernel(find_kernel(kernels, s.kernel), s.args, s.accumulate, s.combine, s.domain0,
                                                 s.rows, sized)});
       break;
     }
@@ -204,7 +204,8 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
 }
 
 KernelCall Executor::Impl::prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args,
-                                          const std::vector<int> &accumulate, int64_t domain0, bool rows,
+                                          const std::vector<int> &accumulate,
+                                          const std::vector<plan::Step::Combine> &combine, int64_t domain0, bool rows,
                                           const Plan &sized) {
   KernelCall k;
   k.fn = fn;
@@ -212,8 +213,10 @@ KernelCall Executor::Impl::prepare_kernel(vaec_kernel_fn fn, const std::vector<i
   k.chunks = rows ? static_cast<int>(std::min<int64_t>(threads, domain0)) : 1;
   k.arity = args.size();
   size_t offset = 0;
-  for (int pos : accumulate) {
-    k.acc.push_back({floats(args[pos]), sized.buffers[args[pos]].elements, offset});
+  for (size_t j = 0; j < accumulate.size(); ++j) {
+    const int pos = accumulate[j];
+    k.acc.push_back({floats(args[pos]), sized.buffers[args[pos]].elements, offset,
+                     j < combine.size() ? combine[j] : plan::Step::Combine::Add});
     offset += round_up(sized.buffers[args[pos]].elements, kAlignFloats);
   }
   for (int c = 0; c < k.chunks; ++c) {
@@ -235,28 +238,48 @@ std::vector<PreparedStep> &Executor::Impl::steps_of(const plan::Program &program
   return it->second;
 }
 
+namespace {
+
+using Combine = plan::Step::Combine;
+
+// The value a reduction starts from: 0 for sums, -inf for max, +inf for min.
+void fill_identity(float *p, int64_t n, Combine how) {
+  if (how == Combine::Add) {
+    std::memset(p, 0, n * sizeof(float));
+    return;
+  }
+  std::fill(p, p + n, how == Combine::Max ? -HUGE_VALF : HUGE_VALF);
+}
+
+float combine(Combine how, float a, float b) {
+  if (how == Combine::Max) return b > a ? b : a;
+  if (how == Combine::Min) return b < a ? b : a;
+  return a + b;
+}
+
+}  // namespace
+
 void Executor::Impl::run_kernel(const KernelCall &k, uint64_t step) {
   const uint64_t rng[2] = {seed, step};
   if (k.chunks == 1) {
-    for (const auto &a : k.acc) std::memset(a.real, 0, a.elements * sizeof(float));
+    for (const auto &a : k.acc) fill_identity(a.real, a.elements, a.combine);
     k.fn(k.args.data(), 0, k.domain0, rng);
     return;
   }
   float *copies = reinterpret_cast<float *>(scratch.get());
   for_chunks(k.chunks, [&](int c) {
-    for (const auto &a : k.acc)
-      std::memset(copies + c * scratch_stride + a.scratch_offset, 0, a.elements * sizeof(float));
+    for (const auto &a : k.acc) fill_identity(copies + c * scratch_stride + a.scratch_offset, a.elements, a.combine);
     const auto [begin, end] = share(k.domain0, c, k.chunks, 1);
     k.fn(k.args.data() + c * k.arity, begin, end, rng);
   });
-  // Each element sums the copies in chunk order, so how elements are split
-  // among threads here cannot change a bit of the result.
+  // Each element combines the copies in chunk order, so how elements are
+  // split among threads here cannot change a bit of the result.
   for (const auto &a : k.acc) {
     const float *first = copies + a.scratch_offset;
 #pragma omp parallel for num_threads(threads) schedule(static) if (a.elements * k.chunks >= (1 << 16))
     for (int64_t e = 0; e < a.elements; ++e) {
-      float sum = 0.0f;
-      for (int c = 0; c < k.chunks; ++c) sum += first[c * scratch_stride + e];
+      float sum = first[e];
+      for (int c = 1; c < k.chunks; ++c) sum = combine(a.combine, sum, first[c * scratch_stride + e]);
       a.real[e] = sum;
     }
   }

@@ -130,6 +130,7 @@ struct KernelCall {
     float *real;
     int64_t elements;
     size_t scratch_offset;  // in floats, within each chunk's scratch copy
+    plan::Step::Combine combine;
   };
   std::vector<Accumulated> acc;
 };
@@ -266,6 +267,7 @@ struct Executor::Impl {
   // parameters it checks or bounds.
   void check_updates(const plan::Program &program) const;
   KernelCall prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args, const std::vector<int> &accumulate,
+                            const std::vector<plan::Step::Combine> &combine,
                             int64_t domain0, bool rows, const Plan &sized);
   static dnnl::primitive_attr matmul_attr(const std::string &post, const std::string &at);
   // A oneDNN matmul c = a b (+ bias, null for none) with post-op `post` over

@@ -54,7 +54,7 @@ void Executor::Impl::prepare_optimizer(const vaec_kernel_entry *kernels) {
   if (plan.buffers[plan.hyper].offset + values * 4 > plan.arena_bytes)
     fail("the optimizer's " + std::to_string(values) + " hyper-parameters run past the arena's end");
   if (plan.optimizer_kernel.empty()) fail("the plan has parameters but no optimizer kernel");
-  optimizer = prepare_kernel(find_kernel(kernels, plan.optimizer_kernel), plan.optimizer_args, {}, plan.param_count, true, plan);
+  optimizer = prepare_kernel(find_kernel(kernels, plan.optimizer_kernel), plan.optimizer_args, {}, {}, plan.param_count, true, plan);
 }
 
 std::vector<Range> Executor::Impl::param_ranges(const std::vector<int> &params) const {

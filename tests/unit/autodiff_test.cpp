@@ -171,6 +171,14 @@ TEST(Gradients, ReductionsAndDataMovement) {
   for (Op op : {Op::Sum, Op::Mean})
     for (std::vector<int64_t> axes : {std::vector<int64_t>{0}, {1}, {2}, {0, 2}, {0, 1, 2}})
       EXPECT_EQ(check_case({op, {t}, {{"axes", axes}}}), "") << op_name(op) << " axes " << dims_str(axes);
+  // max/min: random values have no ties; the tie case shares dy evenly.
+  for (Op op : {Op::Max, Op::Min})
+    for (std::vector<int64_t> axes : {std::vector<int64_t>{1}, {2}, {0, 2}, {0, 1, 2}})
+      EXPECT_EQ(check_case({op, {t}, {{"axes", axes}}}), "") << op_name(op) << " axes " << dims_str(axes);
+  EXPECT_EQ(check_case({Op::Slice, {t}, {{"axis", int64_t{2}}, {"start", int64_t{1}}}, {2, 3, 2}}), "");
+  EXPECT_EQ(check_case({Op::Slice, {t}, {{"axis", int64_t{1}}, {"start", int64_t{2}}}, {2, 1, 4}}), "");
+  EXPECT_EQ(check_case({Op::Pad, {t}, {{"axis", int64_t{1}}, {"before", int64_t{2}}}, {2, 6, 4}}), "");
+  EXPECT_EQ(check_case({Op::Pad, {t}, {{"axis", int64_t{2}}, {"before", int64_t{0}}}, {2, 3, 7}}), "");
   EXPECT_EQ(check_case({Op::Reshape, {t}, {}, {4, 6}}), "");
   EXPECT_EQ(check_case({Op::Expand, {random({2, 4}, -1, 1, 9)}, {{"axes", std::vector<int64_t>{1}}}, {2, 3, 4}}), "");
 }

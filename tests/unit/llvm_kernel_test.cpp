@@ -100,13 +100,16 @@ int64_t first_extent(const FusedKernel &k) { return k.domain.empty() ? 1 : k.dom
 
 std::vector<int64_t> buffer_sizes(const FusedKernel &k) {
   std::vector<int64_t> size(k.args.size(), 1);
-  auto reach = [&](int arg, const std::vector<int64_t> &s) {
-    int64_t last = 0;
-    for (size_t a = 0; a < s.size(); ++a) last += (k.domain[a] - 1) * s[a];
+  // The last element a point reads: a guarded load's axis goes up to its
+  // window's end only (sizes exactly as large as what is read, so ASan and
+  // the comparison see any read past them).
+  auto reach = [&](int arg, const std::vector<int64_t> &s, int64_t offset = 0, int guard = -1, int64_t hi = 0) {
+    int64_t last = offset;
+    for (size_t a = 0; a < s.size(); ++a) last += ((int(a) == guard ? hi : k.domain[a]) - 1) * s[a];
     size[arg] = std::max(size[arg], last + 1);
   };
   for (const KernelInstr &in : k.instrs)
-    if (in.kind == KernelInstr::Load) reach(in.arg, in.strides);
+    if (in.kind == KernelInstr::Load) reach(in.arg, in.strides, in.offset, in.guard_axis, in.guard_hi);
   for (const KernelOutput &out : k.outputs) reach(out.arg, out.strides);
   return size;
 }
@@ -143,7 +146,9 @@ void run_sliced(KernelJit::Fn fn, const FusedKernel &k, Buffers &b, std::vector<
     return;
   }
   std::vector<bool> accumulated(k.args.size());
-  for (const KernelOutput &out : k.outputs) accumulated[out.arg] = accumulated[out.arg] || out.accumulate;
+  std::vector<Op> how(k.args.size(), Op::Sum);
+  for (const KernelOutput &out : k.outputs)
+    if (out.accumulate) accumulated[out.arg] = true, how[out.arg] = out.combine;
   cuts.insert(cuts.begin(), 0);
   cuts.push_back(first_extent(k));
   for (size_t s = 0; s + 1 < cuts.size(); ++s) {
@@ -151,13 +156,16 @@ void run_sliced(KernelJit::Fn fn, const FusedKernel &k, Buffers &b, std::vector<
     std::vector<void *> p = b.pointers();
     for (size_t a = 0; a < k.args.size(); ++a)
       if (accumulated[a]) {
-        std::fill(local.f32[a].begin(), local.f32[a].end(), 0.0f);
+        std::fill(local.f32[a].begin(), local.f32[a].end(), float(combine_identity(how[a])));
         p[a] = local.f32[a].data();
       }
     fn(p.data(), cuts[s], cuts[s + 1], kRng);
     for (size_t a = 0; a < k.args.size(); ++a)
       if (accumulated[a])
-        for (size_t i = 0; i < b.f32[a].size(); ++i) b.f32[a][i] += local.f32[a][i];
+        for (size_t i = 0; i < b.f32[a].size(); ++i) {
+          float &t = b.f32[a][i], x = local.f32[a][i];
+          t = how[a] == Op::Max ? std::max(t, x) : how[a] == Op::Min ? std::min(t, x) : t + x;
+        }
   }
 }
 
@@ -453,6 +461,55 @@ TEST(LlvmKernel, ReductionsOverFirstInnerAndAllAxes) {
   int x3 = k3.arg(), o3 = k3.arg();
   k3.out(k3.apply(Op::Exp, k3.load(x3)), o3, strides_of(k3.k.domain, {1, 0, 1}), true);
   EXPECT_LE(max_error(k3.k), 1e-5);
+}
+
+// Max and min reductions over the first axis (in memory), the inner axis
+// (in a register) and everything, as reference and LLVM agree; the identity
+// of each is what a fresh output starts from.
+TEST(LlvmKernel, MaxAndMinReductions) {
+  std::vector<int64_t> d = {13, 67};
+  KernelBuilder kb("extremes", d);
+  int x = kb.arg(), cols = kb.arg(), rows = kb.arg(), all = kb.arg();
+  int v = kb.apply(Op::Tanh, kb.load(x));
+  kb.out(v, cols, strides_of(d, {0, 1}), true);
+  kb.k.outputs.back().combine = Op::Max;
+  kb.out(v, rows, strides_of(d, {1, 0}), true);
+  kb.k.outputs.back().combine = Op::Min;
+  kb.out(v, all, {0, 0}, true);
+  kb.k.outputs.back().combine = Op::Max;
+  EXPECT_EQ(verify_kernel(kb.k), "");
+  EXPECT_LE(max_error(kb.k, {{0, {-3, 3}}}), 1e-6);
+  EXPECT_EQ(combine_identity(Op::Max), -HUGE_VAL);
+  EXPECT_EQ(combine_identity(Op::Min), HUGE_VAL);
+  EXPECT_EQ(combine_identity(Op::Sum), 0.0);
+}
+
+// A slice is a load at an offset; a pad a guarded load reading 0 outside its
+// window (and no memory there: the source is exactly as large as the window).
+TEST(LlvmKernel, SliceAndPadLoads) {
+  // slice: out[i, j] = x[i, j + 3] of x [5, 10], out [5, 4]
+  KernelBuilder ks("slice", {5, 4});
+  int x = ks.arg(), o = ks.arg();
+  int l = ks.load(x, {10, 1});
+  ks.k.instrs[l].offset = 3;
+  ks.out(ks.apply(Op::Exp, l), o);
+  EXPECT_EQ(verify_kernel(ks.k), "");
+  EXPECT_LE(max_error(ks.k), 1e-6);
+  // pad: out [5, 9, 7], x [5, 3, 7] placed at 4 along axis 1, plus one more pad on axis 2
+  KernelBuilder kp("pad", {5, 9, 7});
+  int a = kp.arg(), out = kp.arg();
+  int p = kp.load(a, {21, 7, 1});
+  kp.k.instrs[p].offset = -4 * 7;
+  kp.k.instrs[p].guard_axis = 1;
+  kp.k.instrs[p].guard_lo = 4;
+  kp.k.instrs[p].guard_hi = 7;
+  kp.out(kp.apply(Op::Add, p, kp.constant(1.0)), out);
+  EXPECT_EQ(verify_kernel(kp.k), "");
+  EXPECT_LE(max_error(kp.k), 1e-6);
+  KernelInstr bad = kp.k.instrs[p];
+  bad.guard_axis = -1;
+  kp.k.instrs[p] = bad;
+  EXPECT_NE(verify_kernel(kp.k), "");  // a negative offset needs its guard
 }
 
 // x <- x * 0.9 + g, the shape of an optimizer update: output and load share
