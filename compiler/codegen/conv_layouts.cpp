@@ -63,6 +63,8 @@ bool redomain_nchw16c(FusedKernel &k, const std::vector<bool> &blocked) {
   const std::vector<int64_t> identity = row_major_strides(d);
   for (const KernelInstr &in : k.instrs) {
     if (in.kind == KernelInstr::Normal) return false;
+    // A pad along the channels: its window is not one axis of (cb, ci).
+    if (in.kind == KernelInstr::Load && in.guard_axis == 1) return false;
     if (in.kind == KernelInstr::Load && blocked[in.arg] && in.strides != identity) return false;
   }
   for (const KernelOutput &o : k.outputs)

@@ -52,7 +52,8 @@ std::string nchw16c_layout(const Dims &dims);
 
 // Rewrites `k` to run over [N, C/16, H, W, 16] with argument a in nChw16c when
 // blocked[a]; false (k unchanged) when it cannot: the domain is not 4-D with
-// C % 16 == 0, it draws normal() noise (draws follow the flat index), or a
+// C % 16 == 0, it draws normal() noise (draws follow the flat index), pads along the
+// channels (the guard needs the channel as one axis), or a
 // blocked argument is not read or written as the whole tensor in row-major
 // order.
 bool redomain_nchw16c(FusedKernel &k, const std::vector<bool> &blocked);

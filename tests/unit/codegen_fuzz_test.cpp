@@ -110,7 +110,7 @@ private:
   int random_op() {
     int a = any();
     if (images_ && dims(a).size() == 4 && pick(0, 3) == 0) return convolution(a);
-    switch (pick(0, 16)) {
+    switch (pick(0, 17)) {
     case 0: return b_.unary(Op::Exp, squash(a));
     case 1: return b_.unary(Op::Log, positive(a));
     case 2: return b_.unary(Op::Sqrt, positive(a));
@@ -140,15 +140,49 @@ private:
       for (size_t k = 0; k < dims(a).size(); ++k)
         if (pick(0, 1)) axes.push_back(static_cast<int64_t>(k));
       if (axes.empty()) axes.push_back(0);
-      int r = b_.emit(pick(0, 1) ? Op::Sum : Op::Mean, {a}, {{"axes", axes}});
+      const Op reductions[] = {Op::Sum, Op::Mean, Op::Max, Op::Min};
+      int r = b_.emit(reductions[pick(0, 3)], {a}, {{"axes", axes}});
       return dims(r).empty() ? b_.mul(a, r) : r;
     }
+    case 16: return window(a);
     default: {  // dense layer on a [batch, features] value, a convolution on images, or noise
       if (dims(a).size() == 4) return convolution(a);
       if (dims(a).size() != 2) return b_.emit(Op::Normal, {}, {}, &dims(pool_.front()));
       int64_t units = pick(1, 7);
       int w = param({units, dims(a)[1]}), bias = param({units});
       return b_.emit(Op::Dense, {a, w, bias});
+    }
+    }
+  }
+
+  // slice or pad of `a` along a random non-batch axis, or the two halves of
+  // `a` swapped along it (concat of slices: a pad of each plus their sum).
+  int window(int a) {
+    const Dims d = dims(a);
+    std::vector<int64_t> axes;
+    for (size_t k = 1; k < d.size(); ++k)
+      if (d[k] >= 2) axes.push_back(static_cast<int64_t>(k));
+    if (axes.empty()) return b_.unary(Op::Tanh, a);
+    const int64_t axis = axes[pick(0, static_cast<int64_t>(axes.size()) - 1)], n = d[axis];
+    auto slice = [&](int v, int64_t start, int64_t len) {
+      Dims to = dims(v);
+      to[axis] = len;
+      return b_.emit(Op::Slice, {v}, {{"axis", axis}, {"start", start}}, &to);
+    };
+    auto pad = [&](int v, int64_t before, int64_t extent) {
+      Dims to = dims(v);
+      to[axis] = extent;
+      return b_.emit(Op::Pad, {v}, {{"axis", axis}, {"before", before}}, &to);
+    };
+    switch (pick(0, 2)) {
+    case 0: {
+      const int64_t len = pick(1, n - 1);
+      return slice(a, pick(0, n - len), len);
+    }
+    case 1: return pad(a, pick(0, 2), n + pick(2, 4));
+    default: {
+      const int64_t cut = pick(1, n - 1);  // [a[cut:], a[:cut]]
+      return b_.add(pad(slice(a, cut, n - cut), 0, n), pad(slice(a, 0, cut), n - cut, n));
     }
     }
   }
