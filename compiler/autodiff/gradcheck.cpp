@@ -61,22 +61,17 @@ GradcheckResult gradcheck(const Graph &forward, const Graph &train, const Bindin
   bool ok = std::fabs(base - train_total) <= 1e-10 * std::max(1.0, std::fabs(base));
   if (!ok) report << "  the training graph's loss differs from the model's\n";
 
-  // Finite differences run with every relu's on/off pattern frozen at the
-  // base point (see Bindings::frozen_relu): a step that moves a relu input
+  // Finite differences run with every piecewise op's pieces frozen at the
+  // base point (see Bindings::frozen_branches): a step that moves a relu input
   // across 0 would otherwise mix two linear pieces into the estimate.
   Bindings fd = b;
   {
-    auto base_values = interpret(forward, b, error);
-    if (!base_values) {
+    Bindings record = b;
+    record.record_branches = &fd.frozen_branches;
+    if (!interpret(forward, record, error)) {
       result.error = error;
       return result;
     }
-    for (const Node &n : forward.nodes)
-      if (n.op == Op::Relu || n.op == Op::Step) {
-        std::vector<bool> mask;
-        for (double v : (*base_values)[n.operands[0]].data) mask.push_back(v > 0);
-        fd.frozen_relu[n.name] = std::move(mask);
-      }
   }
   report << "  " << std::left << std::setw(14) << "parameter" << std::setw(18) << "shape" << std::setw(11)
          << "max|grad|" << std::setw(9) << "checked" << "max rel error\n";

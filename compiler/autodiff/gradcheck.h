@@ -5,8 +5,9 @@
 // interpreted with one parameter element moved by ±h, ±2h, and the 4-point
 // central difference (8(f(+h) - f(-h)) - (f(+2h) - f(-2h))) / 12h estimates
 // the same derivative. The noise eps is drawn once and bound by name in both
-// graphs, so the sampler is a fixed function of mu and logvar. Relu on/off
-// patterns are frozen at the base point for the differences (the loss is then
+// graphs, so the sampler is a fixed function of mu and logvar. The pieces of
+// relu, leaky_relu, abs, maximum and minimum are frozen at the base point for
+// the differences (the loss is then
 // smooth along a step and has the same gradient there). The error of an
 // element is |a - n| / max(|a|, |n|, max|grad of its tensor| / 10).
 //

@@ -36,6 +36,7 @@ const std::vector<OpRule> kRules = {
      "random noise: by the reparameterization trick the gradient flows through mu and logvar"},
     {Op::BatchSize, nullptr, "the batch size"},
     {Op::Epoch, nullptr, "the training progress"},
+    {Op::Stat, nullptr, "a statistic of the data, updated by the train program, not learned"},
 
     // Elementwise unary.
     {Op::Neg, [](GradContext &c) { c.give(0, c.b.neg(c.dy)); }},
@@ -121,6 +122,7 @@ const std::vector<OpRule> kRules = {
        if (c.wants[1]) c.give(1, c.b.mul(c.dy, c.b.sub(c.x(0), c.b.unary(Op::Relu, c.x(0)))));
      }},
     {Op::DropoutMask, nullptr, "a random mask: no gradient flows through it"},
+    {Op::TrainValue, [](GradContext &c) { c.give(0, c.dy); }},  // training's value; eval's has no gradient
 
     // Reductions and data movement.
     {Op::Sum, [](GradContext &c) { c.give(0, c.b.expand(c.dy, ints(c.node, "axes"), c.dims_of(c.x(0)))); }},

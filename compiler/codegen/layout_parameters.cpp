@@ -65,6 +65,7 @@ void layout_parameters(LoweredModel &m) {
     q.name = n->name;
     q.dims = n->dims;
     q.init_bound = std::get<double>(*n->attr("bound"));
+    q.init_ones = std::get<std::string>(*n->attr("init")) == "ones";
     int64_t e = checked_elements(n->dims);
     q.buffer = add_buffer(p, n->name, plan::DType::F32, e, at + offset * 4);
     q.grad_buffer = add_buffer(p, "d." + n->name, plan::DType::F32, e, at + region + offset * 4);
@@ -87,6 +88,29 @@ void layout_parameters(LoweredModel &m) {
     p.state_regions.push_back(b);
     p.optimizer_args.push_back(b);
     at += region;
+  }
+  // Statistics (batchnorm's running mean and variance): one region, each
+  // on a 64-byte line, in graph order.
+  std::vector<const Node *> stats;
+  for (const Node &n : train.nodes)
+    if (n.op == Op::Stat) stats.push_back(&n);
+  if (!stats.empty()) {
+    int64_t floats = 0;
+    for (const Node *n : stats) floats = line_up(floats) + checked_elements(n->dims);
+    p.stat_count = floats;
+    p.stat_region = add_buffer(p, "stats", plan::DType::F32, floats, at);
+    int64_t offset = 0;
+    for (const Node *n : stats) {
+      offset = line_up(offset);
+      plan::Stat t;
+      t.name = n->name;
+      t.dims = n->dims;
+      t.init = std::get<double>(*n->attr("init"));
+      t.buffer = add_buffer(p, n->name, plan::DType::F32, checked_elements(n->dims), at + offset * 4);
+      p.stats.push_back(t);
+      offset += checked_elements(n->dims);
+    }
+    at += align(floats * 4);
   }
   m.kernels.push_back(std::move(opt));
   m.persistent_bytes = at;

@@ -387,6 +387,7 @@ class KernelEmitter {
       case Op::Minimum: return b_.CreateSelect(b_.CreateFCmpOLT(x, y), x, y);
       case Op::LeakyRelu: return b_.CreateSelect(b_.CreateFCmpOGT(x, c(0)), x, b_.CreateFMul(y, x));
       case Op::DropoutMask: return b_.CreateSelect(b_.CreateFCmpOGT(x, c(0)), y, c(0));
+      case Op::TrainValue: return x;
       case Op::Add: return b_.CreateFAdd(x, y);
       case Op::Sub: return b_.CreateFSub(x, y);
       case Op::Mul: return b_.CreateFMul(x, y);

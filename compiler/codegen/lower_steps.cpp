@@ -45,6 +45,7 @@ public:
       param_buffer_[q.name] = q.buffer;
       grad_buffer_["d." + q.name] = q.grad_buffer;
     }
+    for (const plan::Stat &t : m.plan.stats) stat_buffer_[t.name] = t.buffer;
   }
 
   void run() {
@@ -265,6 +266,7 @@ private:
     if (input < 0 && prog.latent < 0) throw Unsupported(Loc{}, "the model has no input");
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       if (g.nodes[i].op == Op::Param) buffer[i] = param_buffer_.at(g.nodes[i].name);
+      if (g.nodes[i].op == Op::Stat) buffer[i] = stat_buffer_.at(g.nodes[i].name);
       if (g.nodes[i].op == Op::BatchSize) {
         if (out_.plan.batch_value < 0) out_.plan.batch_value = static_cast<int>(persistent("batch", plan::DType::F32, 1));
         buffer[i] = out_.plan.batch_value;
@@ -282,6 +284,11 @@ private:
     for (const auto &[oname, idx] : g.outputs) {
       int r = s.root[idx];
       p.outputs.insert(r);
+      // update.NAME: the statistic's next value, copied in after every step read it.
+      if (oname.rfind("update.", 0) == 0) {
+        late_outputs.emplace_back(idx, stat_buffer_.at(oname.substr(7)));
+        continue;
+      }
       auto grad = grad_buffer_.find(oname);
       if (values) {  // its own persistent buffer, written by the step computing it or by a copy
         const Node &n = g.nodes[idx];
@@ -620,7 +627,7 @@ private:
 
   LoweredModel &out_;
   int64_t persistent_end_, persistent_row_ = 0;
-  std::map<std::string, int> param_buffer_, grad_buffer_;
+  std::map<std::string, int> param_buffer_, grad_buffer_, stat_buffer_;
   std::ostringstream library_;
 };
 

@@ -72,6 +72,7 @@ std::map<std::string, std::string> loss_scaling(const Graph &model) {
   auto a = run_once(*one, 1, rows, noise), b = run_once(*two, 2, rows, noise);
   if (!a || !b) return out;
   for (const auto &[name, idx] : one->outputs) {
+    if (name.rfind("update.", 0) == 0) continue;  // a statistic's next value, not a loss
     double l1 = (*a)[idx].data[0], l2 = NAN;
     for (const auto &[n2, i2] : two->outputs)
       if (n2 == name) l2 = (*b)[i2].data[0];

@@ -7,6 +7,7 @@
 
 #include "abi/normal_quantile.h"
 #include "frontend/lower.h"
+#include "ir/batch_axes.h"
 #include "ir/printer.h"
 
 namespace vaec {
@@ -40,6 +41,8 @@ const std::vector<LayerSpec> &layer_specs() {
       {"normal_like", 1, "normal_like(tensor, samples=1)  (samples=k: [batch, k, ...], k draws per example)",
        {"samples"}},
       {"dropout", 2, "dropout(tensor, p)  (training only: zeroes each element with probability p)", {}},
+      {"batchnorm", 1, "batchnorm(input, momentum=0.1, eps=1e-5)  (over the batch, per feature or channel)",
+       {"momentum", "eps"}},
   };
   return specs;
 }
@@ -190,6 +193,8 @@ Val GraphBuilder::call_layer(const Expr &e) {
     int mask = emit(Op::DropoutMask, {s, emit(Op::Const, {}, {{"value", 1.0 / (1.0 - p.num)}}, e.loc, {})}, {}, e.loc);
     return Val::tensor(emit(Op::Mul, {in.node, mask}, {}, e.loc));
   }
+
+  if (name == "batchnorm") return batchnorm(e, in.node);
 
   if (name == "flatten" || name == "reshape") {
     if (x.empty()) {  // a scalar (e.g. a loss) has no batch dimension to keep
@@ -367,6 +372,77 @@ Val GraphBuilder::call_layer(const Expr &e) {
     y = emit(Op::Reshape, {y}, {}, e.loc, out);
     if (y >= 0) sampled_[y] = true;
   }
+  return Val::tensor(y);
+}
+
+// batchnorm(x): y = gamma * (x - m) / sqrt(v + eps) + beta per feature
+// ([batch, d]) or channel ([batch, C, H, W]), m and v the batch's mean and
+// (biased) variance in training, the running ones in eval programs
+// (train_value), which the train program updates as PyTorch does:
+// r <- (1 - momentum) r + momentum * batch value, the variance unbiased.
+Val GraphBuilder::batchnorm(const Expr &e, int x) {
+  const Dims d = g_.nodes[x].dims;
+  auto number = [&](const char *key, double fallback, double lo, double hi, bool with_hi, double &out) {
+    out = fallback;
+    for (const auto &[k, v] : e.kwargs)
+      if (k == key) {
+        Val n = eval(v);
+        if (n.kind == Val::Bad) return false;
+        if (n.kind != Val::Num || n.batch || !(n.num > lo && (n.num < hi || (with_hi && n.num == hi)))) {
+          diags_.error(v.loc, std::string(key) + " of batchnorm is a number in (" + format_f64(lo) + ", " +
+                                  format_f64(hi) + (with_hi ? "]" : ")") + ", got " + expr_to_string(v), v.length);
+          return false;
+        }
+        out = n.num;
+      }
+    return true;
+  };
+  double momentum, eps;
+  if (!number("momentum", 0.1, 0, 1, true, momentum) || !number("eps", 1e-5, 0, 1, false, eps)) return Val::bad();
+  std::string unused;
+  const std::vector<bool> batched = batched_values(g_, unused);
+  if ((d.size() != 2 && d.size() != 4) || !batched[x]) {
+    diags_.error(e.args[0].loc, "batchnorm normalizes over the batch a [batch, features] or [batch, channels, "
+                                "height, width] value, but '" + expr_to_string(e.args[0]) + "' is f32" + dims_str(d) +
+                                (d.empty() ? " (a scalar)" : batched[x] ? "" : ", not per example"),
+                 e.args[0].length);
+    return Val::bad();
+  }
+  const std::vector<int64_t> axes = d.size() == 2 ? std::vector<int64_t>{0} : std::vector<int64_t>{0, 2, 3};
+  const Dims per = {d[1]};
+  const int64_t pixels = d.size() == 4 ? d[2] * d[3] : 1;
+  const std::string &owner = tensors[stack_.back()].name;
+  auto make = [&](Op op, const std::string &suffix, Attrs attrs) {
+    int n = emit(op, {}, std::move(attrs), e.loc, per, "", owner + "." + suffix);
+    if (op == Op::Param && n >= 0) param_owner[n] = owner;
+    return n;
+  };
+  const int gamma = make(Op::Param, "gamma", {{"init", std::string("ones")}, {"bound", 0.0}});
+  const int beta = make(Op::Param, "beta", {{"init", std::string("uniform")}, {"bound", 0.0}});
+  const int running_mean = make(Op::Stat, "running_mean", {{"init", 0.0}});
+  const int running_var = make(Op::Stat, "running_var", {{"init", 1.0}});
+  auto c = [&](double v) { return emit(Op::Const, {}, {{"value", v}}, e.loc, {}); };
+  // Per-channel values meet [batch, C, H, W] as [C, 1, 1].
+  auto spread = [&](int v) { return d.size() == 2 ? v : emit(Op::Reshape, {v}, {}, e.loc, {d[1], 1, 1}); };
+  const int count = emit(Op::Mul, {emit(Op::BatchSize, {}, {}, e.loc, {}), c(double(pixels))}, {}, e.loc);
+  auto batch_mean = [&](int v) { return emit(Op::Div, {emit(Op::Sum, {v}, {{"axes", axes}}, e.loc), count}, {}, e.loc); };
+  const int m = batch_mean(x);
+  const int mean = emit(Op::TrainValue, {m, running_mean}, {}, e.loc);
+  const int centred = emit(Op::Sub, {x, spread(mean)}, {}, e.loc);
+  const int v = batch_mean(emit(Op::Mul, {centred, centred}, {}, e.loc));
+  const int var = emit(Op::TrainValue, {v, running_var}, {}, e.loc);
+  const int inv = emit(Op::Div, {c(1.0), emit(Op::Sqrt, {emit(Op::Add, {var, c(eps)}, {}, e.loc)}, {}, e.loc)}, {}, e.loc);
+  const int scaled = emit(Op::Mul, {centred, spread(emit(Op::Mul, {gamma, inv}, {}, e.loc))}, {}, e.loc);
+  const int y = emit(Op::Add, {scaled, spread(beta)}, {}, e.loc);
+  // The statistics' next values: outputs update.NAME of the train program.
+  auto blend = [&](int r, int batch_value) {
+    return emit(Op::Add, {emit(Op::Mul, {r, c(1 - momentum)}, {}, e.loc), emit(Op::Mul, {batch_value, c(momentum)}, {}, e.loc)},
+                {}, e.loc);
+  };
+  const int unbiased = emit(Op::Mul, {v, emit(Op::Div, {count, emit(Op::Sub, {count, c(1.0)}, {}, e.loc)}, {}, e.loc)}, {}, e.loc);
+  if (gamma < 0 || beta < 0 || running_mean < 0 || running_var < 0 || y < 0 || unbiased < 0) return Val::bad();
+  updates.emplace_back(g_.nodes[running_mean].name, blend(running_mean, m));
+  updates.emplace_back(g_.nodes[running_var].name, blend(running_var, unbiased));
   return Val::tensor(y);
 }
 

@@ -57,6 +57,9 @@ public:
   // Lower normal_like(t, samples=k) with one sample: the model the
   // inspection programs are cut from.
   bool one_sample = false;
+  // Statistics the train program updates (batchnorm's running mean and
+  // variance): the stat node's name and its next value.
+  std::vector<std::pair<std::string, int>> updates;
   // The k of normal_like(..., samples=k), 0 when none.
   int64_t samples() const { return samples_; }
 
@@ -85,6 +88,7 @@ private:
   // (glorot_uniform weights U(+-sqrt(6/(fan_in+fan_out))), zero biases).
   int add_param(const std::string &suffix, const Dims &dims, int64_t fan_in, int64_t fan_out, const Loc &loc);
   Val eval_param(const Expr &e);
+  Val batchnorm(const Expr &e, int x);
   int apply_act(const Expr &call, int node);
   // tensor_ops.cpp: clip, concat, slice, logsumexp and their helpers.
   Val eval_tensor_function(const Expr &e);

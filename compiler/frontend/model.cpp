@@ -562,6 +562,7 @@ private:
                                 (t.name == "total" ? "" : " (or use it in another loss)"),
                      static_cast<int>(t.name.size()));
     }
+    for (const auto &[stat, value] : builder_->updates) model_.graph.outputs.emplace_back("update." + stat, value);
     if (!total) {
       Loc at = losses->loc;
       for (const auto &[k, v] : root.entries)

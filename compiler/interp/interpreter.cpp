@@ -161,6 +161,11 @@ ConvGeometry geometry(const Dims &x, const Dims &w, const Dims &y, const Node &n
 Tensor initial_value(const Node &param, uint64_t seed) {
   Tensor t{param.dims, std::vector<double>(count(param.dims))};
   std::mt19937_64 rng(seed ^ std::hash<std::string>{}(param.name));
+  const AttrValue *init = param.attr("init");
+  if (init && std::get<std::string>(*init) == "ones") {
+    std::fill(t.data.begin(), t.data.end(), 1.0);
+    return t;
+  }
   double bound = std::get<double>(*param.attr("bound"));
   std::uniform_real_distribution<double> u(-bound, bound);
   for (double &v : t.data) v = u(rng);
@@ -173,6 +178,17 @@ Tensor noise_value(const Node &normal, uint64_t seed) {
   std::normal_distribution<double> z(0.0, 1.0);
   for (double &v : t.data) v = z(rng);
   return t;
+}
+
+bool is_piecewise(Op op) {
+  return op == Op::Relu || op == Op::Step || op == Op::LeakyRelu || op == Op::Abs || op == Op::Maximum ||
+         op == Op::Minimum;
+}
+
+bool first_piece(Op op, double a, double b) {
+  if (op == Op::Maximum) return a > b;
+  if (op == Op::Minimum) return a < b;
+  return a > 0;
 }
 
 std::optional<std::vector<Tensor>> interpret(const Graph &g, const Bindings &b, std::string &error) {
@@ -198,6 +214,7 @@ std::optional<std::vector<Tensor>> interpret(const Graph &g, const Bindings &b, 
     case Op::Param: out = initial_value(n, b.seed); continue;
     case Op::Normal: out = noise_value(n, b.seed); continue;
     case Op::Const: out.data.assign(count(n.dims), std::get<double>(*n.attr("value"))); continue;
+    case Op::Stat: out.data.assign(count(n.dims), std::get<double>(*n.attr("init"))); continue;  // bind it for another
     case Op::BatchSize: out.data.assign(1, static_cast<double>(g.batch())); continue;
     case Op::Epoch: out.data.assign(1, 0.0); continue;  // the first step's; bind %epoch for another
     case Op::Sum:
@@ -279,18 +296,29 @@ std::optional<std::vector<Tensor>> interpret(const Graph &g, const Bindings &b, 
       error = "the interpreter cannot run " + std::string(op_name(n.op));
       return std::nullopt;
     }
-    if (auto mask = b.frozen_relu.find(n.name); mask != b.frozen_relu.end() &&
-                                                 (n.op == Op::Relu || n.op == Op::Step)) {
-      for (size_t k = 0; k < out.data.size(); ++k)
-        out.data[k] = mask->second[k] ? (n.op == Op::Relu ? in(0).data[k] : 1.0) : 0.0;
-    } else if (n.operands.size() == 1) {
-      for (size_t k = 0; k < out.data.size(); ++k) out.data[k] = formula(in(0).data[k], 0.0);
-    } else {
-      const Tensor &a = in(0), &c = in(1);
-      for_each_broadcast(n.dims, {&a.dims, &c.dims}, [&](int64_t o, const std::vector<int64_t> &p) {
-        out.data[o] = formula(a.data[p[0]], c.data[p[1]]);
-      });
-    }
+    const Tensor &a = in(0), &c = n.operands.size() > 1 ? in(1) : a;
+    const Dims none;
+    auto frozen = b.frozen_branches.find(n.name);
+    const bool piecewise = is_piecewise(n.op), freeze = piecewise && frozen != b.frozen_branches.end();
+    std::vector<bool> *taken = piecewise && b.record_branches ? &(*b.record_branches)[n.name] : nullptr;
+    if (taken) taken->assign(out.data.size(), false);
+    for_each_broadcast(n.dims, {&a.dims, n.operands.size() > 1 ? &c.dims : &none},
+                       [&](int64_t o, const std::vector<int64_t> &p) {
+      const double x = a.data[p[0]], y = n.operands.size() > 1 ? c.data[p[1]] : 0.0;
+      if (taken) (*taken)[o] = first_piece(n.op, x, y);
+      if (!freeze) {
+        out.data[o] = formula(x, y);
+        return;
+      }
+      const bool first = frozen->second[o];
+      switch (n.op) {  // the chosen piece, as a smooth function of x and y
+      case Op::Relu: out.data[o] = first ? x : 0.0; break;
+      case Op::Step: out.data[o] = first ? 1.0 : 0.0; break;
+      case Op::LeakyRelu: out.data[o] = first ? x : y * x; break;
+      case Op::Abs: out.data[o] = first ? x : -x; break;
+      default: out.data[o] = first ? x : y; break;  // maximum, minimum
+      }
+    });
   }
   return v;
 }

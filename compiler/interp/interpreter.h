@@ -24,12 +24,20 @@ struct Bindings {
   // with `seed` (the same seed gives the same values).
   std::map<std::string, Tensor> values;
   uint64_t seed = 1;
-  // For gradient checking only: relu/step ops named here use this fixed on/off
-  // pattern instead of the sign of their input (relu(x) = x * mask), which
-  // makes the loss smooth along a finite-difference step without changing its
-  // gradient at the point where the pattern was taken.
-  std::map<std::string, std::vector<bool>> frozen_relu;
+  // For gradient checking only: piecewise ops (relu, step, leaky_relu, abs,
+  // maximum, minimum) named here take the piece this pattern says per
+  // element instead of the one their operands choose (relu(x) = x * mask),
+  // which makes the loss smooth along a finite-difference step without
+  // changing its gradient at the point where the pattern was taken. With
+  // `record_branches`, interpret() fills it with the pieces it took.
+  std::map<std::string, std::vector<bool>> frozen_branches;
+  std::map<std::string, std::vector<bool>> *record_branches = nullptr;
 };
+
+// Whether `op` is piecewise, and which piece it takes at (a, b): true for
+// x > 0 (relu, step, leaky_relu, abs), a > b (maximum) or a < b (minimum).
+bool is_piecewise(Op op);
+bool first_piece(Op op, double a, double b);
 
 // Computes every value of `g`. Returns nullopt and sets `error` when an input
 // is missing or a bound tensor has the wrong shape.

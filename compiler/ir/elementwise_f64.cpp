@@ -50,6 +50,7 @@ const Row kFormulas[] = {
     {Op::Minimum, [](double a, double b) { return a < b ? a : b; }},
     {Op::LeakyRelu, [](double a, double s) { return a > 0 ? a : s * a; }},
     {Op::DropoutMask, [](double s, double c) { return s > 0 ? c : 0.0; }},
+    {Op::TrainValue, [](double t, double) { return t; }},
 };
 
 }  // namespace

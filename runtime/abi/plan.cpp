@@ -4,6 +4,7 @@
 #include "abi/plan.h"
 
 #include <charconv>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
@@ -148,12 +149,19 @@ std::string format_plan(const Plan &p) {
   for (const Param &q : p.params) {
     os << "param " << q.name << ' ' << q.buffer << ' ' << q.grad_buffer << ' ';
     os.precision(17);
-    os << q.init_bound;
+    if (q.init_ones) os << "=1";
+    else os << q.init_bound;
     for (int64_t d : q.dims) os << ' ' << d;
     os << '\n';
   }
   os << "regions " << p.param_count << ' ' << p.param_region << ' ' << p.grad_region << ' ' << p.hyper << '\n';
   for (int s : p.state_regions) os << "state " << s << '\n';
+  if (p.stat_region >= 0) os << "stats " << p.stat_count << ' ' << p.stat_region << '\n';
+  for (const Stat &t : p.stats) {
+    os << "stat " << t.name << ' ' << t.buffer << ' ' << t.init;
+    for (int64_t d : t.dims) os << ' ' << d;
+    os << '\n';
+  }
   os << "optimizer " << p.optimizer_kernel;
   for (int a : p.optimizer_args) os << ' ' << a;
   os << '\n';
@@ -185,6 +193,9 @@ std::string check_indices(const Plan &p) {
   if (bad(p.param_region, true) || bad(p.grad_region, true) || bad(p.hyper, true)) return "regions";
   for (int s : p.state_regions)
     if (bad(s, false)) return "state";
+  if (bad(p.stat_region, true)) return "stats";
+  for (const Stat &t : p.stats)
+    if (bad(t.buffer, false)) return "stat " + t.name;
   for (int a : p.optimizer_args)
     if (bad(a, false)) return "optimizer " + p.optimizer_kernel;
   for (const Program *prog : p.programs()) {
@@ -284,10 +295,26 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       out.buffers.push_back(b);
     } else if (key == "param") {
       Param q;
-      if (!(ls >> q.name >> q.buffer >> q.grad_buffer >> q.init_bound)) return fail("malformed line");
+      std::string init;
+      if (!(ls >> q.name >> q.buffer >> q.grad_buffer >> init)) return fail("malformed line");
+      if (init == "=1") {
+        q.init_ones = true;
+      } else {
+        char *end = nullptr;
+        q.init_bound = std::strtod(init.c_str(), &end);
+        if (*end != '\0' || !(q.init_bound >= 0)) return fail("malformed initialisation '" + init + "'");
+      }
       int64_t d;
       while (ls >> d) q.dims.push_back(d);
       out.params.push_back(q);
+    } else if (key == "stats") {
+      if (!(ls >> out.stat_count >> out.stat_region) || out.stat_count < 0) return fail("malformed line");
+    } else if (key == "stat") {
+      Stat t;
+      if (!(ls >> t.name >> t.buffer >> t.init)) return fail("malformed line");
+      int64_t d;
+      while (ls >> d) t.dims.push_back(d);
+      out.stats.push_back(t);
     } else if (key == "regions") {
       if (!(ls >> out.param_count >> out.param_region >> out.grad_region >> out.hyper)) return fail("malformed line");
     } else if (key == "state") {

@@ -14,8 +14,9 @@
 // Text (one item per line, fields separated by spaces, buffers by index):
 //   vaec-plan 2 | model NAME | config KEY VALUE | arena BYTES | batch_value BUFFER | epoch_value BUFFER
 //   buffer NAME f32|u8 ELEMENTS OFFSET
-//   param NAME BUFFER GRAD_BUFFER INIT_BOUND DIM...
+//   param NAME BUFFER GRAD_BUFFER INIT_BOUND|=1 DIM...
 //   regions PARAM_COUNT PARAM_REGION GRAD_REGION HYPER | state BUFFER
+//   stats STAT_COUNT STAT_REGION | stat NAME BUFFER INIT DIM...
 //   optimizer KERNEL ARG... | loss_scaling LOSS sum|mean|batch | recon bce|bce_logits|mse
 //   program train|eval|encode|decode|nll BATCH INPUT INPUT_ROW     (INPUT -1: none)
 //     latent BUFFER ROW            (optional: the program's f32 latents)
@@ -91,6 +92,18 @@ struct Param {
   int grad_buffer = -1;
   std::vector<int64_t> dims;
   double init_bound = 0;  // U(-bound, bound), PyTorch's default
+  bool init_ones = false; // 1 everywhere instead (batchnorm's scale); written `=1` for the bound
+};
+
+// A statistic the train program keeps across steps (batchnorm's running mean
+// and variance): not learned, starts at `init`, in the checkpoint. The
+// train program's last steps write its next value into `buffer`; eval and
+// inspection programs read it.
+struct Stat {
+  std::string name;
+  int buffer = -1;
+  double init = 0;
+  std::vector<int64_t> dims;
 };
 
 // One step of a program.
@@ -207,6 +220,9 @@ struct Plan {
   int64_t param_count = 0;                   // floats per region, padding included
   int param_region = -1, grad_region = -1;   // buffers spanning all params / all grads
   std::vector<int> state_regions;            // optimizer state, each param_count floats
+  std::vector<Stat> stats;                   // each in stat_region, in this order, 16-float aligned
+  int64_t stat_count = 0;                    // floats of stat_region, padding included
+  int stat_region = -1;
   // Per-step optimizer scalars the runtime writes before the optimizer
   // kernel: adam {lr / (1 - beta1^t), 1 / sqrt(1 - beta2^t)}, adamw the same
   // and 1 - lr * weight_decay, rmsprop {lr}, and with config clip_grad_norm C

@@ -320,11 +320,13 @@ void Executor::init_params(uint64_t seed) {
     float *w = f32(q.buffer);
     for (int64_t i = 0, n = plan_.buffers[q.buffer].elements; i < n; ++i) {
       const double u = static_cast<double>(gen() >> 11) * 0x1p-53;  // [0, 1)
-      w[i] = static_cast<float>(q.init_bound * (2.0 * u - 1.0));
+      w[i] = q.init_ones ? 1.0f : static_cast<float>(q.init_bound * (2.0 * u - 1.0));
     }
     std::memset(f32(q.grad_buffer), 0, plan_.buffers[q.grad_buffer].elements * sizeof(float));
   }
   for (int s : plan_.state_regions) std::memset(f32(s), 0, plan_.param_count * sizeof(float));
+  if (plan_.stat_region >= 0) std::memset(f32(plan_.stat_region), 0, plan_.stat_count * sizeof(float));
+  for (const plan::Stat &t : plan_.stats) std::fill_n(f32(t.buffer), plan_.buffers[t.buffer].elements, float(t.init));
 }
 
 int64_t Executor::layout_batch() const { return impl_->layout_batch; }

@@ -169,6 +169,8 @@ bool Session::start_model(std::string &error) {
   }
   if (plan_.param_count > 0)
     std::memcpy(exec_->f32(plan_.param_region), ckpt_.regions[0].data(), plan_.param_count * sizeof(float));
+  if (plan_.stat_region >= 0)
+    std::memcpy(exec_->f32(plan_.stat_region), ckpt_.stats.data(), plan_.stat_count * sizeof(float));
   exec_->set_epoch(double(ckpt_.epoch));  // `epoch` as after the checkpoint's last complete epoch
   parts_ = std::make_unique<ModelParts>(plan_, *exec_);
   return true;
@@ -561,6 +563,10 @@ int Session::export_weights() {
   const int64_t region = plan_.buffers[plan_.param_region].offset;
   for (const plan::Param &q : plan_.params)
     tensors.push_back({q.name, q.dims, base + (plan_.buffers[q.buffer].offset - region) / 4});
+  // Running statistics (batchnorm's running_mean and running_var, as PyTorch names them).
+  for (const plan::Stat &t : plan_.stats)
+    tensors.push_back({t.name, t.dims,
+                       ckpt_.stats.data() + (plan_.buffers[t.buffer].offset - plan_.buffers[plan_.stat_region].offset) / 4});
   // train.standardize's statistics: a user of the weights applies the same
   // transform, (x - data.mean) / data.std, before the encoder.
   if (!ckpt_.data_mean.empty()) {

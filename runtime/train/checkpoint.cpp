@@ -17,7 +17,7 @@ namespace vaec::rt {
 namespace {
 
 constexpr char kMagic[8] = {'V', 'A', 'E', 'C', 'K', 'P', 'T', '\0'};
-constexpr uint32_t kVersion = 3;  // reads 2 too (without the data statistics)
+constexpr uint32_t kVersion = 4;  // reads 2 (without the data statistics) and 3 (without the running ones)
 constexpr size_t kFixedHeader = 100;  // up to and including the model name's length
 constexpr uint32_t kMaxRegions = 64, kMaxNames = 1024;
 
@@ -69,6 +69,8 @@ std::string encode(const Checkpoint &c) {
   w.put<uint32_t>(static_cast<uint32_t>(c.data_mean.size()));
   for (const std::vector<float> *v : {&c.data_mean, &c.data_std})
     w.bytes.append(reinterpret_cast<const char *>(v->data()), c.data_mean.size() * 4);
+  w.put<uint32_t>(static_cast<uint32_t>(c.stats.size()));
+  w.bytes.append(reinterpret_cast<const char *>(c.stats.data()), c.stats.size() * 4);
   const uint64_t length = w.bytes.size() + 8;
   std::memcpy(w.bytes.data() + 16, &length, 8);
   w.put<uint64_t>(fnv1a64(w.bytes.data(), w.bytes.size()));
@@ -136,6 +138,11 @@ uint64_t model_identity(const plan::Plan &plan) {
     for (int64_t d : p.dims) text += " " + std::to_string(d);
     text += "\n";
   }
+  for (const plan::Stat &t : plan.stats) {  // only models with statistics: other identities stay as they were
+    text += "stat " + t.name;
+    for (int64_t d : t.dims) text += " " + std::to_string(d);
+    text += "\n";
+  }
   text += "param_count " + std::to_string(plan.param_count) + "\nstate " + std::to_string(plan.state_regions.size()) +
           "\noptimizer " + plan.optimizer_kernel + "\n";
   return fnv1a64(text.data(), text.size());
@@ -188,8 +195,8 @@ bool read_checkpoint(const std::string &path, Checkpoint &out, std::string &erro
     return error = what + "truncated: " + std::to_string(bytes.size()) + " bytes, shorter than the header", false;
   Reader r{bytes, sizeof kMagic, bytes.size()};
   const uint32_t version = r.get<uint32_t>();
-  if (version != kVersion && version != 2)
-    return error = what + "checkpoint format version " + std::to_string(version) + "; this trainer reads versions 2 and " +
+  if (version < 2 || version > kVersion)
+    return error = what + "checkpoint format version " + std::to_string(version) + "; this trainer reads versions 2 to " +
                    std::to_string(kVersion),
            false;
   const bool drop_last = (r.get<uint32_t>() & 1u) != 0;  // the flags word
@@ -255,6 +262,11 @@ bool read_checkpoint(const std::string &path, Checkpoint &out, std::string &erro
     for (float v : c.data_std)
       if (!(v > 0) || !std::isfinite(v)) return malformed("a data standard deviation is not positive");
   }
+  if (version >= 4) {
+    const uint32_t stats = r.get<uint32_t>();
+    if (!r.ok || stats > (r.end - r.pos) / 4) return malformed("bad count of running statistics");
+    for (uint32_t i = 0; i < stats; ++i) c.stats.push_back(r.get<float>());
+  }
   if (r.pos != r.end) return malformed(std::to_string(r.end - r.pos) + " unread bytes before the checksum");
   out = std::move(c);
   return true;
@@ -275,6 +287,10 @@ bool checkpoint_fits(const Checkpoint &c, const std::string &path, uint64_t hash
     return error = path + " was written by another compilation of model '" + c.model + "' (model hash " +
                    hex(c.model_hash) + ", this trainer's is " + hex(hash) +
                    "): its parameters, optimizer or train settings differ; resume with the trainer that wrote it",
+           false;
+  if (static_cast<int64_t>(c.stats.size()) != plan.stat_count)
+    return error = path + ": its " + std::to_string(c.stats.size()) + " running statistics do not fit this model's " +
+                   std::to_string(plan.stat_count),
            false;
   if (c.param_count != plan.param_count || c.regions.size() != 1 + plan.state_regions.size())
     return error = path + ": its " + std::to_string(c.regions.size()) + " regions of " +

@@ -2,12 +2,12 @@
 // exactly as if it had never stopped, in one self-checking file that is
 // replaced atomically.
 //
-// Format (version 3; version 2 lacks the last field; integers and floats little-endian, as x86-64 and
+// Format (version 4; version 3 lacks the last field, version 2 the last two; integers and floats little-endian, as x86-64 and
 // AArch64 store them):
 //
 //   offset  size  field
 //        0     8  magic "VAECKPT\0"
-//        8     4  u32 format version (3)
+//        8     4  u32 format version (4)
 //       12     4  u32 flags: bit 0, epochs leave out their last partial batch (--drop-last)
 //       16     8  u64 file length in bytes, checksum included
 //       24     8  u64 model hash: model_identity(plan), which does not depend on the batch
@@ -29,6 +29,8 @@
 //                 steps already taken in the next epoch (M = 0 at an epoch's end)
 //        …        u32 S, S f32 means, S f32 standard deviations: the statistics of
 //                 train.standardize (data/feed.h; S = 0 without it)
+//        …        u32 K, then K f32: the plan's stat_region (batchnorm's running
+//                 statistics; K = 0 without them)
 //   end-8     8  u64 FNV-1a 64 of every byte before it
 //
 // The shuffling order and the noise are functions of (seed, epoch) and
@@ -71,6 +73,7 @@ struct Checkpoint {
   LossHistory history;                      // per completed epoch
   std::vector<double> epoch_sums;           // train loss sums over the epoch_step steps
   std::vector<float> data_mean, data_std;   // train.standardize's statistics, or empty
+  std::vector<float> stats;                 // the plan's stat_region (batchnorm's running statistics)
 };
 
 uint64_t fnv1a64(const void *data, size_t bytes, uint64_t hash = 0xcbf29ce484222325ull);

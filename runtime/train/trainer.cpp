@@ -372,6 +372,10 @@ Checkpoint Trainer::snapshot(int64_t epoch_step, const LossSums *partial) {
   if (partial) c.epoch_sums = partial->sums;
   c.data_mean = data_.standard.mean;
   c.data_std = data_.standard.std;
+  if (plan_.stat_region >= 0) {
+    const float *p = exec_.f32(plan_.stat_region);
+    c.stats.assign(p, p + plan_.stat_count);
+  }
   return c;
 }
 
@@ -596,6 +600,8 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
       for (size_t i = 0; i < plan.state_regions.size(); ++i)
         std::memcpy(exec.f32(plan.state_regions[i]), resumed.regions[i + 1].data(), plan.param_count * sizeof(float));
     }
+    if (o.resume && plan.stat_region >= 0)
+      std::memcpy(exec.f32(plan.stat_region), resumed.stats.data(), plan.stat_count * sizeof(float));
     resumed = {};
     RunFiles files(out, LossSums(plan, plan.train, o.batch).names(), plan.model + ": loss per example");
     Trainer trainer(plan, o, data, exec, files, checkpoint_path, hash, std::move(start), start_time);
