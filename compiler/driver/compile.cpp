@@ -105,10 +105,10 @@ std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std:
   forward.grad = forward.forward = nullptr;
   forward.stop_after = "forward";
   // A model drawing several samples per example is inspected with one.
-  c->inspection = inspection_graphs(eval_mode(model.one_sample.nodes.empty() ? model.graph : model.one_sample));
+  c->inspection = inspection_graphs(eval_mode(model.inspection.nodes.empty() ? model.graph : model.inspection));
   std::vector<InspectionProgram> inspection;
   for (auto [name, graph] : {std::pair{"encode", &c->inspection.encode}, {"decode", &c->inspection.decode},
-                             {"nll", &c->inspection.nll}}) {
+                             {"nll", &c->inspection.nll}, {"logw", &c->inspection.logw}}) {
     if (graph->nodes.empty()) continue;
     forward.label = name;
     *graph = run_pipeline(*graph, forward);
@@ -117,7 +117,7 @@ std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std:
   try {
     c->lowered = run_codegen(c->train, c->eval, loss_scaling(model.graph), inspection, options,
                              CodegenLog{log.dump_after_all, log.timing});
-    c->lowered.plan.recon = c->inspection.nll.nodes.empty() ? "" : c->inspection.recon;
+    c->lowered.plan.recon = c->inspection.nll.nodes.empty() && c->inspection.logw.nodes.empty() ? "" : c->inspection.recon;
   } catch (const Unsupported &e) {
     diags.error(e.loc.known() ? e.loc : Loc{file, 0, 0}, std::string("cannot generate code: ") + e.what());
     return nullptr;
@@ -201,7 +201,7 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
   write("opt.vir", graph_to_string(c->train));
   write("eval.vir", graph_to_string(c->eval));
   for (auto [name, graph] : {std::pair{"encode", &c->inspection.encode}, {"decode", &c->inspection.decode},
-                             {"nll", &c->inspection.nll}})
+                             {"nll", &c->inspection.nll}, {"logw", &c->inspection.logw}})
     if (!graph->nodes.empty()) write(std::string(name) + ".vir", graph_to_string(*graph));
   write("fused.txt", fused_text(c->lowered));
   write("memplan.txt", c->lowered.memory_report);
@@ -213,7 +213,7 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
                     "- grad.vir: the training graph right after differentiation\n"
                     "- opt.vir: the training graph after simplification (what a training step runs)\n"
                     "- eval.vir: the forward graph (what evaluation runs, at any batch)\n"
-                    "- encode.vir, decode.vir, nll.vir: the parts of the model the trainer's inspection commands\n"
+                    "- encode.vir, decode.vir, nll.vir or logw.vir: the parts of the model the trainer's inspection commands\n"
                     "  run (images -> the encoder's outputs; latents z -> the mean image; z and images -> the\n"
                     "  reconstruction term per example)\n"
                     "- fused.txt: steps, fused kernels and refused merges; convolutions' layouts and reorders\n"

@@ -147,32 +147,10 @@ Val GraphBuilder::call_layer(const Expr &e) {
   };
 
   if (name == "normal_like") {
-    int64_t k = 1;
-    if (const Expr *a = args.kwarg("samples")) {
-      if (!int_arg(*a, "samples", 1, k)) return Val::bad();
-      if (x.empty() || x[0] != batch_) {
-        diags_.error(a->loc, "samples= draws several values per example, but '" + expr_to_string(e.args[0]) +
-                                 "' is f32" + dims_str(x) + ", not per example", a->length);
-        return Val::bad();
-      }
-      if (samples_ > 0 && k != samples_) {
-        diags_.error(a->loc, "samples=" + std::to_string(k) + " differs from the samples=" +
-                                 std::to_string(samples_) + " used before: a model draws one number of samples",
-                     a->length);
-        return Val::bad();
-      }
-      samples_ = k;
-      // The inspection programs' model (see load_model) keeps the axis, with
-      // one sample: expressions over it still hold.
-      if (one_sample) k = 1;
-      axis_k_ = k;
-      Dims d = x;
-      d.insert(d.begin() + 1, k);
-      const int z = emit(Op::Normal, {}, {}, e.loc, d);
-      if (z >= 0) sampled_[z] = true;
-      return Val::tensor(z);
-    }
-    return Val::tensor(emit(Op::Normal, {}, {}, e.loc, x));
+    int64_t k = 0;
+    const Expr *a = args.kwarg("samples");
+    if (a && !int_arg(*a, "samples", 1, k)) return Val::bad();
+    return Val::tensor(draw_normal(x, k, e.loc, a, expr_to_string(e.args[0])));
   }
 
   // dropout(x, p) = x * dropout_mask(z - q, 1 / (1 - p)), z ~ N(0, 1) and

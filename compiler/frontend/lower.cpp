@@ -48,12 +48,13 @@ std::vector<std::string> callable_names() {
   for (const OpInfo &i : all_ops())
     if (callable_op(std::string(i.name))) v.emplace_back(i.name);
   for (const std::string &f : tensor_function_names()) v.push_back(f);
+  for (const std::string &f : distribution_function_names()) v.push_back(f);
   v.emplace_back("param");
   return v;
 }
 
 std::string GraphBuilder::fresh_name() {
-  std::string base = stack_.empty() ? "t" : tensors[stack_.back()].name;
+  std::string base = stack_.empty() ? outside_name : tensors[stack_.back()].name;
   return base + "." + std::to_string(++layer_count_[base + "#tmp"]);
 }
 
@@ -66,7 +67,7 @@ int GraphBuilder::emit(Op op, std::vector<int> operands, Attrs attrs, const Loc 
   n.operands = std::move(operands);
   n.attrs = std::move(attrs);
   n.loc = loc;
-  n.section = stack_.empty() ? "inputs" : tensors[stack_.back()].section;
+  n.section = stack_.empty() ? outside_section : tensors[stack_.back()].section;
   const OpInfo &info = op_info(op);
   if (info.kind == OpKind::Binary) {
     n.operands[0] = align_samples(n.operands[0], n.operands[1]);
@@ -142,6 +143,11 @@ int GraphBuilder::add_param(const std::string &suffix, const Dims &dims, int64_t
 
 int GraphBuilder::as_node(const Val &v, const Loc &loc) {
   if (v.kind == Val::Tensor) return v.node;
+  if (v.kind == Val::Distribution) {
+    diags_.error(loc, "a distribution (" + dists[v.dist].text + ") is not a tensor: use rsample(d), log_prob(d, x) "
+                      "or kl(q, p)");
+    return -1;
+  }
   if (v.kind == Val::Num && v.batch && v.expr) return batch_number(*v.expr);
   if (v.kind == Val::Num) return emit(Op::Const, {}, {{"value", v.num}}, loc, {});
   return -1;
@@ -169,6 +175,11 @@ int GraphBuilder::lower_tensor(int i) {
   t.state = TensorDef::Busy;
   size_t first_new = g_.nodes.size();
   Val v = eval(t.expr);
+  // A distribution is named by its tensor; its node (for shapes and the
+  // summary) is its loc or its logits/probs.
+  int dist = v.kind == Val::Distribution ? v.dist : -1;
+  if (dist >= 0) v = Val::tensor(dists[dist].family == Dist::Normal ? dists[dist].loc
+                                 : dists[dist].logits >= 0 ? dists[dist].logits : dists[dist].probs);
   int node = as_node(v, t.expr.loc);
   stack_.pop_back();
   TensorDef &done = tensors[i];  // eval may not grow `tensors`, but keep it obvious
@@ -180,6 +191,8 @@ int GraphBuilder::lower_tensor(int i) {
   // alias (`a: b`) simply shares b's node.
   if (static_cast<size_t>(node) >= first_new) g_.nodes[node].name = done.name;
   done.node = node;
+  done.dist = dist;
+  if (dist >= 0) dists[dist].text = done.name;
   done.state = TensorDef::Done;
   return node;
 }
@@ -246,6 +259,7 @@ Val GraphBuilder::eval_name(const Expr &e) {
     return Val::bad();
   }
   int n = lower_tensor(it->second);
+  if (n >= 0 && tensors[it->second].dist >= 0) return Val::distribution(tensors[it->second].dist);
   return n < 0 ? Val::bad() : Val::tensor(n);
 }
 
@@ -316,6 +330,8 @@ Val GraphBuilder::eval_param(const Expr &e) {
 Val GraphBuilder::eval_call(const Expr &e) {
   if (find_layer(e.text)) return call_layer(e);
   if (e.text == "param") return eval_param(e);
+  const auto &declared = distribution_function_names();
+  if (std::find(declared.begin(), declared.end(), e.text) != declared.end()) return eval_distribution_call(e);
   const auto &functions = tensor_function_names();
   if (std::find(functions.begin(), functions.end(), e.text) != functions.end()) return eval_tensor_function(e);
   auto op = callable_op(e.text);

@@ -21,14 +21,25 @@ struct TensorDef {
   Expr expr;
   bool parsed = false;
   enum State { Todo, Busy, Done, Failed } state = Todo;
-  int node = -1;    // result node when Done
+  int node = -1;    // result node when Done (a distribution's: its loc or logits)
+  int dist = -1;    // GraphBuilder::dists index when the tensor is a distribution
   std::string op;   // description for the summary ("dense+relu")
+};
+
+// A distribution a model declares (frontend/distributions.cpp): its
+// parameters as nodes. normal: loc, scale (log_scale when known exactly,
+// e.g. 0.5 * logvar); bernoulli: logits or probs.
+struct Dist {
+  enum Family { Normal, Bernoulli } family = Normal;
+  int loc = -1, scale = -1, log_scale = -1;
+  int logits = -1, probs = -1;
+  std::string text;  // as written, for messages
 };
 
 // Value of an expression while lowering: a tensor (node index) or a number
 // known at compile time (literals, `batch`, arithmetic on them).
 struct Val {
-  enum Kind { Bad, Num, Tensor } kind = Bad;
+  enum Kind { Bad, Num, Tensor, Distribution } kind = Bad;
   double num = 0;
   bool is_int = false;
   int node = -1;
@@ -39,6 +50,13 @@ struct Val {
   static Val bad() { return {}; }
   static Val number(double v, bool i, const Expr *e = nullptr, bool batch = false) { return {Num, v, i, -1, batch, e}; }
   static Val tensor(int n) { return n < 0 ? bad() : Val{Tensor, 0, false, n}; }  // emit failed: bad
+  int dist = -1;  // Distribution: GraphBuilder::dists index
+  static Val distribution(int d) {
+    Val v;
+    v.kind = Distribution;
+    v.dist = d;
+    return v;
+  }
 };
 
 class GraphBuilder {
@@ -60,6 +78,26 @@ public:
   // Statistics the train program updates (batchnorm's running mean and
   // variance): the stat node's name and its next value.
   std::vector<std::pair<std::string, int>> updates;
+  // Section and name stem of nodes made outside any tensor's definition.
+  std::string outside_section = "inputs", outside_name = "t";
+  // Declared distributions and what the model does with them: z =
+  // rsample(q), log_prob(d, value), kl(q, p). load_model reads the
+  // likelihood, posteriors and priors off them (model.cpp, declare_densities).
+  std::vector<Dist> dists;
+  struct Draw { int z, q; };
+  struct LogProb { int dist, value; };
+  struct KlTerm { int q, p; };
+  std::vector<Draw> draws;
+  std::vector<LogProb> log_probs;
+  std::vector<KlTerm> kls;
+  // log_prob(d, value) summed over every axis but the batch (and samples).
+  int log_density(int dist, int value, const Loc &loc);
+  // op(a, b) for a binary op; a sum over axis 1 for Op::Sum (b unused).
+  int binary(Op op, int a, int b, const Loc &loc) {
+    if (a < 0) return -1;
+    if (op == Op::Sum) return emit(Op::Sum, {a}, {{"axes", std::vector<int64_t>{1}}}, loc);
+    return b < 0 ? -1 : emit(op, {a, b}, {}, loc);
+  }
   // The k of normal_like(..., samples=k), 0 when none.
   int64_t samples() const { return samples_; }
 
@@ -89,6 +127,11 @@ private:
   int add_param(const std::string &suffix, const Dims &dims, int64_t fan_in, int64_t fan_out, const Loc &loc);
   Val eval_param(const Expr &e);
   Val batchnorm(const Expr &e, int x);
+  // distributions.cpp: normal, bernoulli, rsample, log_prob, kl.
+  Val eval_distribution_call(const Expr &e);
+  int elementwise_log_prob(const Dist &d, int value, const Loc &loc);
+  // normal() noise like `x`, with `samples` (> 0) draws per example on a new axis 1.
+  int draw_normal(const Dims &x, int64_t samples, const Loc &loc, const Expr *samples_expr, const std::string &what);
   int apply_act(const Expr &call, int node);
   // tensor_ops.cpp: clip, concat, slice, logsumexp and their helpers.
   Val eval_tensor_function(const Expr &e);
@@ -130,6 +173,16 @@ struct LayerSpec {
 const std::vector<LayerSpec> &layer_specs();
 // Activations accepted by act=: every unary table op but neg, plus linear/none.
 std::vector<std::string> activation_names();
+
+// Reads the likelihood, the latents' posteriors and priors off the
+// distributions the model declares and, when they describe the model, adds
+// what the inspection programs need to `g` (config declared_*, outputs
+// inspect.logw and inspect.loglik: declared.cpp). False (with config
+// declared_why_not when the model uses distributions) otherwise.
+bool declare_densities(GraphBuilder &b, Graph &g, const std::string &input_name);
+
+// normal, bernoulli, rsample, log_prob, kl: distributions as values.
+const std::vector<std::string> &distribution_function_names();
 
 // clip, concat, slice, logsumexp: functions built from several table ops.
 const std::vector<std::string> &tensor_function_names();

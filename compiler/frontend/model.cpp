@@ -86,6 +86,11 @@ public:
       return std::nullopt;
     }
     build_summary();
+    // The densities the model declares: on a copy, so training never
+    // computes the inspection's outputs.
+    Graph trained = model_.graph;
+    if (declare_densities(*builder_, model_.graph, data_input_)) model_.inspection = std::move(model_.graph);
+    model_.graph = std::move(trained);
     return std::move(model_);
   }
 
@@ -636,7 +641,7 @@ std::optional<Model> load_model(const std::string &file, const std::string &text
   Diagnostics quiet;  // the same file: it has no other errors to tell
   ModelReader again(file, quiet, one);
   std::optional<Model> single = again.read(*root);
-  if (single) model->one_sample = std::move(single->graph);
+  if (single) model->inspection = single->inspection.nodes.empty() ? std::move(single->graph) : std::move(single->inspection);
   return model;
 }
 

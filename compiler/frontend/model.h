@@ -28,10 +28,13 @@ struct SummaryRow {
 struct Model {
   Graph graph;
   std::vector<SummaryRow> rows;
-  // For a model drawing k > 1 samples per example (normal_like(t,
-  // samples=k)): the same model lowered with one sample, which the
-  // inspection programs (encode, decode, nll) are cut from. Empty otherwise.
-  Graph one_sample;
+  // The graph the inspection programs (encode, decode, nll or logw) are cut
+  // from when it is not `graph`: for a model drawing k > 1 samples per
+  // example (normal_like(t, samples=k)), the same model lowered with one
+  // sample; for a model that declares its densities (distributions.cpp),
+  // the model with outputs inspect.logw and inspect.loglik (declared.cpp).
+  // Empty otherwise.
+  Graph inspection;
 };
 
 struct LoadOptions {

@@ -5,6 +5,8 @@
 // parameters and locations.
 #include "passes/inspection_graphs.h"
 
+#include <functional>
+
 #include "ir/builder.h"
 
 namespace vaec {
@@ -22,6 +24,141 @@ bool depends_on_noise(const Graph &g, int node) {
     for (int o : g.nodes[n].operands) stack.push_back(o);
   }
   return false;
+}
+
+int node_named(const Graph &g, const AttrValue *name) {
+  const std::string *s = name ? std::get_if<std::string>(name) : nullptr;
+  if (!s) return -1;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (g.nodes[i].name == *s) return static_cast<int>(i);
+  return -1;
+}
+
+// `v` as a per-example value of `dims` (a broadcast one times ones).
+int per_example(Graph &g, int v, const Dims &dims, const std::string &prefix) {
+  if (g.nodes[v].dims == dims) return v;
+  Builder b(g);
+  b.loc = g.nodes[v].loc;
+  b.section = g.nodes[v].section;
+  b.prefix = prefix;
+  return b.mul(v, b.constant(1.0, dims));
+}
+
+// Replaces each latent z of `pairs` ("z1=loc1,z3=loc3") by a view of that
+// mean (a reshape keeps its name and uses); the reason when one does not fit.
+std::string at_means(Graph &g, const AttrValue *pairs, const std::string &which) {
+  std::string rest = pairs && std::get_if<std::string>(pairs) ? *std::get_if<std::string>(pairs) : "";
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string item = rest.substr(0, comma);
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+    const size_t eq = item.find('=');
+    const AttrValue name = item.substr(0, eq), mean = eq == std::string::npos ? "" : item.substr(eq + 1);
+    const int z = node_named(g, &name), m = node_named(g, &mean);
+    if (z < 0 || m < 0 || checked_elements(g.nodes[z].dims) != checked_elements(g.nodes[m].dims))
+      return "latent '" + std::get<std::string>(name) + "' cannot be taken at its " + which + "'s mean";
+    g.nodes[z].op = Op::Reshape;
+    g.nodes[z].operands = {m};
+    g.nodes[z].attrs.clear();
+  }
+  return "";
+}
+
+// `g` with its nodes in an order where each follows its operands (stable:
+// the old order where it is free), after at_means made a latent a view of a
+// mean defined later.
+Graph operands_first(const Graph &g) {
+  std::vector<int> order, state(g.nodes.size(), 0);
+  std::function<void(int)> visit = [&](int n) {
+    if (state[n]) return;
+    state[n] = 1;
+    for (int o : g.nodes[n].operands) visit(o);
+    order.push_back(n);
+  };
+  for (size_t n = 0; n < g.nodes.size(); ++n) visit(static_cast<int>(n));
+  std::vector<int> at(g.nodes.size());
+  for (size_t k = 0; k < order.size(); ++k) at[order[k]] = static_cast<int>(k);
+  Graph out = g;
+  for (size_t k = 0; k < order.size(); ++k) {
+    out.nodes[k] = g.nodes[order[k]];
+    for (int &o : out.nodes[k].operands) o = at[o];
+  }
+  for (auto &[name, idx] : out.outputs) idx = at[idx];
+  return out;
+}
+
+// The declared path (see inspection_graphs.h); `encoded` the encoder
+// values the sampler reads.
+void declared_graphs(const Graph &model, int input, const std::vector<int> &encoded, InspectionGraphs &out) {
+  const int z = node_named(model, model.config_value("declared_latent"));
+  const int loc = node_named(model, model.config_value("declared_loc"));
+  const int scale = node_named(model, model.config_value("declared_scale"));
+  const int mean = node_named(model, model.config_value("declared_mean"));
+  const AttrValue *family = model.config_value("declared_likelihood");
+  if (z < 0 || loc < 0 || scale < 0 || mean < 0 || !family) {
+    out.encode_why_not = out.decode_why_not = "a declared distribution's parameter was simplified away";
+    return;
+  }
+  if (checked_elements(model.nodes[loc].dims) != checked_elements(model.nodes[z].dims)) {
+    out.encode_why_not = out.decode_why_not = "the latent's posterior is not one value per latent";
+    return;
+  }
+  out.encode = model;
+  if (std::string why = at_means(out.encode, model.config_value("declared_posteriors"), "posterior"); !why.empty()) {
+    out.encode = Graph{};
+    out.encode_why_not = out.decode_why_not = why;
+    return;
+  }
+  out.encode.config.emplace_back("program", std::string("encode"));
+  out.encode.outputs.clear();
+  for (int e : encoded) out.encode.outputs.emplace_back(model.nodes[e].name, e);
+  out.encode.outputs.emplace_back("z_loc", loc);
+  out.encode.outputs.emplace_back("z_scale", per_example(out.encode, scale, model.nodes[loc].dims, "z_scale"));
+  out.encode = operands_first(out.encode);
+
+  // decode: the top latent an input, the others at their prior's mean.
+  Graph cut = model;
+  cut.outputs.clear();
+  Node &zi = cut.nodes[z];
+  zi.op = Op::Input;
+  zi.operands.clear();
+  zi.attrs.clear();
+  zi.section = "latent";
+  if (std::string why = at_means(cut, model.config_value("declared_below"), "prior"); !why.empty()) {
+    out.decode_why_not = why;
+    return;
+  }
+  out.decode = cut;
+  out.decode.config.emplace_back("program", std::string("decode"));
+  int decoded = mean;
+  if (std::get<std::string>(*family) == "bernoulli_logits") {
+    Builder b(out.decode);
+    b.loc = model.nodes[mean].loc;
+    b.section = "decoder";
+    b.prefix = "mean";
+    decoded = b.unary(Op::Sigmoid, mean);
+  }
+  if (checked_elements(out.decode.nodes[decoded].dims) != checked_elements(model.nodes[input].dims)) {
+    out.decode = Graph{};
+    out.decode_why_not = "the likelihood's mean is not one value per pixel";
+    return;
+  }
+  out.decode.outputs.emplace_back("mean", decoded);
+  out.decode = operands_first(out.decode);
+
+  // logw: the model itself, reporting its log weights.
+  out.logw = model;
+  out.logw.config.emplace_back("program", std::string("logw"));
+  out.logw.outputs.clear();
+  for (const auto &[name, idx] : model.outputs)
+    if (name == "inspect.logw" || name == "inspect.loglik") out.logw.outputs.emplace_back(name.substr(8), idx);
+  if (out.logw.outputs.size() != 2) {
+    out.logw = Graph{};
+    out.decode_why_not = "the model's log weights are missing";
+    return;
+  }
+  out.recon = std::get<std::string>(*family);
+  out.latent = model.nodes[z].name;
 }
 
 }  // namespace
@@ -55,6 +192,10 @@ InspectionGraphs inspection_graphs(const Graph &model) {
     if (is_encoded[i]) encoded.push_back(static_cast<int>(i));
   if (inputs != 1) {
     out.encode_why_not = out.decode_why_not = "the model has " + std::to_string(inputs) + " inputs, not one";
+    return out;
+  }
+  if (model.config_value("declared_latent")) {  // the model says what it is
+    declared_graphs(model, input, encoded, out);
     return out;
   }
   if (z < 0 || several) {
@@ -146,6 +287,7 @@ InspectionGraphs inspection_graphs(const Graph &model) {
     decoded = b.unary(Op::Sigmoid, mean);
   }
   out.decode.outputs.emplace_back("mean", decoded);
+  out.decode = operands_first(out.decode);
 
   out.nll = cut;
   out.nll.config.emplace_back("program", std::string("nll"));

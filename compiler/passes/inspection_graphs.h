@@ -16,6 +16,11 @@
 //           images): sigmoid(l) for bce_logits(l, x), p for bce(p, x) and mse(p, x)
 //   nll     z and the images -> `nll`: that reconstruction term summed over
 //           every axis but the batch, one value per example
+// A model that declares its densities (config declared_*, frontend/
+// declared.cpp) is read from the declarations instead: encode's z_loc and
+// z_scale are the top latent's posterior, decode cuts at the top latent and
+// decodes every other latent at its prior's mean, and a logw graph (images ->
+// logw, loglik per example, its own noise) replaces nll.
 // A graph the model's form does not allow is left empty, with the reason.
 #pragma once
 
@@ -27,6 +32,7 @@ namespace vaec {
 
 struct InspectionGraphs {
   Graph encode, decode, nll;         // empty (no nodes) when not possible
+  Graph logw;                        // instead of nll, for a model declaring its densities
   std::string encode_why_not, decode_why_not;  // why encode / decode and nll are empty
   std::string recon;                 // the reconstruction op: bce, bce_logits or mse
   std::string latent;                // the name of decode's and nll's latent input (the sampler's z)

@@ -186,10 +186,15 @@ struct Output {
 //           for bce_logits; the first operand of bce or mse)
 //   nll     latents z and images -> nll, the reconstruction term summed over
 //           each example's pixels (plan.recon says which term)
+//   logw    images -> logw = log p(x|z) + log p(z) - log q(z|x) and loglik =
+//           log p(x|z) per example, z drawn by the program's own noise: for
+//           models that declare their densities (instead of nll; plan.recon
+//           is then the declared likelihood: bernoulli_logits, bernoulli or
+//           normal)
 // A plan lacks an inspection program (batch 0, not in the text) when the
 // model's sampler or reconstruction loss does not have the form it needs.
 struct Program {
-  std::string name;         // "train", "eval", "encode", "decode" or "nll"
+  std::string name;         // "train", "eval", "encode", "decode", "nll" or "logw"
   int64_t batch = 0;
   int input = -1;           // f32 (or u8) buffer of [batch, 784...] examples, or -1
   int64_t input_row = 0;    // elements per example
@@ -245,13 +250,13 @@ struct Plan {
   // without an nll program).
   std::string recon;
   Program train, eval;
-  Program encode, decode, nll;  // inspection programs, when present()
-  std::vector<const Program *> programs() const { return {&train, &eval, &encode, &decode, &nll}; }
-  std::vector<Program *> programs() { return {&train, &eval, &encode, &decode, &nll}; }
+  Program encode, decode, nll, logw;  // inspection programs, when present()
+  std::vector<const Program *> programs() const { return {&train, &eval, &encode, &decode, &nll, &logw}; }
+  std::vector<Program *> programs() { return {&train, &eval, &encode, &decode, &nll, &logw}; }
   // The program of that name (train, eval, encode, decode or nll), or null.
   Program *program(const std::string &name) {
     return name == "train" ? &train : name == "eval" ? &eval : name == "encode" ? &encode
-         : name == "decode" ? &decode : name == "nll" ? &nll : nullptr;
+         : name == "decode" ? &decode : name == "nll" ? &nll : name == "logw" ? &logw : nullptr;
   }
   const Program *program(const std::string &name) const { return const_cast<Plan *>(this)->program(name); }
 };

@@ -523,7 +523,11 @@ int Session::eval() {
               ds.binarize == data::Binarize::None ? ", not binarized"
               : ds.binarize == data::Binarize::Static ? ", binarized at 0.5"
                                                       : ", binarized by a fixed Bernoulli draw (epoch 0)");
-  std::printf("model: p(z) = N(0, I), q(z|x) = N(z_loc, z_scale^2), p(x|z) %s\n", parts_->likelihood_name().c_str());
+  if (parts_->declared())
+    std::printf("model: its declared densities (log_prob, kl): p(x|z) %s; KL = log q(z|x) - log p(z) at one z\n",
+                plan_.recon.c_str());
+  else
+    std::printf("model: p(z) = N(0, I), q(z|x) = N(z_loc, z_scale^2), p(x|z) %s\n", parts_->likelihood_name().c_str());
   std::printf("-ELBO  %.2f nats/img (recon %.2f + KL %.2f) = %.4f bits/dim on %s %s images, one z each\n", neg_elbo,
               recon, kl, neg_elbo * per_dim, grouped(images).c_str(), set_name_.c_str());
   const bool same = std::isfinite(model_total) && std::fabs(model_total - neg_elbo) <= 1e-3 * std::fabs(neg_elbo);

@@ -120,11 +120,47 @@ double ModelParts::log_likelihood(double nll) const {
 }
 
 std::string ModelParts::likelihood_name() const {
+  if (declared()) return "as declared: " + plan_.recon;
   return plan_.recon == "mse" ? "Gaussian N(x; mean, 1/2) per pixel (the model's squared error)"
                               : "Bernoulli per pixel (the model's " + plan_.recon + " cross-entropy)";
 }
 
+ModelParts::Elbo ModelParts::declared_elbo(const float *images, int64_t count) {
+  const plan::Program &p = plan_.logw;
+  const float *logw = exec_.f32(p.output("logw")->buffer), *loglik = exec_.f32(p.output("loglik")->buffer);
+  Elbo out{std::vector<double>(count), std::vector<double>(count)};
+  for (int64_t first = 0, i = 0; first < count; first += p.batch, ++i) {
+    fill_rows(exec_.f32(p.input), images, first, count, p.batch, p.input_row);
+    fill_labels(p, 0, first, count);
+    exec_.run(p, kEvalStepBase + uint64_t(i));
+    for (int64_t x = 0; x < std::min(p.batch, count - first); ++x) {
+      out.recon[first + x] = -double(loglik[x]);
+      out.kl[first + x] = double(loglik[x]) - double(logw[x]);
+    }
+  }
+  return out;
+}
+
+// Image x fills a whole batch; run r of it draws the noise of step
+// kIwaeStepBase + x * 2^20 + r, so no two runs share draws.
+std::vector<double> ModelParts::declared_iwae(const float *images, int64_t count, int64_t k) {
+  const plan::Program &p = plan_.logw;
+  const float *logw = exec_.f32(p.output("logw")->buffer);
+  std::vector<double> out(count), log_w(k);
+  for (int64_t x = 0; x < count; ++x) {
+    fill_rows(exec_.f32(p.input), images + x * p.input_row, 0, 1, p.batch, p.input_row);
+    fill_labels(p, 0, 0, 1, x < int64_t(labels_.size()) ? labels_[x] : 0);
+    for (int64_t first = 0, r = 0; first < k; first += p.batch, ++r) {
+      exec_.run(p, kIwaeStepBase + (uint64_t(x) << 20) + uint64_t(r));
+      for (int64_t s = 0; s < std::min(p.batch, k - first); ++s) log_w[first + s] = double(logw[s]);
+    }
+    out[x] = log_sum_exp(log_w) - std::log(double(k));
+  }
+  return out;
+}
+
 ModelParts::Elbo ModelParts::elbo(const float *images, int64_t count, uint64_t seed) {
+  if (declared()) return declared_elbo(images, count);
   const plan::Program &e = plan_.encode;
   const int64_t L = latent(), row = e.input_row;
   const plan::Output &loc_out = *e.output("z_loc"), &scale_out = *e.output("z_scale");
@@ -151,6 +187,7 @@ ModelParts::Elbo ModelParts::elbo(const float *images, int64_t count, uint64_t s
 }
 
 std::vector<double> ModelParts::iwae(const float *images, int64_t count, int64_t k, uint64_t seed) {
+  if (declared()) return declared_iwae(images, count, k);
   const int64_t L = latent(), row = plan_.encode.input_row, B = plan_.nll.batch;
   const Rows loc = encode(images, count, "z_loc"), scale = encode(images, count, "z_scale");
   std::vector<double> out(count), log_w(k);

@@ -10,6 +10,11 @@
 //      non-binary x this is not a normalised density)
 //   Gaussian (recon mse):  p(x|z) = N(x; mean, 1/2 I), so that nll + KL is
 //     its -ELBO up to a constant:  log p(x|z) = -nll - D/2 log(pi)
+// A model that declares its densities has a logw program instead of nll
+// (plan.h): the ELBO's terms are then -loglik and loglik - logw at one z
+// of the program's own noise (KL as log q(z|x) - log p(z) at that z, any
+// priors and latents the model has), and the IWAE bound averages exp(logw)
+// over k runs of it on copies of the image.
 // Noise: example e of batch i (batches of the compiled batch) draws eps[j] =
 // philox_normal(seed, kEvalStepBase + i, 0, e * latent + j), the draws of the
 // eval program's first normal() op, so a model whose `total` is this -ELBO
@@ -65,6 +70,8 @@ class ModelParts {
   // log p(x|z) from nll for one example (see above).
   double log_likelihood(double nll) const;
   std::string likelihood_name() const;  // "Bernoulli" or "Gaussian (variance 1/2)"
+  // The model declares its densities: eval runs its logw program.
+  bool declared() const { return plan_.logw.present(); }
 
   struct Elbo {
     std::vector<double> recon, kl;  // per example: -log p(x|z) with one z ~ q, KL(q || N(0, I))
@@ -80,6 +87,8 @@ class ModelParts {
   // rows repeat `first`), or `one` for every row when one >= 0.
   void fill_labels(const plan::Program &p, int64_t base, int64_t first, int64_t count, int32_t one = -1);
   std::vector<double> nll_rows(const float *z, const float *images, int64_t count, int64_t label_base);
+  Elbo declared_elbo(const float *images, int64_t count);
+  std::vector<double> declared_iwae(const float *images, int64_t count, int64_t k);
   std::vector<int32_t> labels_;
 
   const plan::Plan &plan_;

@@ -92,7 +92,7 @@ TEST(Checkpoint, RoundTrip) {
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
   const size_t names = 4 + (4 + 5) + (4 + 5) + (4 + 2), rows = 4 + 3 * (8 + 6 * 8), sums = 4 + 3 * 8,
                stats = 4 + 2 * 2 * 4;
-  EXPECT_EQ(std::filesystem::file_size(path), 100 + 4 /* "tiny" */ + 3 * 1000 * 4 + names + rows + sums + stats + 8);
+  EXPECT_EQ(std::filesystem::file_size(path), 100 + 4 /* "tiny" */ + 3 * 1000 * 4 + names + rows + sums + stats + 4 /* running statistics */ + 8);
   Checkpoint back;
   ASSERT_TRUE(read_checkpoint(path, back, error)) << error;
   EXPECT_EQ(back.model_hash, c.model_hash);
@@ -142,7 +142,7 @@ TEST(Checkpoint, DamagedFilesAreRefusedWithMessages) {
   EXPECT_EQ(refused(flipped), path + ": corrupt: the checksum does not match its contents");
   std::string version = good;
   version[8] = 1;
-  EXPECT_EQ(refused(version), path + ": checkpoint format version 1; this trainer reads versions 2 and 3");
+  EXPECT_EQ(refused(version), path + ": checkpoint format version 1; this trainer reads versions 2 to 4");
   EXPECT_FALSE(read_checkpoint(temp_path("nowhere.bin"), out, error));
   EXPECT_EQ(error, temp_path("nowhere.bin") + ": cannot open: No such file or directory");
 

@@ -126,8 +126,9 @@ private:
     case 12: return b_.binary(Op::Pow, positive(a), squash(partner(a)));
     case 13: return b_.binary(Op::Bce, probability(a), probability(partner(a)));
     case 14:
-      switch (pick(0, 5)) {  // the piecewise-linear ops, dropout's mask and bce_logits share a case
+      switch (pick(0, 6)) {  // the piecewise-linear ops, dropout's mask, train_value and bce_logits share a case
       case 0: return b_.unary(Op::Abs, a);
+      case 5: return b_.binary(Op::TrainValue, a, partner(a));
       case 4: return b_.binary(Op::DropoutMask, a, partner(a));
       case 1: return b_.binary(Op::Maximum, a, partner(a));
       case 2: return b_.binary(Op::Minimum, a, partner(a));
