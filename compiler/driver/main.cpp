@@ -17,6 +17,8 @@
 #include "data/describe.h"
 #include "data/feed.h"
 #include "driver/summary.h"
+#include "frontend/yaml_tree.h"
+#include "support/files.h"
 #include "frontend/model.h"
 #include "ir/parser.h"
 #include "ir/builder.h"
@@ -33,32 +35,15 @@ namespace {
 const std::vector<std::string> kCommands = {"check", "summary", "dump", "gradcheck", "compile", "data"};
 const std::vector<std::string> kCodegenStages = {"fused", "memplan", "llvm", "asm"};
 
-// Reads a whole file; reports and returns false when it cannot.
+// Reads a whole model or IR file; reports and returns false when it cannot.
+// Directories, FIFOs and devices are refused by type before a byte is read,
+// and the size is checked before anything is allocated.
 bool read_file(const std::string &path, std::string &out, Diagnostics &diags) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) {
-    diags.error(Loc{}, "cannot open '" + path + "': " + std::strerror(errno));
+  std::string error;
+  if (!rt::read_regular(path, "a model or IR file", std::max<uint64_t>(kMaxFileBytes, kMaxIrBytes), out, error)) {
+    diags.error(Loc{}, error);
     return false;
   }
-  if (S_ISDIR(st.st_mode)) {
-    diags.error(Loc{}, "'" + path + "' is a directory, not a model file");
-    return false;
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diags.error(Loc{}, "cannot read '" + path + "': " + std::strerror(errno));
-    return false;
-  }
-  std::ostringstream ss;
-  char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    ss.write(buf, in.gcount());
-    if (ss.tellp() > static_cast<std::streamoff>(16 << 20)) {
-      diags.error(Loc{path, 0, 0}, "file is too large to be a model");
-      return false;
-    }
-  }
-  out = ss.str();
   return true;
 }
 

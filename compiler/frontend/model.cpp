@@ -40,8 +40,11 @@ const std::vector<OptimizerSpec> kOptimizers = {
     {"sgd", {{"lr", 1e-2}, {"momentum", 0.0}}},
 };
 
+// Names are short words; the cap keeps every message quoting one readable.
+constexpr size_t kMaxNameLength = 64;
+
 bool is_identifier(std::string_view s) {
-  if (s.empty() || s.size() > 64 || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  if (s.empty() || s.size() > kMaxNameLength || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
   for (char c : s)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
   return true;
@@ -446,6 +449,12 @@ private:
     if (key.kind != YNode::Scalar) return false;
     const std::string &n = key.value;
     int len = static_cast<int>(n.size()) + (key.quoted ? 2 : 0);
+    if (n.size() > kMaxNameLength) {
+      diags_.error(key.loc, "tensor name '" + n.substr(0, 16) + "...' is " + std::to_string(n.size()) +
+                                " characters long; a name may have at most " + std::to_string(kMaxNameLength),
+                   len);
+      return false;
+    }
     if (!is_identifier(n)) {
       diags_.error(key.loc, "'" + n + "' is not a valid tensor name (letters, digits and _, not starting with a digit)",
                    len);
