@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <cstring>
 #include <cstdlib>
-#include <fstream>
 #include <random>
 #include <iostream>
 #include <sstream>
@@ -45,6 +44,20 @@ bool read_file(const std::string &path, std::string &out, Diagnostics &diags) {
     return false;
   }
   return true;
+}
+
+// `text` to the file -o names, or to stdout; false after saying why not.
+bool write_output(const std::string &output, const std::string &text) {
+  std::string error;
+  if (!output.empty()) {
+    if (rt::write_file(output, text, error)) return true;
+    std::cerr << "vaec: error: " << error << "\n";
+    return false;
+  }
+  std::cout << text << std::flush;
+  if (std::cout) return true;
+  std::cerr << "vaec: error: cannot write to standard output: " << std::strerror(errno) << "\n";
+  return false;
 }
 
 // IR text starts with "graph @" after comments and blank lines.
@@ -281,12 +294,7 @@ int run(int argc, char **argv) {
       status = run_compile(file, text, *in.model, options, out_dir, diags, log);
     } else {
       auto dumped = codegen_dump(stage, file, text, *in.model, options, diags, log);
-      if (dumped) {
-        std::ofstream f;
-        if (!output.empty()) f.open(output);
-        (output.empty() ? std::cout : f) << stages_log.str() << *dumped;
-      }
-      status = dumped ? 0 : 1;
+      status = dumped && write_output(output, stages_log.str() + *dumped) ? 0 : 1;
     }
     diags.print(std::cerr);
     return status;
@@ -298,26 +306,12 @@ int run(int argc, char **argv) {
   std::ostringstream passes_log;
   if (!dump_after.empty()) po.dump_after_all = &passes_log;
   Graph g = run_pipeline(*in.graph, po);
-  std::ofstream out_file;
-  std::ostream *os = &std::cout;
-  if (!output.empty()) {
-    out_file.open(output);
-    if (!out_file) {
-      std::cerr << "vaec: error: cannot write '" << output << "': " << std::strerror(errno) << "\n";
-      return 1;
-    }
-    os = &out_file;
-  }
-  *os << passes_log.str();
-  if (!dump_after.empty()) *os << "// ----- IR at stage " << stage << " -----\n";
-  if (format == "dot") print_dot(*os, g);
-  else print_graph(*os, g);
-  os->flush();
-  if (!*os) {
-    std::cerr << "vaec: error: writing the output failed\n";
-    return 1;
-  }
-  return 0;
+  std::ostringstream os;
+  os << passes_log.str();
+  if (!dump_after.empty()) os << "// ----- IR at stage " << stage << " -----\n";
+  if (format == "dot") print_dot(os, g);
+  else print_graph(os, g);
+  return write_output(output, os.str()) ? 0 : 1;
 }
 
 }  // namespace
@@ -325,7 +319,14 @@ int run(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   try {
-    return vaec::run(argc, argv);
+    const int status = vaec::run(argc, argv);
+    // What check, summary and gradcheck print is their result: a failed
+    // write (stdout on a full disk) is a failed run.
+    if (!(std::cout << std::flush)) {
+      std::cerr << "vaec: error: cannot write to standard output: " << std::strerror(errno) << "\n";
+      return 1;
+    }
+    return status;
   } catch (const vaec::InternalError &e) {
     std::cerr << "vaec: internal compiler error: " << e.what() << " (please report this with the input)\n";
     return 2;
