@@ -610,9 +610,16 @@ private:
 }  // namespace
 
 std::string bundled_data_dir(const LoadOptions &options) {
-  if (!options.data_dir.empty()) return options.data_dir;
-  if (const char *env = std::getenv("VAEC_DATA_DIR"); env && *env) return env;
-  return VAEC_DEFAULT_DATA_DIR;
+  std::string dir = VAEC_DEFAULT_DATA_DIR;
+  if (!options.data_dir.empty()) dir = options.data_dir;
+  else if (const char *env = std::getenv("VAEC_DATA_DIR"); env && *env) dir = env;
+  // The plan keeps this path for the trainer, which may run from anywhere:
+  // a relative one would be read from the trainer's working directory.
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(dir, ec);
+  std::string out = ec ? dir : abs.lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
 }
 
 const std::vector<std::string> &model_sections() {

@@ -37,7 +37,8 @@ struct LoadOptions {
   std::string data_dir;
 };
 
-// The directory of the bundled data sets, as above.
+// The directory of the bundled data sets, as above, made absolute (the plan
+// keeps it for a trainer that may run from any directory).
 std::string bundled_data_dir(const LoadOptions &options);
 
 // Parses and lowers a model. Reports every error to `diags`; returns nullopt
