@@ -22,3 +22,17 @@ config.substitutions.append(("%exit1", f"{sys.executable} {tools}/expect_exit.py
 config.substitutions.append(("%python", sys.executable))
 config.substitutions.append(("FileCheck", os.path.join(config.llvm_bin_dir, "FileCheck")))
 config.substitutions.append(("%dot", "dot"))
+
+# A private mount namespace with a tmpfs (unshare -rm, no root needed where
+# user namespaces are allowed): the tests that fill a filesystem need one.
+import subprocess
+import tempfile
+
+with tempfile.TemporaryDirectory() as _mnt:
+    try:
+        _probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=64k none {_mnt}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        if _probe.returncode == 0:
+            config.available_features.add("private-tmpfs")
+    except (OSError, subprocess.SubprocessError):
+        pass

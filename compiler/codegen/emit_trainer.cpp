@@ -2,9 +2,12 @@
 // (contract in emit_trainer.h).
 #include "codegen/emit_trainer.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <future>
+#include <vector>
 #include <sys/wait.h>
 
 #include <llvm/IR/Constants.h>
@@ -102,22 +105,36 @@ bool emit_trainer(const LoweredModel &lm, const std::string &out_dir,
   const double object_seconds = seconds_since(start);
   auto link_start = std::chrono::steady_clock::now();
   int status = -1;
-  std::string log = out_dir + "/link.log";
   std::string cmd = "c++ -o " + shell_quote(out_dir + "/train") + " " + shell_quote(object) + " " +
-                    shell_quote(VAEC_TRAINER_LIB) + " -ldnnl -lpng -lz -fopenmp -Wl,--strip-debug > " +
-                    shell_quote(log) + " 2>&1";
+                    shell_quote(VAEC_TRAINER_LIB) + " -ldnnl -lpng -lz -fopenmp -Wl,--strip-debug";
+  // The linker's messages are kept in memory, not in a file beside the
+  // trainer: on a full disk that file would be as empty as the trainer.
+  std::string link_output;
   std::future<double> link = std::async(std::launch::async, [&] {
-    status = std::system(cmd.c_str());
+    if (std::FILE *p = ::popen((cmd + " 2>&1").c_str(), "r")) {
+      char buf[4096];
+      for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;)
+        if (link_output.size() < (1 << 20)) link_output.append(buf, n);
+      status = ::pclose(p);
+    }
     return seconds_since(link_start);
   });
   text();
   result.llvm_seconds = object_seconds + seconds_since(link_start);  // LLVM's own work, which the link overlaps
   result.link_seconds = link.get();
   if (status != 0 || !std::filesystem::exists(out_dir + "/train")) {
-    error = "linking the trainer failed (" + cmd + "); see " + log;
+    // Its last lines, on one line: a diagnostic is one line.
+    std::vector<std::string> lines;
+    for (size_t start = 0; start < link_output.size();) {
+      size_t end = std::min(link_output.find('\n', start), link_output.size());
+      if (end > start) lines.push_back(link_output.substr(start, end - start));
+      start = end + 1;
+    }
+    if (lines.size() > 5) lines.erase(lines.begin(), lines.end() - 5);
+    error = "linking the trainer failed (" + cmd + ")";
+    for (size_t i = 0; i < lines.size(); ++i) error += (i ? "; " : ": ") + lines[i];
     return false;
   }
-  std::filesystem::remove(log);
   return true;
 }
 

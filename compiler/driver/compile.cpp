@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <random>
 #include <sstream>
@@ -20,6 +19,7 @@
 #include "ir/batch_axes.h"
 #include "passes/passes.h"
 #include "passes/pipeline.h"
+#include "support/files.h"
 
 namespace vaec {
 namespace {
@@ -192,9 +192,15 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
   }
   TrainerBuild build;
   if (!emit(*c, file, text, options, out_dir, build, diags, log)) return 1;
-  // Every stage's dump, and an index.
+  // Every stage's dump, and an index; a write that fails (a full disk) is
+  // an error, not a short file.
+  bool written = true;
   auto write = [&](const std::string &name, const std::string &content) {
-    std::ofstream(out_dir + "/ir/" + name) << content;
+    std::string error;
+    if (written && !rt::replace_file(out_dir + "/ir/" + name, content, false, error)) {
+      diags.error(Loc{}, error);
+      written = false;
+    }
   };
   write("graph.vir", graph_to_string(c->graph));
   write("grad.vir", graph_to_string(c->grad));
@@ -220,6 +226,7 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
                     "- memplan.txt: buffer offsets, sizes and live ranges in the arena\n"
                     "- plan.txt: the plan the trainer executes\n"
                     "- kernels.ll / kernels.s: LLVM IR and assembly of the kernels\n");
+  if (!written) return 1;
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   int kernels = 0, library = 0, reorders = 0;
   for (const plan::Step &s : c->lowered.plan.train.steps) {

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <cstring>
 #include <cstdlib>
-#include <fstream>
 #include <random>
 #include <iostream>
 #include <sstream>
@@ -17,6 +16,8 @@
 #include "data/describe.h"
 #include "data/feed.h"
 #include "driver/summary.h"
+#include "frontend/yaml_tree.h"
+#include "support/files.h"
 #include "frontend/model.h"
 #include "ir/parser.h"
 #include "ir/builder.h"
@@ -33,33 +34,30 @@ namespace {
 const std::vector<std::string> kCommands = {"check", "summary", "dump", "gradcheck", "compile", "data"};
 const std::vector<std::string> kCodegenStages = {"fused", "memplan", "llvm", "asm"};
 
-// Reads a whole file; reports and returns false when it cannot.
+// Reads a whole model or IR file; reports and returns false when it cannot.
+// Directories, FIFOs and devices are refused by type before a byte is read,
+// and the size is checked before anything is allocated.
 bool read_file(const std::string &path, std::string &out, Diagnostics &diags) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) {
-    diags.error(Loc{}, "cannot open '" + path + "': " + std::strerror(errno));
+  std::string error;
+  if (!rt::read_regular(path, "a model or IR file", std::max<uint64_t>(kMaxFileBytes, kMaxIrBytes), out, error)) {
+    diags.error(Loc{}, error);
     return false;
   }
-  if (S_ISDIR(st.st_mode)) {
-    diags.error(Loc{}, "'" + path + "' is a directory, not a model file");
-    return false;
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diags.error(Loc{}, "cannot read '" + path + "': " + std::strerror(errno));
-    return false;
-  }
-  std::ostringstream ss;
-  char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    ss.write(buf, in.gcount());
-    if (ss.tellp() > static_cast<std::streamoff>(16 << 20)) {
-      diags.error(Loc{path, 0, 0}, "file is too large to be a model");
-      return false;
-    }
-  }
-  out = ss.str();
   return true;
+}
+
+// `text` to the file -o names, or to stdout; false after saying why not.
+bool write_output(const std::string &output, const std::string &text) {
+  std::string error;
+  if (!output.empty()) {
+    if (rt::write_file(output, text, error)) return true;
+    std::cerr << "vaec: error: " << error << "\n";
+    return false;
+  }
+  std::cout << text << std::flush;
+  if (std::cout) return true;
+  std::cerr << "vaec: error: cannot write to standard output: " << std::strerror(errno) << "\n";
+  return false;
 }
 
 // IR text starts with "graph @" after comments and blank lines.
@@ -307,12 +305,7 @@ int run(int argc, char **argv) {
       status = run_compile(file, text, *in.model, options, out_dir, diags, log);
     } else {
       auto dumped = codegen_dump(stage, file, text, *in.model, options, diags, log);
-      if (dumped) {
-        std::ofstream f;
-        if (!output.empty()) f.open(output);
-        (output.empty() ? std::cout : f) << stages_log.str() << *dumped;
-      }
-      status = dumped ? 0 : 1;
+      status = dumped && write_output(output, stages_log.str() + *dumped) ? 0 : 1;
     }
     diags.print(std::cerr);
     return status;
@@ -324,26 +317,12 @@ int run(int argc, char **argv) {
   std::ostringstream passes_log;
   if (!dump_after.empty()) po.dump_after_all = &passes_log;
   Graph g = run_pipeline(*in.graph, po);
-  std::ofstream out_file;
-  std::ostream *os = &std::cout;
-  if (!output.empty()) {
-    out_file.open(output);
-    if (!out_file) {
-      std::cerr << "vaec: error: cannot write '" << output << "': " << std::strerror(errno) << "\n";
-      return 1;
-    }
-    os = &out_file;
-  }
-  *os << passes_log.str();
-  if (!dump_after.empty()) *os << "// ----- IR at stage " << stage << " -----\n";
-  if (format == "dot") print_dot(*os, g);
-  else print_graph(*os, g);
-  os->flush();
-  if (!*os) {
-    std::cerr << "vaec: error: writing the output failed\n";
-    return 1;
-  }
-  return 0;
+  std::ostringstream os;
+  os << passes_log.str();
+  if (!dump_after.empty()) os << "// ----- IR at stage " << stage << " -----\n";
+  if (format == "dot") print_dot(os, g);
+  else print_graph(os, g);
+  return write_output(output, os.str()) ? 0 : 1;
 }
 
 }  // namespace
@@ -351,7 +330,14 @@ int run(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   try {
-    return vaec::run(argc, argv);
+    const int status = vaec::run(argc, argv);
+    // What check, summary and gradcheck print is their result: a failed
+    // write (stdout on a full disk) is a failed run.
+    if (!(std::cout << std::flush)) {
+      std::cerr << "vaec: error: cannot write to standard output: " << std::strerror(errno) << "\n";
+      return 1;
+    }
+    return status;
   } catch (const vaec::InternalError &e) {
     std::cerr << "vaec: internal compiler error: " << e.what() << " (please report this with the input)\n";
     return 2;

@@ -40,8 +40,11 @@ const std::vector<OptimizerSpec> kOptimizers = {
     {"sgd", {{"lr", 1e-2}, {"momentum", 0.0}}},
 };
 
+// Names are short words; the cap keeps every message quoting one readable.
+constexpr size_t kMaxNameLength = 64;
+
 bool is_identifier(std::string_view s) {
-  if (s.empty() || s.size() > 64 || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  if (s.empty() || s.size() > kMaxNameLength || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
   for (char c : s)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
   return true;
@@ -453,6 +456,12 @@ private:
     if (key.kind != YNode::Scalar) return false;
     const std::string &n = key.value;
     int len = static_cast<int>(n.size()) + (key.quoted ? 2 : 0);
+    if (n.size() > kMaxNameLength) {
+      diags_.error(key.loc, "tensor name '" + n.substr(0, 16) + "...' is " + std::to_string(n.size()) +
+                                " characters long; a name may have at most " + std::to_string(kMaxNameLength),
+                   len);
+      return false;
+    }
     if (!is_identifier(n)) {
       diags_.error(key.loc, "'" + n + "' is not a valid tensor name (letters, digits and _, not starting with a digit)",
                    len);
@@ -619,9 +628,16 @@ private:
 }  // namespace
 
 std::string bundled_data_dir(const LoadOptions &options) {
-  if (!options.data_dir.empty()) return options.data_dir;
-  if (const char *env = std::getenv("VAEC_DATA_DIR"); env && *env) return env;
-  return VAEC_DEFAULT_DATA_DIR;
+  std::string dir = VAEC_DEFAULT_DATA_DIR;
+  if (!options.data_dir.empty()) dir = options.data_dir;
+  else if (const char *env = std::getenv("VAEC_DATA_DIR"); env && *env) dir = env;
+  // The plan keeps this path for the trainer, which may run from anywhere:
+  // a relative one would be read from the trainer's working directory.
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(dir, ec);
+  std::string out = ec ? dir : abs.lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
 }
 
 const std::vector<std::string> &model_sections() {

@@ -45,7 +45,8 @@ struct LoadOptions {
   bool one_sample = false;  // lower normal_like(t, samples=k) as one sample
 };
 
-// The directory of the bundled data sets, as above.
+// The directory of the bundled data sets, as above, made absolute (the plan
+// keeps it for a trainer that may run from any directory).
 std::string bundled_data_dir(const LoadOptions &options);
 
 // Parses and lowers a model. Reports every error to `diags`; returns nullopt

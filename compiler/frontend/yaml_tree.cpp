@@ -38,6 +38,9 @@ std::string tag_as_written(const std::string &tag) {
   return tag.compare(0, core.size(), core) == 0 ? "!!" + tag.substr(core.size()) : tag;
 }
 
+// Thrown out of yaml-cpp's parser to stop at kMaxYamlNodes (reported).
+struct TooManyNodes {};
+
 class TreeBuilder : public YAML::EventHandler {
 public:
   TreeBuilder(const std::string &file, const std::string &text, Diagnostics &d)
@@ -59,17 +62,24 @@ public:
     n.loc = loc(m);
     add(std::move(n), a);
   }
+  // Aliases are refused here, as events, before anything is expanded: a
+  // few lines of nested aliases ("billion laughs") would otherwise stand
+  // for billions of nodes.
   void OnAlias(const YAML::Mark &m, YAML::anchor_t a) override {
     if (skip_leaf(m)) return;
     diags_.error(loc(m), "YAML aliases (*name) are not supported in a vaec model; write the value out");
-    // Go on with the anchored value, so the alias causes no further errors.
-    auto it = anchors_.find(a);
-    if (it != anchors_.end()) {
-      add(it->second, 0);
-      return;
-    }
+    // Go on with an anchored scalar, so the alias causes no further errors,
+    // while the copies stay within the size of a file; anything else leaves
+    // a tree that does not reflect the text.
     YNode n;
     n.loc = loc(m);
+    auto it = scalar_anchors_.find(a);
+    if (it != scalar_anchors_.end() && alias_bytes_ + it->second.value.size() <= kMaxFileBytes) {
+      alias_bytes_ += it->second.value.size();
+      n = it->second;
+    } else {
+      broken = true;
+    }
     add(std::move(n), 0);
   }
   void OnScalar(const YAML::Mark &m, const std::string &tag, YAML::anchor_t a,
@@ -283,7 +293,13 @@ private:
     add(std::move(o.node), o.anchor);
   }
   void add(YNode n, YAML::anchor_t anchor) {
-    if (anchor) anchors_[anchor] = n;
+    if (++nodes_ > kMaxYamlNodes) {
+      diags_.error(n.loc, "more than " + std::to_string(kMaxYamlNodes) +
+                              " YAML values in this file; a model has a few hundred");
+      throw TooManyNodes{};
+    }
+    // Only scalars are kept for aliases (above); a collection is never copied.
+    if (anchor && (n.kind == YNode::Scalar || n.kind == YNode::Null)) scalar_anchors_[anchor] = n;
     if (stack_.empty()) {
       documents.push_back(std::move(n));
       return;
@@ -327,7 +343,9 @@ private:
   LineTable lines_;
   Diagnostics &diags_;
   std::vector<Open> stack_;
-  std::map<YAML::anchor_t, YNode> anchors_;
+  std::map<YAML::anchor_t, YNode> scalar_anchors_;
+  size_t alias_bytes_ = 0;  // bytes of anchored scalars copied for aliases
+  int nodes_ = 0;
   size_t swallow_until_ = 0;
   int dropped_depth_ = 0;
 };
@@ -425,6 +443,14 @@ size_t unclosed_bracket_before(const std::string &text, size_t end) {
   return best;
 }
 
+// Where the plain key ending at the ':' at `colon` starts, if it is longer
+// than yaml-cpp's 1024 characters; else npos.
+size_t long_key_start(const std::string &text, size_t colon) {
+  size_t start = colon;
+  while (start > 0 && !is_space(text[start - 1]) && text[start - 1] != '{' && text[start - 1] != ',') --start;
+  return colon - start > 1024 ? start : std::string::npos;
+}
+
 // yaml-cpp's messages say what the parser expected; these say what is wrong
 // in the text and how to fix it, at the place to fix.
 void report_yaml_error(const std::string &file, const std::string &text, const YAML::Exception &e,
@@ -463,6 +489,14 @@ void report_yaml_error(const std::string &file, const std::string &text, const Y
                           "with; keys of one mapping must line up"
                         : "YAML syntax error: unexpected text after a value; if the value is an "
                           "expression with quotes or ': ', quote all of it";
+  } else if (m == YAML::ErrorMsg::MAP_VALUE && pos < text.size() && text[pos] == ':' &&
+             long_key_start(text, pos) != std::string::npos) {
+    // yaml-cpp reads a plain key of at most 1024 characters; a longer one
+    // leaves its ':' looking like part of a value.
+    const size_t start = long_key_start(text, pos);
+    at = lines.at(file, start);
+    msg = "this key is " + std::to_string(pos - start) + " characters long; YAML reads keys of up to 1024 "
+          "characters, and a tensor name may have at most 64";
   } else if (m == YAML::ErrorMsg::MAP_VALUE) {
     msg = "YAML syntax error: unexpected ':'; a plain value cannot contain ': ' (check the indentation "
           "of this line, or quote the value)";
@@ -524,6 +558,8 @@ std::optional<YNode> parse_yaml(const std::string &file, const std::string &sour
         return std::nullopt;
       }
     }
+  } catch (const TooManyNodes &) {
+    return std::nullopt;
   } catch (const YAML::Exception &e) {
     // A value cut short by a comma often breaks the YAML after it; the cut
     // was reported and is the thing to fix.

@@ -41,10 +41,13 @@ struct YNode {
   }
 };
 
-// Limits that keep hostile input cheap: the front end accepts files up to
-// kMaxFileBytes and YAML nesting up to kMaxYamlDepth.
+// Limits that keep hostile input cheap (docs/LIMITS.md): the front end
+// accepts files up to kMaxFileBytes, YAML nesting up to kMaxYamlDepth and up
+// to kMaxYamlNodes values (each scalar, list and mapping, keys included).
+// Anchors and aliases are refused while parsing, never expanded.
 constexpr size_t kMaxFileBytes = 1 << 20;
 constexpr int kMaxYamlDepth = 32;
+constexpr int kMaxYamlNodes = 10000;
 
 // Parses one YAML document. Reports every problem found to `diags` and
 // returns nullopt if the text cannot be used at all.

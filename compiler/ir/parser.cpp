@@ -52,12 +52,12 @@ public:
       t.kind = c == '%' ? Tok::Value : Tok::Global;
       while (pos_ < s_.size() && is_name(s_[pos_])) t.text += advance();
       if (t.text.empty()) t.kind = Tok::Error, t.text = std::string("expected a name after '") + c + "'";
-      return t;
+      return too_long(t, kMaxIrNameLength, "a name");
     }
     if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
       while (pos_ < s_.size() && (is_name(s_[pos_]))) t.text += advance();
       t.kind = (t.text == "inf" || t.text == "nan") ? Tok::Number : Tok::Ident;
-      return t;
+      return too_long(t, kMaxIrNameLength, "a name");
     }
     if (std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '+') {
       t.text += advance();
@@ -68,7 +68,7 @@ public:
         else break;
       }
       t.kind = Tok::Number;
-      return t;
+      return too_long(t, kMaxIrNameLength, "a number");
     }
     if (c == '"') {
       advance();
@@ -99,7 +99,7 @@ public:
           t.text += ch;
         }
       }
-      return t;
+      return too_long(t, kMaxIrStringLength, "a string");
     }
     t.kind = Tok::Punct;
     t.text = std::string(1, advance());
@@ -115,6 +115,14 @@ public:
   Loc here() const { return {file_, line_, col_}; }
 
 private:
+  // A token longer than `max` becomes an error token that says so.
+  static Token too_long(Token t, size_t max, const char *what) {
+    if (t.kind == Tok::Error || t.text.size() <= max) return t;
+    t.text = std::string(what) + " is " + std::to_string(t.text.size()) + " characters long; at most " +
+             std::to_string(max) + " are allowed";
+    t.kind = Tok::Error;
+    return t;
+  }
   char advance() {
     char c = s_[pos_++];
     if (c == '\n') ++line_, col_ = 1;
@@ -330,6 +338,11 @@ private:
       loc.file = all.substr(0, c1);
       body = all.substr(c1 + 1);
     }
+    if (loc.file.size() > kMaxIrStringLength) {
+      diags_.error(after.loc, "the file name in loc(...) is " + std::to_string(loc.file.size()) +
+                                  " characters long; at most " + std::to_string(kMaxIrStringLength) + " are allowed");
+      return false;
+    }
     size_t c = body.find(':');
     Token l{Tok::Number, body.substr(0, c), after.loc}, k{Tok::Number, c == std::string::npos ? "" : body.substr(c + 1), after.loc};
     int64_t line, col;
@@ -345,6 +358,8 @@ private:
   }
 
   bool parse_node(Graph &g, const std::string &section) {
+    if (g.nodes.size() >= kMaxIrNodes)
+      return fail("more than " + std::to_string(kMaxIrNodes) + " ops in one graph"), false;
     Token name = take();
     Node n;
     n.name = name.text;
@@ -429,6 +444,11 @@ private:
 }  // namespace
 
 std::optional<Graph> parse_graph(const std::string &file, std::string_view text, Diagnostics &diags) {
+  if (text.size() > kMaxIrBytes) {
+    diags.error(Loc{file, 0, 0}, "IR text of " + std::to_string(text.size() >> 20) + " MiB is larger than the " +
+                                     std::to_string(kMaxIrBytes >> 20) + " MiB allowed");
+    return std::nullopt;
+  }
   Parser p(file, text, diags);
   return p.parse();
 }

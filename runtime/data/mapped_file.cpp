@@ -83,15 +83,4 @@ bool allocate_bytes(size_t size, const std::string &what, std::shared_ptr<OwnedB
   return true;
 }
 
-std::string format_bytes(uint64_t bytes) {
-  if (bytes < 1024) return std::to_string(bytes) + " bytes";
-  const char *units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  double v = static_cast<double>(bytes) / 1024;
-  int u = 0;
-  while (v >= 1024 && u < 5) v /= 1024, ++u;
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f %s", v, units[u]);
-  return text;
-}
-
 }  // namespace vaec::rt::data

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "data/source.h"
+#include "support/text.h"  // format_bytes
 
 namespace vaec::rt::data {
 
@@ -48,8 +49,5 @@ struct OwnedBytes : Storage {
 // Allocates `size` bytes (uninitialised) or sets `error` to "<what>: cannot
 // allocate N bytes"; also refuses more than the machine's physical memory.
 bool allocate_bytes(size_t size, const std::string &what, std::shared_ptr<OwnedBytes> &out, std::string &error);
-
-// "1.5 GiB", "512 bytes": sizes in messages.
-std::string format_bytes(uint64_t bytes);
 
 }  // namespace vaec::rt::data

@@ -10,7 +10,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <numeric>
@@ -20,6 +19,7 @@
 #include "train/checkpoint.h"
 #include "exec/executor.h"
 #include "data/feed.h"
+#include "support/files.h"
 #include "support/image.h"
 #include "inspect/model_parts.h"
 #include "abi/philox.h"
@@ -289,7 +289,7 @@ int Session::reconstruct() {
     std::copy(mean.at(i), mean.at(i) + px, rec);
   }
   if (a_.has("json")) {  // every encode output and the reconstruction of each image, for comparisons
-    std::ofstream f(a_.get("json", ""));
+    std::ostringstream f;
     f.precision(9);
     f << "{\"model\": \"" << plan_.model << "\", \"images\": " << count << ", \"encode\": {";
     for (size_t o = 0; o < plan_.encode.outputs.size(); ++o) {
@@ -309,7 +309,8 @@ int Session::reconstruct() {
       f << "]";
     }
     f << "]}\n";
-    if (!f) return fail(a_.get("json", "") + ": cannot write");
+    std::string error;
+    if (!replace_file(a_.get("json", ""), f.str(), false, error)) return fail(error);
     std::printf("wrote %s\n", a_.get("json", "").c_str());
   }
   return write(grid(tiles.data(), groups * 2 * cols, int(cols)));

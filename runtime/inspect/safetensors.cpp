@@ -1,10 +1,7 @@
 // safetensors files (contract in safetensors.h).
 #include "inspect/safetensors.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-
+#include "support/files.h"
 #include "support/json.h"
 
 namespace vaec::rt {
@@ -25,25 +22,18 @@ bool write_safetensors(const std::string &path, const std::vector<NamedTensor> &
   }
   header += "}";
   while (header.size() % 8) header += ' ';
-  const std::string tmp = path + ".tmp";
-  FILE *f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return error = tmp + ": cannot create: " + std::strerror(errno), false;
+  TempFile tmp;
+  if (!tmp.create(path, error)) return false;
   uint8_t length[8];
   for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(uint64_t(header.size()) >> (8 * i));
-  bool ok = std::fwrite(length, 1, 8, f) == 8 && std::fwrite(header.data(), 1, header.size(), f) == header.size();
+  tmp.write(length, 8);
+  tmp.write(header.data(), header.size());
   for (const NamedTensor &t : tensors) {  // x86-64 and AArch64 store floats little-endian already
     uint64_t n = 1;
     for (int64_t d : t.dims) n *= d;
-    ok = ok && std::fwrite(t.data, sizeof(float), n, f) == n;
+    tmp.write(t.data, n * sizeof(float));
   }
-  ok = std::fflush(f) == 0 && ok;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = path + ": cannot write: " + std::strerror(errno ? errno : EIO);
-    std::remove(tmp.c_str());
-    return false;
-  }
-  return true;
+  return tmp.commit(false, error);
 }
 
 }  // namespace vaec::rt

@@ -20,7 +20,8 @@ struct NamedTensor {
   const float *data = nullptr;
 };
 
-// Writes `path` through `path`.tmp and a rename. False with a message.
+// Writes `path` through an exclusive temporary file beside it and a rename
+// (support/files.h). False with a message.
 bool write_safetensors(const std::string &path, const std::vector<NamedTensor> &tensors,
                        const std::map<std::string, std::string> &metadata, std::string &error);
 

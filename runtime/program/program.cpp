@@ -1,6 +1,7 @@
 // The trainer program's dispatch (contract in program.h).
 #include "program/program.h"
 
+#include <exception>
 #include <iostream>
 #include <string>
 
@@ -15,7 +16,14 @@ int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_k
     std::cerr << "error: the trainer's embedded plan is damaged: " << error << "\n";
     return 1;
   }
-  if (argc > 1 && rt::is_inspection_command(argv[1]))
-    return rt::run_inspection(argc, argv, plan, kernels, rt::program_directory(argc > 0 ? argv[0] : nullptr));
-  return rt::run_training(argc, argv, std::move(plan), kernels, rt::inspection_usage());
+  // Every failure is meant to be a message; an exception that escapes
+  // anyway is one too, with exit status 1 rather than an abort.
+  try {
+    if (argc > 1 && rt::is_inspection_command(argv[1]))
+      return rt::run_inspection(argc, argv, plan, kernels, rt::program_directory(argc > 0 ? argv[0] : nullptr));
+    return rt::run_training(argc, argv, std::move(plan), kernels, rt::inspection_usage());
+  } catch (const std::exception &e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
 }

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "support/files.h"
+
 namespace vaec::rt {
 
 Image::Image(int w, int h, int c, uint8_t fill)
@@ -20,9 +22,10 @@ bool write_png(const std::string &path, const Image &image, std::string &error) 
     return error = path + ": cannot write an image of " + std::to_string(image.channels) + " channels", false;
   if (image.pixels.size() != static_cast<size_t>(image.width) * image.height * image.channels)
     return error = path + ": the image's pixels do not match its size", false;
-  const std::string tmp = path + ".tmp";
-  FILE *f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return error = tmp + ": cannot create: " + std::strerror(errno), false;
+  TempFile tmp;
+  if (!tmp.create(path, error)) return false;
+  std::FILE *f = tmp.stream();
+  if (!f) return error = path + ": cannot write: " + std::strerror(errno), false;
   png_image png{};
   png.version = PNG_IMAGE_VERSION;
   png.width = static_cast<png_uint_32>(image.width);
@@ -31,19 +34,8 @@ bool write_png(const std::string &path, const Image &image, std::string &error) 
   const bool written = png_image_write_to_stdio(&png, f, 0, image.pixels.data(), 0, nullptr) != 0;
   const std::string libpng_message = png.message;
   png_image_free(&png);
-  const bool flushed = std::fflush(f) == 0 && !std::ferror(f);
-  const int close_errno = std::fclose(f) == 0 ? 0 : errno;
-  if (!written || !flushed || close_errno != 0) {
-    error = tmp + ": cannot write: " + (!written ? libpng_message : std::strerror(close_errno ? close_errno : EIO));
-    std::remove(tmp.c_str());
-    return false;
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = path + ": cannot replace with " + tmp + ": " + std::strerror(errno);
-    std::remove(tmp.c_str());
-    return false;
-  }
-  return true;
+  if (!written) return error = path + ": cannot write: " + libpng_message, false;
+  return tmp.commit(false, error);
 }
 
 bool read_png(const std::string &path, Image &out, std::string &error) {

@@ -26,8 +26,9 @@ struct Image {
   const uint8_t *at(int x, int y) const { return &pixels[(static_cast<size_t>(y) * width + x) * channels]; }
 };
 
-// Writes `image` as an 8-bit gray or RGB PNG. The bytes go to `path`.tmp,
-// which is then renamed over `path`, so a viewer never sees half a picture.
+// Writes `image` as an 8-bit gray or RGB PNG. The bytes go to an exclusive
+// temporary file beside `path` (files.h), which is then renamed over `path`,
+// so a viewer never sees half a picture.
 bool write_png(const std::string &path, const Image &image, std::string &error);
 
 // Reads any PNG as 8-bit gray (when it has no colour) or RGB; transparency

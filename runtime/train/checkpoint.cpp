@@ -2,8 +2,6 @@
 // crash-safe write, and a reader that checks every length before using it.
 #include "train/checkpoint.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,7 +9,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <new>
+
+#include "support/files.h"
+#include "support/text.h"
 
 namespace vaec::rt {
 namespace {
@@ -100,23 +101,6 @@ struct Reader {
   }
 };
 
-// --- crash-safe writing ---
-
-bool write_all(int fd, const std::string &bytes) {
-  for (size_t done = 0; done < bytes.size();) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-std::string directory_of(const std::string &path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-}
-
 }  // namespace
 
 uint64_t fnv1a64(const void *data, size_t bytes, uint64_t hash) {
@@ -154,45 +138,37 @@ bool write_checkpoint(const std::string &path, const Checkpoint &c, std::string 
       return error = path + ": not written: a region has " + std::to_string(r.size()) + " values, not " +
                      std::to_string(c.param_count),
              false;
-  const std::string bytes = encode(c), tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return error = tmp + ": cannot create: " + errno_text(), false;
-  if (!write_all(fd, bytes) || ::fsync(fd) != 0) {
-    error = tmp + ": cannot write: " + errno_text();
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  if (::close(fd) != 0) {
-    error = tmp + ": cannot write: " + errno_text();
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = path + ": cannot replace with " + tmp + ": " + errno_text();
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  // The rename is durable once the directory is: without this a power cut
-  // could bring back the old name (never a half file, which is why a failure
-  // here is not an error).
-  if (const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
+  return replace_file(path, encode(c), true, error);
+}
+
+// Reads `n` bytes at `offset`; false at a short read.
+static bool read_at(int fd, char *into, size_t n, uint64_t offset) {
+  for (size_t done = 0; done < n;) {
+    const ssize_t got = ::pread(fd, into + done, n - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    done += static_cast<size_t>(got);
   }
   return true;
 }
 
 bool read_checkpoint(const std::string &path, Checkpoint &out, std::string &error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return error = path + ": cannot open: " + errno_text(), false;
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return error = path + ": cannot read: " + errno_text(), false;
+  uint64_t size = 0;
+  const int fd = open_regular(path, "a checkpoint", size, error);
+  if (fd < 0) return false;
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  // The header first: its length must match the file's real size before
+  // the rest is allocated and read.
+  std::string bytes(static_cast<size_t>(std::min<uint64_t>(size, kFixedHeader + 8)), '\0');
+  if (!read_at(fd, bytes.data(), bytes.size(), 0)) return error = path + ": cannot read: " + errno_text(), false;
   const std::string what = path + ": ";
   if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
     return error = what + "not a vaec checkpoint (it does not start with VAECKPT)", false;
-  if (bytes.size() < kFixedHeader + 8)
-    return error = what + "truncated: " + std::to_string(bytes.size()) + " bytes, shorter than the header", false;
+  if (size < kFixedHeader + 8)
+    return error = what + "truncated: " + std::to_string(size) + " bytes, shorter than the header", false;
   Reader r{bytes, sizeof kMagic, bytes.size()};
   const uint32_t version = r.get<uint32_t>();
   if (version < 2 || version > kVersion)
@@ -201,12 +177,22 @@ bool read_checkpoint(const std::string &path, Checkpoint &out, std::string &erro
            false;
   const bool drop_last = (r.get<uint32_t>() & 1u) != 0;  // the flags word
   const uint64_t length = r.get<uint64_t>();
-  if (length > bytes.size())
-    return error = what + "truncated: " + std::to_string(bytes.size()) + " bytes of the " + std::to_string(length) +
+  if (length > size)
+    return error = what + "truncated: " + std::to_string(size) + " bytes of the " + std::to_string(length) +
                    " it should have",
            false;
-  if (length < bytes.size())
-    return error = what + "damaged: " + std::to_string(bytes.size() - length) + " bytes after its end", false;
+  if (length < size) return error = what + "damaged: " + std::to_string(size - length) + " bytes after its end", false;
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0 && size / uint64_t(page) > uint64_t(pages) / 2)
+    return error = what + "is " + format_bytes(size) + ", more than half of this machine's memory", false;
+  try {
+    bytes.resize(static_cast<size_t>(size));
+  } catch (const std::bad_alloc &) {
+    return error = what + "cannot allocate " + format_bytes(size) + " to read it", false;
+  }
+  errno = 0;
+  if (!read_at(fd, bytes.data() + kFixedHeader + 8, size - kFixedHeader - 8, kFixedHeader + 8))
+    return error = what + "cannot read: " + (errno ? errno_text() : "the file shrank while being read"), false;
   uint64_t stored;
   std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
   if (fnv1a64(bytes.data(), bytes.size() - 8) != stored)

@@ -41,7 +41,8 @@
 // Timings are not stored, so two runs that trained the same way write the
 // same bytes.
 //
-// write_checkpoint writes `path`.tmp in the same directory, fsyncs it,
+// write_checkpoint writes an exclusive temporary file (support/files.h:
+// `path`.tmp.XXXXXX, never through a symlink) in the same directory, fsyncs it,
 // renames it over `path` and fsyncs the directory: a crash or kill -9 at
 // any moment leaves `path` holding either the previous checkpoint or the
 // new one, never a mix. read_checkpoint accepts only a complete, intact

@@ -3,16 +3,16 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 
-#include "support/json.h"
-
+#include "support/files.h"
 #include "support/image.h"
+#include "support/json.h"
 
 namespace vaec::rt {
 namespace {
@@ -34,6 +34,8 @@ int64_t epoch_of(const std::string &line, const std::string &prefix) {
   return end == start ? -1 : v;
 }
 
+// A metrics file holds a row per epoch, at most a million of them.
+constexpr uint64_t kMaxMetricsBytes = uint64_t{1} << 30;
 const char *const kCsv = "metrics.csv", *const kJsonl = "metrics.jsonl", *const kCurve = "loss_curve.png";
 const std::string kJsonPrefix = "{\"epoch\": ";
 
@@ -65,41 +67,38 @@ bool RunFiles::start(bool resume, int64_t last_epoch, std::string &error) {
 }
 
 // Keeps `header` and the existing rows of epochs up to `last_epoch` (none
-// when it is -1 or the file has another header).
+// when it is -1 or the file has another header). A row is kept only whole:
+// ended by a newline, with the header's number of fields (CSV) or closed by
+// '}' (JSON), and after the rows of earlier epochs; a kill or a full disk in
+// the middle of an append leaves a torn last row, which is dropped.
 bool RunFiles::rewrite(const std::string &file, const std::string &header, int64_t last_epoch, std::string &error) {
   std::string kept = header.empty() ? "" : header + "\n";
-  if (std::ifstream in(path(file)); in && last_epoch >= 0) {
-    std::string line;
+  struct stat st {};
+  if (last_epoch >= 0 && ::lstat(path(file).c_str(), &st) == 0) {
+    std::string text;
+    if (!read_regular(path(file), "a metrics file", kMaxMetricsBytes, text, error)) return false;
+    const size_t fields = std::count(header.begin(), header.end(), ',');
+    int64_t previous = 0;
     bool first = true;
-    while (std::getline(in, line)) {
+    for (size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+      const std::string line = text.substr(start, end - start);
       if (first && !header.empty()) {
         first = false;
         if (line != header) break;  // another model's file: start afresh
         continue;
       }
       first = false;
+      const bool whole = header.empty() ? !line.empty() && line.back() == '}'
+                                        : static_cast<size_t>(std::count(line.begin(), line.end(), ',')) == fields;
       const int64_t epoch = header.empty() ? epoch_of(line, kJsonPrefix) : epoch_of(line, "");
-      if (epoch >= 1 && epoch <= last_epoch) kept += line + "\n";
+      if (whole && epoch > previous && epoch <= last_epoch) kept += line + "\n", previous = epoch;
     }
   }
-  const std::string target = path(file), tmp = target + ".tmp";
-  std::FILE *f = std::fopen(tmp.c_str(), "w");
-  if (!f) return error = tmp + ": cannot create: " + std::strerror(errno), false;
-  const bool ok = std::fwrite(kept.data(), 1, kept.size(), f) == kept.size();
-  if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), target.c_str()) != 0) {
-    error = target + ": cannot write: " + std::strerror(errno);
-    std::remove(tmp.c_str());
-    return false;
-  }
-  return true;
+  return replace_file(path(file), kept, false, error);
 }
 
 bool RunFiles::append(const std::string &file, const std::string &line, std::string &error) {
-  std::FILE *f = std::fopen(path(file).c_str(), "a");
-  if (!f) return error = path(file) + ": cannot open: " + std::strerror(errno), false;
-  const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size();
-  if (std::fclose(f) != 0 || !ok) return error = path(file) + ": cannot write: " + std::strerror(errno), false;
-  return true;
+  return append_file(path(file), line, error);
 }
 
 bool RunFiles::add_epoch(const MetricsRow &row, const LossHistory &history, std::string &error) {

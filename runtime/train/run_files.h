@@ -38,12 +38,13 @@ class RunFiles {
   RunFiles(std::string dir, std::vector<std::string> loss_names, std::string title);
 
   // Starts metrics.csv and metrics.jsonl afresh, or, when `resume`, keeps
-  // their rows of epochs up to `last_epoch` (rewriting each file through a
-  // temporary one). False with a message naming the file.
+  // their whole rows of epochs up to `last_epoch` (a torn last row is
+  // dropped; each file is rewritten through an exclusive temporary one).
+  // False with a message naming the file.
   bool start(bool resume, int64_t last_epoch, std::string &error);
 
-  // Appends `row` to both metrics files and redraws loss_curve.png from
-  // `history`.
+  // Appends `row` to both metrics files (never through a symlink) and
+  // redraws loss_curve.png from `history`.
   bool add_epoch(const MetricsRow &row, const LossHistory &history, std::string &error);
 
   std::string path(const std::string &file) const { return dir_ + "/" + file; }

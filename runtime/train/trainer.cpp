@@ -19,6 +19,7 @@
 #include <tuple>
 
 #include "train/checkpoint.h"
+#include "support/files.h"
 #include "train/loss_sums.h"
 #include "exec/diagnose.h"
 #include "exec/executor.h"
@@ -569,6 +570,10 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
   if (plan.buffers[plan.train.input].type == plan::DType::U8 && !data.train.raw_bytes())
     return fail("this plan takes raw uint8 bytes, but " + o.data + " needs a transform (data/feed.h)");
   if (!make_directories(out, error)) return fail(error);
+  // Two trainers writing one directory would mix their metrics and replace
+  // each other's checkpoints.
+  DirectoryLock lock;
+  if (!lock.acquire(out, error)) return fail(error);
   const int64_t train_count = data.train.count(), test_count = data.eval.count();
   if (train_count < (o.drop_last ? o.batch : 1))
     return fail(o.data + ": " + std::to_string(train_count) + " training examples, " +

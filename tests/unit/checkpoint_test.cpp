@@ -2,6 +2,8 @@
 // models' checkpoints with their messages, and crash safety under kill -9.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +28,18 @@ std::string read_bytes(const std::string &path) {
 
 void write_bytes(const std::string &path, const std::string &bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// The temporary files beside `path` (support/files.h: `path`.tmp.XXXXXX).
+int temporaries(const std::string &path, bool remove = false) {
+  const std::filesystem::path p(path);
+  int n = 0;
+  for (const auto &e : std::filesystem::directory_iterator(p.parent_path()))
+    if (e.path().filename().string().rfind(p.filename().string() + ".tmp.", 0) == 0) {
+      ++n;
+      if (remove) std::filesystem::remove(e.path());
+    }
+  return n;
 }
 
 // Re-seals a file whose bytes were edited: length and checksum made right
@@ -89,7 +103,7 @@ TEST(Checkpoint, RoundTrip) {
   const std::string path = temp_path("round_trip.bin");
   std::string error;
   ASSERT_TRUE(write_checkpoint(path, c, error)) << error;
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_EQ(temporaries(path), 0);
   const size_t names = 4 + (4 + 5) + (4 + 5) + (4 + 2), rows = 4 + 3 * (8 + 6 * 8), sums = 4 + 3 * 8,
                stats = 4 + 2 * 2 * 4;
   EXPECT_EQ(std::filesystem::file_size(path), 100 + 4 /* "tiny" */ + 3 * 1000 * 4 + names + rows + sums + stats + 4 /* running statistics */ + 8);
@@ -249,23 +263,85 @@ TEST(Checkpoint, IdentityIgnoresTheBatchOnly) {
 
 TEST(Checkpoint, AFailedWriteLeavesThePreviousOne) {
   const std::string dir = temp_path("failed_write");
+  std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const std::string path = dir + "/checkpoint.bin";
   std::string error;
   ASSERT_TRUE(write_checkpoint(path, make_checkpoint(50, 1), error)) << error;
-  std::filesystem::create_directories(path + ".tmp");  // the temporary file cannot be created
-  EXPECT_FALSE(write_checkpoint(path, make_checkpoint(50, 2), error));
-  EXPECT_EQ(error, path + ".tmp: cannot create: Is a directory");
-  std::filesystem::remove(path + ".tmp");
+  // A full disk, as a file size limit: in a child, with SIGXFSZ ignored so
+  // the write fails with EFBIG instead of killing it.
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{100, 100};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    std::string child_error;
+    const bool failed = !write_checkpoint(path, make_checkpoint(50, 2), child_error) &&
+                        child_error == path + ": cannot write: File too large";
+    _exit(failed ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the write did not fail as expected";
+  EXPECT_EQ(temporaries(path), 0);
   Checkpoint out;
   ASSERT_TRUE(read_checkpoint(path, out, error)) << error;
   EXPECT_EQ(out.epoch, 1);
   EXPECT_FALSE(write_checkpoint(dir + "/missing/checkpoint.bin", make_checkpoint(50, 2), error));
-  EXPECT_EQ(error, dir + "/missing/checkpoint.bin.tmp: cannot create: No such file or directory");
+  EXPECT_EQ(error, dir + "/missing/checkpoint.bin: cannot create a temporary file beside it: No such file or directory");
   Checkpoint bad = make_checkpoint(50, 2);
   bad.regions[1].resize(49);
   EXPECT_FALSE(write_checkpoint(path, bad, error));
   EXPECT_EQ(error, path + ": not written: a region has 49 values, not 50");
+}
+
+// A symlink planted where the old fixed temporary name was, or at the
+// checkpoint itself, never leads the write to its target.
+TEST(Checkpoint, WritesNeverFollowAPlantedSymlink) {
+  const std::string dir = temp_path("planted");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/checkpoint.bin", victim = dir + "/victim";
+  write_bytes(victim, "precious");
+  std::filesystem::create_symlink(victim, path + ".tmp");
+  std::string error;
+  ASSERT_TRUE(write_checkpoint(path, make_checkpoint(50, 1), error)) << error;
+  EXPECT_EQ(read_bytes(victim), "precious");
+  std::filesystem::remove(path);
+  std::filesystem::create_symlink(victim, path);
+  ASSERT_TRUE(write_checkpoint(path, make_checkpoint(50, 2), error)) << error;
+  EXPECT_EQ(read_bytes(victim), "precious");
+  EXPECT_FALSE(std::filesystem::is_symlink(path));
+  EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::owner_read,
+            std::filesystem::perms::owner_read);
+}
+
+// What is not a regular file is refused by its type, before reading; a
+// header whose length is not the file's is refused before allocating it.
+TEST(Checkpoint, RefusesWhatIsNotAFileAndLyingLengths) {
+  const std::string dir = temp_path("not_a_file");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  Checkpoint out;
+  std::string error;
+  EXPECT_FALSE(read_checkpoint(dir, out, error));
+  EXPECT_EQ(error, dir + ": is a directory, not a checkpoint");
+  EXPECT_FALSE(read_checkpoint("/dev/zero", out, error));
+  EXPECT_EQ(error, "/dev/zero: is a character device, not a checkpoint");
+  const std::string fifo = dir + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_FALSE(read_checkpoint(fifo, out, error));  // returns at once: no writer is waited for
+  EXPECT_EQ(error, fifo + ": is a FIFO (a named pipe), not a checkpoint");
+  const std::string path = dir + "/huge.bin";
+  ASSERT_TRUE(write_checkpoint(path, make_checkpoint(10, 1), error)) << error;
+  std::string bytes = read_bytes(path);
+  const uint64_t huge = uint64_t{1} << 62;
+  std::memcpy(bytes.data() + 16, &huge, 8);
+  write_bytes(path, bytes);
+  EXPECT_FALSE(read_checkpoint(path, out, error));
+  EXPECT_EQ(error, path + ": truncated: " + std::to_string(bytes.size()) + " bytes of the " + std::to_string(huge) +
+                       " it should have");
 }
 
 // kill -9 at random moments of a loop that keeps replacing the checkpoint:
@@ -302,7 +378,7 @@ TEST(Checkpoint, SurvivesKillMinusNineAtAnyMoment) {
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the writer exited on its own: " << status;
-    if (std::filesystem::exists(path + ".tmp")) ++torn_writes;  // killed between creating and renaming it
+    if (temporaries(path, true) > 0) ++torn_writes;  // killed between creating and renaming it
     Checkpoint out;
     ASSERT_TRUE(read_checkpoint(path, out, error)) << "round " << round << ": " << error;
     ASSERT_GE(out.epoch, last_epoch);

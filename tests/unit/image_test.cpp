@@ -40,7 +40,7 @@ TEST(Png, GrayAndRgbRoundTrip) {
 TEST(Png, ErrorsAreMessages) {
   std::string error;
   EXPECT_FALSE(write_png("/nonexistent/dir/x.png", pattern(4, 4, 1), error));
-  EXPECT_EQ(error, "/nonexistent/dir/x.png.tmp: cannot create: No such file or directory");
+  EXPECT_EQ(error, "/nonexistent/dir/x.png: cannot create a temporary file beside it: No such file or directory");
   EXPECT_FALSE(write_png(temp_path("empty.png"), Image(), error));
   EXPECT_EQ(error, temp_path("empty.png") + ": cannot write an empty image");
   Image two = pattern(4, 4, 1);

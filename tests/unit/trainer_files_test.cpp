@@ -65,7 +65,8 @@ TEST(RunFiles, MetricsRowsAndTheLossCurve) {
   ASSERT_TRUE(read_png(dir + "/a/b/loss_curve.png", curve, error)) << error;
   EXPECT_EQ(curve.channels, 3);
   EXPECT_EQ(curve.width, 2 * 12 + 3 * 440);
-  EXPECT_FALSE(std::filesystem::exists(dir + "/a/b/loss_curve.png.tmp"));
+  for (const auto &e : std::filesystem::directory_iterator(dir + "/a/b"))  // no temporary file is left
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
 }
 
 TEST(RunFiles, ResumeKeepsTheRowsUpToTheCheckpoint) {
@@ -108,7 +109,61 @@ TEST(RunFiles, UnwritableDirectoriesAreMessages) {
   EXPECT_EQ(error, dir + "/file/sub: cannot create the output directory: Not a directory");
   RunFiles files(dir + "/missing", {"total"}, "t");
   EXPECT_FALSE(files.start(false, 0, error));
-  EXPECT_EQ(error, dir + "/missing/metrics.csv.tmp: cannot create: No such file or directory");
+  EXPECT_EQ(error, dir + "/missing/metrics.csv: cannot create a temporary file beside it: No such file or directory");
+  // A metrics file that is a directory is a message on resume (no exception).
+  std::filesystem::create_directories(dir + "/metrics.csv");
+  RunFiles here(dir, {"total"}, "t");
+  EXPECT_FALSE(here.start(true, 3, error));
+  EXPECT_EQ(error, dir + "/metrics.csv: is a directory, not a metrics file");
+}
+
+// A kill or a full disk during an append leaves a torn last row; a resume
+// drops it, and keeps each epoch once, in order.
+TEST(RunFiles, ResumeDropsATornLastRow) {
+  const std::string dir = fresh_dir("run_files_torn");
+  std::string error;
+  ASSERT_TRUE(make_directories(dir, error)) << error;
+  const std::string header = "epoch,step,train_total,test_total,images_per_sec,seconds\n";
+  std::ofstream(dir + "/metrics.csv") << header << "1,10,5,4,100.0,1.0\n2,20,4,3,100.0,1.0\n3,30,3";
+  std::ofstream(dir + "/metrics.jsonl") << "{\"epoch\": 1, \"step\": 10}\n{\"epoch\": 2, \"step\": 20}\n{\"epoch\": 3, \"st";
+  RunFiles files(dir, {"total"}, "t");
+  ASSERT_TRUE(files.start(true, 3, error)) << error;
+  EXPECT_EQ(read_text(dir + "/metrics.csv"), header + "1,10,5,4,100.0,1.0\n2,20,4,3,100.0,1.0\n");
+  EXPECT_EQ(read_text(dir + "/metrics.jsonl"), "{\"epoch\": 1, \"step\": 10}\n{\"epoch\": 2, \"step\": 20}\n");
+  // A row cut short but ended by a newline (fields missing, or an epoch's
+  // digits alone) is dropped too, as is a repeated epoch.
+  std::ofstream(dir + "/metrics.csv") << header << "1,10,5,4,100.0,1.0\n1\n2,20,4\n1,10,5,4,100.0,1.0\n";
+  std::ofstream(dir + "/metrics.jsonl") << "{\"epoch\": 1, \"step\": 10}\n{\"epoch\": 2, \"s\n";
+  ASSERT_TRUE(files.start(true, 3, error)) << error;
+  EXPECT_EQ(read_text(dir + "/metrics.csv"), header + "1,10,5,4,100.0,1.0\n");
+  EXPECT_EQ(read_text(dir + "/metrics.jsonl"), "{\"epoch\": 1, \"step\": 10}\n");
+}
+
+// Planted symlinks at the temporary names of the old scheme and at the
+// files themselves: every target stays as it was.
+TEST(RunFiles, WritesNeverFollowAPlantedSymlink) {
+  const std::string dir = fresh_dir("run_files_symlinks");
+  std::string error;
+  ASSERT_TRUE(make_directories(dir, error)) << error;
+  const std::string victim = dir + "/victim";
+  std::ofstream(victim) << "precious";
+  for (const char *name : {"metrics.csv.tmp", "metrics.jsonl.tmp", "loss_curve.png.tmp", "loss_curve.png"})
+    std::filesystem::create_symlink(victim, dir + "/" + name);
+  RunFiles files(dir, {"total"}, "t");
+  ASSERT_TRUE(files.start(false, 0, error)) << error;
+  LossHistory h;
+  h.names = {"total"};
+  add(files, h, 1);
+  EXPECT_EQ(read_text(victim), "precious");
+  EXPECT_FALSE(std::filesystem::is_symlink(dir + "/loss_curve.png"));
+  // A symlink put in place of a metrics file mid-run is refused, not appended to.
+  std::filesystem::remove(dir + "/metrics.csv");
+  std::filesystem::create_symlink(victim, dir + "/metrics.csv");
+  MetricsRow row;
+  row.epoch = 2;
+  EXPECT_FALSE(files.add_epoch(row, h, error));
+  EXPECT_EQ(error, dir + "/metrics.csv: cannot open: it is a symbolic link");
+  EXPECT_EQ(read_text(victim), "precious");
 }
 
 TEST(AllFinite, FindsEveryKindAnywhere) {
