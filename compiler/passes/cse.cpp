@@ -1,8 +1,8 @@
 // eliminate_common_subexpressions: merges ops that compute the same value.
 //
 // Pre: a verified graph. Post: no two ops have the same op, operands,
-// attributes and type, except sources with identity (inputs, parameters and
-// normal(): two draws of noise are different values). The first op of each
+// attributes and type, except sources with identity (inputs, parameters,
+// statistics and normal(): two draws of noise are different values). The first op of each
 // class is kept with its name and location; users of the others are
 // redirected to it. Example: the conv VAE's sampler and KL both compute
 // exp(logvar); after CSE it is computed once.
@@ -19,7 +19,7 @@ Graph eliminate_common_subexpressions(Graph g) {
   std::map<std::string, int> seen;  // key -> new node
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node &n = g.nodes[i];
-    if (n.op == Op::Input || n.op == Op::Param || n.op == Op::Normal) {
+    if (n.op == Op::Input || n.op == Op::Param || n.op == Op::Stat || n.op == Op::Normal) {
       r.copy(static_cast<int>(i));
       continue;
     }
