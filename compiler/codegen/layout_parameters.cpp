@@ -36,8 +36,11 @@ void layout_parameters(LoweredModel &m) {
     p.config.emplace(k, v);
   const AttrValue *label = train.config_value("label_input");
   const std::string *label_name = label ? std::get_if<std::string>(label) : nullptr;
+  const AttrValue *conditions = train.config_value("condition_inputs");
+  const std::string condition_names = "," + (conditions ? std::get<std::string>(*conditions) : std::string()) + ",";
   for (const Node &n : train.nodes)
-    if (n.op == Op::Input && !(label_name && n.name == *label_name)) {
+    if (n.op == Op::Input && !(label_name && n.name == *label_name) &&
+        condition_names.find("," + n.name + ",") == std::string::npos) {
       std::string shape;
       for (size_t i = 1; i < n.dims.size(); ++i) shape += (i > 1 ? "," : "") + std::to_string(n.dims[i]);
       p.config["input"] = n.name;

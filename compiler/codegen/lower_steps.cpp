@@ -257,7 +257,14 @@ private:
         prog.label_classes = checked_elements(n.dims) / n.dims[0];
         continue;
       }
-      if (input >= 0) throw Unsupported(n.loc, "only one input (the images) is supported by code generation yet");
+      const AttrValue *conditions = g.config_value("condition_inputs");
+      const std::string *names = conditions ? std::get_if<std::string>(conditions) : nullptr;
+      if (names && ("," + *names + ",").find("," + n.name + ",") != std::string::npos) {
+        buffer[i] = static_cast<int>(persistent(prefix + n.name, plan::DType::F32, checked_elements(n.dims), true, g.batch()));
+        prog.conditions.push_back({n.name, buffer[i], checked_elements(n.dims) / n.dims[0]});
+        continue;
+      }
+      if (input >= 0) throw Unsupported(n.loc, "only one input of examples: the others are labels or conditions");
       input = static_cast<int>(i);
       buffer[i] = static_cast<int>(persistent(prefix + n.name, plan::DType::F32, checked_elements(n.dims), true, g.batch()));
       prog.input = buffer[i];

@@ -139,12 +139,32 @@ void warn_about_data(const Graph &g) {
   std::string error;
   std::vector<int64_t> shape;
   std::string input;
-  const std::string label_input = text("label_input");
-  for (const Node &n : g.nodes)
-    if (n.op == Op::Input && n.name != label_input) input = n.name, shape.assign(n.dims.begin() + 1, n.dims.end());
-  if (!rt::data::open_source(path, {label}, source, error) ||
-      !rt::data::fit_layout(source.train.x, path, input, shape, layout, error))
-    std::cerr << "vaec: warning: the trainer will refuse train.data: " << error << "\n";
+  const std::string label_input = text("label_input"), conditions = "," + text("condition_inputs") + ",";
+  rt::data::OpenOptions open{label, {}};
+  std::vector<const Node *> condition_nodes;
+  for (const Node &n : g.nodes) {
+    if (n.op != Op::Input || n.name == label_input) continue;
+    if (conditions.find("," + n.name + ",") != std::string::npos) {
+      open.arrays.push_back(n.name);
+      condition_nodes.push_back(&n);
+    } else {
+      input = n.name, shape.assign(n.dims.begin() + 1, n.dims.end());
+    }
+  }
+  bool ok = rt::data::open_source(path, open, source, error) &&
+            rt::data::fit_layout(source.train.x, path, input, shape, layout, error);
+  for (const Node *n : condition_nodes) {
+    if (!ok) break;
+    const rt::data::Array *a = source.train.array(n->name);
+    const int64_t row = checked_elements(n->dims) / n->dims[0];
+    if (!a || a->item_elements() != row) {
+      error = path + (a ? ": its array '" + n->name + "' has " + std::to_string(a->item_elements()) + " numbers per example"
+                        : " has no array '" + n->name + "'") +
+              " for the condition input " + n->name + " of " + std::to_string(row);
+      ok = false;
+    }
+  }
+  if (!ok) std::cerr << "vaec: warning: the trainer will refuse train.data: " << error << "\n";
 }
 
 int run(int argc, char **argv) {
@@ -241,8 +261,8 @@ int run(int argc, char **argv) {
   if (data_cmd->parsed()) {
     rt::data::Source source, test;
     std::string error;
-    if (!rt::data::open_source(data_path, {data_label}, source, error) ||
-        (!data_test.empty() && !rt::data::open_source(data_test, {data_label}, test, error))) {
+    if (!rt::data::open_source(data_path, {data_label, {}}, source, error) ||
+        (!data_test.empty() && !rt::data::open_source(data_test, {data_label, {}}, test, error))) {
       std::cerr << (error.find(": error: ") == std::string::npos ? "vaec: error: " : "") << error << "\n";
       return 1;
     }

@@ -73,6 +73,7 @@ public:
     builder_->keras_init = init_ == "keras";
     builder_->one_sample = opts_.one_sample;
     read_inputs(root);
+    if (!condition_inputs_.empty()) model_.graph.config.emplace_back("condition_inputs", condition_inputs_);
     for (const auto &[name, classes] : label_inputs_) {  // runtime/data/feed.h fills it
       model_.graph.config.emplace_back("label_input", name);
       model_.graph.config.emplace_back("label_classes", classes);
@@ -429,15 +430,10 @@ private:
           failed();
           continue;
         }
-        // One input holds the data's examples; code generation has no place
-        // for a second (check refuses what compile would).
-        // (The input is still defined, so that its uses are checked.)
-        if (!data_input_.empty())
-          diags_.error(key.loc, "input '" + key.value + "' would be a second input of examples besides '" +
-                                    data_input_ + "'; a model reads one, plus the data's labels as label(CLASSES)",
-                       static_cast<int>(key.value.size()));
-        else
-          data_input_ = key.value;
+        // The first input holds the data's examples; each later one is a
+        // condition, the data's array of that name (runtime/data/feed.h).
+        if (!data_input_.empty()) condition_inputs_ += (condition_inputs_.empty() ? "" : ",") + key.value;
+        else data_input_ = key.value;
       }
       int node = builder_->add_input(key.value, dims, key.loc, static_cast<int>(key.value.size()));
       TensorDef t;
@@ -620,6 +616,7 @@ private:
   int64_t batch_ = 128;
   std::string init_ = "pytorch";  // train.init
   std::string data_input_;        // the input of examples
+  std::string condition_inputs_;  // the other inputs, comma-separated: arrays of the data
   std::vector<std::pair<std::string, int64_t>> label_inputs_;  // name, classes (at most one)
   int tensors_seen_ = 0;
   std::optional<GraphBuilder> builder_;

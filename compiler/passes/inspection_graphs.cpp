@@ -169,9 +169,13 @@ InspectionGraphs inspection_graphs(const Graph &model) {
   // program that reads it (the runtime fills it).
   const AttrValue *label = model.config_value("label_input");
   const std::string *label_name = label ? std::get_if<std::string>(label) : nullptr;
+  // Condition inputs (config condition_inputs) stay inputs of every program too.
+  const AttrValue *conditions = model.config_value("condition_inputs");
+  const std::string condition_names = "," + (conditions ? std::get<std::string>(*conditions) : std::string()) + ",";
   int input = -1, inputs = 0;
   for (size_t i = 0; i < model.nodes.size(); ++i)
-    if (model.nodes[i].op == Op::Input && !(label_name && model.nodes[i].name == *label_name))
+    if (model.nodes[i].op == Op::Input && !(label_name && model.nodes[i].name == *label_name) &&
+        condition_names.find("," + model.nodes[i].name + ",") == std::string::npos)
       input = static_cast<int>(i), ++inputs;
   // The sampler's result: the one sampler value the decoder reads.
   int z = -1;

@@ -85,6 +85,7 @@ void format_program(std::ostream &os, const Program &p) {
   os << "program " << p.name << ' ' << p.batch << ' ' << p.input << ' ' << p.input_row << '\n';
   if (p.latent >= 0) os << "latent " << p.latent << ' ' << p.latent_row << '\n';
   if (p.labels >= 0) os << "labels " << p.labels << ' ' << p.label_classes << '\n';
+  for (const Program::Condition &c : p.conditions) os << "condition " << c.name << ' ' << c.buffer << ' ' << c.row << '\n';
   for (const auto &[name, buf] : p.losses) os << "loss " << name << ' ' << buf << '\n';
   for (const Output &o : p.outputs) os << "output " << o.name << ' ' << o.buffer << ' ' << o.row << '\n';
   for (const Step &s : p.steps) {
@@ -199,7 +200,9 @@ std::string check_indices(const Plan &p) {
   for (int a : p.optimizer_args)
     if (bad(a, false)) return "optimizer " + p.optimizer_kernel;
   for (const Program *prog : p.programs()) {
-    if (bad(prog->input, true) || bad(prog->latent, true)) return "program " + prog->name;
+    if (bad(prog->input, true) || bad(prog->latent, true) || bad(prog->labels, true)) return "program " + prog->name;
+    for (const Program::Condition &c : prog->conditions)
+      if (bad(c.buffer, false)) return "condition " + c.name;
     for (const auto &[name, b] : prog->losses)
       if (bad(b, false)) return "loss " + name;
     for (const Output &o : prog->outputs)
@@ -343,7 +346,7 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
     } else if (key == "end") {
       current = nullptr;
     } else if (!current) {
-      return fail(key == "loss" || key == "output" || key == "latent" || key == "labels" || key == "kernel" || key == "matmul" || key == "zero" || key == "conv" ||
+      return fail(key == "loss" || key == "output" || key == "latent" || key == "labels" || key == "condition" || key == "kernel" || key == "matmul" || key == "zero" || key == "conv" ||
                           key == "reorder" || key == "gate" || key == "optimize"
                       ? "step outside a program"
                                                                                          : "unknown keyword");
@@ -351,6 +354,10 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       if (!(ls >> current->latent >> current->latent_row)) return fail("malformed line");
     } else if (key == "labels") {
       if (!(ls >> current->labels >> current->label_classes) || current->label_classes < 2) return fail("malformed line");
+    } else if (key == "condition") {
+      Program::Condition c;
+      if (!(ls >> c.name >> c.buffer >> c.row) || c.row < 1) return fail("malformed line");
+      current->conditions.push_back(c);
     } else if (key == "output") {
       Output o;
       if (!(ls >> o.name >> o.buffer >> o.row)) return fail("malformed line");

@@ -21,6 +21,7 @@
 //   program train|eval|encode|decode|nll BATCH INPUT INPUT_ROW     (INPUT -1: none)
 //     latent BUFFER ROW            (optional: the program's f32 latents)
 //     labels BUFFER CLASSES        (optional: the data's labels, one-hot f32 rows)
+//     condition NAME BUFFER ROW    (any number: the data's array NAME, f32 rows)
 //     loss NAME BUFFER | output NAME BUFFER ROW
 //     kernel NAME DOMAIN0 rows|one USES_RNG args B... acc POS[:max|:min]... where LOC
 //     matmul A B C BIAS M N K TA TB POST whole|columns -|inner|outer where LOC | zero C where LOC
@@ -202,6 +203,14 @@ struct Program {
   int64_t latent_row = 0;
   int labels = -1;          // f32 buffer of [batch, label_classes] one-hot labels, or -1
   int64_t label_classes = 0;
+  // Condition inputs (the model's inputs after the examples): the data's
+  // array of that name, `row` f32 per example, [batch, row] in `buffer`.
+  struct Condition {
+    std::string name;
+    int buffer = -1;
+    int64_t row = 0;
+  };
+  std::vector<Condition> conditions;
   std::vector<std::pair<std::string, int>> losses;  // name -> scalar f32 buffer
   std::vector<Output> outputs;
   std::vector<Step> steps;

@@ -66,6 +66,11 @@ bool settings_from_config(const std::map<std::string, std::string> &config, Sett
   out.path = get("data_path");
   out.test_path = get("test_path");
   out.label_column = get("label");
+  for (std::string rest = get("condition_inputs"); !rest.empty();) {
+    const size_t comma = rest.find(',');
+    out.arrays.push_back(rest.substr(0, comma));
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+  }
   const std::string validation = get("validation"), scale = get("scale"), binarize = get("binarize"),
                     standardize = get("standardize"), seed = get("seed");
   if (!validation.empty() && (!parse_double(validation, out.validation) || !(out.validation >= 0 && out.validation < 1)))
@@ -180,6 +185,23 @@ int32_t Feed::label_beyond(int64_t classes) const {
   return -1;
 }
 
+std::string Feed::check_array(const std::string &name, int64_t row) const {
+  const Array *a = split_ ? split_->array(name) : nullptr;
+  if (!a)
+    return "has no array '" + name + "' for the model's condition input " + name +
+           " (a condition comes from an .npz member of its name, and NAME_test for the test split)";
+  if (a->item_elements() != row)
+    return "its array '" + name + "' has " + std::to_string(a->item_elements()) + " numbers per example, but the "
+           "model's input " + name + " takes " + std::to_string(row);
+  return "";
+}
+
+void Feed::fill_array(const std::string &name, const int64_t *which, int64_t n, int64_t row, float *dst) const {
+  const Array &a = *split_->array(name);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < row; ++j) dst[i * row + j] = static_cast<float>(a.value(examples_[which[i]], j));
+}
+
 bool Feed::raw_bytes() const {
   return split_ && split_->x.dtype == DType::U8 && (!layout_ || layout_->from.empty()) && scale_ == float(1.0 / 255.0) &&
          !standard_ && binarize_ == Binarize::None;
@@ -244,7 +266,7 @@ namespace {
 
 bool open_test(const Settings &s, Data &d, std::string &error) {
   if (s.test_path.empty()) return true;
-  if (!open_source(s.test_path, {s.label_column}, d.test_source, error)) return false;
+  if (!open_source(s.test_path, {s.label_column, s.arrays}, d.test_source, error)) return false;
   // A test file is one split: its training split (x, the IDX train files, the
   // folder's images) is the test set.
   if (!d.test_source.test.present()) d.test_source.test = std::move(d.test_source.train);
@@ -258,7 +280,7 @@ bool load_data(const Settings &s, const std::string &input_name, const std::vect
                const Standardization *stored, Data &d, std::string &error) {
   d.settings = s;
   if (s.path.empty()) return error = "the plan names no data (config data_path); pass --data PATH", false;
-  if (!open_source(s.path, {s.label_column}, d.source, error) || !open_test(s, d, error)) return false;
+  if (!open_source(s.path, {s.label_column, s.arrays}, d.source, error) || !open_test(s, d, error)) return false;
   const Split &train = d.source.train;
   if (!train.present()) return error = s.path + ": no training examples", false;
   if (!fit_layout(train.x, s.path, input_name, model_shape, d.layout, error)) return false;

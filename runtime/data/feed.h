@@ -56,6 +56,7 @@ struct Settings {
   Binarize binarize = Binarize::None;
   bool standardize = false;
   std::string label_column;   // CSV only
+  std::vector<std::string> arrays;  // the model's condition inputs: arrays of the data by name
   uint64_t seed = 1;
 };
 
@@ -108,6 +109,12 @@ class Feed {
   void fill_labels(const int64_t *which, int64_t n, int64_t classes, float *dst) const;
   // The first label >= classes, or -1.
   int32_t label_beyond(int64_t classes) const;
+  // Rows (n x row) of condition array `name` for examples which[0..n), as
+  // stored (not scaled or transformed); the caller checked has_array().
+  void fill_array(const std::string &name, const int64_t *which, int64_t n, int64_t row, float *dst) const;
+  // "" when this feed's split has array `name` with `row` numbers per
+  // example, else why not.
+  std::string check_array(const std::string &name, int64_t row) const;
   void fill_bytes(const int64_t *which, int64_t n, uint8_t *dst) const;
 
  private:

@@ -150,9 +150,11 @@ bool open_idx_set(const std::string &dir, Source &s, std::string &error) {
   return !s.test.present() || check_test(dir, s.train.x, s.test.x, error);
 }
 
-bool open_npz(const std::string &path, Source &s, std::string &error) {
+bool open_npz(const std::string &path, const std::vector<std::string> &extra, Source &s, std::string &error) {
   std::vector<std::pair<std::string, Array>> arrays;
-  if (!read_npz(path, {"x", "y", "x_test", "y_test"}, arrays, error)) return false;
+  std::vector<std::string> wanted = {"x", "y", "x_test", "y_test"};
+  for (const std::string &n : extra) wanted.insert(wanted.end(), {n, n + "_test"});
+  if (!read_npz(path, wanted, arrays, error)) return false;
   const Array *x = nullptr, *y = nullptr, *x_test = nullptr, *y_test = nullptr;
   std::string names;
   int listed = 0;
@@ -177,6 +179,23 @@ bool open_npz(const std::string &path, Source &s, std::string &error) {
     s.test.x = *x_test;
     if (y_test && !take_labels(path, "y_test", *y_test, x_test->count(), s.test.y, error)) return false;
   }
+  // Condition arrays: one row of numbers per example of their split.
+  for (const std::string &n : extra)
+    for (const auto &[name, a] : arrays) {
+      const bool test = name == n + "_test";
+      if (name != n && !test) continue;
+      Split &split = test ? s.test : s.train;
+      if (a.dtype == DType::I32 || a.dtype == DType::I64 || a.shape.empty())
+        return error = path + ": array " + name + " is " + dtype_name(a.dtype) + " of rank " +
+                       std::to_string(a.shape.size()) + "; a condition is rows of numbers (uint8, float32 or "
+                       "float64), one per example",
+               false;
+      if (!split.present() || a.count() != split.x.count())
+        return error = path + ": array " + name + " has " + std::to_string(a.count()) + " rows for the " +
+                       std::to_string(split.x.count()) + " examples of " + (test ? "x_test" : "x"),
+               false;
+      split.arrays.emplace_back(n, a);
+    }
   return true;
 }
 
@@ -234,7 +253,7 @@ bool open_source(const std::string &path, const OpenOptions &options, Source &ou
   } else if (s.format == "npy") {
     if (!read_npy(path, s.train.x, error) || !check_examples(path, "", s.train.x, error)) return false;
   } else if (s.format == "npz") {
-    if (!open_npz(path, s, error)) return false;
+    if (!open_npz(path, options.arrays, s, error)) return false;
   } else if (s.format == "png folder") {
     if (!read_png_folder(path, s.train, s.class_names, error)) return false;
   } else {

@@ -6,7 +6,8 @@
 //                                        t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte)
 //   an IDX file (any rank, uint8)        e.g. [N, H, W, 3]
 //   NAME.npy                             examples, uint8/float32/float64, C order (memory-mapped)
-//   NAME.npz                             x (+ y, x_test, y_test); stored or deflated members
+//   NAME.npz                             x (+ y, x_test, y_test, and the arrays of condition
+//                                        inputs: NAME, NAME_test); stored or deflated members
 //   a directory of PNG images            8-bit grey or RGB, all one size; with class
 //                                        sub-folders (torchvision's ImageFolder) they give
 //                                        labels: classes sorted by name, files by name
@@ -58,7 +59,15 @@ struct Array {
 struct Split {
   Array x;
   std::vector<int32_t> y;  // empty: no labels
+  // Arrays a model reads besides the examples (condition inputs, by name),
+  // one row per example: an .npz's NAME (train) and NAME_test (test).
+  std::vector<std::pair<std::string, Array>> arrays;
   bool present() const { return x.count() > 0; }
+  const Array *array(const std::string &name) const {
+    for (const auto &[n, a] : arrays)
+      if (n == name) return &a;
+    return nullptr;
+  }
 };
 
 struct Source {
@@ -73,6 +82,7 @@ struct Source {
 
 struct OpenOptions {
   std::string label_column;  // CSV: the column holding labels; empty: none
+  std::vector<std::string> arrays;  // .npz: members to read besides x, y (and NAME_test)
 };
 
 // Opens `path` as above (the format is told by what the path is: a

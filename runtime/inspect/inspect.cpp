@@ -28,70 +28,9 @@
 #include "abi/normal_quantile.h"
 #include "inspect/options.h"
 #include "inspect/safetensors.h"
+#include "inspect/session.h"
 
 namespace vaec::rt {
-namespace {
-
-int fail(const std::string &message) {
-  std::cerr << "error: " << message << "\n";
-  return 1;
-}
-
-class Session {
- public:
-  Session(const plan::Plan &plan, const vaec_kernel_entry *kernels, Args args, std::string command, std::string dir)
-      : plan_(plan), kernels_(kernels), a_(std::move(args)), command_(std::move(command)),
-        dir_(a_.get("out", dir)) {}
-
-  int run();
-
- private:
-  bool load_checkpoint(std::string &error);
-  bool load_test_data(std::string &error);
-  bool start_model(std::string &error);
-  void image_size(int64_t row);
-  std::string png_path() const { return a_.get("png", dir_ + "/" + command_ + ".png"); }
-  int write(const Image &im);
-  // A test image chosen by "N" (its index) or "label:D" (the first with label D, after `after`).
-  bool pick(const std::string &spec, int64_t after, int64_t &index, std::string &error) const;
-  Rows mu_of(const std::vector<int64_t> &indices);  // with the examples' own labels
-  // The labels of examples of the set (empty without labels).
-  std::vector<int32_t> labels_of(const std::vector<int64_t> &indices) const;
-  std::vector<int32_t> first_labels(int64_t count) const;
-  // --label D of a conditional model (-1 when not given); false after a message.
-  bool chosen_label(int32_t &label, std::string &error) const;
-  // The model rows of examples `indices` of the set the commands draw from.
-  std::vector<float> rows(const std::vector<int64_t> &indices) const;
-  std::vector<float> first_rows(int64_t count) const;
-  int64_t count() const { return set_->count(); }
-  // Labels, or false after a message saying `what` needs them.
-  bool need_labels(const std::string &what, std::string &error) const;
-  Image grid(const float *tiles, int64_t count, int columns, int gap = 2) const {
-    return tile_grid(tiles, count, width_, height_, columns, 2, gap, channels_);
-  }
-
-  int reconstruct();
-  int sample();
-  int manifold();
-  int interpolate();
-  int scatter();
-  int concept_strip();
-  int eval();
-  int export_weights();
-
-  const plan::Plan &plan_;
-  const vaec_kernel_entry *kernels_;
-  Args a_;
-  std::string command_, dir_, checkpoint_path_;
-  Checkpoint ckpt_;
-  data::Data data_;
-  const data::Feed *set_ = nullptr;  // the test split, else the validation split, else the training split
-  std::string set_name_;             // "test", "validation" or "training"
-  std::unique_ptr<Executor> exec_;
-  std::unique_ptr<ModelParts> parts_;
-  int channels_ = 1, width_ = 28, height_ = 28;
-  bool geometry_ = false;  // channels_, width_ and height_ are known
-};
 
 bool Session::load_checkpoint(std::string &error) {
   checkpoint_path_ = a_.get("checkpoint", dir_ + "/checkpoint.bin");
@@ -129,26 +68,6 @@ bool Session::load_test_data(std::string &error) {
   if (shape.size() == 1 && stored_shape.size() == 3 && stored_shape[2] == 3)
     channels_ = 3, height_ = int(stored_shape[0]), width_ = int(stored_shape[1]), geometry_ = true;
   return true;
-}
-
-std::vector<float> Session::rows(const std::vector<int64_t> &indices) const {
-  std::vector<float> out(indices.size() * set_->row());
-  set_->fill(indices.data(), int64_t(indices.size()), out.data(), 0);
-  return out;
-}
-
-std::vector<float> Session::first_rows(int64_t n) const {
-  std::vector<int64_t> indices(n);
-  std::iota(indices.begin(), indices.end(), 0);
-  return rows(indices);
-}
-
-bool Session::need_labels(const std::string &what, std::string &error) const {
-  if (set_->has_labels()) return true;
-  return error = data_.settings.path + " has no labels, which " + what +
-                 " needs (labels come from IDX label files, an .npz's y, class sub-folders of PNGs or "
-                 "train.label's CSV column)",
-         false;
 }
 
 bool Session::start_model(std::string &error) {
@@ -203,53 +122,6 @@ int Session::write(const Image &im) {
   return 0;
 }
 
-bool Session::pick(const std::string &spec, int64_t after, int64_t &index, std::string &error) const {
-  const int64_t n = count();
-  if (spec.rfind("label:", 0) == 0) {
-    int64_t label;
-    if (!need_labels("--from/--to " + spec, error)) return false;
-    if (!to_int(spec.substr(6), 0, INT32_MAX, label)) return error = "bad label in '" + spec + "'", false;
-    for (int64_t i = 0; i < n; ++i)
-      if (set_->label(i) == label && i != after) return index = i, true;
-    return error = "no " + set_name_ + " example has label " + std::to_string(label), false;
-  }
-  if (!to_int(spec, 0, n - 1, index))
-    return error = "'" + spec + "' is neither a " + set_name_ + " example's index (0.." + std::to_string(n - 1) +
-                   ") nor label:D",
-           false;
-  return true;
-}
-
-Rows Session::mu_of(const std::vector<int64_t> &indices) {
-  const std::vector<float> x = rows(indices);
-  parts_->set_labels(labels_of(indices));
-  return parts_->encode(x.data(), int64_t(indices.size()), "z_loc");
-}
-
-std::vector<int32_t> Session::labels_of(const std::vector<int64_t> &indices) const {
-  std::vector<int32_t> out;
-  if (set_ && set_->has_labels())
-    for (int64_t i : indices) out.push_back(set_->label(i));
-  return out;
-}
-
-std::vector<int32_t> Session::first_labels(int64_t count) const {
-  std::vector<int64_t> indices(count);
-  std::iota(indices.begin(), indices.end(), 0);
-  return labels_of(indices);
-}
-
-bool Session::chosen_label(int32_t &label, std::string &error) const {
-  label = -1;
-  if (!a_.has("label")) return true;
-  int64_t l;
-  if (!parts_->takes_labels()) return error = "--label: model '" + plan_.model + "' has no label input", false;
-  if (!to_int(a_.get("label", ""), 0, parts_->label_classes() - 1, l))
-    return error = "--label takes a class from 0 to " + std::to_string(parts_->label_classes() - 1), false;
-  label = static_cast<int32_t>(l);
-  return true;
-}
-
 int Session::run() {
   std::string error;
   const bool needs_data = command_ != "sample" && command_ != "manifold" && command_ != "export";
@@ -263,6 +135,7 @@ int Session::run() {
   if (needs_data && command_ != "eval" && !load_test_data(error)) return fail(error);
   if (needs_data && parts_->takes_labels() && !need_labels(command_ + " (the model conditions on labels)", error))
     return fail(error);
+  if (!chosen_conditions(error)) return fail(error);
   if (command_ == "reconstruct") return reconstruct();
   if (command_ == "sample") return sample();
   if (command_ == "manifold") return manifold();
@@ -412,6 +285,7 @@ int Session::scatter() {
     return fail("--dims takes two latent dimensions in 0.." + std::to_string(L - 1));
   const std::vector<float> x = first_rows(count);
   parts_->set_labels(first_labels(count));
+  use_first_examples(count);
   const Rows mu = parts_->encode(x.data(), count, "z_loc");
   std::vector<float> xs(count), ys(count);
   std::vector<int> labels(count);
@@ -435,6 +309,7 @@ int Session::concept_strip() {
   if (!to_int(a_.get("strength", "2"), 1, 10, strength)) return fail("bad value for --strength (1..10)");
   const std::vector<float> x = first_rows(count());
   parts_->set_labels(first_labels(count()));
+  use_first_examples(count());
   const Rows all = parts_->encode(x.data(), count(), "z_loc");
   const int64_t L = all.row, px = plan_.encode.input_row;
   std::vector<double> sum[2] = {std::vector<double>(L), std::vector<double>(L)};
@@ -486,6 +361,7 @@ int Session::eval() {
   const std::vector<float> rows = first_rows(images);
   const float *x = rows.data();
   parts_->set_labels(first_labels(images));
+  use_first_examples(images);
   const ModelParts::Elbo e = parts_->elbo(x, images, uint64_t(seed));
   double recon = 0, kl = 0;
   for (int64_t i = 0; i < images; ++i) recon += e.recon[i], kl += e.kl[i];
@@ -506,6 +382,12 @@ int Session::eval() {
         std::vector<int64_t> which(n);
         std::iota(which.begin(), which.end(), first);
         set_->fill_labels(which.data(), n, plan_.eval.label_classes, exec_->f32(plan_.eval.labels));
+      }
+      if (!plan_.eval.conditions.empty()) {
+        std::vector<int64_t> which(n);
+        std::iota(which.begin(), which.end(), first);
+        for (const plan::Program::Condition &c : plan_.eval.conditions)
+          set_->fill_array(c.name, which.data(), n, c.row, exec_->f32(c.buffer));
       }
       exec_->run(plan_.eval, kEvalStepBase + uint64_t(batches), n);
       sum += exec_->scalar(plan_.eval.losses[l].second) * (scaling == "mean" ? double(n) : 1.0);
@@ -594,8 +476,6 @@ int Session::export_weights() {
               ckpt_.data_mean.empty() ? "" : "; data.mean and data.std: the standardization");
   return 0;
 }
-
-}  // namespace
 
 bool is_inspection_command(const std::string &word) { return find_command(word) != nullptr; }
 

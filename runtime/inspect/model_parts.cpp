@@ -49,15 +49,31 @@ bool ModelParts::can_decode(std::string &why) const {
   return false;
 }
 
-void ModelParts::fill_labels(const plan::Program &p, int64_t base, int64_t first, int64_t count, int32_t one) {
-  if (p.labels < 0) return;
-  float *dst = exec_.f32(p.labels);
-  const int64_t K = p.label_classes;
-  std::fill(dst, dst + p.batch * K, 0.0f);
-  for (int64_t i = 0; i < p.batch; ++i) {
-    const int64_t row = base + (first + i < count ? first + i : first);
-    const int32_t l = one >= 0 ? one : row < int64_t(labels_.size()) ? labels_[row] : 0;
-    if (l >= 0 && l < K) dst[i * K + l] = 1.0f;
+void ModelParts::fill_labels(const plan::Program &p, int64_t base, int64_t first, int64_t count, int64_t fixed) {
+  auto row_of = [&](int64_t i) { return fixed >= 0 ? fixed : base + (first + i < count ? first + i : first); };
+  if (p.labels >= 0) {
+    float *dst = exec_.f32(p.labels);
+    const int64_t K = p.label_classes;
+    std::fill(dst, dst + p.batch * K, 0.0f);
+    for (int64_t i = 0; i < p.batch; ++i) {
+      const int64_t row = row_of(i);
+      const int32_t l = row < int64_t(labels_.size()) ? labels_[row] : 0;
+      if (l >= 0 && l < K) dst[i * K + l] = 1.0f;
+    }
+  }
+  for (const plan::Program::Condition &c : p.conditions) {
+    float *dst = exec_.f32(c.buffer);
+    for (int64_t i = 0; i < p.batch; ++i) {
+      auto given = conditions_.find(c.name);
+      if (given != conditions_.end() && int64_t(given->second.size()) == c.row) {
+        std::copy(given->second.begin(), given->second.end(), dst + i * c.row);
+      } else if (examples_ && !example_rows_.empty()) {
+        const int64_t row = std::min<int64_t>(row_of(i), int64_t(example_rows_.size()) - 1);
+        examples_->fill_array(c.name, &example_rows_[row], 1, c.row, dst + i * c.row);
+      } else {
+        std::fill(dst + i * c.row, dst + (i + 1) * c.row, 0.0f);
+      }
+    }
   }
 }
 
@@ -149,7 +165,7 @@ std::vector<double> ModelParts::declared_iwae(const float *images, int64_t count
   std::vector<double> out(count), log_w(k);
   for (int64_t x = 0; x < count; ++x) {
     fill_rows(exec_.f32(p.input), images + x * p.input_row, 0, 1, p.batch, p.input_row);
-    fill_labels(p, 0, 0, 1, x < int64_t(labels_.size()) ? labels_[x] : 0);
+    fill_labels(p, 0, 0, 1, x);
     for (int64_t first = 0, r = 0; first < k; first += p.batch, ++r) {
       exec_.run(p, kIwaeStepBase + (uint64_t(x) << 20) + uint64_t(r));
       for (int64_t s = 0; s < std::min(p.batch, k - first); ++s) log_w[first + s] = double(logw[s]);
@@ -198,7 +214,7 @@ std::vector<double> ModelParts::iwae(const float *images, int64_t count, int64_t
     double log_det = 0;
     for (int64_t j = 0; j < L; ++j) log_det += std::log(double(scale.at(x)[j]));
     fill_rows(exec_.f32(plan_.nll.input), images + x * row, 0, 1, B, row);
-    fill_labels(plan_.nll, 0, 0, 1, x < int64_t(labels_.size()) ? labels_[x] : 0);
+    fill_labels(plan_.nll, 0, 0, 1, x);
     const float *values = exec_.f32(plan_.nll.output("nll")->buffer);
     for (int64_t first = 0; first < k; first += B) {
       const int64_t n = std::min(B, k - first);

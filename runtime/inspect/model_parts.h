@@ -27,6 +27,9 @@
 #include <string>
 #include <vector>
 
+#include <map>
+
+#include "data/feed.h"
 #include "exec/executor.h"
 #include "abi/plan.h"
 
@@ -52,6 +55,16 @@ class ModelParts {
   bool takes_labels() const { return plan_.encode.labels >= 0 || plan_.decode.labels >= 0 || plan_.nll.labels >= 0; }
   int64_t label_classes() const { return plan_.train.label_classes; }
   void set_labels(std::vector<int32_t> labels) { labels_ = std::move(labels); }
+  // A model with condition inputs: the rows of the next calls are examples
+  // `rows` of `feed` (their arrays fill the conditions), unless
+  // set_condition gave a value for that input, used for every row.
+  bool takes_conditions() const {
+    for (const plan::Program *p : plan_.programs())
+      if (!p->conditions.empty()) return true;
+    return false;
+  }
+  void set_examples(const data::Feed *feed, std::vector<int64_t> rows) { examples_ = feed, example_rows_ = std::move(rows); }
+  void set_condition(const std::string &name, std::vector<float> values) { conditions_[name] = std::move(values); }
 
   // False with a message naming the missing program and what it needs.
   bool can_encode(std::string &why) const;
@@ -84,12 +97,17 @@ class ModelParts {
  private:
   void run_encode(const float *images, int64_t first, int64_t count, uint64_t step);
   // labels_[base + first ...] as one-hot rows of program p's batch (missing
-  // rows repeat `first`), or `one` for every row when one >= 0.
-  void fill_labels(const plan::Program &p, int64_t base, int64_t first, int64_t count, int32_t one = -1);
+  // rows repeat `first`).
+  // Also the program's condition inputs: each row's example's arrays, or the
+  // values set_condition gave; `fixed` >= 0: row `fixed` for every row.
+  void fill_labels(const plan::Program &p, int64_t base, int64_t first, int64_t count, int64_t fixed = -1);
   std::vector<double> nll_rows(const float *z, const float *images, int64_t count, int64_t label_base);
   Elbo declared_elbo(const float *images, int64_t count);
   std::vector<double> declared_iwae(const float *images, int64_t count, int64_t k);
   std::vector<int32_t> labels_;
+  const data::Feed *examples_ = nullptr;
+  std::vector<int64_t> example_rows_;
+  std::map<std::string, std::vector<float>> conditions_;
 
   const plan::Plan &plan_;
   Executor &exec_;

@@ -16,9 +16,9 @@ struct Command {
 };
 inline const Command kCommands[] = {
     {"reconstruct", "count json", "PNG grid: test images (rows) over their reconstructions from mu"},
-    {"sample", "count seed label", "PNG grid of decoded draws z ~ N(0, I) (a conditional model: --label D, else one class a column)"},
-    {"manifold", "n dims label", "PNG: the n x n grid of decoded z at Gaussian quantiles (two latent dims, others 0)"},
-    {"interpolate", "from to steps label", "PNG strip: image a, decodes of (i/N) mu_b + (1 - i/N) mu_a, image b"},
+    {"sample", "count seed label condition", "PNG grid of decoded draws z ~ N(0, I) (a conditional model: --label D, else one class a column)"},
+    {"manifold", "n dims label condition", "PNG: the n x n grid of decoded z at Gaussian quantiles (two latent dims, others 0)"},
+    {"interpolate", "from to steps label condition", "PNG strip: image a, decodes of (i/N) mu_b + (1 - i/N) mu_a, image b"},
     {"scatter", "dims count", "PNG: test-set mu (two dims) coloured by label"},
     {"concept", "labels images strength", "PNG: images plus s * (mean mu of label A - of label B), s in -S..S"},
     {"eval", "images iwae-images k seed", "test -ELBO (recon + KL) and the IWAE estimate of -log p(x)"},

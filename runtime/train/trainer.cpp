@@ -73,6 +73,14 @@ bool load_data(const plan::Plan &plan, const Options &o, const data::Standardiza
                        plan.config.at("label_input"),
                false;
     }
+  // Each condition input reads the data's array of its name, for every split it trains or scores on.
+  for (const plan::Program *p : {&plan.train, &plan.eval})
+    for (const plan::Program::Condition &c : p->conditions)
+      for (const auto &[feed, what] : {std::pair{&d.train, "training"}, {&d.eval, "evaluation"}}) {
+        if (feed->count() == 0) continue;
+        if (std::string why = feed->check_array(c.name, c.row); !why.empty())
+          return error = s.path + ": its " + what + " split " + why, false;
+      }
   if (d.train.row() != plan.train.input_row)
     return error = s.path + ": examples of " + std::to_string(d.train.row()) + " values, but the model was compiled for " +
                    std::to_string(plan.train.input_row),
@@ -231,6 +239,7 @@ void Trainer::gather(const plan::Program &program, const data::Feed &feed, const
   if (plan_.buffers[program.input].type == plan::DType::U8) feed.fill_bytes(rows, batch, exec_.u8(program.input));
   else feed.fill(rows, batch, exec_.f32(program.input), epoch, exec_.threads());
   if (program.labels >= 0) feed.fill_labels(rows, batch, program.label_classes, exec_.f32(program.labels));
+  for (const plan::Program::Condition &c : program.conditions) feed.fill_array(c.name, rows, batch, c.row, exec_.f32(c.buffer));
 }
 
 // Runs the training steps of one epoch from `epoch_step` on (0, or where a
