@@ -143,6 +143,9 @@ TEST(Gradients, BinaryOpsWithBroadcasting) {
     EXPECT_EQ(check_case({op, {scalar, a}}), "") << op_name(op) << " [] with [3,4]";
     EXPECT_EQ(check_case({op, {col, row}}), "") << op_name(op) << " [3,1] with [4]";
   }
+  // train_value(t, e): training's value t, so the gradient flows to t only.
+  EXPECT_EQ(check_case({Op::TrainValue, {a, row}}), "");
+  EXPECT_EQ(check_case({Op::TrainValue, {a, b}, {}, {}, {true, false}}), "");
   Tensor away_from_zero = random({3, 4}, 0.5, 2, 5);
   EXPECT_EQ(check_case({Op::Div, {a, away_from_zero}}), "");
   EXPECT_EQ(check_case({Op::Div, {row, away_from_zero}}), "");
