@@ -333,4 +333,21 @@ std::string expr_to_string(const Expr &e) {
   return "?";
 }
 
+// What an expression is, for the model summary: "dense+relu(conv2d)".
+std::string expr_summary(const Expr &e) {
+  switch (e.kind) {
+  case Expr::Call: {
+    std::string s = e.text;
+    for (const auto &[k, v] : e.kwargs)
+      if (k == "act" && v.kind == Expr::Name && v.text != "linear" && v.text != "none") s += "+" + v.text;
+    if (!e.args.empty() && e.args[0].kind == Expr::Call && e.text != "sum" && e.text != "mean")
+      s += "(" + expr_summary(e.args[0]) + ")";
+    return s;
+  }
+  case Expr::Name: return "= " + e.text;
+  case Expr::Number: return "const";
+  default: return "expression";
+  }
+}
+
 }  // namespace vaec

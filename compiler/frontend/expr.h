@@ -46,4 +46,7 @@ std::optional<Expr> parse_expr(std::string_view text, const std::function<Loc(in
 // Renders an expression back to text (for messages and summaries).
 std::string expr_to_string(const Expr &e);
 
+// A short description for the model summary: "dense+relu(conv2d)", "= x", "const".
+std::string expr_summary(const Expr &e);
+
 }  // namespace vaec

@@ -513,7 +513,7 @@ private:
         if (e) {
           t.expr = std::move(*e);
           t.parsed = true;
-          t.op = describe(t.expr);
+          t.op = expr_summary(t.expr);
         }
       } else {
         diags_.error(v.kind == YNode::Null ? key.loc : v.loc,
@@ -526,22 +526,6 @@ private:
   }
 
   // What the summary shows in its "Op" column for an expression.
-  static std::string describe(const Expr &e) {
-    switch (e.kind) {
-    case Expr::Call: {
-      std::string s = e.text;
-      for (const auto &[k, v] : e.kwargs)
-        if (k == "act" && v.kind == Expr::Name && v.text != "linear" && v.text != "none") s += "+" + v.text;
-      if (!e.args.empty() && e.args[0].kind == Expr::Call && e.text != "sum" && e.text != "mean")
-        s += "(" + describe(e.args[0]) + ")";
-      return s;
-    }
-    case Expr::Name: return "= " + e.text;
-    case Expr::Number: return "const";
-    default: return "expression";
-    }
-  }
-
   void lower_all() {
     for (size_t i = 0; i < builder_->tensors.size(); ++i) builder_->lower_tensor(static_cast<int>(i));
   }
