@@ -20,6 +20,10 @@ struct Options {
   bool resume = false;
   std::string resume_file;  // empty: <out>/checkpoint.bin
   bool quiet = false, help = false, profile = false, drop_last = false;
+  // --checkpoint-every: a checkpoint also every N training steps (of the
+  // global step count) or every M minutes of training; both 0: at epoch ends only.
+  int64_t checkpoint_steps = 0;
+  double checkpoint_minutes = 10;
   std::set<std::string> given;  // the options on the command line, e.g. "seed"
 };
 
