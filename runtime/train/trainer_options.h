@@ -10,6 +10,11 @@
 
 namespace vaec::rt {
 
+// GOMP_SPINCOUNT the trainer sets at start-up unless OMP_WAIT_POLICY or
+// GOMP_SPINCOUNT is set (program/main.cpp): how long libgomp's idle threads
+// spin before they sleep (docs/BENCHMARKS.md, "A shared CPU").
+inline constexpr const char *kSpinCount = "300";
+
 struct Options {
   int64_t epochs = 10, batch = 0, max_steps = -1;
   uint64_t seed = 1;
