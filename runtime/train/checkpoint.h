@@ -13,7 +13,8 @@
 //       24     8  u64 model hash: model_identity(plan), which does not depend on the batch
 //       32     8  i64 epochs completed
 //       40     8  i64 training steps already taken in the next epoch (0 at an
-//                 epoch's end; more when --max-steps stopped mid-epoch)
+//                 epoch's end; more when --max-steps, a signal or
+//                 --checkpoint-every stopped or saved it mid-epoch)
 //       48     8  u64 global step (training steps in all; Adam's t)
 //       56     8  u64 seed (initialisation, shuffling, noise)
 //       64     8  f64 learning rate

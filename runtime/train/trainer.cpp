@@ -24,6 +24,8 @@
 #include "exec/diagnose.h"
 #include "exec/executor.h"
 #include "data/feed.h"
+#include "train/interrupt.h"
+#include "train/progress_bar.h"
 #include "train/run_files.h"
 #include "support/text.h"
 #include "train/trainer_options.h"
@@ -102,36 +104,6 @@ void shuffle(std::vector<int64_t> &order, uint64_t seed, int64_t epoch) {
   }
 }
 
-// --- progress ---
-
-// `[=====>     ] 61% 34,567 img/s` on stderr, redrawn at most 10 times a
-// second, and only when stderr is a terminal.
-class ProgressBar {
- public:
-  explicit ProgressBar(bool enabled) : enabled_(enabled && isatty(STDERR_FILENO)) {}
-  void update(int64_t done, int64_t total, double images_per_second) {
-    if (!enabled_ || Clock::now() - last_ < std::chrono::milliseconds(100)) return;
-    last_ = Clock::now();
-    constexpr int kWidth = 30;
-    const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(total, 1));
-    std::string bar(kWidth, ' ');
-    for (int i = 0; i < filled; ++i) bar[i] = '=';
-    if (filled < kWidth) bar[filled] = '>';
-    std::fprintf(stderr, "\r[%s] %3d%% %s img/s\033[K", bar.c_str(), int(100 * done / std::max<int64_t>(total, 1)),
-                 grouped(int64_t(images_per_second)).c_str());
-    std::fflush(stderr);
-    drawn_ = true;
-  }
-  void clear() {
-    if (drawn_) std::fprintf(stderr, "\r\033[K"), std::fflush(stderr);
-    drawn_ = false;
-  }
-
- private:
-  bool enabled_, drawn_ = false;
-  Clock::time_point last_{};
-};
-
 // --- the run ---
 
 // A message in file:line:col form (a CSV cell) carries its own "error:".
@@ -152,9 +124,11 @@ struct Start {
 class Trainer {
  public:
   Trainer(const plan::Plan &plan, const Options &o, const data::Data &data, Executor &exec, RunFiles &files,
-          std::string checkpoint_path, uint64_t model_hash, Start start, Clock::time_point start_time)
+          std::string checkpoint_path, uint64_t model_hash, Start start, Clock::time_point start_time,
+          std::string resume_command)
       : plan_(plan), o_(o), data_(data), exec_(exec), files_(files), checkpoint_path_(std::move(checkpoint_path)),
         model_hash_(model_hash), start_(std::move(start)), progress_(!o.quiet), start_time_(start_time),
+        last_write_(start_time), resume_command_(std::move(resume_command)),
         global_step_(start_.global_step), completed_(start_.completed_epochs) {
     history_.names = LossSums(plan, plan.train, o.batch).names();
     auto config = [&](const char *k) { auto it = plan.config.find(k); return it == plan.config.end() ? std::string() : it->second; };
@@ -191,6 +165,14 @@ class Trainer {
     const int64_t n = data_.train.count(), b = o_.batch;
     return o_.drop_last ? n / b : (n + b - 1) / b;
   }
+  // Writes the checkpoint of `epoch_step` steps into the next epoch (train
+  // loss sums so far in `partial`); false after a message.
+  bool save(int64_t epoch_step, const LossSums *partial);
+  // --checkpoint-every: whether the step just taken is due for a checkpoint.
+  bool checkpoint_due() const;
+  // After SIGINT or SIGTERM: the checkpoint (unless the epoch's end wrote
+  // it), where the run stopped and how to resume it; 128 + the signal.
+  int stop_on_signal(int64_t epoch, int64_t epoch_step, const LossSums &train, bool written);
   bool finish_epoch(int64_t epoch, int64_t epoch_step, bool complete, const LossSums &train, const LossSums &test,
                     double images_per_sec, double seconds);
   Checkpoint snapshot(int64_t epoch_step, const LossSums *partial);
@@ -223,6 +205,8 @@ class Trainer {
   Start start_;
   ProgressBar progress_;
   Clock::time_point start_time_;  // the program's, for the elapsed times
+  Clock::time_point last_write_;  // of the last checkpoint, for --checkpoint-every Mm
+  const std::string resume_command_;
   uint64_t global_step_ = 0;
   int64_t completed_ = 0;  // epochs completed, this run's and before
   double train_seconds_ = 0;
@@ -253,9 +237,11 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
   shuffle(order, o_.seed, epoch);
   const int64_t batch = o_.batch, steps = steps_per_epoch();
   const Clock::time_point begin = Clock::now();
+  double writing = 0;  // seconds spent on --checkpoint-every, not training
   int64_t s = epoch_step;
   for (; s < steps; ++s) {
     if (o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps)) break;
+    if (stop_signal()) break;
     const int64_t *rows = order.data() + s * batch, n = std::min(batch, feed.count() - s * batch);
     gather(plan_.train, feed, rows, n, epoch);
     exec_.set_epoch(double(global_step_) / double(steps));  // before this step: (t - 1) / S
@@ -268,10 +254,15 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
       return false;
     }
     ++steps_done, images_trained_ += n;
-    progress_.update(s + 1, steps, double(images_trained_) / seconds_since(begin));
+    if (s + 1 < steps && checkpoint_due() && !stop_signal()) {  // the epoch's end writes one anyway
+      const Clock::time_point t = Clock::now();
+      if (!save(s + 1, &losses)) return false;
+      writing += seconds_since(t);
+    }
+    progress_.update(s + 1, steps, double(images_trained_) / (seconds_since(begin) - writing));
   }
   epoch_step = s;
-  train_seconds_ += seconds_since(begin);
+  train_seconds_ += seconds_since(begin) - writing;
   progress_.clear();
   return true;
 }
@@ -404,10 +395,32 @@ bool Trainer::finish_epoch(int64_t epoch, int64_t epoch_step, bool complete, con
   if (!files_.add_epoch({epoch, global_step_, row.train, row.test, images_per_sec, seconds}, history_, error))
     return fail(error), false;
   if (complete) completed_ = epoch;
-  if (!write_checkpoint(checkpoint_path_, snapshot(complete ? 0 : epoch_step, complete ? nullptr : &train), error))
-    return fail(error), false;
-  last_checkpoint_ = describe_checkpoint(checkpoint_path_, complete ? 0 : epoch_step);
+  return save(complete ? 0 : epoch_step, complete ? nullptr : &train);
+}
+
+bool Trainer::save(int64_t epoch_step, const LossSums *partial) {
+  std::string error;
+  if (!write_checkpoint(checkpoint_path_, snapshot(epoch_step, partial), error)) return fail(error), false;
+  last_checkpoint_ = describe_checkpoint(checkpoint_path_, epoch_step);
+  last_write_ = Clock::now();
   return true;
+}
+
+bool Trainer::checkpoint_due() const {
+  if (o_.checkpoint_steps > 0) return global_step_ % static_cast<uint64_t>(o_.checkpoint_steps) == 0;
+  return o_.checkpoint_minutes > 0 && seconds_since(last_write_) >= 60 * o_.checkpoint_minutes;
+}
+
+int Trainer::stop_on_signal(int64_t epoch, int64_t epoch_step, const LossSums &train, bool written) {
+  const int signal = stop_signal();
+  if (!written && !save(epoch_step, epoch_step > 0 ? &train : nullptr)) return 1;
+  std::fflush(stdout);
+  const std::string where = epoch_step > 0 ? "after step " + std::to_string(epoch_step) + " of " +
+                                                 std::to_string(steps_per_epoch()) + " of epoch " + std::to_string(epoch)
+                                           : "at the end of epoch " + std::to_string(completed_);
+  std::fprintf(stderr, "%s: stopped %s (global step %llu); wrote %s\nto resume: %s\n", signal_name(signal),
+               where.c_str(), (unsigned long long)global_step_, checkpoint_path_.c_str(), resume_command_.c_str());
+  return 128 + signal;
 }
 
 int Trainer::run() {
@@ -426,6 +439,7 @@ int Trainer::run() {
   }
   std::string error;
   if (!files_.start(!start_.checkpoint.empty(), completed_, error)) return fail(error);
+  catch_stop_signals();
   const int64_t per_epoch = steps_per_epoch();
   for (int64_t epoch = completed_ + 1;; ++epoch) {
     LossSums train(plan_, plan_.train, o_.batch), test(plan_, plan_.eval, o_.batch);
@@ -438,7 +452,10 @@ int Trainer::run() {
     const Clock::time_point begin = Clock::now();
     const double seconds_before = train_seconds_;
     const int64_t images_before = images_trained_;
-    if (!train_epoch(epoch, train, steps, epoch_step) || !evaluate(test)) return 1;
+    if (!train_epoch(epoch, train, steps, epoch_step)) return 1;
+    const bool at_max = o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps);
+    if (stop_signal() && epoch_step < per_epoch && !at_max) return stop_on_signal(epoch, epoch_step, train, false);
+    if (!evaluate(test)) return 1;
     const double seconds = train_seconds_ - seconds_before;
     const double images_per_sec = double(images_trained_ - images_before) / std::max(seconds, 1e-9);
     const bool complete = epoch_step == per_epoch;
@@ -447,14 +464,18 @@ int Trainer::run() {
     if (!o_.quiet) print_epoch(epoch, epochs, train, test, images_per_sec, complete);
     const std::string stop = complete ? early_stop() : "";
     if (!stop.empty() && !o_.quiet) std::printf("%s\n", stop.c_str());
-    if (epoch == epochs || !stop.empty() ||
-        (o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps))) {
+    if (epoch == epochs || !stop.empty() || at_max) {
       if (!o_.quiet)
         std::printf("wrote %s, %s, %s and %s\n", files_.path("metrics.csv").c_str(), "metrics.jsonl",
                     "loss_curve.png", checkpoint_path_.c_str());
       print_result(&train, test);
+      // A signal during the last step or evaluation: the run is complete, but
+      // its caller asked it to stop and learns so from the status.
+      if (const int signal = stop_signal())
+        return std::fprintf(stderr, "%s: the run was complete\n", signal_name(signal)), 128 + signal;
       return 0;
     }
+    if (stop_signal()) return stop_on_signal(epoch, complete ? 0 : epoch_step, train, true);
   }
 }
 
@@ -546,6 +567,7 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
   std::vector<char *> args(argv, argv + argc);
   if (argc > 1 && std::string(argv[1]) == "train") args.erase(args.begin() + 1);  // `train train ...` is `train ...`
   if (!parse_options(static_cast<int>(args.size()), args.data(), o, error)) return fail(error);
+  const std::string resume = resume_command(std::vector<std::string>(args.begin(), args.end()));
   if (o.help) {
     std::cout << usage(plan, defaults) << "\n" << more_help;
     return 0;
@@ -618,7 +640,7 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
       std::memcpy(exec.f32(plan.stat_region), resumed.stats.data(), plan.stat_count * sizeof(float));
     resumed = {};
     RunFiles files(out, LossSums(plan, plan.train, o.batch).names(), plan.model + ": loss per example");
-    Trainer trainer(plan, o, data, exec, files, checkpoint_path, hash, std::move(start), start_time);
+    Trainer trainer(plan, o, data, exec, files, checkpoint_path, hash, std::move(start), start_time, resume);
     return trainer.run();
   } catch (const std::exception &e) {
     return fail(e.what());

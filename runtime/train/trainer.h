@@ -5,7 +5,7 @@
 //
 //   train [train] [--epochs N] [--batch N] [--drop-last] [--seed N] [--threads N]
 //         [--data DIR] [--lr X] [--max-steps N] [--out DIR] [--resume [FILE]]
-//         [--quiet] [--profile] [--help]
+//         [--checkpoint-every N|Mm] [--quiet] [--profile] [--help]
 //   train reconstruct|sample|manifold|interpolate|scatter|concept|eval|export [options]
 //
 // The second form runs an inspection command on the latest checkpoint
@@ -27,6 +27,10 @@
 // `--epochs 2` then `--resume --epochs 3` trains three in all. A NaN or
 // infinity in a loss or gradient stops before the optimizer step, naming
 // the first tensor that held one (diagnose.h); the last checkpoint stays.
+// --checkpoint-every N|Mm writes the checkpoint mid-epoch too, every N
+// global steps or M minutes. SIGINT or SIGTERM stops the run after the
+// current step with a checkpoint and the command that resumes it, exit
+// status 128 + the signal (interrupt.h).
 //
 // The learning rate of step t (from 1) is --lr times the plan's schedule
 // (config schedule, warmup; S steps an epoch, W = round(warmup * S)):

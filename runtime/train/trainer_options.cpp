@@ -14,7 +14,22 @@ namespace vaec::rt {
 namespace {
 
 const char *const kOptionNames[] = {"epochs", "batch", "seed", "threads", "data", "test", "lr",
-                                    "max-steps", "out", "resume", "quiet",   "help", "profile", "drop-last"};
+                                    "max-steps", "out", "resume", "quiet",   "help", "profile", "drop-last",
+                                    "checkpoint-every"};
+
+// N steps, or M minutes written `Mm` (M may have decimals); 0: at epoch ends only.
+bool parse_checkpoint_every(const std::string &text, int64_t &steps, double &minutes) {
+  if (!text.empty() && text.back() == 'm') {
+    char *end = nullptr;
+    const double m = std::strtod(text.c_str(), &end);
+    if (text.size() < 2 || end != text.c_str() + text.size() - 1 || !std::isfinite(m) || m <= 0 || m > 1e6) return false;
+    return steps = 0, minutes = m, true;
+  }
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || ptr != text.data() + text.size() || n < 0) return false;
+  return steps = n, minutes = 0, true;
+}
 
 template <typename T>
 bool parse_int(const std::string &text, T min, T max, T &out) {
@@ -23,6 +38,12 @@ bool parse_int(const std::string &text, T min, T max, T &out) {
   if (ec != std::errc() || ptr != text.data() + text.size() || v < min || v > max) return false;
   out = v;
   return true;
+}
+
+std::string fixed_minutes(double m) {
+  std::ostringstream os;
+  os << m << "m";
+  return os.str();
 }
 
 }  // namespace
@@ -40,7 +61,11 @@ std::string usage(const plan::Plan &plan, const Options &d) {
      << "  --drop-last    leave out the last, partial batch of each epoch (default: train on every image)\n"
      << "  --seed N       seeds initialisation, shuffling and noise (default " << d.seed << ")\n"
      << "  --threads N    worker threads (default " << d.threads << ", what the plan was made for:\n"
-     << "                 vaec compile --threads)\n"
+     << "                 vaec compile --threads). Idle threads spin briefly, then sleep: the trainer\n"
+     << "                 starts with GOMP_SPINCOUNT=" << kSpinCount << " unless OMP_WAIT_POLICY or GOMP_SPINCOUNT\n"
+     << "                 is set, so a busy program beside it costs training about its share of\n"
+     << "                 the cores instead of nearly all of it (libgomp's own default spins\n"
+     << "                 1000 times longer; OMP_WAIT_POLICY=active spins without end)\n"
      << "  --data PATH    the training data: a .npz, .npy, .csv or IDX file, a folder of PNGs or of\n"
      << "                 MNIST's IDX files (default " << (d.data.empty() ? "none" : d.data) << ")\n"
      << "  --test PATH    the test data (default " << (d.test.empty() ? "the data's own test split" : d.test) << ")\n"
@@ -51,6 +76,14 @@ std::string usage(const plan::Plan &plan, const Options &d) {
      << "  --resume [FILE]\n"
      << "                 continue from a checkpoint (default DIR/checkpoint.bin) with its seed,\n"
      << "                 learning rate and threads, exactly as if the run had never stopped\n"
+     << "  --checkpoint-every N | Mm\n"
+     << "                 also write DIR/checkpoint.bin every N training steps, or every M minutes\n"
+     << "                 (default " << (d.checkpoint_steps > 0     ? std::to_string(d.checkpoint_steps)
+                                          : d.checkpoint_minutes > 0 ? fixed_minutes(d.checkpoint_minutes)
+                                                                     : std::string("0")) << "; 0: only at the end of each epoch), so that\n"
+     << "                 kill -9 loses at most that much. On SIGINT (Ctrl-C) or SIGTERM the run\n"
+     << "                 finishes its step, writes the checkpoint, prints the command that resumes\n"
+     << "                 it and exits with 130 or 143\n"
      << "  --quiet        print only the final RESULT line\n"
      << "  --profile      at exit, the time of every plan step, by kind, and of the optimizer\n"
      << "  --help         show this text\n";
@@ -112,6 +145,7 @@ bool parse_options(int argc, char **argv, Options &o, std::string &error) {
     else if (name == "seed") ok = parse_int<uint64_t>(value, 0, UINT64_MAX, o.seed);
     else if (name == "threads") ok = parse_int<int>(value, 1, 4096, o.threads);
     else if (name == "max-steps") ok = parse_int<int64_t>(value, 0, INT64_MAX, o.max_steps);
+    else if (name == "checkpoint-every") ok = parse_checkpoint_every(value, o.checkpoint_steps, o.checkpoint_minutes);
     else if (name == "data") ok = !value.empty(), o.data = value;
     else if (name == "test") ok = !value.empty(), o.test = value;
     else if (name == "out") ok = !value.empty(), o.out = value;
@@ -127,6 +161,7 @@ bool parse_options(int argc, char **argv, Options &o, std::string &error) {
                          : name == "threads"   ? "a whole number from 1 to 4096"
                          : name == "max-steps" ? "a whole number, 0 or more"
                          : name == "lr"        ? "a positive number such as 0.001"
+                         : name == "checkpoint-every" ? "N steps (0: only at epoch ends) or minutes such as 10m"
                                                : "a non-empty value";
       return error = "bad value '" + value + "' for --" + name + ": expected " + want, false;
     }

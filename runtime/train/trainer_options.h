@@ -10,6 +10,11 @@
 
 namespace vaec::rt {
 
+// GOMP_SPINCOUNT the trainer sets at start-up unless OMP_WAIT_POLICY or
+// GOMP_SPINCOUNT is set (program/main.cpp): how long libgomp's idle threads
+// spin before they sleep (docs/BENCHMARKS.md, "A shared CPU").
+inline constexpr const char *kSpinCount = "300";
+
 struct Options {
   int64_t epochs = 10, batch = 0, max_steps = -1;
   uint64_t seed = 1;
@@ -20,6 +25,10 @@ struct Options {
   bool resume = false;
   std::string resume_file;  // empty: <out>/checkpoint.bin
   bool quiet = false, help = false, profile = false, drop_last = false;
+  // --checkpoint-every: a checkpoint also every N training steps (of the
+  // global step count) or every M minutes of training; both 0: at epoch ends only.
+  int64_t checkpoint_steps = 0;
+  double checkpoint_minutes = 10;
   std::set<std::string> given;  // the options on the command line, e.g. "seed"
 };
 
