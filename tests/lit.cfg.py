@@ -13,6 +13,16 @@ config.test_exec_root = os.path.join(config.vaec_build_dir, "tests")
 config.excludes = ["unit", "fuzz", "tools", "Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in"]
 config.environment["LC_ALL"] = "C"
 
+# A sanitized build (VAEC_SANITIZE=ON, build-asan): vaec and every trainer it
+# links carry ASan and UBSan. Tests that bound a process's address space
+# ask for "sanitize" (ASan reserves terabytes of shadow memory up front).
+if config.vaec_sanitize:
+    config.available_features.add("sanitize")
+    config.environment["VAEC_SANITIZED"] = "1"
+    for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "ASAN_SYMBOLIZER_PATH"):
+        if name in os.environ:
+            config.environment[name] = os.environ[name]
+
 tools = os.path.join(config.test_source_root, "tools")
 config.substitutions.append(("%vaec", os.path.join(config.vaec_build_dir, "vaec")))
 config.substitutions.append(("%models", os.path.join(config.vaec_source_dir, "models")))

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <future>
+#include <sstream>
 #include <vector>
 #include <sys/wait.h>
 
@@ -21,6 +22,9 @@
 
 #ifndef VAEC_TRAINER_LIB
 #define VAEC_TRAINER_LIB "libvaec_trainer.a"
+#endif
+#ifndef VAEC_TRAINER_LINK_FLAGS
+#define VAEC_TRAINER_LINK_FLAGS ""
 #endif
 
 namespace vaec {
@@ -64,8 +68,16 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
+std::vector<std::string> build_link_flags() {
+  std::vector<std::string> flags;
+  std::istringstream words(VAEC_TRAINER_LINK_FLAGS);
+  for (std::string w; words >> w;) flags.push_back(w);
+  return flags;
+}
+
 bool emit_trainer(const LoweredModel &lm, const std::string &out_dir,
-                  TrainerBuild &result, std::string &error, bool want_text) {
+                  TrainerBuild &result, std::string &error, bool want_text,
+                  const std::vector<std::string> &link_flags) {
   auto start = std::chrono::steady_clock::now();
   for (const FusedKernel &k : lm.kernels) {
     std::string why = verify_kernel(k);
@@ -107,6 +119,10 @@ bool emit_trainer(const LoweredModel &lm, const std::string &out_dir,
   int status = -1;
   std::string cmd = "c++ -o " + shell_quote(out_dir + "/train") + " " + shell_quote(object) + " " +
                     shell_quote(VAEC_TRAINER_LIB) + " -ldnnl -lpng -lz -fopenmp -Wl,--strip-debug";
+  // Quoted word by word: a flag reaches the linker as it is, never read by the shell.
+  std::vector<std::string> flags = build_link_flags();
+  flags.insert(flags.end(), link_flags.begin(), link_flags.end());
+  for (const std::string &f : flags) cmd += " " + shell_quote(f);
   // The linker's messages are kept in memory, not in a file beside the
   // trainer: on a full disk that file would be as empty as the trainer.
   std::string link_output;

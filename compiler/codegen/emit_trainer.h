@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "codegen/module.h"
 
@@ -17,9 +18,17 @@ struct TrainerBuild {
 };
 
 // Compiles the kernels (always) and, if `out_dir` is not empty, writes
-// out_dir/kernels.o and links out_dir/train. Returns false with `error` set
-// when LLVM or the linker fails.
+// out_dir/kernels.o and links out_dir/train:
+//   c++ -o train kernels.o libvaec_trainer.a -ldnnl -lpng -lz -fopenmp -Wl,--strip-debug
+//       BUILD_FLAGS LINK_FLAGS
+// BUILD_FLAGS are those the runtime archive needs (a sanitized build's
+// -fsanitize=address,undefined), `link_flags` the caller's (each one word).
+// Returns false with `error` set when LLVM or the linker fails.
 bool emit_trainer(const LoweredModel &m, const std::string &out_dir,
-                  TrainerBuild &result, std::string &error, bool want_text = false);
+                  TrainerBuild &result, std::string &error, bool want_text = false,
+                  const std::vector<std::string> &link_flags = {});
+
+// The flags every link gets before the caller's: the build's own.
+std::vector<std::string> build_link_flags();
 
 }  // namespace vaec

@@ -144,9 +144,10 @@ std::string fused_text(const LoweredModel &m) {
 // LLVM code generation (and the link, with an output directory), timed and
 // logged as the last stages.
 bool emit(const CompiledModel &c, const std::string &file, const std::string &text, const CompileOptions &options,
-          const std::string &out_dir, TrainerBuild &build, Diagnostics &diags, const CompileLog &log) {
+          const std::string &out_dir, TrainerBuild &build, Diagnostics &diags, const CompileLog &log,
+          const std::vector<std::string> &link_flags = {}) {
   std::string error;
-  if (!emit_trainer(c.lowered, out_dir, build, error, true)) {
+  if (!emit_trainer(c.lowered, out_dir, build, error, true, link_flags)) {
     diags.error(Loc{}, error);
     return false;
   }
@@ -180,7 +181,8 @@ std::optional<std::string> codegen_dump(const std::string &stage, const std::str
 }
 
 int run_compile(const std::string &file, const std::string &text, const Model &model, const CompileOptions &options,
-                const std::string &out_dir, Diagnostics &diags, const CompileLog &log) {
+                const std::string &out_dir, Diagnostics &diags, const CompileLog &log,
+                const std::vector<std::string> &link_flags) {
   auto start = std::chrono::steady_clock::now();
   auto c = compile_model(file, text, model, options, diags, log);
   if (!c) return 1;
@@ -191,7 +193,7 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
     return 1;
   }
   TrainerBuild build;
-  if (!emit(*c, file, text, options, out_dir, build, diags, log)) return 1;
+  if (!emit(*c, file, text, options, out_dir, build, diags, log, link_flags)) return 1;
   // Every stage's dump, and an index; a write that fails (a full disk) is
   // an error, not a short file.
   bool written = true;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 #include "codegen/module.h"
 #include "driver/compile_options.h"
@@ -47,9 +48,11 @@ std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std:
                                            const CompileOptions &options, Diagnostics &diags,
                                            const CompileLog &log = {});
 
-// vaec compile: returns the exit status.
+// vaec compile: returns the exit status. `link_flags` go to the trainer's
+// link after the build's own (codegen/emit_trainer.h).
 int run_compile(const std::string &file, const std::string &text, const Model &model, const CompileOptions &options,
-                const std::string &out_dir, Diagnostics &diags, const CompileLog &log = {});
+                const std::string &out_dir, Diagnostics &diags, const CompileLog &log = {},
+                const std::vector<std::string> &link_flags = {});
 
 // The text of a code-generation stage: fused, memplan, llvm or asm. With a
 // log that dumps after every stage, returns only what the log did not

@@ -187,6 +187,9 @@ int run(int argc, char **argv) {
   std::string out_dir;
   CLI::App *compile_cmd = app.add_subcommand("compile", "Compile a model into a trainer program DIR/train");
   compile_cmd->add_option("-o,--output", out_dir, "Directory for the trainer and the IR dumps")->required();
+  std::string link_flags;
+  compile_cmd->add_option("--link-flags", link_flags,
+                          "More flags for the trainer's link (split at spaces), e.g. -fsanitize=address,undefined");
   for (CLI::App *c : {check, summary, dump, gradcheck_cmd, compile_cmd}) {
     c->add_option("file", file, "Model (.yaml) or graph IR text")->required();
     c->add_option("--batch", batch, "Override train.batch")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
@@ -322,7 +325,10 @@ int run(int argc, char **argv) {
     std::ostringstream stages_log;
     const CompileLog log{dump_after.empty() ? nullptr : &stages_log, timing};
     if (compile_cmd->parsed()) {
-      status = run_compile(file, text, *in.model, options, out_dir, diags, log);
+      std::vector<std::string> flags;
+      std::istringstream words(link_flags);
+      for (std::string w; words >> w;) flags.push_back(w);
+      status = run_compile(file, text, *in.model, options, out_dir, diags, log, flags);
     } else {
       auto dumped = codegen_dump(stage, file, text, *in.model, options, diags, log);
       status = dumped && write_output(output, stages_log.str() + *dumped) ? 0 : 1;
