@@ -222,7 +222,7 @@ bool read_checkpoint(const std::string &path, Checkpoint &out, std::string &erro
                      " values do not fit in the file");
   for (uint32_t i = 0; i < regions; ++i) {
     std::vector<float> &region = c.regions.emplace_back(static_cast<size_t>(c.param_count));
-    std::memcpy(region.data(), bytes.data() + r.pos, region.size() * 4);
+    if (!region.empty()) std::memcpy(region.data(), bytes.data() + r.pos, region.size() * 4);  // data() may be null
     r.pos += region.size() * 4;
   }
   const uint32_t names = r.get<uint32_t>();

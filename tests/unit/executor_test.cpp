@@ -22,6 +22,7 @@
 #include "train/checkpoint.h"
 #include "exec/executor.h"
 #include "abi/plan.h"
+#include "codegen/emit_trainer.h"
 #include "codegen/place_updates.h"
 #include "codegen/skip_zero_columns.h"
 #include "codegen/split_products.h"
@@ -1231,8 +1232,11 @@ const vaec_kernel_entry vaec_kernels[] = {{"mean_pixel", mean_pixel}, {nullptr, 
 )";
   const std::string data = write_dataset("trainer_link_data", 300, 200);
   const std::string d = dir.string();
+  std::string flags;  // a sanitized build's archive needs the sanitizer runtimes, as in vaec compile
+  for (const std::string &f : build_link_flags()) flags += " " + f;
   const std::string cmd = "cd " + d + " && c++ -c kernels.cpp -o kernels.o && c++ kernels.o " + archive.string() +
-                          " -ldnnl -lpng -lz -fopenmp -o train && ./train --data " + data + " --threads 2 > out.txt 2> err.txt";
+                          " -ldnnl -lpng -lz -fopenmp" + flags + " -o train && ./train --data " + data +
+                          " --threads 2 > out.txt 2> err.txt";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream out(dir / "out.txt");
   const std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
