@@ -2,22 +2,23 @@
 # bench/shared_cpu.sh [STEPS] [ROUNDS]
 #
 # mnist_mlp's training speed on a CPU shared with another program: the
-# trainer with its default settings runs on an idle machine and beside one
-# CPU-bound single-threaded process (`python3 -c 'while 1: pass'`, the hog),
-# and so does the trainer with libgomp's own wait policy (GOMP_SPINCOUNT=300000,
-# what libgomp spins when nothing is set: the trainer's behaviour before it
-# bounded the spinning). Each round runs every (variant, idle|busy) once, back
-# to back, the order reversed every other round; the script prints each
-# run's images/s, then per variant the medians and the median over rounds of
-# busy/idle and of idle / old idle.
+# trainer with its default settings (the plan's adaptive team, libgomp's own
+# spinning) runs on an idle machine and beside one CPU-bound single-threaded
+# process (`python3 -c 'while 1: pass'`, the hog); so do two fixed teams of
+# all threads: `fixed` with libgomp's spinning, and `spin300` bounding it
+# with GOMP_SPINCOUNT=300 (the trainer's earlier default). Each round runs
+# every (variant, idle|busy) once, back to back, the order reversed every
+# other round; the script prints each run's images/s, then per variant the
+# medians and the median over rounds of busy/idle and of idle / fixed idle.
 #
-#   STEPS    training steps per run (default 400); the old variant's busy runs,
-#            some 100 times slower, take OLD_BUSY_STEPS (default 40)
+#   STEPS    training steps per run (default 2000: the adaptive team
+#            measures every half second, so short runs understate it);
+#            `fixed` busy runs, many times slower, take FIXED_BUSY_STEPS
+#            (default 200)
 #   ROUNDS   rounds (default 5)
 #
 # Environment:
-#   SPINS="N ..."  also measure the trainer with GOMP_SPINCOUNT=N (the sweep
-#                  that chose the default)
+#   SPINS="N ..."  also measure a fixed team with GOMP_SPINCOUNT=N
 #   THREADS=N      the trainer's --threads (default: the plan's, this machine's cores)
 #   NICE=N         run the trainer and the hog each in a session of its own at
 #                  nice N (e.g. -20, as root; bench/prio.sh), so that other work
@@ -26,16 +27,16 @@
 set -uo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 BUILD=${VAEC_BUILD_DIR:-$ROOT/build}
-STEPS=${1:-400}
+STEPS=${1:-2000}
 ROUNDS=${2:-5}
-OLD_BUSY_STEPS=${OLD_BUSY_STEPS:-40}
+FIXED_BUSY_STEPS=${FIXED_BUSY_STEPS:-200}
 SPINS=${SPINS:-}
 # shellcheck source=bench/prio.sh
 source "$ROOT/bench/prio.sh"
 
 die() { printf 'shared_cpu: error: %s\n' "$*" >&2; exit 1; }
-[[ $STEPS =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ && $OLD_BUSY_STEPS =~ ^[1-9][0-9]*$ ]] ||
-    die "STEPS, ROUNDS and OLD_BUSY_STEPS must be positive integers"
+[[ $STEPS =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ && $FIXED_BUSY_STEPS =~ ^[1-9][0-9]*$ ]] ||
+    die "STEPS, ROUNDS and FIXED_BUSY_STEPS must be positive integers"
 [[ -f $ROOT/data/mnist/train-images-idx3-ubyte ]] || die "no data/mnist (run scripts/setup.sh)"
 if [[ -z ${SKIP_BUILD:-} ]]; then
     VAEC_BUILD_DIR=$BUILD "$ROOT/scripts/build.sh" >/dev/null || die "scripts/build.sh failed"
@@ -45,13 +46,15 @@ OUT=$BUILD/bench/shared_cpu
 threads=()
 [[ -n ${THREADS:-} ]] && threads=(--threads "$THREADS")
 
-# variant name -> the environment it runs with ("-": none)
-variants=(new old)
-declare -A env_of=([new]=- [old]=GOMP_SPINCOUNT=300000)
+# variant name -> the environment it runs with ("-": none) and its --team
+variants=(default spin300 fixed)
+declare -A env_of=([default]=- [spin300]=GOMP_SPINCOUNT=300 [fixed]=-)
+declare -A team_of=([default]=adaptive [spin300]=fixed [fixed]=fixed)
 for n in $SPINS; do
     [[ $n =~ ^[0-9]+$ ]] || die "SPINS must list whole numbers, not '$n'"
-    variants+=("spin=$n")
-    env_of[spin=$n]=GOMP_SPINCOUNT=$n
+    variants+=("spin$n")
+    env_of[spin$n]=GOMP_SPINCOUNT=$n
+    team_of[spin$n]=fixed
 done
 
 hog_pid=
@@ -72,10 +75,10 @@ trap '[[ -n $hog_pid ]] && kill "$hog_pid" 2>/dev/null' EXIT
 run() {
     local variant=$1 mode=$2 steps=$STEPS env=()
     [[ ${env_of[$variant]} != - ]] && env=("${env_of[$variant]}")
-    [[ $variant == old && $mode == busy ]] && steps=$OLD_BUSY_STEPS
+    [[ $variant == fixed && $mode == busy ]] && steps=$FIXED_BUSY_STEPS
     [[ $mode == busy ]] && start_hog
     local result
-    result=$(prio env "${env[@]}" "$OUT/train" "${threads[@]}" --max-steps "$steps" --epochs 1 \
+    result=$(prio env "${env[@]}" "$OUT/train" "${threads[@]}" --team "${team_of[$variant]}" --max-steps "$steps" --epochs 1 \
         --checkpoint-every 0 --out "$OUT/run" --quiet 2>/dev/null | sed -n 's/.*"images_per_sec": \([0-9.]*\).*/\1/p')
     [[ $mode == busy ]] && stop_hog
     printf '%s\n' "${result:-nan}"
@@ -104,12 +107,12 @@ ips = {(int(r), v, m): float(x) for r, v, m, x in rows}
 rounds = sorted({k[0] for k in ips})
 med = lambda xs: statistics.median(xs) if xs else float("nan")
 print(f"\n{len(rounds)} rounds; medians")
-print(f"{'variant':<12} {'idle img/s':>11} {'busy img/s':>11} {'busy/idle':>10} {'idle/old idle':>14}")
+print(f"{'variant':<12} {'idle img/s':>11} {'busy img/s':>11} {'busy/idle':>10} {'idle/fixed idle':>16}")
 for v in sys.argv[2:]:
     idle = [ips[r, v, "idle"] for r in rounds]
     busy = [ips[r, v, "busy"] for r in rounds]
     ratio = [ips[r, v, "busy"] / ips[r, v, "idle"] for r in rounds]
-    vs_old = [ips[r, v, "idle"] / ips[r, "old", "idle"] for r in rounds]
-    print(f"{v:<12} {med(idle):>11,.0f} {med(busy):>11,.0f} {med(ratio):>10.2f} {med(vs_old):>14.3f}")
+    vs_fixed = [ips[r, v, "idle"] / ips[r, "fixed", "idle"] for r in rounds]
+    print(f"{v:<12} {med(idle):>11,.0f} {med(busy):>11,.0f} {med(ratio):>10.2f} {med(vs_fixed):>16.3f}")
 EOF
 rm -f "$results"

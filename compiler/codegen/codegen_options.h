@@ -11,6 +11,10 @@ struct CodegenOptions {
   bool split_products = true;       // split_products.h
   bool zero_columns = true;         // skip_zero_columns.h
   bool late_updates = true;         // place_updates.h
+  // `config team adaptive`: the trainer runs the plan's chunks on fewer
+  // threads while other programs keep CPUs busy (the bits stay the same);
+  // `fixed`: always on `threads`.
+  bool adaptive_team = true;
 };
 
 }  // namespace vaec

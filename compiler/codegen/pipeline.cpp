@@ -74,6 +74,7 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
     lower_steps(m);
     m.plan.loss_scaling = loss_scaling;
     m.plan.config["threads"] = std::to_string(options.threads);
+    m.plan.config["team"] = options.adaptive_team ? "adaptive" : "fixed";
   }, plan_text);
   step("split_products", [&] { split_products(m.plan, options); }, plan_text);
   step("skip_zero_columns", [&] { skip_zero_columns(m.plan, options); }, plan_text);

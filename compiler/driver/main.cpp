@@ -196,7 +196,7 @@ int run(int argc, char **argv) {
   }
   CompileOptions compile_options;
   compile_options.threads = default_threads();
-  std::string conv_layouts = "auto";
+  std::string conv_layouts = "auto", team = "adaptive";
   for (CLI::App *c : {dump, compile_cmd}) {
     c->add_option("--threads", compile_options.threads,
                   "Thread count the plan's choices are made for (default: this machine's cores)")
@@ -204,6 +204,10 @@ int run(int argc, char **argv) {
     c->add_option("--conv-layouts", conv_layouts,
                   "auto: the layouts oneDNN prefers for convolutions; plain: every operand plain")
         ->check(CLI::IsMember({"auto", "plain"}));
+    c->add_option("--team", team,
+                  "adaptive: the trainer runs on fewer threads while other programs keep CPUs busy "
+                  "(same results); fixed: always on --threads")
+        ->check(CLI::IsMember({"adaptive", "fixed"}));
     c->add_flag("!--no-split-products", compile_options.split_products,
                 "Run every product whole (no column slices per thread)");
     c->add_flag("!--no-zero-columns", compile_options.zero_columns,
@@ -321,6 +325,7 @@ int run(int argc, char **argv) {
     read_file(file, text, diags);
     CompileOptions options = compile_options;
     options.plain_conv_layouts = conv_layouts == "plain";
+    options.adaptive_team = team == "adaptive";
     int status = 0;
     std::ostringstream stages_log;
     const CompileLog log{dump_after.empty() ? nullptr : &stages_log, timing};

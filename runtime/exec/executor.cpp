@@ -67,7 +67,7 @@ double config_number(const Plan &plan, const std::string &key) {
 
 Executor::Impl::Impl(const Plan &generic, const vaec_kernel_entry *kernels, int threads, uint64_t seed,
                      const Batches &batches)
-    : threads(threads), seed(seed) {
+    : threads(threads), team(threads), seed(seed) {
   // The batches each program runs at; the arena is laid out for the largest.
   std::map<std::string, std::set<int64_t>> sizes;
   for (const plan::Program *prog : generic.programs()) {
@@ -267,7 +267,7 @@ void Executor::Impl::run_kernel(const KernelCall &k, uint64_t step) {
     return;
   }
   float *copies = reinterpret_cast<float *>(scratch.get());
-  for_chunks(k.chunks, [&](int c) {
+  for_chunks(k.chunks, team, [&](int c) {
     for (const auto &a : k.acc) fill_identity(copies + c * scratch_stride + a.scratch_offset, a.elements, a.combine);
     const auto [begin, end] = share(k.domain0, c, k.chunks, 1);
     k.fn(k.args.data() + c * k.arity, begin, end, rng);
@@ -276,7 +276,7 @@ void Executor::Impl::run_kernel(const KernelCall &k, uint64_t step) {
   // split among threads here cannot change a bit of the result.
   for (const auto &a : k.acc) {
     const float *first = copies + a.scratch_offset;
-#pragma omp parallel for num_threads(threads) schedule(static) if (a.elements * k.chunks >= (1 << 16))
+#pragma omp parallel for num_threads(team) schedule(static) if (team > 1 && a.elements * k.chunks >= (1 << 16))
     for (int64_t e = 0; e < a.elements; ++e) {
       float sum = first[e];
       for (int c = 1; c < k.chunks; ++c) sum = combine(a.combine, sum, first[c * scratch_stride + e]);
@@ -309,6 +309,13 @@ Executor::Executor(const Plan &plan, const vaec_kernel_entry *kernels, int threa
   impl_ = std::make_unique<Impl>(plan_, kernels, threads, seed, batches);
   impl_->profiling = profile;
 }
+
+void Executor::set_team(int team) {
+  impl_->team = std::clamp(team, 1, threads_);
+  omp_set_num_threads(impl_->team);
+}
+
+int Executor::team() const { return impl_->team; }
 
 Executor::~Executor() {
   if (impl_ && impl_->profiling) impl_->print_profile();

@@ -16,7 +16,10 @@
 // the same libgomp). A `rows` kernel cuts [0, domain0) into min(threads,
 // domain0) contiguous chunks; its accumulated arguments go to per-chunk
 // zeroed scratch copies, summed in chunk order afterwards, so results are
-// bitwise reproducible for a given thread count.
+// bitwise reproducible for a given thread count. set_team() runs the same
+// chunks on fewer threads (each thread takes every team-th chunk): the bits
+// stay those of `threads`, since oneDNN's products give the same bits on any
+// number of threads (tests/lit/team.test checks whole trainings).
 //
 // Random numbers: kernels get rng = {seed, step}; draws depend on those and
 // the point only (abi/philox.h). Training steps count from 1; the eval
@@ -78,6 +81,10 @@ class Executor {
   // The largest batch this executor runs (its arena's layout).
   int64_t layout_batch() const;
   int threads() const { return threads_; }
+  // The threads that run the chunks from now on, clamped to [1, threads()]
+  // (oneDNN's calls too); the results do not change.
+  void set_team(int team);
+  int team() const;
 
   // Fills every parameter with U(-bound, bound) draws and zeroes the gradients
   // and the optimizer state: a std::mt19937_64 seeded with

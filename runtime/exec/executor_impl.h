@@ -204,15 +204,15 @@ inline std::pair<int64_t, int64_t> share(int64_t n, int c, int chunks, int64_t u
 // one, else in one OpenMP parallel region (a smaller team than asked for
 // runs several chunks per thread).
 template <class F>
-void for_chunks(int chunks, F &&f) {
-  if (chunks == 1) {
-    f(0);
+void for_chunks(int chunks, int team, F &&f) {
+  if (chunks == 1 || team == 1) {
+    for (int c = 0; c < chunks; ++c) f(c);
     return;
   }
-#pragma omp parallel num_threads(chunks)
+#pragma omp parallel num_threads(std::min(chunks, team))
   {
-    const int team = omp_get_num_threads();
-    for (int c = omp_get_thread_num(); c < chunks; c += team) f(c);
+    const int size = omp_get_num_threads();
+    for (int c = omp_get_thread_num(); c < chunks; c += size) f(c);
   }
 }
 
@@ -225,7 +225,8 @@ struct Executor::Impl {
   Plan plan;                      // at the layout batch: every buffer's offset and largest size
   std::deque<Plan> at_batches;    // the plan at each batch a program runs at (steps point into them)
   int64_t layout_batch = 1;
-  int threads;
+  int threads;                    // the plan's chunks: results depend on this only
+  int team;                       // the threads that run them now (1..threads)
   uint64_t seed;
   AlignedBytes arena;
   AlignedBytes scratch;           // chunk c's copies start at c * scratch_stride floats

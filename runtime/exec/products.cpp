@@ -205,7 +205,7 @@ void Executor::Impl::run_whole(MatmulCall &m) {
     stream.wait();
     return;
   }
-  for_chunks(static_cast<int>(m.parts.size()), [&](int p) { m.parts[p].primitive.execute(stream, m.parts[p].args); });
+  for_chunks(static_cast<int>(m.parts.size()), team, [&](int p) { m.parts[p].primitive.execute(stream, m.parts[p].args); });
   stream.wait();
 }
 

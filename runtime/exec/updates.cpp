@@ -154,7 +154,7 @@ bool Executor::Impl::gate_passes(GateCall &g) {
   const int chunks = optimizer.chunks;
   std::vector<float> &partial = g.partial_max;
   std::fill(partial.begin(), partial.end(), 0.0f);
-  for_chunks(chunks, [&](int c) {
+  for_chunks(chunks, team, [&](int c) {
     float *mine = partial.data() + static_cast<size_t>(c) * (n + 1);
     for (size_t j = 0; j < n; ++j) {
       auto [b, e] = share(g.operands[j].second, c, chunks);
@@ -184,7 +184,7 @@ bool Executor::Impl::gate_passes(GateCall &g) {
 void Executor::Impl::update_ranges(const Range *ranges, size_t count, uint64_t t) {
   const KernelCall &k = optimizer;
   const uint64_t rng[2] = {seed, t};
-  for_chunks(k.chunks, [&](int c) {
+  for_chunks(k.chunks, team, [&](int c) {
     for (size_t i = 0; i < count; ++i) {
       auto [b, e] = share(ranges[i].end - ranges[i].begin, c, k.chunks);
       if (b < e) k.fn(k.args.data() + c * k.arity, ranges[i].begin + b, ranges[i].begin + e, rng);
@@ -204,10 +204,18 @@ bool Executor::run_optimizer_if_finite(uint64_t t, double lr) { return impl_->up
 bool Executor::Impl::update_all(uint64_t t, double lr, bool check) {
   if (plan.param_count == 0) return true;
   if (clip_norm > 0) {  // min(1, c / |g|), |g| over all gradients in f64; a non-finite norm fails the check below
+    // Per chunk, then in chunk order: the same sum however many threads run.
     const float *g = floats(plan.grad_region);
+    const int chunks = optimizer.chunks;
+    std::vector<double> partial(chunks);
+    for_chunks(chunks, team, [&](int c) {
+      const auto [b, e] = share(plan.param_count, c, chunks);
+      double s = 0;
+      for (int64_t i = b; i < e; ++i) s += double(g[i]) * g[i];
+      partial[c] = s;
+    });
     double sum = 0;
-#pragma omp parallel for num_threads(optimizer.chunks) reduction(+ : sum) schedule(static)
-    for (int64_t i = 0; i < plan.param_count; ++i) sum += double(g[i]) * g[i];
+    for (double s : partial) sum += s;
     last_grad_norm = std::sqrt(sum);
     grad_scale = std::isfinite(last_grad_norm) && last_grad_norm > clip_norm ? float(clip_norm / last_grad_norm) : 1.0f;
   }
@@ -224,19 +232,19 @@ bool Executor::Impl::update_all(uint64_t t, double lr, bool check) {
     if (ok) k.fn(k.args.data(), 0, k.domain0, rng);
   } else {
     std::atomic<bool> bad{false};
-#pragma omp parallel num_threads(k.chunks)
+#pragma omp parallel num_threads(std::min(k.chunks, team))
     {
-      const int team = omp_get_num_threads();
+      const int size = omp_get_num_threads();
       int64_t begin, end;
       if (check) {
-        for (int c = omp_get_thread_num(); c < k.chunks; c += team) {
+        for (int c = omp_get_thread_num(); c < k.chunks; c += size) {
           range(c, begin, end);
           if (!finite(begin, end)) bad.store(true, std::memory_order_relaxed);
         }
 #pragma omp barrier
       }
       if (!bad.load(std::memory_order_relaxed))
-        for (int c = omp_get_thread_num(); c < k.chunks; c += team) {
+        for (int c = omp_get_thread_num(); c < k.chunks; c += size) {
           range(c, begin, end);
           k.fn(k.args.data() + c * k.arity, begin, end, rng);
         }

@@ -116,7 +116,7 @@ const KeptColumns *Executor::Impl::kept_columns_of(DataColumns &d) {
     const int chunks = static_cast<int>(std::min<int64_t>(threads, d.rows));
     uint32_t *acc = d.acc.data();
     std::atomic<bool> too_many{false};
-    for_chunks(chunks, [&](int c) {
+    for_chunks(chunks, team, [&](int c) {
       const auto [r0, r1] = share(d.rows, c, chunks, 1);
       uint32_t *mine = acc + c * d.cols;
       std::fill(mine, mine + d.cols, 0u);
@@ -157,18 +157,18 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
     // a' by rows among the threads; then b' slice by slice, each thread
     // packing the weight rows of the slices it computes.
     const int parts = static_cast<int>(v.parts.size());
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(team)
     {
-      const int team = omp_get_num_threads(), me = omp_get_thread_num();
-      const auto [r0, r1] = share(s.m, me, team, 1);
+      const int size = omp_get_num_threads(), me = omp_get_thread_num();
+      const auto [r0, r1] = share(s.m, me, size, 1);
       if (!packed) compress_columns(x + r0 * s.k, r1 - r0, s.k, kept, z.first + r0 * padded, padded, padded);
       if (parts == 1) {
-        const auto [w0, w1] = share(s.n, me, team, 1);
+        const auto [w0, w1] = share(s.n, me, size, 1);
         compress_columns(floats(s.b) + w0 * s.k, w1 - w0, s.k, kept, z.second + w0 * padded, padded, padded);
       }
 #pragma omp barrier
       if (parts > 1)
-        for (int p = me; p < parts; p += team) {
+        for (int p = me; p < parts; p += size) {
           const auto [n0, n1] = share(s.n, p, parts, 16);
           compress_columns(floats(s.b) + n0 * s.k, n1 - n0, s.k, kept, z.second + n0 * padded, padded, padded);
           v.parts[p].primitive.execute(stream, v.parts[p].args);
@@ -179,14 +179,14 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
     return;
   }
   if (!packed)
-    for_chunks(chunks, [&](int c) {
+    for_chunks(chunks, team, [&](int c) {
       const auto [r0, r1] = share(s.k, c, chunks, 1);
       compress_columns(x + r0 * s.n, r1 - r0, s.n, kept, z.first + r0 * padded, padded, padded);
     });
   v.parts[0].primitive.execute(stream, v.parts[0].args);
   stream.wait();
   const int rows = static_cast<int>(std::min<int64_t>(threads, s.m));
-  for_chunks(rows, [&](int c) {
+  for_chunks(rows, team, [&](int c) {
     const auto [r0, r1] = share(s.m, c, rows, 1);
     expand_columns(z.second + r0 * padded, r1 - r0, padded, kept, floats(s.c) + r0 * s.n, s.n);
   });

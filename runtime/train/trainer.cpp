@@ -24,6 +24,7 @@
 #include "exec/diagnose.h"
 #include "exec/executor.h"
 #include "data/feed.h"
+#include "train/cpu_share.h"
 #include "train/interrupt.h"
 #include "train/progress_bar.h"
 #include "train/run_files.h"
@@ -204,6 +205,7 @@ class Trainer {
   const uint64_t model_hash_;
   Start start_;
   ProgressBar progress_;
+  Team team_{exec_, o_.team};
   Clock::time_point start_time_;  // the program's, for the elapsed times
   Clock::time_point last_write_;  // of the last checkpoint, for --checkpoint-every Mm
   const std::string resume_command_;
@@ -254,6 +256,7 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
       return false;
     }
     ++steps_done, images_trained_ += n;
+    if (const std::string note = team_.update(); !note.empty()) progress_.clear(), std::cerr << note;
     if (s + 1 < steps && checkpoint_due() && !stop_signal()) {  // the epoch's end writes one anyway
       const Clock::time_point t = Clock::now();
       if (!save(s + 1, &losses)) return false;

@@ -15,7 +15,17 @@ namespace {
 
 const char *const kOptionNames[] = {"epochs", "batch", "seed", "threads", "data", "test", "lr",
                                     "max-steps", "out", "resume", "quiet",   "help", "profile", "drop-last",
-                                    "checkpoint-every"};
+                                    "checkpoint-every", "team"};
+
+// adaptive -> kAdaptiveTeam, fixed -> kFixedTeam, N -> N.
+bool parse_team(const std::string &text, int &team) {
+  if (text == "adaptive") return team = kAdaptiveTeam, true;
+  if (text == "fixed") return team = kFixedTeam, true;
+  int n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || ptr != text.data() + text.size() || n < 1 || n > 4096) return false;
+  return team = n, true;
+}
 
 // N steps, or M minutes written `Mm` (M may have decimals); 0: at epoch ends only.
 bool parse_checkpoint_every(const std::string &text, int64_t &steps, double &minutes) {
@@ -60,12 +70,16 @@ std::string usage(const plan::Plan &plan, const Options &d) {
      << "                 also the test batch\n"
      << "  --drop-last    leave out the last, partial batch of each epoch (default: train on every image)\n"
      << "  --seed N       seeds initialisation, shuffling and noise (default " << d.seed << ")\n"
-     << "  --threads N    worker threads (default " << d.threads << ", what the plan was made for:\n"
-     << "                 vaec compile --threads). Idle threads spin briefly, then sleep: the trainer\n"
-     << "                 starts with GOMP_SPINCOUNT=" << kSpinCount << " unless OMP_WAIT_POLICY or GOMP_SPINCOUNT\n"
-     << "                 is set, so a busy program beside it costs training about its share of\n"
-     << "                 the cores instead of nearly all of it (libgomp's own default spins\n"
-     << "                 1000 times longer; OMP_WAIT_POLICY=active spins without end)\n"
+     << "  --threads N    the work is cut into N chunks, the same on any machine (default " << d.threads << ",\n"
+     << "                 what the plan was made for: vaec compile --threads); a checkpoint keeps it\n"
+     << "  --team adaptive | fixed | N\n"
+     << "                 the threads that run those chunks; the results are the same bits on any\n"
+     << "                 team (default " << (d.team == kAdaptiveTeam ? "adaptive" : d.team == kFixedTeam ? "fixed" : std::to_string(d.team))
+     << ", the plan's: vaec compile --team). adaptive: as many of the\n"
+     << "                 threads as there are CPUs other programs leave free, measured every\n"
+     << "                 half second, so a busy program beside the trainer costs it about its share\n"
+     << "                 of the CPUs, not nearly all of it; fixed: all N; a number: that many.\n"
+     << "                 Waiting threads spin as libgomp does (OMP_WAIT_POLICY, GOMP_SPINCOUNT)\n"
      << "  --data PATH    the training data: a .npz, .npy, .csv or IDX file, a folder of PNGs or of\n"
      << "                 MNIST's IDX files (default " << (d.data.empty() ? "none" : d.data) << ")\n"
      << "  --test PATH    the test data (default " << (d.test.empty() ? "the data's own test split" : d.test) << ")\n"
@@ -98,6 +112,7 @@ Options default_options(const plan::Plan &plan) {
   if (!get("lr").empty()) o.lr = std::strtod(get("lr").c_str(), nullptr);
   o.batch = plan.train.batch;
   if (!parse_int<int>(get("threads"), 1, 4096, o.threads)) o.threads = omp_get_num_procs();
+  if (!parse_team(get("team"), o.team)) o.team = kFixedTeam;
   o.data = get("data_path");
   o.test = get("test_path");
   return o;
@@ -144,6 +159,7 @@ bool parse_options(int argc, char **argv, Options &o, std::string &error) {
     else if (name == "batch") ok = parse_int<int64_t>(value, 1, int64_t{1} << 20, o.batch);
     else if (name == "seed") ok = parse_int<uint64_t>(value, 0, UINT64_MAX, o.seed);
     else if (name == "threads") ok = parse_int<int>(value, 1, 4096, o.threads);
+    else if (name == "team") ok = parse_team(value, o.team);
     else if (name == "max-steps") ok = parse_int<int64_t>(value, 0, INT64_MAX, o.max_steps);
     else if (name == "checkpoint-every") ok = parse_checkpoint_every(value, o.checkpoint_steps, o.checkpoint_minutes);
     else if (name == "data") ok = !value.empty(), o.data = value;
@@ -159,6 +175,7 @@ bool parse_options(int argc, char **argv, Options &o, std::string &error) {
                          : name == "batch"     ? "a whole number from 1 to 1048576"
                          : name == "seed"      ? "a whole number from 0 to 18446744073709551615"
                          : name == "threads"   ? "a whole number from 1 to 4096"
+                         : name == "team"      ? "adaptive, fixed or a whole number from 1 to 4096"
                          : name == "max-steps" ? "a whole number, 0 or more"
                          : name == "lr"        ? "a positive number such as 0.001"
                          : name == "checkpoint-every" ? "N steps (0: only at epoch ends) or minutes such as 10m"

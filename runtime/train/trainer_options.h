@@ -10,15 +10,15 @@
 
 namespace vaec::rt {
 
-// GOMP_SPINCOUNT the trainer sets at start-up unless OMP_WAIT_POLICY or
-// GOMP_SPINCOUNT is set (program/main.cpp): how long libgomp's idle threads
-// spin before they sleep (docs/BENCHMARKS.md, "A shared CPU").
-inline constexpr const char *kSpinCount = "300";
+// Options::team besides a thread count: follow the free CPUs
+// (train/cpu_share.h), or run on all `threads`.
+inline constexpr int kAdaptiveTeam = 0, kFixedTeam = -1;
 
 struct Options {
   int64_t epochs = 10, batch = 0, max_steps = -1;
   uint64_t seed = 1;
-  int threads = 1;
+  int threads = 1;               // chunks (exec/executor.h)
+  int team = kFixedTeam;         // kAdaptiveTeam, kFixedTeam or a thread count
   std::string data, test;   // paths (the plan's data_path and test_path unless given)
   double lr = 1e-3;
   std::string out;          // output directory; empty: the trainer's own directory
