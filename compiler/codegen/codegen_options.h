@@ -3,6 +3,8 @@
 // text; the trainer's environment changes none of them.
 #pragma once
 
+#include <cstdint>
+
 namespace vaec {
 
 struct CodegenOptions {
@@ -15,6 +17,9 @@ struct CodegenOptions {
   // threads while other programs keep CPUs busy (the bits stay the same);
   // `fixed`: always on `threads`.
   bool adaptive_team = true;
+  // plan_buckets.h: the most gradient bytes a data-parallel run sums in one
+  // bucket (a larger parameter gets a bucket of its own).
+  int64_t bucket_bytes = int64_t{1} << 20;
 };
 
 }  // namespace vaec

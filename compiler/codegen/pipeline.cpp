@@ -10,6 +10,7 @@
 #include "codegen/layout_parameters.h"
 #include "codegen/lower_steps.h"
 #include "codegen/place_updates.h"
+#include "codegen/plan_buckets.h"
 #include "codegen/plan_memory.h"
 #include "codegen/skip_zero_columns.h"
 #include "codegen/split_products.h"
@@ -38,7 +39,7 @@ std::string conv_choices_text(const LoweredModel &m) {
 
 const std::vector<std::string> &codegen_stages() {
   static const std::vector<std::string> s = {"fuse_elementwise", "assign_conv_layouts", "layout_parameters", "lower_steps", "split_products",
-                                             "skip_zero_columns", "place_updates", "plan_memory"};
+                                             "skip_zero_columns", "place_updates", "plan_memory", "plan_buckets"};
   return s;
 }
 
@@ -80,6 +81,7 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
   step("skip_zero_columns", [&] { skip_zero_columns(m.plan, options); }, plan_text);
   step("place_updates", [&] { place_updates(m.plan, options); }, plan_text);
   step("plan_memory", [&] { plan_memory(m); }, [&] { return m.memory_report + plan_text(); });
+  step("plan_buckets", [&] { plan_buckets(m.plan, options); }, plan_text);
   return m;
 }
 

@@ -3,6 +3,7 @@
 // the rest of its line.
 #include "abi/plan.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <map>
@@ -88,6 +89,11 @@ void format_program(std::ostream &os, const Program &p) {
   for (const Program::Condition &c : p.conditions) os << "condition " << c.name << ' ' << c.buffer << ' ' << c.row << '\n';
   for (const auto &[name, buf] : p.losses) os << "loss " << name << ' ' << buf << '\n';
   for (const Output &o : p.outputs) os << "output " << o.name << ' ' << o.buffer << ' ' << o.row << '\n';
+  for (const Program::Bucket &b : p.buckets) {
+    os << "bucket " << b.after << " params";
+    for (int q : b.params) os << ' ' << q;
+    os << '\n';
+  }
   for (const Step &s : p.steps) {
     switch (s.kind) {
     case Step::Kernel:
@@ -207,6 +213,14 @@ std::string check_indices(const Plan &p) {
       if (bad(b, false)) return "loss " + name;
     for (const Output &o : prog->outputs)
       if (bad(o.buffer, false)) return "output " + o.name;
+    std::vector<int> in_buckets(p.params.size(), 0);
+    for (const Program::Bucket &b : prog->buckets) {
+      if (b.after < 0 || b.after >= static_cast<int>(prog->steps.size())) return "bucket after step " + std::to_string(b.after);
+      for (int q : b.params)
+        if (q < 0 || q >= static_cast<int>(p.params.size()) || in_buckets[q]++) return "bucket parameter " + std::to_string(q);
+    }
+    if (!prog->buckets.empty() && std::count(in_buckets.begin(), in_buckets.end(), 1) != static_cast<long>(p.params.size()))
+      return "buckets (a parameter in none)";
     for (const Step &s : prog->steps) {
       switch (s.kind) {
       case Step::Kernel:
@@ -346,7 +360,7 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
     } else if (key == "end") {
       current = nullptr;
     } else if (!current) {
-      return fail(key == "loss" || key == "output" || key == "latent" || key == "labels" || key == "condition" || key == "kernel" || key == "matmul" || key == "zero" || key == "conv" ||
+      return fail(key == "loss" || key == "bucket" || key == "output" || key == "latent" || key == "labels" || key == "condition" || key == "kernel" || key == "matmul" || key == "zero" || key == "conv" ||
                           key == "reorder" || key == "gate" || key == "optimize"
                       ? "step outside a program"
                                                                                          : "unknown keyword");
@@ -362,6 +376,16 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       Output o;
       if (!(ls >> o.name >> o.buffer >> o.row)) return fail("malformed line");
       current->outputs.push_back(o);
+    } else if (key == "bucket") {
+      Program::Bucket b;
+      std::string word;
+      if (!(ls >> b.after >> word) || word != "params") return fail("malformed line");
+      int q;
+      while (ls >> q) b.params.push_back(q);
+      if (!ls.eof()) return fail("malformed index list");
+      if (b.params.empty()) return fail("a bucket without parameters");
+      current->buckets.push_back(b);
+      continue;
     } else if (key == "loss") {
       std::string name;
       int b;

@@ -213,6 +213,16 @@ struct Program {
   std::vector<Condition> conditions;
   std::vector<std::pair<std::string, int>> losses;  // name -> scalar f32 buffer
   std::vector<Output> outputs;
+  // train, for data-parallel runs (runtime/dist/): the gradients of
+  // `params` are final once step `after` has run, so their sum over the
+  // ranks may start there (compiler/codegen/plan_buckets.h). Every parameter
+  // is in exactly one bucket. With more than one rank, gates and `optimize
+  // params` steps wait: one `optimize all` runs after every bucket's sum.
+  struct Bucket {
+    int after = -1;
+    std::vector<int> params;
+  };
+  std::vector<Bucket> buckets;
   std::vector<Step> steps;
   bool present() const { return batch > 0; }
   const Output *output(const std::string &n) const {
