@@ -86,7 +86,8 @@ void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t be
         case KernelInstr::Const: v[i] = in.value; break;
         case KernelInstr::Apply: v[i] = apply_op(in, v); break;
         case KernelInstr::Normal:
-          v[i] = philox_normal(rng[0], rng[1], in.stream, uint64_t(address(point, row_major)));
+          v[i] = philox_normal(rng[0], rng[1], in.stream,
+                               uint64_t(address(point, row_major) + int64_t(rng[2]) * (rank > 0 ? row_major[0] : 0)));
           break;
       }
     }

@@ -16,7 +16,8 @@
 // (a rank-0 domain has one point; call it with begin = 0, end = 1). The caller
 // splits [0, domain[0]) among threads and gives each thread private copies
 // of accumulated outputs, filled with the combine op's identity (0, -inf,
-// +inf), then combines them: the kernel itself never synchronises. rng = {seed, step}: see Normal below.
+// +inf), then combines them: the kernel itself never synchronises. rng =
+// {seed, step, row0}: see Normal below.
 #pragma once
 
 #include <cstdint>
@@ -49,9 +50,12 @@ struct KernelInstr {
   uint32_t stream = 0;           // Normal: which of the graph's normal() ops
 };
 // Normal: the draw for flat domain index f (row-major over the whole domain,
-// not the thread's slice) is philox_normal(seed, step, stream, f) of
-// runtime/abi/philox.h, so results do not depend on how points are split
-// among threads.
+// not the thread's slice) is philox_normal(seed, step, stream, f + row0 *
+// (points per row of the first axis)) of runtime/abi/philox.h, so results do
+// not depend on how points are split among threads; row0 > 0 names the rows
+// of a larger domain this call's rows are (a rank's share of the batch in
+// data-parallel training: runtime/dist/), so neither do they depend on how
+// a batch is split among processes.
 
 struct KernelOutput {
   int instr = -1;

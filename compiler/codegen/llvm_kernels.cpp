@@ -184,7 +184,7 @@ class KernelEmitter {
       args.push_back(b_.CreateLoad(ptr(), b_.CreateConstInBoundsGEP1_64(ptr(), f->getArg(0), a)));
     args.push_back(f->getArg(1));
     args.push_back(f->getArg(2));
-    for (int w = 0; w < 2; ++w)  // rng may be null when the kernel draws nothing
+    for (int w = 0; w < 3; ++w)  // rng may be null when the kernel draws nothing
       args.push_back(has_normal_ ? static_cast<Value *>(b_.CreateLoad(
                                        i64(), b_.CreateConstInBoundsGEP1_64(i64(), f->getArg(3), w)))
                                  : b_.getInt64(0));
@@ -194,7 +194,7 @@ class KernelEmitter {
 
   llvm::Function *emit_body(const std::string &name) {
     std::vector<llvm::Type *> params(k_.args.size(), ptr());
-    params.insert(params.end(), {i64(), i64(), i64(), i64()});  // begin, end, seed, step
+    params.insert(params.end(), {i64(), i64(), i64(), i64(), i64()});  // begin, end, seed, step, row0
     auto *type = llvm::FunctionType::get(b_.getVoidTy(), params, false);
     auto *f = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, m_);
     f->addFnAttr(llvm::Attribute::AlwaysInline);
@@ -206,6 +206,7 @@ class KernelEmitter {
     }
     size_t n = k_.args.size();
     begin_ = f->getArg(n), end_ = f->getArg(n + 1), seed_ = f->getArg(n + 2), step_ = f->getArg(n + 3);
+    row0_ = f->getArg(n + 4);
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
     bool empty = false;
     for (int64_t d : k_.domain) empty |= d == 0;
@@ -341,7 +342,11 @@ class KernelEmitter {
     llvm::Type *f32 = b_.getFloatTy();
     switch (in.kind) {
       case KernelInstr::Const: return llvm::ConstantFP::get(f32, in.value);
-      case KernelInstr::Normal: return emit_philox_normal(b_, seed_, step_, in.stream, offsets[flat_access_]);
+      case KernelInstr::Normal: {
+        // The index in the whole batch: this call's rows start at row0 of it.
+        Value *first = b_.CreateMul(row0_, b_.getInt64(strides_[flat_access_][0]));
+        return emit_philox_normal(b_, seed_, step_, in.stream, b_.CreateAdd(offsets[flat_access_], first));
+      }
       case KernelInstr::Apply: return emit_apply(in.op, v[in.a], in.b >= 0 ? v[in.b] : nullptr);
       case KernelInstr::Load: {
         Value *at = offsets[access_of_instr_[i]];
@@ -423,7 +428,7 @@ class KernelEmitter {
   int flat_access_ = -1;
   bool has_normal_ = false;
   Values buffers_;
-  Value *begin_ = nullptr, *end_ = nullptr, *seed_ = nullptr, *step_ = nullptr;
+  Value *begin_ = nullptr, *end_ = nullptr, *seed_ = nullptr, *step_ = nullptr, *row0_ = nullptr;
 };
 
 }  // namespace

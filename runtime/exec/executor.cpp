@@ -98,6 +98,7 @@ Executor::Impl::Impl(const Plan &generic, const vaec_kernel_entry *kernels, int 
   if (threads > 1 && scratch_stride > 0)
     scratch = allocate_zeroed(static_cast<size_t>(threads) * scratch_stride * sizeof(float));
   prepare_optimizer(kernels);  // before the programs: gates and updates take its thread shares
+  this->generic = &generic;
   for (const auto &[name, set] : sizes)
     for (int64_t b : set) {
       at_batches.push_back(plan::at_batch(generic, b, layout_batch));
@@ -105,6 +106,7 @@ Executor::Impl::Impl(const Plan &generic, const vaec_kernel_entry *kernels, int 
       for (const plan::Program *prog : sized.programs())
         if (prog->name == name) programs[key(name, b)] = prepare(*prog, kernels, sized);
     }
+  this->generic = nullptr;
   bind_dnnl_scratchpad();
   bind_skip_scratch();
   if (p.param_count > 0 && p.train.present() &&
@@ -195,6 +197,8 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
                        .writes_data = reads_images(s),
                        .kernel = prepare_kernel(find_kernel(kernels, s.kernel), s.args, s.accumulate, s.combine, s.domain0,
                                                 s.rows, sized)});
+      const int64_t extent = generic->program(program.name)->steps[i].domain0;
+      steps.back().kernel.rows_per_example = extent < 0 ? -extent : 0;
       break;
     }
     }
@@ -260,7 +264,7 @@ float combine(Combine how, float a, float b) {
 }  // namespace
 
 void Executor::Impl::run_kernel(const KernelCall &k, uint64_t step) {
-  const uint64_t rng[2] = {seed, step};
+  const uint64_t rng[3] = {seed, step, uint64_t(row0 * k.rows_per_example)};
   if (k.chunks == 1) {
     for (const auto &a : k.acc) fill_identity(a.real, a.elements, a.combine);
     k.fn(k.args.data(), 0, k.domain0, rng);
@@ -316,6 +320,8 @@ void Executor::set_team(int team) {
 }
 
 int Executor::team() const { return impl_->team; }
+
+void Executor::set_row0(int64_t row0) { impl_->row0 = row0; }
 
 Executor::~Executor() {
   if (impl_ && impl_->profiling) impl_->print_profile();
@@ -404,7 +410,7 @@ bool Executor::has_gate(const plan::Program &program) const {
   return false;
 }
 
-bool Executor::train_step(const plan::Program &program, uint64_t step, double lr, int64_t batch) {
+bool Executor::train_step(const plan::Program &program, uint64_t step, double lr, int64_t batch, GradientSync *sync) {
   Impl &x = *impl_;
   if (batch == 0) batch = program.batch;
   std::vector<PreparedStep> &steps = x.steps_of(program, batch);
@@ -415,6 +421,15 @@ bool Executor::train_step(const plan::Program &program, uint64_t step, double lr
       if (!std::isfinite(scalar(buffer))) return false;
     return true;
   }};
+  if (sync) {
+    for (size_t i = 0; i < steps.size(); ++i) {
+      if (steps[i].kind != Step::Gate && steps[i].kind != Step::Optimize) x.run_step(program, steps, i, step, &train);
+      for (size_t b = 0; b < program.buckets.size(); ++b)
+        if (program.buckets[b].after == static_cast<int>(i)) sync->bucket_final(b);
+    }
+    sync->finish();
+    return train.losses_finite() && x.update_all(step, lr, true);
+  }
   for (size_t i = 0; i < steps.size(); ++i) x.run_step(program, steps, i, step, &train);
   if (train.gate_failed) return train.losses_finite() && x.update_all(step, lr, true);
   if (train.gated) x.optimizer_calls++;

@@ -62,6 +62,19 @@ struct ConvInfo {
 // at start-up.
 using Batches = std::map<std::string, std::vector<int64_t>>;
 
+// Data-parallel training (runtime/dist/): a rank's part in a training step
+// beyond its own rows.
+class GradientSync {
+ public:
+  virtual ~GradientSync() = default;
+  // Bucket `b` of the train program's buckets: its gradients are final.
+  // Called in step order, each bucket once.
+  virtual void bucket_final(size_t b) = 0;
+  // After the last step: every bucket summed over the ranks, and the loss
+  // buffers hold the whole batch's losses.
+  virtual void finish() = 0;
+};
+
 class Executor {
  public:
   // Throws std::runtime_error with a readable message when the plan does not
@@ -81,6 +94,9 @@ class Executor {
   // The largest batch this executor runs (its arena's layout).
   int64_t layout_batch() const;
   int threads() const { return threads_; }
+  // The runs from now on compute rows [row0, row0 + batch) of a larger batch
+  // (a rank's share, runtime/dist/): normal() draws those rows' noise.
+  void set_row0(int64_t row0);
   // The threads that run the chunks from now on, clamped to [1, threads()]
   // (oneDNN's calls too); the results do not change.
   void set_team(int team);
@@ -111,7 +127,11 @@ class Executor {
   // (the losses and gradients are then all computed, for diagnosis). When a
   // gate fails (a loss, a checked gradient or a bound), the remaining
   // products run and the step ends as `optimize all` would.
-  bool train_step(const plan::Program &program, uint64_t step, double lr, int64_t batch = 0);
+  // With `sync` (data-parallel training), gates and `optimize params` steps
+  // wait: sync hears of each bucket as its gradients become final and
+  // finishes the sums; then one checked `optimize all` runs.
+  bool train_step(const plan::Program &program, uint64_t step, double lr, int64_t batch = 0,
+                  GradientSync *sync = nullptr);
   // True when `program` has a gate (updates right after gradients).
   bool has_gate(const plan::Program &program) const;
 

@@ -123,6 +123,7 @@ struct MatmulCall {
 struct KernelCall {
   vaec_kernel_fn fn = nullptr;
   int64_t domain0 = 1;
+  int64_t rows_per_example = 0;  // c when domain0 is c * batch (else 0): rng[2] = c * the run's row0
   int chunks = 1;
   size_t arity = 0;
   std::vector<void *> args;  // chunks * arity pointers
@@ -223,6 +224,8 @@ using namespace exec;
 
 struct Executor::Impl {
   Plan plan;                      // at the layout batch: every buffer's offset and largest size
+  const Plan *generic = nullptr;  // the plan as given (batch extents unresolved); during start-up only
+  int64_t row0 = 0;               // the first example of the run's batch in a larger batch (dist/)
   std::deque<Plan> at_batches;    // the plan at each batch a program runs at (steps point into them)
   int64_t layout_batch = 1;
   int threads;                    // the plan's chunks: results depend on this only

@@ -183,7 +183,7 @@ bool Executor::Impl::gate_passes(GateCall &g) {
 
 void Executor::Impl::update_ranges(const Range *ranges, size_t count, uint64_t t) {
   const KernelCall &k = optimizer;
-  const uint64_t rng[2] = {seed, t};
+  const uint64_t rng[3] = {seed, t, 0};
   for_chunks(k.chunks, team, [&](int c) {
     for (size_t i = 0; i < count; ++i) {
       auto [b, e] = share(ranges[i].end - ranges[i].begin, c, k.chunks);
@@ -223,7 +223,7 @@ bool Executor::Impl::update_all(uint64_t t, double lr, bool check) {
   const auto start = std::chrono::steady_clock::now();
   const KernelCall &k = optimizer;
   const float *grads = floats(plan.grad_region);
-  const uint64_t rng[2] = {seed, t};
+  const uint64_t rng[3] = {seed, t, 0};
   auto finite = [&](int64_t begin, int64_t end) { return all_finite(grads + begin, end - begin); };
   auto range = [&](int c, int64_t &begin, int64_t &end) { std::tie(begin, end) = share(k.domain0, c, k.chunks); };
   bool ok = true;

@@ -134,7 +134,7 @@ Buffers random_buffers(const FusedKernel &k, std::mt19937 &gen,
   return b;
 }
 
-const uint64_t kRng[2] = {0x0123456789ABCDEFull, 42};
+const uint64_t kRng[3] = {0x0123456789ABCDEFull, 42, 0};
 
 // Runs `fn` over [0, first extent) cut at `cuts`, one call per slice, as the
 // executor's threads would: each slice accumulates into private zeroed
