@@ -46,3 +46,15 @@ with tempfile.TemporaryDirectory() as _mnt:
             config.available_features.add("private-tmpfs")
     except (OSError, subprocess.SubprocessError):
         pass
+
+# OpenMPI (tests/lit/mpi.test): mpirun with more ranks than cores, allowed as
+# root (containers), and without the single-copy transfers that need ptrace
+# rights containers often lack.
+import shutil
+
+if shutil.which("mpirun"):
+    config.available_features.add("mpi")
+    config.substitutions.append(("%mpirun", "mpirun --oversubscribe"))
+    for name, value in (("OMPI_ALLOW_RUN_AS_ROOT", "1"), ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+                        ("OMPI_MCA_btl_vader_single_copy_mechanism", "none")):
+        config.environment[name] = value

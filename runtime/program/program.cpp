@@ -5,6 +5,7 @@
 #include <iostream>
 #include <string>
 
+#include "dist/ranks.h"
 #include "inspect/inspect.h"
 #include "train/trainer.h"
 
@@ -16,14 +17,24 @@ int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_k
     std::cerr << "error: the trainer's embedded plan is damaged: " << error << "\n";
     return 1;
   }
+  rt::dist::Ranks &ranks = rt::dist::Ranks::world();  // joins MPI under mpirun
   // Every failure is meant to be a message; an exception that escapes
   // anyway is one too, with exit status 1 rather than an abort.
+  int status = 1;
   try {
-    if (argc > 1 && rt::is_inspection_command(argv[1]))
-      return rt::run_inspection(argc, argv, plan, kernels, rt::program_directory(argc > 0 ? argv[0] : nullptr));
-    return rt::run_training(argc, argv, std::move(plan), kernels, rt::inspection_usage());
+    if (argc > 1 && rt::is_inspection_command(argv[1])) {
+      if (ranks.many())
+        std::cerr << "error: " << argv[1] << " runs as one process: start it without mpirun\n";
+      else
+        status = rt::run_inspection(argc, argv, plan, kernels, rt::program_directory(argc > 0 ? argv[0] : nullptr));
+    } else {
+      status = rt::run_training(argc, argv, std::move(plan), kernels, rt::inspection_usage());
+    }
   } catch (const std::exception &e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    status = 1;
   }
+  // One rank failing alone would leave the others waiting in a sum: it ends them all.
+  ranks.finish(status);
+  return status;
 }

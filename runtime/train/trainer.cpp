@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -74,11 +75,10 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
   int64_t s = epoch_step;
   for (; s < steps; ++s) {
     if (o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps)) break;
-    if (stop_signal()) break;
+    if (stopping()) break;
     const int64_t *rows = order.data() + s * batch, n = std::min(batch, feed.count() - s * batch);
-    gather(plan_.train, feed, rows, n, epoch);
     exec_.set_epoch(double(global_step_) / double(steps));  // before this step: (t - 1) / S
-    const bool applied = exec_.train_step(plan_.train, global_step_ + 1, lr_at(global_step_ + 1), n);
+    const bool applied = train_step(rows, n, epoch);
     ++global_step_;
     const int bad = losses.add(exec_, n);
     if (bad >= 0 || !applied) {
@@ -88,7 +88,7 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
     }
     ++steps_done, images_trained_ += n;
     if (const std::string note = team_.update(); !note.empty()) progress_.clear(), std::cerr << note;
-    if (s + 1 < steps && checkpoint_due() && !stop_signal()) {  // the epoch's end writes one anyway
+    if (s + 1 < steps && checkpoint_due() && !stopping()) {  // the epoch's end writes one anyway
       const Clock::time_point t = Clock::now();
       if (!save(s + 1, &losses)) return false;
       writing += seconds_since(t);
@@ -99,6 +99,25 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
   train_seconds_ += seconds_since(begin) - writing;
   progress_.clear();
   return true;
+}
+
+bool Trainer::train_step(const int64_t *rows, int64_t n, int64_t epoch) {
+  const uint64_t t = global_step_ + 1;
+  if (!sum_) {
+    gather(plan_.train, data_.train, rows, n, epoch);
+    return exec_.train_step(plan_.train, t, lr_at(t), n);
+  }
+  const auto [first, end] = ranks_.share(n);
+  sum_->begin_step(end - first, n, stop_signal() != 0);
+  if (end > first) {
+    gather(plan_.train, data_.train, rows + first, end - first, epoch);
+    exec_.set_row0(first);
+    return exec_.train_step(plan_.train, t, lr_at(t), end - first, sum_.get());
+  }
+  sum_->contribute_nothing();
+  for (const auto &[name, buffer] : plan_.train.losses)
+    if (!std::isfinite(exec_.scalar(buffer))) return false;
+  return exec_.run_optimizer_if_finite(t, lr_at(t));
 }
 
 std::string Trainer::early_stop() const {
@@ -148,9 +167,11 @@ void Trainer::report_non_finite(int64_t epoch, int64_t step, int64_t steps, int 
   }
   os << " at epoch " << epoch << ", step " << step + 1 << " of " << steps << " (global step " << global_step_
      << "); the training diverged: try a smaller --lr\n";
-  gather(plan_.train, data_.train, rows, batch, epoch);
-  const NonFinite first = find_first_non_finite(exec_, plan_.train, global_step_, batch);
-  if (first.found) os << "note: the first non-finite value is in " << describe(first, "train") << "\n";
+  if (!sum_) {  // with several ranks the sums mixed every rank's values: no replay
+    gather(plan_.train, data_.train, rows, batch, epoch);
+    const NonFinite first = find_first_non_finite(exec_, plan_.train, global_step_, batch);
+    if (first.found) os << "note: the first non-finite value is in " << describe(first, "train") << "\n";
+  }
   os << "note: this step was not applied; "
      << (last_checkpoint_.empty() ? "no checkpoint was written yet" : "the last good checkpoint is " + last_checkpoint_)
      << "\n";
@@ -167,9 +188,14 @@ bool Trainer::evaluate(LossSums &losses) {
   std::vector<int64_t> rows(batch);
   for (int64_t i = 0; i * batch < feed.count(); ++i) {
     const int64_t n = std::min(batch, feed.count() - i * batch);
-    std::iota(rows.begin(), rows.end(), i * batch);
-    gather(plan_.eval, feed, rows.data(), n, 0);
-    exec_.run(plan_.eval, kEvalStepBase + static_cast<uint64_t>(i), n);
+    const auto [first, end] = ranks_.share(n);  // one rank: [0, n)
+    std::iota(rows.begin(), rows.end(), i * batch + first);
+    if (end > first) {
+      gather(plan_.eval, feed, rows.data(), end - first, 0);
+      exec_.set_row0(first);
+      exec_.run(plan_.eval, kEvalStepBase + static_cast<uint64_t>(i), end - first);
+    }
+    if (sum_) sum_->sum_losses(plan_.eval, end - first, n);
     if (int bad = losses.add(exec_, n); bad >= 0) {
       std::cerr << "error: test loss '" << plan_.eval.losses[bad].first << "' is "
                 << exec_.scalar(plan_.eval.losses[bad].second) << " on test batch " << i + 1 << " after "
@@ -226,16 +252,18 @@ bool Trainer::finish_epoch(int64_t epoch, int64_t epoch_step, bool complete, con
   std::erase_if(history_.rows, [&](const LossHistory::Row &r) { return r.epoch >= epoch; });
   history_.rows.push_back(row);
   std::string error;
-  if (!files_.add_epoch({epoch, global_step_, row.train, row.test, images_per_sec, seconds}, history_, error))
+  if (first_rank() &&
+      !files_.add_epoch({epoch, global_step_, row.train, row.test, images_per_sec, seconds}, history_, error))
     return fail(error), false;
   if (complete) completed_ = epoch;
   return save(complete ? 0 : epoch_step, complete ? nullptr : &train);
 }
 
 bool Trainer::save(int64_t epoch_step, const LossSums *partial) {
+  last_checkpoint_ = describe_checkpoint(checkpoint_path_, epoch_step);
+  if (!first_rank()) return true;  // rank 0 writes for all
   std::string error;
   if (!write_checkpoint(checkpoint_path_, snapshot(epoch_step, partial), error)) return fail(error), false;
-  last_checkpoint_ = describe_checkpoint(checkpoint_path_, epoch_step);
   last_write_ = Clock::now();
   return true;
 }
@@ -246,12 +274,13 @@ bool Trainer::checkpoint_due() const {
 }
 
 int Trainer::stop_on_signal(int64_t epoch, int64_t epoch_step, const LossSums &train, bool written) {
-  const int signal = stop_signal();
+  const int signal = stop_signal() ? stop_signal() : SIGTERM;  // another rank's signal: mpirun's SIGTERM
   if (!written && !save(epoch_step, epoch_step > 0 ? &train : nullptr)) return 1;
   std::fflush(stdout);
   const std::string where = epoch_step > 0 ? "after step " + std::to_string(epoch_step) + " of " +
                                                  std::to_string(steps_per_epoch()) + " of epoch " + std::to_string(epoch)
                                            : "at the end of epoch " + std::to_string(completed_);
+  if (!first_rank()) return 128 + signal;
   std::fprintf(stderr, "%s: stopped %s (global step %llu); wrote %s\nto resume: %s\n", signal_name(signal),
                where.c_str(), (unsigned long long)global_step_, checkpoint_path_.c_str(), resume_command_.c_str());
   return 128 + signal;
@@ -272,7 +301,7 @@ int Trainer::run() {
     return 0;
   }
   std::string error;
-  if (!files_.start(!start_.checkpoint.empty(), completed_, error)) return fail(error);
+  if (first_rank() && !files_.start(!start_.checkpoint.empty(), completed_, error)) return fail(error);
   catch_stop_signals();
   const int64_t per_epoch = steps_per_epoch();
   for (int64_t epoch = completed_ + 1;; ++epoch) {
@@ -288,8 +317,9 @@ int Trainer::run() {
     const int64_t images_before = images_trained_;
     if (!train_epoch(epoch, train, steps, epoch_step)) return 1;
     const bool at_max = o_.max_steps >= 0 && global_step_ >= static_cast<uint64_t>(o_.max_steps);
-    if (stop_signal() && epoch_step < per_epoch && !at_max) return stop_on_signal(epoch, epoch_step, train, false);
+    if (stopping() && epoch_step < per_epoch && !at_max) return stop_on_signal(epoch, epoch_step, train, false);
     if (!evaluate(test)) return 1;
+    if (const std::string drift = compare_ranks(); !drift.empty()) return fail(drift);
     const double seconds = train_seconds_ - seconds_before;
     const double images_per_sec = double(images_trained_ - images_before) / std::max(seconds, 1e-9);
     const bool complete = epoch_step == per_epoch;
@@ -309,7 +339,7 @@ int Trainer::run() {
         return std::fprintf(stderr, "%s: the run was complete\n", signal_name(signal)), 128 + signal;
       return 0;
     }
-    if (stop_signal()) return stop_on_signal(epoch, complete ? 0 : epoch_step, train, true);
+    if (stopping()) return stop_on_signal(epoch, complete ? 0 : epoch_step, train, true);
   }
 }
 
@@ -329,6 +359,7 @@ void Trainer::print_epoch(int64_t epoch, int64_t epochs, const LossSums &train, 
 }
 
 void Trainer::print_result(const LossSums *train, const LossSums &test) {
+  if (!first_rank()) return;
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   auto number = [](double v) { return std::isfinite(v) ? fixed(v, 4) : std::string("null"); };
@@ -337,11 +368,11 @@ void Trainer::print_result(const LossSums *train, const LossSums &test) {
   const double images = double(images_trained_);
   std::printf("RESULT {\"framework\": \"vaec\", \"model\": \"%s\", \"batch\": %lld, \"epochs\": %lld, \"steps\": %llu, "
               "\"images_per_sec\": %s, \"train_loss\": %s, \"test_loss\": %s, \"seconds\": %.3f, "
-              "\"peak_rss_mib\": %.1f, \"threads\": %d, \"images\": %lld, \"test_images\": %lld, \"eval\": \"%s\"}\n",
+              "\"peak_rss_mib\": %.1f, \"threads\": %d, \"ranks\": %d, \"images\": %lld, \"test_images\": %lld, \"eval\": \"%s\"}\n",
               model.c_str(), (long long)o_.batch, (long long)epochs_run_, (unsigned long long)global_step_,
               train_seconds_ > 0 ? fixed(images / train_seconds_, 1).c_str() : "null",
               number(train ? train->headline() : NAN).c_str(), number(test.headline()).c_str(),
-              seconds_since(start_time_), usage.ru_maxrss / 1024.0, exec_.threads(), (long long)images_trained_,
+              seconds_since(start_time_), usage.ru_maxrss / 1024.0, exec_.threads(), ranks_.size(), (long long)images_trained_,
               (long long)test.examples, data_.eval_name.empty() ? "none" : data_.eval_name.c_str());
   std::fflush(stdout);
 }

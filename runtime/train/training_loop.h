@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "exec/executor.h"
 #include "train/checkpoint.h"
 #include "train/cpu_share.h"
+#include "train/interrupt.h"
 #include "train/loss_sums.h"
 #include "train/progress_bar.h"
 #include "train/run_files.h"
@@ -55,8 +57,10 @@ class Trainer {
  public:
   Trainer(const plan::Plan &plan, const Options &o, const data::Data &data, Executor &exec, RunFiles &files,
           std::string checkpoint_path, uint64_t model_hash, Start start, Clock::time_point start_time,
-          std::string resume_command)
-      : plan_(plan), o_(o), data_(data), exec_(exec), files_(files), checkpoint_path_(std::move(checkpoint_path)),
+          std::string resume_command, dist::Ranks &ranks)
+      : plan_(plan), o_(o), data_(data), exec_(exec), ranks_(ranks),
+        sum_(ranks.many() ? std::make_unique<dist::GradientSum>(ranks, exec, plan) : nullptr),
+        files_(files), checkpoint_path_(std::move(checkpoint_path)),
         model_hash_(model_hash), start_(std::move(start)), progress_(!o.quiet), start_time_(start_time),
         last_write_(start_time), resume_command_(std::move(resume_command)),
         global_step_(start_.global_step), completed_(start_.completed_epochs) {
@@ -82,6 +86,14 @@ class Trainer {
 
  private:
   bool train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, int64_t &epoch_step);
+  // One training step on rows[0, n) of the epoch's order, this rank's share
+  // of them; false when a loss or gradient is not finite (nothing applied).
+  bool train_step(const int64_t *rows, int64_t n, int64_t epoch);
+  // Whether to stop after this step: a signal here, or on any rank.
+  bool stopping() const { return sum_ ? sum_->stop() : stop_signal() != 0; }
+  // With several ranks: "" when every rank holds rank 0's parameters.
+  std::string compare_ranks() const { return sum_ ? dist::compare_parameters(ranks_, exec_, plan_) : ""; }
+  bool first_rank() const { return ranks_.rank() == 0; }
   // The learning rate of training step t (from 1): --lr times the schedule's
   // factor (trainer.h).
   double lr_at(uint64_t t) const;
@@ -120,6 +132,8 @@ class Trainer {
   const Options &o_;
   const data::Data &data_;
   Executor &exec_;
+  dist::Ranks &ranks_;
+  std::unique_ptr<dist::GradientSum> sum_;  // with several ranks
   struct Schedule {
     std::string name = "constant";
     double every = 1, gamma = 0.1, warmup = 0;

@@ -147,6 +147,12 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
     std::cout << usage(plan, defaults) << "\n" << more_help;
     return 0;
   }
+  dist::Ranks &ranks = dist::Ranks::world();
+  if (ranks.many()) {
+    if (const std::string why = dist::cannot_split(plan); !why.empty())
+      return fail("cannot train on " + std::to_string(ranks.size()) + " ranks: " + why);
+    if (ranks.rank() > 0) o.quiet = true;  // rank 0 reports for all
+  }
   const std::string out = o.out.empty() ? program_directory(argc > 0 ? argv[0] : nullptr) : o.out;
   const std::string checkpoint_path = out + "/checkpoint.bin";
   const uint64_t hash = model_identity(plan);
@@ -175,11 +181,10 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
                 " has no test split: set train.test or train.validation");
   if (plan.buffers[plan.train.input].type == plan::DType::U8 && !data.train.raw_bytes())
     return fail("this plan takes raw uint8 bytes, but " + o.data + " needs a transform (data/feed.h)");
-  if (!make_directories(out, error)) return fail(error);
   // Two trainers writing one directory would mix their metrics and replace
-  // each other's checkpoints.
+  // each other's checkpoints. Of a run's ranks, rank 0 writes.
   DirectoryLock lock;
-  if (!lock.acquire(out, error)) return fail(error);
+  if (ranks.rank() == 0 && (!make_directories(out, error) || !lock.acquire(out, error))) return fail(error);
   const int64_t train_count = data.train.count(), test_count = data.eval.count();
   if (train_count < (o.drop_last ? o.batch : 1))
     return fail(o.data + ": " + std::to_string(train_count) + " training examples, " +
@@ -199,11 +204,17 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
     // Every batch size this run uses: full batches, and the last of an epoch
     // and of the test set when they are partial.
     // The inspection programs are not run here.
-    Batches batches{{plan.train.name, {o.batch}}, {plan.eval.name, {o.batch}}, {plan.encode.name, {}},
+    // With several ranks, this rank's shares of them (none when empty).
+    Batches batches{{plan.train.name, {}}, {plan.eval.name, {}}, {plan.encode.name, {}},
                     {plan.decode.name, {}}, {plan.nll.name, {}}};
-    if (!o.drop_last && train_count % o.batch != 0) batches[plan.train.name].push_back(train_count % o.batch);
-    if (test_count % o.batch != 0) batches[plan.eval.name].push_back(test_count % o.batch);
-    if (test_count == 0) batches[plan.eval.name].clear();
+    auto add = [&](const std::string &program, int64_t n) {
+      const auto [first, end] = ranks.share(n);
+      if (end > first) batches[program].push_back(end - first);
+    };
+    add(plan.train.name, o.batch);
+    if (!o.drop_last && train_count % o.batch != 0) add(plan.train.name, train_count % o.batch);
+    if (test_count > 0) add(plan.eval.name, std::min(o.batch, test_count));
+    if (test_count % o.batch != 0) add(plan.eval.name, test_count % o.batch);
     Executor exec(plan, kernels, o.threads, o.seed, o.profile, batches);
     exec.init_params(o.seed);
     if (o.resume && plan.param_count > 0) {
@@ -214,8 +225,11 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
     if (o.resume && plan.stat_region >= 0)
       std::memcpy(exec.f32(plan.stat_region), resumed.stats.data(), plan.stat_count * sizeof(float));
     resumed = {};
+    // Every rank starts from rank 0's parameters, optimizer state and statistics.
+    if (plan.param_count > 0) ranks.broadcast(exec.f32(plan.param_region), plan.param_count * sizeof(float));
+    for (int s : plan.state_regions) ranks.broadcast(exec.f32(s), plan.param_count * sizeof(float));
     RunFiles files(out, LossSums(plan, plan.train, o.batch).names(), plan.model + ": loss per example");
-    Trainer trainer(plan, o, data, exec, files, checkpoint_path, hash, std::move(start), start_time, resume);
+    Trainer trainer(plan, o, data, exec, files, checkpoint_path, hash, std::move(start), start_time, resume, ranks);
     return trainer.run();
   } catch (const std::exception &e) {
     return fail(e.what());
