@@ -261,6 +261,7 @@ std::string check_indices(const Plan &p) {
 }  // namespace
 
 bool parse_plan(const std::string &text, Plan &out, std::string &error) {
+  out = Plan{};  // nothing of a plan parsed into `out` before stays
   std::istringstream in(text);
   std::string line;
   int line_no = 0;

@@ -911,6 +911,14 @@ TEST(PlanText, RejectsMalformedText) {
   EXPECT_NE(error_for("buffer in u8", "buffer in u16").find("unknown element type 'u16'"), std::string::npos);
   EXPECT_NE(error_for("buffer junk f32 100", "buffer junk f32 100000").find("buffer junk lies outside the arena"),
             std::string::npos);
+  // Buckets (train only): every parameter in exactly one, after a step of the program.
+  const std::string loss = "loss total 20\n";
+  EXPECT_EQ(error_for(loss, loss + "bucket 0 params 0 0\n"), "plan: buffer index out of range in bucket parameter 0");
+  EXPECT_EQ(error_for(loss, loss + "bucket 99 params 0\n"), "plan: buffer index out of range in bucket after step 99");
+  EXPECT_EQ(error_for(loss, loss + "bucket 0 params 0\n"),
+            "plan: buffer index out of range in buckets (a parameter in none)");
+  EXPECT_NE(error_for(loss, loss + "bucket 0 params 0 x\n").find("malformed index list"), std::string::npos);
+  EXPECT_NE(error_for(loss, loss + "bucket 0 params\n").find("a bucket without parameters"), std::string::npos);
   plan::Plan p;
   std::string error;
   EXPECT_FALSE(plan::parse_plan(good.substr(0, good.find("program eval")), p, error));
@@ -984,7 +992,7 @@ TEST(Trainer, TrainsAndReportsPerEpoch) {
                        "\"steps\": 4, "),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find("\"threads\": 2, \"images\": 1000, \"test_images\": 500, \"eval\": \"test\"}"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"threads\": 2, \"ranks\": 1, \"images\": 1000, \"test_images\": 500, \"eval\": \"test\"}"), std::string::npos) << r.out;
 
   r = run_trainer(make_plan().plan, {"--data", dir, "--threads", "1", "--max-steps", "3", "--quiet"});
   ASSERT_EQ(r.status, 0) << r.err;

@@ -621,6 +621,29 @@ TEST(LlvmKernel, NormalDrawsDoNotDependOnTheSplit) {
   }
 }
 
+// A batch split across processes (runtime/dist/): a call over rows
+// [first, end) of the batch as a domain of its own, with rng[2] = first,
+// draws exactly the whole batch's noise for those rows, compiled and in the
+// f64 reference.
+TEST(LlvmKernel, NormalDrawsOfARowShareAreTheBatchRows) {
+  const int64_t rows = 9, cols = 100, first = 4;
+  FusedKernel whole = normal_kernel({rows, cols}), share = normal_kernel({rows - first, cols});
+  share.name = "noise_share";
+  std::string error;
+  auto jit = KernelJit::create({whole, share}, error);
+  ASSERT_TRUE(jit) << error;
+  std::vector<float> all(rows * cols), part((rows - first) * cols);
+  void *a[] = {all.data()}, *b[] = {part.data()};
+  const uint64_t rng[3] = {kRng[0], kRng[1], uint64_t(first)};
+  jit->lookup(whole.name)(a, 0, rows, kRng);
+  jit->lookup(share.name)(b, 0, rows - first, rng);
+  EXPECT_EQ(0, std::memcmp(all.data() + first * cols, part.data(), part.size() * sizeof(float)));
+  std::vector<float> ref32(part.size());
+  void *r[] = {ref32.data()};
+  run_kernel_reference(share, r, 0, rows - first, rng);
+  for (size_t i = 0; i < part.size(); ++i) EXPECT_NEAR(ref32[i], part[i], 1e-5 * (1 + std::fabs(part[i])));
+}
+
 TEST(LlvmKernel, CompiledNormalDrawsAreStandardNormal) {
   const int64_t n = 1 << 20;
   FusedKernel k = normal_kernel({n});
