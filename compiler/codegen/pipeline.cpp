@@ -38,8 +38,8 @@ std::string conv_choices_text(const LoweredModel &m) {
 }  // namespace
 
 const std::vector<std::string> &codegen_stages() {
-  static const std::vector<std::string> s = {"fuse_elementwise", "assign_conv_layouts", "layout_parameters", "lower_steps", "split_products",
-                                             "skip_zero_columns", "place_updates", "plan_memory", "plan_buckets"};
+  static const std::vector<std::string> s = {"fuse_elementwise", "assign_conv_layouts", "layout_parameters", "lower_steps", "skip_zero_columns",
+                                             "split_products", "place_updates", "plan_memory", "plan_buckets"};
   return s;
 }
 
@@ -77,8 +77,8 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
     m.plan.config["threads"] = std::to_string(options.threads);
     m.plan.config["team"] = options.adaptive_team ? "adaptive" : "fixed";
   }, plan_text);
-  step("split_products", [&] { split_products(m.plan, options); }, plan_text);
   step("skip_zero_columns", [&] { skip_zero_columns(m.plan, options); }, plan_text);
+  step("split_products", [&] { split_products(m.plan, options); }, plan_text);
   step("place_updates", [&] { place_updates(m.plan, options); }, plan_text);
   step("plan_memory", [&] { plan_memory(m); }, [&] { return m.memory_report + plan_text(); });
   step("plan_buckets", [&] { plan_buckets(m.plan, options); }, plan_text);

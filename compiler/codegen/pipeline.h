@@ -6,8 +6,8 @@
 //   assign_conv_layouts  oneDNN's layouts for each convolution
 //   layout_parameters    the parameter, gradient and optimizer-state regions
 //   lower_steps          plan steps, buffers and kernels
-//   split_products       products as column slices per thread
 //   skip_zero_columns    products that leave out zero columns of image data
+//   split_products       products as one-thread slices, one per thread
 //   place_updates        the gate and the updates of the train program
 //   plan_memory          the temporaries' offsets in the arena
 //

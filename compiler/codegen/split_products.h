@@ -1,5 +1,5 @@
-// split_products: which products of the plan run as one column slice per
-// thread (plan Step::columns).
+// split_products: which products of the plan run as one-thread slices, one
+// per thread (plan Step::split).
 //
 // Pre: a lowered plan (lower_steps.h). Post: a Matmul step of any
 // program is marked `columns` when it is a dense layer's forward
@@ -11,7 +11,13 @@
 // its own core's cache. A slice reads all of a where oneDNN's own split
 // reads half of it, so products with as many rows as columns stay whole, as
 // do weights that fit a core's cache several times over (docs/BENCHMARKS.md
-// has the measurements behind both limits). Nothing else changes.
+// has the measurements behind both limits).
+// With an adaptive team (codegen_options.h) every other product with >= 32
+// rows or columns is cut too, along its longer side (`rows` or `columns`;
+// an outer zero-column product by rows, an inner one by columns): a whole
+// product is one oneDNN call on as many threads as it was made for, which
+// the trainer cannot shrink, while slices run on any team with the same
+// bits. Nothing else changes.
 #pragma once
 
 #include "abi/plan.h"

@@ -110,7 +110,7 @@ void format_program(std::ostream &os, const Program &p) {
     case Step::Matmul:
       os << "matmul " << s.a << ' ' << s.b << ' ' << s.c << ' ' << s.bias << ' ' << extent_text(s.m) << ' '
          << extent_text(s.n) << ' ' << extent_text(s.k) << ' ' << s.ta << ' ' << s.tb << ' ' << (s.post.empty() ? "-" : s.post) << ' '
-         << (s.columns ? "columns" : "whole") << ' ' << zeros_name(s.zeros);
+         << (s.split == Step::Columns ? "columns" : s.split == Step::Rows ? "rows" : "whole") << ' ' << zeros_name(s.zeros);
       break;
     case Step::Gate:
       os << "gate check";
@@ -436,8 +436,8 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
           !read_extent(ls, s.k) || !(ls >> s.ta >> s.tb >> s.post >> how >> zeros))
         return fail("malformed line");
       if (s.post == "-") s.post.clear();
-      if (how != "whole" && how != "columns") return fail("expected 'whole' or 'columns'");
-      s.columns = how == "columns";
+      if (how != "whole" && how != "columns" && how != "rows") return fail("expected 'whole', 'columns' or 'rows'");
+      s.split = how == "columns" ? Step::Columns : how == "rows" ? Step::Rows : Step::Whole;
       if (zeros != "-" && zeros != "inner" && zeros != "outer") return fail("expected '-', 'inner' or 'outer'");
       s.zeros = zeros == "inner" ? Step::Inner : zeros == "outer" ? Step::Outer : Step::Keep;
       s.where = where;

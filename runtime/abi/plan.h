@@ -24,7 +24,7 @@
 //     condition NAME BUFFER ROW    (any number: the data's array NAME, f32 rows)
 //     loss NAME BUFFER | output NAME BUFFER ROW
 //     kernel NAME DOMAIN0 rows|one USES_RNG args B... acc POS[:max|:min]... where LOC
-//     matmul A B C BIAS M N K TA TB POST whole|columns -|inner|outer where LOC | zero C where LOC
+//     matmul A B C BIAS M N K TA TB POST whole|columns|rows -|inner|outer where LOC | zero C where LOC
 //     conv OP A B C BIAS POST DIMS_A DIMS_B DIMS_C STRIDE PAD LAYOUT_A LAYOUT_B LAYOUT_C where LOC
 //     reorder A C DIMS LAYOUT_A LAYOUT_C where LOC
 //     gate check PARAM... bound STEP... where LOC     (train only; PARAM, STEP: indices)
@@ -136,14 +136,15 @@ struct Step {
   int64_t m = 0, n = 0, k = 0;
   bool ta = false, tb = false;
   std::string post;             // "", "relu" or "sigmoid"
-  // How the product runs. `columns`: as one column slice per thread, each a
-  // one-thread oneDNN call over columns cut at multiples of 16 (whole when
-  // false). `zeros`: leaves out the all-zero columns of the batch's image
+  // How the product runs. `whole`: one oneDNN call on all threads;
+  // `columns` (`rows`): as one slice of c's columns (rows) per thread, cut at
+  // multiples of 16, each a one-thread oneDNN call, so the result does not
+  // depend on how many threads run the slices. `zeros`: leaves out the all-zero columns of the batch's image
   // data, found when the program runs: Inner, a (not transposed, the data)
   // times b transposed, whose zero columns drop out of the inner dimension;
   // Outer, op(a) times b (the data, not transposed, no bias or post-op),
   // whose zero columns are zero columns of c. See runtime/README.md.
-  bool columns = false;
+  enum Split : uint8_t { Whole, Columns, Rows } split = Whole;
   enum Zeros : uint8_t { Keep, Inner, Outer } zeros = Keep;
   // Gate: the parameters whose gradients are checked here (every one not
   // updated by an Optimize step after the gate) and the Matmul steps after

@@ -91,7 +91,7 @@ struct SkipZeros {
   Step step;                    // the plan step: operands, sizes, bias, post-op
   DataColumns *columns = nullptr;
   int64_t limit = 0;            // padded kept columns above this: run the whole product
-  int parts = 1;                // inner: column slices, one per thread, cut as the step's `columns` are
+  int parts = 1;                // the step's slices: inner, of columns; outer, of rows (split_matmul)
   float *first = nullptr;       // inner: a'; outer: b'  (shared scratch, sized for `limit`)
   float *second = nullptr;      // inner: b'; outer: c'
   struct Variant {
@@ -187,6 +187,16 @@ struct PreparedStep {
 // A logical [rows, cols] f32 matrix stored row-major, or, when `transposed`,
 // stored as its [cols, rows] transpose (so strides {1, rows}): oneDNN reads
 // either layout directly, without a copy.
+// oneDNN fixes a primitive's thread count when the primitive is made: those
+// made in this scope run on one thread wherever they are called.
+struct OneThread {
+  const int before = omp_get_max_threads();
+  OneThread() { omp_set_num_threads(1); }
+  ~OneThread() { omp_set_num_threads(before); }
+  OneThread(const OneThread &) = delete;
+  OneThread &operator=(const OneThread &) = delete;
+};
+
 inline dnnl::memory::desc matrix_desc(int64_t rows, int64_t cols, bool transposed) {
   using dims = dnnl::memory::dims;
   return dnnl::memory::desc(dims{rows, cols}, dnnl::memory::data_type::f32,

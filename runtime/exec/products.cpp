@@ -51,7 +51,7 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
     fail("oneDNN rejected the " + at + " ([" + std::to_string(s.m) + "," + std::to_string(s.k) + "]x[" +
          std::to_string(s.k) + "," + std::to_string(s.n) + "]): " + e.what());
   }
-  if (s.columns) split_matmul(s, call);
+  if (s.split != Step::Whole) split_matmul(s, call);
   matmuls.back().parts = std::max<int>(1, static_cast<int>(call.parts.size()));
   if (s.zeros != Step::Keep) prepare_skip(s, call);
   matmuls.back().skips_zero_columns = call.skip != nullptr;
@@ -62,31 +62,44 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   return call;
 }
 
-// A `columns` step: thread t computes columns [n t / T, n (t + 1) / T) of
-// c, cut on 16s so that each slice starts on a 64-byte line, as a one-thread
-// oneDNN call with its own scratchpad (oneDNN runs single-threaded inside a
-// parallel region). With place_updates' late updates each thread then reads
-// the weight rows its own share of the optimizer just wrote.
+// A `columns` (`rows`) step: slice t computes columns (rows) [x t / T,
+// x (t + 1) / T) of c, cut on 16s so that each slice starts on a 64-byte
+// line, as a oneDNN call made for one thread with its own scratchpad: it
+// runs on one thread wherever it is called, so the result is the same on
+// any team. With place_updates' late updates each thread of a `columns`
+// forward product then reads the weight rows its own share of the optimizer
+// just wrote.
 void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
-  if (!s.tb || s.ta) fail("matmul at " + s.where + ": only a product with b transposed runs as column slices");
-  const int slices = static_cast<int>(std::min<int64_t>(threads, s.n / 16));
-  if (slices < 2) return;  // one thread, or too few columns to cut: the whole product is the one slice
+  const bool by_rows = s.split == Step::Rows;
+  const int slices = static_cast<int>(std::min<int64_t>(threads, (by_rows ? s.m : s.n) / 16));
+  if (slices < 1) return;  // too few rows or columns to cut: the whole product
+  using dims = dnnl::memory::dims;
+  const auto f32 = dnnl::memory::data_type::f32;
+  // op(x) of a stored [rows, cols] (or [cols, rows] when transposed) matrix,
+  // rows r0.. r0+r and columns c0.. c0+c of it.
+  auto view = [&](int buffer, int64_t rows, int64_t cols, bool transposed, int64_t r0, int64_t r, int64_t c0,
+                  int64_t c) {
+    const dims strides = transposed ? dims{1, rows} : dims{cols, 1};
+    return std::pair{dnnl::memory::desc(dims{r, c}, f32, strides),
+                     static_cast<void *>(floats(buffer) + r0 * strides[0] + c0 * strides[1])};
+  };
   std::vector<MatmulCall::Part> parts;
   size_t stride = 0;
+  OneThread one;
   try {
     for (int t = 0; t < slices; ++t) {
-      const auto [n0, n1] = share(s.n, t, slices, 16);
-      const int64_t n = n1 - n0;
-      using dims = dnnl::memory::dims;
-      auto b = dnnl::memory::desc(dims{s.k, n}, dnnl::memory::data_type::f32, dims{1, s.k});  // rows n0.. of [n, k]
-      auto c = dnnl::memory::desc(dims{s.m, n}, dnnl::memory::data_type::f32, dims{s.n, 1});  // columns n0.. of c
-      auto bias = matrix_desc(1, n, false);
-      parts.push_back(matmul_part(matrix_desc(s.m, s.k, false), address(s.a), b, floats(s.b) + n0 * s.k, c,
-                                  floats(s.c) + n0, s.bias >= 0 ? &bias : nullptr,
+      const auto [x0, x1] = share(by_rows ? s.m : s.n, t, slices, 16);
+      const int64_t m0 = by_rows ? x0 : 0, m = by_rows ? x1 - x0 : s.m;
+      const int64_t n0 = by_rows ? 0 : x0, n = by_rows ? s.n : x1 - x0;
+      const auto [a, pa] = view(s.a, s.m, s.k, s.ta, m0, m, 0, s.k);
+      const auto [b, pb] = view(s.b, s.k, s.n, s.tb, 0, s.k, n0, n);
+      const auto [c, pc] = view(s.c, s.m, s.n, false, m0, m, n0, n);
+      const auto bias = matrix_desc(1, n, false);
+      parts.push_back(matmul_part(a, pa, b, pb, c, pc, s.bias >= 0 ? &bias : nullptr,
                                   s.bias >= 0 ? floats(s.bias) + n0 : nullptr, s.post, s.where, stride));
     }
-  } catch (const dnnl::error &) {
-    return;  // oneDNN declined a slice: the step runs whole
+  } catch (const dnnl::error &e) {
+    fail("oneDNN rejected a slice of the matmul at " + s.where + ": " + e.what());
   }
   call.parts = std::move(parts);
   call.scratchpad_stride = stride;

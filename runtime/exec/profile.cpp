@@ -26,7 +26,8 @@ void Executor::Impl::print_profile() const {
       const double ms = 1e3 * times[i].first / std::max<int64_t>(1, times[i].second);
       std::string how;  // how the plan's choices for the step went
       if (s.kind == Step::Matmul && !prepared[i].matmul.parts.empty())
-        how = "  (" + std::to_string(prepared[i].matmul.parts.size()) + " column slices, one per thread)";
+        how = "  (" + std::to_string(prepared[i].matmul.parts.size()) +
+              (s.split == Step::Rows ? " row" : " column") + " slices, one per thread)";
       if (const SkipZeros *z = s.kind == Step::Matmul ? prepared[i].matmul.skip.get() : nullptr; z && z->runs > 0) {
         char text[160];
         std::snprintf(text, sizeof text, "  (left out %.0f of %lld all-zero data columns in %lld of %lld runs)",

@@ -2,6 +2,7 @@
 // runtime/README.md, "Zero columns of the data"; the copies in zero_columns.h).
 #include <algorithm>
 #include <atomic>
+#include <optional>
 
 #include "exec/executor_impl.h"
 
@@ -20,11 +21,14 @@ void Executor::Impl::prepare_skip(const Step &s, MatmulCall &call) {
   int64_t rows, cols;
   if (s.zeros == Step::Inner) {
     if (s.ta || !s.tb) fail(at + ": an inner zero-column product needs a plain and b transposed");
+    if (s.split == Step::Rows) fail(at + ": an inner zero-column product is cut by columns, not rows");
     z->inner = true, x = floats(s.a), rows = s.m, cols = s.k;
     z->parts = std::max<int>(1, static_cast<int>(call.parts.size()));
   } else {
     if (s.tb || s.bias >= 0 || !s.post.empty())
       fail(at + ": an outer zero-column product needs b plain, no bias and no post-op");
+    if (s.split == Step::Columns) fail(at + ": an outer zero-column product is cut by rows, not columns");
+    z->parts = std::max<int>(1, static_cast<int>(call.parts.size()));
     z->inner = false, x = floats(s.b), rows = s.k, cols = s.n;
   }
   z->step = s;
@@ -66,7 +70,8 @@ void Executor::Impl::bind_skip_scratch() {
 }
 
 // The primitives for `padded` kept columns: the step's product over a' and
-// b' (inner, in the step's column slices), or c' = op(a) b' (outer). Made
+// b' (inner, in the step's column slices), or c' = op(a) b' (outer, in its
+// row slices), made for one thread when the step is cut (as split_matmul). Made
 // when a batch first needs them (oneDNN JIT-compiles each: about a
 // millisecond), then kept.
 SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
@@ -79,6 +84,8 @@ SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
                  const dnnl::memory::desc &c, void *pc, const dnnl::memory::desc *bias, void *pbias) {
     v.parts.push_back(matmul_part(a, pa, b, pb, c, pc, bias, pbias, s.post, s.where, v.pad_stride));
   };
+  std::optional<OneThread> one;
+  if (s.split != Step::Whole) one.emplace();
   try {
     if (z.inner) {
       for (int t = 0; t < z.parts; ++t) {
@@ -89,8 +96,14 @@ SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
             s.bias >= 0 ? &bias : nullptr, s.bias >= 0 ? floats(s.bias) + n0 : nullptr);
       }
     } else {
-      add(matrix_desc(s.m, s.k, s.ta), address(s.a), matrix_desc(s.k, padded, false), z.first,
-          matrix_desc(s.m, padded, false), z.second, nullptr, nullptr);
+      using dims = dnnl::memory::dims;
+      for (int t = 0; t < z.parts; ++t) {
+        const auto [m0, m1] = z.parts > 1 ? share(s.m, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, s.m};
+        const dims a_strides = s.ta ? dims{1, s.m} : dims{s.k, 1};
+        add(dnnl::memory::desc(dims{m1 - m0, s.k}, f32, a_strides), floats(s.a) + m0 * a_strides[0],
+            matrix_desc(s.k, padded, false), z.first, matrix_desc(m1 - m0, padded, false), z.second + m0 * padded,
+            nullptr, nullptr);
+      }
     }
   } catch (const dnnl::error &) {
     v = {};  // oneDNN declined: batches with this count run the whole product
@@ -183,7 +196,8 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
       const auto [r0, r1] = share(s.k, c, chunks, 1);
       compress_columns(x + r0 * s.n, r1 - r0, s.n, kept, z.first + r0 * padded, padded, padded);
     });
-  v.parts[0].primitive.execute(stream, v.parts[0].args);
+  for_chunks(static_cast<int>(v.parts.size()), team,
+             [&](int p) { v.parts[p].primitive.execute(stream, v.parts[p].args); });
   stream.wait();
   const int rows = static_cast<int>(std::min<int64_t>(threads, s.m));
   for_chunks(rows, team, [&](int c) {

@@ -55,7 +55,7 @@ void shuffle(std::vector<int64_t> &order, uint64_t seed, int64_t epoch) {
 void Trainer::gather(const plan::Program &program, const data::Feed &feed, const int64_t *rows, int64_t batch,
                      int64_t epoch) {
   if (plan_.buffers[program.input].type == plan::DType::U8) feed.fill_bytes(rows, batch, exec_.u8(program.input));
-  else feed.fill(rows, batch, exec_.f32(program.input), epoch, exec_.threads());
+  else feed.fill(rows, batch, exec_.f32(program.input), epoch, exec_.team());
   if (program.labels >= 0) feed.fill_labels(rows, batch, program.label_classes, exec_.f32(program.labels));
   for (const plan::Program::Condition &c : program.conditions) feed.fill_array(c.name, rows, batch, c.row, exec_.f32(c.buffer));
 }

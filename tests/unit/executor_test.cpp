@@ -146,20 +146,22 @@ struct TestPlan {
 };
 
 // The choices vaec compile makes for a plan (codegen/pipeline.h) at
-// `threads`: column slices, zero-column products, the gate and the updates.
-// Steps a test added after an earlier call are placed anew.
-plan::Plan as_compiled(plan::Plan p, int threads = 2, bool late_updates = true) {
+// `threads`: zero-column products, slices, the gate and the updates (for a
+// fixed team unless `adaptive_team`). Steps a test added after an earlier
+// call are placed anew.
+plan::Plan as_compiled(plan::Plan p, int threads = 2, bool late_updates = true, bool adaptive_team = false) {
   for (plan::Program *prog : {&p.train, &p.eval}) {
     std::erase_if(prog->steps, [](const plan::Step &s) {
       return s.kind == plan::Step::Gate || s.kind == plan::Step::Optimize;
     });
-    for (plan::Step &s : prog->steps) s.columns = false, s.zeros = plan::Step::Keep;
+    for (plan::Step &s : prog->steps) s.split = plan::Step::Whole, s.zeros = plan::Step::Keep;
   }
   CodegenOptions o;
   o.threads = threads;
   o.late_updates = late_updates;
-  split_products(p, o);
+  o.adaptive_team = adaptive_team;
   skip_zero_columns(p, o);
+  split_products(p, o);
   place_updates(p, o);
   return p;
 }
@@ -590,6 +592,32 @@ TEST_P(ExecutorThreads, TrainStepIsAllOrNothing) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, ExecutorThreads, ::testing::Values(1, 2, 3));
 
+// Under an adaptive team every product that can be cut runs as one-thread
+// slices (oneDNN fixes a primitive's thread count when it is made), so a
+// team of 1 and a team of 2 compute the same bits.
+TEST(Executor, AdaptivePlanGivesTheSameBitsOnAnyTeam) {
+  TestPlan t = make_plan();
+  t.plan = as_compiled(std::move(t.plan), 2, true, true);
+  int cut = 0;
+  for (const plan::Step &s : t.plan.train.steps) cut += s.kind == plan::Step::Matmul && s.split != plan::Step::Whole;
+  EXPECT_GT(cut, 0);
+  auto run = [&](int team) {
+    Executor exec(t.plan, kKernels, 2, 42);
+    exec.set_team(team);
+    exec.init_params(3);
+    fill_input(exec, t, 1);
+    exec.run(t.plan.train, 5);
+    const Reference r = reference(exec, t);
+    std::vector<float> out(exec.f32(t.c), exec.f32(t.c) + r.c.size());
+    out.insert(out.end(), exec.f32(t.y), exec.f32(t.y) + r.y.size());
+    out.insert(out.end(), exec.f32(t.d), exec.f32(t.d) + r.d.size());
+    return out;
+  };
+  const std::vector<float> one = run(1), two = run(2);
+  ASSERT_EQ(one.size(), two.size());
+  EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0);
+}
+
 TEST(Executor, SplitsOnlyKernelsWithEnoughWork) {
   for (int64_t points : {M * K, kSplitPoints}) {
     TestPlan t = make_plan();
@@ -902,7 +930,7 @@ TEST(PlanText, RejectsMalformedText) {
   EXPECT_EQ(error_for("end\nprogram eval", "end\nend\nnonsense"), "plan line 61: unknown keyword: 'nonsense 250 14 7'");
   EXPECT_EQ(error_for("optimize all", "optimize some"), "plan line 58: expected 'all' or 'params': 'optimize some where -'");
   EXPECT_EQ(error_for("relu whole", "relu halves"),
-            "plan line 53: expected 'whole' or 'columns': 'matmul 15 2 16 4 250 3 7 1 1 relu halves - where test.yaml:2:1'");
+            "plan line 53: expected 'whole', 'columns' or 'rows': 'matmul 15 2 16 4 250 3 7 1 1 relu halves - where test.yaml:2:1'");
   EXPECT_EQ(error_for("arena ", "arnea "), "plan line 14: unknown keyword: 'arnea 20368'");
   EXPECT_EQ(error_for("args 16 8 17 18 19 acc", "args 16 x acc"),
             "plan line 54: malformed argument list: 'kernel affine 250 rows 0 args 16 x acc 3 4 where test.yaml:1:affine'");
