@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <tuple>
 
 #include "ir/verifier.h"
 
@@ -13,6 +14,9 @@ std::vector<bool> batched_values(const Graph &g, std::string &why) {
   // A first axis of c * batch rows holds c rows per example (samples).
   auto batch_rows = [&](const Dims &d) { return !d.empty() && batch > 0 && d[0] >= batch && d[0] % batch == 0; };
   std::vector<bool> b(g.nodes.size(), false);
+  // (axes, operand dims, result dims) of each reduction of a batched value
+  // over the batch axis: the expand that differentiates it restores the batch.
+  std::vector<std::tuple<const AttrValue *, Dims, Dims>> batch_reductions;
   auto fail = [&](const Node &n, const std::string &what) {
     why = "%" + n.name + " = " + std::string(op_name(n.op)) + ": " + what;
     return std::vector<bool>{};
@@ -42,7 +46,10 @@ std::vector<bool> batched_values(const Graph &g, std::string &why) {
         b[i] = true;
       }
       break;
-    case OpKind::Reduce: b[i] = in(0) && !has("axes"); break;
+    case OpKind::Reduce:
+      b[i] = in(0) && !has("axes");
+      if (in(0) && has("axes")) batch_reductions.emplace_back(n.attr("axes"), g.nodes[n.operands[0]].dims, n.dims);
+      break;
     case OpKind::Shape:
       if (n.op == Op::Reshape) {
         b[i] = in(0);
@@ -50,7 +57,15 @@ std::vector<bool> batched_values(const Graph &g, std::string &why) {
         // first axis of whole examples' rows follows the batch.
         if (b[i] && !batch_rows(n.dims)) return fail(n, "a reshape across the batch axis");
       } else {  // expand
-        b[i] = in(0) || (has("axes") && batch_rows(n.dims));
+        // Only the gradient of a batch reduction gets the batch back: an
+        // extent that merely divides by the batch (a parameter's [4] at batch
+        // 2) is not per example.
+        auto restores = [&](const auto &r) {
+          return *std::get<0>(r) == *n.attr("axes") && std::get<1>(r) == n.dims &&
+                 std::get<2>(r) == g.nodes[n.operands[0]].dims;
+        };
+        b[i] = in(0) || (has("axes") && batch_rows(n.dims) &&
+                         std::any_of(batch_reductions.begin(), batch_reductions.end(), restores));
       }
       break;
     case OpKind::Layer:
@@ -67,6 +82,8 @@ std::vector<bool> batched_values(const Graph &g, std::string &why) {
       break;
     }
   }
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (b[i] && !batch_rows(g.nodes[i].dims)) return fail(g.nodes[i], "a per-example value whose first axis is not the batch's");
   // Constants and noise of a batch's rows are batched when every user is:
   // their values do not depend on the row, only their extent does.
   std::vector<int> users(g.nodes.size(), 0), batched_users(g.nodes.size(), 0);

@@ -7,6 +7,8 @@
 #include "ir/batch_axes.h"
 #include "ir/elementwise_f64.h"
 #include "ir/ops.h"
+#include "ir/parser.h"
+#include "ir/printer.h"
 #include "ir/verifier.h"
 #include "passes/pipeline.h"
 #include "test_util.h"
@@ -210,4 +212,44 @@ TEST(BatchAxes, PerExampleValuesAndRebatching) {
     if (g.nodes[i].dims.empty()) continue;
     EXPECT_EQ(g7.nodes[i].dims[0], b[i] ? 7 : g.nodes[i].dims[0]) << g.nodes[i].name;
   }
+}
+
+// A parameter's value whose extent divides by the batch (f32[4] at batch 2)
+// is not per example, nor is the expand that differentiates a reduction of it
+// (codegen fuzzer seed 3333: that expand was taken for 2 rows per example and
+// the weight gradient behind it got the batch's extent, 16 of its 20 values).
+TEST(BatchAxes, AnExtentThatDividesByTheBatchIsNotPerExample) {
+  const char *text = R"(graph @g(batch=2, seed=1) {
+inputs:
+  %x = input() : f32[2,4] loc(m.yaml:1:2)
+encoder:
+  %p = param() {init="uniform", bound=0.5} : f32[4] loc(m.yaml:2:3)
+  %h = mul(%x, %p) : f32[2,4] loc(m.yaml:2:3)
+  %m = mean(%p) {axes=[0]} : f32[] loc(m.yaml:2:3)
+losses:
+  %a = sum(%h) {axes=[0,1]} : f32[] loc(m.yaml:3:4)
+  %q = mul(%m, %m) : f32[] loc(m.yaml:3:4)
+  %s = add(%a, %q) : f32[] loc(m.yaml:3:4)
+  return total=%s
+}
+)";
+  SourceManager sm;
+  sm.add("g.vir", text);
+  Diagnostics d(&sm);
+  auto parsed = parse_graph("g.vir", text, d);
+  ASSERT_TRUE(parsed.has_value());
+  const Graph g = run_pipeline(*parsed, PipelineOptions{});
+  std::string why;
+  const std::vector<bool> b = batched_values(g, why);
+  ASSERT_EQ(why, "");
+  int expands = 0;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node &n = g.nodes[i];
+    // Per example: x, h and what has their shape; never the f32[4] values.
+    EXPECT_EQ(static_cast<bool>(b[i]), (n.dims == Dims{2, 4})) << graph_to_string(g) << "%" << n.name;
+    expands += n.op == Op::Expand;
+  }
+  EXPECT_GE(expands, 1) << graph_to_string(g);  // the mean's gradient: expand(d.m, axes=[0]) to f32[4]
+  const Graph g5 = with_batch(g, 5, why);
+  EXPECT_EQ(why, "");
 }
