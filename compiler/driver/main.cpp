@@ -18,6 +18,7 @@
 #include "driver/summary.h"
 #include "frontend/yaml_tree.h"
 #include "support/files.h"
+#include "support/sanitizer_options.h"
 #include "frontend/model.h"
 #include "ir/parser.h"
 #include "ir/builder.h"
