@@ -83,7 +83,8 @@ std::vector<bool> batched_values(const Graph &g, std::string &why) {
     }
   }
   for (size_t i = 0; i < g.nodes.size(); ++i)
-    if (b[i] && !batch_rows(g.nodes[i].dims)) return fail(g.nodes[i], "a per-example value whose first axis is not the batch's");
+    if (b[i] && !batch_rows(g.nodes[i].dims))
+      return fail(g.nodes[i], "a per-example value whose first axis is not the batch's");
   // Constants and noise of a batch's rows are batched when every user is:
   // their values do not depend on the row, only their extent does.
   std::vector<int> users(g.nodes.size(), 0), batched_users(g.nodes.size(), 0);

@@ -10,8 +10,10 @@
 // batched operand of the result's rank, reductions that keep axis 0,
 // per-example reshapes, dense and convolution layers (and their data
 // adjoints) over batched data, matmul(a, b) with a batched and not
-// transposed, expands that restore a reduced batch axis. normal() noise is
-// batched when its first axis is the batch (normal_like of a batched value).
+// transposed, expands that restore a reduced batch axis (the gradient of a
+// reduction of a batched value over the batch: same axes, same shapes).
+// normal() noise is batched when its first axis is the batch (normal_like of
+// a batched value). A batched value's first axis is a multiple of the batch.
 #pragma once
 
 #include <string>
