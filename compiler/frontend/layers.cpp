@@ -419,8 +419,11 @@ Val GraphBuilder::batchnorm(const Expr &e, int x) {
   };
   const int unbiased = emit(Op::Mul, {v, emit(Op::Div, {count, emit(Op::Sub, {count, c(1.0)}, {}, e.loc)}, {}, e.loc)}, {}, e.loc);
   if (gamma < 0 || beta < 0 || running_mean < 0 || running_var < 0 || y < 0 || unbiased < 0) return Val::bad();
-  updates.emplace_back(g_.nodes[running_mean].name, blend(running_mean, m));
-  updates.emplace_back(g_.nodes[running_var].name, blend(running_var, unbiased));
+  // Blend before naming: emitting may reallocate g_.nodes, and a name read
+  // first (as argument order allows) would be copied from freed memory.
+  const int next_mean = blend(running_mean, m), next_var = blend(running_var, unbiased);
+  updates.emplace_back(g_.nodes[running_mean].name, next_mean);
+  updates.emplace_back(g_.nodes[running_var].name, next_var);
   return Val::tensor(y);
 }
 
