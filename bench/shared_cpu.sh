@@ -5,8 +5,10 @@
 # trainer with its default settings (the plan's adaptive team, libgomp's own
 # spinning) runs on an idle machine and beside one CPU-bound single-threaded
 # process (`python3 -c 'while 1: pass'`, the hog); so do two fixed teams of
-# all threads: `fixed` with libgomp's spinning, and `spin300` bounding it
-# with GOMP_SPINCOUNT=300 (the trainer's earlier default). Each round runs
+# all threads on a plan compiled with `--team fixed` (whole products, the
+# earlier default): `fixed` with libgomp's spinning, and `spin300` bounding it
+# with GOMP_SPINCOUNT=300. "idle / fixed idle" is thus what the adaptive
+# default costs on an idle machine. Each round runs
 # every (variant, idle|busy) once, back to back, the order reversed every
 # other round; the script prints each run's images/s, then per variant the
 # medians and the median over rounds of busy/idle and of idle / fixed idle.
@@ -42,7 +44,9 @@ if [[ -z ${SKIP_BUILD:-} ]]; then
     VAEC_BUILD_DIR=$BUILD "$ROOT/scripts/build.sh" >/dev/null || die "scripts/build.sh failed"
 fi
 OUT=$BUILD/bench/shared_cpu
-"$BUILD/vaec" compile "$ROOT/models/mnist_mlp.yaml" -o "$OUT" >/dev/null || die "vaec compile failed"
+"$BUILD/vaec" compile "$ROOT/models/mnist_mlp.yaml" -o "$OUT/adaptive" >/dev/null || die "vaec compile failed"
+"$BUILD/vaec" compile "$ROOT/models/mnist_mlp.yaml" --team fixed -o "$OUT/fixed" >/dev/null ||
+    die "vaec compile --team fixed failed"
 threads=()
 [[ -n ${THREADS:-} ]] && threads=(--threads "$THREADS")
 
@@ -77,8 +81,8 @@ run() {
     [[ ${env_of[$variant]} != - ]] && env=("${env_of[$variant]}")
     [[ $variant == fixed && $mode == busy ]] && steps=$FIXED_BUSY_STEPS
     [[ $mode == busy ]] && start_hog
-    local result
-    result=$(prio env "${env[@]}" "$OUT/train" "${threads[@]}" --team "${team_of[$variant]}" --max-steps "$steps" --epochs 1 \
+    local result epochs=$(((steps * 128 + 59999) / 60000))  # mnist_mlp: 469 steps of 128 per epoch
+    result=$(prio env "${env[@]}" "$OUT/${team_of[$variant]}/train" "${threads[@]}" --team "${team_of[$variant]}" --max-steps "$steps" --epochs "$epochs" \
         --checkpoint-every 0 --out "$OUT/run" --quiet 2>/dev/null | sed -n 's/.*"images_per_sec": \([0-9.]*\).*/\1/p')
     [[ $mode == busy ]] && stop_hog
     printf '%s\n' "${result:-nan}"

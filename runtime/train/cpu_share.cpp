@@ -71,13 +71,25 @@ bool CpuShare::sample(double &busy_seconds, double &own_seconds, double &wall) c
 }
 
 int CpuShare::advise(int current) {
-  if (!works_) return current;
-  if (seconds(CLOCK_MONOTONIC) - wall_ < kWindow) return current;
+  if (!works_ || seconds(CLOCK_MONOTONIC) - wall_ < kWindow) return current;
+  return measure(current);
+}
+
+int CpuShare::advise_first(int current) {
+  if (!works_ || measured_) return current;
+  if (const double wait = kFirstWindow - (seconds(CLOCK_MONOTONIC) - wall_); wait > 0) {
+    const timespec t{0, long(wait * 1e9)};
+    nanosleep(&t, nullptr);
+  }
+  return measure(current);
+}
+
+int CpuShare::measure(int current) {
   double busy, own, wall;
   if (!sample(busy, own, wall)) return works_ = false, current;
-  const double span = wall - wall_;
-  others_ = std::max(0.0, ((busy - busy_) - (own - own_)) / span);
+  others_ = std::max(0.0, ((busy - busy_) - (own - own_)) / (wall - wall_));
   busy_ = busy, own_ = own, wall_ = wall;
+  measured_ = true;
   return team_for_free_cpus(double(cpus_) - others_, current, threads_);
 }
 
@@ -87,8 +99,16 @@ Team::Team(Executor &exec, int policy) : exec_(exec), adaptive_(policy == kAdapt
 
 std::string Team::update() {
   if (!adaptive_) return "";
-  const int was = exec_.team(), now = share_.advise(was);
-  if (now == was) return "";
+  return change(share_.advise(exec_.team()));
+}
+
+std::string Team::start() {
+  if (!adaptive_) return "";
+  return change(share_.advise_first(exec_.team()));
+}
+
+std::string Team::change(int now) {
+  if (now == exec_.team()) return "";
   exec_.set_team(now);
   if (++changes_ > 5) return "";
   std::ostringstream os;

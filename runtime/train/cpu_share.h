@@ -10,7 +10,8 @@
 // chunks, not the threads, decide the bits (exec/executor.h), so this
 // changes the speed only.
 //
-// The others' load is measured, between steps and at most every kWindow
+// The others' load is measured once before the first step (after
+// kFirstWindow) and then between steps, at most every kWindow
 // seconds, as the busy time of the CPUs this process may run on
 // (/proc/stat) minus this process's own CPU time.
 #pragma once
@@ -30,20 +31,27 @@ int team_for_free_cpus(double free, int current, int threads);
 class CpuShare {
  public:
   static constexpr double kWindow = 0.5;  // seconds between measurements
+  // The first measurement's shortest window: training starts on the measured
+  // team instead of spending its first window on all threads beside a hog.
+  static constexpr double kFirstWindow = 0.1;
 
   explicit CpuShare(int threads);
   // The team to run from now on (`current` until a window has passed, and
   // always when /proc/stat cannot be read).
   int advise(int current);
+  // The team to start on: waits until kFirstWindow has passed since
+  // construction, then measures (once; later calls return `current`).
+  int advise_first(int current);
   // The others' load over the last window, in CPUs; the CPUs this process may use.
   double others() const { return others_; }
   int cpus() const { return cpus_; }
   bool works() const { return works_; }
 
  private:
+  int measure(int current);  // samples now; the team for the window since the last sample
   bool sample(double &busy_seconds, double &own_seconds, double &wall) const;
   int threads_, cpus_ = 1;
-  bool works_ = false;
+  bool works_ = false, measured_ = false;
   double busy_ = 0, own_ = 0, wall_ = 0, others_ = 0;
   unsigned long long mask_[16] = {};  // the CPUs of the affinity mask, as bits (up to 1,024)
 };
@@ -56,12 +64,15 @@ class Team {
   // Between steps: the new team, if any, is set; returns a note for the
   // user when it changed (the first few times), else "".
   std::string update();
+  // Before the first step: the team from a first short measurement.
+  std::string start();
 
  private:
   Executor &exec_;
   bool adaptive_;
   CpuShare share_;
   int changes_ = 0;
+  std::string change(int now);
 };
 
 }  // namespace vaec::rt

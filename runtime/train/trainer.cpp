@@ -70,6 +70,7 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
   std::iota(order.begin(), order.end(), 0);
   shuffle(order, o_.seed, epoch);
   const int64_t batch = o_.batch, steps = steps_per_epoch();
+  if (const std::string note = team_.start(); !note.empty()) std::cerr << note;
   const Clock::time_point begin = Clock::now();
   double writing = 0;  // seconds spent on --checkpoint-every, not training
   int64_t s = epoch_step;

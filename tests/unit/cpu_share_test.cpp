@@ -3,6 +3,10 @@
 
 #include "train/cpu_share.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 namespace vaec::rt {
 namespace {
 
@@ -29,6 +33,25 @@ TEST(Team, MeasuresOnlyAfterAWindow) {
   EXPECT_GE(share.cpus(), 1);
   EXPECT_EQ(share.advise(2), 2);  // no window has passed: the team stays
   EXPECT_EQ(share.others(), 0.0);
+}
+
+// The first measurement, before the first step, sees a busy program that
+// started before the trainer (the hog here is a child spinning on one CPU).
+TEST(Team, FirstMeasurementSeesABusyProgram) {
+  CpuShare share(0);
+  if (!share.works() || share.cpus() < 2) GTEST_SKIP() << "needs /proc/stat and two CPUs";
+  const int cpus = share.cpus();
+  CpuShare busy(cpus);
+  const pid_t hog = fork();
+  ASSERT_GE(hog, 0);
+  if (hog == 0)
+    for (;;) asm volatile("");  // spin until killed
+  const int team = busy.advise_first(cpus);
+  kill(hog, SIGKILL);
+  waitpid(hog, nullptr, 0);
+  EXPECT_LT(team, cpus) << "others " << busy.others();
+  EXPECT_GE(busy.others(), 0.5);
+  EXPECT_EQ(busy.advise_first(cpus), cpus);  // only once: later calls keep the team
 }
 
 }  // namespace
