@@ -22,6 +22,13 @@
 #   BLAS=V           OpenBLAS build PyTorch runs with: openblas-openmp (default, the
 #                    fastest here: it shares torch's OpenMP threads) or openblas-pthread
 #   BLAS_THREADS=N   OPENBLAS_NUM_THREADS for PyTorch (default: 1, see README)
+#
+# PyTorch's BLAS core: bench/blas_core.py times OpenBLAS's own choice, an
+# inherited OPENBLAS_CORETYPE and the AVX-512 cores the CPU can run on
+# mnist_mlp's product shape, checks each against float64, and the PyTorch
+# side runs with the fastest that agrees when it is >= 10 % faster than what
+# it would run with as is (OPENBLAS_CORETYPE for that side only). The table's
+# footer names the core and why.
 #   REPEAT=N         run each side N times, alternating (which side goes first alternates
 #                    too), keep the fastest of each, and note the ratio of each back-to-back
 #                    pair and their median (default: 1)
@@ -174,6 +181,40 @@ PY
 }
 default_batch() { default_train_value "$1" batch; }
 
+# ------------------------------------------------- the anchor's BLAS core
+# OpenBLAS may run older kernels than the CPU can (its own fallback on CPUs
+# it does not know, or an inherited OPENBLAS_CORETYPE): bench/blas_core.py
+# times the candidates on mnist_mlp's product shape and checks them against
+# float64; a faster core that agrees is set for the PyTorch side only.
+torch_core=()
+blas_line="BLAS core: not probed (bench/blas_core.py failed; see $LOGS/blas_core.err)"
+if probe=$(env LD_LIBRARY_PATH="$OPENBLAS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        OPENBLAS_NUM_THREADS="$BLAS_THREADS" $PY "$ROOT/bench/blas_core.py" "$THREADS" 2>"$LOGS/blas_core.err"); then
+    echo "$probe" >"$LOGS/blas_core.json"
+    blas_line=$($PY - "$probe" <<'PY'
+import json, sys
+p = json.loads(sys.argv[1])
+c = p["cores"]
+def show(k):
+    return f"{c[k]['gflops']:.0f} GFLOP/s, error {c[k]['err']:.1g}"
+how = f"OPENBLAS_CORETYPE={p['inherited']} inherited" if p["inherited"] else "OpenBLAS's own choice"
+text = (f"BLAS core: OpenBLAS detects {p['detected']}; as is, PyTorch would run {p['baseline']} ({how}):"
+        f" {show(p['baseline'])} on 128x784x400 (error: largest |f32 - f64| / sum |a||b|)")
+if p["chosen"]:
+    text += f"; the bench runs PyTorch with OPENBLAS_CORETYPE={p['chosen']}: {show(p['chosen'])}"
+others = [f"{k}: {show(k)}" for k in c if k not in (p["baseline"], p["chosen"])]
+if others:
+    text += "; also probed " + "; ".join(others)
+print(text)
+print(p["chosen"] or "")
+PY
+) || blas_line="BLAS core: cannot read bench/blas_core.py's answer: $probe"
+    chosen=$(tail -1 <<<"$blas_line")
+    blas_line=$(head -1 <<<"$blas_line")
+    [[ -n $chosen ]] && torch_core=(OPENBLAS_CORETYPE="$chosen")
+fi
+say "$blas_line"
+
 # ---------------------------------------------------------------- the runs
 ROWS=$LOGS/table.tsv
 printf 'model\tbatch\tsteps\tvaec img/s\tPyTorch img/s\tratio\tvaec compile s\tvaec peak RSS MiB\tPyTorch peak RSS MiB\n' >"$ROWS"
@@ -249,7 +290,7 @@ for m in "${MODELS[@]}"; do
     run_torch() {
         p_ips=''
         prio env LD_LIBRARY_PATH="$OPENBLAS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-            OPENBLAS_NUM_THREADS="$BLAS_THREADS" \
+            OPENBLAS_NUM_THREADS="$BLAS_THREADS" "${torch_core[@]}" \
             /usr/bin/time -v -o "$LOGS/$tag.torch.time" \
             $PY "$ROOT/bench/torch_vae.py" --model "$m" --epochs "$epochs" --drop-last --batch "$batch" --seed 1 \
             --threads "$THREADS" --data "$data" --max-steps "$steps" "${lr[@]}" "${tflags[@]}" \
@@ -312,6 +353,7 @@ echo "PyTorch $($PY -c 'import torch; print(torch.__version__)') with $BLAS," \
      "OPENBLAS_NUM_THREADS=$BLAS_THREADS, torch.set_num_threads($THREADS); vaec --threads $THREADS."
 ((${#COMPILE_FLAGS[@]})) && echo "vaec compile ${COMPILE_FLAGS[*]}"
 echo "$denormals; vaec's trainer always flushes them."
+echo "$blas_line"
 echo "Logs: $LOGS"
 for n in "${notes[@]}"; do echo "$n"; done
 exit $status
