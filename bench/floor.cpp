@@ -14,6 +14,8 @@
 // update; compare it with vaec's and PyTorch's images/s from bench/run.sh.
 //
 //   build/bench/floor [--rounds N] [--reps N]
+//   build/bench/floor --peak     the machine's f32 peak as oneDNN reaches it:
+//                                a 2048^3 product, best of 10 (bench/run.sh)
 //
 // Threads: OMP_NUM_THREADS or all cores, as for the trainer (oneDNN and the
 // Adam loop share libgomp's pool). Run it on a quiet machine (NICE=-20 as in
@@ -109,12 +111,16 @@ struct Timing {
 
 // --rounds N and --reps N, each a whole number from 1 to 100000; false after
 // a message on anything else.
-bool parse_args(int argc, char **argv, int64_t &rounds, int64_t &reps) {
+bool parse_args(int argc, char **argv, int64_t &rounds, int64_t &reps, bool &peak) {
   for (int i = 1; i < argc; i += 2) {
     const std::string name = argv[i];
+    if (name == "--peak") {
+      peak = true, --i;
+      continue;
+    }
     int64_t *target = name == "--rounds" ? &rounds : name == "--reps" ? &reps : nullptr;
     if (!target) {
-      std::fprintf(stderr, "usage: floor [--rounds N] [--reps N]   (unknown argument '%s')\n", argv[i]);
+      std::fprintf(stderr, "usage: floor [--rounds N] [--reps N] | --peak   (unknown argument '%s')\n", argv[i]);
       return false;
     }
     char *end = nullptr;
@@ -128,14 +134,36 @@ bool parse_args(int argc, char **argv, int64_t &rounds, int64_t &reps) {
   return true;
 }
 
+// The f32 GFLOP/s of oneDNN's best case here: a large square product on all
+// threads, the best of 10 after a warm-up.
+double peak_gflops(const dnnl::engine &engine, dnnl::stream &stream) {
+  constexpr int64_t kN = 2048;
+  Floats a(kN * kN), b(kN * kN), c(kN * kN);
+  Product p = product(engine, a.get(), b.get(), c.get(), kN, kN, kN, false, false);
+  double best = 1e30;
+  for (int i = 0; i < 12; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    p.primitive.execute(stream, p.args);
+    stream.wait();
+    if (i >= 2) best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return 2.0 * kN * kN * kN / best * 1e-9;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
   int64_t rounds = 15, reps = 40;
-  if (!parse_args(argc, argv, rounds, reps)) return 2;
+  bool peak = false;
+  if (!parse_args(argc, argv, rounds, reps, peak)) return 2;
   try {
     dnnl::engine engine(dnnl::engine::kind::cpu, 0);
     dnnl::stream stream(engine);
+    if (peak) {
+      std::printf("peak f32 GFLOP/s: %.1f (a 2048^3 oneDNN product on %d threads, best of 10)\n",
+                  peak_gflops(engine, stream), omp_get_max_threads());
+      return 0;
+    }
     const Layout layout;
     const int64_t n = layout.count;
     Floats params(n), grads(n), m(n), v(n);

@@ -3,7 +3,8 @@
 #
 # Runs vaec's generated trainer and the same model in PyTorch one after the
 # other in the same run, with the same batch, seed and number of training
-# steps, and prints images/s of each, the ratio vaec / PyTorch, vaec's
+# steps, and prints images/s of each, the ratio vaec / PyTorch, each side's
+# GFLOP/s and its share of the machine's f32 peak (bench/floor --peak), vaec's
 # compile time and the peak RSS of both (/usr/bin/time -v).
 #
 #   MODEL   mnist_mlp | mnist_conv | fashion_mlp | all      (default: all)
@@ -215,9 +216,30 @@ PY
 fi
 say "$blas_line"
 
+# ------------------------------------------------- the machine's f32 peak
+# bench/floor --peak: oneDNN's best case (a 2048^3 product on THREADS
+# threads), the yardstick for each side's GFLOP/s below.
+peak=
+peak_line="machine peak: not measured (no $BUILD/bench/floor; scripts/build.sh builds it)"
+if [[ -x $BUILD/bench/floor ]]; then
+    if peak_line=$(prio env OMP_NUM_THREADS="$THREADS" "$BUILD/bench/floor" --peak 2>&1); then
+        peak=$(sed -n 's/^peak f32 GFLOP\/s: \([0-9.]*\).*/\1/p' <<<"$peak_line")
+        peak_line="machine's f32 peak: $peak GFLOP/s (bench/floor --peak: a 2048^3 oneDNN product on $THREADS threads)"
+    else
+        peak_line="machine peak: bench/floor --peak failed: $peak_line"
+    fi
+fi
+say "$peak_line"
+# gflops STEP_GFLOP IMAGES_PER_SEC BATCH: "173 (47 %)" of the peak.
+gflops() {
+    [[ -n $1 && -n $2 ]] || { echo -; return; }
+    awk -v f="$1" -v ips="$2" -v b="$3" -v peak="$peak" 'BEGIN {
+        g = f * ips / b; if (peak > 0) printf "%.0f (%.0f%%)", g, 100 * g / peak; else printf "%.0f", g }'
+}
+
 # ---------------------------------------------------------------- the runs
 ROWS=$LOGS/table.tsv
-printf 'model\tbatch\tsteps\tvaec img/s\tPyTorch img/s\tratio\tvaec compile s\tvaec peak RSS MiB\tPyTorch peak RSS MiB\n' >"$ROWS"
+printf 'model\tbatch\tsteps\tvaec img/s\tPyTorch img/s\tratio\tvaec GFLOP/s\tPyTorch GFLOP/s\tvaec compile s\tvaec peak RSS MiB\tPyTorch peak RSS MiB\n' >"$ROWS"
 status=0
 notes=()
 
@@ -336,8 +358,11 @@ for m in "${MODELS[@]}"; do
     fi
     v_col=${v_best:-n/a}
     [[ -n $v_note && -z $v_best ]] && v_col=pending
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$batch" "$steps" "$v_col" "${p_best:-failed}" \
-        "$ratio" "${v_compile:--}" "${v_rss:--}" "${p_rss:--}" >>"$ROWS"
+    # The step's nominal GFLOP (vaec's RESULT, from the plan): the same products for both sides.
+    step_gflop=$(result_field "$LOGS/$tag.vaec.out" step_gflop 2>/dev/null)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$batch" "$steps" "$v_col" "${p_best:-failed}" \
+        "$ratio" "$(gflops "$step_gflop" "$v_best" "$batch")" "$(gflops "$step_gflop" "$p_best" "$batch")" \
+        "${v_compile:--}" "${v_rss:--}" "${p_rss:--}" >>"$ROWS"
 done
 
 echo
@@ -354,6 +379,8 @@ echo "PyTorch $($PY -c 'import torch; print(torch.__version__)') with $BLAS," \
 ((${#COMPILE_FLAGS[@]})) && echo "vaec compile ${COMPILE_FLAGS[*]}"
 echo "$denormals; vaec's trainer always flushes them."
 echo "$blas_line"
+echo "GFLOP/s: the step's products and convolutions (vaec's step_gflop, from its plan) per second;" \
+     "in parentheses their share of the $peak_line"
 echo "Logs: $LOGS"
 for n in "${notes[@]}"; do echo "$n"; done
 exit $status

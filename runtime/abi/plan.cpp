@@ -551,6 +551,27 @@ int64_t parameter_elements(const Plan &p) {
   return n;
 }
 
+double program_flops(const Program &prog, int64_t batch) {
+  auto elements = [&](const std::vector<int64_t> &dims) {
+    double n = 1;
+    for (int64_t d : dims) n *= double(extent(d, batch));
+    return n;
+  };
+  auto spatial = [&](const std::vector<int64_t> &dims) { return dims.size() == 4 ? elements(dims) / elements({dims[0], dims[1]}) : 0.0; };
+  double flops = 0;
+  for (const Step &s : prog.steps) {
+    if (s.kind == Step::Matmul) {
+      flops += 2.0 * double(extent(s.m, batch)) * double(extent(s.n, batch)) * double(extent(s.k, batch));
+    } else if (s.kind == Step::Conv && s.dims_a.size() == 4 && s.dims_b.size() == 4 && s.dims_c.size() == 4) {
+      // The weight is b, or c for the weight gradients; the other two are activations.
+      const bool weights_out = s.conv.size() > 12 && s.conv.compare(s.conv.size() - 12, 12, "_bwd_weights") == 0;
+      const std::vector<int64_t> &w = weights_out ? s.dims_c : s.dims_b, &x = s.dims_a, &y = weights_out ? s.dims_b : s.dims_c;
+      flops += 2.0 * elements(w) * double(extent(x[0], batch)) * std::min(spatial(x), spatial(y));
+    }
+  }
+  return flops;
+}
+
 std::vector<int> step_buffers(const Step &s) {
   std::vector<int> out = s.args;
   for (int b : {s.a, s.b, s.bias, s.c})

@@ -285,6 +285,12 @@ struct Plan {
 // padding).
 int64_t parameter_elements(const Plan &p);
 
+// The nominal floating-point operations of one run of `prog` at `batch`
+// examples: 2mnk per product, 2 |w| N (the smaller activation's H W) per
+// convolution, each counted whole (zero columns left out by `zeros` still
+// count); kernels, reorders and the optimizer are not counted.
+double program_flops(const Program &prog, int64_t batch);
+
 // Every buffer a step reads or writes (kernel arguments, library operands and
 // results), for diagnosis; writes are not told apart from reads.
 std::vector<int> step_buffers(const Step &s);

@@ -369,12 +369,14 @@ void Trainer::print_result(const LossSums *train, const LossSums &test) {
   const double images = double(images_trained_);
   std::printf("RESULT {\"framework\": \"vaec\", \"model\": \"%s\", \"batch\": %lld, \"epochs\": %lld, \"steps\": %llu, "
               "\"images_per_sec\": %s, \"train_loss\": %s, \"test_loss\": %s, \"seconds\": %.3f, "
-              "\"peak_rss_mib\": %.1f, \"threads\": %d, \"ranks\": %d, \"images\": %lld, \"test_images\": %lld, \"eval\": \"%s\"}\n",
+              "\"peak_rss_mib\": %.1f, \"threads\": %d, \"ranks\": %d, \"images\": %lld, \"test_images\": %lld, \"eval\": \"%s\", "
+              "\"step_gflop\": %.4f}\n",
               model.c_str(), (long long)o_.batch, (long long)epochs_run_, (unsigned long long)global_step_,
               train_seconds_ > 0 ? fixed(images / train_seconds_, 1).c_str() : "null",
               number(train ? train->headline() : NAN).c_str(), number(test.headline()).c_str(),
               seconds_since(start_time_), usage.ru_maxrss / 1024.0, exec_.threads(), ranks_.size(), (long long)images_trained_,
-              (long long)test.examples, data_.eval_name.empty() ? "none" : data_.eval_name.c_str());
+              (long long)test.examples, data_.eval_name.empty() ? "none" : data_.eval_name.c_str(),
+              plan::program_flops(plan_.train, o_.batch) * 1e-9);
   std::fflush(stdout);
 }
 
