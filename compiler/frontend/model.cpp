@@ -13,6 +13,7 @@
 #include "frontend/lower.h"
 #include "frontend/train_settings.h"
 #include "frontend/yaml_tree.h"
+#include "ir/batch_axes.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
 
@@ -89,6 +90,7 @@ public:
       diags_.error(Loc{file_, 0, 0}, "internal error: the lowered graph does not verify (please report)");
       return std::nullopt;
     }
+    if (!verify_batch_axes(model_.graph, diags_)) return std::nullopt;
     build_summary();
     // The densities the model declares: on a copy, so training never
     // computes the inspection's outputs.

@@ -9,7 +9,7 @@
 
 namespace vaec {
 
-std::vector<bool> batched_values(const Graph &g, std::string &why) {
+std::vector<bool> batched_values(const Graph &g, std::string &why, int *at) {
   const int64_t batch = g.batch();
   // A first axis of c * batch rows holds c rows per example (samples).
   auto batch_rows = [&](const Dims &d) { return !d.empty() && batch > 0 && d[0] >= batch && d[0] % batch == 0; };
@@ -19,6 +19,7 @@ std::vector<bool> batched_values(const Graph &g, std::string &why) {
   std::vector<std::tuple<const AttrValue *, Dims, Dims>> batch_reductions;
   auto fail = [&](const Node &n, const std::string &what) {
     why = "%" + n.name + " = " + std::string(op_name(n.op)) + ": " + what;
+    if (at) *at = static_cast<int>(&n - g.nodes.data());
     return std::vector<bool>{};
   };
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -41,8 +42,10 @@ std::vector<bool> batched_values(const Graph &g, std::string &why) {
     case OpKind::Binary:
       for (size_t k = 0; k < n.operands.size(); ++k) {
         if (!in(k)) continue;
-        if (g.nodes[n.operands[k]].dims.size() != n.dims.size())
+        const Dims &d = g.nodes[n.operands[k]].dims;
+        if (d.size() != n.dims.size())
           return fail(n, "a per-example operand broadcast into an axis other than the batch's");
+        if (!d.empty() && d[0] != n.dims[0]) return fail(n, "a per-example operand broadcast along the batch axis");
         b[i] = true;
       }
       break;
@@ -96,6 +99,19 @@ std::vector<bool> batched_values(const Graph &g, std::string &why) {
       b[i] = users[i] > 0 && batched_users[i] == users[i];
   }
   return b;
+}
+
+bool verify_batch_axes(const Graph &g, Diagnostics &diags, const std::vector<Loc> *where) {
+  std::string why;
+  int at = -1;
+  batched_values(g, why, &at);
+  if (why.empty()) return true;
+  const Loc loc = where && at >= 0 && at < static_cast<int>(where->size()) ? (*where)[at]
+                  : at >= 0                                                 ? g.nodes[at].loc
+                                                                            : Loc{};
+  diags.error(loc, why + " (a model must mean the same at every batch; at batch " + std::to_string(g.batch()) +
+                       " these shapes broadcast, at another they would not)");
+  return false;
 }
 
 Graph with_batch(const Graph &g, int64_t n, std::string &why) {

@@ -20,13 +20,20 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "support/diagnostics.h"
 
 namespace vaec {
 
 // batched[i] for every node; on a graph whose shapes mix the batch axis into
 // other axes (e.g. a batched operand broadcast into a non-leading axis),
-// `why` gets a reason naming the op and the result is empty.
-std::vector<bool> batched_values(const Graph &g, std::string &why);
+// `why` gets a reason naming the op (its node index in `at`, if given) and
+// the result is empty.
+std::vector<bool> batched_values(const Graph &g, std::string &why, int *at = nullptr);
+
+// An error at the op where `g` mixes the batch axis into another (a graph
+// that type-checks at its batch only, e.g. a per-example f32[1] broadcast
+// along a feature axis at batch 1); `where` as for verify_graph.
+bool verify_batch_axes(const Graph &g, Diagnostics &diags, const std::vector<Loc> *where = nullptr);
 
 // `g` at batch n: the first dimension of every batched value becomes n (c * n
 // for c rows per example), and the config's batch n. Empty `why` on success.

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 
+#include "ir/batch_axes.h"
 #include "ir/verifier.h"
 
 namespace vaec {
@@ -167,7 +168,7 @@ public:
       if (!parse_node(g, section)) return std::nullopt;
     }
     if (tok_.kind != Tok::End) return fail("unexpected text after the graph");
-    if (!verify_graph(g, diags_, &where_)) return std::nullopt;
+    if (!verify_graph(g, diags_, &where_) || !verify_batch_axes(g, diags_, &where_)) return std::nullopt;
     return g;
   }
 

@@ -370,7 +370,7 @@ void Trainer::print_result(const LossSums *train, const LossSums &test) {
   std::printf("RESULT {\"framework\": \"vaec\", \"model\": \"%s\", \"batch\": %lld, \"epochs\": %lld, \"steps\": %llu, "
               "\"images_per_sec\": %s, \"train_loss\": %s, \"test_loss\": %s, \"seconds\": %.3f, "
               "\"peak_rss_mib\": %.1f, \"threads\": %d, \"ranks\": %d, \"images\": %lld, \"test_images\": %lld, \"eval\": \"%s\", "
-              "\"step_gflop\": %.4f}\n",
+              "\"step_gflop\": %.6g}\n",
               model.c_str(), (long long)o_.batch, (long long)epochs_run_, (unsigned long long)global_step_,
               train_seconds_ > 0 ? fixed(images / train_seconds_, 1).c_str() : "null",
               number(train ? train->headline() : NAN).c_str(), number(test.headline()).c_str(),

@@ -19,6 +19,7 @@
 #include "codegen/pipeline.h"
 #include "exec/executor.h"
 #include "interp/interpreter.h"
+#include "ir/batch_axes.h"
 #include "ir/builder.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
@@ -96,11 +97,17 @@ private:
   int probability(int v) { return b_.add(b_.mul(b_.unary(Op::Sigmoid, v), b_.constant(0.8)), b_.constant(0.1)); }
 
   // A second operand broadcastable against `a`.
+  // A per-example value broadcasts only along its other axes: at batch 1 an
+  // f32[1] would type-check against f32[1, 6] (or f32[6]) at this batch only.
   int partner(int a) {
     std::vector<int> same, fits;
+    std::string why;
+    const std::vector<bool> batched = batched_values(g_, why);
     for (int v : pool_) {
       if (dims(v) == dims(a)) same.push_back(v);
       ShapeResult r = broadcast_shapes(dims(a), dims(v));
+      const bool per_example = v < static_cast<int>(batched.size()) && batched[v];
+      if (per_example && (dims(v).size() != dims(a).size() || (!dims(a).empty() && dims(v)[0] != dims(a)[0]))) continue;
       if (r.error.empty() && r.dims == dims(a)) fits.push_back(v);
     }
     if (!fits.empty() && pick(0, 2) == 0) return fits[pick(0, static_cast<int64_t>(fits.size()) - 1)];
@@ -284,7 +291,7 @@ TEST(CodegenFuzz, RandomGraphsMatchTheInterpreter) {
   for (int seed : seeds) {
     Graph g = RandomGraph(seed).build();
     Diagnostics d;
-    ASSERT_TRUE(verify_graph(g, d)) << "generator made a bad graph for seed " << seed;
+    ASSERT_TRUE(verify_graph(g, d) && verify_batch_axes(g, d)) << "generator made a bad graph for seed " << seed;
     std::string problem;
     try {
       problem = compare_step(g, seed);

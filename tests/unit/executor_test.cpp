@@ -1020,7 +1020,10 @@ TEST(Trainer, TrainsAndReportsPerEpoch) {
                        "\"steps\": 4, "),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find("\"threads\": 2, \"ranks\": 1, \"images\": 1000, \"test_images\": 500, \"eval\": \"test\"}"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"threads\": 2, \"ranks\": 1, \"images\": 1000, \"test_images\": 500, \"eval\": \"test\", "
+                       "\"step_gflop\": 1.65e-05}"),  // the plan's products: 2 (250 x 3 x 7 + 250 x 4 x 3)
+            std::string::npos)
+      << r.out;
 
   r = run_trainer(make_plan().plan, {"--data", dir, "--threads", "1", "--max-steps", "3", "--quiet"});
   ASSERT_EQ(r.status, 0) << r.err;
