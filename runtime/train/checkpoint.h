@@ -72,6 +72,9 @@ struct Checkpoint {
   int64_t batch = 0;                        // the training batch
   bool drop_last = false;                   // epochs leave out their last, partial batch
   std::vector<std::vector<float>> regions;  // each param_count floats
+  // For writing only: the regions where they are (param_count floats each),
+  // written in place of `regions` so that a checkpoint costs no copy of them.
+  std::vector<const float *> region_views;
   LossHistory history;                      // per completed epoch
   std::vector<double> epoch_sums;           // train loss sums over the epoch_step steps
   std::vector<float> data_mean, data_std;   // train.standardize's statistics, or empty

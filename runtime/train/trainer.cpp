@@ -222,12 +222,10 @@ Checkpoint Trainer::snapshot(int64_t epoch_step, const LossSums *partial) {
   c.param_count = plan_.param_count;
   c.batch = o_.batch;
   c.drop_last = o_.drop_last;
-  auto copy = [&](int buffer) {
-    const float *p = plan_.param_count > 0 ? exec_.f32(buffer) : nullptr;
-    return std::vector<float>(p, p + plan_.param_count);
-  };
-  c.regions.push_back(copy(plan_.param_region));
-  for (int s : plan_.state_regions) c.regions.push_back(copy(s));
+  // Views, not copies: the checkpoint is written before the next step.
+  auto view = [&](int buffer) { return plan_.param_count > 0 ? static_cast<const float *>(exec_.f32(buffer)) : nullptr; };
+  c.region_views.push_back(view(plan_.param_region));
+  for (int s : plan_.state_regions) c.region_views.push_back(view(s));
   c.history.names = history_.names;
   for (const LossHistory::Row &row : history_.rows)
     if (row.epoch <= completed_) c.history.rows.push_back(row);
