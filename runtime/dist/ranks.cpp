@@ -25,8 +25,7 @@ Ranks::Ranks() {
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
   // OpenMPI's non-blocking allreduce copies each bucket into a scratch buffer
   // it mallocs per call; glibc maps such buffers fresh and unmaps them at
-  // free, so every step faulted its megabytes in again (2 ranks of mnist_mlp
-  // ran 37k images/s, 51k with the heap keeping them: docs/DISTRIBUTED.md).
+  // free, so every step faulted its megabytes in again (docs/DISTRIBUTED.md).
   if (many()) {
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);

@@ -40,10 +40,12 @@ struct Writer {
 
 std::string encode(const Checkpoint &c) {
   Writer w;
-  const bool views = !c.region_views.empty();
-  const size_t regions = views ? c.region_views.size() : c.regions.size();
+  // The regions where they are, or the copies (write_checkpoint checked their sizes).
+  std::vector<const float *> regions = c.region_views;
+  if (regions.empty())
+    for (const std::vector<float> &r : c.regions) regions.push_back(r.data());
   // Sized once: a string that doubled its way up held both copies for a moment.
-  size_t size = 256 + c.model.size() + regions * static_cast<size_t>(std::max<int64_t>(0, c.param_count)) * 4 +
+  size_t size = 256 + c.model.size() + regions.size() * static_cast<size_t>(std::max<int64_t>(0, c.param_count)) * 4 +
                 c.history.rows.size() * (8 + 16 * c.history.names.size()) + c.epoch_sums.size() * 8 +
                 (c.data_mean.size() + c.data_std.size() + c.stats.size()) * 4;
   for (const std::string &n : c.history.names) size += 4 + n.size();
@@ -59,16 +61,12 @@ std::string encode(const Checkpoint &c) {
   w.put<uint64_t>(c.seed);
   w.put<double>(c.lr);
   w.put<uint32_t>(c.threads);
-  w.put<uint32_t>(static_cast<uint32_t>(regions));
+  w.put<uint32_t>(static_cast<uint32_t>(regions.size()));
   w.put<int64_t>(c.param_count);
   w.put<int64_t>(c.batch);
   w.put_string(c.model);
-  if (views) {
-    for (const float *r : c.region_views)
-      if (c.param_count > 0) w.bytes.append(reinterpret_cast<const char *>(r), static_cast<size_t>(c.param_count) * 4);
-  } else {
-    for (const std::vector<float> &r : c.regions) w.bytes.append(reinterpret_cast<const char *>(r.data()), r.size() * 4);
-  }
+  if (c.param_count > 0)
+    for (const float *r : regions) w.bytes.append(reinterpret_cast<const char *>(r), static_cast<size_t>(c.param_count) * 4);
   const LossHistory &h = c.history;
   w.put<uint32_t>(static_cast<uint32_t>(h.names.size()));
   for (const std::string &n : h.names) w.put_string(n);

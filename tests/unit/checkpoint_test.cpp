@@ -98,6 +98,22 @@ Checkpoint make_checkpoint(int64_t params, int64_t epoch) {
   return c;
 }
 
+// The trainer writes its regions in place (region_views): the same bytes as
+// from copies.
+TEST(Checkpoint, RegionViewsWriteTheSameBytesAsCopies) {
+  const Checkpoint c = make_checkpoint(1000, 3);
+  Checkpoint v = make_checkpoint(1000, 3);
+  const std::vector<std::vector<float>> held = std::move(v.regions);
+  v.regions.clear();
+  for (const std::vector<float> &r : held) v.region_views.push_back(r.data());
+  const std::string copies = temp_path("copies.bin"), views = temp_path("views.bin");
+  std::string error;
+  ASSERT_TRUE(write_checkpoint(copies, c, error)) << error;
+  ASSERT_TRUE(write_checkpoint(views, v, error)) << error;
+  EXPECT_EQ(read_bytes(views), read_bytes(copies));
+  EXPECT_EQ(std::filesystem::file_size(views), std::filesystem::file_size(copies));
+}
+
 TEST(Checkpoint, RoundTrip) {
   const Checkpoint c = make_checkpoint(1000, 3);
   const std::string path = temp_path("round_trip.bin");
