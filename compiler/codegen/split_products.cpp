@@ -15,12 +15,13 @@ bool forward_with_large_weights(const plan::Plan &plan, const plan::Step &s, int
   return weights.offset >= region.offset && weights.offset + s.n * s.k * 4 <= region.offset + plan.param_count * 4;
 }
 
-// The longer side of c, as long as two slices of 16 fit in it.
+// The longer side of c, as long as two slices of 16 fit in it; rows when
+// neither operand is transposed (dense slices: a column slice of b is strided).
 plan::Step::Split longer_side(const plan::Step &s, int64_t m, int64_t n) {
   constexpr int64_t kTwoSlices = 32;
   using plan::Step;
   if (s.zeros == Step::Inner) return s.tb && !s.ta && n >= kTwoSlices ? Step::Columns : Step::Whole;
-  const bool rows = s.zeros == Step::Outer || m >= n;
+  const bool rows = s.zeros == Step::Outer || m >= n || (!s.tb && !s.ta);
   if (rows && m >= kTwoSlices) return Step::Rows;
   if (n >= kTwoSlices && s.zeros != Step::Outer) return Step::Columns;
   return m >= kTwoSlices ? Step::Rows : Step::Whole;

@@ -14,7 +14,8 @@
 // has the measurements behind both limits).
 // With an adaptive team (codegen_options.h) every other product with >= 32
 // rows or columns is cut too, along its longer side (`rows` or `columns`;
-// an outer zero-column product by rows, an inner one by columns): a whole
+// an outer zero-column product by rows, an inner one by columns, a product
+// of two untransposed operands by rows, whose slices are dense): a whole
 // product is one oneDNN call on as many threads as it was made for, which
 // the trainer cannot shrink, while slices run on any team with the same
 // bits. Nothing else changes.

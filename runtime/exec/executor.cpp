@@ -109,6 +109,7 @@ Executor::Impl::Impl(const Plan &generic, const vaec_kernel_entry *kernels, int 
   this->generic = nullptr;
   bind_dnnl_scratchpad();
   bind_skip_scratch();
+  warm_up_matmuls();
   if (p.param_count > 0 && p.train.present() &&
       std::none_of(p.train.steps.begin(), p.train.steps.end(), [](const Step &s) { return s.kind == Step::Optimize; }))
     fail("the train program never updates the parameters (no optimize step)");

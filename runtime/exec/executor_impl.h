@@ -319,6 +319,7 @@ struct Executor::Impl {
   PrimitiveCall prepare_reorder(const Step &s, const std::string &at);
   void check_desc(int buffer, const dnnl::memory::desc &desc, const std::string &what) const;
   void bind_dnnl_scratchpad();
+  void warm_up_matmuls();
   void prepare_optimizer(const vaec_kernel_entry *kernels);
   std::vector<PreparedStep> &steps_of(const plan::Program &program, int64_t batch);
   // Writes `batch` to the plan's batch_value buffer, when it has one.

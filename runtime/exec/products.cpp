@@ -2,6 +2,8 @@
 // start-up over arena memory, and running them (contract in executor.h).
 #include <algorithm>
 #include <iostream>
+#include <optional>
+#include <unordered_map>
 
 #include "abi/onednn_conv.h"
 #include "exec/executor_impl.h"
@@ -204,6 +206,45 @@ void Executor::Impl::bind_dnnl_scratchpad() {
       bind_pad(s.matmul.whole, dnnl_scratchpad.get());
       bind_parts(s.matmul.parts, dnnl_scratchpad.get(), s.matmul.scratchpad_stride);
     }
+}
+
+// oneDNN's gemm:jit makes its kernels at a primitive's first run, not when
+// the primitive is made: run every product once here, over zeroed stand-ins
+// for its operands (the arena is untouched), so that this start-up cost does
+// not land in the first training step (docs/BENCHMARKS.md).
+void Executor::Impl::warm_up_matmuls() {
+  const int operands[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST};
+  auto each_part = [&](auto &&f) {
+    for (auto &[name, steps] : programs)
+      for (PreparedStep &s : steps) {
+        if (s.kind != Step::Matmul) continue;
+        if (s.matmul.parts.empty()) f(s.matmul.whole, false);
+        for (MatmulPart &part : s.matmul.parts) f(part, true);
+      }
+  };
+  size_t bytes = 0;
+  each_part([&](MatmulPart &part, bool) {
+    size_t need = 0;
+    for (int arg : operands)
+      if (auto it = part.args.find(arg); it != part.args.end()) need += round_up(it->second.get_desc().get_size(), kAlign);
+    bytes = std::max(bytes, need);
+  });
+  if (bytes == 0) return;
+  AlignedBytes zeros = allocate_zeroed(bytes);
+  each_part([&](MatmulPart &part, bool one_thread) {
+    std::unordered_map<int, dnnl::memory> args = part.args;
+    std::byte *at = zeros.get();
+    for (int arg : operands)
+      if (auto it = args.find(arg); it != args.end()) {
+        const dnnl::memory::desc desc = it->second.get_desc();
+        it->second = dnnl::memory(desc, engine, at);
+        at += round_up(desc.get_size(), kAlign);
+      }
+    std::optional<OneThread> one;
+    if (one_thread) one.emplace();
+    part.primitive.execute(stream, args);
+    stream.wait();
+  });
 }
 
 void Executor::Impl::run_matmul(MatmulCall &m) {
