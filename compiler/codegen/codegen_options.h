@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace vaec {
 
@@ -13,6 +14,7 @@ struct CodegenOptions {
   bool split_products = true;       // split_products.h
   bool zero_columns = true;         // skip_zero_columns.h
   bool late_updates = true;         // place_updates.h
+  std::string precision;            // choose_precision.h: "f32", "bf16", or "" for the model's train.precision
   // `config team adaptive`: the trainer runs the plan's chunks on fewer
   // threads while other programs keep CPUs busy (the bits stay the same);
   // `fixed`: always on `threads`.

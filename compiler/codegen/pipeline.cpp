@@ -12,6 +12,7 @@
 #include "codegen/place_updates.h"
 #include "codegen/plan_buckets.h"
 #include "codegen/plan_memory.h"
+#include "codegen/choose_precision.h"
 #include "codegen/skip_zero_columns.h"
 #include "codegen/split_products.h"
 
@@ -38,7 +39,8 @@ std::string conv_choices_text(const LoweredModel &m) {
 }  // namespace
 
 const std::vector<std::string> &codegen_stages() {
-  static const std::vector<std::string> s = {"fuse_elementwise", "assign_conv_layouts", "layout_parameters", "lower_steps", "skip_zero_columns",
+  static const std::vector<std::string> s = {"fuse_elementwise", "assign_conv_layouts", "layout_parameters", "lower_steps", "choose_precision",
+                                             "skip_zero_columns",
                                              "split_products", "place_updates", "plan_memory", "plan_buckets"};
   return s;
 }
@@ -77,6 +79,7 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
     m.plan.config["threads"] = std::to_string(options.threads);
     m.plan.config["team"] = options.adaptive_team ? "adaptive" : "fixed";
   }, plan_text);
+  step("choose_precision", [&] { choose_precision(m.plan, options); }, plan_text);
   step("skip_zero_columns", [&] { skip_zero_columns(m.plan, options); }, plan_text);
   step("split_products", [&] { split_products(m.plan, options); }, plan_text);
   step("place_updates", [&] { place_updates(m.plan, options); }, plan_text);

@@ -6,6 +6,7 @@
 //   assign_conv_layouts  oneDNN's layouts for each convolution
 //   layout_parameters    the parameter, gradient and optimizer-state regions
 //   lower_steps          plan steps, buffers and kernels
+//   choose_precision     products in bf16 where oneDNN runs them faster so
 //   skip_zero_columns    products that leave out zero columns of image data
 //   split_products       products as one-thread slices, one per thread
 //   place_updates        the gate and the updates of the train program

@@ -21,7 +21,7 @@ void skip_zero_columns(plan::Plan &plan, const CodegenOptions &options) {
           if (plan.buffers[b].type == plan::DType::F32) data[b] = true;
     for (plan::Step &s : prog.steps) {
       const int64_t b = prog.batch;  // the compiled batch
-      if (s.kind != plan::Step::Matmul ||
+      if (s.kind != plan::Step::Matmul || s.bf16 ||
           plan::extent(s.m, b) * plan::extent(s.n, b) * plan::extent(s.k, b) < kMinProduct)
         continue;
       if (data[s.a] && !s.ta && s.tb && s.k >= kMinColumns) s.zeros = plan::Step::Inner;

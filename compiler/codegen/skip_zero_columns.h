@@ -1,7 +1,8 @@
 // skip_zero_columns: which products leave out the all-zero columns of the
 // batch's image data (plan Step::zeros).
 //
-// Pre: a lowered plan. Post: in every program, a Matmul step of >= 2^20
+// Pre: a lowered plan. Post: in every program, an f32 Matmul step (not
+// `bf16`, choose_precision.h) of >= 2^20
 // multiply-adds over image data (an f32 buffer written by a kernel that
 // reads the program's raw images) is marked
 //  - Inner when it is a dense layer's forward product over the data,

@@ -209,6 +209,10 @@ int run(int argc, char **argv) {
                   "adaptive: the trainer runs on fewer threads while other programs keep CPUs busy "
                   "(same results); fixed: always on --threads")
         ->check(CLI::IsMember({"adaptive", "fixed"}));
+    c->add_option("--precision", compile_options.precision,
+                  "Override train.precision: f32, or bf16 for the products oneDNN runs faster in bfloat16 on this "
+                  "machine (each choice and its times in the plan's notes)")
+        ->check(CLI::IsMember({"f32", "bf16"}));
     c->add_flag("!--no-split-products", compile_options.split_products,
                 "Run every product whole (no column slices per thread)");
     c->add_flag("!--no-zero-columns", compile_options.zero_columns,

@@ -23,7 +23,8 @@ namespace {
 const std::vector<std::string> kTensorSections = {"encoder", "sampler", "decoder", "losses"};
 const std::vector<std::string> kTrainKeys = {"data",  "test",   "validation", "scale",     "binarize", "standardize",
                                              "label", "batch",  "epochs",     "optimizer", "schedule", "warmup",
-                                             "early_stopping", "clip_grad_norm", "seed", "init"};
+                                             "early_stopping", "clip_grad_norm", "seed", "init", "precision"};
+const std::vector<std::string> kPrecisions = {"f32", "bf16"};
 const std::vector<std::string> kBinarize = {"none", "static", "dynamic"};
 const std::vector<std::string> kInits = {"pytorch", "keras"};
 const std::vector<std::string> kDataSets = {"mnist", "fashion_mnist"};
@@ -221,7 +222,7 @@ private:
     auto &cfg = model_.graph.config;
     int64_t batch = 128, epochs = 10, seed = 1, patience = 0;
     std::string data = "mnist", data_path = bundled_data_dir(opts_) + "/mnist", test, test_path, binarize = "none",
-                label;
+                label, precision = "f32";
     double validation = 0, scale = 0, every = 1, gamma = 0.1, warmup = 0, clip = 0;
     std::string schedule = "constant";
     bool standardize = false;
@@ -239,6 +240,7 @@ private:
         else if (k == "epochs") read_int(v, "train.epochs", 0, 1000000, epochs);
         else if (k == "seed") read_int(v, "train.seed", 0, INT64_C(0xffffffff), seed);
         else if (k == "init") read_choice(v, "train.init", "initialisation", kInits, init_);
+        else if (k == "precision") read_choice(v, "train.precision", "precision", kPrecisions, precision);
         else if (k == "data") read_path(v, "train.data", true, data, data_path);
         else if (k == "test") read_path(v, "train.test", false, test, test_path);
         else if (k == "validation") {
@@ -281,7 +283,7 @@ private:
           if (k == "lr" || k == "learning_rate") hint = "; set it as optimizer: adam(lr=...)";
           if (hint.empty())
             hint = "; the keys of train are data, test, validation, scale, binarize, standardize, label, batch, "
-                   "epochs, optimizer, schedule, warmup, early_stopping, clip_grad_norm, seed and init";
+                   "epochs, optimizer, schedule, warmup, early_stopping, clip_grad_norm, seed, init and precision";
           diags_.error(key.loc, "unknown key 'train." + k + "'" + hint, static_cast<int>(k.size()));
         }
       }
@@ -298,6 +300,7 @@ private:
     if (scale > 0) cfg.emplace_back("scale", scale);
     if (binarize != "none") cfg.emplace_back("binarize", binarize);
     if (standardize) cfg.emplace_back("standardize", std::string("yes"));
+    if (precision != "f32") cfg.emplace_back("precision", precision);
     if (!label.empty()) cfg.emplace_back("label", label);
     cfg.emplace_back("epochs", epochs);
     cfg.emplace_back("optimizer", opt.name);

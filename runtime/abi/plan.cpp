@@ -110,7 +110,8 @@ void format_program(std::ostream &os, const Program &p) {
     case Step::Matmul:
       os << "matmul " << s.a << ' ' << s.b << ' ' << s.c << ' ' << s.bias << ' ' << extent_text(s.m) << ' '
          << extent_text(s.n) << ' ' << extent_text(s.k) << ' ' << s.ta << ' ' << s.tb << ' ' << (s.post.empty() ? "-" : s.post) << ' '
-         << (s.split == Step::Columns ? "columns" : s.split == Step::Rows ? "rows" : "whole") << ' ' << zeros_name(s.zeros);
+         << (s.split == Step::Columns ? "columns" : s.split == Step::Rows ? "rows" : "whole") << ' ' << zeros_name(s.zeros)
+         << (s.bf16 ? " bf16" : "");
       break;
     case Step::Gate:
       os << "gate check";
@@ -147,6 +148,7 @@ std::string format_plan(const Plan &p) {
   std::ostringstream os;
   os << "vaec-plan " << p.version << '\n' << "model " << p.model << '\n';
   for (const auto &[k, v] : p.config) os << "config " << k << ' ' << v << '\n';
+  for (const std::string &n : p.notes) os << "note " << n << '\n';
   os << "arena " << linear_text(p.arena_bytes, p.arena_row) << '\n';
   if (p.batch_value >= 0) os << "batch_value " << p.batch_value << '\n';
   if (p.epoch_value >= 0) os << "epoch_value " << p.epoch_value << '\n';
@@ -295,6 +297,11 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       if (ls.peek() == ' ') ls.get();
       std::getline(ls, v);
       out.config[k] = v;
+    } else if (key == "note") {
+      std::string v;
+      if (ls.peek() == ' ') ls.get();
+      std::getline(ls, v);
+      out.notes.push_back(v);
     } else if (key == "arena") {
       std::string bytes;
       if (!(ls >> bytes) || !parse_linear(bytes, out.arena_bytes, out.arena_row)) return fail("malformed line");
@@ -440,6 +447,11 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       s.split = how == "columns" ? Step::Columns : how == "rows" ? Step::Rows : Step::Whole;
       if (zeros != "-" && zeros != "inner" && zeros != "outer") return fail("expected '-', 'inner' or 'outer'");
       s.zeros = zeros == "inner" ? Step::Inner : zeros == "outer" ? Step::Outer : Step::Keep;
+      if (std::string precision; ls >> precision && precision != "where") {
+        if (precision != "bf16") return fail("expected 'bf16' or 'where'");
+        if (s.zeros != Step::Keep) return fail("a bf16 product leaves out no zero columns");
+        s.bf16 = true;
+      }
       s.where = where;
       current->steps.push_back(s);
     } else if (key == "conv") {

@@ -146,6 +146,9 @@ struct Step {
   // whose zero columns are zero columns of c. See runtime/README.md.
   enum Split : uint8_t { Whole, Columns, Rows } split = Whole;
   enum Zeros : uint8_t { Keep, Inner, Outer } zeros = Keep;
+  // `bf16`: a and b are rounded to bfloat16 for the product (into copies of
+  // their own; c, the bias and the accumulation stay float); only with `keep`.
+  bool bf16 = false;
   // Gate: the parameters whose gradients are checked here (every one not
   // updated by an Optimize step after the gate) and the Matmul steps after
   // it whose products are bounded (each writes the gradient of a parameter
@@ -237,6 +240,9 @@ struct Plan {
   int version = 2;
   std::string model;
   std::map<std::string, std::string> config;  // batch, data, epochs, optimizer, lr, ..., seed
+  // Why the compiler chose what it did where the machine decided it (`note`
+  // lines, e.g. each product's precision with its measured times).
+  std::vector<std::string> notes;
   int64_t arena_bytes = 0, arena_row = 0;    // arena_bytes + arena_row * B
   int batch_value = -1;                      // f32 buffer of the run's batch, or -1
   int epoch_value = -1;                      // f32 buffer of the training progress in epochs, or -1

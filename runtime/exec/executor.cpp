@@ -97,6 +97,13 @@ Executor::Impl::Impl(const Plan &generic, const vaec_kernel_entry *kernels, int 
       if (s.kind == Step::Kernel) scratch_stride = std::max(scratch_stride, scratch_floats(p, s));
   if (threads > 1 && scratch_stride > 0)
     scratch = allocate_zeroed(static_cast<size_t>(threads) * scratch_stride * sizeof(float));
+  size_t bf16_bytes = 0;  // at the layout batch, the largest
+  for (const plan::Program *prog : p.programs())
+    for (const Step &s : prog->steps)
+      if (s.kind == Step::Matmul && s.bf16 && s.m > 0 && s.n > 0 && s.k > 0)
+        bf16_bytes = std::max(bf16_bytes, round_up(static_cast<size_t>(s.m * s.k) * 2, kAlign) +
+                                              round_up(static_cast<size_t>(s.k * s.n) * 2, kAlign));
+  if (bf16_bytes > 0) bf16_scratch = allocate_zeroed(bf16_bytes);
   prepare_optimizer(kernels);  // before the programs: gates and updates take its thread shares
   this->generic = &generic;
   for (const auto &[name, set] : sizes)

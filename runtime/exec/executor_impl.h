@@ -113,6 +113,15 @@ struct MatmulCall {
   std::vector<Part> parts;
   size_t scratchpad_stride = 0;
   std::unique_ptr<SkipZeros> skip;  // see SkipZeros
+  // A `bf16` step: a and b are first rounded into copies in the same layout
+  // (2-byte elements, in the executor's bf16_scratch, which every bf16 step
+  // shares), which the product (whole or parts) reads.
+  struct Rounding {
+    dnnl::reorder primitive;
+    std::unordered_map<int, dnnl::memory> args;
+  };
+  std::vector<Rounding> rounding;
+  std::byte *bf16_a = nullptr, *bf16_b = nullptr;
 };
 
 // A kernel over [0, domain0) cut into `chunks` contiguous row ranges. Chunk c
@@ -197,10 +206,10 @@ struct OneThread {
   OneThread &operator=(const OneThread &) = delete;
 };
 
-inline dnnl::memory::desc matrix_desc(int64_t rows, int64_t cols, bool transposed) {
+inline dnnl::memory::desc matrix_desc(int64_t rows, int64_t cols, bool transposed,
+                                      dnnl::memory::data_type type = dnnl::memory::data_type::f32) {
   using dims = dnnl::memory::dims;
-  return dnnl::memory::desc(dims{rows, cols}, dnnl::memory::data_type::f32,
-                            transposed ? dims{1, rows} : dims{cols, 1});
+  return dnnl::memory::desc(dims{rows, cols}, type, transposed ? dims{1, rows} : dims{cols, 1});
 }
 
 // Share c of [0, n) cut into `chunks` shares at multiples of `unit` (the
@@ -305,6 +314,7 @@ struct Executor::Impl {
   void bind_skip_scratch();
   void run_skipping(MatmulCall &m);
   AlignedBytes skip_scratch;      // a' and b' (or b' and c') of the step that skips zero columns
+  AlignedBytes bf16_scratch;      // the rounded a and b of the bf16 step that runs (MatmulCall)
   std::vector<std::unique_ptr<DataColumns>> data_columns;
   uint64_t data_epoch = 1;        // +1 whenever image data may have changed: every DataColumns is stale
   // The first region of skip_scratch holds this data's kept columns, packed

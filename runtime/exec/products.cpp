@@ -41,11 +41,26 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   if (overlaps(s.a, s.m * s.k) || overlaps(s.b, s.k * s.n)) fail(at + ": output overlaps an input");
 
   MatmulCall call;
+  if (s.bf16 && s.zeros != Step::Keep) fail(at + ": a bf16 product cannot leave out zero columns");
+  void *a = address(s.a), *b = address(s.b);
+  const auto type = s.bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
   try {
+    if (s.bf16) {
+      call.bf16_a = bf16_scratch.get();
+      call.bf16_b = call.bf16_a + round_up(static_cast<size_t>(s.m * s.k) * 2, kAlign);
+      auto round = [&](void *from, std::byte *to, int64_t rows, int64_t cols, bool transposed) {
+        dnnl::memory src(matrix_desc(rows, cols, transposed), engine, from),
+            dst(matrix_desc(rows, cols, transposed, type), engine, to);
+        call.rounding.push_back({dnnl::reorder(src, dst), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}}});
+      };
+      round(a, call.bf16_a, s.m, s.k, s.ta);
+      round(b, call.bf16_b, s.k, s.n, s.tb);
+      a = call.bf16_a, b = call.bf16_b;
+    }
     // Bound to the shared scratchpad once every matmul's size is known.
     const auto bias = matrix_desc(1, s.n, false);
     std::string impl;
-    call.whole = matmul_part(matrix_desc(s.m, s.k, s.ta), address(s.a), matrix_desc(s.k, s.n, s.tb), address(s.b),
+    call.whole = matmul_part(matrix_desc(s.m, s.k, s.ta, type), a, matrix_desc(s.k, s.n, s.tb, type), b,
                              matrix_desc(s.m, s.n, false), address(s.c), s.bias >= 0 ? &bias : nullptr,
                              s.bias >= 0 ? address(s.bias) : nullptr, s.post, at, dnnl_scratchpad_bytes, &impl);
     matmuls.push_back({program, index, s.m, s.n, s.k, impl, s.where});
@@ -79,11 +94,17 @@ void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
   const auto f32 = dnnl::memory::data_type::f32;
   // op(x) of a stored [rows, cols] (or [cols, rows] when transposed) matrix,
   // rows r0.. r0+r and columns c0.. c0+c of it.
+  // a and b of a bf16 step: their rounded copies.
   auto view = [&](int buffer, int64_t rows, int64_t cols, bool transposed, int64_t r0, int64_t r, int64_t c0,
                   int64_t c) {
     const dims strides = transposed ? dims{1, rows} : dims{cols, 1};
-    return std::pair{dnnl::memory::desc(dims{r, c}, f32, strides),
-                     static_cast<void *>(floats(buffer) + r0 * strides[0] + c0 * strides[1])};
+    const int64_t at = r0 * strides[0] + c0 * strides[1];
+    if (s.bf16 && buffer != s.c) {
+      std::byte *copy = buffer == s.a ? call.bf16_a : call.bf16_b;
+      return std::pair{dnnl::memory::desc(dims{r, c}, dnnl::memory::data_type::bf16, strides),
+                       static_cast<void *>(copy + 2 * at)};
+    }
+    return std::pair{dnnl::memory::desc(dims{r, c}, f32, strides), static_cast<void *>(floats(buffer) + at)};
   };
   std::vector<MatmulCall::Part> parts;
   size_t stride = 0;
@@ -254,6 +275,7 @@ void Executor::Impl::run_matmul(MatmulCall &m) {
 
 // The step's product over all of its operands.
 void Executor::Impl::run_whole(MatmulCall &m) {
+  for (MatmulCall::Rounding &r : m.rounding) r.primitive.execute(stream, r.args);
   if (m.parts.empty()) {
     m.whole.primitive.execute(stream, m.whole.args);
     stream.wait();

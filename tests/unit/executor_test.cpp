@@ -782,6 +782,70 @@ TEST(Executor, SplitsLargeWeightProductsIntoColumnSlices) {
   for (const int64_t m : {48, 304}) test_split_matmul(m);
 }
 
+// A bf16 product rounds a and b to bfloat16 (to nearest even) into copies and
+// accumulates in f32: whole and in slices, with either operand transposed, it
+// computes the product of the rounded operands, not that of the operands,
+// and leaves a and b as they were.
+TEST(Executor, Bf16ProductsRoundTheirOperandsOnly) {
+  const int64_t m = 96, n = 80, k = 200;
+  auto bf16 = [](float x) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, 4);
+    bits = (bits + 0x7fff + ((bits >> 16) & 1)) & 0xffff0000u;
+    std::memcpy(&x, &bits, 4);
+    return double(x);
+  };
+  for (const bool ta : {false, true})
+    for (const bool tb : {false, true})
+      for (const plan::Step::Split split : {plan::Step::Whole, plan::Step::Rows, plan::Step::Columns}) {
+        SCOPED_TRACE(std::string("ta ") + (ta ? "1" : "0") + " tb " + (tb ? "1" : "0") + " split " +
+                     std::to_string(int(split)));
+        plan::Plan p;
+        p.config = {{"optimizer", "sgd"}};
+        p.param_count = 16;
+        p.param_region = add_buffer(p, "params", plan::DType::F32, p.param_count);
+        p.grad_region = add_buffer(p, "grads", plan::DType::F32, p.param_count);
+        p.params = {{"w", add_buffer(p, "w", plan::DType::F32, 16, p.buffers[p.param_region].offset),
+                     add_buffer(p, "w.grad", plan::DType::F32, 16, p.buffers[p.grad_region].offset), {16}, 0.1}};
+        p.hyper = add_buffer(p, "hyper.0", plan::DType::F32, 1);
+        p.optimizer_kernel = "nan";  // never run here
+        p.optimizer_args = {p.hyper};
+        const int a = add_buffer(p, "a", plan::DType::F32, m * k), b = add_buffer(p, "b", plan::DType::F32, k * n);
+        const int c = add_buffer(p, "c", plan::DType::F32, m * n), bias = add_buffer(p, "bias", plan::DType::F32, n);
+        const int in = add_buffer(p, "in", plan::DType::U8, 1);
+        for (plan::Program *prog : {&p.train, &p.eval}) {
+          prog->batch = 1, prog->input = in, prog->input_row = 1;
+          prog->steps = {matmul_step(a, b, c, bias, m, n, k, ta, tb, "")};
+        }
+        p.train.name = "train", p.eval.name = "eval";
+        p = as_compiled(p, 2);  // adds the train program's optimizer step
+        for (plan::Program *prog : {&p.train, &p.eval})
+          for (plan::Step &s : prog->steps)
+            if (s.kind == plan::Step::Matmul) s.bf16 = true, s.split = split;
+        Executor exec(p, kKernels, 2, 0);
+        std::vector<float> a0(m * k), b0(k * n);
+        for (int64_t i = 0; i < m * k; ++i) a0[i] = exec.f32(a)[i] = static_cast<float>(std::sin(0.37 * double(i)) + 1.3);
+        for (int64_t i = 0; i < k * n; ++i) b0[i] = exec.f32(b)[i] = static_cast<float>(std::cos(0.71 * double(i)) * 0.1 + 0.05);
+        for (int64_t j = 0; j < n; ++j) exec.f32(bias)[j] = 0.01f * static_cast<float>(j % 7);
+        exec.run(p.train, 1);
+        double off_f32 = 0;  // the largest distance from the unrounded product
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double rounded = exec.f32(bias)[j], exact = rounded, scale = 0;
+            for (int64_t q = 0; q < k; ++q) {
+              const float x = a0[ta ? q * m + i : i * k + q], y = b0[tb ? j * k + q : q * n + j];
+              rounded += bf16(x) * bf16(y), exact += double(x) * y, scale += std::abs(double(x) * y);
+            }
+            const double got = exec.f32(c)[i * n + j];
+            ASSERT_NEAR(got, rounded, 1e-5 * scale) << i << "," << j;
+            off_f32 = std::max(off_f32, std::abs(got - exact) / scale);
+          }
+        EXPECT_GT(off_f32, 1e-4);  // bf16 keeps 8 bits: products of rounded operands are off by ~2^-9
+        EXPECT_EQ(std::memcmp(exec.f32(a), a0.data(), a0.size() * 4), 0);
+        EXPECT_EQ(std::memcmp(exec.f32(b), b0.data(), b0.size() * 4), 0);
+      }
+}
+
 // Products with image data leave out its all-zero columns (runtime/README.md,
 // "Zero columns of the data") and compute what the whole product computes: a
 // dense layer's forward product (bias, relu; in column slices at 2 and 3
@@ -875,6 +939,14 @@ TEST(PlanText, RoundTrips) {
   EXPECT_EQ(parsed.train.steps[2].accumulate, (std::vector<int>{3, 4}));
   EXPECT_EQ(parsed.train.steps[1].where, "test.yaml:2:1");
   EXPECT_TRUE(parsed.train.steps[1].ta && parsed.train.steps[1].tb);
+  // A bf16 product and the compiler's notes come back too.
+  t.plan.train.steps[1].bf16 = true;
+  t.plan.notes = {"train step 1 [4,8]x[8,3]: bf16 (f32 x 0.010 ms; bf16 y 0.005 ms + 0.001 ms rounding a and b)"};
+  const std::string text2 = plan::format_plan(t.plan);
+  ASSERT_TRUE(plan::parse_plan(text2, parsed, error)) << error;
+  EXPECT_EQ(plan::format_plan(parsed), text2);
+  EXPECT_TRUE(parsed.train.steps[1].bf16);
+  EXPECT_EQ(parsed.notes, t.plan.notes);
 }
 
 // Sizes linear in the batch (a+b*B) and extents that are the batch (B)

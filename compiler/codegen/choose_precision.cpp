@@ -1,0 +1,137 @@
+// Products in bfloat16 where oneDNN is faster so (contract in choose_precision.h).
+#include "codegen/choose_precision.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <tuple>
+#include <vector>
+
+#include <dnnl.hpp>
+
+namespace vaec {
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+
+dnnl::memory::desc matrix(int64_t rows, int64_t cols, bool transposed, dt type) {
+  using dims = dnnl::memory::dims;
+  return dnnl::memory::desc(dims{rows, cols}, type, transposed ? dims{1, rows} : dims{cols, 1});
+}
+
+// Median seconds of `run` over a few runs after two that make its kernels.
+template <typename F>
+double median_seconds(F &&run) {
+  using Clock = std::chrono::steady_clock;
+  for (int i = 0; i < 2; ++i) run();
+  std::vector<double> t;
+  const Clock::time_point start = Clock::now();
+  while (t.size() < 9 || (t.size() < 101 && Clock::now() - start < std::chrono::milliseconds(20))) {
+    const Clock::time_point t0 = Clock::now();
+    run();
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
+  return t[t.size() / 2];
+}
+
+struct Timing {
+  std::string f32_impl, bf16_impl;  // bf16_impl empty: oneDNN has none
+  double f32 = 0, bf16 = 0, rounding = 0;  // seconds
+  bool faster() const { return !bf16_impl.empty() && bf16 + rounding < 0.9 * f32; }
+};
+
+Timing time_product(const dnnl::engine &engine, int64_t m, int64_t n, int64_t k, bool ta, bool tb, bool bias,
+                    const std::string &post) {
+  dnnl::stream stream(engine);
+  std::vector<float> a(m * k, 0.5f), b(k * n, 0.25f), c(m * n), bias_v(n, 0.125f);
+  std::vector<uint16_t> a16(m * k), b16(k * n);
+  dnnl::primitive_attr attr;
+  if (!post.empty()) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, post == "relu" ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_logistic, 0.f, 0.f);
+    attr.set_post_ops(ops);
+  }
+  Timing t;
+  auto product = [&](dt type, void *pa, void *pb, std::string &impl) {
+    const auto ad = matrix(m, k, ta, type), bd = matrix(k, n, tb, type), cd = matrix(m, n, false, dt::f32),
+               biasd = matrix(1, n, false, dt::f32);
+    dnnl::matmul::primitive_desc pd(bias ? dnnl::matmul::desc(ad, bd, biasd, cd) : dnnl::matmul::desc(ad, bd, cd),
+                                    attr, engine);
+    impl = pd.impl_info_str();
+    dnnl::matmul prim(pd);
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, dnnl::memory(ad, engine, pa)},
+                                                  {DNNL_ARG_WEIGHTS, dnnl::memory(bd, engine, pb)},
+                                                  {DNNL_ARG_DST, dnnl::memory(cd, engine, c.data())}};
+    if (bias) args[DNNL_ARG_BIAS] = dnnl::memory(biasd, engine, bias_v.data());
+    return median_seconds([&] { prim.execute(stream, args), stream.wait(); });
+  };
+  t.f32 = product(dt::f32, a.data(), b.data(), t.f32_impl);
+  try {
+    t.bf16 = product(dt::bf16, a16.data(), b16.data(), t.bf16_impl);
+    if (t.bf16_impl.rfind("ref", 0) == 0) return t.bf16_impl.clear(), t;  // never faster
+    auto round = [&](void *from, void *to, int64_t rows, int64_t cols, bool transposed) {
+      dnnl::memory src(matrix(rows, cols, transposed, dt::f32), engine, from),
+          dst(matrix(rows, cols, transposed, dt::bf16), engine, to);
+      dnnl::reorder r(src, dst);
+      return median_seconds([&] { r.execute(stream, src, dst), stream.wait(); });
+    };
+    t.rounding = round(a.data(), a16.data(), m, k, ta) + round(b.data(), b16.data(), k, n, tb);
+  } catch (const dnnl::error &) {
+    t.bf16_impl.clear();  // oneDNN has no bf16 product of this kind here
+  }
+  return t;
+}
+
+std::string ms(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f ms", seconds * 1e3);
+  return text;
+}
+
+}  // namespace
+
+void choose_precision(plan::Plan &plan, const CodegenOptions &options) {
+  constexpr int64_t kMinProduct = int64_t{1} << 22;  // multiply-adds
+  std::string want = options.precision;
+  if (want.empty()) want = plan.config.count("precision") ? plan.config["precision"] : "f32";
+  plan.config["precision"] = want;
+  if (want != "bf16") return;
+  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  const int threads_before = omp_get_max_threads();
+  omp_set_num_threads(options.threads);
+  std::map<std::tuple<int64_t, int64_t, int64_t, bool, bool, bool, std::string>, Timing> timings;
+  for (plan::Program *prog : plan.programs()) {
+    if (!prog->present()) continue;
+    for (size_t i = 0; i < prog->steps.size(); ++i) {
+      plan::Step &s = prog->steps[i];
+      if (s.kind != plan::Step::Matmul) continue;
+      const int64_t m = plan::extent(s.m, prog->batch), n = plan::extent(s.n, prog->batch),
+                    k = plan::extent(s.k, prog->batch);
+      const std::string at = prog->name + " step " + std::to_string(i) + " [" + std::to_string(m) + "," +
+                             std::to_string(k) + "]x[" + std::to_string(k) + "," + std::to_string(n) + "]: ";
+      const std::string where = s.where.empty() ? "" : " at " + s.where;
+      if (m * n * k < kMinProduct) {
+        plan.notes.push_back(at + "f32 (under 2^22 multiply-adds: rounding costs what bf16 saves)" + where);
+        continue;
+      }
+      const auto key = std::tuple{m, n, k, s.ta, s.tb, s.bias >= 0, s.post};
+      auto it = timings.find(key);
+      if (it == timings.end()) it = timings.emplace(key, time_product(engine, m, n, k, s.ta, s.tb, s.bias >= 0, s.post)).first;
+      const Timing &t = it->second;
+      s.bf16 = t.faster();
+      std::string note = at + (s.bf16 ? "bf16" : "f32") + " (f32 " + t.f32_impl + " " + ms(t.f32);
+      note += t.bf16_impl.empty() ? "; oneDNN has no fast bf16 product for it here)"
+                                  : "; bf16 " + t.bf16_impl + " " + ms(t.bf16) + " + " + ms(t.rounding) +
+                                        " rounding a and b)";
+      plan.notes.push_back(note + where);
+    }
+  }
+  omp_set_num_threads(threads_before);
+}
+
+}  // namespace vaec
