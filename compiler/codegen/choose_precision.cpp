@@ -12,6 +12,8 @@
 
 #include <dnnl.hpp>
 
+#include "abi/onednn_conv.h"
+
 namespace vaec {
 
 namespace {
@@ -87,10 +89,78 @@ Timing time_product(const dnnl::engine &engine, int64_t m, int64_t n, int64_t k,
   return t;
 }
 
+// A Conv step as it is (f32) and in bf16, with the rounding of a and b from
+// the step's layouts into those oneDNN wants.
+Timing time_conv(const dnnl::engine &engine, plan::Step s) {
+  dnnl::stream stream(engine);
+  Timing t;
+  auto run = [&](const onednn::ConvPrimitive &c, std::vector<std::vector<char>> &memory) {
+    std::unordered_map<int, dnnl::memory> args;
+    for (int i = 0; i < 3; ++i) {
+      memory.emplace_back(c.desc[i].get_size() + 64, 0);
+      args[c.arg[i]] = dnnl::memory(c.desc[i], engine, memory.back().data());
+    }
+    if (c.bias.get_size() > 0) {
+      memory.emplace_back(c.bias.get_size(), 0);
+      args[DNNL_ARG_BIAS] = dnnl::memory(c.bias, engine, memory.back().data());
+    }
+    if (c.scratchpad.get_size() > 0) {
+      memory.emplace_back(c.scratchpad.get_size(), 0);
+      args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(c.scratchpad, engine, memory.back().data());
+    }
+    return median_seconds([&] { c.primitive.execute(stream, args), stream.wait(); });
+  };
+  s.bf16 = false;
+  std::vector<std::vector<char>> f32_memory, bf16_memory;
+  const onednn::ConvPrimitive f32 = onednn::conv_primitive(s, engine);
+  t.f32_impl = f32.impl;
+  t.f32 = run(f32, f32_memory);
+  try {
+    s.bf16 = true;
+    const onednn::ConvPrimitive bf16 = onednn::conv_primitive(s, engine);
+    t.bf16_impl = bf16.impl;
+    if (t.bf16_impl.rfind("ref", 0) == 0) return t.bf16_impl.clear(), t;
+    t.bf16 = run(bf16, bf16_memory);
+    for (int i = 0; i < 2; ++i) {
+      dnnl::memory from(bf16.f32_inputs[i], engine, f32_memory[i].data()),
+          to(bf16.desc[i], engine, bf16_memory[i].data());
+      dnnl::reorder r(from, to);
+      t.rounding += median_seconds([&] { r.execute(stream, from, to), stream.wait(); });
+    }
+  } catch (const dnnl::error &) {
+    t.bf16_impl.clear();
+  }
+  return t;
+}
+
 std::string ms(double seconds) {
   char text[32];
   std::snprintf(text, sizeof text, "%.3f ms", seconds * 1e3);
   return text;
+}
+
+std::string note_text(const Timing &t, bool bf16) {
+  std::string note = std::string(bf16 ? "bf16" : "f32") + " (f32 " + t.f32_impl + " " + ms(t.f32);
+  return note + (t.bf16_impl.empty() ? "; oneDNN has no fast bf16 kernel for it here)"
+                                     : "; bf16 " + t.bf16_impl + " " + ms(t.bf16) + " + " + ms(t.rounding) +
+                                           " rounding a and b)");
+}
+
+void choose_conv(plan::Plan &plan, plan::Program &prog, size_t i, const dnnl::engine &engine) {
+  plan::Step &s = prog.steps[i];
+  std::string dims;
+  for (const auto *d : {&s.dims_a, &s.dims_b}) {
+    dims += dims.empty() ? "[" : " and [";
+    for (size_t j = 0; j < d->size(); ++j) dims += (j ? "," : "") + std::to_string(plan::extent((*d)[j], prog.batch));
+    dims += "]";
+  }
+  plan::Step at_batch = s;
+  for (auto *d : {&at_batch.dims_a, &at_batch.dims_b, &at_batch.dims_c})
+    for (int64_t &x : *d) x = plan::extent(x, prog.batch);
+  const Timing t = time_conv(engine, at_batch);
+  s.bf16 = t.faster();
+  plan.notes.push_back(prog.name + " step " + std::to_string(i) + " " + s.conv + " " + dims + ": " + note_text(t, s.bf16) +
+                       (s.where.empty() ? "" : " at " + s.where));
 }
 
 }  // namespace
@@ -109,6 +179,10 @@ void choose_precision(plan::Plan &plan, const CodegenOptions &options) {
     if (!prog->present()) continue;
     for (size_t i = 0; i < prog->steps.size(); ++i) {
       plan::Step &s = prog->steps[i];
+      if (s.kind == plan::Step::Conv) {
+        choose_conv(plan, *prog, i, engine);
+        continue;
+      }
       if (s.kind != plan::Step::Matmul) continue;
       const int64_t m = plan::extent(s.m, prog->batch), n = plan::extent(s.n, prog->batch),
                     k = plan::extent(s.k, prog->batch);
@@ -124,11 +198,7 @@ void choose_precision(plan::Plan &plan, const CodegenOptions &options) {
       if (it == timings.end()) it = timings.emplace(key, time_product(engine, m, n, k, s.ta, s.tb, s.bias >= 0, s.post)).first;
       const Timing &t = it->second;
       s.bf16 = t.faster();
-      std::string note = at + (s.bf16 ? "bf16" : "f32") + " (f32 " + t.f32_impl + " " + ms(t.f32);
-      note += t.bf16_impl.empty() ? "; oneDNN has no fast bf16 product for it here)"
-                                  : "; bf16 " + t.bf16_impl + " " + ms(t.bf16) + " + " + ms(t.rounding) +
-                                        " rounding a and b)";
-      plan.notes.push_back(note + where);
+      plan.notes.push_back(at + note_text(t, s.bf16) + where);
     }
   }
   omp_set_num_threads(threads_before);

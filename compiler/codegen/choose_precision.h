@@ -1,13 +1,15 @@
-// choose_precision: which products run in bfloat16 (plan Step::bf16).
+// choose_precision: which products and convolutions run in bfloat16 (plan
+// Step::bf16).
 //
 // Pre: a lowered plan (lower_steps.h), before skip_zero_columns. Post: with
 // precision bf16 (`train.precision` or `vaec compile --precision`, which
-// wins), a Matmul step of >= 2^22 multiply-adds at the compiled batch is
-// marked `bf16` when oneDNN, asked on the compiling
+// wins), a Conv step, and a Matmul step of >= 2^22 multiply-adds at the
+// compiled batch, is marked `bf16` when oneDNN, asked on the compiling
 // machine (the machine the trainer is built for, as for convolutions'
 // layouts), has a bf16 implementation for it that is faster than its f32
 // one by at least 10 %, counting the rounding of both operands to bf16 at
-// every run: products and their rounding are timed at the compiled batch
+// every run (a convolution's into the layouts its bf16 kernel wants): each
+// step and its rounding are timed at the compiled batch
 // on `options.threads` threads, medians of a few runs. Without bf16
 // instructions oneDNN offers only slow or reference bf16 kernels and every
 // product stays f32. c, the bias, the accumulation, the parameters (master

@@ -32,6 +32,7 @@ dims_t plain_strides(const std::vector<int64_t> &dims, bool weights_of_transpose
 struct Descs {
   dnnl::memory::desc src, wei, dst, bias;
   bool with_bias;
+  bool bf16;  // a and b in bf16: the backward ops' forward hint is all bf16
 };
 struct Geometry {
   dnnl::algorithm alg;
@@ -60,9 +61,14 @@ void make(bool forward, bool data, const Descs &d, const Geometry &g, const dnnl
     finish(pd, {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST}, {pd.src_desc(), pd.weights_desc(), pd.dst_desc()});
     return;
   }
-  // Backward primitives take the forward one as a hint.
+  // Backward primitives take the forward one as a hint (of one data type:
+  // oneDNN has no forward kernel for the backward ops' mixed types).
+  auto hinted = [&](const dnnl::memory::desc &x) {
+    return d.bf16 ? dnnl::memory::desc(x.dims(), dnnl::memory::data_type::bf16, dnnl::memory::format_tag::any) : x;
+  };
   typename Fwd::primitive_desc hint(
-      typename Fwd::desc(train, g.alg, d.src, d.wei, d.bias, d.dst, g.strides, g.pad_l, g.pad_r), engine);
+      typename Fwd::desc(train, g.alg, hinted(d.src), hinted(d.wei), d.bias, hinted(d.dst), g.strides, g.pad_l, g.pad_r),
+      engine);
   if (data) {
     typename BwdData::primitive_desc pd(
         typename BwdData::desc(g.alg, d.src, d.wei, d.dst, g.strides, g.pad_l, g.pad_r), attr, engine, hint);
@@ -209,6 +215,11 @@ ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine) {
   const std::string *layouts[3] = {&s.layout_a, &s.layout_b, &s.layout_c};
   dnnl::memory::desc md[3];
   for (int i = 0; i < 3; ++i) md[i] = layout_desc(*dims[i], *layouts[i], is_transpose_weights(op, i));
+  if (s.bf16)
+    for (int i = 0; i < 2; ++i) {
+      out.f32_inputs[i] = md[i];
+      md[i] = dnnl::memory::desc(md[i].dims(), dnnl::memory::data_type::bf16, tag::any);
+    }
   // src, weights, dst of the forward op this step belongs to.
   const dnnl::memory::desc &src = forward || weights ? md[0] : md[2];
   const dnnl::memory::desc &wei = forward || data ? md[1] : md[2];
@@ -227,7 +238,7 @@ ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine) {
     else fail(op + ": unknown post-op '" + s.post + "'");
     attr.set_post_ops(ops);
   }
-  const Descs d{src, wei, dst, bias, s.bias >= 0};
+  const Descs d{src, wei, dst, bias, s.bias >= 0, s.bf16};
   const Geometry geo{alg, {s.stride[0], s.stride[1]}, {s.pad[0], s.pad[1]}, {s.pad[2], s.pad[3]}};
   if (transpose)
     make<dnnl::deconvolution_forward, dnnl::deconvolution_backward_data, dnnl::deconvolution_backward_weights>(

@@ -32,6 +32,9 @@ struct ConvPrimitive {
   std::array<dnnl::memory::desc, 3> desc;   // the layouts the primitive uses
   dnnl::memory::desc bias, scratchpad;
   std::string impl;                         // oneDNN's impl_info_str()
+  // A bf16 step: a and b in the step's f32 layouts, which the caller rounds
+  // into desc[0] and desc[1] (bf16, in the layouts oneDNN chose).
+  std::array<dnnl::memory::desc, 2> f32_inputs;
 };
 
 // The memory descriptor of an f32 tensor with IR dims `dims` in `layout`
@@ -60,7 +63,8 @@ std::string plain_layout(const std::vector<int64_t> &dims, bool weights_of_trans
 bool is_transpose_weights(const std::string &conv, int operand);
 
 // Creates the oneDNN primitive of Conv step `s` (its dims, stride, pad, post,
-// bias if s.bias >= 0, and layouts, which may be "any"). The scratchpad is user-managed. Throws
+// bias if s.bias >= 0, and layouts, which may be "any"; with s.bf16, a and b
+// in bf16 in layouts oneDNN chooses). The scratchpad is user-managed. Throws
 // std::runtime_error (unknown op, bad fields) or dnnl::error.
 ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine);
 

@@ -131,7 +131,8 @@ void format_program(std::ostream &os, const Program &p) {
     case Step::Conv:
       os << "conv " << s.conv << ' ' << s.a << ' ' << s.b << ' ' << s.c << ' ' << s.bias << ' '
          << (s.post.empty() ? "-" : s.post) << ' ' << ints(s.dims_a) << ' ' << ints(s.dims_b) << ' ' << ints(s.dims_c)
-         << ' ' << ints(s.stride) << ' ' << ints(s.pad) << ' ' << s.layout_a << ' ' << s.layout_b << ' ' << s.layout_c;
+         << ' ' << ints(s.stride) << ' ' << ints(s.pad) << ' ' << s.layout_a << ' ' << s.layout_b << ' ' << s.layout_c
+         << (s.bf16 ? " bf16" : "");
       break;
     case Step::Reorder:
       os << "reorder " << s.a << ' ' << s.c << ' ' << ints(s.dims_a) << ' ' << s.layout_a << ' ' << s.layout_c;
@@ -465,6 +466,10 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       if (!parse_ints(da, s.dims_a) || !parse_ints(db, s.dims_b) || !parse_ints(dc, s.dims_c) ||
           !parse_ints(stride, s.stride) || !parse_ints(pad, s.pad))
         return fail("malformed dimension list");
+      if (std::string precision; ls >> precision && precision != "where") {
+        if (precision != "bf16") return fail("expected 'bf16' or 'where'");
+        s.bf16 = true;
+      }
       s.where = where;
       current->steps.push_back(s);
     } else if (key == "reorder") {

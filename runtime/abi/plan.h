@@ -146,8 +146,10 @@ struct Step {
   // whose zero columns are zero columns of c. See runtime/README.md.
   enum Split : uint8_t { Whole, Columns, Rows } split = Whole;
   enum Zeros : uint8_t { Keep, Inner, Outer } zeros = Keep;
-  // `bf16`: a and b are rounded to bfloat16 for the product (into copies of
-  // their own; c, the bias and the accumulation stay float); only with `keep`.
+  // Matmul and Conv `bf16`: a and b are rounded to bfloat16 for the product
+  // or convolution (into copies of their own, a Conv's in the layouts oneDNN
+  // wants for them); c, the bias and the accumulation stay float. A Matmul
+  // only with `keep`.
   bool bf16 = false;
   // Gate: the parameters whose gradients are checked here (every one not
   // updated by an Optimize step after the gate) and the Matmul steps after

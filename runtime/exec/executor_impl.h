@@ -150,6 +150,9 @@ struct KernelCall {
 struct PrimitiveCall {
   dnnl::primitive primitive;
   std::unordered_map<int, dnnl::memory> args;
+  // A bf16 Conv: a and b rounded into `rounded` first (MatmulCall::Rounding).
+  std::vector<std::pair<dnnl::reorder, std::unordered_map<int, dnnl::memory>>> rounding;
+  AlignedBytes rounded;
 };
 
 // Floats [begin, end) of the parameter (gradient, state) regions, on 64-byte

@@ -146,13 +146,32 @@ PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at)
     fail(what + ": " + e.what());
   }
   const int buffers[3] = {s.a, s.b, s.c};
+  // What a and b are in the arena: the step's f32 layouts (a bf16 step reads rounded copies).
+  const dnnl::memory::desc stored[3] = {s.bf16 ? conv.f32_inputs[0] : conv.desc[0],
+                                        s.bf16 ? conv.f32_inputs[1] : conv.desc[1], conv.desc[2]};
+  size_t rounded_bytes[2] = {};
+  if (s.bf16) {
+    for (int i = 0; i < 2; ++i) rounded_bytes[i] = round_up(conv.desc[i].get_size(), kAlign);
+    call.rounded = allocate_zeroed(rounded_bytes[0] + rounded_bytes[1]);
+  }
   for (int i = 0; i < 3; ++i) {
-    check_desc(buffers[i], conv.desc[i], what + " operand " + "abc"[i]);
-    call.args[conv.arg[i]] = dnnl::memory(conv.desc[i], engine, address(buffers[i]));
+    check_desc(buffers[i], stored[i], what + " operand " + "abc"[i]);
+    if (i == 2 || !s.bf16) {
+      call.args[conv.arg[i]] = dnnl::memory(conv.desc[i], engine, address(buffers[i]));
+      continue;
+    }
+    try {
+      dnnl::memory from(stored[i], engine, address(buffers[i])),
+          to(conv.desc[i], engine, call.rounded.get() + (i ? rounded_bytes[0] : 0));
+      call.rounding.push_back({dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}});
+      call.args[conv.arg[i]] = to;
+    } catch (const dnnl::error &e) {
+      fail("oneDNN cannot round operand " + std::string(1, "ab"[i]) + " of the " + what + " to bf16: " + e.what());
+    }
   }
   const int64_t c0 = plan.buffers[s.c].offset, c1 = c0 + static_cast<int64_t>(conv.desc[2].get_size());
   for (int i = 0; i < 2; ++i) {
-    const int64_t x0 = plan.buffers[buffers[i]].offset, x1 = x0 + static_cast<int64_t>(conv.desc[i].get_size());
+    const int64_t x0 = plan.buffers[buffers[i]].offset, x1 = x0 + static_cast<int64_t>(stored[i].get_size());
     if (x0 < c1 && c0 < x1) fail(what + ": output overlaps an input");
   }
   if (conv.bias.get_size() > 0) {

@@ -28,7 +28,7 @@ void Executor::Impl::print_profile() const {
       if (s.kind == Step::Matmul && !prepared[i].matmul.parts.empty())
         how = "  (" + std::to_string(prepared[i].matmul.parts.size()) +
               (s.split == Step::Rows ? " row" : " column") + " slices, one per thread)";
-      if (s.kind == Step::Matmul && s.bf16) how += "  (bf16)";
+      if ((s.kind == Step::Matmul || s.kind == Step::Conv) && s.bf16) how += "  (bf16)";
       if (const SkipZeros *z = s.kind == Step::Matmul ? prepared[i].matmul.skip.get() : nullptr; z && z->runs > 0) {
         char text[160];
         std::snprintf(text, sizeof text, "  (left out %.0f of %lld all-zero data columns in %lld of %lld runs)",

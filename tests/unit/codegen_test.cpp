@@ -48,6 +48,8 @@ struct StepResult {
   std::map<std::string, double> exec_loss, interp_loss;
   double worst_grad_error = 0;  // max |a - b| / max|b| over each gradient tensor
   std::string worst_grad;
+  double least_cosine = 1;      // the smallest cosine between a gradient and the interpreter's
+  std::string least_cosine_grad;
 };
 
 // At `run_batch` (0: the compiled batch) the executor runs the plan as it
@@ -82,12 +84,16 @@ StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step, int
     for (const plan::Param &q : p.params)
       if ("d." + q.name == name) {
         const Tensor &want = (*v)[idx];
-        double scale = 1e-30, diff = 0;
+        double scale = 1e-30, diff = 0, dot = 0, want2 = 1e-300, got2 = 1e-300;
         for (size_t k = 0; k < want.data.size(); ++k) {
+          const double got = ex.f32(q.grad_buffer)[k];
           scale = std::max(scale, std::fabs(want.data[k]));
-          diff = std::max(diff, std::fabs(want.data[k] - ex.f32(q.grad_buffer)[k]));
+          diff = std::max(diff, std::fabs(want.data[k] - got));
+          dot += want.data[k] * got, want2 += want.data[k] * want.data[k], got2 += got * got;
         }
         if (diff / scale > r.worst_grad_error) r.worst_grad_error = diff / scale, r.worst_grad = name;
+        if (const double cos = dot / std::sqrt(want2 * got2); cos < r.least_cosine)
+          r.least_cosine = cos, r.least_cosine_grad = name;
       }
   }
   return r;
@@ -119,6 +125,32 @@ TEST(Codegen, OddConvolutionsMatchTheInterpreter) { expect_step_matches("tests/u
 TEST(Codegen, TransposedConvolutionsMatchTheInterpreter) {
   expect_step_matches("tests/unit/models/conv_same_t.yaml", 2);
 }
+// bf16 products and convolutions (plan Step::bf16; which steps the compiler
+// marks depends on the machine, so here every one is): the losses stay within
+// bf16's rounding of the f64 interpreter's, the gradients point the same way,
+// and the step is not the f32 step.
+void expect_bf16_step_close(const std::string &model, int64_t batch) {
+  auto c = compile(model, batch);
+  ASSERT_TRUE(c);
+  int marked = 0;
+  for (plan::Program *prog : c->code->lowered.plan.programs())
+    for (plan::Step &s : prog->steps)
+      if (s.kind == plan::Step::Conv || s.kind == plan::Step::Matmul) s.bf16 = true, s.zeros = plan::Step::Keep, ++marked;
+  ASSERT_GT(marked, 0);
+  const StepResult r = step_both(*c, 2, 11, 3);
+  ASSERT_FALSE(r.interp_loss.empty());
+  for (const auto &[name, want] : r.interp_loss)
+    EXPECT_NEAR(r.exec_loss.at(name), want, 1e-2 * std::max(1.0, std::fabs(want))) << model << " loss " << name;
+  // Rounding moves pre-activations by ~2^-9 of their size, which switches a
+  // relu near 0 and with it a whole row of a weight gradient: gradients are
+  // compared by direction, not element by element.
+  EXPECT_GT(r.least_cosine, 0.99) << model << ": " << r.least_cosine_grad;
+  EXPECT_GT(r.worst_grad_error, 1e-4) << model << ": as close as f32, so nothing was rounded";
+}
+
+TEST(Codegen, Bf16MlpStepStaysWithinRounding) { expect_bf16_step_close("models/mnist_mlp.yaml", 8); }
+TEST(Codegen, Bf16ConvStepStaysWithinRounding) { expect_bf16_step_close("models/mnist_conv.yaml", 2); }
+TEST(Codegen, Bf16OddConvolutionsStayWithinRounding) { expect_bf16_step_close("tests/unit/models/conv_odd.yaml", 3); }
 TEST(Codegen, BetaVaeMatchesTheInterpreter) { expect_step_matches("examples/beta_vae.yaml", 3); }
 // A plan runs at any batch, smaller or larger than the one it was compiled
 // for: `batch` (beta_vae's losses divide by it), a mean over the batch
