@@ -247,9 +247,9 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
   if (const plan::Plan &p = c->lowered.plan; p.config.count("precision") && p.config.at("precision") == "bf16") {
     int bf16 = 0, products = 0;
     for (const plan::Step &s : p.train.steps)
-      if (s.kind == plan::Step::Matmul) ++products, bf16 += s.bf16;
+      if (s.kind == plan::Step::Matmul || s.kind == plan::Step::Conv) ++products, bf16 += s.bf16;
     std::cout << "  precision bf16: " << bf16 << " of the step's " << products
-              << " products in bf16, where oneDNN runs them >= 10 % faster on this machine; the others in f32:\n";
+              << " products and convolutions in bf16, where oneDNN runs them >= 10 % faster on this machine; the others in f32:\n";
     for (const std::string &n : p.notes)
       if (n.rfind("train ", 0) == 0) std::cout << "    " << n << "\n";
   }
