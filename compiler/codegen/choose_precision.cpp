@@ -7,7 +7,8 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
-#include <tuple>
+#include <stdexcept>
+#include <unordered_map>
 #include <vector>
 
 #include <dnnl.hpp>
@@ -140,13 +141,33 @@ std::string ms(double seconds) {
 }
 
 std::string note_text(const Timing &t, bool bf16) {
+  if (t.f32 <= 0) return "f32 " + t.f32_impl;
   std::string note = std::string(bf16 ? "bf16" : "f32") + " (f32 " + t.f32_impl + " " + ms(t.f32);
   return note + (t.bf16_impl.empty() ? "; oneDNN has no fast bf16 kernel for it here)"
                                      : "; bf16 " + t.bf16_impl + " " + ms(t.bf16) + " + " + ms(t.rounding) +
                                            " rounding a and b)");
 }
 
-void choose_conv(plan::Plan &plan, plan::Program &prog, size_t i, const dnnl::engine &engine) {
+// Timings by step text (a conv's fields at the compiled batch, a product's
+// extents and options): the programs share most of their steps.
+using Timings = std::map<std::string, Timing>;
+
+template <typename F>
+const Timing &timed(Timings &timings, const std::string &key, F &&time) {
+  auto it = timings.find(key);
+  if (it == timings.end()) {
+    Timing t;
+    try {
+      t = time();
+    } catch (const std::exception &e) {  // the f32 step as the plan has it: the trainer makes it, or says why
+      t.f32_impl = std::string("(not timed: ") + e.what() + ")";
+    }
+    it = timings.emplace(key, t).first;
+  }
+  return it->second;
+}
+
+void choose_conv(plan::Plan &plan, plan::Program &prog, size_t i, const dnnl::engine &engine, Timings &timings) {
   plan::Step &s = prog.steps[i];
   std::string dims;
   for (const auto *d : {&s.dims_a, &s.dims_b}) {
@@ -157,7 +178,13 @@ void choose_conv(plan::Plan &plan, plan::Program &prog, size_t i, const dnnl::en
   plan::Step at_batch = s;
   for (auto *d : {&at_batch.dims_a, &at_batch.dims_b, &at_batch.dims_c})
     for (int64_t &x : *d) x = plan::extent(x, prog.batch);
-  const Timing t = time_conv(engine, at_batch);
+  std::string key = at_batch.conv + (at_batch.bias >= 0 ? " bias " : " - ") + at_batch.post;
+  for (const auto *v : {&at_batch.dims_a, &at_batch.dims_b, &at_batch.dims_c, &at_batch.stride, &at_batch.pad}) {
+    key += " ";
+    for (int64_t x : *v) key += std::to_string(x) + ",";
+  }
+  key += " " + at_batch.layout_a + " " + at_batch.layout_b + " " + at_batch.layout_c;
+  const Timing &t = timed(timings, key, [&] { return time_conv(engine, at_batch); });
   s.bf16 = t.faster();
   plan.notes.push_back(prog.name + " step " + std::to_string(i) + " " + s.conv + " " + dims + ": " + note_text(t, s.bf16) +
                        (s.where.empty() ? "" : " at " + s.where));
@@ -174,13 +201,13 @@ void choose_precision(plan::Plan &plan, const CodegenOptions &options) {
   const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   const int threads_before = omp_get_max_threads();
   omp_set_num_threads(options.threads);
-  std::map<std::tuple<int64_t, int64_t, int64_t, bool, bool, bool, std::string>, Timing> timings;
+  Timings timings;
   for (plan::Program *prog : plan.programs()) {
     if (!prog->present()) continue;
     for (size_t i = 0; i < prog->steps.size(); ++i) {
       plan::Step &s = prog->steps[i];
       if (s.kind == plan::Step::Conv) {
-        choose_conv(plan, *prog, i, engine);
+        choose_conv(plan, *prog, i, engine, timings);
         continue;
       }
       if (s.kind != plan::Step::Matmul) continue;
@@ -193,10 +220,9 @@ void choose_precision(plan::Plan &plan, const CodegenOptions &options) {
         plan.notes.push_back(at + "f32 (under 2^22 multiply-adds: rounding costs what bf16 saves)" + where);
         continue;
       }
-      const auto key = std::tuple{m, n, k, s.ta, s.tb, s.bias >= 0, s.post};
-      auto it = timings.find(key);
-      if (it == timings.end()) it = timings.emplace(key, time_product(engine, m, n, k, s.ta, s.tb, s.bias >= 0, s.post)).first;
-      const Timing &t = it->second;
+      const std::string key = "matmul " + std::to_string(m) + " " + std::to_string(n) + " " + std::to_string(k) + " " +
+                              std::to_string(s.ta) + std::to_string(s.tb) + (s.bias >= 0 ? " bias " : " - ") + s.post;
+      const Timing &t = timed(timings, key, [&] { return time_product(engine, m, n, k, s.ta, s.tb, s.bias >= 0, s.post); });
       s.bf16 = t.faster();
       plan.notes.push_back(at + note_text(t, s.bf16) + where);
     }
