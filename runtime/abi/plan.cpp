@@ -282,6 +282,13 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
     ls >> key;
     std::string where;
     if (size_t w = line.find(" where "); w != std::string::npos) where = line.substr(w + 7);
+    // A product's or convolution's optional `bf16` before `where`.
+    auto read_precision = [&](Step &s) {
+      std::string word;
+      if (!(ls >> word) || word == "where") return true;
+      s.bf16 = word == "bf16";
+      return s.bf16;
+    };
     // Lines of fixed fields check `ls` right after reading them: a missing
     // field sets both failbit and eofbit, which the loop's final check allows.
     // Names format_plan may print empty (model, optimizer kernel, config
@@ -448,11 +455,8 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       s.split = how == "columns" ? Step::Columns : how == "rows" ? Step::Rows : Step::Whole;
       if (zeros != "-" && zeros != "inner" && zeros != "outer") return fail("expected '-', 'inner' or 'outer'");
       s.zeros = zeros == "inner" ? Step::Inner : zeros == "outer" ? Step::Outer : Step::Keep;
-      if (std::string precision; ls >> precision && precision != "where") {
-        if (precision != "bf16") return fail("expected 'bf16' or 'where'");
-        if (s.zeros != Step::Keep) return fail("a bf16 product leaves out no zero columns");
-        s.bf16 = true;
-      }
+      if (!read_precision(s)) return fail("expected 'bf16' or 'where'");
+      if (s.bf16 && s.zeros != Step::Keep) return fail("a bf16 product leaves out no zero columns");
       s.where = where;
       current->steps.push_back(s);
     } else if (key == "conv") {
@@ -466,10 +470,7 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       if (!parse_ints(da, s.dims_a) || !parse_ints(db, s.dims_b) || !parse_ints(dc, s.dims_c) ||
           !parse_ints(stride, s.stride) || !parse_ints(pad, s.pad))
         return fail("malformed dimension list");
-      if (std::string precision; ls >> precision && precision != "where") {
-        if (precision != "bf16") return fail("expected 'bf16' or 'where'");
-        s.bf16 = true;
-      }
+      if (!read_precision(s)) return fail("expected 'bf16' or 'where'");
       s.where = where;
       current->steps.push_back(s);
     } else if (key == "reorder") {

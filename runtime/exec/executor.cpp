@@ -385,7 +385,7 @@ void Executor::Impl::run_step(const plan::Program &program, std::vector<Prepared
   case Step::Matmul: run_matmul(s.matmul); break;
   case Step::Conv:
   case Step::Reorder:
-    for (auto &[r, args] : s.call.rounding) r.execute(stream, args);
+    for (Rounding &r : s.call.rounding) r.primitive.execute(stream, r.args);
     s.call.primitive.execute(stream, s.call.args);
     stream.wait();
     break;

@@ -104,6 +104,13 @@ struct SkipZeros {
   int64_t runs = 0, skipped = 0, kept = 0;  // runs, runs that left columns out, their kept columns
 };
 
+// A bf16 step's operand rounded from its f32 buffer into a bf16 copy
+// (MatmulCall, PrimitiveCall): run before the step's own primitive.
+struct Rounding {
+  dnnl::reorder primitive;
+  std::unordered_map<int, dnnl::memory> args;
+};
+
 struct MatmulCall {
   MatmulPart whole;
   // When not empty (a `columns` step), the step runs as these column
@@ -116,10 +123,6 @@ struct MatmulCall {
   // A `bf16` step: a and b are first rounded into copies in the same layout
   // (2-byte elements, in the executor's bf16_scratch, which every bf16 step
   // shares), which the product (whole or parts) reads.
-  struct Rounding {
-    dnnl::reorder primitive;
-    std::unordered_map<int, dnnl::memory> args;
-  };
   std::vector<Rounding> rounding;
   std::byte *bf16_a = nullptr, *bf16_b = nullptr;
 };
@@ -150,8 +153,8 @@ struct KernelCall {
 struct PrimitiveCall {
   dnnl::primitive primitive;
   std::unordered_map<int, dnnl::memory> args;
-  // A bf16 Conv: a and b rounded into `rounded` first (MatmulCall::Rounding).
-  std::vector<std::pair<dnnl::reorder, std::unordered_map<int, dnnl::memory>>> rounding;
+  // A bf16 Conv: a and b rounded into `rounded` first.
+  std::vector<Rounding> rounding;
   AlignedBytes rounded;
 };
 
@@ -333,6 +336,8 @@ struct Executor::Impl {
   void check_desc(int buffer, const dnnl::memory::desc &desc, const std::string &what) const;
   void bind_dnnl_scratchpad();
   void warm_up_matmuls();
+  // The rounding of f32 `from` (in `from_desc`) into bf16 `to` (in `to_desc`).
+  Rounding rounding(const dnnl::memory::desc &from_desc, void *from, const dnnl::memory::desc &to_desc, void *to);
   void prepare_optimizer(const vaec_kernel_entry *kernels);
   std::vector<PreparedStep> &steps_of(const plan::Program &program, int64_t batch);
   // Writes `batch` to the plan's batch_value buffer, when it has one.

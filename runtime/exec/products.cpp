@@ -48,13 +48,8 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
     if (s.bf16) {
       call.bf16_a = bf16_scratch.get();
       call.bf16_b = call.bf16_a + round_up(static_cast<size_t>(s.m * s.k) * 2, kAlign);
-      auto round = [&](void *from, std::byte *to, int64_t rows, int64_t cols, bool transposed) {
-        dnnl::memory src(matrix_desc(rows, cols, transposed), engine, from),
-            dst(matrix_desc(rows, cols, transposed, type), engine, to);
-        call.rounding.push_back({dnnl::reorder(src, dst), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}}});
-      };
-      round(a, call.bf16_a, s.m, s.k, s.ta);
-      round(b, call.bf16_b, s.k, s.n, s.tb);
+      call.rounding.push_back(rounding(matrix_desc(s.m, s.k, s.ta), a, matrix_desc(s.m, s.k, s.ta, type), call.bf16_a));
+      call.rounding.push_back(rounding(matrix_desc(s.k, s.n, s.tb), b, matrix_desc(s.k, s.n, s.tb, type), call.bf16_b));
       a = call.bf16_a, b = call.bf16_b;
     }
     // Bound to the shared scratchpad once every matmul's size is known.
@@ -161,10 +156,9 @@ PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at)
       continue;
     }
     try {
-      dnnl::memory from(stored[i], engine, address(buffers[i])),
-          to(conv.desc[i], engine, call.rounded.get() + (i ? rounded_bytes[0] : 0));
-      call.rounding.push_back({dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}});
-      call.args[conv.arg[i]] = to;
+      call.rounding.push_back(
+          rounding(stored[i], address(buffers[i]), conv.desc[i], call.rounded.get() + (i ? rounded_bytes[0] : 0)));
+      call.args[conv.arg[i]] = call.rounding.back().args.at(DNNL_ARG_TO);
     } catch (const dnnl::error &e) {
       fail("oneDNN cannot round operand " + std::string(1, "ab"[i]) + " of the " + what + " to bf16: " + e.what());
     }
@@ -223,6 +217,12 @@ MatmulPart Executor::Impl::matmul_part(const dnnl::memory::desc &a, void *pa, co
   }
   if (impl) *impl = pd.impl_info_str();
   return part;
+}
+
+Rounding Executor::Impl::rounding(const dnnl::memory::desc &from_desc, void *from, const dnnl::memory::desc &to_desc,
+                                  void *to) {
+  dnnl::memory src(from_desc, engine, from), dst(to_desc, engine, to);
+  return {dnnl::reorder(src, dst), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}}};
 }
 
 void Executor::Impl::bind_pad(MatmulPart &part, std::byte *at) {
@@ -294,7 +294,7 @@ void Executor::Impl::run_matmul(MatmulCall &m) {
 
 // The step's product over all of its operands.
 void Executor::Impl::run_whole(MatmulCall &m) {
-  for (MatmulCall::Rounding &r : m.rounding) r.primitive.execute(stream, r.args);
+  for (Rounding &r : m.rounding) r.primitive.execute(stream, r.args);
   if (m.parts.empty()) {
     m.whole.primitive.execute(stream, m.whole.args);
     stream.wait();

@@ -735,26 +735,47 @@ TEST(Executor, FirstLayerMatmulUsesAnOptimizedKernel) {
   }
 }
 
-static void test_split_matmul(int64_t m) {
-  const int64_t k = 880, n = 304;
-  plan::Plan p;
+// A plan whose programs are one product c = op(a) op(b) + bias (then
+// `post`), with an SGD optimizer that is never run; b is the parameter
+// when `b_is_param`, else a 16-float parameter stands beside the product.
+struct OneProduct {
+  plan::Plan plan;
+  int a, b, c, bias;
+};
+static OneProduct one_product_plan(int64_t m, int64_t n, int64_t k, bool ta, bool tb, const std::string &post,
+                                   bool b_is_param) {
+  OneProduct o;
+  plan::Plan &p = o.plan;
   p.config = {{"optimizer", "sgd"}};
-  p.param_count = (k * n + 15) / 16 * 16 + 16;
+  const int64_t w_size = b_is_param ? k * n : 16;
+  p.param_count = (w_size + 15) / 16 * 16 + 16;
   p.param_region = add_buffer(p, "params", plan::DType::F32, p.param_count);
   p.grad_region = add_buffer(p, "grads", plan::DType::F32, p.param_count);
-  plan::Param w{"w", add_buffer(p, "w", plan::DType::F32, n * k, p.buffers[p.param_region].offset),
-                add_buffer(p, "w.grad", plan::DType::F32, n * k, p.buffers[p.grad_region].offset), {n, k}, 0.1};
-  p.params = {w};
+  p.params = {{"w", add_buffer(p, "w", plan::DType::F32, w_size, p.buffers[p.param_region].offset),
+               add_buffer(p, "w.grad", plan::DType::F32, w_size, p.buffers[p.grad_region].offset),
+               b_is_param ? std::vector<int64_t>{n, k} : std::vector<int64_t>{16}, 0.1}};
   p.hyper = add_buffer(p, "hyper.0", plan::DType::F32, 1);
   p.optimizer_kernel = "nan";  // never run here
   p.optimizer_args = {p.hyper};
-  const int a = add_buffer(p, "a", plan::DType::F32, m * k), c = add_buffer(p, "c", plan::DType::F32, m * n);
-  const int bias = add_buffer(p, "bias", plan::DType::F32, n), in = add_buffer(p, "in", plan::DType::U8, 1);
+  o.a = add_buffer(p, "a", plan::DType::F32, m * k);
+  o.b = b_is_param ? p.params[0].buffer : add_buffer(p, "b", plan::DType::F32, k * n);
+  o.c = add_buffer(p, "c", plan::DType::F32, m * n);
+  o.bias = add_buffer(p, "bias", plan::DType::F32, n);
+  const int in = add_buffer(p, "in", plan::DType::U8, 1);
   for (plan::Program *prog : {&p.train, &p.eval}) {
     prog->batch = 1, prog->input = in, prog->input_row = 1;
-    prog->steps = {matmul_step(a, w.buffer, c, bias, m, n, k, false, true, "relu")};
+    prog->steps = {matmul_step(o.a, o.b, o.c, o.bias, m, n, k, ta, tb, post)};
   }
   p.train.name = "train", p.eval.name = "eval";
+  return o;
+}
+
+static void test_split_matmul(int64_t m) {
+  const int64_t k = 880, n = 304;
+  const OneProduct o = one_product_plan(m, n, k, false, true, "relu", true);
+  const plan::Plan &p = o.plan;
+  const int a = o.a, c = o.c, bias = o.bias;
+  const plan::Param &w = p.params[0];
   for (int threads : {1, 2, 3, 5}) {
     const plan::Plan compiled = as_compiled(p, threads);
     Executor exec(compiled, kKernels, threads, 0);
@@ -800,25 +821,9 @@ TEST(Executor, Bf16ProductsRoundTheirOperandsOnly) {
       for (const plan::Step::Split split : {plan::Step::Whole, plan::Step::Rows, plan::Step::Columns}) {
         SCOPED_TRACE(std::string("ta ") + (ta ? "1" : "0") + " tb " + (tb ? "1" : "0") + " split " +
                      std::to_string(int(split)));
-        plan::Plan p;
-        p.config = {{"optimizer", "sgd"}};
-        p.param_count = 16;
-        p.param_region = add_buffer(p, "params", plan::DType::F32, p.param_count);
-        p.grad_region = add_buffer(p, "grads", plan::DType::F32, p.param_count);
-        p.params = {{"w", add_buffer(p, "w", plan::DType::F32, 16, p.buffers[p.param_region].offset),
-                     add_buffer(p, "w.grad", plan::DType::F32, 16, p.buffers[p.grad_region].offset), {16}, 0.1}};
-        p.hyper = add_buffer(p, "hyper.0", plan::DType::F32, 1);
-        p.optimizer_kernel = "nan";  // never run here
-        p.optimizer_args = {p.hyper};
-        const int a = add_buffer(p, "a", plan::DType::F32, m * k), b = add_buffer(p, "b", plan::DType::F32, k * n);
-        const int c = add_buffer(p, "c", plan::DType::F32, m * n), bias = add_buffer(p, "bias", plan::DType::F32, n);
-        const int in = add_buffer(p, "in", plan::DType::U8, 1);
-        for (plan::Program *prog : {&p.train, &p.eval}) {
-          prog->batch = 1, prog->input = in, prog->input_row = 1;
-          prog->steps = {matmul_step(a, b, c, bias, m, n, k, ta, tb, "")};
-        }
-        p.train.name = "train", p.eval.name = "eval";
-        p = as_compiled(p, 2);  // adds the train program's optimizer step
+        OneProduct o = one_product_plan(m, n, k, ta, tb, "", false);
+        const int a = o.a, b = o.b, c = o.c, bias = o.bias;
+        plan::Plan p = as_compiled(o.plan, 2);  // adds the train program's optimizer step
         for (plan::Program *prog : {&p.train, &p.eval})
           for (plan::Step &s : prog->steps)
             if (s.kind == plan::Step::Matmul) s.bf16 = true, s.split = split;
