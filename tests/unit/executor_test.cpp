@@ -1008,6 +1008,11 @@ TEST(PlanText, RejectsMalformedText) {
   EXPECT_EQ(error_for("optimize all", "optimize some"), "plan line 58: expected 'all' or 'params': 'optimize some where -'");
   EXPECT_EQ(error_for("relu whole", "relu halves"),
             "plan line 53: expected 'whole', 'columns' or 'rows': 'matmul 15 2 16 4 250 3 7 1 1 relu halves - where test.yaml:2:1'");
+  EXPECT_EQ(error_for("relu whole -", "relu whole - fp8"),
+            "plan line 53: expected 'bf16' or 'where': 'matmul 15 2 16 4 250 3 7 1 1 relu whole - fp8 where test.yaml:2:1'");
+  EXPECT_EQ(error_for("relu whole -", "relu whole inner bf16"),
+            "plan line 53: a bf16 product leaves out no zero columns: 'matmul 15 2 16 4 250 3 7 1 1 relu whole inner bf16 where "
+            "test.yaml:2:1'");
   EXPECT_EQ(error_for("arena ", "arnea "), "plan line 14: unknown keyword: 'arnea 20368'");
   EXPECT_EQ(error_for("args 16 8 17 18 19 acc", "args 16 x acc"),
             "plan line 54: malformed argument list: 'kernel affine 250 rows 0 args 16 x acc 3 4 where test.yaml:1:affine'");
