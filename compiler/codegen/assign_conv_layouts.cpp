@@ -3,6 +3,7 @@
 
 #include <dnnl.hpp>
 
+#include "codegen/direct_conv.h"
 #include "ir/printer.h"
 
 namespace vaec {
@@ -24,6 +25,12 @@ void assign_conv_layouts(LoweredModel &m) {
       const ScheduleStep &ss = p.schedule.steps[k];
       const Node &first = g.nodes[ss.nodes.front()];
       if (ss.kind != ScheduleStep::Library || !is_conv(first.op)) continue;
+      if (m.options.direct_convs && !m.options.plain_conv_layouts) {
+        if (std::optional<DirectConv> d = direct_conv_of(g, ss)) {
+          p.conv_choice.emplace(static_cast<int>(k), direct_choice(g, ss, *d));
+          continue;
+        }
+      }
       try {
         p.conv_choice.emplace(static_cast<int>(k), choose_conv(g, ss, engine, m.options.plain_conv_layouts));
       } catch (const std::exception &e) {

@@ -4,7 +4,10 @@
 // is a convolution (or one of its adjoints) has a ConvChoice in its
 // program's conv_choice: the layouts of its operands and result that this
 // machine's fastest oneDNN implementation wants (conv_layouts.h), or plain
-// ones with options.plain_conv_layouts. Throws Unsupported, naming the op,
+// ones with options.plain_conv_layouts; or, with options.direct_convs (and
+// not plain_conv_layouts), a direct kernel where direct_conv_of gives one
+// (codegen/direct_conv.h: the layer has fewer than 16 output channels, which
+// oneDNN's blocked kernels pad to 16). Throws Unsupported, naming the op,
 // when oneDNN cannot run one.
 #pragma once
 

@@ -11,6 +11,7 @@ namespace vaec {
 struct CodegenOptions {
   int threads = 2;                  // the thread count the plan's choices are made for
   bool plain_conv_layouts = false;  // every convolution operand plain (conv_layouts.h)
+  bool direct_convs = true;         // few-channel convolutions as direct kernels (direct_conv.h)
   bool split_products = true;       // split_products.h
   bool zero_columns = true;         // skip_zero_columns.h
   bool late_updates = true;         // place_updates.h

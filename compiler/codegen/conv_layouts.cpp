@@ -15,6 +15,12 @@ std::vector<int64_t> row_major_strides(const std::vector<int64_t> &dims) {
   return s;
 }
 
+int64_t row_major_elements(const std::vector<int64_t> &dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
 }  // namespace
 
 ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only) {
@@ -47,6 +53,31 @@ ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engin
   chosen = onednn::conv_primitive(cs, engine);  // the combination the plan will ask for
   for (int i = 0; i < 3; ++i) c.elements[i] = static_cast<int64_t>((chosen.desc[i].get_size() + 3) / 4);
   c.impl = chosen.impl;
+  return c;
+}
+
+ConvChoice direct_choice(const Graph &g, const ScheduleStep &ss, const DirectConv &d) {
+  const Node &first = g.nodes[ss.nodes.front()];
+  ConvChoice c;
+  plan::Step &cs = c.step;
+  cs.kind = plan::Step::Conv;
+  cs.conv = op_name(first.op);
+  cs.dims_a = g.nodes[first.operands[0]].dims;
+  cs.dims_b = g.nodes[first.operands[1]].dims;
+  cs.dims_c = first.dims;
+  cs.stride = std::get<std::vector<int64_t>>(*first.attr("stride"));
+  cs.pad = std::get<std::vector<int64_t>>(*first.attr("pad"));
+  if (ss.post >= 0) cs.post = op_name(g.nodes[ss.post].op);
+  cs.bias = first.operands.size() > 2 ? 0 : -1;
+  // The weights are operand 1, or the result of a weight gradient.
+  const bool weights_out = d.kind == DirectConv::Weights;
+  auto layout = [&](const Dims &dims, bool weights) { return weights ? "plain" : nchw16c_layout(dims).empty() ? "plain" : nchw16c_layout(dims); };
+  cs.layout_a = layout(cs.dims_a, false);
+  cs.layout_b = layout(cs.dims_b, !weights_out);
+  cs.layout_c = layout(cs.dims_c, weights_out);
+  c.elements = {row_major_elements(cs.dims_a), row_major_elements(cs.dims_b), row_major_elements(cs.dims_c)};
+  c.impl = "vaec direct";
+  c.direct = d;
   return c;
 }
 

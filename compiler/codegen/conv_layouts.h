@@ -15,6 +15,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,14 @@ struct ConvChoice {
   // adds them in an epilogue kernel.
   bool epilogue = false;
   std::string epilogue_post;      // "", "relu" or "sigmoid"
+  // Set when the step runs as a direct kernel (direct_conv.h) instead:
+  // `step` then has the wide side's operands in nChw16c, the rest plain.
+  std::optional<DirectConv> direct;
 };
+
+// The choice for a direct convolution `d` of step `ss`: layouts and sizes
+// as the kernel reads and writes them.
+ConvChoice direct_choice(const Graph &g, const ScheduleStep &ss, const DirectConv &d);
 
 // The choice for the library step `ss` of schedule `s` (a convolution op, with
 // its post-op if fused); with `plain_only`, every operand plain

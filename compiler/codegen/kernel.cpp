@@ -15,6 +15,7 @@
 #include <limits>
 #include <map>
 
+#include "codegen/direct_conv.h"
 #include "ir/elementwise_f64.h"
 #include "abi/philox.h"
 
@@ -67,6 +68,7 @@ double combine_identity(Op op) {
 
 void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t begin, int64_t end,
                           const uint64_t *rng) {
+  if (k.conv) return run_direct_conv_reference(k, buffers, begin, end);
   const size_t rank = k.domain.size();
   std::vector<int64_t> row_major(rank, 1);  // strides of the flat index the normal draws use
   for (size_t a = rank; a-- > 1;) row_major[a - 1] = row_major[a] * k.domain[a];
@@ -109,6 +111,8 @@ void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t be
 }
 
 int64_t kernel_work(const FusedKernel &k) {
+  // A direct convolution: a vector multiply-add for 16 multiply-adds.
+  if (k.conv) return std::max<int64_t>(1, (k.domain.empty() ? 1 : k.domain[0]) * direct_conv_macs(*k.conv) / 16);
   int64_t points = 1;
   for (int64_t d : k.domain) points *= d;
   int64_t cost = 0;
@@ -183,6 +187,7 @@ std::string kernel_to_string(const FusedKernel &k) {
   std::string s = "kernel " + k.name + " domain=" + ints(k.domain) + " args=[";
   for (size_t i = 0; i < k.args.size(); ++i) s += std::string(i ? "," : "") + type_name(k.args[i]);
   s += "]\n";
+  if (k.conv) s += "  " + direct_conv_text(*k.conv) + "\n";
   for (size_t i = 0; i < k.instrs.size(); ++i)
     s += "  %" + std::to_string(i) + " = " + instr_text(k, k.instrs[i]) + "\n";
   for (const KernelOutput &out : k.outputs)

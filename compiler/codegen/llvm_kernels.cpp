@@ -20,6 +20,7 @@
 #include <llvm/TargetParser/SubtargetFeature.h>
 #include <llvm/Transforms/Utils/Cloning.h>
 
+#include "codegen/direct_conv.h"
 #include "codegen/llvm_math.h"
 
 namespace vaec {
@@ -68,6 +69,14 @@ std::string verify_kernel(const FusedKernel &k) {
   if (k.name.empty()) return "kernel without a name";
   for (int64_t d : k.domain)
     if (d < 0) return where + "negative domain extent";
+  if (k.conv) {
+    if (k.domain.size() != 1 || !k.instrs.empty() || !k.outputs.empty())
+      return where + "a direct convolution has a domain of one axis and no instrs or outputs";
+    for (BufferType t : k.args)
+      if (t != BufferType::F32) return where + "a direct convolution reads a u8 arg";
+    std::string e = verify_direct_conv(*k.conv, k.args.size());
+    return e.empty() ? "" : where + e;
+  }
   for (size_t i = 0; i < k.instrs.size(); ++i)
     if (std::string e = check_instr(k, i); !e.empty()) return where + e;
   std::vector<bool> accumulated(k.args.size()), written(k.args.size()), loaded(k.args.size());
@@ -435,6 +444,7 @@ class KernelEmitter {
 
 void emit_kernel(llvm::Module &m, const FusedKernel &k) {
   assert(verify_kernel(k).empty());
+  if (k.conv) return emit_direct_conv(m, k);
   KernelEmitter(m, k).emit(k.name);
 }
 

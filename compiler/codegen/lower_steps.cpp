@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "codegen/conv_layouts.h"
+#include "codegen/direct_conv.h"
 #include "ir/builder.h"
 #include "ir/printer.h"
 
@@ -500,6 +501,7 @@ private:
   // convolutions and blocked kernels read as is; a plain copy is made only
   // when something needs one.
   void lower_conv(Prog &p, const ScheduleStep &ss, const ConvChoice &choice) {
+    if (choice.direct) return lower_direct_conv(p, ss, choice);
     const Graph &g = p.g;
     const Node &first = g.nodes[ss.nodes.front()];
     const int value = ss.post >= 0 ? ss.post : ss.nodes.front();
@@ -571,6 +573,60 @@ private:
       plain(p, value);
   }
 
+  // A direct convolution kernel (direct_conv.h): its wide operands from
+  // their nChw16c shadow, the rest plain; a wide result goes to a shadow.
+  void lower_direct_conv(Prog &p, const ScheduleStep &ss, const ConvChoice &choice) {
+    const Graph &g = p.g;
+    const Node &first = g.nodes[ss.nodes.front()];
+    const int value = ss.post >= 0 ? ss.post : ss.nodes.front();
+    const plan::Step &cs = choice.step;
+    const DirectConv &d = *choice.direct;
+    const int a = in_layout(p, first.operands[0], cs.layout_a, cs.dims_a, false);
+    const int b = in_layout(p, first.operands[1], cs.layout_b, cs.dims_b, false);
+    const int bias = first.operands.size() > 2 ? plain(p, first.operands[2]) : -1;
+    const int root = p.s.root[value];
+    const int out = cs.layout_c == "plain" ? buf(p, value)
+                                           : new_shadow(p, value, cs.layout_c, cs.dims_c, checked_elements(cs.dims_c));
+    FusedKernel k;
+    // Programs share a kernel when they run the same convolution (eval's
+    // and nll's forward is train's).
+    const std::string text = direct_conv_text(d);
+    k.name = c_identifier("conv_" + g.nodes[value].name);
+    auto same = direct_names_.find(text);
+    if (same != direct_names_.end()) k.name = same->second;
+    for (int serial = 2; same == direct_names_.end() && taken_(k.name); ++serial)
+      k.name = c_identifier("conv_" + g.nodes[value].name + "_" + std::to_string(serial));
+    const int batch_node = d.kind == DirectConv::Weights ? first.operands[0] : root;
+    k.domain = {g.nodes[batch_node].dims[0]};
+    k.conv = d;
+    plan::Step st;
+    st.kind = plan::Step::Kernel;
+    st.kernel = k.name;
+    st.where = where(first);
+    if (d.kind == DirectConv::Weights) {
+      // The kernel takes the conv-input side first: a transposed
+      // convolution's weight gradient has it as operand 1.
+      st.args = first.op == Op::Conv2dTransposeBwdWeights ? std::vector<int>{b, a, out} : std::vector<int>{a, b, out};
+      st.accumulate = {direct_conv_result_arg(d)};
+      st.combine = {plan::Step::Combine::Add};
+    } else {
+      st.args = bias >= 0 ? std::vector<int>{a, b, bias, out} : std::vector<int>{a, b, out};
+    }
+    k.args.assign(st.args.size(), BufferType::F32);
+    st.domain0 = p.batched[batch_node] ? batch_extent(g, k.domain[0]) : k.domain[0];
+    st.rows = split_rows(k);
+    st.macs = direct_conv_macs(d);
+    library_ << p.prog.name << " step " << p.prog.steps.size() << " (" << st.where << "): " << cs.conv << " %"
+             << g.nodes[value].name << (cs.post.empty() ? "" : " + " + cs.post) << " as kernel " << k.name << ": "
+             << direct_conv_text(d) << "\n";
+    if (same == direct_names_.end()) {
+      direct_names_[text] = k.name;
+      out_.kernels.push_back(std::move(k));
+    }
+    p.prog.steps.push_back(st);
+    if (cs.layout_c != "plain" && p.outputs.count(root)) plain(p, value);
+  }
+
   void report_conv(Prog &p, const plan::Step &cs, const ConvChoice &choice, const Node &first, int value) {
     library_ << p.prog.name << " step " << p.prog.steps.size() << " (" << cs.where << "): " << cs.conv << " %"
              << p.g.nodes[value].name << (cs.post.empty() ? "" : " + " + cs.post) << " with " << choice.impl << "\n";
@@ -632,7 +688,14 @@ private:
     return st;
   }
 
+  bool taken_(const std::string &name) const {
+    for (const FusedKernel &k : out_.kernels)
+      if (k.name == name) return true;
+    return false;
+  }
+
   LoweredModel &out_;
+  std::map<std::string, std::string> direct_names_;  // direct_conv_text -> its kernel
   int64_t persistent_end_, persistent_row_ = 0;
   std::map<std::string, int> param_buffer_, grad_buffer_, stat_buffer_;
   std::ostringstream library_;

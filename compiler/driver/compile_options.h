@@ -1,6 +1,6 @@
 // The options of `vaec compile` and `vaec dump` that change the plan besides
 // the model file and its batch (codegen/codegen_options.h): --threads,
-// --team, --conv-layouts, --no-split-products, --no-zero-columns,
+// --team, --conv-layouts, --no-direct-convs, --no-split-products, --no-zero-columns,
 // --no-late-updates. The plan text shows what each chose; `config threads N`
 // records the thread count, `config team adaptive|fixed` the team policy.
 #pragma once

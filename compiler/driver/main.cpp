@@ -213,6 +213,8 @@ int run(int argc, char **argv) {
                   "Override train.precision: f32, or bf16 for the products oneDNN runs faster in bfloat16 on this "
                   "machine (each choice and its times in the plan's notes)")
         ->check(CLI::IsMember({"f32", "bf16"}));
+    c->add_flag("!--no-direct-convs", compile_options.direct_convs,
+                "Run every convolution in oneDNN (no direct kernels for layers of fewer than 16 output channels)");
     c->add_flag("!--no-split-products", compile_options.split_products,
                 "Run every product whole (no column slices per thread)");
     c->add_flag("!--no-zero-columns", compile_options.zero_columns,

@@ -106,6 +106,7 @@ void format_program(std::ostream &os, const Program &p) {
         const Step::Combine c = j < s.combine.size() ? s.combine[j] : Step::Combine::Add;
         if (c != Step::Combine::Add) os << (c == Step::Combine::Max ? ":max" : ":min");
       }
+      if (s.macs > 0) os << " macs " << s.macs;
       break;
     case Step::Matmul:
       os << "matmul " << s.a << ' ' << s.b << ' ' << s.c << ' ' << s.bias << ' ' << extent_text(s.m) << ' '
@@ -186,6 +187,14 @@ namespace {
 
 // Reads one integer field of a plan line; std::stoi would throw on junk.
 bool read_int(std::istream &ls, int &out) {
+  std::string word;
+  if (!(ls >> word)) return false;
+  const char *end = word.data() + word.size();
+  auto [ptr, ec] = std::from_chars(word.data(), end, out);
+  return ec == std::errc() && ptr == end;
+}
+
+bool read_int64(std::istream &ls, int64_t &out) {
   std::string word;
   if (!(ls >> word)) return false;
   const char *end = word.data() + word.size();
@@ -419,6 +428,12 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       if (word != "args") return fail("expected 'args'");
       bool acc = false;
       while (ls >> std::ws && !ls.eof() && ls.peek() != 'w') {
+        if (ls.peek() == 'm') {
+          if (!acc || s.macs > 0 || !(ls >> word) || word != "macs" || !read_int64(ls, s.macs) || s.macs < 1)
+            return fail("malformed 'macs N'");
+          continue;
+        }
+        if (s.macs > 0) return fail("expected 'where' after 'macs N'");
         if (ls.peek() == 'a') {
           if (!(ls >> word) || word != "acc" || acc) return fail("expected 'acc'");
           acc = true;
@@ -578,7 +593,9 @@ double program_flops(const Program &prog, int64_t batch) {
   auto spatial = [&](const std::vector<int64_t> &dims) { return dims.size() == 4 ? elements(dims) / elements({dims[0], dims[1]}) : 0.0; };
   double flops = 0;
   for (const Step &s : prog.steps) {
-    if (s.kind == Step::Matmul) {
+    if (s.kind == Step::Kernel) {
+      flops += 2.0 * double(s.macs) * double(extent(s.domain0, batch));
+    } else if (s.kind == Step::Matmul) {
       flops += 2.0 * double(extent(s.m, batch)) * double(extent(s.n, batch)) * double(extent(s.k, batch));
     } else if (s.kind == Step::Conv && s.dims_a.size() == 4 && s.dims_b.size() == 4 && s.dims_c.size() == 4) {
       // The weight is b, or c for the weight gradients; the other two are activations.

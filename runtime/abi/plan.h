@@ -131,6 +131,9 @@ struct Step {
                                 // calling thread (`one`): the compiler's choice from the
                                 // kernel's work (compiler/codegen/kernel.h, kernel_work)
   bool uses_rng = false;
+  // Multiply-adds per row when the kernel is a convolution (`macs N`, a
+  // direct convolution's: compiler/codegen/direct_conv.h), for program_flops.
+  int64_t macs = 0;
   // Matmul: a [m,k] (or [k,m] if ta), b [k,n] (or [n,k] if tb), c [m,n]
   int a = -1, b = -1, c = -1, bias = -1;
   int64_t m = 0, n = 0, k = 0;
@@ -296,7 +299,8 @@ int64_t parameter_elements(const Plan &p);
 // The nominal floating-point operations of one run of `prog` at `batch`
 // examples: 2mnk per product, 2 |w| N (the smaller activation's H W) per
 // convolution, each counted whole (zero columns left out by `zeros` still
-// count); kernels, reorders and the optimizer are not counted.
+// count), 2 macs per row for kernels that are convolutions; other kernels,
+// reorders and the optimizer are not counted.
 double program_flops(const Program &prog, int64_t batch);
 
 // Every buffer a step reads or writes (kernel arguments, library operands and

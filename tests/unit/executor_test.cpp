@@ -952,6 +952,12 @@ TEST(PlanText, RoundTrips) {
   EXPECT_EQ(plan::format_plan(parsed), text2);
   EXPECT_TRUE(parsed.train.steps[1].bf16);
   EXPECT_EQ(parsed.notes, t.plan.notes);
+  // A kernel that is a convolution says its multiply-adds per row.
+  t.plan.train.steps[2].macs = 225792;
+  const std::string text3 = plan::format_plan(t.plan);
+  ASSERT_TRUE(plan::parse_plan(text3, parsed, error)) << error;
+  EXPECT_EQ(plan::format_plan(parsed), text3);
+  EXPECT_EQ(parsed.train.steps[2].macs, 225792);
 }
 
 // Sizes linear in the batch (a+b*B) and extents that are the batch (B)
@@ -1016,6 +1022,12 @@ TEST(PlanText, RejectsMalformedText) {
   EXPECT_EQ(error_for("arena ", "arnea "), "plan line 14: unknown keyword: 'arnea 20368'");
   EXPECT_EQ(error_for("args 16 8 17 18 19 acc", "args 16 x acc"),
             "plan line 54: malformed argument list: 'kernel affine 250 rows 0 args 16 x acc 3 4 where test.yaml:1:affine'");
+  EXPECT_EQ(error_for("acc 3 4 where", "acc 3 4 macs -5 where"),
+            "plan line 54: malformed 'macs N': 'kernel affine 250 rows 0 args 16 8 17 18 19 acc 3 4 macs -5 where "
+            "test.yaml:1:affine'");
+  EXPECT_EQ(error_for("acc 3 4 where", "acc 3 4 macs 9 3 where"),
+            "plan line 54: expected 'where' after 'macs N': 'kernel affine 250 rows 0 args 16 8 17 18 19 acc 3 4 macs 9 3 "
+            "where test.yaml:1:affine'");
   EXPECT_EQ(error_for("matmul 15 2 16 4 250 3 7 1 1 relu", "matmul 15 2"),
             "plan line 53: malformed line: 'matmul 15 2 whole - where test.yaml:2:1'");
   EXPECT_NE(error_for("buffer in u8", "buffer in u16").find("unknown element type 'u16'"), std::string::npos);

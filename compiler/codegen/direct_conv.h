@@ -1,0 +1,76 @@
+// Direct convolutions (DirectConv of codegen/kernel.h): which convolution
+// steps get one, their f64 reference, and their LLVM code.
+//
+// Why: oneDNN 2.6's blocked kernels pad a layer's output channels to 16, so
+// the last convolution of an image decoder (32 -> 1 channel, 3x3) does 16x
+// its multiply-adds in each of its three steps (docs/BENCHMARKS.md). A direct
+// kernel reads the wide side 16 channels per vector in nChw16c and the narrow
+// side plain, with the image sizes, taps and borders known at compile time.
+//
+// The emitted function has the C signature of fused kernels (kernel.h), so the
+// plan runs it as a `kernel` step: rows are examples, split among threads; a
+// Weights kernel's result is an accumulated argument (per-thread copies, then
+// summed in chunk order, as for any reduction).
+//
+// Code shape: the weights are gathered once per call into <16 x float>
+// vectors (16 wide-side channels per vector); then for each example a loop
+// over the pixels of the iterated side (the computed side for Output and
+// Input, the conv-output side for Weights), cut at compile time into
+// segments of rows and columns within which the same taps lie inside the
+// other side, so the body of each segment is straight-line code over its
+// taps with no bounds checks. A narrow result sums its vector products and
+// reduces them across lanes once per pixel; a wide one broadcasts each narrow
+// value over the vectors; Weights keep one vector sum per weight vector in
+// registers for the whole call.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "codegen/kernel.h"
+#include "codegen/schedule.h"
+#include "ir/graph.h"
+
+namespace llvm {
+class Module;
+}
+
+namespace vaec {
+
+// The weight vectors a kernel keeps live (narrow channels x wide blocks x
+// taps), and the most direct_conv_of allows: beyond it the registers spill
+// and LLVM's compile time grows past a second (tests/unit/direct_conv_test.cpp
+// prints it).
+int64_t direct_conv_vectors(const DirectConv &d);
+inline constexpr int64_t kDirectConvMaxVectors = 64;
+
+// The direct convolution for library step `ss` (a convolution op and its
+// post-op) when it has one: the op's own output (a conv2d's output, a
+// conv2d_transpose's output, and the same side in their gradients) has fewer
+// than 16 channels and the other side a multiple of 16; Input kernels need
+// stride 1, a sigmoid post-op a narrow result, and the weights at most
+// kDirectConvMaxVectors vectors. nullopt otherwise.
+std::optional<DirectConv> direct_conv_of(const Graph &g, const ScheduleStep &ss);
+
+// "" if `d` with `args` argument count is a kernel emit_direct_conv can
+// compile, else what is wrong (used by verify_kernel).
+std::string verify_direct_conv(const DirectConv &d, size_t args);
+
+// Argument positions: the computed tensor (or the weights) and the bias (-1).
+int direct_conv_result_arg(const DirectConv &d);
+int direct_conv_bias_arg(const DirectConv &d);
+
+// Multiply-adds per example.
+int64_t direct_conv_macs(const DirectConv &d);
+
+// One line: kind, sides, shapes, taps, stride, pad, bias and post-op.
+std::string direct_conv_text(const DirectConv &d);
+
+// The semantics of kernel.h, one sum at a time in double (the oracle the
+// LLVM code is tested against).
+void run_direct_conv_reference(const FusedKernel &k, void *const *buffers, int64_t begin, int64_t end);
+
+// Adds `k.name` to `m` (precondition: verify_kernel(k) is empty).
+void emit_direct_conv(llvm::Module &m, const FusedKernel &k);
+
+}  // namespace vaec

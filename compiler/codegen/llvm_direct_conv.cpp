@@ -1,0 +1,371 @@
+// LLVM code for direct convolutions (contract and code shape in direct_conv.h).
+#include <algorithm>
+#include <cassert>
+#include <functional>
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/Module.h>
+
+#include "codegen/direct_conv.h"
+#include "codegen/llvm_math.h"
+
+namespace vaec {
+namespace {
+
+using llvm::Value;
+constexpr int64_t kLanes = 16;
+
+// The positions q in [0, extent) of the iterated side at which every tap t
+// in [0, taps) joins q to position q * stride + sign * t + offset of the
+// other side inside [0, other): [lo, hi), empty when lo >= hi.
+std::pair<int64_t, int64_t> interior(int64_t extent, int64_t taps, int64_t stride, int64_t sign, int64_t offset,
+                                     int64_t other) {
+  int64_t lo = extent, hi = 0;
+  for (int64_t q = 0; q < extent; ++q) {
+    bool all = true;
+    for (int64_t t = 0; t < taps; ++t)
+      if (int64_t x = q * stride + sign * t + offset; x < 0 || x >= other) all = false;
+    if (all) lo = std::min(lo, q), hi = q + 1;
+  }
+  return {lo, hi};
+}
+
+class DirectConvEmitter {
+ public:
+  DirectConvEmitter(llvm::Module &m, const FusedKernel &k)
+      : m_(m), k_(k), d_(*k.conv), ctx_(m.getContext()), b_(ctx_) {
+    ch_[0] = d_.C, h_[0] = d_.H, w_[0] = d_.W;
+    ch_[1] = d_.K, h_[1] = d_.OH, w_[1] = d_.OW;
+    wide_ = d_.narrow_input ? 1 : 0;
+    narrow_ = 1 - wide_;
+    // Output and Weights walk the conv-output side: input row = oh * sh - pt + i.
+    // Input walks the conv-input side (stride 1): output row = ih + pt - i.
+    iterated_ = d_.kind == DirectConv::Input ? 0 : 1;
+    if (iterated_ == 1) {
+      stride_h_ = d_.sh, stride_w_ = d_.sw, sign_ = 1, off_h_ = -d_.pt, off_w_ = -d_.pl;
+    } else {
+      stride_h_ = stride_w_ = 1, sign_ = -1, off_h_ = d_.pt, off_w_ = d_.pl;
+    }
+    // Arguments holding each side and the weights.
+    switch (d_.kind) {
+      case DirectConv::Output: side_arg_[0] = 0, weights_arg_ = 1, side_arg_[1] = direct_conv_result_arg(d_); break;
+      case DirectConv::Input: side_arg_[1] = 0, weights_arg_ = 1, side_arg_[0] = direct_conv_result_arg(d_); break;
+      case DirectConv::Weights: side_arg_[0] = 0, side_arg_[1] = 1, weights_arg_ = 2; break;
+    }
+  }
+
+  void emit() {
+    llvm::Function *body = emit_body(k_.name + ".body");
+    emit_entry(body);
+  }
+
+ private:
+  llvm::Type *i64() { return b_.getInt64Ty(); }
+  llvm::Type *f32() { return b_.getFloatTy(); }
+  llvm::Type *vec() { return llvm::FixedVectorType::get(f32(), kLanes); }
+  Value *c64(int64_t v) { return b_.getInt64(static_cast<uint64_t>(v)); }
+  int64_t blocks() const { return ch_[wide_] / kLanes; }
+
+  // void name(void *const *buffers, int64_t begin, int64_t end, const uint64_t *rng)
+  void emit_entry(llvm::Function *body) {
+    llvm::Type *ptr = b_.getPtrTy();
+    auto *type = llvm::FunctionType::get(b_.getVoidTy(), {ptr, i64(), i64(), ptr}, false);
+    auto *f = llvm::Function::Create(type, llvm::Function::ExternalLinkage, k_.name, m_);
+    f->addFnAttr(llvm::Attribute::NoUnwind);
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
+    std::vector<Value *> args;
+    for (size_t a = 0; a < k_.args.size(); ++a)
+      args.push_back(b_.CreateLoad(ptr, b_.CreateConstInBoundsGEP1_64(ptr, f->getArg(0), a)));
+    args.push_back(f->getArg(1));
+    args.push_back(f->getArg(2));
+    b_.CreateCall(body, args);
+    b_.CreateRetVoid();
+  }
+
+  llvm::Function *emit_body(const std::string &name) {
+    std::vector<llvm::Type *> params(k_.args.size(), b_.getPtrTy());
+    params.insert(params.end(), {i64(), i64()});
+    auto *type = llvm::FunctionType::get(b_.getVoidTy(), params, false);
+    auto *f = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, m_);
+    f->addFnAttr(llvm::Attribute::AlwaysInline);
+    f->addFnAttr(llvm::Attribute::NoUnwind);
+    for (size_t a = 0; a < k_.args.size(); ++a) {
+      f->addParamAttr(a, llvm::Attribute::NoAlias);
+      f->addParamAttr(a, llvm::Attribute::NoCapture);
+      buf_.push_back(f->getArg(a));
+    }
+    Value *begin = f->getArg(k_.args.size()), *end = f->getArg(k_.args.size() + 1);
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
+    prologue();
+    const auto rows = interior(h_[iterated_], d_.KH, stride_h_, sign_, off_h_, h_[1 - iterated_]);
+    const auto cols = interior(w_[iterated_], d_.KW, stride_w_, sign_, off_w_, w_[1 - iterated_]);
+    // Interior pixels run every tap unchecked; the border checks each tap.
+    for_range(begin, end, [&](Value *n) {
+      for_range(c64(0), c64(h_[iterated_]), [&](Value *qh) {
+        for_range(c64(0), c64(w_[iterated_]), [&](Value *qw) {
+          auto in = [&](Value *q, std::pair<int64_t, int64_t> r) {
+            return b_.CreateAnd(b_.CreateICmpSGE(q, c64(r.first)), b_.CreateICmpSLT(q, c64(r.second)));
+          };
+          llvm::Function *f = b_.GetInsertBlock()->getParent();
+          auto *inner = llvm::BasicBlock::Create(ctx_, "interior", f);
+          auto *border = llvm::BasicBlock::Create(ctx_, "border", f);
+          auto *done = llvm::BasicBlock::Create(ctx_, "pixel_done", f);
+          b_.CreateCondBr(b_.CreateAnd(in(qh, rows), in(qw, cols)), inner, border);
+          b_.SetInsertPoint(inner);
+          pixel(n, qh, qw, false);
+          b_.CreateBr(done);
+          b_.SetInsertPoint(border);
+          pixel(n, qh, qw, true);
+          b_.CreateBr(done);
+          b_.SetInsertPoint(done);
+        });
+      });
+    });
+    epilogue();
+    b_.CreateRetVoid();
+    return f;
+  }
+
+  // for (i = lo; i < hi; ++i) body(i)
+  void for_range(Value *lo, Value *hi, const std::function<void(Value *)> &body) {
+    llvm::Function *f = b_.GetInsertBlock()->getParent();
+    llvm::BasicBlock *pre = b_.GetInsertBlock();
+    auto *loop = llvm::BasicBlock::Create(ctx_, "loop", f);
+    auto *exit = llvm::BasicBlock::Create(ctx_, "exit", f);
+    b_.CreateCondBr(b_.CreateICmpSLT(lo, hi), loop, exit);
+    b_.SetInsertPoint(loop);
+    llvm::PHINode *i = b_.CreatePHI(i64(), 2, "i");
+    i->addIncoming(lo, pre);
+    body(i);
+    Value *next = b_.CreateAdd(i, c64(1), "", false, true);
+    i->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateCondBr(b_.CreateICmpSLT(next, hi), loop, exit);
+    b_.SetInsertPoint(exit);
+  }
+
+  // The vector of narrow channel r, wide block cb, tap (i, j).
+  size_t weight_slot(int64_t r, int64_t cb, int64_t i, int64_t j) const {
+    return static_cast<size_t>(((r * blocks() + cb) * d_.KH + i) * d_.KW + j);
+  }
+
+  // The weights as vectors over 16 wide channels (or, for Weights, zeroed
+  // sums in their place), and the bias.
+  void prologue() {
+    const int64_t slots = ch_[narrow_] * blocks() * d_.KH * d_.KW;
+    if (d_.kind == DirectConv::Weights) {
+      for (int64_t v = 0; v < slots; ++v) {
+        sums_.push_back(b_.CreateAlloca(vec()));
+        b_.CreateStore(llvm::ConstantFP::get(vec(), 0.0), sums_.back());
+      }
+    } else {  // gathered in a loop, then read as vectors (see epilogue)
+      llvm::AllocaInst *all = b_.CreateAlloca(f32(), c64(slots * kLanes));
+      for_range(c64(0), c64(slots * kLanes), [&](Value *e) {
+        Value *w = b_.CreateAlignedLoad(f32(), b_.CreateInBoundsGEP(f32(), buf_[weights_arg_], weight_of(e)), llvm::Align(4));
+        b_.CreateAlignedStore(w, b_.CreateInBoundsGEP(f32(), all, e), llvm::Align(4));
+      });
+      for (int64_t v = 0; v < slots; ++v)
+        weights_.push_back(
+            b_.CreateAlignedLoad(vec(), b_.CreateConstInBoundsGEP1_64(f32(), all, v * kLanes), llvm::Align(4)));
+    }
+    const int bias = direct_conv_bias_arg(d_);
+    if (bias < 0) return;
+    const int computed = d_.kind == DirectConv::Input ? 0 : 1;
+    if (computed == narrow_) {
+      for (int64_t r = 0; r < ch_[narrow_]; ++r)
+        bias_.push_back(b_.CreateAlignedLoad(f32(), b_.CreateConstInBoundsGEP1_64(f32(), buf_[bias], r), llvm::Align(4)));
+    } else {
+      for (int64_t cb = 0; cb < blocks(); ++cb)
+        bias_.push_back(
+            b_.CreateAlignedLoad(vec(), b_.CreateConstInBoundsGEP1_64(f32(), buf_[bias], cb * kLanes), llvm::Align(4)));
+    }
+  }
+
+  // The weight of lane e % 16 of vector slot e / 16 (weight_slot's order:
+  // e = (((r * blocks + cb) * KH + i) * KW + j) * 16 + lane).
+  Value *weight_of(Value *e) {
+    auto div = [&](Value *x, int64_t k) { return b_.CreateUDiv(x, c64(k)); };
+    auto rem = [&](Value *x, int64_t k) { return b_.CreateURem(x, c64(k)); };
+    Value *lane = rem(e, kLanes), *t = div(e, kLanes);
+    Value *j = rem(t, d_.KW);
+    t = div(t, d_.KW);
+    Value *i = rem(t, d_.KH);
+    t = div(t, d_.KH);
+    Value *cb = rem(t, blocks()), *r = div(t, blocks());
+    Value *wc = b_.CreateAdd(b_.CreateMul(cb, c64(kLanes)), lane);
+    Value *o = d_.narrow_input ? wc : r, *c = d_.narrow_input ? r : wc;
+    Value *oc = b_.CreateAdd(b_.CreateMul(o, c64(d_.C)), c);
+    return b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(oc, c64(d_.KH)), i), c64(d_.KW)), j);
+  }
+
+  // Weights: adds each lane of each vector sum to its weight, in a loop (a
+  // straight-line form of these scalar adds costs LLVM's SLP vectorizer
+  // ten times the rest of the kernel to compile).
+  void epilogue() {
+    if (d_.kind != DirectConv::Weights) return;
+    const int64_t slots = static_cast<int64_t>(sums_.size());
+    llvm::AllocaInst *all = b_.CreateAlloca(f32(), c64(slots * kLanes));
+    for (int64_t v = 0; v < slots; ++v)
+      b_.CreateAlignedStore(b_.CreateLoad(vec(), sums_[v]), b_.CreateConstInBoundsGEP1_64(f32(), all, v * kLanes),
+                            llvm::Align(4));
+    for_range(c64(0), c64(slots * kLanes), [&](Value *e) {
+      Value *index = weight_of(e);
+      Value *p = b_.CreateInBoundsGEP(f32(), buf_[weights_arg_], index);
+      Value *sum = b_.CreateAlignedLoad(f32(), b_.CreateInBoundsGEP(f32(), all, e), llvm::Align(4));
+      b_.CreateAlignedStore(b_.CreateFAdd(b_.CreateAlignedLoad(f32(), p, llvm::Align(4)), sum), p, llvm::Align(4));
+    });
+  }
+
+  // Row (or column) of side `side` for iterated position q and tap t.
+  Value *coord(int side, Value *q, int64_t t, int64_t stride, int64_t offset) {
+    if (side == iterated_) return q;
+    return b_.CreateAdd(stride == 1 ? q : b_.CreateMul(q, c64(stride), "", false, true), c64(sign_ * t + offset), "",
+                        false, true);  // no nuw: the offset may be negative
+  }
+  Value *row(int side, Value *qh, int64_t i) { return coord(side, qh, i, stride_h_, off_h_); }
+  Value *col(int side, Value *qw, int64_t j) { return coord(side, qw, j, stride_w_, off_w_); }
+
+  // Element offset of (n, channel or block c) at the pixel tap (i, j) joins
+  // to (qh, qw) on `side` (a block's first element when the side is wide):
+  // the pixel of tap (0, 0) plus a constant, which the loads fold into
+  // their address.
+  Value *at(int side, Value *n, int64_t c, Value *qh, Value *qw, int64_t i, int64_t j) {
+    const int64_t planes = side == wide_ ? blocks() : ch_[side], lanes = side == wide_ ? kLanes : 1;
+    Value *plane = b_.CreateAdd(b_.CreateMul(n, c64(planes), "", false, true), c64(c), "", false, true);
+    Value *line = b_.CreateAdd(b_.CreateMul(plane, c64(h_[side]), "", false, true), row(side, qh, 0), "", false, true);
+    Value *e = b_.CreateAdd(b_.CreateMul(line, c64(w_[side]), "", false, true), col(side, qw, 0), "", false, true);
+    const int64_t shift = side == iterated_ ? 0 : sign_ * (i * w_[side] + j);
+    return b_.CreateAdd(b_.CreateMul(e, c64(lanes), "", false, true), c64(shift * lanes), "", false, true);
+  }
+  Value *ptr(int side, Value *offset) { return b_.CreateInBoundsGEP(f32(), buf_[side_arg_[side]], offset); }
+  // A load at (n, c) of `side` at the pixel tap (i, j) joins to (qh, qw);
+  // where `valid` is false (a tap outside the image) it reads element 0
+  // instead and gives 0.
+  Value *load(int side, llvm::Type *type, Value *n, int64_t c, Value *qh, Value *qw, int64_t i, int64_t j,
+              Value *valid) {
+    Value *offset = at(side, n, c, qh, qw, i, j);
+    if (valid) offset = b_.CreateSelect(valid, offset, c64(0));
+    Value *v = b_.CreateAlignedLoad(type, ptr(side, offset), llvm::Align(4));
+    return valid ? b_.CreateSelect(valid, v, llvm::ConstantFP::get(type, 0.0)) : v;
+  }
+  Value *load_wide(Value *n, int64_t cb, Value *qh, Value *qw, int64_t i, int64_t j, Value *valid) {
+    return load(wide_, vec(), n, cb, qh, qw, i, j, valid);
+  }
+  Value *load_narrow(Value *n, int64_t r, Value *qh, Value *qw, int64_t i, int64_t j, Value *valid) {
+    return load(narrow_, f32(), n, r, qh, qw, i, j, valid);
+  }
+  Value *splat(Value *s) { return b_.CreateVectorSplat(kLanes, s); }
+  Value *fma(Value *a, Value *b, Value *acc) {
+    if (!acc) return b_.CreateFMul(a, b);
+    return b_.CreateIntrinsic(llvm::Intrinsic::fmuladd, {a->getType()}, {a, b, acc});
+  }
+  // The sum of partial sums (null: none), as a tree.
+  Value *add_all(std::vector<Value *> parts) {
+    parts.erase(std::remove(parts.begin(), parts.end(), nullptr), parts.end());
+    if (parts.empty()) return nullptr;
+    while (parts.size() > 1) {
+      std::vector<Value *> next;
+      for (size_t p = 0; p + 1 < parts.size(); p += 2) next.push_back(b_.CreateFAdd(parts[p], parts[p + 1]));
+      if (parts.size() % 2) next.push_back(parts.back());
+      parts = std::move(next);
+    }
+    return parts[0];
+  }
+  Value *post(Value *x) {
+    if (d_.post == Op::Relu) {
+      Value *zero = llvm::ConstantFP::get(x->getType(), 0.0);
+      return b_.CreateSelect(b_.CreateFCmpOGT(x, zero), x, zero);
+    }
+    if (d_.post == Op::Sigmoid) return emit_sigmoid(b_, x);
+    return x;
+  }
+
+  // One pixel of the iterated side, every tap; `checked`: taps outside the
+  // other side read 0.
+  void pixel(Value *n, Value *qh, Value *qw, bool checked) {
+    const int other = 1 - iterated_;
+    std::vector<Value *> row_ok(d_.KH), col_ok(d_.KW);
+    auto inside = [&](Value *c, int64_t extent) {
+      return b_.CreateAnd(b_.CreateICmpSGE(c, c64(0)), b_.CreateICmpSLT(c, c64(extent)));
+    };
+    if (checked) {
+      for (int64_t i = 0; i < d_.KH; ++i) row_ok[i] = inside(row(other, qh, i), h_[other]);
+      for (int64_t j = 0; j < d_.KW; ++j) col_ok[j] = inside(col(other, qw, j), w_[other]);
+    }
+    auto valid = [&](int64_t i, int64_t j) { return checked ? b_.CreateAnd(row_ok[i], col_ok[j]) : nullptr; };
+    if (d_.kind == DirectConv::Weights) {
+      for (int64_t i = 0; i < d_.KH; ++i)
+        for (int64_t j = 0; j < d_.KW; ++j) {
+          Value *ok = valid(i, j);
+          for (int64_t r = 0; r < ch_[narrow_]; ++r) {
+            Value *s = splat(load_narrow(n, r, qh, qw, i, j, ok));
+            for (int64_t cb = 0; cb < blocks(); ++cb) {
+              llvm::AllocaInst *a = sums_[weight_slot(r, cb, i, j)];
+              b_.CreateStore(fma(s, load_wide(n, cb, qh, qw, i, j, ok), b_.CreateLoad(vec(), a)), a);
+            }
+          }
+        }
+      return;
+    }
+    if (iterated_ == narrow_) {  // narrow result: vector products over the wide source, one lane sum per pixel
+      for (int64_t r = 0; r < ch_[narrow_]; ++r) {
+        std::vector<Value *> parts;  // one chain per tap row keeps the FMAs independent
+        for (int64_t i = 0; i < d_.KH; ++i) {
+          Value *acc = nullptr;
+          for (int64_t j = 0; j < d_.KW; ++j)
+            for (int64_t cb = 0; cb < blocks(); ++cb)
+              acc = fma(load_wide(n, cb, qh, qw, i, j, valid(i, j)), weights_[weight_slot(r, cb, i, j)], acc);
+          parts.push_back(acc);
+        }
+        auto *sum = b_.CreateFAddReduce(llvm::ConstantFP::get(f32(), -0.0), add_all(parts));
+        llvm::FastMathFlags reassoc;
+        reassoc.setAllowReassoc();
+        llvm::cast<llvm::Instruction>(sum)->setFastMathFlags(reassoc);
+        Value *v = sum;
+        if (!bias_.empty()) v = b_.CreateFAdd(v, bias_[r]);
+        b_.CreateAlignedStore(post(v), ptr(narrow_, at(narrow_, n, r, qh, qw, 0, 0)), llvm::Align(4));
+      }
+      return;
+    }
+    // Wide result: each narrow source value broadcast over the weight vectors.
+    std::vector<std::vector<Value *>> source(d_.KH);  // [tap row][tap column * narrow channels]
+    for (int64_t i = 0; i < d_.KH; ++i)
+      for (int64_t j = 0; j < d_.KW; ++j)
+        for (int64_t r = 0; r < ch_[narrow_]; ++r)
+          source[i].push_back(splat(load_narrow(n, r, qh, qw, i, j, valid(i, j))));
+    for (int64_t cb = 0; cb < blocks(); ++cb) {
+      std::vector<Value *> parts;
+      for (int64_t i = 0; i < d_.KH; ++i) {
+        Value *acc = nullptr;
+        size_t e = 0;
+        for (int64_t j = 0; j < d_.KW; ++j)
+          for (int64_t r = 0; r < ch_[narrow_]; ++r) acc = fma(source[i][e++], weights_[weight_slot(r, cb, i, j)], acc);
+        parts.push_back(acc);
+      }
+      Value *v = add_all(parts);
+      if (!bias_.empty()) v = b_.CreateFAdd(v, bias_[cb]);
+      b_.CreateAlignedStore(post(v), ptr(wide_, at(wide_, n, cb, qh, qw, 0, 0)), llvm::Align(4));
+    }
+  }
+
+  llvm::Module &m_;
+  const FusedKernel &k_;
+  const DirectConv &d_;
+  llvm::LLVMContext &ctx_;
+  llvm::IRBuilder<> b_;
+  int64_t ch_[2], h_[2], w_[2];
+  int wide_ = 0, narrow_ = 1, iterated_ = 1;
+  int64_t stride_h_ = 1, stride_w_ = 1, sign_ = 1, off_h_ = 0, off_w_ = 0;
+  int side_arg_[2] = {0, 0}, weights_arg_ = 1;
+  std::vector<Value *> buf_, weights_, bias_;
+  std::vector<llvm::AllocaInst *> sums_;
+};
+
+}  // namespace
+
+void emit_direct_conv(llvm::Module &m, const FusedKernel &k) {
+  assert(k.conv);
+  DirectConvEmitter(m, k).emit();
+}
+
+}  // namespace vaec
