@@ -228,7 +228,7 @@ class KernelEmitter {
   // body), with loop-carried values: body(i, carried) returns their next
   // values. Returns the carried values after the loop.
   Values emit_loop(Value *lo, Value *hi, const Values &init,
-                   const std::function<Values(Value *, const Values &)> &body) {
+                   const std::function<Values(Value *, const Values &)> &body, bool keep_rolled = false) {
     llvm::Function *f = b_.GetInsertBlock()->getParent();
     llvm::BasicBlock *pre = b_.GetInsertBlock();
     auto *loop = llvm::BasicBlock::Create(ctx_, "loop", f);
@@ -249,7 +249,13 @@ class KernelEmitter {
     i->addIncoming(i_next, latch);
     for (size_t c = 0; c < carried.size(); ++c)
       llvm::cast<llvm::PHINode>(carried[c])->addIncoming(next[c], latch);
-    b_.CreateCondBr(b_.CreateICmpSLT(i_next, hi), loop, exit);
+    llvm::BranchInst *back = b_.CreateCondBr(b_.CreateICmpSLT(i_next, hi), loop, exit);
+    if (keep_rolled) {  // a distinct, self-referencing loop ID with unroll.disable
+      llvm::MDNode *disable = llvm::MDNode::get(ctx_, llvm::MDString::get(ctx_, "llvm.loop.unroll.disable"));
+      llvm::MDNode *id = llvm::MDNode::getDistinct(ctx_, {nullptr, disable});
+      id->replaceOperandWith(0, id);
+      back->setMetadata(llvm::LLVMContext::MD_loop, id);
+    }
     b_.SetInsertPoint(exit);
     Values out;
     for (size_t c = 0; c < init.size(); ++c) {
@@ -294,9 +300,14 @@ class KernelEmitter {
     Values zeros;
     for (size_t o = 0; o < k_.outputs.size(); ++o)
       if (in_register(o)) zeros.push_back(llvm::ConstantFP::get(b_.getFloatTy(), combine_identity(k_.outputs[o].combine)));
+    // An inner loop of one vector's points (nChw16c's 16 channels of a
+    // pixel) stays a loop: fully unrolled, it would leave the loop around it
+    // innermost, which the vectorizer then runs with gathers and scatters
+    // at stride 16 (docs/BENCHMARKS.md).
+    const bool one_vector = axis > 0 && k_.domain[axis] == 16;
     Values sums = emit_loop(lo, hi, zeros, [&](Value *i, const Values &acc) {
       return emit_point(advance(outer, i, axis), acc);
-    });
+    }, one_vector);
     for (size_t o = 0, r = 0; o < k_.outputs.size(); ++o) {
       if (!in_register(o)) continue;
       Value *p = element(k_.outputs[o].arg, outer[access_of_output_[o]]);

@@ -393,6 +393,7 @@ private:
         st.kernel = fk.name;
         for (const KernelInstr &in : fk.instrs) st.uses_rng = st.uses_rng || in.kind == KernelInstr::Normal;
         const std::vector<bool> blocked = blocked_args(p, fk, arg_nodes);
+        const Dims nchw_domain = fk.domain;
         // Only when an argument is blocked: over plain tensors the permuted
         // domain would just walk channels with a stride.
         const bool redomained =
@@ -401,11 +402,13 @@ private:
         for (const KernelOutput &o : fk.outputs) written[o.arg] = true;
         for (size_t a = 0; a < arg_nodes.size(); ++a) {
           const int node = arg_nodes[a];
-          const std::string l = nchw16c_layout(g.nodes[node].dims);
+          // A blocked argument is the kernel's NCHW domain, whatever its IR shape.
+          const Dims &nchw = nchw_domain;
+          const std::string l = nchw16c_layout(nchw);
           if (redomained && blocked[a] && written[a]) {
-            st.args.push_back(new_shadow(p, node, l, g.nodes[node].dims, checked_elements(g.nodes[node].dims)));
+            st.args.push_back(new_shadow(p, node, l, nchw, checked_elements(nchw)));
           } else if (redomained && blocked[a]) {
-            st.args.push_back(in_layout(p, node, l, g.nodes[node].dims, false));
+            st.args.push_back(in_layout(p, node, l, nchw, false));
           } else if (written[a]) {
             st.args.push_back(buf(p, node));
           } else {
@@ -492,6 +495,22 @@ private:
       if (wants_nchw16c(p, root, k.domain)) blocked[o.arg] = any = true;
     }
     if (!any) return std::vector<bool>(arg_nodes.size(), false);
+    // Running blocked anyway: every other whole tensor goes blocked too. A
+    // plain one would be read with gathers and written with scatters at
+    // stride H*W; a reorder (oneDNN's, when something needs the other
+    // layout) moves it faster, and the next blocked kernel reads it as is.
+    // (A value read whole in row-major order is NCHW whatever its shape:
+    // the dense layer's gradient [N, C*H*W] flows into a kernel so.)
+    const int64_t points = identity[0] * k.domain[0];
+    for (const KernelInstr &in : k.instrs) {
+      if (in.kind != KernelInstr::Load || in.strides != identity || in.offset != 0 || in.guard_axis >= 0) continue;
+      if (checked_elements(p.g.nodes[arg_nodes[in.arg]].dims) == points) blocked[in.arg] = true;
+    }
+    for (const KernelOutput &o : k.outputs) {
+      const int node = arg_nodes[o.arg], root = p.s.root[node];
+      if (o.accumulate || o.strides != identity || p.g.nodes[node].dims != k.domain || p.outputs.count(root)) continue;
+      blocked[o.arg] = true;
+    }
     return blocked;
   }
 

@@ -20,6 +20,7 @@
 #include <llvm/IR/Module.h>
 #include <llvm/Target/TargetMachine.h>
 
+#include "codegen/conv_layouts.h"
 #include "codegen/jit.h"
 #include "codegen/kernel.h"
 #include "codegen/llvm_kernels.h"
@@ -723,6 +724,25 @@ TEST(LlvmKernel, InnerLoopVectorizes) {
   EXPECT_TRUE(zmm || ymm) << asm_text;
   std::string path = ::testing::TempDir() + "vexp.o", error;
   EXPECT_TRUE(write_object_file(m, *tm, path, error)) << error;
+}
+
+// A kernel over nChw16c ([N, C/16, H, W, 16]: a transposed conv's bias and
+// relu epilogue) runs its 16 channels as one vector per pixel, not the
+// pixels as vectors gathered and scattered at stride 16.
+TEST(LlvmKernel, BlockedKernelsReadWholeVectors) {
+  FusedKernel k = epilogue_kernel("blocked_epilogue", {16, 32, 28, 28}, "relu", true, true);
+  ASSERT_EQ(k.domain, (std::vector<int64_t>{16, 2, 28, 28, 16}));
+  auto tm = host_target_machine();
+  ASSERT_TRUE(tm);
+  llvm::LLVMContext ctx;
+  llvm::Module m("t", ctx);
+  emit_kernel(m, k);
+  optimize_module(m, *tm);
+  const std::string asm_text = module_to_asm(m, *tm);
+  EXPECT_EQ(asm_text.find("gather"), std::string::npos) << asm_text;
+  EXPECT_EQ(asm_text.find("scatter"), std::string::npos) << asm_text;
+  if (asm_text.find("zmm") != std::string::npos) EXPECT_NE(asm_text.find("vmaxps"), std::string::npos);
+  EXPECT_LT(max_error(k), 1e-6);
 }
 
 // The optimized IR of each kernel shape has 8- or 16-wide vectors: register and
