@@ -13,15 +13,17 @@
 // summed in chunk order, as for any reduction).
 //
 // Code shape: the weights are gathered once per call into <16 x float>
-// vectors (16 wide-side channels per vector); then for each example a loop
-// over the pixels of the iterated side (the computed side for Output and
-// Input, the conv-output side for Weights), cut at compile time into
-// segments of rows and columns within which the same taps lie inside the
-// other side, so the body of each segment is straight-line code over its
-// taps with no bounds checks. A narrow result sums its vector products and
-// reduces them across lanes once per pixel; a wide one broadcasts each narrow
-// value over the vectors; Weights keep one vector sum per weight vector in
-// registers for the whole call.
+// vectors (16 wide-side channels per vector; gathered, and a Weights
+// kernel's sums scattered back, by loops, which LLVM compiles far faster
+// than the same scalar moves written out). Then for each example a loop over
+// the pixels of the iterated side (the computed side for Output and Input,
+// the conv-output side for Weights): interior pixels, whose taps all lie
+// inside the other side (known at compile time), run straight-line code over
+// every tap with constant address offsets; border pixels run the same code
+// with each tap's load masked to 0 outside. A narrow result sums its vector
+// products (one chain per tap row) and reduces across lanes once per pixel;
+// a wide one broadcasts each narrow value over the weight vectors; Weights
+// keep one vector sum per weight vector in registers for the whole call.
 #pragma once
 
 #include <optional>
