@@ -46,6 +46,7 @@ public:
     s_.root.resize(n);
     s_.materialized.assign(n, false);
     reduction_.assign(n, false);
+    from_sources_.assign(n, false);
     users_.resize(n);
     for (size_t i = 0; i < n; ++i)
       for (int o : g.nodes[i].operands) users_[o].push_back(static_cast<int>(i));
@@ -175,11 +176,25 @@ private:
     }
     std::sort(candidates.rbegin(), candidates.rend());
     // Then recent kernels over the same domain (sibling fusion): one loop
-    // instead of two over the same points.
+    // instead of two over the same points. A scalar of constants and the
+    // batch size alone joins only a scalar kernel that waits for nothing: in
+    // the loss's division it would make the gradients it scales wait for the
+    // loss's sum, and the loop over the logits computing that sum could no
+    // longer compute the gradient too.
+    from_sources_[i] = true;
+    for (int o : n.operands)
+      from_sources_[i] = from_sources_[i] && (op_info(g_.nodes[o].op).kind == OpKind::Source || from_sources_[o]);
     for (int c = static_cast<int>(steps_.size()) - 1; c >= 0 && c >= static_cast<int>(steps_.size()) - 8; --c)
       if (steps_[c].kind == ScheduleStep::Kernel && steps_[c].domain == domain &&
-          std::find(candidates.begin(), candidates.end(), c) == candidates.end())
+          std::find(candidates.begin(), candidates.end(), c) == candidates.end()) {
+        if (from_sources_[i] && domain.empty() && !steps_[c].after.empty()) {
+          s_.report.push_back(name(i) + " (" + std::string(op_name(n.op)) + "): not fused into kernel " +
+                              std::to_string(c) + ": a scalar of constants and the batch size, and that kernel waits "
+                              "for other steps");
+          continue;
+        }
         candidates.push_back(c);
+      }
     for (int c : candidates) {
       std::string why = refusal(i, c, domain);
       if (why.empty()) {
@@ -274,6 +289,7 @@ private:
   Schedule s_;
   std::vector<ScheduleStep> steps_;  // creation order
   std::vector<bool> reduction_;
+  std::vector<bool> from_sources_;  // computed from source ops alone (constants, the batch size)
   std::vector<std::vector<int>> users_;
   std::vector<int> is_output_;
 };
