@@ -44,6 +44,14 @@ struct ConvChoice {
   std::optional<DirectConv> direct;
 };
 
+// The direct convolution (codegen/direct_conv.h) for library step `ss` (a
+// convolution op and its post-op) when it has one: the op's own output (a
+// conv2d's output, a conv2d_transpose's output, and the same side in their
+// gradients) has fewer than 16 channels and the other side a multiple of
+// 16; Input kernels need stride 1, a sigmoid post-op a narrow result, and
+// the weights at most kDirectConvMaxVectors vectors. nullopt otherwise.
+std::optional<DirectConv> direct_conv_of(const Graph &g, const ScheduleStep &ss);
+
 // The choice for a direct convolution `d` of step `ss`: layouts and sizes
 // as the kernel reads and writes them.
 ConvChoice direct_choice(const Graph &g, const ScheduleStep &ss, const DirectConv &d);

@@ -27,45 +27,6 @@ struct Sides {
 
 }  // namespace
 
-std::optional<DirectConv> direct_conv_of(const Graph &g, const ScheduleStep &ss) {
-  const Node &first = g.nodes[ss.nodes.front()];
-  auto dims = [&](int operand) -> const Dims & { return g.nodes[first.operands[operand]].dims; };
-  const Dims *I = nullptr, *O = nullptr, *w = nullptr;
-  DirectConv d;
-  bool transpose = false;
-  switch (first.op) {
-    case Op::Conv2d: I = &dims(0), w = &dims(1), O = &first.dims, d.kind = DirectConv::Output; break;
-    case Op::Conv2dBwdData: O = &dims(0), w = &dims(1), I = &first.dims, d.kind = DirectConv::Input; break;
-    case Op::Conv2dBwdWeights: I = &dims(0), O = &dims(1), w = &first.dims, d.kind = DirectConv::Weights; break;
-    case Op::Conv2dTranspose:
-      O = &dims(0), w = &dims(1), I = &first.dims, d.kind = DirectConv::Input, transpose = true;
-      break;
-    case Op::Conv2dTransposeBwdData:
-      I = &dims(0), w = &dims(1), O = &first.dims, d.kind = DirectConv::Output, transpose = true;
-      break;
-    case Op::Conv2dTransposeBwdWeights:
-      O = &dims(0), I = &dims(1), w = &first.dims, d.kind = DirectConv::Weights, transpose = true;
-      break;
-    default: return std::nullopt;
-  }
-  if (I->size() != 4 || O->size() != 4 || w->size() != 4) return std::nullopt;
-  d.C = (*I)[1], d.H = (*I)[2], d.W = (*I)[3];
-  d.K = (*O)[1], d.OH = (*O)[2], d.OW = (*O)[3];
-  d.KH = (*w)[2], d.KW = (*w)[3];
-  const auto &stride = std::get<std::vector<int64_t>>(*first.attr("stride"));
-  const auto &pad = std::get<std::vector<int64_t>>(*first.attr("pad"));
-  if (stride.size() != 2 || pad.size() != 4) return std::nullopt;
-  d.sh = stride[0], d.sw = stride[1], d.pt = pad[0], d.pl = pad[1];
-  // The layer's own output: a conv2d's is the conv-output side, a
-  // transposed convolution's the conv-input side.
-  d.narrow_input = transpose;
-  d.bias = first.operands.size() > 2;
-  if (ss.post >= 0) d.post = g.nodes[ss.post].op;
-  if (!verify_direct_conv(d, d.kind == DirectConv::Weights ? 3 : d.bias ? 4 : 3).empty()) return std::nullopt;
-  if (direct_conv_vectors(d) > kDirectConvMaxVectors) return std::nullopt;
-  return d;
-}
-
 std::string verify_direct_conv(const DirectConv &d, size_t args) {
   const Sides s(d);
   const int narrow = d.narrow_input ? 0 : 1;

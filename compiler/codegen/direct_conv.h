@@ -1,5 +1,6 @@
-// Direct convolutions (DirectConv of codegen/kernel.h): which convolution
-// steps get one, their f64 reference, and their LLVM code.
+// Direct convolutions (DirectConv of codegen/kernel.h): their checks, f64
+// reference and LLVM code (which convolution steps get one: direct_conv_of
+// in conv_layouts.h).
 //
 // Why: oneDNN 2.6's blocked kernels pad a layer's output channels to 16, so
 // the last convolution of an image decoder (32 -> 1 channel, 3x3) does 16x
@@ -26,12 +27,9 @@
 // keep one vector sum per weight vector in registers for the whole call.
 #pragma once
 
-#include <optional>
 #include <string>
 
 #include "codegen/kernel.h"
-#include "codegen/schedule.h"
-#include "ir/graph.h"
 
 namespace llvm {
 class Module;
@@ -41,18 +39,9 @@ namespace vaec {
 
 // The weight vectors a kernel keeps live (narrow channels x wide blocks x
 // taps), and the most direct_conv_of allows: beyond it the registers spill
-// and LLVM's compile time grows past a second (tests/unit/direct_conv_test.cpp
-// prints it).
+// and LLVM's compile time grows past a second (docs/BENCHMARKS.md).
 int64_t direct_conv_vectors(const DirectConv &d);
 inline constexpr int64_t kDirectConvMaxVectors = 64;
-
-// The direct convolution for library step `ss` (a convolution op and its
-// post-op) when it has one: the op's own output (a conv2d's output, a
-// conv2d_transpose's output, and the same side in their gradients) has fewer
-// than 16 channels and the other side a multiple of 16; Input kernels need
-// stride 1, a sigmoid post-op a narrow result, and the weights at most
-// kDirectConvMaxVectors vectors. nullopt otherwise.
-std::optional<DirectConv> direct_conv_of(const Graph &g, const ScheduleStep &ss);
 
 // "" if `d` with `args` argument count is a kernel emit_direct_conv can
 // compile, else what is wrong (used by verify_kernel).
