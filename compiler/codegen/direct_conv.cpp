@@ -73,8 +73,7 @@ std::string direct_conv_text(const DirectConv &d) {
   return s;
 }
 
-void run_direct_conv_reference(const FusedKernel &k, void *const *buffers, int64_t begin, int64_t end) {
-  const DirectConv &d = *k.conv;
+void run_direct_conv_reference(const DirectConv &d, void *const *buffers, int64_t begin, int64_t end) {
   const Sides s(d);
   auto f = [&](int arg) { return static_cast<float *>(buffers[arg]); };
   auto weight = [&](int64_t o, int64_t c, int64_t i, int64_t j) { return ((o * d.C + c) * d.KH + i) * d.KW + j; };

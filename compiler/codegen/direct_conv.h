@@ -1,5 +1,5 @@
-// Direct convolutions (DirectConv of codegen/kernel.h): their checks, f64
-// reference and LLVM code (which convolution steps get one: direct_conv_of
+// Direct convolutions (a kind of kernel: FusedKernel::conv in kernel.h):
+// their checks, f64 reference and LLVM code (which convolution steps get one: direct_conv_of
 // in conv_layouts.h).
 //
 // Why: oneDNN 2.6's blocked kernels pad a layer's output channels to 16, so
@@ -27,15 +27,39 @@
 // keep one vector sum per weight vector in registers for the whole call.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
-#include "codegen/kernel.h"
+#include "ir/ops.h"
 
 namespace llvm {
 class Module;
 }
 
 namespace vaec {
+
+// A direct convolution, for a convolution with one
+// side of few channels, which oneDNN's blocked kernels pad to 16. Its
+// geometry is a conv2d's (interpreter.cpp reads every convolution op so):
+// the conv-input side I [N, C, H, W], the conv-output side O [N, K, OH, OW]
+// and weights w [K, C, KH, KW] (plain), joined at input pixel (oh * sh - pt
+// + i, ow * sw - pl + j) by tap (i, j) of output pixel (oh, ow) where that
+// lies inside I. One side has C or K % 16 == 0 and is in nChw16c (the wide
+// side), the other has fewer than 16 channels and is plain (the narrow side).
+// The kernel computes one of the three, as the sum over every joined pair:
+//   Output:  O = post(bias + sum x_I * w)    args (I, w, [bias], O)
+//   Input:   I = post(bias + sum x_O * w)    args (O, w, [bias], I)   stride 1
+//   Weights: w += sum x_I * x_O over n too   args (I, O, w)
+// bias has one value per channel of the computed side. Rows are examples:
+// the call computes examples [begin, end) (Weights: adds their sum).
+struct DirectConv {
+  enum Kind : uint8_t { Output, Input, Weights } kind = Output;
+  bool narrow_input = false;  // the conv-input side is the narrow one (else the output side)
+  int64_t C = 0, H = 0, W = 0, K = 0, OH = 0, OW = 0, KH = 0, KW = 0;
+  int64_t sh = 1, sw = 1, pt = 0, pl = 0;
+  bool bias = false;
+  Op post = Op::Add;  // Relu or Sigmoid after the bias; Add: none
+};
 
 // The weight vectors a kernel keeps live (narrow channels x wide blocks x
 // taps), and the most direct_conv_of allows: beyond it the registers spill
@@ -59,9 +83,10 @@ std::string direct_conv_text(const DirectConv &d);
 
 // The semantics of kernel.h, one sum at a time in double (the oracle the
 // LLVM code is tested against).
-void run_direct_conv_reference(const FusedKernel &k, void *const *buffers, int64_t begin, int64_t end);
+void run_direct_conv_reference(const DirectConv &d, void *const *buffers, int64_t begin, int64_t end);
 
-// Adds `k.name` to `m` (precondition: verify_kernel(k) is empty).
-void emit_direct_conv(llvm::Module &m, const FusedKernel &k);
+// Adds function `name` for `d` with `args` buffer arguments to `m`
+// (precondition: verify_direct_conv(d, args) is empty).
+void emit_direct_conv(llvm::Module &m, const std::string &name, const DirectConv &d, size_t args);
 
 }  // namespace vaec

@@ -15,7 +15,6 @@
 #include <limits>
 #include <map>
 
-#include "codegen/direct_conv.h"
 #include "ir/elementwise_f64.h"
 #include "abi/philox.h"
 
@@ -68,7 +67,7 @@ double combine_identity(Op op) {
 
 void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t begin, int64_t end,
                           const uint64_t *rng) {
-  if (k.conv) return run_direct_conv_reference(k, buffers, begin, end);
+  if (k.conv) return run_direct_conv_reference(*k.conv, buffers, begin, end);
   const size_t rank = k.domain.size();
   std::vector<int64_t> row_major(rank, 1);  // strides of the flat index the normal draws use
   for (size_t a = rank; a-- > 1;) row_major[a - 1] = row_major[a] * k.domain[a];

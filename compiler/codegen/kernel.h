@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "codegen/direct_conv.h"
 #include "ir/ops.h"
 
 namespace vaec {
@@ -68,29 +69,6 @@ struct KernelOutput {
 
 // The value an accumulated output starts from: 0, -inf or +inf.
 double combine_identity(Op combine);
-
-// A direct convolution (codegen/direct_conv.h), for a convolution with one
-// side of few channels, which oneDNN's blocked kernels pad to 16. Its
-// geometry is a conv2d's (interpreter.cpp reads every convolution op so):
-// the conv-input side I [N, C, H, W], the conv-output side O [N, K, OH, OW]
-// and weights w [K, C, KH, KW] (plain), joined at input pixel (oh * sh - pt
-// + i, ow * sw - pl + j) by tap (i, j) of output pixel (oh, ow) where that
-// lies inside I. One side has C or K % 16 == 0 and is in nChw16c (the wide
-// side), the other has fewer than 16 channels and is plain (the narrow side).
-// The kernel computes one of the three, as the sum over every joined pair:
-//   Output:  O = post(bias + sum x_I * w)    args (I, w, [bias], O)
-//   Input:   I = post(bias + sum x_O * w)    args (O, w, [bias], I)   stride 1
-//   Weights: w += sum x_I * x_O over n too   args (I, O, w)
-// bias has one value per channel of the computed side. Rows are examples:
-// the call computes examples [begin, end) (Weights: adds their sum).
-struct DirectConv {
-  enum Kind : uint8_t { Output, Input, Weights } kind = Output;
-  bool narrow_input = false;  // the conv-input side is the narrow one (else the output side)
-  int64_t C = 0, H = 0, W = 0, K = 0, OH = 0, OW = 0, KH = 0, KW = 0;
-  int64_t sh = 1, sw = 1, pt = 0, pl = 0;
-  bool bias = false;
-  Op post = Op::Add;  // Relu or Sigmoid after the bias; Add: none
-};
 
 struct FusedKernel {
   std::string name;              // a C identifier, unique in its module

@@ -33,8 +33,8 @@ std::pair<int64_t, int64_t> interior(int64_t extent, int64_t taps, int64_t strid
 
 class DirectConvEmitter {
  public:
-  DirectConvEmitter(llvm::Module &m, const FusedKernel &k)
-      : m_(m), k_(k), d_(*k.conv), ctx_(m.getContext()), b_(ctx_) {
+  DirectConvEmitter(llvm::Module &m, const std::string &name, const DirectConv &d, size_t args)
+      : m_(m), name_(name), args_(args), d_(d), ctx_(m.getContext()), b_(ctx_) {
     ch_[0] = d_.C, h_[0] = d_.H, w_[0] = d_.W;
     ch_[1] = d_.K, h_[1] = d_.OH, w_[1] = d_.OW;
     wide_ = d_.narrow_input ? 1 : 0;
@@ -56,7 +56,7 @@ class DirectConvEmitter {
   }
 
   void emit() {
-    llvm::Function *body = emit_body(k_.name + ".body");
+    llvm::Function *body = emit_body(name_ + ".body");
     emit_entry(body);
   }
 
@@ -71,11 +71,11 @@ class DirectConvEmitter {
   void emit_entry(llvm::Function *body) {
     llvm::Type *ptr = b_.getPtrTy();
     auto *type = llvm::FunctionType::get(b_.getVoidTy(), {ptr, i64(), i64(), ptr}, false);
-    auto *f = llvm::Function::Create(type, llvm::Function::ExternalLinkage, k_.name, m_);
+    auto *f = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name_, m_);
     f->addFnAttr(llvm::Attribute::NoUnwind);
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
     std::vector<Value *> args;
-    for (size_t a = 0; a < k_.args.size(); ++a)
+    for (size_t a = 0; a < args_; ++a)
       args.push_back(b_.CreateLoad(ptr, b_.CreateConstInBoundsGEP1_64(ptr, f->getArg(0), a)));
     args.push_back(f->getArg(1));
     args.push_back(f->getArg(2));
@@ -84,18 +84,18 @@ class DirectConvEmitter {
   }
 
   llvm::Function *emit_body(const std::string &name) {
-    std::vector<llvm::Type *> params(k_.args.size(), b_.getPtrTy());
+    std::vector<llvm::Type *> params(args_, b_.getPtrTy());
     params.insert(params.end(), {i64(), i64()});
     auto *type = llvm::FunctionType::get(b_.getVoidTy(), params, false);
     auto *f = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, m_);
     f->addFnAttr(llvm::Attribute::AlwaysInline);
     f->addFnAttr(llvm::Attribute::NoUnwind);
-    for (size_t a = 0; a < k_.args.size(); ++a) {
+    for (size_t a = 0; a < args_; ++a) {
       f->addParamAttr(a, llvm::Attribute::NoAlias);
       f->addParamAttr(a, llvm::Attribute::NoCapture);
       buf_.push_back(f->getArg(a));
     }
-    Value *begin = f->getArg(k_.args.size()), *end = f->getArg(k_.args.size() + 1);
+    Value *begin = f->getArg(args_), *end = f->getArg(args_ + 1);
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
     prologue();
     const auto rows = interior(h_[iterated_], d_.KH, stride_h_, sign_, off_h_, h_[1 - iterated_]);
@@ -349,7 +349,8 @@ class DirectConvEmitter {
   }
 
   llvm::Module &m_;
-  const FusedKernel &k_;
+  const std::string name_;
+  const size_t args_;
   const DirectConv &d_;
   llvm::LLVMContext &ctx_;
   llvm::IRBuilder<> b_;
@@ -363,9 +364,9 @@ class DirectConvEmitter {
 
 }  // namespace
 
-void emit_direct_conv(llvm::Module &m, const FusedKernel &k) {
-  assert(k.conv);
-  DirectConvEmitter(m, k).emit();
+void emit_direct_conv(llvm::Module &m, const std::string &name, const DirectConv &d, size_t args) {
+  assert(verify_direct_conv(d, args).empty());
+  DirectConvEmitter(m, name, d, args).emit();
 }
 
 }  // namespace vaec

@@ -20,7 +20,6 @@
 #include <llvm/TargetParser/SubtargetFeature.h>
 #include <llvm/Transforms/Utils/Cloning.h>
 
-#include "codegen/direct_conv.h"
 #include "codegen/llvm_math.h"
 
 namespace vaec {
@@ -455,7 +454,7 @@ class KernelEmitter {
 
 void emit_kernel(llvm::Module &m, const FusedKernel &k) {
   assert(verify_kernel(k).empty());
-  if (k.conv) return emit_direct_conv(m, k);
+  if (k.conv) return emit_direct_conv(m, k.name, *k.conv, k.args.size());
   KernelEmitter(m, k).emit(k.name);
 }
 
