@@ -14,6 +14,10 @@ struct CodegenOptions {
   bool direct_convs = true;         // few-channel convolutions as direct kernels (direct_conv.h)
   bool split_products = true;       // split_products.h
   bool zero_columns = true;         // skip_zero_columns.h
+  // The mean share of the input's columns that are 0 in a whole batch of the
+  // training data, as vaec compile found it (skip_zero_columns.h); < 0: not
+  // known (no data to look at, or standardized).
+  double data_zero_columns = -1;
   bool late_updates = true;         // place_updates.h
   std::string precision;            // choose_precision.h: "f32", "bf16", or "" for the model's train.precision
   // `config team adaptive`: the trainer runs the plan's chunks on fewer

@@ -3,12 +3,21 @@
 #include "codegen/skip_zero_columns.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <vector>
 
 namespace vaec {
 
 void skip_zero_columns(plan::Plan &plan, const CodegenOptions &options) {
   if (!options.zero_columns) return;
+  if (options.data_zero_columns >= 0 && options.data_zero_columns < kRuntimeZeroShare) {
+    char share[32];
+    std::snprintf(share, sizeof share, "%.1f %%", 100 * options.data_zero_columns);
+    plan.notes.push_back("zero columns: a batch of train.data has " + std::string(share) +
+                         " of the input's columns all 0 (mean of " + std::to_string(kZeroColumnBatches) +
+                         " batches), under the 1/8 a product needs to leave them out: no product looks for them");
+    return;
+  }
   constexpr int64_t kMinProduct = int64_t{1} << 20, kMinColumns = 64;
   for (plan::Program *program : plan.programs()) {
     plan::Program &prog = *program;

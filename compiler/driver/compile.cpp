@@ -12,6 +12,8 @@
 #include "codegen/emit_trainer.h"
 #include <cstdio>
 #include "codegen/pipeline.h"
+#include "codegen/skip_zero_columns.h"
+#include "data/source.h"
 #include "driver/summary.h"
 #include "interp/interpreter.h"
 #include "ir/builder.h"
@@ -82,6 +84,40 @@ std::map<std::string, std::string> loss_scaling(const Graph &model) {
   return out;
 }
 
+// The mean share of the input's columns that are 0 in a whole batch of the
+// model's training data (codegen_options.h, data_zero_columns): batches of
+// train.batch random examples. Scaling and binarizing keep zeros; -1 when
+// the data is standardized, is not there, or does not fit the input.
+double data_zero_columns(const Graph &g) {
+  auto text = [&](const char *key) {
+    const AttrValue *v = g.config_value(key);
+    const std::string *s = v ? std::get_if<std::string>(v) : nullptr;
+    return s ? *s : std::string();
+  };
+  const std::string path = text("data_path");
+  std::error_code ec;
+  if (path.empty() || !text("standardize").empty() || !std::filesystem::exists(path, ec)) return -1;
+  rt::data::Source source;
+  std::string error;
+  if (!rt::data::open_source(path, {text("label"), {}}, source, error)) return -1;
+  const rt::data::Array &x = source.train.x;
+  const int64_t n = x.count(), columns = x.item_elements(), batch = g.batch();
+  if (n < 1 || columns < 1 || batch < 1) return -1;
+  std::mt19937_64 rng(1);
+  std::uniform_int_distribution<int64_t> pick(0, n - 1);
+  double share = 0;
+  for (int b = 0; b < kZeroColumnBatches; ++b) {
+    std::vector<bool> zero(static_cast<size_t>(columns), true);
+    for (int64_t r = 0; r < batch; ++r) {
+      const int64_t example = pick(rng);
+      for (int64_t c = 0; c < columns; ++c)
+        if (zero[c] && x.value(example, c) != 0) zero[c] = false;
+    }
+    share += double(std::count(zero.begin(), zero.end(), true)) / double(columns);
+  }
+  return share / kZeroColumnBatches;
+}
+
 std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std::string &text, const Model &model,
                                            const CompileOptions &options, Diagnostics &diags, const CompileLog &log) {
   auto c = std::make_unique<CompiledModel>();
@@ -115,7 +151,9 @@ std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std:
     inspection.push_back({name, graph, c->inspection.latent});
   }
   try {
-    c->lowered = run_codegen(c->train, c->eval, loss_scaling(model.graph), inspection, options,
+    CodegenOptions codegen = options;
+    if (codegen.zero_columns) codegen.data_zero_columns = data_zero_columns(model.graph);
+    c->lowered = run_codegen(c->train, c->eval, loss_scaling(model.graph), inspection, codegen,
                              CodegenLog{log.dump_after_all, log.timing});
     c->lowered.plan.recon = c->inspection.nll.nodes.empty() && c->inspection.logw.nodes.empty() ? "" : c->inspection.recon;
   } catch (const Unsupported &e) {

@@ -859,6 +859,29 @@ TEST(Executor, Bf16ProductsRoundTheirOperandsOnly) {
 // nonzero in a single row; then another such batch, so nothing may come from
 // the last run), an all-zero batch, and a batch with too few to be worth it,
 // which runs whole.
+// vaec compile's look at the training data: below 1/8 zero columns per
+// batch no product is marked and the plan says why; above, as before; not
+// looked at (-1), as before.
+TEST(Codegen, ZeroColumnMarksFollowTheData) {
+  const auto F32 = plan::DType::F32;
+  plan::Plan p;
+  const int in = add_buffer(p, "in", plan::DType::U8, 64 * 784), x = add_buffer(p, "x", F32, 64 * 784);
+  const int w = add_buffer(p, "w", F32, 400 * 784), h = add_buffer(p, "h", F32, 64 * 400);
+  p.train.name = "train", p.train.batch = 64, p.train.input = in, p.train.input_row = 784;
+  p.train.steps = {kernel_step("decode_rows", 64, {in, x}, {}, 64 * 784),
+                   matmul_step(x, w, h, -1, 64, 400, 784, false, true, "relu")};
+  for (double share : {-1.0, 0.004, 0.3}) {
+    plan::Plan q = p;
+    CodegenOptions o;
+    o.data_zero_columns = share;
+    skip_zero_columns(q, o);
+    const bool marked = q.train.steps[1].zeros == plan::Step::Inner;
+    EXPECT_EQ(marked, share != 0.004) << share;
+    EXPECT_EQ(q.notes.size(), share == 0.004 ? 1u : 0u) << share;
+    if (!q.notes.empty()) EXPECT_NE(q.notes[0].find("0.4 % of the input's columns all 0"), std::string::npos) << q.notes[0];
+  }
+}
+
 TEST(Executor, LeavesOutZeroColumnsOfImageData) {
   const auto F32 = plan::DType::F32;
   plan::Plan p;
