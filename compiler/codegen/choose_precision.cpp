@@ -230,4 +230,18 @@ void choose_precision(plan::Plan &plan, const CodegenOptions &options) {
   omp_set_num_threads(threads_before);
 }
 
+void renumber_step_notes(plan::Plan &plan, const std::string &program, const std::vector<int> &new_index) {
+  const std::string prefix = program + " step ";
+  for (std::string &note : plan.notes) {
+    if (note.rfind(prefix, 0) != 0) continue;
+    const size_t end = note.find(' ', prefix.size());
+    if (end == std::string::npos) continue;
+    std::vector<int64_t> old;
+    if (!plan::parse_int_list(note.substr(prefix.size(), end - prefix.size()), ',', old) || old.size() != 1 ||
+        old[0] < 0 || old[0] >= static_cast<int64_t>(new_index.size()) || new_index[old[0]] < 0)
+      continue;
+    note = prefix + std::to_string(new_index[old[0]]) + note.substr(end);
+  }
+}
+
 }  // namespace vaec

@@ -25,4 +25,8 @@ namespace vaec {
 
 void choose_precision(plan::Plan &plan, const CodegenOptions &options);
 
+// A later pass that moves or inserts steps of `program` keeps the notes'
+// "PROGRAM step N" true: step N is now step new_index[N].
+void renumber_step_notes(plan::Plan &plan, const std::string &program, const std::vector<int> &new_index);
+
 }  // namespace vaec

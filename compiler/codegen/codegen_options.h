@@ -19,6 +19,7 @@ struct CodegenOptions {
   // known (no data to look at, or standardized).
   double data_zero_columns = -1;
   bool late_updates = true;         // place_updates.h
+  bool share_rounding = true;       // share_rounding.h
   std::string precision;            // choose_precision.h: "f32", "bf16", or "" for the model's train.precision
   // `config team adaptive`: the trainer runs the plan's chunks on fewer
   // threads while other programs keep CPUs busy (the bits stay the same);

@@ -68,7 +68,7 @@ private:
   }
   int64_t bytes_of(int b) const {
     const plan::Buffer &x = out_.plan.buffers[b];
-    return x.elements * (x.type == plan::DType::U8 ? 1 : 4);
+    return x.elements * plan::dtype_bytes(x.type);
   }
   // A buffer of `elements` at the compiled `batch`: per example when
   // `batched` (its size and offset then grow with the run's batch).
@@ -88,7 +88,7 @@ private:
                      int64_t batch = 1) {
     const int b = sized_buffer(name, type, elements, batched, batch);
     plan::Buffer &x = out_.plan.buffers[b];
-    const int64_t size = type == plan::DType::U8 ? 1 : 4;
+    const int64_t size = plan::dtype_bytes(type);
     if (batched) {
       x.row_offset = persistent_row_;
       persistent_row_ += align(x.row * size);

@@ -13,6 +13,7 @@
 #include "codegen/plan_buckets.h"
 #include "codegen/plan_memory.h"
 #include "codegen/choose_precision.h"
+#include "codegen/share_rounding.h"
 #include "codegen/skip_zero_columns.h"
 #include "codegen/split_products.h"
 
@@ -41,7 +42,8 @@ std::string conv_choices_text(const LoweredModel &m) {
 const std::vector<std::string> &codegen_stages() {
   static const std::vector<std::string> s = {"fuse_elementwise", "assign_conv_layouts", "layout_parameters", "lower_steps", "choose_precision",
                                              "skip_zero_columns",
-                                             "split_products", "place_updates", "plan_memory", "plan_buckets"};
+                                             "split_products", "place_updates", "share_rounding", "plan_memory",
+                                             "plan_buckets"};
   return s;
 }
 
@@ -83,6 +85,7 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
   step("skip_zero_columns", [&] { skip_zero_columns(m.plan, options); }, plan_text);
   step("split_products", [&] { split_products(m.plan, options); }, plan_text);
   step("place_updates", [&] { place_updates(m.plan, options); }, plan_text);
+  step("share_rounding", [&] { share_rounding(m); }, plan_text);
   step("plan_memory", [&] { plan_memory(m); }, [&] { return m.memory_report + plan_text(); });
   step("plan_buckets", [&] { plan_buckets(m.plan, options); }, plan_text);
   return m;

@@ -6,10 +6,11 @@
 //   assign_conv_layouts  oneDNN's layouts for each convolution
 //   layout_parameters    the parameter, gradient and optimizer-state regions
 //   lower_steps          plan steps, buffers and kernels
-//   choose_precision     products in bf16 where oneDNN runs them faster so
+//   choose_precision     products in bf16 where oneDNN runs them faster
 //   skip_zero_columns    products that leave out zero columns of image data
 //   split_products       products as one-thread slices, one per thread
 //   place_updates        the gate and the updates of the train program
+//   share_rounding       one bf16 copy of each value the bf16 products read
 //   plan_memory          the temporaries' offsets in the arena
 //
 // Each stage can print its result (the schedules, the convolutions'

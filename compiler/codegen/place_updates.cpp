@@ -1,6 +1,8 @@
 // Where the train program updates the parameters (contract in place_updates.h).
 #include "codegen/place_updates.h"
 
+#include "codegen/choose_precision.h"
+
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -84,8 +86,10 @@ void place_updates(plan::Plan &plan, const CodegenOptions &options) {
     return;
   }
   std::vector<Step> steps(tr.steps.begin(), tr.steps.begin() + static_cast<std::ptrdiff_t>(tail.gate));
+  std::vector<int> new_index(tr.steps.size(), -1);
+  for (size_t i = 0; i < tail.gate; ++i) new_index[i] = static_cast<int>(i);
   std::vector<bool> updated_late(plan.params.size(), false);
-  for (const auto &[i, q] : tail.early) steps.push_back(tr.steps[i]);
+  for (const auto &[i, q] : tail.early) new_index[i] = static_cast<int>(steps.size()), steps.push_back(tr.steps[i]);
   for (const auto &[i, q] : tail.late) updated_late[q] = true;
   Step gate;
   gate.kind = Step::Gate;
@@ -96,6 +100,7 @@ void place_updates(plan::Plan &plan, const CodegenOptions &options) {
   steps.push_back(gate);
   for (const auto &[i, q] : tail.late) {
     steps[gate_at].bound.push_back(static_cast<int>(steps.size()));
+    new_index[i] = static_cast<int>(steps.size());
     steps.push_back(tr.steps[i]);
     Step update;
     update.kind = Step::Optimize;
@@ -109,6 +114,7 @@ void place_updates(plan::Plan &plan, const CodegenOptions &options) {
   rest.where = "-";
   if (!rest.params.empty()) steps.push_back(rest);
   tr.steps = std::move(steps);
+  renumber_step_notes(plan, tr.name, new_index);
 }
 
 }  // namespace vaec

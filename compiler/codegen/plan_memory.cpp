@@ -32,7 +32,7 @@ void plan_memory(LoweredModel &m) {
     std::map<int, size_t> temp_of;
     for (int b : cp.temps) {
       const plan::Buffer &x = plan.buffers[b];
-      const int64_t size = x.type == plan::DType::U8 ? 1 : 4;
+      const int64_t size = plan::dtype_bytes(x.type);
       temp_of[b] = temps.size();
       temps.push_back({b, (x.row > 0 ? x.row : x.elements) * size});
     }

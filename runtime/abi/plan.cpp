@@ -12,7 +12,7 @@
 namespace vaec::plan {
 namespace {
 
-const char *dtype_name(DType t) { return t == DType::U8 ? "u8" : "f32"; }
+const char *dtype_name(DType t) { return t == DType::U8 ? "u8" : t == DType::BF16 ? "bf16" : "f32"; }
 const char *zeros_name(Step::Zeros z) { return z == Step::Inner ? "inner" : z == Step::Outer ? "outer" : "-"; }
 
 // An extent: a number, B for the batch, or c*B.
@@ -332,8 +332,8 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       if (!(ls >> b.name >> t >> elements >> offset) || !parse_linear(elements, b.elements, b.row) ||
           !parse_linear(offset, b.offset, b.row_offset))
         return fail("malformed line");
-      if (t != "u8" && t != "f32") return fail("unknown element type '" + t + "'");
-      b.type = t == "u8" ? DType::U8 : DType::F32;
+      if (t != "u8" && t != "f32" && t != "bf16") return fail("unknown element type '" + t + "'");
+      b.type = t == "u8" ? DType::U8 : t == "bf16" ? DType::BF16 : DType::F32;
       out.buffers.push_back(b);
     } else if (key == "param") {
       Param q;
@@ -548,7 +548,7 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
   // Within the arena at every batch: the fixed parts within the fixed part,
   // the per-example parts within the per-example part.
   for (const Buffer &b : out.buffers) {
-    const int64_t size = b.type == DType::U8 ? 1 : 4;
+    const int64_t size = dtype_bytes(b.type);
     if (b.offset < 0 || b.elements < 0 || b.elements > out.arena_bytes / size ||
         b.offset > out.arena_bytes - b.elements * size || b.row_offset < 0 || b.row < 0 ||
         b.row > out.arena_row / size || b.row_offset > out.arena_row - b.row * size)

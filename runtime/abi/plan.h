@@ -70,7 +70,10 @@ struct vaec_kernel_entry {
 
 namespace vaec::plan {
 
-enum class DType : uint8_t { F32, U8 };
+// bf16: bfloat16 copies of f32 values for bf16 products (a Reorder step
+// rounds them, to nearest even; compiler/codegen/share_rounding.h).
+enum class DType : uint8_t { F32, U8, BF16 };
+inline int64_t dtype_bytes(DType t) { return t == DType::U8 ? 1 : t == DType::BF16 ? 2 : 4; }
 
 // An extent that is the run's batch (Step::domain0, m, n, k, dims_*[0]);
 // -c is c times the batch (c samples per example, rows of [B*c, ...]).

@@ -30,13 +30,19 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   const std::string at = "matmul " + program + " step " + std::to_string(index) +
                          (s.where.empty() ? "" : " (" + s.where + ")");
   if (s.m < 1 || s.n < 1 || s.k < 1) fail(at + ": empty extent");
-  check_buffer(s.a, DType::F32, s.m * s.k, at + " a");
-  check_buffer(s.b, DType::F32, s.k * s.n, at + " b");
+  // A bf16 step's a and b may be bf16 copies a Reorder step rounded (shared
+  // by the products that read them); f32 ones it rounds itself.
+  auto operand_type = [&](int x) {
+    return s.bf16 && x >= 0 && x < static_cast<int>(plan.buffers.size()) ? plan.buffers[x].type : DType::F32;
+  };
+  const bool rounded_a = operand_type(s.a) == DType::BF16, rounded_b = operand_type(s.b) == DType::BF16;
+  check_buffer(s.a, rounded_a ? DType::BF16 : DType::F32, s.m * s.k, at + " a");
+  check_buffer(s.b, rounded_b ? DType::BF16 : DType::F32, s.k * s.n, at + " b");
   check_buffer(s.c, DType::F32, s.m * s.n, at + " c");
   if (s.bias >= 0) check_buffer(s.bias, DType::F32, s.n, at + " bias");
   auto overlaps = [&](int x, int64_t x_elems) {
-    int64_t x0 = plan.buffers[x].offset, c0 = plan.buffers[s.c].offset;
-    return x0 < c0 + s.m * s.n * 4 && c0 < x0 + x_elems * 4;
+    int64_t x0 = plan.buffers[x].offset, c0 = plan.buffers[s.c].offset, size = dtype_bytes(plan.buffers[x].type);
+    return x0 < c0 + s.m * s.n * 4 && c0 < x0 + x_elems * size;
   };
   if (overlaps(s.a, s.m * s.k) || overlaps(s.b, s.k * s.n)) fail(at + ": output overlaps an input");
 
@@ -46,10 +52,13 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   const auto type = s.bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
   try {
     if (s.bf16) {
-      call.bf16_a = bf16_scratch.get();
-      call.bf16_b = call.bf16_a + round_up(static_cast<size_t>(s.m * s.k) * 2, kAlign);
-      call.rounding.push_back(rounding(matrix_desc(s.m, s.k, s.ta), a, matrix_desc(s.m, s.k, s.ta, type), call.bf16_a));
-      call.rounding.push_back(rounding(matrix_desc(s.k, s.n, s.tb), b, matrix_desc(s.k, s.n, s.tb, type), call.bf16_b));
+      call.bf16_a = rounded_a ? static_cast<std::byte *>(a) : bf16_scratch.get();
+      call.bf16_b = rounded_b ? static_cast<std::byte *>(b)
+                              : bf16_scratch.get() + round_up(static_cast<size_t>(s.m * s.k) * 2, kAlign);
+      if (!rounded_a)
+        call.rounding.push_back(rounding(matrix_desc(s.m, s.k, s.ta), a, matrix_desc(s.m, s.k, s.ta, type), call.bf16_a));
+      if (!rounded_b)
+        call.rounding.push_back(rounding(matrix_desc(s.k, s.n, s.tb), b, matrix_desc(s.k, s.n, s.tb, type), call.bf16_b));
       a = call.bf16_a, b = call.bf16_b;
     }
     // Bound to the shared scratchpad once every matmul's size is known.
@@ -126,7 +135,8 @@ void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
 
 void Executor::Impl::check_desc(int buffer, const dnnl::memory::desc &desc, const std::string &what) const {
   const int64_t bytes = static_cast<int64_t>(desc.get_size());
-  check_buffer(buffer, DType::F32, (bytes + 3) / 4, what);
+  const DType type = desc.data_type() == dnnl::memory::data_type::bf16 ? DType::BF16 : DType::F32;
+  check_buffer(buffer, type, (bytes + dtype_bytes(type) - 1) / dtype_bytes(type), what);
 }
 
 PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at) {
@@ -188,7 +198,10 @@ PrimitiveCall Executor::Impl::prepare_reorder(const Step &s, const std::string &
   PrimitiveCall call;
   try {
     auto from = onednn::layout_desc(s.dims_a, s.layout_a), to = onednn::layout_desc(s.dims_a, s.layout_c);
+    // f32 to f32 (a layout change) or to bf16 (rounding, for bf16 products).
     check_desc(s.a, from, at + ": reorder source");
+    if (s.c >= 0 && s.c < static_cast<int>(plan.buffers.size()) && plan.buffers[s.c].type == DType::BF16)
+      to.data.data_type = dnnl_bf16;
     check_desc(s.c, to, at + ": reorder destination");
     dnnl::memory src(from, engine, address(s.a)), dst(to, engine, address(s.c));
     call.primitive = dnnl::reorder(src, dst);

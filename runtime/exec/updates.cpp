@@ -89,10 +89,23 @@ GateCall Executor::Impl::prepare_gate(const plan::Program &program, size_t index
     g.operands.push_back({p, elements});
     return static_cast<int>(g.operands.size()) - 1;
   };
+  // A bf16 copy is bounded through the f32 values the last Reorder before
+  // the product rounded into it (rounding to nearest never grows |x| past
+  // the next bf16 value, a factor the bound's margin covers).
+  auto source = [&](int buffer, size_t before) {
+    if (plan.buffers[buffer].type != DType::BF16) return buffer;
+    for (size_t i = before; i-- > 0;)
+      if (program.steps[i].kind == Step::Reorder && program.steps[i].c == buffer) return program.steps[i].a;
+    fail(at + ": a gate bounds a product of bf16 buffer " + plan.buffers[buffer].name + ", which no reorder rounds");
+  };
   for (int b : s.bound) {
-    if (b <= static_cast<int>(index)) fail(at + ": a gate bounds a product before it");
+    if (b <= static_cast<int>(index) || b >= static_cast<int>(program.steps.size()))
+      fail(at + ": a gate bounds a product before it");
     const Step &m = program.steps[b];
-    g.bounds.push_back({operand(m.a, m.m * m.k), operand(m.b, m.k * m.n), m.k});
+    const int a = source(m.a, b), bb = source(m.b, b);
+    check_buffer(a, DType::F32, m.m * m.k, at + ": bounded operand a");
+    check_buffer(bb, DType::F32, m.k * m.n, at + ": bounded operand b");
+    g.bounds.push_back({operand(a, m.m * m.k), operand(bb, m.k * m.n), m.k});
   }
   g.max_abs_of.resize(g.operands.size());
   g.partial_max.resize(static_cast<size_t>(std::max(1, optimizer.chunks)) * (g.operands.size() + 1));

@@ -3,6 +3,7 @@
 // executor), the optimizer update, determinism, and the memory plan.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -10,6 +11,8 @@
 #include "codegen/kernel.h"
 #include "codegen/optimizer_kernel.h"
 #include "codegen/pipeline.h"
+#include "codegen/plan_memory.h"
+#include "codegen/share_rounding.h"
 #include "driver/compile_options.h"
 #include "exec/executor.h"
 #include "interp/interpreter.h"
@@ -149,6 +152,56 @@ void expect_bf16_step_close(const std::string &model, int64_t batch) {
 }
 
 TEST(Codegen, Bf16MlpStepStaysWithinRounding) { expect_bf16_step_close("models/mnist_mlp.yaml", 8); }
+
+// share_rounding: bf16 products that read one rounded copy per value give
+// the bits of products that round their operands themselves.
+TEST(Codegen, SharedRoundingGivesTheSameBits) {
+  for (const char *model : {"models/mnist_mlp.yaml", "models/fashion_mlp.yaml"}) {
+    auto c = compile(model, 8);
+    ASSERT_TRUE(c);
+    LoweredModel &own = c->code->lowered;
+    for (plan::Program *prog : own.plan.programs())
+      for (plan::Step &s : prog->steps)
+        if (s.kind == plan::Step::Matmul) s.bf16 = true, s.zeros = plan::Step::Keep;
+    LoweredModel shared = own;
+    shared.options.share_rounding = true;
+    share_rounding(shared);
+    plan_memory(shared);
+    // Every bf16 product now reads bf16 copies, and some copy serves two products.
+    std::map<int, int> readers;
+    for (const plan::Step &s : shared.plan.train.steps)
+      if (s.kind == plan::Step::Matmul) {
+        for (int x : {s.a, s.b}) {
+          EXPECT_EQ(shared.plan.buffers[x].type, plan::DType::BF16) << model << " " << s.where;
+          ++readers[x];
+        }
+      }
+    EXPECT_TRUE(std::any_of(readers.begin(), readers.end(), [](auto &r) { return r.second > 1; })) << model;
+
+    auto gradients = [&](const plan::Plan &p, std::map<std::string, float> &losses) {
+      rt::Executor ex(p, c->code->table.data(), 2, 5, false, {{"train", {8}}});
+      ex.init_params(5);
+      std::string error;
+      const std::vector<float> rows = test::pixel_rows(test::idx_test_images("data/mnist", error), 0, 8 * p.train.input_row);
+      std::copy(rows.begin(), rows.end(), ex.f32(p.train.input));
+      ex.run(p.train, 3, 8);
+      for (const auto &[name, buf] : p.train.losses) losses[name] = ex.scalar(buf);
+      std::vector<float> g;
+      for (const plan::Param &q : p.params) {
+        const float *x = ex.f32(q.grad_buffer);
+        int64_t n = 1;
+        for (int64_t d : q.dims) n *= d;
+        g.insert(g.end(), x, x + n);
+      }
+      return g;
+    };
+    std::map<std::string, float> own_losses, shared_losses;
+    const std::vector<float> a = gradients(own.plan, own_losses), b = gradients(shared.plan, shared_losses);
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << model;
+    EXPECT_EQ(own_losses, shared_losses) << model;
+  }
+}
 TEST(Codegen, Bf16ConvStepStaysWithinRounding) { expect_bf16_step_close("models/mnist_conv.yaml", 2); }
 TEST(Codegen, Bf16OddConvolutionsStayWithinRounding) { expect_bf16_step_close("tests/unit/models/conv_odd.yaml", 3); }
 TEST(Codegen, BetaVaeMatchesTheInterpreter) { expect_step_matches("examples/beta_vae.yaml", 3); }

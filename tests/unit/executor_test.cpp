@@ -981,6 +981,13 @@ TEST(PlanText, RoundTrips) {
   ASSERT_TRUE(plan::parse_plan(text3, parsed, error)) << error;
   EXPECT_EQ(plan::format_plan(parsed), text3);
   EXPECT_EQ(parsed.train.steps[2].macs, 225792);
+  // A bf16 buffer (share_rounding's rounded copies): 2 bytes an element.
+  t.plan.buffers.push_back({"train.x.bf16", plan::DType::BF16, 8, 0, 0, 0});
+  const std::string text4 = plan::format_plan(t.plan);
+  ASSERT_TRUE(plan::parse_plan(text4, parsed, error)) << error;
+  EXPECT_EQ(plan::format_plan(parsed), text4);
+  EXPECT_EQ(parsed.buffers.back().type, plan::DType::BF16);
+  EXPECT_NE(text4.find("buffer train.x.bf16 bf16 8 0"), std::string::npos);
 }
 
 // Sizes linear in the batch (a+b*B) and extents that are the batch (B)

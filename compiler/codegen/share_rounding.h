@@ -1,0 +1,31 @@
+// share_rounding: each f32 operand of the bf16 products is rounded to
+// bfloat16 once, by a Reorder step into a bf16 buffer that every bf16 product
+// reading those values shares, instead of by each product into a copy of its
+// own.
+//
+// Pre: choose_precision marked bf16 products, place_updates placed the
+// updates; before plan_memory (the new buffers are temporaries of their
+// program). Post: in every program, before a bf16 Matmul step whose a or b
+// is an f32 buffer X there is a step `reorder X X' dims plain plain` with
+// X' a bf16 buffer of X's size (named X.bf16, with the program's name
+// in front for a parameter), and the product reads X'.
+// The Reorder stands right before the first product that needs it, and a
+// later bf16 product reads the same X' as long as no step between them
+// writes X (a kernel output, a library result, an update of a parameter);
+// after such a write the next reader gets a Reorder of its own. The values
+// are those the products rounded themselves (round to nearest even), so the
+// bits of every result are the same; what goes is the repeated rounding
+// (mnist_mlp: the images, the output layer's weights, its input and its
+// gradient were each rounded twice per step). A buffer with both a fixed part
+// and a per-example part keeps the product's own rounding. Conv steps keep
+// theirs (into the layouts their bf16 kernels want).
+// `--no-shared-rounding` (CodegenOptions::share_rounding) turns it off.
+#pragma once
+
+#include "codegen/module.h"
+
+namespace vaec {
+
+void share_rounding(LoweredModel &m);
+
+}  // namespace vaec
