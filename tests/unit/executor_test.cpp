@@ -169,7 +169,7 @@ plan::Plan as_compiled(plan::Plan p, int threads = 2, bool late_updates = true, 
 int add_buffer(plan::Plan &p, const std::string &name, plan::DType type, int64_t elements, int64_t offset = -1) {
   if (offset < 0) {
     offset = (p.arena_bytes + 63) / 64 * 64;
-    p.arena_bytes = offset + elements * (type == plan::DType::U8 ? 1 : 4);
+    p.arena_bytes = offset + elements * plan::dtype_bytes(type);
   }
   p.buffers.push_back({name, type, elements, offset});
   return static_cast<int>(p.buffers.size()) - 1;
@@ -848,6 +848,30 @@ TEST(Executor, Bf16ProductsRoundTheirOperandsOnly) {
         EXPECT_GT(off_f32, 1e-4);  // bf16 keeps 8 bits: products of rounded operands are off by ~2^-9
         EXPECT_EQ(std::memcmp(exec.f32(a), a0.data(), a0.size() * 4), 0);
         EXPECT_EQ(std::memcmp(exec.f32(b), b0.data(), b0.size() * 4), 0);
+
+        // The same product reading bf16 buffers that reorder steps rounded
+        // (share_rounding.h): the same bits.
+        plan::Plan q = p;
+        const int a16 = add_buffer(q, "a.bf16", plan::DType::BF16, m * k), b16 = add_buffer(q, "b.bf16", plan::DType::BF16, k * n);
+        std::vector<plan::Step> steps;
+        for (plan::Step s : q.train.steps) {
+          if (s.kind == plan::Step::Matmul) {
+            for (auto [from, to] : {std::pair{s.a, a16}, std::pair{s.b, b16}}) {
+              plan::Step round;
+              round.kind = plan::Step::Reorder, round.a = from, round.c = to, round.dims_a = {from == a ? m * k : k * n};
+              steps.push_back(round);
+            }
+            s.a = a16, s.b = b16;
+          }
+          steps.push_back(s);
+        }
+        q.train.steps = steps;
+        Executor shared(q, kKernels, 2, 0);
+        std::copy(a0.begin(), a0.end(), shared.f32(a));
+        std::copy(b0.begin(), b0.end(), shared.f32(b));
+        std::copy(exec.f32(bias), exec.f32(bias) + n, shared.f32(bias));
+        shared.run(q.train, 1);
+        EXPECT_EQ(std::memcmp(shared.f32(c), exec.f32(c), static_cast<size_t>(m * n) * 4), 0);
       }
 }
 
