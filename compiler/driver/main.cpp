@@ -220,7 +220,7 @@ int run(int argc, char **argv) {
     c->add_flag("!--no-zero-columns", compile_options.zero_columns,
                 "Never leave out the all-zero columns of image data in products");
     c->add_flag("!--no-shared-rounding", compile_options.share_rounding,
-                "Let each bf16 product and convolution round its operands itself (no bf16 copies shared between steps)");
+                "Let each bf16 product round its operands itself (no bf16 copies shared between products)");
     c->add_flag("!--no-late-updates", compile_options.late_updates,
                 "Update the parameters only after every gradient (no updates right after a gradient)");
   }

@@ -199,7 +199,7 @@ std::string plain_layout(const std::vector<int64_t> &dims, bool weights_of_trans
   return layout_text(layout_desc(dims, "plain", true), onednn_dims(dims, true));
 }
 
-ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine, std::array<bool, 2> rounded) {
+ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine) {
   const std::string &op = s.conv;
   const bool transpose = op.rfind("conv2d_transpose", 0) == 0;
   const bool forward = op == "conv2d" || op == "conv2d_transpose";
@@ -218,8 +218,7 @@ ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine, st
   if (s.bf16)
     for (int i = 0; i < 2; ++i) {
       out.f32_inputs[i] = md[i];
-      if (rounded[i]) md[i].data.data_type = dnnl_bf16;  // the step's layout is the bf16 copy's
-      else md[i] = dnnl::memory::desc(md[i].dims(), dnnl::memory::data_type::bf16, tag::any);
+      md[i] = dnnl::memory::desc(md[i].dims(), dnnl::memory::data_type::bf16, tag::any);
     }
   // src, weights, dst of the forward op this step belongs to.
   const dnnl::memory::desc &src = forward || weights ? md[0] : md[2];

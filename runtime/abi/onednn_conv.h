@@ -64,10 +64,8 @@ bool is_transpose_weights(const std::string &conv, int operand);
 
 // Creates the oneDNN primitive of Conv step `s` (its dims, stride, pad, post,
 // bias if s.bias >= 0, and layouts, which may be "any"; with s.bf16, a and b
-// in bf16 in layouts oneDNN chooses, except an operand with `rounded` set:
-// a bf16 buffer in the step's layout for it, rounded by an earlier Reorder
-// step, compiler/codegen/share_rounding.h). The scratchpad is user-managed.
-// Throws std::runtime_error (unknown op, bad fields) or dnnl::error.
-ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine, std::array<bool, 2> rounded = {});
+// in bf16 in layouts oneDNN chooses). The scratchpad is user-managed. Throws
+// std::runtime_error (unknown op, bad fields) or dnnl::error.
+ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine);
 
 }  // namespace vaec::onednn

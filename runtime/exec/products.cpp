@@ -143,13 +143,8 @@ PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at)
   const std::string what = at + ": " + s.conv;
   PrimitiveCall call;
   onednn::ConvPrimitive conv;
-  // a or b of a bf16 step may be a bf16 copy a Reorder step rounded.
-  auto rounded = [&](int x) {
-    return s.bf16 && x >= 0 && x < static_cast<int>(plan.buffers.size()) && plan.buffers[x].type == DType::BF16;
-  };
-  const std::array<bool, 2> shared = {rounded(s.a), rounded(s.b)};
   try {
-    conv = onednn::conv_primitive(s, engine, shared);
+    conv = onednn::conv_primitive(s, engine);
   } catch (const dnnl::error &e) {
     fail("oneDNN rejected the " + what + ": " + e.what());
   } catch (const std::runtime_error &e) {
@@ -157,16 +152,16 @@ PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at)
   }
   const int buffers[3] = {s.a, s.b, s.c};
   // What a and b are in the arena: the step's f32 layouts (a bf16 step reads rounded copies).
-  const dnnl::memory::desc stored[3] = {s.bf16 && !shared[0] ? conv.f32_inputs[0] : conv.desc[0],
-                                        s.bf16 && !shared[1] ? conv.f32_inputs[1] : conv.desc[1], conv.desc[2]};
+  const dnnl::memory::desc stored[3] = {s.bf16 ? conv.f32_inputs[0] : conv.desc[0],
+                                        s.bf16 ? conv.f32_inputs[1] : conv.desc[1], conv.desc[2]};
   size_t rounded_bytes[2] = {};
-  if (s.bf16 && !(shared[0] && shared[1])) {
-    for (int i = 0; i < 2; ++i) rounded_bytes[i] = shared[i] ? 0 : round_up(conv.desc[i].get_size(), kAlign);
+  if (s.bf16) {
+    for (int i = 0; i < 2; ++i) rounded_bytes[i] = round_up(conv.desc[i].get_size(), kAlign);
     call.rounded = allocate_zeroed(rounded_bytes[0] + rounded_bytes[1]);
   }
   for (int i = 0; i < 3; ++i) {
     check_desc(buffers[i], stored[i], what + " operand " + "abc"[i]);
-    if (i == 2 || !s.bf16 || shared[i]) {
+    if (i == 2 || !s.bf16) {
       call.args[conv.arg[i]] = dnnl::memory(conv.desc[i], engine, address(buffers[i]));
       continue;
     }
