@@ -705,6 +705,23 @@ TEST(Executor, RejectsPlansThatDoNotFitTheirKernels) {
   t = make_plan();
   t.plan.train.steps.pop_back();
   EXPECT_EQ(message(t.plan), "the train program never updates the parameters (no optimize step)");
+  // bf16 copies (share_rounding.h): only a bf16 product reads one, it must
+  // be large enough, and a gate bounds it through the reorder that rounds it.
+  t = make_plan();
+  t.plan.train.steps[1].a = add_buffer(t.plan, "a_t.bf16", plan::DType::BF16, K * M);
+  EXPECT_EQ(message(t.plan), "matmul train step 1 (test.yaml:2:1) a: buffer a_t.bf16 is not f32");
+  t.plan.train.steps[1].bf16 = true;
+  t.plan.train.steps[1].a = add_buffer(t.plan, "short.bf16", plan::DType::BF16, K * M - 1);
+  EXPECT_EQ(message(t.plan), "matmul train step 1 (test.yaml:2:1) a: buffer short.bf16 has 1749 elements, needs 1750");
+  f = make_fused_plan();
+  for (plan::Step &s : f.plan.train.steps)
+    if (s.kind == plan::Step::Gate) {
+      plan::Step &bounded = f.plan.train.steps[s.bound.at(0)];
+      bounded.bf16 = true;
+      bounded.a = add_buffer(f.plan, "dy.bf16", plan::DType::BF16, bounded.m * bounded.k);
+    }
+  EXPECT_EQ(message(f.plan),
+            "program train step 2 (-): a gate bounds a product of bf16 buffer dy.bf16, which no reorder rounds");
 }
 
 // The matmul shape of mnist_mlp's first layer: which implementation oneDNN
