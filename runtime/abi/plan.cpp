@@ -12,7 +12,6 @@
 namespace vaec::plan {
 namespace {
 
-const char *dtype_name(DType t) { return t == DType::U8 ? "u8" : t == DType::BF16 ? "bf16" : "f32"; }
 const char *zeros_name(Step::Zeros z) { return z == Step::Inner ? "inner" : z == Step::Outer ? "outer" : "-"; }
 
 // An extent: a number, B for the batch, or c*B.

@@ -74,6 +74,7 @@ namespace vaec::plan {
 // rounds them, to nearest even; compiler/codegen/share_rounding.h).
 enum class DType : uint8_t { F32, U8, BF16 };
 inline int64_t dtype_bytes(DType t) { return t == DType::U8 ? 1 : t == DType::BF16 ? 2 : 4; }
+inline const char *dtype_name(DType t) { return t == DType::U8 ? "u8" : t == DType::BF16 ? "bf16" : "f32"; }
 
 // An extent that is the run's batch (Step::domain0, m, n, k, dims_*[0]);
 // -c is c times the batch (c samples per example, rows of [B*c, ...]).

@@ -98,10 +98,9 @@ Executor::Impl::Impl(const Plan &generic, const vaec_kernel_entry *kernels, int 
   if (threads > 1 && scratch_stride > 0)
     scratch = allocate_zeroed(static_cast<size_t>(threads) * scratch_stride * sizeof(float));
   size_t bf16_bytes = 0;  // at the layout batch, the largest
-  auto rounded = [&](int x) { return x >= 0 && x < static_cast<int>(p.buffers.size()) && p.buffers[x].type == DType::BF16; };
   for (const plan::Program *prog : p.programs())
     for (const Step &s : prog->steps)
-      if (s.kind == Step::Matmul && s.bf16 && s.m > 0 && s.n > 0 && s.k > 0 && !(rounded(s.a) && rounded(s.b)))
+      if (s.kind == Step::Matmul && s.bf16 && s.m > 0 && s.n > 0 && s.k > 0 && !(bf16_buffer(s.a) && bf16_buffer(s.b)))
         bf16_bytes = std::max(bf16_bytes, round_up(static_cast<size_t>(s.m * s.k) * 2, kAlign) +
                                               round_up(static_cast<size_t>(s.k * s.n) * 2, kAlign));
   if (bf16_bytes > 0) bf16_scratch = allocate_zeroed(bf16_bytes);
@@ -134,8 +133,7 @@ void Executor::Impl::set_batch(int64_t batch) {
 void Executor::Impl::check_buffer(int buffer, DType type, int64_t elements, const std::string &what) const {
   if (buffer < 0 || buffer >= static_cast<int>(plan.buffers.size())) fail(what + ": no buffer " + std::to_string(buffer));
   const Buffer &b = plan.buffers[buffer];
-  if (b.type != type)
-    fail(what + ": buffer " + b.name + " is not " + (type == DType::F32 ? "f32" : type == DType::U8 ? "u8" : "bf16"));
+  if (b.type != type) fail(what + ": buffer " + b.name + " is not " + plan::dtype_name(type));
   if (b.elements < elements)
     fail(what + ": buffer " + b.name + " has " + std::to_string(b.elements) + " elements, needs " +
          std::to_string(elements));

@@ -290,6 +290,10 @@ struct Executor::Impl {
   float *floats(int buffer) const { return reinterpret_cast<float *>(address(buffer)); }
 
   void check_buffer(int buffer, DType type, int64_t elements, const std::string &what) const;
+  // A bf16 copy a Reorder step rounded (compiler/codegen/share_rounding.h).
+  bool bf16_buffer(int buffer) const {
+    return buffer >= 0 && buffer < static_cast<int>(plan.buffers.size()) && plan.buffers[buffer].type == DType::BF16;
+  }
   vaec_kernel_fn find_kernel(const vaec_kernel_entry *kernels, const std::string &name) const;
   std::vector<PreparedStep> prepare(const plan::Program &program, const vaec_kernel_entry *kernels, const Plan &sized);
   // Every parameter updated exactly once; updates after a gate only of

@@ -32,10 +32,7 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   if (s.m < 1 || s.n < 1 || s.k < 1) fail(at + ": empty extent");
   // A bf16 step's a and b may be bf16 copies a Reorder step rounded (shared
   // by the products that read them); f32 ones it rounds itself.
-  auto operand_type = [&](int x) {
-    return s.bf16 && x >= 0 && x < static_cast<int>(plan.buffers.size()) ? plan.buffers[x].type : DType::F32;
-  };
-  const bool rounded_a = operand_type(s.a) == DType::BF16, rounded_b = operand_type(s.b) == DType::BF16;
+  const bool rounded_a = s.bf16 && bf16_buffer(s.a), rounded_b = s.bf16 && bf16_buffer(s.b);
   check_buffer(s.a, rounded_a ? DType::BF16 : DType::F32, s.m * s.k, at + " a");
   check_buffer(s.b, rounded_b ? DType::BF16 : DType::F32, s.k * s.n, at + " b");
   check_buffer(s.c, DType::F32, s.m * s.n, at + " c");
@@ -200,8 +197,7 @@ PrimitiveCall Executor::Impl::prepare_reorder(const Step &s, const std::string &
     auto from = onednn::layout_desc(s.dims_a, s.layout_a), to = onednn::layout_desc(s.dims_a, s.layout_c);
     // f32 to f32 (a layout change) or to bf16 (rounding, for bf16 products).
     check_desc(s.a, from, at + ": reorder source");
-    if (s.c >= 0 && s.c < static_cast<int>(plan.buffers.size()) && plan.buffers[s.c].type == DType::BF16)
-      to.data.data_type = dnnl_bf16;
+    if (bf16_buffer(s.c)) to.data.data_type = dnnl_bf16;
     check_desc(s.c, to, at + ": reorder destination");
     dnnl::memory src(from, engine, address(s.a)), dst(to, engine, address(s.c));
     call.primitive = dnnl::reorder(src, dst);

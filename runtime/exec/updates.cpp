@@ -93,7 +93,7 @@ GateCall Executor::Impl::prepare_gate(const plan::Program &program, size_t index
   // the product rounded into it (rounding to nearest never grows |x| past
   // the next bf16 value, a factor the bound's margin covers).
   auto source = [&](int buffer, size_t before) {
-    if (plan.buffers[buffer].type != DType::BF16) return buffer;
+    if (!bf16_buffer(buffer)) return buffer;
     for (size_t i = before; i-- > 0;)
       if (program.steps[i].kind == Step::Reorder && program.steps[i].c == buffer) return program.steps[i].a;
     fail(at + ": a gate bounds a product of bf16 buffer " + plan.buffers[buffer].name + ", which no reorder rounds");
