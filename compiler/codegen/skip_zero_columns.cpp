@@ -9,15 +9,17 @@
 namespace vaec {
 
 void skip_zero_columns(plan::Plan &plan, const CodegenOptions &options) {
-  if (!options.zero_columns) return;
-  if (options.data_zero_columns >= 0 && options.data_zero_columns < kRuntimeZeroShare) {
+  // Data with few zero columns: no product looks for them (units still may).
+  bool columns = options.zero_columns;
+  if (columns && options.data_zero_columns >= 0 && options.data_zero_columns < kRuntimeZeroShare) {
     char share[32];
     std::snprintf(share, sizeof share, "%.1f %%", 100 * options.data_zero_columns);
     plan.notes.push_back("zero columns: a batch of train.data has " + std::string(share) +
                          " of the input's columns all 0 (mean of " + std::to_string(kZeroColumnBatches) +
                          " batches), under the 1/8 a product needs to leave them out: no product looks for them");
-    return;
+    columns = false;
   }
+  if (!columns && !options.zero_units) return;
   constexpr int64_t kMinProduct = int64_t{1} << 20, kMinColumns = 64;
   for (plan::Program *program : plan.programs()) {
     plan::Program &prog = *program;
@@ -33,9 +35,10 @@ void skip_zero_columns(plan::Plan &plan, const CodegenOptions &options) {
       if (s.kind != plan::Step::Matmul || s.bf16 ||
           plan::extent(s.m, b) * plan::extent(s.n, b) * plan::extent(s.k, b) < kMinProduct)
         continue;
-      if (data[s.a] && !s.ta && s.tb && s.k >= kMinColumns) s.zeros = plan::Step::Inner;
-      else if (data[s.b] && !s.tb && s.bias < 0 && s.post.empty() && s.n >= kMinColumns && s.n >= 0)
-        s.zeros = plan::Step::Outer;
+      const bool outer_form = data[s.b] && !s.tb && s.bias < 0 && s.post.empty();
+      if (columns && data[s.a] && !s.ta && s.tb && s.k >= kMinColumns) s.zeros = plan::Step::Inner;
+      else if (columns && outer_form && s.n >= kMinColumns && s.n >= 0) s.zeros = plan::Step::Outer;
+      if (options.zero_units && outer_form && s.ta && s.m >= kMinColumns) s.zero_units = true;
     }
   }
 }

@@ -1,5 +1,6 @@
 // skip_zero_columns: which products leave out the all-zero columns of the
-// batch's image data (plan Step::zeros).
+// batch's image data (plan Step::zeros), and which weight gradients leave
+// out the rows of units no example of the batch activates (Step::zero_units).
 //
 // Pre: a lowered plan. Post: in every program, an f32 Matmul step (not
 // `bf16`, choose_precision.h) of >= 2^20
@@ -18,6 +19,14 @@
 // says so in a note: the marks would cost a per-run search and cut the
 // forward product by columns (its slices each read all of x) for nothing.
 // Fashion-MNIST leaves ~3 of 784 at batch 512.
+// Also marked Units (independently of the data's columns): a weight
+// gradient a^T x over the data as for Outer, with a [k, m] the gradient at
+// the layer's m >= 64 units, not transposed in memory: a unit no example of
+// the batch activates (a ReLU below 0 on all of them) has an all-zero
+// column in a and a zero row in c. The runtime finds them each run (with the
+// same 7/8 rule). ReLU layers of MLP VAEs keep many such units through
+// training (docs/BENCHMARKS.md); the data being finite (bytes), the
+// left-out terms are exact zeros.
 #pragma once
 
 #include "abi/plan.h"

@@ -21,9 +21,10 @@ plan::Step::Split longer_side(const plan::Step &s, int64_t m, int64_t n) {
   constexpr int64_t kTwoSlices = 32;
   using plan::Step;
   if (s.zeros == Step::Inner) return s.tb && !s.ta && n >= kTwoSlices ? Step::Columns : Step::Whole;
-  const bool rows = s.zeros == Step::Outer || m >= n || (!s.tb && !s.ta);
+  const bool outer = s.zeros == Step::Outer || s.zero_units;  // c' is cut by rows
+  const bool rows = outer || m >= n || (!s.tb && !s.ta);
   if (rows && m >= kTwoSlices) return Step::Rows;
-  if (n >= kTwoSlices && s.zeros != Step::Outer) return Step::Columns;
+  if (n >= kTwoSlices && !outer) return Step::Columns;
   return m >= kTwoSlices ? Step::Rows : Step::Whole;
 }
 

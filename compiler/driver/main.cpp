@@ -219,6 +219,8 @@ int run(int argc, char **argv) {
                 "Run every product whole (no column slices per thread)");
     c->add_flag("!--no-zero-columns", compile_options.zero_columns,
                 "Never leave out the all-zero columns of image data in products");
+    c->add_flag("!--no-zero-units", compile_options.zero_units,
+                "Never leave out the weight-gradient rows of units no example of a batch activates");
     c->add_flag("!--no-shared-rounding", compile_options.share_rounding,
                 "Let each bf16 product round its operands itself (no bf16 copies shared between products)");
     c->add_flag("!--no-late-updates", compile_options.late_updates,

@@ -12,7 +12,11 @@
 namespace vaec::plan {
 namespace {
 
-const char *zeros_name(Step::Zeros z) { return z == Step::Inner ? "inner" : z == Step::Outer ? "outer" : "-"; }
+std::string zeros_name(const Step &s) {
+  const std::string z = s.zeros == Step::Inner ? "inner" : s.zeros == Step::Outer ? "outer" : "";
+  if (s.zero_units) return z.empty() ? "units" : z + "+units";
+  return z.empty() ? "-" : z;
+}
 
 // An extent: a number, B for the batch, or c*B.
 std::string extent_text(int64_t v) {
@@ -110,7 +114,7 @@ void format_program(std::ostream &os, const Program &p) {
     case Step::Matmul:
       os << "matmul " << s.a << ' ' << s.b << ' ' << s.c << ' ' << s.bias << ' ' << extent_text(s.m) << ' '
          << extent_text(s.n) << ' ' << extent_text(s.k) << ' ' << s.ta << ' ' << s.tb << ' ' << (s.post.empty() ? "-" : s.post) << ' '
-         << (s.split == Step::Columns ? "columns" : s.split == Step::Rows ? "rows" : "whole") << ' ' << zeros_name(s.zeros)
+         << (s.split == Step::Columns ? "columns" : s.split == Step::Rows ? "rows" : "whole") << ' ' << zeros_name(s)
          << (s.bf16 ? " bf16" : "");
       break;
     case Step::Gate:
@@ -467,10 +471,12 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
       if (s.post == "-") s.post.clear();
       if (how != "whole" && how != "columns" && how != "rows") return fail("expected 'whole', 'columns' or 'rows'");
       s.split = how == "columns" ? Step::Columns : how == "rows" ? Step::Rows : Step::Whole;
-      if (zeros != "-" && zeros != "inner" && zeros != "outer") return fail("expected '-', 'inner' or 'outer'");
-      s.zeros = zeros == "inner" ? Step::Inner : zeros == "outer" ? Step::Outer : Step::Keep;
+      if (zeros != "-" && zeros != "inner" && zeros != "outer" && zeros != "units" && zeros != "outer+units")
+        return fail("expected '-', 'inner', 'outer', 'units' or 'outer+units'");
+      s.zeros = zeros == "inner" ? Step::Inner : zeros.rfind("outer", 0) == 0 ? Step::Outer : Step::Keep;
+      s.zero_units = zeros == "units" || zeros == "outer+units";
       if (!read_precision(s)) return fail("expected 'bf16' or 'where'");
-      if (s.bf16 && s.zeros != Step::Keep) return fail("a bf16 product leaves out no zero columns");
+      if (s.bf16 && (s.zeros != Step::Keep || s.zero_units)) return fail("a bf16 product leaves out no zero columns");
       s.where = where;
       current->steps.push_back(s);
     } else if (key == "conv") {

@@ -150,9 +150,15 @@ struct Step {
   // data, found when the program runs: Inner, a (not transposed, the data)
   // times b transposed, whose zero columns drop out of the inner dimension;
   // Outer, op(a) times b (the data, not transposed, no bias or post-op),
-  // whose zero columns are zero columns of c. See runtime/README.md.
+  // whose zero columns are zero columns of c. `zero_units` (the text's
+  // `units`, alone or as `outer+units`): c = a^T b, a [k, m] a gradient at a
+  // layer's m units and b the image data, not transposed, no bias or
+  // post-op; a's all-zero columns (units no example of the batch
+  // activates), found when the step runs, are zero rows of c. See
+  // runtime/README.md.
   enum Split : uint8_t { Whole, Columns, Rows } split = Whole;
   enum Zeros : uint8_t { Keep, Inner, Outer } zeros = Keep;
+  bool zero_units = false;
   // Matmul and Conv `bf16`: a and b are rounded to bfloat16 for the product
   // or convolution (into copies of their own, a Conv's in the layouts oneDNN
   // wants for them); c, the bias and the accumulation stay float. A Matmul

@@ -462,11 +462,13 @@ float Executor::scalar(int buffer) const {
 
 const std::vector<MatmulInfo> &Executor::matmuls() const { return impl_->matmuls; }
 
-std::pair<int64_t, int64_t> Executor::zero_column_runs(const plan::Program &program, size_t step) const {
+std::pair<int64_t, int64_t> Executor::zero_column_runs(const plan::Program &program, size_t step, bool units) const {
   std::pair<int64_t, int64_t> sum{0, 0};
   for (const auto &[key, steps] : impl_->programs)
-    if (key.rfind(program.name + "@", 0) == 0 && step < steps.size() && steps[step].matmul.skip)
-      sum.first += steps[step].matmul.skip->runs, sum.second += steps[step].matmul.skip->skipped;
+    if (key.rfind(program.name + "@", 0) == 0 && step < steps.size() && steps[step].matmul.skip) {
+      const SkipZeros &z = *steps[step].matmul.skip;
+      sum.first += z.runs, sum.second += units ? z.unit_skipped : z.skipped;
+    }
   return sum;
 }
 const std::vector<ConvInfo> &Executor::convs() const { return impl_->convs; }

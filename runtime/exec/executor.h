@@ -150,8 +150,9 @@ class Executor {
 
   const std::vector<MatmulInfo> &matmuls() const;
   // How often matmul step `step` of `program` ran, and in how many of those
-  // runs it left out all-zero columns of image data (0, 0 for other steps).
-  std::pair<int64_t, int64_t> zero_column_runs(const plan::Program &program, size_t step) const;
+  // runs it left out all-zero columns of image data (with `units`: the rows
+  // of units no example activates); 0, 0 for other steps.
+  std::pair<int64_t, int64_t> zero_column_runs(const plan::Program &program, size_t step, bool units = false) const;
   const std::vector<ConvInfo> &convs() const;
 
  private:

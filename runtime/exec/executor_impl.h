@@ -89,7 +89,7 @@ struct DataColumns {
 struct SkipZeros {
   bool inner = true;
   Step step;                    // the plan step: operands, sizes, bias, post-op
-  DataColumns *columns = nullptr;
+  DataColumns *columns = nullptr;  // null: the data's columns all stay (units only)
   int64_t limit = 0;            // padded kept columns above this: run the whole product
   int parts = 1;                // the step's slices: inner, of columns; outer, of rows (split_matmul)
   float *first = nullptr;       // inner: a'; outer: b'  (shared scratch, sized for `limit`)
@@ -98,10 +98,23 @@ struct SkipZeros {
     std::vector<MatmulPart> parts;
     size_t pad_stride = 0;      // part p's oneDNN scratchpad starts at byte p * pad_stride of `pad`
   };
-  std::map<int64_t, Variant> variants;  // by padded kept columns
+  // By padded kept columns; with units left out, by unit_key(units, columns).
+  std::map<int64_t, Variant> variants;
   AlignedBytes pad;
   size_t pad_bytes = 0;
   int64_t runs = 0, skipped = 0, kept = 0;  // runs, runs that left columns out, their kept columns
+  // Units (Step::zero_units): c = a^T b with a [k, m]; a's all-zero
+  // columns, found each run, are zero rows of c. The run computes
+  // c' = a'^T b [mp, np] from a' [k, mp] (a's kept columns; b the data, or
+  // its kept columns b' too when `columns`) and spreads c' into c's rows.
+  bool units = false;
+  int64_t unit_limit = 0;            // padded kept units above this: every row is computed
+  std::vector<uint32_t> unit_acc;    // or_columns per chunk: threads * m
+  KeptColumns kept_units;
+  AlignedBytes unit_scratch;         // a' [k, unit_limit], then c' [unit_limit, n]
+  float *a_units = nullptr, *c_units = nullptr;
+  int64_t unit_skipped = 0, units_kept = 0;  // runs that left units out, their kept units
+  static int64_t unit_key(int64_t mp, int64_t np) { return (mp << 32) | np; }
 };
 
 // A bf16 step's operand rounded from its f32 buffer into a bf16 copy
@@ -321,8 +334,15 @@ struct Executor::Impl {
   // The floats of the parameters `params`, as few line-aligned ranges as cover them.
   std::vector<Range> param_ranges(const std::vector<int> &params) const;
   SkipZeros::Variant &skip_variant(SkipZeros &z, int64_t padded);
+  SkipZeros::Variant &unit_variant(SkipZeros &z, int64_t mp, int64_t np);
+  // Makes (once) the variant of `key` from the parts `build` adds.
+  template <class Build>
+  SkipZeros::Variant &variant(SkipZeros &z, int64_t key, Build &&build);
   void bind_skip_scratch();
   void run_skipping(MatmulCall &m);
+  // The kept units of z's a in this run, or null when more than z.unit_limit.
+  const KeptColumns *kept_units_of(SkipZeros &z);
+  void run_units(MatmulCall &m, const KeptColumns *columns, const KeptColumns &units);
   AlignedBytes skip_scratch;      // a' and b' (or b' and c') of the step that skips zero columns
   AlignedBytes bf16_scratch;      // the rounded a and b of the bf16 step that runs (MatmulCall)
   std::vector<std::unique_ptr<DataColumns>> data_columns;

@@ -44,7 +44,7 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   if (overlaps(s.a, s.m * s.k) || overlaps(s.b, s.k * s.n)) fail(at + ": output overlaps an input");
 
   MatmulCall call;
-  if (s.bf16 && s.zeros != Step::Keep) fail(at + ": a bf16 product cannot leave out zero columns");
+  if (s.bf16 && (s.zeros != Step::Keep || s.zero_units)) fail(at + ": a bf16 product cannot leave out zero columns");
   void *a = address(s.a), *b = address(s.b);
   const auto type = s.bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
   try {
@@ -71,7 +71,7 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   }
   if (s.split != Step::Whole) split_matmul(s, call);
   matmuls.back().parts = std::max<int>(1, static_cast<int>(call.parts.size()));
-  if (s.zeros != Step::Keep) prepare_skip(s, call);
+  if (s.zeros != Step::Keep || s.zero_units) prepare_skip(s, call);
   matmuls.back().skips_zero_columns = call.skip != nullptr;
   const std::string &impl = matmuls.back().impl;
   if (impl.rfind("ref", 0) == 0)

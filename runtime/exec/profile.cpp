@@ -31,11 +31,20 @@ void Executor::Impl::print_profile() const {
       if ((s.kind == Step::Matmul || s.kind == Step::Conv) && s.bf16) how += "  (bf16)";
       if (const SkipZeros *z = s.kind == Step::Matmul ? prepared[i].matmul.skip.get() : nullptr; z && z->runs > 0) {
         char text[160];
-        std::snprintf(text, sizeof text, "  (left out %.0f of %lld all-zero data columns in %lld of %lld runs)",
-                      z->skipped ? double(z->skipped * z->columns->cols - z->kept) / double(z->skipped) : 0.0,
-                      static_cast<long long>(z->columns->cols), static_cast<long long>(z->skipped),
-                      static_cast<long long>(z->runs));
-        how += text;
+        if (z->columns) {
+          std::snprintf(text, sizeof text, "  (left out %.0f of %lld all-zero data columns in %lld of %lld runs)",
+                        z->skipped ? double(z->skipped * z->columns->cols - z->kept) / double(z->skipped) : 0.0,
+                        static_cast<long long>(z->columns->cols), static_cast<long long>(z->skipped),
+                        static_cast<long long>(z->runs));
+          how += text;
+        }
+        if (z->units) {
+          std::snprintf(text, sizeof text, "  (left out %.0f of %lld units no example activates in %lld of %lld runs)",
+                        z->unit_skipped ? double(z->unit_skipped * z->step.m - z->units_kept) / double(z->unit_skipped) : 0.0,
+                        static_cast<long long>(z->step.m), static_cast<long long>(z->unit_skipped),
+                        static_cast<long long>(z->runs));
+          how += text;
+        }
       }
       if (s.kind == Step::Optimize && !s.all) {
         how = "  (";

@@ -8,41 +8,54 @@
 
 namespace vaec::rt {
 
-// The two forms (abi/plan.h): Inner, c = x w^T (+ bias, post-op) with x
+// The forms (abi/plan.h): Inner, c = x w^T (+ bias, post-op) with x
 // [m, k] the data, whose zero columns drop out of the inner dimension;
 // Outer, c = op(a) x with x [k, n] the data, whose zero columns are zero
-// columns of c. A run leaves them out only when the kept columns, rounded
-// up to 16, are at most 7/8 of them: below that the copies cost about what
-// leaving the columns out saves.
+// columns of c; Units, c = a^T b with a [k, m] a gradient, whose all-zero
+// columns (units no example activates) are zero rows of c. A run leaves
+// columns (units) out only when the kept ones, rounded up to 16, are at most
+// 7/8 of them: above that the copies cost about what leaving them out saves.
 void Executor::Impl::prepare_skip(const Step &s, MatmulCall &call) {
   const std::string at = "matmul at " + s.where;
   auto z = std::make_unique<SkipZeros>();
-  const float *x;
-  int64_t rows, cols;
+  z->step = s;
+  z->parts = std::max<int>(1, static_cast<int>(call.parts.size()));
+  z->inner = s.zeros == Step::Inner;
   if (s.zeros == Step::Inner) {
     if (s.ta || !s.tb) fail(at + ": an inner zero-column product needs a plain and b transposed");
     if (s.split == Step::Rows) fail(at + ": an inner zero-column product is cut by columns, not rows");
-    z->inner = true, x = floats(s.a), rows = s.m, cols = s.k;
-    z->parts = std::max<int>(1, static_cast<int>(call.parts.size()));
-  } else {
+  } else if (s.zeros == Step::Outer || s.zero_units) {
     if (s.tb || s.bias >= 0 || !s.post.empty())
-      fail(at + ": an outer zero-column product needs b plain, no bias and no post-op");
-    if (s.split == Step::Columns) fail(at + ": an outer zero-column product is cut by rows, not columns");
-    z->parts = std::max<int>(1, static_cast<int>(call.parts.size()));
-    z->inner = false, x = floats(s.b), rows = s.k, cols = s.n;
+      fail(at + ": an outer zero-column or units product needs b plain, no bias and no post-op");
+    if (s.split == Step::Columns) fail(at + ": an outer zero-column or units product is cut by rows, not columns");
   }
-  z->step = s;
-  z->limit = cols * 7 / 8 / 16 * 16;
-  if (z->limit < 16) return;  // too few columns to leave any out: the whole product
-  for (const auto &d : data_columns)
-    if (d->data == x && d->rows == rows && d->cols == cols) z->columns = d.get();
-  if (!z->columns) {
-    data_columns.push_back(std::make_unique<DataColumns>());
-    DataColumns &d = *data_columns.back();
-    d.data = x, d.rows = rows, d.cols = cols, d.limit = z->limit;
-    d.acc.resize(static_cast<size_t>(threads) * cols);
-    z->columns = &d;
+  if (s.zero_units && !s.ta) fail(at + ": a units product needs a transposed (the gradient a [k, m])");
+  if (s.zeros != Step::Keep) {
+    const float *x = s.zeros == Step::Inner ? floats(s.a) : floats(s.b);
+    const int64_t rows = s.zeros == Step::Inner ? s.m : s.k, cols = s.zeros == Step::Inner ? s.k : s.n;
+    z->limit = cols * 7 / 8 / 16 * 16;
+    if (z->limit >= 16) {  // else too few columns to leave any out
+      for (const auto &d : data_columns)
+        if (d->data == x && d->rows == rows && d->cols == cols) z->columns = d.get();
+      if (!z->columns) {
+        data_columns.push_back(std::make_unique<DataColumns>());
+        DataColumns &d = *data_columns.back();
+        d.data = x, d.rows = rows, d.cols = cols, d.limit = z->limit;
+        d.acc.resize(static_cast<size_t>(threads) * cols);
+        z->columns = &d;
+      }
+    }
   }
+  if (s.zero_units && s.m * 7 / 8 / 16 * 16 >= 16) {
+    z->units = true;
+    z->unit_limit = s.m * 7 / 8 / 16 * 16;
+    z->unit_acc.resize(static_cast<size_t>(threads) * s.m);
+    const size_t a_floats = round_up(s.k * z->unit_limit, kAlignFloats);
+    z->unit_scratch = allocate_zeroed((a_floats + z->unit_limit * s.n) * sizeof(float));
+    z->a_units = reinterpret_cast<float *>(z->unit_scratch.get());
+    z->c_units = z->a_units + a_floats;
+  }
+  if (!z->columns && !z->units) return;  // the whole product every run
   call.skip = std::move(z);
 }
 
@@ -69,15 +82,12 @@ void Executor::Impl::bind_skip_scratch() {
       if (p.kind == Step::Matmul && p.matmul.skip) p.matmul.skip->first = base, p.matmul.skip->second = base + first;
 }
 
-// The primitives for `padded` kept columns: the step's product over a' and
-// b' (inner, in the step's column slices), or c' = op(a) b' (outer, in its
-// row slices), made for one thread when the step is cut (as split_matmul). Made
-// when a batch first needs them (oneDNN JIT-compiles each: about a
-// millisecond), then kept.
-SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
-  if (auto it = z.variants.find(padded); it != z.variants.end()) return it->second;
-  using dims = dnnl::memory::dims;
-  const auto f32 = dnnl::memory::data_type::f32;
+// The primitives of one count of kept columns (and units), made when a
+// batch first needs them (oneDNN JIT-compiles each: about a millisecond),
+// then kept; for one thread each when the step is cut (as split_matmul).
+template <class Build>
+SkipZeros::Variant &Executor::Impl::variant(SkipZeros &z, int64_t key, Build &&build) {
+  if (auto it = z.variants.find(key); it != z.variants.end()) return it->second;
   const Step &s = z.step;
   SkipZeros::Variant v;
   auto add = [&](const dnnl::memory::desc &a, void *pa, const dnnl::memory::desc &b, void *pb,
@@ -87,24 +97,7 @@ SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
   std::optional<OneThread> one;
   if (s.split != Step::Whole) one.emplace();
   try {
-    if (z.inner) {
-      for (int t = 0; t < z.parts; ++t) {
-        const auto [n0, n1] = z.parts > 1 ? share(s.n, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, s.n};
-        const auto bias = matrix_desc(1, n1 - n0, false);
-        add(matrix_desc(s.m, padded, false), z.first, matrix_desc(padded, n1 - n0, true), z.second + n0 * padded,
-            dnnl::memory::desc(dims{s.m, n1 - n0}, f32, dims{s.n, 1}), floats(s.c) + n0,
-            s.bias >= 0 ? &bias : nullptr, s.bias >= 0 ? floats(s.bias) + n0 : nullptr);
-      }
-    } else {
-      using dims = dnnl::memory::dims;
-      for (int t = 0; t < z.parts; ++t) {
-        const auto [m0, m1] = z.parts > 1 ? share(s.m, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, s.m};
-        const dims a_strides = s.ta ? dims{1, s.m} : dims{s.k, 1};
-        add(dnnl::memory::desc(dims{m1 - m0, s.k}, f32, a_strides), floats(s.a) + m0 * a_strides[0],
-            matrix_desc(s.k, padded, false), z.first, matrix_desc(m1 - m0, padded, false), z.second + m0 * padded,
-            nullptr, nullptr);
-      }
-    }
+    build(add);
   } catch (const dnnl::error &) {
     v = {};  // oneDNN declined: batches with this count run the whole product
   }
@@ -116,7 +109,50 @@ SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
     for (auto &[count, w] : z.variants) bind_parts(w.parts, z.pad.get(), w.pad_stride);
   }
   bind_parts(v.parts, z.pad.get(), v.pad_stride);
-  return z.variants.emplace(padded, std::move(v)).first->second;
+  return z.variants.emplace(key, std::move(v)).first->second;
+}
+
+// `padded` kept columns: the step's product over a' and b' (inner, in the
+// step's column slices), or c' = op(a) b' (outer, in its row slices).
+SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
+  using dims = dnnl::memory::dims;
+  const auto f32 = dnnl::memory::data_type::f32;
+  const Step &s = z.step;
+  return variant(z, padded, [&](auto &add) {
+    if (z.inner) {
+      for (int t = 0; t < z.parts; ++t) {
+        const auto [n0, n1] = z.parts > 1 ? share(s.n, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, s.n};
+        const auto bias = matrix_desc(1, n1 - n0, false);
+        add(matrix_desc(s.m, padded, false), z.first, matrix_desc(padded, n1 - n0, true), z.second + n0 * padded,
+            dnnl::memory::desc(dims{s.m, n1 - n0}, f32, dims{s.n, 1}), floats(s.c) + n0,
+            s.bias >= 0 ? &bias : nullptr, s.bias >= 0 ? floats(s.bias) + n0 : nullptr);
+      }
+      return;
+    }
+    for (int t = 0; t < z.parts; ++t) {
+      const auto [m0, m1] = z.parts > 1 ? share(s.m, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, s.m};
+      const dims a_strides = s.ta ? dims{1, s.m} : dims{s.k, 1};
+      add(dnnl::memory::desc(dims{m1 - m0, s.k}, f32, a_strides), floats(s.a) + m0 * a_strides[0],
+          matrix_desc(s.k, padded, false), z.first, matrix_desc(m1 - m0, padded, false), z.second + m0 * padded,
+          nullptr, nullptr);
+    }
+  });
+}
+
+// `mp` kept units (padded) and `np` columns of b (the padded kept ones in
+// z.first, or all n of the data): c' = a'^T b' in row slices of c'.
+SkipZeros::Variant &Executor::Impl::unit_variant(SkipZeros &z, int64_t mp, int64_t np) {
+  using dims = dnnl::memory::dims;
+  const auto f32 = dnnl::memory::data_type::f32;
+  const Step &s = z.step;
+  const bool packed = np != s.n;  // b' (the kept columns of the data) or all of b
+  return variant(z, SkipZeros::unit_key(mp, np), [&](auto &add) {
+    for (int t = 0; t < z.parts; ++t) {
+      const auto [m0, m1] = z.parts > 1 ? share(mp, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, mp};
+      add(dnnl::memory::desc(dims{m1 - m0, s.k}, f32, dims{1, mp}), z.a_units + m0, matrix_desc(s.k, np, false),
+          packed ? z.first : floats(s.b), matrix_desc(m1 - m0, np, false), z.c_units + m0 * np, nullptr, nullptr);
+    }
+  });
 }
 
 // Each thread ORs the bits of its rows into its own row of acc, 32 rows at a
@@ -155,7 +191,9 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
   SkipZeros &z = *m.skip;
   const Step &s = z.step;
   ++z.runs;
-  const KeptColumns *found = kept_columns_of(*z.columns);
+  const KeptColumns *found = z.columns ? kept_columns_of(*z.columns) : nullptr;
+  if (z.units)
+    if (const KeptColumns *units = kept_units_of(z)) return run_units(m, found, *units);
   if (!found) return run_whole(m);
   const KeptColumns &kept = *found;
   const int64_t padded = std::max<int64_t>(16, round_up(kept.kept, 16));
@@ -203,6 +241,67 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
   for_chunks(rows, team, [&](int c) {
     const auto [r0, r1] = share(s.m, c, rows, 1);
     expand_columns(z.second + r0 * padded, r1 - r0, padded, kept, floats(s.c) + r0 * s.n, s.n);
+  });
+}
+
+// a [k, m]'s kept columns: each chunk of a's rows ORs into its own row of
+// unit_acc, then the calling thread ORs those together.
+const KeptColumns *Executor::Impl::kept_units_of(SkipZeros &z) {
+  const Step &s = z.step;
+  const float *a = floats(s.a);
+  const int chunks = static_cast<int>(std::min<int64_t>(threads, s.k));
+  uint32_t *acc = z.unit_acc.data();
+  for_chunks(chunks, team, [&](int c) {
+    const auto [r0, r1] = share(s.k, c, chunks, 1);
+    uint32_t *mine = acc + c * s.m;
+    std::fill(mine, mine + s.m, 0u);
+    or_columns(a + r0 * s.m, r1 - r0, s.m, s.m, mine);
+  });
+  for (int c = 1; c < chunks; ++c)
+    for (int64_t j = 0; j < s.m; ++j) acc[j] |= acc[c * s.m + j];
+  // -0.0 counts as 0 here: a ReLU's gradient is dh * 0, -0.0 where dh < 0,
+  // and a row of c left out is +0.0 where the whole product gives -0.0.
+  for (int64_t j = 0; j < s.m; ++j) acc[j] &= 0x7fffffffu;
+  kept_columns(acc, s.m, z.kept_units);
+  return round_up(std::max<int64_t>(z.kept_units.kept, 1), 16) <= z.unit_limit ? &z.kept_units : nullptr;
+}
+
+void Executor::Impl::run_units(MatmulCall &m, const KeptColumns *columns, const KeptColumns &units) {
+  SkipZeros &z = *m.skip;
+  const Step &s = z.step;
+  const int64_t mp = std::max<int64_t>(16, round_up(units.kept, 16));
+  const int64_t np = columns ? std::max<int64_t>(16, round_up(columns->kept, 16)) : s.n;
+  SkipZeros::Variant &v = unit_variant(z, mp, np);
+  if (v.parts.empty()) return run_whole(m);
+  ++z.unit_skipped, z.units_kept += units.kept;
+  if (columns) ++z.skipped, z.kept += columns->kept;
+  const bool packed = !columns || (packed_data == z.columns && packed_epoch == data_epoch);
+  if (columns) packed_data = z.columns, packed_epoch = data_epoch;
+  const int chunks = static_cast<int>(std::min<int64_t>(threads, s.k));
+  for_chunks(chunks, team, [&](int c) {
+    const auto [r0, r1] = share(s.k, c, chunks, 1);
+    compress_columns(floats(s.a) + r0 * s.m, r1 - r0, s.m, units, z.a_units + r0 * mp, mp, mp);
+    if (!packed) compress_columns(z.columns->data + r0 * s.n, r1 - r0, s.n, *columns, z.first + r0 * np, np, np);
+  });
+  for_chunks(static_cast<int>(v.parts.size()), team,
+             [&](int p) { v.parts[p].primitive.execute(stream, v.parts[p].args); });
+  stream.wait();
+  // c's row i: c' row (its rank among the kept units), spread over the kept
+  // columns; a left-out unit's row is zeros.
+  const int rows = static_cast<int>(std::min<int64_t>(threads, s.m));
+  for_chunks(rows, team, [&](int c) {
+    const auto [r0, r1] = share(s.m, c, rows, 1);
+    for (int64_t i = r0; i < r1; ++i) {
+      float *out = floats(s.c) + i * s.n;
+      const KeptColumns::Block &blk = units.blocks[i / 16];
+      if (!((blk.keep >> (i % 16)) & 1)) {
+        std::fill(out, out + s.n, 0.0f);
+        continue;
+      }
+      const int64_t rank = blk.at + __builtin_popcount(blk.keep & ((1u << (i % 16)) - 1));
+      if (columns) expand_columns(z.c_units + rank * np, 1, np, *columns, out, s.n);
+      else std::copy(z.c_units + rank * np, z.c_units + rank * np + s.n, out);
+    }
   });
 }
 

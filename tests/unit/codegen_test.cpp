@@ -138,7 +138,7 @@ void expect_bf16_step_close(const std::string &model, int64_t batch) {
   int marked = 0;
   for (plan::Program *prog : c->code->lowered.plan.programs())
     for (plan::Step &s : prog->steps)
-      if (s.kind == plan::Step::Conv || s.kind == plan::Step::Matmul) s.bf16 = true, s.zeros = plan::Step::Keep, ++marked;
+      if (s.kind == plan::Step::Conv || s.kind == plan::Step::Matmul) s.bf16 = true, s.zeros = plan::Step::Keep, s.zero_units = false, ++marked;
   ASSERT_GT(marked, 0);
   const StepResult r = step_both(*c, 2, 11, 3);
   ASSERT_FALSE(r.interp_loss.empty());
@@ -162,7 +162,7 @@ TEST(Codegen, SharedRoundingGivesTheSameBits) {
     LoweredModel &own = c->code->lowered;
     for (plan::Program *prog : own.plan.programs())
       for (plan::Step &s : prog->steps)
-        if (s.kind == plan::Step::Matmul) s.bf16 = true, s.zeros = plan::Step::Keep;
+        if (s.kind == plan::Step::Matmul) s.bf16 = true, s.zeros = plan::Step::Keep, s.zero_units = false;
     LoweredModel shared = own;
     shared.options.share_rounding = true;
     share_rounding(shared);
