@@ -111,8 +111,8 @@ struct SkipZeros {
   int64_t unit_limit = 0;            // padded kept units above this: every row is computed
   std::vector<uint32_t> unit_acc;    // or_columns per chunk: threads * m
   KeptColumns kept_units;
-  AlignedBytes unit_scratch;         // a' [k, unit_limit], then c' [unit_limit, n]
-  float *a_units = nullptr, *c_units = nullptr;
+  float *a_units = nullptr;          // a' [k, unit_limit]   (shared scratch)
+  float *c_units = nullptr;          // c' [unit_limit, n]
   int64_t unit_skipped = 0, units_kept = 0;  // runs that left units out, their kept units
   static int64_t unit_key(int64_t mp, int64_t np) { return (mp << 32) | np; }
 };
@@ -343,7 +343,7 @@ struct Executor::Impl {
   // The kept units of z's a in this run, or null when more than z.unit_limit.
   const KeptColumns *kept_units_of(SkipZeros &z);
   void run_units(MatmulCall &m, const KeptColumns *columns, const KeptColumns &units);
-  AlignedBytes skip_scratch;      // a' and b' (or b' and c') of the step that skips zero columns
+  AlignedBytes skip_scratch;      // a' and b' (or b' and c'), then the units' a' and c', of the skipping step
   AlignedBytes bf16_scratch;      // the rounded a and b of the bf16 step that runs (MatmulCall)
   std::vector<std::unique_ptr<DataColumns>> data_columns;
   uint64_t data_epoch = 1;        // +1 whenever image data may have changed: every DataColumns is stale

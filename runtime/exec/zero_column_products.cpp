@@ -50,17 +50,14 @@ void Executor::Impl::prepare_skip(const Step &s, MatmulCall &call) {
     z->units = true;
     z->unit_limit = s.m * 7 / 8 / 16 * 16;
     z->unit_acc.resize(static_cast<size_t>(threads) * s.m);
-    const size_t a_floats = round_up(s.k * z->unit_limit, kAlignFloats);
-    z->unit_scratch = allocate_zeroed((a_floats + z->unit_limit * s.n) * sizeof(float));
-    z->a_units = reinterpret_cast<float *>(z->unit_scratch.get());
-    z->c_units = z->a_units + a_floats;
   }
   if (!z->columns && !z->units) return;  // the whole product every run
   call.skip = std::move(z);
 }
 
-// Points every skipping step's a'/b' (b'/c') into one shared scratch buffer
-// (matmuls never run concurrently), sized for the largest.
+// Points every skipping step's a'/b' (b'/c') and its units' a' and c' into
+// one shared scratch buffer (matmuls never run concurrently), sized for the
+// largest.
 void Executor::Impl::bind_skip_scratch() {
   size_t first = 0, second = 0;
   auto sizes = [](const SkipZeros &z) {
@@ -74,12 +71,26 @@ void Executor::Impl::bind_skip_scratch() {
         auto [f, g] = sizes(*p.matmul.skip);
         first = std::max(first, round_up(f, kAlignFloats)), second = std::max(second, g);
       }
-  if (first == 0) return;
-  skip_scratch = allocate_zeroed((first + second) * sizeof(float));
+  // Units: a' [k, unit_limit] and c' [unit_limit, n], after those.
+  size_t a_units = 0, c_units = 0;
+  for (auto &[name, steps] : programs)
+    for (PreparedStep &p : steps)
+      if (p.kind == Step::Matmul && p.matmul.skip && p.matmul.skip->units) {
+        const SkipZeros &z = *p.matmul.skip;
+        a_units = std::max(a_units, round_up(z.step.k * z.unit_limit, kAlignFloats));
+        c_units = std::max(c_units, static_cast<size_t>(z.unit_limit * z.step.n));
+      }
+  first = round_up(first, kAlignFloats), second = round_up(second, kAlignFloats);
+  if (first + second + a_units + c_units == 0) return;
+  skip_scratch = allocate_zeroed((first + second + a_units + c_units) * sizeof(float));
   float *base = reinterpret_cast<float *>(skip_scratch.get());
   for (auto &[name, steps] : programs)
     for (PreparedStep &p : steps)
-      if (p.kind == Step::Matmul && p.matmul.skip) p.matmul.skip->first = base, p.matmul.skip->second = base + first;
+      if (p.kind == Step::Matmul && p.matmul.skip) {
+        SkipZeros &z = *p.matmul.skip;
+        z.first = base, z.second = base + first;
+        z.a_units = base + first + second, z.c_units = base + first + second + a_units;
+      }
 }
 
 // The primitives of one count of kept columns (and units), made when a
