@@ -343,6 +343,7 @@ struct Executor::Impl {
   // The kept units of z's a in this run, or null when more than z.unit_limit.
   const KeptColumns *kept_units_of(SkipZeros &z);
   void run_units(MatmulCall &m, const KeptColumns *columns, const KeptColumns &units);
+  void run_parts(SkipZeros::Variant &v);
   AlignedBytes skip_scratch;      // a' and b' (or b' and c'), then the units' a' and c', of the skipping step
   AlignedBytes bf16_scratch;      // the rounded a and b of the bf16 step that runs (MatmulCall)
   std::vector<std::unique_ptr<DataColumns>> data_columns;

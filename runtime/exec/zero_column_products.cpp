@@ -245,14 +245,19 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
       const auto [r0, r1] = share(s.k, c, chunks, 1);
       compress_columns(x + r0 * s.n, r1 - r0, s.n, kept, z.first + r0 * padded, padded, padded);
     });
-  for_chunks(static_cast<int>(v.parts.size()), team,
-             [&](int p) { v.parts[p].primitive.execute(stream, v.parts[p].args); });
-  stream.wait();
+  run_parts(v);
   const int rows = static_cast<int>(std::min<int64_t>(threads, s.m));
   for_chunks(rows, team, [&](int c) {
     const auto [r0, r1] = share(s.m, c, rows, 1);
     expand_columns(z.second + r0 * padded, r1 - r0, padded, kept, floats(s.c) + r0 * s.n, s.n);
   });
+}
+
+// Every part of a variant, one per thread of the team, then wait for oneDNN.
+void Executor::Impl::run_parts(SkipZeros::Variant &v) {
+  for_chunks(static_cast<int>(v.parts.size()), team,
+             [&](int p) { v.parts[p].primitive.execute(stream, v.parts[p].args); });
+  stream.wait();
 }
 
 // a [k, m]'s kept columns: each chunk of a's rows ORs into its own row of
@@ -294,9 +299,7 @@ void Executor::Impl::run_units(MatmulCall &m, const KeptColumns *columns, const 
     compress_columns(floats(s.a) + r0 * s.m, r1 - r0, s.m, units, z.a_units + r0 * mp, mp, mp);
     if (!packed) compress_columns(z.columns->data + r0 * s.n, r1 - r0, s.n, *columns, z.first + r0 * np, np, np);
   });
-  for_chunks(static_cast<int>(v.parts.size()), team,
-             [&](int p) { v.parts[p].primitive.execute(stream, v.parts[p].args); });
-  stream.wait();
+  run_parts(v);
   // c's row i: c' row (its rank among the kept units), spread over the kept
   // columns; a left-out unit's row is zeros.
   const int rows = static_cast<int>(std::min<int64_t>(threads, s.m));
@@ -304,11 +307,11 @@ void Executor::Impl::run_units(MatmulCall &m, const KeptColumns *columns, const 
     const auto [r0, r1] = share(s.m, c, rows, 1);
     for (int64_t i = r0; i < r1; ++i) {
       float *out = floats(s.c) + i * s.n;
-      const KeptColumns::Block &blk = units.blocks[i / 16];
-      if (!((blk.keep >> (i % 16)) & 1)) {
+      if (!units.has(i)) {
         std::fill(out, out + s.n, 0.0f);
         continue;
       }
+      const KeptColumns::Block &blk = units.blocks[i / 16];
       const int64_t rank = blk.at + __builtin_popcount(blk.keep & ((1u << (i % 16)) - 1));
       if (columns) expand_columns(z.c_units + rank * np, 1, np, *columns, out, s.n);
       else std::copy(z.c_units + rank * np, z.c_units + rank * np + s.n, out);
