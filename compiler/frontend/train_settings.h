@@ -1,14 +1,30 @@
-// train.schedule: constant | cosine | step(every=N, gamma=G), the learning
-// rate's factor (runtime/train/trainer.h says how each follows the steps).
+// The train section of vae.yaml: every key read into the graph's config (the
+// plan's `config` lines), defaults for the keys not given, every mistake
+// reported; and train.schedule, a small language of its own.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
+#include "frontend/model.h"
 #include "frontend/yaml_tree.h"
+#include "ir/graph.h"
 #include "support/diagnostics.h"
 
 namespace vaec {
 
+// What lowering needs from the section besides the config entries.
+struct TrainSection {
+  int64_t batch = 128;            // LoadOptions::batch when > 0, else train.batch
+  std::string init = "pytorch";   // train.init
+};
+
+// `t` is the section (null when absent); appends the config entries.
+TrainSection read_train(const YNode *t, const std::string &file, const LoadOptions &opts, Diagnostics &diags,
+                        Attrs &config);
+
+// train.schedule: constant | cosine | step(every=N, gamma=G), the learning
+// rate's factor (runtime/train/trainer.h says how each follows the steps).
 // Reads `v` into name, every and gamma (left as they are where not given);
 // reports every mistake to `diags`.
 void read_schedule(const YNode &v, Diagnostics &diags, std::string &name, double &every, double &gamma);
