@@ -19,6 +19,7 @@
 #include <llvm/Target/TargetMachine.h>
 
 #include "codegen/llvm_kernels.h"
+#include "codegen/llvm_target.h"
 
 #ifndef VAEC_TRAINER_LIB
 #define VAEC_TRAINER_LIB "libvaec_trainer.a"

@@ -14,6 +14,7 @@
 #include <llvm/TargetParser/SubtargetFeature.h>
 
 #include "codegen/llvm_kernels.h"
+#include "codegen/llvm_target.h"
 
 namespace vaec {
 namespace {

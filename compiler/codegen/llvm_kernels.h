@@ -18,7 +18,8 @@
 // relu(NaN) = step(NaN) = 0 (that file compares a > 0) and bce's clamp of each
 // log at -100. pow(a, b) = exp(b log|a|): accurate for a > 0, see emit_pow.
 //
-// Typical use (KernelJit in jit.h wraps this for in-process use):
+// Typical use (KernelJit in jit.h wraps this for in-process use; the target
+// functions are llvm_target.h's):
 //   auto tm = host_target_machine();
 //   llvm::Module m("kernels", ctx);
 //   for (auto &k : kernels) emit_kernel(m, k);   // after verify_kernel(k) == ""
@@ -33,7 +34,6 @@
 
 namespace llvm {
 class Module;
-class TargetMachine;
 }  // namespace llvm
 
 namespace vaec {
@@ -51,19 +51,5 @@ std::string verify_kernel(const FusedKernel &k);
 // The compiled function trusts its caller for 0 <= begin and end <= domain[0]
 // (end <= 1 for rank 0) and for buffers large enough for every address.
 void emit_kernel(llvm::Module &m, const FusedKernel &k);
-
-// A TargetMachine for the host CPU with all its features (AVX-512 where
-// present), PIC, aggressive codegen; nullptr if LLVM lacks the host target.
-std::unique_ptr<llvm::TargetMachine> host_target_machine();
-
-// Sets m's triple and data layout to tm's and runs the O3 pipeline with tm's
-// cost model, so the vectorizer picks the target's vector width.
-void optimize_module(llvm::Module &m, llvm::TargetMachine &tm);
-
-std::string module_to_ir(const llvm::Module &m);
-// Code generation for tm; both leave `m` unchanged (they work on a clone).
-std::string module_to_asm(llvm::Module &m, llvm::TargetMachine &tm);
-bool write_object_file(llvm::Module &m, llvm::TargetMachine &tm, const std::string &path,
-                       std::string &error);
 
 }  // namespace vaec

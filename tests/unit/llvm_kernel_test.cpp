@@ -24,6 +24,7 @@
 #include "codegen/jit.h"
 #include "codegen/kernel.h"
 #include "codegen/llvm_kernels.h"
+#include "codegen/llvm_target.h"
 #include "abi/philox.h"
 
 namespace vaec {
