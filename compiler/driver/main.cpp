@@ -170,7 +170,7 @@ void warn_about_data(const Graph &g) {
 
 int run(int argc, char **argv) {
   CLI::App app{"vaec — a compiler for variational autoencoders.\n"
-               "Reads a model (vae.yaml) and shows, checks and (later) compiles it."};
+               "Reads a model (vae.yaml), checks it, shows every stage of its compilation and compiles it into a trainer."};
   app.set_version_flag("--version",
                        std::string("vaec ") + VAEC_VERSION + " (LLVM " LLVM_VERSION_STRING ", oneDNN " +
                            std::to_string(dnnl::version()->major) + "." + std::to_string(dnnl::version()->minor) +
