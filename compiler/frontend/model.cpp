@@ -50,7 +50,8 @@ public:
       diags_.error(key.loc, "unknown section '" + key.value + "'" + hint, static_cast<int>(key.value.size()));
     }
     model_.graph.name = read_name(root);
-    const TrainSection train = read_train(root.get("train"), file_, opts_, diags_, model_.graph.config);
+    const TrainSection train =
+        read_train(root.get("train"), file_, {bundled_data_dir(opts_), opts_.batch}, diags_, model_.graph.config);
     builder_.emplace(model_.graph, diags_, train.batch);
     builder_->keras_init = train.init == "keras";
     builder_->one_sample = opts_.one_sample;

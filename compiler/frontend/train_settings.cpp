@@ -35,13 +35,13 @@ const std::vector<OptimizerSpec> kOptimizers = {
 
 class TrainReader {
 public:
-  TrainReader(const std::string &file, const LoadOptions &opts, Diagnostics &diags, Attrs &cfg)
-      : file_(file), diags_(diags), opts_(opts), cfg_(cfg) {}
+  TrainReader(const std::string &file, const TrainPlaces &places, Diagnostics &diags, Attrs &cfg)
+      : file_(file), diags_(diags), places_(places), cfg_(cfg) {}
 
   TrainSection read(const YNode *t) {
     Attrs &cfg = cfg_;
     int64_t batch = 128, epochs = 10, seed = 1, patience = 0;
-    std::string data = "mnist", data_path = bundled_data_dir(opts_) + "/mnist", test, test_path, binarize = "none",
+    std::string data = "mnist", data_path = places_.bundled_data + "/mnist", test, test_path, binarize = "none",
                 label, precision = "f32";
     double validation = 0, scale = 0, every = 1, gamma = 0.1, warmup = 0, clip = 0;
     std::string schedule = "constant";
@@ -111,7 +111,7 @@ public:
     if (standardize && binarize != "none" && standardize_at && binarize_at)
       diags_.error(binarize_at->loc, "train.binarize and train.standardize exclude each other: binarized values are "
                                      "0 or 1, standardized ones centred on 0");
-    batch_ = opts_.batch > 0 ? opts_.batch : batch;
+    batch_ = places_.batch > 0 ? places_.batch : batch;
     cfg.emplace_back("batch", batch_);
     cfg.emplace_back("data", data);
     cfg.emplace_back("data_path", data_path);
@@ -160,7 +160,7 @@ private:
     }
     if (bundled_ok && std::find(kDataSets.begin(), kDataSets.end(), t) != kDataSets.end()) {
       name = t;
-      path = bundled_data_dir(opts_) + (t == "mnist" ? "/mnist" : "/fashion");
+      path = places_.bundled_data + (t == "mnist" ? "/mnist" : "/fashion");
       return true;
     }
     if (bundled_ok && t.find('/') == std::string::npos && t.find('.') == std::string::npos) {
@@ -257,7 +257,7 @@ private:
 
   std::string file_;
   Diagnostics &diags_;
-  const LoadOptions &opts_;
+  const TrainPlaces &places_;
   Attrs &cfg_;
   int64_t batch_ = 128;
   std::string init_ = "pytorch";  // train.init
@@ -299,9 +299,9 @@ void read_schedule(const YNode &v, Diagnostics &diags, std::string &name, double
   }
 }
 
-TrainSection read_train(const YNode *t, const std::string &file, const LoadOptions &opts, Diagnostics &diags,
+TrainSection read_train(const YNode *t, const std::string &file, const TrainPlaces &places, Diagnostics &diags,
                         Attrs &config) {
-  return TrainReader(file, opts, diags, config).read(t);
+  return TrainReader(file, places, diags, config).read(t);
 }
 
 }  // namespace vaec

@@ -6,21 +6,27 @@
 #include <cstdint>
 #include <string>
 
-#include "frontend/model.h"
 #include "frontend/yaml_tree.h"
 #include "ir/graph.h"
 #include "support/diagnostics.h"
 
 namespace vaec {
 
+// What the section's defaults come from outside the file.
+struct TrainPlaces {
+  std::string bundled_data;  // the bundled data sets' folder (model.h bundled_data_dir)
+  int64_t batch = 0;         // > 0: the batch, whatever train.batch says (vaec compile --batch)
+};
+
 // What lowering needs from the section besides the config entries.
 struct TrainSection {
-  int64_t batch = 128;            // LoadOptions::batch when > 0, else train.batch
+  int64_t batch = 128;            // TrainPlaces::batch when > 0, else train.batch
   std::string init = "pytorch";   // train.init
 };
 
-// `t` is the section (null when absent); appends the config entries.
-TrainSection read_train(const YNode *t, const std::string &file, const LoadOptions &opts, Diagnostics &diags,
+// `t` is the section (null when absent); `file` the model's path, which
+// relative data paths start from. Appends the config entries.
+TrainSection read_train(const YNode *t, const std::string &file, const TrainPlaces &places, Diagnostics &diags,
                         Attrs &config);
 
 // train.schedule: constant | cosine | step(every=N, gamma=G), the learning

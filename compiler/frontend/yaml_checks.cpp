@@ -4,7 +4,6 @@
 
 #include <string_view>
 
-#include "frontend/yaml_tree.h"
 
 namespace vaec::yaml_checks {
 namespace {
@@ -60,9 +59,9 @@ size_t long_key_start(const std::string &text, size_t colon) {
 }  // namespace
 
 // Checks on the raw bytes, before YAML sees them.
-bool check_bytes(const std::string &file, const std::string &text, Diagnostics &diags) {
-  if (text.size() > kMaxFileBytes) {
-    diags.error(Loc{file, 0, 0}, "file is larger than " + std::to_string(kMaxFileBytes >> 10) +
+bool check_bytes(const std::string &file, const std::string &text, size_t max_bytes, Diagnostics &diags) {
+  if (text.size() > max_bytes) {
+    diags.error(Loc{file, 0, 0}, "file is larger than " + std::to_string(max_bytes >> 10) +
                                      " KiB; a model description is a few lines of YAML");
     return false;
   }
@@ -114,12 +113,12 @@ bool check_bytes(const std::string &file, const std::string &text, Diagnostics &
 
 // Flow nesting, before yaml-cpp sees it: yaml-cpp recurses per bracket
 // before any event reaches us.
-bool check_nesting(const std::string &file, const std::string &text, Diagnostics &diags) {
+bool check_nesting(const std::string &file, const std::string &text, int max_depth, Diagnostics &diags) {
   int depth = 0, line = 1, col = 1;
   for (char c : text) {
     if (c == '[' || c == '{') {
-      if (++depth > kMaxYamlDepth) {
-        diags.error(Loc{file, line, col}, "YAML nesting is deeper than " + std::to_string(kMaxYamlDepth) +
+      if (++depth > max_depth) {
+        diags.error(Loc{file, line, col}, "YAML nesting is deeper than " + std::to_string(max_depth) +
                                               " levels; a model needs at most 3");
         return false;
       }

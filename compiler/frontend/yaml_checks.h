@@ -33,10 +33,11 @@ private:
   std::vector<size_t> starts_;
 };
 
-// Size, control bytes and tabs in indentation; false after an error.
-bool check_bytes(const std::string &file, const std::string &text, Diagnostics &diags);
-// Flow brackets nested deeper than kMaxYamlDepth; false after an error.
-bool check_nesting(const std::string &file, const std::string &text, Diagnostics &diags);
+// Size (at most max_bytes), control bytes and tabs in indentation; false
+// after an error.
+bool check_bytes(const std::string &file, const std::string &text, size_t max_bytes, Diagnostics &diags);
+// Flow brackets nested deeper than max_depth; false after an error.
+bool check_nesting(const std::string &file, const std::string &text, int max_depth, Diagnostics &diags);
 // yaml-cpp's exception `e` on `text`, reported for people.
 void report_yaml_error(const std::string &file, const std::string &text, const YAML::Exception &e,
                        Diagnostics &diags);

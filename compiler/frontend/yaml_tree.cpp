@@ -344,14 +344,14 @@ private:
 std::optional<YNode> parse_yaml(const std::string &file, const std::string &source, Diagnostics &diags) {
   // yaml-cpp counts positions after a byte order mark; so do we.
   const std::string text = source.compare(0, 3, "\xef\xbb\xbf") == 0 ? source.substr(3) : source;
-  if (!check_bytes(file, text, diags)) return std::nullopt;
+  if (!check_bytes(file, text, kMaxFileBytes, diags)) return std::nullopt;
   bool blank = text.find_first_not_of(" \t\r\n") == std::string::npos;
   if (blank) {
     diags.error(Loc{file, 0, 0}, "file is empty; a model needs at least the sections 'input', 'encoder', "
                                  "'decoder' and 'losses'");
     return std::nullopt;
   }
-  if (!check_nesting(file, text, diags)) return std::nullopt;
+  if (!check_nesting(file, text, kMaxYamlDepth, diags)) return std::nullopt;
   std::istringstream in(text);
   TreeBuilder builder(file, text, diags);
   try {
