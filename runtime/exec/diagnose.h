@@ -9,15 +9,6 @@
 
 namespace vaec::rt {
 
-// True when none of the n floats is NaN or infinite: max_abs below, 64k
-// floats at a time. Training steps check gradients with it
-// (Executor::run_optimizer_if_finite, train_step's gate).
-bool all_finite(const float *values, int64_t n);
-
-// The largest |x| of the n floats (0 for n = 0), or +infinity when one is NaN
-// or infinite. Executor::train_step bounds weight gradients with it.
-float max_abs(const float *values, int64_t n);
-
 struct NonFinite {
   bool found = false;
   std::string buffer;  // the plan buffer, named after its IR value ("d.h.w" is h.w's gradient)

@@ -24,7 +24,7 @@
 #include <tuple>
 #include <unordered_map>
 
-#include "exec/diagnose.h"
+#include "exec/finite.h"
 #include "exec/executor_impl.h"
 #include "abi/onednn_conv.h"
 

@@ -10,7 +10,7 @@
 #include <limits>
 #include <tuple>
 
-#include "exec/diagnose.h"
+#include "exec/finite.h"
 #include "exec/executor_impl.h"
 
 namespace vaec::rt {

@@ -23,6 +23,7 @@
 #include "support/files.h"
 #include "train/loss_sums.h"
 #include "exec/diagnose.h"
+#include "exec/finite.h"
 #include "exec/executor.h"
 #include "data/feed.h"
 #include "train/cpu_share.h"

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <limits>
 
-#include "exec/diagnose.h"
+#include "exec/finite.h"
 #include "support/image.h"
 #include "train/run_files.h"
 #include "exec/zero_columns.h"
