@@ -53,9 +53,13 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
   using Clock = std::chrono::steady_clock;
   LoweredModel m;
   m.options = options;
-  m.programs.push_back({"train", &train});
-  m.programs.push_back({"eval", &eval});
-  for (const InspectionProgram &ip : inspection) m.programs.push_back({ip.name, ip.graph, ip.latent, true});
+  auto add = [&](const std::string &name, const Graph *graph, const std::string &latent, bool values) {
+    CodegenProgram &p = m.programs.emplace_back();
+    p.name = name, p.graph = graph, p.latent = latent, p.values = values;
+  };
+  add("train", &train, "", false);
+  add("eval", &eval, "", false);
+  for (const InspectionProgram &ip : inspection) add(ip.name, ip.graph, ip.latent, true);
   std::string before;
   auto step = [&](const char *name, auto pass, auto text) {
     const auto start = Clock::now();
