@@ -90,7 +90,9 @@ Loaded load(const std::string &path, int64_t batch, SourceManager &sm, Diagnosti
     r.graph = parse_graph(path, text, diags);
     return r;
   }
-  r.model = load_model(path, text, diags, LoadOptions{.batch = batch});
+  LoadOptions options;
+  options.batch = batch;
+  r.model = load_model(path, text, diags, options);
   if (r.model) r.graph = r.model->graph;
   return r;
 }

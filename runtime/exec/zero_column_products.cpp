@@ -279,7 +279,8 @@ const KeptColumns *Executor::Impl::kept_units_of(SkipZeros &z) {
   // and a row of c left out is +0.0 where the whole product gives -0.0.
   for (int64_t j = 0; j < s.m; ++j) acc[j] &= 0x7fffffffu;
   kept_columns(acc, s.m, z.kept_units);
-  return round_up(std::max<int64_t>(z.kept_units.kept, 1), 16) <= z.unit_limit ? &z.kept_units : nullptr;
+  const auto padded = static_cast<int64_t>(round_up(std::max<int64_t>(z.kept_units.kept, 1), 16));
+  return padded <= z.unit_limit ? &z.kept_units : nullptr;
 }
 
 void Executor::Impl::run_units(MatmulCall &m, const KeptColumns *columns, const KeptColumns &units) {
