@@ -32,7 +32,7 @@ struct GradContext {
 struct OpRule {
   Op op;
   void (*grad)(GradContext &c);         // null: the op has no gradient
-  const char *no_gradient_reason;       // why, when grad is null
+  const char *no_gradient_reason = nullptr;  // why, when grad is null
 };
 
 // The row of `op`; nullptr if the table lacks it (a test makes sure it doesn't).

@@ -41,7 +41,7 @@ struct LoadOptions {
   int64_t batch = 0;  // > 0 overrides train.batch
   // Where the bundled data sets are (mnist in DIR/mnist, fashion_mnist in
   // DIR/fashion); empty: $VAEC_DATA_DIR, else the source tree's data/.
-  std::string data_dir;
+  std::string data_dir{};
   bool one_sample = false;  // lower normal_like(t, samples=k) as one sample
 };
 

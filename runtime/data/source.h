@@ -82,7 +82,7 @@ struct Source {
 
 struct OpenOptions {
   std::string label_column;  // CSV: the column holding labels; empty: none
-  std::vector<std::string> arrays;  // .npz: members to read besides x, y (and NAME_test)
+  std::vector<std::string> arrays{};  // .npz: members to read besides x, y (and NAME_test)
 };
 
 // Opens `path` as above (the format is told by what the path is: a

@@ -1,0 +1,154 @@
+// The plan text (runtime/abi/plan.h): the round trip, batch-linear sizes
+// and extents, and every rejection with its message.
+#include <gtest/gtest.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+
+#include "abi/plan.h"
+#include "executor_test_plan.h"
+
+using namespace vaec;
+using namespace vaec::rt;
+using namespace vaec::test;
+
+// --- the plan text ---
+
+TEST(PlanText, RoundTrips) {
+  TestPlan t = make_plan();
+  const std::string text = plan::format_plan(t.plan);
+  plan::Plan parsed;
+  std::string error;
+  ASSERT_TRUE(plan::parse_plan(text, parsed, error)) << error;
+  EXPECT_EQ(plan::format_plan(parsed), text);
+  EXPECT_EQ(parsed.train.steps[2].accumulate, (std::vector<int>{3, 4}));
+  EXPECT_EQ(parsed.train.steps[1].where, "test.yaml:2:1");
+  EXPECT_TRUE(parsed.train.steps[1].ta && parsed.train.steps[1].tb);
+  // A bf16 product and the compiler's notes come back too.
+  t.plan.train.steps[1].bf16 = true;
+  t.plan.notes = {"train step 1 [4,8]x[8,3]: bf16 (f32 x 0.010 ms; bf16 y 0.005 ms + 0.001 ms rounding a and b)"};
+  const std::string text2 = plan::format_plan(t.plan);
+  ASSERT_TRUE(plan::parse_plan(text2, parsed, error)) << error;
+  EXPECT_EQ(plan::format_plan(parsed), text2);
+  EXPECT_TRUE(parsed.train.steps[1].bf16);
+  EXPECT_EQ(parsed.notes, t.plan.notes);
+  // A kernel that is a convolution says its multiply-adds per row.
+  t.plan.train.steps[2].macs = 225792;
+  const std::string text3 = plan::format_plan(t.plan);
+  ASSERT_TRUE(plan::parse_plan(text3, parsed, error)) << error;
+  EXPECT_EQ(plan::format_plan(parsed), text3);
+  EXPECT_EQ(parsed.train.steps[2].macs, 225792);
+  // A bf16 buffer (share_rounding's rounded copies): 2 bytes an element.
+  t.plan.buffers.push_back({"train.x.bf16", plan::DType::BF16, 8, 0, 0, 0});
+  const std::string text4 = plan::format_plan(t.plan);
+  ASSERT_TRUE(plan::parse_plan(text4, parsed, error)) << error;
+  EXPECT_EQ(plan::format_plan(parsed), text4);
+  EXPECT_EQ(parsed.buffers.back().type, plan::DType::BF16);
+  EXPECT_NE(text4.find("buffer train.x.bf16 bf16 8 0"), std::string::npos);
+}
+
+// Sizes linear in the batch (a+b*B) and extents that are the batch (B)
+// round-trip, and at_batch resolves them: sizes at the run's batch, offsets
+// and the arena at the layout's.
+TEST(PlanText, BatchLinearSizesAndExtents) {
+  std::string text = plan::format_plan(make_plan().plan);
+  auto replace = [&](const std::string &from, const std::string &to) {
+    const size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+  };
+  replace("arena 20368", "arena 20368+1000*B");
+  replace("buffer junk f32 100 ", "buffer junk f32 100+2*B ");
+  replace("matmul 15 2 16 4 250 ", "matmul 15 2 16 4 B ");
+  plan::Plan p;
+  std::string error;
+  ASSERT_TRUE(plan::parse_plan(text, p, error)) << error;
+  EXPECT_EQ(plan::format_plan(p), text);
+  const plan::Plan r = plan::at_batch(p, 3, 5);
+  EXPECT_EQ(r.arena_bytes, 20368 + 5000);
+  EXPECT_EQ(r.arena_row, 0);
+  const int junk = static_cast<int>(p.buffers.size()) - 1;
+  ASSERT_EQ(p.buffers[junk].name, "junk");
+  EXPECT_EQ(r.buffers[junk].elements, 106);
+  EXPECT_EQ(r.train.steps[1].m, 3);
+  EXPECT_EQ(r.train.batch, 3);
+  // A per-example part past the arena's per-example bytes is refused.
+  std::string bad = text;
+  bad.replace(bad.find("100+2*B"), 7, "100+900*B");
+  EXPECT_FALSE(plan::parse_plan(bad, p, error));
+  EXPECT_NE(error.find("buffer junk lies outside the arena"), std::string::npos) << error;
+}
+
+TEST(PlanText, RejectsMalformedText) {
+  const std::string good = plan::format_plan(make_plan().plan);
+  auto error_for = [&](const std::string &from, const std::string &to) {
+    std::string text = good;
+    size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+    plan::Plan p;
+    std::string error;
+    return plan::parse_plan(text, p, error) ? std::string("(accepted)") : error;
+  };
+  EXPECT_EQ(error_for("args 16 8 17", "args 16 99 17"), "plan: buffer index out of range in kernel affine");
+  EXPECT_EQ(error_for("acc 3 4", "acc 3 9"),
+            "plan: buffer index out of range in kernel affine (accumulated argument position)");
+  EXPECT_EQ(error_for("loss total 20", "loss total 1000"), "plan: buffer index out of range in loss total");
+  EXPECT_EQ(error_for("optimizer adam 0", "optimizer adam 77"), "plan: buffer index out of range in optimizer adam");
+  EXPECT_EQ(error_for("zero 23", "zero -1"), "plan: buffer index out of range in zero at ");
+  EXPECT_EQ(error_for("program eval", "program train"), "plan line 60: program defined twice: 'program train 250 14 7'");
+  EXPECT_EQ(error_for("end\nprogram eval", "end\nend\nnonsense"), "plan line 61: unknown keyword: 'nonsense 250 14 7'");
+  EXPECT_EQ(error_for("optimize all", "optimize some"), "plan line 58: expected 'all' or 'params': 'optimize some where -'");
+  EXPECT_EQ(error_for("relu whole", "relu halves"),
+            "plan line 53: expected 'whole', 'columns' or 'rows': 'matmul 15 2 16 4 250 3 7 1 1 relu halves - where test.yaml:2:1'");
+  EXPECT_EQ(error_for("relu whole -", "relu whole - fp8"),
+            "plan line 53: expected 'bf16' or 'where': 'matmul 15 2 16 4 250 3 7 1 1 relu whole - fp8 where test.yaml:2:1'");
+  EXPECT_EQ(error_for("relu whole -", "relu whole inner bf16"),
+            "plan line 53: a bf16 product leaves out no zero columns: 'matmul 15 2 16 4 250 3 7 1 1 relu whole inner bf16 where "
+            "test.yaml:2:1'");
+  EXPECT_EQ(error_for("relu whole -", "relu whole units bf16"),
+            "plan line 53: a bf16 product leaves out no zero columns: 'matmul 15 2 16 4 250 3 7 1 1 relu whole units bf16 where "
+            "test.yaml:2:1'");
+  EXPECT_EQ(error_for("relu whole -", "relu whole units+outer"),
+            "plan line 53: expected '-', 'inner', 'outer', 'units' or 'outer+units': 'matmul 15 2 16 4 250 3 7 1 1 relu whole "
+            "units+outer where test.yaml:2:1'");
+  EXPECT_EQ(error_for("relu whole -", "relu whole outer+units"), "(accepted)");
+  EXPECT_EQ(error_for("arena ", "arnea "), "plan line 14: unknown keyword: 'arnea 20368'");
+  EXPECT_EQ(error_for("args 16 8 17 18 19 acc", "args 16 x acc"),
+            "plan line 54: malformed argument list: 'kernel affine 250 rows 0 args 16 x acc 3 4 where test.yaml:1:affine'");
+  EXPECT_EQ(error_for("acc 3 4 where", "acc 3 4 macs -5 where"),
+            "plan line 54: malformed 'macs N': 'kernel affine 250 rows 0 args 16 8 17 18 19 acc 3 4 macs -5 where "
+            "test.yaml:1:affine'");
+  EXPECT_EQ(error_for("acc 3 4 where", "acc 3 4 macs 9 3 where"),
+            "plan line 54: expected 'where' after 'macs N': 'kernel affine 250 rows 0 args 16 8 17 18 19 acc 3 4 macs 9 3 "
+            "where test.yaml:1:affine'");
+  EXPECT_EQ(error_for("matmul 15 2 16 4 250 3 7 1 1 relu", "matmul 15 2"),
+            "plan line 53: malformed line: 'matmul 15 2 whole - where test.yaml:2:1'");
+  EXPECT_NE(error_for("buffer in u8", "buffer in u16").find("unknown element type 'u16'"), std::string::npos);
+  EXPECT_NE(error_for("buffer junk f32 100", "buffer junk f32 100000").find("buffer junk lies outside the arena"),
+            std::string::npos);
+  // Buckets (train only): every parameter in exactly one, after a step of the program.
+  const std::string loss = "loss total 20\n";
+  EXPECT_EQ(error_for(loss, loss + "bucket 0 params 0 0\n"), "plan: buffer index out of range in bucket parameter 0");
+  EXPECT_EQ(error_for(loss, loss + "bucket 99 params 0\n"), "plan: buffer index out of range in bucket after step 99");
+  EXPECT_EQ(error_for(loss, loss + "bucket 0 params 0\n"),
+            "plan: buffer index out of range in buckets (a parameter in none)");
+  EXPECT_NE(error_for(loss, loss + "bucket 0 params 0 x\n").find("malformed index list"), std::string::npos);
+  EXPECT_NE(error_for(loss, loss + "bucket 0 params\n").find("a bucket without parameters"), std::string::npos);
+  plan::Plan p;
+  std::string error;
+  EXPECT_FALSE(plan::parse_plan(good.substr(0, good.find("program eval")), p, error));
+  EXPECT_EQ(error, "plan has no eval program");
+  EXPECT_FALSE(plan::parse_plan("", p, error));
+  EXPECT_FALSE(plan::parse_plan(std::string("\0\xff junk\n", 8), p, error));
+}
