@@ -72,7 +72,10 @@ bool parse_ints(const std::string &text, std::vector<int64_t> &out) {
   return !out.empty() && text.back() != ',';
 }
 
-bool read_int(std::istream &ls, int &out) {
+namespace {
+
+template <class Int>
+bool read_integer(std::istream &ls, Int &out) {
   std::string word;
   if (!(ls >> word)) return false;
   const char *end = word.data() + word.size();
@@ -80,12 +83,9 @@ bool read_int(std::istream &ls, int &out) {
   return ec == std::errc() && ptr == end;
 }
 
-bool read_int64(std::istream &ls, int64_t &out) {
-  std::string word;
-  if (!(ls >> word)) return false;
-  const char *end = word.data() + word.size();
-  auto [ptr, ec] = std::from_chars(word.data(), end, out);
-  return ec == std::errc() && ptr == end;
-}
+}  // namespace
+
+bool read_int(std::istream &ls, int &out) { return read_integer(ls, out); }
+bool read_int64(std::istream &ls, int64_t &out) { return read_integer(ls, out); }
 
 }  // namespace vaec::plan::text
