@@ -28,7 +28,7 @@ Graph fold_constants(Graph g) {
     std::vector<double> vals;
     bool all_const = !n.operands.empty();
     for (size_t j = 0; j < n.operands.size() && all_const; ++j) {
-      double v;
+      double v = 0;
       all_const = value_of(r.operand(i, static_cast<int>(j)), v);
       vals.push_back(v);
     }
