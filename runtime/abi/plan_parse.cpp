@@ -339,8 +339,8 @@ std::string read_step(const std::string &key, std::istringstream &ls, Step &s) {
 
 // After the last line: both programs present, every index in range, every
 // buffer within the arena at every batch.
-std::string check_plan(const Plan &out, std::map<std::string, bool> &seen) {
-  if (!seen["train"] || !seen["eval"]) return std::string("plan has no ") + (seen["train"] ? "eval" : "train") + " program";
+std::string check_plan(const Plan &out, bool train, bool eval) {
+  if (!train || !eval) return std::string("plan has no ") + (train ? "eval" : "train") + " program";
   if (std::string what = check_indices(out); !what.empty()) return "plan: buffer index out of range in " + what;
   if (out.batch_value >= static_cast<int>(out.buffers.size()) || out.batch_value < -1)
     return "plan: buffer index out of range in batch_value";
@@ -404,7 +404,8 @@ bool parse_plan(const std::string &text, Plan &out, std::string &error) {
     }
     if (ls.fail() && !ls.eof()) return fail("malformed line");
   }
-  if (std::string what = check_plan(out, seen); !what.empty()) return error = what, false;
+  if (std::string what = check_plan(out, seen.count("train") > 0, seen.count("eval") > 0); !what.empty())
+    return error = what, false;
   return true;
 }
 }  // namespace vaec::plan

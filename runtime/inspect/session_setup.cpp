@@ -1,6 +1,6 @@
-// A Session's start (session.h): the checkpoint, the data it was trained on
-// and the model's executor with the checkpoint's parameters; the pictures'
-// geometry.
+// Setting up a Session (session.h): the checkpoint, its data (with the
+// training run's split and standardization), the model's executor holding
+// the checkpoint's parameters, and the pictures' geometry.
 #include <omp.h>
 #include <sys/stat.h>
 
