@@ -192,7 +192,10 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
       else steps.push_back({.kind = s.kind, .update = prepare_update(program, i, at)});
       break;
     case Step::Conv: steps.push_back({.kind = Step::Conv, .call = prepare_conv(s, at)}); break;
-    case Step::Reorder: steps.push_back({.kind = Step::Reorder, .call = prepare_reorder(s, at)}); break;
+    case Step::Reorder:
+      if (plain_rounding(s)) steps.push_back({.kind = Step::Reorder, .round = prepare_round(s, at)});
+      else steps.push_back({.kind = Step::Reorder, .call = prepare_reorder(s, at)});
+      break;
     case Step::Kernel: {
       if (s.domain0 < 1) fail(at + ": kernel " + s.kernel + " has an empty domain");
       for (int b : s.args)
@@ -383,8 +386,13 @@ void Executor::Impl::run_step(const plan::Program &program, std::vector<Prepared
   switch (s.kind) {
   case Step::Zero: std::memset(s.zero.data, 0, s.zero.bytes); break;
   case Step::Matmul: run_matmul(s.matmul); break;
-  case Step::Conv:
   case Step::Reorder:
+    if (s.round.dst) {
+      run_round(s.round);
+      break;
+    }
+    [[fallthrough]];
+  case Step::Conv:
     for (Rounding &r : s.call.rounding) r.primitive.execute(stream, r.args);
     s.call.primitive.execute(stream, s.call.args);
     stream.wait();

@@ -171,6 +171,15 @@ struct PrimitiveCall {
   AlignedBytes rounded;
 };
 
+// A Reorder of plain f32 into a plain bf16 buffer: the executor's own
+// rounding (exec/bf16_rounding.h), cut into the plan's thread count of
+// chunks that any team runs.
+struct RoundCall {
+  const float *src = nullptr;
+  uint16_t *dst = nullptr;
+  int64_t n = 0;
+};
+
 // Floats [begin, end) of the parameter (gradient, state) regions, on 64-byte
 // lines.
 struct Range {
@@ -207,6 +216,7 @@ struct PreparedStep {
   MatmulCall matmul{};
   KernelCall kernel{};
   PrimitiveCall call{};
+  RoundCall round{};
   GateCall gate{};
   UpdateCall update{};
 };
@@ -358,6 +368,9 @@ struct Executor::Impl {
   const KeptColumns *kept_columns_of(DataColumns &d);
   PrimitiveCall prepare_conv(const Step &s, const std::string &at);
   PrimitiveCall prepare_reorder(const Step &s, const std::string &at);
+  // A plain f32 -> plain bf16 Reorder, whose rounding the executor runs itself.
+  bool plain_rounding(const Step &s) const;
+  RoundCall prepare_round(const Step &s, const std::string &at);
   void check_desc(int buffer, const dnnl::memory::desc &desc, const std::string &what) const;
   void bind_dnnl_scratchpad();
   void warm_up_matmuls();
@@ -369,6 +382,7 @@ struct Executor::Impl {
   void set_batch(int64_t batch);
 
   void run_kernel(const KernelCall &k, uint64_t step);
+  void run_round(const RoundCall &r);
   void run_matmul(MatmulCall &m);
   void run_whole(MatmulCall &m);
   // What a training step's gate and updates share (train_step).

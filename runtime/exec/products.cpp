@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "abi/onednn_conv.h"
+#include "abi/bf16_rounding.h"
 #include "exec/executor_impl.h"
 
 namespace vaec::rt {
@@ -208,6 +209,38 @@ PrimitiveCall Executor::Impl::prepare_reorder(const Step &s, const std::string &
     fail(at + ": reorder: " + e.what());
   }
   return call;
+}
+
+bool Executor::Impl::plain_rounding(const Step &s) const {
+  return bf16_buffer(s.c) && s.layout_a == "plain" && s.layout_c == "plain";
+}
+
+RoundCall Executor::Impl::prepare_round(const Step &s, const std::string &at) {
+  // The same checks as a oneDNN reorder's: the source an f32 buffer and the
+  // destination a bf16 one, both of the step's shape.
+  dnnl::memory::desc from;
+  try {
+    from = onednn::layout_desc(s.dims_a, s.layout_a);
+    auto to = from;
+    to.data.data_type = dnnl_bf16;
+    check_desc(s.a, from, at + ": reorder source");
+    check_desc(s.c, to, at + ": reorder destination");
+  } catch (const dnnl::error &e) {
+    fail("oneDNN rejected the " + at + ": reorder " + s.layout_a + " -> " + s.layout_c + ": " + e.what());
+  } catch (const std::runtime_error &e) {
+    fail(at + ": reorder: " + e.what());
+  }
+  return {reinterpret_cast<const float *>(address(s.a)), reinterpret_cast<uint16_t *>(address(s.c)),
+          static_cast<int64_t>(from.get_size() / sizeof(float))};
+}
+
+// Chunks of whole 64-byte lines of the destination, the plan's thread count
+// of them, so that the chunks of a team never share a line.
+void Executor::Impl::run_round(const RoundCall &r) {
+  for_chunks(threads, team, [&](int c) {
+    const auto [begin, end] = share(r.n, c, threads, 32);
+    round_bf16(r.src + begin, r.dst + begin, end - begin);
+  });
 }
 
 MatmulPart Executor::Impl::matmul_part(const dnnl::memory::desc &a, void *pa, const dnnl::memory::desc &b, void *pb,
