@@ -59,9 +59,8 @@ void share_rounding(LoweredModel &m) {
       if (s.kind == plan::Step::Matmul && s.bf16) {
         for (int *operand : {&s.a, &s.b}) {
           const int x = *operand;
-          if (x < 0 || plan.buffers[x].type != plan::DType::F32) continue;
+          if (x < 0 || !shares_rounding(plan.buffers[x])) continue;
           const plan::Buffer source = plan.buffers[x];
-          if (source.row > 0 && source.elements > 0) continue;
           auto it = copy_of.find(x);
           if (it == copy_of.end()) {
             plan::Buffer rounded = source;

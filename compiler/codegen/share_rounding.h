@@ -28,4 +28,11 @@ namespace vaec {
 
 void share_rounding(LoweredModel &m);
 
+// Whether share_rounding gives f32 buffer `b` a shared rounded copy when a
+// bf16 product reads it (with options.share_rounding): what a bf16 product
+// that leaves out zero columns needs of both operands (skip_zero_columns.h).
+inline bool shares_rounding(const plan::Buffer &b) {
+  return b.type == plan::DType::F32 && !(b.row > 0 && b.elements > 0);
+}
+
 }  // namespace vaec

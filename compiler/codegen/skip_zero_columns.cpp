@@ -2,6 +2,8 @@
 // skip_zero_columns.h).
 #include "codegen/skip_zero_columns.h"
 
+#include "codegen/share_rounding.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <vector>
@@ -32,7 +34,11 @@ void skip_zero_columns(plan::Plan &plan, const CodegenOptions &options) {
           if (plan.buffers[b].type == plan::DType::F32) data[b] = true;
     for (plan::Step &s : prog.steps) {
       const int64_t b = prog.batch;  // the compiled batch
-      if (s.kind != plan::Step::Matmul || s.bf16 ||
+      // A bf16 product copies kept columns from the rounded copies
+      // share_rounding will make of both operands.
+      const bool rounded = !s.bf16 || (options.share_rounding && shares_rounding(plan.buffers[s.a]) &&
+                                        shares_rounding(plan.buffers[s.b]));
+      if (s.kind != plan::Step::Matmul || !rounded ||
           plan::extent(s.m, b) * plan::extent(s.n, b) * plan::extent(s.k, b) < kMinProduct)
         continue;
       const bool outer_form = data[s.b] && !s.tb && s.bias < 0 && s.post.empty();

@@ -2,9 +2,10 @@
 // batch's image data (plan Step::zeros), and which weight gradients leave
 // out the rows of units no example of the batch activates (Step::zero_units).
 //
-// Pre: a lowered plan. Post: in every program, an f32 Matmul step (not
-// `bf16`, choose_precision.h) of >= 2^20
-// multiply-adds over image data (an f32 buffer written by a kernel that
+// Pre: a lowered plan, after choose_precision. Post: in every program, a
+// Matmul step of >= 2^20 multiply-adds (f32, or `bf16` when share_rounding
+// will give both operands a rounded copy, which the runtime then copies the
+// kept columns from) over image data (an f32 buffer written by a kernel that
 // reads the program's raw images) is marked
 //  - Inner when it is a dense layer's forward product over the data,
 //    x w^T (+ bias, post-op) with x [m, k] the data, k >= 64: the zero

@@ -162,7 +162,8 @@ struct Step {
   // Matmul and Conv `bf16`: a and b are rounded to bfloat16 for the product
   // or convolution (into copies of their own, a Conv's in the layouts oneDNN
   // wants for them); c, the bias and the accumulation stay float. A Matmul
-  // only with `keep`.
+  // that also leaves out zero columns or units reads bf16 buffers (rounded
+  // copies, Reorder steps) as a and b.
   bool bf16 = false;
   // Gate: the parameters whose gradients are checked here (every one not
   // updated by an Optimize step after the gate) and the Matmul steps after

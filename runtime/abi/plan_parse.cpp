@@ -274,7 +274,6 @@ std::string read_matmul(std::istringstream &ls, Step &s) {
   s.zeros = zeros == "inner" ? Step::Inner : zeros.rfind("outer", 0) == 0 ? Step::Outer : Step::Keep;
   s.zero_units = zeros == "units" || zeros == "outer+units";
   if (!read_precision(ls, s)) return "expected 'bf16' or 'where'";
-  if (s.bf16 && (s.zeros != Step::Keep || s.zero_units)) return "a bf16 product leaves out no zero columns";
   return "";
 }
 

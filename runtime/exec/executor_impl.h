@@ -77,7 +77,8 @@ struct MatmulPart {
 // first product that needs them in a run of its program and reused by the
 // others (valid while epoch == Impl::data_epoch).
 struct DataColumns {
-  const float *data = nullptr;  // row-major [rows, cols]
+  const std::byte *data = nullptr;  // row-major [rows, cols]
+  bool bf16 = false;            // of bf16 values (a bf16 product's rounded copy), else f32
   int64_t rows = 0, cols = 0;
   int64_t limit = 0;            // more kept columns than this: no product leaves any out
   uint64_t epoch = 0;
@@ -88,6 +89,7 @@ struct DataColumns {
 
 struct SkipZeros {
   bool inner = true;
+  bool bf16 = false;            // a bf16 step: its operands, a', b' and units' a' are bf16 (c, c' f32)
   Step step;                    // the plan step: operands, sizes, bias, post-op
   DataColumns *columns = nullptr;  // null: the data's columns all stay (units only)
   int64_t limit = 0;            // padded kept columns above this: run the whole product

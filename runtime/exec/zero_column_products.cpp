@@ -7,6 +7,34 @@
 #include "exec/executor_impl.h"
 
 namespace vaec::rt {
+namespace {
+
+// A row-major matrix of f32 values, or of bf16 ones (a bf16 step's rounded
+// operands and their copies), from its first element on.
+struct Values {
+  std::byte *p;
+  bool bf16;
+  Values at(int64_t elements) const { return {p + elements * (bf16 ? 2 : 4), bf16}; }
+};
+
+Values values(const void *p, bool bf16) { return {static_cast<std::byte *>(const_cast<void *>(p)), bf16}; }
+
+void compress(Values src, int64_t rows, int64_t src_stride, const KeptColumns &k, Values dst, int64_t dst_stride,
+              int64_t padded) {
+  if (src.bf16)
+    compress_columns(reinterpret_cast<const uint16_t *>(src.p), rows, src_stride, k,
+                     reinterpret_cast<uint16_t *>(dst.p), dst_stride, padded);
+  else
+    compress_columns(reinterpret_cast<const float *>(src.p), rows, src_stride, k, reinterpret_cast<float *>(dst.p),
+                     dst_stride, padded);
+}
+
+void or_values(Values x, int64_t rows, int64_t cols, uint32_t *acc) {
+  if (x.bf16) or_columns(reinterpret_cast<const uint16_t *>(x.p), rows, cols, cols, acc);
+  else or_columns(reinterpret_cast<const float *>(x.p), rows, cols, cols, acc);
+}
+
+}  // namespace
 
 // The forms (abi/plan.h): Inner, c = x w^T (+ bias, post-op) with x
 // [m, k] the data, whose zero columns drop out of the inner dimension;
@@ -21,6 +49,11 @@ void Executor::Impl::prepare_skip(const Step &s, MatmulCall &call) {
   z->step = s;
   z->parts = std::max<int>(1, static_cast<int>(call.parts.size()));
   z->inner = s.zeros == Step::Inner;
+  z->bf16 = s.bf16;
+  // A bf16 step copies from the rounded copies share_rounding made: a
+  // rounding into the bf16 scratch would hold other values between runs.
+  if (s.bf16 && (!bf16_buffer(s.a) || !bf16_buffer(s.b)))
+    fail(at + ": a bf16 product that leaves out zero columns or units reads rounded bf16 copies (reorder steps)");
   if (s.zeros == Step::Inner) {
     if (s.ta || !s.tb) fail(at + ": an inner zero-column product needs a plain and b transposed");
     if (s.split == Step::Rows) fail(at + ": an inner zero-column product is cut by columns, not rows");
@@ -31,16 +64,16 @@ void Executor::Impl::prepare_skip(const Step &s, MatmulCall &call) {
   }
   if (s.zero_units && !s.ta) fail(at + ": a units product needs a transposed (the gradient a [k, m])");
   if (s.zeros != Step::Keep) {
-    const float *x = s.zeros == Step::Inner ? floats(s.a) : floats(s.b);
+    const auto *x = static_cast<const std::byte *>(address(s.zeros == Step::Inner ? s.a : s.b));
     const int64_t rows = s.zeros == Step::Inner ? s.m : s.k, cols = s.zeros == Step::Inner ? s.k : s.n;
     z->limit = cols * 7 / 8 / 16 * 16;
     if (z->limit >= 16) {  // else too few columns to leave any out
       for (const auto &d : data_columns)
-        if (d->data == x && d->rows == rows && d->cols == cols) z->columns = d.get();
+        if (d->data == x && d->bf16 == s.bf16 && d->rows == rows && d->cols == cols) z->columns = d.get();
       if (!z->columns) {
         data_columns.push_back(std::make_unique<DataColumns>());
         DataColumns &d = *data_columns.back();
-        d.data = x, d.rows = rows, d.cols = cols, d.limit = z->limit;
+        d.data = x, d.bf16 = s.bf16, d.rows = rows, d.cols = cols, d.limit = z->limit;
         d.acc.resize(static_cast<size_t>(threads) * cols);
         z->columns = &d;
       }
@@ -127,14 +160,16 @@ SkipZeros::Variant &Executor::Impl::variant(SkipZeros &z, int64_t key, Build &&b
 // step's column slices), or c' = op(a) b' (outer, in its row slices).
 SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
   using dims = dnnl::memory::dims;
-  const auto f32 = dnnl::memory::data_type::f32;
+  const auto f32 = dnnl::memory::data_type::f32, type = z.bf16 ? dnnl::memory::data_type::bf16 : f32;
   const Step &s = z.step;
+  const Values first = values(z.first, z.bf16), second = values(z.second, z.bf16);
   return variant(z, padded, [&](auto &add) {
     if (z.inner) {
       for (int t = 0; t < z.parts; ++t) {
         const auto [n0, n1] = z.parts > 1 ? share(s.n, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, s.n};
         const auto bias = matrix_desc(1, n1 - n0, false);
-        add(matrix_desc(s.m, padded, false), z.first, matrix_desc(padded, n1 - n0, true), z.second + n0 * padded,
+        add(matrix_desc(s.m, padded, false, type), first.p, matrix_desc(padded, n1 - n0, true, type),
+            second.at(n0 * padded).p,
             dnnl::memory::desc(dims{s.m, n1 - n0}, f32, dims{s.n, 1}), floats(s.c) + n0,
             s.bias >= 0 ? &bias : nullptr, s.bias >= 0 ? floats(s.bias) + n0 : nullptr);
       }
@@ -143,8 +178,8 @@ SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
     for (int t = 0; t < z.parts; ++t) {
       const auto [m0, m1] = z.parts > 1 ? share(s.m, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, s.m};
       const dims a_strides = s.ta ? dims{1, s.m} : dims{s.k, 1};
-      add(dnnl::memory::desc(dims{m1 - m0, s.k}, f32, a_strides), floats(s.a) + m0 * a_strides[0],
-          matrix_desc(s.k, padded, false), z.first, matrix_desc(m1 - m0, padded, false), z.second + m0 * padded,
+      add(dnnl::memory::desc(dims{m1 - m0, s.k}, type, a_strides), values(address(s.a), z.bf16).at(m0 * a_strides[0]).p,
+          matrix_desc(s.k, padded, false, type), first.p, matrix_desc(m1 - m0, padded, false), z.second + m0 * padded,
           nullptr, nullptr);
     }
   });
@@ -154,14 +189,16 @@ SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
 // z.first, or all n of the data): c' = a'^T b' in row slices of c'.
 SkipZeros::Variant &Executor::Impl::unit_variant(SkipZeros &z, int64_t mp, int64_t np) {
   using dims = dnnl::memory::dims;
-  const auto f32 = dnnl::memory::data_type::f32;
+  const auto type = z.bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
   const Step &s = z.step;
+  const Values a_units = values(z.a_units, z.bf16);
   const bool packed = np != s.n;  // b' (the kept columns of the data) or all of b
   return variant(z, SkipZeros::unit_key(mp, np), [&](auto &add) {
     for (int t = 0; t < z.parts; ++t) {
       const auto [m0, m1] = z.parts > 1 ? share(mp, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, mp};
-      add(dnnl::memory::desc(dims{m1 - m0, s.k}, f32, dims{1, mp}), z.a_units + m0, matrix_desc(s.k, np, false),
-          packed ? z.first : floats(s.b), matrix_desc(m1 - m0, np, false), z.c_units + m0 * np, nullptr, nullptr);
+      add(dnnl::memory::desc(dims{m1 - m0, s.k}, type, dims{1, mp}), a_units.at(m0).p, matrix_desc(s.k, np, false, type),
+          packed ? static_cast<void *>(z.first) : address(s.b), matrix_desc(m1 - m0, np, false), z.c_units + m0 * np,
+          nullptr, nullptr);
     }
   });
 }
@@ -181,7 +218,7 @@ const KeptColumns *Executor::Impl::kept_columns_of(DataColumns &d) {
       uint32_t *mine = acc + c * d.cols;
       std::fill(mine, mine + d.cols, 0u);
       for (int64_t r = r0; r < r1 && !too_many.load(std::memory_order_relaxed); r += 32) {
-        or_columns(d.data + r * d.cols, std::min<int64_t>(32, r1 - r), d.cols, d.cols, mine);
+        or_values(values(d.data, d.bf16).at(r * d.cols), std::min<int64_t>(32, r1 - r), d.cols, mine);
         if (std::count_if(mine, mine + d.cols, [](uint32_t v) { return v != 0; }) > d.limit)
           too_many.store(true, std::memory_order_relaxed);
       }
@@ -211,7 +248,8 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
   SkipZeros::Variant &v = skip_variant(z, padded);
   if (v.parts.empty()) return run_whole(m);
   ++z.skipped, z.kept += kept.kept;
-  const float *x = z.columns->data;
+  const Values x = values(z.columns->data, z.bf16), first = values(z.first, z.bf16),
+               second = values(z.second, z.bf16), b = values(address(s.b), z.bf16);
   const int chunks = static_cast<int>(std::min<int64_t>(threads, z.columns->rows));
   const bool packed = packed_data == z.columns && packed_epoch == data_epoch;
   packed_data = z.columns, packed_epoch = data_epoch;
@@ -223,16 +261,16 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
     {
       const int size = omp_get_num_threads(), me = omp_get_thread_num();
       const auto [r0, r1] = share(s.m, me, size, 1);
-      if (!packed) compress_columns(x + r0 * s.k, r1 - r0, s.k, kept, z.first + r0 * padded, padded, padded);
+      if (!packed) compress(x.at(r0 * s.k), r1 - r0, s.k, kept, first.at(r0 * padded), padded, padded);
       if (parts == 1) {
         const auto [w0, w1] = share(s.n, me, size, 1);
-        compress_columns(floats(s.b) + w0 * s.k, w1 - w0, s.k, kept, z.second + w0 * padded, padded, padded);
+        compress(b.at(w0 * s.k), w1 - w0, s.k, kept, second.at(w0 * padded), padded, padded);
       }
 #pragma omp barrier
       if (parts > 1)
         for (int p = me; p < parts; p += size) {
           const auto [n0, n1] = share(s.n, p, parts, 16);
-          compress_columns(floats(s.b) + n0 * s.k, n1 - n0, s.k, kept, z.second + n0 * padded, padded, padded);
+          compress(b.at(n0 * s.k), n1 - n0, s.k, kept, second.at(n0 * padded), padded, padded);
           v.parts[p].primitive.execute(stream, v.parts[p].args);
         }
     }
@@ -243,7 +281,7 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
   if (!packed)
     for_chunks(chunks, team, [&](int c) {
       const auto [r0, r1] = share(s.k, c, chunks, 1);
-      compress_columns(x + r0 * s.n, r1 - r0, s.n, kept, z.first + r0 * padded, padded, padded);
+      compress(x.at(r0 * s.n), r1 - r0, s.n, kept, first.at(r0 * padded), padded, padded);
     });
   run_parts(v);
   const int rows = static_cast<int>(std::min<int64_t>(threads, s.m));
@@ -264,20 +302,21 @@ void Executor::Impl::run_parts(SkipZeros::Variant &v) {
 // unit_acc, then the calling thread ORs those together.
 const KeptColumns *Executor::Impl::kept_units_of(SkipZeros &z) {
   const Step &s = z.step;
-  const float *a = floats(s.a);
+  const Values a = values(address(s.a), z.bf16);
   const int chunks = static_cast<int>(std::min<int64_t>(threads, s.k));
   uint32_t *acc = z.unit_acc.data();
   for_chunks(chunks, team, [&](int c) {
     const auto [r0, r1] = share(s.k, c, chunks, 1);
     uint32_t *mine = acc + c * s.m;
     std::fill(mine, mine + s.m, 0u);
-    or_columns(a + r0 * s.m, r1 - r0, s.m, s.m, mine);
+    or_values(a.at(r0 * s.m), r1 - r0, s.m, mine);
   });
   for (int c = 1; c < chunks; ++c)
     for (int64_t j = 0; j < s.m; ++j) acc[j] |= acc[c * s.m + j];
   // -0.0 counts as 0 here: a ReLU's gradient is dh * 0, -0.0 where dh < 0,
   // and a row of c left out is +0.0 where the whole product gives -0.0.
-  for (int64_t j = 0; j < s.m; ++j) acc[j] &= 0x7fffffffu;
+  const uint32_t magnitude = z.bf16 ? 0x7fffu : 0x7fffffffu;
+  for (int64_t j = 0; j < s.m; ++j) acc[j] &= magnitude;
   kept_columns(acc, s.m, z.kept_units);
   const auto padded = static_cast<int64_t>(round_up(std::max<int64_t>(z.kept_units.kept, 1), 16));
   return padded <= z.unit_limit ? &z.kept_units : nullptr;
@@ -295,10 +334,12 @@ void Executor::Impl::run_units(MatmulCall &m, const KeptColumns *columns, const 
   const bool packed = !columns || (packed_data == z.columns && packed_epoch == data_epoch);
   if (columns) packed_data = z.columns, packed_epoch = data_epoch;
   const int chunks = static_cast<int>(std::min<int64_t>(threads, s.k));
+  const Values a = values(address(s.a), z.bf16), a_units = values(z.a_units, z.bf16), first = values(z.first, z.bf16);
   for_chunks(chunks, team, [&](int c) {
     const auto [r0, r1] = share(s.k, c, chunks, 1);
-    compress_columns(floats(s.a) + r0 * s.m, r1 - r0, s.m, units, z.a_units + r0 * mp, mp, mp);
-    if (!packed) compress_columns(z.columns->data + r0 * s.n, r1 - r0, s.n, *columns, z.first + r0 * np, np, np);
+    compress(a.at(r0 * s.m), r1 - r0, s.m, units, a_units.at(r0 * mp), mp, mp);
+    if (!packed)
+      compress(values(z.columns->data, z.bf16).at(r0 * s.n), r1 - r0, s.n, *columns, first.at(r0 * np), np, np);
   });
   run_parts(v);
   // c's row i: c' row (its rank among the kept units), spread over the kept

@@ -14,6 +14,12 @@ bool has_avx512() {
   return yes;
 }
 
+bool has_avx512_bw() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
+  return yes;
+}
+
 template <typename V>
 void or_columns_lanes(const float *x, int64_t rows, int64_t cols, int64_t stride, uint32_t *acc) {
   constexpr int kLanes = sizeof(V) / 4;
@@ -76,7 +82,46 @@ __attribute__((target("avx512f"))) void expand_row_avx512(const float *s, float 
   }
 }
 
+// bf16: 16 values of a block widened to 32 bits, compressed as floats are,
+// narrowed back (AVX512-BW and VL, which every CPU with bf16 products has).
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void compress_row16_avx512(const uint16_t *s, uint16_t *d,
+                                                                                const KeptColumns &k,
+                                                                                int64_t padded) {
+  for (size_t b = 0; b < k.blocks.size(); ++b) {
+    const __mmask16 keep = static_cast<__mmask16>(k.blocks[b].keep);
+    if (keep == 0xffff) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i *>(d + k.blocks[b].at),
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i *>(s + 16 * b)));
+    } else if (keep) {
+      const __m512i wide = _mm512_maskz_cvtepu16_epi32(keep, _mm256_maskz_loadu_epi16(keep, s + 16 * b));
+      _mm512_mask_cvtepi32_storeu_epi16(d + k.blocks[b].at,
+                                        static_cast<__mmask16>((1u << __builtin_popcount(keep)) - 1),
+                                        _mm512_maskz_compress_epi32(keep, wide));
+    }
+  }
+  std::fill(d + k.kept, d + padded, uint16_t{0});
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void or_columns16_avx512(const uint16_t *x, int64_t rows, int64_t cols,
+                                                                     int64_t stride, uint32_t *acc) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint16_t *row = x + r * stride;
+    for (int64_t j = 0; j < cols; j += 16) {
+      const auto live = static_cast<__mmask16>(cols - j >= 16 ? 0xffffu : (1u << (cols - j)) - 1);
+      const __m512i v = _mm512_maskz_cvtepu16_epi32(live, _mm256_maskz_loadu_epi16(live, row + j));
+      _mm512_mask_storeu_epi32(acc + j, live, _mm512_or_si512(_mm512_maskz_loadu_epi32(live, acc + j), v));
+    }
+  }
+}
+
 // The portable forms.
+void compress_row16(const uint16_t *s, uint16_t *d, const KeptColumns &k, int64_t padded) {
+  int64_t at = 0;
+  for (int64_t j = 0; j < k.cols; ++j)
+    if (k.has(j)) d[at++] = s[j];
+  std::fill(d + at, d + padded, uint16_t{0});
+}
+
 void compress_row(const float *s, float *d, const KeptColumns &k, int64_t padded) {
   int64_t at = 0;
   for (int64_t j = 0; j < k.cols; ++j)
@@ -102,6 +147,18 @@ void each_row(RowCopy avx512, RowCopy portable, const float *src, int64_t rows, 
 void or_columns(const float *x, int64_t rows, int64_t cols, int64_t stride, uint32_t *acc) {
   if (has_avx512()) return or_columns_avx512(x, rows, cols, stride, acc);
   or_columns_lanes<uint32_t __attribute__((vector_size(16)))>(x, rows, cols, stride, acc);
+}
+
+void or_columns(const uint16_t *x, int64_t rows, int64_t cols, int64_t stride, uint32_t *acc) {
+  if (has_avx512_bw()) return or_columns16_avx512(x, rows, cols, stride, acc);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) acc[j] |= x[r * stride + j];
+}
+
+void compress_columns(const uint16_t *src, int64_t rows, int64_t src_stride, const KeptColumns &k, uint16_t *dst,
+                      int64_t dst_stride, int64_t padded) {
+  const auto row = has_avx512_bw() ? compress_row16_avx512 : compress_row16;
+  for (int64_t r = 0; r < rows; ++r) row(src + r * src_stride, dst + r * dst_stride, k, padded);
 }
 
 void kept_columns(const uint32_t *acc, int64_t cols, KeptColumns &out) {

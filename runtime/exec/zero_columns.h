@@ -4,7 +4,7 @@
 //
 // A column is "nonzero" when any of its floats has a bit set, so -0.0 counts
 // as nonzero and a column left out contributes exactly +0 terms to every
-// sum it is in. Sixteen floats at a time on AVX-512, one at a time elsewhere.
+// sum it is in. Sixteen values at a time on AVX-512, one at a time elsewhere.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +36,12 @@ void kept_columns(const uint32_t *acc, int64_t cols, KeptColumns &out);
 // column of src row r (src + r * src_stride), then zeros up to `padded`
 // (>= k.kept).
 void compress_columns(const float *src, int64_t rows, int64_t src_stride, const KeptColumns &k, float *dst,
+                      int64_t dst_stride, int64_t padded);
+
+// The same for bfloat16 values (a bf16 product's rounded copies): `acc`
+// gets each column's bits, the copy keeps the kept columns' 2-byte values.
+void or_columns(const uint16_t *x, int64_t rows, int64_t cols, int64_t stride, uint32_t *acc);
+void compress_columns(const uint16_t *src, int64_t rows, int64_t src_stride, const KeptColumns &k, uint16_t *dst,
                       int64_t dst_stride, int64_t padded);
 
 // The inverse: dst[r * dst_stride + j] for j in [0, k.cols) is the next

@@ -16,7 +16,9 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 
+#include "abi/bf16_rounding.h"
 #include "abi/plan.h"
 #include "exec/executor.h"
 #include "codegen/skip_zero_columns.h"
@@ -226,5 +228,101 @@ TEST(Executor, RejectsZeroColumnProductsOfTheWrongForm) {
   EXPECT_TRUE(has(e, "an outer zero-column or units product is cut by rows, not columns")) << e;
   e = error_for([](plan::Step &s) { s.zeros = plan::Step::Keep, s.post = "relu"; });
   EXPECT_TRUE(has(e, "an outer zero-column or units product needs b plain, no bias and no post-op")) << e;
+  e = error_for([](plan::Step &s) { s.bf16 = true; });
+  EXPECT_TRUE(has(e, "a bf16 product that leaves out zero columns or units reads rounded bf16 copies")) << e;
   EXPECT_EQ(error_for([](plan::Step &s) { s.zeros = plan::Step::Keep; }), "(accepted)");
+}
+
+// The same products in bf16, reading rounded copies as share_rounding makes
+// them (one reorder per value, x's shared by both products): the kept
+// columns and units are copied from the copies, and the results are those
+// of the rounded operands (f32 accumulation), the left-out rows exactly 0.
+// Batches: sparse data with dead units (outer+units), sparse with every unit
+// live (columns alone), dense data (whole products), sparse with dead units
+// again.
+TEST(Executor, Bf16ProductsLeaveOutZeroColumnsAndUnits) {
+  ZeroColumnsPlan z = make_zero_columns_plan();
+  for (plan::Program *prog : {&z.p.train, &z.p.eval})
+    for (plan::Step &s : prog->steps) s.bf16 = s.kind == plan::Step::Matmul;
+  enum Batch { DeadSparse, LiveSparse, Dense };
+  auto pixel = [](Batch b, int64_t i, int64_t j) -> uint8_t {
+    if (b == Dense) return j % 40 == 0 ? 0 : (i * 31 + j * 7) % 256;
+    return j < 48 || j % 3 == 0 || j >= 600 ? 0 : (i * 31 + j * 7) % 256;  // 368 columns kept
+  };
+  auto grad = [](Batch b, int64_t i, int64_t j) -> float {
+    if (b != LiveSparse && (j % 3 == 0 || j == 5)) return j == 5 ? -0.0f : 0.0f;
+    return static_cast<float>(std::sin(0.3 * double(i * kZn + j)));
+  };
+  auto rounded = [](float v) {
+    const uint32_t bits = uint32_t{round_bf16(v)} << 16;
+    float r;
+    std::memcpy(&r, &bits, 4);
+    return double(r);
+  };
+  for (int threads : {1, 2}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    plan::Plan p = as_compiled(z.p, threads, false);
+    ASSERT_EQ(p.train.steps[1].zeros, plan::Step::Inner);
+    ASSERT_TRUE(p.train.steps[2].zeros == plan::Step::Outer && p.train.steps[2].zero_units);
+    std::map<int, int> copy;
+    for (int from : {z.x, z.w.buffer, z.g})
+      copy[from] = add_buffer(p, p.buffers[from].name + ".bf16", plan::DType::BF16, p.buffers[from].elements);
+    for (plan::Program *prog : {&p.train, &p.eval}) {
+      std::vector<plan::Step> steps;
+      std::set<int> rounded_once;
+      for (plan::Step s : prog->steps) {
+        if (s.kind == plan::Step::Matmul)
+          for (int *operand : {&s.a, &s.b}) {
+            if (rounded_once.insert(*operand).second) {
+              plan::Step round;
+              round.kind = plan::Step::Reorder, round.a = *operand, round.c = copy[*operand];
+              round.dims_a = {p.buffers[*operand].elements};
+              steps.push_back(round);
+            }
+            *operand = copy[*operand];
+          }
+        steps.push_back(s);
+      }
+      prog->steps = steps;
+    }
+    Executor exec(p, kKernels, threads, 0);
+    for (int64_t i = 0; i < kZn * kZk; ++i) exec.f32(z.w.buffer)[i] = static_cast<float>(std::cos(0.7 * double(i)) * 0.1);
+    for (int64_t j = 0; j < kZn; ++j) exec.f32(z.bias)[j] = 0.01f * static_cast<float>(j % 7) - 0.03f;
+    int64_t runs = 0, columns = 0, units = 0;
+    for (Batch b : {DeadSparse, LiveSparse, Dense, DeadSparse}) {
+      SCOPED_TRACE("batch " + std::to_string(b));
+      for (int64_t i = 0; i < kZm; ++i) {
+        for (int64_t j = 0; j < kZk; ++j) exec.u8(z.in)[i * kZk + j] = pixel(b, i, j);
+        for (int64_t j = 0; j < kZn; ++j) exec.f32(z.g)[i * kZn + j] = grad(b, i, j);
+      }
+      float *dw = exec.f32(z.w.grad_buffer);
+      std::fill(dw, dw + kZn * kZk, 7.0f);  // all overwritten
+      exec.run(p.train, 1);
+      ++runs, columns += b != Dense, units += b != LiveSparse;
+      EXPECT_EQ(exec.zero_column_runs(p.train, 3), std::make_pair(runs, columns));
+      EXPECT_EQ(exec.zero_column_runs(p.train, 5), std::make_pair(runs, columns));
+      EXPECT_EQ(exec.zero_column_runs(p.train, 5, true), std::make_pair(runs, units));
+      const float *xs = exec.f32(z.x), *ws = exec.f32(z.w.buffer), *gs = exec.f32(z.g);
+      std::vector<double> want_h(kZm * kZn), want_dw(kZn * kZk);
+      for (int64_t i = 0; i < kZm; ++i)
+        for (int64_t j = 0; j < kZn; ++j) {
+          double sum = exec.f32(z.bias)[j];
+          for (int64_t q = 0; q < kZk; ++q) sum += rounded(xs[i * kZk + q]) * rounded(ws[j * kZk + q]);
+          want_h[i * kZn + j] = std::max(sum, 0.0);
+        }
+      for (int64_t j = 0; j < kZn; ++j)
+        for (int64_t q = 0; q < kZk; ++q) {
+          double sum = 0;
+          for (int64_t i = 0; i < kZm; ++i) sum += rounded(gs[i * kZn + j]) * rounded(xs[i * kZk + q]);
+          want_dw[j * kZk + q] = sum;
+        }
+      expect_near_all(exec.f32(z.h), want_h, 1.0, "h");
+      expect_near_all(dw, want_dw, 1.0, "dw");
+      for (int64_t j = 0; j < kZn; ++j)
+        for (int64_t q = 0; q < kZk; ++q)
+          if (want_dw[j * kZk + q] == 0) {
+            ASSERT_EQ(dw[j * kZk + q], 0.0f) << j << "," << q;
+          }
+    }
+  }
 }
