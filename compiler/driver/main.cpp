@@ -224,7 +224,8 @@ int run(int argc, char **argv) {
     c->add_flag("!--no-zero-units", compile_options.zero_units,
                 "Never leave out the weight-gradient rows of units no example of a batch activates");
     c->add_flag("!--no-shared-rounding", compile_options.share_rounding,
-                "Let each bf16 product round its operands itself (no bf16 copies shared between products)");
+                "Let each bf16 product round its operands itself (no bf16 copies shared between products, so no "
+                "bf16 product leaves out zero columns or units)");
     c->add_flag("!--no-late-updates", compile_options.late_updates,
                 "Update the parameters only after every gradient (no updates right after a gradient)");
   }
