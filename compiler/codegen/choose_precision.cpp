@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
+#include <tuple>
 #include <stdexcept>
 #include <unordered_map>
 #include <vector>
@@ -27,26 +29,34 @@ dnnl::memory::desc matrix(int64_t rows, int64_t cols, bool transposed, dt type) 
   return dnnl::memory::desc(dims{rows, cols}, type, transposed ? dims{1, rows} : dims{cols, 1});
 }
 
-// Median seconds of `run` over a few runs after two that make its kernels.
-template <typename F>
-double median_seconds(F &&run) {
+// The fastest seconds of each of `runs`, run in turns (after two turns that
+// make their kernels) so that a busy moment hits all of them alike; the
+// fastest run is what a kernel costs, as another process only adds time.
+std::vector<double> fastest_seconds(const std::vector<std::function<void()>> &runs) {
   using Clock = std::chrono::steady_clock;
-  for (int i = 0; i < 2; ++i) run();
-  std::vector<double> t;
+  for (int i = 0; i < 2; ++i)
+    for (const auto &run : runs) run();
+  std::vector<double> best(runs.size(), 1e30);
   const Clock::time_point start = Clock::now();
-  while (t.size() < 9 || (t.size() < 101 && Clock::now() - start < std::chrono::milliseconds(20))) {
-    const Clock::time_point t0 = Clock::now();
-    run();
-    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-  return t[t.size() / 2];
+  for (int turn = 0; turn < 9 || (turn < 101 && Clock::now() - start < std::chrono::milliseconds(40)); ++turn)
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const Clock::time_point t0 = Clock::now();
+      runs[i]();
+      best[i] = std::min(best[i], std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+  return best;
 }
 
 struct Timing {
   std::string f32_impl, bf16_impl;  // bf16_impl empty: oneDNN has none
   double f32 = 0, bf16 = 0, rounding = 0;  // seconds
   bool faster() const { return !bf16_impl.empty() && bf16 + rounding < 0.9 * f32; }
+};
+
+// A primitive with its arguments, ready to run.
+struct Runnable {
+  dnnl::primitive primitive;
+  std::unordered_map<int, dnnl::memory> args;
 };
 
 Timing time_product(const dnnl::engine &engine, int64_t m, int64_t n, int64_t k, bool ta, bool tb, bool bias,
@@ -67,32 +77,41 @@ Timing time_product(const dnnl::engine &engine, int64_t m, int64_t n, int64_t k,
     dnnl::matmul::primitive_desc pd(bias ? dnnl::matmul::desc(ad, bd, biasd, cd) : dnnl::matmul::desc(ad, bd, cd),
                                     attr, engine);
     impl = pd.impl_info_str();
-    dnnl::matmul prim(pd);
-    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, dnnl::memory(ad, engine, pa)},
-                                                  {DNNL_ARG_WEIGHTS, dnnl::memory(bd, engine, pb)},
-                                                  {DNNL_ARG_DST, dnnl::memory(cd, engine, c.data())}};
-    if (bias) args[DNNL_ARG_BIAS] = dnnl::memory(biasd, engine, bias_v.data());
-    return median_seconds([&] { prim.execute(stream, args), stream.wait(); });
+    Runnable r{dnnl::matmul(pd),
+               {{DNNL_ARG_SRC, dnnl::memory(ad, engine, pa)},
+                {DNNL_ARG_WEIGHTS, dnnl::memory(bd, engine, pb)},
+                {DNNL_ARG_DST, dnnl::memory(cd, engine, c.data())}}};
+    if (bias) r.args[DNNL_ARG_BIAS] = dnnl::memory(biasd, engine, bias_v.data());
+    return r;
   };
-  t.f32 = product(dt::f32, a.data(), b.data(), t.f32_impl);
+  const Runnable f32 = product(dt::f32, a.data(), b.data(), t.f32_impl);
+  auto run = [&stream](const Runnable &r) {
+    return [&stream, p = &r] { p->primitive.execute(stream, p->args), stream.wait(); };
+  };
   try {
-    t.bf16 = product(dt::bf16, a16.data(), b16.data(), t.bf16_impl);
-    if (t.bf16_impl.rfind("ref", 0) == 0) return t.bf16_impl.clear(), t;  // never faster
+    const Runnable bf16 = product(dt::bf16, a16.data(), b16.data(), t.bf16_impl);
+    if (t.bf16_impl.rfind("ref", 0) == 0) {  // never faster
+      t.bf16_impl.clear();
+      t.f32 = fastest_seconds({run(f32)})[0];
+      return t;
+    }
     // As the executor rounds a plan's bf16 copies: a chunk per thread.
     const int threads = omp_get_max_threads();
-    auto round = [&](const float *from, uint16_t *to, int64_t count) {
-      return median_seconds([&] {
+    auto round = [&] {
+      for (auto [from, to, count] : {std::tuple{a.data(), a16.data(), m * k}, std::tuple{b.data(), b16.data(), k * n}}) {
 #pragma omp parallel num_threads(threads)
         {
-          const int64_t c = omp_get_thread_num(), per = (count + threads - 1) / threads;
-          const int64_t begin = std::min(count, c * per), end = std::min(count, begin + per);
+          const int64_t i = omp_get_thread_num(), per = (count + threads - 1) / threads;
+          const int64_t begin = std::min(count, i * per), end = std::min(count, begin + per);
           rt::round_bf16(from + begin, to + begin, end - begin);
         }
-      });
+      }
     };
-    t.rounding = round(a.data(), a16.data(), m * k) + round(b.data(), b16.data(), k * n);
+    const std::vector<double> best = fastest_seconds({run(f32), run(bf16), round});
+    t.f32 = best[0], t.bf16 = best[1], t.rounding = best[2];
   } catch (const dnnl::error &) {
     t.bf16_impl.clear();  // oneDNN has no bf16 product of this kind here
+    t.f32 = fastest_seconds({run(f32)})[0];
   }
   return t;
 }
@@ -102,41 +121,52 @@ Timing time_product(const dnnl::engine &engine, int64_t m, int64_t n, int64_t k,
 Timing time_conv(const dnnl::engine &engine, plan::Step s) {
   dnnl::stream stream(engine);
   Timing t;
-  auto run = [&](const onednn::ConvPrimitive &c, std::vector<std::vector<char>> &memory) {
-    std::unordered_map<int, dnnl::memory> args;
+  auto prepare = [&](const onednn::ConvPrimitive &c, std::vector<std::vector<char>> &memory) {
+    Runnable r{c.primitive, {}};
     for (int i = 0; i < 3; ++i) {
       memory.emplace_back(c.desc[i].get_size() + 64, 0);
-      args[c.arg[i]] = dnnl::memory(c.desc[i], engine, memory.back().data());
+      r.args[c.arg[i]] = dnnl::memory(c.desc[i], engine, memory.back().data());
     }
     if (c.bias.get_size() > 0) {
       memory.emplace_back(c.bias.get_size(), 0);
-      args[DNNL_ARG_BIAS] = dnnl::memory(c.bias, engine, memory.back().data());
+      r.args[DNNL_ARG_BIAS] = dnnl::memory(c.bias, engine, memory.back().data());
     }
     if (c.scratchpad.get_size() > 0) {
       memory.emplace_back(c.scratchpad.get_size(), 0);
-      args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(c.scratchpad, engine, memory.back().data());
+      r.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(c.scratchpad, engine, memory.back().data());
     }
-    return median_seconds([&] { c.primitive.execute(stream, args), stream.wait(); });
+    return r;
+  };
+  auto run = [&stream](const Runnable &r) {
+    return [&stream, p = &r] { p->primitive.execute(stream, p->args), stream.wait(); };
   };
   s.bf16 = false;
   std::vector<std::vector<char>> f32_memory, bf16_memory;
-  const onednn::ConvPrimitive f32 = onednn::conv_primitive(s, engine);
-  t.f32_impl = f32.impl;
-  t.f32 = run(f32, f32_memory);
+  const onednn::ConvPrimitive f32_conv = onednn::conv_primitive(s, engine);
+  t.f32_impl = f32_conv.impl;
+  const Runnable f32 = prepare(f32_conv, f32_memory);
   try {
     s.bf16 = true;
-    const onednn::ConvPrimitive bf16 = onednn::conv_primitive(s, engine);
-    t.bf16_impl = bf16.impl;
-    if (t.bf16_impl.rfind("ref", 0) == 0) return t.bf16_impl.clear(), t;
-    t.bf16 = run(bf16, bf16_memory);
-    for (int i = 0; i < 2; ++i) {
-      dnnl::memory from(bf16.f32_inputs[i], engine, f32_memory[i].data()),
-          to(bf16.desc[i], engine, bf16_memory[i].data());
-      dnnl::reorder r(from, to);
-      t.rounding += median_seconds([&] { r.execute(stream, from, to), stream.wait(); });
+    const onednn::ConvPrimitive bf16_conv = onednn::conv_primitive(s, engine);
+    t.bf16_impl = bf16_conv.impl;
+    if (t.bf16_impl.rfind("ref", 0) == 0) {
+      t.bf16_impl.clear();
+      t.f32 = fastest_seconds({run(f32)})[0];
+      return t;
     }
+    const Runnable bf16 = prepare(bf16_conv, bf16_memory);
+    std::vector<Runnable> rounding;
+    for (int i = 0; i < 2; ++i) {
+      dnnl::memory from(bf16_conv.f32_inputs[i], engine, f32_memory[i].data()),
+          to(bf16_conv.desc[i], engine, bf16_memory[i].data());
+      rounding.push_back({dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}});
+    }
+    const std::vector<double> best =
+        fastest_seconds({run(f32), run(bf16), [&] { run(rounding[0])(), run(rounding[1])(); }});
+    t.f32 = best[0], t.bf16 = best[1], t.rounding = best[2];
   } catch (const dnnl::error &) {
     t.bf16_impl.clear();
+    t.f32 = fastest_seconds({run(f32)})[0];
   }
   return t;
 }

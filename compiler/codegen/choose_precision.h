@@ -10,10 +10,11 @@
 // one by at least 10 %, counting the rounding of both operands to bf16 at
 // every run (a product's as the executor rounds them, abi/bf16_rounding.h;
 // a convolution's by oneDNN into the layouts its bf16 kernel wants): each
-// step and its rounding are timed at the compiled batch
-// on `options.threads` threads, medians of a few runs. Smaller products
-// stay f32 untimed: mnist_mlp's 128x400x20 ones in bf16 left its step's
-// time as it was (docs/BENCHMARKS.md). Without bf16
+// step and its rounding are timed at the compiled batch on
+// `options.threads` threads, the fastest of a few runs taken in turns (a
+// busy machine only adds time). Smaller products stay f32 untimed:
+// mnist_mlp's 128x400x20 ones in bf16 left its step's time as it was
+// (docs/BENCHMARKS.md). Without bf16
 // instructions oneDNN offers only slow or reference bf16 kernels and every
 // product stays f32. c, the bias, the accumulation, the parameters (master
 // weights), the gradients and the optimizer stay f32. The plan gets
