@@ -1,6 +1,8 @@
 // oneDNN's layouts for every convolution (contract in assign_conv_layouts.h).
 #include "codegen/assign_conv_layouts.h"
 
+#include <omp.h>
+
 #include <dnnl.hpp>
 
 #include "codegen/direct_conv.h"
@@ -14,10 +16,23 @@ bool is_conv(Op op) {
          op == Op::Conv2dTransposeBwdData || op == Op::Conv2dTransposeBwdWeights;
 }
 
+// `vaec compile --precision`, else the model's train.precision.
+bool bf16_wanted(const LoweredModel &m) {
+  if (!m.options.precision.empty()) return m.options.precision == "bf16";
+  for (const auto &[k, v] : m.programs.at(0).graph->config)
+    if (k == "precision") return std::get_if<std::string>(&v) && *std::get_if<std::string>(&v) == "bf16";
+  return false;
+}
+
 }  // namespace
 
 void assign_conv_layouts(LoweredModel &m) {
   const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  PrecisionTimings timings;
+  PrecisionTimings *bf16 = bf16_wanted(m) ? &timings : nullptr;
+  // Timed on the trainer's threads.
+  const int threads_before = omp_get_max_threads();
+  omp_set_num_threads(m.options.threads);
   for (CodegenProgram &p : m.programs) {
     const Graph &g = *p.graph;
     p.conv_choice.clear();
@@ -32,8 +47,9 @@ void assign_conv_layouts(LoweredModel &m) {
         }
       }
       try {
-        p.conv_choice.emplace(static_cast<int>(k), choose_conv(g, ss, engine, m.options.plain_conv_layouts));
+        p.conv_choice.emplace(static_cast<int>(k), choose_conv(g, ss, engine, m.options.plain_conv_layouts, bf16));
       } catch (const std::exception &e) {
+        omp_set_num_threads(threads_before);
         throw Unsupported(first.loc, "oneDNN cannot run " + std::string(op_name(first.op)) + " " +
                                          dims_str(g.nodes[first.operands[0]].dims) + " x " +
                                          dims_str(g.nodes[first.operands[1]].dims) + " -> " + dims_str(first.dims) +
@@ -41,6 +57,7 @@ void assign_conv_layouts(LoweredModel &m) {
       }
     }
   }
+  omp_set_num_threads(threads_before);
 }
 
 }  // namespace vaec

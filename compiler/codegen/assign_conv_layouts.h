@@ -7,8 +7,11 @@
 // ones with options.plain_conv_layouts; or, with options.direct_convs (and
 // not plain_conv_layouts), a direct kernel where direct_conv_of gives one
 // (codegen/direct_conv.h: the layer has fewer than 16 output channels, which
-// oneDNN's blocked kernels pad to 16). Throws Unsupported, naming the op,
-// when oneDNN cannot run one.
+// oneDNN's blocked kernels pad to 16). With precision bf16 (`vaec compile
+// --precision`, else train.precision) each oneDNN convolution runs in bf16
+// with the result layout its bf16 kernel wants when that is timed faster
+// (conv_layouts.h: choose_conv), its note saying why. Throws Unsupported,
+// naming the op, when oneDNN cannot run one.
 #pragma once
 
 #include "codegen/module.h"

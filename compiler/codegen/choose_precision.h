@@ -1,25 +1,23 @@
-// choose_precision: which products and convolutions run in bfloat16 (plan
-// Step::bf16).
+// choose_precision: which products run in bfloat16 (plan Step::bf16).
 //
-// Pre: a lowered plan (lower_steps.h), before skip_zero_columns. Post: with
-// precision bf16 (`train.precision` or `vaec compile --precision`, which
-// wins), a Conv step, and a Matmul step of >= 2^22 multiply-adds at the
-// compiled batch, is marked `bf16` when oneDNN, asked on the compiling
-// machine (the machine the trainer is built for, as for convolutions'
-// layouts), has a bf16 implementation for it that is faster than its f32
-// one by at least 10 %, counting the rounding of both operands to bf16 at
-// every run (a product's as the executor rounds them, abi/bf16_rounding.h;
-// a convolution's by oneDNN into the layouts its bf16 kernel wants): each
-// step and its rounding are timed at the compiled batch on
-// `options.threads` threads, the fastest of a few runs taken in turns (a
-// busy machine only adds time). Smaller products stay f32 untimed:
-// mnist_mlp's 128x400x20 ones in bf16 left its step's time as it was
-// (docs/BENCHMARKS.md). Without bf16
-// instructions oneDNN offers only slow or reference bf16 kernels and every
-// product stays f32. c, the bias, the accumulation, the parameters (master
-// weights), the gradients and the optimizer stay f32. The plan gets
+// Pre: a lowered plan (lower_steps.h), before skip_zero_columns; its
+// convolutions chose their precision with their layouts
+// (assign_conv_layouts.h), as an AMX kernel wants other layouts than f32's.
+// Post: with precision bf16 (`train.precision` or `vaec compile
+// --precision`, which wins), a Matmul step of >= 2^22 multiply-adds at the
+// compiled batch is marked `bf16` when oneDNN, asked on the compiling
+// machine (the machine the trainer is built for), has a bf16
+// implementation for it that is faster than its f32 one by at least 10 %,
+// counting the rounding of both operands as the executor rounds them
+// (precision_timing.h), timed at the compiled batch on `options.threads`
+// threads. Smaller products stay f32 untimed: mnist_mlp's 128x400x20 ones
+// in bf16 left its step's time as it was (docs/BENCHMARKS.md). Without
+// bf16 instructions oneDNN offers only slow or reference bf16 kernels and
+// every product stays f32. c, the bias, the accumulation, the parameters
+// (master weights), the gradients and the optimizer stay f32. The plan gets
 // `config precision` and, per product, a `note` with both implementations,
-// their times and the choice.
+// their times and the choice; the notes of products and convolutions are
+// put in program and step order.
 #pragma once
 
 #include "abi/plan.h"
@@ -30,7 +28,8 @@ namespace vaec {
 void choose_precision(plan::Plan &plan, const CodegenOptions &options);
 
 // A later pass that moves or inserts steps of `program` keeps the notes'
-// "PROGRAM step N" true: step N is now step new_index[N].
+// "PROGRAM step N" true: step N is now step new_index[N], the notes still in
+// step order.
 void renumber_step_notes(plan::Plan &plan, const std::string &program, const std::vector<int> &new_index);
 
 }  // namespace vaec

@@ -22,9 +22,41 @@ int64_t row_major_elements(const std::vector<int64_t> &dims) {
   return n;
 }
 
+// The f32 step `c` against the same step in bf16 with its result in the
+// layout the bf16 kernel wants: c becomes the faster one.
+void consider_bf16(ConvChoice &c, const dnnl::engine &engine, bool plain_only, PrecisionTimings &timings) {
+  plan::Step in_bf16 = c.step;
+  in_bf16.bf16 = true;
+  if (!plain_only) {
+    try {
+      in_bf16.layout_c = "any";
+      in_bf16.layout_c = onednn::layout_text(onednn::conv_primitive(in_bf16, engine).desc[2], in_bf16.dims_c,
+                                             onednn::is_transpose_weights(in_bf16.conv, 2));
+    } catch (const dnnl::error &) {  // no bf16 kernel: time_conv says so
+      in_bf16.layout_c = c.step.layout_c;
+    }
+    if (in_bf16.layout_c.empty()) in_bf16.layout_c = "plain";  // a layout the plan cannot say
+  }
+  const bool reorder_c = in_bf16.layout_c != "plain" && in_bf16.layout_c != nchw16c_layout(in_bf16.dims_c);
+  std::string key = in_bf16.conv + (in_bf16.bias >= 0 ? " bias " : " - ") + in_bf16.post;
+  for (const auto *v : {&in_bf16.dims_a, &in_bf16.dims_b, &in_bf16.dims_c, &in_bf16.stride, &in_bf16.pad}) {
+    key += " ";
+    for (int64_t x : *v) key += std::to_string(x) + ",";
+  }
+  for (const std::string *l : {&c.step.layout_a, &c.step.layout_b, &c.step.layout_c, &in_bf16.layout_c}) key += " " + *l;
+  const PrecisionTiming &t = timings.get(key, [&] { return time_conv(engine, c.step, in_bf16, reorder_c); });
+  c.precision_note = t.note(t.faster());
+  if (!t.faster()) return;
+  const onednn::ConvPrimitive chosen = onednn::conv_primitive(in_bf16, engine);
+  c.step = in_bf16;
+  c.elements[2] = static_cast<int64_t>((chosen.desc[2].get_size() + 3) / 4);
+  c.impl = chosen.impl;
+}
+
 }  // namespace
 
-ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only) {
+ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only,
+                       PrecisionTimings *bf16) {
   const Node &first = g.nodes[ss.nodes.front()];
   ConvChoice c;
   plan::Step &cs = c.step;
@@ -54,6 +86,7 @@ ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engin
   chosen = onednn::conv_primitive(cs, engine);  // the combination the plan will ask for
   for (int i = 0; i < 3; ++i) c.elements[i] = static_cast<int64_t>((chosen.desc[i].get_size() + 3) / 4);
   c.impl = chosen.impl;
+  if (bf16) consider_bf16(c, engine, plain_only, *bf16);
   return c;
 }
 

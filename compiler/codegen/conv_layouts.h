@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "codegen/kernel.h"
+#include "codegen/precision_timing.h"
 #include "codegen/schedule.h"
 #include "ir/graph.h"
 #include "abi/plan.h"
@@ -39,6 +40,9 @@ struct ConvChoice {
   // adds them in an epilogue kernel.
   bool epilogue = false;
   std::string epilogue_post;      // "", "relu" or "sigmoid"
+  // With precision bf16: the step's timings and choice as the plan's note
+  // says them (precision_timing.h); step.bf16 is the choice.
+  std::string precision_note;
   // Set when the step runs as a direct kernel (direct_conv.h) instead:
   // `step` then has the wide side's operands in nChw16c, the rest plain.
   std::optional<DirectConv> direct;
@@ -58,9 +62,15 @@ ConvChoice direct_choice(const Graph &g, const ScheduleStep &ss, const DirectCon
 
 // The choice for the library step `ss` of schedule `s` (a convolution op, with
 // its post-op if fused); with `plain_only`, every operand plain
-// (`vaec compile --conv-layouts plain`, for comparisons). Throws
-// std::runtime_error (oneDNN cannot run it).
-ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only = false);
+// (`vaec compile --conv-layouts plain`, for comparisons). With `bf16`
+// (precision bf16 asked for), also the step in bf16, with the result in
+// the f32 layout its bf16 kernel wants (AMX kernels want channels last,
+// and run nChw16c results with slower ones) and a and b read from f32
+// where the f32 step reads them: bf16 when precision_timing says it is
+// faster, the timings in precision_note. Throws std::runtime_error
+// (oneDNN cannot run it).
+ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only = false,
+                       PrecisionTimings *bf16 = nullptr);
 
 // The nChw16c layout text of NCHW dims, or "" when it has padding (C % 16 != 0)
 // or the dims are not 4-D.

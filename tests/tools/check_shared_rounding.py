@@ -2,8 +2,9 @@
 """Checks a plan's shared bf16 rounding (compiler/codegen/share_rounding.h):
 every bf16 product of the train program reads a and b from bf16 buffers, each
 written by a reorder from an f32 buffer earlier in the program, and each
-note's "train step N [m,k]x[k,n]: CHOICE" names a product at step N that
-runs as the note says.
+note's "train step N [m,k]x[k,n]: CHOICE" names a product at step N, and
+each "train step N OP [..] and [..]: CHOICE" a convolution OP at step N,
+that runs as the note says; the notes are in step order.
 Usage: check_shared_rounding.py PLAN_TXT"""
 import re
 import sys
@@ -34,14 +35,21 @@ def main():
             for x in (int(s[1]), int(s[2])):
                 assert types[x] == "bf16", ("bf16 product reads an f32 buffer", i, s)
                 assert x in rounded_at and rounded_at[x] < i, ("bf16 buffer not rounded before", i, s)
+    at = [int(n.split()[3]) for n in notes]
+    assert at == sorted(at), ("notes not in step order", at)
+    convs = 0
     for n in notes:
         m = re.match(r"note train step (\d+) \[(\d+),(\d+)\]x\[(\d+),(\d+)\]: (bf16|f32)", n)
-        if not m:
-            continue
-        s = steps[int(m.group(1))]
-        assert s[0] == "matmul", ("note names a step that is no product", n, s)
-        assert ("bf16" in s[: s.index("where")]) == (m.group(6) == "bf16"), ("note and step disagree", n, s)
-    print("ok: %d bf16 products, %d rounding reorders" % (products, len(rounded_at)))
+        c = re.match(r"note train step (\d+) (conv2d\w*) \[[\d,]+\] and \[[\d,]+\]: (bf16|f32)", n)
+        assert m or c, ("note names neither a product nor a convolution", n)
+        s = steps[int((m or c).group(1))]
+        if m:
+            assert s[0] == "matmul", ("note names a step that is no product", n, s)
+        else:
+            assert s[0] == "conv" and s[1] == c.group(2), ("note names a step that is no such convolution", n, s)
+            convs += c.group(3) == "bf16"
+        assert ("bf16" in s[: s.index("where")]) == ((m or c).groups()[-1] == "bf16"), ("note and step disagree", n, s)
+    print("ok: %d bf16 products, %d bf16 convolutions, %d rounding reorders" % (products, convs, len(rounded_at)))
 
 
 main()

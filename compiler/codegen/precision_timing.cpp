@@ -1,0 +1,198 @@
+// f32 against bf16 timings (contract in precision_timing.h).
+#include "codegen/precision_timing.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include <dnnl.hpp>
+
+#include "abi/bf16_rounding.h"
+#include "abi/onednn_conv.h"
+
+namespace vaec {
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+
+dnnl::memory::desc matrix(int64_t rows, int64_t cols, bool transposed, dt type) {
+  using dims = dnnl::memory::dims;
+  return dnnl::memory::desc(dims{rows, cols}, type, transposed ? dims{1, rows} : dims{cols, 1});
+}
+
+// The fastest seconds of each of `runs`, run in turns (after two turns that
+// make their kernels) so that a busy moment hits all of them alike; the
+// fastest run is what a kernel costs, as another process only adds time.
+std::vector<double> fastest_seconds(const std::vector<std::function<void()>> &runs) {
+  using Clock = std::chrono::steady_clock;
+  for (int i = 0; i < 2; ++i)
+    for (const auto &run : runs) run();
+  std::vector<double> best(runs.size(), 1e30);
+  const Clock::time_point start = Clock::now();
+  for (int turn = 0; turn < 9 || (turn < 101 && Clock::now() - start < std::chrono::milliseconds(40)); ++turn)
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const Clock::time_point t0 = Clock::now();
+      runs[i]();
+      best[i] = std::min(best[i], std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+  return best;
+}
+
+
+// A primitive with its arguments, ready to run.
+struct Runnable {
+  dnnl::primitive primitive;
+  std::unordered_map<int, dnnl::memory> args;
+};
+
+}  // namespace
+
+PrecisionTiming time_product(const dnnl::engine &engine, int64_t m, int64_t n, int64_t k, bool ta, bool tb, bool bias,
+                    const std::string &post) {
+  dnnl::stream stream(engine);
+  std::vector<float> a(m * k, 0.5f), b(k * n, 0.25f), c(m * n), bias_v(n, 0.125f);
+  std::vector<uint16_t> a16(m * k), b16(k * n);
+  dnnl::primitive_attr attr;
+  if (!post.empty()) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, post == "relu" ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_logistic, 0.f, 0.f);
+    attr.set_post_ops(ops);
+  }
+  PrecisionTiming t;
+  auto product = [&](dt type, void *pa, void *pb, std::string &impl) {
+    const auto ad = matrix(m, k, ta, type), bd = matrix(k, n, tb, type), cd = matrix(m, n, false, dt::f32),
+               biasd = matrix(1, n, false, dt::f32);
+    dnnl::matmul::primitive_desc pd(bias ? dnnl::matmul::desc(ad, bd, biasd, cd) : dnnl::matmul::desc(ad, bd, cd),
+                                    attr, engine);
+    impl = pd.impl_info_str();
+    Runnable r{dnnl::matmul(pd),
+               {{DNNL_ARG_SRC, dnnl::memory(ad, engine, pa)},
+                {DNNL_ARG_WEIGHTS, dnnl::memory(bd, engine, pb)},
+                {DNNL_ARG_DST, dnnl::memory(cd, engine, c.data())}}};
+    if (bias) r.args[DNNL_ARG_BIAS] = dnnl::memory(biasd, engine, bias_v.data());
+    return r;
+  };
+  const Runnable f32 = product(dt::f32, a.data(), b.data(), t.f32_impl);
+  auto run = [&stream](const Runnable &r) {
+    return [&stream, p = &r] { p->primitive.execute(stream, p->args), stream.wait(); };
+  };
+  try {
+    const Runnable bf16 = product(dt::bf16, a16.data(), b16.data(), t.bf16_impl);
+    if (t.bf16_impl.rfind("ref", 0) == 0) {  // never faster
+      t.bf16_impl.clear();
+      t.f32 = fastest_seconds({run(f32)})[0];
+      return t;
+    }
+    // As the executor rounds a plan's bf16 copies: a chunk per thread.
+    const int threads = omp_get_max_threads();
+    auto round = [&] {
+      for (auto [from, to, count] : {std::tuple{a.data(), a16.data(), m * k}, std::tuple{b.data(), b16.data(), k * n}}) {
+#pragma omp parallel num_threads(threads)
+        {
+          const int64_t i = omp_get_thread_num(), per = (count + threads - 1) / threads;
+          const int64_t begin = std::min(count, i * per), end = std::min(count, begin + per);
+          rt::round_bf16(from + begin, to + begin, end - begin);
+        }
+      }
+    };
+    const std::vector<double> best = fastest_seconds({run(f32), run(bf16), round});
+    t.f32 = best[0], t.bf16 = best[1], t.rounding = best[2];
+  } catch (const dnnl::error &) {
+    t.bf16_impl.clear();  // oneDNN has no bf16 product of this kind here
+    t.f32 = fastest_seconds({run(f32)})[0];
+  }
+  return t;
+}
+
+PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32_step, const plan::Step &bf16_step,
+                          bool reorder_c) {
+  dnnl::stream stream(engine);
+  PrecisionTiming t;
+  auto prepare = [&](const onednn::ConvPrimitive &c, std::vector<std::vector<char>> &memory) {
+    Runnable r{c.primitive, {}};
+    for (int i = 0; i < 3; ++i) {
+      memory.emplace_back(c.desc[i].get_size() + 64, 0);
+      r.args[c.arg[i]] = dnnl::memory(c.desc[i], engine, memory.back().data());
+    }
+    if (c.bias.get_size() > 0) {
+      memory.emplace_back(c.bias.get_size(), 0);
+      r.args[DNNL_ARG_BIAS] = dnnl::memory(c.bias, engine, memory.back().data());
+    }
+    if (c.scratchpad.get_size() > 0) {
+      memory.emplace_back(c.scratchpad.get_size(), 0);
+      r.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(c.scratchpad, engine, memory.back().data());
+    }
+    return r;
+  };
+  auto run = [&stream](const Runnable &r) {
+    return [&stream, p = &r] { p->primitive.execute(stream, p->args), stream.wait(); };
+  };
+  plan::Step f32_only = f32_step;
+  f32_only.bf16 = false;
+  std::vector<std::vector<char>> f32_memory, bf16_memory, c_memory;
+  const onednn::ConvPrimitive f32_conv = onednn::conv_primitive(f32_only, engine);
+  t.f32_impl = f32_conv.impl;
+  const Runnable f32 = prepare(f32_conv, f32_memory);
+  try {
+    plan::Step in_bf16 = bf16_step;
+    in_bf16.bf16 = true;
+    const onednn::ConvPrimitive bf16_conv = onednn::conv_primitive(in_bf16, engine);
+    t.bf16_impl = bf16_conv.impl;
+    if (t.bf16_impl.rfind("ref", 0) == 0) {
+      t.bf16_impl.clear();
+      t.f32 = fastest_seconds({run(f32)})[0];
+      return t;
+    }
+    const Runnable bf16 = prepare(bf16_conv, bf16_memory);
+    std::vector<Runnable> extra;  // rounding a and b, then reordering c
+    for (int i = 0; i < 2; ++i) {
+      c_memory.emplace_back(bf16_conv.f32_inputs[i].get_size() + 64, 0);
+      dnnl::memory from(bf16_conv.f32_inputs[i], engine, c_memory.back().data()),
+          to(bf16_conv.desc[i], engine, bf16_memory[i].data());
+      extra.push_back({dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}});
+    }
+    if (reorder_c) {
+      const bool tw = onednn::is_transpose_weights(in_bf16.conv, 2);
+      const dnnl::memory::desc plain = onednn::layout_desc(in_bf16.dims_c, "plain", tw);
+      c_memory.emplace_back(plain.get_size() + 64, 0);
+      dnnl::memory from(bf16_conv.desc[2], engine, bf16_memory[2].data()), to(plain, engine, c_memory.back().data());
+      extra.push_back({dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}});
+    }
+    std::vector<std::function<void()>> runs = {run(f32), run(bf16), [&] { run(extra[0])(), run(extra[1])(); }};
+    if (reorder_c) runs.push_back(run(extra[2]));
+    const std::vector<double> best = fastest_seconds(runs);
+    t.f32 = best[0], t.bf16 = best[1], t.rounding = best[2], t.reorder_c = reorder_c ? best[3] : 0;
+  } catch (const dnnl::error &) {
+    t.bf16_impl.clear();  // oneDNN has no bf16 kernel for it here
+    t.f32 = fastest_seconds({run(f32)})[0];
+  }
+  return t;
+}
+
+namespace {
+
+std::string ms(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f ms", seconds * 1e3);
+  return text;
+}
+
+}  // namespace
+
+std::string PrecisionTiming::note(bool bf16_chosen) const {
+  if (f32 <= 0) return "f32 " + f32_impl;
+  std::string text = std::string(bf16_chosen ? "bf16" : "f32") + " (f32 " + f32_impl + " " + ms(f32);
+  if (bf16_impl.empty()) return text + "; oneDNN has no fast bf16 kernel for it here)";
+  text += "; bf16 " + bf16_impl + " " + ms(bf16) + " + " + ms(rounding) + " rounding a and b";
+  if (reorder_c > 0) text += " + " + ms(reorder_c) + " reordering c to plain";
+  return text + ")";
+}
+
+}  // namespace vaec

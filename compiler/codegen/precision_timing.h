@@ -1,0 +1,67 @@
+// precision_timing: how long oneDNN takes for one product or convolution in
+// f32 and in bf16 on the compiling machine (the machine the trainer is built
+// for), counting what bf16 adds at every run: the rounding of both operands
+// to bf16, and for a convolution whose bf16 kernel writes a layout kernels
+// cannot read, the reorder of its result to plain. Each is timed on the
+// calling thread's OpenMP team, the fastest of a few runs taken in turns (a
+// busy machine only adds time). Used by assign_conv_layouts (convolutions)
+// and choose_precision (products), which decide by `faster()`.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "abi/plan.h"
+
+namespace dnnl {
+struct engine;
+}
+
+namespace vaec {
+
+struct PrecisionTiming {
+  std::string f32_impl, bf16_impl;  // bf16_impl empty: oneDNN has no usable bf16 kernel for it
+  double f32 = 0, bf16 = 0;         // seconds per run
+  double rounding = 0;              // rounding a and b to bf16
+  double reorder_c = 0;             // the bf16 kernel's result to plain (0: none needed)
+
+  // bf16 with its extra work at least 10 % faster than f32.
+  bool faster() const { return !bf16_impl.empty() && bf16 + rounding + reorder_c < 0.9 * f32; }
+  // "bf16 (f32 IMPL T; bf16 IMPL T + T rounding a and b)", as the plan's notes say it.
+  std::string note(bool bf16_chosen) const;
+};
+
+// c = a x b (+ bias, post-op) with a [m,k] and b [k,n], transposed as told;
+// a and b in bf16 as the executor rounds them (abi/bf16_rounding.h).
+PrecisionTiming time_product(const dnnl::engine &engine, int64_t m, int64_t n, int64_t k, bool ta, bool tb, bool bias,
+                             const std::string &post);
+
+// A Conv step as `f32` has it against the same step as `bf16` has it (bf16
+// set, its own layouts); with `reorder_c`, bf16's result is reordered to
+// plain before kernels read it. dims at the compiled batch.
+PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32, const plan::Step &bf16, bool reorder_c);
+
+// Timings by step text: the programs share most of their steps. An exception
+// while timing leaves only f32_impl, saying why.
+class PrecisionTimings {
+ public:
+  template <typename F>
+  const PrecisionTiming &get(const std::string &key, F &&time) {
+    auto it = timings_.find(key);
+    if (it != timings_.end()) return it->second;
+    PrecisionTiming t;
+    try {
+      t = time();
+    } catch (const std::exception &e) {  // the f32 step as the plan has it: the trainer makes it, or says why
+      t = PrecisionTiming{};
+      t.f32_impl = std::string("(not timed: ") + e.what() + ")";
+    }
+    return timings_.emplace(key, t).first->second;
+  }
+
+ private:
+  std::map<std::string, PrecisionTiming> timings_;
+};
+
+}  // namespace vaec
