@@ -37,14 +37,14 @@ void consider_bf16(ConvChoice &c, const dnnl::engine &engine, bool plain_only, P
     }
     if (in_bf16.layout_c.empty()) in_bf16.layout_c = "plain";  // a layout the plan cannot say
   }
-  const bool reorder_c = in_bf16.layout_c != "plain" && in_bf16.layout_c != nchw16c_layout(in_bf16.dims_c);
+  const std::string reorder_c_to = kernel_layout_of_result(in_bf16);
   std::string key = in_bf16.conv + (in_bf16.bias >= 0 ? " bias " : " - ") + in_bf16.post;
   for (const auto *v : {&in_bf16.dims_a, &in_bf16.dims_b, &in_bf16.dims_c, &in_bf16.stride, &in_bf16.pad}) {
     key += " ";
     for (int64_t x : *v) key += std::to_string(x) + ",";
   }
   for (const std::string *l : {&c.step.layout_a, &c.step.layout_b, &c.step.layout_c, &in_bf16.layout_c}) key += " " + *l;
-  const PrecisionTiming &t = timings.get(key, [&] { return time_conv(engine, c.step, in_bf16, reorder_c); });
+  const PrecisionTiming &t = timings.get(key, [&] { return time_conv(engine, c.step, in_bf16, reorder_c_to); });
   c.precision_note = t.note(t.faster());
   if (!t.faster()) return;
   const onednn::ConvPrimitive chosen = onednn::conv_primitive(in_bf16, engine);
@@ -88,6 +88,13 @@ ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engin
   c.impl = chosen.impl;
   if (bf16) consider_bf16(c, engine, plain_only, *bf16);
   return c;
+}
+
+std::string kernel_layout_of_result(const plan::Step &cs) {
+  const std::string blocked = nchw16c_layout(cs.dims_c);
+  if (cs.layout_c == "plain" || cs.layout_c == blocked) return "";
+  const bool weights = cs.conv == "conv2d_bwd_weights" || cs.conv == "conv2d_transpose_bwd_weights";
+  return weights || blocked.empty() ? "plain" : blocked;
 }
 
 ConvChoice direct_choice(const Graph &g, const ScheduleStep &ss, const DirectConv &d) {

@@ -72,6 +72,12 @@ ConvChoice direct_choice(const Graph &g, const ScheduleStep &ss, const DirectCon
 ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only = false,
                        PrecisionTimings *bf16 = nullptr);
 
+// The layout kernels read the result of convolution `cs` in when it is
+// neither plain nor nChw16c ("" when it is one of those): nChw16c where the
+// channels are a multiple of 16 and the result is no weight gradient (a
+// gradient goes plain, as graph outputs do), else plain.
+std::string kernel_layout_of_result(const plan::Step &cs);
+
 // The nChw16c layout text of NCHW dims, or "" when it has padding (C % 16 != 0)
 // or the dims are not 4-D.
 std::string nchw16c_layout(const Dims &dims);

@@ -162,22 +162,24 @@ void Lowering::lower_conv(Prog &p, const ScheduleStep &ss, const ConvChoice &cho
   };
   if (choice.epilogue) {
     // bare result -> epilogue kernel (bias, activation) -> the value
-    const bool bare_blocked = cs.layout_c != "plain" && cs.layout_c == nchw16c_layout(cs.dims_c);
+    bool bare_blocked = cs.layout_c != "plain" && cs.layout_c == nchw16c_layout(cs.dims_c);
     int bare = new_temp(p, g.nodes[root].name + ".bare" +
                                (cs.layout_c == "plain" ? "" : "@" + onednn::layout_name(cs.layout_c)),
                         choice.elements[2], root);
     cs.c = bare;
     report_conv(p, cs, choice, first, value);
     p.prog.steps.push_back(batch_extents(cs));
-    if (cs.layout_c != "plain" && !bare_blocked) {  // a layout kernels cannot read: reorder to plain
+    if (const std::string to = kernel_layout_of_result(cs); !to.empty()) {  // a layout kernels cannot read
       plan::Step r;
       r.kind = plan::Step::Reorder;
       r.where = cs.where;
       r.dims_a = extents(p, root, cs.dims_c);
-      r.a = bare, r.layout_a = cs.layout_c, r.layout_c = "plain";
-      r.c = bare = new_temp(p, g.nodes[root].name + ".bare", checked_elements(cs.dims_c), root);
+      r.a = bare, r.layout_a = cs.layout_c, r.layout_c = to;
+      r.c = bare = new_temp(p, g.nodes[root].name + ".bare" + (to == "plain" ? "" : "@" + onednn::layout_name(to)),
+                            checked_elements(cs.dims_c), root);
       report_reorder(p.prog, r, g.nodes[root].name);
       p.prog.steps.push_back(r);
+      bare_blocked = to != "plain";
     }
     const std::string l = nchw16c_layout(cs.dims_c);
     const bool out_blocked = wants_nchw16c(p, root, cs.dims_c);
@@ -205,9 +207,21 @@ void Lowering::lower_conv(Prog &p, const ScheduleStep &ss, const ConvChoice &cho
   }
   report_conv(p, cs, choice, first, value);
   p.prog.steps.push_back(batch_extents(cs));
-  // Gradients (graph outputs) and layouts kernels cannot read go plain now.
-  if (cs.layout_c != "plain" && (p.outputs.count(root) || cs.layout_c != nchw16c_layout(cs.dims_c)))
+  // Gradients (graph outputs) go plain now; a layout kernels cannot read
+  // (a bf16 kernel's channels last) goes where they read it.
+  const std::string to = kernel_layout_of_result(cs);
+  if (cs.layout_c != "plain" && (p.outputs.count(root) || to == "plain")) {
     plain(p, value);
+  } else if (!to.empty()) {
+    plan::Step r;
+    r.kind = plan::Step::Reorder;
+    r.where = cs.where;
+    r.dims_a = extents(p, root, c_dims);
+    r.a = cs.c, r.layout_a = cs.layout_c, r.layout_c = to;
+    r.c = new_shadow(p, value, to, c_dims, checked_elements(c_dims));
+    report_reorder(p.prog, r, g.nodes[root].name);
+    p.prog.steps.push_back(r);
+  }
 }
 
 // A direct convolution kernel (direct_conv.h): its wide operands from

@@ -112,7 +112,8 @@ PrecisionTiming time_product(const dnnl::engine &engine, int64_t m, int64_t n, i
 }
 
 PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32_step, const plan::Step &bf16_step,
-                          bool reorder_c) {
+                          const std::string &reorder_c_to) {
+  const bool reorder_c = !reorder_c_to.empty();
   dnnl::stream stream(engine);
   PrecisionTiming t;
   auto prepare = [&](const onednn::ConvPrimitive &c, std::vector<std::vector<char>> &memory) {
@@ -160,15 +161,16 @@ PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32_step
     }
     if (reorder_c) {
       const bool tw = onednn::is_transpose_weights(in_bf16.conv, 2);
-      const dnnl::memory::desc plain = onednn::layout_desc(in_bf16.dims_c, "plain", tw);
-      c_memory.emplace_back(plain.get_size() + 64, 0);
-      dnnl::memory from(bf16_conv.desc[2], engine, bf16_memory[2].data()), to(plain, engine, c_memory.back().data());
+      const dnnl::memory::desc target = onednn::layout_desc(in_bf16.dims_c, reorder_c_to, tw);
+      c_memory.emplace_back(target.get_size() + 64, 0);
+      dnnl::memory from(bf16_conv.desc[2], engine, bf16_memory[2].data()), to(target, engine, c_memory.back().data());
       extra.push_back({dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}});
     }
     std::vector<std::function<void()>> runs = {run(f32), run(bf16), [&] { run(extra[0])(), run(extra[1])(); }};
     if (reorder_c) runs.push_back(run(extra[2]));
     const std::vector<double> best = fastest_seconds(runs);
     t.f32 = best[0], t.bf16 = best[1], t.rounding = best[2], t.reorder_c = reorder_c ? best[3] : 0;
+    t.reorder_c_to = reorder_c_to;
   } catch (const dnnl::error &) {
     t.bf16_impl.clear();  // oneDNN has no bf16 kernel for it here
     t.f32 = fastest_seconds({run(f32)})[0];
@@ -191,7 +193,7 @@ std::string PrecisionTiming::note(bool bf16_chosen) const {
   std::string text = std::string(bf16_chosen ? "bf16" : "f32") + " (f32 " + f32_impl + " " + ms(f32);
   if (bf16_impl.empty()) return text + "; oneDNN has no fast bf16 kernel for it here)";
   text += "; bf16 " + bf16_impl + " " + ms(bf16) + " + " + ms(rounding) + " rounding a and b";
-  if (reorder_c > 0) text += " + " + ms(reorder_c) + " reordering c to plain";
+  if (!reorder_c_to.empty()) text += " + " + ms(reorder_c) + " reordering c to " + onednn::layout_name(reorder_c_to);
   return text + ")";
 }
 

@@ -2,7 +2,7 @@
 // f32 and in bf16 on the compiling machine (the machine the trainer is built
 // for), counting what bf16 adds at every run: the rounding of both operands
 // to bf16, and for a convolution whose bf16 kernel writes a layout kernels
-// cannot read, the reorder of its result to plain. Each is timed on the
+// cannot read, the reorder of its result to one they read. Each is timed on the
 // calling thread's OpenMP team, the fastest of a few runs taken in turns (a
 // busy machine only adds time). Used by assign_conv_layouts (convolutions)
 // and choose_precision (products), which decide by `faster()`.
@@ -24,7 +24,8 @@ struct PrecisionTiming {
   std::string f32_impl, bf16_impl;  // bf16_impl empty: oneDNN has no usable bf16 kernel for it
   double f32 = 0, bf16 = 0;         // seconds per run
   double rounding = 0;              // rounding a and b to bf16
-  double reorder_c = 0;             // the bf16 kernel's result to plain (0: none needed)
+  double reorder_c = 0;             // the bf16 kernel's result to a layout kernels read (0: none needed)
+  std::string reorder_c_to;         // that layout
 
   // bf16 with its extra work at least 10 % faster than f32.
   bool faster() const { return !bf16_impl.empty() && bf16 + rounding + reorder_c < 0.9 * f32; }
@@ -38,9 +39,10 @@ PrecisionTiming time_product(const dnnl::engine &engine, int64_t m, int64_t n, i
                              const std::string &post);
 
 // A Conv step as `f32` has it against the same step as `bf16` has it (bf16
-// set, its own layouts); with `reorder_c`, bf16's result is reordered to
-// plain before kernels read it. dims at the compiled batch.
-PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32, const plan::Step &bf16, bool reorder_c);
+// set, its own layouts); with `reorder_c_to` (a layout), bf16's result is
+// reordered to it before kernels read it. dims at the compiled batch.
+PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32, const plan::Step &bf16,
+                          const std::string &reorder_c_to);
 
 // Timings by step text: the programs share most of their steps. An exception
 // while timing leaves only f32_impl, saying why.
