@@ -27,6 +27,10 @@ int64_t row_major_elements(const std::vector<int64_t> &dims) {
 void consider_bf16(ConvChoice &c, const dnnl::engine &engine, bool plain_only, PrecisionTimings &timings) {
   plan::Step in_bf16 = c.step;
   in_bf16.bf16 = true;
+  // The weights (b of a forward or input-gradient step) are rounded from
+  // the parameters as they are: an f32 copy in the f32 kernel's layout
+  // would be one more reorder per step.
+  if (in_bf16.conv.find("bwd_weights") == std::string::npos) in_bf16.layout_b = "plain";
   if (!plain_only) {
     try {
       in_bf16.layout_c = "any";
@@ -43,12 +47,14 @@ void consider_bf16(ConvChoice &c, const dnnl::engine &engine, bool plain_only, P
     key += " ";
     for (int64_t x : *v) key += std::to_string(x) + ",";
   }
-  for (const std::string *l : {&c.step.layout_a, &c.step.layout_b, &c.step.layout_c, &in_bf16.layout_c}) key += " " + *l;
+  for (const std::string *l : {&c.step.layout_a, &c.step.layout_b, &c.step.layout_c, &in_bf16.layout_b, &in_bf16.layout_c})
+    key += " " + *l;
   const PrecisionTiming &t = timings.get(key, [&] { return time_conv(engine, c.step, in_bf16, reorder_c_to); });
   c.precision_note = t.note(t.faster());
   if (!t.faster()) return;
   const onednn::ConvPrimitive chosen = onednn::conv_primitive(in_bf16, engine);
   c.step = in_bf16;
+  for (int i = 0; i < 2; ++i) c.elements[i] = static_cast<int64_t>((chosen.f32_inputs[i].get_size() + 3) / 4);
   c.elements[2] = static_cast<int64_t>((chosen.desc[2].get_size() + 3) / 4);
   c.impl = chosen.impl;
 }

@@ -4,7 +4,9 @@ every bf16 product of the train program reads a and b from bf16 buffers, each
 written by a reorder from an f32 buffer earlier in the program, and each
 note's "train step N [m,k]x[k,n]: CHOICE" names a product at step N, and
 each "train step N OP [..] and [..]: CHOICE" a convolution OP at step N,
-that runs as the note says; the notes are in step order.
+that runs as the note says; the notes are in step order; and a bf16
+convolution whose result is in a layout kernels cannot read (neither plain
+nor nChw16c: an AMX kernel's channels last) is read next by a reorder.
 Usage: check_shared_rounding.py PLAN_TXT"""
 import re
 import sys
@@ -35,6 +37,15 @@ def main():
             for x in (int(s[1]), int(s[2])):
                 assert types[x] == "bf16", ("bf16 product reads an f32 buffer", i, s)
                 assert x in rounded_at and rounded_at[x] < i, ("bf16 buffer not rounded before", i, s)
+    for i, s in enumerate(steps):
+        if s[0] != "conv" or "bf16" not in s[: s.index("where")]:
+            continue
+        layout_c = s[14]
+        if layout_c == "plain" or re.fullmatch(r"blocked:[\d,]+:16@1", layout_c):
+            continue
+        readers = [t for t in steps[i + 1:] if s[4] in t[1:(t.index("where") if "where" in t else len(t))]]
+        r = readers[0] if readers else None
+        assert r and r[0] == "reorder" and r[1] == s[4] and r[4] == layout_c, ("channels-last result read by no reorder first", i, s, r)
     at = [int(n.split()[3]) for n in notes]
     assert at == sorted(at), ("notes not in step order", at)
     convs = 0
