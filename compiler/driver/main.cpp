@@ -212,8 +212,8 @@ int run(int argc, char **argv) {
                   "(same results); fixed: always on --threads")
         ->check(CLI::IsMember({"adaptive", "fixed"}));
     c->add_option("--precision", compile_options.precision,
-                  "Override train.precision: f32, or bf16 for the products oneDNN runs faster in bfloat16 on this "
-                  "machine (each choice and its times in the plan's notes)")
+                  "Override train.precision: f32, or bf16 for the products and convolutions oneDNN runs faster in "
+                  "bfloat16 on this machine, rounding included (each choice and its times in the plan's notes)")
         ->check(CLI::IsMember({"f32", "bf16"}));
     c->add_flag("!--no-direct-convs", compile_options.direct_convs,
                 "Run every convolution in oneDNN (no direct kernels for layers of fewer than 16 output channels)");
