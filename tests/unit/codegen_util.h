@@ -27,13 +27,14 @@ struct JitModel {
 
 // Runs the pipeline on `model` (training and forward graphs at its batch),
 // lowers, and JIT-compiles every kernel. nullptr and `error` on failure.
-inline std::unique_ptr<JitModel> compile_jit(const Graph &model, std::string &error) {
+inline std::unique_ptr<JitModel> compile_jit(const Graph &model, std::string &error,
+                                             const CodegenOptions &options = {}) {
   auto c = std::make_unique<JitModel>();
   c->train = run_pipeline(model, PipelineOptions{});
   PipelineOptions forward;
   forward.stop_after = "forward";
   c->eval = run_pipeline(model, forward);
-  c->lowered = run_codegen(c->train, c->eval, {}, {}, CodegenOptions{});
+  c->lowered = run_codegen(c->train, c->eval, {}, {}, options);
   c->jit = KernelJit::create(c->lowered.kernels, error);
   if (!c->jit) return nullptr;
   for (const FusedKernel &k : c->lowered.kernels) c->table.push_back({k.name.c_str(), c->jit->lookup(k.name)});
