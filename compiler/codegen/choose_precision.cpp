@@ -14,10 +14,6 @@
 
 namespace vaec {
 
-namespace {
-
-// "PROGRAM step N ..." notes in program and step order (lower_steps notes
-// the convolutions' choices, this pass the products'); other notes first.
 void sort_step_notes(plan::Plan &plan) {
   std::vector<std::string> names;
   for (const plan::Program *prog : plan.programs()) names.push_back(prog->name);
@@ -35,8 +31,6 @@ void sort_step_notes(plan::Plan &plan) {
   std::stable_sort(plan.notes.begin(), plan.notes.end(),
                    [&](const std::string &x, const std::string &y) { return order(x) < order(y); });
 }
-
-}  // namespace
 
 void choose_precision(plan::Plan &plan, const CodegenOptions &options) {
   constexpr int64_t kMinProduct = int64_t{1} << 22;  // multiply-adds

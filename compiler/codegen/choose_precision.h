@@ -27,6 +27,11 @@ namespace vaec {
 
 void choose_precision(plan::Plan &plan, const CodegenOptions &options);
 
+// "PROGRAM step N ..." notes in program and step order (lower_steps notes
+// the convolutions' choices, choose_precision the products', split_products
+// the bf16 products it keeps whole); other notes first.
+void sort_step_notes(plan::Plan &plan);
+
 // A later pass that moves or inserts steps of `program` keeps the notes'
 // "PROGRAM step N" true: step N is now step new_index[N], the notes still in
 // step order.
