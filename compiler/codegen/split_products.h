@@ -18,7 +18,11 @@
 // of two untransposed operands by rows, whose slices are dense): a whole
 // product is one oneDNN call on as many threads as it was made for, which
 // the trainer cannot shrink, while slices run on any team with the same
-// bits. Nothing else changes.
+// bits. A bf16 product (over all its columns and units) stays whole when
+// oneDNN, asked for the one-thread slices the executor would make, runs a
+// slice off AMX and the whole product on it (oneDNN 2.6 runs some bf16
+// slice shapes on gemm:jit, ~3x slower); a plan note says so. Nothing else
+// changes.
 #pragma once
 
 #include "abi/plan.h"
