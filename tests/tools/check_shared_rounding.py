@@ -50,8 +50,12 @@ def main():
     assert at == sorted(at), ("notes not in step order", at)
     convs = 0
     for n in notes:
-        if re.match(r"note train step \d+ \[\d+,\d+\]x\[\d+,\d+\]: whole, ", n):
-            continue  # split_products kept a bf16 product whole
+        w = re.match(r"note train step (\d+) \[\d+,\d+\]x\[\d+,\d+\]: whole, ", n)
+        if w:  # split_products kept a bf16 product whole
+            s = steps[int(w.group(1))]
+            words = s[: s.index("where")]
+            assert s[0] == "matmul" and "bf16" in words and "whole" in words, ("kept-whole note and step disagree", n, s)
+            continue
         m = re.match(r"note train step (\d+) \[(\d+),(\d+)\]x\[(\d+),(\d+)\]: (bf16|f32)", n)
         c = re.match(r"note train step (\d+) (conv2d\w*) \[[\d,]+\] and \[[\d,]+\]: (bf16|f32)", n)
         assert m or c, ("note names neither a product nor a convolution", n)
