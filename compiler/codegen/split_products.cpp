@@ -12,12 +12,12 @@ namespace vaec {
 namespace {
 
 // oneDNN's implementation of c = op(a) x op(b) over views with these
-// strides, bf16 a and b, f32 c (with the step's bias and post-op), made for
-// `threads` threads; "" when it has none.
-std::string bf16_impl(const plan::Step &s, const dnnl::engine &engine, int threads, int64_t m, int64_t n, int64_t k,
-                      const dnnl::memory::dims &a_strides, const dnnl::memory::dims &b_strides, int64_t c_stride) {
+// strides (a and b in bf16 for a bf16 step, c f32, with the step's bias and
+// post-op), made for `threads` threads; "" when it has none.
+std::string product_impl(const plan::Step &s, const dnnl::engine &engine, int threads, int64_t m, int64_t n, int64_t k,
+                         const dnnl::memory::dims &a_strides, const dnnl::memory::dims &b_strides, int64_t c_stride) {
   using dims = dnnl::memory::dims;
-  const auto bf16 = dnnl::memory::data_type::bf16, f32 = dnnl::memory::data_type::f32;
+  const auto f32 = dnnl::memory::data_type::f32, type = s.bf16 ? dnnl::memory::data_type::bf16 : f32;
   const int before = omp_get_max_threads();
   omp_set_num_threads(threads);
   std::string impl;
@@ -29,7 +29,7 @@ std::string bf16_impl(const plan::Step &s, const dnnl::engine &engine, int threa
                          0.f, 0.f);
       attr.set_post_ops(ops);
     }
-    const dnnl::memory::desc a(dims{m, k}, bf16, a_strides), b(dims{k, n}, bf16, b_strides),
+    const dnnl::memory::desc a(dims{m, k}, type, a_strides), b(dims{k, n}, type, b_strides),
         c(dims{m, n}, f32, dims{c_stride, 1}), bias(dims{1, n}, f32, dims{n, 1});
     dnnl::matmul::primitive_desc pd(s.bias >= 0 ? dnnl::matmul::desc(a, b, bias, c) : dnnl::matmul::desc(a, b, c),
                                     attr, engine);
@@ -40,27 +40,55 @@ std::string bf16_impl(const plan::Step &s, const dnnl::engine &engine, int threa
   return impl;
 }
 
-// For a bf16 product cut `split` into `threads` slices as the executor cuts
-// it (runtime/exec/products.cpp: one-thread calls on 16-aligned shares):
-// the slice that oneDNN runs without AMX when the whole product has it, or
-// "" when none does.
-std::string slice_off_amx(const plan::Step &s, plan::Step::Split split, int threads, int64_t m, int64_t n,
-                          int64_t k, const dnnl::engine &engine) {
-  using dims = dnnl::memory::dims;
-  const dims a_strides = s.ta ? dims{1, m} : dims{k, 1}, b_strides = s.tb ? dims{1, k} : dims{n, 1};
-  const std::string whole = bf16_impl(s, engine, threads, m, n, k, a_strides, b_strides, n);
-  if (whole.find("amx") == std::string::npos) return "";
+dnnl::memory::dims a_strides(const plan::Step &s, int64_t m, int64_t k) {
+  return s.ta ? dnnl::memory::dims{1, m} : dnnl::memory::dims{k, 1};
+}
+dnnl::memory::dims b_strides(const plan::Step &s, int64_t n, int64_t k) {
+  return s.tb ? dnnl::memory::dims{1, k} : dnnl::memory::dims{n, 1};
+}
+
+// How oneDNN runs the product whole on `threads` threads.
+std::string whole_impl(const plan::Step &s, int threads, int64_t m, int64_t n, int64_t k, const dnnl::engine &engine) {
+  return product_impl(s, engine, threads, m, n, k, a_strides(s, m, k), b_strides(s, n, k), n);
+}
+
+// Implementations by kind, best last: none, reference, oneDNN's gemm
+// (gemm:jit), brgemm kernels (brg:), brgemm kernels on AMX.
+int rank(const std::string &impl) {
+  if (impl.empty()) return 0;
+  if (impl.rfind("ref", 0) == 0) return 1;
+  if (impl.find("brg") == std::string::npos) return 2;
+  return impl.find("amx") == std::string::npos ? 3 : 4;
+}
+
+// How oneDNN runs the one-thread slices of the product cut `split` as the
+// executor cuts it (runtime/exec/products.cpp: 16-aligned shares, one per
+// thread): the lowest-ranked slice's implementation, "none" if oneDNN has none.
+std::string slices_impl(const plan::Step &s, plan::Step::Split split, int threads, int64_t m, int64_t n, int64_t k,
+                        const dnnl::engine &engine) {
   const bool by_rows = split == plan::Step::Rows;
   const int64_t length = by_rows ? m : n;
   const int slices = static_cast<int>(std::min<int64_t>(threads, length / 16));
+  std::string worst;
+  int worst_rank = 5;
   for (int t = 0; t < slices; ++t) {
     auto cut = [&](int i) { return i == slices ? length : length * i / slices / 16 * 16; };
     const int64_t size = cut(t + 1) - cut(t);
-    const std::string impl =
-        bf16_impl(s, engine, 1, by_rows ? size : m, by_rows ? n : size, k, a_strides, b_strides, n);
-    if (impl.find("amx") == std::string::npos) return impl.empty() ? "none" : impl + " (whole: " + whole + ")";
+    const std::string impl = product_impl(s, engine, 1, by_rows ? size : m, by_rows ? n : size, k, a_strides(s, m, k),
+                                          b_strides(s, n, k), n);
+    if (rank(impl) < worst_rank) worst = impl, worst_rank = rank(impl);
   }
-  return "";
+  return worst.empty() ? "none" : worst;
+}
+
+// For a bf16 product cut `split`: the slice that oneDNN runs without AMX
+// when the whole product has it, or "" when none does.
+std::string slice_off_amx(const plan::Step &s, plan::Step::Split split, int threads, int64_t m, int64_t n,
+                          int64_t k, const dnnl::engine &engine) {
+  const std::string whole = whole_impl(s, threads, m, n, k, engine);
+  if (whole.find("amx") == std::string::npos) return "";
+  const std::string slices = slices_impl(s, split, threads, m, n, k, engine);
+  return slices.find("amx") == std::string::npos ? slices + " (whole: " + whole + ")" : "";
 }
 
 bool forward_with_large_weights(const plan::Plan &plan, const plan::Step &s, int64_t m, int threads) {
@@ -86,6 +114,18 @@ plan::Step::Split longer_side(const plan::Step &s, int64_t m, int64_t n) {
   return m >= kTwoSlices ? Step::Rows : Step::Whole;
 }
 
+// The other cut of a product cut `split` by longer_side, where it has one:
+// columns for rows and rows for columns, when two slices of 16 fit and the
+// product leaves out no zero columns or units (those have one cut).
+plan::Step::Split other_side(const plan::Step &s, int64_t m, int64_t n, plan::Step::Split split) {
+  constexpr int64_t kTwoSlices = 32;
+  using plan::Step;
+  if (s.zeros != Step::Keep || s.zero_units) return Step::Whole;
+  if (split == Step::Rows && n >= kTwoSlices) return Step::Columns;
+  if (split == Step::Columns && m >= kTwoSlices) return Step::Rows;
+  return Step::Whole;
+}
+
 }  // namespace
 
 void split_products(plan::Plan &plan, const CodegenOptions &options) {
@@ -95,19 +135,36 @@ void split_products(plan::Plan &plan, const CodegenOptions &options) {
   for (plan::Program *prog : plan.programs())
     for (plan::Step &s : prog->steps) {
       if (s.kind != plan::Step::Matmul) continue;
-      const int64_t m = plan::extent(s.m, prog->batch), n = plan::extent(s.n, prog->batch);  // at the compiled batch
+      // at the compiled batch
+      const int64_t m = plan::extent(s.m, prog->batch), n = plan::extent(s.n, prog->batch),
+                    k = plan::extent(s.k, prog->batch);
+      auto note = [&](const std::string &what) {
+        plan.notes.push_back(prog->name + " step " + std::to_string(&s - prog->steps.data()) + " [" +
+                             std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(k) + "," +
+                             std::to_string(n) + "]: " + what + (s.where.empty() ? "" : " at " + s.where));
+      };
       plan::Step::Split split = plan::Step::Whole;
-      if (forward_with_large_weights(plan, s, m, threads)) split = plan::Step::Columns;
-      else if (options.adaptive_team) split = longer_side(s, m, n);
+      if (forward_with_large_weights(plan, s, m, threads)) {
+        split = plan::Step::Columns;
+      } else if (options.adaptive_team) {
+        split = longer_side(s, m, n);
+        const plan::Step::Split other = other_side(s, m, n, split);
+        if (other != plan::Step::Whole) {
+          const std::string mine = slices_impl(s, split, threads, m, n, k, engine),
+                            theirs = slices_impl(s, other, threads, m, n, k, engine);
+          if (rank(theirs) > rank(mine)) {
+            note(std::string(other == plan::Step::Rows ? "rows" : "columns") + ", as oneDNN runs its " +
+                 (split == plan::Step::Rows ? "row" : "column") + " slices on " + mine + " and its " +
+                 (other == plan::Step::Rows ? "row" : "column") + " slices on " + theirs);
+            split = other;
+          }
+        }
+      }
       // (Products over kept columns or units slice rounded copies of their own.)
       if (split != plan::Step::Whole && s.bf16 && s.zeros == plan::Step::Keep && !s.zero_units) {
-        const std::string off = slice_off_amx(s, split, threads, m, n, plan::extent(s.k, prog->batch), engine);
+        const std::string off = slice_off_amx(s, split, threads, m, n, k, engine);
         if (!off.empty()) {
-          plan.notes.push_back(prog->name + " step " + std::to_string(&s - prog->steps.data()) + " [" +
-                               std::to_string(m) + "," + std::to_string(plan::extent(s.k, prog->batch)) + "]x[" +
-                               std::to_string(plan::extent(s.k, prog->batch)) + "," + std::to_string(n) +
-                               "]: whole, as its bf16 slices would leave AMX: " + off +
-                               (s.where.empty() ? "" : " at " + s.where));
+          note("whole, as its bf16 slices would leave AMX: " + off);
           split = plan::Step::Whole;
         }
       }

@@ -13,12 +13,15 @@
 // do weights that fit a core's cache several times over (docs/BENCHMARKS.md
 // has the measurements behind both limits).
 // With an adaptive team (codegen_options.h) every other product with >= 32
-// rows or columns is cut too, along its longer side (`rows` or `columns`;
-// an outer zero-column product by rows, an inner one by columns, a product
-// of two untransposed operands by rows, whose slices are dense): a whole
-// product is one oneDNN call on as many threads as it was made for, which
-// the trainer cannot shrink, while slices run on any team with the same
-// bits. A bf16 product (over all its columns and units) stays whole when
+// rows or columns is cut too (a whole product is one oneDNN call on as many
+// threads as it was made for, which the trainer cannot shrink, while slices
+// run on any team with the same bits): along its longer side (`rows` or
+// `columns`; an outer zero-column product by rows, an inner one by columns,
+// a product of two untransposed operands by rows, whose slices are dense),
+// unless oneDNN, asked for the one-thread slices of both cuts, runs the
+// other cut's on a better kind of kernel (brgemm over gemm:jit, AMX over
+// not; a plan note names both).
+// A bf16 product (over all its columns and units) stays whole when
 // oneDNN, asked for the one-thread slices the executor would make, runs a
 // slice off AMX and the whole product on it (oneDNN 2.6 runs some bf16
 // slice shapes on gemm:jit, ~3x slower); a plan note says so. Nothing else

@@ -4,7 +4,9 @@ every bf16 product of the train program reads a and b from bf16 buffers, each
 written by a reorder from an f32 buffer earlier in the program, and each
 note's "train step N [m,k]x[k,n]: CHOICE" names a product at step N, and
 each "train step N OP [..] and [..]: CHOICE" a convolution OP at step N,
-that runs as the note says; the notes are in step order; and a bf16
+that runs as the note says, and each "train step N [m,k]x[k,n]: rows, as
+oneDNN runs its column slices on .. and its row slices on .." a product at
+step N cut as it says; the notes are in step order; and a bf16
 convolution whose result is in a layout kernels cannot read (neither plain
 nor nChw16c: an AMX kernel's channels last) is read next by a reorder.
 Usage: check_shared_rounding.py PLAN_TXT"""
@@ -48,8 +50,16 @@ def main():
         assert r and r[0] == "reorder" and r[1] == s[4] and r[4] == layout_c, ("channels-last result read by no reorder first", i, s, r)
     at = [int(n.split()[3]) for n in notes]
     assert at == sorted(at), ("notes not in step order", at)
-    convs = 0
+    convs = cuts = 0
     for n in notes:
+        cut = re.match(r"note train step (\d+) \[(\d+),(\d+)\]x\[(\d+),(\d+)\]: (rows|columns), as oneDNN runs its (row|column) slices on (\S+) and its (row|column) slices on (\S+)", n)
+        if cut:  # split_products took the other cut
+            s = steps[int(cut.group(1))]
+            words = s[: s.index("where")]
+            assert s[0] == "matmul" and cut.group(6) in words, ("cut note and step disagree", n, s)
+            assert cut.group(9) + "s" == cut.group(6) and cut.group(7) != cut.group(9), ("cut note names its cuts wrong", n)
+            cuts += 1
+            continue
         w = re.match(r"note train step (\d+) \[\d+,\d+\]x\[\d+,\d+\]: whole, ", n)
         if w:  # split_products kept a bf16 product whole
             s = steps[int(w.group(1))]
@@ -66,7 +76,7 @@ def main():
             assert s[0] == "conv" and s[1] == c.group(2), ("note names a step that is no such convolution", n, s)
             convs += c.group(3) == "bf16"
         assert ("bf16" in s[: s.index("where")]) == ((m or c).groups()[-1] == "bf16"), ("note and step disagree", n, s)
-    print("ok: %d bf16 products, %d bf16 convolutions, %d rounding reorders" % (products, convs, len(rounded_at)))
+    print("ok: %d bf16 products, %d bf16 convolutions, %d rounding reorders, %d products cut the other way" % (products, convs, len(rounded_at), cuts))
 
 
 main()
