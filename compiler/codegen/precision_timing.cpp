@@ -15,17 +15,13 @@
 
 #include "abi/bf16_rounding.h"
 #include "abi/onednn_conv.h"
+#include "abi/onednn_matmul.h"
 
 namespace vaec {
 
 namespace {
 
 using dt = dnnl::memory::data_type;
-
-dnnl::memory::desc matrix(int64_t rows, int64_t cols, bool transposed, dt type) {
-  using dims = dnnl::memory::dims;
-  return dnnl::memory::desc(dims{rows, cols}, type, transposed ? dims{1, rows} : dims{cols, 1});
-}
 
 // The fastest seconds of each of `runs`, run in turns (after two turns that
 // make their kernels) so that a busy moment hits all of them alike; the
@@ -59,18 +55,11 @@ PrecisionTiming time_product(const dnnl::engine &engine, int64_t m, int64_t n, i
   dnnl::stream stream(engine);
   std::vector<float> a(m * k, 0.5f), b(k * n, 0.25f), c(m * n), bias_v(n, 0.125f);
   std::vector<uint16_t> a16(m * k), b16(k * n);
-  dnnl::primitive_attr attr;
-  if (!post.empty()) {
-    dnnl::post_ops ops;
-    ops.append_eltwise(1.0f, post == "relu" ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_logistic, 0.f, 0.f);
-    attr.set_post_ops(ops);
-  }
   PrecisionTiming t;
   auto product = [&](dt type, void *pa, void *pb, std::string &impl) {
-    const auto ad = matrix(m, k, ta, type), bd = matrix(k, n, tb, type), cd = matrix(m, n, false, dt::f32),
-               biasd = matrix(1, n, false, dt::f32);
-    dnnl::matmul::primitive_desc pd(bias ? dnnl::matmul::desc(ad, bd, biasd, cd) : dnnl::matmul::desc(ad, bd, cd),
-                                    attr, engine);
+    const auto ad = onednn::matrix_desc(m, k, ta, type), bd = onednn::matrix_desc(k, n, tb, type),
+               cd = onednn::matrix_desc(m, n, false), biasd = onednn::matrix_desc(1, n, false);
+    const auto pd = onednn::matmul_pd(engine, ad, bd, cd, bias ? &biasd : nullptr, post, false);
     impl = pd.impl_info_str();
     Runnable r{dnnl::matmul(pd),
                {{DNNL_ARG_SRC, dnnl::memory(ad, engine, pa)},

@@ -1,6 +1,7 @@
 // Products cut among the threads (contract in split_products.h).
 #include "codegen/split_products.h"
 
+#include "abi/onednn_matmul.h"
 #include "codegen/choose_precision.h"
 
 #include <omp.h>
@@ -22,19 +23,10 @@ std::string product_impl(const plan::Step &s, const dnnl::engine &engine, int th
   omp_set_num_threads(threads);
   std::string impl;
   try {
-    dnnl::primitive_attr attr;
-    if (!s.post.empty()) {
-      dnnl::post_ops ops;
-      ops.append_eltwise(1.0f, s.post == "relu" ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_logistic,
-                         0.f, 0.f);
-      attr.set_post_ops(ops);
-    }
     const dnnl::memory::desc a(dims{m, k}, type, a_strides), b(dims{k, n}, type, b_strides),
         c(dims{m, n}, f32, dims{c_stride, 1}), bias(dims{1, n}, f32, dims{n, 1});
-    dnnl::matmul::primitive_desc pd(s.bias >= 0 ? dnnl::matmul::desc(a, b, bias, c) : dnnl::matmul::desc(a, b, c),
-                                    attr, engine);
-    impl = pd.impl_info_str();
-  } catch (const dnnl::error &) {
+    impl = onednn::matmul_pd(engine, a, b, c, s.bias >= 0 ? &bias : nullptr, s.post, false).impl_info_str();
+  } catch (const std::exception &) {  // dnnl::error: oneDNN has no such product
   }
   omp_set_num_threads(before);
   return impl;
@@ -62,20 +54,19 @@ int rank(const std::string &impl) {
 }
 
 // How oneDNN runs the one-thread slices of the product cut `split` as the
-// executor cuts it (runtime/exec/products.cpp: 16-aligned shares, one per
-// thread): the lowest-ranked slice's implementation, "none" if oneDNN has none.
+// executor cuts it (abi/onednn_matmul.h): the lowest-ranked slice's
+// implementation, "none" if oneDNN has none.
 std::string slices_impl(const plan::Step &s, plan::Step::Split split, int threads, int64_t m, int64_t n, int64_t k,
                         const dnnl::engine &engine) {
   const bool by_rows = split == plan::Step::Rows;
   const int64_t length = by_rows ? m : n;
-  const int slices = static_cast<int>(std::min<int64_t>(threads, length / 16));
+  const int slices = onednn::slice_count(length, threads);
   std::string worst;
   int worst_rank = 5;
   for (int t = 0; t < slices; ++t) {
-    auto cut = [&](int i) { return i == slices ? length : length * i / slices / 16 * 16; };
-    const int64_t size = cut(t + 1) - cut(t);
-    const std::string impl = product_impl(s, engine, 1, by_rows ? size : m, by_rows ? n : size, k, a_strides(s, m, k),
-                                          b_strides(s, n, k), n);
+    const auto [begin, end] = onednn::slice_share(length, t, slices);
+    const std::string impl = product_impl(s, engine, 1, by_rows ? end - begin : m, by_rows ? n : end - begin, k,
+                                          a_strides(s, m, k), b_strides(s, n, k), n);
     if (rank(impl) < worst_rank) worst = impl, worst_rank = rank(impl);
   }
   return worst.empty() ? "none" : worst;

@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "abi/onednn_matmul.h"
 #include "exec/executor.h"
 #include "exec/zero_columns.h"
 
@@ -237,15 +238,12 @@ struct OneThread {
   OneThread &operator=(const OneThread &) = delete;
 };
 
-inline dnnl::memory::desc matrix_desc(int64_t rows, int64_t cols, bool transposed,
-                                      dnnl::memory::data_type type = dnnl::memory::data_type::f32) {
-  using dims = dnnl::memory::dims;
-  return dnnl::memory::desc(dims{rows, cols}, type, transposed ? dims{1, rows} : dims{cols, 1});
-}
+using onednn::matrix_desc;
 
 // Share c of [0, n) cut into `chunks` shares at multiples of `unit` (the
 // last share takes the remainder): the optimizer's and the gate's shares of
-// a float range (unit: a 64-byte line) and split products' columns.
+// a float range (unit: a 64-byte line); split products' slices are
+// onednn::slice_share's.
 inline std::pair<int64_t, int64_t> share(int64_t n, int c, int chunks, int64_t unit = kAlignFloats) {
   auto cut = [&](int i) { return i == chunks ? n : n * i / chunks / unit * unit; };
   return {cut(c), cut(c + 1)};
@@ -327,7 +325,6 @@ struct Executor::Impl {
   KernelCall prepare_kernel(vaec_kernel_fn fn, const std::vector<int> &args, const std::vector<int> &accumulate,
                             const std::vector<plan::Step::Combine> &combine,
                             int64_t domain0, bool rows, const Plan &sized);
-  static dnnl::primitive_attr matmul_attr(const std::string &post, const std::string &at);
   // A oneDNN matmul c = a b (+ bias, null for none) with post-op `post` over
   // the given memory; its scratchpad, if it needs one (`pad` is raised to
   // its size, rounded up to a line), is bound later (bind_parts). Throws

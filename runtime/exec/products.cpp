@@ -11,22 +11,6 @@
 
 namespace vaec::rt {
 
-// A user-managed scratchpad and the step's post-op, if any.
-dnnl::primitive_attr Executor::Impl::matmul_attr(const std::string &post, const std::string &at) {
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  if (!post.empty()) {
-    dnnl::algorithm alg;
-    if (post == "relu") alg = dnnl::algorithm::eltwise_relu;
-    else if (post == "sigmoid") alg = dnnl::algorithm::eltwise_logistic;
-    else fail(at + ": unknown post-op '" + post + "'");
-    dnnl::post_ops ops;
-    ops.append_eltwise(1.0f, alg, 0.0f, 0.0f);
-    attr.set_post_ops(ops);
-  }
-  return attr;
-}
-
 MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &program, size_t index) {
   const std::string at = "matmul " + program + " step " + std::to_string(index) +
                          (s.where.empty() ? "" : " (" + s.where + ")");
@@ -80,16 +64,15 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   return call;
 }
 
-// A `columns` (`rows`) step: slice t computes columns (rows) [x t / T,
-// x (t + 1) / T) of c, cut on 16s so that each slice starts on a 64-byte
-// line, as a oneDNN call made for one thread with its own scratchpad: it
+// A `columns` (`rows`) step: slice t computes columns (rows)
+// onednn::slice_share of c, as a oneDNN call made for one thread with its own scratchpad: it
 // runs on one thread wherever it is called, so the result is the same on
 // any team. With place_updates' late updates each thread of a `columns`
 // forward product then reads the weight rows its own share of the optimizer
 // just wrote.
 void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
   const bool by_rows = s.split == Step::Rows;
-  const int slices = static_cast<int>(std::min<int64_t>(threads, (by_rows ? s.m : s.n) / 16));
+  const int slices = onednn::slice_count(by_rows ? s.m : s.n, threads);
   if (slices < 1) return;  // too few rows or columns to cut: the whole product
   using dims = dnnl::memory::dims;
   const auto f32 = dnnl::memory::data_type::f32;
@@ -112,7 +95,7 @@ void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
   OneThread one;
   try {
     for (int t = 0; t < slices; ++t) {
-      const auto [x0, x1] = share(by_rows ? s.m : s.n, t, slices, 16);
+      const auto [x0, x1] = onednn::slice_share(by_rows ? s.m : s.n, t, slices);
       const int64_t m0 = by_rows ? x0 : 0, m = by_rows ? x1 - x0 : s.m;
       const int64_t n0 = by_rows ? 0 : x0, n = by_rows ? s.n : x1 - x0;
       const auto [a, pa] = view(s.a, s.m, s.k, s.ta, m0, m, 0, s.k);
@@ -246,8 +229,12 @@ MatmulPart Executor::Impl::matmul_part(const dnnl::memory::desc &a, void *pa, co
                                        const dnnl::memory::desc &c, void *pc, const dnnl::memory::desc *bias,
                                        void *pbias, const std::string &post, const std::string &at, size_t &pad,
                                        std::string *impl) {
-  auto desc = bias ? dnnl::matmul::desc(a, b, *bias, c) : dnnl::matmul::desc(a, b, c);
-  dnnl::matmul::primitive_desc pd(desc, matmul_attr(post, at), engine);
+  dnnl::matmul::primitive_desc pd;
+  try {  // with a user-managed scratchpad
+    pd = onednn::matmul_pd(engine, a, b, c, bias, post, true);
+  } catch (const std::runtime_error &e) {  // not oneDNN's
+    fail(at + ": " + e.what());
+  }
   MatmulPart part{dnnl::matmul(pd), {{DNNL_ARG_SRC, dnnl::memory(a, engine, pa)},
                                      {DNNL_ARG_WEIGHTS, dnnl::memory(b, engine, pb)},
                                      {DNNL_ARG_DST, dnnl::memory(c, engine, pc)}}};

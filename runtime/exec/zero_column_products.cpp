@@ -166,7 +166,7 @@ SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
   return variant(z, padded, [&](auto &add) {
     if (z.inner) {
       for (int t = 0; t < z.parts; ++t) {
-        const auto [n0, n1] = z.parts > 1 ? share(s.n, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, s.n};
+        const auto [n0, n1] = z.parts > 1 ? onednn::slice_share(s.n, t, z.parts) : std::pair<int64_t, int64_t>{0, s.n};
         const auto bias = matrix_desc(1, n1 - n0, false);
         add(matrix_desc(s.m, padded, false, type), first.p, matrix_desc(padded, n1 - n0, true, type),
             second.at(n0 * padded).p,
@@ -176,7 +176,7 @@ SkipZeros::Variant &Executor::Impl::skip_variant(SkipZeros &z, int64_t padded) {
       return;
     }
     for (int t = 0; t < z.parts; ++t) {
-      const auto [m0, m1] = z.parts > 1 ? share(s.m, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, s.m};
+      const auto [m0, m1] = z.parts > 1 ? onednn::slice_share(s.m, t, z.parts) : std::pair<int64_t, int64_t>{0, s.m};
       const dims a_strides = s.ta ? dims{1, s.m} : dims{s.k, 1};
       add(dnnl::memory::desc(dims{m1 - m0, s.k}, type, a_strides), values(address(s.a), z.bf16).at(m0 * a_strides[0]).p,
           matrix_desc(s.k, padded, false, type), first.p, matrix_desc(m1 - m0, padded, false), z.second + m0 * padded,
@@ -195,7 +195,7 @@ SkipZeros::Variant &Executor::Impl::unit_variant(SkipZeros &z, int64_t mp, int64
   const bool packed = np != s.n;  // b' (the kept columns of the data) or all of b
   return variant(z, SkipZeros::unit_key(mp, np), [&](auto &add) {
     for (int t = 0; t < z.parts; ++t) {
-      const auto [m0, m1] = z.parts > 1 ? share(mp, t, z.parts, 16) : std::pair<int64_t, int64_t>{0, mp};
+      const auto [m0, m1] = z.parts > 1 ? onednn::slice_share(mp, t, z.parts) : std::pair<int64_t, int64_t>{0, mp};
       add(dnnl::memory::desc(dims{m1 - m0, s.k}, type, dims{1, mp}), a_units.at(m0).p, matrix_desc(s.k, np, false, type),
           packed ? static_cast<void *>(z.first) : address(s.b), matrix_desc(m1 - m0, np, false), z.c_units + m0 * np,
           nullptr, nullptr);
@@ -269,7 +269,7 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
 #pragma omp barrier
       if (parts > 1)
         for (int p = me; p < parts; p += size) {
-          const auto [n0, n1] = share(s.n, p, parts, 16);
+          const auto [n0, n1] = onednn::slice_share(s.n, p, parts);
           compress(b.at(n0 * s.k), n1 - n0, s.k, kept, second.at(n0 * padded), padded, padded);
           v.parts[p].primitive.execute(stream, v.parts[p].args);
         }
