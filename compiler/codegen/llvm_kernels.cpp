@@ -416,8 +416,7 @@ class KernelEmitter {
         return b_.CreateFNeg(b_.CreateFAdd(b_.CreateFMul(y, log_p), q_term));
       }
       case Op::BceLogits: {  // max(l, 0) - l x + log1p(exp(-|l|))
-        Value *minus_abs = b_.CreateFNeg(b_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x));
-        Value *tail = emit_log1p(b_, emit_exp(b_, minus_abs));
+        Value *tail = emit_log1p_exp_neg_abs(b_, x);
         return b_.CreateFAdd(b_.CreateFSub(at_least(x, 0), b_.CreateFMul(x, y)), tail);
       }
       default:

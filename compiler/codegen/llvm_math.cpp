@@ -151,10 +151,34 @@ llvm::Value *emit_sigmoid(llvm::IRBuilder<> &b, llvm::Value *x) {
   return ir.select(ir.ge(x, ir.f(0.0)), s, ir.mul(e, s));
 }
 
+llvm::Value *emit_log1p_exp_neg_abs(llvm::IRBuilder<> &b, llvm::Value *x) {
+  Ir ir{b};
+  // e = exp(-|x|) is in [0, 1] (or NaN), so u = 1 + e is in [1, 2]: emit_log
+  // of u reduces it to u - 1 with exponent 0 below sqrt(2) and to u / 2 - 1
+  // with exponent 1 from there (u = 2 included), both exact, and none of its
+  // special cases or log1p's can occur. The same operations as
+  // emit_log1p(emit_exp(-|x|)) on that range, so the same bits; sigmoid(x)
+  // shares e and 1 / u.
+  Value *e = emit_exp(b, b.CreateFNeg(ir.fabs(x)));
+  Value *u = ir.add(ir.f(1.0), e);
+  Value *high = b.CreateFCmpOGE(u, ir.f(2 * 0.707106781186547524));  // NaN: low, and stays NaN
+  Value *f = ir.sub(ir.select(high, ir.mul(u, ir.f(0.5)), u), ir.f(1.0));
+  Value *fe = ir.select(high, ir.f(1.0), ir.f(0.0));
+  Value *z = ir.mul(f, f);
+  Value *y = ir.poly(f, {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1,
+                         1.4249322787E-1, -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1,
+                         3.3333331174E-1});
+  y = ir.mul(ir.mul(y, f), z);
+  y = ir.fma(fe, ir.f(kLn2Lo), y);
+  y = ir.fma(z, ir.f(-0.5), y);
+  Value *log_u = ir.fma(fe, ir.f(kLn2Hi), ir.add(f, y));
+  return ir.fma(ir.sub(e, ir.sub(u, ir.f(1.0))), ir.div(ir.f(1.0), u), log_u);
+}
+
 llvm::Value *emit_softplus(llvm::IRBuilder<> &b, llvm::Value *x) {
   Ir ir{b};
   Value *pos = ir.select(ir.lt(x, ir.f(0.0)), ir.f(0.0), x);  // max(x, 0) keeping NaN
-  return ir.add(pos, emit_log1p(b, emit_exp(b, b.CreateFNeg(ir.fabs(x)))));
+  return ir.add(pos, emit_log1p_exp_neg_abs(b, x));
 }
 
 llvm::Value *emit_pow(llvm::IRBuilder<> &b, llvm::Value *a, llvm::Value *e) {

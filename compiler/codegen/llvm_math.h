@@ -26,6 +26,9 @@ llvm::Value *emit_log1p(llvm::IRBuilder<> &b, llvm::Value *x);
 llvm::Value *emit_tanh(llvm::IRBuilder<> &b, llvm::Value *x);
 // 1 / (1 + exp(-x)), computed from exp(-|x|) so neither sign overflows.
 llvm::Value *emit_sigmoid(llvm::IRBuilder<> &b, llvm::Value *x);
+// log1p(exp(-|x|)), the tail of softplus and bce_logits: emit_log1p's bits,
+// without the range reduction and special cases its argument cannot need.
+llvm::Value *emit_log1p_exp_neg_abs(llvm::IRBuilder<> &b, llvm::Value *x);
 // max(x, 0) + log1p(exp(-|x|)): softplus without overflow.
 llvm::Value *emit_softplus(llvm::IRBuilder<> &b, llvm::Value *x);
 // a^b = exp(b log|a|), exact for the IEEE special cases b = 0 and a = 1; a < 0
