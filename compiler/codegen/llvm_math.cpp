@@ -61,6 +61,23 @@ constexpr double kNaN = __builtin_nan("");
 // is exact for the exponents that occur here.
 constexpr double kLn2Hi = 0.693359375, kLn2Lo = -2.12194440e-4;
 
+// log(x) for x = 2^fe (1 + f), f in [-0.29, 0.41] (Cephes' logf polynomial).
+Value *log_of_reduced(Ir &ir, Value *f, Value *fe) {
+  Value *z = ir.mul(f, f);
+  Value *y = ir.poly(f, {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1,
+                         1.4249322787E-1, -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1,
+                         3.3333331174E-1});
+  y = ir.mul(ir.mul(y, f), z);
+  y = ir.fma(fe, ir.f(kLn2Lo), y);
+  y = ir.fma(z, ir.f(-0.5), y);
+  return ir.fma(fe, ir.f(kLn2Hi), ir.add(f, y));
+}
+
+// log1p(x) from u = fl(1 + x) and log(u) (emit_log1p says why).
+Value *log1p_of(Ir &ir, Value *x, Value *u, Value *log_u) {
+  return ir.fma(ir.sub(x, ir.sub(u, ir.f(1.0))), ir.div(ir.f(1.0), u), log_u);
+}
+
 }  // namespace
 
 llvm::Value *emit_exp(llvm::IRBuilder<> &b, llvm::Value *x) {
@@ -101,14 +118,7 @@ llvm::Value *emit_log(llvm::IRBuilder<> &b, llvm::Value *x) {
   Value *low = ir.lt(m, ir.f(0.707106781186547524));
   Value *f = ir.sub(ir.select(low, ir.add(m, m), m), ir.f(1.0));
   Value *fe = ir.sub(b.CreateSIToFP(e, ir.f32()), ir.select(low, ir.f(1.0), ir.f(0.0)));
-  Value *z = ir.mul(f, f);
-  Value *y = ir.poly(f, {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1,
-                         1.4249322787E-1, -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1,
-                         3.3333331174E-1});
-  y = ir.mul(ir.mul(y, f), z);
-  y = ir.fma(fe, ir.f(kLn2Lo), y);
-  y = ir.fma(z, ir.f(-0.5), y);
-  Value *r = ir.fma(fe, ir.f(kLn2Hi), ir.add(f, y));
+  Value *r = log_of_reduced(ir, f, fe);
   // Special cases, last so that NaN wins.
   r = ir.select(ir.eq(x, ir.f(kInf)), ir.f(kInf), r);
   r = ir.select(ir.eq(x, ir.f(0.0)), ir.f(-kInf), r);
@@ -124,7 +134,7 @@ llvm::Value *emit_log1p(llvm::IRBuilder<> &b, llvm::Value *x) {
   // reciprocal 1 / u is the one sigmoid computes when x = exp(-|l|), as in
   // softplus and bce_logits next to sigmoid(l): LLVM computes one division.
   Value *u = ir.add(ir.f(1.0), x);
-  Value *r = ir.fma(ir.sub(x, ir.sub(u, ir.f(1.0))), ir.div(ir.f(1.0), u), emit_log(b, u));
+  Value *r = log1p_of(ir, x, u, emit_log(b, u));
   r = ir.select(ir.eq(u, ir.f(0.0)), ir.f(-kInf), r);  // 0 * inf above
   return ir.select(ir.eq(x, ir.f(kInf)), x, r);  // inf - inf above
 }
@@ -164,15 +174,7 @@ llvm::Value *emit_log1p_exp_neg_abs(llvm::IRBuilder<> &b, llvm::Value *x) {
   Value *high = b.CreateFCmpOGE(u, ir.f(2 * 0.707106781186547524));  // NaN: low, and stays NaN
   Value *f = ir.sub(ir.select(high, ir.mul(u, ir.f(0.5)), u), ir.f(1.0));
   Value *fe = ir.select(high, ir.f(1.0), ir.f(0.0));
-  Value *z = ir.mul(f, f);
-  Value *y = ir.poly(f, {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1,
-                         1.4249322787E-1, -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1,
-                         3.3333331174E-1});
-  y = ir.mul(ir.mul(y, f), z);
-  y = ir.fma(fe, ir.f(kLn2Lo), y);
-  y = ir.fma(z, ir.f(-0.5), y);
-  Value *log_u = ir.fma(fe, ir.f(kLn2Hi), ir.add(f, y));
-  return ir.fma(ir.sub(e, ir.sub(u, ir.f(1.0))), ir.div(ir.f(1.0), u), log_u);
+  return log1p_of(ir, e, u, log_of_reduced(ir, f, fe));
 }
 
 llvm::Value *emit_softplus(llvm::IRBuilder<> &b, llvm::Value *x) {
