@@ -14,13 +14,15 @@
 // update; compare it with vaec's and PyTorch's images/s from bench/run.sh.
 //
 //   build/bench/floor [--rounds N] [--reps N]
-//   build/bench/floor --peak     the machine's f32 peak as oneDNN reaches it:
-//                                a 2048^3 product, best of 10 (bench/run.sh)
+//   build/bench/floor --peak     the machine's f32 peak as oneDNN reaches it
+//                                (a 2048^3 product, best of 10) and as the
+//                                cores reach it (multiply-adds in registers)
 //
 // Threads: OMP_NUM_THREADS or all cores, as for the trainer (oneDNN and the
 // Adam loop share libgomp's pool). Run it on a quiet machine (NICE=-20 as in
 // bench/run.sh: `nice -n -20 build/bench/floor`).
 #include <dnnl.hpp>
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -150,6 +152,61 @@ double peak_gflops(const dnnl::engine &engine, dnnl::stream &stream) {
   return 2.0 * kN * kN * kN / best * 1e-9;
 }
 
+// The cores' f32 multiply-add peak: on every thread, 16 independent chains
+// of vector multiply-adds in registers (no loads), best of 5. oneDNN's
+// products reach 2/3 to 4/5 of it here (docs/BENCHMARKS.md); 0 when the
+// build has no FMA vectors.
+double fma_peak_gflops() {
+#if defined(__AVX512F__) || defined(__FMA__)
+#if defined(__AVX512F__)
+  using Vec = __m512;
+  constexpr int kLanes = 16;
+  auto fma = [](Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); };
+  auto splat = [](float x) { return _mm512_set1_ps(x); };
+  auto sum = [](Vec a) {
+    alignas(64) float f[16];
+    _mm512_store_ps(f, a);
+    float s = 0;
+    for (float x : f) s += x;
+    return s;
+  };
+#else
+  using Vec = __m256;
+  constexpr int kLanes = 8;
+  auto fma = [](Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); };
+  auto splat = [](float x) { return _mm256_set1_ps(x); };
+  auto sum = [](Vec a) {
+    alignas(32) float f[8];
+    _mm256_store_ps(f, a);
+    return f[0] + f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7];
+  };
+#endif
+  constexpr int kChains = 16;
+  constexpr int64_t kIters = 20'000'000;
+  double best = 1e30, sink = 0;
+  for (int round = 0; round < 6; ++round) {
+    const auto start = std::chrono::steady_clock::now();
+#pragma omp parallel reduction(+ : sink)
+    {
+      Vec acc[kChains];
+      for (int i = 0; i < kChains; ++i) acc[i] = splat(float(i));
+      const Vec a = splat(0.999999f), b = splat(1e-7f);
+      for (int64_t it = 0; it < kIters; ++it)
+#pragma GCC unroll 16
+        for (int i = 0; i < kChains; ++i) acc[i] = fma(acc[i], a, b);
+      for (int i = 1; i < kChains; ++i) acc[0] = fma(acc[i], a, acc[0]);
+      sink += sum(acc[0]);
+    }
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (round >= 1) best = std::min(best, t);
+  }
+  if (!std::isfinite(sink)) return 0;  // keeps the chains from being optimized away
+  return 2.0 * kLanes * kChains * kIters * omp_get_max_threads() / best * 1e-9;
+#else
+  return 0;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -162,6 +219,9 @@ int main(int argc, char **argv) {
     if (peak) {
       std::printf("peak f32 GFLOP/s: %.1f (a 2048^3 oneDNN product on %d threads, best of 10)\n",
                   peak_gflops(engine, stream), omp_get_max_threads());
+      if (const double fma = fma_peak_gflops(); fma > 0)
+        std::printf("cores' f32 GFLOP/s: %.1f (vector multiply-adds in registers on %d threads, best of 5)\n", fma,
+                    omp_get_max_threads());
       return 0;
     }
     const Layout layout;

@@ -218,23 +218,28 @@ say "$blas_line"
 
 # ------------------------------------------------- the machine's f32 peak
 # bench/floor --peak: oneDNN's best case (a 2048^3 product on THREADS
-# threads), the yardstick for each side's GFLOP/s below.
-peak=
+# threads) and the cores' own (vector multiply-adds in registers), the
+# yardsticks for each side's GFLOP/s below.
+peak= cores=
 peak_line="machine peak: not measured (no $BUILD/bench/floor; scripts/build.sh builds it)"
 if [[ -x $BUILD/bench/floor ]]; then
-    if peak_line=$(prio env OMP_NUM_THREADS="$THREADS" "$BUILD/bench/floor" --peak 2>&1); then
-        peak=$(sed -n 's/^peak f32 GFLOP\/s: \([0-9.]*\).*/\1/p' <<<"$peak_line")
-        peak_line="machine's f32 peak: $peak GFLOP/s (bench/floor --peak: a 2048^3 oneDNN product on $THREADS threads)"
+    if peak_out=$(prio env OMP_NUM_THREADS="$THREADS" "$BUILD/bench/floor" --peak 2>&1); then
+        peak=$(sed -n 's/^peak f32 GFLOP\/s: \([0-9.]*\).*/\1/p' <<<"$peak_out")
+        cores=$(sed -n "s/^cores' f32 GFLOP\/s: \([0-9.]*\).*/\1/p" <<<"$peak_out")
+        peak_line="machine's f32 peak: $peak GFLOP/s as oneDNN reaches it (bench/floor --peak: a 2048^3 product on $THREADS threads)"
+        [[ -n $cores ]] && peak_line+=", $cores GFLOP/s as the cores reach it (multiply-adds in registers)"
     else
-        peak_line="machine peak: bench/floor --peak failed: $peak_line"
+        peak_line="machine peak: bench/floor --peak failed: $peak_out"
     fi
 fi
 say "$peak_line"
-# gflops STEP_GFLOP IMAGES_PER_SEC BATCH: "173 (47 %)" of the peak.
+# gflops STEP_GFLOP IMAGES_PER_SEC BATCH: "173 (47 % / 33 %)" of both peaks.
 gflops() {
     [[ -n $1 && -n $2 ]] || { echo -; return; }
-    awk -v f="$1" -v ips="$2" -v b="$3" -v peak="$peak" 'BEGIN {
-        g = f * ips / b; if (peak > 0) printf "%.0f (%.0f%%)", g, 100 * g / peak; else printf "%.0f", g }'
+    awk -v f="$1" -v ips="$2" -v b="$3" -v peak="$peak" -v cores="$cores" 'BEGIN {
+        g = f * ips / b; printf "%.0f", g
+        if (peak > 0 && cores > 0) printf " (%.0f%% / %.0f%%)", 100 * g / peak, 100 * g / cores
+        else if (peak > 0) printf " (%.0f%%)", 100 * g / peak }'
 }
 
 # ---------------------------------------------------------------- the runs
@@ -380,7 +385,7 @@ echo "PyTorch $($PY -c 'import torch; print(torch.__version__)') with $BLAS," \
 echo "$denormals; vaec's trainer always flushes them."
 echo "$blas_line"
 echo "GFLOP/s: the step's products and convolutions (vaec's step_gflop, from its plan) per second;" \
-     "in parentheses their share of the $peak_line"
+     "in parentheses their share of the $peak_line${cores:+ (oneDNN's / the cores')}"
 echo "Logs: $LOGS"
 for n in "${notes[@]}"; do echo "$n"; done
 exit $status
