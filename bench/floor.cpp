@@ -9,9 +9,10 @@
 // loop split over the threads. It times them alone (warm caches) and the way
 // a training step runs them, one after the other in a loop, where the
 // parameters, gradients and moments no longer stay in the caches from one
-// step to the next. The last line is the implied ceiling in images/s for
-// any f32 implementation of the step that computes these products and this
-// update; compare it with vaec's and PyTorch's images/s from bench/run.sh.
+// step to the next. The last line is the implied ceiling in images/s for a
+// step made of these oneDNN calls and this update (kernels of one's own
+// could pass it: --peak shows how far oneDNN's products stay from the
+// cores'); compare it with vaec's and PyTorch's images/s from bench/run.sh.
 //
 //   build/bench/floor [--rounds N] [--reps N]
 //   build/bench/floor --peak     the machine's f32 peak as oneDNN reaches it
@@ -280,8 +281,8 @@ int main(int argc, char **argv) {
     }
     const double gflops = 5.0 * 2 * kBatch * kIn * kHidden / (timings[0].ms.front() * 1e6);
     std::printf("  the matmuls alone run at %.0f GFLOP/s\n", gflops);
-    std::printf("ceiling: %.0f images/s at batch %lld for any step that computes these five products and this "
-                "update (the rest of a step, ~0.35 ms in vaec, comes on top)\n",
+    std::printf("ceiling: %.0f images/s at batch %lld for a step that computes these five products with these "
+                "oneDNN calls and this update (the rest of a step, ~0.35 ms in vaec, comes on top)\n",
                 kBatch / (step / 1e3), static_cast<long long>(kBatch));
   } catch (const dnnl::error &e) {
     std::fprintf(stderr, "floor: oneDNN: %s\n", e.what());
