@@ -4,7 +4,12 @@
 // kernel of one of its operands when the iteration domains match and no other
 // operand depends on that kernel (which would need the kernel to run both
 // before and after it). Reductions end a kernel's use of their value: their
-// result exists only once the kernel has finished.
+// result exists only once the kernel has finished. An op that reads only
+// buffers (library results, sources) and has one elementwise user waits for
+// that user and joins its kernel: joined to an earlier kernel as a sibling,
+// its value would be written to memory there and read back by the user
+// (e.g. relu's mask step(y) over a convolution's output: reading y in the
+// user instead saves a tensor's write and read).
 #include "codegen/schedule.h"
 
 #include "ir/batch_axes.h"
@@ -31,6 +36,12 @@ bool is_fusible(Op op) {
 // buffer before the kernel starts.
 bool moves_data(Op op) { return op == Op::Expand || op == Op::Slice || op == Op::Pad; }
 
+int64_t count(const Dims &d) {
+  int64_t c = 1;
+  for (int64_t x : d) c *= x;
+  return c;
+}
+
 std::vector<int64_t> row_major(const Dims &d) {
   std::vector<int64_t> s(d.size(), 1);
   for (size_t k = d.size(); k-- > 1;) s[k - 1] = s[k] * d[k];
@@ -47,6 +58,7 @@ public:
     s_.materialized.assign(n, false);
     reduction_.assign(n, false);
     from_sources_.assign(n, false);
+    deferred_.assign(n, false);
     users_.resize(n);
     for (size_t i = 0; i < n; ++i)
       for (int o : g.nodes[i].operands) users_[o].push_back(static_cast<int>(i));
@@ -109,6 +121,57 @@ private:
     return s_.root[operand] == operand && s_.step_of[operand] == step && !reduction_[operand];
   }
 
+  // The values node i's kernel reads for it: its operands, and for a
+  // deferred operand that operand's own (it is computed in i's kernel).
+  std::vector<int> operands_read(int i) const {
+    std::vector<int> read;
+    for (int o : g_.nodes[i].operands)
+      if (deferred_[o]) read.insert(read.end(), g_.nodes[o].operands.begin(), g_.nodes[o].operands.end());
+      else read.push_back(o);
+    return read;
+  }
+
+  // Node i (fusible, placed in graph order) waits for its one user: it reads
+  // only buffers no kernel computes, one of them of its own size and the rest
+  // smaller (so the user reads no more than i's own value), and that user is
+  // an elementwise op or reduction over i's points, not a graph output.
+  bool defers(int i) const {
+    const Node &n = g_.nodes[i];
+    const OpKind kind = op_info(n.op).kind;
+    if ((kind != OpKind::Unary && kind != OpKind::Binary) || n.dims.empty() || is_output(i) ||
+        users_[i].size() != 1)
+      return false;
+    const int u = users_[i][0];
+    const Node &user = g_.nodes[u];
+    if (!is_fusible(user.op) || moves_data(user.op) || user.op == Op::Expand) return false;
+    const bool reduce = op_info(user.op).kind == OpKind::Reduce;
+    if ((reduce ? g_.nodes[user.operands[0]].dims : user.dims) != n.dims || domain_batched(u) != batched_[i])
+      return false;
+    int full = 0;
+    for (int o : n.operands) {
+      const Node &on = g_.nodes[o];
+      const int st = s_.step_of[s_.root[o]];
+      const bool buffer = st >= 0 ? steps_[st].kind == ScheduleStep::Library
+                                  : op_info(on.op).kind == OpKind::Source && on.op != Op::Normal;
+      if (!buffer || deferred_[o]) return false;
+      if (on.dims == n.dims) ++full;
+      else if (on.dims.size() > n.dims.size() || count(on.dims) >= count(n.dims)) return false;
+    }
+    return full == 1;
+  }
+
+  // Node i has joined `step`: its deferred operands join it too.
+  void add_deferred_operands(int i, int step) {
+    bool added = false;
+    for (int o : g_.nodes[i].operands)
+      if (deferred_[o]) {
+        deferred_[o] = false;
+        add(o, step);
+        added = true;
+      }
+    if (added) std::sort(steps_[step].nodes.begin(), steps_[step].nodes.end());
+  }
+
   // Why node i cannot join kernel `step`, or "" if it can.
   std::string refusal(int i, int step, const Dims &domain) const {
     const ScheduleStep &st = steps_[step];
@@ -117,7 +180,7 @@ private:
       return "its domain f32" + dims_str(st.domain) + " differs from f32" + dims_str(domain);
     if (st.batched != domain_batched(i))
       return std::string("its rows are ") + (st.batched ? "" : "not ") + "the batch's";
-    for (int o : g_.nodes[i].operands) {
+    for (int o : operands_read(i)) {
       if (in_kernel(o, step)) {
         if (moves_data(g_.nodes[i].op)) return "it reads " + name(o) + " at other points";
         continue;
@@ -165,6 +228,12 @@ private:
     }
     if (try_post_op(i)) return;
     if (!is_fusible(n.op)) throw InternalError("fuse_elementwise: cannot schedule " + std::string(op_name(n.op)));
+    if (defers(i)) {
+      deferred_[i] = true;
+      s_.report.push_back(name(i) + " (" + std::string(op_name(n.op)) + "): computed in the kernel of its one user " +
+                          name(users_[i][0]) + ", which then reads its operands instead of its value");
+      return;
+    }
     bool reduce = op_info(n.op).kind == OpKind::Reduce;
     Dims domain = reduce ? g_.nodes[n.operands[0]].dims : n.dims;
     // Candidates: kernels computing an operand in this domain, latest first.
@@ -199,13 +268,16 @@ private:
       std::string why = refusal(i, c, domain);
       if (why.empty()) {
         add(i, c);
+        add_deferred_operands(i, c);
         if (reduce) reduction_[i] = true;
         return;
       }
       s_.report.push_back(name(i) + " (" + std::string(op_name(n.op)) + "): not fused into kernel " +
                           std::to_string(c) + ": " + why);
     }
-    add(i, new_step(ScheduleStep::Kernel, domain, domain_batched(i)));
+    const int step = new_step(ScheduleStep::Kernel, domain, domain_batched(i));
+    add(i, step);
+    add_deferred_operands(i, step);
     if (reduce) reduction_[i] = true;
   }
 
@@ -290,6 +362,7 @@ private:
   std::vector<ScheduleStep> steps_;  // creation order
   std::vector<bool> reduction_;
   std::vector<bool> from_sources_;  // computed from source ops alone (constants, the batch size)
+  std::vector<bool> deferred_;      // waits for its one user's kernel (defers)
   std::vector<std::vector<int>> users_;
   std::vector<int> is_output_;
 };
