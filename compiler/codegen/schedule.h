@@ -12,6 +12,8 @@
 //    (normal() draws are counter-based, so every use sees the same values);
 //  - a value is materialized (given a buffer) only when another step, the
 //    outputs or a library call needs it;
+//  - an op that reads only buffers (library results, sources) and has one
+//    elementwise user is computed in that user's kernel, not materialized;
 //  - matmuls that no other step needs (a training graph's weight gradients
 //    of dense layers) come last, in graph order, so every other gradient is
 //    complete before the first of them (the runtime updates each such weight
