@@ -109,6 +109,45 @@ void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t be
   }
 }
 
+std::vector<std::pair<int, int>> in_place_pairs(const FusedKernel &k) {
+  std::vector<std::pair<int, int>> pairs;
+  if (k.conv) return pairs;
+  // Distinct points at distinct addresses: the axes of extent > 1, by
+  // stride, each stepping past the whole of the ones below it.
+  auto one_address_per_point = [&](const std::vector<int64_t> &strides) {
+    std::vector<std::pair<int64_t, int64_t>> axes;  // stride, extent
+    for (size_t a = 0; a < k.domain.size(); ++a)
+      if (k.domain[a] > 1) {
+        if (strides[a] <= 0) return false;
+        axes.push_back({strides[a], k.domain[a]});
+      }
+    std::sort(axes.begin(), axes.end());
+    for (size_t a = 1; a < axes.size(); ++a)
+      if (axes[a].first < axes[a - 1].first * axes[a - 1].second) return false;
+    return true;
+  };
+  for (const KernelOutput &out : k.outputs) {
+    if (out.accumulate || k.args[out.arg] != BufferType::F32 || !one_address_per_point(out.strides)) continue;
+    int written = 0;
+    for (const KernelOutput &o : k.outputs) written += o.arg == out.arg;
+    if (written != 1) continue;
+    for (size_t in = 0; in < k.args.size(); ++in) {
+      if (static_cast<int>(in) == out.arg || k.args[in] != BufferType::F32) continue;
+      bool loaded = false, same = true;
+      for (const KernelInstr &i : k.instrs)
+        if (i.kind == KernelInstr::Load && (i.arg == static_cast<int>(in) || i.arg == out.arg)) {
+          loaded = loaded || i.arg == static_cast<int>(in);
+          same = same && i.arg == static_cast<int>(in) && i.strides == out.strides && i.offset == 0 &&
+                 i.guard_axis < 0;
+        }
+      bool output = false;
+      for (const KernelOutput &o : k.outputs) output = output || o.arg == static_cast<int>(in);
+      if (loaded && same && !output) pairs.push_back({static_cast<int>(in), out.arg});
+    }
+  }
+  return pairs;
+}
+
 int64_t kernel_work(const FusedKernel &k) {
   // A direct convolution: a vector multiply-add for 16 multiply-adds.
   if (k.conv) return std::max<int64_t>(1, (k.domain.empty() ? 1 : k.domain[0]) * direct_conv_macs(*k.conv) / 16);

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "codegen/direct_conv.h"
@@ -79,7 +80,17 @@ struct FusedKernel {
   // When set, the kernel is this convolution instead of instrs and outputs
   // (both empty): domain is [N], args all F32.
   std::optional<DirectConv> conv;
+  // {input, output} argument pairs that plan_memory placed in the same bytes
+  // (from in_place_pairs): the code writes the output through the input's
+  // pointer.
+  std::vector<std::pair<int, int>> in_place;
 };
+
+// Argument pairs {input, output} that may share one buffer: every point
+// reads the input only where it writes the output (both f32, the same
+// strides, one address per point, a plain store), so each value is read
+// before it is overwritten and by the point that overwrites it alone.
+std::vector<std::pair<int, int>> in_place_pairs(const FusedKernel &k);
 
 // The interpretation above in plain C++, in double precision: the reference the
 // LLVM-compiled kernels are tested against (and a readable restatement of the

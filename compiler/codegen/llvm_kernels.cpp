@@ -1,6 +1,7 @@
 // Fused kernels to LLVM IR (contract in llvm_kernels.h).
 #include "codegen/llvm_kernels.h"
 
+#include <algorithm>
 #include <cassert>
 #include <functional>
 
@@ -157,8 +158,9 @@ class KernelEmitter {
   }
 
   void emit(const std::string &name) {
-    llvm::Function *body = emit_body(name + ".body");
-    emit_entry(name, body);
+    llvm::Function *body = emit_body(name + ".body", false);
+    llvm::Function *in_place = k_.in_place.empty() ? nullptr : emit_body(name + ".in_place", true);
+    emit_entry(name, body, in_place);
   }
 
  private:
@@ -169,8 +171,9 @@ class KernelEmitter {
 
   // void name(void *const *buffers, int64_t begin, int64_t end, const uint64_t *rng):
   // unpacks the arrays and calls the body, which sees each buffer as a noalias
-  // pointer (inlining turns that into alias scopes).
-  void emit_entry(const std::string &name, llvm::Function *body) {
+  // pointer (inlining turns that into alias scopes); `in_place`, when the
+  // kernel has in_place pairs and each pair's pointers are equal.
+  void emit_entry(const std::string &name, llvm::Function *body, llvm::Function *in_place) {
     auto *type = llvm::FunctionType::get(b_.getVoidTy(), {ptr(), i64(), i64(), ptr()}, false);
     auto *f = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, m_);
     f->addFnAttr(llvm::Attribute::NoUnwind);
@@ -184,22 +187,42 @@ class KernelEmitter {
       args.push_back(has_normal_ ? static_cast<Value *>(b_.CreateLoad(
                                        i64(), b_.CreateConstInBoundsGEP1_64(i64(), f->getArg(3), w)))
                                  : b_.getInt64(0));
+    if (!in_place) {
+      b_.CreateCall(body, args);
+      b_.CreateRetVoid();
+      return;
+    }
+    Value *same = b_.getTrue();
+    for (const auto &[in, out] : k_.in_place) same = b_.CreateAnd(same, b_.CreateICmpEQ(args[in], args[out]));
+    auto *shared = llvm::BasicBlock::Create(ctx_, "in_place", f), *apart = llvm::BasicBlock::Create(ctx_, "apart", f);
+    b_.CreateCondBr(same, shared, apart);
+    b_.SetInsertPoint(shared);
+    b_.CreateCall(in_place, args);
+    b_.CreateRetVoid();
+    b_.SetInsertPoint(apart);
     b_.CreateCall(body, args);
     b_.CreateRetVoid();
   }
 
-  llvm::Function *emit_body(const std::string &name) {
+  // in_place: each in_place output is written through its input's pointer.
+  llvm::Function *emit_body(const std::string &name, bool in_place) {
     std::vector<llvm::Type *> params(k_.args.size(), ptr());
     params.insert(params.end(), {i64(), i64(), i64(), i64(), i64()});  // begin, end, seed, step, row0
     auto *type = llvm::FunctionType::get(b_.getVoidTy(), params, false);
     auto *f = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, m_);
     f->addFnAttr(llvm::Attribute::AlwaysInline);
     f->addFnAttr(llvm::Attribute::NoUnwind);
+    buffers_.clear();
     for (size_t a = 0; a < k_.args.size(); ++a) {
       f->addParamAttr(a, llvm::Attribute::NoAlias);
       f->addParamAttr(a, llvm::Attribute::NoCapture);
       buffers_.push_back(f->getArg(a));
     }
+    // An output placed in its input's bytes is written through the input's
+    // pointer: LLVM then sees each point read the value before overwriting
+    // it (two noalias pointers would let it reorder the two).
+    if (in_place)
+      for (const auto &[in, out] : k_.in_place) buffers_[out] = buffers_[in];
     size_t n = k_.args.size();
     begin_ = f->getArg(n), end_ = f->getArg(n + 1), seed_ = f->getArg(n + 2), step_ = f->getArg(n + 3);
     row0_ = f->getArg(n + 4);

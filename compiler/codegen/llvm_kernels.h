@@ -10,6 +10,9 @@
 //   - buffers are noalias parameters of an always-inlined body, which LLVM
 //     turns into scoped alias metadata: args are distinct buffers, and an
 //     output may share a buffer with a load only through the same arg index;
+//     a kernel with in_place pairs has a second body that writes each such
+//     output through its input's pointer, which the entry calls when the
+//     pair's pointers are equal;
 //   - an accumulated output whose address does not move along the innermost
 //     axis is summed in a register (fadd reassoc, the only fast-math flag
 //     emitted) and added to memory once per inner loop;

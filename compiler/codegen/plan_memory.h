@@ -10,10 +10,15 @@
 // every batch). Temporaries of all programs share their areas (programs
 // never run at the same time). Within a program a
 // temporary lives from the first step that touches it to the last, and two
-// temporaries share bytes only when their lives do not meet, so a step's
-// outputs never share bytes with its inputs (kernels treat their arguments
-// as distinct). Placement is greedy, largest first, at the lowest offset
-// that overlaps no buffer alive at the same time (tinygrad's planner);
+// temporaries share bytes only when their lives do not meet, with one
+// exception: a kernel's output may take exactly the bytes of an input whose
+// life ends in that kernel, when every point reads that input only where it
+// writes the output (in_place_pairs, codegen/kernel.h; the pair goes to the
+// kernel's in_place, and its code writes the output through the input's
+// pointer). A library call's outputs never share bytes with its inputs.
+// Placement is greedy, largest first, at a partner's offset where it may
+// share one, else at the lowest offset that overlaps no buffer alive at the
+// same time (tinygrad's planner);
 // memory_report compares it with the sum of the sizes.
 #pragma once
 

@@ -128,6 +128,57 @@ TEST(LlvmKernel, SpecialValuesMatchTheReference) {
   }
 }
 
+// in_place_pairs: an input may share its bytes with an output only when
+// every point reads it where it writes that output.
+TEST(LlvmKernel, InPlacePairsNeedOneAddressPerPoint) {
+  KernelBuilder kb("pairs", {4, 3, 16});
+  const std::vector<int64_t> rows = strides_of(kb.k.domain);
+  int x = kb.arg(), g = kb.arg(), bias = kb.arg(), dx = kb.arg(), sum = kb.arg(), moved = kb.arg(), y = kb.arg();
+  int v = kb.apply(Op::Mul, kb.load(g), kb.apply(Op::Step, kb.load(x)));
+  v = kb.apply(Op::Add, v, kb.load(bias, strides_of(kb.k.domain, {0, 0, 1})));  // broadcast: read at many points
+  kb.out(v, dx, rows);
+  kb.out(v, sum, strides_of(kb.k.domain, {0, 0, 1}), true);  // accumulated
+  kb.out(kb.load(moved, {16, 64, 1}), y, rows);                // read at other strides than written
+  using Pairs = std::vector<std::pair<int, int>>;
+  EXPECT_EQ(in_place_pairs(kb.k), (Pairs{{x, dx}, {g, dx}, {x, y}, {g, y}}));  // not bias, moved or sum
+
+  KernelBuilder overlapping("overlap", {4, 16});  // two points at one address
+  int a = overlapping.arg(), o = overlapping.arg();
+  overlapping.out(overlapping.apply(Op::Exp, overlapping.load(a, {1, 1})), o, {1, 1});
+  EXPECT_TRUE(in_place_pairs(overlapping.k).empty());
+}
+
+// A kernel whose output shares its input's bytes gives the results of one
+// with separate buffers, also when it reads that input twice per point (the
+// second read must not see the output), and with separate buffers still runs
+// correctly (its entry picks the code by the pointers).
+TEST(LlvmKernel, InPlaceOutputsMatchSeparateOnes) {
+  KernelBuilder kb("in_place", {7, 2, 5, 16});
+  int x = kb.arg(), g = kb.arg(), dx = kb.arg(), other = kb.arg();
+  int first = kb.load(x), second = kb.load(x);
+  kb.out(kb.apply(Op::Mul, kb.load(g), kb.apply(Op::Step, first)), dx, strides_of(kb.k.domain));
+  kb.out(kb.apply(Op::Exp, second), other, strides_of(kb.k.domain));
+  kb.k.in_place = {{x, dx}};
+  std::string error;
+  auto jit = KernelJit::create({kb.k}, error);
+  ASSERT_TRUE(jit) << error;
+  std::mt19937 gen(7);
+  Buffers separate = random_buffers(kb.k, gen);
+  Buffers shared = separate, apart = separate;
+  run_sliced(jit->lookup("in_place"), kb.k, separate, {3});  // no pointers equal: the ordinary code
+  std::vector<void *> p = shared.pointers();
+  p[dx] = p[x];
+  jit->lookup("in_place")(p.data(), 0, 3, kRng);
+  jit->lookup("in_place")(p.data(), 3, 7, kRng);
+  EXPECT_EQ(shared.f32[x], separate.f32[dx]);
+  EXPECT_EQ(shared.f32[other], separate.f32[other]);
+  run_kernel_reference(kb.k, apart.pointers().data(), 0, 7, kRng);
+  for (size_t i = 0; i < apart.f32[dx].size(); ++i) {
+    EXPECT_EQ(separate.f32[dx][i], apart.f32[dx][i]) << i;
+    EXPECT_NEAR(separate.f32[other][i], apart.f32[other][i], 1e-6 * std::abs(apart.f32[other][i])) << i;
+  }
+}
+
 // Evaluates a one-op kernel on one input (or pair) and returns the f32 result.
 float eval1(Op op, float a, float b = 0) {
   KernelBuilder kb("one", {});
