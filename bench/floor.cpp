@@ -154,34 +154,20 @@ double peak_gflops(const dnnl::engine &engine, dnnl::stream &stream) {
 }
 
 // The cores' f32 multiply-add peak: on every thread, 16 independent chains
-// of vector multiply-adds in registers (no loads), best of 5. oneDNN's
-// products reach 2/3 to 4/5 of it here (docs/BENCHMARKS.md); 0 when the
-// build has no FMA vectors.
+// of vector multiply-adds in registers (no loads), best of 5; how far
+// oneDNN's products stay from it is in docs/BENCHMARKS.md. 0 when the build
+// has no FMA vectors.
 double fma_peak_gflops() {
 #if defined(__AVX512F__) || defined(__FMA__)
 #if defined(__AVX512F__)
   using Vec = __m512;
-  constexpr int kLanes = 16;
   auto fma = [](Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); };
-  auto splat = [](float x) { return _mm512_set1_ps(x); };
-  auto sum = [](Vec a) {
-    alignas(64) float f[16];
-    _mm512_store_ps(f, a);
-    float s = 0;
-    for (float x : f) s += x;
-    return s;
-  };
 #else
   using Vec = __m256;
-  constexpr int kLanes = 8;
   auto fma = [](Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); };
-  auto splat = [](float x) { return _mm256_set1_ps(x); };
-  auto sum = [](Vec a) {
-    alignas(32) float f[8];
-    _mm256_store_ps(f, a);
-    return f[0] + f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7];
-  };
 #endif
+  constexpr int kLanes = sizeof(Vec) / sizeof(float);
+  auto splat = [](float x) { return Vec{} + x; };  // GCC's vector arithmetic
   constexpr int kChains = 16;
   constexpr int64_t kIters = 20'000'000;
   double best = 1e30, sink = 0;
@@ -196,7 +182,7 @@ double fma_peak_gflops() {
 #pragma GCC unroll 16
         for (int i = 0; i < kChains; ++i) acc[i] = fma(acc[i], a, b);
       for (int i = 1; i < kChains; ++i) acc[0] = fma(acc[i], a, acc[0]);
-      sink += sum(acc[0]);
+      for (int l = 0; l < kLanes; ++l) sink += acc[0][l];
     }
     const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (round >= 1) best = std::min(best, t);

@@ -36,12 +36,6 @@ bool is_fusible(Op op) {
 // buffer before the kernel starts.
 bool moves_data(Op op) { return op == Op::Expand || op == Op::Slice || op == Op::Pad; }
 
-int64_t count(const Dims &d) {
-  int64_t c = 1;
-  for (int64_t x : d) c *= x;
-  return c;
-}
-
 std::vector<int64_t> row_major(const Dims &d) {
   std::vector<int64_t> s(d.size(), 1);
   for (size_t k = d.size(); k-- > 1;) s[k - 1] = s[k] * d[k];
@@ -155,7 +149,7 @@ private:
                                   : op_info(on.op).kind == OpKind::Source && on.op != Op::Normal;
       if (!buffer || deferred_[o]) return false;
       if (on.dims == n.dims) ++full;
-      else if (on.dims.size() > n.dims.size() || count(on.dims) >= count(n.dims)) return false;
+      else if (on.dims.size() > n.dims.size() || checked_elements(on.dims) >= checked_elements(n.dims)) return false;
     }
     return full == 1;
   }
