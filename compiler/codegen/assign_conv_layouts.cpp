@@ -16,12 +16,14 @@ bool is_conv(Op op) {
          op == Op::Conv2dTransposeBwdData || op == Op::Conv2dTransposeBwdWeights;
 }
 
-// `vaec compile --precision`, else the model's train.precision.
-bool bf16_wanted(const LoweredModel &m) {
-  if (!m.options.precision.empty()) return m.options.precision == "bf16";
+// The option (`vaec compile --precision`, `--conv-algorithm`) if given, else
+// the model's train.KEY, else `fallback`.
+std::string setting(const LoweredModel &m, const std::string &option, const std::string &key,
+                    const std::string &fallback) {
+  if (!option.empty()) return option;
   for (const auto &[k, v] : m.programs.at(0).graph->config)
-    if (k == "precision") return std::get_if<std::string>(&v) && *std::get_if<std::string>(&v) == "bf16";
-  return false;
+    if (k == key && std::get_if<std::string>(&v)) return *std::get_if<std::string>(&v);
+  return fallback;
 }
 
 }  // namespace
@@ -29,7 +31,10 @@ bool bf16_wanted(const LoweredModel &m) {
 void assign_conv_layouts(LoweredModel &m) {
   const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   PrecisionTimings timings;
-  PrecisionTimings *bf16 = bf16_wanted(m) ? &timings : nullptr;
+  PrecisionTimings *bf16 = setting(m, m.options.precision, "precision", "f32") == "bf16" ? &timings : nullptr;
+  m.options.conv_algorithm = setting(m, m.options.conv_algorithm, "conv_algorithm", "direct");
+  AlgorithmTimings algorithm_timings;
+  AlgorithmTimings *winograd = m.options.conv_algorithm == "winograd" ? &algorithm_timings : nullptr;
   // Timed on the trainer's threads.
   const int threads_before = omp_get_max_threads();
   omp_set_num_threads(m.options.threads);
@@ -47,7 +52,7 @@ void assign_conv_layouts(LoweredModel &m) {
         }
       }
       try {
-        p.conv_choice.emplace(static_cast<int>(k), choose_conv(g, ss, engine, m.options.plain_conv_layouts, bf16));
+        p.conv_choice.emplace(static_cast<int>(k), choose_conv(g, ss, engine, m.options.plain_conv_layouts, bf16, winograd));
       } catch (const std::exception &e) {
         omp_set_num_threads(threads_before);
         throw Unsupported(first.loc, "oneDNN cannot run " + std::string(op_name(first.op)) + " " +

@@ -10,7 +10,12 @@
 // oneDNN's blocked kernels pad to 16). With precision bf16 (`vaec compile
 // --precision`, else train.precision) each oneDNN convolution runs in bf16
 // with the result layout its bf16 kernel wants when that is timed faster
-// (conv_layouts.h: choose_conv), its note saying why. Throws Unsupported,
+// (conv_layouts.h: choose_conv), its note saying why. With conv_algorithm
+// winograd (`vaec compile --conv-algorithm`, else train.conv_algorithm;
+// m.options.conv_algorithm then says which), an f32 3x3 stride-1 conv2d step
+// (or adjoint) runs in oneDNN's Winograd algorithm where that is timed
+// >= 10 % faster than the direct sum, with a note giving both times (bf16
+// is weighed against the faster). Throws Unsupported,
 // naming the op, when oneDNN cannot run one.
 #pragma once
 

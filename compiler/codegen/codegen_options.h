@@ -21,6 +21,10 @@ struct CodegenOptions {
   double data_zero_columns = -1;
   bool late_updates = true;         // place_updates.h
   bool share_rounding = true;       // share_rounding.h
+  // assign_conv_layouts.h: "direct", "winograd" (f32 3x3 stride-1
+  // convolutions in Winograd's algorithm where timed faster), or "" for the
+  // model's train.conv_algorithm.
+  std::string conv_algorithm;
   std::string precision;            // choose_precision.h: "f32", "bf16", or "" for the model's train.precision
   // `config team adaptive`: the trainer runs the plan's chunks on fewer
   // threads while other programs keep CPUs busy (the bits stay the same);

@@ -22,11 +22,55 @@ int64_t row_major_elements(const std::vector<int64_t> &dims) {
   return n;
 }
 
+// The text of a Conv step's geometry and `layouts`, to look its timings up by.
+std::string step_key(const plan::Step &s, const std::vector<const std::string *> &layouts) {
+  std::string key = s.conv + (s.bias >= 0 ? " bias " : " - ") + s.post;
+  for (const auto *v : {&s.dims_a, &s.dims_b, &s.dims_c, &s.stride, &s.pad}) {
+    key += " ";
+    for (int64_t x : *v) key += std::to_string(x) + ",";
+  }
+  for (const std::string *l : layouts) key += " " + *l;
+  return key;
+}
+
+// The f32 step `c`, summed directly, against the same step in Winograd's
+// algorithm with the layouts its kernel wants: c becomes the faster one.
+// oneDNN has Winograd kernels for 3x3 stride-1 conv2d steps only (and not on
+// every CPU); where it has none, c stays as it is, without a note.
+void consider_winograd(ConvChoice &c, const dnnl::engine &engine, AlgorithmTimings &timings) {
+  if (c.step.conv.rfind("conv2d_transpose", 0) == 0 || c.step.bf16) return;
+  plan::Step winograd = c.step;
+  winograd.winograd = true;
+  try {
+    winograd.layout_a = winograd.layout_b = winograd.layout_c = "any";
+    const onednn::ConvPrimitive any = onednn::conv_primitive(winograd, engine);
+    std::string *layout[3] = {&winograd.layout_a, &winograd.layout_b, &winograd.layout_c};
+    const std::vector<int64_t> *dims[3] = {&winograd.dims_a, &winograd.dims_b, &winograd.dims_c};
+    for (int i = 0; i < 3; ++i) {
+      *layout[i] = onednn::layout_text(any.desc[i], *dims[i], false);
+      if (layout[i]->empty()) return;  // a layout the plan cannot say
+    }
+  } catch (const dnnl::error &) {
+    return;  // no Winograd kernel for it here
+  }
+  const std::string key = step_key(c.step, {&c.step.layout_a, &c.step.layout_b, &c.step.layout_c,
+                                            &winograd.layout_a, &winograd.layout_b, &winograd.layout_c});
+  const AlgorithmTiming &t = timings.get(key, [&] { return time_conv_algorithms(engine, c.step, winograd); });
+  if (t.winograd_impl.empty()) return;
+  c.algorithm_note = t.note(t.faster());
+  if (!t.faster()) return;
+  const onednn::ConvPrimitive chosen = onednn::conv_primitive(winograd, engine);
+  c.step = winograd;
+  for (int i = 0; i < 3; ++i) c.elements[i] = static_cast<int64_t>((chosen.desc[i].get_size() + 3) / 4);
+  c.impl = chosen.impl;
+}
+
 // The f32 step `c` against the same step in bf16 with its result in the
 // layout the bf16 kernel wants: c becomes the faster one.
 void consider_bf16(ConvChoice &c, const dnnl::engine &engine, bool plain_only, PrecisionTimings &timings) {
   plan::Step in_bf16 = c.step;
   in_bf16.bf16 = true;
+  in_bf16.winograd = false;
   // The weights (b of a forward or input-gradient step) are rounded from
   // the parameters as they are: an f32 copy in the f32 kernel's layout
   // would be one more reorder per step.
@@ -42,13 +86,9 @@ void consider_bf16(ConvChoice &c, const dnnl::engine &engine, bool plain_only, P
     if (in_bf16.layout_c.empty()) in_bf16.layout_c = "plain";  // a layout the plan cannot say
   }
   const std::string reorder_c_to = kernel_layout_of_result(in_bf16);
-  std::string key = in_bf16.conv + (in_bf16.bias >= 0 ? " bias " : " - ") + in_bf16.post;
-  for (const auto *v : {&in_bf16.dims_a, &in_bf16.dims_b, &in_bf16.dims_c, &in_bf16.stride, &in_bf16.pad}) {
-    key += " ";
-    for (int64_t x : *v) key += std::to_string(x) + ",";
-  }
-  for (const std::string *l : {&c.step.layout_a, &c.step.layout_b, &c.step.layout_c, &in_bf16.layout_b, &in_bf16.layout_c})
-    key += " " + *l;
+  const std::string key = step_key(in_bf16, {&c.step.layout_a, &c.step.layout_b, &c.step.layout_c,
+                                             &in_bf16.layout_b, &in_bf16.layout_c}) +
+                          (c.step.winograd ? " winograd" : "");
   const PrecisionTiming &t = timings.get(key, [&] { return time_conv(engine, c.step, in_bf16, reorder_c_to); });
   c.precision_note = t.note(t.faster());
   if (!t.faster()) return;
@@ -62,7 +102,7 @@ void consider_bf16(ConvChoice &c, const dnnl::engine &engine, bool plain_only, P
 }  // namespace
 
 ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only,
-                       PrecisionTimings *bf16) {
+                       PrecisionTimings *bf16, AlgorithmTimings *winograd) {
   const Node &first = g.nodes[ss.nodes.front()];
   ConvChoice c;
   plan::Step &cs = c.step;
@@ -92,6 +132,7 @@ ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engin
   chosen = onednn::conv_primitive(cs, engine);  // the combination the plan will ask for
   for (int i = 0; i < 3; ++i) c.elements[i] = static_cast<int64_t>((chosen.desc[i].get_size() + 3) / 4);
   c.impl = chosen.impl;
+  if (winograd && !plain_only) consider_winograd(c, engine, *winograd);
   if (bf16) consider_bf16(c, engine, plain_only, *bf16);
   return c;
 }

@@ -43,6 +43,10 @@ struct ConvChoice {
   // With precision bf16: the step's timings and choice as the plan's note
   // says them (precision_timing.h); step.bf16 is the choice.
   std::string precision_note;
+  // With Winograd allowed, where oneDNN has a Winograd kernel for the f32
+  // step: both algorithms' timings and the choice (step.winograd), as the
+  // plan's note says them.
+  std::string algorithm_note;
   // Set when the step runs as a direct kernel (direct_conv.h) instead:
   // `step` then has the wide side's operands in nChw16c, the rest plain.
   std::optional<DirectConv> direct;
@@ -67,10 +71,14 @@ ConvChoice direct_choice(const Graph &g, const ScheduleStep &ss, const DirectCon
 // the f32 layout its bf16 kernel wants (AMX kernels want channels last,
 // and run nChw16c results with slower ones) and a and b read from f32
 // where the f32 step reads them: bf16 when precision_timing says it is
-// faster, the timings in precision_note. Throws std::runtime_error
-// (oneDNN cannot run it).
+// faster, the timings in precision_note. With `winograd` (and not
+// `plain_only`), first the f32 step in oneDNN's Winograd algorithm with the
+// layouts its kernel wants where it is >= 10 % faster than the direct sum,
+// reorders included (precision_timing.h), the timings in algorithm_note;
+// bf16 is then weighed against the faster f32 step. Throws
+// std::runtime_error (oneDNN cannot run it).
 ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only = false,
-                       PrecisionTimings *bf16 = nullptr);
+                       PrecisionTimings *bf16 = nullptr, AlgorithmTimings *winograd = nullptr);
 
 // The layout kernels read the result of convolution `cs` in when it is
 // neither plain nor nChw16c ("" when it is one of those): nChw16c where the

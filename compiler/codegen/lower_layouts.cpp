@@ -279,11 +279,12 @@ void Lowering::lower_direct_conv(Prog &p, const ScheduleStep &ss, const ConvChoi
 }
 
 void Lowering::report_conv(Prog &p, const plan::Step &cs, const ConvChoice &choice, const Node &first, int value) {
-  if (!choice.precision_note.empty()) {  // as choose_precision notes a product's choice
+  for (const std::string *note : {&choice.algorithm_note, &choice.precision_note}) {
+    if (note->empty()) continue;  // as choose_precision notes a product's choice
     std::string dims;
     for (const Dims *d : {&cs.dims_a, &cs.dims_b}) dims += (dims.empty() ? "" : " and ") + dims_str(*d);
     out_.plan.notes.push_back(p.prog.name + " step " + std::to_string(p.prog.steps.size()) + " " + cs.conv + " " +
-                              dims + ": " + choice.precision_note + (cs.where.empty() ? "" : " at " + cs.where));
+                              dims + ": " + *note + (cs.where.empty() ? "" : " at " + cs.where));
   }
   library_ << p.prog.name << " step " << p.prog.steps.size() << " (" << cs.where << "): " << cs.conv << " %"
            << p.g.nodes[value].name << (cs.post.empty() ? "" : " + " + cs.post) << " with " << choice.impl << "\n";

@@ -84,6 +84,7 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
     m.plan.loss_scaling = loss_scaling;
     m.plan.config["threads"] = std::to_string(options.threads);
     m.plan.config["team"] = options.adaptive_team ? "adaptive" : "fixed";
+    m.plan.config["conv_algorithm"] = m.options.conv_algorithm;  // as assign_conv_layouts resolved it
   }, plan_text);
   step("choose_precision", [&] { choose_precision(m.plan, options); }, plan_text);
   step("skip_zero_columns", [&] { skip_zero_columns(m.plan, options); }, plan_text);

@@ -6,6 +6,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
 #include <functional>
 #include <tuple>
 #include <unordered_map>
@@ -47,6 +51,37 @@ struct Runnable {
   dnnl::primitive primitive;
   std::unordered_map<int, dnnl::memory> args;
 };
+
+// Zeroed memory on cache lines, as the trainer's arena places every tensor:
+// some oneDNN kernels (Winograd's) load aligned vectors and fault elsewhere.
+class Buffers {
+ public:
+  char *add(size_t bytes) {
+    const size_t size = (bytes + 64 + 63) / 64 * 64;
+    all_.emplace_back(static_cast<char *>(std::aligned_alloc(64, size)));
+    if (!all_.back()) throw std::bad_alloc();
+    std::memset(all_.back().get(), 0, size);
+    return all_.back().get();
+  }
+  char *operator[](size_t i) const { return all_[i].get(); }
+
+ private:
+  struct Free {
+    void operator()(char *p) const { std::free(p); }
+  };
+  std::vector<std::unique_ptr<char, Free>> all_;
+};
+
+// Convolution `c` on zeroed operands, bias and scratchpad taken from
+// `memory` in that order (a, b, c first).
+Runnable prepare_conv(const onednn::ConvPrimitive &c, const dnnl::engine &engine, Buffers &memory) {
+  Runnable r{c.primitive, {}};
+  for (int i = 0; i < 3; ++i) r.args[c.arg[i]] = dnnl::memory(c.desc[i], engine, memory.add(c.desc[i].get_size()));
+  if (c.bias.get_size() > 0) r.args[DNNL_ARG_BIAS] = dnnl::memory(c.bias, engine, memory.add(c.bias.get_size()));
+  if (c.scratchpad.get_size() > 0)
+    r.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(c.scratchpad, engine, memory.add(c.scratchpad.get_size()));
+  return r;
+}
 
 }  // namespace
 
@@ -105,34 +140,19 @@ PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32_step
   const bool reorder_c = !reorder_c_to.empty();
   dnnl::stream stream(engine);
   PrecisionTiming t;
-  auto prepare = [&](const onednn::ConvPrimitive &c, std::vector<std::vector<char>> &memory) {
-    Runnable r{c.primitive, {}};
-    for (int i = 0; i < 3; ++i) {
-      memory.emplace_back(c.desc[i].get_size() + 64, 0);
-      r.args[c.arg[i]] = dnnl::memory(c.desc[i], engine, memory.back().data());
-    }
-    if (c.bias.get_size() > 0) {
-      memory.emplace_back(c.bias.get_size(), 0);
-      r.args[DNNL_ARG_BIAS] = dnnl::memory(c.bias, engine, memory.back().data());
-    }
-    if (c.scratchpad.get_size() > 0) {
-      memory.emplace_back(c.scratchpad.get_size(), 0);
-      r.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(c.scratchpad, engine, memory.back().data());
-    }
-    return r;
-  };
   auto run = [&stream](const Runnable &r) {
     return [&stream, p = &r] { p->primitive.execute(stream, p->args), stream.wait(); };
   };
   plan::Step f32_only = f32_step;
   f32_only.bf16 = false;
-  std::vector<std::vector<char>> f32_memory, bf16_memory, c_memory;
+  Buffers f32_memory, bf16_memory, c_memory;
   const onednn::ConvPrimitive f32_conv = onednn::conv_primitive(f32_only, engine);
   t.f32_impl = f32_conv.impl;
-  const Runnable f32 = prepare(f32_conv, f32_memory);
+  const Runnable f32 = prepare_conv(f32_conv, engine, f32_memory);
   try {
     plan::Step in_bf16 = bf16_step;
     in_bf16.bf16 = true;
+    in_bf16.winograd = false;
     const onednn::ConvPrimitive bf16_conv = onednn::conv_primitive(in_bf16, engine);
     t.bf16_impl = bf16_conv.impl;
     if (t.bf16_impl.rfind("ref", 0) == 0) {
@@ -140,19 +160,17 @@ PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32_step
       t.f32 = fastest_seconds({run(f32)})[0];
       return t;
     }
-    const Runnable bf16 = prepare(bf16_conv, bf16_memory);
+    const Runnable bf16 = prepare_conv(bf16_conv, engine, bf16_memory);
     std::vector<Runnable> extra;  // rounding a and b, then reordering c
     for (int i = 0; i < 2; ++i) {
-      c_memory.emplace_back(bf16_conv.f32_inputs[i].get_size() + 64, 0);
-      dnnl::memory from(bf16_conv.f32_inputs[i], engine, c_memory.back().data()),
-          to(bf16_conv.desc[i], engine, bf16_memory[i].data());
+      dnnl::memory from(bf16_conv.f32_inputs[i], engine, c_memory.add(bf16_conv.f32_inputs[i].get_size())),
+          to(bf16_conv.desc[i], engine, bf16_memory[i]);
       extra.push_back({dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}});
     }
     if (reorder_c) {
       const bool tw = onednn::is_transpose_weights(in_bf16.conv, 2);
       const dnnl::memory::desc target = onednn::layout_desc(in_bf16.dims_c, reorder_c_to, tw);
-      c_memory.emplace_back(target.get_size() + 64, 0);
-      dnnl::memory from(bf16_conv.desc[2], engine, bf16_memory[2].data()), to(target, engine, c_memory.back().data());
+      dnnl::memory from(bf16_conv.desc[2], engine, bf16_memory[2]), to(target, engine, c_memory.add(target.get_size()));
       extra.push_back({dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}});
     }
     std::vector<std::function<void()>> runs = {run(f32), run(bf16), [&] { run(extra[0])(), run(extra[1])(); }};
@@ -164,6 +182,37 @@ PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32_step
     t.bf16_impl.clear();  // oneDNN has no bf16 kernel for it here
     t.f32 = fastest_seconds({run(f32)})[0];
   }
+  return t;
+}
+
+AlgorithmTiming time_conv_algorithms(const dnnl::engine &engine, const plan::Step &direct_step,
+                                     const plan::Step &winograd_step) {
+  dnnl::stream stream(engine);
+  AlgorithmTiming t;
+  Buffers memory;
+  auto run = [&stream](const Runnable &r) {
+    return [&stream, p = &r] { p->primitive.execute(stream, p->args), stream.wait(); };
+  };
+  const onednn::ConvPrimitive direct_conv = onednn::conv_primitive(direct_step, engine);
+  const onednn::ConvPrimitive winograd_conv = onednn::conv_primitive(winograd_step, engine);
+  t.direct_impl = direct_conv.impl;
+  const Runnable direct = prepare_conv(direct_conv, engine, memory), winograd = prepare_conv(winograd_conv, engine, memory);
+  std::vector<Runnable> reorders;
+  for (int i = 0; i < 3; ++i) {
+    if (direct_conv.desc[i] == winograd_conv.desc[i]) continue;
+    const dnnl::memory::desc &from = i < 2 ? direct_conv.desc[i] : winograd_conv.desc[i];
+    const dnnl::memory::desc &to = i < 2 ? winograd_conv.desc[i] : direct_conv.desc[i];
+    dnnl::memory f(from, engine, memory.add(from.get_size())), g(to, engine, memory.add(to.get_size()));
+    reorders.push_back({dnnl::reorder(f, g), {{DNNL_ARG_FROM, f}, {DNNL_ARG_TO, g}}});
+  }
+  std::vector<std::function<void()>> runs = {run(direct), run(winograd)};
+  if (!reorders.empty())
+    runs.push_back([&] {
+      for (const Runnable &r : reorders) run(r)();
+    });
+  const std::vector<double> best = fastest_seconds(runs);
+  t.winograd_impl = winograd_conv.impl;
+  t.direct = best[0], t.winograd = best[1], t.reorders = reorders.empty() ? 0 : best[2];
   return t;
 }
 
@@ -183,6 +232,14 @@ std::string PrecisionTiming::note(bool bf16_chosen) const {
   if (bf16_impl.empty()) return text + "; oneDNN has no fast bf16 kernel for it here)";
   text += "; bf16 " + bf16_impl + " " + ms(bf16) + " + " + ms(rounding) + " rounding a and b";
   if (!reorder_c_to.empty()) text += " + " + ms(reorder_c) + " reordering c to " + onednn::layout_name(reorder_c_to);
+  return text + ")";
+}
+
+std::string AlgorithmTiming::note(bool winograd_chosen) const {
+  if (winograd_impl.empty()) return "f32 direct " + direct_impl;
+  std::string text = std::string("f32 ") + (winograd_chosen ? "winograd" : "direct") + " (direct " + direct_impl +
+                     " " + ms(direct) + "; winograd " + winograd_impl + " " + ms(winograd);
+  if (reorders > 0) text += " + " + ms(reorders) + " reordering operands to its layouts";
   return text + ")";
 }
 

@@ -2,10 +2,13 @@
 // f32 and in bf16 on the compiling machine (the machine the trainer is built
 // for), counting what bf16 adds at every run: the rounding of both operands
 // to bf16, and for a convolution whose bf16 kernel writes a layout kernels
-// cannot read, the reorder of its result to one they read. Each is timed on the
-// calling thread's OpenMP team, the fastest of a few runs taken in turns (a
-// busy machine only adds time). Used by assign_conv_layouts (convolutions)
-// and choose_precision (products), which decide by `faster()`.
+// cannot read, the reorder of its result to one they read; and for an f32
+// convolution, how long it takes summed directly and in Winograd's
+// algorithm, counting the reorders Winograd's layouts add. Each is timed on
+// the calling thread's OpenMP team, the fastest of a few runs taken in turns
+// (a busy machine only adds time). Used by assign_conv_layouts
+// (convolutions) and choose_precision (products), which decide by
+// `faster()`.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +34,7 @@ struct PrecisionTiming {
   bool faster() const { return !bf16_impl.empty() && bf16 + rounding + reorder_c < 0.9 * f32; }
   // "bf16 (f32 IMPL T; bf16 IMPL T + T rounding a and b)", as the plan's notes say it.
   std::string note(bool bf16_chosen) const;
+  void not_timed(const std::string &why) { *this = {}, f32_impl = "(not timed: " + why + ")"; }
 };
 
 // c = a x b (+ bias, post-op) with a [m,k] and b [k,n], transposed as told;
@@ -44,26 +48,48 @@ PrecisionTiming time_product(const dnnl::engine &engine, int64_t m, int64_t n, i
 PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32, const plan::Step &bf16,
                           const std::string &reorder_c_to);
 
+struct AlgorithmTiming {
+  std::string direct_impl, winograd_impl;  // winograd_impl empty: not timed (why in direct_impl)
+  double direct = 0, winograd = 0;         // seconds per run
+  double reorders = 0;  // operands Winograd wants in other layouts than the direct kernel, reordered
+
+  // Winograd with its reorders at least 10 % faster than the direct sum.
+  bool faster() const { return !winograd_impl.empty() && winograd + reorders < 0.9 * direct; }
+  // "f32 winograd (direct IMPL T; winograd IMPL T + T reordering)", as the plan's notes say it.
+  std::string note(bool winograd_chosen) const;
+  void not_timed(const std::string &why) { *this = {}, direct_impl = "(not timed: " + why + ")"; }
+};
+
+// An f32 Conv step summed directly (`direct`, as the plan would have it)
+// against the same step in Winograd's algorithm (`winograd`: winograd set,
+// its own layouts); where an operand's layouts differ, the reorder from
+// direct's layout to Winograd's (a and b) or back (c) counts for Winograd.
+// Throws dnnl::error when oneDNN has no Winograd kernel for it.
+AlgorithmTiming time_conv_algorithms(const dnnl::engine &engine, const plan::Step &direct,
+                                     const plan::Step &winograd);
+
 // Timings by step text: the programs share most of their steps. An exception
-// while timing leaves only f32_impl, saying why.
-class PrecisionTimings {
+// while timing leaves a timing that says why and chooses nothing.
+template <typename Timing>
+class Timings {
  public:
   template <typename F>
-  const PrecisionTiming &get(const std::string &key, F &&time) {
+  const Timing &get(const std::string &key, F &&time) {
     auto it = timings_.find(key);
     if (it != timings_.end()) return it->second;
-    PrecisionTiming t;
+    Timing t;
     try {
       t = time();
     } catch (const std::exception &e) {  // the f32 step as the plan has it: the trainer makes it, or says why
-      t = PrecisionTiming{};
-      t.f32_impl = std::string("(not timed: ") + e.what() + ")";
+      t.not_timed(e.what());
     }
     return timings_.emplace(key, t).first->second;
   }
 
  private:
-  std::map<std::string, PrecisionTiming> timings_;
+  std::map<std::string, Timing> timings_;
 };
+using PrecisionTimings = Timings<PrecisionTiming>;
+using AlgorithmTimings = Timings<AlgorithmTiming>;
 
 }  // namespace vaec

@@ -282,14 +282,28 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
             << "  " << out_dir << "/train  (LLVM " << std::lround(build.llvm_seconds * 1000) << " ms, link "
             << std::lround(build.link_seconds * 1000) << " ms while LLVM writes the dumps, total " << std::lround(total * 1000) << " ms)\n"
             << "  " << out_dir << "/ir/index.md lists the dumps of every stage\n";
-  if (const plan::Plan &p = c->lowered.plan; p.config.count("precision") && p.config.at("precision") == "bf16") {
+  // A note on a convolution's algorithm says "f32 winograd (" or "f32 direct (".
+  auto algorithm_note = [](const std::string &n) {
+    return n.find(": f32 winograd (") != std::string::npos || n.find(": f32 direct (") != std::string::npos;
+  };
+  const plan::Plan &p = c->lowered.plan;
+  if (p.config.count("conv_algorithm") && p.config.at("conv_algorithm") == "winograd") {
+    int winograd = 0, convs = 0;
+    for (const plan::Step &s : p.train.steps)
+      if (s.kind == plan::Step::Conv) ++convs, winograd += s.winograd;
+    std::cout << "  conv_algorithm winograd: " << winograd << " of the step's " << convs
+              << " convolutions in Winograd's algorithm, where oneDNN runs them >= 10 % faster on this machine:\n";
+    for (const std::string &n : p.notes)
+      if (n.rfind("train ", 0) == 0 && algorithm_note(n)) std::cout << "    " << n << "\n";
+  }
+  if (p.config.count("precision") && p.config.at("precision") == "bf16") {
     int bf16 = 0, products = 0;
     for (const plan::Step &s : p.train.steps)
       if (s.kind == plan::Step::Matmul || s.kind == plan::Step::Conv) ++products, bf16 += s.bf16;
     std::cout << "  precision bf16: " << bf16 << " of the step's " << products
               << " products and convolutions in bf16, where oneDNN runs them >= 10 % faster on this machine; the others in f32:\n";
     for (const std::string &n : p.notes)
-      if (n.rfind("train ", 0) == 0) std::cout << "    " << n << "\n";
+      if (n.rfind("train ", 0) == 0 && !algorithm_note(n)) std::cout << "    " << n << "\n";
   }
   if (!c->inspection.encode_why_not.empty())
     std::cout << "  note: no encode program (the inspection commands scatter, interpolate, reconstruct, ... need it): "

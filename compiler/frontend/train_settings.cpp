@@ -14,8 +14,10 @@ namespace {
 
 const std::vector<std::string> kTrainKeys = {"data",  "test",   "validation", "scale",     "binarize", "standardize",
                                              "label", "batch",  "epochs",     "optimizer", "schedule", "warmup",
-                                             "early_stopping", "clip_grad_norm", "seed", "init", "precision"};
+                                             "early_stopping", "clip_grad_norm", "seed", "init", "precision",
+                                             "conv_algorithm"};
 const std::vector<std::string> kPrecisions = {"f32", "bf16"};
+const std::vector<std::string> kConvAlgorithms = {"direct", "winograd"};
 const std::vector<std::string> kBinarize = {"none", "static", "dynamic"};
 const std::vector<std::string> kInits = {"pytorch", "keras"};
 const std::vector<std::string> kDataSets = {"mnist", "fashion_mnist"};
@@ -42,7 +44,7 @@ public:
     Attrs &cfg = cfg_;
     int64_t batch = 128, epochs = 10, seed = 1, patience = 0;
     std::string data = "mnist", data_path = places_.bundled_data + "/mnist", test, test_path, binarize = "none",
-                label, precision = "f32";
+                label, precision = "f32", conv_algorithm = "direct";
     double validation = 0, scale = 0, every = 1, gamma = 0.1, warmup = 0, clip = 0;
     std::string schedule = "constant";
     bool standardize = false;
@@ -61,6 +63,8 @@ public:
         else if (k == "seed") read_int(v, "train.seed", 0, INT64_C(0xffffffff), seed, diags_);
         else if (k == "init") read_choice(v, "train.init", "initialisation", kInits, init_);
         else if (k == "precision") read_choice(v, "train.precision", "precision", kPrecisions, precision);
+        else if (k == "conv_algorithm")
+          read_choice(v, "train.conv_algorithm", "convolution algorithm", kConvAlgorithms, conv_algorithm);
         else if (k == "data") read_path(v, "train.data", true, data, data_path);
         else if (k == "test") read_path(v, "train.test", false, test, test_path);
         else if (k == "validation") {
@@ -103,7 +107,8 @@ public:
           if (k == "lr" || k == "learning_rate") hint = "; set it as optimizer: adam(lr=...)";
           if (hint.empty())
             hint = "; the keys of train are data, test, validation, scale, binarize, standardize, label, batch, "
-                   "epochs, optimizer, schedule, warmup, early_stopping, clip_grad_norm, seed, init and precision";
+                   "epochs, optimizer, schedule, warmup, early_stopping, clip_grad_norm, seed, init, precision and "
+                   "conv_algorithm";
           diags_.error(key.loc, "unknown key 'train." + k + "'" + hint, static_cast<int>(k.size()));
         }
       }
@@ -121,6 +126,7 @@ public:
     if (binarize != "none") cfg.emplace_back("binarize", binarize);
     if (standardize) cfg.emplace_back("standardize", std::string("yes"));
     if (precision != "f32") cfg.emplace_back("precision", precision);
+    if (conv_algorithm != "direct") cfg.emplace_back("conv_algorithm", conv_algorithm);
     if (!label.empty()) cfg.emplace_back("label", label);
     cfg.emplace_back("epochs", epochs);
     cfg.emplace_back("optimizer", opt.name);

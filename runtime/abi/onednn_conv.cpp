@@ -226,7 +226,10 @@ ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine) {
   const dnnl::memory::desc &dst = forward ? md[2] : data ? md[0] : md[1];
   const int64_t channels = forward ? s.dims_c[1] : data ? s.dims_a[1] : s.dims_b[1];
   const dnnl::memory::desc bias({channels}, dnnl::memory::data_type::f32, tag::x);
-  const auto alg = transpose ? dnnl::algorithm::deconvolution_direct : dnnl::algorithm::convolution_direct;
+  if (s.winograd && (transpose || s.bf16)) fail(op + ": winograd is for f32 conv2d steps only");
+  const auto alg = transpose    ? dnnl::algorithm::deconvolution_direct
+                   : s.winograd ? dnnl::algorithm::convolution_winograd
+                                : dnnl::algorithm::convolution_direct;
 
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);

@@ -64,7 +64,8 @@ bool is_transpose_weights(const std::string &conv, int operand);
 
 // Creates the oneDNN primitive of Conv step `s` (its dims, stride, pad, post,
 // bias if s.bias >= 0, and layouts, which may be "any"; with s.bf16, a and b
-// in bf16 in layouts oneDNN chooses). The scratchpad is user-managed. Throws
+// in bf16 in layouts oneDNN chooses; with s.winograd, oneDNN's Winograd
+// algorithm). The scratchpad is user-managed. Throws
 // std::runtime_error (unknown op, bad fields) or dnnl::error.
 ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine);
 

@@ -165,6 +165,11 @@ struct Step {
   // that also leaves out zero columns or units reads bf16 buffers (rounded
   // copies, Reorder steps) as a and b.
   bool bf16 = false;
+  // Conv `winograd` (an f32 conv2d step with a 3x3 window and stride 1):
+  // oneDNN's Winograd algorithm, F(4x4, 3x3), instead of the direct sum.
+  // It agrees with the direct sum to f32 rounding, not bit for bit: its
+  // transforms add rounding steps of their own.
+  bool winograd = false;
   // Gate: the parameters whose gradients are checked here (every one not
   // updated by an Optimize step after the gate) and the Matmul steps after
   // it whose products are bounded (each writes the gradient of a parameter

@@ -287,7 +287,11 @@ std::string read_conv(std::istringstream &ls, Step &s) {
   if (!parse_ints(da, s.dims_a) || !parse_ints(db, s.dims_b) || !parse_ints(dc, s.dims_c) ||
       !parse_ints(stride, s.stride) || !parse_ints(pad, s.pad))
     return "malformed dimension list";
-  return read_precision(ls, s) ? "" : "expected 'bf16' or 'where'";
+  std::string word;
+  if (!(ls >> word) || word == "where") return "";
+  s.bf16 = word == "bf16";
+  s.winograd = word == "winograd";
+  return s.bf16 || s.winograd ? "" : "expected 'bf16', 'winograd' or 'where'";
 }
 
 // gate check P... bound S... | optimize params P... | optimize all; the

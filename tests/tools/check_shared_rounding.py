@@ -4,7 +4,9 @@ every bf16 product of the train program reads a and b from bf16 buffers, each
 written by a reorder from an f32 buffer earlier in the program, and each
 note's "train step N [m,k]x[k,n]: CHOICE" names a product at step N, and
 each "train step N OP [..] and [..]: CHOICE" a convolution OP at step N,
-that runs as the note says, and each "train step N [m,k]x[k,n]: rows, as
+that runs as the note says, and each "train step N OP [..] and [..]: f32
+winograd|direct (..)" a convolution OP at step N whose `winograd` word
+agrees (none on a bf16 step), and each "train step N [m,k]x[k,n]: rows, as
 oneDNN runs its column slices on .. and its row slices on .." a product at
 step N cut as it says; the notes are in step order; and a bf16
 convolution whose result is in a layout kernels cannot read (neither plain
@@ -50,8 +52,17 @@ def main():
         assert r and r[0] == "reorder" and r[1] == s[4] and r[4] == layout_c, ("channels-last result read by no reorder first", i, s, r)
     at = [int(n.split()[3]) for n in notes]
     assert at == sorted(at), ("notes not in step order", at)
-    convs = cuts = 0
+    convs = cuts = winograd = 0
     for n in notes:
+        a = re.match(r"note train step (\d+) (conv2d\w*) \[[\d,]+\] and \[[\d,]+\]: f32 (winograd|direct) \(", n)
+        if a:  # assign_conv_layouts' choice of algorithm for the f32 step
+            s = steps[int(a.group(1))]
+            words = s[: s.index("where")]
+            assert s[0] == "conv" and s[1] == a.group(2), ("note names a step that is no such convolution", n, s)
+            chosen = a.group(3) == "winograd" and "bf16" not in words
+            assert ("winograd" in words) == chosen, ("algorithm note and step disagree", n, s)
+            winograd += chosen
+            continue
         cut = re.match(r"note train step (\d+) \[(\d+),(\d+)\]x\[(\d+),(\d+)\]: (rows|columns), as oneDNN runs its (row|column) slices on (\S+) and its (row|column) slices on (\S+)", n)
         if cut:  # split_products took the other cut
             s = steps[int(cut.group(1))]
@@ -76,7 +87,7 @@ def main():
             assert s[0] == "conv" and s[1] == c.group(2), ("note names a step that is no such convolution", n, s)
             convs += c.group(3) == "bf16"
         assert ("bf16" in s[: s.index("where")]) == ((m or c).groups()[-1] == "bf16"), ("note and step disagree", n, s)
-    print("ok: %d bf16 products, %d bf16 convolutions, %d rounding reorders, %d products cut the other way" % (products, convs, len(rounded_at), cuts))
+    print("ok: %d bf16 products, %d bf16 convolutions, %d winograd convolutions, %d rounding reorders, %d products cut the other way" % (products, convs, winograd, len(rounded_at), cuts))
 
 
 main()

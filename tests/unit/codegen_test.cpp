@@ -7,6 +7,9 @@
 #include <cmath>
 #include <cstring>
 
+#include <dnnl.hpp>
+
+#include "abi/onednn_conv.h"
 #include "codegen/jit.h"
 #include "codegen/kernel.h"
 #include "codegen/optimizer_kernel.h"
@@ -57,7 +60,7 @@ struct StepResult {
 
 // At `run_batch` (0: the compiled batch) the executor runs the plan as it
 // is, and the interpreter the training graph re-batched (ir/batch_axes.h).
-StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step, int64_t run_batch = 0) {
+StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step, int64_t run_batch = 0, float bias = 0) {
   StepResult r;
   const plan::Plan &p = c.code->lowered.plan;
   const int64_t batch = run_batch ? run_batch : p.train.batch;
@@ -66,6 +69,10 @@ StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step, int
   EXPECT_EQ(why, "");
   rt::Executor ex(p, c.code->table.data(), threads, seed, false, {{"train", {batch}}});
   ex.init_params(seed);
+  if (bias != 0)
+    for (const plan::Param &q : p.params)
+      if (q.dims.size() == 1 && q.name.size() > 2 && q.name.compare(q.name.size() - 2, 2, ".b") == 0)
+        std::fill(ex.f32(q.buffer), ex.f32(q.buffer) + q.dims[0], bias);
   // Real images: the first test digits.
   std::string error;
   const std::vector<uint8_t> images = test::idx_test_images("data/mnist", error);
@@ -102,17 +109,21 @@ StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step, int
   return r;
 }
 
-void expect_step_matches(const std::string &model, int64_t batch, int64_t run_batch = 0) {
-  auto c = compile(model, batch);
-  ASSERT_TRUE(c);
+void expect_compiled_step_matches(Compiled &c, const std::string &model, int64_t run_batch = 0, float bias = 0) {
   for (int threads : {1, 2}) {
-    StepResult r = step_both(*c, threads, 11, 3, run_batch);
+    StepResult r = step_both(c, threads, 11, 3, run_batch, bias);
     ASSERT_FALSE(r.interp_loss.empty());
     for (const auto &[name, want] : r.interp_loss)
       EXPECT_NEAR(r.exec_loss[name], want, 2e-5 * std::max(1.0, std::fabs(want)))
           << model << " loss " << name << " with " << threads << " threads";
     EXPECT_LT(r.worst_grad_error, 2e-4) << model << ": " << r.worst_grad << " with " << threads << " threads";
   }
+}
+
+void expect_step_matches(const std::string &model, int64_t batch, int64_t run_batch = 0) {
+  auto c = compile(model, batch);
+  ASSERT_TRUE(c);
+  expect_compiled_step_matches(*c, model, run_batch);
 }
 
 }  // namespace
@@ -233,6 +244,51 @@ TEST(Codegen, Bf16ConvAsCompiledStaysWithinRounding) {
   EXPECT_GT(r.worst_grad_error, 1e-4) << "as close as f32, so nothing was rounded";
 }
 TEST(Codegen, Bf16OddConvolutionsStayWithinRounding) { expect_bf16_step_close("tests/unit/models/conv_odd.yaml", 3); }
+// Convolutions in Winograd's algorithm (plan Step::winograd) stay within
+// the f32 bounds of the interpreter. Forced onto every conv2d and weight
+// gradient oneDNN has a Winograd kernel for (at batch 2, where the compiler
+// times them slower; their layouts are the direct kernels'), then as
+// `--conv-algorithm winograd` compiles them at batch 16, where its timings
+// choose them on AVX-512 machines (the input gradients with weights in the
+// forward's layout). The biases start at 0.01, not Keras' 0: where a
+// window holds only zeros (the digits' background) and the bias is 0, the
+// direct sum gives exactly 0, on which relu's gradient is 0, but Winograd's
+// transforms leave a rounding residue of either sign there, and relu's
+// gradient then passes where a positive one lands.
+TEST(Codegen, WinogradConvolutionsMatchTheInterpreter) {
+  auto c = compile("models/mnist_conv.yaml", 2);
+  ASSERT_TRUE(c);
+  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  int forced = 0;
+  for (plan::Program *prog : c->code->lowered.plan.programs())
+    for (plan::Step &s : prog->steps) {
+      if (s.kind != plan::Step::Conv || (s.conv != "conv2d" && s.conv != "conv2d_bwd_weights")) continue;
+      ASSERT_FALSE(s.winograd) << s.where << ": direct is the default";
+      plan::Step at_batch = s;
+      for (auto *dims : {&at_batch.dims_a, &at_batch.dims_b, &at_batch.dims_c})
+        for (int64_t &d : *dims) d = plan::extent(d, 2);
+      at_batch.winograd = true;
+      try {
+        const onednn::ConvPrimitive w = onednn::conv_primitive(at_batch, engine);
+        EXPECT_NE(w.impl.find("wino"), std::string::npos) << w.impl;
+      } catch (const dnnl::error &) {
+        continue;  // no Winograd kernel for it here
+      }
+      s.winograd = true, ++forced;
+    }
+  if (forced == 0) GTEST_SKIP() << "oneDNN has no Winograd kernel for mnist_conv's layers on this machine";
+  expect_compiled_step_matches(*c, "mnist_conv, forced", 0, 0.01f);
+
+  CodegenOptions winograd;
+  winograd.conv_algorithm = "winograd";
+  auto compiled = compile("models/mnist_conv.yaml", 16, winograd);
+  ASSERT_TRUE(compiled);
+  int chosen = 0;
+  for (const plan::Step &s : compiled->code->lowered.plan.train.steps) chosen += s.kind == plan::Step::Conv && s.winograd;
+  std::printf("[ info     ] %d convolutions forced into Winograd's algorithm at batch 2, %d chosen at batch 16\n",
+              forced, chosen);
+  if (chosen > 0) expect_compiled_step_matches(*compiled, "mnist_conv, as compiled", 0, 0.01f);
+}
 TEST(Codegen, BetaVaeMatchesTheInterpreter) { expect_step_matches("examples/beta_vae.yaml", 3); }
 // A plan runs at any batch, smaller or larger than the one it was compiled
 // for: `batch` (beta_vae's losses divide by it), a mean over the batch

@@ -55,6 +55,26 @@ TEST(PlanText, RoundTrips) {
   EXPECT_EQ(plan::format_plan(parsed), text4);
   EXPECT_EQ(parsed.buffers.back().type, plan::DType::BF16);
   EXPECT_NE(text4.find("buffer train.x.bf16 bf16 8 0"), std::string::npos);
+  // A convolution in Winograd's algorithm says so after its layouts.
+  plan::Step conv;
+  conv.kind = plan::Step::Conv;
+  conv.conv = "conv2d";
+  conv.a = t.c, conv.b = t.w2, conv.c = t.y;
+  conv.dims_a = {plan::kBatch, 1, 2, 2}, conv.dims_b = {1, 1, 1, 1}, conv.dims_c = {plan::kBatch, 1, 2, 2};
+  conv.stride = {1, 1}, conv.pad = {0, 0, 0, 0};
+  conv.winograd = true;
+  conv.where = "test.yaml:3:1";
+  t.plan.train.steps.push_back(conv);
+  const std::string text5 = plan::format_plan(t.plan);
+  ASSERT_TRUE(plan::parse_plan(text5, parsed, error)) << error;
+  EXPECT_EQ(plan::format_plan(parsed), text5);
+  EXPECT_TRUE(parsed.train.steps.back().winograd && !parsed.train.steps.back().bf16);
+  EXPECT_NE(text5.find("1,1 0,0,0,0 plain plain plain winograd where test.yaml:3:1"), std::string::npos) << text5;
+  // Anything else there is an error.
+  std::string text6 = text5;
+  text6.replace(text6.find("plain winograd where"), 20, "plain wingrad where");
+  EXPECT_FALSE(plan::parse_plan(text6, parsed, error));
+  EXPECT_NE(error.find("expected 'bf16', 'winograd' or 'where'"), std::string::npos) << error;
 }
 
 // Sizes linear in the batch (a+b*B) and extents that are the batch (B)
