@@ -92,6 +92,23 @@ bool forward_with_large_weights(const plan::Plan &plan, const plan::Step &s, int
   return weights.offset >= region.offset && weights.offset + s.n * s.k * 4 <= region.offset + plan.param_count * 4;
 }
 
+// An input-gradient product of a large weight: c = a x b with b a parameter
+// of >= 1 MiB, not transposed (its rows are k), >= 64 rows of it per
+// thread, no bias or post-op, in f32 over all columns. Cut along k, each
+// thread reads only its share of the weight's rows; cut by rows, every
+// thread read all of them just before the optimizer's threads wrote their
+// shares, and each write then had to take its line back from the other
+// core (docs/BENCHMARKS.md).
+bool input_gradient_of_large_weights(const plan::Plan &plan, const plan::Step &s, int threads) {
+  constexpr int64_t kMinRowsPerThread = 64, kMinWeights = int64_t{1} << 18;  // floats: 1 MiB
+  if (plan.param_count == 0 || plan.param_region < 0 || s.ta || s.tb || s.bias >= 0 || !s.post.empty() || s.bf16 ||
+      s.zeros != plan::Step::Keep || s.zero_units || s.k < threads * kMinRowsPerThread || s.n * s.k < kMinWeights)
+    return false;
+  const plan::Buffer &region = plan.buffers[plan.param_region];
+  const plan::Buffer &weights = plan.buffers[s.b];
+  return weights.offset >= region.offset && weights.offset + s.n * s.k * 4 <= region.offset + plan.param_count * 4;
+}
+
 // The longer side of c, as long as two slices of 16 fit in it; rows when
 // neither operand is transposed (dense slices: a column slice of b is strided).
 plan::Step::Split longer_side(const plan::Step &s, int64_t m, int64_t n) {
@@ -137,6 +154,8 @@ void split_products(plan::Plan &plan, const CodegenOptions &options) {
       plan::Step::Split split = plan::Step::Whole;
       if (forward_with_large_weights(plan, s, m, threads)) {
         split = plan::Step::Columns;
+      } else if (input_gradient_of_large_weights(plan, s, threads)) {
+        split = plan::Step::KSlices;
       } else if (options.adaptive_team) {
         split = longer_side(s, m, n);
         const plan::Step::Split other = other_side(s, m, n, split);

@@ -12,6 +12,10 @@
 // reads half of it, so products with as many rows as columns stay whole, as
 // do weights that fit a core's cache several times over (docs/BENCHMARKS.md
 // has the measurements behind both limits).
+// A product that is the input gradient of such a weight (a times b, b a
+// parameter of >= 1 MiB not transposed, >= 64 of its rows per thread, no
+// bias or post-op, f32 over all columns) is marked `k-slices`: each thread
+// reads only the weight rows its own share of the optimizer then writes.
 // With an adaptive team (codegen_options.h) every other product with >= 32
 // rows or columns is cut too (a whole product is one oneDNN call on as many
 // threads as it was made for, which the trainer cannot shrink, while slices

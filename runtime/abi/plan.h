@@ -146,7 +146,13 @@ struct Step {
   // How the product runs. `whole`: one oneDNN call on all threads;
   // `columns` (`rows`): as one slice of c's columns (rows) per thread, cut at
   // multiples of 16, each a one-thread oneDNN call, so the result does not
-  // depend on how many threads run the slices. `zeros`: leaves out the all-zero columns of the batch's image
+  // depend on how many threads run the slices. `k-slices` (KSlices): as one
+  // slice of the inner dimension k per thread (cut as rows and columns are),
+  // each a one-thread oneDNN call, the first writing c and the others
+  // scratch of their own, then c += each in slice order, every element in
+  // that order on any team; no bias, post-op, zero columns or units. Each
+  // thread then reads only its rows of b: of a weight, those its own share
+  // of the optimizer writes. `zeros`: leaves out the all-zero columns of the batch's image
   // data, found when the program runs: Inner, a (not transposed, the data)
   // times b transposed, whose zero columns drop out of the inner dimension;
   // Outer, op(a) times b (the data, not transposed, no bias or post-op),
@@ -156,7 +162,7 @@ struct Step {
   // post-op; a's all-zero columns (units no example of the batch
   // activates), found when the step runs, are zero rows of c. See
   // runtime/README.md.
-  enum Split : uint8_t { Whole, Columns, Rows } split = Whole;
+  enum Split : uint8_t { Whole, Columns, Rows, KSlices } split = Whole;
   enum Zeros : uint8_t { Keep, Inner, Outer } zeros = Keep;
   bool zero_units = false;
   // Matmul and Conv `bf16`: a and b are rounded to bfloat16 for the product

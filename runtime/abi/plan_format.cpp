@@ -48,7 +48,8 @@ void format_program(std::ostream &os, const Program &p) {
     case Step::Matmul:
       os << "matmul " << s.a << ' ' << s.b << ' ' << s.c << ' ' << s.bias << ' ' << extent_text(s.m) << ' '
          << extent_text(s.n) << ' ' << extent_text(s.k) << ' ' << s.ta << ' ' << s.tb << ' ' << (s.post.empty() ? "-" : s.post) << ' '
-         << (s.split == Step::Columns ? "columns" : s.split == Step::Rows ? "rows" : "whole") << ' ' << zeros_name(s)
+         << (s.split == Step::Columns ? "columns" : s.split == Step::Rows ? "rows" : s.split == Step::KSlices ? "k-slices" : "whole")
+         << ' ' << zeros_name(s)
          << (s.bf16 ? " bf16" : "");
       break;
     case Step::Gate:

@@ -267,12 +267,15 @@ std::string read_matmul(std::istringstream &ls, Step &s) {
       !read_extent(ls, s.k) || !(ls >> s.ta >> s.tb >> s.post >> how >> zeros))
     return "malformed line";
   if (s.post == "-") s.post.clear();
-  if (how != "whole" && how != "columns" && how != "rows") return "expected 'whole', 'columns' or 'rows'";
-  s.split = how == "columns" ? Step::Columns : how == "rows" ? Step::Rows : Step::Whole;
+  if (how != "whole" && how != "columns" && how != "rows" && how != "k-slices")
+    return "expected 'whole', 'columns', 'rows' or 'k-slices'";
+  s.split = how == "columns" ? Step::Columns : how == "rows" ? Step::Rows : how == "k-slices" ? Step::KSlices : Step::Whole;
   if (zeros != "-" && zeros != "inner" && zeros != "outer" && zeros != "units" && zeros != "outer+units")
     return "expected '-', 'inner', 'outer', 'units' or 'outer+units'";
   s.zeros = zeros == "inner" ? Step::Inner : zeros.rfind("outer", 0) == 0 ? Step::Outer : Step::Keep;
   s.zero_units = zeros == "units" || zeros == "outer+units";
+  if (s.split == Step::KSlices && (s.bias >= 0 || !s.post.empty() || s.zeros != Step::Keep || s.zero_units))
+    return "'k-slices' takes no bias, post-op, zero columns or units";
   if (!read_precision(ls, s)) return "expected 'bf16' or 'where'";
   return "";
 }

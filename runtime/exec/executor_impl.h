@@ -141,6 +141,11 @@ struct MatmulCall {
   // shares), which the product (whole or parts) reads.
   std::vector<Rounding> rounding;
   std::byte *bf16_a = nullptr, *bf16_b = nullptr;
+  // A `k-slices` step: parts 1.. write their sums here, m * n floats each,
+  // which run_whole then adds into c (m * n floats) in part order.
+  AlignedBytes partial_sums;
+  float *c = nullptr;
+  int64_t c_elements = 0;
 };
 
 // A kernel over [0, domain0) cut into `chunks` contiguous row ranges. Chunk c

@@ -69,10 +69,12 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
 // runs on one thread wherever it is called, so the result is the same on
 // any team. With place_updates' late updates each thread of a `columns`
 // forward product then reads the weight rows its own share of the optimizer
-// just wrote.
+// just wrote. A `k-slices` step: slice t sums over its share of k, into c
+// (t = 0) or partial_sums, which run_whole adds up.
 void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
-  const bool by_rows = s.split == Step::Rows;
-  const int slices = onednn::slice_count(by_rows ? s.m : s.n, threads);
+  const bool by_rows = s.split == Step::Rows, by_k = s.split == Step::KSlices;
+  if (by_k && (s.bias >= 0 || !s.post.empty())) fail("matmul at " + s.where + ": k-slices with a bias or post-op");
+  const int slices = onednn::slice_count(by_k ? s.k : by_rows ? s.m : s.n, threads);
   if (slices < 1) return;  // too few rows or columns to cut: the whole product
   using dims = dnnl::memory::dims;
   const auto f32 = dnnl::memory::data_type::f32;
@@ -93,8 +95,21 @@ void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
   std::vector<MatmulCall::Part> parts;
   size_t stride = 0;
   OneThread one;
+  if (by_k) {
+    call.c = floats(s.c);
+    call.c_elements = s.m * s.n;
+    call.partial_sums = allocate_zeroed(static_cast<size_t>(slices - 1) * static_cast<size_t>(s.m * s.n) * 4);
+  }
   try {
-    for (int t = 0; t < slices; ++t) {
+    for (int t = 0; by_k && t < slices; ++t) {
+      const auto [k0, k1] = onednn::slice_share(s.k, t, slices);
+      const auto [a, pa] = view(s.a, s.m, s.k, s.ta, 0, s.m, k0, k1 - k0);
+      const auto [b, pb] = view(s.b, s.k, s.n, s.tb, k0, k1 - k0, 0, s.n);
+      const auto [c, pc] = view(s.c, s.m, s.n, false, 0, s.m, 0, s.n);
+      void *sums = t == 0 ? pc : reinterpret_cast<float *>(call.partial_sums.get()) + (t - 1) * s.m * s.n;
+      parts.push_back(matmul_part(a, pa, b, pb, c, sums, nullptr, nullptr, "", s.where, stride));
+    }
+    for (int t = 0; !by_k && t < slices; ++t) {
       const auto [x0, x1] = onednn::slice_share(by_rows ? s.m : s.n, t, slices);
       const int64_t m0 = by_rows ? x0 : 0, m = by_rows ? x1 - x0 : s.m;
       const int64_t n0 = by_rows ? 0 : x0, n = by_rows ? s.n : x1 - x0;
@@ -330,6 +345,17 @@ void Executor::Impl::run_whole(MatmulCall &m) {
   }
   for_chunks(static_cast<int>(m.parts.size()), team, [&](int p) { m.parts[p].primitive.execute(stream, m.parts[p].args); });
   stream.wait();
+  if (!m.partial_sums) return;
+  // k-slices: each element adds the parts' sums in part order, on any team.
+  const int parts = static_cast<int>(m.parts.size());
+  const float *sums = reinterpret_cast<const float *>(m.partial_sums.get());
+  for_chunks(parts, team, [&](int c) {
+    const auto [begin, end] = share(m.c_elements, c, parts);
+    for (int p = 1; p < parts; ++p) {
+      const float *x = sums + (p - 1) * m.c_elements;
+      for (int64_t i = begin; i < end; ++i) m.c[i] += x[i];
+    }
+  });
 }
 
 }  // namespace vaec::rt

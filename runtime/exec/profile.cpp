@@ -27,7 +27,8 @@ void Executor::Impl::print_profile() const {
       std::string how;  // how the plan's choices for the step went
       if (s.kind == Step::Matmul && !prepared[i].matmul.parts.empty())
         how = "  (" + std::to_string(prepared[i].matmul.parts.size()) +
-              (s.split == Step::Rows ? " row" : " column") + " slices, one per thread)";
+              (s.split == Step::Rows ? " row slices" : s.split == Step::KSlices ? " slices of k" : " column slices") +
+              ", one per thread)";
       if ((s.kind == Step::Matmul || s.kind == Step::Conv) && s.bf16) how += "  (bf16)";
       if (const SkipZeros *z = s.kind == Step::Matmul ? prepared[i].matmul.skip.get() : nullptr; z && z->runs > 0) {
         char text[160];

@@ -34,6 +34,17 @@ TEST(PlanText, RoundTrips) {
   EXPECT_EQ(parsed.train.steps[2].accumulate, (std::vector<int>{3, 4}));
   EXPECT_EQ(parsed.train.steps[1].where, "test.yaml:2:1");
   EXPECT_TRUE(parsed.train.steps[1].ta && parsed.train.steps[1].tb);
+  // A product summed over slices of k, one per thread.
+  {
+    TestPlan k = make_plan();
+    k.plan.train.steps[1].split = plan::Step::KSlices;
+    k.plan.train.steps[1].bias = -1, k.plan.train.steps[1].post.clear();
+    const std::string text_k = plan::format_plan(k.plan);
+    ASSERT_TRUE(plan::parse_plan(text_k, parsed, error)) << error;
+    EXPECT_EQ(plan::format_plan(parsed), text_k);
+    EXPECT_EQ(parsed.train.steps[1].split, plan::Step::KSlices);
+    EXPECT_NE(text_k.find(" k-slices - where"), std::string::npos) << text_k;
+  }
   // A bf16 product and the compiler's notes come back too.
   t.plan.train.steps[1].bf16 = true;
   t.plan.notes = {"train step 1 [4,8]x[8,3]: bf16 (f32 x 0.010 ms; bf16 y 0.005 ms + 0.001 ms rounding a and b)"};
@@ -130,7 +141,7 @@ TEST(PlanText, RejectsMalformedText) {
   EXPECT_EQ(error_for("end\nprogram eval", "end\nend\nnonsense"), "plan line 61: unknown keyword: 'nonsense 250 14 7'");
   EXPECT_EQ(error_for("optimize all", "optimize some"), "plan line 58: expected 'all' or 'params': 'optimize some where -'");
   EXPECT_EQ(error_for("relu whole", "relu halves"),
-            "plan line 53: expected 'whole', 'columns' or 'rows': 'matmul 15 2 16 4 250 3 7 1 1 relu halves - where test.yaml:2:1'");
+            "plan line 53: expected 'whole', 'columns', 'rows' or 'k-slices': 'matmul 15 2 16 4 250 3 7 1 1 relu halves - where test.yaml:2:1'");
   EXPECT_EQ(error_for("relu whole -", "relu whole - fp8"),
             "plan line 53: expected 'bf16' or 'where': 'matmul 15 2 16 4 250 3 7 1 1 relu whole - fp8 where test.yaml:2:1'");
   EXPECT_EQ(error_for("relu whole -", "relu whole inner bf16"), "(accepted)");
@@ -139,6 +150,9 @@ TEST(PlanText, RejectsMalformedText) {
             "plan line 53: expected '-', 'inner', 'outer', 'units' or 'outer+units': 'matmul 15 2 16 4 250 3 7 1 1 relu whole "
             "units+outer where test.yaml:2:1'");
   EXPECT_EQ(error_for("relu whole -", "relu whole outer+units"), "(accepted)");
+  EXPECT_EQ(error_for("relu whole -", "relu k-slices -"),
+            "plan line 53: 'k-slices' takes no bias, post-op, zero columns or units: 'matmul 15 2 16 4 250 3 7 1 1 relu "
+            "k-slices - where test.yaml:2:1'");
   EXPECT_EQ(error_for("arena ", "arnea "), "plan line 14: unknown keyword: 'arnea 20368'");
   EXPECT_EQ(error_for("args 16 8 17 18 19 acc", "args 16 x acc"),
             "plan line 54: malformed argument list: 'kernel affine 250 rows 0 args 16 x acc 3 4 where test.yaml:1:affine'");
