@@ -129,6 +129,23 @@ void expect_step_matches(const std::string &model, int64_t batch, int64_t run_ba
 }  // namespace
 
 TEST(Codegen, MlpTrainingStepMatchesTheInterpreter) { expect_step_matches("models/mnist_mlp.yaml", 8); }
+// mnist_mlp's input gradient through x_hat's weights runs in slices of k
+// (split_products): one per executor thread, so 3 and 4 threads add two and
+// three slices' sums into c.
+TEST(Codegen, KSlicesMatchTheInterpreterOnMoreThreads) {
+  auto c = compile("models/mnist_mlp.yaml", 8);
+  ASSERT_TRUE(c);
+  int cut = 0;
+  for (const plan::Step &s : c->code->lowered.plan.train.steps) cut += s.kind == plan::Step::Matmul && s.split == plan::Step::KSlices;
+  ASSERT_EQ(cut, 1);
+  for (int threads : {3, 4}) {
+    const StepResult r = step_both(*c, threads, 11, 3);
+    ASSERT_FALSE(r.interp_loss.empty());
+    for (const auto &[name, want] : r.interp_loss)
+      EXPECT_NEAR(r.exec_loss.at(name), want, 2e-5 * std::max(1.0, std::fabs(want))) << name << " on " << threads;
+    EXPECT_LT(r.worst_grad_error, 2e-4) << r.worst_grad << " on " << threads << " threads";
+  }
+}
 TEST(Codegen, FashionTrainingStepMatchesTheInterpreter) { expect_step_matches("models/fashion_mlp.yaml", 6); }
 TEST(Codegen, AxisReductionsAndSgdMatchTheInterpreter) { expect_step_matches("examples/gaussian_decoder.yaml", 5); }
 TEST(Codegen, ConvVaeTrainingStepMatchesTheInterpreter) { expect_step_matches("models/mnist_conv.yaml", 2); }
