@@ -52,6 +52,13 @@ struct Runnable {
   std::unordered_map<int, dnnl::memory> args;
 };
 
+void run_once(dnnl::stream &stream, const Runnable &r) { r.primitive.execute(stream, r.args), stream.wait(); }
+
+// A call that runs `r` on `stream` (both outlive the call).
+std::function<void()> runner(dnnl::stream &stream, const Runnable &r) {
+  return [&stream, p = &r] { run_once(stream, *p); };
+}
+
 // Zeroed memory on cache lines, as the trainer's arena places every tensor:
 // some oneDNN kernels (Winograd's) load aligned vectors and fault elsewhere.
 class Buffers {
@@ -104,14 +111,11 @@ PrecisionTiming time_product(const dnnl::engine &engine, int64_t m, int64_t n, i
     return r;
   };
   const Runnable f32 = product(dt::f32, a.data(), b.data(), t.f32_impl);
-  auto run = [&stream](const Runnable &r) {
-    return [&stream, p = &r] { p->primitive.execute(stream, p->args), stream.wait(); };
-  };
   try {
     const Runnable bf16 = product(dt::bf16, a16.data(), b16.data(), t.bf16_impl);
     if (t.bf16_impl.rfind("ref", 0) == 0) {  // never faster
       t.bf16_impl.clear();
-      t.f32 = fastest_seconds({run(f32)})[0];
+      t.f32 = fastest_seconds({runner(stream, f32)})[0];
       return t;
     }
     // As the executor rounds a plan's bf16 copies: a chunk per thread.
@@ -126,11 +130,11 @@ PrecisionTiming time_product(const dnnl::engine &engine, int64_t m, int64_t n, i
         }
       }
     };
-    const std::vector<double> best = fastest_seconds({run(f32), run(bf16), round});
+    const std::vector<double> best = fastest_seconds({runner(stream, f32), runner(stream, bf16), round});
     t.f32 = best[0], t.bf16 = best[1], t.rounding = best[2];
   } catch (const dnnl::error &) {
     t.bf16_impl.clear();  // oneDNN has no bf16 product of this kind here
-    t.f32 = fastest_seconds({run(f32)})[0];
+    t.f32 = fastest_seconds({runner(stream, f32)})[0];
   }
   return t;
 }
@@ -140,9 +144,6 @@ PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32_step
   const bool reorder_c = !reorder_c_to.empty();
   dnnl::stream stream(engine);
   PrecisionTiming t;
-  auto run = [&stream](const Runnable &r) {
-    return [&stream, p = &r] { p->primitive.execute(stream, p->args), stream.wait(); };
-  };
   plan::Step f32_only = f32_step;
   f32_only.bf16 = false;
   Buffers f32_memory, bf16_memory, c_memory;
@@ -157,7 +158,7 @@ PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32_step
     t.bf16_impl = bf16_conv.impl;
     if (t.bf16_impl.rfind("ref", 0) == 0) {
       t.bf16_impl.clear();
-      t.f32 = fastest_seconds({run(f32)})[0];
+      t.f32 = fastest_seconds({runner(stream, f32)})[0];
       return t;
     }
     const Runnable bf16 = prepare_conv(bf16_conv, engine, bf16_memory);
@@ -173,14 +174,15 @@ PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32_step
       dnnl::memory from(bf16_conv.desc[2], engine, bf16_memory[2]), to(target, engine, c_memory.add(target.get_size()));
       extra.push_back({dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}});
     }
-    std::vector<std::function<void()>> runs = {run(f32), run(bf16), [&] { run(extra[0])(), run(extra[1])(); }};
-    if (reorder_c) runs.push_back(run(extra[2]));
+    std::vector<std::function<void()>> runs = {runner(stream, f32), runner(stream, bf16),
+                                               [&] { run_once(stream, extra[0]), run_once(stream, extra[1]); }};
+    if (reorder_c) runs.push_back(runner(stream, extra[2]));
     const std::vector<double> best = fastest_seconds(runs);
     t.f32 = best[0], t.bf16 = best[1], t.rounding = best[2], t.reorder_c = reorder_c ? best[3] : 0;
     t.reorder_c_to = reorder_c_to;
   } catch (const dnnl::error &) {
     t.bf16_impl.clear();  // oneDNN has no bf16 kernel for it here
-    t.f32 = fastest_seconds({run(f32)})[0];
+    t.f32 = fastest_seconds({runner(stream, f32)})[0];
   }
   return t;
 }
@@ -190,13 +192,11 @@ AlgorithmTiming time_conv_algorithms(const dnnl::engine &engine, const plan::Ste
   dnnl::stream stream(engine);
   AlgorithmTiming t;
   Buffers memory;
-  auto run = [&stream](const Runnable &r) {
-    return [&stream, p = &r] { p->primitive.execute(stream, p->args), stream.wait(); };
-  };
   const onednn::ConvPrimitive direct_conv = onednn::conv_primitive(direct_step, engine);
   const onednn::ConvPrimitive winograd_conv = onednn::conv_primitive(winograd_step, engine);
   t.direct_impl = direct_conv.impl;
-  const Runnable direct = prepare_conv(direct_conv, engine, memory), winograd = prepare_conv(winograd_conv, engine, memory);
+  const Runnable direct = prepare_conv(direct_conv, engine, memory);
+  const Runnable winograd = prepare_conv(winograd_conv, engine, memory);
   std::vector<Runnable> reorders;
   for (int i = 0; i < 3; ++i) {
     if (direct_conv.desc[i] == winograd_conv.desc[i]) continue;
@@ -205,10 +205,10 @@ AlgorithmTiming time_conv_algorithms(const dnnl::engine &engine, const plan::Ste
     dnnl::memory f(from, engine, memory.add(from.get_size())), g(to, engine, memory.add(to.get_size()));
     reorders.push_back({dnnl::reorder(f, g), {{DNNL_ARG_FROM, f}, {DNNL_ARG_TO, g}}});
   }
-  std::vector<std::function<void()>> runs = {run(direct), run(winograd)};
+  std::vector<std::function<void()>> runs = {runner(stream, direct), runner(stream, winograd)};
   if (!reorders.empty())
     runs.push_back([&] {
-      for (const Runnable &r : reorders) run(r)();
+      for (const Runnable &r : reorders) run_once(stream, r);
     });
   const std::vector<double> best = fastest_seconds(runs);
   t.winograd_impl = winograd_conv.impl;

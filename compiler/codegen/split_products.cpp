@@ -82,14 +82,20 @@ std::string slice_off_amx(const plan::Step &s, plan::Step::Split split, int thre
   return slices.find("amx") == std::string::npos ? slices + " (whole: " + whole + ")" : "";
 }
 
-bool forward_with_large_weights(const plan::Plan &plan, const plan::Step &s, int64_t m, int threads) {
-  constexpr int64_t kMinColumnsPerThread = 64, kMinWeights = int64_t{1} << 18;  // floats: 1 MiB
-  if (plan.param_count == 0 || plan.param_region < 0 || !s.tb || s.ta || s.n < threads * kMinColumnsPerThread ||
-      s.n * s.k < kMinWeights || m >= s.n)
-    return false;
+constexpr int64_t kMinWeights = int64_t{1} << 18;  // floats: 1 MiB
+constexpr int64_t kMinSharePerThread = 64;          // weight rows (or columns of c) per thread
+
+// Whether b of product `s` is a parameter of >= kMinWeights floats (b lies
+// inside the parameter region).
+bool large_weights_as_b(const plan::Plan &plan, const plan::Step &s) {
+  if (plan.param_count == 0 || plan.param_region < 0 || s.n * s.k < kMinWeights) return false;
   const plan::Buffer &region = plan.buffers[plan.param_region];
   const plan::Buffer &weights = plan.buffers[s.b];
   return weights.offset >= region.offset && weights.offset + s.n * s.k * 4 <= region.offset + plan.param_count * 4;
+}
+
+bool forward_with_large_weights(const plan::Plan &plan, const plan::Step &s, int64_t m, int threads) {
+  return s.tb && !s.ta && s.n >= threads * kMinSharePerThread && m < s.n && large_weights_as_b(plan, s);
 }
 
 // An input-gradient product of a large weight: c = a x b with b a parameter
@@ -100,13 +106,8 @@ bool forward_with_large_weights(const plan::Plan &plan, const plan::Step &s, int
 // shares, and each write then had to take its line back from the other
 // core (docs/BENCHMARKS.md).
 bool input_gradient_of_large_weights(const plan::Plan &plan, const plan::Step &s, int threads) {
-  constexpr int64_t kMinRowsPerThread = 64, kMinWeights = int64_t{1} << 18;  // floats: 1 MiB
-  if (plan.param_count == 0 || plan.param_region < 0 || s.ta || s.tb || s.bias >= 0 || !s.post.empty() || s.bf16 ||
-      s.zeros != plan::Step::Keep || s.zero_units || s.k < threads * kMinRowsPerThread || s.n * s.k < kMinWeights)
-    return false;
-  const plan::Buffer &region = plan.buffers[plan.param_region];
-  const plan::Buffer &weights = plan.buffers[s.b];
-  return weights.offset >= region.offset && weights.offset + s.n * s.k * 4 <= region.offset + plan.param_count * 4;
+  return !s.ta && !s.tb && s.bias < 0 && s.post.empty() && !s.bf16 && s.zeros == plan::Step::Keep && !s.zero_units &&
+         s.k >= threads * kMinSharePerThread && large_weights_as_b(plan, s);
 }
 
 // The longer side of c, as long as two slices of 16 fit in it; rows when
