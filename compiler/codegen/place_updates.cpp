@@ -65,7 +65,10 @@ Tail find_tail(const plan::Plan &plan) {
     const plan::Param &param = plan.params[q];
     bool read_later = false;
     for (size_t j = i + 1; j < tr.steps.size(); ++j) read_later = read_later || touches(j, param.buffer);
-    const bool cheap_bound = plan::extent(s.k, batch) * (s.m + s.n) <= s.m * s.n;
+    // The bound reads a and b; updating later would read the gradient, the
+    // weight and the optimizer's state again from memory.
+    const int64_t state_arrays = 2 + static_cast<int64_t>(plan.state_regions.size());
+    const bool cheap_bound = plan::extent(s.k, batch) * (s.m + s.n) <= state_arrays * s.m * s.n;
     const bool on_line = (plan.buffers[param.buffer].offset - param0) % 64 == 0;
     const bool late = plan.buffers[param.buffer].elements >= kLargeWeight && !read_later && cheap_bound && on_line;
     (late ? t.late : t.early).push_back({i, q});

@@ -11,9 +11,10 @@
 //  - When the program ends with matmuls each writing the whole gradient of
 //    one parameter (no bias, no post-op, a gradient no other step touches),
 //    each large weight among them (>= 64k floats, not read by a later step,
-//    and bounding the product reads no more than checking its gradient
-//    would: k (m + n) <= m n, k at the compiled batch) is updated right after its gradient, while
-//    that is in the cache: the other tail products move before a `gate`
+//    and bounding the product reads no more than updating it later would
+//    read again: k (m + n) <= (2 + S) m n, k at the compiled batch, S the
+//    optimizer's state arrays: gradient, weight and state) is updated
+//    right after its gradient, while that is in the cache: the other tail products move before a `gate`
 //    that checks the losses and every other gradient and bounds each late
 //    product by k max|a| max|b| (finite whatever the summation order when
 //    far below FLT_MAX); then each late product is followed by `optimize
