@@ -4,6 +4,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -11,6 +13,7 @@
 #include <dnnl.hpp>
 
 #include "codegen/precision_timing.h"
+#include "codegen/share_rounding.h"
 
 namespace vaec {
 
@@ -32,7 +35,7 @@ void sort_step_notes(plan::Plan &plan) {
                    [&](const std::string &x, const std::string &y) { return order(x) < order(y); });
 }
 
-void choose_precision(plan::Plan &plan, const CodegenOptions &options) {
+void choose_precision(plan::Plan &plan, const std::vector<FusedKernel> &kernels, const CodegenOptions &options) {
   constexpr int64_t kMinProduct = int64_t{1} << 22;  // multiply-adds
   std::string want = options.precision;
   if (want.empty()) want = plan.config.count("precision") ? plan.config["precision"] : "f32";
@@ -42,26 +45,38 @@ void choose_precision(plan::Plan &plan, const CodegenOptions &options) {
   const int threads_before = omp_get_max_threads();
   omp_set_num_threads(options.threads);
   PrecisionTimings timings;
+  // A product's choice: bf16 where faster with what it adds at every run;
+  // `rounded` are the f32 buffers an earlier bf16 product of the program
+  // has a rounded copy of (share_rounding lets later products read it).
+  auto choose = [&](const plan::Program &prog, size_t i, plan::Step &s, const std::set<int> &rounded) {
+    const int64_t m = plan::extent(s.m, prog.batch), n = plan::extent(s.n, prog.batch),
+                  k = plan::extent(s.k, prog.batch);
+    const std::string at = prog.name + " step " + std::to_string(i) + " [" + std::to_string(m) + "," +
+                           std::to_string(k) + "]x[" + std::to_string(k) + "," + std::to_string(n) + "]: ";
+    const std::string where = s.where.empty() ? "" : " at " + s.where;
+    if (m * n * k < kMinProduct) {
+      plan.notes.push_back(at + "f32 (under 2^22 multiply-adds: bf16 saves no step time)" + where);
+      return;
+    }
+    const std::string key = "matmul " + std::to_string(m) + " " + std::to_string(n) + " " + std::to_string(k) + " " +
+                            std::to_string(s.ta) + std::to_string(s.tb) + (s.bias >= 0 ? " bias " : " - ") + s.post;
+    const PrecisionTiming &t =
+        timings.get(key, [&] { return time_product(engine, m, n, k, s.ta, s.tb, s.bias >= 0, s.post); });
+    const bool a_shared = rounded.count(s.a) > 0, b_shared = rounded.count(s.b) > 0;
+    s.bf16 = t.faster(a_shared, b_shared);
+    plan.notes.push_back(at + t.note(s.bf16, s.bf16 && a_shared, s.bf16 && b_shared) + where);
+  };
+  const std::map<std::string, const FusedKernel *> by_name = kernels_by_name(kernels);
   for (plan::Program *prog : plan.programs()) {
     if (!prog->present()) continue;
+    std::set<int> rounded;
     for (size_t i = 0; i < prog->steps.size(); ++i) {
       plan::Step &s = prog->steps[i];
-      if (s.kind != plan::Step::Matmul) continue;  // convolutions chose with their layouts
-      const int64_t m = plan::extent(s.m, prog->batch), n = plan::extent(s.n, prog->batch),
-                    k = plan::extent(s.k, prog->batch);
-      const std::string at = prog->name + " step " + std::to_string(i) + " [" + std::to_string(m) + "," +
-                             std::to_string(k) + "]x[" + std::to_string(k) + "," + std::to_string(n) + "]: ";
-      const std::string where = s.where.empty() ? "" : " at " + s.where;
-      if (m * n * k < kMinProduct) {
-        plan.notes.push_back(at + "f32 (under 2^22 multiply-adds: bf16 saves no step time)" + where);
-        continue;
-      }
-      const std::string key = "matmul " + std::to_string(m) + " " + std::to_string(n) + " " + std::to_string(k) + " " +
-                              std::to_string(s.ta) + std::to_string(s.tb) + (s.bias >= 0 ? " bias " : " - ") + s.post;
-      const PrecisionTiming &t =
-          timings.get(key, [&] { return time_product(engine, m, n, k, s.ta, s.tb, s.bias >= 0, s.post); });
-      s.bf16 = t.faster();
-      plan.notes.push_back(at + t.note(s.bf16) + where);
+      if (s.kind == plan::Step::Matmul) choose(*prog, i, s, rounded);  // convolutions chose with their layouts
+      if (s.kind == plan::Step::Matmul && s.bf16 && options.share_rounding)
+        for (int x : {s.a, s.b})
+          if (x >= 0 && shares_rounding(plan.buffers[x])) rounded.insert(x);
+      for (int w : step_writes(plan, by_name, s)) rounded.erase(w);
     }
   }
   omp_set_num_threads(threads_before);

@@ -8,8 +8,11 @@
 // compiled batch is marked `bf16` when oneDNN, asked on the compiling
 // machine (the machine the trainer is built for), has a bf16
 // implementation for it that is faster than its f32 one by at least 10 %,
-// counting the rounding of both operands as the executor rounds them
-// (precision_timing.h), timed at the compiled batch on `options.threads`
+// counting the rounding of each operand as the executor rounds it
+// (precision_timing.h) unless an earlier bf16 product of the program reads
+// the same values and no step between writes them (the copy is shared:
+// share_rounding.h; a weight gradient's operands are often the forward's
+// and the input gradient's), timed at the compiled batch on `options.threads`
 // threads. Smaller products stay f32 untimed: mnist_mlp's 128x400x20 ones
 // in bf16 left its step's time as it was (docs/BENCHMARKS.md). Without
 // bf16 instructions oneDNN offers only slow or reference bf16 kernels and
@@ -20,12 +23,15 @@
 // put in program and step order.
 #pragma once
 
+#include <vector>
+
 #include "abi/plan.h"
 #include "codegen/codegen_options.h"
+#include "codegen/kernel.h"
 
 namespace vaec {
 
-void choose_precision(plan::Plan &plan, const CodegenOptions &options);
+void choose_precision(plan::Plan &plan, const std::vector<FusedKernel> &kernels, const CodegenOptions &options);
 
 // "PROGRAM step N ..." notes in program and step order (lower_steps notes
 // the convolutions' choices, choose_precision the products', split_products

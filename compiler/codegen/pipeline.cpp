@@ -86,7 +86,7 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
     m.plan.config["team"] = options.adaptive_team ? "adaptive" : "fixed";
     m.plan.config["conv_algorithm"] = m.options.conv_algorithm;  // as assign_conv_layouts resolved it
   }, plan_text);
-  step("choose_precision", [&] { choose_precision(m.plan, options); }, plan_text);
+  step("choose_precision", [&] { choose_precision(m.plan, m.kernels, options); }, plan_text);
   step("skip_zero_columns", [&] { skip_zero_columns(m.plan, options); }, plan_text);
   step("split_products", [&] { split_products(m.plan, options); }, plan_text);
   step("place_updates", [&] { place_updates(m.plan, options); }, plan_text);

@@ -120,18 +120,21 @@ PrecisionTiming time_product(const dnnl::engine &engine, int64_t m, int64_t n, i
     }
     // As the executor rounds a plan's bf16 copies: a chunk per thread.
     const int threads = omp_get_max_threads();
-    auto round = [&] {
-      for (auto [from, to, count] : {std::tuple{a.data(), a16.data(), m * k}, std::tuple{b.data(), b16.data(), k * n}}) {
+    auto round = [threads](const float *from, uint16_t *to, int64_t count) {
+      return [=] {
 #pragma omp parallel num_threads(threads)
         {
           const int64_t i = omp_get_thread_num(), per = (count + threads - 1) / threads;
           const int64_t begin = std::min(count, i * per), end = std::min(count, begin + per);
           rt::round_bf16(from + begin, to + begin, end - begin);
         }
-      }
+      };
     };
-    const std::vector<double> best = fastest_seconds({runner(stream, f32), runner(stream, bf16), round});
-    t.f32 = best[0], t.bf16 = best[1], t.rounding = best[2];
+    const std::vector<double> best = fastest_seconds({runner(stream, f32), runner(stream, bf16),
+                                                      round(a.data(), a16.data(), m * k),
+                                                      round(b.data(), b16.data(), k * n)});
+    t.f32 = best[0], t.bf16 = best[1], t.rounding_a = best[2], t.rounding_b = best[3];
+    t.rounding = t.rounding_a + t.rounding_b;
   } catch (const dnnl::error &) {
     t.bf16_impl.clear();  // oneDNN has no bf16 product of this kind here
     t.f32 = fastest_seconds({runner(stream, f32)})[0];
@@ -226,11 +229,15 @@ std::string ms(double seconds) {
 
 }  // namespace
 
-std::string PrecisionTiming::note(bool bf16_chosen) const {
+std::string PrecisionTiming::note(bool bf16_chosen, bool a_shared, bool b_shared) const {
   if (f32 <= 0) return "f32 " + f32_impl;
   std::string text = std::string(bf16_chosen ? "bf16" : "f32") + " (f32 " + f32_impl + " " + ms(f32);
   if (bf16_impl.empty()) return text + "; oneDNN has no fast bf16 kernel for it here)";
-  text += "; bf16 " + bf16_impl + " " + ms(bf16) + " + " + ms(rounding) + " rounding a and b";
+  text += "; bf16 " + bf16_impl + " " + ms(bf16);
+  if (a_shared && b_shared) text += ", a and b rounded for earlier products";
+  else if (a_shared) text += " + " + ms(rounding_b) + " rounding b (a rounded for an earlier product)";
+  else if (b_shared) text += " + " + ms(rounding_a) + " rounding a (b rounded for an earlier product)";
+  else text += " + " + ms(rounding) + " rounding a and b";
   if (!reorder_c_to.empty()) text += " + " + ms(reorder_c) + " reordering c to " + onednn::layout_name(reorder_c_to);
   return text + ")";
 }

@@ -7,8 +7,8 @@
 // algorithm, counting the reorders Winograd's layouts add. Each is timed on
 // the calling thread's OpenMP team, the fastest of a few runs taken in turns
 // (a busy machine only adds time). Used by assign_conv_layouts
-// (convolutions) and choose_precision (products), which decide by
-// `faster()`.
+// (convolutions) and choose_precision (products, whose operands are
+// rounded and timed one by one), which decide by `faster()`.
 #pragma once
 
 #include <cstdint>
@@ -27,13 +27,23 @@ struct PrecisionTiming {
   std::string f32_impl, bf16_impl;  // bf16_impl empty: oneDNN has no usable bf16 kernel for it
   double f32 = 0, bf16 = 0;         // seconds per run
   double rounding = 0;              // rounding a and b to bf16
+  double rounding_a = 0, rounding_b = 0;  // a product's: each operand alone (their sum is `rounding`)
   double reorder_c = 0;             // the bf16 kernel's result to a layout kernels read (0: none needed)
   std::string reorder_c_to;         // that layout
 
   // bf16 with its extra work at least 10 % faster than f32.
   bool faster() const { return !bf16_impl.empty() && bf16 + rounding + reorder_c < 0.9 * f32; }
-  // "bf16 (f32 IMPL T; bf16 IMPL T + T rounding a and b)", as the plan's notes say it.
-  std::string note(bool bf16_chosen) const;
+  // The same for a product one or both of whose operands an earlier bf16
+  // product has rounded already (shared: share_rounding.h), which costs
+  // this one nothing.
+  bool faster(bool a_shared, bool b_shared) const {
+    return !bf16_impl.empty() &&
+           bf16 + (a_shared ? 0 : rounding_a) + (b_shared ? 0 : rounding_b) + reorder_c < 0.9 * f32;
+  }
+  // "bf16 (f32 IMPL T; bf16 IMPL T + T rounding a and b)", as the plan's
+  // notes say it; with a shared operand "+ T rounding b (a rounded for an
+  // earlier product)", with both "(a and b rounded for earlier products)".
+  std::string note(bool bf16_chosen, bool a_shared = false, bool b_shared = false) const;
   void not_timed(const std::string &why) { *this = {}, f32_impl = "(not timed: " + why + ")"; }
 };
 

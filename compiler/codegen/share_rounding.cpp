@@ -9,12 +9,15 @@
 #include <set>
 
 namespace vaec {
-namespace {
 
-// The buffers a step writes (conservatively: every argument of a kernel the
-// module does not describe).
-std::set<int> writes(const plan::Plan &plan, const std::map<std::string, const FusedKernel *> &kernels,
-                     const plan::Step &s) {
+std::map<std::string, const FusedKernel *> kernels_by_name(const std::vector<FusedKernel> &kernels) {
+  std::map<std::string, const FusedKernel *> by_name;
+  for (const FusedKernel &k : kernels) by_name[k.name] = &k;
+  return by_name;
+}
+
+std::set<int> step_writes(const plan::Plan &plan, const std::map<std::string, const FusedKernel *> &kernels,
+                          const plan::Step &s) {
   using plan::Step;
   std::set<int> out;
   switch (s.kind) {
@@ -42,13 +45,10 @@ std::set<int> writes(const plan::Plan &plan, const std::map<std::string, const F
   return out;
 }
 
-}  // namespace
-
 void share_rounding(LoweredModel &m) {
   if (!m.options.share_rounding) return;
   plan::Plan &plan = m.plan;
-  std::map<std::string, const FusedKernel *> kernels;
-  for (const FusedKernel &k : m.kernels) kernels[k.name] = &k;
+  const std::map<std::string, const FusedKernel *> kernels = kernels_by_name(m.kernels);
   for (CodegenProgram &cp : m.programs) {
     plan::Program *prog = plan.program(cp.name);
     if (!prog) continue;
@@ -83,7 +83,7 @@ void share_rounding(LoweredModel &m) {
           *operand = it->second;
         }
       }
-      for (int w : writes(plan, kernels, s)) copy_of.erase(w);
+      for (int w : step_writes(plan, kernels, s)) copy_of.erase(w);
       new_index.push_back(static_cast<int>(steps.size()));
       steps.push_back(std::move(s));
     }

@@ -22,11 +22,23 @@
 // `--no-shared-rounding` (CodegenOptions::share_rounding) turns it off.
 #pragma once
 
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
 #include "codegen/module.h"
 
 namespace vaec {
 
 void share_rounding(LoweredModel &m);
+
+// The buffers step `s` writes: a kernel's outputs (every argument of one
+// that `kernels`, by name, does not describe), a product's or a reorder's
+// c, an update's parameters. A rounded copy of a buffer is good until then.
+std::set<int> step_writes(const plan::Plan &plan, const std::map<std::string, const FusedKernel *> &kernels,
+                          const plan::Step &s);
+std::map<std::string, const FusedKernel *> kernels_by_name(const std::vector<FusedKernel> &kernels);
 
 // Whether share_rounding gives f32 buffer `b` a shared rounded copy when a
 // bf16 product reads it (with options.share_rounding): what a bf16 product

@@ -8,7 +8,9 @@ that runs as the note says, and each "train step N OP [..] and [..]: f32
 winograd|direct (..)" a convolution OP at step N whose `winograd` word
 agrees (none on a bf16 step), and each "train step N [m,k]x[k,n]: rows, as
 oneDNN runs its column slices on .. and its row slices on .." a product at
-step N cut as it says; the notes are in step order; and a bf16
+step N cut as it says; a note's "a rounded for an earlier product" (b, or
+"a and b rounded for earlier products") names an operand of a bf16 product
+at step N that an earlier bf16 product reads; the notes are in step order; and a bf16
 convolution whose result is in a layout kernels cannot read (neither plain
 nor nChw16c: an AMX kernel's channels last) is read next by a reorder.
 Usage: check_shared_rounding.py PLAN_TXT"""
@@ -31,8 +33,12 @@ def main():
         if inside and l.split()[0] in ("matmul", "reorder", "kernel", "conv", "zero", "gate", "optimize"):
             steps.append(l.split())
     rounded_at = {}
+    first_reader = {}  # bf16 buffer -> the first bf16 product reading it
     products = 0
     for i, s in enumerate(steps):
+        if s[0] == "matmul" and "bf16" in s[: s.index("where")]:
+            for x in (int(s[1]), int(s[2])):
+                first_reader.setdefault(x, i)
         if s[0] == "reorder" and types[int(s[2])] == "bf16":
             assert types[int(s[1])] == "f32", ("reorder into bf16 from a non-f32 buffer", i, s)
             rounded_at[int(s[2])] = i
@@ -52,7 +58,7 @@ def main():
         assert r and r[0] == "reorder" and r[1] == s[4] and r[4] == layout_c, ("channels-last result read by no reorder first", i, s, r)
     at = [int(n.split()[3]) for n in notes]
     assert at == sorted(at), ("notes not in step order", at)
-    convs = cuts = winograd = 0
+    convs = cuts = winograd = shared = 0
     for n in notes:
         a = re.match(r"note train step (\d+) (conv2d\w*) \[[\d,]+\] and \[[\d,]+\]: f32 (winograd|direct) \(", n)
         if a:  # assign_conv_layouts' choice of algorithm for the f32 step
@@ -87,7 +93,12 @@ def main():
             assert s[0] == "conv" and s[1] == c.group(2), ("note names a step that is no such convolution", n, s)
             convs += c.group(3) == "bf16"
         assert ("bf16" in s[: s.index("where")]) == ((m or c).groups()[-1] == "bf16"), ("note and step disagree", n, s)
-    print("ok: %d bf16 products, %d bf16 convolutions, %d winograd convolutions, %d rounding reorders, %d products cut the other way" % (products, convs, winograd, len(rounded_at), cuts))
+        both = ", a and b rounded for earlier products" in n
+        for operand, x in (("a", s[1]), ("b", s[2])):
+            if both or "(%s rounded for an earlier product)" % operand in n:
+                assert m and first_reader.get(int(x), len(steps)) < int(m.group(1)), ("no earlier bf16 product rounded " + operand, n, s)
+                shared += 1
+    print("ok: %d bf16 products, %d bf16 convolutions, %d winograd convolutions, %d rounding reorders, %d products cut the other way, %d operands rounded for earlier products" % (products, convs, winograd, len(rounded_at), cuts, shared))
 
 
 main()

@@ -15,6 +15,7 @@
 #include "codegen/optimizer_kernel.h"
 #include "codegen/pipeline.h"
 #include "codegen/plan_memory.h"
+#include "codegen/precision_timing.h"
 #include "codegen/share_rounding.h"
 #include "driver/compile_options.h"
 #include "exec/executor.h"
@@ -230,6 +231,26 @@ TEST(Codegen, SharedRoundingGivesTheSameBits) {
     EXPECT_EQ(own_losses, shared_losses) << model;
   }
 }
+// choose_precision counts the rounding of an operand an earlier bf16
+// product rounded already (its copy shared) as nothing, and the note says
+// which operands it rounds.
+TEST(PrecisionTiming, SharedOperandsAddNoRounding) {
+  PrecisionTiming t;
+  t.f32_impl = "f", t.bf16_impl = "h";
+  t.f32 = 1e-3, t.bf16 = 0.65e-3, t.rounding_a = 0.2e-3, t.rounding_b = 0.1e-3, t.rounding = 0.3e-3;
+  EXPECT_FALSE(t.faster());  // 0.95 ms is not 10 % under 1 ms
+  EXPECT_FALSE(t.faster(false, false));
+  EXPECT_TRUE(t.faster(true, false));
+  EXPECT_TRUE(t.faster(false, true));
+  EXPECT_TRUE(t.faster(true, true));
+  EXPECT_EQ(t.note(false), "f32 (f32 f 1.000 ms; bf16 h 0.650 ms + 0.300 ms rounding a and b)");
+  EXPECT_EQ(t.note(true, true, false), "bf16 (f32 f 1.000 ms; bf16 h 0.650 ms + 0.100 ms rounding b (a rounded for an earlier product))");
+  EXPECT_EQ(t.note(true, false, true), "bf16 (f32 f 1.000 ms; bf16 h 0.650 ms + 0.200 ms rounding a (b rounded for an earlier product))");
+  EXPECT_EQ(t.note(true, true, true), "bf16 (f32 f 1.000 ms; bf16 h 0.650 ms, a and b rounded for earlier products)");
+  t.bf16_impl.clear();  // no bf16 kernel: never faster, shared or not
+  EXPECT_FALSE(t.faster(true, true));
+}
+
 TEST(Codegen, Bf16ConvStepStaysWithinRounding) { expect_bf16_step_close("models/mnist_conv.yaml", 2); }
 // The plan as `--precision bf16` compiles it on this machine: convolutions
 // in bf16 with the result layouts their bf16 kernels want (with AMX,
