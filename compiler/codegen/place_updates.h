@@ -14,10 +14,11 @@
 //    and bounding the product reads no more than updating it later would
 //    read again: k (m + n) <= (2 + S) m n, k at the compiled batch, S the
 //    optimizer's state arrays: gradient, weight and state) is updated
-//    right after its gradient, while that is in the cache: the other tail products move before a `gate`
-//    that checks the losses and every other gradient and bounds each late
-//    product by k max|a| max|b| (finite whatever the summation order when
-//    far below FLT_MAX); then each late product is followed by `optimize
+//    right after its gradient, while that is in the cache: the other tail
+//    products move before a `gate` that checks the losses and every other
+//    gradient and bounds each late product by k max|a| max|b| (finite
+//    whatever the summation order when far below FLT_MAX); then each late
+//    product is followed by `optimize
 //    params` of its weight, and one `optimize params` updates the rest.
 //    When the gate fails, the runtime computes the remaining products and
 //    falls back to `optimize all` (runtime/README.md). Either way the
