@@ -72,10 +72,12 @@ void choose_precision(plan::Plan &plan, const std::vector<FusedKernel> &kernels,
     std::set<int> rounded;
     for (size_t i = 0; i < prog->steps.size(); ++i) {
       plan::Step &s = prog->steps[i];
-      if (s.kind == plan::Step::Matmul) choose(*prog, i, s, rounded);  // convolutions chose with their layouts
-      if (s.kind == plan::Step::Matmul && s.bf16 && options.share_rounding)
-        for (int x : {s.a, s.b})
-          if (x >= 0 && shares_rounding(plan.buffers[x])) rounded.insert(x);
+      if (s.kind == plan::Step::Matmul) {  // convolutions chose with their layouts
+        choose(*prog, i, s, rounded);
+        if (s.bf16 && options.share_rounding)
+          for (int x : {s.a, s.b})
+            if (x >= 0 && shares_rounding(plan.buffers[x])) rounded.insert(x);
+      }
       for (int w : step_writes(plan, by_name, s)) rounded.erase(w);
     }
   }

@@ -31,14 +31,12 @@ struct PrecisionTiming {
   double reorder_c = 0;             // the bf16 kernel's result to a layout kernels read (0: none needed)
   std::string reorder_c_to;         // that layout
 
-  // bf16 with its extra work at least 10 % faster than f32.
-  bool faster() const { return !bf16_impl.empty() && bf16 + rounding + reorder_c < 0.9 * f32; }
-  // The same for a product one or both of whose operands an earlier bf16
-  // product has rounded already (shared: share_rounding.h), which costs
-  // this one nothing.
-  bool faster(bool a_shared, bool b_shared) const {
-    return !bf16_impl.empty() &&
-           bf16 + (a_shared ? 0 : rounding_a) + (b_shared ? 0 : rounding_b) + reorder_c < 0.9 * f32;
+  // bf16 with its extra work at least 10 % faster than f32; a product's
+  // operand an earlier bf16 product has rounded already (its copy shared:
+  // share_rounding.h) costs it nothing.
+  bool faster(bool a_shared = false, bool b_shared = false) const {
+    const double round = rounding - (a_shared ? rounding_a : 0) - (b_shared ? rounding_b : 0);
+    return !bf16_impl.empty() && bf16 + round + reorder_c < 0.9 * f32;
   }
   // "bf16 (f32 IMPL T; bf16 IMPL T + T rounding a and b)", as the plan's
   // notes say it; with a shared operand "+ T rounding b (a rounded for an

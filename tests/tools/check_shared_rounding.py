@@ -10,9 +10,10 @@ agrees (none on a bf16 step), and each "train step N [m,k]x[k,n]: rows, as
 oneDNN runs its column slices on .. and its row slices on .." a product at
 step N cut as it says; a note's "a rounded for an earlier product" (b, or
 "a and b rounded for earlier products") names an operand of a bf16 product
-at step N that an earlier bf16 product reads; the notes are in step order; and a bf16
-convolution whose result is in a layout kernels cannot read (neither plain
-nor nChw16c: an AMX kernel's channels last) is read next by a reorder.
+at step N that an earlier bf16 product reads; the notes are in step order;
+and a bf16 convolution whose result is in a layout kernels cannot read
+(neither plain nor nChw16c: an AMX kernel's channels last) is read next by
+a reorder.
 Usage: check_shared_rounding.py PLAN_TXT"""
 import re
 import sys
