@@ -21,7 +21,7 @@ namespace {
 
 // Verifies, emits and optimizes the kernels; nullptr and `error` on failure.
 std::unique_ptr<llvm::Module> build_module(const std::vector<FusedKernel> &kernels, llvm::LLVMContext &ctx,
-                                           llvm::TargetMachine &tm, std::string &error) {
+                                           llvm::TargetMachine &tm, bool avx512_bf16, std::string &error) {
   std::set<std::string> names;
   for (const FusedKernel &k : kernels) {
     if (error = verify_kernel(k); !error.empty()) return nullptr;
@@ -31,7 +31,7 @@ std::unique_ptr<llvm::Module> build_module(const std::vector<FusedKernel> &kerne
     }
   }
   auto m = std::make_unique<llvm::Module>("vaec_kernels", ctx);
-  for (const FusedKernel &k : kernels) emit_kernel(*m, k);
+  for (const FusedKernel &k : kernels) emit_kernel(*m, k, avx512_bf16);
   llvm::raw_string_ostream os(error);
   if (llvm::verifyModule(*m, &os)) {
     error = "LLVM rejected the emitted IR (a vaec bug): " + error;
@@ -46,6 +46,10 @@ std::unique_ptr<llvm::Module> build_module(const std::vector<FusedKernel> &kerne
 KernelJit::~KernelJit() = default;
 
 std::unique_ptr<KernelJit> KernelJit::create(std::vector<FusedKernel> kernels, std::string &error) {
+  return create(std::move(kernels), error, host_has_avx512_bf16());
+}
+
+std::unique_ptr<KernelJit> KernelJit::create(std::vector<FusedKernel> kernels, std::string &error, bool avx512_bf16) {
   error.clear();
   std::unique_ptr<llvm::TargetMachine> tm = host_target_machine();
   if (!tm) {
@@ -53,7 +57,7 @@ std::unique_ptr<KernelJit> KernelJit::create(std::vector<FusedKernel> kernels, s
     return nullptr;
   }
   auto ctx = std::make_unique<llvm::LLVMContext>();
-  std::unique_ptr<llvm::Module> m = build_module(kernels, *ctx, *tm, error);
+  std::unique_ptr<llvm::Module> m = build_module(kernels, *ctx, *tm, avx512_bf16, error);
   if (!m) return nullptr;
 
   // Generate code for the same CPU and features the module was optimized for.

@@ -30,6 +30,9 @@ class KernelJit {
   // nullptr and `error` set if a kernel fails verify_kernel, names repeat, or
   // LLVM cannot compile for the host.
   static std::unique_ptr<KernelJit> create(std::vector<FusedKernel> kernels, std::string &error);
+  // The same, bf16 stores rounded as `avx512_bf16` says (llvm_kernels.h's
+  // emit_kernel; tests run the integer rounding on any host this way).
+  static std::unique_ptr<KernelJit> create(std::vector<FusedKernel> kernels, std::string &error, bool avx512_bf16);
   ~KernelJit();
 
   // The compiled kernel `name`, or nullptr.

@@ -16,6 +16,7 @@
 #include <map>
 
 #include "ir/elementwise_f64.h"
+#include "abi/bf16_rounding.h"
 #include "abi/philox.h"
 
 namespace vaec {
@@ -98,8 +99,11 @@ void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t be
       if (out.accumulate) {
         auto it = sums[o].try_emplace(at, combine_identity(out.combine)).first;
         it->second = combine(out.combine, it->second, v[out.instr]);
-      } else
+      } else if (k.args[out.arg] == BufferType::BF16) {
+        static_cast<uint16_t *>(buffers[out.arg])[at] = rt::round_bf16(static_cast<float>(v[out.instr]));
+      } else {
         static_cast<float *>(buffers[out.arg])[at] = static_cast<float>(v[out.instr]);
+      }
     }
   } while (rank > 0 && advance(point, k.domain, end));
 
@@ -109,25 +113,49 @@ void run_kernel_reference(const FusedKernel &k, void *const *buffers, int64_t be
   }
 }
 
+namespace {
+
+// Distinct points at distinct addresses: the axes of extent > 1, by stride,
+// each stepping past the whole of the ones below it.
+bool one_address_per_point(const FusedKernel &k, const std::vector<int64_t> &strides) {
+  std::vector<std::pair<int64_t, int64_t>> axes;  // stride, extent
+  for (size_t a = 0; a < k.domain.size(); ++a)
+    if (k.domain[a] > 1) {
+      if (strides[a] <= 0) return false;
+      axes.push_back({strides[a], k.domain[a]});
+    }
+  std::sort(axes.begin(), axes.end());
+  for (size_t a = 1; a < axes.size(); ++a)
+    if (axes[a].first < axes[a - 1].first * axes[a - 1].second) return false;
+  return true;
+}
+
+}  // namespace
+
+bool stores_every_element_once(const FusedKernel &k, int arg, int64_t elements) {
+  if (k.conv || arg < 0 || static_cast<size_t>(arg) >= k.args.size()) return false;
+  for (const KernelInstr &i : k.instrs)
+    if (i.kind == KernelInstr::Load && i.arg == arg) return false;
+  const KernelOutput *only = nullptr;
+  for (const KernelOutput &o : k.outputs)
+    if (o.arg == arg) {
+      if (only) return false;
+      only = &o;
+    }
+  if (!only || only->accumulate || !one_address_per_point(k, only->strides)) return false;
+  int64_t points = 1, last = 0;  // the highest address stored
+  for (size_t a = 0; a < k.domain.size(); ++a) {
+    points *= k.domain[a];
+    last += (k.domain[a] - 1) * only->strides[a];
+  }
+  return points > 0 && points == elements && last + 1 == elements;
+}
+
 std::vector<std::pair<int, int>> in_place_pairs(const FusedKernel &k) {
   std::vector<std::pair<int, int>> pairs;
   if (k.conv) return pairs;
-  // Distinct points at distinct addresses: the axes of extent > 1, by
-  // stride, each stepping past the whole of the ones below it.
-  auto one_address_per_point = [&](const std::vector<int64_t> &strides) {
-    std::vector<std::pair<int64_t, int64_t>> axes;  // stride, extent
-    for (size_t a = 0; a < k.domain.size(); ++a)
-      if (k.domain[a] > 1) {
-        if (strides[a] <= 0) return false;
-        axes.push_back({strides[a], k.domain[a]});
-      }
-    std::sort(axes.begin(), axes.end());
-    for (size_t a = 1; a < axes.size(); ++a)
-      if (axes[a].first < axes[a - 1].first * axes[a - 1].second) return false;
-    return true;
-  };
   for (const KernelOutput &out : k.outputs) {
-    if (out.accumulate || k.args[out.arg] != BufferType::F32 || !one_address_per_point(out.strides)) continue;
+    if (out.accumulate || k.args[out.arg] != BufferType::F32 || !one_address_per_point(k, out.strides)) continue;
     int written = 0;
     for (const KernelOutput &o : k.outputs) written += o.arg == out.arg;
     if (written != 1) continue;
@@ -195,7 +223,9 @@ std::string ints(const std::vector<int64_t> &xs) {
   return s + "]";
 }
 
-const char *type_name(BufferType t) { return t == BufferType::U8 ? "u8" : "f32"; }
+const char *type_name(BufferType t) {
+  return t == BufferType::U8 ? "u8" : t == BufferType::BF16 ? "bf16" : "f32";
+}
 
 std::string instr_text(const FusedKernel &k, const KernelInstr &in) {
   switch (in.kind) {

@@ -31,7 +31,11 @@
 
 namespace vaec {
 
-enum class BufferType : uint8_t { F32, U8 };
+// A BF16 buffer is only written, by plain (not accumulated) outputs that store
+// the value's bfloat16 rounding as runtime/abi/bf16_rounding.h makes it: the
+// rounded copy a bf16 product reads, made by the kernel that computes the
+// value (round_in_kernels.h).
+enum class BufferType : uint8_t { F32, U8, BF16 };
 
 struct KernelInstr {
   enum Kind : uint8_t {
@@ -91,6 +95,11 @@ struct FusedKernel {
 // strides, one address per point, a plain store), so each value is read
 // before it is overwritten and by the point that overwrites it alone.
 std::vector<std::pair<int, int>> in_place_pairs(const FusedKernel &k);
+
+// Whether `arg` is stored by exactly one plain output, at one address per
+// point, the points filling [0, elements), and neither loaded nor otherwise
+// written: after the kernel, every element of it is the kernel's.
+bool stores_every_element_once(const FusedKernel &k, int arg, int64_t elements);
 
 // The interpretation above in plain C++, in double precision: the reference the
 // LLVM-compiled kernels are tested against (and a readable restatement of the

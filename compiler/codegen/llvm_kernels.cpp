@@ -10,6 +10,7 @@
 #include <llvm/IR/Verifier.h>
 
 #include "codegen/llvm_math.h"
+#include "codegen/llvm_target.h"
 
 namespace vaec {
 
@@ -35,6 +36,7 @@ std::string check_instr(const FusedKernel &k, size_t i) {
       if (in.guard_axis >= static_cast<int>(k.domain.size()) || (in.guard_axis >= 0 && in.guard_lo > in.guard_hi))
         return what + " has a guard outside the domain";
       if (in.offset < 0 && in.guard_axis < 0) return what + " has a negative offset without a guard";
+      if (k.args[in.arg] == BufferType::BF16) return what + " loads a bf16 arg (bf16 args are only written)";
       return check_strides(in.strides, k.domain.size(), what);
     case KernelInstr::Const: return "";
     case KernelInstr::Normal: return in.stream < 256 ? "" : what + " has a stream >= 256";
@@ -75,7 +77,8 @@ std::string verify_kernel(const FusedKernel &k) {
     std::string what = "output " + std::to_string(o);
     if (out.instr < 0 || size_t(out.instr) >= k.instrs.size()) return where + what + " names a missing instr";
     if (out.arg < 0 || size_t(out.arg) >= k.args.size()) return where + what + " writes a missing arg";
-    if (k.args[out.arg] != BufferType::F32) return where + what + " writes a u8 arg";
+    if (k.args[out.arg] == BufferType::U8) return where + what + " writes a u8 arg";
+    if (k.args[out.arg] == BufferType::BF16 && out.accumulate) return where + what + " accumulates into a bf16 arg";
     if (std::string e = check_strides(out.strides, k.domain.size(), what); !e.empty()) return where + e;
     if (out.combine != Op::Sum && out.combine != Op::Max && out.combine != Op::Min)
       return where + what + " combines by " + std::string(op_name(out.combine));
@@ -137,8 +140,8 @@ FusedKernel simplify_axes(FusedKernel k, std::vector<std::vector<int64_t>> &coor
 
 class KernelEmitter {
  public:
-  KernelEmitter(llvm::Module &m, const FusedKernel &k)
-      : m_(m), k_(simplify_axes(k, coords_)), ctx_(m.getContext()), b_(ctx_) {
+  KernelEmitter(llvm::Module &m, const FusedKernel &k, bool avx512_bf16)
+      : m_(m), k_(simplify_axes(k, coords_)), ctx_(m.getContext()), b_(ctx_), native_bf16_(avx512_bf16) {
     for (size_t i = 0; i < k_.instrs.size(); ++i) {
       const KernelInstr &in = k_.instrs[i];
       access_of_instr_.push_back(in.kind == KernelInstr::Load ? int(strides_.size()) : -1);
@@ -238,7 +241,8 @@ class KernelEmitter {
   // body), with loop-carried values: body(i, carried) returns their next
   // values. Returns the carried values after the loop.
   Values emit_loop(Value *lo, Value *hi, const Values &init,
-                   const std::function<Values(Value *, const Values &)> &body, bool keep_rolled = false) {
+                   const std::function<Values(Value *, const Values &)> &body, bool keep_rolled = false,
+                   unsigned vector_width = 0) {
     llvm::Function *f = b_.GetInsertBlock()->getParent();
     llvm::BasicBlock *pre = b_.GetInsertBlock();
     auto *loop = llvm::BasicBlock::Create(ctx_, "loop", f);
@@ -263,6 +267,16 @@ class KernelEmitter {
     if (keep_rolled) {  // a distinct, self-referencing loop ID with unroll.disable
       llvm::MDNode *disable = llvm::MDNode::get(ctx_, llvm::MDString::get(ctx_, "llvm.loop.unroll.disable"));
       llvm::MDNode *id = llvm::MDNode::getDistinct(ctx_, {nullptr, disable});
+      id->replaceOperandWith(0, id);
+      back->setMetadata(llvm::LLVMContext::MD_loop, id);
+    } else if (vector_width > 0) {  // a distinct, self-referencing loop ID with the width
+      auto *enable = llvm::MDNode::get(ctx_, {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"),
+                                              llvm::ConstantAsMetadata::get(b_.getTrue())});
+      auto *width = llvm::MDNode::get(ctx_, {llvm::MDString::get(ctx_, "llvm.loop.vectorize.width"),
+                                             llvm::ConstantAsMetadata::get(b_.getInt32(vector_width))});
+      auto *interleave = llvm::MDNode::get(ctx_, {llvm::MDString::get(ctx_, "llvm.loop.interleave.count"),
+                                                  llvm::ConstantAsMetadata::get(b_.getInt32(1))});
+      llvm::MDNode *id = llvm::MDNode::getDistinct(ctx_, {nullptr, enable, width, interleave});
       id->replaceOperandWith(0, id);
       back->setMetadata(llvm::LLVMContext::MD_loop, id);
     }
@@ -315,9 +329,12 @@ class KernelEmitter {
     // innermost, which the vectorizer then runs with gathers and scatters
     // at stride 16 (docs/BENCHMARKS.md).
     const bool one_vector = axis > 0 && k_.domain[axis] == 16;
+    // LLVM's cost model takes a vector fptrunc to bfloat for a long sequence
+    // and then vectorizes little or nothing: 16 lanes are one vcvtneps2bf16.
+    const bool bf16_stores = native_bf16_ && std::count(k_.args.begin(), k_.args.end(), BufferType::BF16) > 0;
     Values sums = emit_loop(lo, hi, zeros, [&](Value *i, const Values &acc) {
       return emit_point(advance(outer, i, axis), acc);
-    }, one_vector);
+    }, one_vector, bf16_stores ? 16 : 0);
     for (size_t o = 0, r = 0; o < k_.outputs.size(); ++o) {
       if (!in_register(o)) continue;
       Value *p = element(k_.outputs[o].arg, outer[access_of_output_[o]]);
@@ -335,7 +352,9 @@ class KernelEmitter {
   }
 
   Value *element(int arg, Value *offset) {
-    llvm::Type *t = k_.args[arg] == BufferType::U8 ? b_.getInt8Ty() : b_.getFloatTy();
+    llvm::Type *t = k_.args[arg] == BufferType::U8     ? b_.getInt8Ty()
+                    : k_.args[arg] == BufferType::BF16 ? b_.getInt16Ty()
+                                                       : b_.getFloatTy();
     return b_.CreateInBoundsGEP(t, buffers_[arg], offset);
   }
 
@@ -361,6 +380,10 @@ class KernelEmitter {
         continue;
       }
       Value *p = element(out.arg, offsets[access_of_output_[o]]);
+      if (k_.args[out.arg] == BufferType::BF16) {
+        b_.CreateAlignedStore(emit_round_bf16(b_, x, native_bf16_), p, llvm::Align(2));
+        continue;
+      }
       if (out.accumulate) x = combine(out.combine, b_.CreateAlignedLoad(b_.getFloatTy(), p, llvm::Align(4)), x);
       b_.CreateAlignedStore(x, p, llvm::Align(4));
     }
@@ -456,16 +479,19 @@ class KernelEmitter {
   std::vector<int> access_of_instr_, access_of_output_, access_of_guard_;
   int flat_access_ = -1;
   bool has_normal_ = false;
+  const bool native_bf16_;
   Values buffers_;
   Value *begin_ = nullptr, *end_ = nullptr, *seed_ = nullptr, *step_ = nullptr, *row0_ = nullptr;
 };
 
 }  // namespace
 
-void emit_kernel(llvm::Module &m, const FusedKernel &k) {
+void emit_kernel(llvm::Module &m, const FusedKernel &k) { emit_kernel(m, k, host_has_avx512_bf16()); }
+
+void emit_kernel(llvm::Module &m, const FusedKernel &k, bool avx512_bf16) {
   assert(verify_kernel(k).empty());
   if (k.conv) return emit_direct_conv(m, k.name, *k.conv, k.args.size());
-  KernelEmitter(m, k).emit(k.name);
+  KernelEmitter(m, k, avx512_bf16).emit(k.name);
 }
 
 }  // namespace vaec

@@ -53,6 +53,10 @@ std::string verify_kernel(const FusedKernel &k);
 // Precondition: verify_kernel(k) is empty and no function of that name exists.
 // The compiled function trusts its caller for 0 <= begin and end <= domain[0]
 // (end <= 1 for rank 0) and for buffers large enough for every address.
+// Stores to BF16 args round with vcvtneps2bf16 when `avx512_bf16` (the
+// target has it; the first form asks the host), else with integer operations
+// that give the same bits (llvm_math.h, emit_round_bf16).
 void emit_kernel(llvm::Module &m, const FusedKernel &k);
+void emit_kernel(llvm::Module &m, const FusedKernel &k, bool avx512_bf16);
 
 }  // namespace vaec

@@ -202,6 +202,21 @@ llvm::Value *emit_pow(llvm::IRBuilder<> &b, llvm::Value *a, llvm::Value *e) {
   return ir.select(b.CreateOr(one, unit_to_inf), ir.f(1.0), r);
 }
 
+llvm::Value *emit_round_bf16(llvm::IRBuilder<> &b, llvm::Value *x, bool avx512_bf16) {
+  // LLVM lowers fptrunc to bfloat to vcvtneps2bf16 where the target has it.
+  if (avx512_bf16) return b.CreateBitCast(b.CreateFPTrunc(x, b.getBFloatTy()), b.getInt16Ty());
+  Ir ir{b};
+  Value *bits = b.CreateBitCast(x, ir.i32());
+  Value *sign = b.CreateAnd(b.CreateLShr(bits, 16), ir.i(0x8000));
+  Value *zero_or_denormal = b.CreateICmpEQ(b.CreateAnd(bits, ir.i(0x7f800000)), ir.i(0));
+  Value *nan = b.CreateICmpUGT(b.CreateAnd(bits, ir.i(0x7fffffff)), ir.i(0x7f800000));
+  Value *quiet = b.CreateOr(b.CreateLShr(bits, 16), ir.i(0x40));
+  Value *tie = b.CreateAnd(b.CreateLShr(bits, 16), ir.i(1));
+  Value *rounded = b.CreateLShr(b.CreateAdd(bits, b.CreateAdd(tie, ir.i(0x7fff))), 16);
+  Value *r = b.CreateSelect(nan, quiet, b.CreateSelect(zero_or_denormal, sign, rounded));
+  return b.CreateTrunc(r, b.getInt16Ty());
+}
+
 namespace {
 
 // The Philox4x32-10 bijection of runtime/abi/philox.h on i32 words.

@@ -36,6 +36,12 @@ llvm::Value *emit_softplus(llvm::IRBuilder<> &b, llvm::Value *x);
 // Accuracy degrades with |b log a|: about (|b log a| + 2) ulp.
 llvm::Value *emit_pow(llvm::IRBuilder<> &b, llvm::Value *a, llvm::Value *e);
 
+// The i16 bits of x rounded to bfloat16 as runtime/abi/bf16_rounding.h rounds
+// (AVX512-BF16's vcvtneps2bf16): to nearest even, zeros and denormals to a
+// signed zero, NaN made quiet. With `avx512_bf16` (a target that has the
+// instruction) that instruction, else integer operations the vectorizer widens.
+llvm::Value *emit_round_bf16(llvm::IRBuilder<> &b, llvm::Value *x, bool avx512_bf16);
+
 // philox_normal(seed, step, stream, index) of runtime/abi/philox.h in f32: the
 // Philox4x32-10 rounds with 32x32->64-bit multiplies (which vectorize to
 // vpmuludq), then Box-Muller with the emitted log and an octant-reduced cos.

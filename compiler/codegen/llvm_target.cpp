@@ -63,6 +63,12 @@ std::unique_ptr<llvm::TargetMachine> host_target_machine() {
                                   llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
 }
 
+bool host_has_avx512_bf16() {
+  const llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  auto has = [&](const char *f) { return features.lookup(f); };
+  return has("avx512bf16") && has("avx512bw") && has("avx512vl");
+}
+
 void optimize_module(llvm::Module &m, llvm::TargetMachine &tm) {
   retarget(m, tm);
   llvm::LoopAnalysisManager lam;

@@ -17,6 +17,10 @@ namespace vaec {
 // present), PIC, aggressive codegen; nullptr if LLVM lacks the host target.
 std::unique_ptr<llvm::TargetMachine> host_target_machine();
 
+// Whether the host CPU has AVX512-BF16 (vcvtneps2bf16), which kernels that
+// store bf16 values then use (llvm_math.h, emit_round_bf16).
+bool host_has_avx512_bf16();
+
 // Sets m's triple and data layout to tm's and runs the O3 pipeline with tm's
 // cost model, so the vectorizer picks the target's vector width.
 void optimize_module(llvm::Module &m, llvm::TargetMachine &tm);

@@ -45,9 +45,72 @@ std::set<int> step_writes(const plan::Plan &plan, const std::map<std::string, co
   return out;
 }
 
+namespace {
+
+// Buffers a program names outside its steps (inputs, losses, outputs...):
+// their type is the runtime's business, so they stay f32.
+std::set<int> program_buffers(const plan::Plan &plan) {
+  std::set<int> out;
+  for (const plan::Program *p : plan.programs()) {
+    for (int b : {p->input, p->latent, p->labels}) out.insert(b);
+    for (const auto &c : p->conditions) out.insert(c.buffer);
+    for (const auto &l : p->losses) out.insert(l.second);
+    for (const plan::Output &o : p->outputs) out.insert(o.buffer);
+  }
+  return out;
+}
+
+// The temporaries of `cp` that only bf16 products read, each stored whole by
+// one kernel step before them (the contract's second kind of copy): they
+// become bf16, and their kernel stores them rounded.
+void round_in_kernels(LoweredModel &m, const CodegenProgram &cp, const std::set<int> &named_by_programs) {
+  plan::Plan &plan = m.plan;
+  const plan::Program &prog = *plan.program(cp.name);
+  std::map<std::string, int> uses;  // kernel -> steps calling it, in every program
+  for (const plan::Program *p : plan.programs())
+    for (const plan::Step &s : p->steps)
+      if (s.kind == plan::Step::Kernel) ++uses[s.kernel];
+  std::map<std::string, FusedKernel *> kernels;
+  for (FusedKernel &k : m.kernels) kernels[k.name] = &k;
+  for (int x : cp.temps) {
+    plan::Buffer &buffer = plan.buffers[x];
+    if (!shares_rounding(buffer) || named_by_programs.count(x)) continue;
+    int writer = -1, pos = -1;
+    bool ok = true;
+    for (size_t i = 0; i < prog.steps.size() && ok; ++i) {
+      const plan::Step &s = prog.steps[i];
+      const std::vector<int> touched = plan::step_buffers(s);
+      if (std::find(touched.begin(), touched.end(), x) == touched.end()) continue;
+      if (writer < 0) {  // the first step touching x stores all of it
+        auto k = kernels.find(s.kernel);
+        ok = s.kind == plan::Step::Kernel && k != kernels.end() && uses[s.kernel] == 1 &&
+             std::count(s.args.begin(), s.args.end(), x) == 1 && (buffer.row > 0) == (s.domain0 < 0);
+        if (!ok) break;
+        pos = static_cast<int>(std::find(s.args.begin(), s.args.end(), x) - s.args.begin());
+        const int64_t elements = buffer.row > 0 ? buffer.row * prog.batch : buffer.elements;
+        ok = stores_every_element_once(*k->second, pos, elements);
+        writer = static_cast<int>(i);
+        continue;
+      }
+      // and every later one is a bf16 product reading it as an operand.
+      ok = s.kind == plan::Step::Matmul && s.bf16 && (s.a == x || s.b == x) && s.c != x && s.bias != x;
+    }
+    if (!ok || writer < 0) continue;
+    FusedKernel &k = *kernels.at(prog.steps[writer].kernel);
+    k.args[pos] = BufferType::BF16;
+    buffer.type = plan::DType::BF16;
+    buffer.name += ".bf16";
+  }
+}
+
+}  // namespace
+
 void share_rounding(LoweredModel &m) {
   if (!m.options.share_rounding) return;
   plan::Plan &plan = m.plan;
+  const std::set<int> named_by_programs = program_buffers(plan);
+  for (const CodegenProgram &cp : m.programs)
+    if (plan.program(cp.name)) round_in_kernels(m, cp, named_by_programs);
   const std::map<std::string, const FusedKernel *> kernels = kernels_by_name(m.kernels);
   for (CodegenProgram &cp : m.programs) {
     plan::Program *prog = plan.program(cp.name);

@@ -19,6 +19,14 @@
 // gradient were each rounded twice per step). A buffer with both a fixed part
 // and a per-example part keeps the product's own rounding. Conv steps keep
 // theirs (into the layouts their bf16 kernels want).
+// Before that, a temporary X that only bf16 products read (as a or b), and
+// that one kernel step, the first step touching X, stores whole (every
+// element once: kernel.h's stores_every_element_once), becomes bf16 itself
+// (renamed X.bf16): the kernel stores the rounded values (a BF16 arg, the
+// bits a Reorder would make) and no Reorder comes; a gate bounds such a
+// product through those bf16 values. The kernel must be called by no other
+// step (its arg's type changes). fashion_mlp's output-layer gradient, 784
+// values per example, was stored in f32 only to be read back and rounded.
 // `--no-shared-rounding` (CodegenOptions::share_rounding) turns it off.
 #pragma once
 

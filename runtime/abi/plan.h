@@ -71,7 +71,8 @@ struct vaec_kernel_entry {
 namespace vaec::plan {
 
 // bf16: bfloat16 copies of f32 values for bf16 products (a Reorder step
-// rounds them, to nearest even; compiler/codegen/share_rounding.h).
+// rounds them, to nearest even, or the kernel that computes them stores them
+// rounded; compiler/codegen/share_rounding.h).
 enum class DType : uint8_t { F32, U8, BF16 };
 inline int64_t dtype_bytes(DType t) { return t == DType::U8 ? 1 : t == DType::BF16 ? 2 : 4; }
 inline const char *dtype_name(DType t) { return t == DType::U8 ? "u8" : t == DType::BF16 ? "bf16" : "f32"; }
@@ -169,7 +170,7 @@ struct Step {
   // or convolution (into copies of their own, a Conv's in the layouts oneDNN
   // wants for them); c, the bias and the accumulation stay float. A Matmul
   // that also leaves out zero columns or units reads bf16 buffers (rounded
-  // copies, Reorder steps) as a and b.
+  // copies: Reorder steps' or kernels') as a and b.
   bool bf16 = false;
   // Conv `winograd` (an f32 conv2d step with a 3x3 window and stride 1):
   // oneDNN's Winograd algorithm, F(4x4, 3x3), instead of the direct sum.

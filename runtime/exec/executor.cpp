@@ -463,6 +463,11 @@ uint8_t *Executor::u8(int buffer) {
   return reinterpret_cast<uint8_t *>(impl_->address(buffer));
 }
 
+uint16_t *Executor::bf16(int buffer) {
+  impl_->check_buffer(buffer, DType::BF16, 0, "bf16()");
+  return reinterpret_cast<uint16_t *>(impl_->address(buffer));
+}
+
 float Executor::scalar(int buffer) const {
   impl_->check_buffer(buffer, DType::F32, 1, "scalar()");
   return *impl_->floats(buffer);

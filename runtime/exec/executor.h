@@ -145,6 +145,7 @@ class Executor {
   // Arena views of a buffer; the type must match the plan's.
   float *f32(int buffer);
   uint8_t *u8(int buffer);
+  uint16_t *bf16(int buffer);  // bfloat16 bits
   // The value of a scalar f32 buffer (a loss).
   float scalar(int buffer) const;
 

@@ -201,7 +201,12 @@ struct Range {
 struct GateCall {
   std::vector<int> losses;        // scalar buffers
   std::vector<Range> checked;
-  std::vector<std::pair<const float *, int64_t>> operands;  // each bounded operand once
+  struct Operand {
+    const void *values;
+    int64_t elements;
+    bool bf16;                    // bfloat16 values (a copy no reorder rounded: a kernel stored it)
+  };
+  std::vector<Operand> operands;  // each bounded operand once
   struct Bound {
     int a, b;                     // indices into operands
     int64_t k;

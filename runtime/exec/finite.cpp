@@ -54,6 +54,16 @@ float max_abs(const float *values, int64_t n) {
   return m;
 }
 
+float max_abs_bf16(const uint16_t *values, int64_t n) {
+  uint16_t m = 0;  // bf16 magnitudes order as their bits, as f32 ones do
+  for (int64_t i = 0; i < n; ++i) m = std::max<uint16_t>(m, values[i] & 0x7fffu);
+  if (m >= 0x7f80u) return INFINITY;
+  const uint32_t bits = uint32_t{m} << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
 bool all_finite(const float *values, int64_t n) {
   static_assert(sizeof(float) == sizeof(uint32_t));
   // 64k floats at a time: an early exit without a branch per element.

@@ -83,28 +83,29 @@ GateCall Executor::Impl::prepare_gate(const plan::Program &program, size_t index
   for (const auto &[name, buffer] : program.losses) g.losses.push_back(buffer);
   g.checked = param_ranges(s.params);
   auto operand = [&](int buffer, int64_t elements) {
-    const float *p = floats(buffer);
+    const void *p = address(buffer);
     for (size_t j = 0; j < g.operands.size(); ++j)
-      if (g.operands[j].first == p && g.operands[j].second == elements) return static_cast<int>(j);
-    g.operands.push_back({p, elements});
+      if (g.operands[j].values == p && g.operands[j].elements == elements) return static_cast<int>(j);
+    g.operands.push_back({p, elements, bf16_buffer(buffer)});
     return static_cast<int>(g.operands.size()) - 1;
   };
   // A bf16 copy is bounded through the f32 values the last Reorder before
   // the product rounded into it (rounding to nearest never grows |x| past
-  // the next bf16 value, a factor the bound's margin covers).
+  // the next bf16 value, a factor the bound's margin covers); one that a
+  // kernel stored rounded, through its bf16 values, which the product reads.
   auto source = [&](int buffer, size_t before) {
     if (!bf16_buffer(buffer)) return buffer;
     for (size_t i = before; i-- > 0;)
       if (program.steps[i].kind == Step::Reorder && program.steps[i].c == buffer) return program.steps[i].a;
-    fail(at + ": a gate bounds a product of bf16 buffer " + plan.buffers[buffer].name + ", which no reorder rounds");
+    return buffer;
   };
   for (int b : s.bound) {
     if (b <= static_cast<int>(index) || b >= static_cast<int>(program.steps.size()))
       fail(at + ": a gate bounds a product before it");
     const Step &m = program.steps[b];
     const int a = source(m.a, b), bb = source(m.b, b);
-    check_buffer(a, DType::F32, m.m * m.k, at + ": bounded operand a");
-    check_buffer(bb, DType::F32, m.k * m.n, at + ": bounded operand b");
+    check_buffer(a, bf16_buffer(a) ? DType::BF16 : DType::F32, m.m * m.k, at + ": bounded operand a");
+    check_buffer(bb, bf16_buffer(bb) ? DType::BF16 : DType::F32, m.k * m.n, at + ": bounded operand b");
     g.bounds.push_back({operand(a, m.m * m.k), operand(bb, m.k * m.n), m.k});
   }
   g.max_abs_of.resize(g.operands.size());
@@ -170,8 +171,10 @@ bool Executor::Impl::gate_passes(GateCall &g) {
   for_chunks(chunks, team, [&](int c) {
     float *mine = partial.data() + static_cast<size_t>(c) * (n + 1);
     for (size_t j = 0; j < n; ++j) {
-      auto [b, e] = share(g.operands[j].second, c, chunks);
-      mine[j] = max_abs(g.operands[j].first + b, e - b);
+      const GateCall::Operand &o = g.operands[j];
+      auto [b, e] = share(o.elements, c, chunks);
+      mine[j] = o.bf16 ? max_abs_bf16(static_cast<const uint16_t *>(o.values) + b, e - b)
+                       : max_abs(static_cast<const float *>(o.values) + b, e - b);
     }
     for (const Range &r : g.checked) {
       auto [b, e] = share(r.end - r.begin, c, chunks);

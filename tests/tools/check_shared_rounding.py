@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks a plan's shared bf16 rounding (compiler/codegen/share_rounding.h):
 every bf16 product of the train program reads a and b from bf16 buffers, each
-written by a reorder from an f32 buffer earlier in the program, and each
+written earlier in the program by a reorder from an f32 buffer or by a kernel
+(which stores it rounded; no other step then writes it), and each
 note's "train step N [m,k]x[k,n]: CHOICE" names a product at step N, and
 each "train step N OP [..] and [..]: CHOICE" a convolution OP at step N,
 that runs as the note says, and each "train step N OP [..] and [..]: f32
@@ -34,6 +35,7 @@ def main():
         if inside and l.split()[0] in ("matmul", "reorder", "kernel", "conv", "zero", "gate", "optimize"):
             steps.append(l.split())
     rounded_at = {}
+    by_kernels = 0
     first_reader = {}  # bf16 buffer -> the first bf16 product reading it
     products = 0
     for i, s in enumerate(steps):
@@ -43,6 +45,12 @@ def main():
         if s[0] == "reorder" and types[int(s[2])] == "bf16":
             assert types[int(s[1])] == "f32", ("reorder into bf16 from a non-f32 buffer", i, s)
             rounded_at[int(s[2])] = i
+        if s[0] == "kernel":
+            args = s[s.index("args") + 1:s.index("acc")]
+            for x in (int(a) for a in args if types[int(a)] == "bf16"):
+                assert x not in rounded_at, ("a kernel writes a bf16 buffer written before", i, s)
+                rounded_at[x] = i
+                by_kernels += 1
         if s[0] == "matmul" and "bf16" in s[: s.index("where")]:
             products += 1
             for x in (int(s[1]), int(s[2])):
@@ -99,7 +107,7 @@ def main():
             if both or "(%s rounded for an earlier product)" % operand in n:
                 assert m and first_reader.get(int(x), len(steps)) < int(m.group(1)), ("no earlier bf16 product rounded " + operand, n, s)
                 shared += 1
-    print("ok: %d bf16 products, %d bf16 convolutions, %d winograd convolutions, %d rounding reorders, %d products cut the other way, %d operands rounded for earlier products" % (products, convs, winograd, len(rounded_at), cuts, shared))
+    print("ok: %d bf16 products, %d bf16 convolutions, %d winograd convolutions, %d rounding reorders, %d copies stored rounded by kernels, %d products cut the other way, %d operands rounded for earlier products" % (products, convs, winograd, len(rounded_at) - by_kernels, by_kernels, cuts, shared))
 
 
 main()

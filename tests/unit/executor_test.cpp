@@ -392,23 +392,43 @@ TEST(Executor, RejectsPlansThatDoNotFitTheirKernels) {
   t = make_plan();
   t.plan.train.steps.pop_back();
   EXPECT_EQ(message(t.plan), "the train program never updates the parameters (no optimize step)");
-  // bf16 copies (share_rounding.h): only a bf16 product reads one, it must
-  // be large enough, and a gate bounds it through the reorder that rounds it.
+  // bf16 copies (share_rounding.h): only a bf16 product reads one, and it
+  // must be large enough.
   t = make_plan();
   t.plan.train.steps[1].a = add_buffer(t.plan, "a_t.bf16", plan::DType::BF16, K * M);
   EXPECT_EQ(message(t.plan), "matmul train step 1 (test.yaml:2:1) a: buffer a_t.bf16 is not f32");
   t.plan.train.steps[1].bf16 = true;
   t.plan.train.steps[1].a = add_buffer(t.plan, "short.bf16", plan::DType::BF16, K * M - 1);
   EXPECT_EQ(message(t.plan), "matmul train step 1 (test.yaml:2:1) a: buffer short.bf16 has 1749 elements, needs 1750");
-  f = make_fused_plan();
+}
+
+// A gate bounds a bf16 product through the f32 values a reorder rounded into
+// its operand, or, for a copy a kernel stored rounded (share_rounding.h),
+// through the bf16 values themselves: an infinity there stops the step.
+TEST(Executor, GateBoundsBf16CopiesThroughTheirValues) {
+  FusedPlan f = make_fused_plan();
+  int dy = -1;
   for (plan::Step &s : f.plan.train.steps)
     if (s.kind == plan::Step::Gate) {
       plan::Step &bounded = f.plan.train.steps[s.bound.at(0)];
       bounded.bf16 = true;
-      bounded.a = add_buffer(f.plan, "dy.bf16", plan::DType::BF16, bounded.m * bounded.k);
+      bounded.a = dy = add_buffer(f.plan, "dy.bf16", plan::DType::BF16, bounded.m * bounded.k);
     }
-  EXPECT_EQ(message(f.plan),
-            "program train step 2 (-): a gate bounds a product of bf16 buffer dy.bf16, which no reorder rounds");
+  ASSERT_GE(dy, 0);
+  Executor e(f.plan, kKernels, 2, 1);
+  e.init_params(5);
+  const int64_t n = f.plan.buffers[dy].elements;
+  fill_fused(e, f, 1);
+  std::fill(e.bf16(dy), e.bf16(dy) + n, uint16_t{0x3f00});  // 0.5
+  ASSERT_TRUE(e.train_step(f.plan.train, 1, 0.01));
+  const std::vector<float> before = fused_state(e, f);
+  fill_fused(e, f, 2);
+  e.bf16(dy)[n - 1] = 0x7f80;  // +inf
+  EXPECT_FALSE(e.train_step(f.plan.train, 2, 0.01));
+  EXPECT_TRUE(same(fused_state(e, f), before));
+  e.bf16(dy)[n - 1] = 0x7f7f;  // the largest bf16: k max|a| max|b| is past the bound
+  EXPECT_TRUE(e.train_step(f.plan.train, 2, 0.01));  // all gradients first, then updates (finite here)
+  EXPECT_FALSE(same(fused_state(e, f), before));
 }
 
 // The matmul shape of mnist_mlp's first layer: which implementation oneDNN

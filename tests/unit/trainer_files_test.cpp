@@ -201,6 +201,18 @@ TEST(MaxAbs, LargestMagnitudeOrInfinity) {
   }
   const float tiny[] = {std::numeric_limits<float>::denorm_min(), -0.0f};
   EXPECT_EQ(max_abs(tiny, 2), std::numeric_limits<float>::denorm_min());
+  // bfloat16 values: the same as f32 values of their bits.
+  std::vector<uint16_t> b(37, 0x3e80);  // 0.25
+  EXPECT_EQ(max_abs_bf16(b.data(), 0), 0.0f);
+  EXPECT_EQ(max_abs_bf16(b.data(), 37), 0.25f);
+  b[36] = 0xc0f0;  // -7.5
+  EXPECT_EQ(max_abs_bf16(b.data(), 37), 7.5f);
+  b[3] = 0x7f7f;
+  EXPECT_EQ(max_abs_bf16(b.data(), 37), 0x1.fep127f);
+  for (uint16_t bad : {0x7f80, 0xff80, 0x7fc0, 0xffc1}) {
+    b[3] = bad;
+    EXPECT_EQ(max_abs_bf16(b.data(), 37), INFINITY) << std::hex << bad;
+  }
 }
 
 // The column copies the executor uses to leave zero columns of image data
