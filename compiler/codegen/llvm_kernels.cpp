@@ -242,7 +242,7 @@ class KernelEmitter {
   // values. Returns the carried values after the loop.
   Values emit_loop(Value *lo, Value *hi, const Values &init,
                    const std::function<Values(Value *, const Values &)> &body, bool keep_rolled = false,
-                   unsigned vector_width = 0) {
+                   unsigned vector_width = 0, unsigned interleave_count = 1) {
     llvm::Function *f = b_.GetInsertBlock()->getParent();
     llvm::BasicBlock *pre = b_.GetInsertBlock();
     auto *loop = llvm::BasicBlock::Create(ctx_, "loop", f);
@@ -275,7 +275,7 @@ class KernelEmitter {
       auto *width = llvm::MDNode::get(ctx_, {llvm::MDString::get(ctx_, "llvm.loop.vectorize.width"),
                                              llvm::ConstantAsMetadata::get(b_.getInt32(vector_width))});
       auto *interleave = llvm::MDNode::get(ctx_, {llvm::MDString::get(ctx_, "llvm.loop.interleave.count"),
-                                                  llvm::ConstantAsMetadata::get(b_.getInt32(1))});
+                                                  llvm::ConstantAsMetadata::get(b_.getInt32(interleave_count))});
       llvm::MDNode *id = llvm::MDNode::getDistinct(ctx_, {nullptr, enable, width, interleave});
       id->replaceOperandWith(0, id);
       back->setMetadata(llvm::LLVMContext::MD_loop, id);
@@ -329,12 +329,20 @@ class KernelEmitter {
     // innermost, which the vectorizer then runs with gathers and scatters
     // at stride 16 (docs/BENCHMARKS.md).
     const bool one_vector = axis > 0 && k_.domain[axis] == 16;
+    auto point = [&](Value *i, const Values &acc) { return emit_point(advance(outer, i, axis), acc); };
     // LLVM's cost model takes a vector fptrunc to bfloat for a long sequence
     // and then vectorizes little or nothing: 16 lanes are one vcvtneps2bf16.
+    // Given the width, it leaves the remainder scalar: two vectors a turn up
+    // to the last multiple of 32 points, then one.
     const bool bf16_stores = native_bf16_ && std::count(k_.args.begin(), k_.args.end(), BufferType::BF16) > 0;
-    Values sums = emit_loop(lo, hi, zeros, [&](Value *i, const Values &acc) {
-      return emit_point(advance(outer, i, axis), acc);
-    }, one_vector, bf16_stores ? 16 : 0);
+    Values sums = zeros;
+    if (bf16_stores && !one_vector) {
+      Value *mid = b_.CreateAdd(lo, b_.CreateMul(b_.CreateSDiv(b_.CreateSub(hi, lo), b_.getInt64(32)), b_.getInt64(32)));
+      sums = emit_loop(lo, mid, sums, point, false, 16, 2);
+      sums = emit_loop(mid, hi, sums, point, false, 16, 1);
+    } else {
+      sums = emit_loop(lo, hi, sums, point, one_vector);
+    }
     for (size_t o = 0, r = 0; o < k_.outputs.size(); ++o) {
       if (!in_register(o)) continue;
       Value *p = element(k_.outputs[o].arg, outer[access_of_output_[o]]);
