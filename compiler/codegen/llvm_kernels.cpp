@@ -2,6 +2,7 @@
 #include "codegen/llvm_kernels.h"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 #include <functional>
 
@@ -331,15 +332,17 @@ class KernelEmitter {
     const bool one_vector = axis > 0 && k_.domain[axis] == 16;
     auto point = [&](Value *i, const Values &acc) { return emit_point(advance(outer, i, axis), acc); };
     // LLVM's cost model takes a vector fptrunc to bfloat for a long sequence
-    // and then vectorizes little or nothing: 16 lanes are one vcvtneps2bf16.
-    // Given the width, it leaves the remainder scalar: two vectors a turn up
-    // to the last multiple of 32 points, then one.
+    // and then vectorizes little or nothing: 16 lanes are one vcvtneps2bf16
+    // (fewer for a shorter axis). Given the width, it leaves the remainder
+    // scalar: two vectors a turn up to the last multiple of two, then one.
     const bool bf16_stores = native_bf16_ && std::count(k_.args.begin(), k_.args.end(), BufferType::BF16) > 0;
+    const unsigned lanes = std::bit_floor(static_cast<uint64_t>(std::clamp<int64_t>(k_.domain[axis], 1, 16)));
     Values sums = zeros;
-    if (bf16_stores && !one_vector) {
-      Value *mid = b_.CreateAdd(lo, b_.CreateMul(b_.CreateSDiv(b_.CreateSub(hi, lo), b_.getInt64(32)), b_.getInt64(32)));
-      sums = emit_loop(lo, mid, sums, point, false, 16, 2);
-      sums = emit_loop(mid, hi, sums, point, false, 16, 1);
+    if (bf16_stores && !one_vector && lanes > 1) {
+      Value *two = b_.getInt64(2 * lanes);
+      Value *mid = b_.CreateAdd(lo, b_.CreateMul(b_.CreateSDiv(b_.CreateSub(hi, lo), two), two));
+      sums = emit_loop(lo, mid, sums, point, false, lanes, 2);
+      sums = emit_loop(mid, hi, sums, point, false, lanes, 1);
     } else {
       sums = emit_loop(lo, hi, sums, point, one_vector);
     }

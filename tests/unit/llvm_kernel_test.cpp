@@ -457,39 +457,46 @@ TEST(LlvmKernel, CompiledNormalDrawsAreStandardNormal) {
 // vcvtneps2bf16 (where the host has it) and with the integer operations,
 // and the same as the reference. The f32 output next to it is untouched.
 TEST(LlvmKernel, Bf16OutputsRoundLikeTheRuntime) {
-  std::vector<uint32_t> bits = {0x00000000, 0x80000000, 0x00000001, 0x807fffff, 0x00400000, 0x7f800000, 0xff800000,
-                                0x7f800001, 0xffc00001, 0x7fbfffff, 0x7f7fffff, 0xff7fffff, 0x3f808000, 0x3f818000,
-                                0x3f808001, 0x3f817fff, 0x00800000, 0x80800000, 0x3f800000, 0xbf7fffff};
-  std::mt19937 gen(7);
-  while (bits.size() < 21 * 37) bits.push_back(gen());  // every exponent and payload, odd sizes: tails
-  std::vector<float> x(bits.size());
-  std::memcpy(x.data(), bits.data(), bits.size() * 4);
-  KernelBuilder kb("round", {21, 37});
-  int in = kb.arg(), copy = kb.arg(), rounded = kb.arg(BufferType::BF16);
-  int v = kb.load(in);
-  kb.out(v, copy);
-  kb.out(v, rounded);
-  ASSERT_EQ(verify_kernel(kb.k), "");
-  std::vector<uint16_t> want(x.size()), reference(x.size());
-  for (size_t i = 0; i < x.size(); ++i) want[i] = rt::round_bf16(x[i]);
-  std::vector<float> copied(x.size());
-  void *buffers[3] = {x.data(), copied.data(), reference.data()};
-  run_kernel_reference(kb.k, buffers, 0, 21, kRng);
-  EXPECT_EQ(reference, want);
-  std::vector<bool> natives = {false};
-  if (host_has_avx512_bf16()) natives.push_back(true);
-  for (bool native : natives) {
-    std::string error;
-    auto jit = KernelJit::create({kb.k}, error, native);
-    ASSERT_TRUE(jit) << error;
-    std::vector<uint16_t> got(x.size(), 0xdead);
-    std::vector<float> got_copy(x.size());
-    void *b[3] = {x.data(), got_copy.data(), got.data()};
-    jit->lookup("round")(b, 0, 8, kRng);  // in two slices, as two threads would
-    jit->lookup("round")(b, 8, 21, kRng);
-    for (size_t i = 0; i < x.size(); ++i)
-      ASSERT_EQ(got[i], want[i]) << "native " << native << " at " << i << ": f32 bits " << std::hex << bits[i];
-    EXPECT_EQ(std::memcmp(got_copy.data(), x.data(), x.size() * 4), 0);
+  std::vector<uint32_t> specials = {0x00000000, 0x80000000, 0x00000001, 0x807fffff, 0x00400000, 0x7f800000,
+                                    0xff800000, 0x7f800001, 0xffc00001, 0x7fbfffff, 0x7f7fffff, 0xff7fffff,
+                                    0x3f808000, 0x3f818000, 0x3f808001, 0x3f817fff, 0x00800000, 0x80800000,
+                                    0x3f800000, 0xbf7fffff};
+  // Rows of 37 (two vectors a turn, then one, then a scalar tail), 10 (8
+  // lanes) and 1.
+  for (std::vector<int64_t> domain : {std::vector<int64_t>{21, 37}, {7, 10}, {5, 1}}) {
+    const size_t n = static_cast<size_t>(domain[0] * domain[1]);
+    std::vector<uint32_t> bits(specials.begin(), specials.begin() + std::min(n, specials.size()));
+    std::mt19937 gen(7);
+    while (bits.size() < n) bits.push_back(gen());  // every exponent and payload
+    std::vector<float> x(n);
+    std::memcpy(x.data(), bits.data(), n * 4);
+    KernelBuilder kb("round", domain);
+    int in = kb.arg(), copy = kb.arg(), rounded = kb.arg(BufferType::BF16);
+    int v = kb.load(in);
+    kb.out(v, copy);
+    kb.out(v, rounded);
+    ASSERT_EQ(verify_kernel(kb.k), "");
+    std::vector<uint16_t> want(n), reference(n);
+    for (size_t i = 0; i < n; ++i) want[i] = rt::round_bf16(x[i]);
+    std::vector<float> copied(n);
+    void *buffers[3] = {x.data(), copied.data(), reference.data()};
+    run_kernel_reference(kb.k, buffers, 0, domain[0], kRng);
+    EXPECT_EQ(reference, want);
+    std::vector<bool> natives = {false};
+    if (host_has_avx512_bf16()) natives.push_back(true);
+    for (bool native : natives) {
+      std::string error;
+      auto jit = KernelJit::create({kb.k}, error, native);
+      ASSERT_TRUE(jit) << error;
+      std::vector<uint16_t> got(n, 0xdead);
+      std::vector<float> got_copy(n);
+      void *b[3] = {x.data(), got_copy.data(), got.data()};
+      jit->lookup("round")(b, 0, 3, kRng);  // in two slices, as two threads would
+      jit->lookup("round")(b, 3, domain[0], kRng);
+      for (size_t i = 0; i < n; ++i)
+        ASSERT_EQ(got[i], want[i]) << "native " << native << " at " << i << ": f32 bits " << std::hex << bits[i];
+      EXPECT_EQ(std::memcmp(got_copy.data(), x.data(), n * 4), 0);
+    }
   }
   // bf16 args are written only, by plain stores.
   KernelBuilder bad("bad", {4});
