@@ -2,6 +2,7 @@
 #include "codegen/place_updates.h"
 
 #include "codegen/choose_precision.h"
+#include "codegen/share_rounding.h"
 
 #include <algorithm>
 #include <utility>
@@ -27,7 +28,7 @@ struct Tail {
   std::vector<std::pair<size_t, int>> late, early;
 };
 
-Tail find_tail(const plan::Plan &plan) {
+Tail find_tail(const plan::Plan &plan, const CodegenOptions &options) {
   const plan::Program &tr = plan.train;
   const int64_t batch = tr.batch;
   // Steps name buffers by index; the regions span the parameters (and
@@ -65,10 +66,14 @@ Tail find_tail(const plan::Plan &plan) {
     const plan::Param &param = plan.params[q];
     bool read_later = false;
     for (size_t j = i + 1; j < tr.steps.size(); ++j) read_later = read_later || touches(j, param.buffer);
-    // The bound reads a and b; updating later would read the gradient, the
-    // weight and the optimizer's state again from memory.
-    const int64_t state_arrays = 2 + static_cast<int64_t>(plan.state_regions.size());
-    const bool cheap_bound = plan::extent(s.k, batch) * (s.m + s.n) <= state_arrays * s.m * s.n;
+    // The bound reads a and b (a bf16 product's rounded copies: 2 bytes an
+    // element); updating later would read the gradient, the weight and the
+    // optimizer's state (4 bytes each) again from memory.
+    auto bytes = [&](int x) {
+      return s.bf16 && options.share_rounding && shares_rounding(plan.buffers[x]) ? 2 : 4;
+    };
+    const int64_t k = plan::extent(s.k, batch), state_arrays = 2 + static_cast<int64_t>(plan.state_regions.size());
+    const bool cheap_bound = k * (s.m * bytes(s.a) + s.n * bytes(s.b)) <= 4 * state_arrays * s.m * s.n;
     const bool on_line = (plan.buffers[param.buffer].offset - param0) % 64 == 0;
     const bool late = plan.buffers[param.buffer].elements >= kLargeWeight && !read_later && cheap_bound && on_line;
     (late ? t.late : t.early).push_back({i, q});
@@ -83,7 +88,7 @@ void place_updates(plan::Plan &plan, const CodegenOptions &options) {
   if (plan.param_count == 0 || !tr.present() || tr.steps.empty()) return;
   // Clipping by the global norm needs every gradient before any update.
   const bool clip = plan.config.count("clip_grad_norm") > 0;
-  const Tail tail = options.late_updates && !clip ? find_tail(plan) : Tail{};
+  const Tail tail = options.late_updates && !clip ? find_tail(plan, options) : Tail{};
   if (tail.late.empty()) {
     tr.steps.push_back(optimize_all());
     return;

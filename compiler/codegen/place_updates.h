@@ -11,9 +11,11 @@
 //  - When the program ends with matmuls each writing the whole gradient of
 //    one parameter (no bias, no post-op, a gradient no other step touches),
 //    each large weight among them (>= 64k floats, not read by a later step,
-//    and bounding the product reads no more than updating it later would
-//    read again: k (m + n) <= (2 + S) m n, k at the compiled batch, S the
-//    optimizer's state arrays: gradient, weight and state) is updated
+//    and bounding the product reads no more bytes than updating it later
+//    would read again: k (m A + n B) <= 4 (2 + S) m n, k at the compiled
+//    batch, A and B the bytes of an operand's element (2 for the copies a
+//    bf16 product reads, share_rounding.h, else 4), S the optimizer's state
+//    arrays: gradient, weight and state) is updated
 //    right after its gradient, while that is in the cache: the other tail
 //    products move before a `gate` that checks the losses and every other
 //    gradient and bounds each late product by k max|a| max|b| (finite

@@ -204,7 +204,7 @@ struct GateCall {
   struct Operand {
     const void *values;
     int64_t elements;
-    bool bf16;                    // bfloat16 values (a copy no reorder rounded: a kernel stored it)
+    bool bf16;                    // bfloat16 values (a bf16 product's rounded copy)
   };
   std::vector<Operand> operands;  // each bounded operand once
   struct Bound {

@@ -16,6 +16,31 @@ namespace {
 // the gate's operands with this every step.
 using Lanes = uint32_t __attribute__((vector_size(16)));
 using Lanes16 = uint32_t __attribute__((vector_size(64)));
+// bf16 magnitudes likewise, as u16: 32 lanes (AVX-512BW) or 8.
+using Halves = uint16_t __attribute__((vector_size(16)));
+using Halves32 = uint16_t __attribute__((vector_size(64)));
+
+template <typename V>
+uint16_t max_abs_bf16_lanes(const uint16_t *values, int64_t n) {
+  constexpr int kLanes = sizeof(V) / 2;
+  const V magnitude = V{} + 0x7fff;
+  V best = V{};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    V x;
+    std::memcpy(&x, values + i, sizeof x);
+    x &= magnitude;
+    best = x > best ? x : best;
+  }
+  uint16_t m = 0;
+  for (int l = 0; l < kLanes; ++l) m = std::max<uint16_t>(m, best[l]);
+  for (; i < n; ++i) m = std::max<uint16_t>(m, values[i] & 0x7fffu);
+  return m;
+}
+
+__attribute__((target("avx512f,avx512bw"))) uint16_t max_abs_bf16_avx512(const uint16_t *values, int64_t n) {
+  return max_abs_bf16_lanes<Halves32>(values, n);
+}
 
 template <typename V>
 uint32_t max_abs_bits_lanes(const float *values, int64_t n) {
@@ -55,8 +80,8 @@ float max_abs(const float *values, int64_t n) {
 }
 
 float max_abs_bf16(const uint16_t *values, int64_t n) {
-  uint16_t m = 0;  // bf16 magnitudes order as their bits, as f32 ones do
-  for (int64_t i = 0; i < n; ++i) m = std::max<uint16_t>(m, values[i] & 0x7fffu);
+  static const bool avx512 = __builtin_cpu_supports("avx512bw");
+  const uint16_t m = avx512 ? max_abs_bf16_avx512(values, n) : max_abs_bf16_lanes<Halves>(values, n);
   if (m >= 0x7f80u) return INFINITY;
   const uint32_t bits = uint32_t{m} << 16;
   float f;

@@ -89,24 +89,17 @@ GateCall Executor::Impl::prepare_gate(const plan::Program &program, size_t index
     g.operands.push_back({p, elements, bf16_buffer(buffer)});
     return static_cast<int>(g.operands.size()) - 1;
   };
-  // A bf16 copy is bounded through the f32 values the last Reorder before
-  // the product rounded into it (rounding to nearest never grows |x| past
-  // the next bf16 value, a factor the bound's margin covers); one that a
-  // kernel stored rounded, through its bf16 values, which the product reads.
-  auto source = [&](int buffer, size_t before) {
-    if (!bf16_buffer(buffer)) return buffer;
-    for (size_t i = before; i-- > 0;)
-      if (program.steps[i].kind == Step::Reorder && program.steps[i].c == buffer) return program.steps[i].a;
-    return buffer;
-  };
+  // Through the values the product reads: a bf16 copy's (half the bytes
+  // of its f32 source), or an f32 operand's, which a bf16 product without
+  // copies rounds to nearest (never past the next bf16 value, a factor the
+  // bound's margin covers).
   for (int b : s.bound) {
     if (b <= static_cast<int>(index) || b >= static_cast<int>(program.steps.size()))
       fail(at + ": a gate bounds a product before it");
     const Step &m = program.steps[b];
-    const int a = source(m.a, b), bb = source(m.b, b);
-    check_buffer(a, bf16_buffer(a) ? DType::BF16 : DType::F32, m.m * m.k, at + ": bounded operand a");
-    check_buffer(bb, bf16_buffer(bb) ? DType::BF16 : DType::F32, m.k * m.n, at + ": bounded operand b");
-    g.bounds.push_back({operand(a, m.m * m.k), operand(bb, m.k * m.n), m.k});
+    check_buffer(m.a, bf16_buffer(m.a) ? DType::BF16 : DType::F32, m.m * m.k, at + ": bounded operand a");
+    check_buffer(m.b, bf16_buffer(m.b) ? DType::BF16 : DType::F32, m.k * m.n, at + ": bounded operand b");
+    g.bounds.push_back({operand(m.a, m.m * m.k), operand(m.b, m.k * m.n), m.k});
   }
   g.max_abs_of.resize(g.operands.size());
   g.partial_max.resize(static_cast<size_t>(std::max(1, optimizer.chunks)) * (g.operands.size() + 1));

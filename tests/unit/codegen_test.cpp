@@ -16,6 +16,7 @@
 #include "codegen/pipeline.h"
 #include "codegen/plan_memory.h"
 #include "codegen/precision_timing.h"
+#include "codegen/place_updates.h"
 #include "codegen/share_rounding.h"
 #include "driver/compile_options.h"
 #include "exec/executor.h"
@@ -371,7 +372,7 @@ TEST(Codegen, SameSeedAndThreadsGiveIdenticalLosses) {
 // come last, train_step updates its two large weights right after their
 // gradients, and three such steps on real images leave parameters and Adam's
 // state bit for bit as run() + run_optimizer_if_finite() do, at 1 and 2
-// threads. fashion_mlp (batch 512) is not fused: bounding would read more.
+// threads. fashion_mlp (batch 512, f32) is not fused: bounding would read more.
 TEST(Codegen, TrainStepUpdatesWeightsRightAfterTheirGradientsBitwise) {
   auto c = compile("models/mnist_mlp.yaml", 128);
   ASSERT_TRUE(c);
@@ -404,6 +405,31 @@ TEST(Codegen, TrainStepUpdatesWeightsRightAfterTheirGradientsBitwise) {
   ASSERT_TRUE(fashion);
   rt::Executor e(fashion->code->lowered.plan, fashion->code->table.data(), 2, 3);
   EXPECT_FALSE(e.has_gate(fashion->code->lowered.plan.train));
+}
+
+// place_updates counts bytes: a bf16 product's bound reads 2-byte copies.
+// fashion_mlp's two large weight gradients at batch 512 read 512 x 912
+// operand elements against Adam's 4 x 100,352 floats an update at the end
+// reads again: in f32 that is more (no gate), in bf16 half of it less (both
+// weights updated right after their gradients).
+TEST(Codegen, Bf16CopiesMakeBoundingCheapEnoughForLateUpdates) {
+  CodegenOptions at_end;
+  at_end.late_updates = false;
+  auto c = compile("models/fashion_mlp.yaml", 512, at_end);
+  ASSERT_TRUE(c);
+  auto place = [&](bool bf16) {
+    plan::Plan p = c->code->lowered.plan;
+    ASSERT_EQ(p.train.steps.back().kind, plan::Step::Optimize);
+    p.train.steps.pop_back();
+    for (plan::Step &s : p.train.steps)
+      if (s.kind == plan::Step::Matmul && s.m * s.n >= 100352) s.bf16 = bf16;
+    place_updates(p, CodegenOptions{});
+    int late = 0;
+    for (const plan::Step &s : p.train.steps) late += s.kind == plan::Step::Optimize && !s.all && s.params.size() == 1;
+    EXPECT_EQ(late, bf16 ? 2 : 0) << (bf16 ? "bf16" : "f32");
+  };
+  place(false);
+  place(true);
 }
 
 // Runs the compiled optimizer of `model` three times with gradients
