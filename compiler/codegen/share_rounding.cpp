@@ -60,16 +60,37 @@ std::set<int> program_buffers(const plan::Plan &plan) {
   return out;
 }
 
+// Kernel -> the steps calling it, in every program.
+std::map<std::string, int> kernel_calls(const plan::Plan &plan) {
+  std::map<std::string, int> uses;
+  for (const plan::Program *p : plan.programs())
+    for (const plan::Step &s : p->steps)
+      if (s.kind == plan::Step::Kernel) ++uses[s.kernel];
+  return uses;
+}
+
+// The kernel of step `s` when it is called by `s` alone and stores every
+// element of `x`, with x's position among its args; else {nullptr, -1}.
+std::pair<FusedKernel *, int> sole_writer(std::map<std::string, FusedKernel *> &kernels,
+                                          std::map<std::string, int> &uses, const plan::Program &prog,
+                                          const plan::Buffer &buffer, const plan::Step &s, int x) {
+  auto k = kernels.find(s.kernel);
+  if (s.kind != plan::Step::Kernel || k == kernels.end() || uses[s.kernel] != 1 ||
+      std::count(s.args.begin(), s.args.end(), x) != 1 || (buffer.row > 0) != (s.domain0 < 0))
+    return {nullptr, -1};
+  const int pos = static_cast<int>(std::find(s.args.begin(), s.args.end(), x) - s.args.begin());
+  const int64_t elements = buffer.row > 0 ? buffer.row * prog.batch : buffer.elements;
+  if (!stores_every_element_once(*k->second, pos, elements)) return {nullptr, -1};
+  return {k->second, pos};
+}
+
 // The temporaries of `cp` that only bf16 products read, each stored whole by
 // one kernel step before them (the contract's second kind of copy): they
 // become bf16, and their kernel stores them rounded.
 void round_in_kernels(LoweredModel &m, const CodegenProgram &cp, const std::set<int> &named_by_programs) {
   plan::Plan &plan = m.plan;
   const plan::Program &prog = *plan.program(cp.name);
-  std::map<std::string, int> uses;  // kernel -> steps calling it, in every program
-  for (const plan::Program *p : plan.programs())
-    for (const plan::Step &s : p->steps)
-      if (s.kind == plan::Step::Kernel) ++uses[s.kernel];
+  std::map<std::string, int> uses = kernel_calls(plan);
   std::map<std::string, FusedKernel *> kernels;
   for (FusedKernel &k : m.kernels) kernels[k.name] = &k;
   for (int x : cp.temps) {
@@ -82,13 +103,8 @@ void round_in_kernels(LoweredModel &m, const CodegenProgram &cp, const std::set<
       const std::vector<int> touched = plan::step_buffers(s);
       if (std::find(touched.begin(), touched.end(), x) == touched.end()) continue;
       if (writer < 0) {  // the first step touching x stores all of it
-        auto k = kernels.find(s.kernel);
-        ok = s.kind == plan::Step::Kernel && k != kernels.end() && uses[s.kernel] == 1 &&
-             std::count(s.args.begin(), s.args.end(), x) == 1 && (buffer.row > 0) == (s.domain0 < 0);
-        if (!ok) break;
-        pos = static_cast<int>(std::find(s.args.begin(), s.args.end(), x) - s.args.begin());
-        const int64_t elements = buffer.row > 0 ? buffer.row * prog.batch : buffer.elements;
-        ok = stores_every_element_once(*k->second, pos, elements);
+        pos = sole_writer(kernels, uses, prog, buffer, s, x).second;
+        ok = pos >= 0;
         writer = static_cast<int>(i);
         continue;
       }
@@ -112,10 +128,14 @@ void share_rounding(LoweredModel &m) {
   for (const CodegenProgram &cp : m.programs)
     if (plan.program(cp.name)) round_in_kernels(m, cp, named_by_programs);
   const std::map<std::string, const FusedKernel *> kernels = kernels_by_name(m.kernels);
+  std::map<std::string, FusedKernel *> writable;
+  for (FusedKernel &k : m.kernels) writable[k.name] = &k;
+  std::map<std::string, int> uses = kernel_calls(plan);
   for (CodegenProgram &cp : m.programs) {
     plan::Program *prog = plan.program(cp.name);
     if (!prog) continue;
     std::map<int, int> copy_of;  // f32 buffer -> its rounded copy, while no step has written the buffer since
+    std::map<int, size_t> written_at;  // buffer -> the step of `steps` that wrote it last
     std::vector<plan::Step> steps;
     std::vector<int> new_index;
     for (plan::Step s : prog->steps) {
@@ -134,6 +154,22 @@ void share_rounding(LoweredModel &m) {
             const int r = static_cast<int>(plan.buffers.size());
             plan.buffers.push_back(rounded);
             cp.temps.push_back(r);
+            it = copy_of.emplace(x, r).first;
+            // Stored whole by a kernel that f32 readers need too: it stores
+            // the rounded copy as well.
+            auto w = written_at.find(x);
+            auto [kernel, pos] = w == written_at.end()
+                                     ? std::pair<FusedKernel *, int>{nullptr, -1}
+                                     : sole_writer(writable, uses, *prog, source, steps[w->second], x);
+            if (kernel) {
+              const KernelOutput stored = *std::find_if(kernel->outputs.begin(), kernel->outputs.end(),
+                                                        [&](const KernelOutput &o) { return o.arg == pos; });
+              kernel->outputs.push_back({stored.instr, static_cast<int>(kernel->args.size()), stored.strides});
+              kernel->args.push_back(BufferType::BF16);
+              steps[w->second].args.push_back(r);
+              *operand = r;
+              continue;
+            }
             plan::Step round;
             round.kind = plan::Step::Reorder;
             round.a = x, round.c = r;
@@ -141,12 +177,11 @@ void share_rounding(LoweredModel &m) {
                                           : std::vector<int64_t>{source.elements};
             round.where = s.where;
             steps.push_back(round);
-            it = copy_of.emplace(x, r).first;
           }
           *operand = it->second;
         }
       }
-      for (int w : step_writes(plan, kernels, s)) copy_of.erase(w);
+      for (int w : step_writes(plan, kernels, s)) copy_of.erase(w), written_at[w] = steps.size();
       new_index.push_back(static_cast<int>(steps.size()));
       steps.push_back(std::move(s));
     }

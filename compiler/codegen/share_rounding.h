@@ -12,21 +12,24 @@
 // The Reorder stands right before the first product that needs it, and a
 // later bf16 product reads the same X' as long as no step between them
 // writes X (a kernel output, a library result, an update of a parameter);
-// after such a write the next reader gets a Reorder of its own. The values
-// are those the products rounded themselves (round to nearest even), so the
-// bits of every result are the same; what goes is the repeated rounding
+// after such a write the next reader gets a Reorder of its own. When the
+// step that last wrote X is a kernel step storing all of X (every element
+// once: kernel.h's stores_every_element_once; a kernel no other step calls),
+// that kernel stores X' beside X instead (a BF16 output: two_level's and
+// iwae's hidden layers, which f32 steps read too). And first of all, a
+// temporary X that only bf16 products read (as a or b), whose first step
+// stores it whole that way, becomes bf16 itself (renamed X.bf16): its kernel
+// stores the rounded values and X has no f32 bytes at all (fashion_mlp's
+// output-layer gradient, 784 values per example). The values are those the
+// products rounded themselves (round to nearest even), so the products'
+// results keep their bits; a kernel that stores bf16 runs 16 lanes at a time
+// (llvm_kernels.cpp), so a sum it keeps in registers (a loss, iwae's
+// log-weights) may add in another order. What goes is the repeated rounding
 // (mnist_mlp: the images, the output layer's weights, its input and its
-// gradient were each rounded twice per step). A buffer with both a fixed part
-// and a per-example part keeps the product's own rounding. Conv steps keep
-// theirs (into the layouts their bf16 kernels want).
-// Before that, a temporary X that only bf16 products read (as a or b), and
-// that one kernel step, the first step touching X, stores whole (every
-// element once: kernel.h's stores_every_element_once), becomes bf16 itself
-// (renamed X.bf16): the kernel stores the rounded values (a BF16 arg, the
-// bits a Reorder would make) and no Reorder comes; a gate bounds such a
-// product through those bf16 values. The kernel must be called by no other
-// step (its arg's type changes). fashion_mlp's output-layer gradient, 784
-// values per example, was stored in f32 only to be read back and rounded.
+// gradient were each rounded twice per step) and reading values back to
+// round them. A buffer with both a fixed part and a per-example part keeps
+// the product's own rounding. Conv steps keep theirs (into the layouts
+// their bf16 kernels want).
 // `--no-shared-rounding` (CodegenOptions::share_rounding) turns it off.
 #pragma once
 
