@@ -5,8 +5,10 @@
 // multiples of 16, so blocked layouts and kernels over them), kernels,
 // strides and paddings) are compiled — fusion, memory plan, LLVM kernels,
 // oneDNN matmuls, the runtime executor — and one training step is compared
-// with the f64 interpreter. A fixed seed list keeps the suite's budget small;
-// VAEC_FUZZ_GRAPHS=N runs more.
+// with the f64 interpreter; and with every product in bf16, the shared
+// rounded copies (share_rounding, kernels that store them) against products
+// that round their own operands. A fixed seed list keeps the suite's budget
+// small; VAEC_FUZZ_GRAPHS=N runs more.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -17,6 +19,8 @@
 
 #include "codegen/jit.h"
 #include "codegen/pipeline.h"
+#include "codegen/plan_memory.h"
+#include "codegen/share_rounding.h"
 #include "exec/executor.h"
 #include "interp/interpreter.h"
 #include "ir/batch_axes.h"
@@ -269,6 +273,64 @@ std::string compare_step(const Graph &model, uint64_t seed) {
   return diff.str();
 }
 
+// Every product of g in bf16, its operands rounded by each product itself
+// against shared copies (share_rounding: reorders, and kernels that store
+// the copies instead of or beside their f32 values). "" when one training
+// step's gradients agree; `stored` counts the copies kernels store. Not bit
+// for bit: a kernel that stores bf16 runs a fixed vector width, so a sum it
+// keeps in registers may add in another order; a copy with wrong values
+// would be off by bf16's rounding, 2^-9.
+std::string compare_shared_rounding(const Graph &model, uint64_t seed, int &stored, int &beside) {
+  std::string error;
+  CodegenOptions no_sharing;
+  no_sharing.share_rounding = false;
+  auto c = test::compile_jit(model, error, no_sharing);
+  if (!c) return "JIT: " + error;
+  LoweredModel &own = c->lowered;
+  int products = 0;
+  for (plan::Program *prog : own.plan.programs())
+    for (plan::Step &s : prog->steps)
+      if (s.kind == plan::Step::Matmul) s.bf16 = true, s.zeros = plan::Step::Keep, s.zero_units = false, ++products;
+  if (products == 0) return "";
+  LoweredModel shared = own;
+  shared.options.share_rounding = true;
+  share_rounding(shared);
+  plan_memory(shared);
+  for (const FusedKernel &k : shared.kernels)
+    for (const KernelOutput &o : k.outputs)
+      if (k.args[o.arg] == BufferType::BF16) {
+        ++stored;
+        beside += std::any_of(k.outputs.begin(), k.outputs.end(), [&](const KernelOutput &f) {
+          return f.instr == o.instr && k.args[f.arg] == BufferType::F32;
+        });
+      }
+  std::unique_ptr<KernelJit> jit = KernelJit::create(shared.kernels, error);
+  if (!jit) return "JIT of the shared plan's kernels: " + error;
+  std::vector<vaec_kernel_entry> table;
+  for (const FusedKernel &k : shared.kernels) table.push_back({k.name.c_str(), jit->lookup(k.name)});
+  table.push_back({nullptr, nullptr});
+  auto gradients = [&](const plan::Plan &p, const vaec_kernel_entry *kernels) {
+    rt::Executor ex(p, kernels, 2, seed);
+    ex.init_params(seed);
+    std::mt19937_64 rng(seed);
+    float *in = ex.f32(p.train.input);
+    for (int64_t k = 0; k < p.train.batch * p.train.input_row; ++k) in[k] = float(uint8_t(rng())) * float(1.0 / 255.0);
+    ex.run(p.train, 1);
+    std::vector<float> g;
+    for (const plan::Param &q : p.params) g.insert(g.end(), ex.f32(q.grad_buffer), ex.f32(q.grad_buffer) + checked_elements(q.dims));
+    return g;
+  };
+  const std::vector<float> a = gradients(own.plan, c->table.data()), b = gradients(shared.plan, table.data());
+  if (a.size() != b.size()) return "gradients of different sizes";
+  double scale = 1e-6;
+  for (float x : a) scale = std::max(scale, double(std::fabs(x)));
+  for (size_t k = 0; k < a.size(); ++k)
+    if (!(std::fabs(a[k] - b[k]) <= 1e-5 * scale))
+      return "gradient element " + std::to_string(k) + ": own rounding " + std::to_string(a[k]) + ", shared " +
+             std::to_string(b[k]);
+  return "";
+}
+
 }  // namespace
 
 // The reduced sanitized set compiles fewer (tests/unit/CMakeLists.txt).
@@ -309,4 +371,24 @@ TEST(CodegenFuzz, RandomGraphsMatchTheInterpreter) {
     EXPECT_GE(with_conv, graphs / 10) << "of " << graphs << " graphs";
   }
   std::cout << compared << " random graphs compared, " << with_conv << " with convolutions\n";
+}
+
+TEST(CodegenFuzz, SharedBf16CopiesKeepRandomGraphsGradients) {
+  int graphs = VAEC_FUZZ_DEFAULT_GRAPHS / 2, first = 1;
+  if (const char *n = std::getenv("VAEC_FUZZ_GRAPHS")) graphs = std::atoi(n);
+  if (const char *f = std::getenv("VAEC_FUZZ_FIRST")) first = std::atoi(f);
+  int stored = 0, beside = 0;
+  for (int seed = first; seed < first + graphs; ++seed) {
+    Graph g = RandomGraph(seed).build();
+    std::string problem;
+    try {
+      problem = compare_shared_rounding(g, seed, stored, beside);
+    } catch (const std::exception &e) {
+      problem = std::string("exception: ") + e.what();
+    }
+    EXPECT_EQ(problem, "") << "seed " << seed << "\n" << graph_to_string(g);
+  }
+  std::cout << "[ info     ] " << graphs << " graphs: " << stored << " bf16 copies stored by kernels, " << beside
+            << " of them beside an f32 value\n";
+  if (graphs >= 10) EXPECT_GT(stored - beside, 0) << "no kernel stored a bf16 copy instead of an f32 value";
 }
