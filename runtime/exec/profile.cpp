@@ -30,6 +30,12 @@ void Executor::Impl::print_profile() const {
               (s.split == Step::Rows ? " row slices" : s.split == Step::KSlices ? " slices of k" : " column slices") +
               ", one per thread)";
       if ((s.kind == Step::Matmul || s.kind == Step::Conv) && s.bf16) how += "  (bf16)";
+      if (s.kind == Step::Kernel) {  // kernels only write bf16 buffers: the copies bf16 products read
+        std::string stored;
+        for (int b : s.args)
+          if (plan.buffers[b].type == DType::BF16) stored += (stored.empty() ? "" : " ") + plan.buffers[b].name;
+        if (!stored.empty()) how += "  (stores " + stored + ")";
+      }
       if (const SkipZeros *z = s.kind == Step::Matmul ? prepared[i].matmul.skip.get() : nullptr; z && z->runs > 0) {
         char text[160];
         if (z->columns) {

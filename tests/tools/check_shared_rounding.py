@@ -14,8 +14,10 @@ step N cut as it says; a note's "a rounded for an earlier product" (b, or
 at step N that an earlier bf16 product reads; the notes are in step order;
 and a bf16 convolution whose result is in a layout kernels cannot read
 (neither plain nor nChw16c: an AMX kernel's channels last) is read next by
-a reorder.
-Usage: check_shared_rounding.py PLAN_TXT"""
+a reorder. With the trainer's `--profile` output, each kernel step of the
+train program that writes bf16 buffers says "(stores NAME...)" with their
+names, and no other step says it stores any.
+Usage: check_shared_rounding.py PLAN_TXT [PROFILE_TXT]"""
 import re
 import sys
 
@@ -107,6 +109,19 @@ def main():
             if both or "(%s rounded for an earlier product)" % operand in n:
                 assert m and first_reader.get(int(x), len(steps)) < int(m.group(1)), ("no earlier bf16 product rounded " + operand, n, s)
                 shared += 1
+    if len(sys.argv) > 2:
+        names = [l.split()[1] for l in lines if l.startswith("buffer ")]
+        profile = open(sys.argv[2]).read().split("profile of program train")[1].split("profile of program")[0]
+        said = {}
+        for l in profile.splitlines():
+            p = re.match(r"\s+(\d+) \w+ .*\(stores ([^)]*)\)", l)
+            if p:
+                said[int(p.group(1))] = p.group(2).split()
+        for i, s in enumerate(steps):
+            want = []
+            if s[0] == "kernel":
+                want = [names[int(a)] for a in s[s.index("args") + 1:s.index("acc")] if types[int(a)] == "bf16"]
+            assert said.get(i, []) == want, ("profile and plan disagree on what step %d stores" % i, said.get(i), want)
     print("ok: %d bf16 products, %d bf16 convolutions, %d winograd convolutions, %d rounding reorders, %d copies stored rounded by kernels, %d products cut the other way, %d operands rounded for earlier products" % (products, convs, winograd, len(rounded_at) - by_kernels, by_kernels, cuts, shared))
 
 
