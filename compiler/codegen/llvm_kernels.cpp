@@ -265,19 +265,21 @@ class KernelEmitter {
     for (size_t c = 0; c < carried.size(); ++c)
       llvm::cast<llvm::PHINode>(carried[c])->addIncoming(next[c], latch);
     llvm::BranchInst *back = b_.CreateCondBr(b_.CreateICmpSLT(i_next, hi), loop, exit);
-    if (keep_rolled) {  // a distinct, self-referencing loop ID with unroll.disable
-      llvm::MDNode *disable = llvm::MDNode::get(ctx_, llvm::MDString::get(ctx_, "llvm.loop.unroll.disable"));
-      llvm::MDNode *id = llvm::MDNode::getDistinct(ctx_, {nullptr, disable});
-      id->replaceOperandWith(0, id);
-      back->setMetadata(llvm::LLVMContext::MD_loop, id);
-    } else if (vector_width > 0) {  // a distinct, self-referencing loop ID with the width
-      auto *enable = llvm::MDNode::get(ctx_, {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"),
-                                              llvm::ConstantAsMetadata::get(b_.getTrue())});
-      auto *width = llvm::MDNode::get(ctx_, {llvm::MDString::get(ctx_, "llvm.loop.vectorize.width"),
-                                             llvm::ConstantAsMetadata::get(b_.getInt32(vector_width))});
-      auto *interleave = llvm::MDNode::get(ctx_, {llvm::MDString::get(ctx_, "llvm.loop.interleave.count"),
-                                                  llvm::ConstantAsMetadata::get(b_.getInt32(interleave_count))});
-      llvm::MDNode *id = llvm::MDNode::getDistinct(ctx_, {nullptr, enable, width, interleave});
+    // A distinct, self-referencing loop ID holding the hints.
+    auto hint = [&](const char *name, llvm::Constant *value = nullptr) -> llvm::Metadata * {
+      if (!value) return llvm::MDNode::get(ctx_, llvm::MDString::get(ctx_, name));
+      return llvm::MDNode::get(ctx_, {llvm::MDString::get(ctx_, name), llvm::ConstantAsMetadata::get(value)});
+    };
+    std::vector<llvm::Metadata *> hints = {nullptr};
+    if (keep_rolled) {
+      hints.push_back(hint("llvm.loop.unroll.disable"));
+    } else if (vector_width > 0) {
+      hints.push_back(hint("llvm.loop.vectorize.enable", b_.getTrue()));
+      hints.push_back(hint("llvm.loop.vectorize.width", b_.getInt32(vector_width)));
+      hints.push_back(hint("llvm.loop.interleave.count", b_.getInt32(interleave_count)));
+    }
+    if (hints.size() > 1) {
+      llvm::MDNode *id = llvm::MDNode::getDistinct(ctx_, hints);
       id->replaceOperandWith(0, id);
       back->setMetadata(llvm::LLVMContext::MD_loop, id);
     }

@@ -44,7 +44,8 @@ namespace vaec {
 // "" if `k` meets emit_kernel's preconditions, else what is wrong with it:
 // operands precede their users, Apply ops are Unary/Binary rows with an element
 // formula, arg indices and stride counts match, strides are non-negative,
-// outputs write F32 args, Normal streams are < 256, and an arg some output
+// outputs write F32 args or store into BF16 ones (which nothing loads or
+// accumulates into), Normal streams are < 256, and an arg some output
 // accumulates into is neither loaded nor stored by the kernel (its partial
 // sums live in registers).
 std::string verify_kernel(const FusedKernel &k);

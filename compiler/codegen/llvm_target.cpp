@@ -64,9 +64,11 @@ std::unique_ptr<llvm::TargetMachine> host_target_machine() {
 }
 
 bool host_has_avx512_bf16() {
-  const llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  auto has = [&](const char *f) { return features.lookup(f); };
-  return has("avx512bf16") && has("avx512bw") && has("avx512vl");
+  static const bool yes = [] {
+    const llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+    return features.lookup("avx512bf16") && features.lookup("avx512bw") && features.lookup("avx512vl");
+  }();
+  return yes;
 }
 
 void optimize_module(llvm::Module &m, llvm::TargetMachine &tm) {

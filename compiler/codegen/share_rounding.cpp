@@ -87,12 +87,9 @@ std::pair<FusedKernel *, int> sole_writer(std::map<std::string, FusedKernel *> &
 // The temporaries of `cp` that only bf16 products read, each stored whole by
 // one kernel step before them (the contract's second kind of copy): they
 // become bf16, and their kernel stores them rounded.
-void round_in_kernels(LoweredModel &m, const CodegenProgram &cp, const std::set<int> &named_by_programs) {
-  plan::Plan &plan = m.plan;
+void round_in_kernels(plan::Plan &plan, const CodegenProgram &cp, const std::set<int> &named_by_programs,
+                      std::map<std::string, FusedKernel *> &kernels, std::map<std::string, int> &uses) {
   const plan::Program &prog = *plan.program(cp.name);
-  std::map<std::string, int> uses = kernel_calls(plan);
-  std::map<std::string, FusedKernel *> kernels;
-  for (FusedKernel &k : m.kernels) kernels[k.name] = &k;
   for (int x : cp.temps) {
     plan::Buffer &buffer = plan.buffers[x];
     if (!shares_rounding(buffer) || named_by_programs.count(x)) continue;
@@ -125,12 +122,12 @@ void share_rounding(LoweredModel &m) {
   if (!m.options.share_rounding) return;
   plan::Plan &plan = m.plan;
   const std::set<int> named_by_programs = program_buffers(plan);
-  for (const CodegenProgram &cp : m.programs)
-    if (plan.program(cp.name)) round_in_kernels(m, cp, named_by_programs);
-  const std::map<std::string, const FusedKernel *> kernels = kernels_by_name(m.kernels);
   std::map<std::string, FusedKernel *> writable;
   for (FusedKernel &k : m.kernels) writable[k.name] = &k;
   std::map<std::string, int> uses = kernel_calls(plan);
+  for (const CodegenProgram &cp : m.programs)
+    if (plan.program(cp.name)) round_in_kernels(plan, cp, named_by_programs, writable, uses);
+  const std::map<std::string, const FusedKernel *> kernels = kernels_by_name(m.kernels);
   for (CodegenProgram &cp : m.programs) {
     plan::Program *prog = plan.program(cp.name);
     if (!prog) continue;
