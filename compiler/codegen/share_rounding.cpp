@@ -116,6 +116,9 @@ void round_in_kernels(plan::Plan &plan, const CodegenProgram &cp, const std::set
   }
 }
 
+constexpr int64_t kLine = 64;
+int64_t line_up(int64_t bytes) { return (bytes + kLine - 1) / kLine * kLine; }
+
 }  // namespace
 
 void share_rounding(LoweredModel &m) {
@@ -142,6 +145,18 @@ void share_rounding(LoweredModel &m) {
           if (x < 0 || !shares_rounding(plan.buffers[x])) continue;
           const plan::Buffer source = plan.buffers[x];
           auto it = copy_of.find(x);
+          // The input's copy, before any step writes the input: the
+          // runtime writes it with the input.
+          if (it == copy_of.end() && x == prog->input && !written_at.count(x)) {
+            plan::Buffer rounded = source;
+            rounded.name = source.name + ".bf16";
+            rounded.type = plan::DType::BF16;
+            rounded.row_offset = m.persistent_row_bytes;
+            m.persistent_row_bytes += line_up(source.row * 2);
+            prog->input_copy = static_cast<int>(plan.buffers.size());
+            plan.buffers.push_back(rounded);
+            it = copy_of.emplace(x, prog->input_copy).first;
+          }
           if (it == copy_of.end()) {
             plan::Buffer rounded = source;
             const bool named = source.name.rfind(cp.name + ".", 0) == 0;  // a temporary's name has its program's

@@ -20,7 +20,11 @@
 // temporary X that only bf16 products read (as a or b), whose first step
 // stores it whole that way, becomes bf16 itself (renamed X.bf16): its kernel
 // stores the rounded values and X has no f32 bytes at all (fashion_mlp's
-// output-layer gradient, 784 values per example). The values are those the
+// output-layer gradient, 784 values per example). The program's input,
+// read by a bf16 product before any step writes it, gets its copy from
+// the runtime instead (Program::input_copy, a per-example persistent
+// buffer): the data feed rounds each row as it writes it, in cache, where a
+// reorder read the whole batch back. The values are those the
 // products rounded themselves (round to nearest even), so the products'
 // results keep their bits; a kernel that stores bf16 runs 16 lanes at a time
 // (llvm_kernels.cpp), so a sum it keeps in registers (a loss, iwae's

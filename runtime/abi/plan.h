@@ -19,6 +19,7 @@
 //   stats STAT_COUNT STAT_REGION | stat NAME BUFFER INIT DIM...
 //   optimizer KERNEL ARG... | loss_scaling LOSS sum|mean|batch | recon bce|bce_logits|mse
 //   program train|eval|encode|decode|nll BATCH INPUT INPUT_ROW     (INPUT -1: none)
+//     input_copy BUFFER            (optional: the input's bf16 copy, below)
 //     latent BUFFER ROW            (optional: the program's f32 latents)
 //     labels BUFFER CLASSES        (optional: the data's labels, one-hot f32 rows)
 //     condition NAME BUFFER ROW    (any number: the data's array NAME, f32 rows)
@@ -72,7 +73,8 @@ namespace vaec::plan {
 
 // bf16: bfloat16 copies of f32 values for bf16 products (a Reorder step
 // rounds them, to nearest even, or the kernel that computes them stores them
-// rounded; compiler/codegen/share_rounding.h).
+// rounded; compiler/codegen/share_rounding.h). One copy lives outside the
+// steps: Program::input_copy, which whoever writes the input writes too.
 enum class DType : uint8_t { F32, U8, BF16 };
 inline int64_t dtype_bytes(DType t) { return t == DType::U8 ? 1 : t == DType::BF16 ? 2 : 4; }
 inline const char *dtype_name(DType t) { return t == DType::U8 ? "u8" : t == DType::BF16 ? "bf16" : "f32"; }
@@ -235,6 +237,11 @@ struct Program {
   int64_t latent_row = 0;
   int labels = -1;          // f32 buffer of [batch, label_classes] one-hot labels, or -1
   int64_t label_classes = 0;
+  // bf16 buffer of [batch, input_row]: the input rounded (abi/bf16_rounding.h),
+  // which the program's steps read and never write; or -1. The runtime
+  // writes it with the input: the data feed rounds each row it writes, and
+  // a run whose caller wrote only the f32 rows rounds them first.
+  int input_copy = -1;
   // Condition inputs (the model's inputs after the examples): the data's
   // array of that name, `row` f32 per example, [batch, row] in `buffer`.
   struct Condition {

@@ -23,6 +23,7 @@ void format_program(std::ostream &os, const Program &p) {
   os << "program " << p.name << ' ' << p.batch << ' ' << p.input << ' ' << p.input_row << '\n';
   if (p.latent >= 0) os << "latent " << p.latent << ' ' << p.latent_row << '\n';
   if (p.labels >= 0) os << "labels " << p.labels << ' ' << p.label_classes << '\n';
+  if (p.input_copy >= 0) os << "input_copy " << p.input_copy << '\n';
   for (const Program::Condition &c : p.conditions) os << "condition " << c.name << ' ' << c.buffer << ' ' << c.row << '\n';
   for (const auto &[name, buf] : p.losses) os << "loss " << name << ' ' << buf << '\n';
   for (const Output &o : p.outputs) os << "output " << o.name << ' ' << o.buffer << ' ' << o.row << '\n';

@@ -34,7 +34,8 @@ std::string check_indices(const Plan &p) {
   for (int a : p.optimizer_args)
     if (bad(a, false)) return "optimizer " + p.optimizer_kernel;
   for (const Program *prog : p.programs()) {
-    if (bad(prog->input, true) || bad(prog->latent, true) || bad(prog->labels, true)) return "program " + prog->name;
+    if (bad(prog->input, true) || bad(prog->latent, true) || bad(prog->labels, true) || bad(prog->input_copy, true))
+      return "program " + prog->name;
     for (const Program::Condition &c : prog->conditions)
       if (bad(c.buffer, false)) return "condition " + c.name;
     for (const auto &[name, b] : prog->losses)
@@ -173,6 +174,8 @@ std::string read_program_line(const std::string &key, std::istringstream &ls, Pr
     if (!(ls >> p.latent >> p.latent_row)) return "malformed line";
   } else if (key == "labels") {
     if (!(ls >> p.labels >> p.label_classes) || p.label_classes < 2) return "malformed line";
+  } else if (key == "input_copy") {
+    if (!(ls >> p.input_copy)) return "malformed line";
   } else if (key == "condition") {
     Program::Condition c;
     if (!(ls >> c.name >> c.buffer >> c.row) || c.row < 1) return "malformed line";
@@ -203,7 +206,7 @@ std::string read_program_line(const std::string &key, std::istringstream &ls, Pr
 
 bool is_program_line(const std::string &key) {
   return key == "loss" || key == "bucket" || key == "output" || key == "latent" || key == "labels" ||
-         key == "condition";
+         key == "condition" || key == "input_copy";
 }
 
 bool is_step(const std::string &key) {

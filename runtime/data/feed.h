@@ -98,8 +98,11 @@ class Feed {
   int64_t row() const;
 
   // Writes the rows of this feed's examples which[0..n) into dst (n rows of
-  // row() floats), transformed as above; dynamic binarization draws with `epoch`.
-  void fill(const int64_t *which, int64_t n, float *dst, int64_t epoch, int threads = 1) const;
+  // row() floats), transformed as above; dynamic binarization draws with
+  // `epoch`. With `rounded`, each row rounded to bfloat16 as well
+  // (abi/bf16_rounding.h), the copy bf16 products read.
+  void fill(const int64_t *which, int64_t n, float *dst, int64_t epoch, int threads = 1,
+            uint16_t *rounded = nullptr) const;
   // True when the examples are uint8 taken as stored (no layout change, scale
   // auto, no standardize or binarize): then fill_bytes copies their raw
   // bytes, what a plan with a u8 input (a hand-made one) takes.

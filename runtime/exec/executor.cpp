@@ -160,6 +160,10 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
                          plan.buffers[program.input].type == DType::F32;
   if (program.input >= 0 || program.latent < 0)
     check_buffer(program.input, f32_input ? DType::F32 : DType::U8, program.batch * program.input_row, in + " input");
+  if (program.input_copy >= 0) {
+    if (!f32_input) fail(in + ": a bf16 copy of an input that is not f32");
+    check_buffer(program.input_copy, DType::BF16, program.batch * program.input_row, in + " input copy");
+  }
   if (program.latent >= 0) check_buffer(program.latent, DType::F32, program.batch * program.latent_row, in + " latent");
   if (program.labels >= 0)
     check_buffer(program.labels, DType::F32, program.batch * program.label_classes, in + " labels");
@@ -363,6 +367,7 @@ void Executor::run_steps(const plan::Program &program, uint64_t step, size_t fir
   if (batch == 0) batch = program.batch;
   std::vector<PreparedStep> &steps = impl_->steps_of(program, batch);
   impl_->set_batch(batch);
+  impl_->round_input(program, batch);
   ++impl_->data_epoch;  // the caller may have changed anything since the last call
   last = std::min(last, steps.size());
   for (size_t i = first; i < last; ++i) impl_->run_step(program, steps, i, step, nullptr);
@@ -433,6 +438,7 @@ bool Executor::train_step(const plan::Program &program, uint64_t step, double lr
   std::vector<PreparedStep> &steps = x.steps_of(program, batch);
   x.set_batch(batch);
   ++x.data_epoch;
+  x.round_input(program, batch);
   Impl::Training train{lr, [&] {
     for (const auto &[name, buffer] : program.losses)
       if (!std::isfinite(scalar(buffer))) return false;
@@ -455,7 +461,23 @@ bool Executor::train_step(const plan::Program &program, uint64_t step, double lr
 
 float *Executor::f32(int buffer) {
   impl_->check_buffer(buffer, DType::F32, 0, "f32()");
+  impl_->inputs_written.erase(buffer);
   return impl_->floats(buffer);
+}
+
+Executor::InputRows Executor::input_rows(const plan::Program &program) {
+  InputRows rows{f32(program.input), nullptr};
+  if (program.input_copy >= 0) {
+    rows.bf16 = bf16(program.input_copy);
+    impl_->inputs_written.insert(program.input);
+  }
+  return rows;
+}
+
+// The input's bf16 copy, unless the caller wrote it (input_rows()).
+void Executor::Impl::round_input(const plan::Program &program, int64_t batch) {
+  if (program.input_copy >= 0 && !inputs_written.erase(program.input))
+    run_round({floats(program.input), reinterpret_cast<uint16_t *>(address(program.input_copy)), batch * program.input_row});
 }
 
 uint8_t *Executor::u8(int buffer) {

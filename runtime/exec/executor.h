@@ -142,10 +142,23 @@ class Executor {
   void run_optimizer(uint64_t t, double lr);
   bool run_optimizer_if_finite(uint64_t t, double lr);
 
-  // Arena views of a buffer; the type must match the plan's.
+  // Arena views of a buffer; the type must match the plan's. f32() of a
+  // program's input makes the program's next run round the input's bf16
+  // copy (Program::input_copy) first.
   float *f32(int buffer);
   uint8_t *u8(int buffer);
   uint16_t *bf16(int buffer);  // bfloat16 bits
+
+  // Where to write `program`'s input rows before its next run: f32, and,
+  // when the plan keeps the input's bf16 copy, the copy (each value as
+  // abi/bf16_rounding.h rounds it; else bf16 is null). The caller writes
+  // both, and the run takes the copy as written (the data feed does this;
+  // data/feed.h).
+  struct InputRows {
+    float *f32 = nullptr;
+    uint16_t *bf16 = nullptr;
+  };
+  InputRows input_rows(const plan::Program &program);
   // The value of a scalar f32 buffer (a loss).
   float scalar(int buffer) const;
 

@@ -16,6 +16,7 @@
 #include <dnnl.hpp>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -316,6 +317,10 @@ struct Executor::Impl {
   double optimizer_seconds = 0;
   int64_t optimizer_calls = 0;
   void print_profile() const;
+  // The inputs whose bf16 copy (Program::input_copy) the caller wrote for
+  // the next run (input_rows(); f32() of the input takes that back).
+  std::set<int> inputs_written;
+  void round_input(const plan::Program &program, int64_t batch);
 
   Impl(const Plan &generic, const vaec_kernel_entry *kernels, int threads, uint64_t seed, const Batches &batches);
 

@@ -52,11 +52,15 @@ void shuffle(std::vector<int64_t> &order, uint64_t seed, int64_t epoch) {
 
 
 // The batch's examples as the model's rows (data/feed.h), written straight
-// into the program's input.
+// into the program's input (and its bf16 copy, when the plan keeps one).
 void Trainer::gather(const plan::Program &program, const data::Feed &feed, const int64_t *rows, int64_t batch,
                      int64_t epoch) {
-  if (plan_.buffers[program.input].type == plan::DType::U8) feed.fill_bytes(rows, batch, exec_.u8(program.input));
-  else feed.fill(rows, batch, exec_.f32(program.input), epoch, exec_.team());
+  if (plan_.buffers[program.input].type == plan::DType::U8) {
+    feed.fill_bytes(rows, batch, exec_.u8(program.input));
+  } else {  // and the input's bf16 copy, row by row while the row is in cache
+    const Executor::InputRows in = exec_.input_rows(program);
+    feed.fill(rows, batch, in.f32, epoch, exec_.team(), in.bf16);
+  }
   if (program.labels >= 0) feed.fill_labels(rows, batch, program.label_classes, exec_.f32(program.labels));
   for (const plan::Program::Condition &c : program.conditions) feed.fill_array(c.name, rows, batch, c.row, exec_.f32(c.buffer));
 }

@@ -2,7 +2,8 @@
 """Checks a plan's shared bf16 rounding (compiler/codegen/share_rounding.h):
 every bf16 product of the train program reads a and b from bf16 buffers, each
 written earlier in the program by a reorder from an f32 buffer or by a kernel
-(which stores it rounded; no other step then writes it), and each
+(which stores it rounded; no other step then writes it), or the program's
+input_copy (written with the input, so no step writes it), and each
 note's "train step N [m,k]x[k,n]: CHOICE" names a product at step N, and
 each "train step N OP [..] and [..]: CHOICE" a convolution OP at step N,
 that runs as the note says, and each "train step N OP [..] and [..]: f32
@@ -26,17 +27,23 @@ def main():
     lines = open(sys.argv[1]).read().splitlines()
     types = [l.split()[2] for l in lines if l.startswith("buffer ")]
     steps, notes, inside = [], [], False
+    rounded_at = {}
     for l in lines:
         if l.startswith("note train step "):
             notes.append(l)
         if l.startswith("program "):
             inside = l.split()[1] == "train"
             continue
+        if inside and l.startswith("input_copy "):
+            copy = int(l.split()[1])
+            assert types[copy] == "bf16", ("input copy not bf16", l)
+            rounded_at[copy] = -1
+            continue
         if inside and l == "end":
             inside = False
         if inside and l.split()[0] in ("matmul", "reorder", "kernel", "conv", "zero", "gate", "optimize"):
             steps.append(l.split())
-    rounded_at = {}
+    inputs = len(rounded_at)
     by_kernels = 0
     first_reader = {}  # bf16 buffer -> the first bf16 product reading it
     products = 0
@@ -46,10 +53,12 @@ def main():
                 first_reader.setdefault(x, i)
         if s[0] == "reorder" and types[int(s[2])] == "bf16":
             assert types[int(s[1])] == "f32", ("reorder into bf16 from a non-f32 buffer", i, s)
+            assert rounded_at.get(int(s[2])) != -1, ("a reorder writes the input's copy", i, s)
             rounded_at[int(s[2])] = i
         if s[0] == "kernel":
             args = s[s.index("args") + 1:s.index("acc")]
             for x in (int(a) for a in args if types[int(a)] == "bf16"):
+                assert rounded_at.get(x) != -1, ("a kernel writes the input's copy", i, s)
                 assert x not in rounded_at, ("a kernel writes a bf16 buffer written before", i, s)
                 rounded_at[x] = i
                 by_kernels += 1
@@ -122,7 +131,7 @@ def main():
             if s[0] == "kernel":
                 want = [names[int(a)] for a in s[s.index("args") + 1:s.index("acc")] if types[int(a)] == "bf16"]
             assert said.get(i, []) == want, ("profile and plan disagree on what step %d stores" % i, said.get(i), want)
-    print("ok: %d bf16 products, %d bf16 convolutions, %d winograd convolutions, %d rounding reorders, %d copies stored rounded by kernels, %d products cut the other way, %d operands rounded for earlier products" % (products, convs, winograd, len(rounded_at) - by_kernels, by_kernels, cuts, shared))
+    print("ok: %d bf16 products, %d bf16 convolutions, %d winograd convolutions, %d rounding reorders, %d copies stored rounded by kernels, %d input copies, %d products cut the other way, %d operands rounded for earlier products" % (products, convs, winograd, len(rounded_at) - by_kernels - inputs, by_kernels, inputs, cuts, shared))
 
 
 main()

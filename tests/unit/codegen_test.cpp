@@ -9,6 +9,7 @@
 
 #include <dnnl.hpp>
 
+#include "abi/bf16_rounding.h"
 #include "abi/onednn_conv.h"
 #include "codegen/jit.h"
 #include "codegen/kernel.h"
@@ -209,6 +210,10 @@ TEST(Codegen, SharedRoundingGivesTheSameBits) {
         }
       }
     EXPECT_TRUE(std::any_of(readers.begin(), readers.end(), [](auto &r) { return r.second > 1; })) << model;
+    // The images' copy is written with them (Program::input_copy): no step rounds them.
+    EXPECT_GE(shared.plan.train.input_copy, 0) << model;
+    for (const plan::Step &s : shared.plan.train.steps)
+      EXPECT_FALSE(s.kind == plan::Step::Reorder && s.a == shared.plan.train.input) << model << " " << s.where;
     // Kernels store copies: instead of an f32 value (the output layer's
     // gradient, the first layer's) or beside it (two_level's hidden layers,
     // which their relu's gradient reads too).
@@ -256,6 +261,54 @@ TEST(Codegen, SharedRoundingGivesTheSameBits) {
     for (const auto &[name, loss] : own_losses) EXPECT_NEAR(shared_losses.at(name), loss, 1e-6 * std::fabs(loss)) << model;
   }
 }
+// The input's bf16 copy (abi/plan.h's Program::input_copy, the executor's
+// input_rows): a run rounds it when the caller wrote the f32 rows only;
+// after input_rows() it reads the copy as the caller wrote it (a copy of
+// zeros changes the losses, so no step rounded it again); f32() of the input
+// after that makes the run round it again.
+TEST(Codegen, InputCopyIsWrittenWithTheInput) {
+  auto c = compile("models/mnist_mlp.yaml", 8);
+  ASSERT_TRUE(c);
+  LoweredModel m = c->code->lowered;
+  for (plan::Step &s : m.plan.train.steps)
+    if (s.kind == plan::Step::Matmul) s.bf16 = true;
+  share_rounding(m);
+  plan_memory(m);
+  const plan::Program &train = m.plan.train;
+  ASSERT_GE(train.input_copy, 0);
+  std::string jit_error;
+  std::unique_ptr<KernelJit> jit = KernelJit::create(m.kernels, jit_error);
+  ASSERT_TRUE(jit) << jit_error;
+  std::vector<vaec_kernel_entry> table;
+  for (const FusedKernel &k : m.kernels) table.push_back({k.name.c_str(), jit->lookup(k.name)});
+  table.push_back({nullptr, nullptr});
+  rt::Executor ex(m.plan, table.data(), 2, 5, false, {{"train", {8}}});
+  ex.init_params(5);
+  std::string error;
+  const std::vector<float> rows = test::pixel_rows(test::idx_test_images("data/mnist", error), 0, 8 * train.input_row);
+  ASSERT_EQ(rows.size(), size_t(8 * train.input_row)) << error;
+  auto loss = [&] {
+    ex.run(train, 3, 8);
+    return ex.scalar(train.losses.front().second);
+  };
+  std::copy(rows.begin(), rows.end(), ex.f32(train.input));
+  const float rounded_by_run = loss();
+  rt::Executor::InputRows in = ex.input_rows(train);
+  ASSERT_TRUE(in.f32 && in.bf16);
+  std::copy(rows.begin(), rows.end(), in.f32);
+  rt::round_bf16(rows.data(), in.bf16, int64_t(rows.size()));
+  EXPECT_EQ(loss(), rounded_by_run);
+  in = ex.input_rows(train);
+  std::copy(rows.begin(), rows.end(), in.f32);
+  std::fill_n(in.bf16, rows.size(), uint16_t{0});
+  EXPECT_NE(loss(), rounded_by_run);
+  in = ex.input_rows(train);
+  std::fill_n(in.bf16, rows.size(), uint16_t{0});
+  ex.f32(train.input);
+  EXPECT_EQ(loss(), rounded_by_run);
+  EXPECT_EQ(ex.input_rows(m.plan.eval).bf16 != nullptr, m.plan.eval.input_copy >= 0);
+}
+
 // choose_precision counts the rounding of an operand an earlier bf16
 // product rounded already (its copy shared) as nothing, and the note says
 // which operands it rounds.

@@ -3,9 +3,11 @@
 // and the plan's data settings.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <numeric>
 
+#include "abi/bf16_rounding.h"
 #include "data/feed.h"
 
 using namespace vaec::rt::data;
@@ -74,6 +76,37 @@ TEST(DataFeed, ScaleAndStaticBinarization) {
   const Feed bin(&s, {0, 1, 2}, &l, float(1.0 / 255.0), Binarize::Static, nullptr, 1);
   // > 0.5: bytes 100..120 no, 130 (0.51) and 200.. yes.
   EXPECT_EQ(rows(bin, {0, 1, 2}, 1), (std::vector<float>{0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1}));
+}
+
+// The rows' bf16 copy the feed writes with them (a plan's input_copy): each
+// value rounded as abi/bf16_rounding.h rounds it, for the common bytes (one
+// pass, rows of 37 values: two vectors and a tail), after a binarization,
+// and in a layout change; the f32 rows are those written without a copy.
+TEST(DataFeed, RoundedCopyIsTheRowsRounded) {
+  const Split s = make_split(5, {37}, [](int64_t i, int64_t j) -> uint8_t { return uint8_t(i * 41 + j * 7); });
+  const Split rgb = make_split(3, {3, 4, 3}, [](int64_t i, int64_t j) -> uint8_t { return uint8_t(i * 90 + j * 5); });
+  Layout flat, planes;
+  std::string error;
+  ASSERT_TRUE(fit_layout(s.x, "s", "x", {37}, flat, error)) << error;
+  ASSERT_TRUE(fit_layout(rgb.x, "c", "x", {3, 3, 4}, planes, error)) << error;
+  const std::vector<int64_t> all = {0, 1, 2, 3, 4}, which = {2, 0, 1};
+  const Feed feeds[] = {Feed(&s, all, &flat, float(1.0 / 255.0), Binarize::None, nullptr, 1),
+                        Feed(&s, all, &flat, 0.013f, Binarize::None, nullptr, 1),
+                        Feed(&s, all, &flat, float(1.0 / 255.0), Binarize::Dynamic, nullptr, 3),
+                        Feed(&rgb, {0, 1, 2}, &planes, float(1.0 / 255.0), Binarize::None, nullptr, 1)};
+  for (const Feed &f : feeds) {
+    const int64_t n = int64_t(which.size()), row = f.row();
+    std::vector<float> x(n * row);
+    std::vector<uint16_t> copy(n * row, 0xdead);
+    f.fill(which.data(), n, x.data(), 2, 2, copy.data());
+    EXPECT_EQ(x, rows(f, which, 2));
+    int inexact = 0;
+    for (int64_t k = 0; k < n * row; ++k) {
+      ASSERT_EQ(copy[k], vaec::rt::round_bf16(x[k])) << k;
+      inexact += std::bit_cast<float>(uint32_t(copy[k]) << 16) != x[k];
+    }
+    if (&f != &feeds[2]) EXPECT_GT(inexact, 0);  // the copy is rounded, not the values themselves
+  }
 }
 
 TEST(DataFeed, DynamicBinarizationDrawsAfreshEachEpochAndRepeatsWithTheSeed) {

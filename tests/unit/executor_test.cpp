@@ -400,6 +400,17 @@ TEST(Executor, RejectsPlansThatDoNotFitTheirKernels) {
   t.plan.train.steps[1].bf16 = true;
   t.plan.train.steps[1].a = add_buffer(t.plan, "short.bf16", plan::DType::BF16, K * M - 1);
   EXPECT_EQ(message(t.plan), "matmul train step 1 (test.yaml:2:1) a: buffer short.bf16 has 1749 elements, needs 1750");
+  // The input's copy: of f32 rows, bf16, a row per example.
+  t = make_plan();
+  t.plan.train.input_copy = add_buffer(t.plan, "in.bf16", plan::DType::BF16, t.plan.train.batch * t.plan.train.input_row);
+  EXPECT_EQ(message(t.plan), "program train: a bf16 copy of an input that is not f32");
+  f = make_fused_plan();
+  f.plan.buffers[f.plan.train.input].type = plan::DType::F32;
+  EXPECT_EQ(message(f.plan), "(accepted)");
+  f.plan.train.input_copy = f.plan.train.input;
+  EXPECT_EQ(message(f.plan), "program train input copy: buffer in is not bf16");
+  f.plan.train.input_copy = add_buffer(f.plan, "in.bf16", plan::DType::BF16, f.plan.train.batch - 1);
+  EXPECT_NE(message(f.plan).find("program train input copy: buffer in.bf16 has"), std::string::npos) << message(f.plan);
 }
 
 // A gate bounds a bf16 product through the f32 values a reorder rounded into

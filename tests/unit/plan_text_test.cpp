@@ -66,6 +66,13 @@ TEST(PlanText, RoundTrips) {
   EXPECT_EQ(plan::format_plan(parsed), text4);
   EXPECT_EQ(parsed.buffers.back().type, plan::DType::BF16);
   EXPECT_NE(text4.find("buffer train.x.bf16 bf16 8 0"), std::string::npos);
+  // The input's copy, which the runtime writes with the input.
+  t.plan.train.input_copy = static_cast<int>(t.plan.buffers.size()) - 1;
+  const std::string text4b = plan::format_plan(t.plan);
+  ASSERT_TRUE(plan::parse_plan(text4b, parsed, error)) << error;
+  EXPECT_EQ(plan::format_plan(parsed), text4b);
+  EXPECT_EQ(parsed.train.input_copy, t.plan.train.input_copy);
+  EXPECT_NE(text4b.find("\ninput_copy " + std::to_string(t.plan.train.input_copy) + "\n"), std::string::npos) << text4b;
   // A convolution in Winograd's algorithm says so after its layouts.
   plan::Step conv;
   conv.kind = plan::Step::Conv;
@@ -135,6 +142,8 @@ TEST(PlanText, RejectsMalformedText) {
   EXPECT_EQ(error_for("acc 3 4", "acc 3 9"),
             "plan: buffer index out of range in kernel affine (accumulated argument position)");
   EXPECT_EQ(error_for("loss total 20", "loss total 1000"), "plan: buffer index out of range in loss total");
+  EXPECT_EQ(error_for("loss total 20", "input_copy 1000\nloss total 20"), "plan: buffer index out of range in program train");
+  EXPECT_NE(error_for("loss total 20", "input_copy\nloss total 20").find("malformed line: 'input_copy'"), std::string::npos);
   EXPECT_EQ(error_for("optimizer adam 0", "optimizer adam 77"), "plan: buffer index out of range in optimizer adam");
   EXPECT_EQ(error_for("zero 23", "zero -1"), "plan: buffer index out of range in zero at ");
   EXPECT_EQ(error_for("program eval", "program train"), "plan line 60: program defined twice: 'program train 250 14 7'");
