@@ -244,11 +244,17 @@ void Feed::fill_bytes(const int64_t *which, int64_t n, uint8_t *dst) const {
 }
 
 void Feed::fill(const int64_t *which, int64_t n, float *dst, int64_t epoch, int threads, uint16_t *rounded) const {
+  constexpr int64_t kAhead = 2;
   const Array &x = split_->x;
   const int64_t row = x.item_elements(), bytes = x.item_bytes();
   const int32_t *from = layout_ && !layout_->from.empty() ? layout_->from.data() : nullptr;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * row >= 8192)
   for (int64_t i = 0; i < n; ++i) {
+    // A batch's examples lie anywhere in the data (shuffled), mostly out of
+    // cache: the example two rows on is fetched while this one is converted.
+    if (i + kAhead < n)
+      for (int64_t b = 0, e = std::min<int64_t>(bytes, 4096); b < e; b += 64)
+        __builtin_prefetch(x.bytes + examples_[which[i + kAhead]] * bytes + b);
     const int64_t example = examples_[which[i]];
     const uint8_t *src = x.bytes + example * bytes;
     float *out = dst + i * row;
