@@ -6,13 +6,14 @@
 #include <cstring>
 
 namespace vaec::rt {
-namespace {
 
 bool has_avx512_bf16() {
   static const bool yes = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512vl");
   return yes;
 }
+
+namespace {
 
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void round_avx512(const float *src, uint16_t *dst,
                                                                                    int64_t n) {

@@ -20,4 +20,8 @@ uint16_t round_bf16(float x);
 // dst[i] = round_bf16(src[i]) for i in [0, n).
 void round_bf16(const float *src, uint16_t *dst, int64_t n);
 
+// Whether this CPU has AVX512-BF16 with AVX512-BW and -VL, which
+// round_bf16 then uses (and code that rounds in its own loops may too).
+bool has_avx512_bf16();
+
 }  // namespace vaec::rt

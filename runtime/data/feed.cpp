@@ -54,16 +54,9 @@ std::vector<int64_t> validation_examples(int64_t n, double fraction, uint64_t se
 }
 
 // A row of bytes as floats, float(v) * scale, and with `rounded` each of
-// those rounded to bfloat16 too, in one pass (vcvtneps2bf16 is
-// abi/bf16_rounding.h's rounding). The common feed (MNIST's bytes): a
-// scalar loop that reloaded the scale through a possible alias took ~10 %
-// of a fashion_mlp training run.
-bool has_avx512_bf16() {
-  static const bool yes = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl");
-  return yes;
-}
-
+// those rounded to bfloat16 too (vcvtneps2bf16 is abi/bf16_rounding.h's
+// rounding), 16 at a time in one pass: the common feed, MNIST's bytes
+// (docs/BENCHMARKS.md, "The input's bf16 copy written by the feed").
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void scale_bytes_avx512(
     const uint8_t *src, int64_t n, float scale, float *out, uint16_t *rounded) {
   const __m512 s = _mm512_set1_ps(scale);
