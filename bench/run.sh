@@ -32,7 +32,7 @@
 # footer names the core and why.
 #   REPEAT=N         run each side N times, alternating (which side goes first alternates
 #                    too), keep the fastest of each, and note the ratio of each back-to-back
-#                    pair and their median (default: 1)
+#                    pair, their median and both sides' images/s in each pair (default: 1)
 #   LR=X             pass --lr X to both (default: each model's own)
 #   TORCH_FLUSH_DENORMAL=1
 #                    run PyTorch with torch.set_flush_denormal(True), as vaec's trainer
@@ -296,7 +296,7 @@ for m in "${MODELS[@]}"; do
         fi
     fi
 
-    p_best='' v_best='' pair_ratios=()
+    p_best='' v_best='' pair_ratios=() pair_ips=()
     run_vaec() {
         v_ips=''
         [[ -z $v_note ]] || return 0
@@ -339,13 +339,18 @@ for m in "${MODELS[@]}"; do
     # ...): whichever runs first in a pair was measured ~3 % faster here.
     for ((r = 1; r <= REPEAT; r++)); do
         if ((r % 2)); then run_vaec; run_torch; else run_torch; run_vaec; fi
-        [[ -n $v_ips && -n $p_ips ]] &&
+        if [[ -n $v_ips && -n $p_ips ]]; then
             pair_ratios+=("$(awk -v a="$v_ips" -v b="$p_ips" 'BEGIN { printf "%.3f", a / b }')")
+            pair_ips+=("$(awk -v a="$v_ips" -v b="$p_ips" 'BEGIN { printf "%.1fk/%.1fk", a / 1000, b / 1000 }')")
+        fi
     done
     if ((${#pair_ratios[@]} > 1)); then
         median=$(printf '%s\n' "${pair_ratios[@]}" | sort -g |
             awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
         notes+=("$m: ratio in each of the ${#pair_ratios[@]} pairs (run back to back): ${pair_ratios[*]}; median ${median}x")
+        # Both sides' images/s too: on a shared VM both slow down together
+        # in some hours, which the ratios alone do not show.
+        notes+=("$m: images/s in each pair, vaec/PyTorch: ${pair_ips[*]}")
     fi
 
     v_steps=$(result_field "$LOGS/$tag.vaec.out" steps 2>/dev/null)
