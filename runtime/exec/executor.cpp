@@ -104,6 +104,7 @@ Executor::Impl::Impl(const Plan &generic, const vaec_kernel_entry *kernels, int 
         bf16_bytes = std::max(bf16_bytes, round_up(static_cast<size_t>(s.m * s.k) * 2, kAlign) +
                                               round_up(static_cast<size_t>(s.k * s.n) * 2, kAlign));
   if (bf16_bytes > 0) bf16_scratch = allocate_zeroed(bf16_bytes);
+  copy_written.assign(p.buffers.size(), 0);
   prepare_optimizer(kernels);  // before the programs: gates and updates take its thread shares
   this->generic = &generic;
   for (const auto &[name, set] : sizes)
@@ -461,7 +462,7 @@ bool Executor::train_step(const plan::Program &program, uint64_t step, double lr
 
 float *Executor::f32(int buffer) {
   impl_->check_buffer(buffer, DType::F32, 0, "f32()");
-  impl_->inputs_written.erase(buffer);
+  impl_->copy_written[buffer] = 0;
   return impl_->floats(buffer);
 }
 
@@ -469,14 +470,15 @@ Executor::InputRows Executor::input_rows(const plan::Program &program) {
   InputRows rows{f32(program.input), nullptr};
   if (program.input_copy >= 0) {
     rows.bf16 = bf16(program.input_copy);
-    impl_->inputs_written.insert(program.input);
+    impl_->copy_written[program.input] = 1;
   }
   return rows;
 }
 
 // The input's bf16 copy, unless the caller wrote it (input_rows()).
 void Executor::Impl::round_input(const plan::Program &program, int64_t batch) {
-  if (program.input_copy >= 0 && !inputs_written.erase(program.input))
+  if (program.input_copy < 0) return;
+  if (!std::exchange(copy_written[program.input], 0))
     run_round({floats(program.input), reinterpret_cast<uint16_t *>(address(program.input_copy)), batch * program.input_row});
 }
 

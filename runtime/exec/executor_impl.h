@@ -16,11 +16,11 @@
 #include <dnnl.hpp>
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "abi/onednn_matmul.h"
@@ -317,9 +317,9 @@ struct Executor::Impl {
   double optimizer_seconds = 0;
   int64_t optimizer_calls = 0;
   void print_profile() const;
-  // The inputs whose bf16 copy (Program::input_copy) the caller wrote for
-  // the next run (input_rows(); f32() of the input takes that back).
-  std::set<int> inputs_written;
+  // By buffer: an input whose bf16 copy (Program::input_copy) the caller
+  // wrote for the next run (input_rows(); f32() of the input takes that back).
+  std::vector<char> copy_written;
   void round_input(const plan::Program &program, int64_t batch);
 
   Impl(const Plan &generic, const vaec_kernel_entry *kernels, int threads, uint64_t seed, const Batches &batches);
