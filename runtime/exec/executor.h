@@ -149,7 +149,7 @@ class Executor {
   uint8_t *u8(int buffer);
   uint16_t *bf16(int buffer);  // bfloat16 bits
 
-  // Where to write `program`'s input rows before its next run: f32, and,
+  // Where to write `program`'s f32 input rows before its next run, and,
   // when the plan keeps the input's bf16 copy, the copy (each value as
   // abi/bf16_rounding.h rounds it; else bf16 is null). The caller writes
   // both, and the run takes the copy as written (the data feed does this;
