@@ -306,9 +306,7 @@ std::string compare_shared_rounding(const Graph &model, uint64_t seed, int &stor
       }
   std::unique_ptr<KernelJit> jit = KernelJit::create(shared.kernels, error);
   if (!jit) return "JIT of the shared plan's kernels: " + error;
-  std::vector<vaec_kernel_entry> table;
-  for (const FusedKernel &k : shared.kernels) table.push_back({k.name.c_str(), jit->lookup(k.name)});
-  table.push_back({nullptr, nullptr});
+  const std::vector<vaec_kernel_entry> table = test::kernel_table(*jit, shared.kernels);
   auto gradients = [&](const plan::Plan &p, const vaec_kernel_entry *kernels) {
     rt::Executor ex(p, kernels, 2, seed);
     ex.init_params(seed);

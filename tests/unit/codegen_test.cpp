@@ -230,9 +230,7 @@ TEST(Codegen, SharedRoundingGivesTheSameBits) {
     std::string jit_error;
     std::unique_ptr<KernelJit> jit = KernelJit::create(shared.kernels, jit_error);
     ASSERT_TRUE(jit) << jit_error;
-    std::vector<vaec_kernel_entry> shared_table;
-    for (const FusedKernel &k : shared.kernels) shared_table.push_back({k.name.c_str(), jit->lookup(k.name)});
-    shared_table.push_back({nullptr, nullptr});
+    const std::vector<vaec_kernel_entry> shared_table = test::kernel_table(*jit, shared.kernels);
 
     auto gradients = [&](const plan::Plan &p, const vaec_kernel_entry *table, std::map<std::string, float> &losses) {
       rt::Executor ex(p, table, 2, 5, false, {{"train", {8}}});
@@ -279,9 +277,7 @@ TEST(Codegen, InputCopyIsWrittenWithTheInput) {
   std::string jit_error;
   std::unique_ptr<KernelJit> jit = KernelJit::create(m.kernels, jit_error);
   ASSERT_TRUE(jit) << jit_error;
-  std::vector<vaec_kernel_entry> table;
-  for (const FusedKernel &k : m.kernels) table.push_back({k.name.c_str(), jit->lookup(k.name)});
-  table.push_back({nullptr, nullptr});
+  const std::vector<vaec_kernel_entry> table = test::kernel_table(*jit, m.kernels);
   rt::Executor ex(m.plan, table.data(), 2, 5, false, {{"train", {8}}});
   ex.init_params(5);
   std::string error;

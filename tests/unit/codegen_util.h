@@ -25,6 +25,15 @@ struct JitModel {
   std::vector<vaec_kernel_entry> table;  // ends with {nullptr, nullptr}
 };
 
+// The executor's kernel table for `kernels` compiled by `jit`: {name, fn}...,
+// {nullptr, nullptr}; the names point into `kernels`.
+inline std::vector<vaec_kernel_entry> kernel_table(const KernelJit &jit, const std::vector<FusedKernel> &kernels) {
+  std::vector<vaec_kernel_entry> table;
+  for (const FusedKernel &k : kernels) table.push_back({k.name.c_str(), jit.lookup(k.name)});
+  table.push_back({nullptr, nullptr});
+  return table;
+}
+
 // Runs the pipeline on `model` (training and forward graphs at its batch),
 // lowers, and JIT-compiles every kernel. nullptr and `error` on failure.
 inline std::unique_ptr<JitModel> compile_jit(const Graph &model, std::string &error,
@@ -37,8 +46,7 @@ inline std::unique_ptr<JitModel> compile_jit(const Graph &model, std::string &er
   c->lowered = run_codegen(c->train, c->eval, {}, {}, options);
   c->jit = KernelJit::create(c->lowered.kernels, error);
   if (!c->jit) return nullptr;
-  for (const FusedKernel &k : c->lowered.kernels) c->table.push_back({k.name.c_str(), c->jit->lookup(k.name)});
-  c->table.push_back({nullptr, nullptr});
+  c->table = kernel_table(*c->jit, c->lowered.kernels);
   return c;
 }
 
