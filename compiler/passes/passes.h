@@ -12,6 +12,5 @@ Graph eliminate_common_subexpressions(Graph g);  // cse.cpp
 Graph fold_constants(Graph g);        // fold_constants.cpp
 Graph simplify_algebra(Graph g);      // simplify_algebra.cpp
 Graph eval_mode(Graph g);             // eval_mode.cpp: dropout off
-Graph merge_sibling_products(Graph g);  // merge_siblings.cpp
 
 }  // namespace vaec

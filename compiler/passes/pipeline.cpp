@@ -63,7 +63,6 @@ Graph run_pipeline(Graph g, const PipelineOptions &o) {
   g = run.step("fold_constants", fold_constants, std::move(g));
   g = run.step("eliminate_common_subexpressions", eliminate_common_subexpressions, std::move(g));
   g = run.step("eliminate_dead_code", eliminate_dead_code, std::move(g));
-  g = run.step("merge_sibling_products", merge_sibling_products, std::move(g));
   if (o.forward) *o.forward = g;
   if (o.stop_after == "forward") return g;
   g = run.step("differentiate", differentiate, std::move(g));
