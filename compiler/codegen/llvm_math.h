@@ -24,10 +24,12 @@ llvm::Value *emit_exp(llvm::IRBuilder<> &b, llvm::Value *x);
 llvm::Value *emit_log(llvm::IRBuilder<> &b, llvm::Value *x);
 llvm::Value *emit_log1p(llvm::IRBuilder<> &b, llvm::Value *x);
 llvm::Value *emit_tanh(llvm::IRBuilder<> &b, llvm::Value *x);
-// 1 / (1 + exp(-x)), computed from exp(-|x|) so neither sign overflows.
+// 1 / (1 + exp(-x)), computed from exp(-|x|) so neither sign overflows;
+// 0 where that is below 2^-126 (x < -87.3), as the trainer's flush-to-zero
+// mode makes it anyway.
 llvm::Value *emit_sigmoid(llvm::IRBuilder<> &b, llvm::Value *x);
-// log1p(exp(-|x|)), the tail of softplus and bce_logits: emit_log1p's bits,
-// without the range reduction and special cases its argument cannot need.
+// log1p(exp(-|x|)), the tail of softplus and bce_logits: a polynomial in
+// exp(-|x|) (which sigmoid of x shares), within 1.25 ulp of log1p of it.
 llvm::Value *emit_log1p_exp_neg_abs(llvm::IRBuilder<> &b, llvm::Value *x);
 // max(x, 0) + log1p(exp(-|x|)): softplus without overflow.
 llvm::Value *emit_softplus(llvm::IRBuilder<> &b, llvm::Value *x);
