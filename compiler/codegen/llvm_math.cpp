@@ -78,22 +78,27 @@ Value *log1p_of(Ir &ir, Value *x, Value *u, Value *log_u) {
   return ir.fma(ir.sub(x, ir.sub(u, ir.f(1.0))), ir.div(ir.f(1.0), u), log_u);
 }
 
-// exp(x) for x <= 0 (or NaN), as sigmoid and softplus take it of -|x|:
-// emit_exp's reduction and polynomial, but the result is 0 below 2^-126
-// (x < -87.3), where the trainer's flush-to-zero mode (runtime/exec) makes
-// it 0 anyway, so one exponent build replaces emit_exp's two and its
-// overflow clamp.
-Value *exp_nonpositive(Ir &ir, Value *x) {
-  llvm::IRBuilder<> &b = ir.b;
-  Value *xc = ir.select(ir.lt(x, ir.f(-88.0)), ir.f(-88.0), x);  // n >= -127; NaN stays
+// exp of a clamped x as p 2^n: x = n ln2 + r with |r| <= ln2 / 2 and p =
+// exp(r) by Cephes' polynomial; `ni` is n as an i32 (0 for NaN, whose p is
+// NaN already: fptosi of NaN would be poison).
+Value *exp_reduced(Ir &ir, Value *xc, Value *&ni) {
   Value *n = ir.roundeven(ir.mul(xc, ir.f(1.44269504088896341)));
   Value *r = ir.sub(xc, ir.mul(n, ir.f(kLn2Hi)));
   r = ir.fma(n, ir.f(-kLn2Lo), r);
   Value *r2 = ir.mul(r, r);
   Value *p = ir.poly(r, {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2,
                          1.6666665459E-1, 5.0000001201E-1});
-  p = ir.add(ir.add(ir.mul(p, r2), r), ir.f(1.0));
-  Value *ni = b.CreateFPToSI(ir.select(ir.isnan(n), ir.f(0.0), n), ir.i32());
+  ni = ir.b.CreateFPToSI(ir.select(ir.isnan(n), ir.f(0.0), n), ir.i32());
+  return ir.add(ir.add(ir.mul(p, r2), r), ir.f(1.0));
+}
+
+// exp(x) for x <= 0 (or NaN), as sigmoid and softplus take it of -|x|: 0
+// below 2^-126 (x < -87.3), where the trainer's flush-to-zero mode
+// (runtime/exec) makes it 0 anyway, so one exponent build does and no
+// overflow clamp is needed.
+Value *exp_nonpositive(Ir &ir, Value *x) {
+  Value *ni;
+  Value *p = exp_reduced(ir, ir.select(ir.lt(x, ir.f(-88.0)), ir.f(-88.0), x), ni);  // n >= -127; NaN stays
   return ir.mul(p, ir.pow2(ni));  // n = -127 builds +0
 }
 
@@ -105,16 +110,8 @@ llvm::Value *emit_exp(llvm::IRBuilder<> &b, llvm::Value *x) {
   // ordered compares let NaN through unchanged.
   Value *xc = ir.select(ir.gt(x, ir.f(89.0)), ir.f(89.0), x);
   xc = ir.select(ir.lt(xc, ir.f(-104.0)), ir.f(-104.0), xc);
-  // x = n ln2 + r with |r| <= ln2 / 2.
-  Value *n = ir.roundeven(ir.mul(xc, ir.f(1.44269504088896341)));
-  Value *r = ir.sub(xc, ir.mul(n, ir.f(kLn2Hi)));
-  r = ir.fma(n, ir.f(-kLn2Lo), r);
-  Value *r2 = ir.mul(r, r);
-  Value *p = ir.poly(r, {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2,
-                         1.6666665459E-1, 5.0000001201E-1});
-  p = ir.add(ir.add(ir.mul(p, r2), r), ir.f(1.0));
-  // fptosi of NaN would be poison: a NaN x has a NaN p already, any n will do.
-  Value *ni = b.CreateFPToSI(ir.select(ir.isnan(n), ir.f(0.0), n), ir.i32());
+  Value *ni;
+  Value *p = exp_reduced(ir, xc, ni);
   // n is in [-150, 129]: scale in two exact steps so that 2^n itself need not
   // be representable, and denormal results are rounded once.
   Value *n1 = b.CreateAShr(ni, 1);
@@ -185,9 +182,8 @@ llvm::Value *emit_log1p_exp_neg_abs(llvm::IRBuilder<> &b, llvm::Value *x) {
   // e = exp(-|x|) is in [0, 1] (or NaN), where log1p(e) = e + e^2 R(e) with
   // R a degree-8 fit to (log1p(e) - e) / e^2 (f32 coefficients, each refit
   // after the lower ones were rounded): 1.25 ulp at most over every f32 e
-  // in [0, 1] (measured exhaustively), in 10 operations where a log's range
-  // reduction, its polynomial and log1p's correction took 22. sigmoid(x)
-  // shares e.
+  // in [0, 1] (measured exhaustively), and no range reduction or log1p
+  // correction on this range. sigmoid(x) shares e.
   Value *e = exp_nonpositive(ir, b.CreateFNeg(ir.fabs(x)));
   Value *t = ir.mul(ir.poly(e, {-3.310628003e-03, 2.016826533e-02, -5.759408697e-02, 1.067316905e-01,
                                 -1.535084993e-01, 1.969374567e-01, -2.495824695e-01, 3.333047628e-01,
