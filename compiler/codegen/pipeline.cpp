@@ -16,6 +16,7 @@
 #include "codegen/share_rounding.h"
 #include "codegen/skip_zero_columns.h"
 #include "codegen/split_products.h"
+#include "codegen/store_params_in_layouts.h"
 
 namespace vaec {
 namespace {
@@ -40,7 +41,7 @@ std::string conv_choices_text(const LoweredModel &m) {
 }  // namespace
 
 const std::vector<std::string> &codegen_stages() {
-  static const std::vector<std::string> s = {"fuse_elementwise", "assign_conv_layouts", "layout_parameters", "lower_steps", "choose_precision",
+  static const std::vector<std::string> s = {"fuse_elementwise", "assign_conv_layouts", "layout_parameters", "lower_steps", "choose_precision", "store_params_in_layouts",
                                              "skip_zero_columns",
                                              "split_products", "place_updates", "share_rounding", "plan_memory",
                                              "plan_buckets"};
@@ -87,6 +88,7 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
     m.plan.config["conv_algorithm"] = m.options.conv_algorithm;  // as assign_conv_layouts resolved it
   }, plan_text);
   step("choose_precision", [&] { choose_precision(m.plan, m.kernels, options); }, plan_text);
+  step("store_params_in_layouts", [&] { store_params_in_layouts(m); }, plan_text);
   step("skip_zero_columns", [&] { skip_zero_columns(m.plan, options); }, plan_text);
   step("split_products", [&] { split_products(m.plan, options); }, plan_text);
   step("place_updates", [&] { place_updates(m.plan, options); }, plan_text);

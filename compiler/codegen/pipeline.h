@@ -7,6 +7,7 @@
 //   layout_parameters    the parameter, gradient and optimizer-state regions
 //   lower_steps          plan steps, buffers and kernels
 //   choose_precision     products in bf16 where oneDNN runs them faster
+//   store_params_in_layouts  convolution weights kept in the layouts oneDNN reads
 //   skip_zero_columns    products that leave out zero columns of image data
 //   split_products       products as one-thread slices, one per thread
 //   place_updates        the gate and the updates of the train program

@@ -81,7 +81,8 @@ void plan_memory(LoweredModel &m) {
       Temp &t = temps[i];
       const bool per_example = plan.buffers[t.buffer].row > 0;
       naive[per_example] += align(t.bytes);
-      if (t.first > t.last) t.first = t.last = 0;  // never used: still give it room
+      // Never used (a value that lives in a layout's shadow only): it meets
+      // nothing, so it takes offset 0; the area still covers its bytes.
       // Whether t at `offset` meets a placed temporary it may not share with.
       auto conflict = [&](int64_t offset, size_t j) {
         const Temp &o = temps[j];
@@ -122,7 +123,8 @@ void plan_memory(LoweredModel &m) {
       else plan.buffers[t.buffer].offset = m.persistent_bytes + t.offset;
       detail << "  " << cp.name << " " << plan.buffers[t.buffer].name << ": offset +" << t.offset
              << (per_example ? "*B, " : ", ") << t.bytes << (per_example ? " bytes per example" : " bytes")
-             << ", live steps " << t.first << ".." << t.last << "\n";
+             << (t.first > t.last ? ", never used" : ", live steps " + std::to_string(t.first) + ".." + std::to_string(t.last))
+             << "\n";
     }
     fixed_area = std::max(fixed_area, end[0]);
     row_area = std::max(row_area, end[1]);

@@ -1,7 +1,7 @@
 // The options of `vaec compile` and `vaec dump` that change the plan besides
 // the model file and its batch (codegen/codegen_options.h): --threads,
 // --team, --conv-layouts, --no-direct-convs, --no-split-products, --no-zero-columns,
-// --no-zero-units, --no-late-updates, --no-shared-rounding, --precision, --conv-algorithm. The plan text shows what each chose; `config threads N`
+// --no-zero-units, --no-late-updates, --no-param-layouts, --no-shared-rounding, --precision, --conv-algorithm. The plan text shows what each chose; `config threads N`
 // records the thread count, `config team adaptive|fixed` the team policy.
 #pragma once
 

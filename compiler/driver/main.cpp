@@ -233,6 +233,8 @@ int run(int argc, char **argv) {
                 "bf16 product leaves out zero columns or units)");
     c->add_flag("!--no-late-updates", compile_options.late_updates,
                 "Update the parameters only after every gradient (no updates right after a gradient)");
+    c->add_flag("!--no-param-layouts", compile_options.param_layouts,
+                "Keep every parameter in plain order (no parameters stored in their convolutions' layouts)");
   }
   std::string data_path, data_label, data_test;
   double data_validation = 0;

@@ -15,6 +15,7 @@
 //   vaec-plan 2 | model NAME | config KEY VALUE | arena BYTES | batch_value BUFFER | epoch_value BUFFER
 //   buffer NAME f32|u8 ELEMENTS OFFSET
 //   param NAME BUFFER GRAD_BUFFER INIT_BOUND|=1 DIM...
+//   param_layout PARAM DIMS FROM_LAYOUT LAYOUT     (optional: PARAM stored in LAYOUT, see Param)
 //   regions PARAM_COUNT PARAM_REGION GRAD_REGION HYPER | state BUFFER
 //   stats STAT_COUNT STAT_REGION | stat NAME BUFFER INIT DIM...
 //   optimizer KERNEL ARG... | loss_scaling LOSS sum|mean|batch | recon bce|bce_logits|mse
@@ -101,6 +102,13 @@ struct Param {
   std::vector<int64_t> dims;
   double init_bound = 0;  // U(-bound, bound), PyTorch's default
   bool init_ones = false; // 1 everywhere instead (batchnorm's scale); written `=1` for the bound
+  // Stored in a convolution's layout (compiler/codegen/store_params_in_layouts.h):
+  // its buffer, gradient and optimizer state hold what a reorder from
+  // `stored_from` (its plain order) to `stored_layout` over oneDNN dims
+  // `stored_dims` makes (abi/onednn_conv.h's layout text). Empty: plain.
+  // Initialisation and checkpoints stay in plain order (abi/param_layouts.h).
+  std::vector<int64_t> stored_dims;
+  std::string stored_from, stored_layout;
 };
 
 // A statistic the train program keeps across steps (batchnorm's running mean

@@ -105,6 +105,10 @@ std::string format_plan(const Plan &p) {
     for (int64_t d : q.dims) os << ' ' << d;
     os << '\n';
   }
+  for (size_t q = 0; q < p.params.size(); ++q)
+    if (!p.params[q].stored_layout.empty())
+      os << "param_layout " << q << ' ' << ints(p.params[q].stored_dims) << ' ' << p.params[q].stored_from << ' '
+         << p.params[q].stored_layout << '\n';
   os << "regions " << p.param_count << ' ' << p.param_region << ' ' << p.grad_region << ' ' << p.hyper << '\n';
   for (int s : p.state_regions) os << "state " << s << '\n';
   if (p.stat_region >= 0) os << "stats " << p.stat_count << ' ' << p.stat_region << '\n';

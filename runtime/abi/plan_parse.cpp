@@ -138,6 +138,15 @@ std::string read_plan_line(const std::string &key, std::istringstream &ls, Plan 
     int64_t d;
     while (ls >> d) q.dims.push_back(d);
     out.params.push_back(q);
+  } else if (key == "param_layout") {
+    size_t q;
+    std::string dims, from, to;
+    if (!(ls >> q >> dims >> from >> to)) return "malformed line";
+    if (q >= out.params.size()) return "no parameter " + std::to_string(q) + " before this line";
+    Param &param = out.params[q];
+    if (!param.stored_layout.empty()) return "a second layout for parameter " + param.name;
+    if (!parse_ints(dims, param.stored_dims)) return "malformed dimension list";
+    param.stored_from = from, param.stored_layout = to;
   } else if (key == "stats") {
     if (!(ls >> out.stat_count >> out.stat_region) || out.stat_count < 0) return "malformed line";
   } else if (key == "stat") {

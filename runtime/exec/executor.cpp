@@ -27,6 +27,7 @@
 #include "exec/finite.h"
 #include "exec/executor_impl.h"
 #include "abi/onednn_conv.h"
+#include "abi/param_layouts.h"
 
 namespace vaec::rt {
 
@@ -121,6 +122,7 @@ Executor::Impl::Impl(const Plan &generic, const vaec_kernel_entry *kernels, int 
   if (p.param_count > 0 && p.train.present() &&
       std::none_of(p.train.steps.begin(), p.train.steps.end(), [](const Step &s) { return s.kind == Step::Optimize; }))
     fail("the train program never updates the parameters (no optimize step)");
+  if (const std::string why = onednn::check_param_layouts(p); !why.empty()) fail("plan: " + why);
 }
 
 void Executor::set_epoch(double epoch) {
@@ -353,9 +355,19 @@ void Executor::init_params(uint64_t seed) {
     }
     std::memset(f32(q.grad_buffer), 0, plan_.buffers[q.grad_buffer].elements * sizeof(float));
   }
+  // Drawn in plain order, as every plan draws them, then laid out.
+  if (plan_.param_region >= 0) onednn::convert_param_layouts(plan_, f32(plan_.param_region), true);
   for (int s : plan_.state_regions) std::memset(f32(s), 0, plan_.param_count * sizeof(float));
   if (plan_.stat_region >= 0) std::memset(f32(plan_.stat_region), 0, plan_.stat_count * sizeof(float));
   for (const plan::Stat &t : plan_.stats) std::fill_n(f32(t.buffer), plan_.buffers[t.buffer].elements, float(t.init));
+}
+
+std::vector<float> Executor::plain_param(size_t q, bool gradient) {
+  const plan::Param &p = plan_.params.at(q);
+  const int b = gradient ? p.grad_buffer : p.buffer;
+  std::vector<float> out(plan_.buffers[b].elements);
+  onednn::convert_param(p, plan_.buffers[b].elements, f32(b), out.data(), false);
+  return out;
 }
 
 int64_t Executor::layout_batch() const { return impl_->layout_batch; }

@@ -107,6 +107,9 @@ class Executor {
   // seed ^ fnv1a64(param name), mapped to [0, 1) by its top 53 bits, so the
   // values are the same on every platform and independent of other parameters.
   void init_params(uint64_t seed);
+  // Parameter q's values, or its gradient's, in plain order (the plan may
+  // store it in a convolution's layout: abi/param_layouts.h).
+  std::vector<float> plain_param(size_t q, bool gradient = false);
 
   // Computes `program` (matched by name) on `batch` examples (0: its plan
   // batch; one of those given at construction) with rng = {seed, step}:

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "data/feed.h"
+#include "abi/param_layouts.h"
 #include "exec/executor.h"
 #include "inspect/model_parts.h"
 #include "inspect/session.h"
@@ -71,8 +72,10 @@ bool Session::start_model(std::string &error) {
   } catch (const std::exception &e) {
     return error = e.what(), false;
   }
-  if (plan_.param_count > 0)
+  if (plan_.param_count > 0) {
     std::memcpy(exec_->f32(plan_.param_region), ckpt_.regions[0].data(), plan_.param_count * sizeof(float));
+    onednn::convert_param_layouts(plan_, exec_->f32(plan_.param_region), true);  // checkpoints hold plain order
+  }
   if (plan_.stat_region >= 0)
     std::memcpy(exec_->f32(plan_.stat_region), ckpt_.stats.data(), plan_.stat_count * sizeof(float));
   exec_->set_epoch(double(ckpt_.epoch));  // `epoch` as after the checkpoint's last complete epoch

@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "abi/param_layouts.h"
 #include "train/checkpoint.h"
 #include "support/files.h"
 #include "train/loss_sums.h"
@@ -231,6 +232,14 @@ Checkpoint Trainer::snapshot(int64_t epoch_step, const LossSums *partial) {
   auto view = [&](int buffer) { return plan_.param_count > 0 ? static_cast<const float *>(exec_.f32(buffer)) : nullptr; };
   c.region_views.push_back(view(plan_.param_region));
   for (int s : plan_.state_regions) c.region_views.push_back(view(s));
+  if (plan_.param_count > 0 && onednn::has_param_layouts(plan_)) {
+    // Checkpoints hold plain order: copies, for a plan that stores some parameters otherwise.
+    for (const float *r : c.region_views) {
+      std::vector<float> &copy = c.regions.emplace_back(r, r + plan_.param_count);
+      onednn::convert_param_layouts(plan_, copy.data(), false);
+    }
+    c.region_views.clear();
+  }
   c.history.names = history_.names;
   for (const LossHistory::Row &row : history_.rows)
     if (row.epoch <= completed_) c.history.rows.push_back(row);

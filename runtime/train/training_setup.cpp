@@ -22,6 +22,7 @@
 #include "support/files.h"
 #include "train/loss_sums.h"
 #include "exec/diagnose.h"
+#include "abi/param_layouts.h"
 #include "exec/executor.h"
 #include "data/feed.h"
 #include "train/cpu_share.h"
@@ -221,6 +222,9 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
       std::memcpy(exec.f32(plan.param_region), resumed.regions[0].data(), plan.param_count * sizeof(float));
       for (size_t i = 0; i < plan.state_regions.size(); ++i)
         std::memcpy(exec.f32(plan.state_regions[i]), resumed.regions[i + 1].data(), plan.param_count * sizeof(float));
+      // Checkpoints hold plain order; the plan may store some parameters otherwise.
+      onednn::convert_param_layouts(plan, exec.f32(plan.param_region), true);
+      for (int r : plan.state_regions) onednn::convert_param_layouts(plan, exec.f32(r), true);
     }
     if (o.resume && plan.stat_region >= 0)
       std::memcpy(exec.f32(plan.stat_region), resumed.stats.data(), plan.stat_count * sizeof(float));

@@ -254,12 +254,13 @@ std::string compare_step(const Graph &model, uint64_t seed) {
   for (const auto &[name, idx] : train.outputs) {
     const Tensor &want = (*v)[idx];
     const float *got = nullptr;
+    std::vector<float> grad;
     if (name == "total") {
       for (const auto &[lname, buf] : p.train.losses)
         if (lname == name) got = ex.f32(buf);
     } else {
-      for (const plan::Param &q : p.params)
-        if ("d." + q.name == name) got = ex.f32(q.grad_buffer);
+      for (size_t q = 0; q < p.params.size(); ++q)
+        if ("d." + p.params[q].name == name) grad = ex.plain_param(q, true), got = grad.data();
     }
     if (!got) return "no buffer for output " + name;
     double scale = 1e-6;
@@ -315,7 +316,10 @@ std::string compare_shared_rounding(const Graph &model, uint64_t seed, int &stor
     for (int64_t k = 0; k < p.train.batch * p.train.input_row; ++k) in[k] = float(uint8_t(rng())) * float(1.0 / 255.0);
     ex.run(p.train, 1);
     std::vector<float> g;
-    for (const plan::Param &q : p.params) g.insert(g.end(), ex.f32(q.grad_buffer), ex.f32(q.grad_buffer) + checked_elements(q.dims));
+    for (size_t q = 0; q < p.params.size(); ++q) {
+      const std::vector<float> x = ex.plain_param(q, true);
+      g.insert(g.end(), x.begin(), x.end());
+    }
     return g;
   };
   const std::vector<float> a = gradients(own.plan, c->table.data()), b = gradients(shared.plan, table.data());

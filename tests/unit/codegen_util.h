@@ -63,9 +63,11 @@ inline Bindings executor_bindings(const Graph &train, const plan::Plan &p, rt::E
     if (n.op == Op::Input) {
       for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = input[k];
     } else if (n.op == Op::Param) {
-      for (const plan::Param &q : p.params)
-        if (q.name == n.name)
-          for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = ex.f32(q.buffer)[k];
+      for (size_t q = 0; q < p.params.size(); ++q)
+        if (p.params[q].name == n.name) {
+          const std::vector<float> w = ex.plain_param(q);
+          for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = w[k];
+        }
     } else if (n.op == Op::Normal) {
       for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = philox_normal(seed, step, stream, k);
       ++stream;

@@ -65,10 +65,11 @@ Bindings bind(const Graph &g, const plan::Plan &p, rt::Executor &ex, const std::
   for (const Node &n : g.nodes) {
     if (n.op == Op::Input) b.values[n.name] = inputs.at(n.name);
     if (n.op != Op::Param) continue;
-    for (const plan::Param &q : p.params)
-      if (q.name == n.name) {
+    for (size_t qi = 0; qi < p.params.size(); ++qi)
+      if (p.params[qi].name == n.name) {
         Tensor t{n.dims, std::vector<double>(checked_elements(n.dims))};
-        for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = ex.f32(q.buffer)[k];
+        const std::vector<float> w = ex.plain_param(qi);
+        for (size_t k = 0; k < t.data.size(); ++k) t.data[k] = w[k];
         b.values[n.name] = t;
       }
   }
