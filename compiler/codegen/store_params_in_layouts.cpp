@@ -81,6 +81,115 @@ void replace_operand(plan::Program &prog, size_t from, int old_b, int new_b) {
   }
 }
 
+// The steps of `prog` that name buffer `b`.
+std::vector<size_t> steps_naming(const plan::Program &prog, int b) {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < prog.steps.size(); ++i) {
+    const std::vector<int> bufs = plan::step_buffers(prog.steps[i]);
+    if (std::find(bufs.begin(), bufs.end(), b) != bufs.end()) out.push_back(i);
+  }
+  return out;
+}
+
+bool plain_product(const Step &s) { return s.kind == Step::Matmul && s.zeros == Step::Keep && !s.zero_units; }
+
+// Dense weights W [N, K] whose products read a convolution's result
+// flattened, K = C*H*W: their columns stored in that result's layout X
+// (its rows of C*H*W values in X's order), so that the products read it as
+// the convolution left it and the input gradient comes out in X too.
+void store_flattened_weights(plan::Plan &plan, std::map<plan::Program *, std::set<size_t>> &erase, std::set<int> &dead) {
+  for (plan::Param &q : plan.params) {
+    if (!q.stored_layout.empty() || q.dims.size() != 2) continue;
+    const int wb = q.buffer, gb = q.grad_buffer;
+    const int64_t n = q.dims[0], k = q.dims[1];
+    std::vector<int64_t> dims;  // the convolution result's [B, C, H, W]
+    std::string layout;
+    struct Change {
+      plan::Program *prog;
+      size_t step;
+      int field;  // 0: a, 1: b, 2: c
+      int to;
+      size_t gone;  // the reorder step that goes
+      int dead;
+    };
+    std::vector<Change> changes;
+    // The reorder into plain `p` of `prog` that step `user` reads, when it is
+    // the only step writing p and p is read by `readers` alone.
+    auto flatten_source = [&](plan::Program &prog, int p, const std::vector<size_t> &readers) -> int {
+      int r = -1;
+      for (size_t i : steps_naming(prog, p)) {
+        const Step &s = prog.steps[i];
+        if (std::find(readers.begin(), readers.end(), i) != readers.end()) continue;
+        if (r >= 0 || s.kind != Step::Reorder || s.c != p || s.a == p || s.layout_c != "plain") return -1;
+        r = static_cast<int>(i);
+      }
+      return r;
+    };
+    auto same_layout = [&](const Step &r) {
+      if (r.dims_a.size() != 4 || r.dims_a[0] >= 0 || r.dims_a[1] * r.dims_a[2] * r.dims_a[3] != k) return false;
+      const std::string x = r.kind == Step::Reorder && r.layout_c == "plain" ? r.layout_a : r.layout_c;
+      if (dims.empty()) dims = r.dims_a, layout = x;
+      return r.dims_a == dims && x == layout;
+    };
+    bool ok = true;
+    int grad_writer = -1;
+    for (plan::Program *prog : plan.programs()) {
+      for (size_t i : steps_naming(*prog, gb)) {
+        const Step &s = prog->steps[i];
+        if (prog == &plan.train && grad_writer < 0 && plain_product(s) && s.c == gb && s.ta && !s.tb && s.m == n &&
+            s.n == k && s.a != gb && s.b != gb)
+          grad_writer = static_cast<int>(i);
+        else ok = false;
+      }
+      for (size_t i : steps_naming(*prog, wb)) {
+        const Step &s = prog->steps[i];
+        if (!ok || !plain_product(s) || s.b != wb || s.a == wb || s.c == wb || s.ta) {
+          ok = false;
+        } else if (s.tb && s.k == k && s.n == n) {  // forward: [B, K] x W^T
+          std::vector<size_t> readers = {i};
+          if (prog == &plan.train && grad_writer >= 0 && prog->steps[grad_writer].b == s.a) readers.push_back(grad_writer);
+          const int r = flatten_source(*prog, s.a, readers);
+          if (r < 0 || !same_layout(prog->steps[r]) || plan.buffers[prog->steps[r].a].type != plan::DType::F32) {
+            ok = false;
+            continue;
+          }
+          changes.push_back({prog, i, 0, prog->steps[r].a, size_t(r), s.a});
+        } else if (!s.tb && s.n == k && s.k == n) {  // input gradient: [B, N] x W, into a reorder to X
+          const std::vector<size_t> users = steps_naming(*prog, s.c);
+          if (users.size() != 2 || users[0] != i) {
+            ok = false;
+            continue;
+          }
+          const Step &r = prog->steps[users[1]];
+          if (r.kind != Step::Reorder || r.a != s.c || r.c == s.c || r.layout_a != "plain" || !same_layout(r) ||
+              plan.buffers[r.c].type != plan::DType::F32) {
+            ok = false;
+            continue;
+          }
+          changes.push_back({prog, i, 2, r.c, users[1], s.c});
+        } else {
+          ok = false;
+        }
+      }
+    }
+    if (!ok || grad_writer < 0 || changes.empty()) continue;
+    // The gradient's product reads the train program's flattened value.
+    const int flat = plan.train.steps[grad_writer].b;
+    int source = -1;
+    for (const Change &c : changes)
+      if (c.prog == &plan.train && c.field == 0 && c.dead == flat) source = c.to;
+    if (source < 0) continue;
+    for (const Change &c : changes) {
+      Step &s = c.prog->steps[c.step];
+      (c.field == 0 ? s.a : s.c) = c.to;
+      erase[c.prog].insert(c.gone);
+      dead.insert(c.dead);
+    }
+    plan.train.steps[grad_writer].b = source;
+    q.stored_dims = {n, dims[1], dims[2], dims[3]}, q.stored_from = "plain", q.stored_layout = layout;
+  }
+}
+
 }  // namespace
 
 void store_params_in_layouts(LoweredModel &m) {
@@ -88,6 +197,7 @@ void store_params_in_layouts(LoweredModel &m) {
   plan::Plan &plan = m.plan;
   std::map<plan::Program *, std::set<size_t>> erase;
   std::set<int> dead;
+  store_flattened_weights(plan, erase, dead);
   for (plan::Param &q : plan.params) {
     const int pb = q.buffer, gb = q.grad_buffer;
     struct Use {

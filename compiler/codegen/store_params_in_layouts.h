@@ -21,6 +21,17 @@
 // reorder is gone when X == L (the step that wrote its source writes the
 // gradient), else it converts into L. Buffers no step uses any more are
 // removed. The arithmetic is unchanged: a reorder is a permutation.
+//
+// Likewise a dense weight W [N, K] whose products read a convolution's
+// result flattened (a reorder from its layout X, batch outermost, into
+// plain [B, K] rows, K = C*H*W): when every step naming W, in every
+// program, is such a forward product (the flattened rows times W^T) or, in
+// the train program, the input gradient's product whose result only a
+// reorder into X reads, and W's gradient is one product of the same
+// flattened rows, W is stored as [N, C, H, W] in X. The products then read
+// the convolution's result as it is and the input gradient comes out in X:
+// both reorders go. Its terms are then added in X's order, not K's: the
+// same arithmetic up to summation order.
 #pragma once
 
 #include "codegen/module.h"
