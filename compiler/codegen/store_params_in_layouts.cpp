@@ -190,6 +190,229 @@ void store_flattened_weights(plan::Plan &plan, std::map<plan::Program *, std::se
   }
 }
 
+// X's layout text over [B, C, H, W] ("blocked:S0,S1,S2,S3:BLOCKS") for a
+// parameter over [C, H, W] (k == 0) or [C, H, W, k], k values per position
+// innermost; "" when X is not such a text.
+std::string row_layout(const std::string &x, int64_t k) {
+  const size_t colon = x.find(':', 8);
+  if (x.rfind("blocked:", 0) != 0 || colon == std::string::npos) return "";
+  std::vector<int64_t> strides;
+  if (!plan::parse_int_list(x.substr(8, colon - 8), ',', strides) || strides.size() != 4) return "";
+  std::string blocks;
+  int64_t inner = 1;
+  const std::string b = x.substr(colon + 1);
+  if (b != "-") {
+    for (size_t at = 0; at < b.size();) {
+      size_t end = b.find(',', at);
+      if (end == std::string::npos) end = b.size();
+      const std::string one = b.substr(at, end - at);
+      const size_t sign = one.find('@');
+      if (sign == std::string::npos || one.substr(sign + 1) == "0") return "";  // a block of the batch
+      const int64_t size = std::stoll(one.substr(0, sign)), dim = std::stoll(one.substr(sign + 1));
+      blocks += (blocks.empty() ? "" : ",") + std::to_string(size) + "@" + std::to_string(dim - 1);
+      inner *= size;
+      at = end + 1;
+    }
+  }
+  const int64_t f = k > 0 ? k : 1;
+  std::string out = "blocked:" + std::to_string(f * strides[1]) + "," + std::to_string(f * strides[2]) + "," +
+                    std::to_string(f * strides[3]);
+  if (k > 0) out += "," + std::to_string(f * inner);
+  if (k > 0) blocks += (blocks.empty() ? "" : ",") + std::to_string(k) + "@3";
+  return out + ":" + (blocks.empty() ? "-" : blocks);
+}
+
+// Whether layout `l` over `dims` holds exactly `elements` floats.
+bool holds(const std::vector<int64_t> &dims, const std::string &l, int64_t elements) {
+  try {
+    return onednn::layout_desc(dims, l).get_size() == static_cast<size_t>(elements) * sizeof(float);
+  } catch (const std::exception &) {
+    return false;
+  }
+}
+
+// Whether kernel step `s` computes each column of its [rows, n] domain
+// from the same column of the `permuted` buffers alone (so that it computes
+// the same in any order of the columns), and which buffers it writes per
+// column (into `columns`).
+bool column_wise(const Step &s, const std::map<std::string, const FusedKernel *> &kernels, int64_t n,
+                 const std::set<int> &permuted, std::set<int> &columns) {
+  auto it = kernels.find(s.kernel);
+  if (it == kernels.end()) return false;
+  const FusedKernel &k = *it->second;
+  if (k.conv || k.domain.size() != 2 || k.domain[1] != n) return false;
+  const std::vector<int64_t> row = {n, 1}, broadcast = {0, 1};
+  auto access = [&](int arg, const std::vector<int64_t> &strides) {
+    if (arg < 0 || arg >= static_cast<int>(s.args.size()) || strides.size() != 2) return false;
+    if (strides[1] == 0) return true;  // the same for every column
+    return strides == row || strides == broadcast;
+  };
+  for (const KernelInstr &in : k.instrs) {
+    if (in.kind == KernelInstr::Normal) return false;  // draws by position
+    if (in.kind != KernelInstr::Load) continue;
+    if (!access(in.arg, in.strides) || in.offset != 0 || in.guard_axis >= 0) return false;
+    if (in.strides[1] != 0 && !permuted.count(s.args[in.arg])) return false;
+  }
+  for (const KernelOutput &o : k.outputs) {
+    if (!access(o.arg, o.strides)) return false;
+    if (o.strides[1] != 0) columns.insert(s.args[o.arg]);
+  }
+  return true;
+}
+
+// Dense weights W [N, K] and bias b [N] whose product's [B, N] result a
+// reorder makes a convolution's input in layout X (N = C*H*W): W's rows and
+// b stored in X's order, so that the product writes X's order and the
+// column-wise kernels and products of the gradient read it so.
+void store_reshaped_weights(plan::Plan &plan, const std::vector<FusedKernel> &all_kernels,
+                            std::map<plan::Program *, std::set<size_t>> &erase, std::set<int> &dead) {
+  std::map<std::string, const FusedKernel *> kernels;
+  for (const FusedKernel &k : all_kernels) kernels[k.name] = &k;
+  std::map<int, plan::Param *> param_of, grad_of;
+  for (plan::Param &q : plan.params) param_of[q.buffer] = &q, grad_of[q.grad_buffer] = &q;
+  for (plan::Param &w : plan.params) {
+    if (!w.stored_layout.empty() || w.dims.size() != 2) continue;
+    const int64_t n = w.dims[0], k = w.dims[1];
+    plan::Param *bias = nullptr;
+    std::vector<int64_t> dims;
+    std::string layout;
+    struct Edit {
+      plan::Program *prog;
+      size_t step;
+      int from, to;  // buffer from -> to in the step
+    };
+    std::vector<Edit> edits;
+    std::vector<std::pair<plan::Program *, size_t>> gone;
+    std::set<int> goners;
+    bool ok = true;
+    for (plan::Program *prog : plan.programs()) {
+      if (!ok) break;
+      // The forward products: [B, K] x W^T + b -> P, P reordered into X.
+      std::set<int> permuted;
+      std::map<int, int> moved;  // plain buffer -> its buffer in X
+      for (size_t i : steps_naming(*prog, w.buffer)) {
+        const Step &s = prog->steps[i];
+        if (!plain_product(s) || s.b != w.buffer || s.ta || !s.tb || s.n != n || s.k != k) continue;
+        auto bq = param_of.find(s.bias);
+        if (bq == param_of.end() || bq->second->dims != std::vector<int64_t>{n} || (bias && bias != bq->second)) {
+          ok = false;
+          break;
+        }
+        bias = bq->second;
+        for (size_t j : steps_naming(*prog, s.c)) {
+          const Step &r = prog->steps[j];
+          if (r.kind != Step::Reorder || r.a != s.c || r.layout_a != "plain") continue;
+          if (r.dims_a.size() != 4 || r.dims_a[0] >= 0 || r.dims_a[1] * r.dims_a[2] * r.dims_a[3] != n ||
+              plan.buffers[r.c].type != plan::DType::F32 || moved.count(s.c)) {
+            ok = false;
+            break;
+          }
+          if (dims.empty()) dims = r.dims_a, layout = r.layout_c;
+          if (r.dims_a != dims || r.layout_c != layout) ok = false;
+          moved[s.c] = r.c;
+          gone.push_back({prog, j});
+          edits.push_back({prog, i, s.c, r.c});
+        }
+        permuted.insert(s.c);
+      }
+      // The gradient arriving in X: a reorder into plain.
+      if (!layout.empty())
+        for (size_t j = 0; j < prog->steps.size(); ++j) {
+          const Step &r = prog->steps[j];
+          if (r.kind == Step::Reorder && r.layout_a == layout && r.layout_c == "plain" && r.dims_a == dims &&
+              plan.buffers[r.a].type == plan::DType::F32 && !grad_of.count(r.c) && !param_of.count(r.c) &&
+              !erase[prog].count(j)) {
+            // A gradient's: its plain copy is read by kernels alone (column-wise ones: checked below).
+            int kernel_readers = 0;
+            for (size_t u : steps_naming(*prog, r.c))
+              if (u != j) kernel_readers += prog->steps[u].kind == Step::Kernel ? 1 : -1000;
+            if (kernel_readers <= 0) continue;
+            moved[r.c] = r.a;
+            permuted.insert(r.c);
+            gone.push_back({prog, j});
+          }
+        }
+      // Everything computed column by column from permuted values is
+      // permuted too; every step naming one must be column-wise.
+      for (bool grew = true; grew && ok;) {
+        grew = false;
+        for (size_t i = 0; i < prog->steps.size(); ++i) {
+          const Step &s = prog->steps[i];
+          if (s.kind != Step::Kernel) continue;
+          const std::vector<int> bufs = plan::step_buffers(s);
+          if (std::none_of(bufs.begin(), bufs.end(), [&](int b) { return permuted.count(b) > 0; })) continue;
+          std::set<int> columns;
+          if (!column_wise(s, kernels, n, permuted, columns)) {
+            ok = false;
+            break;
+          }
+          for (int b : columns) grew |= permuted.insert(b).second;
+        }
+      }
+      for (int b : permuted) {
+        if (!ok) break;
+        for (size_t i : steps_naming(*prog, b)) {
+          const Step &s = prog->steps[i];
+          const bool reorder = std::any_of(gone.begin(), gone.end(), [&](auto &g) { return g.first == prog && g.second == i; });
+          const bool forward = plain_product(s) && s.b == w.buffer && s.c == b;
+          const bool input_grad = plain_product(s) && s.a == b && s.b == w.buffer && !s.ta && !s.tb && s.k == n;
+          const bool weight_grad = plain_product(s) && s.a == b && s.ta && !s.tb && s.m == n && s.c == w.grad_buffer;
+          if (!(s.kind == Step::Kernel || reorder || forward || input_grad || weight_grad)) ok = false;
+        }
+      }
+      for (auto &[plain_b, blocked] : moved) goners.insert(plain_b);
+    }
+    if (!ok || !bias || layout.empty() || edits.empty()) continue;
+    // W and b: read by these products alone; the gradients written by them
+    // (b's by a column-wise kernel: permuted) alone.
+    auto only = [&](int b, auto allowed) {
+      for (plan::Program *prog : plan.programs())
+        for (size_t i : steps_naming(*prog, b))
+          if (!allowed(prog->steps[i])) return false;
+      return true;
+    };
+    const int bb = bias->buffer, bg = bias->grad_buffer;
+    if (!only(w.buffer, [&](const Step &s) { return s.kind == Step::Matmul && s.b == w.buffer; }) ||
+        !only(bb, [&](const Step &s) { return s.kind == Step::Matmul && s.bias == bb; }) ||
+        !only(w.grad_buffer, [&](const Step &s) { return s.kind == Step::Matmul && s.c == w.grad_buffer && s.ta; }) ||
+        !only(bg, [&](const Step &s) { return s.kind == Step::Kernel; }))
+      continue;
+    const std::string wl = row_layout(layout, k), bl = row_layout(layout, 0);
+    const std::vector<int64_t> wd = {dims[1], dims[2], dims[3], k}, bd = {dims[1], dims[2], dims[3]};
+    if (wl.empty() || !holds(wd, wl, n * k) || !holds(bd, bl, n)) continue;
+    // The bias gradient must be computed column-wise in the train program (permuted there).
+    bool bias_grad_permuted = false;
+    for (size_t i : steps_naming(plan.train, bg)) {
+      std::set<int> columns;
+      std::set<int> any;
+      for (int b : plan::step_buffers(plan.train.steps[i])) any.insert(b);
+      bias_grad_permuted |= column_wise(plan.train.steps[i], kernels, n, any, columns) && columns.count(bg);
+    }
+    if (!steps_naming(plan.train, bg).empty() && !bias_grad_permuted) continue;
+    // Apply: the products write X; readers of the plain copies read X.
+    std::map<plan::Program *, std::map<int, int>> to;
+    for (const Edit &e : edits) to[e.prog][e.from] = e.to;
+    for (auto &[prog, j] : gone) {
+      const Step &r = prog->steps[j];
+      if (r.layout_a == "plain") to[prog][r.a] = r.c;  // forward: P -> T
+      else to[prog][r.c] = r.a;                        // gradient: plain copy -> X
+      erase[prog].insert(j);
+    }
+    for (auto &[prog, map] : to)
+      for (size_t i = 0; i < prog->steps.size(); ++i) {
+        if (erase[prog].count(i)) continue;
+        Step &s = prog->steps[i];
+        for (int *b : {&s.a, &s.b, &s.c, &s.bias})
+          if (auto f = map.find(*b); f != map.end()) *b = f->second;
+        for (int &b : s.args)
+          if (auto f = map.find(b); f != map.end()) b = f->second;
+      }
+    for (int b : goners) dead.insert(b);
+    w.stored_dims = wd, w.stored_from = "plain", w.stored_layout = wl;
+    bias->stored_dims = bd, bias->stored_from = "plain", bias->stored_layout = bl;
+  }
+}
+
 }  // namespace
 
 void store_params_in_layouts(LoweredModel &m) {
@@ -198,6 +421,7 @@ void store_params_in_layouts(LoweredModel &m) {
   std::map<plan::Program *, std::set<size_t>> erase;
   std::set<int> dead;
   store_flattened_weights(plan, erase, dead);
+  store_reshaped_weights(plan, m.kernels, erase, dead);
   for (plan::Param &q : plan.params) {
     const int pb = q.buffer, gb = q.grad_buffer;
     struct Use {

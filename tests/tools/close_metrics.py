@@ -1,9 +1,10 @@
-"""close_metrics.py A.csv B.csv [REL [C.csv]]: the loss columns of two
+"""close_metrics.py A.csv B.csv [REL [C.csv...]]: the loss columns of two
 metrics.csv files agree row by row (same epochs and steps) to a relative
-difference below REL (default 1e-4), or, given C (A's run with another
-summation order, e.g. another --threads), below twice A's difference from
-C if that is larger: training amplifies rounding, and C measures by how
-much. Prints the largest differences, exits 1 when B is too far."""
+difference below REL (default 1e-4), or, given Cs (A's run in other
+summation orders, e.g. another --threads), below twice A's largest
+difference from them if that is larger: training amplifies rounding, and
+the Cs measure by how much. Prints the largest differences, exits 1 when B
+is too far."""
 import csv
 import sys
 
@@ -32,8 +33,8 @@ a, b = rows(sys.argv[1]), rows(sys.argv[2])
 allowed = float(sys.argv[3]) if len(sys.argv) > 3 else 1e-4
 worst = difference(a, b)
 print(f"{len(a)} rows; largest relative difference {worst:.1e}")
-if len(sys.argv) > 4:
-    own = difference(a, rows(sys.argv[4]))
+for path in sys.argv[4:]:
+    own = difference(a, rows(path))
     print(f"the same run in another summation order: {own:.1e}")
     allowed = max(allowed, 2 * own)
 sys.exit(0 if worst < allowed else 1)
