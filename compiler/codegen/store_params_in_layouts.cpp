@@ -91,6 +91,19 @@ std::vector<size_t> steps_naming(const plan::Program &prog, int b) {
   return out;
 }
 
+// Whether the runtime reads or writes buffer `b` of `prog` itself (inputs,
+// losses, outputs): those stay in plain order.
+bool handed_over(const plan::Program &prog, int b) {
+  if (b == prog.input || b == prog.input_copy || b == prog.latent || b == prog.labels) return true;
+  for (const plan::Program::Condition &c : prog.conditions)
+    if (c.buffer == b) return true;
+  for (const auto &loss : prog.losses)
+    if (loss.second == b) return true;
+  for (const plan::Output &o : prog.outputs)
+    if (o.buffer == b) return true;
+  return false;
+}
+
 bool plain_product(const Step &s) { return s.kind == Step::Matmul && s.zeros == Step::Keep && !s.zero_units; }
 
 // Dense weights W [N, K] whose products read a convolution's result
@@ -116,6 +129,7 @@ void store_flattened_weights(plan::Plan &plan, std::map<plan::Program *, std::se
     // The reorder into plain `p` of `prog` that step `user` reads, when it is
     // the only step writing p and p is read by `readers` alone.
     auto flatten_source = [&](plan::Program &prog, int p, const std::vector<size_t> &readers) -> int {
+      if (handed_over(prog, p)) return -1;
       int r = -1;
       for (size_t i : steps_naming(prog, p)) {
         const Step &s = prog.steps[i];
@@ -276,13 +290,8 @@ void store_reshaped_weights(plan::Plan &plan, const std::vector<FusedKernel> &al
     plan::Param *bias = nullptr;
     std::vector<int64_t> dims;
     std::string layout;
-    struct Edit {
-      plan::Program *prog;
-      size_t step;
-      int from, to;  // buffer from -> to in the step
-    };
-    std::vector<Edit> edits;
-    std::vector<std::pair<plan::Program *, size_t>> gone;
+    int forwards = 0;
+    std::vector<std::pair<plan::Program *, size_t>> gone;  // the reorders that go
     std::set<int> goners;
     bool ok = true;
     for (plan::Program *prog : plan.programs()) {
@@ -311,7 +320,7 @@ void store_reshaped_weights(plan::Plan &plan, const std::vector<FusedKernel> &al
           if (r.dims_a != dims || r.layout_c != layout) ok = false;
           moved[s.c] = r.c;
           gone.push_back({prog, j});
-          edits.push_back({prog, i, s.c, r.c});
+          ++forwards;
         }
         permuted.insert(s.c);
       }
@@ -350,6 +359,7 @@ void store_reshaped_weights(plan::Plan &plan, const std::vector<FusedKernel> &al
         }
       }
       for (int b : permuted) {
+        if (handed_over(*prog, b)) ok = false;
         if (!ok) break;
         for (size_t i : steps_naming(*prog, b)) {
           const Step &s = prog->steps[i];
@@ -362,7 +372,7 @@ void store_reshaped_weights(plan::Plan &plan, const std::vector<FusedKernel> &al
       }
       for (auto &[plain_b, blocked] : moved) goners.insert(plain_b);
     }
-    if (!ok || !bias || layout.empty() || edits.empty()) continue;
+    if (!ok || !bias || layout.empty() || forwards == 0) continue;
     // W and b: read by these products alone; the gradients written by them
     // (b's by a column-wise kernel: permuted) alone.
     auto only = [&](int b, auto allowed) {
@@ -391,7 +401,6 @@ void store_reshaped_weights(plan::Plan &plan, const std::vector<FusedKernel> &al
     if (!steps_naming(plan.train, bg).empty() && !bias_grad_permuted) continue;
     // Apply: the products write X; readers of the plain copies read X.
     std::map<plan::Program *, std::map<int, int>> to;
-    for (const Edit &e : edits) to[e.prog][e.from] = e.to;
     for (auto &[prog, j] : gone) {
       const Step &r = prog->steps[j];
       if (r.layout_a == "plain") to[prog][r.a] = r.c;  // forward: P -> T
