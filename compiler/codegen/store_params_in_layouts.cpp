@@ -292,7 +292,7 @@ void store_reshaped_weights(plan::Plan &plan, const std::vector<FusedKernel> &al
     std::string layout;
     int forwards = 0;
     std::vector<std::pair<plan::Program *, size_t>> gone;  // the reorders that go
-    std::set<int> goners;
+    std::set<int> goners, train_permuted;
     bool ok = true;
     for (plan::Program *prog : plan.programs()) {
       if (!ok) break;
@@ -371,6 +371,7 @@ void store_reshaped_weights(plan::Plan &plan, const std::vector<FusedKernel> &al
         }
       }
       for (auto &[plain_b, blocked] : moved) goners.insert(plain_b);
+      if (prog == &plan.train) train_permuted = permuted;
     }
     if (!ok || !bias || layout.empty() || forwards == 0) continue;
     // W and b: read by these products alone; the gradients written by them
@@ -390,15 +391,8 @@ void store_reshaped_weights(plan::Plan &plan, const std::vector<FusedKernel> &al
     const std::string wl = row_layout(layout, k), bl = row_layout(layout, 0);
     const std::vector<int64_t> wd = {dims[1], dims[2], dims[3], k}, bd = {dims[1], dims[2], dims[3]};
     if (wl.empty() || !holds(wd, wl, n * k) || !holds(bd, bl, n)) continue;
-    // The bias gradient must be computed column-wise in the train program (permuted there).
-    bool bias_grad_permuted = false;
-    for (size_t i : steps_naming(plan.train, bg)) {
-      std::set<int> columns;
-      std::set<int> any;
-      for (int b : plan::step_buffers(plan.train.steps[i])) any.insert(b);
-      bias_grad_permuted |= column_wise(plan.train.steps[i], kernels, n, any, columns) && columns.count(bg);
-    }
-    if (!steps_naming(plan.train, bg).empty() && !bias_grad_permuted) continue;
+    // The bias gradient, when the train program computes it, comes out in X's order too.
+    if (!steps_naming(plan.train, bg).empty() && !train_permuted.count(bg)) continue;
     // Apply: the products write X; readers of the plain copies read X.
     std::map<plan::Program *, std::map<int, int>> to;
     for (auto &[prog, j] : gone) {
@@ -422,16 +416,11 @@ void store_reshaped_weights(plan::Plan &plan, const std::vector<FusedKernel> &al
   }
 }
 
-}  // namespace
-
-void store_params_in_layouts(LoweredModel &m) {
-  if (!m.options.param_layouts) return;
-  plan::Plan &plan = m.plan;
-  std::map<plan::Program *, std::set<size_t>> erase;
-  std::set<int> dead;
-  store_flattened_weights(plan, erase, dead);
-  store_reshaped_weights(plan, m.kernels, erase, dead);
+// Convolution weights: stored in the layout oneDNN reads them in (the
+// header's first rule).
+void store_conv_weights(plan::Plan &plan, std::map<plan::Program *, std::set<size_t>> &erase, std::set<int> &dead) {
   for (plan::Param &q : plan.params) {
+    if (!q.stored_layout.empty()) continue;
     const int pb = q.buffer, gb = q.grad_buffer;
     struct Use {
       plan::Program *prog;
@@ -446,20 +435,19 @@ void store_params_in_layouts(LoweredModel &m) {
     };
     int grad = -1;
     bool ok = true;
-    for (plan::Program *prog : plan.programs())
-      for (size_t i = 0; i < prog->steps.size() && ok; ++i) {
+    for (plan::Program *prog : plan.programs()) {
+      for (size_t i : steps_naming(*prog, pb)) {
         const Step &s = prog->steps[i];
-        const std::vector<int> bufs = plan::step_buffers(s);
-        if (std::find(bufs.begin(), bufs.end(), pb) != bufs.end()) {
-          if (s.kind == Step::Reorder && s.a == pb && s.c != pb && same_shape(s)) reads.push_back({prog, i});
-          else ok = false;
-        }
-        if (std::find(bufs.begin(), bufs.end(), gb) != bufs.end()) {
-          if (prog == &plan.train && grad < 0 && s.kind == Step::Reorder && s.c == gb && s.a != gb)
-            grad = static_cast<int>(i);
-          else ok = false;
-        }
+        if (s.kind == Step::Reorder && s.a == pb && s.c != pb && same_shape(s)) reads.push_back({prog, i});
+        else ok = false;
       }
+      for (size_t i : steps_naming(*prog, gb)) {
+        const Step &s = prog->steps[i];
+        if (prog == &plan.train && grad < 0 && s.kind == Step::Reorder && s.c == gb && s.a != gb)
+          grad = static_cast<int>(i);
+        else ok = false;
+      }
+    }
     if (!ok || reads.empty() || grad < 0) continue;
     Step &g = plan.train.steps[grad];
     if (g.dims_a != dims || g.layout_c != from) continue;
@@ -477,21 +465,14 @@ void store_params_in_layouts(LoweredModel &m) {
                  return a.second < b.second;
                })->first;
     if (layout == from || layout == "plain") continue;
-    const size_t bytes = static_cast<size_t>(plan.buffers[pb].elements) * sizeof(float);
-    try {
-      if (onednn::layout_desc(dims, layout).get_size() != bytes || onednn::layout_desc(dims, from).get_size() != bytes)
-        continue;
-    } catch (const std::exception &) {
-      continue;
-    }
+    if (!holds(dims, layout, plan.buffers[pb].elements) || !holds(dims, from, plan.buffers[pb].elements)) continue;
     // The gradient's source: written by one convolution, read by the reorder alone.
     const int t = g.a;
     int writer = -1;
     bool one_writer = true;
-    for (size_t i = 0; i < plan.train.steps.size(); ++i) {
+    for (size_t i : steps_naming(plan.train, t)) {
       const Step &s = plan.train.steps[i];
-      const std::vector<int> bufs = plan::step_buffers(s);
-      if (static_cast<int>(i) == grad || std::find(bufs.begin(), bufs.end(), t) == bufs.end()) continue;
+      if (static_cast<int>(i) == grad) continue;
       if (writer < 0 && s.kind == Step::Conv && s.c == t && s.a != t && s.b != t && s.bias != t) writer = static_cast<int>(i);
       else one_writer = false;
     }
@@ -515,6 +496,18 @@ void store_params_in_layouts(LoweredModel &m) {
     }
     q.stored_dims = dims, q.stored_from = from, q.stored_layout = layout;
   }
+}
+
+}  // namespace
+
+void store_params_in_layouts(LoweredModel &m) {
+  if (!m.options.param_layouts) return;
+  plan::Plan &plan = m.plan;
+  std::map<plan::Program *, std::set<size_t>> erase;
+  std::set<int> dead;
+  store_flattened_weights(plan, erase, dead);
+  store_reshaped_weights(plan, m.kernels, erase, dead);
+  store_conv_weights(plan, erase, dead);
   for (auto &[prog, gone] : erase) {
     std::vector<Step> steps;
     std::vector<int> new_index;

@@ -36,6 +36,18 @@ std::string check_param_layouts(const plan::Plan &plan) {
   return "";
 }
 
+namespace {
+
+void reorder_param(const dnnl::engine &engine, dnnl::stream &stream, const plan::Param &q, const float *src, float *dst,
+                   bool to_stored) {
+  const auto plain = layout_desc(q.stored_dims, q.stored_from), stored = layout_desc(q.stored_dims, q.stored_layout);
+  dnnl::memory from(to_stored ? plain : stored, engine, const_cast<float *>(src)), to(to_stored ? stored : plain, engine, dst);
+  dnnl::reorder(from, to).execute(stream, from, to);
+  stream.wait();
+}
+
+}  // namespace
+
 void convert_param(const plan::Param &q, int64_t elements, const float *src, float *dst, bool to_stored) {
   if (q.stored_layout.empty()) {
     std::memmove(dst, src, static_cast<size_t>(elements) * sizeof(float));
@@ -43,20 +55,20 @@ void convert_param(const plan::Param &q, int64_t elements, const float *src, flo
   }
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(engine);
-  const auto plain = layout_desc(q.stored_dims, q.stored_from), stored = layout_desc(q.stored_dims, q.stored_layout);
-  dnnl::memory from(to_stored ? plain : stored, engine, const_cast<float *>(src)), to(to_stored ? stored : plain, engine, dst);
-  dnnl::reorder(from, to).execute(stream, from, to);
-  stream.wait();
+  reorder_param(engine, stream, q, src, dst, to_stored);
 }
 
 void convert_param_layouts(const plan::Plan &plan, float *region, bool to_stored) {
+  if (!has_param_layouts(plan)) return;
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
   std::vector<float> copy;
   for (const plan::Param &q : plan.params) {
     if (q.stored_layout.empty()) continue;
     const plan::Buffer &b = plan.buffers[q.buffer];
     float *at = region + (b.offset - plan.buffers[plan.param_region].offset) / int64_t(sizeof(float));
     copy.assign(at, at + b.elements);
-    convert_param(q, b.elements, copy.data(), at, to_stored);
+    reorder_param(engine, stream, q, copy.data(), at, to_stored);
   }
 }
 
