@@ -394,7 +394,7 @@ void Executor::Impl::run_step(const plan::Program &program, std::vector<Prepared
                               uint64_t step, Training *train) {
   PreparedStep &s = steps[i];
   if (!train && (s.kind == Step::Gate || s.kind == Step::Optimize)) return;
-  std::vector<std::pair<double, int64_t>> *times = nullptr;
+  std::vector<StepTimes> *times = nullptr;
   if (profiling) {
     times = &profile[program.name];
     times->resize(steps.size());
@@ -433,10 +433,7 @@ void Executor::Impl::run_step(const plan::Program &program, std::vector<Prepared
     }
     break;
   }
-  if (times) {
-    (*times)[i].first += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    (*times)[i].second++;
-  }
+  if (times) (*times)[i].add(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
 bool Executor::has_gate(const plan::Program &program) const {

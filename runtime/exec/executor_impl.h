@@ -25,6 +25,7 @@
 
 #include "abi/onednn_matmul.h"
 #include "exec/executor.h"
+#include "exec/step_times.h"
 #include "exec/zero_columns.h"
 
 namespace vaec::rt {
@@ -310,10 +311,10 @@ struct Executor::Impl {
   double beta1 = 0, beta2 = 0;
   std::vector<MatmulInfo> matmuls;
   std::vector<ConvInfo> convs;
-  // --profile: seconds and calls per step of each program, printed to
-  // stderr when the executor is destroyed.
+  // --profile: the times of each step of each program (step_times.h),
+  // printed to stderr when the executor is destroyed.
   bool profiling = false;
-  std::map<std::string, std::vector<std::pair<double, int64_t>>> profile;
+  std::map<std::string, std::vector<StepTimes>> profile;
   double optimizer_seconds = 0;
   int64_t optimizer_calls = 0;
   void print_profile() const;

@@ -13,17 +13,18 @@ void Executor::Impl::print_profile() const {
     const plan::Program &prog = *found;
     double total = 0;
     std::map<std::string, double> by_kind;
-    for (size_t i = 0; i < times.size(); ++i) total += times[i].first;
+    for (size_t i = 0; i < times.size(); ++i) total += times[i].total;
     if (total <= 0) continue;
     std::fprintf(stderr, "profile of program %s (%lld runs): %.3f ms per run\n", name.c_str(),
-                 static_cast<long long>(times.empty() ? 0 : times[0].second), 1e3 * total / std::max<int64_t>(1, times[0].second));
+                 static_cast<long long>(times.empty() ? 0 : times[0].runs), 1e3 * total / std::max<int64_t>(1, times[0].runs));
+    std::fprintf(stderr, "  step kind          mean   share    median   fastest (ms)\n");
     static const char *kinds[] = {"kernel", "matmul", "zero", "conv", "reorder", "gate", "optimize"};
     const std::vector<PreparedStep> &prepared = programs.at(key(name, prog.batch));
     for (size_t i = 0; i < times.size(); ++i) {
       const Step &s = prog.steps[i];
       const std::string kind = kinds[s.kind];
-      by_kind[kind] += times[i].first;
-      const double ms = 1e3 * times[i].first / std::max<int64_t>(1, times[i].second);
+      by_kind[kind] += times[i].total;
+      const double ms = 1e3 * times[i].total / std::max<int64_t>(1, times[i].runs);
       std::string how;  // how the plan's choices for the step went
       if (s.kind == Step::Matmul && !prepared[i].matmul.parts.empty())
         how = "  (" + std::to_string(prepared[i].matmul.parts.size()) +
@@ -58,7 +59,8 @@ void Executor::Impl::print_profile() const {
         for (size_t j = 0; j < s.params.size(); ++j) how += (j ? " " : "") + plan.params[s.params[j]].name;
         how += ")";
       }
-      std::fprintf(stderr, "  %4zu %-8s %8.3f ms %5.1f%%  %s %s%s\n", i, kind.c_str(), ms, 100 * times[i].first / total,
+      std::fprintf(stderr, "  %4zu %-8s %8.3f ms %5.1f%% %9.3f %9.3f  %s %s%s\n", i, kind.c_str(), ms,
+                   100 * times[i].total / total, 1e3 * times[i].median(), 1e3 * times[i].fastest,
                    s.kind == Step::Kernel ? s.kernel.c_str() : s.kind == Step::Conv ? s.conv.c_str() : "",
                    s.where.c_str(), how.c_str());
     }

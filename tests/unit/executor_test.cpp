@@ -20,6 +20,7 @@
 
 #include "abi/plan.h"
 #include "exec/executor.h"
+#include "exec/step_times.h"
 #include "codegen/place_updates.h"
 #include "codegen/split_products.h"
 #include "executor_test_plan.h"
@@ -621,3 +622,22 @@ TEST(Executor, Bf16ProductsRoundTheirOperandsOnly) {
 // vaec compile's look at the training data: below 1/8 zero columns per
 // batch no product is marked and the plan says why; above, as before; not
 // looked at (-1), as before.
+
+// --profile's record of a step: the fastest run exactly, the median to
+// within a bucket (2 %) whatever the outliers, in bounded memory.
+TEST(StepTimes, MedianAndFastestIgnoreOutliers) {
+  rt::StepTimes t;
+  EXPECT_EQ(t.median(), 0);
+  for (double s : {1.0e-3, 1.1e-3, 0.9e-3, 1.05e-3, 0.95e-3, 40e-3, 90e-3}) t.add(s);
+  EXPECT_EQ(t.runs, 7);
+  EXPECT_DOUBLE_EQ(t.fastest, 0.9e-3);
+  EXPECT_NEAR(t.median(), 1.05e-3, 0.0105e-3);  // the 4th of 7
+  EXPECT_NEAR(t.total, 0.135, 1e-12);
+  // Beyond the histogram's range at both ends: counted, never out of bounds.
+  rt::StepTimes edges;
+  for (double s : {0.0, 1e-9, 1e4, 1e300}) edges.add(s);
+  EXPECT_EQ(edges.runs, 4);
+  EXPECT_EQ(edges.fastest, 0.0);
+  EXPECT_GT(edges.median(), 30.0);  // the upper middle of four: the last bucket
+  EXPECT_EQ(edges.buckets.size(), size_t(rt::StepTimes::kBuckets));
+}
