@@ -63,7 +63,12 @@ plan::Plan plan_for(const Checkpoint &c, int64_t batch = 64) {
                {"params", plan::DType::F32, c.param_count, batch * 784},
                {"w", plan::DType::F32, c.param_count, batch * 784},
                {"h", plan::DType::F32, batch * 400, batch * 784 + c.param_count * 4}};
-  p.params = {{"w", 2, -1, {c.param_count}, 0.1}};
+  plan::Param w;
+  w.name = "w";
+  w.buffer = 2;
+  w.dims = {c.param_count};
+  w.init_bound = 0.1;
+  p.params = {w};
   p.param_count = c.param_count;
   p.param_region = 1;
   p.state_regions = {1, 2};

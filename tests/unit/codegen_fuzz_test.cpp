@@ -392,5 +392,7 @@ TEST(CodegenFuzz, SharedBf16CopiesKeepRandomGraphsGradients) {
   }
   std::cout << "[ info     ] " << graphs << " graphs: " << stored << " bf16 copies stored by kernels, " << beside
             << " of them beside an f32 value\n";
-  if (graphs >= 10) EXPECT_GT(stored - beside, 0) << "no kernel stored a bf16 copy instead of an f32 value";
+  if (graphs >= 10) {
+    EXPECT_GT(stored - beside, 0) << "no kernel stored a bf16 copy instead of an f32 value";
+  }
 }

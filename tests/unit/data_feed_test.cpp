@@ -105,7 +105,9 @@ TEST(DataFeed, RoundedCopyIsTheRowsRounded) {
       ASSERT_EQ(copy[k], vaec::rt::round_bf16(x[k])) << k;
       inexact += std::bit_cast<float>(uint32_t(copy[k]) << 16) != x[k];
     }
-    if (&f != &feeds[2]) EXPECT_GT(inexact, 0);  // the copy is rounded, not the values themselves
+    if (&f != &feeds[2]) {
+      EXPECT_GT(inexact, 0);  // the copy is rounded, not the values themselves
+    }
   }
 }
 

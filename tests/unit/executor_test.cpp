@@ -487,9 +487,13 @@ static OneProduct one_product_plan(int64_t m, int64_t n, int64_t k, bool ta, boo
   p.param_count = (w_size + 15) / 16 * 16 + 16;
   p.param_region = add_buffer(p, "params", plan::DType::F32, p.param_count);
   p.grad_region = add_buffer(p, "grads", plan::DType::F32, p.param_count);
-  p.params = {{"w", add_buffer(p, "w", plan::DType::F32, w_size, p.buffers[p.param_region].offset),
-               add_buffer(p, "w.grad", plan::DType::F32, w_size, p.buffers[p.grad_region].offset),
-               b_is_param ? std::vector<int64_t>{n, k} : std::vector<int64_t>{16}, 0.1}};
+  plan::Param w;
+  w.name = "w";
+  w.buffer = add_buffer(p, "w", plan::DType::F32, w_size, p.buffers[p.param_region].offset);
+  w.grad_buffer = add_buffer(p, "w.grad", plan::DType::F32, w_size, p.buffers[p.grad_region].offset);
+  w.dims = b_is_param ? std::vector<int64_t>{n, k} : std::vector<int64_t>{16};
+  w.init_bound = 0.1;
+  p.params = {w};
   p.hyper = add_buffer(p, "hyper.0", plan::DType::F32, 1);
   p.optimizer_kernel = "nan";  // never run here
   p.optimizer_args = {p.hyper};

@@ -68,8 +68,11 @@ ZeroColumnsPlan make_zero_columns_plan() {
   p.param_count = kZn * kZk;
   p.param_region = add_buffer(p, "params", F32, p.param_count);
   p.grad_region = add_buffer(p, "grads", F32, p.param_count);
-  z.w = {"w", add_buffer(p, "w", F32, kZn * kZk, p.buffers[p.param_region].offset),
-         add_buffer(p, "w.grad", F32, kZn * kZk, p.buffers[p.grad_region].offset), {kZn, kZk}, 0.1};
+  z.w.name = "w";
+  z.w.buffer = add_buffer(p, "w", F32, kZn * kZk, p.buffers[p.param_region].offset);
+  z.w.grad_buffer = add_buffer(p, "w.grad", F32, kZn * kZk, p.buffers[p.grad_region].offset);
+  z.w.dims = {kZn, kZk};
+  z.w.init_bound = 0.1;
   p.params = {z.w};
   p.hyper = add_buffer(p, "hyper.0", F32, 1);
   p.optimizer_kernel = "nan";  // never run here
