@@ -40,7 +40,11 @@ NonFinite find_first_non_finite(Executor &exec, const plan::Program &program, ui
     for (int b : plan::step_buffers(s))
       if (check(b, result)) {
         result.step = i, result.where = s.where;
-        result.op = s.kind == plan::Step::Kernel ? s.kernel : s.kind == plan::Step::Matmul ? "matmul" : "zero";
+        result.op = s.kind == plan::Step::Kernel   ? "kernel " + s.kernel
+                    : s.kind == plan::Step::Matmul ? "matmul"
+                    : s.kind == plan::Step::Conv   ? s.conv
+                    : s.kind == plan::Step::Reorder ? "reorder"
+                                                    : "zero";
         return result;
       }
   }
@@ -51,8 +55,7 @@ std::string describe(const NonFinite &f, const std::string &program) {
   std::ostringstream os;
   os << "'" << f.buffer << "' (" << f.value << ")";
   if (f.parameter) return os.str() + ", a parameter, before the step ran";
-  os << ", computed by " << program << " step " << f.step << " (" << (f.op == "matmul" || f.op == "zero" ? "" : "kernel ")
-     << f.op << ")";
+  os << ", computed by " << program << " step " << f.step << " (" << f.op << ")";
   if (!f.where.empty()) os << " at " << f.where;
   return os.str();
 }

@@ -15,7 +15,7 @@ struct NonFinite {
   float value = 0;     // its first non-finite element
   bool parameter = false;  // a parameter that was already non-finite before the step
   size_t step = 0;     // index in the program
-  std::string op;      // "matmul", "zero" or the kernel's name
+  std::string op;      // the step: "kernel NAME", "matmul", a convolution's op ("conv2d_bwd_data"), "reorder" or "zero"
   std::string where;   // file:line:col of the YAML op, when the plan knows it
 };
 
