@@ -26,7 +26,11 @@ struct Temp {
 void plan_memory(LoweredModel &m) {
   plan::Plan &plan = m.plan;
   std::map<std::string, FusedKernel *> kernel_named;
-  for (FusedKernel &k : m.kernels) kernel_named[k.name] = &k;
+  for (FusedKernel &k : m.kernels) {
+    // A stale pair would make the code take its aliasing-free path for buffers that share bytes.
+    k.in_place.clear();
+    kernel_named[k.name] = &k;
+  }
   std::ostringstream detail, sizes, naive_sizes;
   int64_t fixed_area = 0, row_area = 0;  // the temporaries': bytes, bytes per example
   for (const CodegenProgram &cp : m.programs) {
