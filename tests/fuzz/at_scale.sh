@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Fuzzing at scale: the front-end fuzzer for a chosen time, then the
+# Fuzzing at scale: the front-end fuzzer and the data-reader fuzzer for a
+# chosen time each, then the
 # code-generation differential fuzzer (random graphs, each one training step
 # compiled and run against the f64 interpreter) over a chosen range of seeds.
 #
 #   tests/fuzz/at_scale.sh BUILD_DIR [SECONDS] [GRAPHS] [FIRST]
 #
-# SECONDS  front-end fuzzing time (default 600; 0 replays its seeds only),
-#          through tests/fuzz/run_fuzz.sh (its build and corpus under BUILD_DIR/fuzz)
+# SECONDS  front-end and data fuzzing time, each (default 600; 0 replays their
+#          seeds only), through tests/fuzz/run_fuzz.sh (builds and corpora under
+#          BUILD_DIR/fuzz and BUILD_DIR/fuzz-data)
 # GRAPHS   random graphs for the code-generation fuzzer (default 10000)
 # FIRST    the first graph seed (default 41: the suite runs seeds 1-40)
 #
@@ -34,10 +36,14 @@ main() {
   [[ -x $tests ]] || { echo "at_scale.sh: no $tests (build first: scripts/build.sh)" >&2; return 2; }
   local out=$build/fuzz/codegen shard=${SHARD:-250} jobs=${VAEC_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
   rm -rf "$out" && mkdir -p "$out"
-  local status=0 front="clean" started=$SECONDS
+  local status=0 front="clean" readers="clean" started=$SECONDS
 
   if ! "$here/run_fuzz.sh" "$build" "$seconds"; then
     front="FAILED (see $build/fuzz/fuzz.log and $build/fuzz/artifacts/)"
+    status=1
+  fi
+  if ! "$here/run_fuzz.sh" "$build" "$seconds" data; then
+    readers="FAILED (see $build/fuzz-data/fuzz.log and $build/fuzz-data/artifacts/)"
     status=1
   fi
 
@@ -76,6 +82,7 @@ main() {
 
   {
     echo "front end: ${seconds} s of libFuzzer: $front"
+    echo "data readers: ${seconds} s of libFuzzer: $readers"
     echo "code generation: $graphs graphs, seeds $first-$((end - 1)): ${#failed[@]} failed ($((SECONDS - started)) s in all)"
     for s in "${failed[@]}"; do
       echo "  new failure: seed $s; replay: VAEC_FUZZ_FIRST=$s VAEC_FUZZ_GRAPHS=1 VAEC_FUZZ_VERBOSE=1 $tests --gtest_filter='CodegenFuzz.*'"

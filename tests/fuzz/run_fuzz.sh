@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Builds the front-end fuzzer with clang + libFuzzer + ASan/UBSan and runs it
-# for a fixed time on the seed corpus.
+# Builds a fuzzer with clang + libFuzzer + ASan/UBSan and runs it for a fixed
+# time on its seed corpus.
 #
-#   tests/fuzz/run_fuzz.sh BUILD_DIR [SECONDS]
+#   tests/fuzz/run_fuzz.sh BUILD_DIR [SECONDS] [FUZZER]
 #
-# SECONDS defaults to 60; 0 only replays the seeds (models, error tests, IR
-# dumps, tests/fuzz/corpus, tests/fuzz/regressions) once. Everything is written
-# under BUILD_DIR/fuzz: the objects and binary, the seeds (re-made every run),
+# FUZZER: frontend (the default: frontend_fuzzer.cpp, models and IR text) or
+# data (data_fuzzer.cpp, the data readers: .npy, .npz, CSV, IDX, PNG folders).
+# SECONDS defaults to 60; 0 only replays the seeds (frontend: models, error
+# tests, IR dumps, tests/fuzz/corpus, tests/fuzz/regressions; data: what
+# make_data_seeds.py writes, and tests/fuzz/data_regressions) once.
+# Everything is written under BUILD_DIR/fuzz (data: BUILD_DIR/fuzz-data):
+# the objects and binary, the seeds (re-made every run),
 # the working corpus (kept between runs), crash reproducers in artifacts/ and
 # the full fuzzer log in fuzz.log. Exits non-zero if the fuzzer finds a crash,
 # sanitizer report, leak, timeout, out-of-memory or a round-trip violation.
@@ -19,8 +23,13 @@ set -euo pipefail
 # All in a function: bash reads the whole file before running any of it, so
 # editing this script while it runs cannot derail the run.
 main() {
-  if [[ $# -lt 1 || $# -gt 2 ]]; then
-    echo "usage: $0 BUILD_DIR [SECONDS]" >&2
+  if [[ $# -lt 1 || $# -gt 3 ]]; then
+    echo "usage: $0 BUILD_DIR [SECONDS] [frontend|data]" >&2
+    return 2
+  fi
+  fuzzer=${3:-frontend}
+  if [[ $fuzzer != frontend && $fuzzer != data ]]; then
+    echo "run_fuzz.sh: FUZZER must be frontend or data, got '$fuzzer'" >&2
     return 2
   fi
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,7 +44,8 @@ main() {
   cxx=${VAEC_FUZZ_CXX:-clang++-19}
   jobs=${VAEC_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
   out=$build/fuzz
-  bin=$out/frontend_fuzzer
+  [[ $fuzzer == data ]] && out=$build/fuzz-data
+  bin=$out/${fuzzer}_fuzzer
 
   if ! command -v "$cxx" >/dev/null; then
     echo "run_fuzz.sh: $cxx not found (Debian: apt-get install clang-19 libclang-rt-19-dev)" >&2
@@ -55,8 +65,14 @@ main() {
   if [[ ! -f $out/flags.txt || $(cat "$out/flags.txt") != "$stamp" ]]; then
     printf '%s' "$stamp" >"$out/flags.txt"
   fi
-  sources=$(cd "$src" && ls compiler/support/*.cpp compiler/ir/*.cpp compiler/frontend/*.cpp | sort)
-  sources+=$'\n'tests/fuzz/frontend_fuzzer.cpp
+  if [[ $fuzzer == frontend ]]; then
+    sources=$(cd "$src" && ls compiler/support/*.cpp compiler/ir/*.cpp compiler/frontend/*.cpp | sort)
+    libs="-lyaml-cpp"
+  else  # the readers open_source uses, nothing else of the runtime
+    sources=$(cd "$src" && ls runtime/data/{csv,idx,mapped_file,npy,png_folder,source}.cpp | sort)
+    libs="-lpng -lz"
+  fi
+  sources+=$'\n'tests/fuzz/${fuzzer}_fuzzer.cpp
   objs=""
   for s in $sources; do objs+=" obj/${s%.cpp}.o"; done
   cat >"$out/Makefile.new" <<EOF
@@ -66,8 +82,8 @@ CXXFLAGS := $cxxflags
 SRC := $src
 OBJS :=$objs
 
-frontend_fuzzer: \$(OBJS) Makefile
-	\$(CXX) \$(CXXFLAGS) \$(OBJS) -lyaml-cpp -o \$@
+${fuzzer}_fuzzer: \$(OBJS) Makefile
+	\$(CXX) \$(CXXFLAGS) \$(OBJS) $libs -o \$@
 
 obj/%.o: \$(SRC)/%.cpp flags.txt
 	@mkdir -p \$(dir \$@)
@@ -77,7 +93,7 @@ obj/%.o: \$(SRC)/%.cpp flags.txt
 -include \$(OBJS:.o=.d)
 EOF
   if cmp -s "$out/Makefile.new" "$out/Makefile"; then rm "$out/Makefile.new"; else mv "$out/Makefile.new" "$out/Makefile"; fi
-  make -s -C "$out" -j"$jobs" frontend_fuzzer
+  make -s -C "$out" -j"$jobs" "${fuzzer}_fuzzer"
   built=$(date +%s)
   echo "run_fuzz.sh: build took $((built - start)) s"
 
@@ -88,21 +104,26 @@ EOF
   mkdir -p "$seeds" "$corpus"
   if [[ ${VAEC_FUZZ_FRESH:-0} == 1 ]]; then rm -rf "$corpus" && mkdir -p "$corpus"; fi
   shopt -s nullglob
-  for f in "$src"/models/*.yaml; do cp "$f" "$seeds/model_$(basename "$f")"; done
-  for f in "$src"/tests/errors/*.yaml; do cp "$f" "$seeds/error_$(basename "$f")"; done
-  for f in "$here"/corpus/* "$here"/regressions/*; do
-    [[ -f $f ]] && cp "$f" "$seeds/$(basename "$(dirname "$f")")_$(basename "$f")"
-  done
-  # IR text of every model at every stage the driver has (a stage it does not know
-  # just fails); seeds longer than -max_len are cut, which still helps.
-  if [[ -x $build/vaec ]]; then
-    for f in "$src"/models/*.yaml; do
-      name=$(basename "$f" .yaml)
-      for stage in graph grad opt; do
-        (cd "$src" && "$build/vaec" dump --stage "$stage" "models/$name.yaml") \
-          >"$seeds/ir_${stage}_$name.ir" 2>/dev/null || rm -f "$seeds/ir_${stage}_$name.ir"
-      done
+  if [[ $fuzzer == data ]]; then
+    python3 "$here/make_data_seeds.py" "$seeds"
+    for f in "$here"/data_regressions/*; do [[ -f $f ]] && cp "$f" "$seeds/regression_$(basename "$f")"; done
+  else
+    for f in "$src"/models/*.yaml; do cp "$f" "$seeds/model_$(basename "$f")"; done
+    for f in "$src"/tests/errors/*.yaml; do cp "$f" "$seeds/error_$(basename "$f")"; done
+    for f in "$here"/corpus/* "$here"/regressions/*; do
+      [[ -f $f ]] && cp "$f" "$seeds/$(basename "$(dirname "$f")")_$(basename "$f")"
     done
+    # IR text of every model at every stage the driver has (a stage it does not know
+    # just fails); seeds longer than -max_len are cut, which still helps.
+    if [[ -x $build/vaec ]]; then
+      for f in "$src"/models/*.yaml; do
+        name=$(basename "$f" .yaml)
+        for stage in graph grad opt; do
+          (cd "$src" && "$build/vaec" dump --stage "$stage" "models/$name.yaml") \
+            >"$seeds/ir_${stage}_$name.ir" 2>/dev/null || rm -f "$seeds/ir_${stage}_$name.ir"
+        done
+      done
+    fi
   fi
   shopt -u nullglob
   echo "run_fuzz.sh: $(ls "$seeds" | wc -l) seeds, $(ls "$corpus" | wc -l) inputs in the working corpus"
@@ -114,8 +135,8 @@ EOF
   export UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
   export ASAN_OPTIONS="detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 
-  args=(-max_len=4096 -timeout=10 -rss_limit_mb=2048 -dict="$here/vaec.dict"
-        -artifact_prefix="$out/artifacts/" -print_final_stats=1)
+  args=(-max_len=4096 -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$out/artifacts/" -print_final_stats=1)
+  if [[ $fuzzer == frontend ]]; then args+=(-dict="$here/vaec.dict"); else args+=(-dict="$here/data.dict"); fi
   if [[ $seconds == 0 ]]; then args+=(-runs=0); else args+=(-max_total_time="$seconds"); fi
   # shellcheck disable=SC2206
   args+=(${VAEC_FUZZ_ARGS:-})
