@@ -1,5 +1,6 @@
-// libFuzzer harness for the data readers (runtime/data/source.h; built and
-// run by run_fuzz.sh with FUZZER=data).
+// libFuzzer harness for the files a user hands the trainer: data
+// (runtime/data/source.h) and checkpoints (runtime/train/checkpoint.h);
+// built and run by run_fuzz.sh with FUZZER=data.
 //
 // An input is a data path in bytes: its first byte picks the shape of the
 // path, the rest is cut at "@@@@" into the files it holds:
@@ -7,8 +8,11 @@
 //   2  NAME.csv                      3  NAME.csv with the label column "label"
 //   4  an IDX file (plain or gzip)   5  a directory of MNIST's four IDX files
 //   6  a directory of PNG files      7  a directory of class folders of PNGs
-// open_source reads the path as the trainer, the inspection commands and
-// `vaec data` do. Properties (a violation is a crash the fuzzer reports):
+//   8  a checkpoint: the input's length field and checksum made right
+//      first, so that the fuzzer reaches what follows them
+// open_source reads a data path as the trainer, the inspection commands and
+// `vaec data` do; read_checkpoint a checkpoint as --resume and the
+// inspection commands do. Properties (a violation is a crash the fuzzer reports):
 //  - nothing throws (no try/catch here: an escaping exception aborts), no
 //    sanitizer report and no leak; sizes a file states are checked against
 //    the file before anything is allocated (libFuzzer's -rss_limit_mb and
@@ -24,10 +28,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "data/source.h"
+#include "train/checkpoint.h"
 
 namespace {
 
@@ -93,7 +99,7 @@ void check_split(const vaec::rt::data::Split &s, int32_t classes) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   using namespace vaec::rt::data;
   if (size == 0) return 0;
-  const int kind = data[0] % 8;
+  const int kind = data[0] % 9;
   std::vector<std::string> parts;
   const std::string rest(reinterpret_cast<const char *>(data + 1), size - 1);
   for (size_t at = 0;;) {
@@ -125,6 +131,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     write_file(path + "/a.png", part(0));
     if (parts.size() > 1) write_file(path + "/b.png", part(1));
     break;
+  case 8: {
+    std::string file = rest;
+    constexpr size_t kLength = 16;  // after the magic, the version and the flags
+    if (file.size() >= kLength + 8) {
+      const uint64_t length = file.size() + 8;
+      std::memcpy(file.data() + kLength, &length, 8);
+    }
+    const uint64_t sum = vaec::rt::fnv1a64(file.data(), file.size());
+    file.append(reinterpret_cast<const char *>(&sum), 8);
+    path = base + ".bin", write_file(path, file);
+    vaec::rt::Checkpoint c;
+    std::string error;
+    if (vaec::rt::read_checkpoint(path, c, error)) {
+      for (const std::vector<float> &r : c.regions)
+        if (static_cast<int64_t>(r.size()) != c.param_count) fail("a region of " + std::to_string(r.size()) + " values");
+      if (c.data_mean.size() != c.data_std.size()) fail("data means and deviations differ in number");
+    } else if (error.empty()) {
+      fail("a checkpoint failed without a message");
+    }
+    remove_tree(path);
+    return 0;
+  }
   default:
     path = base + ".d", ::mkdir(path.c_str(), 0700);
     ::mkdir((path + "/cat").c_str(), 0700), ::mkdir((path + "/dog").c_str(), 0700);

@@ -46,6 +46,22 @@ def npz(members, deflate):
     return out.getvalue()
 
 
+def checkpoint():
+    """A version-4 checkpoint of 2 regions of 3 values, without its checksum
+    (data_fuzzer.cpp appends it and sets the length)."""
+    def string(t):
+        return struct.pack("<I", len(t)) + t
+    body = b"VAECKPT\x00" + struct.pack("<IIQ", 4, 1, 0)
+    body += struct.pack("<QqqQQdIIqq", 0x1234, 1, 2, 3, 1, 1e-3, 2, 2, 3, 16) + string(b"fuzz")
+    body += struct.pack("<6f", 0.1, 0.2, 0.3, 0, 0, 0)
+    body += struct.pack("<I", 2) + string(b"total") + string(b"kl")
+    body += struct.pack("<I", 1) + struct.pack("<q4d", 1, 1.5, 0.5, 1.25, 0.25)
+    body += struct.pack("<I", 2) + struct.pack("<2d", 3.0, 1.0)
+    body += struct.pack("<I", 2) + struct.pack("<4f", 0.5, 0.5, 0.25, 0.25)
+    body += struct.pack("<I", 1) + struct.pack("<f", 0.75)
+    return body
+
+
 def main():
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
@@ -69,6 +85,7 @@ def main():
         "png_folder": b"\x06" + SEP.join([png(3, 2, 10), png(3, 2, 200)]),
         "png_rgb": b"\x06" + png(2, 2, 7, rgb=True),
         "png_classes": b"\x07" + SEP.join([png(2, 3, 1), png(2, 3, 99), png(2, 3, 50)]),
+        "checkpoint": b"\x08" + checkpoint(),
     }
     for name, data in seeds.items():
         (out / name).write_bytes(data)

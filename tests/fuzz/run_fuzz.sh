@@ -5,7 +5,8 @@
 #   tests/fuzz/run_fuzz.sh BUILD_DIR [SECONDS] [FUZZER]
 #
 # FUZZER: frontend (the default: frontend_fuzzer.cpp, models and IR text) or
-# data (data_fuzzer.cpp, the data readers: .npy, .npz, CSV, IDX, PNG folders).
+# data (data_fuzzer.cpp, the files a user hands the trainer: .npy, .npz, CSV,
+# IDX, PNG folders and checkpoints).
 # SECONDS defaults to 60; 0 only replays the seeds (frontend: models, error
 # tests, IR dumps, tests/fuzz/corpus, tests/fuzz/regressions; data: what
 # make_data_seeds.py writes, and tests/fuzz/data_regressions) once.
@@ -68,8 +69,9 @@ main() {
   if [[ $fuzzer == frontend ]]; then
     sources=$(cd "$src" && ls compiler/support/*.cpp compiler/ir/*.cpp compiler/frontend/*.cpp | sort)
     libs="-lyaml-cpp"
-  else  # the readers open_source uses, nothing else of the runtime
-    sources=$(cd "$src" && ls runtime/data/{csv,idx,mapped_file,npy,png_folder,source}.cpp | sort)
+  else  # the readers open_source and read_checkpoint use, nothing else of the runtime
+    sources=$(cd "$src" && ls runtime/data/{csv,idx,mapped_file,npy,png_folder,source}.cpp \
+      runtime/train/checkpoint.cpp runtime/support/files.cpp | sort)
     libs="-lpng -lz"
   fi
   sources+=$'\n'tests/fuzz/${fuzzer}_fuzzer.cpp
