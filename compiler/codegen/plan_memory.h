@@ -17,7 +17,8 @@
 // kernel's in_place, and its code writes the output through the input's
 // pointer). Every kernel's in_place is this pass's alone: it is rebuilt on
 // each run, so placing a model again (after share_rounding changed its
-// kernels, say) keeps no pair of an earlier placement. A library call's outputs never share bytes with its inputs.
+// kernels, say) keeps no pair of an earlier placement. A library call's
+// outputs never share bytes with its inputs.
 // Placement is greedy, largest first, at a partner's offset where it may
 // share one, else at the lowest offset that overlaps no buffer alive at the
 // same time (tinygrad's planner);

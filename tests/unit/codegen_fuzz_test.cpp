@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <initializer_list>
 #include <cstdlib>
 #include <iostream>
 #include <random>
@@ -346,17 +347,27 @@ std::string compare_shared_rounding(const Graph &model, uint64_t seed, int &stor
 #define VAEC_FUZZ_DEFAULT_GRAPHS 40
 #endif
 
-TEST(CodegenFuzz, RandomGraphsMatchTheInterpreter) {
-  int graphs = VAEC_FUZZ_DEFAULT_GRAPHS, first = 1;
+namespace {
+
+// The seeds a fuzz test runs: `graphs` of them from 1 (VAEC_FUZZ_GRAPHS and
+// VAEC_FUZZ_FIRST, to replay one, override both), then the seeds that once
+// found a bug, replayed with the fixed list unless a first seed is given.
+std::vector<int> fuzz_seeds(int graphs, std::initializer_list<int> regressions) {
+  int first = 1;
   if (const char *n = std::getenv("VAEC_FUZZ_GRAPHS")) graphs = std::atoi(n);
-  if (const char *f = std::getenv("VAEC_FUZZ_FIRST")) first = std::atoi(f);  // to replay one seed
+  if (const char *f = std::getenv("VAEC_FUZZ_FIRST")) first = std::atoi(f);
   std::vector<int> seeds;
   for (int seed = first; seed < first + graphs; ++seed) seeds.push_back(seed);
-  // Seeds that once found a bug, replayed with the fixed list.
-  if (!std::getenv("VAEC_FUZZ_FIRST")) {
-    for (int seed : {3333}) seeds.push_back(seed);  // an f32[4] parameter value taken for 2 rows per example
-    graphs = static_cast<int>(seeds.size());
-  }
+  if (!std::getenv("VAEC_FUZZ_FIRST")) seeds.insert(seeds.end(), regressions);
+  return seeds;
+}
+
+}  // namespace
+
+TEST(CodegenFuzz, RandomGraphsMatchTheInterpreter) {
+  // 3333: an f32[4] parameter value taken for 2 rows per example.
+  const std::vector<int> seeds = fuzz_seeds(VAEC_FUZZ_DEFAULT_GRAPHS, {3333});
+  const int graphs = static_cast<int>(seeds.size());
   int compared = 0, with_conv = 0;
   for (int seed : seeds) {
     Graph g = RandomGraph(seed).build();
@@ -382,15 +393,11 @@ TEST(CodegenFuzz, RandomGraphsMatchTheInterpreter) {
 }
 
 TEST(CodegenFuzz, SharedBf16CopiesKeepRandomGraphsGradients) {
-  int graphs = VAEC_FUZZ_DEFAULT_GRAPHS / 2, first = 1;
-  if (const char *n = std::getenv("VAEC_FUZZ_GRAPHS")) graphs = std::atoi(n);
-  if (const char *f = std::getenv("VAEC_FUZZ_FIRST")) first = std::atoi(f);
-  std::vector<int> seeds;
-  for (int seed = first; seed < first + graphs; ++seed) seeds.push_back(seed);
-  // Seeds that once found a bug, replayed with the fixed list: a kernel
-  // kept the in-place pair of the placement before share_rounding, so its
-  // aliasing-free code ran on buffers that shared bytes (plan_memory.h).
-  if (!std::getenv("VAEC_FUZZ_FIRST")) seeds.push_back(91568);
+  // 91568: a kernel kept the in-place pair of the placement before
+  // share_rounding, so its aliasing-free code ran on buffers that shared
+  // bytes (plan_memory.h).
+  const std::vector<int> seeds = fuzz_seeds(VAEC_FUZZ_DEFAULT_GRAPHS / 2, {91568});
+  const int graphs = static_cast<int>(seeds.size());
   int stored = 0, beside = 0;
   for (int seed : seeds) {
     Graph g = RandomGraph(seed).build();
