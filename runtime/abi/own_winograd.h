@@ -1,0 +1,70 @@
+// A plan's Conv step `own-winograd`: vaec's own Winograd F(4x4,3x3) for f32
+// conv2d steps with a 3x3 window, stride 1 and padding 1 on every side, and
+// channels that are multiples of 16. Part of the ABI between compiler/ and
+// runtime/: `vaec compile` times it against oneDNN's algorithms on the
+// compiling machine and the trainer runs what the plan says.
+//
+// Why: at mnist_conv's shapes oneDNN 2.6's Winograd kernel spends ~40 % of
+// its time outside its products (bench/conv_floor, docs/BENCHMARKS.md).
+// Here the products are one batched oneDNN matmul over the 36 points, and
+// the transforms are AVX-512 loops over 16 channels (or 16 tiles):
+//   conv2d            V[p][t][c] = B^T d B of each 6x6 input tile d,
+//                     M[p] = V[p] U[p], U[p][c][k] = G w G^T (the weights'
+//                     transform, every run: they change every step),
+//                     y = post(A^T M A + bias), cropped to the image;
+//   conv2d_bwd_data   the same with the weights flipped and in/out swapped;
+//   conv2d_bwd_weights  dM[p][k][t] = A dy A^T of each 4x4 tile of dy, V of
+//                     x as above, dU[p] = dM[p] V[p], dw = G^T dU G.
+// Every output element is computed by one thread in a fixed order, so the
+// result does not depend on the team size; it agrees with the direct sum to
+// f32 rounding (the transforms add rounding steps), as oneDNN's Winograd.
+//
+// Operands as a Conv step has them (plan.h): activations in nChw16c
+// (own_winograd_layouts), weights plain [K, C, 3, 3], the bias plain [K].
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <dnnl.hpp>
+#include <string>
+
+#include "abi/plan.h"
+
+namespace vaec::onednn {
+
+// "" when Conv step `s` (its op, dims, stride, pad, post; own_winograd
+// itself is not looked at) can run as own Winograd on this machine (AVX-512),
+// else why not.
+std::string own_winograd_unsupported(const plan::Step &s);
+
+// The layouts of a, b and c the step needs (nChw16c activations, plain
+// weights), as plan text.
+std::array<std::string, 3> own_winograd_layouts(const plan::Step &s);
+
+class OwnWinograd {
+ public:
+  // Throws std::runtime_error when `s` is unsupported or its layouts are not
+  // own_winograd_layouts(s), dnnl::error when oneDNN refuses the products.
+  OwnWinograd(const plan::Step &s, const dnnl::engine &engine);
+
+  // Scratch `run` needs, on a 64-byte boundary; its contents need not be kept.
+  size_t scratch_bytes() const { return scratch_bytes_; }
+  // c = the step's result from a, b (and bias when the step has one; else
+  // nullptr), on the calling thread's OpenMP team.
+  void run(dnnl::stream &stream, const float *a, const float *b, const float *bias, float *c, void *scratch) const;
+  // "own F(4x4,3x3)", for notes and profiles.
+  static const char *impl() { return "own F(4x4,3x3)"; }
+
+ private:
+  enum Kind { Forward, InputGradient, WeightGradient } kind_;
+  int64_t batch_, in_, out_, h_, w_;           // in/out: the product's inner and outer channels
+  int64_t tiles_y_, tiles_x_, tiles_, padded_tiles_;
+  int post_ = 0;                                // 0 none, 1 relu, 2 sigmoid
+  size_t v_floats_, m_floats_, u_floats_, scratch_bytes_;
+  dnnl::matmul products_;
+  dnnl::memory::desc left_, right_, result_, scratch_desc_;
+  size_t products_scratch_ = 0;                 // bytes of the products' own scratchpad
+};
+
+}  // namespace vaec::onednn
