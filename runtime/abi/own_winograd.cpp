@@ -56,10 +56,11 @@ VAEC_AVX512 inline void output_6(const __m512 m[6], __m512 out[4]) {
 }
 
 // The input transform of one tile and one block of 16 channels: x in
-// nChw16c [N, ch, h, w] to V[p][t][ch] (points `point` floats apart).
+// nChw16c [N, ch, h, w] to row `row` of V[p][row][ch] (points `point`
+// floats apart); zeros for a tile past the last.
 VAEC_AVX512 void input_tile(const float *x, float *v, int64_t ch, int64_t h, int64_t w, Tile tile, bool zero,
-                            int64_t cb, int64_t t, int64_t point) {
-  float *to = v + t * ch + cb * 16;
+                            int64_t cb, int64_t row, int64_t point) {
+  float *to = v + row * ch + cb * 16;
   if (zero) {
     for (int p = 0; p < 36; ++p) _mm512_storeu_ps(to + p * point, _mm512_setzero_ps());
     return;
@@ -85,11 +86,11 @@ VAEC_AVX512 void input_tile(const float *x, float *v, int64_t ch, int64_t h, int
   }
 }
 
-// The output transform of one tile and one block of 16 channels: M[p][t][ch]
-// to y in nChw16c [N, ch, h, w], with bias and post-op (0 none, 1 relu, 2 sigmoid).
+// The output transform of one tile and one block of 16 channels: row `row`
+// of M[p][row][ch] to y in nChw16c [N, ch, h, w], with bias and post-op (0 none, 1 relu, 2 sigmoid).
 VAEC_AVX512 void output_tile(const float *m, float *y, const float *bias, int post, int64_t ch, int64_t h, int64_t w,
-                             Tile tile, int64_t ob, int64_t t, int64_t point) {
-  const float *from = m + t * ch + ob * 16;
+                             Tile tile, int64_t ob, int64_t row, int64_t point) {
+  const float *from = m + row * ch + ob * 16;
   __m512 r[4][6];  // r[i][j] = (A^T M)[i][j]
   for (int j = 0; j < 6; ++j) {
     __m512 col[6], out[4];
@@ -117,11 +118,13 @@ VAEC_AVX512 void output_tile(const float *m, float *y, const float *bias, int po
   }
 }
 
-// dM[p][k][t..t+16) = A dy A^T for the 16 tiles from `first` (lanes), one
-// channel k of dy in nChw16c [N, ch, h, w]; tiles at or past `tiles` are 0.
+// dM[p][k][col..col+count) = A dy A^T for the tiles from `first` (one per
+// lane, count <= 16), each channel k of dy in nChw16c [N, ch, h, w]; rows
+// of dM are `row` floats long, points `point` apart; tiles at or past
+// `tiles` are 0.
 VAEC_AVX512 void output_gradient_tiles(const float *dy, float *dm, int64_t ch, int64_t h, int64_t w, int64_t tiles_y,
-                                       int64_t tiles_x, int64_t tiles, int64_t padded, int64_t first,
-                                       int64_t point) {
+                                       int64_t tiles_x, int64_t tiles, int64_t first, int64_t count, int64_t row,
+                                       int64_t col, int64_t point) {
   alignas(64) int32_t index[4][4][16];
   __mmask16 inside[4][4] = {};
   for (int l = 0; l < 16; ++l) {
@@ -129,12 +132,11 @@ VAEC_AVX512 void output_gradient_tiles(const float *dy, float *dm, int64_t ch, i
     for (int i = 0; i < 4; ++i)
       for (int j = 0; j < 4; ++j) {
         const int64_t yy = ty * 4 + i, xx = tx * 4 + j;
-        const bool in = t < tiles && yy < h && xx < w;
+        const bool in = l < count && t < tiles && yy < h && xx < w;
         index[i][j][l] = in ? static_cast<int32_t>(((n * (ch / 16) * h + yy) * w + xx) * 16) : 0;
         if (in) inside[i][j] = static_cast<__mmask16>(inside[i][j] | (1u << l));
       }
   }
-  const int64_t count = std::min<int64_t>(16, padded - first);
   const __mmask16 store = static_cast<__mmask16>((1u << count) - 1);
   for (int64_t k = 0; k < ch; ++k) {
     const float *base = dy + (k / 16) * h * w * 16 + k % 16;
@@ -155,7 +157,7 @@ VAEC_AVX512 void output_gradient_tiles(const float *dy, float *dm, int64_t ch, i
         __m512 acc = _mm512_setzero_ps();
         for (int j = 0; j < 4; ++j)
           if (kA[q][j] != 0) acc = _mm512_fmadd_ps(_mm512_set1_ps(kA[q][j]), r[p][j], acc);
-        _mm512_mask_storeu_ps(dm + (p * 6 + q) * point + k * padded + first, store, acc);
+        _mm512_mask_storeu_ps(dm + (p * 6 + q) * point + k * row + col, store, acc);
       }
   }
 }
@@ -194,15 +196,19 @@ VAEC_AVX512 void weights_row(const float *wt, float *u, int64_t in, int64_t out,
     }
 }
 
-// dw[k][c..c+16][3][3] = G^T dU G from dU[p][k][c].
-VAEC_AVX512 void weight_gradient_row(const float *du, float *dw, int64_t in, int64_t out, int64_t k, int64_t c) {
+// dw[k][c..c+16][3][3] = G^T dU G, dU[p][k][c] the sum of the chunks'
+// partial sums (`chunks` of them, `stride` floats apart), added in order.
+VAEC_AVX512 void weight_gradient_row(const float *du, int64_t chunks, int64_t stride, float *dw, int64_t in,
+                                     int64_t out, int64_t k, int64_t c) {
   const int64_t point = out * in;
   __m512 g[3][6];  // (G^T dU)[a][j]
   for (int a = 0; a < 3; ++a)
     for (int j = 0; j < 6; ++j) g[a][j] = _mm512_setzero_ps();
   for (int i = 0; i < 6; ++i)
     for (int j = 0; j < 6; ++j) {
-      const __m512 v = _mm512_loadu_ps(du + (i * 6 + j) * point + k * in + c);
+      const float *at = du + (i * 6 + j) * point + k * in + c;
+      __m512 v = _mm512_loadu_ps(at);
+      for (int64_t part = 1; part < chunks; ++part) v = _mm512_add_ps(v, _mm512_loadu_ps(at + part * stride));
       for (int a = 0; a < 3; ++a)
         if (kG[i][a] != 0) g[a][j] = _mm512_fmadd_ps(_mm512_set1_ps(kG[i][a]), v, g[a][j]);
     }
@@ -271,75 +277,117 @@ OwnWinograd::OwnWinograd(const plan::Step &s, const dnnl::engine &engine) {
   out_ = kind_ == InputGradient ? w[1] : w[0];
   post_ = s.post == "relu" ? 1 : s.post == "sigmoid" ? 2 : 0;
   tiles_y_ = (h_ + 3) / 4, tiles_x_ = (w_ + 3) / 4, tiles_ = batch_ * tiles_y_ * tiles_x_;
-  // The 36 points' matrices lie one after the other; where their distance is
-  // a multiple of 8 lines of 64 sets, the transforms' 36 streams share too
-  // few cache sets (1.5x slower at 256 tiles of 64 channels): zero tiles
-  // are added until it is not.
+  // Tiles per block: 32, whose transforms and products stay in the core's
+  // L2 (36 points x 32 tiles x 64 channels x 2 is 0.6 MB). A block's 36
+  // points' matrices lie one after the other; where their distance is a
+  // multiple of 16 cache lines, the transforms' 36 streams share too few
+  // cache sets (1.5x slower): zero rows are added until it is not.
   auto spread = [](int64_t lines) { return std::gcd(lines, int64_t{64}) <= 8; };
-  padded_tiles_ = tiles_;
-  while (!spread(padded_tiles_ * in_ / 16) || !spread(padded_tiles_ * out_ / 16)) ++padded_tiles_;
-  const int64_t tp = padded_tiles_;
+  block_ = 32;
+  rows_ = block_;
+  while (!spread(rows_ * in_ / 16) || !spread(rows_ * out_ / 16)) ++rows_;
+  blocks_ = (tiles_ + block_ - 1) / block_;
+  threads_ = std::max(1, omp_get_max_threads());
+  chunks_ = kind_ == WeightGradient ? static_cast<int>(std::min<int64_t>(threads_, blocks_)) : 1;
   using dims = dnnl::memory::dims;
   auto points = [](int64_t rows, int64_t cols) {
     return dnnl::memory::desc(dims{36, rows, cols}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::abc);
   };
-  if (kind_ == WeightGradient) left_ = points(out_, tp), right_ = points(tp, in_), result_ = points(out_, in_);
-  else left_ = points(tp, in_), right_ = points(in_, out_), result_ = points(tp, out_);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (kind_ == WeightGradient) {
+    left_ = points(out_, rows_), right_ = points(rows_, in_), result_ = points(out_, in_);
+    dnnl::post_ops accumulate;  // each chunk sums its blocks' products
+    accumulate.append_sum(1.0f);
+    attr.set_post_ops(accumulate);
+  } else {
+    left_ = points(rows_, in_), right_ = points(in_, out_), result_ = points(rows_, out_);
+  }
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(left_, right_, result_), attr, engine);
   products_ = dnnl::matmul(pd);
   scratch_desc_ = pd.scratchpad_desc();
-  products_scratch_ = scratch_desc_.get_size();
-  v_floats_ = round_up(36 * tp * in_ * 4) / 4;
-  m_floats_ = round_up(36 * tp * out_ * 4) / 4;  // M, or dM [36][out][tp]
-  u_floats_ = round_up(36 * in_ * out_ * 4) / 4;  // U, or dU [36][out][in]
-  scratch_bytes_ = (v_floats_ + m_floats_ + u_floats_) * 4 + round_up(products_scratch_);
+  // Scratch: the shared part (U, or each chunk's dU), then each thread's
+  // block of V and M (or dM) and the products' scratchpad.
+  shared_floats_ = round_up(36 * in_ * out_ * 4) / 4 * chunks_;
+  v_floats_ = round_up(36 * rows_ * in_ * 4) / 4;
+  m_floats_ = round_up(36 * rows_ * out_ * 4) / 4;
+  thread_bytes_ = (v_floats_ + m_floats_) * 4 + round_up(scratch_desc_.get_size());
+  scratch_bytes_ = shared_floats_ * 4 + thread_bytes_ * threads_;
 }
 
 void OwnWinograd::run(dnnl::stream &stream, const float *a, const float *b, const float *bias, float *c,
                       void *scratch) const {
-  float *v = static_cast<float *>(scratch), *m = v + v_floats_, *u = m + m_floats_;
-  void *products_scratch = u + u_floats_;
-  const int64_t tp = padded_tiles_, tiles_y = tiles_y_, tiles_x = tiles_x_, tiles = tiles_;
-  const int64_t in = in_, out = out_, h = h_, w = w_;
-  auto tile = [&](int64_t t) {
-    return Tile{t / (tiles_y * tiles_x), t / tiles_x % tiles_y * 4, t % tiles_x * 4};
+  float *shared = static_cast<float *>(scratch);
+  const int64_t in = in_, out = out_, h = h_, w = w_, rows = rows_, block = block_, tiles = tiles_, tiles_y = tiles_y_,
+                tiles_x = tiles_x_, blocks = blocks_, in_blocks = in / 16, out_blocks = out / 16;
+  const int team = std::min(threads_, omp_get_max_threads());
+  const dnnl::engine engine = stream.get_engine();
+  auto tile = [=](int64_t t) { return Tile{t / (tiles_y * tiles_x), t / tiles_x % tiles_y * 4, t % tiles_x * 4}; };
+  // Block `blk`'s V (its tiles' input transform; rows past the last tile 0) into `v`.
+  auto transform_input = [&](int64_t blk, float *v) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t t = blk * block + r;
+      const bool zero = r >= block || t >= tiles;
+      for (int64_t cb = 0; cb < in_blocks; ++cb)
+        input_tile(a, v, in, h, w, tile(zero ? 0 : t), zero, cb, r, rows * in);
+    }
   };
-  auto multiply = [&](float *left, float *right, float *result) {
-    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, dnnl::memory(left_, stream.get_engine(), left)},
-                                                  {DNNL_ARG_WEIGHTS, dnnl::memory(right_, stream.get_engine(), right)},
-                                                  {DNNL_ARG_DST, dnnl::memory(result_, stream.get_engine(), result)}};
-    if (products_scratch_ > 0)
-      args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(scratch_desc_, stream.get_engine(), products_scratch);
+  // One thread's oneDNN call (inside a parallel region oneDNN runs on the calling thread).
+  auto multiply = [&](float *left, const float *right, float *result, std::byte *pad) {
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, dnnl::memory(left_, engine, left)},
+        {DNNL_ARG_WEIGHTS, dnnl::memory(right_, engine, const_cast<float *>(right))},
+        {DNNL_ARG_DST, dnnl::memory(result_, engine, result)}};
+    if (scratch_desc_.get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(scratch_desc_, engine, pad);
     products_.execute(stream, args);
-    stream.wait();
   };
-  // V from the conv's input side (a: x, or dy for the input gradient).
-  const int64_t in_blocks = in / 16;
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < tp * in_blocks; ++i) {
-    const int64_t t = i / in_blocks, cb = i % in_blocks;
-    input_tile(a, v, in, h, w, tile(std::min(t, tiles - 1)), t >= tiles, cb, t, tp * in);
-  }
+  auto thread_scratch = [&](int thread, float *&v, float *&m, std::byte *&pad) {
+    std::byte *base = reinterpret_cast<std::byte *>(shared + shared_floats_) + thread * thread_bytes_;
+    v = reinterpret_cast<float *>(base), m = v + v_floats_, pad = reinterpret_cast<std::byte *>(m + m_floats_);
+  };
   if (kind_ == WeightGradient) {
-#pragma omp parallel for schedule(static)
-    for (int64_t first = 0; first < tp; first += 16)
-      output_gradient_tiles(b, m, out, h, w, tiles_y, tiles_x, tiles, tp, first, out * tp);
-    multiply(m, v, u);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < out * in_blocks; ++i) weight_gradient_row(u, c, in, out, i / in_blocks, i % in_blocks * 16);
+    const int64_t stride = shared_floats_ / chunks_, chunks = chunks_;
+#pragma omp parallel num_threads(team)
+    {
+      float *v, *dm;
+      std::byte *pad;
+      thread_scratch(omp_get_thread_num(), v, dm, pad);
+      // Chunk j sums blocks [j B / chunks, (j + 1) B / chunks) in order, on whichever thread.
+      for (int64_t j = omp_get_thread_num(); j < chunks; j += omp_get_num_threads()) {
+        float *du = shared + j * stride;
+        std::fill_n(du, 36 * out * in, 0.0f);
+        for (int64_t blk = j * blocks / chunks; blk < (j + 1) * blocks / chunks; ++blk) {
+          transform_input(blk, v);
+          for (int64_t col = 0; col < rows; col += 16)  // the zero rows' tiles are past `tiles`
+            output_gradient_tiles(b, dm, out, h, w, tiles_y, tiles_x, col < block ? tiles : 0, blk * block + col,
+                                  std::min<int64_t>(16, rows - col), rows, col, out * rows);
+          multiply(dm, v, du, pad);
+        }
+      }
+#pragma omp barrier
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < out * in_blocks; ++i)
+        weight_gradient_row(shared, chunks, stride, c, in, out, i / in_blocks, i % in_blocks * 16);
+    }
     return;
   }
-  const int64_t out_blocks = out / 16;
   const bool flip = kind_ == InputGradient;
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < in * out_blocks; ++i) weights_row(b, u, in, out, flip, i / out_blocks, i % out_blocks * 16);
-  multiply(v, u, m);
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < tiles * out_blocks; ++i) {
-    const int64_t t = i / out_blocks, ob = i % out_blocks;
-    output_tile(m, c, bias, post_, out, h, w, tile(t), ob, t, tp * out);
+#pragma omp parallel num_threads(team)
+  {
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < in * out_blocks; ++i)
+      weights_row(b, shared, in, out, flip, i / out_blocks, i % out_blocks * 16);
+    float *v, *m;
+    std::byte *pad;
+    thread_scratch(omp_get_thread_num(), v, m, pad);
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      transform_input(blk, v);
+      multiply(v, shared, m, pad);
+      for (int64_t r = 0; r < block && blk * block + r < tiles; ++r)
+        for (int64_t ob = 0; ob < out_blocks; ++ob)
+          output_tile(m, c, bias, post_, out, h, w, tile(blk * block + r), ob, r, rows * out);
+    }
   }
 }
 

@@ -15,9 +15,13 @@
 //   conv2d_bwd_data   the same with the weights flipped and in/out swapped;
 //   conv2d_bwd_weights  dM[p][k][t] = A dy A^T of each 4x4 tile of dy, V of
 //                     x as above, dU[p] = dM[p] V[p], dw = G^T dU G.
-// Every output element is computed by one thread in a fixed order, so the
-// result does not depend on the team size; it agrees with the direct sum to
-// f32 rounding (the transforms add rounding steps), as oneDNN's Winograd.
+// The tiles go in blocks of 32, each transformed, multiplied (one thread's
+// oneDNN call) and transformed back by one thread, so that they stay in its
+// L2. A weight gradient sums the blocks' products in as many partial sums
+// as the team had threads when the step was made, each over a fixed run of
+// blocks, added in order at the end: the result does not depend on the team
+// size (up to that count). It agrees with the direct sum to f32 rounding
+// (the transforms add rounding steps), as oneDNN's Winograd does.
 //
 // Operands as a Conv step has them (plan.h): activations in nChw16c
 // (own_winograd_layouts), weights plain [K, C, 3, 3], the bias plain [K].
@@ -49,6 +53,7 @@ class OwnWinograd {
   OwnWinograd(const plan::Step &s, const dnnl::engine &engine);
 
   // Scratch `run` needs, on a 64-byte boundary; its contents need not be kept.
+  // Made for the calling thread's OpenMP team size, the most `run` uses.
   size_t scratch_bytes() const { return scratch_bytes_; }
   // c = the step's result from a, b (and bias when the step has one; else
   // nullptr), on the calling thread's OpenMP team.
@@ -59,12 +64,13 @@ class OwnWinograd {
  private:
   enum Kind { Forward, InputGradient, WeightGradient } kind_;
   int64_t batch_, in_, out_, h_, w_;           // in/out: the product's inner and outer channels
-  int64_t tiles_y_, tiles_x_, tiles_, padded_tiles_;
+  int64_t tiles_y_, tiles_x_, tiles_, block_, blocks_;  // block_: tiles per block
+  int64_t rows_;                                // a block's rows: its tiles, then zero rows
+  int threads_, chunks_;                        // the most threads; partial sums of a weight gradient
   int post_ = 0;                                // 0 none, 1 relu, 2 sigmoid
-  size_t v_floats_, m_floats_, u_floats_, scratch_bytes_;
+  size_t shared_floats_, v_floats_, m_floats_, thread_bytes_, scratch_bytes_;
   dnnl::matmul products_;
   dnnl::memory::desc left_, right_, result_, scratch_desc_;
-  size_t products_scratch_ = 0;                 // bytes of the products' own scratchpad
 };
 
 }  // namespace vaec::onednn
