@@ -31,13 +31,13 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cmath>
-#include <memory>
-#include <random>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <memory>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
