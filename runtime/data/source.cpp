@@ -109,10 +109,19 @@ bool take_labels(const std::string &where, const std::string &what, const Array 
            false;
   y.resize(static_cast<size_t>(examples));
   for (int64_t i = 0; i < examples; ++i) {
-    const double v = labels.value(i, 0);
-    if (v < 0 || v >= 2147483647.0)
-      return error = where + ": label " + std::to_string(static_cast<int64_t>(v)) + " at index " + std::to_string(i) +
-                     " in " + what + (v < 0 ? " is negative" : " is too large for a class index"),
+    // The integer itself: an int64 label beyond 2^53 does not survive a double.
+    const uint8_t *p = labels.bytes + i * dtype_size(labels.dtype);
+    int64_t v = *p;
+    if (labels.dtype == DType::I32) {
+      int32_t v32;
+      std::memcpy(&v32, p, 4);
+      v = v32;
+    } else if (labels.dtype == DType::I64) {
+      std::memcpy(&v, p, 8);
+    }
+    if (v < 0 || v >= 2147483647)
+      return error = where + ": label " + std::to_string(v) + " at index " + std::to_string(i) + " in " + what +
+                     (v < 0 ? " is negative" : " is too large for a class index"),
              false;
     y[static_cast<size_t>(i)] = static_cast<int32_t>(v);
   }

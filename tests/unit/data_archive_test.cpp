@@ -138,6 +138,16 @@ TEST(DataSource, NpzContentsAreChecked) {
   EXPECT_ERROR(fails(write(d + "/neg.npz",
                            zip({{"x.npy", x}, {"y.npy", npy_of("<i8", "(3,)", bytes_of(std::vector<int64_t>{0, -1, 2}))}}))),
                "label -1 at index 1 in y is negative");
+  // A label past the class-index range is named exactly (as the fuzzer found, one near 2^63 once
+  // went through a double and overflowed its conversion back).
+  EXPECT_ERROR(fails(write(d + "/huge.npz", zip({{"x.npy", x},
+                                                 {"y.npy", npy_of("<i8", "(3,)",
+                                                                  bytes_of(std::vector<int64_t>{
+                                                                      0, 1, 9223372036854775739}))}}))),
+               "label 9223372036854775739 at index 2 in y is too large for a class index");
+  EXPECT_ERROR(fails(write(d + "/big32.npz",
+                           zip({{"x.npy", x}, {"y.npy", npy_of("<i4", "(3,)", bytes_of(std::vector<int32_t>{0, 2147483647, 1}))}}))),
+               "label 2147483647 at index 1 in y is too large for a class index");
   EXPECT_ERROR(fails(write(d + "/ytest.npz", zip({{"x.npy", x}, {"y_test.npy", npy_of("<i8", "(1,)", le(0, 8))}}))),
                "y_test without x_test");
   EXPECT_ERROR(fails(write(d + "/shape.npz", zip({{"x.npy", x}, {"x_test.npy", npy_of("|u1", "(2, 3)", "abcdef")}}))),
