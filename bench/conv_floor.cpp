@@ -205,7 +205,7 @@ dnnl::memory::desc points(int64_t rows, int64_t cols) { return dnnl::memory::des
 struct Winograd {
   // tp: the tiles and one more, all zeros: with 256 tiles of 64 channels the
   // 36 points would lie 64 KiB apart and the transforms' 36 streams would
-  // share the caches' sets (the transforms took 1.5x as long).
+  // share the caches' sets.
   int64_t batch, in, out, h, w, tiles_y, tiles_x, tiles, tp;
   dnnl::memory::desc v_desc, u_desc, m_desc;
   dnnl::matmul products;
