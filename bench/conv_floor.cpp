@@ -42,6 +42,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "abi/onednn_conv.h"
+
 namespace {
 
 using dims = dnnl::memory::dims;
@@ -84,44 +86,32 @@ struct Run {
   std::string impl;
 };
 
-// The layer's pass with `algorithm`; an empty impl when oneDNN has no
-// implementation for it. Passes of d2 are c2's transposed (d2's forward is
-// c2's input gradient and the other way round), so d2 is timed as c2's shape.
-Run convolution(const dnnl::engine &engine, const Layer &l, Pass pass, dnnl::algorithm algorithm, int64_t batch) {
-  const int64_t oh = l.h / l.stride, ow = l.w / l.stride;
-  const dnnl::memory::desc src({batch, l.in, l.h, l.w}, dt::f32, tag::any),
-      weights({l.out, l.in, 3, 3}, dt::f32, tag::any), dst({batch, l.out, oh, ow}, dt::f32, tag::any);
+// The layer's pass as a plan's Conv step runs it (abi/onednn_conv.h: the
+// same primitive, with the layouts oneDNN chooses and a user scratchpad;
+// `winograd`: oneDNN's Winograd algorithm); an empty impl when oneDNN has
+// no implementation for it. Passes of d2 are c2's transposed (d2's forward
+// is c2's input gradient and the other way round), so d2 is timed as c2's
+// shape.
+Run convolution(const dnnl::engine &engine, const Layer &l, Pass pass, bool winograd, int64_t batch) {
+  vaec::plan::Step s;
+  s.kind = vaec::plan::Step::Conv;
+  const std::vector<int64_t> x{batch, l.in, l.h, l.w}, w{l.out, l.in, 3, 3},
+      y{batch, l.out, l.h / l.stride, l.w / l.stride};
+  if (pass == Pass::forward) s.conv = "conv2d", s.dims_a = x, s.dims_b = w, s.dims_c = y;
+  if (pass == Pass::input_gradient) s.conv = "conv2d_bwd_data", s.dims_a = y, s.dims_b = w, s.dims_c = x;
+  if (pass == Pass::weight_gradient) s.conv = "conv2d_bwd_weights", s.dims_a = x, s.dims_b = y, s.dims_c = w;
   // "same" padding as vaec (and TensorFlow) place it: stride 2 pads only after the last row and column.
   const int64_t before = l.stride == 1 ? 1 : 0;
-  const dims strides{l.stride, l.stride}, left{before, before}, right{1, 1};
+  s.stride = {l.stride, l.stride}, s.pad = {before, before, 1, 1};
+  s.layout_a = s.layout_b = s.layout_c = "any";
+  s.winograd = winograd;
   try {
-    dnnl::convolution_forward::primitive_desc fwd(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm, src, weights, dst, strides,
-                                        left, right),
-        engine);
-    if (pass == Pass::forward) {
-      auto args = make_args(engine, {{DNNL_ARG_SRC, fwd.src_desc()},
-                                     {DNNL_ARG_WEIGHTS, fwd.weights_desc()},
-                                     {DNNL_ARG_DST, fwd.dst_desc()}});
-      dnnl::convolution_forward p(fwd);
-      return {[p, args](dnnl::stream &s) { p.execute(s, args); }, fwd.impl_info_str()};
-    }
-    if (pass == Pass::input_gradient) {
-      dnnl::convolution_backward_data::primitive_desc pd(
-          dnnl::convolution_backward_data::desc(algorithm, src, weights, dst, strides, left, right), engine, fwd);
-      auto args = make_args(engine, {{DNNL_ARG_DIFF_SRC, pd.diff_src_desc()},
-                                     {DNNL_ARG_WEIGHTS, pd.weights_desc()},
-                                     {DNNL_ARG_DIFF_DST, pd.diff_dst_desc()}});
-      dnnl::convolution_backward_data p(pd);
-      return {[p, args](dnnl::stream &s) { p.execute(s, args); }, pd.impl_info_str()};
-    }
-    dnnl::convolution_backward_weights::primitive_desc pd(
-        dnnl::convolution_backward_weights::desc(algorithm, src, weights, dst, strides, left, right), engine, fwd);
-    auto args = make_args(engine, {{DNNL_ARG_SRC, pd.src_desc()},
-                                   {DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc()},
-                                   {DNNL_ARG_DIFF_DST, pd.diff_dst_desc()}});
-    dnnl::convolution_backward_weights p(pd);
-    return {[p, args](dnnl::stream &s) { p.execute(s, args); }, pd.impl_info_str()};
+    const vaec::onednn::ConvPrimitive c = vaec::onednn::conv_primitive(s, engine);
+    std::vector<std::pair<int, dnnl::memory::desc>> descs;
+    for (int i = 0; i < 3; ++i) descs.emplace_back(c.arg[i], c.desc[i]);
+    if (c.scratchpad.get_size() > 0) descs.emplace_back(DNNL_ARG_SCRATCHPAD, c.scratchpad);
+    auto args = make_args(engine, descs);
+    return {[p = c.primitive, args](dnnl::stream &st) { p.execute(st, args); }, c.impl};
   } catch (const dnnl::error &) {
     return {nullptr, ""};  // oneDNN 2.6 has Winograd only for some shapes
   }
@@ -519,8 +509,8 @@ int main(int argc, char **argv) {
         if (l.name == std::string("d2") && pass != Pass::weight_gradient)
           as = pass == Pass::forward ? Pass::input_gradient : Pass::forward;
         row.label = std::string(l.name) + " " + pass_name(pass);
-        row.direct = convolution(engine, l, as, dnnl::algorithm::convolution_direct, batch);
-        row.winograd = convolution(engine, l, as, dnnl::algorithm::convolution_winograd, batch);
+        row.direct = convolution(engine, l, as, false, batch);
+        row.winograd = convolution(engine, l, as, true, batch);
         if (l.in >= 16) row.floor = floor_products(engine, l, as, batch, row.floor_what);
 #if defined(__AVX512F__)
         if (l.stride == 1 && l.in % 16 == 0 && l.out % 16 == 0)
