@@ -34,7 +34,8 @@ void assign_conv_layouts(LoweredModel &m) {
   PrecisionTimings *bf16 = setting(m, m.options.precision, "precision", "f32") == "bf16" ? &timings : nullptr;
   m.options.conv_algorithm = setting(m, m.options.conv_algorithm, "conv_algorithm", "direct");
   AlgorithmTimings algorithm_timings;
-  AlgorithmTimings *winograd = m.options.conv_algorithm == "winograd" ? &algorithm_timings : nullptr;
+  AlgorithmTimings *winograd =
+      m.options.conv_algorithm == "winograd" || m.options.force_own_winograd ? &algorithm_timings : nullptr;
   // Timed on the trainer's threads.
   const int threads_before = omp_get_max_threads();
   omp_set_num_threads(m.options.threads);
@@ -52,7 +53,8 @@ void assign_conv_layouts(LoweredModel &m) {
         }
       }
       try {
-        p.conv_choice.emplace(static_cast<int>(k), choose_conv(g, ss, engine, m.options.plain_conv_layouts, bf16, winograd));
+        p.conv_choice.emplace(static_cast<int>(k), choose_conv(g, ss, engine, m.options.plain_conv_layouts, bf16, winograd,
+                                                                m.options.force_own_winograd));
       } catch (const std::exception &e) {
         omp_set_num_threads(threads_before);
         throw Unsupported(first.loc, "oneDNN cannot run " + std::string(op_name(first.op)) + " " +

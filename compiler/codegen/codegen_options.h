@@ -26,6 +26,9 @@ struct CodegenOptions {
   // convolutions in Winograd's algorithm where timed faster), or "" for the
   // model's train.conv_algorithm.
   std::string conv_algorithm;
+  // For tests: every f32 convolution step vaec's own Winograd can run
+  // (abi/own_winograd.h) runs in it, untimed, whatever conv_algorithm says.
+  bool force_own_winograd = false;
   std::string precision;            // choose_precision.h: "f32", "bf16", or "" for the model's train.precision
   // `config team adaptive`: the trainer runs the plan's chunks on fewer
   // threads while other programs keep CPUs busy (the bits stay the same);

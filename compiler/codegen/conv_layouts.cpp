@@ -2,9 +2,11 @@
 #include "codegen/conv_layouts.h"
 
 #include <dnnl.hpp>
+#include <optional>
 #include <stdexcept>
 
 #include "abi/onednn_conv.h"
+#include "abi/own_winograd.h"
 #include "codegen/direct_conv.h"
 
 namespace vaec {
@@ -33,36 +35,69 @@ std::string step_key(const plan::Step &s, const std::vector<const std::string *>
   return key;
 }
 
-// The f32 step `c`, summed directly, against the same step in Winograd's
-// algorithm with the layouts its kernel wants: c becomes the faster one.
-// oneDNN has Winograd kernels for 3x3 stride-1 conv2d steps only (and not on
-// every CPU); where it has none, c stays as it is, without a note.
-void consider_winograd(ConvChoice &c, const dnnl::engine &engine, AlgorithmTimings &timings) {
+// The f32 step `c`, summed directly, against the same step in oneDNN's
+// Winograd algorithm with the layouts its kernel wants and in vaec's own
+// (abi/own_winograd.h) with its layouts: c becomes the fastest. oneDNN has
+// Winograd kernels for 3x3 stride-1 conv2d steps only (and not on every
+// CPU), vaec's own needs AVX-512, padding 1 and channels in multiples of 16;
+// where neither applies, c stays as it is, without a note.
+void consider_winograd(ConvChoice &c, const dnnl::engine &engine, AlgorithmTimings &timings, bool force_own) {
   if (c.step.conv.rfind("conv2d_transpose", 0) == 0 || c.step.bf16) return;
-  plan::Step winograd = c.step;
-  winograd.winograd = true;
+  std::optional<plan::Step> winograd = c.step;
+  winograd->winograd = true;
   try {
-    winograd.layout_a = winograd.layout_b = winograd.layout_c = "any";
-    const onednn::ConvPrimitive any = onednn::conv_primitive(winograd, engine);
-    std::string *layout[3] = {&winograd.layout_a, &winograd.layout_b, &winograd.layout_c};
-    const std::vector<int64_t> *dims[3] = {&winograd.dims_a, &winograd.dims_b, &winograd.dims_c};
-    for (int i = 0; i < 3; ++i) {
+    winograd->layout_a = winograd->layout_b = winograd->layout_c = "any";
+    const onednn::ConvPrimitive any = onednn::conv_primitive(*winograd, engine);
+    std::string *layout[3] = {&winograd->layout_a, &winograd->layout_b, &winograd->layout_c};
+    const std::vector<int64_t> *dims[3] = {&winograd->dims_a, &winograd->dims_b, &winograd->dims_c};
+    for (int i = 0; i < 3 && winograd; ++i) {
       *layout[i] = onednn::layout_text(any.desc[i], *dims[i], false);
-      if (layout[i]->empty()) return;  // a layout the plan cannot say
+      if (layout[i]->empty()) winograd.reset();  // a layout the plan cannot say
     }
   } catch (const dnnl::error &) {
-    return;  // no Winograd kernel for it here
+    winograd.reset();  // no Winograd kernel for it here
   }
-  const std::string key = step_key(c.step, {&c.step.layout_a, &c.step.layout_b, &c.step.layout_c,
-                                            &winograd.layout_a, &winograd.layout_b, &winograd.layout_c});
-  const AlgorithmTiming &t = timings.get(key, [&] { return time_conv_algorithms(engine, c.step, winograd); });
-  if (t.winograd_impl.empty()) return;
-  c.algorithm_note = t.note(t.faster());
-  if (!t.faster()) return;
-  const onednn::ConvPrimitive chosen = onednn::conv_primitive(winograd, engine);
-  c.step = winograd;
-  for (int i = 0; i < 3; ++i) c.elements[i] = static_cast<int64_t>((chosen.desc[i].get_size() + 3) / 4);
-  c.impl = chosen.impl;
+  std::optional<plan::Step> own;
+  if (onednn::own_winograd_unsupported(c.step).empty()) {
+    own = c.step;
+    own->own_winograd = true;
+    const std::array<std::string, 3> layouts = onednn::own_winograd_layouts(*own);
+    own->layout_a = layouts[0], own->layout_b = layouts[1], own->layout_c = layouts[2];
+  }
+  auto take_own = [&] {
+    c.step = *own;
+    const std::vector<int64_t> *dims[3] = {&own->dims_a, &own->dims_b, &own->dims_c};
+    const std::string *layouts[3] = {&own->layout_a, &own->layout_b, &own->layout_c};
+    for (int i = 0; i < 3; ++i)
+      c.elements[i] = static_cast<int64_t>((onednn::layout_desc(*dims[i], *layouts[i]).get_size() + 3) / 4);
+    c.impl = onednn::OwnWinograd::impl();
+  };
+  if (force_own) {
+    if (!own) return;
+    c.algorithm_note = "f32 own-winograd (forced, not timed)";
+    take_own();
+    return;
+  }
+  if (!winograd && !own) return;
+  const std::string none = "-";
+  const std::string key =
+      step_key(c.step, {&c.step.layout_a, &c.step.layout_b, &c.step.layout_c,
+                        winograd ? &winograd->layout_a : &none, winograd ? &winograd->layout_b : &none,
+                        winograd ? &winograd->layout_c : &none, own ? &own->layout_a : &none});
+  const AlgorithmTiming &t = timings.get(key, [&] {
+    return time_conv_algorithms(engine, c.step, winograd ? &*winograd : nullptr, own ? &*own : nullptr);
+  });
+  if (t.winograd_impl.empty() && t.own <= 0) return;  // not timed
+  const AlgorithmTiming::Choice choice = t.choice();
+  c.algorithm_note = t.note(choice);
+  if (choice == AlgorithmTiming::Winograd) {
+    const onednn::ConvPrimitive chosen = onednn::conv_primitive(*winograd, engine);
+    c.step = *winograd;
+    for (int i = 0; i < 3; ++i) c.elements[i] = static_cast<int64_t>((chosen.desc[i].get_size() + 3) / 4);
+    c.impl = chosen.impl;
+  } else if (choice == AlgorithmTiming::Own) {
+    take_own();
+  }
 }
 
 // The f32 step `c` against the same step in bf16 with its result in the
@@ -70,7 +105,7 @@ void consider_winograd(ConvChoice &c, const dnnl::engine &engine, AlgorithmTimin
 void consider_bf16(ConvChoice &c, const dnnl::engine &engine, bool plain_only, PrecisionTimings &timings) {
   plan::Step in_bf16 = c.step;
   in_bf16.bf16 = true;
-  in_bf16.winograd = false;
+  in_bf16.winograd = in_bf16.own_winograd = false;
   // The weights (b of a forward or input-gradient step) are rounded from
   // the parameters as they are: an f32 copy in the f32 kernel's layout
   // would be one more reorder per step.
@@ -88,7 +123,7 @@ void consider_bf16(ConvChoice &c, const dnnl::engine &engine, bool plain_only, P
   const std::string reorder_c_to = kernel_layout_of_result(in_bf16);
   const std::string key = step_key(in_bf16, {&c.step.layout_a, &c.step.layout_b, &c.step.layout_c,
                                              &in_bf16.layout_b, &in_bf16.layout_c}) +
-                          (c.step.winograd ? " winograd" : "");
+                          (c.step.winograd ? " winograd" : c.step.own_winograd ? " own-winograd" : "");
   const PrecisionTiming &t = timings.get(key, [&] { return time_conv(engine, c.step, in_bf16, reorder_c_to); });
   c.precision_note = t.note(t.faster());
   if (!t.faster()) return;
@@ -102,7 +137,7 @@ void consider_bf16(ConvChoice &c, const dnnl::engine &engine, bool plain_only, P
 }  // namespace
 
 ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only,
-                       PrecisionTimings *bf16, AlgorithmTimings *winograd) {
+                       PrecisionTimings *bf16, AlgorithmTimings *winograd, bool force_own_winograd) {
   const Node &first = g.nodes[ss.nodes.front()];
   ConvChoice c;
   plan::Step &cs = c.step;
@@ -132,7 +167,7 @@ ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engin
   chosen = onednn::conv_primitive(cs, engine);  // the combination the plan will ask for
   for (int i = 0; i < 3; ++i) c.elements[i] = static_cast<int64_t>((chosen.desc[i].get_size() + 3) / 4);
   c.impl = chosen.impl;
-  if (winograd && !plain_only) consider_winograd(c, engine, *winograd);
+  if (winograd && !plain_only) consider_winograd(c, engine, *winograd, force_own_winograd);
   if (bf16) consider_bf16(c, engine, plain_only, *bf16);
   return c;
 }

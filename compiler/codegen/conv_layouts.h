@@ -78,7 +78,8 @@ ConvChoice direct_choice(const Graph &g, const ScheduleStep &ss, const DirectCon
 // bf16 is then weighed against the faster f32 step. Throws
 // std::runtime_error (oneDNN cannot run it).
 ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only = false,
-                       PrecisionTimings *bf16 = nullptr, AlgorithmTimings *winograd = nullptr);
+                       PrecisionTimings *bf16 = nullptr, AlgorithmTimings *winograd = nullptr,
+                       bool force_own_winograd = false);
 
 // The layout kernels read the result of convolution `cs` in when it is
 // neither plain nor nChw16c ("" when it is one of those): nChw16c where the

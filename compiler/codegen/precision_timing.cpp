@@ -4,12 +4,14 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <functional>
 #include <tuple>
 #include <unordered_map>
@@ -20,6 +22,7 @@
 #include "abi/bf16_rounding.h"
 #include "abi/onednn_conv.h"
 #include "abi/onednn_matmul.h"
+#include "abi/own_winograd.h"
 
 namespace vaec {
 
@@ -90,6 +93,33 @@ Runnable prepare_conv(const onednn::ConvPrimitive &c, const dnnl::engine &engine
   return r;
 }
 
+// Step `s` in vaec's own Winograd on zeroed operands from `memory`, ready to run.
+struct OwnRun {
+  std::unique_ptr<onednn::OwnWinograd> conv;
+  std::array<dnnl::memory::desc, 3> desc;  // a, b, c in the step's layouts
+  float *operand[4] = {};                  // a, b, c, bias
+  char *scratch = nullptr;
+  bool bias = false;
+
+  OwnRun(const plan::Step &s, const dnnl::engine &engine, Buffers &memory)
+      : conv(std::make_unique<onednn::OwnWinograd>(s)), bias(s.bias >= 0) {
+    const std::vector<int64_t> *dims[3] = {&s.dims_a, &s.dims_b, &s.dims_c};
+    const std::string *layouts[3] = {&s.layout_a, &s.layout_b, &s.layout_c};
+    for (int i = 0; i < 3; ++i) {
+      desc[i] = onednn::layout_desc(*dims[i], *layouts[i]);
+      operand[i] = reinterpret_cast<float *>(memory.add(desc[i].get_size()));
+    }
+    operand[3] = reinterpret_cast<float *>(memory.add(s.dims_c[1] * sizeof(float)));
+    scratch = memory.add(conv->scratch_bytes());
+  }
+  // A call that runs it on `stream` (both outlive the call).
+  std::function<void()> runner() const {
+    return [this] {
+      conv->run(operand[0], operand[1], bias ? operand[3] : nullptr, operand[2], scratch);
+    };
+  }
+};
+
 }  // namespace
 
 PrecisionTiming time_product(const dnnl::engine &engine, int64_t m, int64_t n, int64_t k, bool ta, bool tb, bool bias,
@@ -150,18 +180,27 @@ PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32_step
   plan::Step f32_only = f32_step;
   f32_only.bf16 = false;
   Buffers f32_memory, bf16_memory, c_memory;
-  const onednn::ConvPrimitive f32_conv = onednn::conv_primitive(f32_only, engine);
-  t.f32_impl = f32_conv.impl;
-  const Runnable f32 = prepare_conv(f32_conv, engine, f32_memory);
+  // The f32 side as the plan has it: oneDNN's kernel, or vaec's own Winograd.
+  std::optional<OwnRun> own;
+  Runnable f32;
+  if (f32_only.own_winograd) {
+    own.emplace(f32_only, engine, f32_memory);
+    t.f32_impl = onednn::OwnWinograd::impl();
+  } else {
+    const onednn::ConvPrimitive f32_conv = onednn::conv_primitive(f32_only, engine);
+    t.f32_impl = f32_conv.impl;
+    f32 = prepare_conv(f32_conv, engine, f32_memory);
+  }
+  const std::function<void()> f32_run = own ? own->runner() : runner(stream, f32);
   try {
     plan::Step in_bf16 = bf16_step;
     in_bf16.bf16 = true;
-    in_bf16.winograd = false;
+    in_bf16.winograd = in_bf16.own_winograd = false;
     const onednn::ConvPrimitive bf16_conv = onednn::conv_primitive(in_bf16, engine);
     t.bf16_impl = bf16_conv.impl;
     if (t.bf16_impl.rfind("ref", 0) == 0) {
       t.bf16_impl.clear();
-      t.f32 = fastest_seconds({runner(stream, f32)})[0];
+      t.f32 = fastest_seconds({f32_run})[0];
       return t;
     }
     const Runnable bf16 = prepare_conv(bf16_conv, engine, bf16_memory);
@@ -177,7 +216,7 @@ PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32_step
       dnnl::memory from(bf16_conv.desc[2], engine, bf16_memory[2]), to(target, engine, c_memory.add(target.get_size()));
       extra.push_back({dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}});
     }
-    std::vector<std::function<void()>> runs = {runner(stream, f32), runner(stream, bf16),
+    std::vector<std::function<void()>> runs = {f32_run, runner(stream, bf16),
                                                [&] { run_once(stream, extra[0]), run_once(stream, extra[1]); }};
     if (reorder_c) runs.push_back(runner(stream, extra[2]));
     const std::vector<double> best = fastest_seconds(runs);
@@ -185,37 +224,77 @@ PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32_step
     t.reorder_c_to = reorder_c_to;
   } catch (const dnnl::error &) {
     t.bf16_impl.clear();  // oneDNN has no bf16 kernel for it here
-    t.f32 = fastest_seconds({runner(stream, f32)})[0];
+    t.f32 = fastest_seconds({f32_run})[0];
   }
   return t;
 }
 
+namespace {
+
+// Reorders of the operands `from` has in other layouts than `to`: a and b
+// from `from`'s layouts to `to`'s, c back.
+std::vector<Runnable> operand_reorders(const std::array<dnnl::memory::desc, 3> &from,
+                                       const std::array<dnnl::memory::desc, 3> &to, const dnnl::engine &engine,
+                                       Buffers &memory) {
+  std::vector<Runnable> reorders;
+  for (int i = 0; i < 3; ++i) {
+    if (from[i] == to[i]) continue;
+    const dnnl::memory::desc &src = i < 2 ? from[i] : to[i], &dst = i < 2 ? to[i] : from[i];
+    dnnl::memory f(src, engine, memory.add(src.get_size())), g(dst, engine, memory.add(dst.get_size()));
+    reorders.push_back({dnnl::reorder(f, g), {{DNNL_ARG_FROM, f}, {DNNL_ARG_TO, g}}});
+  }
+  return reorders;
+}
+
+std::function<void()> run_all(dnnl::stream &stream, const std::vector<Runnable> &rs) {
+  return [&stream, &rs] {
+    for (const Runnable &r : rs) run_once(stream, r);
+  };
+}
+
+}  // namespace
+
 AlgorithmTiming time_conv_algorithms(const dnnl::engine &engine, const plan::Step &direct_step,
-                                     const plan::Step &winograd_step) {
+                                     const plan::Step *winograd_step, const plan::Step *own_step) {
   dnnl::stream stream(engine);
   AlgorithmTiming t;
   Buffers memory;
   const onednn::ConvPrimitive direct_conv = onednn::conv_primitive(direct_step, engine);
-  const onednn::ConvPrimitive winograd_conv = onednn::conv_primitive(winograd_step, engine);
   t.direct_impl = direct_conv.impl;
   const Runnable direct = prepare_conv(direct_conv, engine, memory);
-  const Runnable winograd = prepare_conv(winograd_conv, engine, memory);
-  std::vector<Runnable> reorders;
-  for (int i = 0; i < 3; ++i) {
-    if (direct_conv.desc[i] == winograd_conv.desc[i]) continue;
-    const dnnl::memory::desc &from = i < 2 ? direct_conv.desc[i] : winograd_conv.desc[i];
-    const dnnl::memory::desc &to = i < 2 ? winograd_conv.desc[i] : direct_conv.desc[i];
-    dnnl::memory f(from, engine, memory.add(from.get_size())), g(to, engine, memory.add(to.get_size()));
-    reorders.push_back({dnnl::reorder(f, g), {{DNNL_ARG_FROM, f}, {DNNL_ARG_TO, g}}});
+  std::vector<std::function<void()>> runs = {runner(stream, direct)};
+  int winograd_at = -1, winograd_reorders_at = -1, own_at = -1, own_reorders_at = -1;
+  Runnable winograd;
+  std::vector<Runnable> winograd_reorders, own_reorders;
+  if (winograd_step) {
+    const onednn::ConvPrimitive winograd_conv = onednn::conv_primitive(*winograd_step, engine);
+    t.winograd_impl = winograd_conv.impl;
+    winograd = prepare_conv(winograd_conv, engine, memory);
+    winograd_reorders = operand_reorders(direct_conv.desc, winograd_conv.desc, engine, memory);
+    winograd_at = static_cast<int>(runs.size());
+    runs.push_back(runner(stream, winograd));
+    if (!winograd_reorders.empty()) {
+      winograd_reorders_at = static_cast<int>(runs.size());
+      runs.push_back(run_all(stream, winograd_reorders));
+    }
   }
-  std::vector<std::function<void()>> runs = {runner(stream, direct), runner(stream, winograd)};
-  if (!reorders.empty())
-    runs.push_back([&] {
-      for (const Runnable &r : reorders) run_once(stream, r);
-    });
+  std::optional<OwnRun> own;
+  if (own_step) {
+    own.emplace(*own_step, engine, memory);
+    own_reorders = operand_reorders(direct_conv.desc, own->desc, engine, memory);
+    own_at = static_cast<int>(runs.size());
+    runs.push_back(own->runner());
+    if (!own_reorders.empty()) {
+      own_reorders_at = static_cast<int>(runs.size());
+      runs.push_back(run_all(stream, own_reorders));
+    }
+  }
   const std::vector<double> best = fastest_seconds(runs);
-  t.winograd_impl = winograd_conv.impl;
-  t.direct = best[0], t.winograd = best[1], t.reorders = reorders.empty() ? 0 : best[2];
+  t.direct = best[0];
+  if (winograd_at >= 0) t.winograd = best[winograd_at];
+  if (winograd_reorders_at >= 0) t.reorders = best[winograd_reorders_at];
+  if (own_at >= 0) t.own = best[own_at];
+  if (own_reorders_at >= 0) t.own_reorders = best[own_reorders_at];
   return t;
 }
 
@@ -242,11 +321,27 @@ std::string PrecisionTiming::note(bool bf16_chosen, bool a_shared, bool b_shared
   return text + ")";
 }
 
-std::string AlgorithmTiming::note(bool winograd_chosen) const {
-  if (winograd_impl.empty()) return "f32 direct " + direct_impl;
-  std::string text = std::string("f32 ") + (winograd_chosen ? "winograd" : "direct") + " (direct " + direct_impl +
-                     " " + ms(direct) + "; winograd " + winograd_impl + " " + ms(winograd);
-  if (reorders > 0) text += " + " + ms(reorders) + " reordering operands to its layouts";
+AlgorithmTiming::Choice AlgorithmTiming::choice() const {
+  Choice chosen = Direct;
+  double fastest = 0.9 * direct;  // another algorithm must be 10 % faster
+  if (!winograd_impl.empty() && winograd + reorders < fastest) chosen = Winograd, fastest = winograd + reorders;
+  if (own > 0 && own + own_reorders < fastest) chosen = Own;
+  return chosen;
+}
+
+std::string AlgorithmTiming::note(Choice chosen) const {
+  if (winograd_impl.empty() && own <= 0) return "f32 direct " + direct_impl;
+  std::string text = std::string("f32 ") +
+                     (chosen == Own ? "own-winograd" : chosen == Winograd ? "winograd" : "direct") + " (direct " +
+                     direct_impl + " " + ms(direct);
+  if (!winograd_impl.empty()) {
+    text += "; winograd " + winograd_impl + " " + ms(winograd);
+    if (reorders > 0) text += " + " + ms(reorders) + " reordering operands to its layouts";
+  }
+  if (own > 0) {
+    text += std::string("; own-winograd ") + onednn::OwnWinograd::impl() + " " + ms(own);
+    if (own_reorders > 0) text += " + " + ms(own_reorders) + " reordering operands to its layouts";
+  }
   return text + ")";
 }
 

@@ -57,24 +57,31 @@ PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32, con
                           const std::string &reorder_c_to);
 
 struct AlgorithmTiming {
-  std::string direct_impl, winograd_impl;  // winograd_impl empty: not timed (why in direct_impl)
+  enum Choice { Direct, Winograd, Own };
+  std::string direct_impl, winograd_impl;  // winograd_impl empty: oneDNN's not timed (no kernel for it)
   double direct = 0, winograd = 0;         // seconds per run
   double reorders = 0;  // operands Winograd wants in other layouts than the direct kernel, reordered
+  // vaec's own Winograd (abi/own_winograd.h), 0 when not timed, and its reorders.
+  double own = 0, own_reorders = 0;
 
-  // Winograd with its reorders at least 10 % faster than the direct sum.
-  bool faster() const { return !winograd_impl.empty() && winograd + reorders < 0.9 * direct; }
-  // "f32 winograd (direct IMPL T; winograd IMPL T + T reordering)", as the plan's notes say it.
-  std::string note(bool winograd_chosen) const;
+  // The fastest algorithm with its reorders, where it is at least 10 %
+  // faster than the direct sum; Direct otherwise.
+  Choice choice() const;
+  bool faster() const { return choice() != Direct; }
+  // "f32 winograd (direct IMPL T; winograd IMPL T + T reordering operands to
+  // its layouts; own F(4x4,3x3) T)", as the plan's notes say it.
+  std::string note(Choice chosen) const;
   void not_timed(const std::string &why) { *this = {}, direct_impl = "(not timed: " + why + ")"; }
 };
 
 // An f32 Conv step summed directly (`direct`, as the plan would have it)
-// against the same step in Winograd's algorithm (`winograd`: winograd set,
-// its own layouts); where an operand's layouts differ, the reorder from
-// direct's layout to Winograd's (a and b) or back (c) counts for Winograd.
-// Throws dnnl::error when oneDNN has no Winograd kernel for it.
+// against the same step in oneDNN's Winograd algorithm (`winograd`, when not
+// null: winograd set, its own layouts) and in vaec's own (`own`, when not
+// null: own_winograd set, its layouts); where an operand's layouts differ,
+// the reorders from direct's layout to the algorithm's (a and b) or back (c)
+// count for the algorithm. Throws dnnl::error when oneDNN refuses one.
 AlgorithmTiming time_conv_algorithms(const dnnl::engine &engine, const plan::Step &direct,
-                                     const plan::Step &winograd);
+                                     const plan::Step *winograd, const plan::Step *own);
 
 // Timings by step text: the programs share most of their steps. An exception
 // while timing leaves a timing that says why and chooses nothing.

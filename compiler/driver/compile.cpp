@@ -282,19 +282,23 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
             << "  " << out_dir << "/train  (LLVM " << std::lround(build.llvm_seconds * 1000) << " ms, link "
             << std::lround(build.link_seconds * 1000) << " ms while LLVM writes the dumps, total " << std::lround(total * 1000) << " ms)\n"
             << "  " << out_dir << "/ir/index.md lists the dumps of every stage\n";
-  // A note on a convolution's algorithm says "f32 winograd (" or "f32 direct (".
+  // A note on a convolution's algorithm says "f32 winograd (", "f32 own-winograd (" or "f32 direct (".
   auto algorithm_note = [](const std::string &n) {
-    return n.find(": f32 winograd (") != std::string::npos || n.find(": f32 direct (") != std::string::npos;
+    return n.find(": f32 winograd (") != std::string::npos || n.find(": f32 own-winograd (") != std::string::npos ||
+           n.find(": f32 direct (") != std::string::npos;
   };
   const plan::Plan &p = c->lowered.plan;
   if (p.config.count("conv_algorithm") && p.config.at("conv_algorithm") == "winograd") {
-    int winograd = 0, convs = 0, faster = 0;
+    int onednn = 0, own = 0, convs = 0, faster = 0;
     for (const plan::Step &s : p.train.steps)
-      if (s.kind == plan::Step::Conv) ++convs, winograd += s.winograd;
+      if (s.kind == plan::Step::Conv) ++convs, onednn += s.winograd, own += s.own_winograd;
     for (const std::string &n : p.notes)
-      faster += n.rfind("train ", 0) == 0 && n.find(": f32 winograd (") != std::string::npos;
+      faster += n.rfind("train ", 0) == 0 &&
+                (n.find(": f32 winograd (") != std::string::npos || n.find(": f32 own-winograd (") != std::string::npos);
+    const int winograd = onednn + own;
     std::cout << "  conv_algorithm winograd: " << winograd << " of the step's " << convs
-              << " convolutions in Winograd's algorithm, where oneDNN runs them >= 10 % faster on this machine"
+              << " convolutions in Winograd's algorithm (" << onednn << " oneDNN's, " << own
+              << " vaec's own), where it runs them >= 10 % faster on this machine"
               << (faster > winograd ? " (" + std::to_string(faster - winograd) + " more run faster still in bf16)" : "")
               << ":\n";
     for (const std::string &n : p.notes)

@@ -216,9 +216,9 @@ int run(int argc, char **argv) {
                   "bfloat16 on this machine, rounding included (each choice and its times in the plan's notes)")
         ->check(CLI::IsMember({"f32", "bf16"}));
     c->add_option("--conv-algorithm", compile_options.conv_algorithm,
-                  "Override train.conv_algorithm: direct, or winograd for the f32 3x3 stride-1 convolutions oneDNN "
-                  "runs >= 10 % faster in Winograd's algorithm on this machine (each choice and its times in the "
-                  "plan's notes; its rounding differs from the direct sum's)")
+                  "Override train.conv_algorithm: direct, or winograd for the f32 3x3 stride-1 convolutions that run "
+                  ">= 10 % faster in Winograd's algorithm on this machine, oneDNN's or vaec's own, whichever is faster "
+                  "(each choice and its times in the plan's notes; its rounding differs from the direct sum's)")
         ->check(CLI::IsMember({"direct", "winograd"}));
     c->add_flag("!--no-direct-convs", compile_options.direct_convs,
                 "Run every convolution in oneDNN (no direct kernels for layers of fewer than 16 output channels)");

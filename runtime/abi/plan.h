@@ -187,6 +187,11 @@ struct Step {
   // It agrees with the direct sum to f32 rounding, not bit for bit: its
   // transforms add rounding steps of their own.
   bool winograd = false;
+  // Conv `own-winograd` (an f32 conv2d, conv2d_bwd_data or conv2d_bwd_weights
+  // step with a 3x3 window, stride 1, padding 1 and channels in multiples of
+  // 16): vaec's own Winograd F(4x4, 3x3) (abi/own_winograd.h), activations in
+  // nChw16c and weights plain; agrees with the direct sum to f32 rounding.
+  bool own_winograd = false;
   // Gate: the parameters whose gradients are checked here (every one not
   // updated by an Optimize step after the gate) and the Matmul steps after
   // it whose products are bounded (each writes the gradient of a parameter

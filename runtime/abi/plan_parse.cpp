@@ -306,7 +306,8 @@ std::string read_conv(std::istringstream &ls, Step &s) {
   if (!(ls >> word) || word == "where") return "";
   s.bf16 = word == "bf16";
   s.winograd = word == "winograd";
-  return s.bf16 || s.winograd ? "" : "expected 'bf16', 'winograd' or 'where'";
+  s.own_winograd = word == "own-winograd";
+  return s.bf16 || s.winograd || s.own_winograd ? "" : "expected 'bf16', 'winograd', 'own-winograd' or 'where'";
 }
 
 // gate check P... bound S... | optimize params P... | optimize all; the

@@ -411,6 +411,10 @@ void Executor::Impl::run_step(const plan::Program &program, std::vector<Prepared
     }
     [[fallthrough]];
   case Step::Conv:
+    if (s.call.own) {
+      s.call.own->run(s.call.a, s.call.b, s.call.bias, s.call.c, dnnl_scratchpad.get());
+      break;
+    }
     for (Rounding &r : s.call.rounding) r.primitive.execute(stream, r.args);
     s.call.primitive.execute(stream, s.call.args);
     stream.wait();

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "abi/onednn_matmul.h"
+#include "abi/own_winograd.h"
 #include "exec/executor.h"
 #include "exec/step_times.h"
 #include "exec/zero_columns.h"
@@ -179,6 +180,11 @@ struct PrimitiveCall {
   // A bf16 Conv: a and b rounded into `rounded` first.
   std::vector<Rounding> rounding;
   AlignedBytes rounded;
+  // An own-winograd Conv runs this instead of a primitive, on its operands
+  // in the arena and the shared scratchpad.
+  std::shared_ptr<const onednn::OwnWinograd> own;
+  const float *a = nullptr, *b = nullptr, *bias = nullptr;
+  float *c = nullptr;
 };
 
 // A Reorder of plain f32 into a plain bf16 buffer: the executor's own
@@ -382,6 +388,7 @@ struct Executor::Impl {
   // than d.limit of them.
   const KeptColumns *kept_columns_of(DataColumns &d);
   PrimitiveCall prepare_conv(const Step &s, const std::string &at);
+  PrimitiveCall prepare_own_winograd(const Step &s, const std::string &what, const std::string &at);
   PrimitiveCall prepare_reorder(const Step &s, const std::string &at);
   // A plain f32 -> plain bf16 Reorder, whose rounding the executor runs itself.
   bool plain_rounding(const Step &s) const;

@@ -137,6 +137,7 @@ void Executor::Impl::check_desc(int buffer, const dnnl::memory::desc &desc, cons
 PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at) {
   const std::string what = at + ": " + s.conv;
   PrimitiveCall call;
+  if (s.own_winograd) return prepare_own_winograd(s, what, at);
   onednn::ConvPrimitive conv;
   try {
     conv = onednn::conv_primitive(s, engine);
@@ -186,6 +187,37 @@ PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at)
               << "', which is slow\n";
   convs.push_back({at, s.conv, conv.impl});
   call.primitive = conv.primitive;
+  return call;
+}
+
+PrimitiveCall Executor::Impl::prepare_own_winograd(const Step &s, const std::string &what, const std::string &at) {
+  PrimitiveCall call;
+  try {
+    call.own = std::make_shared<const onednn::OwnWinograd>(s);
+  } catch (const std::runtime_error &e) {
+    fail(what + ": " + e.what());
+  }
+  const int buffers[3] = {s.a, s.b, s.c};
+  const std::vector<int64_t> *dims[3] = {&s.dims_a, &s.dims_b, &s.dims_c};
+  const std::string *layouts[3] = {&s.layout_a, &s.layout_b, &s.layout_c};
+  int64_t bytes[3];
+  for (int i = 0; i < 3; ++i) {
+    const dnnl::memory::desc desc = onednn::layout_desc(*dims[i], *layouts[i]);
+    check_desc(buffers[i], desc, what + " operand " + "abc"[i]);
+    bytes[i] = static_cast<int64_t>(desc.get_size());
+  }
+  const int64_t c0 = plan.buffers[s.c].offset, c1 = c0 + bytes[2];
+  for (int i = 0; i < 2; ++i) {
+    const int64_t x0 = plan.buffers[buffers[i]].offset, x1 = x0 + bytes[i];
+    if (x0 < c1 && c0 < x1) fail(what + ": output overlaps an input");
+  }
+  if (s.bias >= 0) {
+    check_buffer(s.bias, DType::F32, s.dims_c[1], what + " bias");
+    call.bias = floats(s.bias);
+  }
+  call.a = floats(s.a), call.b = floats(s.b), call.c = floats(s.c);
+  dnnl_scratchpad_bytes = std::max(dnnl_scratchpad_bytes, call.own->scratch_bytes());
+  convs.push_back({at, s.conv, onednn::OwnWinograd::impl()});
   return call;
 }
 

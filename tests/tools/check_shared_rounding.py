@@ -7,8 +7,8 @@ input_copy (written with the input, so no step writes it), and each
 note's "train step N [m,k]x[k,n]: CHOICE" names a product at step N, and
 each "train step N OP [..] and [..]: CHOICE" a convolution OP at step N,
 that runs as the note says, and each "train step N OP [..] and [..]: f32
-winograd|direct (..)" a convolution OP at step N whose `winograd` word
-agrees (none on a bf16 step), and each "train step N [m,k]x[k,n]: rows, as
+winograd|own-winograd|direct (..)" a convolution OP at step N whose
+`winograd` or `own-winograd` word agrees (none on a bf16 step), and each "train step N [m,k]x[k,n]: rows, as
 oneDNN runs its column slices on .. and its row slices on .." a product at
 step N cut as it says; a note's "a rounded for an earlier product" (b, or
 "a and b rounded for earlier products") names an operand of a bf16 product
@@ -78,16 +78,19 @@ def main():
         assert r and r[0] == "reorder" and r[1] == s[4] and r[4] == layout_c, ("channels-last result read by no reorder first", i, s, r)
     at = [int(n.split()[3]) for n in notes]
     assert at == sorted(at), ("notes not in step order", at)
-    convs = cuts = winograd = shared = 0
+    convs = cuts = winograd = own = shared = 0
     for n in notes:
-        a = re.match(r"note train step (\d+) (conv2d\w*) \[[\d,]+\] and \[[\d,]+\]: f32 (winograd|direct) \(", n)
+        a = re.match(r"note train step (\d+) (conv2d\w*) \[[\d,]+\] and \[[\d,]+\]: f32 (winograd|own-winograd|direct) \(", n)
         if a:  # assign_conv_layouts' choice of algorithm for the f32 step
             s = steps[int(a.group(1))]
             words = s[: s.index("where")]
             assert s[0] == "conv" and s[1] == a.group(2), ("note names a step that is no such convolution", n, s)
             chosen = a.group(3) == "winograd" and "bf16" not in words
+            chosen_own = a.group(3) == "own-winograd" and "bf16" not in words
             assert ("winograd" in words) == chosen, ("algorithm note and step disagree", n, s)
+            assert ("own-winograd" in words) == chosen_own, ("algorithm note and step disagree", n, s)
             winograd += chosen
+            own += chosen_own
             continue
         cut = re.match(r"note train step (\d+) \[(\d+),(\d+)\]x\[(\d+),(\d+)\]: (rows|columns), as oneDNN runs its (row|column) slices on (\S+) and its (row|column) slices on (\S+)", n)
         if cut:  # split_products took the other cut
@@ -131,7 +134,7 @@ def main():
             if s[0] == "kernel":
                 want = [names[int(a)] for a in s[s.index("args") + 1:s.index("acc")] if types[int(a)] == "bf16"]
             assert said.get(i, []) == want, ("profile and plan disagree on what step %d stores" % i, said.get(i), want)
-    print("ok: %d bf16 products, %d bf16 convolutions, %d winograd convolutions, %d rounding reorders, %d copies stored rounded by kernels, %d input copies, %d products cut the other way, %d operands rounded for earlier products" % (products, convs, winograd, len(rounded_at) - by_kernels - inputs, by_kernels, inputs, cuts, shared))
+    print("ok: %d bf16 products, %d bf16 convolutions, %d winograd convolutions (%d vaec's own), %d rounding reorders, %d copies stored rounded by kernels, %d input copies, %d products cut the other way, %d operands rounded for earlier products" % (products, convs, winograd + own, own, len(rounded_at) - by_kernels - inputs, by_kernels, inputs, cuts, shared))
 
 
 main()

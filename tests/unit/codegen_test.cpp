@@ -11,6 +11,7 @@
 
 #include "abi/bf16_rounding.h"
 #include "abi/onednn_conv.h"
+#include "abi/own_winograd.h"
 #include "codegen/jit.h"
 #include "codegen/kernel.h"
 #include "codegen/optimizer_kernel.h"
@@ -401,6 +402,24 @@ TEST(Codegen, WinogradConvolutionsMatchTheInterpreter) {
   std::printf("[ info     ] %d convolutions forced into Winograd's algorithm at batch 2, %d chosen at batch 16\n",
               forced, chosen);
   if (chosen > 0) expect_compiled_step_matches(*compiled, "mnist_conv, as compiled", 0, 0.01f);
+}
+// vaec's own Winograd (plan Step::own_winograd, abi/own_winograd.h) forced
+// onto every step it can run, with the layouts, reorders and parameter
+// layouts the compiler plans around it: mnist_conv's 64-channel layers,
+// forward (bias, relu), input and weight gradients, at the compiled batch
+// and at a larger one (several blocks of tiles). Biases start at 0.01 for
+// the reason above.
+TEST(Codegen, OwnWinogradConvolutionsMatchTheInterpreter) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "own Winograd needs AVX-512";
+  CodegenOptions forced;
+  forced.force_own_winograd = true;
+  auto c = compile("models/mnist_conv.yaml", 2, forced);
+  ASSERT_TRUE(c);
+  int own = 0;
+  for (const plan::Step &s : c->code->lowered.plan.train.steps) own += s.kind == plan::Step::Conv && s.own_winograd;
+  EXPECT_EQ(own, 6) << "c3 and c4: forward, input gradient and weight gradient";
+  expect_compiled_step_matches(*c, "mnist_conv, own Winograd", 0, 0.01f);
+  expect_compiled_step_matches(*c, "mnist_conv, own Winograd at batch 9", 9, 0.01f);
 }
 TEST(Codegen, BetaVaeMatchesTheInterpreter) { expect_step_matches("examples/beta_vae.yaml", 3); }
 // A plan runs at any batch, smaller or larger than the one it was compiled

@@ -88,11 +88,19 @@ TEST(PlanText, RoundTrips) {
   EXPECT_EQ(plan::format_plan(parsed), text5);
   EXPECT_TRUE(parsed.train.steps.back().winograd && !parsed.train.steps.back().bf16);
   EXPECT_NE(text5.find("1,1 0,0,0,0 plain plain plain winograd where test.yaml:3:1"), std::string::npos) << text5;
+  // own-winograd round-trips the same way.
+  t.plan.train.steps.back().winograd = false;
+  t.plan.train.steps.back().own_winograd = true;
+  const std::string text7 = plan::format_plan(t.plan);
+  ASSERT_TRUE(plan::parse_plan(text7, parsed, error)) << error;
+  EXPECT_EQ(plan::format_plan(parsed), text7);
+  EXPECT_TRUE(parsed.train.steps.back().own_winograd && !parsed.train.steps.back().winograd);
+  EXPECT_NE(text7.find("plain plain plain own-winograd where test.yaml:3:1"), std::string::npos) << text7;
   // Anything else there is an error.
   std::string text6 = text5;
   text6.replace(text6.find("plain winograd where"), 20, "plain wingrad where");
   EXPECT_FALSE(plan::parse_plan(text6, parsed, error));
-  EXPECT_NE(error.find("expected 'bf16', 'winograd' or 'where'"), std::string::npos) << error;
+  EXPECT_NE(error.find("expected 'bf16', 'winograd', 'own-winograd' or 'where'"), std::string::npos) << error;
 }
 
 // Sizes linear in the batch (a+b*B) and extents that are the batch (B)

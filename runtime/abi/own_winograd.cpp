@@ -1,0 +1,475 @@
+// vaec's own Winograd F(4x4,3x3) (contract in own_winograd.h).
+#include "abi/own_winograd.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <utility>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "abi/onednn_conv.h"
+
+namespace vaec::onednn {
+namespace {
+
+#define VAEC_AVX512 __attribute__((target("avx512f")))
+
+// F(4x4,3x3)'s matrices (Lavin and Gray): y = A^T [(G w G^T) . (B^T d B)] A.
+constexpr float kG[6][3] = {{1.f / 4, 0, 0},
+                            {-1.f / 6, -1.f / 6, -1.f / 6},
+                            {-1.f / 6, 1.f / 6, -1.f / 6},
+                            {1.f / 24, 1.f / 12, 1.f / 6},
+                            {1.f / 24, -1.f / 12, 1.f / 6},
+                            {0, 0, 1}};
+constexpr float kA[6][4] = {{1, 0, 0, 0}, {1, 1, 1, 1}, {1, -1, 1, -1}, {1, 2, 4, 8}, {1, -2, 4, -8}, {0, 0, 0, 1}};
+
+// Where a tile's 4x4 outputs start.
+struct Tile {
+  int64_t n, y, x;
+};
+
+// A block's tiles in a thread's scratch: tile i's transform of 16 channels
+// from 16 cb at point p is 16 floats at i * 36 * channels + (cb * 36 + p) * 16,
+// so that one tile's transform is one run of memory and a point's channels
+// are a few cache lines.
+constexpr int64_t kPoints = 36;
+inline int64_t at(int64_t cb, int64_t p) { return (cb * kPoints + p) * 16; }
+
+// B^T (6 x 6) applied to six vectors.
+VAEC_AVX512 inline void input_6(const __m512 d[6], __m512 out[6]) {
+  const __m512 four = _mm512_set1_ps(4), five = _mm512_set1_ps(5), two = _mm512_set1_ps(2);
+  const __m512 a = _mm512_fnmadd_ps(four, d[2], d[4]), b = _mm512_fnmadd_ps(four, d[1], d[3]);
+  const __m512 c = _mm512_sub_ps(d[4], d[2]), e = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));
+  out[0] = _mm512_fnmadd_ps(five, d[2], _mm512_fmadd_ps(four, d[0], d[4]));
+  out[1] = _mm512_add_ps(a, b);
+  out[2] = _mm512_sub_ps(a, b);
+  out[3] = _mm512_add_ps(c, e);
+  out[4] = _mm512_sub_ps(c, e);
+  out[5] = _mm512_fnmadd_ps(five, d[3], _mm512_fmadd_ps(four, d[1], d[5]));
+}
+
+// A^T (4 x 6) applied to six vectors.
+VAEC_AVX512 inline void output_6(const __m512 m[6], __m512 out[4]) {
+  const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4), eight = _mm512_set1_ps(8);
+  const __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
+  const __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
+  out[0] = _mm512_add_ps(_mm512_add_ps(m[0], s12), s34);
+  out[1] = _mm512_fmadd_ps(two, d34, d12);
+  out[2] = _mm512_fmadd_ps(four, s34, s12);
+  out[3] = _mm512_add_ps(_mm512_fmadd_ps(eight, d34, d12), m[5]);
+}
+
+// A (6 x 4) applied to four vectors.
+VAEC_AVX512 inline void gradient_4(const __m512 g[4], __m512 out[6]) {
+  const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4);
+  const __m512 s02 = _mm512_add_ps(g[0], g[2]), s13 = _mm512_add_ps(g[1], g[3]);
+  const __m512 q0 = _mm512_fmadd_ps(four, g[2], g[0]), q1 = _mm512_fmadd_ps(four, g[3], g[1]);
+  out[0] = g[0];
+  out[1] = _mm512_add_ps(s02, s13);
+  out[2] = _mm512_sub_ps(s02, s13);
+  out[3] = _mm512_fmadd_ps(two, q1, q0);
+  out[4] = _mm512_fnmadd_ps(two, q1, q0);
+  out[5] = g[3];
+}
+
+// The input transform B^T d B of one tile, every channel: x in nChw16c
+// [N, ch, h, w] (zero outside the image) to the tile's run in a block.
+VAEC_AVX512 void input_tile(const float *x, float *v, int64_t ch, int64_t h, int64_t w, Tile tile) {
+  const bool inside = tile.y >= 1 && tile.y + 5 <= h && tile.x >= 1 && tile.x + 5 <= w;
+  for (int64_t cb = 0; cb < ch / 16; ++cb) {
+    const float *plane = x + ((tile.n * (ch / 16) + cb) * h) * w * 16;
+    __m512 r[6][6];  // r[k][j] = (B^T d)[k][j]
+    #pragma GCC unroll 6
+    for (int j = 0; j < 6; ++j) {
+      const int64_t xx = tile.x - 1 + j;
+      __m512 d[6];
+      #pragma GCC unroll 6
+      for (int i = 0; i < 6; ++i) {
+        const int64_t yy = tile.y - 1 + i;
+        d[i] = inside || (yy >= 0 && yy < h && xx >= 0 && xx < w) ? _mm512_loadu_ps(plane + (yy * w + xx) * 16)
+                                                                  : _mm512_setzero_ps();
+      }
+      __m512 col[6];
+      input_6(d, col);
+      #pragma GCC unroll 6
+      for (int k = 0; k < 6; ++k) r[k][j] = col[k];
+    }
+    #pragma GCC unroll 6
+    for (int k = 0; k < 6; ++k) {
+      __m512 row[6];
+      input_6(r[k], row);
+      #pragma GCC unroll 6
+      for (int q = 0; q < 6; ++q) _mm512_store_ps(v + at(cb, k * 6 + q), row[q]);
+    }
+  }
+}
+
+// The output gradient's transform A g A^T of one tile's 4x4 outputs, every
+// channel: dy in nChw16c (outputs past the image edge count as 0).
+VAEC_AVX512 void output_gradient_tile(const float *dy, float *dm, int64_t ch, int64_t h, int64_t w, Tile tile) {
+  for (int64_t kb = 0; kb < ch / 16; ++kb) {
+    const float *plane = dy + ((tile.n * (ch / 16) + kb) * h) * w * 16;
+    __m512 r[6][4];  // r[p][j] = (A g)[p][j]
+    #pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      __m512 g[4], col[6];
+      #pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i)
+        g[i] = tile.y + i < h && tile.x + j < w ? _mm512_loadu_ps(plane + ((tile.y + i) * w + tile.x + j) * 16)
+                                                : _mm512_setzero_ps();
+      gradient_4(g, col);
+      #pragma GCC unroll 6
+      for (int p = 0; p < 6; ++p) r[p][j] = col[p];
+    }
+    #pragma GCC unroll 6
+    for (int p = 0; p < 6; ++p) {
+      __m512 row[6];
+      gradient_4(r[p], row);
+      #pragma GCC unroll 6
+      for (int q = 0; q < 6; ++q) _mm512_store_ps(dm + at(kb, p * 6 + q), row[q]);
+    }
+  }
+}
+
+// The output transform A^T M A of one tile's run in a block, every
+// channel, to y in nChw16c [N, ch, h, w], cropped to the image, with bias
+// and post-op (0 none, 1 relu, 2 sigmoid).
+VAEC_AVX512 void output_tile(const float *m, float *y, const float *bias, int post, int64_t ch, int64_t h, int64_t w,
+                             Tile tile) {
+  for (int64_t ob = 0; ob < ch / 16; ++ob) {
+    __m512 r[4][6];  // r[i][j] = (A^T M)[i][j]
+    #pragma GCC unroll 6
+    for (int j = 0; j < 6; ++j) {
+      __m512 col[6], out[4];
+      #pragma GCC unroll 6
+      for (int i = 0; i < 6; ++i) col[i] = _mm512_load_ps(m + at(ob, i * 6 + j));
+      output_6(col, out);
+      #pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) r[i][j] = out[i];
+    }
+    const __m512 b = bias ? _mm512_loadu_ps(bias + ob * 16) : _mm512_setzero_ps();
+    float *plane = y + ((tile.n * (ch / 16) + ob) * h) * w * 16;
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4 && tile.y + i < h; ++i) {
+      __m512 out[4];
+      output_6(r[i], out);
+      #pragma GCC unroll 4
+      for (int j = 0; j < 4 && tile.x + j < w; ++j) {
+        __m512 v = _mm512_add_ps(out[j], b);
+        if (post == 1) v = _mm512_max_ps(v, _mm512_setzero_ps());
+        if (post == 2) {
+          alignas(64) float lanes[16];
+          _mm512_store_ps(lanes, v);
+          for (float &l : lanes) l = 1.0f / (1.0f + std::exp(-l));
+          v = _mm512_load_ps(lanes);
+        }
+        _mm512_storeu_ps(plane + ((tile.y + i) * w + tile.x + j) * 16, v);
+      }
+    }
+  }
+}
+
+// Point p's products for R tiles of a block (runs v_tile and m_tile floats
+// apart) and 16 * NK outputs from k0: M[t][k] = sum over c of V[t][c]
+// U[p][c][k], U[p] [in][out]. The R x NK sums stay in registers over all
+// `in` channels.
+template <int R, int NK>
+VAEC_AVX512 void point_products(const float *v, const float *u, float *m, int64_t v_tile, int64_t m_tile, int64_t in,
+                                int64_t out, int64_t k0, int p) {
+  __m512 acc[R][NK];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NK; ++j) acc[r][j] = _mm512_setzero_ps();
+  for (int64_t cb = 0; cb < in / 16; ++cb) {
+    const float *vb = v + at(cb, p), *ub = u + cb * 16 * out + k0;
+    for (int c = 0; c < 16; ++c) {
+      __m512 uu[NK];
+#pragma GCC unroll 4
+      for (int j = 0; j < NK; ++j) uu[j] = _mm512_loadu_ps(ub + c * out + j * 16);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const __m512 b = _mm512_set1_ps(vb[r * v_tile + c]);
+#pragma GCC unroll 4
+        for (int j = 0; j < NK; ++j) acc[r][j] = _mm512_fmadd_ps(b, uu[j], acc[r][j]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NK; ++j) _mm512_store_ps(m + r * m_tile + at(k0 / 16 + j, p), acc[r][j]);
+}
+
+// Point p's weight-gradient products over `count` tiles of a block, R rows
+// from k0 and 16 * NC columns from c0: dU[p][k][c] += sum over tiles of
+// dM[t][k] V[t][c], dU[p] [out][in].
+template <int R, int NC>
+VAEC_AVX512 void point_gradient(const float *dm, const float *v, float *du, int64_t dm_tile, int64_t v_tile,
+                                int64_t count, int64_t in, int64_t k0, int64_t c0, int p) {
+  __m512 acc[R][NC];
+  int64_t row[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    row[r] = at((k0 + r) / 16, p) + (k0 + r) % 16;
+#pragma GCC unroll 4
+    for (int j = 0; j < NC; ++j) acc[r][j] = _mm512_setzero_ps();
+  }
+  for (int64_t t = 0; t < count; ++t) {
+    const float *vt = v + t * v_tile, *dt = dm + t * dm_tile;
+    __m512 vv[NC];
+#pragma GCC unroll 4
+    for (int j = 0; j < NC; ++j) vv[j] = _mm512_load_ps(vt + at(c0 / 16 + j, p));
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 b = _mm512_set1_ps(dt[row[r]]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NC; ++j) acc[r][j] = _mm512_fmadd_ps(b, vv[j], acc[r][j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NC; ++j) {
+      float *to = du + (k0 + r) * in + c0 + j * 16;
+      _mm512_storeu_ps(to, _mm512_add_ps(_mm512_loadu_ps(to), acc[r][j]));
+    }
+}
+
+// The instances by rows (1..6) and vectors (1..4): [(rows - 1) * 4 + vectors - 1].
+template <int R, int N>
+struct Products {
+  static constexpr auto f = &point_products<R, N>;
+};
+template <int R, int N>
+struct Gradient {
+  static constexpr auto f = &point_gradient<R, N>;
+};
+using ProductsFn = decltype(&point_products<1, 1>);
+using GradientFn = decltype(&point_gradient<1, 1>);
+template <template <int, int> class K, typename Fn, int... I>
+constexpr std::array<Fn, 24> instances(std::integer_sequence<int, I...>) {
+  return {K<I / 4 + 1, I % 4 + 1>::f...};
+}
+constexpr std::array<ProductsFn, 24> kProducts =
+    instances<Products, ProductsFn>(std::make_integer_sequence<int, 24>{});
+constexpr std::array<GradientFn, 24> kGradient =
+    instances<Gradient, GradientFn>(std::make_integer_sequence<int, 24>{});
+constexpr int kRows = 6;
+
+// U[p][r][q..q+16) = G w G^T for row r of the product's weights, 16
+// columns from q. Forward: w [out, in, 3, 3] and U[p][c][k]; input gradient:
+// w [in, out, 3, 3] flipped and U[p][k][c].
+VAEC_AVX512 void weights_row(const float *wt, float *u, int64_t in, int64_t out, bool flip, int64_t r, int64_t q) {
+  // Lane l reads w at base + l * lane_stride + tap.
+  const int64_t base = flip ? (r * out + q) * 9 : (q * in + r) * 9, lane_stride = flip ? 9 : in * 9;
+  alignas(64) int32_t lanes[16];
+  for (int l = 0; l < 16; ++l) lanes[l] = static_cast<int32_t>(l * lane_stride);
+  const __m512i index = _mm512_load_si512(lanes);
+  __m512 wv[3][3];
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) {
+      const int tap = flip ? (2 - a) * 3 + (2 - b) : a * 3 + b;
+      // (masked forms throughout: GCC 12 warns about the unmasked ones' undefined pass-through)
+      wv[a][b] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, index, wt + base + tap, 4);
+    }
+  __m512 g[6][3];  // (G w)[i][b]
+  #pragma GCC unroll 6
+  for (int i = 0; i < 6; ++i)
+    for (int b = 0; b < 3; ++b) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int a = 0; a < 3; ++a)
+        if (kG[i][a] != 0) acc = _mm512_fmadd_ps(_mm512_set1_ps(kG[i][a]), wv[a][b], acc);
+      g[i][b] = acc;
+    }
+  const int64_t point = in * out;
+  #pragma GCC unroll 6
+  for (int i = 0; i < 6; ++i)
+    #pragma GCC unroll 6
+    for (int j = 0; j < 6; ++j) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int b = 0; b < 3; ++b)
+        if (kG[j][b] != 0) acc = _mm512_fmadd_ps(_mm512_set1_ps(kG[j][b]), g[i][b], acc);
+      _mm512_storeu_ps(u + (i * 6 + j) * point + r * out + q, acc);
+    }
+}
+
+// dw[k][c..c+16][3][3] = G^T dU G, dU[p][k][c] the sum of the chunks'
+// partial sums (`chunks` of them, `stride` floats apart), added in order.
+VAEC_AVX512 void weight_gradient_row(const float *du, int64_t chunks, int64_t stride, float *dw, int64_t in,
+                                     int64_t out, int64_t k, int64_t c) {
+  const int64_t point = out * in;
+  __m512 g[3][6];  // (G^T dU)[a][j]
+  for (int a = 0; a < 3; ++a)
+    #pragma GCC unroll 6
+    for (int j = 0; j < 6; ++j) g[a][j] = _mm512_setzero_ps();
+  #pragma GCC unroll 6
+  for (int i = 0; i < 6; ++i)
+    #pragma GCC unroll 6
+    for (int j = 0; j < 6; ++j) {
+      const float *at = du + (i * 6 + j) * point + k * in + c;
+      __m512 v = _mm512_loadu_ps(at);
+      for (int64_t part = 1; part < chunks; ++part) v = _mm512_add_ps(v, _mm512_loadu_ps(at + part * stride));
+      for (int a = 0; a < 3; ++a)
+        if (kG[i][a] != 0) g[a][j] = _mm512_fmadd_ps(_mm512_set1_ps(kG[i][a]), v, g[a][j]);
+    }
+  alignas(64) float taps[9][16];
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) {
+      __m512 acc = _mm512_setzero_ps();
+      #pragma GCC unroll 6
+      for (int j = 0; j < 6; ++j)
+        if (kG[j][b] != 0) acc = _mm512_fmadd_ps(_mm512_set1_ps(kG[j][b]), g[a][j], acc);
+      _mm512_store_ps(taps[a * 3 + b], acc);
+    }
+  float *to = dw + (k * in + c) * 9;
+  for (int l = 0; l < 16; ++l)
+    for (int tap = 0; tap < 9; ++tap) to[l * 9 + tap] = taps[tap][l];
+}
+
+size_t round_up(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+}  // namespace
+
+std::string own_winograd_unsupported(const plan::Step &s) {
+  if (s.kind != plan::Step::Conv) return "not a convolution";
+  if (s.conv != "conv2d" && s.conv != "conv2d_bwd_data" && s.conv != "conv2d_bwd_weights")
+    return "own Winograd runs conv2d and its gradients only";
+  if (s.bf16) return "own Winograd is f32";
+  if (s.dims_a.size() != 4 || s.dims_b.size() != 4 || s.dims_c.size() != 4) return "operands must have 4 dimensions";
+  const std::vector<int64_t> &w = s.conv == "conv2d_bwd_weights" ? s.dims_c : s.dims_b;
+  if (w[2] != 3 || w[3] != 3) return "own Winograd needs a 3x3 window";
+  if (s.stride != std::vector<int64_t>{1, 1} || s.pad != std::vector<int64_t>{1, 1, 1, 1})
+    return "own Winograd needs stride 1 and padding 1";
+  if (w[0] % 16 != 0 || w[1] % 16 != 0) return "own Winograd needs channels that are multiples of 16";
+  if (s.conv != "conv2d" && (!s.post.empty() || s.bias >= 0)) return "a gradient step has no bias or post-op";
+  if (!s.post.empty() && s.post != "relu" && s.post != "sigmoid") return "unknown post-op '" + s.post + "'";
+  for (const auto *d : {&s.dims_a, &s.dims_b, &s.dims_c}) {
+    int64_t n = 1;
+    for (int64_t x : *d) {
+      if (x < 1 || x > (1 << 24)) return "dimensions out of range";
+      n *= x;
+      if (n >= (int64_t{1} << 31)) return "own Winograd addresses tensors of fewer than 2^31 elements";
+    }
+  }
+  if (!__builtin_cpu_supports("avx512f")) return "own Winograd needs AVX-512, which this CPU lacks";
+  return "";
+}
+
+std::array<std::string, 3> own_winograd_layouts(const plan::Step &s) {
+  auto blocked = [](const std::vector<int64_t> &dims) {
+    return layout_text(dnnl::memory::desc(dnnl::memory::dims(dims.begin(), dims.end()), dnnl::memory::data_type::f32,
+                                          dnnl::memory::format_tag::nChw16c),
+                       dims);
+  };
+  if (s.conv == "conv2d_bwd_weights") return {blocked(s.dims_a), blocked(s.dims_b), "plain"};
+  return {blocked(s.dims_a), "plain", blocked(s.dims_c)};
+}
+
+OwnWinograd::OwnWinograd(const plan::Step &s) {
+  if (std::string why = own_winograd_unsupported(s); !why.empty()) throw std::runtime_error(s.conv + ": " + why);
+  const std::array<std::string, 3> want = own_winograd_layouts(s);
+  if (s.layout_a != want[0] || s.layout_b != want[1] || s.layout_c != want[2])
+    throw std::runtime_error(s.conv + ": own Winograd reads activations in nChw16c and weights plain");
+  kind_ = s.conv == "conv2d" ? Forward : s.conv == "conv2d_bwd_data" ? InputGradient : WeightGradient;
+  const std::vector<int64_t> &x = kind_ == InputGradient ? s.dims_c : s.dims_a;  // the conv's input side
+  const std::vector<int64_t> &w = kind_ == WeightGradient ? s.dims_c : s.dims_b;  // [K, C, 3, 3]
+  batch_ = x[0], h_ = x[2], w_ = x[3];
+  in_ = kind_ == InputGradient ? w[0] : w[1];
+  out_ = kind_ == InputGradient ? w[1] : w[0];
+  post_ = s.post == "relu" ? 1 : s.post == "sigmoid" ? 2 : 0;
+  tiles_y_ = (h_ + 3) / 4, tiles_x_ = (w_ + 3) / 4, tiles_ = batch_ * tiles_y_ * tiles_x_;
+  threads_ = std::max(1, omp_get_max_threads());
+  // Tiles per block: a block's transforms (36 points x (in + out) channels
+  // per tile) stay within ~320 KB, beside U in the core's L2; the blocks
+  // come in a multiple of the team size so that each thread has as many.
+  const int64_t most = std::clamp<int64_t>(320 * 1024 / (kPoints * 4 * (in_ + out_)), 1, 32);
+  const int64_t per_thread = (tiles_ + threads_ * most - 1) / (threads_ * most);
+  block_ = (tiles_ + per_thread * threads_ - 1) / (per_thread * threads_);
+  blocks_ = (tiles_ + block_ - 1) / block_;
+  chunks_ = kind_ == WeightGradient ? static_cast<int>(std::min<int64_t>(threads_, blocks_)) : 1;
+  // Scratch: the shared part (U, or each chunk's dU), then each thread's
+  // block of V and M (or dM).
+  shared_floats_ = round_up(kPoints * in_ * out_ * 4) / 4 * chunks_;
+  v_floats_ = round_up(block_ * kPoints * in_ * 4) / 4;
+  m_floats_ = round_up(block_ * kPoints * out_ * 4) / 4;
+  thread_bytes_ = (v_floats_ + m_floats_) * 4;
+  scratch_bytes_ = shared_floats_ * 4 + thread_bytes_ * threads_;
+}
+
+void OwnWinograd::run(const float *a, const float *b, const float *bias, float *c, void *scratch) const {
+  float *shared = static_cast<float *>(scratch);
+  const int64_t in = in_, out = out_, h = h_, w = w_, block = block_, tiles = tiles_, tiles_y = tiles_y_,
+                tiles_x = tiles_x_, blocks = blocks_, in_blocks = in / 16, out_blocks = out / 16;
+  const int64_t v_tile = kPoints * in, m_tile = kPoints * out;
+  const int team = std::min(threads_, omp_get_max_threads());
+  auto tile = [=](int64_t t) { return Tile{t / (tiles_y * tiles_x), t / tiles_x % tiles_y * 4, t % tiles_x * 4}; };
+  auto thread_scratch = [&](int thread, float *&v, float *&m) {
+    v = reinterpret_cast<float *>(reinterpret_cast<std::byte *>(shared + shared_floats_) + thread * thread_bytes_);
+    m = v + v_floats_;
+  };
+  if (kind_ == WeightGradient) {
+    const int64_t stride = shared_floats_ / chunks_, chunks = chunks_;
+#pragma omp parallel num_threads(team)
+    {
+      float *v, *dm;
+      thread_scratch(omp_get_thread_num(), v, dm);
+      // Chunk j sums blocks [j B / chunks, (j + 1) B / chunks) in order, on whichever thread.
+      for (int64_t j = omp_get_thread_num(); j < chunks; j += omp_get_num_threads()) {
+        float *du = shared + j * stride;
+        std::fill_n(du, kPoints * out * in, 0.0f);
+        for (int64_t blk = j * blocks / chunks; blk < (j + 1) * blocks / chunks; ++blk) {
+          const int64_t first = blk * block, count = std::min(block, tiles - first);
+          for (int64_t i = 0; i < count; ++i) {
+            input_tile(a, v + i * v_tile, in, h, w, tile(first + i));
+            output_gradient_tile(b, dm + i * m_tile, out, h, w, tile(first + i));
+          }
+          for (int p = 0; p < kPoints; ++p)
+            for (int64_t c0 = 0; c0 < in; c0 += 64) {
+              const int vectors = static_cast<int>(std::min<int64_t>(4, (in - c0) / 16));
+              for (int64_t k0 = 0; k0 < out; k0 += kRows) {
+                const int rows = static_cast<int>(std::min<int64_t>(kRows, out - k0));
+                kGradient[(rows - 1) * 4 + vectors - 1](dm, v, du + p * out * in, m_tile, v_tile, count, in, k0, c0,
+                                                        p);
+              }
+            }
+        }
+      }
+#pragma omp barrier
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < out * in_blocks; ++i)
+        weight_gradient_row(shared, chunks, stride, c, in, out, i / in_blocks, i % in_blocks * 16);
+    }
+    return;
+  }
+  const bool flip = kind_ == InputGradient;
+#pragma omp parallel num_threads(team)
+  {
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < in * out_blocks; ++i)
+      weights_row(b, shared, in, out, flip, i / out_blocks, i % out_blocks * 16);
+    float *v, *m;
+    thread_scratch(omp_get_thread_num(), v, m);
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t first = blk * block, count = std::min(block, tiles - first);
+      for (int64_t i = 0; i < count; ++i) input_tile(a, v + i * v_tile, in, h, w, tile(first + i));
+      for (int p = 0; p < kPoints; ++p)
+        for (int64_t k0 = 0; k0 < out; k0 += 64) {
+          const int vectors = static_cast<int>(std::min<int64_t>(4, (out - k0) / 16));
+          for (int64_t r0 = 0; r0 < count; r0 += kRows) {
+            const int rows = static_cast<int>(std::min<int64_t>(kRows, count - r0));
+            kProducts[(rows - 1) * 4 + vectors - 1](v + r0 * v_tile, shared + p * in * out, m + r0 * m_tile, v_tile,
+                                                    m_tile, in, out, k0, p);
+          }
+        }
+      for (int64_t i = 0; i < count; ++i) output_tile(m + i * m_tile, c, bias, post_, out, h, w, tile(first + i));
+    }
+  }
+}
+
+}  // namespace vaec::onednn
