@@ -36,6 +36,9 @@ void assign_conv_layouts(LoweredModel &m) {
   AlgorithmTimings algorithm_timings;
   AlgorithmTimings *winograd =
       m.options.conv_algorithm == "winograd" || m.options.force_own_winograd ? &algorithm_timings : nullptr;
+  const OwnWinogradUse own = m.options.force_own_winograd ? OwnWinogradUse::Forced
+                             : m.options.own_winograd     ? OwnWinogradUse::Timed
+                                                          : OwnWinogradUse::Off;
   // Timed on the trainer's threads.
   const int threads_before = omp_get_max_threads();
   omp_set_num_threads(m.options.threads);
@@ -54,7 +57,7 @@ void assign_conv_layouts(LoweredModel &m) {
       }
       try {
         p.conv_choice.emplace(static_cast<int>(k), choose_conv(g, ss, engine, m.options.plain_conv_layouts, bf16, winograd,
-                                                                m.options.force_own_winograd));
+                                                                own));
       } catch (const std::exception &e) {
         omp_set_num_threads(threads_before);
         throw Unsupported(first.loc, "oneDNN cannot run " + std::string(op_name(first.op)) + " " +

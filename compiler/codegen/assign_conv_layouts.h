@@ -13,9 +13,10 @@
 // (conv_layouts.h: choose_conv), its note saying why. With conv_algorithm
 // winograd (`vaec compile --conv-algorithm`, else train.conv_algorithm;
 // m.options.conv_algorithm then says which), an f32 3x3 stride-1 conv2d step
-// (or adjoint) runs in oneDNN's Winograd algorithm where that is timed
-// >= 10 % faster than the direct sum, with a note giving both times (bf16
-// is weighed against the faster). Throws Unsupported,
+// (or adjoint) runs in Winograd's algorithm, oneDNN's or vaec's own
+// (abi/own_winograd.h; not with options.own_winograd off), whichever is
+// timed fastest where that is >= 10 % faster than the direct sum, with a
+// note giving every time (bf16 is weighed against the faster). Throws Unsupported,
 // naming the op, when oneDNN cannot run one.
 #pragma once
 

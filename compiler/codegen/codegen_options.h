@@ -26,6 +26,7 @@ struct CodegenOptions {
   // convolutions in Winograd's algorithm where timed faster), or "" for the
   // model's train.conv_algorithm.
   std::string conv_algorithm;
+  bool own_winograd = true;  // with conv_algorithm winograd: vaec's own timed beside oneDNN's
   // For tests: every f32 convolution step vaec's own Winograd can run
   // (abi/own_winograd.h) runs in it, untimed, whatever conv_algorithm says.
   bool force_own_winograd = false;

@@ -41,7 +41,7 @@ std::string step_key(const plan::Step &s, const std::vector<const std::string *>
 // Winograd kernels for 3x3 stride-1 conv2d steps only (and not on every
 // CPU), vaec's own needs AVX-512, padding 1 and channels in multiples of 16;
 // where neither applies, c stays as it is, without a note.
-void consider_winograd(ConvChoice &c, const dnnl::engine &engine, AlgorithmTimings &timings, bool force_own) {
+void consider_winograd(ConvChoice &c, const dnnl::engine &engine, AlgorithmTimings &timings, OwnWinogradUse use) {
   if (c.step.conv.rfind("conv2d_transpose", 0) == 0 || c.step.bf16) return;
   std::optional<plan::Step> winograd = c.step;
   winograd->winograd = true;
@@ -58,7 +58,7 @@ void consider_winograd(ConvChoice &c, const dnnl::engine &engine, AlgorithmTimin
     winograd.reset();  // no Winograd kernel for it here
   }
   std::optional<plan::Step> own;
-  if (onednn::own_winograd_unsupported(c.step).empty()) {
+  if (use != OwnWinogradUse::Off && onednn::own_winograd_unsupported(c.step).empty()) {
     own = c.step;
     own->own_winograd = true;
     const std::array<std::string, 3> layouts = onednn::own_winograd_layouts(*own);
@@ -72,7 +72,7 @@ void consider_winograd(ConvChoice &c, const dnnl::engine &engine, AlgorithmTimin
       c.elements[i] = static_cast<int64_t>((onednn::layout_desc(*dims[i], *layouts[i]).get_size() + 3) / 4);
     c.impl = onednn::OwnWinograd::impl();
   };
-  if (force_own) {
+  if (use == OwnWinogradUse::Forced) {
     if (!own) return;
     c.algorithm_note = "f32 own-winograd (forced, not timed)";
     take_own();
@@ -137,7 +137,7 @@ void consider_bf16(ConvChoice &c, const dnnl::engine &engine, bool plain_only, P
 }  // namespace
 
 ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only,
-                       PrecisionTimings *bf16, AlgorithmTimings *winograd, bool force_own_winograd) {
+                       PrecisionTimings *bf16, AlgorithmTimings *winograd, OwnWinogradUse own) {
   const Node &first = g.nodes[ss.nodes.front()];
   ConvChoice c;
   plan::Step &cs = c.step;
@@ -167,7 +167,7 @@ ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engin
   chosen = onednn::conv_primitive(cs, engine);  // the combination the plan will ask for
   for (int i = 0; i < 3; ++i) c.elements[i] = static_cast<int64_t>((chosen.desc[i].get_size() + 3) / 4);
   c.impl = chosen.impl;
-  if (winograd && !plain_only) consider_winograd(c, engine, *winograd, force_own_winograd);
+  if (winograd && !plain_only) consider_winograd(c, engine, *winograd, own);
   if (bf16) consider_bf16(c, engine, plain_only, *bf16);
   return c;
 }

@@ -75,11 +75,14 @@ ConvChoice direct_choice(const Graph &g, const ScheduleStep &ss, const DirectCon
 // `plain_only`), first the f32 step in oneDNN's Winograd algorithm with the
 // layouts its kernel wants where it is >= 10 % faster than the direct sum,
 // reorders included (precision_timing.h), the timings in algorithm_note;
-// bf16 is then weighed against the faster f32 step. Throws
+// bf16 is then weighed against the faster f32 step. vaec's own Winograd
+// (abi/own_winograd.h) is timed beside oneDNN's (Timed), left out (Off), or
+// taken untimed wherever it can run (Forced, for tests). Throws
 // std::runtime_error (oneDNN cannot run it).
+enum class OwnWinogradUse { Off, Timed, Forced };
 ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only = false,
                        PrecisionTimings *bf16 = nullptr, AlgorithmTimings *winograd = nullptr,
-                       bool force_own_winograd = false);
+                       OwnWinogradUse own = OwnWinogradUse::Timed);
 
 // The layout kernels read the result of convolution `cs` in when it is
 // neither plain nor nChw16c ("" when it is one of those): nChw16c where the

@@ -220,6 +220,9 @@ int run(int argc, char **argv) {
                   ">= 10 % faster in Winograd's algorithm on this machine, oneDNN's or vaec's own, whichever is faster "
                   "(each choice and its times in the plan's notes; its rounding differs from the direct sum's)")
         ->check(CLI::IsMember({"direct", "winograd"}));
+    c->add_flag("!--no-own-winograd", compile_options.own_winograd,
+                "With conv_algorithm winograd, weigh only oneDNN's Winograd kernels against the direct sum (not "
+                "vaec's own)");
     c->add_flag("!--no-direct-convs", compile_options.direct_convs,
                 "Run every convolution in oneDNN (no direct kernels for layers of fewer than 16 output channels)");
     c->add_flag("!--no-split-products", compile_options.split_products,
