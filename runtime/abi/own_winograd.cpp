@@ -386,8 +386,11 @@ OwnWinograd::OwnWinograd(const plan::Step &s) {
   threads_ = std::max(1, omp_get_max_threads());
   // Tiles per block: a block's transforms (36 points x (in + out) channels
   // per tile) stay within ~320 KB, beside U in the core's L2; the blocks
-  // come in a multiple of the team size so that each thread has as many.
-  const int64_t most = std::clamp<int64_t>(320 * 1024 / (kPoints * 4 * (in_ + out_)), 1, 32);
+  // come in a multiple of the team size so that each thread has as many. A
+  // weight gradient adds each block's sums to its dU in memory, which costs
+  // less in larger blocks: twice that.
+  const int64_t budget = (kind_ == WeightGradient ? 640 : 320) * 1024;
+  const int64_t most = std::clamp<int64_t>(budget / (kPoints * 4 * (in_ + out_)), 1, 64);
   const int64_t per_thread = (tiles_ + threads_ * most - 1) / (threads_ * most);
   block_ = (tiles_ + per_thread * threads_ - 1) / (per_thread * threads_);
   blocks_ = (tiles_ + block_ - 1) / block_;
