@@ -102,7 +102,7 @@ struct OwnRun {
   bool bias = false;
 
   OwnRun(const plan::Step &s, const dnnl::engine &engine, Buffers &memory)
-      : conv(std::make_unique<onednn::OwnWinograd>(s)), bias(s.bias >= 0) {
+      : conv(std::make_unique<onednn::OwnWinograd>(s, omp_get_max_threads())), bias(s.bias >= 0) {
     const std::vector<int64_t> *dims[3] = {&s.dims_a, &s.dims_b, &s.dims_c};
     const std::string *layouts[3] = {&s.layout_a, &s.layout_b, &s.layout_c};
     for (int i = 0; i < 3; ++i) {

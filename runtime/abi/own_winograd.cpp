@@ -370,7 +370,7 @@ std::array<std::string, 3> own_winograd_layouts(const plan::Step &s) {
   return {blocked(s.dims_a), "plain", blocked(s.dims_c)};
 }
 
-OwnWinograd::OwnWinograd(const plan::Step &s) {
+OwnWinograd::OwnWinograd(const plan::Step &s, int threads) {
   if (std::string why = own_winograd_unsupported(s); !why.empty()) throw std::runtime_error(s.conv + ": " + why);
   const std::array<std::string, 3> want = own_winograd_layouts(s);
   if (s.layout_a != want[0] || s.layout_b != want[1] || s.layout_c != want[2])
@@ -383,7 +383,8 @@ OwnWinograd::OwnWinograd(const plan::Step &s) {
   out_ = kind_ == InputGradient ? w[1] : w[0];
   post_ = s.post == "relu" ? 1 : s.post == "sigmoid" ? 2 : 0;
   tiles_y_ = (h_ + 3) / 4, tiles_x_ = (w_ + 3) / 4, tiles_ = batch_ * tiles_y_ * tiles_x_;
-  threads_ = std::max(1, omp_get_max_threads());
+  if (threads < 1) throw std::runtime_error(s.conv + ": a team of " + std::to_string(threads) + " threads");
+  threads_ = threads;
   // Tiles per block: a block's transforms (36 points x (in + out) channels
   // per tile) stay within ~320 KB, beside U in the core's L2; the blocks
   // come in a multiple of the team size so that each thread has as many. A

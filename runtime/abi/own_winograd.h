@@ -47,15 +47,16 @@ std::array<std::string, 3> own_winograd_layouts(const plan::Step &s);
 
 class OwnWinograd {
  public:
-  // Throws std::runtime_error when `s` is unsupported or its layouts are not
-  // own_winograd_layouts(s).
-  explicit OwnWinograd(const plan::Step &s);
+  // Made for a team of `threads` (the plan's `config threads`): its blocks,
+  // the weight gradient's partial sums and the scratch are, so that the bits
+  // depend on the plan alone. Throws std::runtime_error when `s` is
+  // unsupported, its layouts are not own_winograd_layouts(s) or threads < 1.
+  OwnWinograd(const plan::Step &s, int threads);
 
   // Scratch `run` needs, on a 64-byte boundary; its contents need not be kept.
-  // Made for the calling thread's OpenMP team size, the most `run` uses.
   size_t scratch_bytes() const { return scratch_bytes_; }
   // c = the step's result from a, b (and bias when the step has one; else
-  // nullptr), on the calling thread's OpenMP team.
+  // nullptr), on the calling thread's OpenMP team, or `threads` of it.
   void run(const float *a, const float *b, const float *bias, float *c, void *scratch) const;
   // "own F(4x4,3x3)", for notes and profiles.
   static const char *impl() { return "own F(4x4,3x3)"; }

@@ -193,7 +193,10 @@ PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at)
 PrimitiveCall Executor::Impl::prepare_own_winograd(const Step &s, const std::string &what, const std::string &at) {
   PrimitiveCall call;
   try {
-    call.own = std::make_shared<const onednn::OwnWinograd>(s);
+    // Made for the plan's team (its blocks and partial sums fix the bits).
+    const double planned = plan.config.count("threads") ? config_number(plan, "threads") : threads;
+    if (!(planned >= 1 && planned <= 4096)) fail("plan config threads is out of range");
+    call.own = std::make_shared<const onednn::OwnWinograd>(s, static_cast<int>(planned));
   } catch (const std::runtime_error &e) {
     fail(what + ": " + e.what());
   }

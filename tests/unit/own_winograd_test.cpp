@@ -60,7 +60,7 @@ plan::Step conv_step(const std::string &op, const Shape &s, const std::string &p
 // Runs `st` on a and b (and bias) with `threads` threads; returns c.
 std::vector<float> run(const plan::Step &st, const std::vector<float> &a, const std::vector<float> &b,
                        const std::vector<float> &bias, size_t c_floats, int threads) {
-  const onednn::OwnWinograd conv(st);
+  const onednn::OwnWinograd conv(st, 2);
   Aligned scratch(conv.scratch_bytes() / 4), c(c_floats);
   // Garbage in the scratch and result: nothing may read what it did not write.
   std::fill_n(scratch.get(), conv.scratch_bytes() / 4, std::nanf(""));
@@ -188,7 +188,7 @@ TEST(OwnWinograd, RefusesWhatItCannotRun) {
   st = conv_step("conv2d", s, "", false);
   st.layout_b = st.layout_a;  // weights must be plain
   if (onednn::own_winograd_unsupported(st).empty()) {
-    EXPECT_THROW(onednn::OwnWinograd{st}, std::runtime_error);
+    EXPECT_THROW(onednn::OwnWinograd(st, 2), std::runtime_error);
   }
 }
 
