@@ -6,8 +6,9 @@
 //
 // Why: at mnist_conv's shapes oneDNN 2.6's Winograd kernel spends ~40 % of
 // its time outside its products (bench/conv_floor, docs/BENCHMARKS.md).
-// Here each thread takes blocks of tiles (a block's transforms stay in its
-// L2) and runs the whole algorithm on them, the products in registers:
+// Here each thread takes a run of blocks of tiles (a block's transforms stay
+// in its L2) and runs the whole algorithm on them, the products in
+// registers, with its own copy of the weights' transform:
 //   conv2d            V[t][p][c] = B^T d B of each 6x6 input tile d,
 //                     M[t][p][k] = sum over c of V[t][p][c] U[p][c][k],
 //                     U[p] = G w G^T (the weights' transform, every run:
