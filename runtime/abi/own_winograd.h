@@ -48,10 +48,11 @@ std::array<std::string, 3> own_winograd_layouts(const plan::Step &s);
 
 class OwnWinograd {
  public:
-  // Made for a team of `threads` (the plan's `config threads`): its blocks,
-  // the weight gradient's partial sums and the scratch are, so that the bits
-  // depend on the plan alone. Throws std::runtime_error when `s` is
-  // unsupported, its layouts are not own_winograd_layouts(s) or threads < 1.
+  // Made for `threads` chunks (the trainer's --threads, by default the
+  // plan's): its blocks, the weight gradient's partial sums and the scratch
+  // are, so that the bits depend on that count, not on the team. Throws
+  // std::runtime_error when `s` is unsupported, its layouts are not
+  // own_winograd_layouts(s) or threads < 1.
   OwnWinograd(const plan::Step &s, int threads);
 
   // Scratch `run` needs, on a 64-byte boundary; its contents need not be kept.

@@ -193,10 +193,9 @@ PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at)
 PrimitiveCall Executor::Impl::prepare_own_winograd(const Step &s, const std::string &what, const std::string &at) {
   PrimitiveCall call;
   try {
-    // Made for the plan's team (its blocks and partial sums fix the bits).
-    const double planned = plan.config.count("threads") ? config_number(plan, "threads") : threads;
-    if (!(planned >= 1 && planned <= 4096)) fail("plan config threads is out of range");
-    call.own = std::make_shared<const onednn::OwnWinograd>(s, static_cast<int>(planned));
+    // Made for the run's chunk count (--threads, the plan's by default): its
+    // blocks and partial sums fix the bits, whatever team runs them.
+    call.own = std::make_shared<const onednn::OwnWinograd>(s, threads);
   } catch (const std::runtime_error &e) {
     fail(what + ": " + e.what());
   }
