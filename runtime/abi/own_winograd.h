@@ -17,9 +17,9 @@
 //   conv2d_bwd_data   the same with the weights flipped and in/out swapped;
 //   conv2d_bwd_weights  dM[t][p][k] = A dy A^T of each 4x4 tile of dy, V of
 //                     x as above, dU[p][k][c] = sum over t of dM V, dw = G^T dU G.
-// A weight gradient sums its blocks in as many partial sums as the team had
-// threads when the step was made, each over a fixed run of blocks, added in
-// order at the end: the result does not depend on the team that runs it.
+// A weight gradient's threads share out its rows (outputs k), each summing
+// its dU over every tile in one order. So no result depends on the number
+// of threads, made for or running.
 // It agrees with the direct sum to f32 rounding (the transforms add
 // rounding steps), as oneDNN's Winograd does.
 //
@@ -49,8 +49,7 @@ std::array<std::string, 3> own_winograd_layouts(const plan::Step &s);
 class OwnWinograd {
  public:
   // Made for `threads` chunks (the trainer's --threads, by default the
-  // plan's): its blocks, the weight gradient's partial sums and the scratch
-  // are, so that the bits depend on that count, not on the team. Throws
+  // plan's): its share of blocks per thread and its scratch are. Throws
   // std::runtime_error when `s` is unsupported, its layouts are not
   // own_winograd_layouts(s) or threads < 1.
   OwnWinograd(const plan::Step &s, int threads);
@@ -67,7 +66,7 @@ class OwnWinograd {
   enum Kind { Forward, InputGradient, WeightGradient } kind_;
   int64_t batch_, in_, out_, h_, w_;           // in/out: the product's inner and outer channels
   int64_t tiles_y_, tiles_x_, tiles_, block_, blocks_;  // block_: tiles per block
-  int threads_, chunks_;                        // the most threads; partial sums of a weight gradient
+  int threads_, chunks_;                        // the most threads; copies of U (forward, input gradient)
   int post_ = 0;                                // 0 none, 1 relu, 2 sigmoid
   size_t shared_floats_, v_floats_, m_floats_, thread_bytes_, scratch_bytes_;
 };

@@ -1,7 +1,8 @@
 // vaec's own Winograd F(4x4,3x3) (runtime/abi/own_winograd.h) against a
 // float64 direct sum: forward with bias and each post-op, input gradient
 // and weight gradient, at image sizes that are and are not multiples of 4;
-// the same bits on any team size; and the steps it refuses.
+// the same bits whatever the thread count it is made for or runs on; and
+// the steps it refuses.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -58,9 +59,10 @@ plan::Step conv_step(const std::string &op, const Shape &s, const std::string &p
 }
 
 // Runs `st` on a and b (and bias) with `threads` threads; returns c.
+// Made for `made_for` threads (default: as many as run it).
 std::vector<float> run(const plan::Step &st, const std::vector<float> &a, const std::vector<float> &b,
-                       const std::vector<float> &bias, size_t c_floats, int threads) {
-  const onednn::OwnWinograd conv(st, 2);
+                       const std::vector<float> &bias, size_t c_floats, int threads, int made_for = 0) {
+  const onednn::OwnWinograd conv(st, made_for > 0 ? made_for : threads);
   Aligned scratch(conv.scratch_bytes() / 4), c(c_floats);
   // Garbage in the scratch and result: nothing may read what it did not write.
   std::fill_n(scratch.get(), conv.scratch_bytes() / 4, std::nanf(""));
@@ -117,7 +119,8 @@ TEST(OwnWinograd, ForwardMatchesTheDirectSum) {
       const plan::Step st = conv_step("conv2d", s, post, true);
       const std::vector<float> got = run(st, x, w, bias, want.size(), 2);
       EXPECT_LT(relative_error(got, want, largest_sum), 2e-5);
-      EXPECT_EQ(got, run(st, x, w, bias, want.size(), 1)) << "the team size changed the result";
+      EXPECT_EQ(got, run(st, x, w, bias, want.size(), 1)) << "the thread count changed the result";
+      EXPECT_EQ(got, run(st, x, w, bias, want.size(), 1, 3)) << "a smaller team changed the result";
     }
 }
 
@@ -141,6 +144,7 @@ TEST(OwnWinograd, InputGradientMatchesTheDirectSum) {
     const std::vector<float> got = run(st, dy, w, {}, want.size(), 2);
     EXPECT_LT(relative_error(got, want), 2e-5) << s.c << " " << s.k << " " << s.h << "x" << s.w;
     EXPECT_EQ(got, run(st, dy, w, {}, want.size(), 1));
+    EXPECT_EQ(got, run(st, dy, w, {}, want.size(), 1, 3));
   }
 }
 
@@ -164,6 +168,7 @@ TEST(OwnWinograd, WeightGradientMatchesTheDirectSum) {
     const std::vector<float> got = run(st, x, dy, {}, want.size(), 2);
     EXPECT_LT(relative_error(got, want), 2e-5) << s.c << " " << s.k << " " << s.h << "x" << s.w;
     EXPECT_EQ(got, run(st, x, dy, {}, want.size(), 1));
+    EXPECT_EQ(got, run(st, x, dy, {}, want.size(), 1, 3));
   }
 }
 
