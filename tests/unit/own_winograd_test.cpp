@@ -124,22 +124,29 @@ TEST(OwnWinograd, ForwardMatchesTheDirectSum) {
     }
 }
 
+// f(n, k, c, y, x, sy, sx, tap) for each multiply-add of the direct sum:
+// output (n, k, y, x) takes input (n, c, sy, sx) through weight tap `tap`
+// of w [k, c, 3, 3], padding 1.
+template <typename F>
+void each_multiply_add(const Shape &s, F f) {
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t k = 0; k < s.k; ++k)
+      for (int64_t y = 0; y < s.h; ++y)
+        for (int64_t xx = 0; xx < s.w; ++xx)
+          for (int64_t c = 0; c < s.c; ++c)
+            for (int tap = 0; tap < 9; ++tap) {
+              const int64_t sy = y + tap / 3 - 1, sx = xx + tap % 3 - 1;
+              if (sy >= 0 && sy < s.h && sx >= 0 && sx < s.w) f(n, k, c, y, xx, sy, sx, tap);
+            }
+}
+
 TEST(OwnWinograd, InputGradientMatchesTheDirectSum) {
   for (const Shape &s : kShapes) {
     const std::vector<float> dy = random_floats(s.n * s.k * s.h * s.w, 4), w = random_floats(s.k * s.c * 9, 5);
     std::vector<double> want(s.n * s.c * s.h * s.w, 0.0);
-    for (int64_t n = 0; n < s.n; ++n)
-      for (int64_t k = 0; k < s.k; ++k)
-        for (int64_t y = 0; y < s.h; ++y)
-          for (int64_t xx = 0; xx < s.w; ++xx)
-            for (int64_t c = 0; c < s.c; ++c)
-              for (int a = 0; a < 3; ++a)
-                for (int b = 0; b < 3; ++b) {
-                  const int64_t sy = y + a - 1, sx = xx + b - 1;
-                  if (sy >= 0 && sy < s.h && sx >= 0 && sx < s.w)
-                    want[blocked(s, s.c, n, c, sy, sx)] +=
-                        double(dy[blocked(s, s.k, n, k, y, xx)]) * w[((k * s.c + c) * 3 + a) * 3 + b];
-                }
+    each_multiply_add(s, [&](int64_t n, int64_t k, int64_t c, int64_t y, int64_t xx, int64_t sy, int64_t sx, int tap) {
+      want[blocked(s, s.c, n, c, sy, sx)] += double(dy[blocked(s, s.k, n, k, y, xx)]) * w[(k * s.c + c) * 9 + tap];
+    });
     const plan::Step st = conv_step("conv2d_bwd_data", s, "", false);
     const std::vector<float> got = run(st, dy, w, {}, want.size(), 2);
     EXPECT_LT(relative_error(got, want), 2e-5) << s.c << " " << s.k << " " << s.h << "x" << s.w;
@@ -152,18 +159,9 @@ TEST(OwnWinograd, WeightGradientMatchesTheDirectSum) {
   for (const Shape &s : kShapes) {
     const std::vector<float> x = random_floats(s.n * s.c * s.h * s.w, 6), dy = random_floats(s.n * s.k * s.h * s.w, 7);
     std::vector<double> want(s.k * s.c * 9, 0.0);
-    for (int64_t n = 0; n < s.n; ++n)
-      for (int64_t k = 0; k < s.k; ++k)
-        for (int64_t y = 0; y < s.h; ++y)
-          for (int64_t xx = 0; xx < s.w; ++xx)
-            for (int64_t c = 0; c < s.c; ++c)
-              for (int a = 0; a < 3; ++a)
-                for (int b = 0; b < 3; ++b) {
-                  const int64_t sy = y + a - 1, sx = xx + b - 1;
-                  if (sy >= 0 && sy < s.h && sx >= 0 && sx < s.w)
-                    want[((k * s.c + c) * 3 + a) * 3 + b] +=
-                        double(x[blocked(s, s.c, n, c, sy, sx)]) * dy[blocked(s, s.k, n, k, y, xx)];
-                }
+    each_multiply_add(s, [&](int64_t n, int64_t k, int64_t c, int64_t y, int64_t xx, int64_t sy, int64_t sx, int tap) {
+      want[(k * s.c + c) * 9 + tap] += double(x[blocked(s, s.c, n, c, sy, sx)]) * dy[blocked(s, s.k, n, k, y, xx)];
+    });
     const plan::Step st = conv_step("conv2d_bwd_weights", s, "", false);
     const std::vector<float> got = run(st, x, dy, {}, want.size(), 2);
     EXPECT_LT(relative_error(got, want), 2e-5) << s.c << " " << s.k << " " << s.h << "x" << s.w;
