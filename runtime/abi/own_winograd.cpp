@@ -265,7 +265,8 @@ constexpr int kRows = 6;
 // U[p][r][q..q+16) = G w G^T for row r of the product's weights, 16
 // columns from q. Forward: w [out, in, 3, 3] and U[p][c][k]; input gradient:
 // w [in, out, 3, 3] flipped and U[p][k][c].
-VAEC_AVX512 void weights_row(const float *wt, float *u, int64_t in, int64_t out, bool flip, int64_t r, int64_t q) {
+VAEC_AVX512 void weights_row(const float *wt, float *u, int64_t in, int64_t out, int64_t point, bool flip, int64_t r,
+                             int64_t q) {
   // Lane l reads w at base + l * lane_stride + tap.
   const int64_t base = flip ? (r * out + q) * 9 : (q * in + r) * 9, lane_stride = flip ? 9 : in * 9;
   alignas(64) int32_t lanes[16];
@@ -287,7 +288,6 @@ VAEC_AVX512 void weights_row(const float *wt, float *u, int64_t in, int64_t out,
         if (kG[i][a] != 0) acc = _mm512_fmadd_ps(_mm512_set1_ps(kG[i][a]), wv[a][b], acc);
       g[i][b] = acc;
     }
-  const int64_t point = in * out;
 #pragma GCC unroll 6
   for (int i = 0; i < 6; ++i)
 #pragma GCC unroll 6
@@ -299,9 +299,8 @@ VAEC_AVX512 void weights_row(const float *wt, float *u, int64_t in, int64_t out,
     }
 }
 
-// dw[k][c..c+16][3][3] = G^T dU G.
-VAEC_AVX512 void weight_gradient_row(const float *du, float *dw, int64_t in, int64_t out, int64_t k, int64_t c) {
-  const int64_t point = out * in;
+// dw[k][c..c+16][3][3] = G^T dU G, dU's points `point` floats apart.
+VAEC_AVX512 void weight_gradient_row(const float *du, float *dw, int64_t in, int64_t point, int64_t k, int64_t c) {
   __m512 g[3][6];  // (G^T dU)[a][j]
   for (int a = 0; a < 3; ++a)
 #pragma GCC unroll 6
@@ -401,7 +400,12 @@ OwnWinograd::OwnWinograd(const plan::Step &s, int threads) {
   // cache: a shared one, half written by each thread, ran 0.45 ms or 0.60
   // as the machine's other tenants left the L3) or each chunk's dU, then
   // each thread's block of V and M (or dM).
-  shared_floats_ = round_up(kPoints * in_ * out_ * 4) / 4 * chunks_;
+  // U's (or dU's) points lie plane_ floats apart: in * out, and a cache line
+  // more, so that a weights_row's 36 stores (or a weight_gradient_row's
+  // loads) do not all fall into one set of the L1 when in * out is a
+  // multiple of 1024 (the weights' transform ran 1.4x slower at 64 x 64).
+  plane_ = in_ * out_ + 16;
+  shared_floats_ = round_up(kPoints * plane_ * 4) / 4 * chunks_;
   v_floats_ = round_up(block_ * kPoints * in_ * 4) / 4;
   m_floats_ = round_up(block_ * kPoints * out_ * 4) / 4;
   thread_bytes_ = (v_floats_ + m_floats_) * 4;
@@ -410,7 +414,7 @@ OwnWinograd::OwnWinograd(const plan::Step &s, int threads) {
 
 void OwnWinograd::run(const float *a, const float *b, const float *bias, float *c, void *scratch) const {
   float *shared = static_cast<float *>(scratch);
-  const int64_t in = in_, out = out_, h = h_, w = w_, block = block_, tiles = tiles_, tiles_y = tiles_y_,
+  const int64_t in = in_, out = out_, plane = plane_, h = h_, w = w_, block = block_, tiles = tiles_, tiles_y = tiles_y_,
                 tiles_x = tiles_x_, blocks = blocks_, in_blocks = in / 16, out_blocks = out / 16;
   const int64_t v_tile = kPoints * in, m_tile = kPoints * out;
   const int team = std::min(threads_, omp_get_max_threads());
@@ -428,7 +432,7 @@ void OwnWinograd::run(const float *a, const float *b, const float *bias, float *
                     k_hi = kb1 * 16;
       float *v, *dm;
       thread_scratch(me, v, dm);
-      for (int p = 0; p < kPoints; ++p) std::fill(shared + (p * out + k_lo) * in, shared + (p * out + k_hi) * in, 0.0f);
+      for (int p = 0; p < kPoints; ++p) std::fill(shared + p * plane + k_lo * in, shared + p * plane + k_hi * in, 0.0f);
       for (int64_t blk = 0; blk < blocks && k_lo < k_hi; ++blk) {
         const int64_t first = blk * block, count = std::min(block, tiles - first);
         for (int64_t i = 0; i < count; ++i) {
@@ -441,7 +445,7 @@ void OwnWinograd::run(const float *a, const float *b, const float *bias, float *
             const int vectors = static_cast<int>(std::min<int64_t>(4, (in - c0) / 16));
             for (int64_t g = 0, k0 = k_lo; g < groups; ++g) {
               const int rows = static_cast<int>((k_hi - k0) / (groups - g));
-              kGradient[(rows - 1) * 4 + vectors - 1](dm, v, shared + p * out * in, m_tile, v_tile, count, in, k0, c0,
+              kGradient[(rows - 1) * 4 + vectors - 1](dm, v, shared + p * plane, m_tile, v_tile, count, in, k0, c0,
                                                       p);
               k0 += rows;
             }
@@ -450,7 +454,7 @@ void OwnWinograd::run(const float *a, const float *b, const float *bias, float *
 #pragma omp barrier
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < out * in_blocks; ++i)
-        weight_gradient_row(shared, c, in, out, i / in_blocks, i % in_blocks * 16);
+        weight_gradient_row(shared, c, in, plane, i / in_blocks, i % in_blocks * 16);
     }
     return;
   }
@@ -465,7 +469,7 @@ void OwnWinograd::run(const float *a, const float *b, const float *bias, float *
     float *u = shared + me * stride, *v, *m;
     thread_scratch(me, v, m);
     if (from < to)
-      for (int64_t i = 0; i < in * out_blocks; ++i) weights_row(b, u, in, out, flip, i / out_blocks, i % out_blocks * 16);
+      for (int64_t i = 0; i < in * out_blocks; ++i) weights_row(b, u, in, out, plane, flip, i / out_blocks, i % out_blocks * 16);
     for (int64_t blk = from; blk < to; ++blk) {
       const int64_t first = blk * block, count = std::min(block, tiles - first);
       for (int64_t i = 0; i < count; ++i) input_tile(a, v + i * v_tile, in, h, w, tile(first + i));
@@ -476,7 +480,7 @@ void OwnWinograd::run(const float *a, const float *b, const float *bias, float *
           const int64_t groups = (count + kRows - 1) / kRows;
           for (int64_t g = 0, r0 = 0; g < groups; ++g) {
             const int rows = static_cast<int>((count - r0) / (groups - g));
-            kProducts[(rows - 1) * 4 + vectors - 1](v + r0 * v_tile, u + p * in * out, m + r0 * m_tile, v_tile,
+            kProducts[(rows - 1) * 4 + vectors - 1](v + r0 * v_tile, u + p * plane, m + r0 * m_tile, v_tile,
                                                     m_tile, in, out, k0, p);
             r0 += rows;
           }
