@@ -27,7 +27,8 @@
 //     loss NAME BUFFER | output NAME BUFFER ROW
 //     kernel NAME DOMAIN0 rows|one USES_RNG args B... acc POS[:max|:min]... where LOC
 //     matmul A B C BIAS M N K TA TB POST whole|columns|rows -|inner|outer where LOC | zero C where LOC
-//     conv OP A B C BIAS POST DIMS_A DIMS_B DIMS_C STRIDE PAD LAYOUT_A LAYOUT_B LAYOUT_C where LOC
+//     conv OP A B C BIAS POST DIMS_A DIMS_B DIMS_C STRIDE PAD LAYOUT_A LAYOUT_B LAYOUT_C
+//       [bf16|winograd|own-winograd] where LOC
 //     reorder A C DIMS LAYOUT_A LAYOUT_C where LOC
 //     gate check PARAM... bound STEP... where LOC     (train only; PARAM, STEP: indices)
 //     optimize all where LOC | optimize params PARAM... where LOC   (train only)
