@@ -383,27 +383,28 @@ OwnWinograd::OwnWinograd(const plan::Step &s, int threads) {
   if (threads < 1) throw std::runtime_error(s.conv + ": a team of " + std::to_string(threads) + " threads");
   threads_ = threads;
   // Tiles per block: a block's transforms (36 points x (in + out) channels
-  // per tile) stay within ~320 KB, beside U in the core's L2; the blocks
-  // come in a multiple of the team size so that each thread has as many. A
-  // weight gradient adds each block's sums to its dU in memory, which costs
-  // less in larger blocks: twice that.
+  // per tile) stay within ~320 KB, beside U in the core's L2. A weight
+  // gradient adds each block's sums to its dU in memory, which costs less in
+  // larger blocks: twice that; its threads share out the rows (k) of one dU
+  // and each goes through every block. Otherwise each thread takes a run of
+  // blocks, as many as the others, with a U of its own (a shared one, half
+  // written by each thread, is read across cores, slowly whenever other
+  // programs fill the L3: docs/BENCHMARKS.md).
   const int64_t budget = (kind_ == WeightGradient ? 640 : 320) * 1024;
   const int64_t most = std::clamp<int64_t>(budget / (kPoints * 4 * (in_ + out_)), 1, 64);
-  const int64_t per_thread = (tiles_ + threads_ * most - 1) / (threads_ * most);
-  block_ = (tiles_ + per_thread * threads_ - 1) / (per_thread * threads_);
+  if (kind_ == WeightGradient) {
+    block_ = std::min(most, tiles_);
+  } else {
+    const int64_t per_thread = (tiles_ + threads_ * most - 1) / (threads_ * most);
+    block_ = (tiles_ + per_thread * threads_ - 1) / (per_thread * threads_);
+  }
   blocks_ = (tiles_ + block_ - 1) / block_;
-  // A weight gradient's threads share out its rows (k) instead: every block
-  // is theirs, and no partial sums.
-  if (kind_ == WeightGradient) block_ = std::min(most, tiles_), blocks_ = (tiles_ + block_ - 1) / block_;
   chunks_ = kind_ == WeightGradient ? 1 : static_cast<int>(std::min<int64_t>(threads_, blocks_));
-  // Scratch: a U for each thread with blocks (its own copy stays in its
-  // cache: a shared one, half written by each thread, ran 0.45 ms or 0.60
-  // as the machine's other tenants left the L3) or each chunk's dU, then
-  // each thread's block of V and M (or dM).
-  // U's (or dU's) points lie plane_ floats apart: in * out, and a cache line
-  // more, so that a weights_row's 36 stores (or a weight_gradient_row's
-  // loads) do not all fall into one set of the L1 when in * out is a
-  // multiple of 1024 (the weights' transform ran 1.4x slower at 64 x 64).
+  // Scratch: the U of each thread with blocks (or the one dU), then each
+  // thread's block of V and M (or dM). U's (or dU's) points lie plane_
+  // floats apart, a cache line more than in * out, so that a weights_row's
+  // 36 stores (or a weight_gradient_row's loads) do not all fall into one
+  // set of the L1 when in * out is a multiple of 1024.
   plane_ = in_ * out_ + 16;
   shared_floats_ = round_up(kPoints * plane_ * 4) / 4 * chunks_;
   v_floats_ = round_up(block_ * kPoints * in_ * 4) / 4;

@@ -67,7 +67,7 @@ class OwnWinograd {
   int64_t batch_, in_, out_, h_, w_;           // in/out: the product's inner and outer channels
   int64_t plane_;                               // floats from one point of U (or dU) to the next
   int64_t tiles_y_, tiles_x_, tiles_, block_, blocks_;  // block_: tiles per block
-  int threads_, chunks_;                        // the most threads; copies of U (forward, input gradient)
+  int threads_, chunks_;                        // the most threads; copies of U (1 for a weight gradient's dU)
   int post_ = 0;                                // 0 none, 1 relu, 2 sigmoid
   size_t shared_floats_, v_floats_, m_floats_, thread_bytes_, scratch_bytes_;
 };
