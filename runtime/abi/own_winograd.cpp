@@ -6,10 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <utility>
 #include <stdexcept>
-#include <unordered_map>
 
 #include "abi/onednn_conv.h"
 

@@ -30,7 +30,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <dnnl.hpp>
 #include <string>
 
 #include "abi/plan.h"
