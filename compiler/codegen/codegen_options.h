@@ -13,6 +13,8 @@ struct CodegenOptions {
   bool plain_conv_layouts = false;  // every convolution operand plain (conv_layouts.h)
   bool direct_convs = true;         // few-channel convolutions as direct kernels (direct_conv.h)
   bool split_products = true;       // split_products.h
+  bool swap_products = true;        // swap_products.h
+  bool force_swap_products = false;  // for tests: every product swap_products may swap, untimed
   bool zero_columns = true;         // skip_zero_columns.h: of the data
   bool zero_units = true;           // skip_zero_columns.h: of a gradient at a layer's units
   // The mean share of the input's columns that are 0 in a whole batch of the

@@ -10,6 +10,7 @@
 //   store_params_in_layouts  convolution weights kept in the layouts oneDNN reads
 //   skip_zero_columns    products that leave out zero columns of image data
 //   split_products       products as one-thread slices, one per thread
+//   swap_products        products computed as c^T = b^T a^T where oneDNN runs that faster
 //   place_updates        the gate and the updates of the train program
 //   share_rounding       one bf16 copy of each value the bf16 products read
 //   plan_memory          the temporaries' offsets in the arena

@@ -172,6 +172,53 @@ PrecisionTiming time_product(const dnnl::engine &engine, int64_t m, int64_t n, i
   return t;
 }
 
+SwapTiming time_swap(const dnnl::engine &engine, const plan::Step &s, int64_t m, int64_t n, int64_t k, int threads,
+                     int64_t min_macs) {
+  using dims = dnnl::memory::dims;
+  const bool by_rows = s.split == plan::Step::Rows;
+  const int slices =
+      s.split == plan::Step::Rows || s.split == plan::Step::Columns ? onednn::slice_count(by_rows ? m : n, threads) : 0;
+  SwapTiming t;
+  t.k = k;
+  t.m = slices > 0 && by_rows ? onednn::slice_share(m, 0, slices).second : m;
+  t.n = slices > 0 && !by_rows ? onednn::slice_share(n, 0, slices).second : n;
+  // The executor's views (slice 0 starts at row and column 0): a [t.m, k] of
+  // op(a), b [k, t.n] of op(b), c [t.m, t.n] of c; swapped, their transposes.
+  const dims sa = s.ta ? dims{1, m} : dims{k, 1}, sb = s.tb ? dims{1, k} : dims{n, 1};
+  const auto f32 = dnnl::memory::data_type::f32;
+  const dnnl::memory::desc a(dims{t.m, k}, f32, sa), b(dims{k, t.n}, f32, sb), c(dims{t.m, t.n}, f32, dims{n, 1}),
+      bias = onednn::matrix_desc(1, t.n, false), at(dims{k, t.m}, f32, dims{sa[1], sa[0]}),
+      bt(dims{t.n, k}, f32, dims{sb[1], sb[0]}), ct = onednn::matrix_desc(t.n, t.m, false);
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(slices > 0 ? 1 : threads);
+  struct Restore {
+    int threads;
+    ~Restore() { omp_set_num_threads(threads); }
+  } restore{before};
+  const auto pd = onednn::matmul_pd(engine, a, b, c, s.bias >= 0 ? &bias : nullptr, s.post, false);
+  const auto swapped_pd = onednn::matmul_pd(engine, bt, at, ct, nullptr, "", false);
+  t.impl = pd.impl_info_str(), t.swapped_impl = swapped_pd.impl_info_str();
+  if (t.impl == t.swapped_impl || t.m * t.n * k < min_macs) return t;
+  std::vector<float> va(m * k, 0.5f), vb(k * n, 0.25f), vc(m * n), vbias(n, 0.125f), vct(t.m * t.n);
+  dnnl::stream stream(engine);
+  Runnable as_is{dnnl::matmul(pd),
+                 {{DNNL_ARG_SRC, dnnl::memory(a, engine, va.data())},
+                  {DNNL_ARG_WEIGHTS, dnnl::memory(b, engine, vb.data())},
+                  {DNNL_ARG_DST, dnnl::memory(c, engine, vc.data())}}};
+  if (s.bias >= 0) as_is.args[DNNL_ARG_BIAS] = dnnl::memory(bias, engine, vbias.data());
+  const Runnable swapped{dnnl::matmul(swapped_pd),
+                         {{DNNL_ARG_SRC, dnnl::memory(bt, engine, vb.data())},
+                          {DNNL_ARG_WEIGHTS, dnnl::memory(at, engine, va.data())},
+                          {DNNL_ARG_DST, dnnl::memory(ct, engine, vct.data())}}};
+  const std::vector<double> best = fastest_seconds(
+      {runner(stream, as_is), [&] {
+         run_once(stream, swapped);
+         onednn::unswap(vct.data(), t.m, t.n, 0, t.m, vc.data(), n, s.bias >= 0 ? vbias.data() : nullptr, s.post);
+       }});
+  t.as_is = best[0], t.swapped = best[1];
+  return t;
+}
+
 PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32_step, const plan::Step &bf16_step,
                           const std::string &reorder_c_to) {
   const bool reorder_c = !reorder_c_to.empty();

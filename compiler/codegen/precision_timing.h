@@ -83,6 +83,21 @@ struct AlgorithmTiming {
 AlgorithmTiming time_conv_algorithms(const dnnl::engine &engine, const plan::Step &direct,
                                      const plan::Step *winograd, const plan::Step *own);
 
+// A Matmul step's first call as the executor makes it (slice 0 on one
+// thread when cut by rows or columns at `threads`, else the whole product on
+// `threads`), as it is and `swapped` (plan.h: c^T = op(b)^T op(a)^T, then
+// onednn::unswap writes c with the bias and post-op); m, n, k at the compiled batch.
+struct SwapTiming {
+  std::string impl, swapped_impl;
+  int64_t m = 0, n = 0, k = 0;  // the call's
+  double as_is = 0, swapped = 0;  // seconds per run, 0 when not timed
+  void not_timed(const std::string &why) { *this = {}, impl = "(not timed: " + why + ")"; }
+};
+// Fills impl and swapped_impl; times both only when they differ and the call
+// has at least `min_macs` multiply-adds.
+SwapTiming time_swap(const dnnl::engine &engine, const plan::Step &s, int64_t m, int64_t n, int64_t k, int threads,
+                     int64_t min_macs);
+
 // Timings by step text: the programs share most of their steps. An exception
 // while timing leaves a timing that says why and chooses nothing.
 template <typename Timing>
@@ -106,5 +121,6 @@ class Timings {
 };
 using PrecisionTimings = Timings<PrecisionTiming>;
 using AlgorithmTimings = Timings<AlgorithmTiming>;
+using SwapTimings = Timings<SwapTiming>;
 
 }  // namespace vaec

@@ -227,6 +227,8 @@ int run(int argc, char **argv) {
                 "Run every convolution in oneDNN (no direct kernels for layers of fewer than 16 output channels)");
     c->add_flag("!--no-split-products", compile_options.split_products,
                 "Run every product whole (no column slices per thread)");
+    c->add_flag("!--no-swap-products", compile_options.swap_products,
+                "Run every product as the graph has it (none as c^T = b^T a^T where oneDNN runs that faster)");
     c->add_flag("!--no-zero-columns", compile_options.zero_columns,
                 "Never leave out the all-zero columns of image data in products");
     c->add_flag("!--no-zero-units", compile_options.zero_units,

@@ -2,6 +2,7 @@
 #include "abi/onednn_matmul.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace vaec::onednn {
@@ -32,6 +33,25 @@ dnnl::matmul::primitive_desc matmul_pd(const dnnl::engine &engine, const dnnl::m
                                        bool user_scratchpad) {
   const auto desc = bias ? dnnl::matmul::desc(a, b, *bias, c) : dnnl::matmul::desc(a, b, c);
   return dnnl::matmul::primitive_desc(desc, matmul_attr(post, user_scratchpad), engine);
+}
+
+void unswap(const float *ct, int64_t m, int64_t n, int64_t r0, int64_t r1, float *c, int64_t ldc, const float *bias,
+            const std::string &post) {
+  const bool relu = post == "relu", sigmoid = post == "sigmoid";
+  if (!post.empty() && !relu && !sigmoid) throw std::runtime_error("unknown post-op '" + post + "'");
+  // 16 x 16 blocks: each block's reads and writes stay on 16 cache lines.
+  for (int64_t i0 = r0; i0 < r1; i0 += 16)
+    for (int64_t j0 = 0; j0 < n; j0 += 16) {
+      const int64_t i1 = std::min(i0 + 16, r1), j1 = std::min(j0 + 16, n);
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t j = j0; j < j1; ++j) {
+          float x = ct[j * m + i] + (bias ? bias[j] : 0.0f);
+          // As oneDNN's relu (alpha 0) and logistic: NaN stays NaN.
+          if (relu) x = x > 0 ? x : x * 0.0f;
+          if (sigmoid) x = 1.0f / (1.0f + std::exp(-x));
+          c[i * ldc + j] = x;
+        }
+    }
 }
 
 int slice_count(int64_t length, int threads) {

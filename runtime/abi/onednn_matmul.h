@@ -30,6 +30,12 @@ dnnl::matmul::primitive_desc matmul_pd(const dnnl::engine &engine, const dnnl::m
                                        const dnnl::memory::desc *bias, const std::string &post,
                                        bool user_scratchpad);
 
+// A `swapped` product's last part (plan.h): rows [r0, r1) of c [m, n] (row
+// stride ldc) = post(ct^T + bias), from ct [n, m] (plain, what oneDNN wrote
+// for op(b)^T op(a)^T); bias n floats or null; post as in matmul_attr.
+void unswap(const float *ct, int64_t m, int64_t n, int64_t r0, int64_t r1, float *c, int64_t ldc, const float *bias,
+            const std::string &post);
+
 // The one-thread slices of a product cut `rows` or `columns` (Step::split):
 // how many there are at `threads` threads for a cut side of `length`, and
 // slice t's share [begin, end) of it, cut on 16s so that each slice starts on

@@ -26,7 +26,8 @@
 //     condition NAME BUFFER ROW    (any number: the data's array NAME, f32 rows)
 //     loss NAME BUFFER | output NAME BUFFER ROW
 //     kernel NAME DOMAIN0 rows|one USES_RNG args B... acc POS[:max|:min]... where LOC
-//     matmul A B C BIAS M N K TA TB POST whole|columns|rows -|inner|outer where LOC | zero C where LOC
+//     matmul A B C BIAS M N K TA TB POST whole|columns|rows|k-slices -|inner|outer|units|outer+units
+//       [bf16] [swapped] where LOC | zero C where LOC
 //     conv OP A B C BIAS POST DIMS_A DIMS_B DIMS_C STRIDE PAD LAYOUT_A LAYOUT_B LAYOUT_C
 //       [bf16|winograd|own-winograd] where LOC
 //     reorder A C DIMS LAYOUT_A LAYOUT_C where LOC
@@ -183,6 +184,12 @@ struct Step {
   // that also leaves out zero columns or units reads bf16 buffers (rounded
   // copies: Reorder steps' or kernels') as a and b.
   bool bf16 = false;
+  // Matmul `swapped` (f32; whole, columns or rows; no zero columns or units):
+  // each call (the whole product or a slice) computes its c^T = op(b)^T
+  // op(a)^T into scratch, then writes c = post(that^T + bias) itself, on the
+  // same thread; for the products oneDNN runs faster that way round
+  // (compiler/codegen/swap_products.h).
+  bool swapped = false;
   // Conv `winograd` (an f32 conv2d step with a 3x3 window and stride 1):
   // oneDNN's Winograd algorithm, F(4x4, 3x3), instead of the direct sum.
   // It agrees with the direct sum to f32 rounding, not bit for bit: its

@@ -223,14 +223,6 @@ bool is_step(const std::string &key) {
          key == "optimize";
 }
 
-// A product's or convolution's optional `bf16` before `where`.
-bool read_precision(std::istringstream &ls, Step &s) {
-  std::string word;
-  if (!(ls >> word) || word == "where") return true;
-  s.bf16 = word == "bf16";
-  return s.bf16;
-}
-
 std::string read_kernel(std::istringstream &ls, Step &s) {
   s.kind = Step::Kernel;
   int rng = 0;
@@ -288,7 +280,14 @@ std::string read_matmul(std::istringstream &ls, Step &s) {
   s.zero_units = zeros == "units" || zeros == "outer+units";
   if (s.split == Step::KSlices && (s.bias >= 0 || !s.post.empty() || s.zeros != Step::Keep || s.zero_units))
     return "'k-slices' takes no bias, post-op, zero columns or units";
-  if (!read_precision(ls, s)) return "expected 'bf16' or 'where'";
+  std::string word;
+  if (!(ls >> word) || word == "where") return "";
+  s.bf16 = word == "bf16";
+  if (s.bf16 && (!(ls >> word) || word == "where")) return "";
+  s.swapped = word == "swapped";
+  if (!s.swapped) return s.bf16 ? "expected 'swapped' or 'where'" : "expected 'bf16', 'swapped' or 'where'";
+  if (s.bf16 || s.split == Step::KSlices || s.zeros != Step::Keep || s.zero_units)
+    return "'swapped' takes no bf16, k-slices, zero columns or units";
   return "";
 }
 

@@ -149,6 +149,17 @@ struct MatmulCall {
   AlignedBytes partial_sums;
   float *c = nullptr;
   int64_t c_elements = 0;
+  // A `swapped` step: the whole product's (or part p's) c^T lands in
+  // swap_scratch at `ct`, then onednn::unswap writes its [m, n] of c.
+  struct Unswap {
+    const float *ct = nullptr;
+    int64_t m = 0, n = 0, ldc = 0;
+    float *c = nullptr;
+    const float *bias = nullptr;
+  };
+  std::vector<Unswap> unswaps;
+  AlignedBytes swap_scratch;
+  std::string post;
 };
 
 // A kernel over [0, domain0) cut into `chunks` contiguous row ranges. Chunk c

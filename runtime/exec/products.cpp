@@ -45,9 +45,22 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
     // Bound to the shared scratchpad once every matmul's size is known.
     const auto bias = matrix_desc(1, s.n, false);
     std::string impl;
-    call.whole = matmul_part(matrix_desc(s.m, s.k, s.ta, type), a, matrix_desc(s.k, s.n, s.tb, type), b,
-                             matrix_desc(s.m, s.n, false), address(s.c), s.bias >= 0 ? &bias : nullptr,
-                             s.bias >= 0 ? address(s.bias) : nullptr, s.post, at, dnnl_scratchpad_bytes, &impl);
+    if (s.swapped) {
+      if (s.bf16 || s.split == Step::KSlices || s.zeros != Step::Keep || s.zero_units)
+        fail(at + ": 'swapped' with bf16, k-slices, zero columns or units");
+      // Every part's c^T on its own 16-float lines (see split_matmul).
+      call.swap_scratch = allocate_zeroed(static_cast<size_t>(s.m * s.n + 16 * threads) * 4);
+      call.post = s.post;
+      float *ct = reinterpret_cast<float *>(call.swap_scratch.get());
+      call.whole = matmul_part(matrix_desc(s.n, s.k, !s.tb), b, matrix_desc(s.k, s.m, !s.ta), a,
+                               matrix_desc(s.n, s.m, false), ct, nullptr, nullptr, "", at, dnnl_scratchpad_bytes,
+                               &impl);
+      call.unswaps.push_back({ct, s.m, s.n, s.n, floats(s.c), s.bias >= 0 ? floats(s.bias) : nullptr});
+    } else {
+      call.whole = matmul_part(matrix_desc(s.m, s.k, s.ta, type), a, matrix_desc(s.k, s.n, s.tb, type), b,
+                               matrix_desc(s.m, s.n, false), address(s.c), s.bias >= 0 ? &bias : nullptr,
+                               s.bias >= 0 ? address(s.bias) : nullptr, s.post, at, dnnl_scratchpad_bytes, &impl);
+    }
     matmuls.push_back({program, index, s.m, s.n, s.k, impl, s.where});
   } catch (const dnnl::error &e) {
     fail("oneDNN rejected the " + at + " ([" + std::to_string(s.m) + "," + std::to_string(s.k) + "]x[" +
@@ -92,7 +105,15 @@ void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
     }
     return std::pair{dnnl::memory::desc(dims{r, c}, f32, strides), static_cast<void *>(floats(buffer) + at)};
   };
+  // A view's transpose: the same memory, dimensions and strides swapped.
+  auto transposed = [](const dnnl::memory::desc &d) {
+    const dims shape = d.dims();
+    const auto &strides = d.data.format_desc.blocking.strides;
+    return dnnl::memory::desc(dims{shape[1], shape[0]}, d.data_type(), dims{strides[1], strides[0]});
+  };
   std::vector<MatmulCall::Part> parts;
+  std::vector<MatmulCall::Unswap> unswaps;
+  int64_t swapped_at = 0;  // floats into swap_scratch
   size_t stride = 0;
   OneThread one;
   if (by_k) {
@@ -117,6 +138,14 @@ void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
       const auto [b, pb] = view(s.b, s.k, s.n, s.tb, 0, s.k, n0, n);
       const auto [c, pc] = view(s.c, s.m, s.n, false, m0, m, n0, n);
       const auto bias = matrix_desc(1, n, false);
+      if (s.swapped) {  // c^T [n, m] = op(b)^T op(a)^T: the same views, transposed
+        float *ct = reinterpret_cast<float *>(call.swap_scratch.get()) + swapped_at;
+        swapped_at += (n * m + 15) / 16 * 16;
+        parts.push_back(matmul_part(transposed(b), pb, transposed(a), pa, matrix_desc(n, m, false), ct, nullptr,
+                                    nullptr, "", s.where, stride));
+        unswaps.push_back({ct, m, n, s.n, static_cast<float *>(pc), s.bias >= 0 ? floats(s.bias) + n0 : nullptr});
+        continue;
+      }
       parts.push_back(matmul_part(a, pa, b, pb, c, pc, s.bias >= 0 ? &bias : nullptr,
                                   s.bias >= 0 ? floats(s.bias) + n0 : nullptr, s.post, s.where, stride));
     }
@@ -124,6 +153,7 @@ void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
     fail("oneDNN rejected a slice of the matmul at " + s.where + ": " + e.what());
   }
   call.parts = std::move(parts);
+  if (s.swapped) call.unswaps = std::move(unswaps);
   call.scratchpad_stride = stride;
   dnnl_scratchpad_bytes = std::max(dnnl_scratchpad_bytes, stride * call.parts.size());
 }
@@ -375,9 +405,24 @@ void Executor::Impl::run_whole(MatmulCall &m) {
   if (m.parts.empty()) {
     m.whole.primitive.execute(stream, m.whole.args);
     stream.wait();
+    if (!m.unswaps.empty()) {
+      const MatmulCall::Unswap &u = m.unswaps[0];
+      for_chunks(threads, team, [&](int c) {
+        const auto [r0, r1] = share(u.m, c, threads);
+        onednn::unswap(u.ct, u.m, u.n, r0, r1, u.c, u.ldc, u.bias, m.post);
+      });
+    }
     return;
   }
-  for_chunks(static_cast<int>(m.parts.size()), team, [&](int p) { m.parts[p].primitive.execute(stream, m.parts[p].args); });
+  // CPU streams run a primitive on the calling thread: a swapped part's c^T
+  // is there for its unswap right after.
+  for_chunks(static_cast<int>(m.parts.size()), team, [&](int p) {
+    m.parts[p].primitive.execute(stream, m.parts[p].args);
+    if (!m.unswaps.empty()) {
+      const MatmulCall::Unswap &u = m.unswaps[p];
+      onednn::unswap(u.ct, u.m, u.n, 0, u.m, u.c, u.ldc, u.bias, m.post);
+    }
+  });
   stream.wait();
   if (!m.partial_sums) return;
   // k-slices: each element adds the parts' sums in part order, on any team.

@@ -31,6 +31,7 @@ void Executor::Impl::print_profile() const {
               (s.split == Step::Rows ? " row slices" : s.split == Step::KSlices ? " slices of k" : " column slices") +
               ", one per thread)";
       if ((s.kind == Step::Matmul || s.kind == Step::Conv) && s.bf16) how += "  (bf16)";
+      if (s.kind == Step::Matmul && s.swapped) how += "  (swapped)";
       if (s.kind == Step::Kernel) {  // kernels only write bf16 buffers: the copies bf16 products read
         std::string stored;
         for (int b : s.args)

@@ -100,6 +100,13 @@ def main():
             assert cut.group(9) + "s" == cut.group(6) and cut.group(7) != cut.group(9), ("cut note names its cuts wrong", n)
             cuts += 1
             continue
+        sw = re.match(r"note train step (\d+) \[\d+,\d+\]x\[\d+,\d+\]: swapped, as oneDNN runs its call \[\d+,\d+\]x\[\d+,\d+\] on \S+ in ([\d.]+) ms and swapped on \S+ in ([\d.]+) ms", n)
+        if sw:  # swap_products computes it as c^T = b^T a^T
+            s = steps[int(sw.group(1))]
+            words = s[: s.index("where")]
+            assert s[0] == "matmul" and "swapped" in words, ("swap note and step disagree", n, s)
+            assert float(sw.group(3)) < 0.85 * float(sw.group(2)), ("swapped, but not 15 % faster", n)
+            continue
         w = re.match(r"note train step (\d+) \[\d+,\d+\]x\[\d+,\d+\]: whole, ", n)
         if w:  # split_products kept a bf16 product whole
             s = steps[int(w.group(1))]

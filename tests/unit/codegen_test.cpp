@@ -421,6 +421,31 @@ TEST(Codegen, OwnWinogradConvolutionsMatchTheInterpreter) {
   expect_compiled_step_matches(*c, "mnist_conv, own Winograd", 0, 0.01f);
   expect_compiled_step_matches(*c, "mnist_conv, own Winograd at batch 9", 9, 0.01f);
 }
+// Products computed swapped (plan Step::swapped: c^T = b^T a^T, then c
+// written with the bias and post-op), forced onto every product that may be:
+// forward products with bias and relu or sigmoid, input and weight
+// gradients, whole and in row and column slices, at the compiled batch and
+// at others.
+TEST(Codegen, SwappedProductsMatchTheInterpreter) {
+  CodegenOptions forced;
+  forced.force_swap_products = true;
+  for (const char *model : {"models/mnist_mlp.yaml", "models/mnist_conv.yaml", "examples/gaussian_decoder.yaml"}) {
+    SCOPED_TRACE(model);
+    auto c = compile(model, 8, forced);
+    ASSERT_TRUE(c);
+    int swapped = 0, sliced = 0, post = 0;
+    for (const plan::Step &s : c->code->lowered.plan.train.steps)
+      if (s.kind == plan::Step::Matmul && s.swapped)
+        ++swapped, sliced += s.split != plan::Step::Whole, post += !s.post.empty();
+    EXPECT_GE(swapped, 5);
+    EXPECT_GE(sliced, 1);
+    EXPECT_GE(post, 1);
+    for (int64_t run : {0, 3, 19}) {
+      SCOPED_TRACE("run at batch " + std::to_string(run));
+      expect_compiled_step_matches(*c, std::string(model) + ", swapped", run, 0.0f);
+    }
+  }
+}
 TEST(Codegen, BetaVaeMatchesTheInterpreter) { expect_step_matches("examples/beta_vae.yaml", 3); }
 // A plan runs at any batch, smaller or larger than the one it was compiled
 // for: `batch` (beta_vae's losses divide by it), a mean over the batch

@@ -1,0 +1,58 @@
+// Products computed the other way round (contract in swap_products.h).
+#include "codegen/swap_products.h"
+
+#include <cstdio>
+
+#include <dnnl.hpp>
+
+#include "codegen/choose_precision.h"
+#include "codegen/precision_timing.h"
+
+namespace vaec {
+
+namespace {
+
+constexpr int64_t kMinMacs = int64_t{1} << 20;
+constexpr double kFaster = 0.85;  // swapped time over as-is time
+
+std::string ms(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f ms", seconds * 1e3);
+  return text;
+}
+
+}  // namespace
+
+void swap_products(plan::Plan &plan, const CodegenOptions &options) {
+  if (!options.swap_products && !options.force_swap_products) return;
+  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  SwapTimings timings;
+  for (plan::Program *prog : plan.programs())
+    for (plan::Step &s : prog->steps) {
+      if (s.kind != plan::Step::Matmul || s.bf16 || s.split == plan::Step::KSlices || s.zeros != plan::Step::Keep ||
+          s.zero_units)
+        continue;
+      if (options.force_swap_products) {
+        s.swapped = true;
+        continue;
+      }
+      const int64_t m = plan::extent(s.m, prog->batch), n = plan::extent(s.n, prog->batch),
+                    k = plan::extent(s.k, prog->batch);
+      const std::string key = std::to_string(m) + " " + std::to_string(n) + " " + std::to_string(k) + " " +
+                              std::to_string(s.ta) + std::to_string(s.tb) + " " + std::to_string(s.bias >= 0) + " " +
+                              s.post + " " + std::to_string(s.split);
+      const SwapTiming &t =
+          timings.get(key, [&] { return time_swap(engine, s, m, n, k, options.threads, kMinMacs); });
+      if (t.as_is <= 0 || t.swapped >= kFaster * t.as_is) continue;
+      s.swapped = true;
+      plan.notes.push_back(prog->name + " step " + std::to_string(&s - prog->steps.data()) + " [" +
+                           std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(k) + "," +
+                           std::to_string(n) + "]: swapped, as oneDNN runs its call [" + std::to_string(t.m) + "," +
+                           std::to_string(k) + "]x[" + std::to_string(k) + "," + std::to_string(t.n) + "] on " +
+                           t.impl + " in " + ms(t.as_is) + " and swapped on " + t.swapped_impl + " in " +
+                           ms(t.swapped) + " (transposition included)" + (s.where.empty() ? "" : " at " + s.where));
+    }
+  sort_step_notes(plan);
+}
+
+}  // namespace vaec
