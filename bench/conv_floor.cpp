@@ -22,7 +22,12 @@
 // as a plan's own-winograd step runs it, the weights' transform included;
 // its results are checked against float64 first.
 //
-//   build/bench/conv_floor [--batch N] [--rounds N] [--reps N]
+//   build/bench/conv_floor [--batch N] [--rounds N] [--reps N] [--cold]
+//
+// --cold: before each run every thread writes 16 MB of its own, so that the
+// run finds its operands, weights and scratch in memory, not in a cache, as
+// in a training step whose other steps have moved ~25 MB since (the time of
+// the writes is not counted).
 //
 // Threads: OMP_NUM_THREADS or all cores, as for the trainer. Run it on a
 // quiet machine (`nice -n -20 build/bench/conv_floor`).
@@ -231,12 +236,17 @@ Run own_winograd(const Layer &l, Pass pass, int64_t batch, double &error) {
   return {run, vaec::onednn::OwnWinograd::impl()};
 }
 
-bool parse_args(int argc, char **argv, int64_t &batch, int64_t &rounds, int64_t &reps) {
+bool parse_args(int argc, char **argv, int64_t &batch, int64_t &rounds, int64_t &reps, bool &cold) {
   for (int i = 1; i < argc; i += 2) {
     const std::string name = argv[i];
+    if (name == "--cold") {
+      cold = true;
+      --i;
+      continue;
+    }
     int64_t *target = name == "--batch" ? &batch : name == "--rounds" ? &rounds : name == "--reps" ? &reps : nullptr;
     if (!target) {
-      std::fprintf(stderr, "usage: conv_floor [--batch N] [--rounds N] [--reps N]   (unknown argument '%s')\n",
+      std::fprintf(stderr, "usage: conv_floor [--batch N] [--rounds N] [--reps N] [--cold]   (unknown argument '%s')\n",
                    argv[i]);
       return false;
     }
@@ -269,7 +279,10 @@ double best(std::vector<double> &v) {
 
 int main(int argc, char **argv) {
   int64_t batch = 16, rounds = 15, reps = 20;
-  if (!parse_args(argc, argv, batch, rounds, reps)) return 2;
+  bool cold = false;
+  if (!parse_args(argc, argv, batch, rounds, reps, cold)) return 2;
+  constexpr size_t kFlushFloats = size_t{4} << 20;  // 16 MB per thread
+  std::vector<std::vector<float>> flush(omp_get_max_threads(), std::vector<float>(cold ? kFlushFloats : 0));
   try {
     dnnl::engine engine(dnnl::engine::kind::cpu, 0);
     dnnl::stream stream(engine);
@@ -291,11 +304,21 @@ int main(int argc, char **argv) {
       }
     auto time = [&](Run &r, std::vector<double> &out) {
       if (!r.run) return;
-      const auto start = std::chrono::steady_clock::now();
-      for (int64_t i = 0; i < reps; ++i) r.run(stream);
-      stream.wait();
-      out.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() /
-                    static_cast<double>(reps));
+      double ms = 0;
+      for (int64_t i = 0; i < reps; ++i) {
+        if (cold) {
+#pragma omp parallel
+          {
+            std::vector<float> &mine = flush[omp_get_thread_num()];
+            for (size_t j = 0; j < mine.size(); j += 16) mine[j] += 1.0f;
+          }
+        }
+        const auto start = std::chrono::steady_clock::now();
+        r.run(stream);
+        stream.wait();
+        ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      }
+      out.push_back(ms / static_cast<double>(reps));
     };
     for (int warm = 0; warm < 2; ++warm)
       for (Row &r : rows)
@@ -307,9 +330,9 @@ int main(int argc, char **argv) {
       for (Row &r : rows)
         time(r.direct, r.ms[0]), time(r.winograd, r.ms[1]), time(r.floor, r.ms[2]), time(r.own, r.ms[3]);
 
-    std::printf("mnist_conv's convolutions at batch %lld on %d threads (ms, best of %lld rounds of %lld)\n",
+    std::printf("mnist_conv's convolutions at batch %lld on %d threads (ms, best of %lld rounds of %lld%s)\n",
                 static_cast<long long>(batch), omp_get_max_threads(), static_cast<long long>(rounds),
-                static_cast<long long>(reps));
+                static_cast<long long>(reps), cold ? ", each after a write of 16 MB per thread" : "");
     std::printf("  %-20s %9s %9s %9s  %-12s %7s %9s  %s\n", "convolution", "direct", "Winograd", "best",
                 "products of", "floor", "own whole", "(its error)");
     double sum_best = 0, sum_floor = 0, sum_own = 0;

@@ -62,7 +62,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void scale_bytes
   const __m512 s = _mm512_set1_ps(scale);
   for (int64_t j = 0; j < n; j += 16) {
     const auto lanes = static_cast<__mmask16>(n - j >= 16 ? 0xffffu : (1u << (n - j)) - 1);
-    const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lanes, src + j))), s);
+    // (the masked forms: GCC 12 warns about the unmasked ones' undefined pass-through)
+    const __m512i ints = _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_maskz_loadu_epi8(lanes, src + j));
+    const __m512 v = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, ints), s);
     _mm512_mask_storeu_ps(out + j, lanes, v);
     if (rounded) _mm256_mask_storeu_epi16(rounded + j, lanes, (__m256i)_mm512_cvtneps_pbh(v));
   }
