@@ -12,6 +12,7 @@
 //   split_products       products as one-thread slices, one per thread
 //   swap_products        products computed as c^T = b^T a^T where oneDNN runs that faster
 //   place_updates        the gate and the updates of the train program
+//   side_by_side         pairs of own Winograd gradient steps run at once, one thread each
 //   share_rounding       one bf16 copy of each value the bf16 products read
 //   plan_memory          the temporaries' offsets in the arena
 //

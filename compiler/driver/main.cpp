@@ -236,6 +236,9 @@ int run(int argc, char **argv) {
     c->add_flag("!--no-shared-rounding", compile_options.share_rounding,
                 "Let each bf16 product round its operands itself (no bf16 copies shared between products, so no "
                 "bf16 product leaves out zero columns or units)");
+    c->add_flag("!--no-side-by-side", compile_options.side_by_side,
+                "Run every step on all threads (no pair of vaec's own Winograd gradient steps at once, one "
+                "thread each)");
     c->add_flag("!--no-late-updates", compile_options.late_updates,
                 "Update the parameters only after every gradient (no updates right after a gradient)");
     c->add_flag("!--no-param-layouts", compile_options.param_layouts,

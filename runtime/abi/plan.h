@@ -29,7 +29,7 @@
 //     matmul A B C BIAS M N K TA TB POST whole|columns|rows|k-slices -|inner|outer|units|outer+units
 //       [bf16] [swapped] where LOC | zero C where LOC
 //     conv OP A B C BIAS POST DIMS_A DIMS_B DIMS_C STRIDE PAD LAYOUT_A LAYOUT_B LAYOUT_C
-//       [bf16|winograd|own-winograd] where LOC
+//       [bf16|winograd|own-winograd [side-by-side]] where LOC
 //     reorder A C DIMS LAYOUT_A LAYOUT_C where LOC
 //     gate check PARAM... bound STEP... where LOC     (train only; PARAM, STEP: indices)
 //     optimize all where LOC | optimize params PARAM... where LOC   (train only)
@@ -200,6 +200,12 @@ struct Step {
   // 16): vaec's own Winograd F(4x4, 3x3) (abi/own_winograd.h), activations in
   // nChw16c and weights plain; agrees with the direct sum to f32 rounding.
   bool own_winograd = false;
+  // Conv `side-by-side` (an own-winograd conv2d_bwd_data step followed by an
+  // own-winograd conv2d_bwd_weights step): the two run at once, one thread
+  // each, when the run has two threads or more (else one after the other;
+  // the same bits either way: own Winograd's results depend on no thread
+  // count). See compiler/codegen/side_by_side.h.
+  bool side_by_side = false;
   // Gate: the parameters whose gradients are checked here (every one not
   // updated by an Optimize step after the gate) and the Matmul steps after
   // it whose products are bounded (each writes the gradient of a parameter

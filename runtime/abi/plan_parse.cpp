@@ -306,7 +306,12 @@ std::string read_conv(std::istringstream &ls, Step &s) {
   s.bf16 = word == "bf16";
   s.winograd = word == "winograd";
   s.own_winograd = word == "own-winograd";
-  return s.bf16 || s.winograd || s.own_winograd ? "" : "expected 'bf16', 'winograd', 'own-winograd' or 'where'";
+  if (!s.bf16 && !s.winograd && !s.own_winograd) return "expected 'bf16', 'winograd', 'own-winograd' or 'where'";
+  if (!s.own_winograd || !(ls >> word) || word == "where") return "";
+  s.side_by_side = word == "side-by-side";
+  if (!s.side_by_side) return "expected 'side-by-side' or 'where'";
+  if (s.conv != "conv2d_bwd_data") return "'side-by-side' is for an input gradient (conv2d_bwd_data)";
+  return "";
 }
 
 // gate check P... bound S... | optimize params P... | optimize all; the
@@ -360,6 +365,14 @@ std::string read_step(const std::string &key, std::istringstream &ls, Step &s) {
 std::string check_plan(const Plan &out, bool train, bool eval) {
   if (!train || !eval) return std::string("plan has no ") + (train ? "eval" : "train") + " program";
   if (std::string what = check_indices(out); !what.empty()) return "plan: buffer index out of range in " + what;
+  for (const Program *prog : out.programs())
+    for (size_t i = 0; i < prog->steps.size(); ++i)
+      if (prog->steps[i].side_by_side) {
+        const Step *next = i + 1 < prog->steps.size() ? &prog->steps[i + 1] : nullptr;
+        if (!next || next->kind != Step::Conv || !next->own_winograd || next->conv != "conv2d_bwd_weights")
+          return "plan: program " + prog->name + " step " + std::to_string(i) +
+                 " is side-by-side, but the next step is no own-winograd conv2d_bwd_weights";
+      }
   if (out.batch_value >= static_cast<int>(out.buffers.size()) || out.batch_value < -1)
     return "plan: buffer index out of range in batch_value";
   if (out.epoch_value >= static_cast<int>(out.buffers.size()) || out.epoch_value < -1)

@@ -221,6 +221,22 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
     }
     }
   }
+  // Side-by-side pairs: neither step writes what the other reads or writes,
+  // and the second's scratch follows the first's.
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (!program.steps[i].side_by_side) continue;
+    const std::string at = in + " step " + std::to_string(i) + " (side-by-side)";
+    if (i + 1 >= steps.size() || !steps[i].call.own || !steps[i + 1].call.own)
+      fail(at + ": needs two own-winograd steps");
+    PrimitiveCall &first = steps[i].call, &second = steps[i + 1].call;
+    auto overlap = [](const int64_t *x, const int64_t *y) { return x[0] < y[1] && y[0] < x[1]; };
+    for (int k = 0; k < 3; ++k)
+      if (overlap(first.bytes[2], second.bytes[k]) || overlap(second.bytes[2], first.bytes[k]))
+        fail(at + ": one step writes what the other reads or writes");
+    first.beside_next = true;
+    second.scratch_offset = round_up(first.own->scratch_bytes(), kAlign);
+    dnnl_scratchpad_bytes = std::max(dnnl_scratchpad_bytes, second.scratch_offset + second.own->scratch_bytes());
+  }
   check_updates(program);
   return steps;
 }
@@ -394,6 +410,10 @@ void Executor::Impl::run_step(const plan::Program &program, std::vector<Prepared
                               uint64_t step, Training *train) {
   PreparedStep &s = steps[i];
   if (!train && (s.kind == Step::Gate || s.kind == Step::Optimize)) return;
+  if (s.kind == Step::Conv && s.call.ran_early) {  // it ran beside the step before
+    s.call.ran_early = false;
+    return;
+  }
   std::vector<StepTimes> *times = nullptr;
   if (profiling) {
     times = &profile[program.name];
@@ -412,7 +432,22 @@ void Executor::Impl::run_step(const plan::Program &program, std::vector<Prepared
     [[fallthrough]];
   case Step::Conv:
     if (s.call.own) {
-      s.call.own->run(s.call.a, s.call.b, s.call.bias, s.call.c, dnnl_scratchpad.get());
+      auto run_own = [&](const PrimitiveCall &c) {
+        c.own->run(c.a, c.b, c.bias, c.c, dnnl_scratchpad.get() + c.scratch_offset);
+      };
+      if (s.call.beside_next && team >= 2) {
+        // One thread each: the kernels' own parallel regions, nested, run
+        // on one thread (their bits do not depend on it).
+        PrimitiveCall &next = steps[i + 1].call;
+#pragma omp parallel num_threads(2)
+        {
+          omp_set_num_threads(1);
+          run_own(omp_get_thread_num() == 0 ? s.call : next);
+        }
+        next.ran_early = true;
+        break;
+      }
+      run_own(s.call);
       break;
     }
     for (Rounding &r : s.call.rounding) r.primitive.execute(stream, r.args);

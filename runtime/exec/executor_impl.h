@@ -196,6 +196,12 @@ struct PrimitiveCall {
   std::shared_ptr<const onednn::OwnWinograd> own;
   const float *a = nullptr, *b = nullptr, *bias = nullptr;
   float *c = nullptr;
+  int64_t bytes[3][2] = {};  // own: a's, b's and c's byte ranges in the arena
+  // A `side-by-side` step runs the next one beside it (run_step), which then
+  // finds `ran_early` set and skips its turn; the next one's scratch starts
+  // `scratch_offset` bytes into the shared scratchpad, after this one's.
+  bool beside_next = false, ran_early = false;
+  size_t scratch_offset = 0;
 };
 
 // A Reorder of plain f32 into a plain bf16 buffer: the executor's own

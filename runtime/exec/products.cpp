@@ -238,11 +238,11 @@ PrimitiveCall Executor::Impl::prepare_own_winograd(const Step &s, const std::str
     check_desc(buffers[i], desc, what + " operand " + "abc"[i]);
     bytes[i] = static_cast<int64_t>(desc.get_size());
   }
-  const int64_t c0 = plan.buffers[s.c].offset, c1 = c0 + bytes[2];
-  for (int i = 0; i < 2; ++i) {
-    const int64_t x0 = plan.buffers[buffers[i]].offset, x1 = x0 + bytes[i];
-    if (x0 < c1 && c0 < x1) fail(what + ": output overlaps an input");
-  }
+  for (int i = 0; i < 3; ++i)
+    call.bytes[i][0] = plan.buffers[buffers[i]].offset, call.bytes[i][1] = call.bytes[i][0] + bytes[i];
+  auto overlap = [](const int64_t *x, const int64_t *y) { return x[0] < y[1] && y[0] < x[1]; };
+  for (int i = 0; i < 2; ++i)
+    if (overlap(call.bytes[i], call.bytes[2])) fail(what + ": output overlaps an input");
   if (s.bias >= 0) {
     check_buffer(s.bias, DType::F32, s.dims_c[1], what + " bias");
     call.bias = floats(s.bias);

@@ -418,6 +418,9 @@ TEST(Codegen, OwnWinogradConvolutionsMatchTheInterpreter) {
   int own = 0;
   for (const plan::Step &s : c->code->lowered.plan.train.steps) own += s.kind == plan::Step::Conv && s.own_winograd;
   EXPECT_EQ(own, 6) << "c3 and c4: forward, input gradient and weight gradient";
+  int pairs = 0;
+  for (const plan::Step &s : c->code->lowered.plan.train.steps) pairs += s.side_by_side;
+  EXPECT_EQ(pairs, 2) << "c3's and c4's input and weight gradients side by side (two threads: at once; one: in turn)";
   expect_compiled_step_matches(*c, "mnist_conv, own Winograd", 0, 0.01f);
   expect_compiled_step_matches(*c, "mnist_conv, own Winograd at batch 9", 9, 0.01f);
 }
@@ -445,6 +448,46 @@ TEST(Codegen, SwappedProductsMatchTheInterpreter) {
       expect_compiled_step_matches(*c, std::string(model) + ", swapped", run, 0.0f);
     }
   }
+}
+// Steps side by side (plan Step::side_by_side) give the bits of the same
+// steps one after the other: losses and every gradient, at 2 threads (at
+// once) and 1 (in turn), at the compiled batch and another.
+TEST(Codegen, SideBySideStepsGiveTheBitsOfOneAfterTheOther) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "own Winograd needs AVX-512";
+  CodegenOptions forced;
+  forced.force_own_winograd = true;
+  auto c = compile("models/mnist_conv.yaml", 4, forced);
+  ASSERT_TRUE(c);
+  const plan::Plan &paired = c->code->lowered.plan;
+  plan::Plan apart = paired;
+  int pairs = 0;
+  for (plan::Program *prog : apart.programs())
+    for (plan::Step &s : prog->steps) pairs += s.side_by_side, s.side_by_side = false;
+  ASSERT_EQ(pairs, 2);
+  std::string error;
+  const std::vector<uint8_t> images = test::idx_test_images("data/mnist", error);
+  ASSERT_FALSE(images.empty()) << error;
+  auto results = [&](const plan::Plan &p, int threads, int64_t batch) {
+    rt::Executor ex(p, c->code->table.data(), threads, 7, false, {{"train", {batch}}});
+    ex.init_params(7);
+    const std::vector<float> rows = test::pixel_rows(images, 0, batch * p.train.input_row);
+    std::copy(rows.begin(), rows.end(), ex.f32(p.train.input));
+    ex.run(p.train, 2, batch);
+    std::vector<float> all;
+    for (const auto &[name, buf] : p.train.losses) all.push_back(static_cast<float>(ex.scalar(buf)));
+    for (size_t q = 0; q < p.params.size(); ++q) {
+      const std::vector<float> g = ex.plain_param(q, true);
+      all.insert(all.end(), g.begin(), g.end());
+    }
+    return all;
+  };
+  for (int64_t batch : {4, 7})
+    for (int threads : {1, 2}) {
+      const std::vector<float> a = results(paired, threads, batch), b = results(apart, threads, batch);
+      ASSERT_EQ(a.size(), b.size());
+      EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)))
+          << "batch " << batch << ", " << threads << " threads";
+    }
 }
 TEST(Codegen, BetaVaeMatchesTheInterpreter) { expect_step_matches("examples/beta_vae.yaml", 3); }
 // A plan runs at any batch, smaller or larger than the one it was compiled

@@ -106,6 +106,35 @@ TEST(PlanText, RoundTrips) {
   EXPECT_EQ(plan::format_plan(parsed), text7);
   EXPECT_TRUE(parsed.train.steps.back().own_winograd && !parsed.train.steps.back().winograd);
   EXPECT_NE(text7.find("plain plain plain own-winograd where test.yaml:3:1"), std::string::npos) << text7;
+  // An input gradient side by side with the weight gradient after it.
+  {
+    TestPlan pair = t;
+    plan::Step &data = pair.plan.train.steps.back();
+    data.conv = "conv2d_bwd_data";
+    data.side_by_side = true;
+    plan::Step weights = data;
+    weights.conv = "conv2d_bwd_weights", weights.side_by_side = false;
+    weights.b = t.c, weights.c = t.w2;
+    pair.plan.train.steps.push_back(weights);
+    const std::string text8 = plan::format_plan(pair.plan);
+    ASSERT_TRUE(plan::parse_plan(text8, parsed, error)) << error;
+    EXPECT_EQ(plan::format_plan(parsed), text8);
+    EXPECT_TRUE(parsed.train.steps[parsed.train.steps.size() - 2].side_by_side);
+    EXPECT_NE(text8.find("own-winograd side-by-side where test.yaml:3:1"), std::string::npos) << text8;
+    // Not without a weight gradient after it, nor on another step.
+    pair.plan.train.steps.pop_back();
+    EXPECT_FALSE(plan::parse_plan(plan::format_plan(pair.plan), parsed, error));
+    EXPECT_NE(error.find("is side-by-side, but the next step is no own-winograd conv2d_bwd_weights"), std::string::npos)
+        << error;
+    std::string text9 = text7;
+    text9.replace(text9.find("own-winograd where"), 18, "own-winograd side-by-side where");
+    EXPECT_FALSE(plan::parse_plan(text9, parsed, error));
+    EXPECT_NE(error.find("'side-by-side' is for an input gradient (conv2d_bwd_data)"), std::string::npos) << error;
+    text9 = text7;
+    text9.replace(text9.find("own-winograd where"), 18, "own-winograd sideways where");
+    EXPECT_FALSE(plan::parse_plan(text9, parsed, error));
+    EXPECT_NE(error.find("expected 'side-by-side' or 'where'"), std::string::npos) << error;
+  }
   // Anything else there is an error.
   std::string text6 = text5;
   text6.replace(text6.find("plain winograd where"), 20, "plain wingrad where");
