@@ -37,7 +37,9 @@ void assign_conv_layouts(LoweredModel &m) {
   AlgorithmTimings *winograd =
       m.options.conv_algorithm == "winograd" || m.options.force_own_winograd ? &algorithm_timings : nullptr;
   const OwnWinogradUse own = m.options.force_own_winograd ? OwnWinogradUse::Forced
-                             : m.options.own_winograd     ? OwnWinogradUse::Timed
+                             : m.options.own_winograd && m.options.side_by_side && m.options.threads == 2
+                                 ? OwnWinogradUse::TimedBeside
+                             : m.options.own_winograd ? OwnWinogradUse::Timed
                                                           : OwnWinogradUse::Off;
   // Timed on the trainer's threads.
   const int threads_before = omp_get_max_threads();

@@ -85,7 +85,8 @@ void consider_winograd(ConvChoice &c, const dnnl::engine &engine, AlgorithmTimin
                         winograd ? &winograd->layout_a : &none, winograd ? &winograd->layout_b : &none,
                         winograd ? &winograd->layout_c : &none, own ? &own->layout_a : &none});
   const AlgorithmTiming &t = timings.get(key, [&] {
-    return time_conv_algorithms(engine, c.step, winograd ? &*winograd : nullptr, own ? &*own : nullptr);
+    return time_conv_algorithms(engine, c.step, winograd ? &*winograd : nullptr, own ? &*own : nullptr,
+                                use == OwnWinogradUse::TimedBeside);
   });
   if (t.winograd_impl.empty() && t.own <= 0) return;  // not timed
   const AlgorithmTiming::Choice choice = t.choice();

@@ -76,10 +76,12 @@ ConvChoice direct_choice(const Graph &g, const ScheduleStep &ss, const DirectCon
 // layouts its kernel wants where it is >= 10 % faster than the direct sum,
 // reorders included (precision_timing.h), the timings in algorithm_note;
 // bf16 is then weighed against the faster f32 step. vaec's own Winograd
-// (abi/own_winograd.h) is timed beside oneDNN's (Timed), left out (Off), or
-// taken untimed wherever it can run (Forced, for tests). Throws
+// (abi/own_winograd.h) is timed beside oneDNN's (Timed; TimedBeside: a
+// weight gradient also as it runs beside its layer's own input gradient,
+// one thread each, in plans side_by_side pairs), left out (Off), or taken
+// untimed wherever it can run (Forced, for tests). Throws
 // std::runtime_error (oneDNN cannot run it).
-enum class OwnWinogradUse { Off, Timed, Forced };
+enum class OwnWinogradUse { Off, Timed, TimedBeside, Forced };
 ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only = false,
                        PrecisionTimings *bf16 = nullptr, AlgorithmTimings *winograd = nullptr,
                        OwnWinogradUse own = OwnWinogradUse::Timed);

@@ -302,7 +302,7 @@ std::function<void()> run_all(dnnl::stream &stream, const std::vector<Runnable> 
 }  // namespace
 
 AlgorithmTiming time_conv_algorithms(const dnnl::engine &engine, const plan::Step &direct_step,
-                                     const plan::Step *winograd_step, const plan::Step *own_step) {
+                                     const plan::Step *winograd_step, const plan::Step *own_step, bool beside) {
   dnnl::stream stream(engine);
   AlgorithmTiming t;
   Buffers memory;
@@ -336,8 +336,33 @@ AlgorithmTiming time_conv_algorithms(const dnnl::engine &engine, const plan::Ste
       runs.push_back(run_all(stream, own_reorders));
     }
   }
+  // The layer's input gradient (dy [N,K,H,W] and w [K,C,3,3] to dx) in
+  // vaec's own kernel, alone and side by side with this one.
+  std::optional<OwnRun> partner;
+  int partner_at = -1, pair_at = -1;
+  if (beside && own && own_step->conv == "conv2d_bwd_weights") {
+    plan::Step data = *own_step;
+    data.conv = "conv2d_bwd_data";
+    data.dims_a = own_step->dims_b, data.dims_b = own_step->dims_c, data.dims_c = own_step->dims_a;
+    const std::array<std::string, 3> layouts = onednn::own_winograd_layouts(data);
+    data.layout_a = layouts[0], data.layout_b = layouts[1], data.layout_c = layouts[2];
+    if (onednn::own_winograd_unsupported(data).empty()) {
+      partner.emplace(data, engine, memory);
+      partner_at = static_cast<int>(runs.size());
+      runs.push_back(partner->runner());
+      pair_at = static_cast<int>(runs.size());
+      runs.push_back([&] {
+#pragma omp parallel num_threads(2)
+        {
+          omp_set_num_threads(1);
+          (omp_get_thread_num() == 0 ? partner->runner() : own->runner())();
+        }
+      });
+    }
+  }
   const std::vector<double> best = fastest_seconds(runs);
   t.direct = best[0];
+  if (pair_at >= 0) t.own_beside = std::max(best[pair_at] - best[partner_at], 1e-6);
   if (winograd_at >= 0) t.winograd = best[winograd_at];
   if (winograd_reorders_at >= 0) t.reorders = best[winograd_reorders_at];
   if (own_at >= 0) t.own = best[own_at];
@@ -372,7 +397,8 @@ AlgorithmTiming::Choice AlgorithmTiming::choice() const {
   Choice chosen = Direct;
   double fastest = 0.9 * direct;  // another algorithm must be 10 % faster
   if (!winograd_impl.empty() && winograd + reorders < fastest) chosen = Winograd, fastest = winograd + reorders;
-  if (own > 0 && own + own_reorders < fastest) chosen = Own;
+  const double own_time = own_beside > 0 ? std::min(own, own_beside) : own;
+  if (own > 0 && own_time + own_reorders < fastest) chosen = Own;
   return chosen;
 }
 
@@ -387,6 +413,7 @@ std::string AlgorithmTiming::note(Choice chosen) const {
   }
   if (own > 0) {
     text += std::string("; own-winograd ") + onednn::OwnWinograd::impl() + " " + ms(own);
+    if (own_beside > 0) text += " (+" + ms(own_beside) + " beside its input gradient)";
     if (own_reorders > 0) text += " + " + ms(own_reorders) + " reordering operands to its layouts";
   }
   return text + ")";

@@ -63,6 +63,10 @@ struct AlgorithmTiming {
   double reorders = 0;  // operands Winograd wants in other layouts than the direct kernel, reordered
   // vaec's own Winograd (abi/own_winograd.h), 0 when not timed, and its reorders.
   double own = 0, own_reorders = 0;
+  // A weight gradient's own kernel run beside its layer's own input
+  // gradient, one thread each (side_by_side.h): the time the pair takes
+  // over the input gradient's alone on all threads; 0 when not timed.
+  double own_beside = 0;
 
   // The fastest algorithm with its reorders, where it is at least 10 %
   // faster than the direct sum; Direct otherwise.
@@ -80,8 +84,9 @@ struct AlgorithmTiming {
 // null: own_winograd set, its layouts); where an operand's layouts differ,
 // the reorders from direct's layout to the algorithm's (a and b) or back (c)
 // count for the algorithm. Throws dnnl::error when oneDNN refuses one.
+// With `beside` and `own` a conv2d_bwd_weights step, also own_beside.
 AlgorithmTiming time_conv_algorithms(const dnnl::engine &engine, const plan::Step &direct,
-                                     const plan::Step *winograd, const plan::Step *own);
+                                     const plan::Step *winograd, const plan::Step *own, bool beside = false);
 
 // A Matmul step's first call as the executor makes it (slice 0 on one
 // thread when cut by rows or columns at `threads`, else the whole product on
