@@ -52,6 +52,13 @@ std::unique_ptr<Compiled> compile(const std::string &path, int64_t batch, const 
   return c->code ? std::move(c) : nullptr;
 }
 
+// mnist_conv with vaec's own Winograd forced onto every step it can run.
+std::unique_ptr<Compiled> compile_own_winograd(int64_t batch) {
+  CodegenOptions forced;
+  forced.force_own_winograd = true;
+  return compile("models/mnist_conv.yaml", batch, forced);
+}
+
 // Runs one training step with the executor and the same step in the f64
 // interpreter, with the executor's parameters and noise bound in both.
 struct StepResult {
@@ -411,9 +418,7 @@ TEST(Codegen, WinogradConvolutionsMatchTheInterpreter) {
 // the reason above.
 TEST(Codegen, OwnWinogradConvolutionsMatchTheInterpreter) {
   if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "own Winograd needs AVX-512";
-  CodegenOptions forced;
-  forced.force_own_winograd = true;
-  auto c = compile("models/mnist_conv.yaml", 2, forced);
+  auto c = compile_own_winograd(2);
   ASSERT_TRUE(c);
   int own = 0;
   for (const plan::Step &s : c->code->lowered.plan.train.steps) own += s.kind == plan::Step::Conv && s.own_winograd;
@@ -454,9 +459,7 @@ TEST(Codegen, SwappedProductsMatchTheInterpreter) {
 // once) and 1 (in turn), at the compiled batch and another.
 TEST(Codegen, SideBySideStepsGiveTheBitsOfOneAfterTheOther) {
   if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "own Winograd needs AVX-512";
-  CodegenOptions forced;
-  forced.force_own_winograd = true;
-  auto c = compile("models/mnist_conv.yaml", 4, forced);
+  auto c = compile_own_winograd(4);
   ASSERT_TRUE(c);
   const plan::Plan &paired = c->code->lowered.plan;
   plan::Plan apart = paired;
