@@ -202,7 +202,7 @@ struct Step {
   bool own_winograd = false;
   // Conv `side-by-side` (an own-winograd conv2d_bwd_data step followed by an
   // own-winograd conv2d_bwd_weights step): the two run at once, one thread
-  // each, when the run has two threads or more (else one after the other;
+  // each, when the run has two threads (else one after the other;
   // the same bits either way: own Winograd's results depend on no thread
   // count). See compiler/codegen/side_by_side.h.
   bool side_by_side = false;

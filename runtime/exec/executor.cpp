@@ -435,7 +435,7 @@ void Executor::Impl::run_step(const plan::Program &program, std::vector<Prepared
       auto run_own = [&](const PrimitiveCall &c) {
         c.own->run(c.a, c.b, c.bias, c.c, dnnl_scratchpad.get() + c.scratch_offset);
       };
-      if (s.call.beside_next && team >= 2) {
+      if (s.call.beside_next && team == 2) {
         // One thread each: the kernels' own parallel regions, nested, run
         // on one thread (their bits do not depend on it).
         PrimitiveCall &next = steps[i + 1].call;
