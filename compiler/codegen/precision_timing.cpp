@@ -393,6 +393,13 @@ std::string PrecisionTiming::note(bool bf16_chosen, bool a_shared, bool b_shared
   return text + ")";
 }
 
+std::string SwapTiming::note() const {
+  const std::string call = "[" + std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(k) + "," +
+                           std::to_string(n) + "]";
+  return "as oneDNN runs its call " + call + " on " + impl + " in " + ms(as_is) + " and swapped on " + swapped_impl +
+         " in " + ms(swapped) + " (transposition included)";
+}
+
 AlgorithmTiming::Choice AlgorithmTiming::choice() const {
   Choice chosen = Direct;
   double fastest = 0.9 * direct;  // another algorithm must be 10 % faster

@@ -96,6 +96,12 @@ struct SwapTiming {
   std::string impl, swapped_impl;
   int64_t m = 0, n = 0, k = 0;  // the call's
   double as_is = 0, swapped = 0;  // seconds per run, 0 when not timed
+
+  // Swapped, transposition included, at least 15 % faster.
+  bool faster() const { return as_is > 0 && swapped < 0.85 * as_is; }
+  // "as oneDNN runs its call [m,k]x[k,n] on IMPL in T and swapped on IMPL
+  // in T (transposition included)", as the plan's notes say it.
+  std::string note() const;
   void not_timed(const std::string &why) { *this = {}, impl = "(not timed: " + why + ")"; }
 };
 // Fills impl and swapped_impl; times both only when they differ and the call

@@ -13,8 +13,8 @@
 // step, so the arena plan needs no change (the executor checks both anyway).
 // Why: each of the two kernels on two threads repeats work per thread (the
 // weights' transform; all of the input's transform in a weight gradient)
-// and waits at barriers; one thread each, the pair took 3-25 % less time,
-// most in the VM's slow phases (docs/BENCHMARKS.md). Nothing else changes.
+// and waits at barriers; one thread each, neither does (docs/BENCHMARKS.md).
+// Nothing else changes.
 #pragma once
 
 #include "abi/plan.h"

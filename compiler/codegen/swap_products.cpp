@@ -1,8 +1,6 @@
 // Products computed the other way round (contract in swap_products.h).
 #include "codegen/swap_products.h"
 
-#include <cstdio>
-
 #include <dnnl.hpp>
 
 #include "codegen/choose_precision.h"
@@ -13,13 +11,6 @@ namespace vaec {
 namespace {
 
 constexpr int64_t kMinMacs = int64_t{1} << 20;
-constexpr double kFaster = 0.85;  // swapped time over as-is time
-
-std::string ms(double seconds) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.3f ms", seconds * 1e3);
-  return text;
-}
 
 }  // namespace
 
@@ -43,14 +34,11 @@ void swap_products(plan::Plan &plan, const CodegenOptions &options) {
                               s.post + " " + std::to_string(s.split);
       const SwapTiming &t =
           timings.get(key, [&] { return time_swap(engine, s, m, n, k, options.threads, kMinMacs); });
-      if (t.as_is <= 0 || t.swapped >= kFaster * t.as_is) continue;
+      if (!t.faster()) continue;
       s.swapped = true;
       plan.notes.push_back(prog->name + " step " + std::to_string(&s - prog->steps.data()) + " [" +
                            std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(k) + "," +
-                           std::to_string(n) + "]: swapped, as oneDNN runs its call [" + std::to_string(t.m) + "," +
-                           std::to_string(k) + "]x[" + std::to_string(k) + "," + std::to_string(t.n) + "] on " +
-                           t.impl + " in " + ms(t.as_is) + " and swapped on " + t.swapped_impl + " in " +
-                           ms(t.swapped) + " (transposition included)" + (s.where.empty() ? "" : " at " + s.where));
+                           std::to_string(n) + "]: swapped, " + t.note() + (s.where.empty() ? "" : " at " + s.where));
     }
   sort_step_notes(plan);
 }

@@ -9,8 +9,8 @@
 // `swapped` when that call, transposition included, runs >= 15 % faster so
 // on the compiling machine (the fastest of runs taken in turns); a plan note
 // gives both implementations and times. Why: oneDNN 2.6 runs a b^T with few
-// rows in a on gemm:jit, which packs b at every call, and b a^T on brgemm,
-// up to 2x faster (docs/BENCHMARKS.md). With options.force_swap_products
+// rows in a on gemm:jit, which packs b at every call, and b a^T on brgemm
+// (docs/BENCHMARKS.md). With options.force_swap_products
 // (tests) every such step is swapped, untimed. Nothing else changes.
 #pragma once
 

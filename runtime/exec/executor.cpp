@@ -229,7 +229,6 @@ std::vector<PreparedStep> Executor::Impl::prepare(const plan::Program &program, 
     if (i + 1 >= steps.size() || !steps[i].call.own || !steps[i + 1].call.own)
       fail(at + ": needs two own-winograd steps");
     PrimitiveCall &first = steps[i].call, &second = steps[i + 1].call;
-    auto overlap = [](const int64_t *x, const int64_t *y) { return x[0] < y[1] && y[0] < x[1]; };
     for (int k = 0; k < 3; ++k)
       if (overlap(first.bytes[2], second.bytes[k]) || overlap(second.bytes[2], first.bytes[k]))
         fail(at + ": one step writes what the other reads or writes");

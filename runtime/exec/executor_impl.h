@@ -279,6 +279,9 @@ using onednn::matrix_desc;
 // last share takes the remainder): the optimizer's and the gate's shares of
 // a float range (unit: a 64-byte line); split products' slices are
 // onednn::slice_share's.
+// Whether byte ranges [x[0], x[1]) and [y[0], y[1]) share a byte.
+inline bool overlap(const int64_t *x, const int64_t *y) { return x[0] < y[1] && y[0] < x[1]; }
+
 inline std::pair<int64_t, int64_t> share(int64_t n, int c, int chunks, int64_t unit = kAlignFloats) {
   auto cut = [&](int i) { return i == chunks ? n : n * i / chunks / unit * unit; };
   return {cut(c), cut(c + 1)};

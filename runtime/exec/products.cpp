@@ -240,7 +240,6 @@ PrimitiveCall Executor::Impl::prepare_own_winograd(const Step &s, const std::str
   }
   for (int i = 0; i < 3; ++i)
     call.bytes[i][0] = plan.buffers[buffers[i]].offset, call.bytes[i][1] = call.bytes[i][0] + bytes[i];
-  auto overlap = [](const int64_t *x, const int64_t *y) { return x[0] < y[1] && y[0] < x[1]; };
   for (int i = 0; i < 2; ++i)
     if (overlap(call.bytes[i], call.bytes[2])) fail(what + ": output overlaps an input");
   if (s.bias >= 0) {
