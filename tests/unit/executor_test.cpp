@@ -18,6 +18,7 @@
 #include <map>
 #include <mutex>
 
+#include "abi/onednn_matmul.h"
 #include "abi/plan.h"
 #include "exec/executor.h"
 #include "exec/step_times.h"
@@ -32,6 +33,42 @@ using namespace vaec::test;
 // --- the executor ---
 
 class ExecutorThreads : public ::testing::TestWithParam<int> {};
+
+// A swapped product's last part (plan Step::swapped): rows [r0, r1) of c
+// [m, n] (row stride ldc) from ct [n, m], with bias and relu (NaN stays NaN,
+// as in oneDNN) or the logistic; other rows and the padding untouched.
+TEST(Executor, UnswapWritesTheTransposeWithBiasAndPostOp) {
+  const int64_t m = 21, n = 18, ldc = 20;  // more than one 16 x 16 block each way
+  std::vector<float> ct(n * m), bias(n);
+  for (int64_t j = 0; j < n; ++j) {
+    bias[j] = 0.25f * static_cast<float>(j % 5) - 0.5f;
+    for (int64_t i = 0; i < m; ++i) ct[j * m + i] = static_cast<float>((i * 7 + j * 3) % 11) - 5.0f;
+  }
+  ct[3 * m + 17] = std::nanf("");
+  for (const std::string post : {"", "relu", "sigmoid"})
+    for (const bool with_bias : {false, true}) {
+      SCOPED_TRACE(post + (with_bias ? " with bias" : ""));
+      std::vector<float> c(m * ldc, -7.0f);
+      onednn::unswap(ct.data(), m, n, 2, 19, c.data(), ldc, with_bias ? bias.data() : nullptr, post);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < ldc; ++j) {
+          const float got = c[i * ldc + j];
+          if (i < 2 || i >= 19 || j >= n) {
+            EXPECT_EQ(got, -7.0f) << i << "," << j;
+            continue;
+          }
+          const double x = double(ct[j * m + i]) + (with_bias ? bias[j] : 0.0);
+          if (std::isnan(x)) {
+            EXPECT_TRUE(std::isnan(got)) << i << "," << j;
+            continue;
+          }
+          const double want = post == "relu" ? std::max(x, 0.0) : post == "sigmoid" ? 1 / (1 + std::exp(-x)) : x;
+          EXPECT_NEAR(got, want, 1e-6) << i << "," << j;
+        }
+    }
+  std::vector<float> c(m * ldc);
+  EXPECT_THROW(onednn::unswap(ct.data(), m, n, 0, m, c.data(), ldc, nullptr, "tanh"), std::runtime_error);
+}
 
 TEST_P(ExecutorThreads, TrainProgramMatchesNaiveLoops) {
   TestPlan t = make_plan();
