@@ -15,6 +15,8 @@ struct CodegenOptions {
   bool split_products = true;       // split_products.h
   bool swap_products = true;        // swap_products.h
   bool force_swap_products = false;  // for tests: every product swap_products may swap, untimed
+  bool thin_products = true;        // thin_products.h
+  bool force_thin_products = false;  // for tests: every product thin_products may make thin, untimed
   bool zero_columns = true;         // skip_zero_columns.h: of the data
   bool zero_units = true;           // skip_zero_columns.h: of a gradient at a layer's units
   // The mean share of the input's columns that are 0 in a whole batch of the

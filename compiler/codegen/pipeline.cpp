@@ -18,6 +18,7 @@
 #include "codegen/split_products.h"
 #include "codegen/side_by_side.h"
 #include "codegen/swap_products.h"
+#include "codegen/thin_products.h"
 #include "codegen/store_params_in_layouts.h"
 
 namespace vaec {
@@ -45,7 +46,7 @@ std::string conv_choices_text(const LoweredModel &m) {
 const std::vector<std::string> &codegen_stages() {
   static const std::vector<std::string> s = {"fuse_elementwise", "assign_conv_layouts", "layout_parameters", "lower_steps", "choose_precision", "store_params_in_layouts",
                                              "skip_zero_columns",
-                                             "split_products", "swap_products", "place_updates", "side_by_side", "share_rounding", "plan_memory",
+                                             "split_products", "thin_products", "swap_products", "place_updates", "side_by_side", "share_rounding", "plan_memory",
                                              "plan_buckets"};
   return s;
 }
@@ -93,6 +94,7 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
   step("store_params_in_layouts", [&] { store_params_in_layouts(m); }, plan_text);
   step("skip_zero_columns", [&] { skip_zero_columns(m.plan, options); }, plan_text);
   step("split_products", [&] { split_products(m.plan, options); }, plan_text);
+  step("thin_products", [&] { thin_products(m.plan, options); }, plan_text);
   step("swap_products", [&] { swap_products(m.plan, options); }, plan_text);
   step("place_updates", [&] { place_updates(m.plan, options); }, plan_text);
   step("side_by_side", [&] { side_by_side(m.plan, options); }, plan_text);

@@ -10,6 +10,7 @@
 //   store_params_in_layouts  convolution weights kept in the layouts oneDNN reads
 //   skip_zero_columns    products that leave out zero columns of image data
 //   split_products       products as one-thread slices, one per thread
+//   thin_products        products with a side of at most 4 in vaec's own loops where they run faster
 //   swap_products        products computed as c^T = b^T a^T where oneDNN runs that faster
 //   place_updates        the gate and the updates of the train program
 //   side_by_side         pairs of own Winograd gradient steps run at once, one thread each

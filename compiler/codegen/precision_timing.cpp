@@ -23,6 +23,7 @@
 #include "abi/onednn_conv.h"
 #include "abi/onednn_matmul.h"
 #include "abi/own_winograd.h"
+#include "abi/thin_product.h"
 
 namespace vaec {
 
@@ -219,6 +220,71 @@ SwapTiming time_swap(const dnnl::engine &engine, const plan::Step &s, int64_t m,
   return t;
 }
 
+ThinTiming time_thin(const dnnl::engine &engine, const plan::Step &s, int64_t m, int64_t n, int64_t k, int threads) {
+  using dims = dnnl::memory::dims;
+  const auto f32 = dnnl::memory::data_type::f32;
+  const bool by_rows = s.split == plan::Step::Rows;
+  ThinTiming t;
+  t.slices = s.split == plan::Step::Rows || s.split == plan::Step::Columns
+                 ? std::max(0, onednn::slice_count(by_rows ? m : n, threads))
+                 : 0;
+  std::vector<float> va(m * k), vb(k * n), vc(m * n), vbias(n, 0.125f);
+  for (size_t i = 0; i < va.size(); ++i) va[i] = static_cast<float>(i % 7) * 0.25f - 0.75f;
+  for (size_t i = 0; i < vb.size(); ++i) vb[i] = static_cast<float>(i % 5) * 0.25f - 0.5f;
+  const int before = omp_get_max_threads();
+  struct Restore {
+    int threads;
+    ~Restore() { omp_set_num_threads(threads); }
+  } restore{before};
+  // oneDNN as the executor makes its calls (split_matmul's views).
+  std::vector<Runnable> calls;
+  omp_set_num_threads(t.slices > 0 ? 1 : threads);
+  for (int p = 0; p < std::max(1, t.slices); ++p) {
+    const auto [x0, x1] = t.slices > 0 ? onednn::slice_share(by_rows ? m : n, p, t.slices)
+                                       : std::pair<int64_t, int64_t>{0, by_rows ? m : n};
+    const int64_t m0 = by_rows ? x0 : 0, rows = by_rows ? x1 - x0 : m;
+    const int64_t n0 = by_rows ? 0 : x0, cols = by_rows ? n : x1 - x0;
+    const dims sa = s.ta ? dims{1, m} : dims{k, 1}, sb = s.tb ? dims{1, k} : dims{n, 1};
+    const dnnl::memory::desc a(dims{rows, k}, f32, sa), b(dims{k, cols}, f32, sb), c(dims{rows, cols}, f32, dims{n, 1}),
+        bias = onednn::matrix_desc(1, cols, false);
+    const auto pd = onednn::matmul_pd(engine, a, b, c, s.bias >= 0 ? &bias : nullptr, s.post, false);
+    t.impl = pd.impl_info_str();
+    Runnable r{dnnl::matmul(pd),
+               {{DNNL_ARG_SRC, dnnl::memory(a, engine, va.data() + m0 * sa[0])},
+                {DNNL_ARG_WEIGHTS, dnnl::memory(b, engine, vb.data() + n0 * sb[1])},
+                {DNNL_ARG_DST, dnnl::memory(c, engine, vc.data() + m0 * n + n0)}}};
+    if (s.bias >= 0) r.args[DNNL_ARG_BIAS] = dnnl::memory(bias, engine, vbias.data() + n0);
+    calls.push_back(std::move(r));
+  }
+  omp_set_num_threads(before);
+  const onednn::ThinProduct thin(m, n, k, s.ta, s.tb, s.bias >= 0, s.post);
+  t.thin_impl = thin.impl();
+  std::vector<float> scratch(thin.scratch_bytes() / 4 + 16), vthin(m * n);
+  dnnl::stream stream(engine);
+  const int slices = t.slices;
+  const std::vector<double> best = fastest_seconds(
+      {[&] {
+         if (slices == 0) return run_once(stream, calls[0]);
+#pragma omp parallel num_threads(slices)
+         {
+           dnnl::stream own(engine);
+           for (int p = omp_get_thread_num(); p < slices; p += omp_get_num_threads()) {
+             calls[p].primitive.execute(own, calls[p].args);
+             own.wait();
+           }
+         }
+       },
+       [&] {
+#pragma omp parallel num_threads(threads)
+         thin.run_part(omp_get_thread_num(), omp_get_num_threads(), va.data(), vb.data(), vbias.data(), vthin.data(),
+                       scratch.data());
+#pragma omp parallel num_threads(threads)
+         thin.finish(omp_get_thread_num(), omp_get_num_threads(), vbias.data(), vthin.data(), scratch.data());
+       }});
+  t.onednn = best[0], t.thin = best[1];
+  return t;
+}
+
 PrecisionTiming time_conv(const dnnl::engine &engine, const plan::Step &f32_step, const plan::Step &bf16_step,
                           const std::string &reorder_c_to) {
   const bool reorder_c = !reorder_c_to.empty();
@@ -379,6 +445,11 @@ std::string ms(double seconds) {
 }
 
 }  // namespace
+
+std::string ThinTiming::note() const {
+  return thin_impl + " " + ms(thin) + "; oneDNN " + impl + " " + ms(onednn) +
+         (slices > 0 ? " (" + std::to_string(slices) + " slices, one per thread)" : "");
+}
 
 std::string PrecisionTiming::note(bool bf16_chosen, bool a_shared, bool b_shared) const {
   if (f32 <= 0) return "f32 " + f32_impl;

@@ -109,6 +109,23 @@ struct SwapTiming {
 SwapTiming time_swap(const dnnl::engine &engine, const plan::Step &s, int64_t m, int64_t n, int64_t k, int threads,
                      int64_t min_macs);
 
+// A Matmul step as the executor runs it in oneDNN (the whole product on
+// `threads`, or its row or column slices, one thread each, at once) against
+// vaec's own thin loops (abi/thin_product.h) on `threads`; m, n, k at the
+// compiled batch.
+struct ThinTiming {
+  std::string impl, thin_impl;
+  int slices = 0;               // oneDNN's slices (0: the whole product)
+  double onednn = 0, thin = 0;  // seconds per run, 0 when not timed
+
+  // The thin loops at least 10 % faster.
+  bool faster() const { return onednn > 0 && thin > 0 && thin < 0.9 * onednn; }
+  // "own thin (outer) T; oneDNN IMPL T (2 column slices)", as the plan's notes say it.
+  std::string note() const;
+  void not_timed(const std::string &why) { *this = {}, impl = "(not timed: " + why + ")"; }
+};
+ThinTiming time_thin(const dnnl::engine &engine, const plan::Step &s, int64_t m, int64_t n, int64_t k, int threads);
+
 // Timings by step text: the programs share most of their steps. An exception
 // while timing leaves a timing that says why and chooses nothing.
 template <typename Timing>
@@ -133,5 +150,6 @@ class Timings {
 using PrecisionTimings = Timings<PrecisionTiming>;
 using AlgorithmTimings = Timings<AlgorithmTiming>;
 using SwapTimings = Timings<SwapTiming>;
+using ThinTimings = Timings<ThinTiming>;
 
 }  // namespace vaec

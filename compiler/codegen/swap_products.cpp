@@ -21,7 +21,7 @@ void swap_products(plan::Plan &plan, const CodegenOptions &options) {
   for (plan::Program *prog : plan.programs())
     for (plan::Step &s : prog->steps) {
       if (s.kind != plan::Step::Matmul || s.bf16 || s.split == plan::Step::KSlices || s.zeros != plan::Step::Keep ||
-          s.zero_units)
+          s.zero_units || s.thin)
         continue;
       if (options.force_swap_products) {
         s.swapped = true;

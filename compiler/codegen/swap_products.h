@@ -1,8 +1,9 @@
 // swap_products: which products run swapped (plan Step::swapped): each call
 // computes c^T = op(b)^T op(a)^T, then writes c = post(that^T + bias) itself.
 //
-// Pre: split_products has cut the plan's products. Post: an f32 Matmul step
-// over all its columns and units, cut whole, by rows or by columns, whose
+// Pre: split_products has cut the plan's products, thin_products chosen its
+// own. Post: an f32 Matmul step over all its columns and units, not thin,
+// cut whole, by rows or by columns, whose
 // first call (abi/onednn_matmul.h: slice 0 on one thread, or the whole
 // product on `options.threads`) has >= 2^20 multiply-adds at the program's
 // batch and runs on another oneDNN implementation swapped, is marked

@@ -227,6 +227,9 @@ int run(int argc, char **argv) {
                 "Run every convolution in oneDNN (no direct kernels for layers of fewer than 16 output channels)");
     c->add_flag("!--no-split-products", compile_options.split_products,
                 "Run every product whole (no column slices per thread)");
+    c->add_flag("!--no-thin-products", compile_options.thin_products,
+                "Run every product in oneDNN (none with an inner dimension or column count of at most 4 in vaec's "
+                "own loops where they run faster)");
     c->add_flag("!--no-swap-products", compile_options.swap_products,
                 "Run every product as the graph has it (none as c^T = b^T a^T where oneDNN runs that faster)");
     c->add_flag("!--no-zero-columns", compile_options.zero_columns,

@@ -27,7 +27,7 @@
 //     loss NAME BUFFER | output NAME BUFFER ROW
 //     kernel NAME DOMAIN0 rows|one USES_RNG args B... acc POS[:max|:min]... where LOC
 //     matmul A B C BIAS M N K TA TB POST whole|columns|rows|k-slices -|inner|outer|units|outer+units
-//       [bf16] [swapped] where LOC | zero C where LOC
+//       [bf16] [swapped|thin] where LOC | zero C where LOC
 //     conv OP A B C BIAS POST DIMS_A DIMS_B DIMS_C STRIDE PAD LAYOUT_A LAYOUT_B LAYOUT_C
 //       [bf16|winograd|own-winograd [side-by-side]] where LOC
 //     reorder A C DIMS LAYOUT_A LAYOUT_C where LOC
@@ -190,6 +190,11 @@ struct Step {
   // same thread; for the products oneDNN runs faster that way round
   // (compiler/codegen/swap_products.h).
   bool swapped = false;
+  // Matmul `thin` (f32, whole; no zero columns or units): vaec's own loops
+  // for a product with an inner dimension or column count of at most 4
+  // (abi/thin_product.h), on the team, instead of oneDNN; for the products
+  // they run faster (compiler/codegen/thin_products.h).
+  bool thin = false;
   // Conv `winograd` (an f32 conv2d step with a 3x3 window and stride 1):
   // oneDNN's Winograd algorithm, F(4x4, 3x3), instead of the direct sum.
   // It agrees with the direct sum to f32 rounding, not bit for bit: its

@@ -51,7 +51,7 @@ void format_program(std::ostream &os, const Program &p) {
          << extent_text(s.n) << ' ' << extent_text(s.k) << ' ' << s.ta << ' ' << s.tb << ' ' << (s.post.empty() ? "-" : s.post) << ' '
          << (s.split == Step::Columns ? "columns" : s.split == Step::Rows ? "rows" : s.split == Step::KSlices ? "k-slices" : "whole")
          << ' ' << zeros_name(s)
-         << (s.bf16 ? " bf16" : "") << (s.swapped ? " swapped" : "");
+         << (s.bf16 ? " bf16" : "") << (s.swapped ? " swapped" : "") << (s.thin ? " thin" : "");
       break;
     case Step::Gate:
       os << "gate check";

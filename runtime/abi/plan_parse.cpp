@@ -285,9 +285,14 @@ std::string read_matmul(std::istringstream &ls, Step &s) {
   s.bf16 = word == "bf16";
   if (s.bf16 && (!(ls >> word) || word == "where")) return "";
   s.swapped = word == "swapped";
-  if (!s.swapped) return s.bf16 ? "expected 'swapped' or 'where'" : "expected 'bf16', 'swapped' or 'where'";
-  if (s.bf16 || s.split == Step::KSlices || s.zeros != Step::Keep || s.zero_units)
+  s.thin = word == "thin";
+  if (!s.swapped && !s.thin)
+    return s.bf16 ? "expected 'swapped', 'thin' or 'where'" : "expected 'bf16', 'swapped', 'thin' or 'where'";
+  if (s.swapped && (s.bf16 || s.split == Step::KSlices || s.zeros != Step::Keep || s.zero_units))
     return "'swapped' takes no bf16, k-slices, zero columns or units";
+  if (s.thin && (s.bf16 || s.split != Step::Whole || s.zeros != Step::Keep || s.zero_units))
+    return "'thin' takes no bf16, slices, zero columns or units";
+  if (ls >> word && word != "where") return "expected 'where'";
   return "";
 }
 

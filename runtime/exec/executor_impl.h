@@ -25,6 +25,7 @@
 
 #include "abi/onednn_matmul.h"
 #include "abi/own_winograd.h"
+#include "abi/thin_product.h"
 #include "exec/executor.h"
 #include "exec/step_times.h"
 #include "exec/zero_columns.h"
@@ -160,6 +161,10 @@ struct MatmulCall {
   std::vector<Unswap> unswaps;
   AlignedBytes swap_scratch;
   std::string post;
+  // A `thin` step runs these loops instead of oneDNN, on its operands in the
+  // arena and the shared scratchpad.
+  std::shared_ptr<const onednn::ThinProduct> thin;
+  const float *a = nullptr, *b = nullptr, *bias = nullptr;
 };
 
 // A kernel over [0, domain0) cut into `chunks` contiguous row ranges. Chunk c

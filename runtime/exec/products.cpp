@@ -29,6 +29,20 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   if (overlaps(s.a, s.m * s.k) || overlaps(s.b, s.k * s.n)) fail(at + ": output overlaps an input");
 
   MatmulCall call;
+  if (s.thin) {
+    if (s.bf16 || s.split != Step::Whole || s.zeros != Step::Keep || s.zero_units || s.swapped)
+      fail(at + ": 'thin' with bf16, slices, zero columns, units or swapping");
+    try {
+      call.thin = std::make_shared<const onednn::ThinProduct>(s.m, s.n, s.k, s.ta, s.tb, s.bias >= 0, s.post);
+    } catch (const std::runtime_error &e) {
+      fail(at + ": " + e.what());
+    }
+    call.a = floats(s.a), call.b = floats(s.b), call.bias = s.bias >= 0 ? floats(s.bias) : nullptr;
+    call.c = floats(s.c);
+    dnnl_scratchpad_bytes = std::max(dnnl_scratchpad_bytes, call.thin->scratch_bytes());
+    matmuls.push_back({program, index, s.m, s.n, s.k, call.thin->impl(), s.where});
+    return call;
+  }
   void *a = address(s.a), *b = address(s.b);
   const auto type = s.bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
   try {
@@ -363,7 +377,7 @@ void Executor::Impl::warm_up_matmuls() {
   auto each_part = [&](auto &&f) {
     for (auto &[name, steps] : programs)
       for (PreparedStep &s : steps) {
-        if (s.kind != Step::Matmul) continue;
+        if (s.kind != Step::Matmul || s.matmul.thin) continue;
         if (s.matmul.parts.empty()) f(s.matmul.whole, false);
         for (MatmulPart &part : s.matmul.parts) f(part, true);
       }
@@ -394,6 +408,13 @@ void Executor::Impl::warm_up_matmuls() {
 }
 
 void Executor::Impl::run_matmul(MatmulCall &m) {
+  if (m.thin) {
+    // Its pieces, not the team, fix the bits.
+    std::byte *scratch = dnnl_scratchpad.get();
+    for_chunks(threads, team, [&](int p) { m.thin->run_part(p, threads, m.a, m.b, m.bias, m.c, scratch); });
+    for_chunks(threads, team, [&](int p) { m.thin->finish(p, threads, m.bias, m.c, scratch); });
+    return;
+  }
   if (m.skip) return run_skipping(m);
   run_whole(m);
 }

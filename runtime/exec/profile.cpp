@@ -32,6 +32,7 @@ void Executor::Impl::print_profile() const {
               ", one per thread)";
       if ((s.kind == Step::Matmul || s.kind == Step::Conv) && s.bf16) how += "  (bf16)";
       if (s.kind == Step::Matmul && s.swapped) how += "  (swapped)";
+      if (s.kind == Step::Matmul && s.thin) how += "  (thin)";
       if (s.kind == Step::Conv && s.side_by_side) how += "  (side by side with the next step: the time of both)";
       if (s.kind == Step::Conv && i > 0 && prog.steps[i - 1].side_by_side) how += "  (run beside the step before on two threads: timed there)";
       if (s.kind == Step::Kernel) {  // kernels only write bf16 buffers: the copies bf16 products read

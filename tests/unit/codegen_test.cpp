@@ -178,7 +178,7 @@ void expect_bf16_step_close(const std::string &model, int64_t batch) {
   int marked = 0;
   for (plan::Program *prog : c->code->lowered.plan.programs())
     for (plan::Step &s : prog->steps)
-      if (s.kind == plan::Step::Conv || s.kind == plan::Step::Matmul) s.bf16 = true, s.zeros = plan::Step::Keep, s.zero_units = false, ++marked;
+      if (s.kind == plan::Step::Conv || s.kind == plan::Step::Matmul) s.bf16 = true, s.thin = false, s.zeros = plan::Step::Keep, s.zero_units = false, ++marked;
   ASSERT_GT(marked, 0);
   const StepResult r = step_both(*c, 2, 11, 3);
   ASSERT_FALSE(r.interp_loss.empty());
@@ -451,6 +451,29 @@ TEST(Codegen, SwappedProductsMatchTheInterpreter) {
     for (int64_t run : {0, 3, 19}) {
       SCOPED_TRACE("run at batch " + std::to_string(run));
       expect_compiled_step_matches(*c, std::string(model) + ", swapped", run, 0.0f);
+    }
+  }
+}
+// Products in vaec's own thin loops (plan Step::thin), forced onto every
+// product that may be: mnist_conv's latent of 2 read by its decoder's first
+// layer (bias and relu; b transposed), its input and weight gradients, and
+// mu's and logvar's, at the compiled batch and at others, on 1 and 2 threads.
+TEST(Codegen, ThinProductsMatchTheInterpreter) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "thin products need AVX-512";
+  CodegenOptions forced;
+  forced.force_thin_products = true;
+  for (const char *model : {"models/mnist_conv.yaml", "models/mnist_latent2.yaml"}) {
+    SCOPED_TRACE(model);
+    auto c = compile(model, 8, forced);
+    ASSERT_TRUE(c);
+    int thin = 0, post = 0;
+    for (const plan::Step &s : c->code->lowered.plan.train.steps)
+      if (s.kind == plan::Step::Matmul && s.thin) ++thin, post += !s.post.empty();
+    EXPECT_GE(thin, 5);
+    EXPECT_GE(post, 1);
+    for (int64_t run : {0, 3, 19}) {
+      SCOPED_TRACE("run at batch " + std::to_string(run));
+      expect_compiled_step_matches(*c, std::string(model) + ", thin", run, 0.0f);
     }
   }
 }

@@ -55,6 +55,16 @@ TEST(PlanText, RoundTrips) {
     EXPECT_TRUE(parsed.train.steps[1].swapped);
     EXPECT_NE(text_w.find(" whole - swapped where"), std::string::npos) << text_w;
   }
+  // A product in vaec's own thin loops.
+  {
+    TestPlan w = make_plan();
+    w.plan.train.steps[1].thin = true;
+    const std::string text_w = plan::format_plan(w.plan);
+    ASSERT_TRUE(plan::parse_plan(text_w, parsed, error)) << error;
+    EXPECT_EQ(plan::format_plan(parsed), text_w);
+    EXPECT_TRUE(parsed.train.steps[1].thin && !parsed.train.steps[1].swapped);
+    EXPECT_NE(text_w.find(" whole - thin where"), std::string::npos) << text_w;
+  }
   // A bf16 product and the compiler's notes come back too.
   t.plan.train.steps[1].bf16 = true;
   t.plan.notes = {"train step 1 [4,8]x[8,3]: bf16 (f32 x 0.010 ms; bf16 y 0.005 ms + 0.001 ms rounding a and b)"};
@@ -199,16 +209,23 @@ TEST(PlanText, RejectsMalformedText) {
   EXPECT_EQ(error_for("relu whole", "relu halves"),
             "plan line 53: expected 'whole', 'columns', 'rows' or 'k-slices': 'matmul 15 2 16 4 250 3 7 1 1 relu halves - where test.yaml:2:1'");
   EXPECT_EQ(error_for("relu whole -", "relu whole - fp8"),
-            "plan line 53: expected 'bf16', 'swapped' or 'where': 'matmul 15 2 16 4 250 3 7 1 1 relu whole - fp8 where "
+            "plan line 53: expected 'bf16', 'swapped', 'thin' or 'where': 'matmul 15 2 16 4 250 3 7 1 1 relu whole - fp8 where "
             "test.yaml:2:1'");
   EXPECT_EQ(error_for("relu whole -", "relu whole - bf16 fp8"),
-            "plan line 53: expected 'swapped' or 'where': 'matmul 15 2 16 4 250 3 7 1 1 relu whole - bf16 fp8 where "
+            "plan line 53: expected 'swapped', 'thin' or 'where': 'matmul 15 2 16 4 250 3 7 1 1 relu whole - bf16 fp8 where "
             "test.yaml:2:1'");
   EXPECT_EQ(error_for("relu whole -", "relu columns - swapped"), "(accepted)");
   for (const char *bad : {"relu whole - bf16 swapped", "relu whole inner swapped", "relu whole units swapped"})
     EXPECT_EQ(error_for("relu whole -", bad),
               "plan line 53: 'swapped' takes no bf16, k-slices, zero columns or units: 'matmul 15 2 16 4 250 3 7 1 1 " +
                   std::string(bad) + " where test.yaml:2:1'");
+  EXPECT_EQ(error_for("relu whole -", "relu whole - thin"), "(accepted)");
+  for (const char *bad : {"relu whole - bf16 thin", "relu columns - thin", "relu whole inner thin", "relu whole units thin"})
+    EXPECT_EQ(error_for("relu whole -", bad),
+              "plan line 53: 'thin' takes no bf16, slices, zero columns or units: 'matmul 15 2 16 4 250 3 7 1 1 " +
+                  std::string(bad) + " where test.yaml:2:1'");
+  EXPECT_EQ(error_for("relu whole -", "relu whole - swapped thin"),
+            "plan line 53: expected 'where': 'matmul 15 2 16 4 250 3 7 1 1 relu whole - swapped thin where test.yaml:2:1'");
   EXPECT_EQ(error_for("relu whole -", "relu whole inner bf16"), "(accepted)");
   EXPECT_EQ(error_for("relu whole -", "relu whole units bf16"), "(accepted)");
   EXPECT_EQ(error_for("relu whole -", "relu whole units+outer"),
