@@ -25,10 +25,23 @@ constexpr float kG[6][3] = {{1.f / 4, 0, 0},
                             {0, 0, 1}};
 constexpr float kA[6][4] = {{1, 0, 0, 0}, {1, 1, 1, 1}, {1, -1, 1, -1}, {1, 2, 4, 8}, {1, -2, 4, -8}, {0, 0, 0, 1}};
 
-// Where a tile's 4x4 outputs start.
-struct Tile {
-  int64_t n, y, x;
-};
+using Tile = WinogradTile;
+
+// Offsets (floats from a tensor's start, channel block 0, nChw16c with
+// `blocks` 16-blocks of channels) of the tile's window elements [r0, r0 + R)
+// x [c0, c0 + C), -1 where the canvas has no image element (padding, the
+// line between images, or past the batch's last image).
+template <int R, int C>
+inline void window_offsets(const Tile &t, int r0, int c0, int64_t batch, int64_t blocks, int64_t h, int64_t w,
+                           int64_t off[R][C]) {
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < C; ++j) {
+      const int64_t n = int64_t{t.row_image[r0 + i]} + t.col_image[c0 + j];
+      off[i][j] = t.row_image[r0 + i] < 0 || t.col_image[c0 + j] < 0 || n >= batch
+                      ? -1
+                      : ((n * blocks * h + t.y[r0 + i]) * w + t.x[c0 + j]) * 16;
+    }
+}
 
 // A block's tiles in a thread's scratch: tile i's transform of 16 channels
 // from 16 cb at point p is 16 floats at i * 36 * channels + (cb * 36 + p) * 16,
@@ -75,22 +88,20 @@ VAEC_AVX512 inline void gradient_4(const __m512 g[4], __m512 out[6]) {
 }
 
 // The input transform B^T d B of one tile, every channel: x in nChw16c
-// [N, ch, h, w] (zero outside the image) to the tile's run in a block.
-VAEC_AVX512 void input_tile(const float *x, float *v, int64_t ch, int64_t h, int64_t w, Tile tile) {
-  const bool inside = tile.y >= 1 && tile.y + 5 <= h && tile.x >= 1 && tile.x + 5 <= w;
+// [N, ch, h, w] (zero outside the images) to the tile's run in a block.
+VAEC_AVX512 void input_tile(const float *x, float *v, int64_t batch, int64_t ch, int64_t h, int64_t w,
+                            const Tile &tile) {
+  int64_t off[6][6];
+  window_offsets<6, 6>(tile, 0, 0, batch, ch / 16, h, w, off);
   for (int64_t cb = 0; cb < ch / 16; ++cb) {
-    const float *plane = x + ((tile.n * (ch / 16) + cb) * h) * w * 16;
+    const float *plane = x + cb * h * w * 16;
     __m512 r[6][6];  // r[k][j] = (B^T d)[k][j]
 #pragma GCC unroll 6
     for (int j = 0; j < 6; ++j) {
-      const int64_t xx = tile.x - 1 + j;
       __m512 d[6];
 #pragma GCC unroll 6
-      for (int i = 0; i < 6; ++i) {
-        const int64_t yy = tile.y - 1 + i;
-        d[i] = inside || (yy >= 0 && yy < h && xx >= 0 && xx < w) ? _mm512_loadu_ps(plane + (yy * w + xx) * 16)
-                                                                  : _mm512_setzero_ps();
-      }
+      for (int i = 0; i < 6; ++i)
+        d[i] = off[i][j] >= 0 ? _mm512_loadu_ps(plane + off[i][j]) : _mm512_setzero_ps();
       __m512 col[6];
       input_6(d, col);
 #pragma GCC unroll 6
@@ -107,20 +118,20 @@ VAEC_AVX512 void input_tile(const float *x, float *v, int64_t ch, int64_t h, int
 }
 
 // The output gradient's transform A g A^T of one tile's 4x4 outputs, the
-// channels of 16-blocks [kb0, kb1): dy in nChw16c (outputs past the image
-// edge count as 0).
-VAEC_AVX512 void output_gradient_tile(const float *dy, float *dm, int64_t ch, int64_t h, int64_t w, Tile tile,
-                                      int64_t kb0, int64_t kb1) {
+// channels of 16-blocks [kb0, kb1): dy in nChw16c (outputs off the images
+// count as 0).
+VAEC_AVX512 void output_gradient_tile(const float *dy, float *dm, int64_t batch, int64_t ch, int64_t h, int64_t w,
+                                      const Tile &tile, int64_t kb0, int64_t kb1) {
+  int64_t off[4][4];
+  window_offsets<4, 4>(tile, 1, 1, batch, ch / 16, h, w, off);
   for (int64_t kb = kb0; kb < kb1; ++kb) {
-    const float *plane = dy + ((tile.n * (ch / 16) + kb) * h) * w * 16;
+    const float *plane = dy + kb * h * w * 16;
     __m512 r[6][4];  // r[p][j] = (A g)[p][j]
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       __m512 g[4], col[6];
 #pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i)
-        g[i] = tile.y + i < h && tile.x + j < w ? _mm512_loadu_ps(plane + ((tile.y + i) * w + tile.x + j) * 16)
-                                                : _mm512_setzero_ps();
+      for (int i = 0; i < 4; ++i) g[i] = off[i][j] >= 0 ? _mm512_loadu_ps(plane + off[i][j]) : _mm512_setzero_ps();
       gradient_4(g, col);
 #pragma GCC unroll 6
       for (int p = 0; p < 6; ++p) r[p][j] = col[p];
@@ -136,10 +147,12 @@ VAEC_AVX512 void output_gradient_tile(const float *dy, float *dm, int64_t ch, in
 }
 
 // The output transform A^T M A of one tile's run in a block, every
-// channel, to y in nChw16c [N, ch, h, w], cropped to the image, with bias
-// and post-op (0 none, 1 relu, 2 sigmoid).
-VAEC_AVX512 void output_tile(const float *m, float *y, const float *bias, int post, int64_t ch, int64_t h, int64_t w,
-                             Tile tile) {
+// channel, to y in nChw16c [N, ch, h, w], its outputs on the images only,
+// with bias and post-op (0 none, 1 relu, 2 sigmoid).
+VAEC_AVX512 void output_tile(const float *m, float *y, const float *bias, int post, int64_t batch, int64_t ch,
+                             int64_t h, int64_t w, const Tile &tile) {
+  int64_t off[4][4];
+  window_offsets<4, 4>(tile, 1, 1, batch, ch / 16, h, w, off);
   for (int64_t ob = 0; ob < ch / 16; ++ob) {
     __m512 r[4][6];  // r[i][j] = (A^T M)[i][j]
 #pragma GCC unroll 6
@@ -152,11 +165,12 @@ VAEC_AVX512 void output_tile(const float *m, float *y, const float *bias, int po
       for (int i = 0; i < 4; ++i) r[i][j] = out[i];
     }
     const __m512 b = bias ? _mm512_loadu_ps(bias + ob * 16) : _mm512_setzero_ps();
-    float *plane = y + ((tile.n * (ch / 16) + ob) * h) * w * 16;
-    for (int i = 0; i < 4 && tile.y + i < h; ++i) {
+    float *plane = y + ob * h * w * 16;
+    for (int i = 0; i < 4; ++i) {
       __m512 out[4];
       output_6(r[i], out);
-      for (int j = 0; j < 4 && tile.x + j < w; ++j) {
+      for (int j = 0; j < 4; ++j) {
+        if (off[i][j] < 0) continue;
         __m512 v = _mm512_add_ps(out[j], b);
         // (the masked form: GCC 12 warns about the unmasked one's undefined pass-through)
         if (post == 1) v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_setzero_ps());
@@ -166,7 +180,7 @@ VAEC_AVX512 void output_tile(const float *m, float *y, const float *bias, int po
           for (float &l : lanes) l = 1.0f / (1.0f + std::exp(-l));
           v = _mm512_load_ps(lanes);
         }
-        _mm512_storeu_ps(plane + ((tile.y + i) * w + tile.x + j) * 16, v);
+        _mm512_storeu_ps(plane + off[i][j], v);
       }
     }
   }
@@ -377,8 +391,44 @@ OwnWinograd::OwnWinograd(const plan::Step &s, int threads) {
   in_ = kind_ == InputGradient ? w[0] : w[1];
   out_ = kind_ == InputGradient ? w[1] : w[0];
   post_ = s.post == "relu" ? 1 : s.post == "sigmoid" ? 2 : 0;
-  tiles_y_ = (h_ + 3) / 4, tiles_x_ = (w_ + 3) / 4, tiles_ = batch_ * tiles_y_ * tiles_x_;
   if (threads < 1) throw std::runtime_error(s.conv + ": a team of " + std::to_string(threads) + " threads");
+  // The tiles. An image whose side is not a multiple of 4 leaves outputs of
+  // its last tiles unused (14 in tiles of 4: 16, an eighth lost per side).
+  // Images side by side on a canvas, one line of zeros between neighbours
+  // (the padding of both), waste less: 3 images of 14 across are 44 = 11
+  // tiles, 3.67 per image. Each side takes the number of images across
+  // (1-8) with the fewest tiles per image, the fewest images on a tie; a
+  // tile with no output on an image is left out.
+  auto across = [&](int64_t side, int64_t most) {
+    int64_t best = 1;
+    for (int64_t g = 2; g <= std::min<int64_t>(8, most); ++g)
+      if ((g * (side + 1) + 2) / 4 * best < (best * (side + 1) + 2) / 4 * g) best = g;
+    return best;
+  };
+  gx_ = across(w_, batch_);
+  gy_ = across(h_, (batch_ + gx_ - 1) / gx_);
+  const int64_t canvas_h = gy_ * (h_ + 1) - 1, canvas_w = gx_ * (w_ + 1) - 1, per_canvas = gx_ * gy_;
+  for (int64_t c = 0; c * per_canvas < batch_; ++c)
+    for (int64_t y0 = 0; y0 < canvas_h; y0 += 4)
+      for (int64_t x0 = 0; x0 < canvas_w; x0 += 4) {
+        Tile t;
+        auto place = [](int64_t at, int64_t side, int64_t count, int64_t first, int64_t step, int32_t &image,
+                        int32_t &pos) {
+          const int64_t g = at / (side + 1), p = at % (side + 1);
+          const bool on = at >= 0 && g < count && p < side;
+          image = on ? static_cast<int32_t>(first + g * step) : -1, pos = on ? static_cast<int32_t>(p) : 0;
+        };
+        for (int i = 0; i < 6; ++i) {
+          place(y0 - 1 + i, h_, gy_, c * per_canvas, gx_, t.row_image[i], t.y[i]);
+          place(x0 - 1 + i, w_, gx_, 0, 1, t.col_image[i], t.x[i]);
+        }
+        bool any = false;
+        for (int i = 1; i < 5; ++i)
+          for (int j = 1; j < 5; ++j)
+            any |= t.row_image[i] >= 0 && t.col_image[j] >= 0 && t.row_image[i] + t.col_image[j] < batch_;
+        if (any) tile_list_.push_back(t);
+      }
+  tiles_ = static_cast<int64_t>(tile_list_.size());
   threads_ = threads;
   // Tiles per block: a block's transforms (36 points x (in + out) channels
   // per tile) stay within ~320 KB, beside U in the core's L2. A weight
@@ -413,11 +463,11 @@ OwnWinograd::OwnWinograd(const plan::Step &s, int threads) {
 
 void OwnWinograd::run(const float *a, const float *b, const float *bias, float *c, void *scratch) const {
   float *shared = static_cast<float *>(scratch);
-  const int64_t in = in_, out = out_, plane = plane_, h = h_, w = w_, block = block_, tiles = tiles_, tiles_y = tiles_y_,
-                tiles_x = tiles_x_, blocks = blocks_, in_blocks = in / 16, out_blocks = out / 16;
+  const int64_t in = in_, out = out_, plane = plane_, h = h_, w = w_, block = block_, tiles = tiles_, blocks = blocks_,
+                in_blocks = in / 16, out_blocks = out / 16, batch = batch_;
   const int64_t v_tile = kPoints * in, m_tile = kPoints * out;
   const int team = std::min(threads_, omp_get_max_threads());
-  auto tile = [=](int64_t t) { return Tile{t / (tiles_y * tiles_x), t / tiles_x % tiles_y * 4, t % tiles_x * 4}; };
+  auto tile = [this](int64_t t) -> const Tile & { return tile_list_[t]; };
   auto thread_scratch = [&](int thread, float *&v, float *&m) {
     v = reinterpret_cast<float *>(reinterpret_cast<std::byte *>(shared + shared_floats_) + thread * thread_bytes_);
     m = v + v_floats_;
@@ -435,8 +485,8 @@ void OwnWinograd::run(const float *a, const float *b, const float *bias, float *
       for (int64_t blk = 0; blk < blocks && k_lo < k_hi; ++blk) {
         const int64_t first = blk * block, count = std::min(block, tiles - first);
         for (int64_t i = 0; i < count; ++i) {
-          input_tile(a, v + i * v_tile, in, h, w, tile(first + i));
-          output_gradient_tile(b, dm + i * m_tile, out, h, w, tile(first + i), kb0, kb1);
+          input_tile(a, v + i * v_tile, batch, in, h, w, tile(first + i));
+          output_gradient_tile(b, dm + i * m_tile, batch, out, h, w, tile(first + i), kb0, kb1);
         }
         const int64_t groups = (k_hi - k_lo + kRows - 1) / kRows;
         for (int p = 0; p < kPoints; ++p)
@@ -471,7 +521,7 @@ void OwnWinograd::run(const float *a, const float *b, const float *bias, float *
       for (int64_t i = 0; i < in * out_blocks; ++i) weights_row(b, u, in, out, plane, flip, i / out_blocks, i % out_blocks * 16);
     for (int64_t blk = from; blk < to; ++blk) {
       const int64_t first = blk * block, count = std::min(block, tiles - first);
-      for (int64_t i = 0; i < count; ++i) input_tile(a, v + i * v_tile, in, h, w, tile(first + i));
+      for (int64_t i = 0; i < count; ++i) input_tile(a, v + i * v_tile, batch, in, h, w, tile(first + i));
       for (int p = 0; p < kPoints; ++p)
         for (int64_t k0 = 0; k0 < out; k0 += 64) {
           const int vectors = static_cast<int>(std::min<int64_t>(4, (out - k0) / 16));
@@ -484,7 +534,8 @@ void OwnWinograd::run(const float *a, const float *b, const float *bias, float *
             r0 += rows;
           }
         }
-      for (int64_t i = 0; i < count; ++i) output_tile(m + i * m_tile, c, bias, post_, out, h, w, tile(first + i));
+      for (int64_t i = 0; i < count; ++i)
+        output_tile(m + i * m_tile, c, bias, post_, batch, out, h, w, tile(first + i));
     }
   }
 }

@@ -17,9 +17,13 @@
 //   conv2d_bwd_data   the same with the weights flipped and in/out swapped;
 //   conv2d_bwd_weights  dM[t][p][k] = A dy A^T of each 4x4 tile of dy, V of
 //                     x as above, dU[p][k][c] = sum over t of dM V, dw = G^T dU G.
-// A weight gradient's threads share out its rows (outputs k), each summing
-// its dU over every tile in one order. So no result depends on the number
-// of threads, made for or running.
+// The tiles lie on canvases of images side by side, a line of zeros
+// between neighbours, so that a side that is not a multiple of 4 wastes
+// fewer outputs (14 x 14 images three across and down: 13.4 tiles an image
+// instead of 16); an image's place on them, and so the last bits of its
+// results, depend on the batch. A weight gradient's threads share out its
+// rows (outputs k), each summing its dU over every tile in one order. So no
+// result depends on the number of threads, made for or running.
 // It agrees with the direct sum to f32 rounding (the transforms add
 // rounding steps), as oneDNN's Winograd does.
 //
@@ -31,6 +35,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "abi/plan.h"
 
@@ -44,6 +49,15 @@ std::string own_winograd_unsupported(const plan::Step &s);
 // The layouts of a, b and c the step needs (nChw16c activations, plain
 // weights), as plan text.
 std::array<std::string, 3> own_winograd_layouts(const plan::Step &s);
+
+// A tile of 4x4 outputs and its 6x6 input window on a canvas of images
+// side by side (OwnWinograd's constructor says why). Window row i (0..5) is
+// row y[i] of the canvas row of images that starts at image row_image[i],
+// padding when row_image[i] < 0; column j likewise, col_image[j] added to
+// the image index. The outputs are window rows and columns 1..4.
+struct WinogradTile {
+  int32_t row_image[6], y[6], col_image[6], x[6];
+};
 
 class OwnWinograd {
  public:
@@ -65,7 +79,9 @@ class OwnWinograd {
   enum Kind { Forward, InputGradient, WeightGradient } kind_;
   int64_t batch_, in_, out_, h_, w_;           // in/out: the product's inner and outer channels
   int64_t plane_;                               // floats from one point of U (or dU) to the next
-  int64_t tiles_y_, tiles_x_, tiles_, block_, blocks_;  // block_: tiles per block
+  int64_t gx_ = 1, gy_ = 1;                     // images across and down a canvas
+  std::vector<WinogradTile> tile_list_;
+  int64_t tiles_, block_, blocks_;             // block_: tiles per block
   int threads_, chunks_;                        // the most threads; copies of U (1 for a weight gradient's dU)
   int post_ = 0;                                // 0 none, 1 relu, 2 sigmoid
   size_t shared_floats_, v_floats_, m_floats_, thread_bytes_, scratch_bytes_;

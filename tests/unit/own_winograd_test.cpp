@@ -87,8 +87,11 @@ double relative_error(const std::vector<float> &got, const std::vector<double> &
 }
 
 // 3x32 and 5x64 span several blocks of 32 tiles, the last one partial.
-const Shape kShapes[] = {{1, 16, 16, 1, 1}, {2, 16, 32, 5, 7}, {3, 32, 16, 14, 14}, {2, 64, 64, 8, 8}, {1, 16, 48, 9, 4},
-                         {5, 64, 64, 14, 14}};
+// Images side by side on canvases: 14x14 three across (3x32: one row; 5x64:
+// a second canvas with two of its three places), 11 images on a 3x3 canvas
+// and a second with 2, 6x10 three across and down with 7 of 9 places.
+const Shape kShapes[] = {{1, 16, 16, 1, 1},   {2, 16, 32, 5, 7},   {3, 32, 16, 14, 14}, {2, 64, 64, 8, 8},
+                         {1, 16, 48, 9, 4},   {5, 64, 64, 14, 14}, {11, 16, 16, 14, 14}, {7, 16, 32, 6, 10}};
 
 TEST(OwnWinograd, ForwardMatchesTheDirectSum) {
   for (const Shape &s : kShapes)
