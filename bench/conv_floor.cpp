@@ -8,7 +8,8 @@
 // warm caches. Beside them it times the *products* an algorithm with fewer
 // multiplications would have to compute, as batched oneDNN matmuls:
 //   - 3x3 stride 1: Winograd F(4x4,3x3), 36 products over the 4x4 output
-//     tiles (14x14 pads to 16x16), of [tiles x in] x [in x out];
+//     tiles as vaec's own kernel lays them out (images side by side: 13.4
+//     tiles per 14x14 image at batch 16, 16 each alone), of [tiles x in] x [in x out];
 //   - stride 2 (c2, and d2, whose passes are c2's transposed): a polyphase
 //     split into stride-1 pieces of 2x2, 2x1, 1x2 and 1x1 taps with Winograd
 //     F(2,2) on each 2-tap axis: 25 products of [Ho*Wo/4 x in] x [in x out]
@@ -138,7 +139,7 @@ Run products(const dnnl::engine &engine, int64_t count, int64_t m, int64_t k, in
 Run floor_products(const dnnl::engine &engine, const Layer &l, Pass pass, int64_t batch, std::string &what) {
   int64_t count, tiles;
   if (l.stride == 1) {
-    count = 36, tiles = batch * ((l.h + 3) / 4) * ((l.w + 3) / 4);
+    count = 36, tiles = static_cast<int64_t>(vaec::onednn::OwnWinograd::canvas_tiles(batch, l.h, l.w).size());
     what = "F(4x4,3x3)";
   } else {
     count = 25, tiles = batch * (l.h / 2) * (l.w / 2) / 4;

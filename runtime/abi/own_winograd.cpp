@@ -379,6 +379,47 @@ std::array<std::string, 3> own_winograd_layouts(const plan::Step &s) {
   return {blocked(s.dims_a), "plain", blocked(s.dims_c)};
 }
 
+std::vector<WinogradTile> OwnWinograd::canvas_tiles(int64_t batch, int64_t h, int64_t w) {
+  std::vector<Tile> tiles;
+  // An image whose side is not a multiple of 4 leaves outputs of
+  // its last tiles unused (14 in tiles of 4: 16, an eighth lost per side).
+  // Images side by side on a canvas, one line of zeros between neighbours
+  // (the padding of both), waste less: 3 images of 14 across are 44 = 11
+  // tiles, 3.67 per image. Each side takes the number of images across
+  // (1-8) with the fewest tiles per image, the fewest images on a tie; a
+  // tile with no output on an image is left out.
+  auto across = [&](int64_t side, int64_t most) {
+    int64_t best = 1;
+    for (int64_t g = 2; g <= std::min<int64_t>(8, most); ++g)
+      if ((g * (side + 1) + 2) / 4 * best < (best * (side + 1) + 2) / 4 * g) best = g;
+    return best;
+  };
+  const int64_t gx = across(w, batch);
+  const int64_t gy = across(h, (batch + gx - 1) / gx);
+  const int64_t canvas_h = gy * (h + 1) - 1, canvas_w = gx * (w + 1) - 1, per_canvas = gx * gy;
+  for (int64_t c = 0; c * per_canvas < batch; ++c)
+    for (int64_t y0 = 0; y0 < canvas_h; y0 += 4)
+      for (int64_t x0 = 0; x0 < canvas_w; x0 += 4) {
+        Tile t;
+        auto place = [](int64_t at, int64_t side, int64_t count, int64_t first, int64_t step, int32_t &image,
+                        int32_t &pos) {
+          const int64_t g = at / (side + 1), p = at % (side + 1);
+          const bool on = at >= 0 && g < count && p < side;
+          image = on ? static_cast<int32_t>(first + g * step) : -1, pos = on ? static_cast<int32_t>(p) : 0;
+        };
+        for (int i = 0; i < 6; ++i) {
+          place(y0 - 1 + i, h, gy, c * per_canvas, gx, t.row_image[i], t.y[i]);
+          place(x0 - 1 + i, w, gx, 0, 1, t.col_image[i], t.x[i]);
+        }
+        bool any = false;
+        for (int i = 1; i < 5; ++i)
+          for (int j = 1; j < 5; ++j)
+            any |= t.row_image[i] >= 0 && t.col_image[j] >= 0 && t.row_image[i] + t.col_image[j] < batch;
+        if (any) tiles.push_back(t);
+      }
+  return tiles;
+}
+
 OwnWinograd::OwnWinograd(const plan::Step &s, int threads) {
   if (std::string why = own_winograd_unsupported(s); !why.empty()) throw std::runtime_error(s.conv + ": " + why);
   const std::array<std::string, 3> want = own_winograd_layouts(s);
@@ -392,42 +433,7 @@ OwnWinograd::OwnWinograd(const plan::Step &s, int threads) {
   out_ = kind_ == InputGradient ? w[1] : w[0];
   post_ = s.post == "relu" ? 1 : s.post == "sigmoid" ? 2 : 0;
   if (threads < 1) throw std::runtime_error(s.conv + ": a team of " + std::to_string(threads) + " threads");
-  // The tiles. An image whose side is not a multiple of 4 leaves outputs of
-  // its last tiles unused (14 in tiles of 4: 16, an eighth lost per side).
-  // Images side by side on a canvas, one line of zeros between neighbours
-  // (the padding of both), waste less: 3 images of 14 across are 44 = 11
-  // tiles, 3.67 per image. Each side takes the number of images across
-  // (1-8) with the fewest tiles per image, the fewest images on a tie; a
-  // tile with no output on an image is left out.
-  auto across = [&](int64_t side, int64_t most) {
-    int64_t best = 1;
-    for (int64_t g = 2; g <= std::min<int64_t>(8, most); ++g)
-      if ((g * (side + 1) + 2) / 4 * best < (best * (side + 1) + 2) / 4 * g) best = g;
-    return best;
-  };
-  gx_ = across(w_, batch_);
-  gy_ = across(h_, (batch_ + gx_ - 1) / gx_);
-  const int64_t canvas_h = gy_ * (h_ + 1) - 1, canvas_w = gx_ * (w_ + 1) - 1, per_canvas = gx_ * gy_;
-  for (int64_t c = 0; c * per_canvas < batch_; ++c)
-    for (int64_t y0 = 0; y0 < canvas_h; y0 += 4)
-      for (int64_t x0 = 0; x0 < canvas_w; x0 += 4) {
-        Tile t;
-        auto place = [](int64_t at, int64_t side, int64_t count, int64_t first, int64_t step, int32_t &image,
-                        int32_t &pos) {
-          const int64_t g = at / (side + 1), p = at % (side + 1);
-          const bool on = at >= 0 && g < count && p < side;
-          image = on ? static_cast<int32_t>(first + g * step) : -1, pos = on ? static_cast<int32_t>(p) : 0;
-        };
-        for (int i = 0; i < 6; ++i) {
-          place(y0 - 1 + i, h_, gy_, c * per_canvas, gx_, t.row_image[i], t.y[i]);
-          place(x0 - 1 + i, w_, gx_, 0, 1, t.col_image[i], t.x[i]);
-        }
-        bool any = false;
-        for (int i = 1; i < 5; ++i)
-          for (int j = 1; j < 5; ++j)
-            any |= t.row_image[i] >= 0 && t.col_image[j] >= 0 && t.row_image[i] + t.col_image[j] < batch_;
-        if (any) tile_list_.push_back(t);
-      }
+  tile_list_ = canvas_tiles(batch_, h_, w_);
   tiles_ = static_cast<int64_t>(tile_list_.size());
   threads_ = threads;
   // Tiles per block: a block's transforms (36 points x (in + out) channels

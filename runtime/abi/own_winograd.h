@@ -72,6 +72,8 @@ class OwnWinograd {
   // c = the step's result from a, b (and bias when the step has one; else
   // nullptr), on the calling thread's OpenMP team, or `threads` of it.
   void run(const float *a, const float *b, const float *bias, float *c, void *scratch) const;
+  // The tiles of a batch of h x w images, on their canvases.
+  static std::vector<WinogradTile> canvas_tiles(int64_t batch, int64_t h, int64_t w);
   // "own F(4x4,3x3)", for notes and profiles.
   static const char *impl() { return "own F(4x4,3x3)"; }
 
@@ -79,7 +81,6 @@ class OwnWinograd {
   enum Kind { Forward, InputGradient, WeightGradient } kind_;
   int64_t batch_, in_, out_, h_, w_;           // in/out: the product's inner and outer channels
   int64_t plane_;                               // floats from one point of U (or dU) to the next
-  int64_t gx_ = 1, gy_ = 1;                     // images across and down a canvas
   std::vector<WinogradTile> tile_list_;
   int64_t tiles_, block_, blocks_;             // block_: tiles per block
   int threads_, chunks_;                        // the most threads; copies of U (1 for a weight gradient's dU)
