@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <type_traits>
 
 namespace vaec::onednn {
 
@@ -268,35 +269,16 @@ void columns(int64_t v0, int64_t v1, int64_t m, int64_t k, const float *a, const
   columns_of<N, false>(v0, v1, m, k, a, b, bias, c, post);
 }
 
-template <template <int> class F, typename... Args>
-void by_extent(int64_t x, Args &&...args) {
+// f(std::integral_constant<int, x>{}) for an extent x of 1-4.
+template <typename F>
+void by_extent(int64_t x, F &&f) {
   switch (x) {
-    case 1: F<1>::run(args...); break;
-    case 2: F<2>::run(args...); break;
-    case 3: F<3>::run(args...); break;
-    default: F<4>::run(args...); break;
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    default: f(std::integral_constant<int, 4>{}); break;
   }
 }
-template <int K>
-struct Outer {
-  template <typename... A>
-  static void run(A... a) { outer<K>(a...); }
-};
-template <int K>
-struct Transpose {
-  template <typename... A>
-  static void run(A... a) { transpose_columns<K>(a...); }
-};
-template <int N>
-struct Dots {
-  template <typename... A>
-  static void run(A... a) { dots<N>(a...); }
-};
-template <int N>
-struct Columns {
-  template <typename... A>
-  static void run(A... a) { columns<N>(a...); }
-};
 
 }  // namespace
 
@@ -307,19 +289,21 @@ void ThinProduct::run_part(int part, int parts, const float *a, const float *b, 
   if (shape_ == Outer) {
     const auto [v0, v1] = share((n + 15) / 16, part, parts);
     if (v0 >= v1) return;
-    if (!tb_) return by_extent<vaec::onednn::Outer>(k, v0, v1, m, n, a, ta_, b, n, with_bias, c, post_);
     // b [n, k]: this part's columns of op(b) transposed into scratch [k, n] first.
     float *bt = static_cast<float *>(scratch);
-    by_extent<Transpose>(k, v0, v1, n, b, bt);
-    return by_extent<vaec::onednn::Outer>(k, v0, v1, m, n, a, ta_, static_cast<const float *>(bt), n, with_bias, c,
-                                          post_);
+    by_extent(k, [&](auto K) {
+      if (tb_) transpose_columns<K()>(v0, v1, n, b, bt);
+      outer<K()>(v0, v1, m, n, a, ta_, tb_ ? bt : b, n, with_bias, c, post_);
+    });
+    return;
   }
   if (shape_ == Columns) {
     const auto [v0, v1] = share((m + 15) / 16, part, parts);
-    return by_extent<vaec::onednn::Columns>(n, v0, v1, m, k, a, b, tb_, with_bias, c, post_);
+    by_extent(n, [&](auto N) { columns<N()>(v0, v1, m, k, a, b, tb_, with_bias, c, post_); });
+    return;
   }
   const auto [q0, q1] = share(pieces_, part, parts);
-  by_extent<vaec::onednn::Dots>(n, q0, q1, m, k, a, b, tb_, static_cast<float *>(scratch));
+  by_extent(n, [&](auto N) { dots<N()>(q0, q1, m, k, a, b, tb_, static_cast<float *>(scratch)); });
 }
 
 void ThinProduct::finish(int part, int parts, const float *bias, float *c, const void *scratch) const {

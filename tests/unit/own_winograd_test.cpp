@@ -9,10 +9,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <memory>
-#include <random>
 #include <vector>
 
 #include "abi/own_winograd.h"
+#include "test_util.h"
 
 namespace vaec {
 namespace {
@@ -33,13 +33,7 @@ struct Aligned {
   float *get() const { return p.get(); }
 };
 
-std::vector<float> random_floats(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1, 1);
-  std::vector<float> v(n);
-  for (float &x : v) x = u(rng);
-  return v;
-}
+using test::random_floats;
 
 plan::Step conv_step(const std::string &op, const Shape &s, const std::string &post, bool bias) {
   plan::Step st;

@@ -8,6 +8,7 @@
 #include <vector>
 #include <algorithm>
 #include <cstdint>
+#include <random>
 
 #include "data/source.h"
 #include "frontend/model.h"
@@ -15,6 +16,15 @@
 #include "ir/printer.h"
 
 namespace vaec::test {
+
+// n floats uniform in [-1, 1), the same for the same seed.
+inline std::vector<float> random_floats(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> v(n);
+  for (float &x : v) x = u(rng);
+  return v;
+}
 
 // The test images of a bundled data set (e.g. "data/mnist"), raw bytes;
 // empty with `error` set when they cannot be read.

@@ -8,11 +8,11 @@
 
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "abi/thin_product.h"
+#include "test_util.h"
 
 namespace vaec {
 namespace {
@@ -23,13 +23,7 @@ struct Case {
   std::string post;
 };
 
-std::vector<float> random_floats(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1, 1);
-  std::vector<float> v(n);
-  for (float &x : v) x = u(rng);
-  return v;
-}
+using test::random_floats;
 
 // c from `parts` parts, run one after another.
 std::vector<float> run(const Case &t, const std::vector<float> &a, const std::vector<float> &b,
@@ -105,7 +99,9 @@ TEST(ThinProduct, RefusesWhatItCannotRun) {
   EXPECT_THROW(onednn::ThinProduct(16, 8, 8, false, false, false, ""), std::runtime_error);
   plan::Step s;
   s.kind = plan::Step::Matmul, s.m = 16, s.n = 2, s.k = 2;
-  if (__builtin_cpu_supports("avx512f")) EXPECT_EQ(onednn::thin_product_unsupported(s), "");
+  if (__builtin_cpu_supports("avx512f")) {
+    EXPECT_EQ(onednn::thin_product_unsupported(s), "");
+  }
   s.bf16 = true;
   EXPECT_NE(onednn::thin_product_unsupported(s), "");
 }
