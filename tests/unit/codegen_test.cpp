@@ -204,7 +204,7 @@ TEST(Codegen, SharedRoundingGivesTheSameBits) {
     LoweredModel &own = c->code->lowered;
     for (plan::Program *prog : own.plan.programs())
       for (plan::Step &s : prog->steps)
-        if (s.kind == plan::Step::Matmul) s.bf16 = true, s.zeros = plan::Step::Keep, s.zero_units = false;
+        if (s.kind == plan::Step::Matmul) s.bf16 = true, s.thin = false, s.zeros = plan::Step::Keep, s.zero_units = false;
     LoweredModel shared = own;
     shared.options.share_rounding = true;
     share_rounding(shared);
@@ -278,7 +278,7 @@ TEST(Codegen, InputCopyIsWrittenWithTheInput) {
   ASSERT_TRUE(c);
   LoweredModel m = c->code->lowered;
   for (plan::Step &s : m.plan.train.steps)
-    if (s.kind == plan::Step::Matmul) s.bf16 = true;
+    if (s.kind == plan::Step::Matmul) s.bf16 = true, s.thin = false;
   share_rounding(m);
   plan_memory(m);
   const plan::Program &train = m.plan.train;

@@ -603,7 +603,7 @@ TEST(Executor, Bf16ProductsRoundTheirOperandsOnly) {
         plan::Plan p = as_compiled(o.plan, 2);  // adds the train program's optimizer step
         for (plan::Program *prog : {&p.train, &p.eval})
           for (plan::Step &s : prog->steps)
-            if (s.kind == plan::Step::Matmul) s.bf16 = true, s.split = split;
+            if (s.kind == plan::Step::Matmul) s.bf16 = true, s.thin = false, s.split = split;
         Executor exec(p, kKernels, 2, 0);
         std::vector<float> a0(m * k), b0(k * n);
         for (int64_t i = 0; i < m * k; ++i) a0[i] = exec.f32(a)[i] = static_cast<float>(std::sin(0.37 * double(i)) + 1.3);
