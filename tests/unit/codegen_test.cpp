@@ -471,7 +471,9 @@ TEST(Codegen, ThinProductsMatchTheInterpreter) {
       if (s.kind == plan::Step::Matmul && s.thin) ++thin, post += !s.post.empty();
     EXPECT_GE(thin, 5);
     EXPECT_GE(post, 1);
-    for (int64_t run : {0, 3, 19}) {
+    // Other batches once: the loops' tails do not depend on the model.
+    for (int64_t run : {int64_t{0}, int64_t{3}, int64_t{19}}) {
+      if (run > 0 && std::string(model) != "models/mnist_conv.yaml") continue;
       SCOPED_TRACE("run at batch " + std::to_string(run));
       expect_compiled_step_matches(*c, std::string(model) + ", thin", run, 0.0f);
     }
