@@ -51,11 +51,8 @@ void choose_precision(plan::Plan &plan, const std::vector<FusedKernel> &kernels,
   auto choose = [&](const plan::Program &prog, size_t i, plan::Step &s, const std::set<int> &rounded) {
     const int64_t m = plan::extent(s.m, prog.batch), n = plan::extent(s.n, prog.batch),
                   k = plan::extent(s.k, prog.batch);
-    const std::string at = prog.name + " step " + std::to_string(i) + " [" + std::to_string(m) + "," +
-                           std::to_string(k) + "]x[" + std::to_string(k) + "," + std::to_string(n) + "]: ";
-    const std::string where = s.where.empty() ? "" : " at " + s.where;
     if (m * n * k < kMinProduct) {
-      plan.notes.push_back(at + "f32 (under 2^22 multiply-adds: bf16 saves no step time)" + where);
+      plan.notes.push_back(product_step_note(prog, s, m, n, k, "f32 (under 2^22 multiply-adds: bf16 saves no step time)"));
       return;
     }
     const std::string key = "matmul " + std::to_string(m) + " " + std::to_string(n) + " " + std::to_string(k) + " " +
@@ -64,7 +61,7 @@ void choose_precision(plan::Plan &plan, const std::vector<FusedKernel> &kernels,
         timings.get(key, [&] { return time_product(engine, m, n, k, s.ta, s.tb, s.bias >= 0, s.post); });
     const bool a_shared = rounded.count(s.a) > 0, b_shared = rounded.count(s.b) > 0;
     s.bf16 = t.faster(a_shared, b_shared);
-    plan.notes.push_back(at + t.note(s.bf16, s.bf16 && a_shared, s.bf16 && b_shared) + where);
+    plan.notes.push_back(product_step_note(prog, s, m, n, k, t.note(s.bf16, s.bf16 && a_shared, s.bf16 && b_shared)));
   };
   const std::map<std::string, const FusedKernel *> by_name = kernels_by_name(kernels);
   for (plan::Program *prog : plan.programs()) {
@@ -83,6 +80,18 @@ void choose_precision(plan::Plan &plan, const std::vector<FusedKernel> &kernels,
   }
   omp_set_num_threads(threads_before);
   sort_step_notes(plan);
+}
+
+std::string product_step_note(const plan::Program &prog, const plan::Step &s, int64_t m, int64_t n, int64_t k,
+                              const std::string &what) {
+  return prog.name + " step " + std::to_string(&s - prog.steps.data()) + " [" + std::to_string(m) + "," +
+         std::to_string(k) + "]x[" + std::to_string(k) + "," + std::to_string(n) + "]: " + what +
+         (s.where.empty() ? "" : " at " + s.where);
+}
+
+std::string product_timing_key(const plan::Step &s, int64_t m, int64_t n, int64_t k) {
+  return std::to_string(m) + " " + std::to_string(n) + " " + std::to_string(k) + " " + std::to_string(s.ta) +
+         std::to_string(s.tb) + " " + std::to_string(s.bias >= 0) + " " + s.post + " " + std::to_string(s.split);
 }
 
 void renumber_step_notes(plan::Plan &plan, const std::string &program, const std::vector<int> &new_index) {

@@ -43,4 +43,12 @@ void sort_step_notes(plan::Plan &plan);
 // step order.
 void renumber_step_notes(plan::Plan &plan, const std::string &program, const std::vector<int> &new_index);
 
+// The note a pass leaves on product step `s` of `prog` (at extents m, n, k):
+// "PROGRAM step N [m,k]x[k,n]: WHAT at WHERE".
+std::string product_step_note(const plan::Program &prog, const plan::Step &s, int64_t m, int64_t n, int64_t k,
+                              const std::string &what);
+
+// Products that time alike share a timing: extents, transposes, bias, post-op, split.
+std::string product_timing_key(const plan::Step &s, int64_t m, int64_t n, int64_t k);
+
 }  // namespace vaec

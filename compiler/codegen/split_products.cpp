@@ -147,11 +147,7 @@ void split_products(plan::Plan &plan, const CodegenOptions &options) {
       // at the compiled batch
       const int64_t m = plan::extent(s.m, prog->batch), n = plan::extent(s.n, prog->batch),
                     k = plan::extent(s.k, prog->batch);
-      auto note = [&](const std::string &what) {
-        plan.notes.push_back(prog->name + " step " + std::to_string(&s - prog->steps.data()) + " [" +
-                             std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(k) + "," +
-                             std::to_string(n) + "]: " + what + (s.where.empty() ? "" : " at " + s.where));
-      };
+      auto note = [&](const std::string &what) { plan.notes.push_back(product_step_note(*prog, s, m, n, k, what)); };
       plan::Step::Split split = plan::Step::Whole;
       if (forward_with_large_weights(plan, s, m, threads)) {
         split = plan::Step::Columns;

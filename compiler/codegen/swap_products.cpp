@@ -29,16 +29,11 @@ void swap_products(plan::Plan &plan, const CodegenOptions &options) {
       }
       const int64_t m = plan::extent(s.m, prog->batch), n = plan::extent(s.n, prog->batch),
                     k = plan::extent(s.k, prog->batch);
-      const std::string key = std::to_string(m) + " " + std::to_string(n) + " " + std::to_string(k) + " " +
-                              std::to_string(s.ta) + std::to_string(s.tb) + " " + std::to_string(s.bias >= 0) + " " +
-                              s.post + " " + std::to_string(s.split);
-      const SwapTiming &t =
-          timings.get(key, [&] { return time_swap(engine, s, m, n, k, options.threads, kMinMacs); });
+      const SwapTiming &t = timings.get(product_timing_key(s, m, n, k),
+                                        [&] { return time_swap(engine, s, m, n, k, options.threads, kMinMacs); });
       if (!t.faster()) continue;
       s.swapped = true;
-      plan.notes.push_back(prog->name + " step " + std::to_string(&s - prog->steps.data()) + " [" +
-                           std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(k) + "," +
-                           std::to_string(n) + "]: swapped, " + t.note() + (s.where.empty() ? "" : " at " + s.where));
+      plan.notes.push_back(product_step_note(*prog, s, m, n, k, "swapped, " + t.note()));
     }
   sort_step_notes(plan);
 }

@@ -24,14 +24,10 @@ void thin_products(plan::Plan &plan, const CodegenOptions &options) {
                     k = plan::extent(s.k, prog->batch);
       if (!onednn::thin_product_unsupported(m, n, k, s.post).empty()) continue;
       if (!options.force_thin_products) {
-        const std::string key = std::to_string(m) + " " + std::to_string(n) + " " + std::to_string(k) + " " +
-                                std::to_string(s.ta) + std::to_string(s.tb) + " " + std::to_string(s.bias >= 0) +
-                                " " + s.post + " " + std::to_string(s.split);
-        const ThinTiming &t = timings.get(key, [&] { return time_thin(engine, s, m, n, k, options.threads); });
+        const ThinTiming &t = timings.get(product_timing_key(s, m, n, k),
+                                          [&] { return time_thin(engine, s, m, n, k, options.threads); });
         if (!t.faster()) continue;
-        plan.notes.push_back(prog->name + " step " + std::to_string(&s - prog->steps.data()) + " [" +
-                             std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(k) + "," +
-                             std::to_string(n) + "]: thin, " + t.note() + (s.where.empty() ? "" : " at " + s.where));
+        plan.notes.push_back(product_step_note(*prog, s, m, n, k, "thin, " + t.note()));
       }
       s.thin = true;
       s.split = plan::Step::Whole;
