@@ -52,13 +52,13 @@ void choose_precision(plan::Plan &plan, const std::vector<FusedKernel> &kernels,
     const int64_t m = plan::extent(s.m, prog.batch), n = plan::extent(s.n, prog.batch),
                   k = plan::extent(s.k, prog.batch);
     if (m * n * k < kMinProduct) {
-      plan.notes.push_back(product_step_note(prog, s, m, n, k, "f32 (under 2^22 multiply-adds: bf16 saves no step time)"));
+      plan.notes.push_back(
+          product_step_note(prog, s, m, n, k, "f32 (under 2^22 multiply-adds: bf16 saves no step time)"));
       return;
     }
-    const std::string key = "matmul " + std::to_string(m) + " " + std::to_string(n) + " " + std::to_string(k) + " " +
-                            std::to_string(s.ta) + std::to_string(s.tb) + (s.bias >= 0 ? " bias " : " - ") + s.post;
-    const PrecisionTiming &t =
-        timings.get(key, [&] { return time_product(engine, m, n, k, s.ta, s.tb, s.bias >= 0, s.post); });
+    const PrecisionTiming &t = timings.get(product_timing_key(s, m, n, k), [&] {
+      return time_product(engine, m, n, k, s.ta, s.tb, s.bias >= 0, s.post);
+    });
     const bool a_shared = rounded.count(s.a) > 0, b_shared = rounded.count(s.b) > 0;
     s.bf16 = t.faster(a_shared, b_shared);
     plan.notes.push_back(product_step_note(prog, s, m, n, k, t.note(s.bf16, s.bf16 && a_shared, s.bf16 && b_shared)));

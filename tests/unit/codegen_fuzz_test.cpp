@@ -293,7 +293,8 @@ std::string compare_shared_rounding(const Graph &model, uint64_t seed, int &stor
   int products = 0;
   for (plan::Program *prog : own.plan.programs())
     for (plan::Step &s : prog->steps)
-      if (s.kind == plan::Step::Matmul) s.bf16 = true, s.thin = false, s.zeros = plan::Step::Keep, s.zero_units = false, ++products;
+      if (s.kind == plan::Step::Matmul)
+        s.bf16 = true, s.thin = false, s.zeros = plan::Step::Keep, s.zero_units = false, ++products;
   if (products == 0) return "";
   LoweredModel shared = own;
   shared.options.share_rounding = true;

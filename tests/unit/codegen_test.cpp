@@ -204,7 +204,8 @@ TEST(Codegen, SharedRoundingGivesTheSameBits) {
     LoweredModel &own = c->code->lowered;
     for (plan::Program *prog : own.plan.programs())
       for (plan::Step &s : prog->steps)
-        if (s.kind == plan::Step::Matmul) s.bf16 = true, s.thin = false, s.zeros = plan::Step::Keep, s.zero_units = false;
+        if (s.kind == plan::Step::Matmul)
+          s.bf16 = true, s.thin = false, s.zeros = plan::Step::Keep, s.zero_units = false;
     LoweredModel shared = own;
     shared.options.share_rounding = true;
     share_rounding(shared);
