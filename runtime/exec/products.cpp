@@ -1,13 +1,13 @@
 // oneDNN products, convolutions and reorders: their primitives, made at
 // start-up over arena memory, and running them (contract in executor.h).
 #include <algorithm>
-#include <iostream>
 #include <optional>
 #include <unordered_map>
 
 #include "abi/onednn_conv.h"
 #include "abi/bf16_rounding.h"
 #include "exec/executor_impl.h"
+#include "support/text.h"
 
 namespace vaec::rt {
 
@@ -86,8 +86,9 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   matmuls.back().skips_zero_columns = call.skip != nullptr;
   const std::string &impl = matmuls.back().impl;
   if (impl.rfind("ref", 0) == 0)
-    std::cerr << "warning: oneDNN runs the " << at << " [" << s.m << "," << s.k << "]x[" << s.k << "," << s.n
-              << "] with its reference implementation '" << impl << "', which is slow\n";
+    print_message("warning: oneDNN runs the " + at + " [" + std::to_string(s.m) + "," + std::to_string(s.k) + "]x[" +
+                  std::to_string(s.k) + "," + std::to_string(s.n) + "] with its reference implementation '" + impl +
+                  "', which is slow\n");
   return call;
 }
 
@@ -227,8 +228,8 @@ PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at)
     dnnl_scratchpad_bytes = std::max(dnnl_scratchpad_bytes, need);
   }
   if (conv.impl.rfind("ref", 0) == 0)
-    std::cerr << "warning: oneDNN runs the " << what << " with its reference implementation '" << conv.impl
-              << "', which is slow\n";
+    print_message("warning: oneDNN runs the " + std::string(what) + " with its reference implementation '" + conv.impl +
+                  "', which is slow\n");
   convs.push_back({at, s.conv, conv.impl});
   call.primitive = conv.primitive;
   return call;

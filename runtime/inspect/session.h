@@ -13,12 +13,13 @@
 #include "inspect/model_parts.h"
 #include "inspect/options.h"
 #include "support/image.h"
+#include "support/text.h"
 #include "train/checkpoint.h"
 
 namespace vaec::rt {
 
 inline int fail(const std::string &message) {
-  std::cerr << "error: " << message << "\n";
+  print_message("error: " + message + "\n");
   return 1;
 }
 

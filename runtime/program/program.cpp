@@ -2,11 +2,11 @@
 #include "program/program.h"
 
 #include <exception>
-#include <iostream>
 #include <string>
 
 #include "dist/ranks.h"
 #include "inspect/inspect.h"
+#include "support/text.h"
 #include "train/trainer.h"
 
 int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_kernel_entry *kernels) {
@@ -14,7 +14,7 @@ int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_k
   plan::Plan plan;
   std::string error;
   if (!plan::parse_plan(plan_text, plan, error)) {
-    std::cerr << "error: the trainer's embedded plan is damaged: " << error << "\n";
+    rt::print_message("error: the trainer's embedded plan is damaged: " + error + "\n");
     return 1;
   }
   rt::dist::Ranks &ranks = rt::dist::Ranks::world();  // joins MPI under mpirun
@@ -24,14 +24,14 @@ int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_k
   try {
     if (argc > 1 && rt::is_inspection_command(argv[1])) {
       if (ranks.many())
-        std::cerr << "error: " << argv[1] << " runs as one process: start it without mpirun\n";
+        rt::print_message(std::string("error: ") + argv[1] + " runs as one process: start it without mpirun\n");
       else
         status = rt::run_inspection(argc, argv, plan, kernels, rt::program_directory(argc > 0 ? argv[0] : nullptr));
     } else {
       status = rt::run_training(argc, argv, std::move(plan), kernels, rt::inspection_usage());
     }
   } catch (const std::exception &e) {
-    std::cerr << "error: " << e.what() << "\n";
+    rt::print_message(std::string("error: ") + e.what() + "\n");
     status = 1;
   }
   // One rank failing alone would leave the others waiting in a sum: it ends them all.

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <string>
 
+#include <unistd.h>
+
 namespace vaec::rt {
 
 // 61234 -> "61,234"
@@ -27,6 +29,17 @@ inline std::string format_bytes(uint64_t bytes) {
   char text[32];
   std::snprintf(text, sizeof text, "%.1f %s", v, units[u]);
   return text;
+}
+
+// Writes a whole message to stderr in one write(2): under mpirun every rank
+// may report the same failure, and messages written piece by piece by
+// several ranks interleave within a line ("error: error: samplesample ...").
+inline void print_message(const std::string &text) {
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(2, text.data() + done, text.size() - done);
+    if (n <= 0) return;  // stderr closed or full: nothing better to do with a message
+    done += static_cast<size_t>(n);
+  }
 }
 
 }  // namespace vaec::rt

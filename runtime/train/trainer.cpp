@@ -76,7 +76,7 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
   std::iota(order.begin(), order.end(), 0);
   shuffle(order, o_.seed, epoch);
   const int64_t batch = o_.batch, steps = steps_per_epoch();
-  if (const std::string note = team_.start(); !note.empty()) std::cerr << note;
+  if (const std::string note = team_.start(); !note.empty()) print_message(note);
   const Clock::time_point begin = Clock::now();
   double writing = 0;  // seconds spent on --checkpoint-every, not training
   int64_t s = epoch_step;
@@ -94,7 +94,7 @@ bool Trainer::train_epoch(int64_t epoch, LossSums &losses, int64_t &steps_done, 
       return false;
     }
     ++steps_done, images_trained_ += n;
-    if (const std::string note = team_.update(); !note.empty()) progress_.clear(), std::cerr << note;
+    if (const std::string note = team_.update(); !note.empty()) progress_.clear(), print_message(note);
     if (s + 1 < steps && checkpoint_due() && !stopping()) {  // the epoch's end writes one anyway
       const Clock::time_point t = Clock::now();
       if (!save(s + 1, &losses)) return false;
@@ -182,7 +182,7 @@ void Trainer::report_non_finite(int64_t epoch, int64_t step, int64_t steps, int 
   os << "note: this step was not applied; "
      << (last_checkpoint_.empty() ? "no checkpoint was written yet" : "the last good checkpoint is " + last_checkpoint_)
      << "\n";
-  std::cerr << "error: " << os.str();
+  print_message("error: " + os.str());
 }
 
 // The eval program over every validation or test example once, in order, in
@@ -204,9 +204,10 @@ bool Trainer::evaluate(LossSums &losses) {
     }
     if (sum_) sum_->sum_losses(plan_.eval, end - first, n);
     if (int bad = losses.add(exec_, n); bad >= 0) {
-      std::cerr << "error: test loss '" << plan_.eval.losses[bad].first << "' is "
-                << exec_.scalar(plan_.eval.losses[bad].second) << " on test batch " << i + 1 << " after "
-                << global_step_ << " training steps\n";
+      std::ostringstream os;
+      os << "error: test loss '" << plan_.eval.losses[bad].first << "' is " << exec_.scalar(plan_.eval.losses[bad].second)
+         << " on test batch " << i + 1 << " after " << global_step_ << " training steps\n";
+      print_message(os.str());
       return false;
     }
   }

@@ -15,6 +15,7 @@
 #include "dist/gradient_sum.h"
 #include "dist/ranks.h"
 #include "exec/executor.h"
+#include "support/text.h"
 #include "train/checkpoint.h"
 #include "train/cpu_share.h"
 #include "train/interrupt.h"
@@ -37,7 +38,7 @@ inline std::string fixed(double v, int decimals) {
 
 // A message in file:line:col form (a CSV cell) carries its own "error:".
 inline int fail(const std::string &message) {
-  std::cerr << (message.find(": error: ") == std::string::npos ? "error: " : "") << message << "\n";
+  print_message((message.find(": error: ") == std::string::npos ? "error: " : "") + message + "\n");
   return 1;
 }
 

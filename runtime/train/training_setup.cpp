@@ -110,8 +110,8 @@ bool load_resume(const plan::Plan &plan, uint64_t hash, const std::string &path,
   if (!o.given.count("lr") && std::isfinite(c.lr) && c.lr > 0) o.lr = c.lr;
   if (!o.given.count("threads") && c.threads >= 1 && c.threads <= 4096) o.threads = static_cast<int>(c.threads);
   else if (static_cast<uint32_t>(o.threads) != c.threads)
-    std::cerr << "warning: " << path << " was written with --threads " << c.threads << ", this run uses "
-              << o.threads << ": results will differ in the last bits from an uninterrupted run\n";
+    print_message("warning: " + path + " was written with --threads " + std::to_string(c.threads) + ", this run uses " +
+                  std::to_string(o.threads) + ": results will differ in the last bits from an uninterrupted run\n");
   start = {c.epoch, c.epoch_step, c.global_step, c.history, c.epoch_sums, path};
   return true;
 }
@@ -194,8 +194,8 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
     return fail(o.data + ": the batch " + std::to_string(o.batch) + " of this plan does not divide the " +
                 std::to_string(test_count) + " test examples");
   if (data.eval_name.empty() && !o.quiet)
-    std::cerr << "note: " << o.data << " has no test split and neither train.test nor train.validation is set: "
-              << "the trainer reports training losses only\n";
+    print_message("note: " + o.data + " has no test split and neither train.test nor train.validation is set: " +
+                  "the trainer reports training losses only\n");
   const int64_t per_epoch = o.drop_last ? train_count / o.batch : (train_count + o.batch - 1) / o.batch;
   if (start.epoch_step > 0 && start.epoch_step >= per_epoch)
     return fail(start.checkpoint + " stopped at step " + std::to_string(start.epoch_step) +
