@@ -1,6 +1,8 @@
 // MPI for the data-parallel run (contract in ranks.h).
 #include "dist/ranks.h"
 
+#include "support/text.h"
+
 #include <malloc.h>
 #include <mpi.h>
 
@@ -34,9 +36,17 @@ Ranks::Ranks() {
 
 void Ranks::finish(int status) {
   if (!joined_) return;
-  if (status == 1 && many()) MPI_Abort(MPI_COMM_WORLD, 1);
+  if (status == 1 && many() && !refused_) MPI_Abort(MPI_COMM_WORLD, 1);
   MPI_Finalize();
   joined_ = false;
+}
+
+int Ranks::refuse(const std::string &message) {
+  refused_ = true;
+  if (rank_ == 0) print_message(message);
+  // No rank ends (and has mpirun end the job) before rank 0 has said why.
+  if (joined_) MPI_Barrier(MPI_COMM_WORLD);
+  return 1;
 }
 
 void Ranks::sum(double *values, int count) const {

@@ -24,8 +24,15 @@ class Ranks {
   static Ranks &world();
   // Leaves MPI: at the end of main (status 0 or a signal's, the same on
   // every rank), or ending every rank's run at once (status 1: one rank
-  // failed alone). A single process just returns.
+  // failed alone), unless every rank refused alike (refuse()). A single
+  // process just returns.
   void finish(int status);
+  // A refusal every rank reaches alike, before any collective, from what
+  // they share (the plan, the command line): rank 0 says why, the others
+  // say nothing, all wait for it, and finish(1) then leaves MPI as at a
+  // normal end rather than aborting, so the message is said once and not
+  // cut short. Returns 1.
+  int refuse(const std::string &message);
 
   int rank() const { return rank_; }
   int size() const { return size_; }
@@ -51,7 +58,7 @@ class Ranks {
  private:
   Ranks();
   int rank_ = 0, size_ = 1;
-  bool joined_ = false;
+  bool joined_ = false, refused_ = false;
   std::vector<void *> requests_;  // MPI_Request, kept opaque here
 };
 

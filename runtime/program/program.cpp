@@ -24,7 +24,7 @@ int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_k
   try {
     if (argc > 1 && rt::is_inspection_command(argv[1])) {
       if (ranks.many())
-        rt::print_message(std::string("error: ") + argv[1] + " runs as one process: start it without mpirun\n");
+        status = ranks.refuse(std::string("error: ") + argv[1] + " runs as one process: start it without mpirun\n");
       else
         status = rt::run_inspection(argc, argv, plan, kernels, rt::program_directory(argc > 0 ? argv[0] : nullptr));
     } else {

@@ -37,8 +37,11 @@ inline std::string fixed(double v, int decimals) {
 }
 
 // A message in file:line:col form (a CSV cell) carries its own "error:".
+inline std::string error_line(const std::string &message) {
+  return (message.find(": error: ") == std::string::npos ? "error: " : "") + message + "\n";
+}
 inline int fail(const std::string &message) {
-  print_message((message.find(": error: ") == std::string::npos ? "error: " : "") + message + "\n");
+  print_message(error_line(message));
   return 1;
 }
 

@@ -142,16 +142,18 @@ int run_training(int argc, char **argv, plan::Plan plan, const vaec_kernel_entry
   Options o = defaults;
   std::vector<char *> args(argv, argv + argc);
   if (argc > 1 && std::string(argv[1]) == "train") args.erase(args.begin() + 1);  // `train train ...` is `train ...`
-  if (!parse_options(static_cast<int>(args.size()), args.data(), o, error)) return fail(error);
+  dist::Ranks &ranks = dist::Ranks::world();
+  // Every rank has the same command line: a mistake in it is everyone's.
+  if (!parse_options(static_cast<int>(args.size()), args.data(), o, error))
+    return ranks.many() ? ranks.refuse(error_line(error)) : fail(error);
   const std::string resume = resume_command(std::vector<std::string>(args.begin(), args.end()));
   if (o.help) {
     std::cout << usage(plan, defaults) << "\n" << more_help;
     return 0;
   }
-  dist::Ranks &ranks = dist::Ranks::world();
   if (ranks.many()) {
     if (const std::string why = dist::cannot_split(plan); !why.empty())
-      return fail("cannot train on " + std::to_string(ranks.size()) + " ranks: " + why);
+      return ranks.refuse(error_line("cannot train on " + std::to_string(ranks.size()) + " ranks: " + why));
     if (ranks.rank() > 0) o.quiet = true;  // rank 0 reports for all
   }
   const std::string out = o.out.empty() ? program_directory(argc > 0 ? argv[0] : nullptr) : o.out;
