@@ -135,13 +135,12 @@ void consider_bf16(ConvChoice &c, const dnnl::engine &engine, bool plain_only, P
   c.impl = chosen.impl;
 }
 
-}  // namespace
-
-ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only,
-                       PrecisionTimings *bf16, AlgorithmTimings *winograd, OwnWinogradUse own) {
+// The Conv step of schedule step `ss` (its first node a convolution) before
+// any layout is chosen: op, dims, stride, pad, post-op, and whether it has
+// a bias (only that matters to oneDNN: bias 0, else -1).
+plan::Step conv_step_of(const Graph &g, const ScheduleStep &ss) {
   const Node &first = g.nodes[ss.nodes.front()];
-  ConvChoice c;
-  plan::Step &cs = c.step;
+  plan::Step cs;
   cs.kind = plan::Step::Conv;
   cs.conv = op_name(first.op);
   cs.dims_a = g.nodes[first.operands[0]].dims;
@@ -150,7 +149,18 @@ ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engin
   cs.stride = std::get<std::vector<int64_t>>(*first.attr("stride"));
   cs.pad = std::get<std::vector<int64_t>>(*first.attr("pad"));
   if (ss.post >= 0) cs.post = op_name(g.nodes[ss.post].op);
-  cs.bias = first.operands.size() > 2 ? 0 : -1;  // only whether there is one matters to oneDNN
+  cs.bias = first.operands.size() > 2 ? 0 : -1;
+  return cs;
+}
+
+}  // namespace
+
+ConvChoice choose_conv(const Graph &g, const ScheduleStep &ss, const dnnl::engine &engine, bool plain_only,
+                       PrecisionTimings *bf16, AlgorithmTimings *winograd, OwnWinogradUse own) {
+  const Node &first = g.nodes[ss.nodes.front()];
+  ConvChoice c;
+  c.step = conv_step_of(g, ss);
+  plan::Step &cs = c.step;
   if (first.op == Op::Conv2dTranspose) {
     c.epilogue = true;
     c.epilogue_post = cs.post;
@@ -181,18 +191,9 @@ std::string kernel_layout_of_result(const plan::Step &cs) {
 }
 
 ConvChoice direct_choice(const Graph &g, const ScheduleStep &ss, const DirectConv &d) {
-  const Node &first = g.nodes[ss.nodes.front()];
   ConvChoice c;
+  c.step = conv_step_of(g, ss);
   plan::Step &cs = c.step;
-  cs.kind = plan::Step::Conv;
-  cs.conv = op_name(first.op);
-  cs.dims_a = g.nodes[first.operands[0]].dims;
-  cs.dims_b = g.nodes[first.operands[1]].dims;
-  cs.dims_c = first.dims;
-  cs.stride = std::get<std::vector<int64_t>>(*first.attr("stride"));
-  cs.pad = std::get<std::vector<int64_t>>(*first.attr("pad"));
-  if (ss.post >= 0) cs.post = op_name(g.nodes[ss.post].op);
-  cs.bias = first.operands.size() > 2 ? 0 : -1;
   // The weights are operand 1, or the result of a weight gradient.
   const bool weights_out = d.kind == DirectConv::Weights;
   auto layout = [&](const Dims &dims, bool weights) { return weights ? "plain" : nchw16c_layout(dims).empty() ? "plain" : nchw16c_layout(dims); };
