@@ -6,11 +6,20 @@
 #include <malloc.h>
 #include <mpi.h>
 
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <stdexcept>
+#include <thread>
 
 namespace vaec::rt::dist {
+namespace {
+
+// Refusals agree on a communicator of their own, so that a rank waiting
+// there never meets another rank's collective on MPI_COMM_WORLD.
+MPI_Comm refusals = MPI_COMM_NULL;
+
+}  // namespace
 
 Ranks &Ranks::world() {
   static Ranks ranks;
@@ -31,21 +40,33 @@ Ranks::Ranks() {
   if (many()) {
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    MPI_Comm_dup(MPI_COMM_WORLD, &refusals);
   }
 }
 
 void Ranks::finish(int status) {
   if (!joined_) return;
-  if (status == 1 && many() && !refused_) MPI_Abort(MPI_COMM_WORLD, 1);
+  if (status == 1 && many() && !refused_together_) MPI_Abort(MPI_COMM_WORLD, 1);
   MPI_Finalize();
   joined_ = false;
 }
 
 int Ranks::refuse(const std::string &message) {
-  refused_ = true;
   if (rank_ == 0) print_message(message);
-  // No rank ends (and has mpirun end the job) before rank 0 has said why.
-  if (joined_) MPI_Barrier(MPI_COMM_WORLD);
+  if (!joined_ || !many()) return 1;
+  // Every rank refusing here means every rank is here: then none ends (and
+  // has mpirun end the job) before rank 0 has said why. A rank that went on
+  // instead (started with other options) would leave the others waiting:
+  // after a while each says why itself and ends the job.
+  MPI_Request all_here;
+  MPI_Ibarrier(refusals, &all_here);
+  int done = 0;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (MPI_Test(&all_here, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done &&
+         std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  refused_together_ = done != 0;
+  if (!refused_together_ && rank_ != 0) print_message(message);
   return 1;
 }
 

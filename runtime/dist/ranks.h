@@ -29,9 +29,11 @@ class Ranks {
   void finish(int status);
   // A refusal every rank reaches alike, before any collective, from what
   // they share (the plan, the command line): rank 0 says why, the others
-  // say nothing, all wait for it, and finish(1) then leaves MPI as at a
-  // normal end rather than aborting, so the message is said once and not
-  // cut short. Returns 1.
+  // say nothing, all wait for each other, and finish(1) then leaves MPI as
+  // at a normal end rather than aborting, so the message is said once and
+  // not cut short. Should some rank not come (started with other options),
+  // the others give up waiting after 10 s, each says why and finish(1)
+  // aborts the job. Returns 1.
   int refuse(const std::string &message);
 
   int rank() const { return rank_; }
@@ -58,7 +60,7 @@ class Ranks {
  private:
   Ranks();
   int rank_ = 0, size_ = 1;
-  bool joined_ = false, refused_ = false;
+  bool joined_ = false, refused_together_ = false;
   std::vector<void *> requests_;  // MPI_Request, kept opaque here
 };
 

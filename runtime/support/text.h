@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include <cerrno>
 #include <unistd.h>
 
 namespace vaec::rt {
@@ -37,6 +38,7 @@ inline std::string format_bytes(uint64_t bytes) {
 inline void print_message(const std::string &text) {
   for (size_t done = 0; done < text.size();) {
     const ssize_t n = ::write(2, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;  // stderr closed or full: nothing better to do with a message
     done += static_cast<size_t>(n);
   }
