@@ -1,12 +1,13 @@
-// Numbers as the trainer, the inspection commands and `vaec data` print them.
+// Numbers as the trainer, the inspection commands and `vaec data` print
+// them, and messages to stderr.
 #pragma once
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <string>
-
-#include <cerrno>
-#include <unistd.h>
 
 namespace vaec::rt {
 
