@@ -15,7 +15,8 @@ step N cut as it says; a note's "a rounded for an earlier product" (b, or
 at step N that an earlier bf16 product reads; the notes are in step order;
 and a bf16 convolution whose result is in a layout kernels cannot read
 (neither plain nor nChw16c: an AMX kernel's channels last) is read next by
-a reorder. With the trainer's `--profile` output, each kernel step of the
+a reorder, unless it is the gradient of a parameter the plan stores in that
+layout (`param_layout`), which only the optimizer reads. With the trainer's `--profile` output, each kernel step of the
 train program that writes bf16 buffers says "(stores NAME...)" with their
 names, and no other step says it stores any.
 Usage: check_shared_rounding.py PLAN_TXT [PROFILE_TXT]"""
@@ -26,6 +27,8 @@ import sys
 def main():
     lines = open(sys.argv[1]).read().splitlines()
     types = [l.split()[2] for l in lines if l.startswith("buffer ")]
+    grads = [int(l.split()[3]) for l in lines if l.startswith("param ")]
+    stored = {grads[int(l.split()[1])]: l.split()[4] for l in lines if l.startswith("param_layout ")}
     steps, notes, inside = [], [], False
     rounded_at = {}
     for l in lines:
@@ -72,6 +75,8 @@ def main():
             continue
         layout_c = s[14]
         if layout_c == "plain" or re.fullmatch(r"blocked:[\d,]+:16@1", layout_c):
+            continue
+        if stored.get(int(s[4])) == layout_c:  # a gradient kept in its parameter's layout
             continue
         readers = [t for t in steps[i + 1:] if s[4] in t[1:(t.index("where") if "where" in t else len(t))]]
         r = readers[0] if readers else None
