@@ -268,14 +268,15 @@ struct PreparedStep {
 // A logical [rows, cols] f32 matrix stored row-major, or, when `transposed`,
 // stored as its [cols, rows] transpose (so strides {1, rows}): oneDNN reads
 // either layout directly, without a copy.
-// oneDNN fixes a primitive's thread count when the primitive is made: those
-// made in this scope run on one thread wherever they are called.
-struct OneThread {
+// oneDNN fixes a primitive's thread count (and may size its scratchpad by
+// it) when the primitive is made: those made in this scope are made for
+// `threads` threads, whatever team runs when they are made.
+struct MadeFor {
   const int before = omp_get_max_threads();
-  OneThread() { omp_set_num_threads(1); }
-  ~OneThread() { omp_set_num_threads(before); }
-  OneThread(const OneThread &) = delete;
-  OneThread &operator=(const OneThread &) = delete;
+  explicit MadeFor(int threads) { omp_set_num_threads(threads); }
+  ~MadeFor() { omp_set_num_threads(before); }
+  MadeFor(const MadeFor &) = delete;
+  MadeFor &operator=(const MadeFor &) = delete;
 };
 
 using onednn::matrix_desc;

@@ -130,7 +130,7 @@ void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
   std::vector<MatmulCall::Unswap> unswaps;
   int64_t swapped_at = 0;  // floats into swap_scratch
   size_t stride = 0;
-  OneThread one;
+  MadeFor one(1);  // each slice runs on one thread wherever it is called
   if (by_k) {
     call.c = floats(s.c);
     call.c_elements = s.m * s.n;
@@ -401,8 +401,8 @@ void Executor::Impl::warm_up_matmuls() {
         it->second = dnnl::memory(desc, engine, at);
         at += round_up(desc.get_size(), kAlign);
       }
-    std::optional<OneThread> one;
-    if (one_thread) one.emplace();
+    std::optional<MadeFor> one;  // a slice runs as it will: on one thread
+    if (one_thread) one.emplace(1);
     part.primitive.execute(stream, args);
     stream.wait();
   });

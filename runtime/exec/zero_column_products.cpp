@@ -138,8 +138,9 @@ SkipZeros::Variant &Executor::Impl::variant(SkipZeros &z, int64_t key, Build &&b
                  const dnnl::memory::desc &c, void *pc, const dnnl::memory::desc *bias, void *pbias) {
     v.parts.push_back(matmul_part(a, pa, b, pb, c, pc, bias, pbias, s.post, s.where, v.pad_stride));
   };
-  std::optional<OneThread> one;
-  if (s.split != Step::Whole) one.emplace();
+  // Made for the plan's threads, not the team of the moment: a batch's bits
+  // and speed do not depend on when its variant was first needed.
+  MadeFor made(s.split != Step::Whole ? 1 : threads);
   try {
     build(add);
   } catch (const dnnl::error &) {
