@@ -7,10 +7,12 @@
 #include "dist/ranks.h"
 #include "inspect/inspect.h"
 #include "support/text.h"
+#include "train/interrupt.h"
 #include "train/trainer.h"
 
 int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_kernel_entry *kernels) {
   using namespace vaec;
+  rt::watch_stop_signals();  // before any other thread starts (train/interrupt.h)
   plan::Plan plan;
   std::string error;
   if (!plan::parse_plan(plan_text, plan, error)) {

@@ -1,16 +1,47 @@
 // Stop signals and the resume command (contract in interrupt.h).
 #include "train/interrupt.h"
 
+#include <atomic>
 #include <cctype>
 #include <csignal>
+#include <mutex>
+#include <thread>
+
+#include <pthread.h>
 
 namespace vaec::rt {
 namespace {
 
-volatile std::sig_atomic_t g_signal = 0;
+std::atomic<int> g_signal{0};
+std::atomic<bool> g_catching{false};
 
-extern "C" void record_signal(int signal) {
-  if (g_signal == 0) g_signal = signal;
+sigset_t stop_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+// The watcher: the only thread that takes the two signals.
+[[noreturn]] void watch() {
+  const sigset_t set = stop_set();
+  for (;;) {
+    int signal = 0;
+    if (sigwait(&set, &signal) != 0) continue;
+    if (g_catching.load()) {
+      int none = 0;
+      g_signal.compare_exchange_strong(none, signal);
+      continue;
+    }
+    // Not training: the default action, which ends the whole process.
+    std::signal(signal, SIG_DFL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, signal);
+    pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+    std::raise(signal);
+  }
 }
 
 // Words of letters, digits and _./:=,+-@% stay bare; others are put in single
@@ -28,19 +59,23 @@ std::string shell_word(const std::string &word) {
 
 }  // namespace
 
-void catch_stop_signals() {
-  g_signal = 0;
-  struct sigaction action {};
-  action.sa_handler = record_signal;
-  action.sa_flags = SA_RESTART;
-  sigemptyset(&action.sa_mask);
-  sigaddset(&action.sa_mask, SIGINT);
-  sigaddset(&action.sa_mask, SIGTERM);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+void watch_stop_signals() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const sigset_t set = stop_set();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread(watch).detach();
+  });
 }
 
-int stop_signal() { return g_signal; }
+void catch_stop_signals() {
+  g_signal = 0;
+  g_catching = true;
+}
+
+void release_stop_signals() { g_catching = false; }
+
+int stop_signal() { return g_signal.load(); }
 
 const char *signal_name(int signal) { return signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "a signal"; }
 
