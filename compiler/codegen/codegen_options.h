@@ -25,6 +25,7 @@ struct CodegenOptions {
   double data_zero_columns = -1;
   bool late_updates = true;         // place_updates.h
   bool side_by_side = true;         // side_by_side.h
+  bool batch_slices = true;         // batch_slices.h
   bool param_layouts = true;        // store_params_in_layouts.h
   bool share_rounding = true;       // share_rounding.h
   // assign_conv_layouts.h: "direct", "winograd" (f32 3x3 stride-1

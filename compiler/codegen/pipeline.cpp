@@ -16,6 +16,7 @@
 #include "codegen/share_rounding.h"
 #include "codegen/skip_zero_columns.h"
 #include "codegen/split_products.h"
+#include "codegen/batch_slices.h"
 #include "codegen/side_by_side.h"
 #include "codegen/swap_products.h"
 #include "codegen/thin_products.h"
@@ -46,7 +47,7 @@ std::string conv_choices_text(const LoweredModel &m) {
 const std::vector<std::string> &codegen_stages() {
   static const std::vector<std::string> s = {"fuse_elementwise", "assign_conv_layouts", "layout_parameters", "lower_steps", "choose_precision", "store_params_in_layouts",
                                              "skip_zero_columns",
-                                             "split_products", "thin_products", "swap_products", "place_updates", "side_by_side", "share_rounding", "plan_memory",
+                                             "split_products", "thin_products", "swap_products", "place_updates", "side_by_side", "batch_slices", "share_rounding", "plan_memory",
                                              "plan_buckets"};
   return s;
 }
@@ -98,6 +99,7 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
   step("swap_products", [&] { swap_products(m.plan, options); }, plan_text);
   step("place_updates", [&] { place_updates(m.plan, options); }, plan_text);
   step("side_by_side", [&] { side_by_side(m.plan, options); }, plan_text);
+  step("batch_slices", [&] { batch_slices(m.plan, options); }, plan_text);
   step("share_rounding", [&] { share_rounding(m); }, plan_text);
   step("plan_memory", [&] { plan_memory(m); }, [&] { return m.memory_report + plan_text(); });
   step("plan_buckets", [&] { plan_buckets(m.plan, options); }, plan_text);

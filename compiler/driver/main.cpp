@@ -242,6 +242,9 @@ int run(int argc, char **argv) {
     c->add_flag("!--no-side-by-side", compile_options.side_by_side,
                 "Run every step on all threads (no pair of vaec's own Winograd gradient steps at once, one "
                 "thread each)");
+    c->add_flag("!--no-batch-slices", compile_options.batch_slices,
+                "Run each f32 convolution whole on all threads (no one-thread slices of the batch that any team "
+                "runs)");
     c->add_flag("!--no-late-updates", compile_options.late_updates,
                 "Update the parameters only after every gradient (no updates right after a gradient)");
     c->add_flag("!--no-param-layouts", compile_options.param_layouts,

@@ -29,7 +29,7 @@
 //     matmul A B C BIAS M N K TA TB POST whole|columns|rows|k-slices -|inner|outer|units|outer+units
 //       [bf16] [swapped|thin] where LOC | zero C where LOC
 //     conv OP A B C BIAS POST DIMS_A DIMS_B DIMS_C STRIDE PAD LAYOUT_A LAYOUT_B LAYOUT_C
-//       [bf16|winograd|own-winograd [side-by-side]] where LOC
+//       [bf16|winograd|own-winograd [side-by-side]] [batch-slices] where LOC
 //     reorder A C DIMS LAYOUT_A LAYOUT_C where LOC
 //     gate check PARAM... bound STEP... where LOC     (train only; PARAM, STEP: indices)
 //     optimize all where LOC | optimize params PARAM... where LOC   (train only)
@@ -211,6 +211,12 @@ struct Step {
   // the same bits either way: own Winograd's results depend on no thread
   // count). See compiler/codegen/side_by_side.h.
   bool side_by_side = false;
+  // Conv `batch-slices` (an f32 oneDNN convolution, not own-winograd): one
+  // slice of the batch per thread, each in a primitive made for one thread,
+  // so any team runs them (oneDNN fixes a primitive's thread count when it
+  // is made); a weight gradient adds its slices' sums in slice order. See
+  // compiler/codegen/batch_slices.h.
+  bool batch_slices = false;
   // Gate: the parameters whose gradients are checked here (every one not
   // updated by an Optimize step after the gate) and the Matmul steps after
   // it whose products are bounded (each writes the gradient of a parameter

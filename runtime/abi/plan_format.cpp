@@ -73,7 +73,7 @@ void format_program(std::ostream &os, const Program &p) {
          << (s.post.empty() ? "-" : s.post) << ' ' << ints(s.dims_a) << ' ' << ints(s.dims_b) << ' ' << ints(s.dims_c)
          << ' ' << ints(s.stride) << ' ' << ints(s.pad) << ' ' << s.layout_a << ' ' << s.layout_b << ' ' << s.layout_c
          << (s.bf16 ? " bf16" : s.winograd ? " winograd" : s.own_winograd ? " own-winograd" : "")
-         << (s.side_by_side ? " side-by-side" : "");
+         << (s.side_by_side ? " side-by-side" : "") << (s.batch_slices ? " batch-slices" : "");
       break;
     case Step::Reorder:
       os << "reorder " << s.a << ' ' << s.c << ' ' << ints(s.dims_a) << ' ' << s.layout_a << ' ' << s.layout_c;

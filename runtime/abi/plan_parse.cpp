@@ -308,14 +308,24 @@ std::string read_conv(std::istringstream &ls, Step &s) {
     return "malformed dimension list";
   std::string word;
   if (!(ls >> word) || word == "where") return "";
-  s.bf16 = word == "bf16";
-  s.winograd = word == "winograd";
-  s.own_winograd = word == "own-winograd";
-  if (!s.bf16 && !s.winograd && !s.own_winograd) return "expected 'bf16', 'winograd', 'own-winograd' or 'where'";
-  if (!s.own_winograd || !(ls >> word) || word == "where") return "";
-  s.side_by_side = word == "side-by-side";
-  if (!s.side_by_side) return "expected 'side-by-side' or 'where'";
-  if (s.conv != "conv2d_bwd_data") return "'side-by-side' is for an input gradient (conv2d_bwd_data)";
+  if (word != "batch-slices") {
+    s.bf16 = word == "bf16";
+    s.winograd = word == "winograd";
+    s.own_winograd = word == "own-winograd";
+    if (!s.bf16 && !s.winograd && !s.own_winograd)
+      return "expected 'bf16', 'winograd', 'own-winograd', 'batch-slices' or 'where'";
+    if (!(ls >> word) || word == "where") return "";
+    if (s.own_winograd) {
+      s.side_by_side = word == "side-by-side";
+      if (!s.side_by_side) return "expected 'side-by-side' or 'where'";
+      if (s.conv != "conv2d_bwd_data") return "'side-by-side' is for an input gradient (conv2d_bwd_data)";
+      return ls >> word && word != "where" ? "expected 'where'" : "";
+    }
+  }
+  s.batch_slices = word == "batch-slices";
+  if (!s.batch_slices) return "expected 'batch-slices' or 'where'";
+  if (s.bf16) return "'batch-slices' takes no bf16";
+  if (ls >> word && word != "where") return "expected 'where'";
   return "";
 }
 

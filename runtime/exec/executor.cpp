@@ -449,6 +449,10 @@ void Executor::Impl::run_step(const plan::Program &program, std::vector<Prepared
       run_own(s.call);
       break;
     }
+    if (!s.call.slices.empty()) {
+      run_conv_slices(s.call);
+      break;
+    }
     for (Rounding &r : s.call.rounding) r.primitive.execute(stream, r.args);
     s.call.primitive.execute(stream, s.call.args);
     stream.wait();

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "abi/onednn_conv.h"
 #include "abi/onednn_matmul.h"
 #include "abi/own_winograd.h"
 #include "abi/thin_product.h"
@@ -207,6 +208,19 @@ struct PrimitiveCall {
   // `scratch_offset` bytes into the shared scratchpad, after this one's.
   bool beside_next = false, ran_early = false;
   size_t scratch_offset = 0;
+  // A `batch-slices` Conv: slice p, images share(batch, p, slices), in a
+  // primitive made for one thread, its scratchpad at p * slice_pad of the
+  // shared one. A weight gradient's slices p >= 1 write partial sums
+  // (slice p - 1 of `partial`), added to c (`c_floats`) in slice order.
+  struct Slice {
+    dnnl::primitive primitive;
+    std::unordered_map<int, dnnl::memory> args;
+  };
+  std::vector<Slice> slices;
+  size_t slice_pad = 0;
+  AlignedBytes partial;
+  float *c_sum = nullptr;
+  int64_t c_floats = 0;
 };
 
 // A Reorder of plain f32 into a plain bf16 buffer: the executor's own
@@ -414,6 +428,9 @@ struct Executor::Impl {
   // than d.limit of them.
   const KeptColumns *kept_columns_of(DataColumns &d);
   PrimitiveCall prepare_conv(const Step &s, const std::string &at);
+  void prepare_conv_slices(const Step &s, const onednn::ConvPrimitive &whole, PrimitiveCall &call,
+                           const std::string &what);
+  void run_conv_slices(PrimitiveCall &call);
   PrimitiveCall prepare_own_winograd(const Step &s, const std::string &what, const std::string &at);
   PrimitiveCall prepare_reorder(const Step &s, const std::string &at);
   // A plain f32 -> plain bf16 Reorder, whose rounding the executor runs itself.

@@ -232,7 +232,69 @@ PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at)
                   "', which is slow\n");
   convs.push_back({at, s.conv, conv.impl});
   call.primitive = conv.primitive;
+  if (s.batch_slices) prepare_conv_slices(s, conv, call, what);
   return call;
+}
+
+void Executor::Impl::prepare_conv_slices(const Step &s, const onednn::ConvPrimitive &whole, PrimitiveCall &call,
+                                         const std::string &what) {
+  if (s.bf16 || s.own_winograd) fail(what + ": batch-slices is for f32 oneDNN convolutions");
+  const bool weights = s.conv.size() > 12 && s.conv.compare(s.conv.size() - 12, 12, "_bwd_weights") == 0;
+  // The operands that hold the batch (dim 0): forward and input gradient a
+  // and c, weight gradient a and b.
+  const bool batched[3] = {true, weights, !weights};
+  const int buffers[3] = {s.a, s.b, s.c};
+  const int64_t batch = s.dims_a[0];
+  const int slices = static_cast<int>(std::min<int64_t>(threads, batch));
+  if (weights && slices > 1) {
+    call.c_floats = static_cast<int64_t>(whole.desc[2].get_size() / sizeof(float));
+    call.partial = allocate_zeroed(static_cast<size_t>(slices - 1) * whole.desc[2].get_size());
+    call.c_sum = floats(s.c);
+  }
+  for (int p = 0; p < slices; ++p) {
+    const auto [n0, n1] = share(batch, p, slices, 1);
+    Step sub = s;
+    for (std::vector<int64_t> *d : {&sub.dims_a, &sub.dims_b, &sub.dims_c})
+      if (batched[d == &sub.dims_a ? 0 : d == &sub.dims_b ? 1 : 2]) (*d)[0] = n1 - n0;
+    onednn::ConvPrimitive conv;
+    try {
+      MadeFor one(1);  // each slice runs on one thread wherever it is called
+      conv = onednn::conv_primitive(sub, engine);
+    } catch (const dnnl::error &e) {
+      fail("oneDNN rejected a slice of the " + what + ": " + e.what());
+    }
+    PrimitiveCall::Slice &slice = call.slices.emplace_back();
+    slice.primitive = conv.primitive;
+    for (int i = 0; i < 3; ++i) {
+      // The batch is the outermost dimension of every layout a plan gives an activation.
+      const int64_t image = batched[i] ? whole.desc[i].data.format_desc.blocking.strides[0] : 0;
+      std::byte *at = static_cast<std::byte *>(address(buffers[i])) + n0 * image * int64_t(sizeof(float));
+      if (i == 2 && weights && p > 0) at = call.partial.get() + (p - 1) * whole.desc[2].get_size();
+      slice.args[conv.arg[i]] = dnnl::memory(conv.desc[i], engine, at);
+    }
+    if (auto it = call.args.find(DNNL_ARG_BIAS); it != call.args.end()) slice.args[DNNL_ARG_BIAS] = it->second;
+    if (const size_t need = conv.scratchpad.get_size(); need > 0) {
+      slice.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(conv.scratchpad, engine, DNNL_MEMORY_NONE);
+      call.slice_pad = std::max(call.slice_pad, round_up(need, kAlign));
+    }
+  }
+  dnnl_scratchpad_bytes = std::max(dnnl_scratchpad_bytes, call.slice_pad * call.slices.size());
+}
+
+void Executor::Impl::run_conv_slices(PrimitiveCall &call) {
+  for_chunks(static_cast<int>(call.slices.size()), team,
+             [&](int p) { call.slices[p].primitive.execute(stream, call.slices[p].args); });
+  stream.wait();
+  if (!call.c_sum) return;
+  const int parts = static_cast<int>(call.slices.size()), chunks = threads;
+  const float *partial = reinterpret_cast<const float *>(call.partial.get());
+  for_chunks(chunks, team, [&](int c) {
+    const auto [begin, end] = share(call.c_floats, c, chunks);
+    for (int p = 1; p < parts; ++p) {
+      const float *x = partial + (p - 1) * call.c_floats;
+      for (int64_t i = begin; i < end; ++i) call.c_sum[i] += x[i];
+    }
+  });
 }
 
 PrimitiveCall Executor::Impl::prepare_own_winograd(const Step &s, const std::string &what, const std::string &at) {
@@ -362,6 +424,9 @@ void Executor::Impl::bind_dnnl_scratchpad() {
       if (s.kind != Step::Matmul) {
         if (auto it = s.call.args.find(DNNL_ARG_SCRATCHPAD); it != s.call.args.end())
           it->second.set_data_handle(dnnl_scratchpad.get());
+        for (size_t p = 0; p < s.call.slices.size(); ++p)
+          if (auto it = s.call.slices[p].args.find(DNNL_ARG_SCRATCHPAD); it != s.call.slices[p].args.end())
+            it->second.set_data_handle(dnnl_scratchpad.get() + p * s.call.slice_pad);
         continue;
       }
       bind_pad(s.matmul.whole, dnnl_scratchpad.get());

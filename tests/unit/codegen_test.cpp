@@ -165,6 +165,26 @@ TEST(Codegen, ConvVaeTrainingStepMatchesTheInterpreter) { expect_step_matches("m
 // kernels, output_padding (negative end pads), 'same'/'valid' transposed
 // convs: each with its backward-data and backward-weights.
 TEST(Codegen, OddConvolutionsMatchTheInterpreter) { expect_step_matches("tests/unit/models/conv_odd.yaml", 3); }
+// f32 convolutions run in one-thread slices of the batch (batch_slices), one
+// per executor thread up to the batch: 3 threads on a batch of 5 cut 2+1+2
+// images, 4 on a batch of 3 one image each; a weight gradient adds the
+// slices' sums.
+TEST(Codegen, BatchSlicesMatchTheInterpreterOnMoreThreads) {
+  for (const int64_t batch : {5, 3}) {
+    auto c = compile("tests/unit/models/conv_odd.yaml", batch);
+    ASSERT_TRUE(c);
+    int weights = 0;
+    for (const plan::Step &s : c->code->lowered.plan.train.steps)
+      weights += s.kind == plan::Step::Conv && s.batch_slices && s.conv.find("_bwd_weights") != std::string::npos;
+    ASSERT_GT(weights, 0);
+    const int threads = batch == 5 ? 3 : 4;
+    const StepResult r = step_both(*c, threads, 11, 3);
+    ASSERT_FALSE(r.interp_loss.empty());
+    for (const auto &[name, want] : r.interp_loss)
+      EXPECT_NEAR(r.exec_loss.at(name), want, 2e-5 * std::max(1.0, std::fabs(want))) << name << " on " << threads;
+    EXPECT_LT(r.worst_grad_error, 2e-4) << r.worst_grad << " on " << threads << " threads";
+  }
+}
 TEST(Codegen, TransposedConvolutionsMatchTheInterpreter) {
   expect_step_matches("tests/unit/models/conv_same_t.yaml", 2);
 }
@@ -178,7 +198,7 @@ void expect_bf16_step_close(const std::string &model, int64_t batch) {
   int marked = 0;
   for (plan::Program *prog : c->code->lowered.plan.programs())
     for (plan::Step &s : prog->steps)
-      if (s.kind == plan::Step::Conv || s.kind == plan::Step::Matmul) s.bf16 = true, s.thin = false, s.zeros = plan::Step::Keep, s.zero_units = false, ++marked;
+      if (s.kind == plan::Step::Conv || s.kind == plan::Step::Matmul) s.bf16 = true, s.thin = false, s.batch_slices = false, s.zeros = plan::Step::Keep, s.zero_units = false, ++marked;
   ASSERT_GT(marked, 0);
   const StepResult r = step_both(*c, 2, 11, 3);
   ASSERT_FALSE(r.interp_loss.empty());

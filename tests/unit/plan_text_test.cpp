@@ -149,7 +149,32 @@ TEST(PlanText, RoundTrips) {
   std::string text6 = text5;
   text6.replace(text6.find("plain winograd where"), 20, "plain wingrad where");
   EXPECT_FALSE(plan::parse_plan(text6, parsed, error));
-  EXPECT_NE(error.find("expected 'bf16', 'winograd', 'own-winograd' or 'where'"), std::string::npos) << error;
+  EXPECT_NE(error.find("expected 'bf16', 'winograd', 'own-winograd', 'batch-slices' or 'where'"), std::string::npos)
+      << error;
+  // One-thread slices of the batch, alone or after winograd; not in bf16.
+  {
+    TestPlan sliced = t;
+    plan::Step &s = sliced.plan.train.steps.back();
+    s.own_winograd = false, s.winograd = false, s.batch_slices = true;
+    const std::string alone = plan::format_plan(sliced.plan);
+    ASSERT_TRUE(plan::parse_plan(alone, parsed, error)) << error;
+    EXPECT_EQ(plan::format_plan(parsed), alone);
+    EXPECT_TRUE(parsed.train.steps.back().batch_slices);
+    EXPECT_NE(alone.find("plain plain plain batch-slices where test.yaml:3:1"), std::string::npos) << alone;
+    s.winograd = true;
+    const std::string after = plan::format_plan(sliced.plan);
+    ASSERT_TRUE(plan::parse_plan(after, parsed, error)) << error;
+    EXPECT_EQ(plan::format_plan(parsed), after);
+    EXPECT_NE(after.find("plain winograd batch-slices where"), std::string::npos) << after;
+    std::string bad = after;
+    bad.replace(bad.find("plain winograd batch-slices"), 27, "plain bf16 batch-slices");
+    EXPECT_FALSE(plan::parse_plan(bad, parsed, error));
+    EXPECT_NE(error.find("'batch-slices' takes no bf16"), std::string::npos) << error;
+    bad = after;
+    bad.replace(bad.find("batch-slices where"), 18, "batch-slices sliced where");
+    EXPECT_FALSE(plan::parse_plan(bad, parsed, error));
+    EXPECT_NE(error.find("expected 'where'"), std::string::npos) << error;
+  }
 }
 
 // Sizes linear in the batch (a+b*B) and extents that are the batch (B)
