@@ -431,6 +431,10 @@ struct Executor::Impl {
   void prepare_conv_slices(const Step &s, const onednn::ConvPrimitive &whole, PrimitiveCall &call,
                            const std::string &what);
   void run_conv_slices(PrimitiveCall &call);
+  // c[i] += slice p's partial[(p - 1) * n + i] for p = 1 .. parts - 1, in
+  // slice order (k-slices, a weight gradient's batch slices): the same bits
+  // on any team.
+  void add_partial_sums(float *c, int64_t n, const std::byte *partial, int parts);
   PrimitiveCall prepare_own_winograd(const Step &s, const std::string &what, const std::string &at);
   PrimitiveCall prepare_reorder(const Step &s, const std::string &at);
   // A plain f32 -> plain bf16 Reorder, whose rounding the executor runs itself.

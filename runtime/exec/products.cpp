@@ -285,14 +285,16 @@ void Executor::Impl::run_conv_slices(PrimitiveCall &call) {
   for_chunks(static_cast<int>(call.slices.size()), team,
              [&](int p) { call.slices[p].primitive.execute(stream, call.slices[p].args); });
   stream.wait();
-  if (!call.c_sum) return;
-  const int parts = static_cast<int>(call.slices.size()), chunks = threads;
-  const float *partial = reinterpret_cast<const float *>(call.partial.get());
-  for_chunks(chunks, team, [&](int c) {
-    const auto [begin, end] = share(call.c_floats, c, chunks);
+  if (call.c_sum) add_partial_sums(call.c_sum, call.c_floats, call.partial.get(), static_cast<int>(call.slices.size()));
+}
+
+void Executor::Impl::add_partial_sums(float *c, int64_t n, const std::byte *partial, int parts) {
+  const float *sums = reinterpret_cast<const float *>(partial);
+  for_chunks(threads, team, [&](int chunk) {
+    const auto [begin, end] = share(n, chunk, threads);
     for (int p = 1; p < parts; ++p) {
-      const float *x = partial + (p - 1) * call.c_floats;
-      for (int64_t i = begin; i < end; ++i) call.c_sum[i] += x[i];
+      const float *x = sums + (p - 1) * n;
+      for (int64_t i = begin; i < end; ++i) c[i] += x[i];
     }
   });
 }
@@ -510,17 +512,7 @@ void Executor::Impl::run_whole(MatmulCall &m) {
     }
   });
   stream.wait();
-  if (!m.partial_sums) return;
-  // k-slices: each element adds the parts' sums in part order, on any team.
-  const int parts = static_cast<int>(m.parts.size());
-  const float *sums = reinterpret_cast<const float *>(m.partial_sums.get());
-  for_chunks(parts, team, [&](int c) {
-    const auto [begin, end] = share(m.c_elements, c, parts);
-    for (int p = 1; p < parts; ++p) {
-      const float *x = sums + (p - 1) * m.c_elements;
-      for (int64_t i = begin; i < end; ++i) m.c[i] += x[i];
-    }
-  });
+  if (m.partial_sums) add_partial_sums(m.c, m.c_elements, m.partial_sums.get(), static_cast<int>(m.parts.size()));
 }
 
 }  // namespace vaec::rt
