@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # bench/shared_cpu.sh [STEPS] [ROUNDS]
 #
-# mnist_mlp's training speed on a CPU shared with another program: the
+# A model's training speed (mnist_mlp unless MODEL says another) on a CPU
+# shared with another program: the
 # trainer with its default settings (the plan's adaptive team, libgomp's own
 # spinning) runs on an idle machine and beside one CPU-bound single-threaded
 # process (`python3 -c 'while 1: pass'`, the hog); so do two fixed teams of
 # all threads on a plan compiled with `--team fixed` (whole products, the
-# earlier default): `fixed` with libgomp's spinning, and `spin300` bounding it
+# earlier default; for convolutions, whole ones instead of batch slices):
+# `fixed` with libgomp's spinning, and `spin300` bounding it
 # with GOMP_SPINCOUNT=300. "idle / fixed idle" is thus what the adaptive
 # default costs on an idle machine. Each round runs
 # every (variant, idle|busy) once, back to back, the order reversed every
@@ -20,6 +22,8 @@
 #   ROUNDS   rounds (default 5)
 #
 # Environment:
+#   MODEL=NAME     models/NAME.yaml (default mnist_mlp), on its data set
+#   BATCH=N        vaec compile --batch N (default: the model's)
 #   SPINS="N ..."  also measure a fixed team with GOMP_SPINCOUNT=N
 #   THREADS=N      the trainer's --threads (default: the plan's, this machine's cores)
 #   NICE=N         run the trainer and the hog each in a session of its own at
@@ -44,9 +48,18 @@ if [[ -z ${SKIP_BUILD:-} ]]; then
     VAEC_BUILD_DIR=$BUILD "$ROOT/scripts/build.sh" >/dev/null || die "scripts/build.sh failed"
 fi
 OUT=$BUILD/bench/shared_cpu
-"$BUILD/vaec" compile "$ROOT/models/mnist_mlp.yaml" -o "$OUT/adaptive" >/dev/null || die "vaec compile failed"
-"$BUILD/vaec" compile "$ROOT/models/mnist_mlp.yaml" --team fixed -o "$OUT/fixed" >/dev/null ||
+MODEL=${MODEL:-mnist_mlp}
+[[ -f $ROOT/models/$MODEL.yaml ]] || die "no models/$MODEL.yaml"
+batch=()
+if [[ -n ${BATCH:-} ]]; then
+    [[ $BATCH =~ ^[1-9][0-9]*$ ]] || die "BATCH must be a positive integer"
+    batch=(--batch "$BATCH")
+fi
+"$BUILD/vaec" compile "$ROOT/models/$MODEL.yaml" "${batch[@]}" -o "$OUT/adaptive" >/dev/null || die "vaec compile failed"
+"$BUILD/vaec" compile "$ROOT/models/$MODEL.yaml" "${batch[@]}" --team fixed -o "$OUT/fixed" >/dev/null ||
     die "vaec compile --team fixed failed"
+images_per_step=$(sed -n 's/^config batch \([0-9]*\)$/\1/p' "$OUT/adaptive/ir/plan.txt")
+[[ $images_per_step =~ ^[1-9][0-9]*$ ]] || die "the plan states no batch"
 threads=()
 [[ -n ${THREADS:-} ]] && threads=(--threads "$THREADS")
 
@@ -81,7 +94,7 @@ run() {
     [[ ${env_of[$variant]} != - ]] && env=("${env_of[$variant]}")
     [[ $variant == fixed && $mode == busy ]] && steps=$FIXED_BUSY_STEPS
     [[ $mode == busy ]] && start_hog
-    local result epochs=$(((steps * 128 + 59999) / 60000))  # mnist_mlp: 469 steps of 128 per epoch
+    local result epochs=$(((steps * images_per_step + 59999) / 60000))  # 60,000 training images
     result=$(prio env "${env[@]}" "$OUT/${team_of[$variant]}/train" "${threads[@]}" --team "${team_of[$variant]}" --max-steps "$steps" --epochs "$epochs" \
         --checkpoint-every 0 --out "$OUT/run" --quiet 2>/dev/null | sed -n 's/.*"images_per_sec": \([0-9.]*\).*/\1/p')
     [[ $mode == busy ]] && stop_hog
