@@ -251,6 +251,11 @@ void Executor::Impl::prepare_conv_slices(const Step &s, const onednn::ConvPrimit
     call.partial = allocate_zeroed(static_cast<size_t>(slices - 1) * whole.desc[2].get_size());
     call.c_sum = floats(s.c);
   }
+  for (int i = 0; i < 3; ++i)  // each image a block of its own, after the one before
+    if (batched[i] && (whole.desc[i].data.format_kind != dnnl_blocked ||
+                       whole.desc[i].data.format_desc.blocking.strides[0] * batch * int64_t(sizeof(float)) !=
+                           static_cast<int64_t>(whole.desc[i].get_size())))
+      fail(what + ": batch-slices needs the batch outermost in operand " + "abc"[i] + "'s layout");
   for (int p = 0; p < slices; ++p) {
     const auto [n0, n1] = share(batch, p, slices, 1);
     Step sub = s;
@@ -266,7 +271,6 @@ void Executor::Impl::prepare_conv_slices(const Step &s, const onednn::ConvPrimit
     PrimitiveCall::Slice &slice = call.slices.emplace_back();
     slice.primitive = conv.primitive;
     for (int i = 0; i < 3; ++i) {
-      // The batch is the outermost dimension of every layout a plan gives an activation.
       const int64_t image = batched[i] ? whole.desc[i].data.format_desc.blocking.strides[0] : 0;
       std::byte *at = static_cast<std::byte *>(address(buffers[i])) + n0 * image * int64_t(sizeof(float));
       if (i == 2 && weights && p > 0) at = call.partial.get() + (p - 1) * whole.desc[2].get_size();
