@@ -204,7 +204,7 @@ ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine) {
   const bool transpose = op.rfind("conv2d_transpose", 0) == 0;
   const bool forward = op == "conv2d" || op == "conv2d_transpose";
   const bool data = op == "conv2d_bwd_data" || op == "conv2d_transpose_bwd_data";
-  const bool weights = op == "conv2d_bwd_weights" || op == "conv2d_transpose_bwd_weights";
+  const bool weights = plan::is_weight_gradient(op);
   if (!forward && !data && !weights) fail("unknown convolution '" + op + "'");
   if (s.stride.size() != 2 || s.pad.size() != 4) fail(op + ": stride needs 2 and pad 4 entries");
   for (const auto *d : {&s.dims_a, &s.dims_b, &s.dims_c})

@@ -49,7 +49,7 @@ double program_flops(const Program &prog, int64_t batch) {
       flops += 2.0 * double(extent(s.m, batch)) * double(extent(s.n, batch)) * double(extent(s.k, batch));
     } else if (s.kind == Step::Conv && s.dims_a.size() == 4 && s.dims_b.size() == 4 && s.dims_c.size() == 4) {
       // The weight is b, or c for the weight gradients; the other two are activations.
-      const bool weights_out = s.conv.size() > 12 && s.conv.compare(s.conv.size() - 12, 12, "_bwd_weights") == 0;
+      const bool weights_out = is_weight_gradient(s.conv);
       const std::vector<int64_t> &w = weights_out ? s.dims_c : s.dims_b, &x = s.dims_a, &y = weights_out ? s.dims_b : s.dims_c;
       flops += 2.0 * elements(w) * double(extent(x[0], batch)) * std::min(spatial(x), spatial(y));
     }

@@ -387,6 +387,11 @@ Plan at_batch(const Plan &p, int64_t batch, int64_t layout_batch);
 
 // An extent at a batch: v, or c * batch when v is batch_times(c).
 inline int64_t extent(int64_t v, int64_t batch) { return v < 0 ? -v * batch : v; }
+// A Conv step's op writes a weight gradient (c is the weight; a and b the
+// activations, batch first).
+inline bool is_weight_gradient(const std::string &conv) {
+  return conv == "conv2d_bwd_weights" || conv == "conv2d_transpose_bwd_weights";
+}
 
 std::string format_plan(const Plan &p);
 // Parses plan text; returns false with a message on malformed input.

@@ -239,7 +239,7 @@ PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at)
 void Executor::Impl::prepare_conv_slices(const Step &s, const onednn::ConvPrimitive &whole, PrimitiveCall &call,
                                          const std::string &what) {
   if (s.bf16 || s.own_winograd) fail(what + ": batch-slices is for f32 oneDNN convolutions");
-  const bool weights = s.conv.size() > 12 && s.conv.compare(s.conv.size() - 12, 12, "_bwd_weights") == 0;
+  const bool weights = plan::is_weight_gradient(s.conv);
   // The operands that hold the batch (dim 0): forward and input gradient a
   // and c, weight gradient a and b.
   const bool batched[3] = {true, weights, !weights};
@@ -259,8 +259,9 @@ void Executor::Impl::prepare_conv_slices(const Step &s, const onednn::ConvPrimit
   for (int p = 0; p < slices; ++p) {
     const auto [n0, n1] = share(batch, p, slices, 1);
     Step sub = s;
-    for (std::vector<int64_t> *d : {&sub.dims_a, &sub.dims_b, &sub.dims_c})
-      if (batched[d == &sub.dims_a ? 0 : d == &sub.dims_b ? 1 : 2]) (*d)[0] = n1 - n0;
+    std::vector<int64_t> *dims[3] = {&sub.dims_a, &sub.dims_b, &sub.dims_c};
+    for (int i = 0; i < 3; ++i)
+      if (batched[i]) (*dims[i])[0] = n1 - n0;
     onednn::ConvPrimitive conv;
     try {
       MadeFor one(1);  // each slice runs on one thread wherever it is called
