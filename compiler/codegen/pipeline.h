@@ -14,7 +14,7 @@
 //   swap_products        products computed as c^T = b^T a^T where oneDNN runs that faster
 //   place_updates        the gate and the updates of the train program
 //   side_by_side         pairs of own Winograd gradient steps run at once, one thread each
-//   batch_slices         f32 convolutions as one-thread slices of the batch, one per thread
+//   batch_slices         convolutions as one-thread slices of the batch, one per thread
 //   share_rounding       one bf16 copy of each value the bf16 products read
 //   plan_memory          the temporaries' offsets in the arena
 //

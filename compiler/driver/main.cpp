@@ -243,7 +243,7 @@ int run(int argc, char **argv) {
                 "Run every step on all threads (no pair of vaec's own Winograd gradient steps at once, one "
                 "thread each)");
     c->add_flag("!--no-batch-slices", compile_options.batch_slices,
-                "Run each f32 convolution whole on all threads (no one-thread slices of the batch that any team "
+                "Run each convolution whole on all threads (no one-thread slices of the batch that any team "
                 "runs)");
     c->add_flag("!--no-late-updates", compile_options.late_updates,
                 "Update the parameters only after every gradient (no updates right after a gradient)");

@@ -199,6 +199,23 @@ std::string plain_layout(const std::vector<int64_t> &dims, bool weights_of_trans
   return layout_text(layout_desc(dims, "plain", true), onednn_dims(dims, true));
 }
 
+bool batch_outermost(const dnnl::memory::desc &desc) {
+  const dnnl_memory_desc_t &md = desc.data;
+  if (md.format_kind != dnnl_blocked || md.ndims < 1 || md.offset0 != 0 || md.dims[0] != md.padded_dims[0]) return false;
+  const dnnl_blocking_desc_t &b = md.format_desc.blocking;
+  for (int i = 0; i < b.inner_nblks; ++i)
+    if (b.inner_idxs[i] == 0) return false;
+  const auto bytes = static_cast<int64_t>(dnnl::memory::data_type_size(desc.data_type()));
+  return b.strides[0] * md.dims[0] * bytes == static_cast<int64_t>(desc.get_size());
+}
+
+dnnl::memory::desc batch_view(const dnnl::memory::desc &desc, int64_t n) {
+  if (!batch_outermost(desc) || n < 1 || n > desc.data.dims[0]) fail("no view of the batch in this layout");
+  dnnl::memory::desc view = desc;
+  view.data.dims[0] = view.data.padded_dims[0] = n;
+  return view;
+}
+
 ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine) {
   const std::string &op = s.conv;
   const bool transpose = op.rfind("conv2d_transpose", 0) == 0;

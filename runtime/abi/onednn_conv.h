@@ -69,4 +69,12 @@ bool is_transpose_weights(const std::string &conv, int operand);
 // std::runtime_error (unknown op, bad fields) or dnnl::error.
 ConvPrimitive conv_primitive(const plan::Step &s, const dnnl::engine &engine);
 
+// Whether `desc` holds its dim 0 (a convolution's batch) outermost and
+// unblocked, each index a block of its own after the one before: then
+// batch_view gives the layout of any run of n consecutive indices.
+bool batch_outermost(const dnnl::memory::desc &desc);
+// `desc` with dim 0 cut to n (batch_outermost(desc) holds); its strides
+// stay, so a view of indices [i, i + n) starts at i * desc's dim-0 stride.
+dnnl::memory::desc batch_view(const dnnl::memory::desc &desc, int64_t n);
+
 }  // namespace vaec::onednn

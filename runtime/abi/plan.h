@@ -211,10 +211,11 @@ struct Step {
   // the same bits either way: own Winograd's results depend on no thread
   // count). See compiler/codegen/side_by_side.h.
   bool side_by_side = false;
-  // Conv `batch-slices` (an f32 oneDNN convolution, not own-winograd): one
-  // slice of the batch per thread, each in a primitive made for one thread,
-  // so any team runs them (oneDNN fixes a primitive's thread count when it
-  // is made); a weight gradient adds its slices' sums in slice order. See
+  // Conv `batch-slices` (a oneDNN convolution, f32 or bf16, not
+  // own-winograd): one slice of the batch per thread, each in a primitive
+  // made for one thread (a bf16 slice first rounds its own images), so any
+  // team runs them (oneDNN fixes a primitive's thread count when it is
+  // made); a weight gradient adds its slices' sums in slice order. See
   // compiler/codegen/batch_slices.h.
   bool batch_slices = false;
   // Gate: the parameters whose gradients are checked here (every one not

@@ -324,7 +324,6 @@ std::string read_conv(std::istringstream &ls, Step &s) {
   }
   s.batch_slices = word == "batch-slices";
   if (!s.batch_slices) return "expected 'batch-slices' or 'where'";
-  if (s.bf16) return "'batch-slices' takes no bf16";
   if (ls >> word && word != "where") return "expected 'where'";
   return "";
 }

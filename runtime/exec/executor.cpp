@@ -453,8 +453,8 @@ void Executor::Impl::run_step(const plan::Program &program, std::vector<Prepared
       run_conv_slices(s.call);
       break;
     }
-    for (Rounding &r : s.call.rounding) r.primitive.execute(stream, r.args);
-    s.call.primitive.execute(stream, s.call.args);
+    for (Rounding &r : s.call.rounding) run_reorder(r);
+    if (s.call.primitive) s.call.primitive.execute(stream, s.call.args);
     stream.wait();
     break;
   case Step::Kernel: run_kernel(s.kernel, step); break;

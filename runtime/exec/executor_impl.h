@@ -125,10 +125,15 @@ struct SkipZeros {
   static int64_t unit_key(int64_t mp, int64_t np) { return (mp << 32) | np; }
 };
 
-// A bf16 step's operand rounded from its f32 buffer into a bf16 copy
-// (MatmulCall, PrimitiveCall): run before the step's own primitive.
+// A oneDNN reorder: a bf16 step's operand rounded from its f32 buffer into
+// a bf16 copy (MatmulCall, PrimitiveCall: run before the step's own
+// primitive), or a Reorder step's layout change. oneDNN fixes a reorder's
+// thread count when it is made, as a primitive's, so it is made once per
+// team size and run by the current team's (run_reorder): made for the
+// plan's threads, it kept waking a second thread beside a busy program
+// whatever the team. Its values do not depend on the thread count.
 struct Rounding {
-  dnnl::reorder primitive;
+  std::vector<dnnl::reorder> made_for;  // [t - 1]: made for t threads
   std::unordered_map<int, dnnl::memory> args;
 };
 
@@ -192,7 +197,7 @@ struct KernelCall {
 // A oneDNN primitive with its arguments bound to arena memory: Conv and
 // Reorder steps.
 struct PrimitiveCall {
-  dnnl::primitive primitive;
+  dnnl::primitive primitive;  // none for a Reorder step: its reorder is rounding[0]
   std::unordered_map<int, dnnl::memory> args;
   // A bf16 Conv: a and b rounded into `rounded` first.
   std::vector<Rounding> rounding;
@@ -212,9 +217,13 @@ struct PrimitiveCall {
   // primitive made for one thread, its scratchpad at p * slice_pad of the
   // shared one. A weight gradient's slices p >= 1 write partial sums
   // (slice p - 1 of `partial`), added to c (`c_floats`) in slice order.
+  // A bf16 step's slice first rounds its images of a and b (all of the
+  // weights) into `rounded`, in the layouts oneDNN chose for the slice.
   struct Slice {
     dnnl::primitive primitive;
     std::unordered_map<int, dnnl::memory> args;
+    std::vector<Rounding> rounding;  // made for one thread
+    AlignedBytes rounded;
   };
   std::vector<Slice> slices;
   size_t slice_pad = 0;
@@ -444,7 +453,11 @@ struct Executor::Impl {
   void bind_dnnl_scratchpad();
   void warm_up_matmuls();
   // The rounding of f32 `from` (in `from_desc`) into bf16 `to` (in `to_desc`).
-  Rounding rounding(const dnnl::memory::desc &from_desc, void *from, const dnnl::memory::desc &to_desc, void *to);
+  // Made for each team size up to `up_to` (0: the plan's threads; Rounding).
+  Rounding rounding(const dnnl::memory::desc &from_desc, void *from, const dnnl::memory::desc &to_desc, void *to,
+                    int up_to = 0);
+  // Runs r as made for the current team.
+  void run_reorder(Rounding &r);
   void prepare_optimizer(const vaec_kernel_entry *kernels);
   std::vector<PreparedStep> &steps_of(const plan::Program &program, int64_t batch);
   // Writes `batch` to the plan's batch_value buffer, when it has one.

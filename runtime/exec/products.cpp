@@ -195,13 +195,16 @@ PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at)
   // What a and b are in the arena: the step's f32 layouts (a bf16 step reads rounded copies).
   const dnnl::memory::desc stored[3] = {s.bf16 ? conv.f32_inputs[0] : conv.desc[0],
                                         s.bf16 ? conv.f32_inputs[1] : conv.desc[1], conv.desc[2]};
+  // Batch slices round their own images (prepare_conv_slices).
+  const bool round_whole = s.bf16 && !s.batch_slices;
   size_t rounded_bytes[2] = {};
-  if (s.bf16) {
+  if (round_whole) {
     for (int i = 0; i < 2; ++i) rounded_bytes[i] = round_up(conv.desc[i].get_size(), kAlign);
     call.rounded = allocate_zeroed(rounded_bytes[0] + rounded_bytes[1]);
   }
   for (int i = 0; i < 3; ++i) {
     check_desc(buffers[i], stored[i], what + " operand " + "abc"[i]);
+    if (s.bf16 && i < 2 && !round_whole) continue;
     if (i == 2 || !s.bf16) {
       call.args[conv.arg[i]] = dnnl::memory(conv.desc[i], engine, address(buffers[i]));
       continue;
@@ -238,12 +241,15 @@ PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at)
 
 void Executor::Impl::prepare_conv_slices(const Step &s, const onednn::ConvPrimitive &whole, PrimitiveCall &call,
                                          const std::string &what) {
-  if (s.bf16 || s.own_winograd) fail(what + ": batch-slices is for f32 oneDNN convolutions");
+  if (s.own_winograd) fail(what + ": batch-slices is for oneDNN convolutions");
   const bool weights = plan::is_weight_gradient(s.conv);
   // The operands that hold the batch (dim 0): forward and input gradient a
   // and c, weight gradient a and b.
   const bool batched[3] = {true, weights, !weights};
   const int buffers[3] = {s.a, s.b, s.c};
+  // Their layouts in the arena (a bf16 step's a and b: f32, rounded by each slice).
+  const dnnl::memory::desc stored[3] = {s.bf16 ? whole.f32_inputs[0] : whole.desc[0],
+                                        s.bf16 ? whole.f32_inputs[1] : whole.desc[1], whole.desc[2]};
   const int64_t batch = s.dims_a[0];
   const int slices = static_cast<int>(std::min<int64_t>(threads, batch));
   if (weights && slices > 1) {
@@ -252,9 +258,7 @@ void Executor::Impl::prepare_conv_slices(const Step &s, const onednn::ConvPrimit
     call.c_sum = floats(s.c);
   }
   for (int i = 0; i < 3; ++i)  // each image a block of its own, after the one before
-    if (batched[i] && (whole.desc[i].data.format_kind != dnnl_blocked ||
-                       whole.desc[i].data.format_desc.blocking.strides[0] * batch * int64_t(sizeof(float)) !=
-                           static_cast<int64_t>(whole.desc[i].get_size())))
+    if (batched[i] && !onednn::batch_outermost(stored[i]))
       fail(what + ": batch-slices needs the batch outermost in operand " + "abc"[i] + "'s layout");
   for (int p = 0; p < slices; ++p) {
     const auto [n0, n1] = share(batch, p, slices, 1);
@@ -262,20 +266,41 @@ void Executor::Impl::prepare_conv_slices(const Step &s, const onednn::ConvPrimit
     std::vector<int64_t> *dims[3] = {&sub.dims_a, &sub.dims_b, &sub.dims_c};
     for (int i = 0; i < 3; ++i)
       if (batched[i]) (*dims[i])[0] = n1 - n0;
+    PrimitiveCall::Slice &slice = call.slices.emplace_back();
+    MadeFor one(1);  // each slice runs on one thread wherever it is called
     onednn::ConvPrimitive conv;
     try {
-      MadeFor one(1);  // each slice runs on one thread wherever it is called
       conv = onednn::conv_primitive(sub, engine);
     } catch (const dnnl::error &e) {
       fail("oneDNN rejected a slice of the " + what + ": " + e.what());
     }
-    PrimitiveCall::Slice &slice = call.slices.emplace_back();
+    if (conv.impl.rfind("ref", 0) == 0 && whole.impl.rfind("ref", 0) != 0)
+      print_message("warning: oneDNN runs the slices of the " + what + " with its reference implementation '" +
+                    conv.impl + "', which is slow\n");
     slice.primitive = conv.primitive;
+    size_t rounded_bytes[2] = {};
+    if (s.bf16) {
+      for (int i = 0; i < 2; ++i) rounded_bytes[i] = round_up(conv.desc[i].get_size(), kAlign);
+      slice.rounded = allocate_zeroed(rounded_bytes[0] + rounded_bytes[1]);
+    }
     for (int i = 0; i < 3; ++i) {
-      const int64_t image = batched[i] ? whole.desc[i].data.format_desc.blocking.strides[0] : 0;
+      const int64_t image = batched[i] ? stored[i].data.format_desc.blocking.strides[0] : 0;
       std::byte *at = static_cast<std::byte *>(address(buffers[i])) + n0 * image * int64_t(sizeof(float));
       if (i == 2 && weights && p > 0) at = call.partial.get() + (p - 1) * whole.desc[2].get_size();
-      slice.args[conv.arg[i]] = dnnl::memory(conv.desc[i], engine, at);
+      if (!s.bf16 || i == 2) {
+        slice.args[conv.arg[i]] = dnnl::memory(conv.desc[i], engine, at);
+        continue;
+      }
+      // The slice's images (or all of the weights) rounded into the
+      // layout oneDNN chose for the slice, on the slice's thread.
+      const dnnl::memory::desc view = batched[i] ? onednn::batch_view(stored[i], n1 - n0) : stored[i];
+      try {
+        slice.rounding.push_back(rounding(view, at, conv.desc[i], slice.rounded.get() + (i ? rounded_bytes[0] : 0), 1));
+      } catch (const dnnl::error &e) {
+        fail("oneDNN cannot round operand " + std::string(1, "ab"[i]) + " of a slice of the " + what + " to bf16: " +
+             e.what());
+      }
+      slice.args[conv.arg[i]] = slice.rounding.back().args.at(DNNL_ARG_TO);
     }
     if (auto it = call.args.find(DNNL_ARG_BIAS); it != call.args.end()) slice.args[DNNL_ARG_BIAS] = it->second;
     if (const size_t need = conv.scratchpad.get_size(); need > 0) {
@@ -287,8 +312,10 @@ void Executor::Impl::prepare_conv_slices(const Step &s, const onednn::ConvPrimit
 }
 
 void Executor::Impl::run_conv_slices(PrimitiveCall &call) {
-  for_chunks(static_cast<int>(call.slices.size()), team,
-             [&](int p) { call.slices[p].primitive.execute(stream, call.slices[p].args); });
+  for_chunks(static_cast<int>(call.slices.size()), team, [&](int p) {
+    for (Rounding &r : call.slices[p].rounding) r.made_for[0].execute(stream, r.args);
+    call.slices[p].primitive.execute(stream, call.slices[p].args);
+  });
   stream.wait();
   if (call.c_sum) add_partial_sums(call.c_sum, call.c_floats, call.partial.get(), static_cast<int>(call.slices.size()));
 }
@@ -344,9 +371,7 @@ PrimitiveCall Executor::Impl::prepare_reorder(const Step &s, const std::string &
     check_desc(s.a, from, at + ": reorder source");
     if (bf16_buffer(s.c)) to.data.data_type = dnnl_bf16;
     check_desc(s.c, to, at + ": reorder destination");
-    dnnl::memory src(from, engine, address(s.a)), dst(to, engine, address(s.c));
-    call.primitive = dnnl::reorder(src, dst);
-    call.args = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+    call.rounding.push_back(rounding(from, address(s.a), to, address(s.c)));
   } catch (const dnnl::error &e) {
     fail("oneDNN rejected the " + at + ": reorder " + s.layout_a + " -> " + s.layout_c + ": " + e.what());
   } catch (const std::runtime_error &e) {
@@ -410,9 +435,18 @@ MatmulPart Executor::Impl::matmul_part(const dnnl::memory::desc &a, void *pa, co
 }
 
 Rounding Executor::Impl::rounding(const dnnl::memory::desc &from_desc, void *from, const dnnl::memory::desc &to_desc,
-                                  void *to) {
+                                  void *to, int up_to) {
   dnnl::memory src(from_desc, engine, from), dst(to_desc, engine, to);
-  return {dnnl::reorder(src, dst), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}}};
+  Rounding r{{}, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}}};
+  for (int t = 1; t <= (up_to ? up_to : threads); ++t) {
+    MadeFor made(t);
+    r.made_for.emplace_back(src, dst);
+  }
+  return r;
+}
+
+void Executor::Impl::run_reorder(Rounding &r) {
+  r.made_for[std::clamp(team, 1, static_cast<int>(r.made_for.size())) - 1].execute(stream, r.args);
 }
 
 void Executor::Impl::bind_pad(MatmulPart &part, std::byte *at) {
@@ -494,7 +528,7 @@ void Executor::Impl::run_matmul(MatmulCall &m) {
 
 // The step's product over all of its operands.
 void Executor::Impl::run_whole(MatmulCall &m) {
-  for (Rounding &r : m.rounding) r.primitive.execute(stream, r.args);
+  for (Rounding &r : m.rounding) run_reorder(r);
   if (m.parts.empty()) {
     m.whole.primitive.execute(stream, m.whole.args);
     stream.wait();

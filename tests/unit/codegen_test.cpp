@@ -185,6 +185,65 @@ TEST(Codegen, BatchSlicesMatchTheInterpreterOnMoreThreads) {
     EXPECT_LT(r.worst_grad_error, 2e-4) << r.worst_grad << " on " << threads << " threads";
   }
 }
+// bf16 convolutions in batch slices (each slice rounds its own images into
+// the layouts oneDNN picks for it) compute what the whole bf16 step does:
+// the same losses, and gradients that differ only in the order of a weight
+// gradient's sums; and the same bits on a team of one thread as on all
+// (the slices, and the reorders made for each team size). Every
+// convolution is forced to bf16 (the compiler marks those oneDNN runs
+// faster, which depends on the machine).
+struct ExecStep {
+  std::map<std::string, double> losses;
+  std::vector<std::vector<float>> grads;
+};
+ExecStep exec_step(const plan::Plan &p, const test::JitModel &code, int threads, uint64_t seed, uint64_t step,
+                   int team = 0) {
+  ExecStep r;
+  const int64_t batch = p.train.batch;
+  rt::Executor ex(p, code.table.data(), threads, seed, false, {{"train", {batch}}});
+  if (team > 0) ex.set_team(team);
+  ex.init_params(seed);
+  std::string error;
+  const std::vector<uint8_t> images = test::idx_test_images("data/mnist", error);
+  EXPECT_FALSE(images.empty()) << error;
+  const std::vector<float> rows = test::pixel_rows(images, 0, batch * p.train.input_row);
+  std::copy(rows.begin(), rows.end(), ex.f32(p.train.input));
+  ex.run(p.train, step, batch);
+  for (const auto &[name, buf] : p.train.losses) r.losses[name] = ex.scalar(buf);
+  for (size_t qi = 0; qi < p.params.size(); ++qi) r.grads.push_back(ex.plain_param(qi, true));
+  return r;
+}
+TEST(Codegen, Bf16BatchSlicesComputeTheWholeStep) {
+  for (const auto &[model, batch, threads] :
+       {std::tuple{"tests/unit/models/conv_odd.yaml", 5, 3}, std::tuple{"models/mnist_conv.yaml", 16, 2}}) {
+    auto c = compile(model, batch);
+    ASSERT_TRUE(c);
+    plan::Plan &p = c->code->lowered.plan;
+    int sliced = 0;
+    for (plan::Program *prog : p.programs())
+      for (plan::Step &s : prog->steps)
+        if (s.kind == plan::Step::Conv && !s.own_winograd) s.bf16 = true, s.winograd = false, s.batch_slices = true, ++sliced;
+    ASSERT_GT(sliced, 0);
+    const ExecStep slices = exec_step(p, *c->code, threads, 11, 3);
+    const ExecStep one = exec_step(p, *c->code, threads, 11, 3, 1);
+    EXPECT_EQ(one.losses, slices.losses) << model << " on a team of one";
+    EXPECT_TRUE(one.grads == slices.grads) << model << " on a team of one";
+    for (plan::Program *prog : p.programs())
+      for (plan::Step &s : prog->steps) s.batch_slices = false;
+    const ExecStep whole = exec_step(p, *c->code, threads, 11, 3);
+    for (const auto &[name, want] : whole.losses)
+      EXPECT_NEAR(slices.losses.at(name), want, 1e-5 * std::max(1.0, std::fabs(want))) << model << " loss " << name;
+    ASSERT_EQ(slices.grads.size(), whole.grads.size());
+    for (size_t q = 0; q < whole.grads.size(); ++q) {
+      double scale = 1e-30, diff = 0;
+      for (size_t k = 0; k < whole.grads[q].size(); ++k) {
+        scale = std::max(scale, std::fabs(double(whole.grads[q][k])));
+        diff = std::max(diff, std::fabs(double(whole.grads[q][k]) - slices.grads[q][k]));
+      }
+      EXPECT_LT(diff / scale, 1e-4) << model << ": gradient of " << p.params[q].name;
+    }
+  }
+}
 TEST(Codegen, TransposedConvolutionsMatchTheInterpreter) {
   expect_step_matches("tests/unit/models/conv_same_t.yaml", 2);
 }

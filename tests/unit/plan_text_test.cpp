@@ -151,7 +151,8 @@ TEST(PlanText, RoundTrips) {
   EXPECT_FALSE(plan::parse_plan(text6, parsed, error));
   EXPECT_NE(error.find("expected 'bf16', 'winograd', 'own-winograd', 'batch-slices' or 'where'"), std::string::npos)
       << error;
-  // One-thread slices of the batch, alone or after winograd; not in bf16.
+  // One-thread slices of the batch, alone or after winograd or bf16; not
+  // after own-winograd.
   {
     TestPlan sliced = t;
     plan::Step &s = sliced.plan.train.steps.back();
@@ -166,10 +167,15 @@ TEST(PlanText, RoundTrips) {
     ASSERT_TRUE(plan::parse_plan(after, parsed, error)) << error;
     EXPECT_EQ(plan::format_plan(parsed), after);
     EXPECT_NE(after.find("plain winograd batch-slices where"), std::string::npos) << after;
+    s.winograd = false, s.bf16 = true;
+    const std::string bf16 = plan::format_plan(sliced.plan);
+    ASSERT_TRUE(plan::parse_plan(bf16, parsed, error)) << error;
+    EXPECT_EQ(plan::format_plan(parsed), bf16);
+    EXPECT_TRUE(parsed.train.steps.back().bf16 && parsed.train.steps.back().batch_slices) << bf16;
     std::string bad = after;
-    bad.replace(bad.find("plain winograd batch-slices"), 27, "plain bf16 batch-slices");
+    bad.replace(bad.find("plain winograd batch-slices"), 27, "plain own-winograd batch-slices");
     EXPECT_FALSE(plan::parse_plan(bad, parsed, error));
-    EXPECT_NE(error.find("'batch-slices' takes no bf16"), std::string::npos) << error;
+    EXPECT_NE(error.find("expected 'side-by-side' or 'where'"), std::string::npos) << error;
     bad = after;
     bad.replace(bad.find("batch-slices where"), 18, "batch-slices sliced where");
     EXPECT_FALSE(plan::parse_plan(bad, parsed, error));
