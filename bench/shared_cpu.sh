@@ -24,6 +24,8 @@
 # Environment:
 #   MODEL=NAME     models/NAME.yaml (default mnist_mlp), on its data set
 #   BATCH=N        vaec compile --batch N (default: the model's)
+#   VAEC_COMPILE_FLAGS="..."  more vaec compile options for both plans
+#                  (e.g. "--precision bf16")
 #   SPINS="N ..."  also measure a fixed team with GOMP_SPINCOUNT=N
 #   THREADS=N      the trainer's --threads (default: the plan's, this machine's cores)
 #   NICE=N         run the trainer and the hog each in a session of its own at
@@ -55,8 +57,10 @@ if [[ -n ${BATCH:-} ]]; then
     [[ $BATCH =~ ^[1-9][0-9]*$ ]] || die "BATCH must be a positive integer"
     batch=(--batch "$BATCH")
 fi
-"$BUILD/vaec" compile "$ROOT/models/$MODEL.yaml" "${batch[@]}" -o "$OUT/adaptive" >/dev/null || die "vaec compile failed"
-"$BUILD/vaec" compile "$ROOT/models/$MODEL.yaml" "${batch[@]}" --team fixed -o "$OUT/fixed" >/dev/null ||
+read -r -a flags <<< "${VAEC_COMPILE_FLAGS:-}"
+"$BUILD/vaec" compile "$ROOT/models/$MODEL.yaml" "${batch[@]}" "${flags[@]}" -o "$OUT/adaptive" >/dev/null ||
+    die "vaec compile failed"
+"$BUILD/vaec" compile "$ROOT/models/$MODEL.yaml" "${batch[@]}" "${flags[@]}" --team fixed -o "$OUT/fixed" >/dev/null ||
     die "vaec compile --team fixed failed"
 images_per_step=$(sed -n 's/^config batch \([0-9]*\)$/\1/p' "$OUT/adaptive/ir/plan.txt")
 [[ $images_per_step =~ ^[1-9][0-9]*$ ]] || die "the plan states no batch"
