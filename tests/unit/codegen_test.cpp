@@ -69,6 +69,16 @@ struct StepResult {
   std::string least_cosine_grad;
 };
 
+// Runs the train program's step `step` on real images: the first test digits.
+void run_on_first_digits(rt::Executor &ex, const plan::Plan &p, uint64_t step, int64_t batch) {
+  std::string error;
+  const std::vector<uint8_t> images = test::idx_test_images("data/mnist", error);
+  EXPECT_FALSE(images.empty()) << error;
+  const std::vector<float> rows = test::pixel_rows(images, 0, batch * p.train.input_row);
+  std::copy(rows.begin(), rows.end(), ex.f32(p.train.input));
+  ex.run(p.train, step, batch);
+}
+
 // At `run_batch` (0: the compiled batch) the executor runs the plan as it
 // is, and the interpreter the training graph re-batched (ir/batch_axes.h).
 StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step, int64_t run_batch = 0, float bias = 0) {
@@ -84,14 +94,9 @@ StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step, int
     for (const plan::Param &q : p.params)
       if (q.dims.size() == 1 && q.name.size() > 2 && q.name.compare(q.name.size() - 2, 2, ".b") == 0)
         std::fill(ex.f32(q.buffer), ex.f32(q.buffer) + q.dims[0], bias);
-  // Real images: the first test digits.
-  std::string error;
-  const std::vector<uint8_t> images = test::idx_test_images("data/mnist", error);
-  EXPECT_FALSE(images.empty()) << error;
-  const std::vector<float> rows = test::pixel_rows(images, 0, batch * p.train.input_row);
-  std::copy(rows.begin(), rows.end(), ex.f32(p.train.input));
-  ex.run(p.train, step, batch);
+  run_on_first_digits(ex, p, step, batch);
 
+  std::string error;
   Bindings b = test::executor_bindings(train, p, ex, seed, step);
   auto v = interpret(train, b, error);
   EXPECT_TRUE(v) << error;
@@ -203,12 +208,7 @@ ExecStep exec_step(const plan::Plan &p, const test::JitModel &code, int threads,
   rt::Executor ex(p, code.table.data(), threads, seed, false, {{"train", {batch}}});
   if (team > 0) ex.set_team(team);
   ex.init_params(seed);
-  std::string error;
-  const std::vector<uint8_t> images = test::idx_test_images("data/mnist", error);
-  EXPECT_FALSE(images.empty()) << error;
-  const std::vector<float> rows = test::pixel_rows(images, 0, batch * p.train.input_row);
-  std::copy(rows.begin(), rows.end(), ex.f32(p.train.input));
-  ex.run(p.train, step, batch);
+  run_on_first_digits(ex, p, step, batch);
   for (const auto &[name, buf] : p.train.losses) r.losses[name] = ex.scalar(buf);
   for (size_t qi = 0; qi < p.params.size(); ++qi) r.grads.push_back(ex.plain_param(qi, true));
   return r;
