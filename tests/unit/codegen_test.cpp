@@ -428,6 +428,7 @@ TEST(Codegen, Bf16ConvAsCompiledStaysWithinRounding) {
   for (const plan::Step &s : c->code->lowered.plan.train.steps)
     if (s.kind == plan::Step::Conv && s.bf16) {
       ++bf16;
+      EXPECT_TRUE(s.batch_slices) << "a bf16 " << s.conv << " of an adaptive plan for 2 threads runs whole";
       // A blocked layout without inner blocks ("blocked:STRIDES:-"): channels last.
       channels_last += s.layout_c.size() > 2 && s.layout_c.compare(s.layout_c.size() - 2, 2, ":-") == 0;
     }
