@@ -9,8 +9,9 @@
 # all threads on a plan compiled with `--team fixed` (whole products, the
 # earlier default; for convolutions, whole ones instead of batch slices):
 # `fixed` with libgomp's spinning, and `spin300` bounding it
-# with GOMP_SPINCOUNT=300. "idle / fixed idle" is thus what the adaptive
-# default costs on an idle machine. Each round runs
+# with GOMP_SPINCOUNT=300; and `one`, the default plan on one thread
+# (`--threads 1`), what the default beside the hog should match. "idle /
+# fixed idle" is thus what the adaptive default costs on an idle machine. Each round runs
 # every (variant, idle|busy) once, back to back, the order reversed every
 # other round; the script prints each run's images/s, then per variant the
 # medians and the median over rounds of busy/idle and of idle / fixed idle.
@@ -68,9 +69,9 @@ threads=()
 [[ -n ${THREADS:-} ]] && threads=(--threads "$THREADS")
 
 # variant name -> the environment it runs with ("-": none) and its --team
-variants=(default spin300 fixed)
-declare -A env_of=([default]=- [spin300]=GOMP_SPINCOUNT=300 [fixed]=-)
-declare -A team_of=([default]=adaptive [spin300]=fixed [fixed]=fixed)
+variants=(default spin300 fixed one)
+declare -A env_of=([default]=- [spin300]=GOMP_SPINCOUNT=300 [fixed]=- [one]=-)
+declare -A team_of=([default]=adaptive [spin300]=fixed [fixed]=fixed [one]=adaptive)
 for n in $SPINS; do
     [[ $n =~ ^[0-9]+$ ]] || die "SPINS must list whole numbers, not '$n'"
     variants+=("spin$n")
@@ -94,12 +95,13 @@ trap '[[ -n $hog_pid ]] && kill "$hog_pid" 2>/dev/null' EXIT
 
 # run VARIANT idle|busy -> prints images/s
 run() {
-    local variant=$1 mode=$2 steps=$STEPS env=()
+    local variant=$1 mode=$2 steps=$STEPS env=() threads_of=("${threads[@]}")
     [[ ${env_of[$variant]} != - ]] && env=("${env_of[$variant]}")
+    [[ $variant == one ]] && threads_of=(--threads 1)
     [[ $variant == fixed && $mode == busy ]] && steps=$FIXED_BUSY_STEPS
     [[ $mode == busy ]] && start_hog
     local result epochs=$(((steps * images_per_step + 59999) / 60000))  # 60,000 training images
-    result=$(prio env "${env[@]}" "$OUT/${team_of[$variant]}/train" "${threads[@]}" --team "${team_of[$variant]}" --max-steps "$steps" --epochs "$epochs" \
+    result=$(prio env "${env[@]}" "$OUT/${team_of[$variant]}/train" "${threads_of[@]}" --team "${team_of[$variant]}" --max-steps "$steps" --epochs "$epochs" \
         --checkpoint-every 0 --out "$OUT/run" --quiet 2>/dev/null | sed -n 's/.*"images_per_sec": \([0-9.]*\).*/\1/p')
     [[ $mode == busy ]] && stop_hog
     printf '%s\n' "${result:-nan}"
