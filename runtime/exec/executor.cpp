@@ -453,7 +453,7 @@ void Executor::Impl::run_step(const plan::Program &program, std::vector<Prepared
       run_conv_slices(s.call);
       break;
     }
-    for (Rounding &r : s.call.rounding) run_reorder(r);
+    for (TeamReorder &r : s.call.reorders) run_reorder(r);
     if (s.call.primitive) s.call.primitive.execute(stream, s.call.args);
     stream.wait();
     break;

@@ -132,7 +132,7 @@ struct SkipZeros {
 // team size and run by the current team's (run_reorder): made for the
 // plan's threads, it kept waking a second thread beside a busy program
 // whatever the team. Its values do not depend on the thread count.
-struct Rounding {
+struct TeamReorder {
   std::vector<dnnl::reorder> made_for;  // [t - 1]: made for t threads
   std::unordered_map<int, dnnl::memory> args;
 };
@@ -149,7 +149,7 @@ struct MatmulCall {
   // A `bf16` step: a and b are first rounded into copies in the same layout
   // (2-byte elements, in the executor's bf16_scratch, which every bf16 step
   // shares), which the product (whole or parts) reads.
-  std::vector<Rounding> rounding;
+  std::vector<TeamReorder> reorders;
   std::byte *bf16_a = nullptr, *bf16_b = nullptr;
   // A `k-slices` step: parts 1.. write their sums here, m * n floats each,
   // which run_whole then adds into c (m * n floats) in part order.
@@ -197,10 +197,11 @@ struct KernelCall {
 // A oneDNN primitive with its arguments bound to arena memory: Conv and
 // Reorder steps.
 struct PrimitiveCall {
-  dnnl::primitive primitive;  // none for a Reorder step: its reorder is rounding[0]
+  dnnl::primitive primitive;  // none for a Reorder step: its reorder is reorders[0]
   std::unordered_map<int, dnnl::memory> args;
-  // A bf16 Conv: a and b rounded into `rounded` first.
-  std::vector<Rounding> rounding;
+  // Run first: a bf16 Conv's roundings of a and b into `rounded`; a
+  // Reorder step's reorder.
+  std::vector<TeamReorder> reorders;
   AlignedBytes rounded;
   // An own-winograd Conv runs this instead of a primitive, on its operands
   // in the arena and the shared scratchpad.
@@ -222,7 +223,7 @@ struct PrimitiveCall {
   struct Slice {
     dnnl::primitive primitive;
     std::unordered_map<int, dnnl::memory> args;
-    std::vector<Rounding> rounding;  // made for one thread
+    std::vector<TeamReorder> reorders;  // made for one thread
     AlignedBytes rounded;
   };
   std::vector<Slice> slices;
@@ -452,12 +453,13 @@ struct Executor::Impl {
   void check_desc(int buffer, const dnnl::memory::desc &desc, const std::string &what) const;
   void bind_dnnl_scratchpad();
   void warm_up_matmuls();
-  // The rounding of f32 `from` (in `from_desc`) into bf16 `to` (in `to_desc`).
-  // Made for each team size up to `up_to` (0: the plan's threads; Rounding).
-  Rounding rounding(const dnnl::memory::desc &from_desc, void *from, const dnnl::memory::desc &to_desc, void *to,
-                    int up_to = 0);
+  // The reorder of `from` (in `from_desc`) into `to` (in `to_desc`: a
+  // layout change, or a rounding to bf16), made for each team size up to
+  // `up_to` (0: the plan's threads; TeamReorder).
+  TeamReorder make_reorder(const dnnl::memory::desc &from_desc, void *from, const dnnl::memory::desc &to_desc,
+                           void *to, int up_to = 0);
   // Runs r as made for the current team.
-  void run_reorder(Rounding &r);
+  void run_reorder(TeamReorder &r);
   void prepare_optimizer(const vaec_kernel_entry *kernels);
   std::vector<PreparedStep> &steps_of(const plan::Program &program, int64_t batch);
   // Writes `batch` to the plan's batch_value buffer, when it has one.

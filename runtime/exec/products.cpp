@@ -51,9 +51,11 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
       call.bf16_b = rounded_b ? static_cast<std::byte *>(b)
                               : bf16_scratch.get() + round_up(static_cast<size_t>(s.m * s.k) * 2, kAlign);
       if (!rounded_a)
-        call.rounding.push_back(rounding(matrix_desc(s.m, s.k, s.ta), a, matrix_desc(s.m, s.k, s.ta, type), call.bf16_a));
+        call.reorders.push_back(
+            make_reorder(matrix_desc(s.m, s.k, s.ta), a, matrix_desc(s.m, s.k, s.ta, type), call.bf16_a));
       if (!rounded_b)
-        call.rounding.push_back(rounding(matrix_desc(s.k, s.n, s.tb), b, matrix_desc(s.k, s.n, s.tb, type), call.bf16_b));
+        call.reorders.push_back(
+            make_reorder(matrix_desc(s.k, s.n, s.tb), b, matrix_desc(s.k, s.n, s.tb, type), call.bf16_b));
       a = call.bf16_a, b = call.bf16_b;
     }
     // Bound to the shared scratchpad once every matmul's size is known.
@@ -210,9 +212,9 @@ PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at)
       continue;
     }
     try {
-      call.rounding.push_back(
-          rounding(stored[i], address(buffers[i]), conv.desc[i], call.rounded.get() + (i ? rounded_bytes[0] : 0)));
-      call.args[conv.arg[i]] = call.rounding.back().args.at(DNNL_ARG_TO);
+      call.reorders.push_back(
+          make_reorder(stored[i], address(buffers[i]), conv.desc[i], call.rounded.get() + (i ? rounded_bytes[0] : 0)));
+      call.args[conv.arg[i]] = call.reorders.back().args.at(DNNL_ARG_TO);
     } catch (const dnnl::error &e) {
       fail("oneDNN cannot round operand " + std::string(1, "ab"[i]) + " of the " + what + " to bf16: " + e.what());
     }
@@ -295,12 +297,13 @@ void Executor::Impl::prepare_conv_slices(const Step &s, const onednn::ConvPrimit
       // layout oneDNN chose for the slice, on the slice's thread.
       const dnnl::memory::desc view = batched[i] ? onednn::batch_view(stored[i], n1 - n0) : stored[i];
       try {
-        slice.rounding.push_back(rounding(view, at, conv.desc[i], slice.rounded.get() + (i ? rounded_bytes[0] : 0), 1));
+        std::byte *to = slice.rounded.get() + (i ? rounded_bytes[0] : 0);
+        slice.reorders.push_back(make_reorder(view, at, conv.desc[i], to, 1));
       } catch (const dnnl::error &e) {
         fail("oneDNN cannot round operand " + std::string(1, "ab"[i]) + " of a slice of the " + what + " to bf16: " +
              e.what());
       }
-      slice.args[conv.arg[i]] = slice.rounding.back().args.at(DNNL_ARG_TO);
+      slice.args[conv.arg[i]] = slice.reorders.back().args.at(DNNL_ARG_TO);
     }
     if (auto it = call.args.find(DNNL_ARG_BIAS); it != call.args.end()) slice.args[DNNL_ARG_BIAS] = it->second;
     if (const size_t need = conv.scratchpad.get_size(); need > 0) {
@@ -313,7 +316,7 @@ void Executor::Impl::prepare_conv_slices(const Step &s, const onednn::ConvPrimit
 
 void Executor::Impl::run_conv_slices(PrimitiveCall &call) {
   for_chunks(static_cast<int>(call.slices.size()), team, [&](int p) {
-    for (Rounding &r : call.slices[p].rounding) r.made_for[0].execute(stream, r.args);
+    for (TeamReorder &r : call.slices[p].reorders) r.made_for[0].execute(stream, r.args);
     call.slices[p].primitive.execute(stream, call.slices[p].args);
   });
   stream.wait();
@@ -371,7 +374,7 @@ PrimitiveCall Executor::Impl::prepare_reorder(const Step &s, const std::string &
     check_desc(s.a, from, at + ": reorder source");
     if (bf16_buffer(s.c)) to.data.data_type = dnnl_bf16;
     check_desc(s.c, to, at + ": reorder destination");
-    call.rounding.push_back(rounding(from, address(s.a), to, address(s.c)));
+    call.reorders.push_back(make_reorder(from, address(s.a), to, address(s.c)));
   } catch (const dnnl::error &e) {
     fail("oneDNN rejected the " + at + ": reorder " + s.layout_a + " -> " + s.layout_c + ": " + e.what());
   } catch (const std::runtime_error &e) {
@@ -434,10 +437,10 @@ MatmulPart Executor::Impl::matmul_part(const dnnl::memory::desc &a, void *pa, co
   return part;
 }
 
-Rounding Executor::Impl::rounding(const dnnl::memory::desc &from_desc, void *from, const dnnl::memory::desc &to_desc,
-                                  void *to, int up_to) {
+TeamReorder Executor::Impl::make_reorder(const dnnl::memory::desc &from_desc, void *from,
+                                         const dnnl::memory::desc &to_desc, void *to, int up_to) {
   dnnl::memory src(from_desc, engine, from), dst(to_desc, engine, to);
-  Rounding r{{}, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}}};
+  TeamReorder r{{}, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}}};
   for (int t = 1; t <= (up_to ? up_to : threads); ++t) {
     MadeFor made(t);
     r.made_for.emplace_back(src, dst);
@@ -445,7 +448,7 @@ Rounding Executor::Impl::rounding(const dnnl::memory::desc &from_desc, void *fro
   return r;
 }
 
-void Executor::Impl::run_reorder(Rounding &r) {
+void Executor::Impl::run_reorder(TeamReorder &r) {
   r.made_for[std::clamp(team, 1, static_cast<int>(r.made_for.size())) - 1].execute(stream, r.args);
 }
 
@@ -528,7 +531,7 @@ void Executor::Impl::run_matmul(MatmulCall &m) {
 
 // The step's product over all of its operands.
 void Executor::Impl::run_whole(MatmulCall &m) {
-  for (Rounding &r : m.rounding) run_reorder(r);
+  for (TeamReorder &r : m.reorders) run_reorder(r);
   if (m.parts.empty()) {
     m.whole.primitive.execute(stream, m.whole.args);
     stream.wait();

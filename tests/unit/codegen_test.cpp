@@ -222,7 +222,8 @@ TEST(Codegen, Bf16BatchSlicesComputeTheWholeStep) {
     int sliced = 0;
     for (plan::Program *prog : p.programs())
       for (plan::Step &s : prog->steps)
-        if (s.kind == plan::Step::Conv && !s.own_winograd) s.bf16 = true, s.winograd = false, s.batch_slices = true, ++sliced;
+        if (s.kind == plan::Step::Conv && !s.own_winograd)
+          s.bf16 = true, s.winograd = false, s.batch_slices = true, ++sliced;
     ASSERT_GT(sliced, 0);
     const ExecStep slices = exec_step(p, *c->code, threads, 11, 3);
     const ExecStep one = exec_step(p, *c->code, threads, 11, 3, 1);
