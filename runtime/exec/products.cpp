@@ -1,11 +1,12 @@
 // oneDNN products, convolutions and reorders: their primitives, made at
 // start-up over arena memory, and running them (contract in executor.h).
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <unordered_map>
 
-#include "abi/onednn_conv.h"
 #include "abi/bf16_rounding.h"
+#include "abi/onednn_conv.h"
 #include "exec/executor_impl.h"
 #include "support/text.h"
 
@@ -181,6 +182,17 @@ void Executor::Impl::check_desc(int buffer, const dnnl::memory::desc &desc, cons
   check_buffer(buffer, type, (bytes + dtype_bytes(type) - 1) / dtype_bytes(type), what);
 }
 
+namespace {
+
+// Where a Conv step's operands a, b and c are in the arena: its layouts,
+// but a bf16 step's a and b are f32, in the step's f32 layouts (rounded
+// into oneDNN's bf16 layouts before the step).
+std::array<dnnl::memory::desc, 3> arena_layouts(const onednn::ConvPrimitive &conv, bool bf16) {
+  return {bf16 ? conv.f32_inputs[0] : conv.desc[0], bf16 ? conv.f32_inputs[1] : conv.desc[1], conv.desc[2]};
+}
+
+}  // namespace
+
 PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at) {
   const std::string what = at + ": " + s.conv;
   PrimitiveCall call;
@@ -194,9 +206,7 @@ PrimitiveCall Executor::Impl::prepare_conv(const Step &s, const std::string &at)
     fail(what + ": " + e.what());
   }
   const int buffers[3] = {s.a, s.b, s.c};
-  // What a and b are in the arena: the step's f32 layouts (a bf16 step reads rounded copies).
-  const dnnl::memory::desc stored[3] = {s.bf16 ? conv.f32_inputs[0] : conv.desc[0],
-                                        s.bf16 ? conv.f32_inputs[1] : conv.desc[1], conv.desc[2]};
+  const std::array<dnnl::memory::desc, 3> stored = arena_layouts(conv, s.bf16);
   // Batch slices round their own images (prepare_conv_slices).
   const bool round_whole = s.bf16 && !s.batch_slices;
   size_t rounded_bytes[2] = {};
@@ -249,9 +259,7 @@ void Executor::Impl::prepare_conv_slices(const Step &s, const onednn::ConvPrimit
   // and c, weight gradient a and b.
   const bool batched[3] = {true, weights, !weights};
   const int buffers[3] = {s.a, s.b, s.c};
-  // Their layouts in the arena (a bf16 step's a and b: f32, rounded by each slice).
-  const dnnl::memory::desc stored[3] = {s.bf16 ? whole.f32_inputs[0] : whole.desc[0],
-                                        s.bf16 ? whole.f32_inputs[1] : whole.desc[1], whole.desc[2]};
+  const std::array<dnnl::memory::desc, 3> stored = arena_layouts(whole, s.bf16);  // bf16: each slice rounds a and b
   const int64_t batch = s.dims_a[0];
   const int slices = static_cast<int>(std::min<int64_t>(threads, batch));
   if (weights && slices > 1) {

@@ -31,6 +31,14 @@ TEST(PlanText, RoundTrips) {
   std::string error;
   ASSERT_TRUE(plan::parse_plan(text, parsed, error)) << error;
   EXPECT_EQ(plan::format_plan(parsed), text);
+  // `good` with the first `from` replaced by `to` is refused with `message`.
+  auto refused = [&](const std::string &good, const std::string &from, const std::string &to,
+                     const std::string &message) {
+    std::string bad = good;
+    bad.replace(bad.find(from), from.size(), to);
+    EXPECT_FALSE(plan::parse_plan(bad, parsed, error)) << bad;
+    EXPECT_NE(error.find(message), std::string::npos) << error;
+  };
   EXPECT_EQ(parsed.train.steps[2].accumulate, (std::vector<int>{3, 4}));
   EXPECT_EQ(parsed.train.steps[1].where, "test.yaml:2:1");
   EXPECT_TRUE(parsed.train.steps[1].ta && parsed.train.steps[1].tb);
@@ -136,14 +144,9 @@ TEST(PlanText, RoundTrips) {
     EXPECT_FALSE(plan::parse_plan(plan::format_plan(pair.plan), parsed, error));
     EXPECT_NE(error.find("is side-by-side, but the next step is no own-winograd conv2d_bwd_weights"), std::string::npos)
         << error;
-    std::string text9 = text7;
-    text9.replace(text9.find("own-winograd where"), 18, "own-winograd side-by-side where");
-    EXPECT_FALSE(plan::parse_plan(text9, parsed, error));
-    EXPECT_NE(error.find("'side-by-side' is for an input gradient (conv2d_bwd_data)"), std::string::npos) << error;
-    text9 = text7;
-    text9.replace(text9.find("own-winograd where"), 18, "own-winograd sideways where");
-    EXPECT_FALSE(plan::parse_plan(text9, parsed, error));
-    EXPECT_NE(error.find("expected 'side-by-side' or 'where'"), std::string::npos) << error;
+    refused(text7, "own-winograd where", "own-winograd side-by-side where",
+            "'side-by-side' is for an input gradient (conv2d_bwd_data)");
+    refused(text7, "own-winograd where", "own-winograd sideways where", "expected 'side-by-side' or 'where'");
   }
   // Anything else there is an error.
   std::string text6 = text5;
@@ -172,14 +175,9 @@ TEST(PlanText, RoundTrips) {
     ASSERT_TRUE(plan::parse_plan(bf16, parsed, error)) << error;
     EXPECT_EQ(plan::format_plan(parsed), bf16);
     EXPECT_TRUE(parsed.train.steps.back().bf16 && parsed.train.steps.back().batch_slices) << bf16;
-    std::string bad = after;
-    bad.replace(bad.find("plain winograd batch-slices"), 27, "plain own-winograd batch-slices");
-    EXPECT_FALSE(plan::parse_plan(bad, parsed, error));
-    EXPECT_NE(error.find("expected 'side-by-side' or 'where'"), std::string::npos) << error;
-    bad = after;
-    bad.replace(bad.find("batch-slices where"), 18, "batch-slices sliced where");
-    EXPECT_FALSE(plan::parse_plan(bad, parsed, error));
-    EXPECT_NE(error.find("expected 'where'"), std::string::npos) << error;
+    refused(after, "plain winograd batch-slices", "plain own-winograd batch-slices",
+            "expected 'side-by-side' or 'where'");
+    refused(after, "batch-slices where", "batch-slices sliced where", "expected 'where'");
   }
 }
 
