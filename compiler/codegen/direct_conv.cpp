@@ -35,7 +35,6 @@ std::string verify_direct_conv(const DirectConv &d, size_t args) {
   if (s.ch[narrow] >= kBlock) return "its narrow side has 16 or more channels";
   if (s.ch[1 - narrow] % kBlock != 0) return "its wide side's channels are not a multiple of 16";
   if (d.pt < 0 || d.pl < 0 || d.pt >= d.KH || d.pl >= d.KW) return "a pad outside [0, taps)";
-  if (d.kind == DirectConv::Input && (d.sh != 1 || d.sw != 1)) return "an Input kernel with a stride";
   if (d.kind == DirectConv::Weights && (d.bias || d.post != Op::Add)) return "a Weights kernel with a bias or post-op";
   if (d.post != Op::Add && d.post != Op::Relu && d.post != Op::Sigmoid) return "a post-op other than relu and sigmoid";
   const int computed = d.kind == DirectConv::Input ? 0 : 1;

@@ -48,7 +48,7 @@ namespace vaec {
 // side), the other has fewer than 16 channels and is plain (the narrow side).
 // The kernel computes one of the three, as the sum over every joined pair:
 //   Output:  O = post(bias + sum x_I * w)    args (I, w, [bias], O)
-//   Input:   I = post(bias + sum x_O * w)    args (O, w, [bias], I)   stride 1
+//   Input:   I = post(bias + sum x_O * w)    args (O, w, [bias], I)
 //   Weights: w += sum x_I * x_O over n too   args (I, O, w)
 // bias has one value per channel of the computed side. Rows are examples:
 // the call computes examples [begin, end) (Weights: adds their sum).

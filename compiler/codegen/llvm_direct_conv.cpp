@@ -16,19 +16,43 @@ namespace {
 using llvm::Value;
 constexpr int64_t kLanes = 16;
 
-// The positions q in [0, extent) of the iterated side at which every tap t
-// in [0, taps) joins q to position q * stride + sign * t + offset of the
-// other side inside [0, other): [lo, hi), empty when lo >= hi.
-std::pair<int64_t, int64_t> interior(int64_t extent, int64_t taps, int64_t stride, int64_t sign, int64_t offset,
-                                     int64_t other) {
-  int64_t lo = extent, hi = 0;
-  for (int64_t q = 0; q < extent; ++q) {
-    bool all = true;
-    for (int64_t t = 0; t < taps; ++t)
-      if (int64_t x = q * stride + sign * t + offset; x < 0 || x >= other) all = false;
-    if (all) lo = std::min(lo, q), hi = q + 1;
+// The pixels of the iterated side along one axis, in one phase: positions
+// q * step + first for q in [0, count), each joined by taps[k] to position
+// q * mul + add[k] of the other side (where that lies inside it). Output and
+// Weights walk the conv-output side in one phase (conv-input position =
+// oh * stride - pad + t); Input walks the conv-input side, in `stride` phases
+// at a stride (ih = q * stride + first): the taps with (ih + pad - t) %
+// stride == 0 join it to conv-output position (ih + pad - t) / stride, so
+// each phase is a stride-1 walk over its own taps.
+struct AxisPhase {
+  int64_t step = 1, first = 0, count = 0, mul = 1;
+  std::vector<int64_t> taps, add;
+  int64_t lo = 0, hi = 0;  // [lo, hi): the q whose every tap lies inside the other side
+};
+
+std::vector<AxisPhase> axis_phases(bool input, int64_t iterated, int64_t other, int64_t taps, int64_t stride,
+                                   int64_t pad) {
+  std::vector<AxisPhase> phases;
+  for (int64_t first = 0; first < (input ? stride : 1); ++first) {
+    AxisPhase a;
+    if (input) {
+      a.step = stride, a.first = first, a.count = first < iterated ? (iterated - first + stride - 1) / stride : 0;
+      for (int64_t t = 0; t < taps; ++t)
+        if ((first + pad - t) % stride == 0) a.taps.push_back(t), a.add.push_back((first + pad - t) / stride);
+    } else {
+      a.count = iterated, a.mul = stride;
+      for (int64_t t = 0; t < taps; ++t) a.taps.push_back(t), a.add.push_back(t - pad);
+    }
+    a.lo = a.count;
+    for (int64_t q = 0; q < a.count; ++q) {
+      bool all = true;
+      for (int64_t add : a.add)
+        if (int64_t x = q * a.mul + add; x < 0 || x >= other) all = false;
+      if (all) a.lo = std::min(a.lo, q), a.hi = q + 1;
+    }
+    if (a.count > 0) phases.push_back(std::move(a));
   }
-  return {lo, hi};
+  return phases;
 }
 
 class DirectConvEmitter {
@@ -39,14 +63,10 @@ class DirectConvEmitter {
     ch_[1] = d_.K, h_[1] = d_.OH, w_[1] = d_.OW;
     wide_ = d_.narrow_input ? 1 : 0;
     narrow_ = 1 - wide_;
-    // Output and Weights walk the conv-output side: input row = oh * sh - pt + i.
-    // Input walks the conv-input side (stride 1): output row = ih + pt - i.
     iterated_ = d_.kind == DirectConv::Input ? 0 : 1;
-    if (iterated_ == 1) {
-      stride_h_ = d_.sh, stride_w_ = d_.sw, sign_ = 1, off_h_ = -d_.pt, off_w_ = -d_.pl;
-    } else {
-      stride_h_ = stride_w_ = 1, sign_ = -1, off_h_ = d_.pt, off_w_ = d_.pl;
-    }
+    const bool input = iterated_ == 0;
+    rows_ = axis_phases(input, h_[iterated_], h_[1 - iterated_], d_.KH, d_.sh, d_.pt);
+    cols_ = axis_phases(input, w_[iterated_], w_[1 - iterated_], d_.KW, d_.sw, d_.pl);
     // Arguments holding each side and the weights.
     switch (d_.kind) {
       case DirectConv::Output: side_arg_[0] = 0, weights_arg_ = 1, side_arg_[1] = direct_conv_result_arg(d_); break;
@@ -98,29 +118,29 @@ class DirectConvEmitter {
     Value *begin = f->getArg(args_), *end = f->getArg(args_ + 1);
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
     prologue();
-    const auto rows = interior(h_[iterated_], d_.KH, stride_h_, sign_, off_h_, h_[1 - iterated_]);
-    const auto cols = interior(w_[iterated_], d_.KW, stride_w_, sign_, off_w_, w_[1 - iterated_]);
     // Interior pixels run every tap unchecked; the border checks each tap.
     for_range(begin, end, [&](Value *n) {
-      for_range(c64(0), c64(h_[iterated_]), [&](Value *qh) {
-        for_range(c64(0), c64(w_[iterated_]), [&](Value *qw) {
-          auto in = [&](Value *q, std::pair<int64_t, int64_t> r) {
-            return b_.CreateAnd(b_.CreateICmpSGE(q, c64(r.first)), b_.CreateICmpSLT(q, c64(r.second)));
-          };
-          llvm::Function *f = b_.GetInsertBlock()->getParent();
-          auto *inner = llvm::BasicBlock::Create(ctx_, "interior", f);
-          auto *border = llvm::BasicBlock::Create(ctx_, "border", f);
-          auto *done = llvm::BasicBlock::Create(ctx_, "pixel_done", f);
-          b_.CreateCondBr(b_.CreateAnd(in(qh, rows), in(qw, cols)), inner, border);
-          b_.SetInsertPoint(inner);
-          pixel(n, qh, qw, false);
-          b_.CreateBr(done);
-          b_.SetInsertPoint(border);
-          pixel(n, qh, qw, true);
-          b_.CreateBr(done);
-          b_.SetInsertPoint(done);
-        });
-      });
+      for (const AxisPhase &ph : rows_)
+        for (const AxisPhase &pw : cols_)
+          for_range(c64(0), c64(ph.count), [&](Value *qh) {
+            for_range(c64(0), c64(pw.count), [&](Value *qw) {
+              auto in = [&](Value *q, const AxisPhase &a) {
+                return b_.CreateAnd(b_.CreateICmpSGE(q, c64(a.lo)), b_.CreateICmpSLT(q, c64(a.hi)));
+              };
+              llvm::Function *f = b_.GetInsertBlock()->getParent();
+              auto *inner = llvm::BasicBlock::Create(ctx_, "interior", f);
+              auto *border = llvm::BasicBlock::Create(ctx_, "border", f);
+              auto *done = llvm::BasicBlock::Create(ctx_, "pixel_done", f);
+              b_.CreateCondBr(b_.CreateAnd(in(qh, ph), in(qw, pw)), inner, border);
+              b_.SetInsertPoint(inner);
+              pixel(n, Pixel{qh, qw, &ph, &pw}, false);
+              b_.CreateBr(done);
+              b_.SetInsertPoint(border);
+              pixel(n, Pixel{qh, qw, &ph, &pw}, true);
+              b_.CreateBr(done);
+              b_.SetInsertPoint(done);
+            });
+          });
     });
     epilogue();
     b_.CreateRetVoid();
@@ -216,43 +236,51 @@ class DirectConvEmitter {
     });
   }
 
-  // Row (or column) of side `side` for iterated position q and tap t.
-  Value *coord(int side, Value *q, int64_t t, int64_t stride, int64_t offset) {
-    if (side == iterated_) return q;
-    return b_.CreateAdd(stride == 1 ? q : b_.CreateMul(q, c64(stride), "", false, true), c64(sign_ * t + offset), "",
-                        false, true);  // no nuw: the offset may be negative
+  // A pixel of the iterated side: (qh, qw) in phases (ph, pw).
+  struct Pixel {
+    Value *qh, *qw;
+    const AxisPhase *ph, *pw;
+  };
+  Value *scaled(Value *q, int64_t k) { return k == 1 ? q : b_.CreateMul(q, c64(k), "", false, true); }
+  // Row and column of the iterated side, and of the other side at its
+  // phase's first tap position without the tap's own offset (q * mul).
+  Value *row(int side, const Pixel &p) {
+    return side == iterated_ ? b_.CreateAdd(scaled(p.qh, p.ph->step), c64(p.ph->first), "", false, true)
+                             : scaled(p.qh, p.ph->mul);
   }
-  Value *row(int side, Value *qh, int64_t i) { return coord(side, qh, i, stride_h_, off_h_); }
-  Value *col(int side, Value *qw, int64_t j) { return coord(side, qw, j, stride_w_, off_w_); }
+  Value *col(int side, const Pixel &p) {
+    return side == iterated_ ? b_.CreateAdd(scaled(p.qw, p.pw->step), c64(p.pw->first), "", false, true)
+                             : scaled(p.qw, p.pw->mul);
+  }
 
-  // Element offset of (n, channel or block c) at the pixel tap (i, j) joins
-  // to (qh, qw) on `side` (a block's first element when the side is wide):
-  // the pixel of tap (0, 0) plus a constant, which the loads fold into
+  // Element offset of (n, channel or block c) on `side` at the pixel the
+  // phase's taps (ti, tj) join to p (a block's first element when the side
+  // is wide): a base from p plus a constant, which the loads fold into
   // their address.
-  Value *at(int side, Value *n, int64_t c, Value *qh, Value *qw, int64_t i, int64_t j) {
+  Value *at(int side, Value *n, int64_t c, const Pixel &p, size_t ti, size_t tj) {
     const int64_t planes = side == wide_ ? blocks() : ch_[side], lanes = side == wide_ ? kLanes : 1;
     Value *plane = b_.CreateAdd(b_.CreateMul(n, c64(planes), "", false, true), c64(c), "", false, true);
-    Value *line = b_.CreateAdd(b_.CreateMul(plane, c64(h_[side]), "", false, true), row(side, qh, 0), "", false, true);
-    Value *e = b_.CreateAdd(b_.CreateMul(line, c64(w_[side]), "", false, true), col(side, qw, 0), "", false, true);
-    const int64_t shift = side == iterated_ ? 0 : sign_ * (i * w_[side] + j);
+    Value *line = b_.CreateAdd(b_.CreateMul(plane, c64(h_[side]), "", false, true), row(side, p), "", false, true);
+    Value *e = b_.CreateAdd(b_.CreateMul(line, c64(w_[side]), "", false, true), col(side, p), "", false, true);
+    const int64_t shift = side == iterated_ ? 0 : p.ph->add[ti] * w_[side] + p.pw->add[tj];
+    // no nuw: the shift may be negative
     return b_.CreateAdd(b_.CreateMul(e, c64(lanes), "", false, true), c64(shift * lanes), "", false, true);
   }
   Value *ptr(int side, Value *offset) { return b_.CreateInBoundsGEP(f32(), buf_[side_arg_[side]], offset); }
   // A load at (n, c) of `side` at the pixel tap (i, j) joins to (qh, qw);
   // where `valid` is false (a tap outside the image) it reads element 0
   // instead and gives 0.
-  Value *load(int side, llvm::Type *type, Value *n, int64_t c, Value *qh, Value *qw, int64_t i, int64_t j,
-              Value *valid) {
-    Value *offset = at(side, n, c, qh, qw, i, j);
+  Value *load(int side, llvm::Type *type, Value *n, int64_t c, const Pixel &p, size_t ti, size_t tj, Value *valid) {
+    Value *offset = at(side, n, c, p, ti, tj);
     if (valid) offset = b_.CreateSelect(valid, offset, c64(0));
     Value *v = b_.CreateAlignedLoad(type, ptr(side, offset), llvm::Align(4));
     return valid ? b_.CreateSelect(valid, v, llvm::ConstantFP::get(type, 0.0)) : v;
   }
-  Value *load_wide(Value *n, int64_t cb, Value *qh, Value *qw, int64_t i, int64_t j, Value *valid) {
-    return load(wide_, vec(), n, cb, qh, qw, i, j, valid);
+  Value *load_wide(Value *n, int64_t cb, const Pixel &p, size_t ti, size_t tj, Value *valid) {
+    return load(wide_, vec(), n, cb, p, ti, tj, valid);
   }
-  Value *load_narrow(Value *n, int64_t r, Value *qh, Value *qw, int64_t i, int64_t j, Value *valid) {
-    return load(narrow_, f32(), n, r, qh, qw, i, j, valid);
+  Value *load_narrow(Value *n, int64_t r, const Pixel &p, size_t ti, size_t tj, Value *valid) {
+    return load(narrow_, f32(), n, r, p, ti, tj, valid);
   }
   Value *splat(Value *s) { return b_.CreateVectorSplat(kLanes, s); }
   Value *fma(Value *a, Value *b, Value *acc) {
@@ -280,28 +308,31 @@ class DirectConvEmitter {
     return x;
   }
 
-  // One pixel of the iterated side, every tap; `checked`: taps outside the
-  // other side read 0.
-  void pixel(Value *n, Value *qh, Value *qw, bool checked) {
+  // One pixel of the iterated side, every tap of its phase; `checked`: taps
+  // outside the other side read 0.
+  void pixel(Value *n, const Pixel &p, bool checked) {
     const int other = 1 - iterated_;
-    std::vector<Value *> row_ok(d_.KH), col_ok(d_.KW);
+    const std::vector<int64_t> &taps_h = p.ph->taps, &taps_w = p.pw->taps;
+    std::vector<Value *> row_ok(taps_h.size()), col_ok(taps_w.size());
     auto inside = [&](Value *c, int64_t extent) {
       return b_.CreateAnd(b_.CreateICmpSGE(c, c64(0)), b_.CreateICmpSLT(c, c64(extent)));
     };
     if (checked) {
-      for (int64_t i = 0; i < d_.KH; ++i) row_ok[i] = inside(row(other, qh, i), h_[other]);
-      for (int64_t j = 0; j < d_.KW; ++j) col_ok[j] = inside(col(other, qw, j), w_[other]);
+      for (size_t ti = 0; ti < taps_h.size(); ++ti)
+        row_ok[ti] = inside(b_.CreateAdd(row(other, p), c64(p.ph->add[ti]), "", false, true), h_[other]);
+      for (size_t tj = 0; tj < taps_w.size(); ++tj)
+        col_ok[tj] = inside(b_.CreateAdd(col(other, p), c64(p.pw->add[tj]), "", false, true), w_[other]);
     }
-    auto valid = [&](int64_t i, int64_t j) { return checked ? b_.CreateAnd(row_ok[i], col_ok[j]) : nullptr; };
+    auto valid = [&](size_t ti, size_t tj) { return checked ? b_.CreateAnd(row_ok[ti], col_ok[tj]) : nullptr; };
     if (d_.kind == DirectConv::Weights) {
-      for (int64_t i = 0; i < d_.KH; ++i)
-        for (int64_t j = 0; j < d_.KW; ++j) {
-          Value *ok = valid(i, j);
+      for (size_t ti = 0; ti < taps_h.size(); ++ti)
+        for (size_t tj = 0; tj < taps_w.size(); ++tj) {
+          Value *ok = valid(ti, tj);
           for (int64_t r = 0; r < ch_[narrow_]; ++r) {
-            Value *s = splat(load_narrow(n, r, qh, qw, i, j, ok));
+            Value *s = splat(load_narrow(n, r, p, ti, tj, ok));
             for (int64_t cb = 0; cb < blocks(); ++cb) {
-              llvm::AllocaInst *a = sums_[weight_slot(r, cb, i, j)];
-              b_.CreateStore(fma(s, load_wide(n, cb, qh, qw, i, j, ok), b_.CreateLoad(vec(), a)), a);
+              llvm::AllocaInst *a = sums_[weight_slot(r, cb, taps_h[ti], taps_w[tj])];
+              b_.CreateStore(fma(s, load_wide(n, cb, p, ti, tj, ok), b_.CreateLoad(vec(), a)), a);
             }
           }
         }
@@ -310,41 +341,47 @@ class DirectConvEmitter {
     if (iterated_ == narrow_) {  // narrow result: vector products over the wide source, one lane sum per pixel
       for (int64_t r = 0; r < ch_[narrow_]; ++r) {
         std::vector<Value *> parts;  // one chain per tap row keeps the FMAs independent
-        for (int64_t i = 0; i < d_.KH; ++i) {
+        for (size_t ti = 0; ti < taps_h.size(); ++ti) {
           Value *acc = nullptr;
-          for (int64_t j = 0; j < d_.KW; ++j)
+          for (size_t tj = 0; tj < taps_w.size(); ++tj)
             for (int64_t cb = 0; cb < blocks(); ++cb)
-              acc = fma(load_wide(n, cb, qh, qw, i, j, valid(i, j)), weights_[weight_slot(r, cb, i, j)], acc);
+              acc = fma(load_wide(n, cb, p, ti, tj, valid(ti, tj)), weights_[weight_slot(r, cb, taps_h[ti], taps_w[tj])],
+                        acc);
           parts.push_back(acc);
         }
-        auto *sum = b_.CreateFAddReduce(llvm::ConstantFP::get(f32(), -0.0), add_all(parts));
-        llvm::FastMathFlags reassoc;
-        reassoc.setAllowReassoc();
-        llvm::cast<llvm::Instruction>(sum)->setFastMathFlags(reassoc);
-        Value *v = sum;
+        Value *v = llvm::ConstantFP::get(f32(), 0.0);  // a phase of a stride beyond the taps has none
+        if (Value *all = add_all(parts)) {
+          auto *sum = b_.CreateFAddReduce(llvm::ConstantFP::get(f32(), -0.0), all);
+          llvm::FastMathFlags reassoc;
+          reassoc.setAllowReassoc();
+          llvm::cast<llvm::Instruction>(sum)->setFastMathFlags(reassoc);
+          v = sum;
+        }
         if (!bias_.empty()) v = b_.CreateFAdd(v, bias_[r]);
-        b_.CreateAlignedStore(post(v), ptr(narrow_, at(narrow_, n, r, qh, qw, 0, 0)), llvm::Align(4));
+        b_.CreateAlignedStore(post(v), ptr(narrow_, at(narrow_, n, r, p, 0, 0)), llvm::Align(4));
       }
       return;
     }
     // Wide result: each narrow source value broadcast over the weight vectors.
-    std::vector<std::vector<Value *>> source(d_.KH);  // [tap row][tap column * narrow channels]
-    for (int64_t i = 0; i < d_.KH; ++i)
-      for (int64_t j = 0; j < d_.KW; ++j)
+    std::vector<std::vector<Value *>> source(taps_h.size());  // [tap row][tap column * narrow channels]
+    for (size_t ti = 0; ti < taps_h.size(); ++ti)
+      for (size_t tj = 0; tj < taps_w.size(); ++tj)
         for (int64_t r = 0; r < ch_[narrow_]; ++r)
-          source[i].push_back(splat(load_narrow(n, r, qh, qw, i, j, valid(i, j))));
+          source[ti].push_back(splat(load_narrow(n, r, p, ti, tj, valid(ti, tj))));
     for (int64_t cb = 0; cb < blocks(); ++cb) {
       std::vector<Value *> parts;
-      for (int64_t i = 0; i < d_.KH; ++i) {
+      for (size_t ti = 0; ti < taps_h.size(); ++ti) {
         Value *acc = nullptr;
         size_t e = 0;
-        for (int64_t j = 0; j < d_.KW; ++j)
-          for (int64_t r = 0; r < ch_[narrow_]; ++r) acc = fma(source[i][e++], weights_[weight_slot(r, cb, i, j)], acc);
+        for (size_t tj = 0; tj < taps_w.size(); ++tj)
+          for (int64_t r = 0; r < ch_[narrow_]; ++r)
+            acc = fma(source[ti][e++], weights_[weight_slot(r, cb, taps_h[ti], taps_w[tj])], acc);
         parts.push_back(acc);
       }
       Value *v = add_all(parts);
+      if (!v) v = llvm::ConstantFP::get(vec(), 0.0);
       if (!bias_.empty()) v = b_.CreateFAdd(v, bias_[cb]);
-      b_.CreateAlignedStore(post(v), ptr(wide_, at(wide_, n, cb, qh, qw, 0, 0)), llvm::Align(4));
+      b_.CreateAlignedStore(post(v), ptr(wide_, at(wide_, n, cb, p, 0, 0)), llvm::Align(4));
     }
   }
 
@@ -356,7 +393,7 @@ class DirectConvEmitter {
   llvm::IRBuilder<> b_;
   int64_t ch_[2], h_[2], w_[2];
   int wide_ = 0, narrow_ = 1, iterated_ = 1;
-  int64_t stride_h_ = 1, stride_w_ = 1, sign_ = 1, off_h_ = 0, off_w_ = 0;
+  std::vector<AxisPhase> rows_, cols_;
   int side_arg_[2] = {0, 0}, weights_arg_ = 1;
   std::vector<Value *> buf_, weights_, bias_;
   std::vector<llvm::AllocaInst *> sums_;

@@ -137,7 +137,6 @@ TEST(DirectConv, EveryKindEitherSideStridesPadsAndPosts) {
       for (int64_t narrow : {1, 3})
         for (int64_t taps : {1, 3, 5})
           for (int64_t stride : {1, 2}) {
-            if (kind == DirectConv::Input && stride != 1) continue;
             const int64_t pad = taps / 2;
             DirectConv d = narrow_input ? conv(kind, true, narrow, 9, 7, 16, taps, stride, pad)
                                         : conv(kind, false, 16, 9, 7, narrow, taps, stride, pad);
@@ -168,6 +167,34 @@ TEST(DirectConv, UnevenPadsAndTapsThatMissTheImage) {
     if (kind != DirectConv::Weights) e.bias = true;
     cases.push_back(e);
   }
+  check_all(cases, 3);
+}
+
+TEST(DirectConv, InputAtAStrideWalksItsPhases) {
+  // An Input kernel at stride s walks the conv-input side in s x s phases,
+  // each with its own taps: a transposed convolution's forward (here a
+  // decoder's last layer, 32 -> 1 and 3 channels, 3x3, stride 2, TensorFlow's
+  // "same": pad 0 before, 14 -> 28), strides beyond the taps (phases with no
+  // tap: bias alone), a stride per axis, a wide result and an odd extent.
+  std::vector<DirectConv> cases;
+  for (int64_t narrow : {1, 3}) {
+    DirectConv d = conv(DirectConv::Input, true, narrow, 28, 28, 32, 3, 2, 0);
+    d.OH = d.OW = 14;
+    d.bias = true;
+    d.post = narrow == 1 ? Op::Sigmoid : Op::Add;
+    cases.push_back(d);
+  }
+  DirectConv sparse = conv(DirectConv::Input, true, 2, 8, 7, 16, 2, 3, 1);
+  sparse.bias = true;
+  cases.push_back(sparse);
+  DirectConv axes = conv(DirectConv::Input, false, 16, 11, 9, 2, 3, 1, 1);
+  axes.sh = 2, axes.sw = 3, axes.pl = 2;
+  axes.OH = (11 + 2 - 3) / 2 + 1, axes.OW = (9 + 2 - 3) / 3 + 1;
+  axes.post = Op::Relu;
+  cases.push_back(axes);
+  DirectConv pad_after = conv(DirectConv::Input, false, 16, 7, 7, 1, 5, 2, 0);
+  pad_after.OH = pad_after.OW = 4;
+  cases.push_back(pad_after);
   check_all(cases, 3);
 }
 
@@ -210,7 +237,7 @@ TEST(DirectConv, VerifyRefusesWhatTheEmitterCannotRun) {
   EXPECT_NE(verify_direct_conv(odd, 3), "");
   DirectConv strided = d;
   strided.kind = DirectConv::Input, strided.sh = 2;
-  EXPECT_NE(verify_direct_conv(strided, 3), "");
+  EXPECT_EQ(verify_direct_conv(strided, 3), "");  // a transposed convolution's forward at a stride
   DirectConv sigmoid_wide = d;
   sigmoid_wide.kind = DirectConv::Input, sigmoid_wide.post = Op::Sigmoid;
   EXPECT_NE(verify_direct_conv(sigmoid_wide, 3), "");
