@@ -182,7 +182,11 @@ void Lowering::lower_conv(Prog &p, const ScheduleStep &ss, const ConvChoice &cho
       bare_blocked = to != "plain";
     }
     const std::string l = nchw16c_layout(cs.dims_c);
-    const bool out_blocked = wants_nchw16c(p, root, cs.dims_c);
+    // Blocked when a convolution reads it so, or when the bare result is
+    // blocked: then the kernels after it read it as is, and a plain copy,
+    // if one is needed, is a reorder rather than this kernel's scattered stores.
+    const bool out_blocked =
+        wants_nchw16c(p, root, cs.dims_c) || (bare_blocked && !p.outputs.count(root));
     const std::string name = c_identifier(p.prog.name + "_epilogue_" + g.nodes[value].name);
     FusedKernel k = epilogue_kernel(name, cs.dims_c, choice.epilogue_post, bare_blocked, out_blocked);
     plan::Step st;
