@@ -2,6 +2,7 @@
 // (contract in direct_conv.h; the LLVM code is in llvm_direct_conv.cpp).
 #include "codegen/direct_conv.h"
 
+#include <algorithm>
 #include <map>
 
 #include "ir/elementwise_f64.h"
@@ -52,7 +53,19 @@ int direct_conv_bias_arg(const DirectConv &d) { return d.kind != DirectConv::Wei
 
 int64_t direct_conv_vectors(const DirectConv &d) {
   const int64_t narrow = d.narrow_input ? d.C : d.K, wide = d.narrow_input ? d.K : d.C;
-  return narrow * (wide / kBlock) * d.KH * d.KW;
+  if (d.kind != DirectConv::Input) return narrow * (wide / kBlock) * d.KH * d.KW;
+  // An Input kernel at a stride walks phases, each with the taps t where
+  // (phase + pad - t) % stride == 0 (llvm_direct_conv.cpp): the most of any.
+  auto most_taps = [](int64_t taps, int64_t stride, int64_t pad) {
+    int64_t most = 0;
+    for (int64_t phase = 0; phase < stride; ++phase) {
+      int64_t n = 0;
+      for (int64_t t = 0; t < taps; ++t) n += (phase + pad - t) % stride == 0;
+      most = std::max(most, n);
+    }
+    return most;
+  };
+  return narrow * (wide / kBlock) * most_taps(d.KH, d.sh, d.pt) * most_taps(d.KW, d.sw, d.pl);
 }
 
 int64_t direct_conv_macs(const DirectConv &d) { return d.OH * d.OW * d.KH * d.KW * d.C * d.K; }

@@ -62,7 +62,7 @@ struct DirectConv {
 };
 
 // The weight vectors a kernel keeps live (narrow channels x wide blocks x
-// taps), and the most direct_conv_of allows: beyond it the registers spill
+// taps; a strided Input kernel's of its largest phase), and the most direct_conv_of allows: beyond it the registers spill
 // and LLVM's compile time grows past a second (docs/BENCHMARKS.md).
 int64_t direct_conv_vectors(const DirectConv &d);
 inline constexpr int64_t kDirectConvMaxVectors = 64;

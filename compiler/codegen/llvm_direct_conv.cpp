@@ -121,7 +121,8 @@ class DirectConvEmitter {
     // Interior pixels run every tap unchecked; the border checks each tap.
     for_range(begin, end, [&](Value *n) {
       for (const AxisPhase &ph : rows_)
-        for (const AxisPhase &pw : cols_)
+        for (const AxisPhase &pw : cols_) {
+          phase_weights(ph, pw);
           for_range(c64(0), c64(ph.count), [&](Value *qh) {
             for_range(c64(0), c64(pw.count), [&](Value *qw) {
               auto in = [&](Value *q, const AxisPhase &a) {
@@ -141,6 +142,7 @@ class DirectConvEmitter {
               b_.SetInsertPoint(done);
             });
           });
+        }
     });
     epilogue();
     b_.CreateRetVoid();
@@ -184,9 +186,8 @@ class DirectConvEmitter {
         Value *w = b_.CreateAlignedLoad(f32(), b_.CreateInBoundsGEP(f32(), buf_[weights_arg_], weight_of(e)), llvm::Align(4));
         b_.CreateAlignedStore(w, b_.CreateInBoundsGEP(f32(), all, e), llvm::Align(4));
       });
-      for (int64_t v = 0; v < slots; ++v)
-        weights_.push_back(
-            b_.CreateAlignedLoad(vec(), b_.CreateConstInBoundsGEP1_64(f32(), all, v * kLanes), llvm::Align(4)));
+      gathered_ = all;
+      weights_.assign(static_cast<size_t>(slots), nullptr);
     }
     const int bias = direct_conv_bias_arg(d_);
     if (bias < 0) return;
@@ -199,6 +200,21 @@ class DirectConvEmitter {
         bias_.push_back(
             b_.CreateAlignedLoad(vec(), b_.CreateConstInBoundsGEP1_64(f32(), buf_[bias], cb * kLanes), llvm::Align(4)));
     }
+  }
+
+  // The weight vectors of a phase's taps, read from their gathered copy (a
+  // stride's phases each use a share of the weights: a 4x4 kernel at stride
+  // 2 four taps in each, so no phase keeps more than it uses in registers).
+  void phase_weights(const AxisPhase &ph, const AxisPhase &pw) {
+    if (d_.kind == DirectConv::Weights) return;
+    for (int64_t r = 0; r < ch_[narrow_]; ++r)
+      for (int64_t cb = 0; cb < blocks(); ++cb)
+        for (int64_t i : ph.taps)
+          for (int64_t j : pw.taps) {
+            const size_t v = weight_slot(r, cb, i, j);
+            weights_[v] = b_.CreateAlignedLoad(vec(), b_.CreateConstInBoundsGEP1_64(f32(), gathered_, int64_t(v) * kLanes),
+                                               llvm::Align(4));
+          }
   }
 
   // The weight of lane e % 16 of vector slot e / 16 (weight_slot's order:
@@ -395,7 +411,8 @@ class DirectConvEmitter {
   int wide_ = 0, narrow_ = 1, iterated_ = 1;
   std::vector<AxisPhase> rows_, cols_;
   int side_arg_[2] = {0, 0}, weights_arg_ = 1;
-  std::vector<Value *> buf_, weights_, bias_;
+  std::vector<Value *> buf_, weights_, bias_;  // weights_: the current phase's, by weight_slot
+  llvm::AllocaInst *gathered_ = nullptr;
   std::vector<llvm::AllocaInst *> sums_;
 };
 
