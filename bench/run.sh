@@ -7,7 +7,9 @@
 # GFLOP/s and its share of the machine's f32 peak (bench/floor --peak), vaec's
 # compile time and the peak RSS of both (/usr/bin/time -v).
 #
-#   MODEL   mnist_mlp | mnist_conv | fashion_mlp | all      (default: all)
+#   MODEL   mnist_mlp | mnist_conv | fashion_mlp | all      (default: all), or
+#           conv_bn_dropout (examples/: batch norm, dropout, strided and
+#           transposed convolutions on Fashion-MNIST; not in "all")
 #   STEPS   training steps timed on each side               (default: 300), or
 #           "full": the model's whole training (train.epochs epochs of full
 #           batches, e.g. 4,680 steps for mnist_mlp, the issue's 10-epoch run)
@@ -66,8 +68,8 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
 case $MODEL in
     all) MODELS=(mnist_mlp mnist_conv fashion_mlp) ;;
-    mnist_mlp|mnist_conv|fashion_mlp) MODELS=("$MODEL") ;;
-    *) die "unknown model '$MODEL' (mnist_mlp, mnist_conv, fashion_mlp or all)" ;;
+    mnist_mlp|mnist_conv|fashion_mlp|conv_bn_dropout) MODELS=("$MODEL") ;;
+    *) die "unknown model '$MODEL' (mnist_mlp, mnist_conv, fashion_mlp, conv_bn_dropout or all)" ;;
 esac
 [[ $STEPS =~ ^[1-9][0-9]*$ || $STEPS == full ]] || die "STEPS must be a positive integer or 'full', not '$STEPS'"
 [[ -z ${BATCH:-} || ${BATCH} =~ ^[1-9][0-9]*$ ]] || die "BATCH must be a positive integer"
@@ -164,8 +166,13 @@ exit_reason() {
     fi
 }
 
+# The model's YAML, relative to ROOT: a bundled model or an example.
+model_yaml() {
+    if [[ -f $ROOT/models/$1.yaml ]]; then echo "models/$1.yaml"; else echo "examples/$1.yaml"; fi
+}
+
 data_dir() {
-    case $(sed -n 's/.*data: *\([a-z_]*\).*/\1/p' "$ROOT/models/$1.yaml" | head -1) in
+    case $(sed -n 's/.*data: *\([a-z_]*\).*/\1/p' "$ROOT/$(model_yaml "$1")" | head -1) in
         fashion_mnist) echo "$ROOT/data/fashion" ;;
         *) echo "$ROOT/data/mnist" ;;
     esac
@@ -173,7 +180,7 @@ data_dir() {
 
 # A number of the model's train section: default_train_value MODEL KEY
 default_train_value() {
-    $PY - "$ROOT/models/$1.yaml" "$2" <<'PY'
+    $PY - "$ROOT/$(model_yaml "$1")" "$2" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
 m = re.search(r"\b" + sys.argv[2] + r":\s*(\d+)", text)
@@ -250,7 +257,7 @@ notes=()
 
 for m in "${MODELS[@]}"; do
     batch=${BATCH:-$(default_batch "$m")}
-    [[ -n $batch ]] || die "no train.batch in models/$m.yaml"
+    [[ -n $batch ]] || die "no train.batch in $(model_yaml "$m")"
     data=$(data_dir "$m")
     lr=(); [[ -n ${LR:-} ]] && lr=(--lr "$LR")
     tflags=(); [[ ${TORCH_FLUSH_DENORMAL:-0} != 0 ]] && tflags=(--flush-denormal)
@@ -262,7 +269,7 @@ for m in "${MODELS[@]}"; do
     steps=$STEPS
     if [[ $STEPS == full ]]; then
         e=$(default_train_value "$m" epochs)
-        [[ -n $e ]] || die "no train.epochs in models/$m.yaml"
+        [[ -n $e ]] || die "no train.epochs in $(model_yaml "$m")"
         steps=$((e * per_epoch))
     fi
     epochs=$(((steps + per_epoch - 1) / per_epoch))
@@ -284,7 +291,7 @@ for m in "${MODELS[@]}"; do
         bflag=(); [[ -n ${BATCH:-} ]] && bflag=(--batch "$BATCH")
         t0=$(date +%s.%N)
         # In a subshell of its own, so that a crash is reported here, not by bash.
-        (cd "$ROOT" && exec "$VAEC" compile "models/$m.yaml" -o "$out" --threads "$THREADS" "${bflag[@]}" \
+        (cd "$ROOT" && exec "$VAEC" compile "$(model_yaml "$m")" -o "$out" --threads "$THREADS" "${bflag[@]}" \
             "${COMPILE_FLAGS[@]}") \
             >"$LOGS/$tag.compile.out" 2>"$LOGS/$tag.compile.err"
         rc=$?

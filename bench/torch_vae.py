@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""The three bundled vaec models (models/*.yaml) in PyTorch, as a baseline.
+"""The three bundled vaec models (models/*.yaml) and examples/conv_bn_dropout.yaml
+in PyTorch, as a baseline.
 
 Run with Debian's interpreter and python3-torch (1.13):
 
@@ -39,8 +40,10 @@ MODELS = {
     "mnist_mlp": ("mnist", 128),
     "mnist_conv": ("mnist", 16),
     "fashion_mlp": ("fashion", 512),
+    "conv_bn_dropout": ("fashion", 128),
 }
-PARAMS = {"mnist_mlp": 652824, "mnist_conv": 550629, "fashion_mlp": 205604}
+PARAMS = {"mnist_mlp": 652824, "mnist_conv": 550629, "fashion_mlp": 205604,
+          "conv_bn_dropout": 191521}
 
 
 def parse_args(argv):
@@ -204,7 +207,46 @@ class FashionMLP(nn.Module):
         return torch.optim.Adam(params, lr=lr or 1e-3)
 
 
-CLASSES = {"mnist_mlp": MnistMLP, "mnist_conv": MnistConv, "fashion_mlp": FashionMLP}
+class ConvBnDropout(nn.Module):
+    """examples/conv_bn_dropout.yaml: strided convs with batch norm, dropout and leaky_relu."""
+    batch_mean = True           # sums per image, divided by the batch
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 32, 3, stride=2)
+        self.bn1 = nn.BatchNorm2d(32)
+        self.c2 = nn.Conv2d(32, 64, 3, stride=2)
+        self.bn2 = nn.BatchNorm2d(64)
+        self.mu = nn.Linear(64 * 7 * 7, 16)
+        self.logvar = nn.Linear(64 * 7 * 7, 16)
+        self.d = nn.Linear(16, 64 * 7 * 7)
+        self.u1 = nn.ConvTranspose2d(64, 32, 3, stride=2)
+        self.bnu = nn.BatchNorm2d(32)
+        self.logits = nn.ConvTranspose2d(32, 1, 3, stride=2)
+
+    def forward(self, x):
+        img = x.view(-1, 1, 28, 28)
+        # TensorFlow's 'same' at stride 2 pads only the bottom and right; the
+        # transposed convolutions' counterpart is a crop of the last row and column.
+        c = F.leaky_relu(self.bn1(self.c1(F.pad(img, (0, 1, 0, 1)))), 0.2)
+        c = F.leaky_relu(self.bn2(self.c2(F.pad(c, (0, 1, 0, 1)))), 0.2)
+        h = F.dropout(torch.flatten(c, 1), 0.2, self.training)
+        mu, logvar = self.mu(h), self.logvar(h)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        d = F.relu(self.d(z)).view(-1, 64, 7, 7)
+        u = F.leaky_relu(self.bnu(self.u1(d)[:, :, :14, :14]), 0.2)
+        logits = self.logits(u)[:, :, :28, :28]
+        b = x.shape[0]
+        recon = F.binary_cross_entropy_with_logits(logits, img, reduction="sum") / b
+        return recon, kl_sum(mu, logvar) / b
+
+    @staticmethod
+    def optimizer(params, lr):
+        return torch.optim.Adam(params, lr=lr or 1e-3)
+
+
+CLASSES = {"mnist_mlp": MnistMLP, "mnist_conv": MnistConv, "fashion_mlp": FashionMLP,
+           "conv_bn_dropout": ConvBnDropout}
 
 
 # ---------------------------------------------------------------- helpers
