@@ -18,7 +18,9 @@
 // kernel's sums scattered back, by loops, which LLVM compiles far faster
 // than the same scalar moves written out). Then for each example a loop over
 // the pixels of the iterated side (the computed side for Output and Input,
-// the conv-output side for Weights): interior pixels, whose taps all lie
+// the conv-output side for Weights; an Input kernel at a stride walks it in
+// stride x stride phases, each over the taps that reach it, with that
+// phase's weight vectors): interior pixels, whose taps all lie
 // inside the other side (known at compile time), run straight-line code over
 // every tap with constant address offsets; border pixels run the same code
 // with each tap's load masked to 0 outside. A narrow result sums its vector
