@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <future>
 #include <sstream>
+#include <thread>
 #include <vector>
 #include <sys/wait.h>
 
@@ -18,6 +19,8 @@
 #include <llvm/IR/Module.h>
 #include <llvm/Target/TargetMachine.h>
 
+#include "codegen/direct_conv.h"
+#include "codegen/kernel.h"
 #include "codegen/llvm_kernels.h"
 #include "codegen/llvm_target.h"
 
@@ -48,13 +51,30 @@ void emit_kernel_table(llvm::Module &m, const std::vector<FusedKernel> &kernels)
     llvm::Constant *name = llvm::ConstantDataArray::getString(ctx, k.name, true);
     auto *name_var = new llvm::GlobalVariable(m, name->getType(), true, llvm::GlobalValue::PrivateLinkage, name,
                                               "name." + k.name);
-    rows.push_back(llvm::ConstantStruct::get(entry, {name_var, m.getFunction(k.name)}));
+    // A kernel of another part (emit_trainer) is a declaration here.
+    llvm::Function *f = m.getFunction(k.name);
+    if (!f)
+      f = llvm::Function::Create(
+          llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr, llvm::Type::getInt64Ty(ctx), llvm::Type::getInt64Ty(ctx), ptr}, false),
+          llvm::Function::ExternalLinkage, k.name, m);
+    rows.push_back(llvm::ConstantStruct::get(entry, {name_var, f}));
   }
   rows.push_back(llvm::ConstantStruct::get(entry, {llvm::ConstantPointerNull::get(ptr),
                                                    llvm::ConstantPointerNull::get(ptr)}));
   llvm::ArrayType *type = llvm::ArrayType::get(entry, rows.size());
   new llvm::GlobalVariable(m, type, true, llvm::GlobalValue::ExternalLinkage, llvm::ConstantArray::get(type, rows),
                            "vaec_kernels");
+}
+
+// What a kernel costs LLVM, roughly: its work per point (kernel_work over
+// one point), or a direct convolution's multiply-adds per pixel body.
+int64_t kernel_compile_weight(const FusedKernel &k) {
+  if (k.conv) return 3 * direct_conv_vectors(*k.conv);
+  FusedKernel point;
+  point.domain.assign(k.domain.size(), 1);
+  point.instrs = k.instrs;
+  point.outputs = k.outputs;
+  return kernel_work(point);
 }
 
 std::string shell_quote(const std::string &s) {
@@ -87,39 +107,84 @@ bool emit_trainer(const LoweredModel &lm, const std::string &out_dir,
       return false;
     }
   }
-  auto tm = host_target_machine();
-  if (!tm) {
-    error = "LLVM has no code generator for this CPU";
-    return false;
+  // The kernels in parts, one module, LLVMContext and thread each (LLVM
+  // optimises and generates code module by module), the largest first onto
+  // the part with the least so far; part 0 also holds the plan text and the
+  // kernel table, which names the other parts' kernels as declarations.
+  const size_t parts = std::max<size_t>(1, std::min<size_t>({std::thread::hardware_concurrency(), 8, lm.kernels.size()}));
+  std::vector<std::vector<const FusedKernel *>> share(parts);
+  {
+    std::vector<const FusedKernel *> order;
+    for (const FusedKernel &k : lm.kernels) order.push_back(&k);
+    std::stable_sort(order.begin(), order.end(), [](const FusedKernel *a, const FusedKernel *b) {
+      return kernel_compile_weight(*a) > kernel_compile_weight(*b);
+    });
+    std::vector<int64_t> load(parts, 0);
+    for (const FusedKernel *k : order) {
+      const size_t least = std::min_element(load.begin(), load.end()) - load.begin();
+      share[least].push_back(k);
+      load[least] += kernel_compile_weight(*k);
+    }
   }
-  llvm::LLVMContext ctx;
-  llvm::Module m("vaec." + lm.plan.model, ctx);
-  for (const FusedKernel &k : lm.kernels) emit_kernel(m, k);
-  emit_string(m, "vaec_plan_text", plan::format_plan(lm.plan));
-  emit_kernel_table(m, lm.kernels);
-  optimize_module(m, *tm);
-  auto text = [&] {
-    if (!want_text) return;
-    result.llvm_ir = module_to_ir(m);
-    result.assembly = module_to_asm(m, *tm);
+  struct Part {
+    llvm::LLVMContext ctx;
+    std::unique_ptr<llvm::Module> m;
+    std::unique_ptr<llvm::TargetMachine> tm;
+    std::string object, ir, assembly, error;
   };
-  if (out_dir.empty()) {
-    text();
-    result.llvm_seconds = seconds_since(start);
-    return true;
+  std::vector<Part> part(parts);
+  for (size_t i = 0; i < parts; ++i) {
+    Part &pt = part[i];
+    pt.tm = host_target_machine();
+    if (!pt.tm) {
+      error = "LLVM has no code generator for this CPU";
+      return false;
+    }
+    pt.m = std::make_unique<llvm::Module>("vaec." + lm.plan.model + (i ? "." + std::to_string(i) : ""), pt.ctx);
+    for (const FusedKernel *k : share[i]) emit_kernel(*pt.m, *k);
+    if (i == 0) {
+      emit_string(*pt.m, "vaec_plan_text", plan::format_plan(lm.plan));
+      emit_kernel_table(*pt.m, lm.kernels);
+    }
+    pt.object = out_dir.empty() ? "" : out_dir + "/kernels" + (i ? "." + std::to_string(i) : "") + ".o";
   }
-  std::string object = out_dir + "/kernels.o";
-  if (!write_object_file(m, *tm, object, error)) return false;
-  // The link (a separate process) runs while LLVM prints the IR and the
-  // assembly for the dumps: on 2 cores that hides most of the shorter one.
+  // Each part on its own thread: optimise, write its object, then (for the
+  // dumps) print its IR and assembly, a second code generation, which
+  // overlaps the link.
+  std::vector<std::promise<void>> written(parts);
+  auto work = [&](size_t i) {
+    Part &pt = part[i];
+    optimize_module(*pt.m, *pt.tm);
+    if (!pt.object.empty()) write_object_file(*pt.m, *pt.tm, pt.object, pt.error);
+    written[i].set_value();
+    if (want_text) pt.ir = module_to_ir(*pt.m), pt.assembly = module_to_asm(*pt.m, *pt.tm);
+  };
+  std::vector<std::future<void>> running;
+  for (size_t i = 0; i < parts; ++i) running.push_back(std::async(std::launch::async, work, i));
+  auto finish = [&] {
+    for (auto &r : running) r.get();
+    for (Part &pt : part) result.llvm_ir += pt.ir, result.assembly += pt.assembly;
+  };
+  for (auto &w : written) w.get_future().wait();
+  std::string failed;
+  for (const Part &pt : part)
+    if (failed.empty()) failed = pt.error;
+  if (out_dir.empty() || !failed.empty()) {
+    finish();
+    result.llvm_seconds = seconds_since(start);
+    error = failed;
+    return failed.empty();
+  }
+  // The link (a separate process) runs while the parts print their dumps.
   // The trainer keeps its symbols but not the runtime's DWARF debug
   // information, which is most of its bytes and of the link time (link by
   // hand as runtime/program/program.h shows to keep it).
   const double object_seconds = seconds_since(start);
   auto link_start = std::chrono::steady_clock::now();
   int status = -1;
-  std::string cmd = "c++ -o " + shell_quote(out_dir + "/train") + " " + shell_quote(object) + " " +
-                    shell_quote(VAEC_TRAINER_LIB) + " -ldnnl -lpng -lz -fopenmp -Wl,--strip-debug";
+  std::string cmd = "c++ -o " + shell_quote(out_dir + "/train");
+  for (const Part &pt : part) cmd += " " + shell_quote(pt.object);
+  cmd += " " + shell_quote(VAEC_TRAINER_LIB) + " -ldnnl -lpng -lz -fopenmp -Wl,--strip-debug";
   // Quoted word by word: a flag reaches the linker as it is, never read by the shell.
   std::vector<std::string> flags = build_link_flags();
   flags.insert(flags.end(), link_flags.begin(), link_flags.end());
@@ -136,7 +201,7 @@ bool emit_trainer(const LoweredModel &lm, const std::string &out_dir,
     }
     return seconds_since(link_start);
   });
-  text();
+  finish();
   result.llvm_seconds = object_seconds + seconds_since(link_start);  // LLVM's own work, which the link overlaps
   result.link_seconds = link.get();
   if (status != 0 || !std::filesystem::exists(out_dir + "/train")) {

@@ -1,7 +1,7 @@
 // emit_trainer: the last step of `vaec compile`. Compiles every kernel of a
-// lowered model with LLVM into one object file that also holds the plan text
-// and the kernel table (abi/plan.h), then links it with the trainer
-// runtime into DIR/train.
+// lowered model with LLVM into object files, one per core (up to 8) compiled
+// at once, the first also holding the plan text and the kernel table
+// (abi/plan.h), then links them with the trainer runtime into DIR/train.
 #pragma once
 
 #include <string>
@@ -18,8 +18,8 @@ struct TrainerBuild {
 };
 
 // Compiles the kernels (always) and, if `out_dir` is not empty, writes
-// out_dir/kernels.o and links out_dir/train:
-//   c++ -o train kernels.o libvaec_trainer.a -ldnnl -lpng -lz -fopenmp -Wl,--strip-debug
+// out_dir/kernels.o (and kernels.1.o ...) and links out_dir/train:
+//   c++ -o train kernels.o kernels.1.o ... libvaec_trainer.a -ldnnl -lpng -lz -fopenmp -Wl,--strip-debug
 //       BUILD_FLAGS LINK_FLAGS
 // BUILD_FLAGS are those the runtime archive needs (a sanitized build's
 // -fsanitize=address,undefined), `link_flags` the caller's (each one word).
