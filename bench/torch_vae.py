@@ -118,6 +118,17 @@ def kl_sum(mu, logvar):
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
 
 
+def per_image_losses(logits, x, mu, logvar):
+    """sum(bce_logits(logits, x)) / batch and the KL sum / batch."""
+    b = x.shape[0]
+    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / b
+    return recon, kl_sum(mu, logvar) / b
+
+
+def adam(params, lr):
+    return torch.optim.Adam(params, lr=lr or 1e-3)
+
+
 class MnistMLP(nn.Module):
     """models/mnist_mlp.yaml: the PyTorch examples VAE, 784-400-20-400-784."""
     batch_mean = False          # losses are sums over the batch
@@ -138,9 +149,7 @@ class MnistMLP(nn.Module):
         recon = F.binary_cross_entropy(x_hat, x, reduction="sum")
         return recon, kl_sum(mu, logvar)
 
-    @staticmethod
-    def optimizer(params, lr):
-        return torch.optim.Adam(params, lr=lr or 1e-3)
+    optimizer = staticmethod(adam)
 
 
 class MnistConv(nn.Module):
@@ -198,13 +207,9 @@ class FashionMLP(nn.Module):
         mu, logvar = self.mu(h), self.logvar(h)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         logits = self.logits(F.relu(self.h2(z)))
-        b = x.shape[0]
-        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / b
-        return recon, kl_sum(mu, logvar) / b
+        return per_image_losses(logits, x, mu, logvar)
 
-    @staticmethod
-    def optimizer(params, lr):
-        return torch.optim.Adam(params, lr=lr or 1e-3)
+    optimizer = staticmethod(adam)
 
 
 class ConvBnDropout(nn.Module):
@@ -236,13 +241,9 @@ class ConvBnDropout(nn.Module):
         d = F.relu(self.d(z)).view(-1, 64, 7, 7)
         u = F.leaky_relu(self.bnu(self.u1(d)[:, :, :14, :14]), 0.2)
         logits = self.logits(u)[:, :, :28, :28]
-        b = x.shape[0]
-        recon = F.binary_cross_entropy_with_logits(logits, img, reduction="sum") / b
-        return recon, kl_sum(mu, logvar) / b
+        return per_image_losses(logits, img, mu, logvar)
 
-    @staticmethod
-    def optimizer(params, lr):
-        return torch.optim.Adam(params, lr=lr or 1e-3)
+    optimizer = staticmethod(adam)
 
 
 CLASSES = {"mnist_mlp": MnistMLP, "mnist_conv": MnistConv, "fashion_mlp": FashionMLP,
