@@ -1,4 +1,4 @@
-// Kernels + plan + kernel table → object file → linked trainer
+// Kernels + plan + kernel table → object files (one per part) → linked trainer
 // (contract in emit_trainer.h).
 #include "codegen/emit_trainer.h"
 
