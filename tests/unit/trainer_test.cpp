@@ -59,12 +59,14 @@ struct TrainerRun {
   std::string out, err;
 };
 
-// Metrics, pictures and checkpoints go to a temporary directory unless
-// `args` says --out.
+// Metrics, pictures and checkpoints go to a temporary directory of the
+// test's own unless `args` says --out (ctest runs the tests at once, and a
+// trainer refuses a directory another trainer holds).
 TrainerRun run_trainer(const plan::Plan &plan, std::vector<std::string> args) {
   const std::string text = plan::format_plan(plan);
   if (std::find(args.begin(), args.end(), "--out") == args.end())
-    args.insert(args.begin(), {"--out", ::testing::TempDir() + "/trainer_out"});
+    args.insert(args.begin(), {"--out", ::testing::TempDir() + "/trainer_out_" +
+                                            ::testing::UnitTest::GetInstance()->current_test_info()->name()});
   args.insert(args.begin(), "train");
   std::vector<char *> argv;
   for (std::string &a : args) argv.push_back(a.data());
