@@ -51,19 +51,21 @@ int direct_conv_result_arg(const DirectConv &d) {
 }
 int direct_conv_bias_arg(const DirectConv &d) { return d.kind != DirectConv::Weights && d.bias ? 2 : -1; }
 
+std::vector<int64_t> phase_taps(int64_t phase, int64_t taps, int64_t stride, int64_t pad) {
+  std::vector<int64_t> reach;
+  for (int64_t t = 0; t < taps; ++t)
+    if ((phase + pad - t) % stride == 0) reach.push_back(t);
+  return reach;
+}
+
 int64_t direct_conv_vectors(const DirectConv &d) {
   const int64_t narrow = d.narrow_input ? d.C : d.K, wide = d.narrow_input ? d.K : d.C;
   if (d.kind != DirectConv::Input) return narrow * (wide / kBlock) * d.KH * d.KW;
-  // An Input kernel at a stride walks phases, each with the taps t where
-  // (phase + pad - t) % stride == 0 (llvm_direct_conv.cpp): the most of any.
+  // The most of any phase: each phase loads only its own taps' weights.
   auto most_taps = [](int64_t taps, int64_t stride, int64_t pad) {
-    int64_t most = 0;
-    for (int64_t phase = 0; phase < stride; ++phase) {
-      int64_t n = 0;
-      for (int64_t t = 0; t < taps; ++t) n += (phase + pad - t) % stride == 0;
-      most = std::max(most, n);
-    }
-    return most;
+    size_t most = 0;
+    for (int64_t phase = 0; phase < stride; ++phase) most = std::max(most, phase_taps(phase, taps, stride, pad).size());
+    return static_cast<int64_t>(most);
   };
   return narrow * (wide / kBlock) * most_taps(d.KH, d.sh, d.pt) * most_taps(d.KW, d.sw, d.pl);
 }

@@ -31,6 +31,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ir/ops.h"
 
@@ -68,6 +69,12 @@ struct DirectConv {
 // and LLVM's compile time grows past a second (docs/BENCHMARKS.md).
 int64_t direct_conv_vectors(const DirectConv &d);
 inline constexpr int64_t kDirectConvMaxVectors = 64;
+
+// An Input kernel at stride s walks the conv-input side in s phases per
+// axis (ih = q * s + phase): the taps t that reach phase `phase` are those
+// with (phase + pad - t) % s == 0, joining it to conv-output position
+// (ih + pad - t) / s.
+std::vector<int64_t> phase_taps(int64_t phase, int64_t taps, int64_t stride, int64_t pad);
 
 // "" if `d` with `args` argument count is a kernel emit_direct_conv can
 // compile, else what is wrong (used by verify_kernel).

@@ -37,8 +37,7 @@ std::vector<AxisPhase> axis_phases(bool input, int64_t iterated, int64_t other, 
     AxisPhase a;
     if (input) {
       a.step = stride, a.first = first, a.count = first < iterated ? (iterated - first + stride - 1) / stride : 0;
-      for (int64_t t = 0; t < taps; ++t)
-        if ((first + pad - t) % stride == 0) a.taps.push_back(t), a.add.push_back((first + pad - t) / stride);
+      for (int64_t t : phase_taps(first, taps, stride, pad)) a.taps.push_back(t), a.add.push_back((first + pad - t) / stride);
     } else {
       a.count = iterated, a.mul = stride;
       for (int64_t t = 0; t < taps; ++t) a.taps.push_back(t), a.add.push_back(t - pad);
