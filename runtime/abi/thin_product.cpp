@@ -240,26 +240,42 @@ VAEC_AVX512 void dots(int64_t q0, int64_t q1, int64_t m, int64_t k, const float 
 }
 
 // Columns: c[i..i+16, j] = post(sum over l of a[l, i..i+16) op(b)[l, j] + bias[j]), l in order.
+// kBlocks blocks of 16 rows at a time: each row of a [k, m] is read as a run
+// of kBlocks vectors (one block alone walked k lines m floats apart, one
+// cache miss after another), kBlocks N accumulators in registers.
 template <int N, bool TB>
 VAEC_AVX512 void columns_of(int64_t v0, int64_t v1, int64_t m, int64_t k, const float *a, const float *b,
                             const float *bias, float *c, int post) {
-  for (int64_t v = v0; v < v1; ++v) {
-    const int64_t i = v * 16, rows = std::min<int64_t>(16, m - i);
-    const __mmask16 mask = lanes(rows);
-    __m512 acc[N];
-    for (int j = 0; j < N; ++j) acc[j] = _mm512_setzero_ps();
+  constexpr int kBlocks = 24 / N;
+  for (int64_t w = v0; w < v1; w += kBlocks) {
+    const int blocks = static_cast<int>(std::min<int64_t>(kBlocks, v1 - w));
+    __mmask16 mask[kBlocks];
+    __m512 acc[kBlocks][N];
+    for (int u = 0; u < kBlocks; ++u) {
+      mask[u] = lanes(u < blocks ? m - (w + u) * 16 : 0);
+      for (int j = 0; j < N; ++j) acc[u][j] = _mm512_setzero_ps();
+    }
     for (int64_t l = 0; l < k; ++l) {
-      const __m512 av = _mm512_maskz_loadu_ps(mask, a + l * m + i);
-      for (int j = 0; j < N; ++j) acc[j] = _mm512_fmadd_ps(av, _mm512_set1_ps(TB ? b[j * k + l] : b[l * N + j]), acc[j]);
+      __m512 bl[N];
+      for (int j = 0; j < N; ++j) bl[j] = _mm512_set1_ps(TB ? b[j * k + l] : b[l * N + j]);
+      const float *row = a + l * m + w * 16;
+      for (int u = 0; u < kBlocks; ++u) {
+        if (u >= blocks) break;
+        const __m512 av = _mm512_maskz_loadu_ps(mask[u], row + 16 * u);
+        for (int j = 0; j < N; ++j) acc[u][j] = _mm512_fmadd_ps(av, bl[j], acc[u][j]);
+      }
     }
-    for (int j = 0; j < N; ++j) {
-      if (bias) acc[j] = _mm512_add_ps(acc[j], _mm512_set1_ps(bias[j]));
-      if (post == 1) acc[j] = relu(acc[j]);
+    for (int u = 0; u < blocks; ++u) {
+      const int64_t i = (w + u) * 16, rows = std::min<int64_t>(16, m - i);
+      for (int j = 0; j < N; ++j) {
+        if (bias) acc[u][j] = _mm512_add_ps(acc[u][j], _mm512_set1_ps(bias[j]));
+        if (post == 1) acc[u][j] = relu(acc[u][j]);
+      }
+      float *to = c + i * N;
+      store_columns<N>(acc[u], rows, to);
+      if (post == 2)
+        for (int64_t e = 0; e < rows * N; ++e) to[e] = post_scalar(to[e], post);
     }
-    float *to = c + i * N;
-    store_columns<N>(acc, rows, to);
-    if (post == 2)
-      for (int64_t e = 0; e < rows * N; ++e) to[e] = post_scalar(to[e], post);
   }
 }
 template <int N>

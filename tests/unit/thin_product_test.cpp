@@ -1,7 +1,8 @@
 // vaec's own loops for thin products (runtime/abi/thin_product.h) against a
 // float64 sum: each shape (outer, dots, columns) at every thin extent 1-4,
 // transposed or not, with and without a bias, with each post-op, at
-// extents that are and are not multiples of 16; the same bits whatever the
+// extents that are and are not multiples of 16 (columns: more blocks of 16
+// rows than one pass takes); the same bits whatever the
 // number of parts; relu's NaN and negative zero as oneDNN's; and the
 // products it refuses.
 #include <gtest/gtest.h>
@@ -73,6 +74,9 @@ TEST(ThinProduct, MatchesFloat64AndGivesTheSameBitsInAnyNumberOfParts) {
         expect_matches({9, side, 2100, ta, tb, false, ""});
         expect_matches({37, side, 19, ta, tb, true, "sigmoid"});
         expect_matches({16, side, 16, ta, tb, true, "relu"});
+        // Columns walk up to 24 / n blocks of 16 rows at once: more blocks
+        // than that, with a tail, cut into parts anywhere.
+        expect_matches({16 * 25 + 5, side, 19, ta, tb, true, "relu"});
       }
   expect_matches({3, 45, 2, false, true, true, "sigmoid"});
   expect_matches({1, 1, 1, false, false, false, ""});
