@@ -2,6 +2,8 @@
 // object files (contract in llvm_target.h).
 #include "codegen/llvm_target.h"
 
+#include "abi/machine.h"
+
 #include <mutex>
 
 #include <llvm/IR/LegacyPassManager.h>
@@ -55,8 +57,11 @@ std::unique_ptr<llvm::TargetMachine> host_target_machine() {
   std::string triple = llvm::sys::getProcessTriple(), error;
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target) return nullptr;
+  // The host's features but the extensions the plan does not record
+  // (abi/machine.h), which its trainer checks for before it runs.
   llvm::SubtargetFeatures features;
-  for (const auto &f : llvm::sys::getHostCPUFeatures()) features.AddFeature(f.first(), f.second);
+  for (const auto &f : llvm::sys::getHostCPUFeatures())
+    features.AddFeature(f.first(), f.second && !plan::extension_beyond_kernels(f.first().str()));
   llvm::TargetOptions options;  // IEEE: no unsafe-math, FP contraction only via fmuladd
   return std::unique_ptr<llvm::TargetMachine>(
       target->createTargetMachine(triple, llvm::sys::getHostCPUName(), features.getString(), options,

@@ -6,6 +6,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "abi/machine.h"
 #include "codegen/assign_conv_layouts.h"
 #include "codegen/layout_parameters.h"
 #include "codegen/lower_steps.h"
@@ -90,6 +91,10 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
     m.plan.config["threads"] = std::to_string(options.threads);
     m.plan.config["team"] = options.adaptive_team ? "adaptive" : "fixed";
     m.plan.config["conv_algorithm"] = m.options.conv_algorithm;  // as assign_conv_layouts resolved it
+    // What the kernels are compiled for and the timings measured on (abi/machine.h).
+    std::string features;
+    for (const std::string &f : plan::cpu_features()) features += (features.empty() ? "" : " ") + f;
+    m.plan.config["cpu_features"] = features.empty() ? "-" : features;
   }, plan_text);
   step("choose_precision", [&] { choose_precision(m.plan, m.kernels, options); }, plan_text);
   step("store_params_in_layouts", [&] { store_params_in_layouts(m); }, plan_text);

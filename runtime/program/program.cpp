@@ -4,6 +4,7 @@
 #include <exception>
 #include <string>
 
+#include "abi/machine.h"
 #include "dist/ranks.h"
 #include "inspect/inspect.h"
 #include "support/text.h"
@@ -20,6 +21,19 @@ int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_k
     return 1;
   }
   rt::dist::Ranks &ranks = rt::dist::Ranks::world();  // joins MPI under mpirun
+  // Before any kernel runs: a CPU without the kernels' instructions would
+  // stop on the first of them (abi/machine.h).
+  const plan::MachineCheck machine = plan::check_machine(plan, plan::cpu_features());
+  // Under mpirun each rank checks its own machine: one that fails alone ends them all.
+  if (!machine.error.empty()) {
+    rt::print_message("error: " + (ranks.many() ? "rank " + std::to_string(ranks.rank()) + ": " : std::string()) +
+                      machine.error + "\n");
+    ranks.finish(1);
+    return 1;
+  }
+  if (!machine.note.empty())
+    rt::print_message("note: " + (ranks.many() ? "rank " + std::to_string(ranks.rank()) + ": " : std::string()) +
+                      machine.note + "\n");
   // Every failure is meant to be a message; an exception that escapes
   // anyway is one too, with exit status 1 rather than an abort.
   int status = 1;

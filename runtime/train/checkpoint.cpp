@@ -123,7 +123,8 @@ uint64_t fnv1a64(const void *data, size_t bytes, uint64_t hash) {
 uint64_t model_identity(const plan::Plan &plan) {
   std::string text = "vaec-identity 1\nmodel " + plan.model + "\n";
   for (const auto &[key, value] : plan.config)
-    if (key != "batch" && key != "threads" && key != "team") text += "config " + key + " " + value + "\n";
+    if (key != "batch" && key != "threads" && key != "team" && key != "cpu_features")  // not the model: its machine
+      text += "config " + key + " " + value + "\n";
   const int64_t region_start =
       plan.param_region >= 0 && plan.param_region < int(plan.buffers.size()) ? plan.buffers[plan.param_region].offset : 0;
   for (const plan::Param &p : plan.params) {

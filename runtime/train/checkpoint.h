@@ -89,7 +89,8 @@ uint64_t fnv1a64(const void *data, size_t bytes, uint64_t hash = 0xcbf29ce484222
 // parameter's name, dims, element count and place in the parameter region,
 // the parameter count and the optimizer's kernel and state regions. Not the
 // batch-dependent rest of the plan, so every batch's compilation of a model
-// has the same identity.
+// has the same identity, nor the compiling machine (config cpu_features):
+// a checkpoint resumes on another machine's compilation of the model.
 uint64_t model_identity(const plan::Plan &plan);
 
 // False with a message naming `path` when any step fails (the previous

@@ -257,13 +257,17 @@ TEST(Checkpoint, OtherModelsAreRefusedByName) {
   EXPECT_EQ(error, "x.bin: its 3 regions of 100 values do not fit this model's 2 of 100");
 }
 
-// The identity is the model's, not the batch's: a checkpoint of one batch
-// fits the plan of any other, but not a plan whose parameters, optimizer or
-// settings differ.
+// The identity is the model's, not the batch's or the machine's: a
+// checkpoint of one batch fits the plan of any other, but not a plan whose
+// parameters, optimizer or settings differ.
 TEST(Checkpoint, IdentityIgnoresTheBatchOnly) {
   const Checkpoint c = make_checkpoint(100, 1);
   const plan::Plan at64 = plan_for(c, 64), at7 = plan_for(c, 7);
   EXPECT_EQ(model_identity(at64), model_identity(at7));
+  // Nor the machine: another CPU's compilation resumes it.
+  plan::Plan elsewhere = at64;
+  elsewhere.config["cpu_features"] = "avx avx2 avx512f amx-bf16";
+  EXPECT_EQ(model_identity(elsewhere), model_identity(at64));
   std::string error;
   EXPECT_TRUE(checkpoint_fits(c, "x.bin", model_identity(at7), at7, error)) << error;
   auto differs = [&](auto change) {

@@ -1,5 +1,6 @@
 // The plan text (runtime/abi/plan.h): the round trip, batch-linear sizes
-// and extents, and every rejection with its message.
+// and extents, and every rejection with its message; the check of the
+// machine a plan was compiled for (runtime/abi/machine.h).
 #include <gtest/gtest.h>
 #include <omp.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <map>
 #include <mutex>
 
+#include "abi/machine.h"
 #include "abi/plan.h"
 #include "executor_test_plan.h"
 
@@ -292,4 +294,51 @@ TEST(PlanText, RejectsMalformedText) {
   EXPECT_EQ(error, "plan has no eval program");
   EXPECT_FALSE(plan::parse_plan("", p, error));
   EXPECT_FALSE(plan::parse_plan(std::string("\0\xff junk\n", 8), p, error));
+}
+
+// --- the machine a plan was compiled for (abi/machine.h) ---
+
+TEST(PlanMachine, KernelInstructionsThisCpuLacksAreAnErrorAndAmxTimingsANote) {
+  plan::Plan p;
+  const std::vector<std::string> avx512 = {"popcnt", "fma", "avx", "avx2", "avx512f", "avx512bw", "avx512dq",
+                                           "avx512vl"};
+  // Not recorded (an older or hand-made plan): not checked.
+  EXPECT_EQ(plan::check_machine(p, {}).error, "");
+  p.config["cpu_features"] = "popcnt fma avx avx2 avx512f avx512bw avx512dq avx512vl avx512bf16 amx-tile amx-bf16";
+  EXPECT_EQ(plan::check_machine(p, avx512).error, "");  // f32 kernels use no avx512bf16
+  EXPECT_EQ(plan::check_machine(p, avx512).note, "");   // and there are no bf16 steps
+  const plan::MachineCheck avx2 = plan::check_machine(p, {"popcnt", "fma", "avx", "avx2"});
+  EXPECT_NE(avx2.error.find("compiled for a CPU with avx512f, avx512bw, avx512dq and avx512vl, which this CPU lacks"),
+            std::string::npos)
+      << avx2.error;
+  // bf16 buffers: the kernels round with avx512bf16; bf16 steps timed with AMX.
+  p.buffers.push_back({"x.bf16", plan::DType::BF16, 16, 0});
+  plan::Step s;
+  s.kind = plan::Step::Matmul;
+  s.bf16 = true;
+  p.train.steps = {s, s};
+  EXPECT_NE(plan::check_machine(p, avx512).error.find("with avx512bf16, which"), std::string::npos);
+  std::vector<std::string> bf16 = avx512;
+  bf16.push_back("avx512bf16");
+  const plan::MachineCheck no_amx = plan::check_machine(p, bf16);
+  EXPECT_EQ(no_amx.error, "");
+  EXPECT_NE(no_amx.note.find("the 2 bf16 products and convolutions of this plan's training step were timed on a CPU "
+                             "with AMX; this CPU has none"),
+            std::string::npos)
+      << no_amx.note;
+  bf16.push_back("amx-bf16");
+  EXPECT_EQ(plan::check_machine(p, bf16).note, "");
+  // This machine passes its own check.
+  p.config["cpu_features"] = "";
+  for (const std::string &f : plan::cpu_features()) p.config["cpu_features"] += f + " ";
+  EXPECT_EQ(plan::check_machine(p, plan::cpu_features()).error, "");
+}
+
+TEST(PlanMachine, LlvmGetsNoExtensionBeyondTheRecordedOnes) {
+  for (const char *f : plan::kKernelFeatures) EXPECT_FALSE(plan::extension_beyond_kernels(f)) << f;
+  // mnist_conv's kernels used GFNI's vgf2p8affineqb where the host had it.
+  for (const char *f : {"gfni", "avx512vbmi", "avx512fp16", "avx512vnni", "amx-tile", "avx10.1-512", "vaes"})
+    EXPECT_TRUE(plan::extension_beyond_kernels(f)) << f;
+  // The baseline and what 512-bit vectors need stay on.
+  for (const char *f : {"sse4.2", "cx16", "evex512", "xsave"}) EXPECT_FALSE(plan::extension_beyond_kernels(f)) << f;
 }
