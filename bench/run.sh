@@ -189,6 +189,14 @@ PY
 }
 default_batch() { default_train_value "$1" batch; }
 
+# ------------------------------------------------- the machine
+# Its CPU and the instruction sets that decide vaec's choices (AMX makes
+# bf16 products ~3x faster; without AVX512-BF16 they are emulated).
+has_flag() { grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | grep -qw "$1" && echo yes || echo no; }
+machine_line="Machine: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//'), $(nproc) CPUs;"
+machine_line+=" AVX-512 $(has_flag avx512f), AVX512-BF16 $(has_flag avx512_bf16), AMX $(has_flag amx_bf16)"
+say "$machine_line"
+
 # ------------------------------------------------- the anchor's BLAS core
 # OpenBLAS may run older kernels than the CPU can (its own fallback on CPUs
 # it does not know, or an inherited OPENBLAS_CORETYPE): bench/blas_core.py
@@ -395,6 +403,7 @@ echo "PyTorch $($PY -c 'import torch; print(torch.__version__)') with $BLAS," \
      "OPENBLAS_NUM_THREADS=$BLAS_THREADS, torch.set_num_threads($THREADS); vaec --threads $THREADS."
 ((${#COMPILE_FLAGS[@]})) && echo "vaec compile ${COMPILE_FLAGS[*]}"
 echo "$denormals; vaec's trainer always flushes them."
+echo "$machine_line"
 echo "$blas_line"
 echo "GFLOP/s: the step's products and convolutions (vaec's step_gflop, from its plan) per second;" \
      "in parentheses their share of the $peak_line${cores:+ (oneDNN's / the cores')}"
