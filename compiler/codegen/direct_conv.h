@@ -27,6 +27,8 @@
 // products (one chain per tap row) and reduces across lanes once per pixel;
 // a wide one broadcasts each narrow value over the weight vectors; Weights
 // keep one vector sum per weight vector in registers for the whole call.
+// Before each pixel the wide side's line of each block two rows on is
+// prefetched: for reading (Output, Weights) or for writing (Input).
 #pragma once
 
 #include <cstdint>

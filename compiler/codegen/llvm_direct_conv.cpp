@@ -131,6 +131,7 @@ class DirectConvEmitter {
               auto *inner = llvm::BasicBlock::Create(ctx_, "interior", f);
               auto *border = llvm::BasicBlock::Create(ctx_, "border", f);
               auto *done = llvm::BasicBlock::Create(ctx_, "pixel_done", f);
+              prefetch_ahead(n, Pixel{qh, qw, &ph, &pw});
               b_.CreateCondBr(b_.CreateAnd(in(qh, ph), in(qw, pw)), inner, border);
               b_.SetInsertPoint(inner);
               pixel(n, Pixel{qh, qw, &ph, &pw}, false);
@@ -321,6 +322,27 @@ class DirectConvEmitter {
     }
     if (d_.post == Op::Sigmoid) return emit_sigmoid(b_, x);
     return x;
+  }
+
+  // Before each pixel: the wide side's lines kRowsAhead rows on, the last
+  // tap row's when it is read (Output, Weights), the pixel's own when it is
+  // written (Input, for writing). A batch's wide side outgrows the caches
+  // (mnist_conv's [128, 32, 28, 28] is 12.8 MB) and the hardware's
+  // prefetchers did not keep up with the pixel walk's rows of two or more
+  // blocks (docs/BENCHMARKS.md). Past the image's end this points into the
+  // next example or beyond the buffer: a prefetch there does nothing.
+  static constexpr int64_t kRowsAhead = 2;
+  void prefetch_ahead(Value *n, const Pixel &p) {
+    const size_t taps = p.ph->taps.size();
+    const bool reads = iterated_ != wide_ && d_.kind != DirectConv::Input;
+    const bool writes = iterated_ == wide_ && d_.kind != DirectConv::Weights;
+    if (taps == 0 || (!reads && !writes)) return;
+    for (int64_t cb = 0; cb < blocks(); ++cb) {
+      Value *offset = b_.CreateAdd(at(wide_, n, cb, p, reads ? taps - 1 : 0, 0), c64(kRowsAhead * w_[wide_] * kLanes));
+      Value *addr = b_.CreateGEP(f32(), buf_[side_arg_[wide_]], offset);  // not inbounds: it may lie past the buffer
+      b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {b_.getPtrTy()},
+                         {addr, b_.getInt32(writes ? 1 : 0), b_.getInt32(3), b_.getInt32(1)});
+    }
   }
 
   // One pixel of the iterated side, every tap of its phase; `checked`: taps

@@ -1,9 +1,13 @@
 // Direct convolution kernels (codegen/direct_conv.h): the LLVM code against
 // the f64 reference for each kind, either side narrow, strides, pads, taps
 // that miss the image, bias and post-ops, whole and split among "threads";
-// the reference against a plain conv2d loop; and the checks that keep a
-// kernel the emitter cannot run out of the plan.
+// the reference against a plain conv2d loop; the wide side's prefetches;
+// and the checks that keep a kernel the emitter cannot run out of the plan.
 #include <gtest/gtest.h>
+
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/Support/raw_ostream.h>
 
 #include <cmath>
 #include <random>
@@ -127,6 +131,32 @@ TEST(DirectConv, DecoderOutputLayerInAllThreeKinds) {
     if (kind == DirectConv::Output) cases.back().bias = true, cases.back().post = Op::Sigmoid;
   }
   check_all(cases, 4);
+}
+
+// The wide side is prefetched rows ahead of the pixel walk: for reading
+// where a kernel reads it (Output, Weights), for writing where it writes it
+// (Input); one line per block of 16 channels and pixel.
+TEST(DirectConv, PrefetchesTheWideSideRowsAhead) {
+  const std::pair<DirectConv::Kind, const char *> kinds[] = {
+      {DirectConv::Output, "i32 0, i32 3, i32 1)"}, {DirectConv::Input, "i32 1, i32 3, i32 1)"},
+      {DirectConv::Weights, "i32 0, i32 3, i32 1)"}};
+  for (const auto &[kind, rw] : kinds) {
+    llvm::LLVMContext ctx;
+    llvm::Module m("prefetch", ctx);
+    const DirectConv d = conv(kind, false, 32, 28, 28, 1, 3, 1, 1);
+    emit_direct_conv(m, "k", d, 3);
+    std::string ir;
+    llvm::raw_string_ostream os(ir);
+    m.print(os, nullptr);
+    size_t calls = 0, matching = 0;
+    for (size_t at = ir.find("call void @llvm.prefetch"); at != std::string::npos;
+         at = ir.find("call void @llvm.prefetch", at + 1)) {
+      ++calls;
+      matching += ir.compare(ir.find(')', at) - std::string(rw).size() + 1, std::string(rw).size(), rw) == 0;
+    }
+    EXPECT_EQ(calls, 2u) << direct_conv_text(d);  // the two blocks of 32 channels, once per pixel
+    EXPECT_EQ(matching, calls) << direct_conv_text(d) << ": not " << rw;
+  }
 }
 
 TEST(DirectConv, EveryKindEitherSideStridesPadsAndPosts) {
