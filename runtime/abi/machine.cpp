@@ -24,30 +24,44 @@ std::string listed(const std::vector<std::string> &names) {
   return s;
 }
 
+// The one list: each instruction set the plan may record, whether the
+// fused kernels may use it (else only the timings depend on it), and this
+// CPU's answer (__builtin_cpu_supports takes a string literal only).
+struct Feature {
+  const char *name;  // LLVM's and GCC's
+  bool kernel;
+  bool (*here)();
+};
+#define VAEC_FEATURE(name, kernel) {name, kernel, [] { return __builtin_cpu_supports(name) != 0; }}
+const Feature kFeatures[] = {
+    VAEC_FEATURE("popcnt", true),    VAEC_FEATURE("lzcnt", true),     VAEC_FEATURE("movbe", true),
+    VAEC_FEATURE("bmi", true),       VAEC_FEATURE("bmi2", true),      VAEC_FEATURE("f16c", true),
+    VAEC_FEATURE("fma", true),       VAEC_FEATURE("avx", true),       VAEC_FEATURE("avx2", true),
+    VAEC_FEATURE("avx512f", true),   VAEC_FEATURE("avx512cd", true),  VAEC_FEATURE("avx512bw", true),
+    VAEC_FEATURE("avx512dq", true),  VAEC_FEATURE("avx512vl", true),  VAEC_FEATURE("avx512bf16", true),
+    VAEC_FEATURE("amx-tile", false), VAEC_FEATURE("amx-bf16", false)};
+#undef VAEC_FEATURE
+
 }  // namespace
+
+std::vector<std::string> kernel_features() {
+  std::vector<std::string> out;
+  for (const Feature &f : kFeatures)
+    if (f.kernel) out.push_back(f.name);
+  return out;
+}
 
 std::vector<std::string> cpu_features() {
   __builtin_cpu_init();
-  // __builtin_cpu_supports takes a string literal only.
-  const std::pair<const char *, bool> known[] = {
-      {"popcnt", __builtin_cpu_supports("popcnt")},     {"lzcnt", __builtin_cpu_supports("lzcnt")},
-      {"movbe", __builtin_cpu_supports("movbe")},       {"bmi", __builtin_cpu_supports("bmi")},
-      {"bmi2", __builtin_cpu_supports("bmi2")},         {"f16c", __builtin_cpu_supports("f16c")},
-      {"fma", __builtin_cpu_supports("fma")},           {"avx", __builtin_cpu_supports("avx")},
-      {"avx2", __builtin_cpu_supports("avx2")},         {"avx512f", __builtin_cpu_supports("avx512f")},
-      {"avx512cd", __builtin_cpu_supports("avx512cd")}, {"avx512bw", __builtin_cpu_supports("avx512bw")},
-      {"avx512dq", __builtin_cpu_supports("avx512dq")}, {"avx512vl", __builtin_cpu_supports("avx512vl")},
-      {"avx512bf16", __builtin_cpu_supports("avx512bf16")}, {"amx-tile", __builtin_cpu_supports("amx-tile")},
-      {"amx-bf16", __builtin_cpu_supports("amx-bf16")}};
   std::vector<std::string> out;
-  for (const auto &[name, yes] : known)
-    if (yes) out.push_back(name);
+  for (const Feature &f : kFeatures)
+    if (f.here()) out.push_back(f.name);
   return out;
 }
 
 bool extension_beyond_kernels(const std::string &f) {
-  for (const char *k : kKernelFeatures)
-    if (f == k) return false;
+  for (const Feature &k : kFeatures)
+    if (k.kernel && f == k.name) return false;
   static const char *const beyond[] = {"gfni", "vaes", "vpclmulqdq", "avxifma", "avxneconvert", "sha", "sha512",
                                        "sm3", "sm4", "fma4", "xop", "sse4a", "tbm"};
   for (const char *b : beyond)
@@ -65,8 +79,8 @@ MachineCheck check_machine(const Plan &plan, const std::vector<std::string> &her
   const bool bf16_buffers = std::any_of(plan.buffers.begin(), plan.buffers.end(),
                                         [](const Buffer &b) { return b.type == DType::BF16; });
   std::vector<std::string> missing;
-  for (const char *k : kKernelFeatures)
-    if (has(there, k) && !has(here, k) && (std::string(k) != "avx512bf16" || bf16_buffers)) missing.push_back(k);
+  for (const std::string &k : kernel_features())
+    if (has(there, k) && !has(here, k) && (k != "avx512bf16" || bf16_buffers)) missing.push_back(k);
   if (!missing.empty()) {
     out.error = "this trainer's kernels were compiled for a CPU with " + listed(missing) + ", which this CPU lacks: " +
                 "compile the model again on this machine (vaec compile)";

@@ -1,7 +1,7 @@
 // The machine a plan was compiled for (plan `config cpu_features`): part of
 // the ABI between compiler/ and runtime/. `vaec compile` records which of
 // the instruction sets below its machine has; LLVM compiles the fused
-// kernels with no instruction set beyond those of kKernelFeatures (and the
+// kernels with no instruction set beyond kernel_features() (and the
 // x86-64 baseline they imply), and the plan's timed choices (bf16 steps,
 // Winograd, thin and direct kernels) were measured there.
 //
@@ -23,16 +23,15 @@
 
 namespace vaec::plan {
 
-// LLVM's and GCC's names, in the order the plan lists them.
-inline constexpr const char *kKernelFeatures[] = {"popcnt", "lzcnt", "movbe", "bmi", "bmi2", "f16c", "fma", "avx",
-                                                  "avx2", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl",
-                                                  "avx512bf16"};
-inline constexpr const char *kTimingFeatures[] = {"amx-tile", "amx-bf16"};
+// The instruction sets the fused kernels may use (LLVM's and GCC's names:
+// popcnt .. AVX-512 F/CD/BW/DQ/VL, AVX512-BF16), in the plan's order.
+std::vector<std::string> kernel_features();
 
-// Of kKernelFeatures and kTimingFeatures, those this CPU has.
+// Of those and AMX's (amx-tile, amx-bf16: the timings depend on them),
+// the ones this CPU has.
 std::vector<std::string> cpu_features();
 
-// Whether `feature` is an x86 extension beyond kKernelFeatures that code
+// Whether `feature` is an x86 extension beyond kernel_features() that code
 // for the plan must not use (AVX-512 and AMX extensions outside the list,
 // GFNI, VAES, ...): the compiler turns these off in LLVM's target.
 bool extension_beyond_kernels(const std::string &feature);

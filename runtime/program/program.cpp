@@ -25,15 +25,13 @@ int vaec_trainer_main(int argc, char **argv, const char *plan_text, const vaec_k
   // stop on the first of them (abi/machine.h).
   const plan::MachineCheck machine = plan::check_machine(plan, plan::cpu_features());
   // Under mpirun each rank checks its own machine: one that fails alone ends them all.
+  const std::string rank = ranks.many() ? "rank " + std::to_string(ranks.rank()) + ": " : "";
   if (!machine.error.empty()) {
-    rt::print_message("error: " + (ranks.many() ? "rank " + std::to_string(ranks.rank()) + ": " : std::string()) +
-                      machine.error + "\n");
+    rt::print_message("error: " + rank + machine.error + "\n");
     ranks.finish(1);
     return 1;
   }
-  if (!machine.note.empty())
-    rt::print_message("note: " + (ranks.many() ? "rank " + std::to_string(ranks.rank()) + ": " : std::string()) +
-                      machine.note + "\n");
+  if (!machine.note.empty()) rt::print_message("note: " + rank + machine.note + "\n");
   // Every failure is meant to be a message; an exception that escapes
   // anyway is one too, with exit status 1 rather than an abort.
   int status = 1;

@@ -335,7 +335,7 @@ TEST(PlanMachine, KernelInstructionsThisCpuLacksAreAnErrorAndAmxTimingsANote) {
 }
 
 TEST(PlanMachine, LlvmGetsNoExtensionBeyondTheRecordedOnes) {
-  for (const char *f : plan::kKernelFeatures) EXPECT_FALSE(plan::extension_beyond_kernels(f)) << f;
+  for (const std::string &f : plan::kernel_features()) EXPECT_FALSE(plan::extension_beyond_kernels(f)) << f;
   // mnist_conv's kernels used GFNI's vgf2p8affineqb where the host had it.
   for (const char *f : {"gfni", "avx512vbmi", "avx512fp16", "avx512vnni", "amx-tile", "avx10.1-512", "vaes"})
     EXPECT_TRUE(plan::extension_beyond_kernels(f)) << f;
