@@ -23,6 +23,12 @@ struct CodegenOptions {
   // training data, as vaec compile found it (skip_zero_columns.h); < 0: not
   // known (no data to look at, or standardized).
   double data_zero_columns = -1;
+  bool sparse_data = true;          // sparse_data_products.h
+  bool force_sparse_data = false;   // for tests: whatever the data, as if it were sparse
+  // The mean share of a batch's input entries that are not 0 in the
+  // training data, as vaec compile found it (sparse_data_products.h); < 0:
+  // not known.
+  double data_nonzeros = -1;
   bool late_updates = true;         // place_updates.h
   bool side_by_side = true;         // side_by_side.h
   bool batch_slices = true;         // batch_slices.h

@@ -16,6 +16,7 @@
 #include "codegen/choose_precision.h"
 #include "codegen/share_rounding.h"
 #include "codegen/skip_zero_columns.h"
+#include "codegen/sparse_data_products.h"
 #include "codegen/split_products.h"
 #include "codegen/batch_slices.h"
 #include "codegen/side_by_side.h"
@@ -47,7 +48,7 @@ std::string conv_choices_text(const LoweredModel &m) {
 
 const std::vector<std::string> &codegen_stages() {
   static const std::vector<std::string> s = {"fuse_elementwise", "assign_conv_layouts", "layout_parameters", "lower_steps", "choose_precision", "store_params_in_layouts",
-                                             "skip_zero_columns",
+                                             "sparse_data_products", "skip_zero_columns",
                                              "split_products", "thin_products", "swap_products", "place_updates", "side_by_side", "batch_slices", "share_rounding", "plan_memory",
                                              "plan_buckets"};
   return s;
@@ -98,6 +99,7 @@ LoweredModel run_codegen(const Graph &train, const Graph &eval, const std::map<s
   }, plan_text);
   step("choose_precision", [&] { choose_precision(m.plan, m.kernels, options); }, plan_text);
   step("store_params_in_layouts", [&] { store_params_in_layouts(m); }, plan_text);
+  step("sparse_data_products", [&] { sparse_data_products(m.plan, options); }, plan_text);
   step("skip_zero_columns", [&] { skip_zero_columns(m.plan, options); }, plan_text);
   step("split_products", [&] { split_products(m.plan, options); }, plan_text);
   step("thin_products", [&] { thin_products(m.plan, options); }, plan_text);

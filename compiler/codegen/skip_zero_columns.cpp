@@ -38,7 +38,7 @@ void skip_zero_columns(plan::Plan &plan, const CodegenOptions &options) {
       // share_rounding will make of both operands.
       const bool rounded = !s.bf16 || (options.share_rounding && shares_rounding(plan.buffers[s.a]) &&
                                         shares_rounding(plan.buffers[s.b]));
-      if (s.kind != plan::Step::Matmul || !rounded ||
+      if (s.kind != plan::Step::Matmul || !rounded || s.zeros == plan::Step::Sparse ||
           plan::extent(s.m, b) * plan::extent(s.n, b) * plan::extent(s.k, b) < kMinProduct)
         continue;
       const bool outer_form = data[s.b] && !s.tb && s.bias < 0 && s.post.empty();

@@ -143,7 +143,8 @@ void split_products(plan::Plan &plan, const CodegenOptions &options) {
   const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   for (plan::Program *prog : plan.programs())
     for (plan::Step &s : prog->steps) {
-      if (s.kind != plan::Step::Matmul) continue;
+      // (A sparse product shares its lists among the threads itself.)
+      if (s.kind != plan::Step::Matmul || s.zeros == plan::Step::Sparse) continue;
       // at the compiled batch
       const int64_t m = plan::extent(s.m, prog->batch), n = plan::extent(s.n, prog->batch),
                     k = plan::extent(s.k, prog->batch);

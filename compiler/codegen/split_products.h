@@ -1,7 +1,8 @@
 // split_products: which products of the plan run as one-thread slices, one
 // per thread (plan Step::split).
 //
-// Pre: a lowered plan (lower_steps.h). Post: a Matmul step of any
+// Pre: a lowered plan (lower_steps.h). Sparse steps stay whole (their
+// loops share the lists among the threads). Post: a Matmul step of any
 // program is marked `columns` when it is a dense layer's forward
 // product (a times b transposed, b a parameter) whose weights are >= 1 MiB,
 // with more columns than rows and >= 64 columns per thread at

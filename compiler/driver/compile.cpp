@@ -85,10 +85,12 @@ std::map<std::string, std::string> loss_scaling(const Graph &model) {
 }
 
 // The mean share of the input's columns that are 0 in a whole batch of the
-// model's training data (codegen_options.h, data_zero_columns): batches of
-// train.batch random examples. Scaling and binarizing keep zeros; -1 when
-// the data is standardized, is not there, or does not fit the input.
-double data_zero_columns(const Graph &g) {
+// model's training data (codegen_options.h, data_zero_columns), and of its
+// entries that are not 0 (data_nonzeros): batches of train.batch random
+// examples. Scaling and binarizing keep zeros; -1 when the data is
+// standardized, is not there, or does not fit the input.
+double data_zero_columns(const Graph &g, double &nonzeros) {
+  nonzeros = -1;
   auto text = [&](const char *key) {
     const AttrValue *v = g.config_value(key);
     const std::string *s = v ? std::get_if<std::string>(v) : nullptr;
@@ -105,16 +107,17 @@ double data_zero_columns(const Graph &g) {
   if (n < 1 || columns < 1 || batch < 1) return -1;
   std::mt19937_64 rng(1);
   std::uniform_int_distribution<int64_t> pick(0, n - 1);
-  double share = 0;
+  double share = 0, entries = 0;
   for (int b = 0; b < kZeroColumnBatches; ++b) {
     std::vector<bool> zero(static_cast<size_t>(columns), true);
     for (int64_t r = 0; r < batch; ++r) {
       const int64_t example = pick(rng);
       for (int64_t c = 0; c < columns; ++c)
-        if (zero[c] && x.value(example, c) != 0) zero[c] = false;
+        if (x.value(example, c) != 0) zero[c] = false, ++entries;
     }
     share += double(std::count(zero.begin(), zero.end(), true)) / double(columns);
   }
+  nonzeros = entries / (double(kZeroColumnBatches) * double(batch) * double(columns));
   return share / kZeroColumnBatches;
 }
 
@@ -152,7 +155,12 @@ std::unique_ptr<CompiledModel> compile_model(const std::string &file, const std:
   }
   try {
     CodegenOptions codegen = options;
-    if (codegen.zero_columns) codegen.data_zero_columns = data_zero_columns(model.graph);
+    if (codegen.zero_columns || codegen.sparse_data) {
+      double nonzeros = -1;
+      const double zero_columns = data_zero_columns(model.graph, nonzeros);
+      if (codegen.zero_columns) codegen.data_zero_columns = zero_columns;
+      if (codegen.sparse_data) codegen.data_nonzeros = nonzeros;
+    }
     c->lowered = run_codegen(c->train, c->eval, loss_scaling(model.graph), inspection, codegen,
                              CodegenLog{log.dump_after_all, log.timing});
     c->lowered.plan.recon = c->inspection.nll.nodes.empty() && c->inspection.logw.nodes.empty() ? "" : c->inspection.recon;
@@ -268,15 +276,18 @@ int run_compile(const std::string &file, const std::string &text, const Model &m
                     "- kernels.ll / kernels.s: LLVM IR and assembly of the kernels\n");
   if (!written) return 1;
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  int kernels = 0, library = 0, reorders = 0;
+  int kernels = 0, library = 0, reorders = 0, own = 0;
   for (const plan::Step &s : c->lowered.plan.train.steps) {
     if (s.kind == plan::Step::Kernel) ++kernels;
-    if (s.kind == plan::Step::Matmul || s.kind == plan::Step::Conv) ++library;
+    // vaec's own loops: thin and sparse products, own Winograd convolutions
+    const bool mine = (s.kind == plan::Step::Matmul && (s.thin || s.zeros == plan::Step::Sparse)) ||
+                      (s.kind == plan::Step::Conv && s.own_winograd);
+    if (s.kind == plan::Step::Matmul || s.kind == plan::Step::Conv) ++(mine ? own : library);
     if (s.kind == plan::Step::Reorder) ++reorders;
   }
   std::cout << "compiled " << model.graph.name << " (batch " << c->train.batch() << "): " << kernels
             << " kernels, " << library << " oneDNN calls" << (reorders ? " and " + std::to_string(reorders) + " reorders" : "")
-            << " per step, arena "
+            << (own ? ", " + std::to_string(own) + " in vaec's own loops" : "") << " per step, arena "
             << with_commas((c->lowered.plan.arena_bytes + c->lowered.plan.arena_row * c->train.batch()) / 1024)
             << " KiB at batch " << c->train.batch() << "\n"
             << "  " << out_dir << "/train  (LLVM " << std::lround(build.llvm_seconds * 1000) << " ms, link "

@@ -234,6 +234,8 @@ int run(int argc, char **argv) {
                 "Run every product as the graph has it (none as c^T = b^T a^T where oneDNN runs that faster)");
     c->add_flag("!--no-zero-columns", compile_options.zero_columns,
                 "Never leave out the all-zero columns of image data in products");
+    c->add_flag("!--no-sparse-data", compile_options.sparse_data,
+                "Run every product over the data whole (none over only its nonzero entries when most are 0)");
     c->add_flag("!--no-zero-units", compile_options.zero_units,
                 "Never leave out the weight-gradient rows of units no example of a batch activates");
     c->add_flag("!--no-shared-rounding", compile_options.share_rounding,

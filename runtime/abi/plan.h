@@ -97,6 +97,12 @@ struct Buffer {
   int64_t row = 0, row_offset = 0;
 };
 
+// A `sparse` product runs on the nonzero entries of a batch's data when at
+// most this share of them are nonzero (the whole product otherwise): below
+// it the lists' loops were faster than oneDNN's whole product (docs/
+// BENCHMARKS.md); vaec compile makes no product sparse for data above it.
+constexpr double kSparseShare = 0.3;
+
 struct Param {
   std::string name;  // as in the YAML-derived IR, e.g. "h.w"
   int buffer = -1;   // its values; the gradient buffer is grad_buffer
@@ -173,10 +179,14 @@ struct Step {
   // `units`, alone or as `outer+units`): c = a^T b, a [k, m] a gradient at a
   // layer's m units and b the image data, not transposed, no bias or
   // post-op; a's all-zero columns (units no example of the batch
-  // activates), found when the step runs, are zero rows of c. See
-  // runtime/README.md.
+  // activates), found when the step runs, are zero rows of c. Sparse (f32,
+  // whole, b not transposed): a is the batch's data, most of its entries
+  // 0; each run lists its nonzero entries and multiplies only those
+  // (abi/sparse_product.h), c = a b by a's rows or c = a^T b by its
+  // columns, or runs the whole product when more than kSparseShare of the
+  // entries are nonzero. See runtime/README.md.
   enum Split : uint8_t { Whole, Columns, Rows, KSlices } split = Whole;
-  enum Zeros : uint8_t { Keep, Inner, Outer } zeros = Keep;
+  enum Zeros : uint8_t { Keep, Inner, Outer, Sparse } zeros = Keep;
   bool zero_units = false;
   // Matmul and Conv `bf16`: a and b are rounded to bfloat16 for the product
   // or convolution (into copies of their own, a Conv's in the layouts oneDNN

@@ -14,6 +14,7 @@ using text::ints;
 using text::linear_text;
 
 std::string zeros_name(const Step &s) {
+  if (s.zeros == Step::Sparse) return "sparse";
   const std::string z = s.zeros == Step::Inner ? "inner" : s.zeros == Step::Outer ? "outer" : "";
   if (s.zero_units) return z.empty() ? "units" : z + "+units";
   return z.empty() ? "-" : z;

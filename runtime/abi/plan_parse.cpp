@@ -274,15 +274,22 @@ std::string read_matmul(std::istringstream &ls, Step &s) {
   if (how != "whole" && how != "columns" && how != "rows" && how != "k-slices")
     return "expected 'whole', 'columns', 'rows' or 'k-slices'";
   s.split = how == "columns" ? Step::Columns : how == "rows" ? Step::Rows : how == "k-slices" ? Step::KSlices : Step::Whole;
-  if (zeros != "-" && zeros != "inner" && zeros != "outer" && zeros != "units" && zeros != "outer+units")
-    return "expected '-', 'inner', 'outer', 'units' or 'outer+units'";
-  s.zeros = zeros == "inner" ? Step::Inner : zeros.rfind("outer", 0) == 0 ? Step::Outer : Step::Keep;
+  if (zeros != "-" && zeros != "inner" && zeros != "outer" && zeros != "units" && zeros != "outer+units" &&
+      zeros != "sparse")
+    return "expected '-', 'inner', 'outer', 'units', 'outer+units' or 'sparse'";
+  s.zeros = zeros == "inner"                ? Step::Inner
+            : zeros.rfind("outer", 0) == 0 ? Step::Outer
+            : zeros == "sparse"            ? Step::Sparse
+                                           : Step::Keep;
+  if (s.zeros == Step::Sparse && (s.split != Step::Whole || s.tb))
+    return "'sparse' runs whole, with b not transposed";
   s.zero_units = zeros == "units" || zeros == "outer+units";
   if (s.split == Step::KSlices && (s.bias >= 0 || !s.post.empty() || s.zeros != Step::Keep || s.zero_units))
     return "'k-slices' takes no bias, post-op, zero columns or units";
   std::string word;
   if (!(ls >> word) || word == "where") return "";
   s.bf16 = word == "bf16";
+  if (s.bf16 && s.zeros == Step::Sparse) return "'sparse' takes no bf16";
   if (s.bf16 && (!(ls >> word) || word == "where")) return "";
   s.swapped = word == "swapped";
   s.thin = word == "thin";
@@ -310,6 +317,7 @@ std::string read_conv(std::istringstream &ls, Step &s) {
   if (!(ls >> word) || word == "where") return "";
   if (word != "batch-slices") {
     s.bf16 = word == "bf16";
+  if (s.bf16 && s.zeros == Step::Sparse) return "'sparse' takes no bf16";
     s.winograd = word == "winograd";
     s.own_winograd = word == "own-winograd";
     if (!s.bf16 && !s.winograd && !s.own_winograd)

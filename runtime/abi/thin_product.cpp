@@ -1,6 +1,8 @@
 // vaec's own loops for thin products (contract in thin_product.h).
 #include "abi/thin_product.h"
 
+#include "abi/vector_epilogue.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -10,8 +12,6 @@
 
 namespace vaec::onednn {
 
-#define VAEC_AVX512 __attribute__((target("avx512f")))
-
 namespace {
 
 constexpr int64_t kThin = 4;
@@ -19,32 +19,6 @@ constexpr int64_t kThin = 4;
 // [begin, end) of `count` items for part p of `parts`.
 std::pair<int64_t, int64_t> share(int64_t count, int p, int parts) {
   return {count * p / parts, count * (p + 1) / parts};
-}
-
-// The first `left` lanes (none when left <= 0).
-VAEC_AVX512 inline __mmask16 lanes(int64_t left) {
-  return left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
-}
-
-// As oneDNN's relu (alpha 0) and logistic: NaN stays NaN, a negative x gives x * 0.
-VAEC_AVX512 inline __m512 relu(__m512 x) {
-  const __mmask16 positive = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
-  return _mm512_mask_mov_ps(_mm512_mul_ps(x, _mm512_setzero_ps()), positive, x);
-}
-
-inline float post_scalar(float x, int post) {
-  if (post == 1) return x > 0 ? x : x * 0.0f;
-  if (post == 2) return 1.0f / (1.0f + std::exp(-x));
-  return x;
-}
-
-// Stores the `mask` lanes of post(x) at `to`.
-VAEC_AVX512 inline void store(float *to, __m512 x, __mmask16 mask, int post) {
-  if (post == 1) x = relu(x);
-  _mm512_mask_storeu_ps(to, mask, x);
-  if (post == 2)
-    for (int i = 0; i < 16; ++i)
-      if (mask >> i & 1) to[i] = post_scalar(to[i], post);
 }
 
 }  // namespace

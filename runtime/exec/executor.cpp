@@ -559,6 +559,15 @@ std::pair<int64_t, int64_t> Executor::zero_column_runs(const plan::Program &prog
     }
   return sum;
 }
+std::pair<int64_t, int64_t> Executor::sparse_runs(const plan::Program &program, size_t step) const {
+  std::pair<int64_t, int64_t> sum{0, 0};
+  for (const auto &[key, steps] : impl_->programs)
+    if (key.rfind(program.name + "@", 0) == 0 && step < steps.size() && steps[step].matmul.sparse) {
+      const SparseCall &sp = *steps[step].matmul.sparse;
+      sum.first += sp.runs, sum.second += sp.sparse_runs;
+    }
+  return sum;
+}
 const std::vector<ConvInfo> &Executor::convs() const { return impl_->convs; }
 
 }  // namespace vaec::rt

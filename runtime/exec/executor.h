@@ -170,6 +170,9 @@ class Executor {
   // runs it left out all-zero columns of image data (with `units`: the rows
   // of units no example activates); 0, 0 for other steps.
   std::pair<int64_t, int64_t> zero_column_runs(const plan::Program &program, size_t step, bool units = false) const;
+  // How often `sparse` matmul step `step` of `program` ran, and in how many
+  // of those runs over the data's nonzero entries alone; 0, 0 for others.
+  std::pair<int64_t, int64_t> sparse_runs(const plan::Program &program, size_t step) const;
   const std::vector<ConvInfo> &convs() const;
 
  private:

@@ -26,6 +26,7 @@
 #include "abi/onednn_conv.h"
 #include "abi/onednn_matmul.h"
 #include "abi/own_winograd.h"
+#include "abi/sparse_product.h"
 #include "abi/thin_product.h"
 #include "exec/executor.h"
 #include "exec/step_times.h"
@@ -93,6 +94,37 @@ struct DataColumns {
   KeptColumns kept;
 };
 
+// The nonzero entries of one data buffer (plan Step::Sparse), listed by
+// rows or by columns by the first sparse product that needs them in a run
+// of its program and reused by the others (valid while their epoch is
+// Impl::data_epoch).
+struct SparseData {
+  const float *data = nullptr;  // row-major [rows, cols]
+  int64_t rows = 0, cols = 0;
+  onednn::SparseLists by_rows, by_columns;
+  uint64_t rows_epoch = 0, columns_epoch = 0;
+};
+
+// A `sparse` step, prepared by prepare_sparse and run by run_sparse:
+// c = a b over a's lists by rows, or c = a^T b (ta) over its lists by
+// columns; the step's whole product when the data is denser than
+// plan::kSparseShare.
+struct SparseCall {
+  SparseData *data = nullptr;
+  bool by_rows = true;
+  const float *b = nullptr, *bias = nullptr;
+  float *c = nullptr;
+  int64_t m = 0, n = 0;
+  int post = 0;
+  // By rows on several threads: thread t sums the entries of its slice of
+  // b's rows (in step with the optimizer's shares of a weight b: each thread
+  // reads the rows it updates) into c (t = 0) or partial[t - 1], m * n
+  // floats each; then onednn::add_rows.
+  AlignedBytes partial;
+  std::vector<const float *> partials;
+  int64_t runs = 0, sparse_runs = 0, nonzeros = 0;  // runs, runs over the lists, all runs' nonzero entries
+};
+
 struct SkipZeros {
   bool inner = true;
   bool bf16 = false;            // a bf16 step: its operands, a', b' and units' a' are bf16 (c, c' f32)
@@ -146,6 +178,7 @@ struct MatmulCall {
   std::vector<Part> parts;
   size_t scratchpad_stride = 0;
   std::unique_ptr<SkipZeros> skip;  // see SkipZeros
+  std::unique_ptr<SparseCall> sparse;  // see SparseCall
   // A `bf16` step: a and b are first rounded into copies in the same layout
   // (2-byte elements, in the executor's bf16_scratch, which every bf16 step
   // shares), which the product (whole or parts) reads.
@@ -410,6 +443,7 @@ struct Executor::Impl {
   MatmulCall prepare_matmul(const Step &s, const std::string &program, size_t index);
   void split_matmul(const Step &s, MatmulCall &call);
   void prepare_skip(const Step &s, MatmulCall &call);
+  void prepare_sparse(const Step &s, MatmulCall &call, const std::string &at);
   GateCall prepare_gate(const plan::Program &program, size_t index, const std::string &at);
   UpdateCall prepare_update(const plan::Program &program, size_t index, const std::string &at);
   // The floats of the parameters `params`, as few line-aligned ranges as cover them.
@@ -421,6 +455,10 @@ struct Executor::Impl {
   SkipZeros::Variant &variant(SkipZeros &z, int64_t key, Build &&build);
   void bind_skip_scratch();
   void run_skipping(MatmulCall &m);
+  void run_sparse(MatmulCall &m);
+  // d's lists in this run (listed now when stale).
+  const onednn::SparseLists &lists_of(SparseData &d, bool by_rows);
+  std::vector<std::unique_ptr<SparseData>> sparse_data;
   // The kept units of z's a in this run, or null when more than z.unit_limit.
   const KeptColumns *kept_units_of(SkipZeros &z);
   void run_units(MatmulCall &m, const KeptColumns *columns, const KeptColumns &units);

@@ -85,7 +85,8 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
   }
   if (s.split != Step::Whole) split_matmul(s, call);
   matmuls.back().parts = std::max<int>(1, static_cast<int>(call.parts.size()));
-  if (s.zeros != Step::Keep || s.zero_units) prepare_skip(s, call);
+  if (s.zeros == Step::Sparse) prepare_sparse(s, call, at);
+  else if (s.zeros != Step::Keep || s.zero_units) prepare_skip(s, call);
   matmuls.back().skips_zero_columns = call.skip != nullptr;
   const std::string &impl = matmuls.back().impl;
   if (impl.rfind("ref", 0) == 0)
@@ -534,6 +535,7 @@ void Executor::Impl::run_matmul(MatmulCall &m) {
     return;
   }
   if (m.skip) return run_skipping(m);
+  if (m.sparse) return run_sparse(m);
   run_whole(m);
 }
 

@@ -58,6 +58,14 @@ void Executor::Impl::print_profile() const {
           how += text;
         }
       }
+      if (const SparseCall *sp = s.kind == Step::Matmul ? prepared[i].matmul.sparse.get() : nullptr; sp && sp->runs > 0) {
+        char text[160];
+        const double entries = double(sp->data->rows) * double(sp->data->cols);
+        std::snprintf(text, sizeof text, "  (sparse: %.1f %% of the data's entries nonzero, run over those alone in %lld of %lld runs)",
+                      100 * double(sp->nonzeros) / (entries * double(sp->runs)),
+                      static_cast<long long>(sp->sparse_runs), static_cast<long long>(sp->runs));
+        how += text;
+      }
       if (s.kind == Step::Optimize && !s.all) {
         how = "  (";
         for (size_t j = 0; j < s.params.size(); ++j) how += (j ? " " : "") + plan.params[s.params[j]].name;

@@ -233,14 +233,6 @@ Checkpoint Trainer::snapshot(int64_t epoch_step, const LossSums *partial) {
   auto view = [&](int buffer) { return plan_.param_count > 0 ? static_cast<const float *>(exec_.f32(buffer)) : nullptr; };
   c.region_views.push_back(view(plan_.param_region));
   for (int s : plan_.state_regions) c.region_views.push_back(view(s));
-  if (plan_.param_count > 0 && onednn::has_param_layouts(plan_)) {
-    // Checkpoints hold plain order: copies, for a plan that stores some parameters otherwise.
-    for (const float *r : c.region_views) {
-      std::vector<float> &copy = c.regions.emplace_back(r, r + plan_.param_count);
-      onednn::convert_param_layouts(plan_, copy.data(), false);
-    }
-    c.region_views.clear();
-  }
   c.history.names = history_.names;
   for (const LossHistory::Row &row : history_.rows)
     if (row.epoch <= completed_) c.history.rows.push_back(row);
@@ -277,7 +269,19 @@ bool Trainer::save(int64_t epoch_step, const LossSums *partial) {
   last_checkpoint_ = describe_checkpoint(checkpoint_path_, epoch_step);
   if (!first_rank()) return true;  // rank 0 writes for all
   std::string error;
-  if (!write_checkpoint(checkpoint_path_, snapshot(epoch_step, partial), error)) return fail(error), false;
+  // Checkpoints hold plain order: a plan that stores some parameters in
+  // layouts of their own has the regions turned to plain order in place for
+  // the write and back after it (exact permutations; copies of the regions
+  // would add their size to the peak memory).
+  const bool layouts = plan_.param_count > 0 && onednn::has_param_layouts(plan_);
+  auto convert = [&](bool to_stored) {
+    onednn::convert_param_layouts(plan_, exec_.f32(plan_.param_region), to_stored);
+    for (int r : plan_.state_regions) onednn::convert_param_layouts(plan_, exec_.f32(r), to_stored);
+  };
+  if (layouts) convert(false);
+  const bool written = write_checkpoint(checkpoint_path_, snapshot(epoch_step, partial), error);
+  if (layouts) convert(true);
+  if (!written) return fail(error), false;
   last_write_ = Clock::now();
   return true;
 }

@@ -578,6 +578,74 @@ TEST(Codegen, SwappedProductsMatchTheInterpreter) {
     }
   }
 }
+// Products over the data's nonzero entries (plan Step::Sparse), forced:
+// mnist_mlp's first layer stored transposed, its forward product (in the
+// train and eval programs) and its weight gradient sparse, matching the
+// interpreter at the compiled batch and at others, on 1 and 2 threads. A
+// batch denser than plan::kSparseShare runs the whole products, and gives
+// what the plan without sparse steps gives, up to summation order.
+TEST(Codegen, SparseProductsMatchTheInterpreter) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "sparse products need AVX-512";
+  CodegenOptions forced;
+  forced.force_sparse_data = true;
+  auto c = compile("models/mnist_mlp.yaml", 8, forced);
+  ASSERT_TRUE(c);
+  const plan::Plan &p = c->code->lowered.plan;
+  ASSERT_EQ(p.params.at(0).name, "h.w");
+  EXPECT_EQ(p.params[0].stored_layout, "blocked:1,400:-");
+  for (size_t q = 1; q < p.params.size(); ++q) EXPECT_EQ(p.params[q].stored_layout, "") << p.params[q].name;
+  auto sparse_steps = [](const plan::Program &prog) {
+    std::vector<size_t> out;
+    for (size_t i = 0; i < prog.steps.size(); ++i)
+      if (prog.steps[i].kind == plan::Step::Matmul && prog.steps[i].zeros == plan::Step::Sparse) out.push_back(i);
+    return out;
+  };
+  const std::vector<size_t> sparse = sparse_steps(p.train);
+  ASSERT_EQ(sparse.size(), 2u);
+  EXPECT_EQ(sparse_steps(p.eval).size(), 1u);
+  const plan::Step &forward = p.train.steps[sparse[0]], &gradient = p.train.steps[sparse[1]];
+  EXPECT_TRUE(!forward.ta && !forward.tb && forward.post == "relu" && forward.bias >= 0 && forward.b == p.params[0].buffer);
+  EXPECT_TRUE(gradient.ta && !gradient.tb && gradient.a == p.train.input && gradient.c == p.params[0].grad_buffer &&
+              gradient.m == 784 && gradient.n == 400);
+  for (int64_t run : {int64_t{0}, int64_t{3}, int64_t{19}}) {
+    SCOPED_TRACE("run at batch " + std::to_string(run));
+    expect_compiled_step_matches(*c, "models/mnist_mlp.yaml, sparse", run, 0.0f);
+  }
+  auto whole = compile("models/mnist_mlp.yaml", 8);
+  ASSERT_TRUE(whole);
+  const plan::Plan &w = whole->code->lowered.plan;
+  ASSERT_TRUE(sparse_steps(w.train).empty());
+  std::string error;
+  const std::vector<uint8_t> images = test::idx_test_images("data/mnist", error);
+  ASSERT_FALSE(images.empty()) << error;
+  for (int threads : {1, 2}) {
+    rt::Executor a(p, c->code->table.data(), threads, 7), b(w, whole->code->table.data(), threads, 7);
+    a.init_params(7), b.init_params(7);
+    // A dense batch (every pixel lit), then the first test digits.
+    std::vector<float> lit(8 * 784);
+    for (size_t i = 0; i < lit.size(); ++i) lit[i] = 0.1f + 0.8f * static_cast<float>((i * 37) % 101) / 101.0f;
+    const std::vector<float> dense = lit;
+    const std::vector<float> digits = test::pixel_rows(images, 0, 8 * 784);
+    int64_t runs = 0, on_lists = 0;
+    for (const std::vector<float> *rows : {&dense, &digits}) {
+      SCOPED_TRACE(std::string(rows == &dense ? "dense" : "digits") + " on " + std::to_string(threads) + " threads");
+      std::copy(rows->begin(), rows->end(), a.f32(p.train.input));
+      std::copy(rows->begin(), rows->end(), b.f32(w.train.input));
+      a.run(p.train, 2), b.run(w.train, 2);
+      ++runs, on_lists += rows == &digits;
+      EXPECT_EQ(a.sparse_runs(p.train, sparse[0]), std::make_pair(runs, on_lists));
+      EXPECT_EQ(a.sparse_runs(p.train, sparse[1]), std::make_pair(runs, on_lists));
+      for (size_t q = 0; q < p.params.size(); ++q) {
+        const std::vector<float> ga = a.plain_param(q, true), gb = b.plain_param(q, true);
+        ASSERT_EQ(ga.size(), gb.size());
+        double worst = 0, largest = 1e-30;
+        for (size_t i = 0; i < ga.size(); ++i)
+          worst = std::max(worst, double(std::fabs(ga[i] - gb[i]))), largest = std::max(largest, double(std::fabs(gb[i])));
+        EXPECT_LT(worst / largest, 1e-5) << p.params[q].name;
+      }
+    }
+  }
+}
 // Products in vaec's own thin loops (plan Step::thin), forced onto every
 // product that may be: mnist_conv's latent of 2 read by its decoder's first
 // layer (bias and relu; b transposed), its input and weight gradients, and

@@ -260,9 +260,19 @@ TEST(PlanText, RejectsMalformedText) {
   EXPECT_EQ(error_for("relu whole -", "relu whole inner bf16"), "(accepted)");
   EXPECT_EQ(error_for("relu whole -", "relu whole units bf16"), "(accepted)");
   EXPECT_EQ(error_for("relu whole -", "relu whole units+outer"),
-            "plan line 53: expected '-', 'inner', 'outer', 'units' or 'outer+units': 'matmul 15 2 16 4 250 3 7 1 1 relu whole "
+            "plan line 53: expected '-', 'inner', 'outer', 'units', 'outer+units' or 'sparse': 'matmul 15 2 16 4 250 3 7 1 1 relu whole "
             "units+outer where test.yaml:2:1'");
   EXPECT_EQ(error_for("relu whole -", "relu whole outer+units"), "(accepted)");
+  EXPECT_EQ(error_for("1 1 relu whole -", "1 0 relu whole sparse"), "(accepted)");
+  EXPECT_EQ(error_for("1 1 relu whole -", "1 1 relu whole sparse"),
+            "plan line 53: 'sparse' runs whole, with b not transposed: 'matmul 15 2 16 4 250 3 7 1 1 relu whole sparse "
+            "where test.yaml:2:1'");
+  EXPECT_EQ(error_for("1 1 relu whole -", "1 0 relu rows sparse"),
+            "plan line 53: 'sparse' runs whole, with b not transposed: 'matmul 15 2 16 4 250 3 7 1 0 relu rows sparse "
+            "where test.yaml:2:1'");
+  EXPECT_EQ(error_for("1 1 relu whole -", "1 0 relu whole sparse bf16"),
+            "plan line 53: 'sparse' takes no bf16: 'matmul 15 2 16 4 250 3 7 1 0 relu whole sparse bf16 "
+            "where test.yaml:2:1'");
   EXPECT_EQ(error_for("relu whole -", "relu k-slices -"),
             "plan line 53: 'k-slices' takes no bias, post-op, zero columns or units: 'matmul 15 2 16 4 250 3 7 1 1 relu "
             "k-slices - where test.yaml:2:1'");

@@ -1,0 +1,182 @@
+// vaec's own loops for products with sparse data (contract in sparse_product.h).
+#include "abi/sparse_product.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "abi/vector_epilogue.h"
+
+namespace vaec::onednn {
+
+namespace {
+
+// A list's entries may be written a vector past its last one (list_rows
+// stores whole vectors), so each list has room for 16 more.
+constexpr int64_t kSlack = 16;
+// Columns of c per pass (up to five vectors) and rows of b per block: a
+// block of b (128 rows of up to 80 floats, 40 KB) stays in the L1 cache
+// while every list of a group of lists adds its entries from that block.
+constexpr int kVectors = 5;
+constexpr int64_t kBlockRows = 128, kGroup = 64;
+
+}  // namespace
+
+void SparseLists::shape(int64_t rows, int64_t cols, bool by_rows) {
+  lists = by_rows ? rows : cols;
+  capacity = (by_rows ? cols : rows) + kSlack;
+  const auto entries = static_cast<size_t>(lists * capacity);
+  if (count.size() < static_cast<size_t>(lists)) count.resize(static_cast<size_t>(lists)), start.resize(count.size());
+  index.grow(entries), value.grow(entries);
+}
+
+int64_t SparseLists::nonzeros() const {
+  int64_t n = 0;
+  for (int64_t i = 0; i < lists; ++i) n += count[static_cast<size_t>(i)];
+  return n;
+}
+
+std::string sparse_product_unsupported(int64_t rows, int64_t cols, int64_t n, const std::string &post) {
+  if (rows < 1 || cols < 1 || n < 1) return "an empty product";
+  if (!post.empty() && post != "relu" && post != "sigmoid") return "unknown post-op '" + post + "'";
+  if (rows + kSlack >= (int64_t{1} << 31) || cols + kSlack >= (int64_t{1} << 31) ||
+      (rows + kSlack) * (cols + kSlack) >= (int64_t{1} << 40))
+    return "sparse products list data of fewer than 2^31 rows and columns";
+  if (!__builtin_cpu_supports("avx512f")) return "sparse products need AVX-512, which this CPU lacks";
+  return "";
+}
+
+VAEC_AVX512 void list_rows(const float *x, int64_t cols, int64_t r0, int64_t r1, SparseLists &l) {
+  const __m512i step = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  int64_t at = r0 * l.capacity;
+  for (int64_t r = r0; r < r1; ++r) {
+    int32_t *index = l.index.data() + at;
+    float *value = l.value.data() + at;
+    int64_t n = 0;
+    const float *row = x + r * cols;
+    for (int64_t j = 0; j < cols; j += 16) {
+      const __mmask16 in = lanes(cols - j);
+      const __m512 v = _mm512_maskz_loadu_ps(in, row + j);
+      // NaN counts as nonzero: it reaches c as in the whole product.
+      const __mmask16 nz = _mm512_mask_cmp_ps_mask(in, v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+      // Compressed in registers, stored whole (kSlack): a compressing store
+      // to memory is slow on some CPUs.
+      _mm512_storeu_ps(value + n, _mm512_maskz_compress_ps(nz, v));
+      _mm512_storeu_si512(index + n, _mm512_maskz_compress_epi32(nz, _mm512_add_epi32(step, _mm512_set1_epi32(int(j)))));
+      n += __builtin_popcount(nz);
+    }
+    l.start[static_cast<size_t>(r)] = at, l.count[static_cast<size_t>(r)] = static_cast<int32_t>(n);
+    at += n;
+  }
+}
+
+void list_columns(const SparseLists &by_rows, int64_t j0, int64_t j1, SparseLists &l) {
+  // Each row's entries in [j0, j1) (its list is in column order): counted,
+  // then placed. The loops have no branch that depends on the values.
+  std::fill(l.count.begin() + j0, l.count.begin() + j1, 0);
+  const auto rows = static_cast<size_t>(by_rows.lists);
+  std::vector<std::pair<int64_t, int64_t>> range(rows);
+  for (size_t r = 0; r < rows; ++r) {
+    const int32_t *index = by_rows.index.data() + by_rows.start[r], *end = index + by_rows.count[r];
+    range[r] = {std::lower_bound(index, end, static_cast<int32_t>(j0)) - by_rows.index.data(),
+                std::lower_bound(index, end, static_cast<int32_t>(j1)) - by_rows.index.data()};
+    for (int64_t e = range[r].first; e < range[r].second; ++e)
+      ++l.count[static_cast<size_t>(by_rows.index[static_cast<size_t>(e)])];
+  }
+  for (int64_t j = j0, at = j0 * l.capacity; j < j1; ++j)
+    l.start[static_cast<size_t>(j)] = at, at += l.count[static_cast<size_t>(j)];
+  std::vector<int64_t> next(l.start.begin() + j0, l.start.begin() + j1);
+  for (size_t r = 0; r < rows; ++r)
+    for (int64_t e = range[r].first; e < range[r].second; ++e) {
+      const auto to = static_cast<size_t>(next[static_cast<size_t>(by_rows.index[static_cast<size_t>(e)] - j0)]++);
+      l.index[to] = static_cast<int32_t>(r);
+      l.value[to] = by_rows.value[static_cast<size_t>(e)];
+    }
+}
+
+namespace {
+
+// Lists [g0, g1)'s entries with index in [block_begin, block_end) added
+// into c's columns [j0, j0 + 16 V) (the last vector's `last_mask` lanes):
+// V sums under way per list, each waiting on the one before it.
+template <int V>
+VAEC_AVX512 void add_block(const SparseLists &l, const float *b, int64_t ldb, const float *bias, int post, float *c,
+                           int64_t ldc, __mmask16 last_mask, int64_t g0, int64_t g1, int64_t *cursor, bool first,
+                           bool last, int32_t end) {
+  __mmask16 mask[V];
+  for (int v = 0; v < V; ++v) mask[v] = v + 1 < V ? __mmask16(0xffff) : last_mask;
+  for (int64_t i = g0; i < g1; ++i) {
+    const int32_t *index = l.index.data() + l.start[static_cast<size_t>(i)];
+    const float *value = l.value.data() + l.start[static_cast<size_t>(i)];
+    const int64_t count = l.count[static_cast<size_t>(i)];
+    int64_t e = cursor[i - g0];
+    if (!first && !last && (e == count || index[e] >= end)) continue;  // none in this block: c holds its sums
+    float *to = c + i * ldc;
+    __m512 acc[V];
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) acc[v] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], to + 16 * v);
+    for (; e < count && index[e] < end; ++e) {
+      const __m512 x = _mm512_set1_ps(value[e]);
+      const float *row = b + index[e] * ldb;
+#pragma GCC unroll 8
+      for (int v = 0; v + 1 < V; ++v) acc[v] = _mm512_fmadd_ps(x, _mm512_loadu_ps(row + 16 * v), acc[v]);
+      acc[V - 1] = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(last_mask, row + 16 * (V - 1)), acc[V - 1]);
+    }
+    cursor[i - g0] = e;
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) {
+      if (!last) {
+        _mm512_mask_storeu_ps(to + 16 * v, mask[v], acc[v]);
+        continue;
+      }
+      if (bias) acc[v] = _mm512_add_ps(acc[v], _mm512_maskz_loadu_ps(mask[v], bias + 16 * v));
+      store(to + 16 * v, acc[v], mask[v], post);
+    }
+  }
+}
+
+using AddBlock = void (*)(const SparseLists &, const float *, int64_t, const float *, int, float *, int64_t, __mmask16,
+                          int64_t, int64_t, int64_t *, bool, bool, int32_t);
+constexpr AddBlock kAddBlock[kVectors + 1] = {nullptr, add_block<1>, add_block<2>, add_block<3>, add_block<4>,
+                                              add_block<5>};
+
+}  // namespace
+
+VAEC_AVX512 void sparse_times(const SparseLists &l, int64_t lo, int64_t hi, const float *b, int64_t ldb, int64_t n,
+                              const float *bias, int post, float *c, int64_t ldc, int64_t i0, int64_t i1) {
+  // c's vectors in passes of at most kVectors, as even as they go (400
+  // columns: five passes of five vectors, not six of four and one of one).
+  const int64_t vectors = (n + 15) / 16, passes = (vectors + kVectors - 1) / kVectors;
+  int64_t cursor[kGroup];
+  for (int64_t p = 0, v0 = 0; p < passes; ++p) {
+    const int64_t v1 = vectors * (p + 1) / passes, j0 = 16 * v0;
+    const __mmask16 last_mask = lanes(n - 16 * (v1 - 1));
+    for (int64_t g0 = i0; g0 < i1; g0 += kGroup) {
+      const int64_t g1 = std::min(i1, g0 + kGroup);
+      for (int64_t i = g0; i < g1; ++i) {  // each list's first entry at lo or above
+        const int32_t *index = l.index.data() + l.start[static_cast<size_t>(i)];
+        cursor[i - g0] = lo == 0 ? 0
+                                 : std::lower_bound(index, index + l.count[static_cast<size_t>(i)],
+                                                    static_cast<int32_t>(lo)) - index;
+      }
+      for (int64_t block = lo; block < hi; block += kBlockRows)
+        kAddBlock[v1 - v0](l, b + j0, ldb, bias ? bias + j0 : nullptr, post, c + j0, ldc, last_mask, g0, g1, cursor,
+                           block == lo, block + kBlockRows >= hi, static_cast<int32_t>(std::min(hi, block + kBlockRows)));
+    }
+    v0 = v1;
+  }
+}
+
+VAEC_AVX512 void add_rows(float *c, const float *const *partial, int parts, int64_t ldc, int64_t n, const float *bias,
+                          int post, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; ++i)
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 mask = lanes(n - j);
+      __m512 x = _mm512_maskz_loadu_ps(mask, c + i * ldc + j);
+      for (int q = 0; q < parts; ++q) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, partial[q] + i * ldc + j));
+      if (bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, bias + j));
+      store(c + i * ldc + j, x, mask, post);
+    }
+}
+
+}  // namespace vaec::onednn
