@@ -71,27 +71,23 @@ VAEC_AVX512 void list_rows(const float *x, int64_t cols, int64_t r0, int64_t r1,
 }
 
 void list_columns(const SparseLists &by_rows, int64_t j0, int64_t j1, SparseLists &l) {
-  // Each row's entries in [j0, j1) (its list is in column order): counted,
-  // then placed. The loops have no branch that depends on the values.
-  std::fill(l.count.begin() + j0, l.count.begin() + j1, 0);
+  // Each list in its own room (capacity: every row), so one pass places the
+  // entries: each row's entries in [j0, j1) (its list is in column order),
+  // with no branch that depends on the values.
+  for (int64_t j = j0; j < j1; ++j) l.start[static_cast<size_t>(j)] = j * l.capacity, l.count[static_cast<size_t>(j)] = 0;
   const auto rows = static_cast<size_t>(by_rows.lists);
-  std::vector<std::pair<int64_t, int64_t>> range(rows);
+  int32_t *count = l.count.data();
   for (size_t r = 0; r < rows; ++r) {
-    const int32_t *index = by_rows.index.data() + by_rows.start[r], *end = index + by_rows.count[r];
-    range[r] = {std::lower_bound(index, end, static_cast<int32_t>(j0)) - by_rows.index.data(),
-                std::lower_bound(index, end, static_cast<int32_t>(j1)) - by_rows.index.data()};
-    for (int64_t e = range[r].first; e < range[r].second; ++e)
-      ++l.count[static_cast<size_t>(by_rows.index[static_cast<size_t>(e)])];
-  }
-  for (int64_t j = j0, at = j0 * l.capacity; j < j1; ++j)
-    l.start[static_cast<size_t>(j)] = at, at += l.count[static_cast<size_t>(j)];
-  std::vector<int64_t> next(l.start.begin() + j0, l.start.begin() + j1);
-  for (size_t r = 0; r < rows; ++r)
-    for (int64_t e = range[r].first; e < range[r].second; ++e) {
-      const auto to = static_cast<size_t>(next[static_cast<size_t>(by_rows.index[static_cast<size_t>(e)] - j0)]++);
+    const int32_t *begin = by_rows.index.data() + by_rows.start[r], *end = begin + by_rows.count[r];
+    const int64_t e0 = std::lower_bound(begin, end, static_cast<int32_t>(j0)) - by_rows.index.data(),
+                  e1 = std::lower_bound(begin, end, static_cast<int32_t>(j1)) - by_rows.index.data();
+    for (int64_t e = e0; e < e1; ++e) {
+      const int32_t j = by_rows.index[static_cast<size_t>(e)];
+      const auto to = static_cast<size_t>(j * l.capacity + count[j]++);
       l.index[to] = static_cast<int32_t>(r);
       l.value[to] = by_rows.value[static_cast<size_t>(e)];
     }
+  }
 }
 
 namespace {

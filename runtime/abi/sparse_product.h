@@ -43,9 +43,10 @@ class Unfilled {
 };
 
 // The nonzero entries of x, list by list: list i holds count[i] entries from
-// start[i] on. A part listing lists [i0, i1) writes them one after another
-// from i0 * capacity on (capacity: x's columns for lists by rows, its rows
-// for lists by columns, plus slack), so parts can list at once.
+// start[i] on. By rows, a part listing lists [i0, i1) writes them one after
+// another from i0 * capacity on; by columns, list j starts at j * capacity
+// (capacity: x's columns by rows, its rows by columns, plus slack), so
+// parts can list at once.
 struct SparseLists {
   int64_t lists = 0, capacity = 0;
   std::vector<int64_t> start;
