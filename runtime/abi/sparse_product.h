@@ -65,9 +65,8 @@ std::string sparse_product_unsupported(int64_t rows, int64_t cols, int64_t n, co
 
 // Lists rows [r0, r1) of x (l.shape(rows, cols, true) first).
 void list_rows(const float *x, int64_t cols, int64_t r0, int64_t r1, SparseLists &l);
-// Lists columns [j0, j1) of x from its lists by rows (all of them; then
-// l.shape(rows, cols, false)).
-void list_columns(const SparseLists &by_rows, int64_t j0, int64_t j1, SparseLists &l);
+// Lists columns [j0, j1) of x [rows, cols] (l.shape(rows, cols, false) first).
+void list_columns(const float *x, int64_t rows, int64_t cols, int64_t j0, int64_t j1, SparseLists &l);
 
 // c's rows [i0, i1) as above over the entries whose index is in [lo, hi)
 // (all: [0, x's columns) by rows, [0, rows) by columns); post 0 none,

@@ -42,12 +42,10 @@ const onednn::SparseLists &Executor::Impl::lists_of(SparseData &d, bool by_rows)
   if (epoch == data_epoch) return l;
   // Each chunk lists its share of the rows (columns) into its own part of
   // the lists: the same lists on any team.
-  // Lists by columns are made from those by rows (listed first when stale).
-  const onednn::SparseLists *rows = by_rows ? nullptr : &lists_of(d, true);
   for_chunks(threads, team, [&](int c) {
     const auto [i0, i1] = share(l.lists, c, threads, 1);
     if (by_rows) onednn::list_rows(d.data, d.cols, i0, i1, l);
-    else onednn::list_columns(*rows, i0, i1, l);
+    else onednn::list_columns(d.data, d.rows, d.cols, i0, i1, l);
   });
   epoch = data_epoch;
   return l;

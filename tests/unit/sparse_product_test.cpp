@@ -40,14 +40,15 @@ struct Case {
 };
 
 onednn::SparseLists lists_of(const Case &t, const std::vector<float> &x) {
-  onednn::SparseLists rows, l;
-  rows.shape(t.rows, t.cols, true);
-  onednn::list_rows(x.data(), t.cols, 0, t.rows / 2, rows);
-  onednn::list_rows(x.data(), t.cols, t.rows / 2, t.rows, rows);
-  if (t.by_rows) return rows;
-  l.shape(t.rows, t.cols, false);
-  onednn::list_columns(rows, 0, t.cols / 3, l);
-  onednn::list_columns(rows, t.cols / 3, t.cols, l);
+  onednn::SparseLists l;
+  l.shape(t.rows, t.cols, t.by_rows);
+  if (t.by_rows) {
+    onednn::list_rows(x.data(), t.cols, 0, t.rows / 2, l);
+    onednn::list_rows(x.data(), t.cols, t.rows / 2, t.rows, l);
+  } else {
+    onednn::list_columns(x.data(), t.rows, t.cols, 0, t.cols / 3, l);
+    onednn::list_columns(x.data(), t.rows, t.cols, t.cols / 3, t.cols, l);
+  }
   return l;
 }
 
