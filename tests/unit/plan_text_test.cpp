@@ -264,15 +264,13 @@ TEST(PlanText, RejectsMalformedText) {
             "units+outer where test.yaml:2:1'");
   EXPECT_EQ(error_for("relu whole -", "relu whole outer+units"), "(accepted)");
   EXPECT_EQ(error_for("1 1 relu whole -", "1 0 relu whole sparse"), "(accepted)");
-  EXPECT_EQ(error_for("1 1 relu whole -", "1 1 relu whole sparse"),
-            "plan line 53: 'sparse' runs whole, with b not transposed: 'matmul 15 2 16 4 250 3 7 1 1 relu whole sparse "
-            "where test.yaml:2:1'");
-  EXPECT_EQ(error_for("1 1 relu whole -", "1 0 relu rows sparse"),
-            "plan line 53: 'sparse' runs whole, with b not transposed: 'matmul 15 2 16 4 250 3 7 1 0 relu rows sparse "
-            "where test.yaml:2:1'");
-  EXPECT_EQ(error_for("1 1 relu whole -", "1 0 relu whole sparse bf16"),
-            "plan line 53: 'sparse' takes no bf16: 'matmul 15 2 16 4 250 3 7 1 0 relu whole sparse bf16 "
-            "where test.yaml:2:1'");
+  // 'sparse': f32, whole, b not transposed.
+  for (const auto &[to, why] : std::vector<std::pair<std::string, std::string>>{
+           {"1 1 relu whole sparse", "'sparse' runs whole, with b not transposed"},
+           {"1 0 relu rows sparse", "'sparse' runs whole, with b not transposed"},
+           {"1 0 relu whole sparse bf16", "'sparse' takes no bf16"}})
+    EXPECT_EQ(error_for("1 1 relu whole -", to),
+              "plan line 53: " + why + ": 'matmul 15 2 16 4 250 3 7 " + to + " where test.yaml:2:1'");
   EXPECT_EQ(error_for("relu whole -", "relu k-slices -"),
             "plan line 53: 'k-slices' takes no bias, post-op, zero columns or units: 'matmul 15 2 16 4 250 3 7 1 1 relu "
             "k-slices - where test.yaml:2:1'");
