@@ -20,6 +20,24 @@ constexpr int64_t kSlack = 16;
 constexpr int kVectors = 5;
 constexpr int64_t kBlockRows = 128, kGroup = 64;
 
+// Appends the `live` lanes of v that are not 0 (NaN counts: it reaches c as
+// in the whole product) and their indices to a list whose next entry is at
+// value / index: compressed in registers and stored as whole vectors
+// (kSlack; a compressing store to memory is slow on some CPUs). Returns how
+// many.
+VAEC_AVX512 inline int append_nonzero(__m512 v, __mmask16 live, __m512i indices, float *value, int32_t *index) {
+  const __mmask16 nz = _mm512_mask_cmp_ps_mask(live, v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+  _mm512_storeu_ps(value, _mm512_maskz_compress_ps(nz, v));
+  _mm512_storeu_si512(index, _mm512_maskz_compress_epi32(nz, indices));
+  return __builtin_popcount(nz);
+}
+
+// from, from + 1, ..., from + 15
+VAEC_AVX512 inline __m512i indices_from(int64_t from) {
+  return _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                          _mm512_set1_epi32(static_cast<int>(from)));
+}
+
 }  // namespace
 
 void SparseLists::shape(int64_t rows, int64_t cols, bool by_rows) {
@@ -47,7 +65,6 @@ std::string sparse_product_unsupported(int64_t rows, int64_t cols, int64_t n, co
 }
 
 VAEC_AVX512 void list_rows(const float *x, int64_t cols, int64_t r0, int64_t r1, SparseLists &l) {
-  const __m512i step = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
   int64_t at = r0 * l.capacity;
   for (int64_t r = r0; r < r1; ++r) {
     int32_t *index = l.index.data() + at;
@@ -56,14 +73,8 @@ VAEC_AVX512 void list_rows(const float *x, int64_t cols, int64_t r0, int64_t r1,
     const float *row = x + r * cols;
     for (int64_t j = 0; j < cols; j += 16) {
       const __mmask16 in = lanes(cols - j);
-      const __m512 v = _mm512_maskz_loadu_ps(in, row + j);
-      // NaN counts as nonzero: it reaches c as in the whole product.
-      const __mmask16 nz = _mm512_mask_cmp_ps_mask(in, v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-      // Compressed in registers, stored whole (kSlack): a compressing store
-      // to memory is slow on some CPUs.
-      _mm512_storeu_ps(value + n, _mm512_maskz_compress_ps(nz, v));
-      _mm512_storeu_si512(index + n, _mm512_maskz_compress_epi32(nz, _mm512_add_epi32(step, _mm512_set1_epi32(int(j)))));
-      n += __builtin_popcount(nz);
+      n += append_nonzero(_mm512_maskz_loadu_ps(in, row + j), in, indices_from(j),
+                          value + n, index + n);
     }
     l.start[static_cast<size_t>(r)] = at, l.count[static_cast<size_t>(r)] = static_cast<int32_t>(n);
     at += n;
@@ -72,6 +83,10 @@ VAEC_AVX512 void list_rows(const float *x, int64_t cols, int64_t r0, int64_t r1,
 
 namespace {
 
+// GCC 12's unpack intrinsics pass _mm512_undefined_ps() as the unused
+// merge source, which -Wmaybe-uninitialized reports once inlined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // r[q] = column q of the 16x16 block whose row i was r[i].
 VAEC_AVX512 inline void transpose16(__m512 *r) {
   __m512 t[16];
@@ -91,15 +106,14 @@ VAEC_AVX512 inline void transpose16(__m512 *r) {
   for (int k = 0; k < 8; ++k)
     r[k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0x88), r[k + 8] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0xdd);
 }
+#pragma GCC diagnostic pop
 
 }  // namespace
 
 VAEC_AVX512 void list_columns(const float *x, int64_t rows, int64_t cols, int64_t j0, int64_t j1, SparseLists &l) {
   // Sixteen columns at a time, sixteen rows at a time: the block transposed
-  // in registers, each column's values compressed to its nonzero ones and
-  // stored whole (kSlack), as list_rows does for rows: no branch that
-  // depends on the values.
-  const __m512i step = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  // in registers, then each column appended as list_rows appends a row's
+  // values: no branch that depends on the values.
   for (int64_t j = j0; j < j1; j += 16) {
     const int64_t width = std::min<int64_t>(16, j1 - j);
     const __mmask16 in = lanes(width);
@@ -111,14 +125,10 @@ VAEC_AVX512 void list_columns(const float *x, int64_t rows, int64_t cols, int64_
         block[i] = i < height ? _mm512_maskz_loadu_ps(in, x + (r0 + i) * cols + j) : _mm512_setzero_ps();
       transpose16(block);
       const __mmask16 live = lanes(height);
-      const __m512i at = _mm512_add_epi32(step, _mm512_set1_epi32(static_cast<int>(r0)));
+      const __m512i at = indices_from(r0);
       for (int64_t q = 0; q < width; ++q) {
-        // NaN counts as nonzero: it reaches c as in the whole product.
-        const __mmask16 nz = _mm512_mask_cmp_ps_mask(live, block[q], _mm512_setzero_ps(), _CMP_NEQ_UQ);
         const int64_t e = (j + q) * l.capacity + n[q];
-        _mm512_storeu_ps(l.value.data() + e, _mm512_maskz_compress_ps(nz, block[q]));
-        _mm512_storeu_si512(l.index.data() + e, _mm512_maskz_compress_epi32(nz, at));
-        n[q] += __builtin_popcount(nz);
+        n[q] += append_nonzero(block[q], live, at, l.value.data() + e, l.index.data() + e);
       }
     }
     for (int64_t q = 0; q < width; ++q)

@@ -46,7 +46,7 @@ ThinProduct::ThinProduct(int64_t m, int64_t n, int64_t k, bool ta, bool tb, bool
     : m_(m), n_(n), k_(k), ta_(ta), tb_(tb), bias_(bias) {
   if (std::string why = thin_product_unsupported(m, n, k, post); !why.empty())
     throw std::runtime_error("thin product: " + why);
-  post_ = post == "relu" ? 1 : post == "sigmoid" ? 2 : 0;
+  post_ = post_code(post);
   shape_ = k <= kThin ? Outer : ta ? Columns : Dots;
   size_t floats = 0;
   if (shape_ == Dots) {

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 namespace vaec::onednn {
 
@@ -29,6 +30,9 @@ inline float post_scalar(float x, int post) {
   if (post == 2) return 1.0f / (1.0f + std::exp(-x));
   return x;
 }
+
+// A Matmul step's post-op ("", "relu" or "sigmoid") as post_scalar's code.
+inline int post_code(const std::string &post) { return post == "relu" ? 1 : post == "sigmoid" ? 2 : 0; }
 
 // Stores the `mask` lanes of post(x) at `to`.
 VAEC_AVX512 inline void store(float *to, __m512 x, __mmask16 mask, int post) {

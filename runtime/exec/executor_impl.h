@@ -121,7 +121,7 @@ struct SparseCall {
   // reads the rows it updates) into c (t = 0) or partial[t - 1], m * n
   // floats each; then onednn::add_rows.
   AlignedBytes partial;
-  std::vector<const float *> partials;
+  std::vector<float *> partials;
   int64_t runs = 0, sparse_runs = 0, nonzeros = 0;  // runs, runs over the lists, all runs' nonzero entries
 };
 

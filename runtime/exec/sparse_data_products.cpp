@@ -1,6 +1,7 @@
 // Products over the nonzero entries of a batch's data (plan Step::Sparse;
 // how they run: runtime/README.md, "Sparse data"; the loops in
 // abi/sparse_product.h).
+#include "abi/vector_epilogue.h"
 #include "exec/executor_impl.h"
 
 namespace vaec::rt {
@@ -30,9 +31,9 @@ void Executor::Impl::prepare_sparse(const Step &s, MatmulCall &call, const std::
     const auto each = static_cast<size_t>(s.m * s.n);
     sp->partial = allocate_zeroed(each * (threads - 1) * sizeof(float));
     for (int t = 1; t < threads; ++t)
-      sp->partials.push_back(reinterpret_cast<const float *>(sp->partial.get()) + each * (t - 1));
+      sp->partials.push_back(reinterpret_cast<float *>(sp->partial.get()) + each * (t - 1));
   }
-  sp->post = s.post == "relu" ? 1 : s.post == "sigmoid" ? 2 : 0;  // sparse_times' codes
+  sp->post = onednn::post_code(s.post);
   call.sparse = std::move(sp);
 }
 
@@ -67,7 +68,7 @@ void Executor::Impl::run_sparse(MatmulCall &m) {
   if (!sp.partials.empty()) {
     for_chunks(threads, team, [&](int t) {
       const auto [k0, k1] = share(d.cols, t, threads, 1);
-      float *to = t == 0 ? sp.c : const_cast<float *>(sp.partials[t - 1]);
+      float *to = t == 0 ? sp.c : sp.partials[t - 1];
       onednn::sparse_times(l, k0, k1, sp.b, sp.n, sp.n, nullptr, 0, to, sp.n, 0, sp.m);
     });
     for_chunks(threads, team, [&](int t) {
