@@ -313,12 +313,15 @@ void Executor::Impl::run_kernel(const KernelCall &k, uint64_t step) {
   // split among threads here cannot change a bit of the result.
   for (const auto &a : k.acc) {
     const float *first = copies + a.scratch_offset;
-#pragma omp parallel for num_threads(team) schedule(static) if (team > 1 && a.elements * k.chunks >= (1 << 16))
-    for (int64_t e = 0; e < a.elements; ++e) {
-      float sum = first[e];
-      for (int c = 1; c < k.chunks; ++c) sum = combine(a.combine, sum, first[c * scratch_stride + e]);
-      a.real[e] = sum;
-    }
+    const int parts = a.elements * k.chunks >= (1 << 16) ? team : 1;
+    for_chunks(parts, team, [&](int p) {
+      const auto [e0, e1] = share(a.elements, p, parts);
+      for (int64_t e = e0; e < e1; ++e) {
+        float sum = first[e];
+        for (int c = 1; c < k.chunks; ++c) sum = combine(a.combine, sum, first[c * scratch_stride + e]);
+        a.real[e] = sum;
+      }
+    });
   }
 }
 
@@ -418,6 +421,7 @@ void Executor::Impl::run_step(const plan::Program &program, std::vector<Prepared
     times = &profile[program.name];
     times->resize(steps.size());
   }
+  const TimingRegions timing(times ? &(*times)[i] : nullptr);
   if (s.writes_data) ++data_epoch;
   const auto start = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   switch (s.kind) {

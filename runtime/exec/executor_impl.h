@@ -350,20 +350,56 @@ inline std::pair<int64_t, int64_t> share(int64_t n, int c, int chunks, int64_t u
   return {cut(c), cut(c + 1)};
 }
 
+// The step whose regions --profile is timing, on the thread running the
+// program; null when not profiling.
+inline thread_local StepTimes *timed_step = nullptr;
+struct TimingRegions {  // sets timed_step for a scope
+  explicit TimingRegions(StepTimes *t) { timed_step = t; }
+  ~TimingRegions() { timed_step = nullptr; }
+  TimingRegions(const TimingRegions &) = delete;
+  TimingRegions &operator=(const TimingRegions &) = delete;
+};
+
+// body(thread, threads) on every thread of one OpenMP parallel region of
+// `team` threads (body may hold `#pragma omp barrier`). Under --profile it
+// adds the region's wall time and each thread's time in body to timed_step.
+template <class F>
+void parallel(int team, F &&body) {
+  StepTimes *timed = timed_step;
+  if (!timed) {
+#pragma omp parallel num_threads(team)
+    body(omp_get_thread_num(), omp_get_num_threads());
+    return;
+  }
+  using Clock = std::chrono::steady_clock;
+  std::vector<double> busy(static_cast<size_t>(team));
+  int threads = 1;
+  const Clock::time_point begin = Clock::now();
+#pragma omp parallel num_threads(team)
+  {
+    const Clock::time_point start = Clock::now();
+    const int me = omp_get_thread_num();
+    if (me == 0) threads = omp_get_num_threads();
+    body(me, omp_get_num_threads());
+    busy[static_cast<size_t>(me)] = std::chrono::duration<double>(Clock::now() - start).count();
+  }
+  double worked = 0;
+  for (double b : busy) worked += b;
+  timed->add_region(std::chrono::duration<double>(Clock::now() - begin).count(), threads, worked);
+}
+
 // f(c) for every chunk c in [0, chunks): on the calling thread when there is
-// one, else in one OpenMP parallel region (a smaller team than asked for
-// runs several chunks per thread).
+// one, else in one parallel region (a smaller team than asked for runs
+// several chunks per thread).
 template <class F>
 void for_chunks(int chunks, int team, F &&f) {
   if (chunks == 1 || team == 1) {
     for (int c = 0; c < chunks; ++c) f(c);
     return;
   }
-#pragma omp parallel num_threads(std::min(chunks, team))
-  {
-    const int size = omp_get_num_threads();
-    for (int c = omp_get_thread_num(); c < chunks; c += size) f(c);
-  }
+  parallel(std::min(chunks, team), [&](int me, int size) {
+    for (int c = me; c < chunks; c += size) f(c);
+  });
 }
 
 }  // namespace exec

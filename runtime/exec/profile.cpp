@@ -11,13 +11,13 @@ void Executor::Impl::print_profile() const {
     const plan::Program *found = plan.program(name);
     if (!found) continue;
     const plan::Program &prog = *found;
-    double total = 0;
+    double total = 0, team = 0, busy = 0;  // seconds: the run, the counted regions' thread time, their work
     std::map<std::string, double> by_kind;
     for (size_t i = 0; i < times.size(); ++i) total += times[i].total;
     if (total <= 0) continue;
     std::fprintf(stderr, "profile of program %s (%lld runs): %.3f ms per run\n", name.c_str(),
                  static_cast<long long>(times.empty() ? 0 : times[0].runs), 1e3 * total / std::max<int64_t>(1, times[0].runs));
-    std::fprintf(stderr, "  step kind          mean   share    median   fastest (ms)\n");
+    std::fprintf(stderr, "  step kind          mean   share    median   fastest (ms)  idle\n");
     static const char *kinds[] = {"kernel", "matmul", "zero", "conv", "reorder", "gate", "optimize"};
     const std::vector<PreparedStep> &prepared = programs.at(key(name, prog.batch));
     for (size_t i = 0; i < times.size(); ++i) {
@@ -71,13 +71,21 @@ void Executor::Impl::print_profile() const {
         for (size_t j = 0; j < s.params.size(); ++j) how += (j ? " " : "") + plan.params[s.params[j]].name;
         how += ")";
       }
-      std::fprintf(stderr, "  %4zu %-8s %8.3f ms %5.1f%% %9.3f %9.3f  %s %s%s\n", i, kind.c_str(), ms,
-                   100 * times[i].total / total, 1e3 * times[i].median(), 1e3 * times[i].fastest,
+      char idle[16] = "    -";
+      if (times[i].idle() >= 0) std::snprintf(idle, sizeof idle, "%4.0f%%", 100 * times[i].idle());
+      team += times[i].team_seconds, busy += times[i].busy_seconds;
+      std::fprintf(stderr, "  %4zu %-8s %8.3f ms %5.1f%% %9.3f %9.3f  %s  %s %s%s\n", i, kind.c_str(), ms,
+                   100 * times[i].total / total, 1e3 * times[i].median(), 1e3 * times[i].fastest, idle,
                    s.kind == Step::Kernel ? s.kernel.c_str() : s.kind == Step::Conv ? s.conv.c_str() : "",
                    s.where.c_str(), how.c_str());
     }
     for (const auto &[kind, t] : by_kind)
       std::fprintf(stderr, "  total %-8s %5.1f%%\n", kind.c_str(), 100 * t / total);
+    if (team > 0)
+      std::fprintf(stderr,
+                   "  idle: %.0f%% of the threads' time in the steps' own parallel regions went to waiting "
+                   "(%.3f ms per run, summed over the threads)\n",
+                   100 * std::max(0.0, 1 - busy / team), 1e3 * std::max(0.0, team - busy) / std::max<int64_t>(1, times[0].runs));
   }
   if (optimizer_calls > 0)
     std::fprintf(stderr, "optimizer: %.3f ms per step (gate and updates)\n", 1e3 * optimizer_seconds / optimizer_calls);

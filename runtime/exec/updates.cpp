@@ -241,23 +241,21 @@ bool Executor::Impl::update_all(uint64_t t, double lr, bool check) {
     if (ok) k.fn(k.args.data(), 0, k.domain0, rng);
   } else {
     std::atomic<bool> bad{false};
-#pragma omp parallel num_threads(std::min(k.chunks, team))
-    {
-      const int size = omp_get_num_threads();
+    parallel(std::min(k.chunks, team), [&](int me, int size) {
       int64_t begin, end;
       if (check) {
-        for (int c = omp_get_thread_num(); c < k.chunks; c += size) {
+        for (int c = me; c < k.chunks; c += size) {
           range(c, begin, end);
           if (!finite(begin, end)) bad.store(true, std::memory_order_relaxed);
         }
 #pragma omp barrier
       }
       if (!bad.load(std::memory_order_relaxed))
-        for (int c = omp_get_thread_num(); c < k.chunks; c += size) {
+        for (int c = me; c < k.chunks; c += size) {
           range(c, begin, end);
           k.fn(k.args.data() + c * k.arity, begin, end, rng);
         }
-    }
+    });
     ok = !bad.load();
   }
   count_optimizer(start);

@@ -258,9 +258,7 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
     // a' by rows among the threads; then b' slice by slice, each thread
     // packing the weight rows of the slices it computes.
     const int parts = static_cast<int>(v.parts.size());
-#pragma omp parallel num_threads(team)
-    {
-      const int size = omp_get_num_threads(), me = omp_get_thread_num();
+    parallel(team, [&](int me, int size) {
       const auto [r0, r1] = share(s.m, me, size, 1);
       if (!packed) compress(x.at(r0 * s.k), r1 - r0, s.k, kept, first.at(r0 * padded), padded, padded);
       if (parts == 1) {
@@ -274,7 +272,7 @@ void Executor::Impl::run_skipping(MatmulCall &m) {
           compress(b.at(n0 * s.k), n1 - n0, s.k, kept, second.at(n0 * padded), padded, padded);
           v.parts[p].primitive.execute(stream, v.parts[p].args);
         }
-    }
+    });
     if (parts == 1) v.parts[0].primitive.execute(stream, v.parts[0].args);
     stream.wait();
     return;

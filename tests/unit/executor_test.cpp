@@ -682,3 +682,18 @@ TEST(StepTimes, MedianAndFastestIgnoreOutliers) {
   EXPECT_GT(edges.median(), 30.0);  // the upper middle of four: the last bucket
   EXPECT_EQ(edges.buckets.size(), size_t(rt::StepTimes::kBuckets));
 }
+
+// Its idle share: of the counted regions' wall time times their threads,
+// what the threads did not spend working; none counted is -1, and clock
+// skew that puts the work above the region's time is 0, not negative.
+TEST(StepTimes, IdleIsTheRegionsThreadTimeNotWorked) {
+  rt::StepTimes t;
+  EXPECT_EQ(t.idle(), -1);
+  t.add_region(1e-3, 2, 1.5e-3);  // one thread worked all of it, the other half
+  EXPECT_DOUBLE_EQ(t.idle(), 0.25);
+  t.add_region(2e-3, 1, 2e-3);  // a region of one thread, never idle
+  EXPECT_DOUBLE_EQ(t.idle(), 0.5e-3 / 4e-3);
+  rt::StepTimes skew;
+  skew.add_region(1e-3, 2, 2.1e-3);
+  EXPECT_EQ(skew.idle(), 0);
+}
