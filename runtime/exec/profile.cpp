@@ -81,7 +81,9 @@ void Executor::Impl::print_profile() const {
     }
     for (const auto &[kind, t] : by_kind)
       std::fprintf(stderr, "  total %-8s %5.1f%%\n", kind.c_str(), 100 * t / total);
-    if (team > 0)
+    if (team <= 0)
+      std::fprintf(stderr, "  idle: no step ran a parallel region of its own (a team of one thread)\n");
+    else
       std::fprintf(stderr,
                    "  idle: %.0f%% of the threads' time in the steps' own parallel regions went to waiting "
                    "(%.3f ms per run, summed over the threads)\n",
