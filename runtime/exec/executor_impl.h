@@ -54,8 +54,8 @@ using AlignedBytes = std::unique_ptr<std::byte, FreeDeleter>;
 
 // Blocks of kHugeFrom bytes and more (the arena, oneDNN's scratchpad) are
 // laid on 2 MiB pages where the kernel grants them (transparent huge pages
-// in `madvise` mode): a step walks all of its arena, ~3,400 4 KiB pages for
-// mnist_mlp, more than the TLB holds. At most 2 MiB more memory per block.
+// in `madvise` mode): a step walks all of its arena, which in 4 KiB pages
+// is more than the TLB holds. At most 2 MiB more memory per block.
 constexpr size_t kHugePage = size_t(2) << 20, kHugeFrom = size_t(4) << 20;
 
 inline AlignedBytes allocate_zeroed(size_t bytes) {

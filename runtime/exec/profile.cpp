@@ -11,7 +11,8 @@ void Executor::Impl::print_profile() const {
     const plan::Program *found = plan.program(name);
     if (!found) continue;
     const plan::Program &prog = *found;
-    double total = 0, team = 0, busy = 0;  // seconds: the run, the counted regions' thread time, their work
+    double total = 0;
+    StepTimes regions;  // every step's counted regions together
     std::map<std::string, double> by_kind;
     for (size_t i = 0; i < times.size(); ++i) total += times[i].total;
     if (total <= 0) continue;
@@ -73,7 +74,7 @@ void Executor::Impl::print_profile() const {
       }
       char idle[16] = "    -";
       if (times[i].idle() >= 0) std::snprintf(idle, sizeof idle, "%4.0f%%", 100 * times[i].idle());
-      team += times[i].team_seconds, busy += times[i].busy_seconds;
+      regions.add_region(times[i].team_seconds, 1, times[i].busy_seconds);
       std::fprintf(stderr, "  %4zu %-8s %8.3f ms %5.1f%% %9.3f %9.3f  %s  %s %s%s\n", i, kind.c_str(), ms,
                    100 * times[i].total / total, 1e3 * times[i].median(), 1e3 * times[i].fastest, idle,
                    s.kind == Step::Kernel ? s.kernel.c_str() : s.kind == Step::Conv ? s.conv.c_str() : "",
@@ -81,13 +82,14 @@ void Executor::Impl::print_profile() const {
     }
     for (const auto &[kind, t] : by_kind)
       std::fprintf(stderr, "  total %-8s %5.1f%%\n", kind.c_str(), 100 * t / total);
-    if (team <= 0)
+    if (regions.idle() < 0)
       std::fprintf(stderr, "  idle: no step ran a parallel region of its own (a team of one thread)\n");
     else
       std::fprintf(stderr,
                    "  idle: %.0f%% of the threads' time in the steps' own parallel regions went to waiting "
                    "(%.3f ms per run, summed over the threads)\n",
-                   100 * std::max(0.0, 1 - busy / team), 1e3 * std::max(0.0, team - busy) / std::max<int64_t>(1, times[0].runs));
+                   100 * regions.idle(),
+                   1e3 * regions.idle() * regions.team_seconds / std::max<int64_t>(1, times[0].runs));
   }
   if (optimizer_calls > 0)
     std::fprintf(stderr, "optimizer: %.3f ms per step (gate and updates)\n", 1e3 * optimizer_seconds / optimizer_calls);
