@@ -110,6 +110,20 @@ bool input_gradient_of_large_weights(const plan::Plan &plan, const plan::Step &s
          s.k >= threads * kMinSharePerThread && large_weights_as_b(plan, s);
 }
 
+// A forward product of a large weight with few outputs and fewer rows: c =
+// a b^T (+ bias, relu or no post-op), m < n, b a parameter of >= 1 MiB
+// stored [n, k] with fewer than 64 rows per thread and >= 64 of its columns
+// per thread, in f32 over all columns. Cut along k, each thread reads half
+// of a and half of every weight row, and the bias and relu follow the
+// slices' sum; cut by columns, every thread read all of a. With as many rows
+// as columns, row slices were faster (mnist_conv's h, 12544 inputs to 32
+// outputs, at batch 16 and 128; docs/BENCHMARKS.md).
+bool forward_with_few_outputs(const plan::Plan &plan, const plan::Step &s, int64_t m, int threads) {
+  return s.tb && !s.ta && !s.bf16 && s.zeros == plan::Step::Keep && !s.zero_units &&
+         (s.post.empty() || s.post == "relu") && m < s.n && s.n < threads * kMinSharePerThread &&
+         s.k >= threads * kMinSharePerThread && large_weights_as_b(plan, s);
+}
+
 // The longer side of c, as long as two slices of 16 fit in it; rows when
 // neither operand is transposed (dense slices: a column slice of b is strided).
 plan::Step::Split longer_side(const plan::Step &s, int64_t m, int64_t n) {
@@ -152,7 +166,7 @@ void split_products(plan::Plan &plan, const CodegenOptions &options) {
       plan::Step::Split split = plan::Step::Whole;
       if (forward_with_large_weights(plan, s, m, threads)) {
         split = plan::Step::Columns;
-      } else if (input_gradient_of_large_weights(plan, s, threads)) {
+      } else if (input_gradient_of_large_weights(plan, s, threads) || forward_with_few_outputs(plan, s, m, threads)) {
         split = plan::Step::KSlices;
       } else if (options.adaptive_team) {
         split = longer_side(s, m, n);

@@ -17,6 +17,11 @@
 // parameter of >= 1 MiB not transposed, >= 64 of its rows per thread, no
 // bias or post-op, f32 over all columns) is marked `k-slices`: each thread
 // reads only the weight rows its own share of the optimizer then writes.
+// So is a forward product of such a weight with few outputs and fewer rows
+// (a times b transposed, m < n, fewer than 64 rows of b per thread and >= 64
+// of its columns, relu or no post-op, f32 over all columns): each thread
+// reads half of a instead of all of it, and the bias and relu follow the
+// slices' sum.
 // With an adaptive team (codegen_options.h) every other product with >= 32
 // rows or columns is cut too (a whole product is one oneDNN call on as many
 // threads as it was made for, which the trainer cannot shrink, while slices

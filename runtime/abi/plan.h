@@ -169,9 +169,9 @@ struct Step {
   // slice of the inner dimension k per thread (cut as rows and columns are),
   // each a one-thread oneDNN call, the first writing c and the others
   // scratch of their own, then c += each in slice order, every element in
-  // that order on any team; no bias, post-op, zero columns or units. Each
-  // thread then reads only its rows of b: of a weight, those its own share
-  // of the optimizer writes. `zeros`: leaves out the all-zero columns of the batch's image
+  // that order on any team, then c = post(c + bias); no sigmoid, zero
+  // columns or units. Each thread then reads only its rows of b (or, b
+  // transposed, its share of each row). `zeros`: leaves out the all-zero columns of the batch's image
   // data, found when the program runs: Inner, a (not transposed, the data)
   // times b transposed, whose zero columns drop out of the inner dimension;
   // Outer, op(a) times b (the data, not transposed, no bias or post-op),

@@ -284,8 +284,8 @@ std::string read_matmul(std::istringstream &ls, Step &s) {
   if (s.zeros == Step::Sparse && (s.split != Step::Whole || s.tb))
     return "'sparse' runs whole, with b not transposed";
   s.zero_units = zeros == "units" || zeros == "outer+units";
-  if (s.split == Step::KSlices && (s.bias >= 0 || !s.post.empty() || s.zeros != Step::Keep || s.zero_units))
-    return "'k-slices' takes no bias, post-op, zero columns or units";
+  if (s.split == Step::KSlices && (s.post == "sigmoid" || s.zeros != Step::Keep || s.zero_units))
+    return "'k-slices' takes no sigmoid, zero columns or units";
   std::string word;
   if (!(ls >> word) || word == "where") return "";
   s.bf16 = word == "bf16";

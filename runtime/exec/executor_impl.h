@@ -199,6 +199,10 @@ struct MatmulCall {
   AlignedBytes partial_sums;
   float *c = nullptr;
   int64_t c_elements = 0;
+  // Then c = post(c + bias), c's rows c_columns long (post: post_code).
+  const float *k_bias = nullptr;
+  int64_t c_columns = 0;
+  int k_post = 0;
   // A `swapped` step: the whole product's (or part p's) c^T lands in
   // swap_scratch at `ct`, then onednn::unswap writes its [m, n] of c.
   struct Unswap {
@@ -527,8 +531,10 @@ struct Executor::Impl {
   void run_conv_slices(PrimitiveCall &call);
   // c[i] += slice p's partial[(p - 1) * n + i] for p = 1 .. parts - 1, in
   // slice order (k-slices, a weight gradient's batch slices): the same bits
-  // on any team.
-  void add_partial_sums(float *c, int64_t n, const std::byte *partial, int parts);
+  // on any team; then, with a bias or post-op (k-slices), c[i] = post(c[i] +
+  // bias[i % columns]).
+  void add_partial_sums(float *c, int64_t n, const std::byte *partial, int parts, const float *bias = nullptr,
+                        int64_t columns = 0, int post = 0);
   PrimitiveCall prepare_own_winograd(const Step &s, const std::string &what, const std::string &at);
   PrimitiveCall prepare_reorder(const Step &s, const std::string &at);
   // A plain f32 -> plain bf16 Reorder, whose rounding the executor runs itself.

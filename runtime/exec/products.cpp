@@ -7,6 +7,7 @@
 
 #include "abi/bf16_rounding.h"
 #include "abi/onednn_conv.h"
+#include "abi/vector_epilogue.h"
 #include "exec/executor_impl.h"
 #include "support/text.h"
 
@@ -105,7 +106,6 @@ MatmulCall Executor::Impl::prepare_matmul(const Step &s, const std::string &prog
 // (t = 0) or partial_sums, which run_whole adds up.
 void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
   const bool by_rows = s.split == Step::Rows, by_k = s.split == Step::KSlices;
-  if (by_k && (s.bias >= 0 || !s.post.empty())) fail("matmul at " + s.where + ": k-slices with a bias or post-op");
   const int slices = onednn::slice_count(by_k ? s.k : by_rows ? s.m : s.n, threads);
   if (slices < 1) return;  // too few rows or columns to cut: the whole product
   using dims = dnnl::memory::dims;
@@ -138,6 +138,9 @@ void Executor::Impl::split_matmul(const Step &s, MatmulCall &call) {
   if (by_k) {
     call.c = floats(s.c);
     call.c_elements = s.m * s.n;
+    call.c_columns = s.n;
+    call.k_bias = s.bias >= 0 ? floats(s.bias) : nullptr;
+    call.k_post = onednn::post_code(s.post);
     call.partial_sums = allocate_zeroed(static_cast<size_t>(slices - 1) * static_cast<size_t>(s.m * s.n) * 4);
   }
   try {
@@ -332,7 +335,8 @@ void Executor::Impl::run_conv_slices(PrimitiveCall &call) {
   if (call.c_sum) add_partial_sums(call.c_sum, call.c_floats, call.partial.get(), static_cast<int>(call.slices.size()));
 }
 
-void Executor::Impl::add_partial_sums(float *c, int64_t n, const std::byte *partial, int parts) {
+void Executor::Impl::add_partial_sums(float *c, int64_t n, const std::byte *partial, int parts, const float *bias,
+                                      int64_t columns, int post) {
   const float *sums = reinterpret_cast<const float *>(partial);
   for_chunks(threads, team, [&](int chunk) {
     const auto [begin, end] = share(n, chunk, threads);
@@ -340,6 +344,8 @@ void Executor::Impl::add_partial_sums(float *c, int64_t n, const std::byte *part
       const float *x = sums + (p - 1) * n;
       for (int64_t i = begin; i < end; ++i) c[i] += x[i];
     }
+    if (bias || post)
+      for (int64_t i = begin; i < end; ++i) c[i] = onednn::post_scalar(c[i] + (bias ? bias[i % columns] : 0.0f), post);
   });
 }
 
@@ -564,7 +570,9 @@ void Executor::Impl::run_whole(MatmulCall &m) {
     }
   });
   stream.wait();
-  if (m.partial_sums) add_partial_sums(m.c, m.c_elements, m.partial_sums.get(), static_cast<int>(m.parts.size()));
+  if (m.partial_sums || m.k_bias || m.k_post)
+    add_partial_sums(m.c, m.c_elements, m.partial_sums.get(), static_cast<int>(m.parts.size()), m.k_bias, m.c_columns,
+                     m.k_post);
 }
 
 }  // namespace vaec::rt

@@ -556,7 +556,8 @@ static void test_split_matmul(int64_t m) {
   for (int threads : {1, 2, 3, 5}) {
     const plan::Plan compiled = as_compiled(p, threads);
     Executor exec(compiled, kKernels, threads, 0);
-    EXPECT_EQ(exec.matmuls().at(0).parts, threads < 5 && m < n ? threads : 1) << threads;  // 5 x 64 > 304
+    // (5 threads: 5 x 64 > 304 columns, too few to cut; slices of k instead.)
+    EXPECT_EQ(exec.matmuls().at(0).parts, m < n ? threads : 1) << threads;
     for (int64_t i = 0; i < m * k; ++i) exec.f32(a)[i] = static_cast<float>(std::sin(0.3 * double(i)));
     for (int64_t i = 0; i < n * k; ++i) exec.f32(w.buffer)[i] = static_cast<float>(std::cos(0.7 * double(i)) * 0.1);
     for (int64_t j = 0; j < n; ++j) exec.f32(bias)[j] = 0.01f * static_cast<float>(j % 7) - 0.03f;
@@ -574,8 +575,10 @@ static void test_split_matmul(int64_t m) {
 
 // A dense layer's forward product whose weights are a parameter of >= 1 MiB,
 // with fewer rows than columns, runs as one column slice per thread (each a
-// one-thread oneDNN call with its own scratchpad), and computes what the
-// whole call computes; with as many rows as columns it runs whole.
+// one-thread oneDNN call with its own scratchpad), or, with fewer than 64
+// columns per thread, as one slice of k per thread, its bias and relu after
+// their sum; either computes what the whole call computes. With as many
+// rows as columns it runs whole.
 TEST(Executor, SplitsLargeWeightProductsIntoColumnSlices) {
   for (const int64_t m : {48, 304}) test_split_matmul(m);
 }

@@ -271,9 +271,14 @@ TEST(PlanText, RejectsMalformedText) {
            {"1 0 relu whole sparse bf16", "'sparse' takes no bf16"}})
     EXPECT_EQ(error_for("1 1 relu whole -", to),
               "plan line 53: " + why + ": 'matmul 15 2 16 4 250 3 7 " + to + " where test.yaml:2:1'");
-  EXPECT_EQ(error_for("relu whole -", "relu k-slices -"),
-            "plan line 53: 'k-slices' takes no bias, post-op, zero columns or units: 'matmul 15 2 16 4 250 3 7 1 1 relu "
+  // k-slices add the bias and relu after the slices' sum; sigmoid, zero columns and units they do not take.
+  EXPECT_EQ(error_for("relu whole -", "relu k-slices -"), "(accepted)");
+  EXPECT_EQ(error_for("relu whole -", "sigmoid k-slices -"),
+            "plan line 53: 'k-slices' takes no sigmoid, zero columns or units: 'matmul 15 2 16 4 250 3 7 1 1 sigmoid "
             "k-slices - where test.yaml:2:1'");
+  EXPECT_EQ(error_for("relu whole -", "relu k-slices inner"),
+            "plan line 53: 'k-slices' takes no sigmoid, zero columns or units: 'matmul 15 2 16 4 250 3 7 1 1 relu "
+            "k-slices inner where test.yaml:2:1'");
   EXPECT_EQ(error_for("arena ", "arnea "), "plan line 14: unknown keyword: 'arnea 20368'");
   EXPECT_EQ(error_for("args 16 8 17 18 19 acc", "args 16 x acc"),
             "plan line 54: malformed argument list: 'kernel affine 250 rows 0 args 16 x acc 3 4 where test.yaml:1:affine'");
