@@ -426,7 +426,9 @@ TEST(CodegenFuzz, SparseProductsInRandomGraphsMatchTheInterpreter) {
     with_sparse += sparse > 0;
   }
   EXPECT_EQ(compared, static_cast<int>(seeds.size()));
-  if (!std::getenv("VAEC_FUZZ_FIRST")) EXPECT_GE(with_sparse, 6) << "of " << seeds.size() << " graphs";
+  if (!std::getenv("VAEC_FUZZ_FIRST")) {
+    EXPECT_GE(with_sparse, 6) << "of " << seeds.size() << " graphs";
+  }
   std::cout << compared << " random graphs compared, " << with_sparse << " with sparse products\n";
 }
 
