@@ -73,8 +73,6 @@ void catch_stop_signals() {
   g_catching = true;
 }
 
-void release_stop_signals() { g_catching = false; }
-
 int stop_signal() { return g_signal.load(); }
 
 const char *signal_name(int signal) { return signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "a signal"; }

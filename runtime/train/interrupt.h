@@ -27,9 +27,6 @@ void watch_stop_signals();
 // (starts afresh: stop_signal() is 0 again); needs watch_stop_signals().
 void catch_stop_signals();
 
-// Signals end the process again, as before catch_stop_signals().
-void release_stop_signals();
-
 // 0, or the first SIGINT / SIGTERM received since catch_stop_signals().
 int stop_signal();
 

@@ -69,6 +69,17 @@ int recorded_signal() {
   return stop_signal();
 }
 
+// Waits (up to 10 s) until the watcher has taken every `signal` sent, plus
+// a moment for the one it took last. A signal still pending when a test
+// stopped catching would end the process after the test passed.
+bool settled(int signal) {
+  sigset_t pending;
+  for (int i = 0; i < 1000 && (sigpending(&pending), sigismember(&pending, signal) == 1); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  return sigpending(&pending) == 0 && sigismember(&pending, signal) == 0;
+}
+
 TEST(StopSignals, TheFirstSignalIsKept) {
   ASSERT_TRUE(g_watching);
   catch_stop_signals();
@@ -76,13 +87,12 @@ TEST(StopSignals, TheFirstSignalIsKept) {
   kill(getpid(), SIGTERM);  // recorded, not fatal
   EXPECT_EQ(recorded_signal(), SIGTERM);
   kill(getpid(), SIGINT);  // a second one changes nothing
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(settled(SIGINT));
   EXPECT_EQ(stop_signal(), SIGTERM);
   EXPECT_STREQ(signal_name(SIGINT), "SIGINT");
   EXPECT_STREQ(signal_name(SIGTERM), "SIGTERM");
   catch_stop_signals();  // starts afresh, so other tests may train
   EXPECT_EQ(stop_signal(), 0);
-  release_stop_signals();
 }
 
 // Every thread made after watch_stop_signals() blocks both signals: OpenMP's
@@ -135,15 +145,8 @@ TEST(StopSignals, ProductsRunWhileSignalsArrive) {
   sender.join();
   EXPECT_EQ(recorded_signal(), SIGTERM);
   EXPECT_EQ(vc[0], 0.5f * 0.25f * k);
-  // The sender's last SIGTERM may still be pending, or taken and not yet
-  // looked at: released now, it would end the process after the test passed.
-  // So the watcher drains it while still catching, and catching stays on.
-  sigset_t pending;
-  for (int i = 0; i < 1000 && (sigpending(&pending), sigismember(&pending, SIGTERM) == 1); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  EXPECT_EQ(sigismember(&pending, SIGTERM), 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  catch_stop_signals();  // starts afresh: stop_signal() is 0 for the tests after this one
+  EXPECT_TRUE(settled(SIGTERM));  // still catching: the sender's last SIGTERM is recorded
+  catch_stop_signals();           // starts afresh: stop_signal() is 0 for the tests after this one
 }
 
 }  // namespace
