@@ -94,6 +94,12 @@ bool large_weights_as_b(const plan::Plan &plan, const plan::Step &s) {
   return weights.offset >= region.offset && weights.offset + s.n * s.k * 4 <= region.offset + plan.param_count * 4;
 }
 
+// Whether product `s` is f32 over all of its columns and units (slices of k
+// take no zero columns or units: plan.h).
+bool f32_over_all_columns(const plan::Step &s) {
+  return !s.bf16 && s.zeros == plan::Step::Keep && !s.zero_units;
+}
+
 bool forward_with_large_weights(const plan::Plan &plan, const plan::Step &s, int64_t m, int threads) {
   return s.tb && !s.ta && s.n >= threads * kMinSharePerThread && m < s.n && large_weights_as_b(plan, s);
 }
@@ -106,7 +112,7 @@ bool forward_with_large_weights(const plan::Plan &plan, const plan::Step &s, int
 // shares, and each write then had to take its line back from the other
 // core (docs/BENCHMARKS.md).
 bool input_gradient_of_large_weights(const plan::Plan &plan, const plan::Step &s, int threads) {
-  return !s.ta && !s.tb && s.bias < 0 && s.post.empty() && !s.bf16 && s.zeros == plan::Step::Keep && !s.zero_units &&
+  return !s.ta && !s.tb && s.bias < 0 && s.post.empty() && f32_over_all_columns(s) &&
          s.k >= threads * kMinSharePerThread && large_weights_as_b(plan, s);
 }
 
@@ -119,8 +125,8 @@ bool input_gradient_of_large_weights(const plan::Plan &plan, const plan::Step &s
 // as columns, row slices were faster (mnist_conv's h, 12544 inputs to 32
 // outputs, at batch 16 and 128; docs/BENCHMARKS.md).
 bool forward_with_few_outputs(const plan::Plan &plan, const plan::Step &s, int64_t m, int threads) {
-  return s.tb && !s.ta && !s.bf16 && s.zeros == plan::Step::Keep && !s.zero_units &&
-         (s.post.empty() || s.post == "relu") && m < s.n && s.n < threads * kMinSharePerThread &&
+  return s.tb && !s.ta && f32_over_all_columns(s) && (s.post.empty() || s.post == "relu") && m < s.n &&
+         s.n < threads * kMinSharePerThread &&
          s.k >= threads * kMinSharePerThread && large_weights_as_b(plan, s);
 }
 

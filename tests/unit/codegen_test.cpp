@@ -161,6 +161,15 @@ StepResult step_both(Compiled &c, int threads, uint64_t seed, uint64_t step, int
   return r;
 }
 
+// The executor's losses and gradients on `threads` threads against the
+// interpreter's (step_both).
+void expect_step_result_matches(const StepResult &r, int threads) {
+  ASSERT_FALSE(r.interp_loss.empty());
+  for (const auto &[name, want] : r.interp_loss)
+    EXPECT_NEAR(r.exec_loss.at(name), want, 2e-5 * std::max(1.0, std::fabs(want))) << name << " on " << threads;
+  EXPECT_LT(r.worst_grad_error, 2e-4) << r.worst_grad << " on " << threads << " threads";
+}
+
 void expect_compiled_step_matches(Compiled &c, const std::string &model, int64_t run_batch = 0, float bias = 0) {
   for (int threads : {1, 2}) {
     StepResult r = step_both(c, threads, 11, 3, run_batch, bias);
@@ -192,11 +201,7 @@ TEST(Codegen, KSlicesMatchTheInterpreterOnMoreThreads) {
   for (const plan::Step &s : c->code->lowered.plan.train.steps) cut += s.kind == plan::Step::Matmul && s.split == plan::Step::KSlices;
   ASSERT_EQ(cut, 1);
   for (int threads : {3, 4}) {
-    const StepResult r = step_both(*c, threads, 11, 3);
-    ASSERT_FALSE(r.interp_loss.empty());
-    for (const auto &[name, want] : r.interp_loss)
-      EXPECT_NEAR(r.exec_loss.at(name), want, 2e-5 * std::max(1.0, std::fabs(want))) << name << " on " << threads;
-    EXPECT_LT(r.worst_grad_error, 2e-4) << r.worst_grad << " on " << threads << " threads";
+    expect_step_result_matches(step_both(*c, threads, 11, 3), threads);
   }
 }
 // mnist_conv's h (12544 inputs, 32 outputs, relu) runs in slices of k too
@@ -210,11 +215,7 @@ TEST(Codegen, KSlicesWithBiasAndReluMatchTheInterpreter) {
     cut += s.kind == plan::Step::Matmul && s.split == plan::Step::KSlices && s.bias >= 0 && s.post == "relu";
   ASSERT_EQ(cut, 1);
   for (int threads : {1, 2, 3}) {
-    const StepResult r = step_both(*c, threads, 11, 3, 0, 0.01f);
-    ASSERT_FALSE(r.interp_loss.empty());
-    for (const auto &[name, want] : r.interp_loss)
-      EXPECT_NEAR(r.exec_loss.at(name), want, 2e-5 * std::max(1.0, std::fabs(want))) << name << " on " << threads;
-    EXPECT_LT(r.worst_grad_error, 2e-4) << r.worst_grad << " on " << threads << " threads";
+    expect_step_result_matches(step_both(*c, threads, 11, 3, 0, 0.01f), threads);
   }
 }
 TEST(Codegen, FashionTrainingStepMatchesTheInterpreter) { expect_step_matches("models/fashion_mlp.yaml", 6); }
@@ -237,11 +238,7 @@ TEST(Codegen, BatchSlicesMatchTheInterpreterOnMoreThreads) {
       weights += s.kind == plan::Step::Conv && s.batch_slices && s.conv.find("_bwd_weights") != std::string::npos;
     ASSERT_GT(weights, 0);
     const int threads = batch == 5 ? 3 : 4;
-    const StepResult r = step_both(*c, threads, 11, 3);
-    ASSERT_FALSE(r.interp_loss.empty());
-    for (const auto &[name, want] : r.interp_loss)
-      EXPECT_NEAR(r.exec_loss.at(name), want, 2e-5 * std::max(1.0, std::fabs(want))) << name << " on " << threads;
-    EXPECT_LT(r.worst_grad_error, 2e-4) << r.worst_grad << " on " << threads << " threads";
+    expect_step_result_matches(step_both(*c, threads, 11, 3), threads);
   }
 }
 // bf16 convolutions in batch slices (each slice rounds its own images into
